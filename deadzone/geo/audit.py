@@ -1,0 +1,419 @@
+"""Village coverage audit: a status and a reason for every village, roll-ups.
+
+Every input village appears exactly once in :attr:`AuditResult.villages`, in
+input order; villages that cannot be evaluated get status ``unknown`` with a
+reason.  Roll-ups are exact integer sums, so communes add up to provinces and
+provinces to the total.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from deadzone.data.scenario import Scenario
+from deadzone.errors import SchemaError
+from deadzone.geo.coverage import CoverageResult, compute_coverage
+from deadzone.geo.schema import STATUSES, TECHS
+from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels.coverage import line_profile, profile_loss
+
+__all__ = ["AuditResult", "audit", "rollup"]
+
+_RANK = {"covered": 0, "marginal": 1, "dead": 2, "unknown": 3}
+#: Diffraction loss above which, with free space alone enough for service, a
+#: village's shortfall is put down to terrain rather than distance (dB).
+TERRAIN_BLOCK_MIN_DB = 3.0
+
+
+@dataclass
+class AuditResult:
+    """Outcome of :func:`audit`.
+
+    Attributes
+    ----------
+    villages : GeoDataFrame
+        One row per input village (EPSG:4326), input order, with ``status``
+        (covered/marginal/dead/unknown), ``reason``, ``best_rx_dbm``,
+        ``serving_tower_id``, ``second_best_rx_dbm``,
+        ``servers_above_threshold``, ``distance_to_nearest_tower_m``,
+        per-technology ``status_<tech>`` and ``signal_<tech>_dbm``, and for
+        terrain-blocked villages ``obstruction_distance_m`` /
+        ``obstruction_height_m``.
+    communes : DataFrame
+        One row per commune (plus any commune id found only on villages).
+    provinces : DataFrame
+        One row per province.
+    summary : dict
+        Totals and provenance (see :func:`summary_dict`).
+    coverage : CoverageResult
+        The rasters the audit sampled.
+    """
+
+    villages: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    provinces: pd.DataFrame
+    summary: dict[str, Any]
+    coverage: CoverageResult
+
+    def summary_lines(self) -> list[str]:
+        """Human summary, e.g. ``covered villages: 2,416/3,924 (61.6%)``."""
+        s = self.summary
+        vt = s["villages_total"]
+
+        def frac(a: int, b: int) -> str:
+            return f"{a:,}/{b:,} ({100.0 * a / b:.1f}%)" if b else f"{a:,}/{b:,}"
+
+        lines = [
+            f"covered villages: {frac(s['villages_covered'], vt)}",
+            f"marginal villages: {frac(s['villages_marginal'], vt)}",
+            f"dead villages: {frac(s['villages_dead'], vt)}",
+            f"unknown villages: {frac(s['villages_unknown'], vt)}",
+            f"population covered: {frac(s['population_covered'], s['population_total'])}",
+            f"households covered: {frac(s['households_covered'], s['households_total'])}",
+            f"communes fully covered: {frac(s['communes_fully_covered'], s['communes_total'])}",
+        ]
+        if s["reasons"]:
+            lines.append(
+                "not covered by reason: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items()))
+            )
+        return lines
+
+
+def _int_col(df: pd.DataFrame, name: str) -> npt.NDArray[np.int64]:
+    if name not in df.columns:
+        return np.zeros(len(df), dtype=np.int64)
+    v = pd.to_numeric(df[name], errors="coerce").fillna(0)
+    return np.round(v.to_numpy(dtype=np.float64)).astype(np.int64)
+
+
+def _sample(arr: np.ndarray, rows: np.ndarray, cols: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    out = np.full(rows.shape, np.nan, dtype=np.float64)
+    out[ok] = arr[rows[ok], cols[ok]]
+    return out
+
+
+def _status(metric: np.ndarray, covered: float, marginal: float) -> np.ndarray:
+    st = np.full(metric.shape, "dead", dtype=object)
+    st[metric >= marginal] = "marginal"
+    st[metric >= covered] = "covered"
+    return st
+
+
+def audit(
+    scenario: Scenario,
+    *,
+    coverage: CoverageResult | None = None,
+    model: str = "knife",
+    radius_km: float = 25.0,
+    rx_height_m: float = 1.5,
+    thresholds: Thresholds | None = None,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditResult:
+    """Give every village a coverage status and roll the counts up.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Inputs (DEM, communes, villages, towers).
+    coverage : CoverageResult, optional
+        Precomputed coverage for ``scenario``; computed when omitted.
+    model, radius_km, rx_height_m, n_threads, progress
+        Passed to :func:`deadzone.geo.coverage.compute_coverage`.
+    thresholds : Thresholds, optional
+        Status thresholds per technology (default: :class:`Thresholds`()).
+
+    Returns
+    -------
+    AuditResult
+
+    Notes
+    -----
+    A village is sampled at its point, or at the representative point of its
+    polygon.  Its status is the best over technologies: covered if any
+    technology's metric reaches that technology's covered threshold, marginal
+    if any reaches its marginal threshold, else dead.  ``reason`` for a
+    village that is not covered: ``no_tower_in_range`` (no computed tower
+    within ``radius_km``), ``terrain_blocked`` (free space alone from the
+    best candidate tower would reach the covered threshold, but the
+    diffraction loss of the dominant terrain edge, named by its distance
+    and height, takes it below), ``weak_signal`` (distance alone is too
+    much); for ``unknown``: ``invalid_location`` or ``outside_dem``.
+    """
+    thr = thresholds or Thresholds()
+    cov = coverage or compute_coverage(
+        scenario.dem, scenario.towers, model=model, radius_km=radius_km,
+        rx_height_m=rx_height_m, thresholds=thr, n_threads=n_threads, progress=progress,
+    )
+    dem = scenario.dem
+    vil = scenario.villages
+    for col in ("village_id", "commune_id"):
+        if col not in vil.columns:
+            raise SchemaError(f"villages lack the required column {col!r}")
+    n = len(vil)
+    geom = vil.geometry
+    bad = (geom.isna() | geom.is_empty).to_numpy().copy()
+    pts = gpd.GeoSeries(
+        [None if b else g.representative_point() for g, b in zip(geom, bad, strict=True)],
+        crs=vil.crs,
+    ).to_crs(dem.crs)
+    x = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
+    y = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
+    bad |= ~(np.isfinite(x) & np.isfinite(y))
+    rows, cols, inside = dem.rowcol(x, y)
+    ok = inside & ~bad
+
+    status = np.full(n, "dead", dtype=object)
+    reason = np.full(n, None, dtype=object)
+    best_rank = np.full(n, _RANK["dead"], dtype=np.int64)
+    best_margin = np.full(n, -np.inf)
+    serving_idx = np.full(n, -1, dtype=np.int64)
+    grid = cov.grid
+    out: dict[str, Any] = {}
+    for tech, comp in cov.by_tech.items():
+        metric = _sample(comp.best_dbm, rows, cols, ok)
+        server = np.where(ok, comp.best_server[rows, cols], -1)
+        st = _status(metric, thr.covered(tech), thr.marginal(tech))
+        st[~ok] = "unknown"
+        out[f"status_{tech.lower()}"] = st
+        out[f"signal_{tech.lower()}_dbm"] = metric
+        rank = np.array([_RANK[s] for s in st], dtype=np.int64)
+        margin = np.where(np.isfinite(metric), metric - thr.covered(tech), -np.inf)
+        better = (rank < best_rank) | ((rank == best_rank) & (margin > best_margin))
+        best_rank = np.where(better, rank, best_rank)
+        best_margin = np.where(better, margin, best_margin)
+        serving_idx = np.where(better & (server >= 0), server, serving_idx)
+    for rank_name, r in _RANK.items():
+        status[best_rank == r] = rank_name
+    status[~ok] = "unknown"
+    reason[bad] = "invalid_location"
+    reason[~bad & ~inside] = "outside_dem"
+
+    best_rx = _sample(cov.rx.best_dbm, rows, cols, ok)
+    second_rx = _sample(cov.rx.second_dbm, rows, cols, ok)
+    n_serv = np.where(ok, cov.rx.n_servers[rows, cols], 0).astype(np.int64)
+
+    # Distance to the nearest tower (all towers with a location).
+    has_xy = np.isfinite(grid.x_m) & np.isfinite(grid.y_m)
+    dist = np.full(n, np.nan)
+    near_idx = np.full(n, -1, dtype=np.int64)
+    finite_v = np.isfinite(x) & np.isfinite(y)
+    if has_xy.any() and finite_v.any():
+        tree = cKDTree(np.column_stack([grid.x_m[has_xy], grid.y_m[has_xy]]))
+        d, k = tree.query(np.column_stack([x[finite_v], y[finite_v]]))
+        dist[finite_v] = d
+        near_idx[finite_v] = np.flatnonzero(has_xy)[k]
+
+    # Reasons for villages that are evaluated but not covered.
+    obs_d = np.full(n, np.nan)
+    obs_h = np.full(n, np.nan)
+    computed = np.array([s is not None for s in grid.sites], dtype=bool)
+    if computed.any():
+        ctree = cKDTree(np.column_stack([grid.x_m[computed], grid.y_m[computed]]))
+        cidx = np.flatnonzero(computed)
+    for v in np.flatnonzero(ok & (status != "covered")):
+        cand = serving_idx[v]
+        if cand < 0:
+            if not computed.any():
+                reason[v] = "no_tower_in_range"
+                continue
+            dd, kk = ctree.query([x[v], y[v]])
+            if dd > cov.radius_m:
+                reason[v] = "no_tower_in_range"
+                continue
+            cand = int(cidx[kk])
+        reason[v], obs_d[v], obs_h[v] = _explain(cov, dem, int(cand), int(rows[v]), int(cols[v]))
+
+    serving = np.array(
+        [grid.tower_ids[i] if i >= 0 else None for i in serving_idx], dtype=object
+    )
+    res = gpd.GeoDataFrame(
+        {
+            "village_id": vil["village_id"].astype(str).to_numpy(),
+            "name": vil["name"].astype(str).to_numpy() if "name" in vil else "",
+            "commune_id": vil["commune_id"].astype(str).to_numpy(),
+            "population": _int_col(vil, "population"),
+            "households": _int_col(vil, "households"),
+            "status": status,
+            "reason": reason,
+            "best_rx_dbm": best_rx,
+            "serving_tower_id": serving,
+            "second_best_rx_dbm": second_rx,
+            "servers_above_threshold": n_serv,
+            "distance_to_nearest_tower_m": dist,
+            "nearest_tower_id": np.array(
+                [grid.tower_ids[i] if i >= 0 else None for i in near_idx], dtype=object
+            ),
+            **out,
+            "obstruction_distance_m": obs_d,
+            "obstruction_height_m": obs_h,
+        },
+        geometry=vil.geometry.to_numpy(),
+        crs=vil.crs,
+    )
+    if "has_grid_power" in vil.columns:
+        res.insert(5, "has_grid_power", vil["has_grid_power"].to_numpy())
+    res = res.to_crs("EPSG:4326")
+    communes, provinces = rollup(res, scenario.communes)
+    summary = summary_dict(res, communes, cov, thr, scenario)
+    return AuditResult(res, communes, provinces, summary, cov)
+
+
+def _explain(
+    cov: CoverageResult, dem: Any, tower: int, row: int, col: int
+) -> tuple[str, float, float]:
+    """Why a village is not covered by ``tower``: reason and obstruction."""
+    site = cov.grid.sites[tower]
+    assert site is not None  # candidates are computed towers only
+    tech = cov.grid.techs[tower]
+    z, step = line_profile(
+        dem.elevation_m, site.row, site.col, row, col,
+        cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m,
+    )
+    if z.size < 3:
+        return "weak_signal", math.nan, math.nan
+    pl = profile_loss(
+        z, step, h_tx_m=site.height_m, h_rx_m=cov.rx_height_m, freq_mhz=site.freq_mhz,
+        model="knife", k_factor=cov.k_factor,
+    )
+    free = site.eirp_dbm - (pl.loss_db - pl.diffraction_db) - cov.grid.metric_offset_db[tower]
+    if pl.diffraction_db >= TERRAIN_BLOCK_MIN_DB and free >= cov.thresholds.covered(tech):
+        return "terrain_blocked", pl.edge_distance_m, pl.edge_height_m
+    return "weak_signal", math.nan, math.nan
+
+
+def rollup(
+    villages: gpd.GeoDataFrame, communes: gpd.GeoDataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-commune and per-province counts from audited villages.
+
+    Every commune in ``communes`` gets a row (zero villages allowed); a
+    ``commune_id`` present only on villages gets a row named
+    ``"(unlisted <id>)"`` so that nothing is lost.
+
+    Returns
+    -------
+    communes_table, provinces_table : DataFrame
+    """
+    v = pd.DataFrame(villages.drop(columns="geometry"))
+    base_cols = ["commune_id", "name", "province"]
+    if communes is not None and len(communes):
+        c = pd.DataFrame(communes.drop(columns="geometry", errors="ignore"))
+        for col in base_cols:
+            if col not in c.columns:
+                c[col] = ""
+        c = c[base_cols].astype(str).drop_duplicates("commune_id")
+    else:
+        c = pd.DataFrame({k: pd.Series(dtype=str) for k in base_cols})
+    extra = sorted(set(v["commune_id"]) - set(c["commune_id"]))
+    if extra:
+        c = pd.concat(
+            [c, pd.DataFrame({"commune_id": extra, "name": [f"(unlisted {e})" for e in extra],
+                              "province": ""})],
+            ignore_index=True,
+        )
+    table = _counts(v, "commune_id")
+    out = c.merge(table, how="left", left_on="commune_id", right_index=True)
+    out = _finish(out)
+    prov = out.groupby("province", sort=True)[_COUNT_COLS].sum().reset_index()
+    prov = _finish(prov)
+    prov.insert(1, "communes_total", out.groupby("province", sort=True).size().to_numpy())
+    prov.insert(
+        2, "communes_fully_covered",
+        out.assign(full=_fully(out)).groupby("province", sort=True)["full"].sum().to_numpy(),
+    )
+    return out.reset_index(drop=True), prov
+
+
+_COUNT_COLS = [
+    "villages_total", *[f"villages_{s}" for s in STATUSES],
+    "population_total", "population_covered", "households_total", "households_covered",
+]
+
+
+def _counts(v: pd.DataFrame, key: str) -> pd.DataFrame:
+    cov = v["status"] == "covered"
+    df = pd.DataFrame({
+        key: v[key],
+        "villages_total": 1,
+        **{f"villages_{s}": (v["status"] == s).astype(np.int64) for s in STATUSES},
+        "population_total": v["population"],
+        "population_covered": v["population"].where(cov, 0),
+        "households_total": v["households"],
+        "households_covered": v["households"].where(cov, 0),
+    })
+    return df.groupby(key).sum()
+
+
+def _pct(a: pd.Series, b: pd.Series) -> pd.Series:
+    return (100.0 * a / b.where(b > 0)).round(2)
+
+
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for col in _COUNT_COLS:
+        df[col] = df[col].fillna(0).astype(np.int64)
+    df["villages_covered_pct"] = _pct(df["villages_covered"], df["villages_total"])
+    df["population_covered_pct"] = _pct(df["population_covered"], df["population_total"])
+    df["households_covered_pct"] = _pct(df["households_covered"], df["households_total"])
+    return df
+
+
+def _fully(df: pd.DataFrame) -> pd.Series:
+    return (df["villages_total"] > 0) & (df["villages_covered"] == df["villages_total"])
+
+
+def summary_dict(
+    villages: gpd.GeoDataFrame,
+    communes: pd.DataFrame,
+    cov: CoverageResult,
+    thr: Thresholds,
+    scenario: Scenario,
+) -> dict[str, Any]:
+    """The contract of ``summary.json`` (totals, parameters, provenance)."""
+    import deadzone
+
+    st = villages["status"]
+    covered = st == "covered"
+    reasons = villages.loc[~covered, "reason"].dropna().value_counts().sort_index()
+    techs = [t for t in TECHS if t in cov.by_tech]
+    return {
+        "scenario": scenario.name,
+        "deadzone_version": deadzone.__version__,
+        "villages_total": int(len(villages)),
+        **{f"villages_{s}": int((st == s).sum()) for s in STATUSES},
+        "population_total": int(villages["population"].sum()),
+        "population_covered": int(villages.loc[covered, "population"].sum()),
+        "households_total": int(villages["households"].sum()),
+        "households_covered": int(villages.loc[covered, "households"].sum()),
+        "communes_total": int(len(communes)),
+        "communes_fully_covered": int(_fully(communes).sum()),
+        "reasons": {str(k): int(v) for k, v in reasons.items()},
+        "by_technology": {
+            t: {s: int((villages[f"status_{t.lower()}"] == s).sum()) for s in STATUSES}
+            for t in techs
+        },
+        "towers": int(len(cov.grid.tower_ids)),
+        "towers_computed": int(sum(s is not None for s in cov.grid.sites)),
+        "towers_outside_dem": cov.grid.outside,
+        "dem": {
+            "shape": list(scenario.dem.shape),
+            "cell_size_m": [scenario.dem.cell_w_m, scenario.dem.cell_h_m],
+            "crs": scenario.dem.crs.to_string(),
+            "voids_filled": scenario.dem.void_count,
+        },
+        "parameters": {**cov.parameters, "thresholds": thr.as_dict()},
+        "inputs": scenario.meta.get("inputs", {}),
+        "repairs": scenario.meta.get("repairs", {}),
+        "defaults_applied": scenario.meta.get("defaults_applied", {}),
+    }

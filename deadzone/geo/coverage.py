@@ -1,0 +1,289 @@
+"""Georeferenced coverage: towers + DEM in, composite rasters out."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+from affine import Affine
+from rasterio.crs import CRS
+
+from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
+from deadzone.geo.raster import Dem
+from deadzone.geo.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
+from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels.coverage import (
+    Composite,
+    RadioSite,
+    iter_windows,
+    merge_into,
+    model_code,
+    new_composite,
+    tower_window,
+)
+
+__all__ = ["CoverageResult", "TowerGrid", "compute_coverage", "towers_on_grid"]
+
+DEFAULT_RADIUS_KM = 25.0
+DEFAULT_RX_HEIGHT_M = 1.5
+DEFAULT_FLOOR_DBM = -140.0
+
+
+@dataclass(frozen=True)
+class TowerGrid:
+    """Towers reduced to what the kernels need, in the DEM grid.
+
+    Attributes
+    ----------
+    tower_ids : list of str
+        Tower ids, in input order (index = server index in rasters).
+    techs : list of str
+        Technology per tower.
+    sites : list of RadioSite or None
+        Kernel site per tower; None for towers outside the DEM.
+    x_m, y_m : ndarray of float64
+        Projected coordinates in the DEM CRS (NaN if the geometry is empty).
+    metric_offset_db : ndarray of float64
+        dB between total received power and the tech's metric (RSRP).
+    """
+
+    tower_ids: list[str]
+    techs: list[str]
+    sites: list[RadioSite | None]
+    x_m: npt.NDArray[np.float64]
+    y_m: npt.NDArray[np.float64]
+    metric_offset_db: npt.NDArray[np.float64]
+
+    @property
+    def outside(self) -> list[str]:
+        """Ids of towers that lie outside the DEM (not computed)."""
+        return [t for t, s in zip(self.tower_ids, self.sites, strict=True) if s is None]
+
+
+def _col(towers: gpd.GeoDataFrame, name: str, default: float) -> npt.NDArray[np.float64]:
+    if name not in towers.columns:
+        return np.full(len(towers), default, dtype=np.float64)
+    return towers[name].astype("float64").to_numpy(na_value=np.nan)
+
+
+def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
+    """Project towers to the DEM grid and build kernel sites.
+
+    Parameters
+    ----------
+    towers : GeoDataFrame
+        Canonical tower table (see :mod:`deadzone.geo.schema`), any CRS.
+    dem : Dem
+        Terrain model.
+
+    Returns
+    -------
+    TowerGrid
+
+    Raises
+    ------
+    SchemaError
+        If a tower has an unknown technology or a missing radio value.
+    """
+    if towers.crs is None:
+        raise SchemaError("towers have no CRS; expected EPSG:4326 lon/lat")
+    for col in ("tower_id", "tech"):
+        if col not in towers.columns:
+            raise SchemaError(f"towers lack the required column {col!r}")
+    proj = towers.to_crs(dem.crs)
+    geoms = proj.geometry
+    empty = geoms.isna() | geoms.is_empty
+    pts = geoms.where(~empty, None)
+    x = np.array([p.x if p is not None else np.nan for p in pts], dtype=np.float64)
+    y = np.array([p.y if p is not None else np.nan for p in pts], dtype=np.float64)
+    rows, cols, inside = dem.rowcol(x, y)
+    ids = [str(v) for v in towers["tower_id"]]
+    techs = [str(v) for v in towers["tech"]]
+    freq = _col(towers, "freq_mhz", np.nan)
+    eirp = _col(towers, "eirp_dbm", np.nan)
+    height = _col(towers, "height_m", np.nan)
+    az = _col(towers, "azimuth_deg", np.nan)
+    bw = _col(towers, "beamwidth_deg", np.nan)
+    tilt = _col(towers, "tilt_deg", 0.0)
+    vbw = _col(towers, "vbeamwidth_deg", 10.0)
+    fb = _col(towers, "front_to_back_db", 25.0)
+    band = _col(towers, "bandwidth_mhz", np.nan)
+    sites: list[RadioSite | None] = []
+    offsets = np.zeros(len(towers), dtype=np.float64)
+    for i, tid in enumerate(ids):
+        tech = techs[i]
+        if tech not in TECHS:
+            raise SchemaError(f"tower {tid!r}: field 'tech' was {tech!r}; expected one of {TECHS}")
+        d = TOWER_DEFAULTS[tech]
+        b = band[i] if math.isfinite(band[i]) else d.bandwidth_mhz
+        offsets[i] = rsrp_offset_db(tech, b)
+        for name, arr in (("freq_mhz", freq), ("eirp_dbm", eirp), ("height_m", height)):
+            if not math.isfinite(arr[i]):
+                raise SchemaError(f"tower {tid!r}: field {name!r} is missing or not finite")
+        if not inside[i]:
+            sites.append(None)
+            continue
+        sites.append(
+            RadioSite(
+                row=int(rows[i]), col=int(cols[i]), height_m=float(height[i]),
+                freq_mhz=float(freq[i]), eirp_dbm=float(eirp[i]),
+                azimuth_deg=float(az[i]), beamwidth_deg=float(bw[i]),
+                tilt_deg=float(tilt[i]) if math.isfinite(tilt[i]) else 0.0,
+                vbeamwidth_deg=float(vbw[i]) if math.isfinite(vbw[i]) else 10.0,
+                front_to_back_db=float(fb[i]) if math.isfinite(fb[i]) else 25.0,
+            )
+        )
+    return TowerGrid(ids, techs, sites, x, y, offsets)
+
+
+@dataclass
+class CoverageResult:
+    """Coverage of a tower set over a DEM.
+
+    Attributes
+    ----------
+    rx : Composite
+        Total received power (dBm) over all towers: best, best server,
+        second best, and the number of towers at or above their own
+        technology's covered threshold.
+    by_tech : dict[str, Composite]
+        Per technology, the service metric (dBm): received level for 2G/3G,
+        RSRP for 4G/5G.
+    transform : affine.Affine
+        Grid transform (the DEM's).
+    crs : rasterio.crs.CRS
+        Grid CRS (the DEM's).
+    grid : TowerGrid
+        The towers as computed (index = server index).
+    model : str
+        Propagation model name.
+    radius_m, rx_height_m, k_factor : float
+        Computation parameters.
+    thresholds : Thresholds
+        Thresholds used for server counts.
+    """
+
+    rx: Composite
+    by_tech: dict[str, Composite]
+    transform: Affine
+    crs: CRS
+    grid: TowerGrid
+    model: str
+    radius_m: float
+    rx_height_m: float
+    k_factor: float
+    thresholds: Thresholds
+    parameters: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def best_rx_dbm(self) -> npt.NDArray[np.float32]:
+        """Best total received power per cell (dBm, NaN = none)."""
+        return self.rx.best_dbm
+
+
+def compute_coverage(
+    dem: Dem,
+    towers: gpd.GeoDataFrame,
+    *,
+    model: str = "knife",
+    radius_km: float = DEFAULT_RADIUS_KM,
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M,
+    k_factor: float = 4.0 / 3.0,
+    thresholds: Thresholds | None = None,
+    floor_dbm: float = DEFAULT_FLOOR_DBM,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CoverageResult:
+    """Received power of every tower over the DEM, and the composites.
+
+    Parameters
+    ----------
+    dem : Dem
+        Terrain in a metric CRS.
+    towers : GeoDataFrame
+        Canonical towers (EPSG:4326 or any CRS).
+    model : {"knife", "fspl"}
+        Propagation model.
+    radius_km : float
+        Computation radius per tower (km).
+    rx_height_m : float
+        Receiver height above ground (m).
+    k_factor : float
+        Effective earth-radius factor.
+    thresholds : Thresholds, optional
+        Used for the server counts (default: :class:`Thresholds`()).
+    floor_dbm : float
+        Radials stop where even free space falls below this (dBm).
+    n_threads : int, optional
+        Worker threads (default: all cores).  Results do not depend on it.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each tower.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    model_code(model)
+    if not (0.0 < radius_km <= 200.0):
+        raise ParameterError(f"radius_km was {radius_km}; expected 0 < radius_km <= 200")
+    if not (0.0 < rx_height_m <= 100.0):
+        raise ParameterError(f"rx_height_m was {rx_height_m}; expected 0..100 m")
+    thr = thresholds or Thresholds()
+    grid = towers_on_grid(towers, dem)
+    if grid.outside:
+        warnings.warn(
+            f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
+            + ", ".join(grid.outside[:10]) + (" ..." if len(grid.outside) > 10 else ""),
+            DeadzoneWarning,
+            stacklevel=2,
+        )
+    shape = dem.shape
+    rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
+    by_tech = {
+        t: new_composite(shape, threshold_dbm=thr.covered(t)) for t in TECHS if t in grid.techs
+    }
+    elev = np.ascontiguousarray(dem.elevation_m, dtype=np.float32)
+    radius_m = radius_km * 1000.0
+    todo = [i for i, s in enumerate(grid.sites) if s is not None]
+    threads = n_threads or os.cpu_count() or 1
+
+    def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
+        site = grid.sites[i]
+        assert site is not None  # filtered above
+        return tower_window(
+            elev, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
+            rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
+        )
+
+    for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=threads), 1):
+        tech = grid.techs[i]
+        off = float(grid.metric_offset_db[i])
+        merge_into(rx, win, r0, c0, i, threshold_dbm=thr.covered(tech) + off)
+        merge_into(by_tech[tech], win, r0, c0, i, metric_offset_db=off)
+        if progress is not None:
+            progress(done, len(todo))
+    return CoverageResult(
+        rx=rx,
+        by_tech=by_tech,
+        transform=dem.transform,
+        crs=dem.crs,
+        grid=grid,
+        model=model,
+        radius_m=radius_m,
+        rx_height_m=rx_height_m,
+        k_factor=k_factor,
+        thresholds=thr,
+        parameters={
+            "model": model,
+            "radius_km": radius_km,
+            "rx_height_m": rx_height_m,
+            "k_factor": k_factor,
+            "floor_dbm": floor_dbm,
+        },
+    )

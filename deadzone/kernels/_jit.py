@@ -1,0 +1,14 @@
+"""The one place where the Numba compilation policy lives.
+
+Every kernel in :mod:`deadzone.kernels` is decorated with :func:`jit` (serial)
+or :func:`jit_parallel` (``prange`` over independent outer work only).
+``fastmath`` stays off so that results are bit-identical for 1 and N threads
+and between the area sweep and the point-to-point functions.
+"""
+
+from __future__ import annotations
+
+import numba
+
+jit = numba.njit(cache=True, nogil=True, fastmath=False)
+jit_parallel = numba.njit(cache=True, nogil=True, fastmath=False, parallel=True)

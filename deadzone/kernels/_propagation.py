@@ -1,0 +1,509 @@
+"""Pure Numba propagation kernels: radial sweep and point-to-point loss.
+
+Arrays and scalars in, arrays out; no Python objects.  The public array API
+lives in :mod:`deadzone.kernels.coverage`.
+
+Geometry
+--------
+Earth curvature uses the effective radius ``a_e = k * 6371 km`` (k = 4/3 by
+default).  Terrain heights along a profile are converted to the "flat earth,
+straight rays" frame by subtracting the earth bulge seen from the transmitter,
+``z' = z - d**2 / (2 a_e)``.  In that frame the height of point ``i`` above the
+straight line from the transmitter to a receiver at distance ``d`` is
+
+    z'_i - [h_ts + (h'_rs - h_ts) d_i / d]
+        = z_i + d_i (d - d_i) / (2 a_e) - [h_ts (d - d_i) + h_rs d_i] / d
+
+which is exactly the curvature-corrected clearance used by ITU-R P.526-15
+§4.5.1.  Because ``z'`` depends only on the distance from the transmitter, one
+profile serves every receiver along a radial, which is what lets the sweep
+update horizons incrementally instead of recomputing them per cell.
+
+Models
+------
+``MODEL_FSPL``
+    Free-space basic transmission loss, ITU-R P.525-4 eq. (8) on the slant
+    distance: ``32.45 + 20 log10(f_MHz) + 20 log10(d_km)``.
+``MODEL_KNIFE``
+    Free space plus the diffraction loss of one equivalent knife edge
+    (ITU-R P.526-15 §4.5.1, the Bullington construction of the edge):
+
+    * trans-horizon (``S_tim > S_tr``): the edge is the intersection of the
+      transmitter's and the receiver's horizon rays, ``nu_b`` from eq. (…) of
+      §4.5.1; the transmitter horizon is a running maximum, the receiver
+      horizon a tangent query on the upper convex hull of the profile
+      (O(log n) per cell);
+    * line of sight: P.526 takes ``nu_max`` over all intermediate points; we
+      evaluate ``nu`` at the two horizon points (the transmitter's and the
+      receiver's), the points that most restrict the path, and take the larger.
+      The point-to-point function does exactly the same, so area and point
+      results agree.
+
+    Loss ``J(nu) = 6.9 + 20 log10(sqrt((nu - 0.1)**2 + 1) + nu - 0.1)`` for
+    ``nu > -0.78``, else 0 (ITU-R P.526-15 eq. (31)).
+
+Antenna
+-------
+Omni antennas have 0 dB relative gain.  Sector antennas use the 3GPP
+TR 36.814 Table A.2.1.1-2 pattern: ``A_H = -min(12 (phi/phi_3dB)**2, A_m)``,
+``A_V = -min(12 ((theta + tilt)/theta_3dB)**2, SLA_V)``, combined
+``-min(-(A_H + A_V), A_m)`` with ``A_m`` the front-to-back ratio; ``theta`` is
+the elevation angle (positive up) and ``tilt`` the downtilt (positive down).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deadzone.kernels._jit import jit
+
+MODEL_FSPL = 0
+MODEL_KNIFE = 1
+
+EARTH_RADIUS_M = 6_371_000.0
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+MIN_SLANT_M = 1.0
+SECTOR_SLA_V_DB = 20.0
+
+
+@jit
+def fspl_db(distance_m: float, freq_mhz: float) -> float:
+    """Free-space basic transmission loss (ITU-R P.525-4 eq. 8), dB."""
+    d_km = max(distance_m, MIN_SLANT_M) / 1000.0
+    return 32.45 + 20.0 * math.log10(freq_mhz) + 20.0 * math.log10(d_km)
+
+
+@jit
+def knife_edge_loss_db(nu: float) -> float:
+    """Single knife-edge diffraction loss J(nu), ITU-R P.526-15 eq. (31), dB."""
+    if nu <= -0.78:
+        return 0.0
+    t = nu - 0.1
+    return 6.9 + 20.0 * math.log10(math.sqrt(t * t + 1.0) + t)
+
+
+@jit
+def _nu_at(x_i: float, z_i: float, d: float, h_ts: float, h_rs: float, lam: float) -> float:
+    """Fresnel-Kirchhoff parameter of point (x_i, z_i) on a tx->rx path.
+
+    Heights are in the curvature-corrected frame; ``h_rs`` already corrected.
+    ITU-R P.526-15 eq. (26): nu = h sqrt(2 d / (lambda d1 d2)).
+    """
+    d2 = d - x_i
+    if x_i <= 0.0 or d2 <= 0.0:
+        return -1e30
+    h = z_i - (h_ts + (h_rs - h_ts) * x_i / d)
+    return h * math.sqrt(2.0 * d / (lam * x_i * d2))
+
+
+@jit
+def _bullington_nu(
+    s_tim: float, s_rim: float, d: float, h_ts: float, h_rs: float, lam: float
+) -> float:
+    """nu of the Bullington point for a trans-horizon path (P.526-15 §4.5.1)."""
+    d_b = (h_rs - h_ts + s_rim * d) / (s_tim + s_rim)
+    # The intersection lies inside the path for S_tim > S_tr; clamp rounding.
+    d_b = min(max(d_b, 1e-6 * d), d * (1.0 - 1e-6))
+    h_b = h_ts + s_tim * d_b - (h_ts * (d - d_b) + h_rs * d_b) / d
+    return h_b * math.sqrt(2.0 * d / (lam * d_b * (d - d_b)))
+
+
+@jit
+def _hull_push(hx: np.ndarray, hz: np.ndarray, nh: int, x: float, z: float) -> int:
+    """Append (x, z) to an upper convex hull built left to right; return size.
+
+    Andrew's monotone chain: pop while the last two points and the new one do
+    not make a strict right turn (collinear middles are removed).
+    """
+    while nh >= 2:
+        ax = hx[nh - 2]
+        az = hz[nh - 2]
+        bx = hx[nh - 1]
+        bz = hz[nh - 1]
+        cross = (bx - ax) * (z - az) - (bz - az) * (x - ax)
+        if cross >= 0.0:
+            nh -= 1
+        else:
+            break
+    hx[nh] = x
+    hz[nh] = z
+    return nh + 1
+
+
+@jit
+def _hull_horizon(hx: np.ndarray, hz: np.ndarray, nh: int, px: float, pz: float) -> int:
+    """Index of the hull vertex with the highest elevation seen from (px, pz).
+
+    ``px`` is right of every hull vertex.  Along the upper hull the edge
+    slopes decrease; the tangent vertex is the first ``k`` whose outgoing
+    edge is not above the line from vertex ``k`` to the viewer.  Ties keep the
+    leftmost vertex, as the linear scan of :func:`point_loss` does.
+    """
+    lo = 0
+    hi = nh - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        # slope(k -> P) compared with the angle metric used in the scan:
+        # vertex mid+1 is strictly higher seen from P than vertex mid?
+        a_mid = (hz[mid] - pz) / (px - hx[mid])
+        a_nxt = (hz[mid + 1] - pz) / (px - hx[mid + 1])
+        if a_nxt > a_mid:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@jit
+def sweep_profile(
+    z_m: np.ndarray,
+    step_m: float,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    k_factor: float,
+    model: int,
+    hull_x: np.ndarray,
+    hull_z: np.ndarray,
+    out_loss_db: np.ndarray,
+) -> None:
+    """Basic transmission loss from ``z_m[0]`` to every later profile point.
+
+    Walks the profile once: the transmitter horizon is a running maximum and
+    the receiver horizon a tangent query on an incrementally built upper
+    hull, so the cost is O(n log n) instead of O(n**2).
+
+    Parameters
+    ----------
+    z_m : float64[n]
+        Ground height (m above sea level) at equally spaced samples;
+        ``z_m[0]`` is the transmitter's ground.
+    step_m : float
+        Horizontal spacing of the samples (m).
+    h_tx_m, h_rx_m : float
+        Antenna heights above ground (m).
+    freq_mhz : float
+        Frequency (MHz).
+    k_factor : float
+        Effective earth-radius factor.
+    model : int
+        ``MODEL_FSPL`` or ``MODEL_KNIFE``.
+    hull_x, hull_z : float64[>= n]
+        Scratch space.
+    out_loss_db : float64[>= n]
+        Output: loss at each sample (dB).
+    """
+    n = z_m.shape[0]
+    a2 = 2.0 * k_factor * EARTH_RADIUS_M
+    lam = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
+    h_ts = z_m[0] + h_tx_m
+    s_tim = -1e300
+    t_x = 0.0
+    t_z = 0.0
+    nh = 0
+    for j in range(n):
+        d = j * step_m
+        h_r = z_m[j] + h_rx_m
+        slant = math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r))
+        loss = fspl_db(slant, freq_mhz)
+        if model == MODEL_KNIFE and j >= 2:
+            h_rs = h_r - d * d / a2
+            s_tr = (h_rs - h_ts) / d
+            k = _hull_horizon(hull_x, hull_z, nh, d, h_rs)
+            if s_tim > s_tr:
+                s_rim = (hull_z[k] - h_rs) / (d - hull_x[k])
+                nu = _bullington_nu(s_tim, s_rim, d, h_ts, h_rs, lam)
+            else:
+                nu = max(
+                    _nu_at(t_x, t_z, d, h_ts, h_rs, lam),
+                    _nu_at(hull_x[k], hull_z[k], d, h_ts, h_rs, lam),
+                )
+            loss += knife_edge_loss_db(nu)
+        out_loss_db[j] = loss
+        if j >= 1 and model == MODEL_KNIFE:
+            zc = z_m[j] - d * d / a2
+            s = (zc - h_ts) / d
+            if s > s_tim:
+                s_tim = s
+                t_x = d
+                t_z = zc
+            nh = _hull_push(hull_x, hull_z, nh, d, zc)
+
+
+@jit
+def point_loss(
+    z_m: np.ndarray,
+    step_m: float,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    k_factor: float,
+    model: int,
+    out: np.ndarray,
+) -> None:
+    """Loss from ``z_m[0]`` to the last sample, by direct scans (O(n)).
+
+    The same method as :func:`sweep_profile` evaluated for one receiver, used
+    for single links and to check the sweep.
+
+    ``out`` (float64[5]) receives: total loss (dB), diffraction loss (dB),
+    distance of the dominant edge from the transmitter (m, NaN if none),
+    ground height at that edge (m), and 1.0 if the path is trans-horizon
+    else 0.0.
+    """
+    n = z_m.shape[0]
+    j = n - 1
+    a2 = 2.0 * k_factor * EARTH_RADIUS_M
+    lam = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
+    h_ts = z_m[0] + h_tx_m
+    d = j * step_m
+    h_r = z_m[j] + h_rx_m
+    slant = math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r))
+    fs = fspl_db(slant, freq_mhz)
+    out[0] = fs
+    out[1] = 0.0
+    out[2] = np.nan
+    out[3] = np.nan
+    out[4] = 0.0
+    if model != MODEL_KNIFE or j < 2:
+        return
+    h_rs = h_r - d * d / a2
+    s_tr = (h_rs - h_ts) / d
+    s_tim = -1e300
+    i_t = 1
+    best_a = -1e300
+    i_r = 1
+    for i in range(1, j):
+        x = i * step_m
+        zc = z_m[i] - x * x / a2
+        s = (zc - h_ts) / x
+        if s > s_tim:
+            s_tim = s
+            i_t = i
+        a = (zc - h_rs) / (d - x)
+        if a > best_a:
+            best_a = a
+            i_r = i
+    x_t = i_t * step_m
+    z_t = z_m[i_t] - x_t * x_t / a2
+    x_r = i_r * step_m
+    z_r = z_m[i_r] - x_r * x_r / a2
+    if s_tim > s_tr:
+        nu = _bullington_nu(s_tim, best_a, d, h_ts, h_rs, lam)
+        out[4] = 1.0
+        # Report the higher of the two horizon points as the named obstruction.
+        nu_t = _nu_at(x_t, z_t, d, h_ts, h_rs, lam)
+        nu_r = _nu_at(x_r, z_r, d, h_ts, h_rs, lam)
+        i_e = i_t if nu_t >= nu_r else i_r
+    else:
+        nu_t = _nu_at(x_t, z_t, d, h_ts, h_rs, lam)
+        nu_r = _nu_at(x_r, z_r, d, h_ts, h_rs, lam)
+        nu = max(nu_t, nu_r)
+        i_e = i_t if nu_t >= nu_r else i_r
+    diff = knife_edge_loss_db(nu)
+    out[0] = fs + diff
+    out[1] = diff
+    if diff > 0.0:
+        out[2] = i_e * step_m
+        out[3] = z_m[i_e]
+
+
+@jit
+def antenna_gain_db(
+    bearing_deg: float,
+    elevation_deg: float,
+    azimuth_deg: float,
+    beamwidth_deg: float,
+    tilt_deg: float,
+    vbeamwidth_deg: float,
+    front_to_back_db: float,
+) -> float:
+    """Relative antenna gain (dB, <= 0); omni when azimuth is NaN.
+
+    3GPP TR 36.814 Table A.2.1.1-2 sector pattern (see module docstring).
+    """
+    if math.isnan(azimuth_deg) or math.isnan(beamwidth_deg):
+        return 0.0
+    phi = (bearing_deg - azimuth_deg + 540.0) % 360.0 - 180.0
+    a_h = -min(12.0 * (phi / beamwidth_deg) ** 2, front_to_back_db)
+    tilt = 0.0 if math.isnan(tilt_deg) else tilt_deg
+    a_v = -min(12.0 * ((elevation_deg + tilt) / vbeamwidth_deg) ** 2, SECTOR_SLA_V_DB)
+    return -min(-(a_h + a_v), front_to_back_db)
+
+
+@jit
+def tower_sweep(
+    dem_m: np.ndarray,
+    cell_w_m: float,
+    cell_h_m: float,
+    row0: int,
+    col0: int,
+    radius_cells: int,
+    radius_m: float,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    eirp_dbm: float,
+    azimuth_deg: float,
+    beamwidth_deg: float,
+    tilt_deg: float,
+    vbeamwidth_deg: float,
+    front_to_back_db: float,
+    k_factor: float,
+    model: int,
+    floor_dbm: float,
+    out_rx_dbm: np.ndarray,
+    out_offset2: np.ndarray,
+) -> None:
+    """Received power around one tower by sweeping radials to the window edge.
+
+    One radial is cast to each of the ``8 R`` edge cells of the square window
+    of Chebyshev radius ``R = radius_cells``; each radial is sampled once per
+    major-axis cell (so every cell of the window is crossed by some radial)
+    and walked once with :func:`sweep_profile`.  A cell crossed by several
+    radials keeps the sample nearest its centre (first one on ties), so every
+    cell's value comes from a profile that really passes through it.
+
+    Parameters
+    ----------
+    dem_m : float32[rows, cols]
+        Terrain (m), north-up; row 0 is north.
+    cell_w_m, cell_h_m : float
+        Cell size (m).
+    row0, col0 : int
+        Tower cell.
+    radius_cells : int
+        Window half-size R in cells.
+    radius_m : float
+        Samples farther than this (m) are not computed.
+    h_tx_m, h_rx_m, freq_mhz, eirp_dbm : float
+        Antenna heights above ground (m), frequency (MHz), boresight EIRP (dBm).
+    azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg, front_to_back_db : float
+        Antenna pattern (azimuth NaN = omni).
+    k_factor : float
+        Effective earth-radius factor.
+    model : int
+        Propagation model constant.
+    floor_dbm : float
+        A radial stops once even the free-space bound falls below this.
+    out_rx_dbm : float32[2R+1, 2R+1]
+        Output window centred on the tower, pre-filled with NaN.
+    out_offset2 : float64[2R+1, 2R+1]
+        Scratch, pre-filled with +inf.
+    """
+    rows = dem_m.shape[0]
+    cols = dem_m.shape[1]
+    r = radius_cells
+    n = r + 1
+    z = np.empty(n, dtype=np.float64)
+    cell_r = np.empty(n, dtype=np.int64)
+    cell_c = np.empty(n, dtype=np.int64)
+    off2 = np.empty(n, dtype=np.float64)
+    loss = np.empty(n, dtype=np.float64)
+    hull_x = np.empty(n, dtype=np.float64)
+    hull_z = np.empty(n, dtype=np.float64)
+    n_edge = 8 * r if r > 0 else 1
+    for e in range(n_edge):
+        # Walk the square's perimeter: top row, right column, bottom, left.
+        if r == 0:
+            er, ec = 0, 0
+        elif e < 2 * r:
+            er, ec = -r, -r + e
+        elif e < 4 * r:
+            er, ec = -r + (e - 2 * r), r
+        elif e < 6 * r:
+            er, ec = r, r - (e - 4 * r)
+        else:
+            er, ec = r - (e - 6 * r), -r
+        fr = er / r if r > 0 else 0.0
+        fc = ec / r if r > 0 else 0.0
+        step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
+        # Gather the profile until it leaves the DEM or the radius.
+        m = 0
+        for k in range(n):
+            pr = row0 + k * fr
+            pc = col0 + k * fc
+            cr = int(math.floor(pr + 0.5))
+            cc = int(math.floor(pc + 0.5))
+            if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
+                break
+            if k * step_m > radius_m:
+                break
+            z[m] = dem_m[cr, cc]
+            cell_r[m] = cr
+            cell_c[m] = cc
+            off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
+            m += 1
+            if k > 0 and eirp_dbm - fspl_db(k * step_m, freq_mhz) < floor_dbm:
+                break
+        if m == 0:
+            continue
+        sweep_profile(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, hull_x, hull_z, loss)
+        bearing = math.degrees(math.atan2(fc * cell_w_m, -fr * cell_h_m))
+        h_ts = z[0] + h_tx_m
+        for k in range(m):
+            wr = cell_r[k] - row0 + r
+            wc = cell_c[k] - col0 + r
+            if off2[k] >= out_offset2[wr, wc]:
+                continue
+            out_offset2[wr, wc] = off2[k]
+            d = k * step_m
+            if k == 0:
+                elev = -90.0
+            else:
+                elev = math.degrees(math.atan2(z[k] + h_rx_m - h_ts, d))
+            g = antenna_gain_db(
+                bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
+                front_to_back_db,
+            )
+            out_rx_dbm[wr, wc] = eirp_dbm + g - loss[k]
+
+
+@jit
+def merge_window(
+    win_rx_dbm: np.ndarray,
+    row_off: int,
+    col_off: int,
+    tower_index: int,
+    metric_offset_db: float,
+    threshold_dbm: float,
+    best_dbm: np.ndarray,
+    best_server: np.ndarray,
+    second_dbm: np.ndarray,
+    n_servers: np.ndarray,
+) -> None:
+    """Fold one tower's window into a composite (best, server, second, count).
+
+    ``metric = win_rx_dbm - metric_offset_db`` (e.g. RSRP from total power).
+    Merging in tower order with a strict ``>`` makes the lowest tower index
+    win ties, so the composite does not depend on thread scheduling.
+    """
+    rows = best_dbm.shape[0]
+    cols = best_dbm.shape[1]
+    wh = win_rx_dbm.shape[0]
+    ww = win_rx_dbm.shape[1]
+    for i in range(wh):
+        rr = row_off + i
+        if rr < 0 or rr >= rows:
+            continue
+        for j in range(ww):
+            cc = col_off + j
+            if cc < 0 or cc >= cols:
+                continue
+            v = win_rx_dbm[i, j]
+            if math.isnan(v):
+                continue
+            v = v - metric_offset_db
+            b = best_dbm[rr, cc]
+            if math.isnan(b) or v > b:
+                second_dbm[rr, cc] = b
+                best_dbm[rr, cc] = v
+                best_server[rr, cc] = tower_index
+            else:
+                s = second_dbm[rr, cc]
+                if math.isnan(s) or v > s:
+                    second_dbm[rr, cc] = v
+            if v >= threshold_dbm:
+                n_servers[rr, cc] += 1

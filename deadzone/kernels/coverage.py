@@ -1,0 +1,412 @@
+"""Array API of the coverage kernels: validate, allocate, call the kernel.
+
+Everything here takes numpy arrays and scalars (no CRS, no GeoDataFrames) and
+never mutates the caller's arrays.  Georeferencing is the job of
+:mod:`deadzone.geo.coverage`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from deadzone.errors import ParameterError
+from deadzone.kernels import _propagation as _k
+
+__all__ = [
+    "MODELS",
+    "RadioSite",
+    "Composite",
+    "ProfileLoss",
+    "model_code",
+    "profile_loss",
+    "profile_sweep",
+    "tower_window",
+    "new_composite",
+    "merge_into",
+    "iter_windows",
+    "line_profile",
+]
+
+#: Propagation models available in the sweep, by name.
+MODELS: dict[str, int] = {"fspl": _k.MODEL_FSPL, "knife": _k.MODEL_KNIFE}
+
+DEFAULT_K_FACTOR = 4.0 / 3.0
+
+
+def model_code(model: str) -> int:
+    """Return the kernel constant for a model name.
+
+    Raises
+    ------
+    ParameterError
+        If the name is unknown.
+    """
+    try:
+        return MODELS[model]
+    except KeyError:
+        raise ParameterError(f"model was {model!r}; expected one of {sorted(MODELS)}") from None
+
+
+def _check_freq(freq_mhz: float) -> None:
+    if not (30.0 <= freq_mhz <= 100_000.0):
+        raise ParameterError(f"freq_mhz was {freq_mhz}; expected 30..100000 MHz")
+
+
+@dataclass(frozen=True)
+class RadioSite:
+    """One transmitter as the kernels see it (grid position and radio).
+
+    Attributes
+    ----------
+    row, col : int
+        Tower cell in the DEM grid.
+    height_m : float
+        Antenna height above ground (m).
+    freq_mhz : float
+        Carrier frequency (MHz).
+    eirp_dbm : float
+        Boresight EIRP (dBm).
+    azimuth_deg : float
+        Sector azimuth, degrees clockwise from north; NaN = omni.
+    beamwidth_deg : float
+        Horizontal half-power beamwidth (degrees); NaN = omni.
+    tilt_deg : float
+        Downtilt (degrees, positive down).
+    vbeamwidth_deg : float
+        Vertical half-power beamwidth (degrees).
+    front_to_back_db : float
+        Front-to-back ratio (dB).
+    """
+
+    row: int
+    col: int
+    height_m: float
+    freq_mhz: float
+    eirp_dbm: float
+    azimuth_deg: float = math.nan
+    beamwidth_deg: float = math.nan
+    tilt_deg: float = 0.0
+    vbeamwidth_deg: float = 10.0
+    front_to_back_db: float = 25.0
+
+
+@dataclass(frozen=True)
+class ProfileLoss:
+    """Result of a point-to-point loss computation.
+
+    Attributes
+    ----------
+    loss_db : float
+        Basic transmission loss (dB).
+    diffraction_db : float
+        The diffraction part of ``loss_db`` (dB).
+    edge_distance_m : float
+        Distance of the dominant obstruction from the transmitter (m); NaN
+        when the path has no diffraction loss.
+    edge_height_m : float
+        Ground height at that obstruction (m above sea level); NaN if none.
+    trans_horizon : bool
+        Whether terrain blocks the line of sight.
+    """
+
+    loss_db: float
+    diffraction_db: float
+    edge_distance_m: float
+    edge_height_m: float
+    trans_horizon: bool
+
+
+def _profile_array(profile_m: npt.ArrayLike, step_m: float) -> npt.NDArray[np.float64]:
+    z = np.array(profile_m, dtype=np.float64, copy=True)
+    if z.ndim != 1 or z.size < 1:
+        raise ParameterError(f"profile_m must be a non-empty 1-D array; got shape {z.shape}")
+    if not np.all(np.isfinite(z)):
+        raise ParameterError("profile_m holds NaN or inf")
+    if not (step_m > 0.0 and math.isfinite(step_m)):
+        raise ParameterError(f"step_m was {step_m}; expected a positive distance in metres")
+    return z
+
+
+def profile_loss(
+    profile_m: npt.ArrayLike,
+    step_m: float,
+    *,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    model: str = "knife",
+    k_factor: float = DEFAULT_K_FACTOR,
+) -> ProfileLoss:
+    """Loss over one terrain profile, from its first to its last sample.
+
+    Parameters
+    ----------
+    profile_m : array_like of float
+        Ground heights (m) at equal spacing; element 0 is under the
+        transmitter, the last under the receiver.
+    step_m : float
+        Sample spacing (m).
+    h_tx_m, h_rx_m : float
+        Antenna heights above ground (m).
+    freq_mhz : float
+        Frequency (MHz).
+    model : {"fspl", "knife"}
+        Propagation model (see :mod:`deadzone.kernels._propagation`).
+    k_factor : float
+        Effective earth-radius factor (4/3 standard atmosphere).
+
+    Returns
+    -------
+    ProfileLoss
+
+    Examples
+    --------
+    >>> r = profile_loss([0.0] * 101, 100.0, h_tx_m=30, h_rx_m=10, freq_mhz=900,
+    ...                  model="fspl")
+    >>> round(r.loss_db, 2)
+    111.54
+    """
+    z = _profile_array(profile_m, step_m)
+    _check_freq(freq_mhz)
+    out = np.empty(5, dtype=np.float64)
+    _k.point_loss(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+                  float(k_factor), model_code(model), out)
+    return ProfileLoss(
+        loss_db=float(out[0]),
+        diffraction_db=float(out[1]),
+        edge_distance_m=float(out[2]),
+        edge_height_m=float(out[3]),
+        trans_horizon=bool(out[4] > 0.5),
+    )
+
+
+def profile_sweep(
+    profile_m: npt.ArrayLike,
+    step_m: float,
+    *,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    model: str = "knife",
+    k_factor: float = DEFAULT_K_FACTOR,
+) -> npt.NDArray[np.float64]:
+    """Loss from the first sample to every sample of a profile, in one walk.
+
+    Element ``j`` equals ``profile_loss(profile_m[:j + 1], ...).loss_db``.
+
+    Returns
+    -------
+    ndarray of float64
+        Loss (dB) per sample.
+    """
+    z = _profile_array(profile_m, step_m)
+    _check_freq(freq_mhz)
+    n = z.size
+    out = np.empty(n, dtype=np.float64)
+    hx = np.empty(n, dtype=np.float64)
+    hz = np.empty(n, dtype=np.float64)
+    _k.sweep_profile(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+                     float(k_factor), model_code(model), hx, hz, out)
+    return out
+
+
+def tower_window(
+    dem_m: npt.NDArray[np.float32],
+    site: RadioSite,
+    *,
+    cell_w_m: float,
+    cell_h_m: float,
+    radius_m: float,
+    rx_height_m: float = 1.5,
+    model: str = "knife",
+    k_factor: float = DEFAULT_K_FACTOR,
+    floor_dbm: float = -150.0,
+) -> tuple[npt.NDArray[np.float32], int, int]:
+    """Received power (dBm) around one site.
+
+    Parameters
+    ----------
+    dem_m : float32[rows, cols]
+        Terrain (m), finite everywhere.
+    site : RadioSite
+        The transmitter.
+    cell_w_m, cell_h_m : float
+        Cell size (m).
+    radius_m : float
+        Computation radius (m).
+    rx_height_m : float
+        Receiver height above ground (m).
+    model : str
+        One of :data:`MODELS`.
+    k_factor : float
+        Effective earth-radius factor.
+    floor_dbm : float
+        Radials stop where even free space gives less than this.
+
+    Returns
+    -------
+    window : float32[2R+1, 2R+1]
+        Received power (dBm) centred on the site; NaN where not computed.
+    row_off, col_off : int
+        Grid index of the window's top-left cell (may be negative).
+    """
+    if dem_m.ndim != 2:
+        raise ParameterError(f"dem_m must be 2-D; got shape {dem_m.shape}")
+    rows, cols = dem_m.shape
+    if not (0 <= site.row < rows and 0 <= site.col < cols):
+        raise ParameterError(f"site cell ({site.row}, {site.col}) lies outside the DEM")
+    if not (site.height_m > 0 and math.isfinite(site.height_m)):
+        raise ParameterError(f"height_m was {site.height_m}; expected > 0 m")
+    _check_freq(site.freq_mhz)
+    if not (radius_m > 0):
+        raise ParameterError(f"radius_m was {radius_m}; expected > 0")
+    code = model_code(model)
+    r = int(math.ceil(radius_m / min(cell_w_m, cell_h_m)))
+    win = np.full((2 * r + 1, 2 * r + 1), np.nan, dtype=np.float32)
+    off2 = np.full((2 * r + 1, 2 * r + 1), np.inf, dtype=np.float64)
+    dem = dem_m if dem_m.dtype == np.float32 else dem_m.astype(np.float32)
+    _k.tower_sweep(
+        dem, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col), r,
+        float(radius_m), float(site.height_m), float(rx_height_m), float(site.freq_mhz),
+        float(site.eirp_dbm), float(site.azimuth_deg), float(site.beamwidth_deg),
+        float(site.tilt_deg), float(site.vbeamwidth_deg), float(site.front_to_back_db),
+        float(k_factor), code, float(floor_dbm), win, off2,
+    )
+    return win, site.row - r, site.col - r
+
+
+@dataclass
+class Composite:
+    """Multi-server composite on the full grid.
+
+    Attributes
+    ----------
+    best_dbm : float32[rows, cols]
+        Best signal metric (dBm); NaN where no server reaches.
+    best_server : int32[rows, cols]
+        Index of the best server; -1 where none.
+    second_dbm : float32[rows, cols]
+        Second-best metric (dBm); NaN where fewer than two servers.
+    n_servers : uint16[rows, cols]
+        Servers at or above the composite's threshold.
+    threshold_dbm : float
+        Threshold counted by ``n_servers``.
+    """
+
+    best_dbm: npt.NDArray[np.float32]
+    best_server: npt.NDArray[np.int32]
+    second_dbm: npt.NDArray[np.float32]
+    n_servers: npt.NDArray[np.uint16]
+    threshold_dbm: float
+
+
+def new_composite(shape: tuple[int, int], *, threshold_dbm: float) -> Composite:
+    """An empty composite for a grid of ``shape``."""
+    return Composite(
+        best_dbm=np.full(shape, np.nan, dtype=np.float32),
+        best_server=np.full(shape, -1, dtype=np.int32),
+        second_dbm=np.full(shape, np.nan, dtype=np.float32),
+        n_servers=np.zeros(shape, dtype=np.uint16),
+        threshold_dbm=float(threshold_dbm),
+    )
+
+
+def merge_into(
+    comp: Composite,
+    window: npt.NDArray[np.float32],
+    row_off: int,
+    col_off: int,
+    tower_index: int,
+    *,
+    metric_offset_db: float = 0.0,
+    threshold_dbm: float | None = None,
+) -> None:
+    """Fold a tower window into ``comp`` in place (call in tower order).
+
+    Parameters
+    ----------
+    comp : Composite
+        Updated in place.
+    window, row_off, col_off
+        As returned by :func:`tower_window`.
+    tower_index : int
+        Index recorded in ``best_server``.
+    metric_offset_db : float
+        Subtracted from the window before merging (e.g. the RSRP offset).
+    threshold_dbm : float, optional
+        Threshold for ``n_servers`` for this tower (default: the composite's).
+    """
+    thr = comp.threshold_dbm if threshold_dbm is None else float(threshold_dbm)
+    _k.merge_window(window, int(row_off), int(col_off), int(tower_index),
+                    float(metric_offset_db), thr, comp.best_dbm,
+                    comp.best_server, comp.second_dbm, comp.n_servers)
+
+
+def iter_windows(
+    compute: Callable[[int], tuple[npt.NDArray[np.float32], int, int]],
+    indices: Iterable[int],
+    *,
+    n_threads: int,
+) -> Iterator[tuple[int, tuple[npt.NDArray[np.float32], int, int]]]:
+    """Run ``compute(i)`` for each index on ``n_threads`` threads, in order.
+
+    The kernels release the GIL (``nogil=True``), so threads run in parallel;
+    results are yielded in input order, which keeps every merge deterministic
+    whatever the thread count.  At most ``2 * n_threads`` windows are held at
+    once.
+    """
+    idx = list(indices)
+    if n_threads <= 1:
+        for i in idx:
+            yield i, compute(i)
+        return
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        pending: list = []
+        it = iter(idx)
+        for i in it:
+            pending.append((i, pool.submit(compute, i)))
+            if len(pending) >= 2 * n_threads:
+                j, fut = pending.pop(0)
+                yield j, fut.result()
+        for j, fut in pending:
+            yield j, fut.result()
+
+
+def line_profile(
+    dem_m: npt.NDArray[np.floating],
+    row0: int,
+    col0: int,
+    row1: int,
+    col1: int,
+    *,
+    cell_w_m: float,
+    cell_h_m: float,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Terrain profile between two cells, sampled as the radial sweep does.
+
+    One sample per major-axis cell, nearest-cell heights, so a cell on a
+    sweep radial gets the same profile the sweep used.
+
+    Returns
+    -------
+    profile_m : ndarray of float64
+        Ground heights (m), first sample at (row0, col0), last at (row1, col1).
+    step_m : float
+        Horizontal sample spacing (m); 0 when both cells coincide.
+    """
+    dr = int(row1) - int(row0)
+    dc = int(col1) - int(col0)
+    m = max(abs(dr), abs(dc))
+    if m == 0:
+        return np.array([float(dem_m[row0, col0])]), 0.0
+    k = np.arange(m + 1, dtype=np.float64)
+    rr = np.floor(row0 + k * (dr / m) + 0.5).astype(np.int64)
+    cc = np.floor(col0 + k * (dc / m) + 0.5).astype(np.int64)
+    step_m = math.hypot(dr / m * cell_h_m, dc / m * cell_w_m)
+    return np.asarray(dem_m[rr, cc], dtype=np.float64), step_m
