@@ -1,0 +1,87 @@
+"""The ``deadzone`` command: one group, one module per subcommand."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+import click
+
+from deadzone import __version__
+from deadzone.errors import DeadzoneError
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Turns library errors into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except DeadzoneError as exc:
+            if debug:
+                raise
+            msg = " ".join(str(exc).split())
+            click.echo(f"error: {msg}", err=True)
+            ctx.exit(2)
+        except (OSError, ValueError) as exc:
+            if debug:
+                raise
+            msg = " ".join(str(exc).split())
+            click.echo(f"error: {type(exc).__name__}: {msg}", err=True)
+            ctx.exit(2)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    from deadzone.errors import DeadzoneWarning
+
+    if issubclass(category, DeadzoneWarning):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+    elif not issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
+        click.echo(f"warning: {category.__name__}: {message}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deadzone")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """deadzone: find villages without mobile signal, explain why, and plan where to act.
+
+    Computes terrain-aware coverage of cell towers over a DEM, gives every
+    village a status (covered / marginal / dead / unknown) with a reason,
+    rolls the counts up per commune and province ("covered villages: X/Y"),
+    and draws an offline map.
+
+    \b
+    Start here:
+      deadzone demo --out demo_out      # generated demo province, end to end
+      deadzone audit --help             # the same on your own data
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _register() -> None:
+    from deadzone.cli.audit import audit_cmd
+    from deadzone.cli.demo import demo_cmd
+
+    cli.add_command(demo_cmd)
+    cli.add_command(audit_cmd)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="deadzone")

@@ -1,0 +1,131 @@
+"""Options shared by several subcommands, and the run-and-report helper."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deadzone.geo.thresholds import Thresholds
+
+__all__ = [
+    "engine_options",
+    "thresholds_from",
+    "progress_bar",
+    "run_audit_and_write",
+]
+
+
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Coverage-engine and threshold options."""
+    decorators = [
+        click.option("--model", type=click.Choice(["knife", "fspl"]), default="knife",
+                     show_default=True,
+                     help="Propagation model: knife = free space + terrain knife-edge "
+                          "diffraction (ITU-R P.526) with earth curvature; fspl = free space."),
+        click.option("--radius-km", type=click.FloatRange(0.5, 200), default=25.0,
+                     show_default=True, help="Computation radius around each tower (km)."),
+        click.option("--rx-height-m", type=click.FloatRange(0.1, 100), default=1.5,
+                     show_default=True, help="Handset height above ground (m)."),
+        click.option("--threshold-dbm", type=float, default=None,
+                     help="One covered threshold for every technology (dBm); marginal is "
+                          "10 dB below. Default: 2G/3G -100 dBm level, 4G/5G -110 dBm RSRP."),
+        click.option("--indoor-margin-db", type=click.FloatRange(0, 60), default=0.0,
+                     show_default=True, help="Building penetration margin added to thresholds."),
+        click.option("--threads", type=click.IntRange(1, 256), default=None,
+                     help="Worker threads (default: all cores). Results do not depend on it."),
+        click.option("--overwrite", is_flag=True, help="Replace existing output files."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def thresholds_from(threshold_dbm: float | None, indoor_margin_db: float) -> Thresholds:
+    """Thresholds from the CLI options."""
+    if threshold_dbm is None:
+        return Thresholds(indoor_margin_db=indoor_margin_db)
+    return Thresholds.uniform(threshold_dbm, indoor_margin_db=indoor_margin_db)
+
+
+class progress_bar:  # noqa: N801 - used like a function in a with-statement
+    """A rich progress bar fed by ``(done, total)`` callbacks."""
+
+    def __init__(self, description: str, *, quiet: bool) -> None:
+        self.description = description
+        self.quiet = quiet
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if self.quiet:
+            return lambda done, total: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=None)
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def run_audit_and_write(
+    scenario: Any,
+    out: Path,
+    *,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    thresholds: Thresholds,
+    threads: int | None,
+    overwrite: bool,
+    quiet: bool,
+    title: str,
+) -> Any:
+    """Coverage + audit + files + map, then the one-screen summary."""
+    from deadzone.geo.audit import audit
+    from deadzone.geo.export import AUDIT_FILES, check_output_dir, write_audit
+    from deadzone.maps.folium_map import coverage_map, save_map
+
+    check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
+    with progress_bar("coverage (towers)", quiet=quiet) as update:
+        result = audit(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                       thresholds=thresholds, n_threads=threads, progress=update)
+    write_audit(result, out, overwrite=True)
+    cov = result.coverage
+    communes = scenario.communes.merge(
+        result.communes.drop(columns=["name", "province"]), on="commune_id", how="left"
+    ) if len(scenario.communes) else None
+    m = coverage_map(
+        rx_dbm=cov.rx.best_dbm, transform=cov.transform, crs=cov.crs,
+        villages=result.villages, towers=scenario.towers, communes=communes,
+        title=title, summary_lines=result.summary_lines()[:3],
+        thresholds_dbm=(thresholds.covered("2G"), thresholds.marginal("2G")),
+    )
+    save_map(m, out / "map.html", overwrite=True)
+    if not quiet:
+        click.echo(f"{title}")
+        for line in result.summary_lines():
+            click.echo(f"  {line}")
+        click.echo(f"outputs: {out}/ ({', '.join((*AUDIT_FILES, 'map.html'))})")
+    return result
+
+
+def dump_json(obj: Any) -> str:
+    """Compact JSON for logs."""
+    return json.dumps(obj, ensure_ascii=False, default=str)

@@ -1,0 +1,133 @@
+"""Write an audit to a folder: the files the CLI contract promises.
+
+``villages.gpkg`` (layer ``villages``), ``villages.csv``, ``communes.csv``,
+``provinces.csv``, ``summary.json``, ``coverage.tif`` (best received power,
+dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
+``servers.csv`` (index -> tower id).  Every file is written to a temporary
+name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deadzone.data.io import atomic_path, write_raster
+from deadzone.errors import OutputExistsError
+from deadzone.geo.audit import AuditResult
+
+__all__ = ["AUDIT_FILES", "check_output_dir", "write_audit"]
+
+AUDIT_FILES: tuple[str, ...] = (
+    "villages.gpkg",
+    "villages.csv",
+    "communes.csv",
+    "provinces.csv",
+    "summary.json",
+    "coverage.tif",
+    "best_server.tif",
+    "servers.csv",
+)
+
+
+def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: bool) -> Path:
+    """Create ``out_dir``; refuse to replace any of ``names`` unless asked.
+
+    Raises
+    ------
+    OutputExistsError
+        If one of the files exists and ``overwrite`` is false.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        clash = [n for n in names if (out / n).exists()]
+        if clash:
+            raise OutputExistsError(
+                f"{out / clash[0]} already exists ({len(clash)} output file(s) would be "
+                "replaced); pass --overwrite or choose another --out folder"
+            )
+    return out
+
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
+    return out
+
+
+def write_audit(result: AuditResult, out_dir: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
+    """Write every audit output to ``out_dir``.
+
+    Parameters
+    ----------
+    result : AuditResult
+        What :func:`deadzone.audit` returned.
+    out_dir : path
+        Folder (created if missing).
+    overwrite : bool
+        Replace existing outputs.
+
+    Returns
+    -------
+    dict
+        File name -> path written.
+    """
+    out = check_output_dir(out_dir, AUDIT_FILES, overwrite=overwrite)
+    paths: dict[str, Path] = {}
+    v = result.villages.copy()
+    for col in ("reason", "serving_tower_id", "nearest_tower_id"):
+        v[col] = v[col].astype("string")
+    with atomic_path(out / "villages.gpkg") as tmp:
+        v.to_file(tmp, layer="villages", driver="GPKG")
+    paths["villages.gpkg"] = out / "villages.gpkg"
+
+    table = _csv_frame(v)
+    pts = v.geometry.representative_point()
+    table.insert(1, "lon", pts.x.round(7))
+    table.insert(2, "lat", pts.y.round(7))
+    for name, frame in (
+        ("villages.csv", table),
+        ("communes.csv", result.communes),
+        ("provinces.csv", result.provinces),
+    ):
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=False, encoding="utf-8")
+        paths[name] = out / name
+
+    cov = result.coverage
+    write_raster(out / "coverage.tif", cov.rx.best_dbm.astype(np.float32), cov.transform,
+                 cov.crs, nodata=float("nan"), overwrite=True)
+    paths["coverage.tif"] = out / "coverage.tif"
+    write_raster(out / "best_server.tif", cov.rx.best_server.astype(np.int32), cov.transform,
+                 cov.crs, nodata=-1, overwrite=True)
+    paths["best_server.tif"] = out / "best_server.tif"
+    servers = pd.DataFrame({
+        "server_index": np.arange(len(cov.grid.tower_ids)),
+        "tower_id": cov.grid.tower_ids,
+        "tech": cov.grid.techs,
+        "computed": [s is not None for s in cov.grid.sites],
+    })
+    with atomic_path(out / "servers.csv") as tmp:
+        servers.to_csv(tmp, index=False)
+    paths["servers.csv"] = out / "servers.csv"
+
+    with atomic_path(out / "summary.json") as tmp:
+        Path(tmp).write_text(
+            json.dumps(result.summary, indent=2, ensure_ascii=False, default=_json_default),
+            encoding="utf-8",
+        )
+    paths["summary.json"] = out / "summary.json"
+    return paths
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")

@@ -1,0 +1,90 @@
+"""Shared fixtures: real data from ../shared/data and tiny synthetic scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import Point, box
+
+from deadzone.data.scenario import Scenario
+from deadzone.geo.raster import Dem
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; a test that needs it fails (never skips) without it."""
+    if not (SHARED_DATA / "README.md").is_file():
+        pytest.fail(f"real test data missing: expected {SHARED_DATA} (see the project README)")
+    return SHARED_DATA
+
+
+def shared_file(shared: Path, rel: str) -> Path:
+    """A file under ``../shared/data`` that must exist."""
+    p = shared / rel
+    if not p.exists():
+        pytest.fail(f"real test data missing: {p}")
+    return p
+
+
+UTM48 = CRS.from_epsg(32648)
+X0, Y0 = 500_000.0, 2_400_000.0
+
+
+def small_scenario(
+    *, z: np.ndarray | None = None, towers: list[dict] | None = None,
+    villages: list[tuple[float, float]] | None = None, cell_m: float = 30.0,
+) -> Scenario:
+    """A tiny scenario in UTM 48N: flat 300x300 DEM at 30 m unless ``z`` given.
+
+    Villages and towers are given in metres from the DEM's top-left corner
+    (x east, y south).  Two communes split the grid at its middle column.
+    """
+    if z is None:
+        z = np.full((300, 300), 100.0, dtype=np.float32)
+    rows, cols = z.shape
+    dem = Dem(z.astype(np.float32), Affine(cell_m, 0, X0, 0, -cell_m, Y0), UTM48,
+              np.zeros(z.shape, bool), "synthetic")
+    w, h = cols * cell_m, rows * cell_m
+    if villages is None:
+        villages = [(w * 0.25, h * 0.5), (w * 0.75, h * 0.5)]
+    vx = [X0 + a for a, _ in villages]
+    vy = [Y0 - b for _, b in villages]
+    v = gpd.GeoDataFrame(
+        {
+            "village_id": [f"V{i}" for i in range(len(villages))],
+            "name": [f"Thôn Nà {i}" for i in range(len(villages))],
+            "commune_id": ["C1" if a < w / 2 else "C2" for a, _ in villages],
+            "population": [100 + 10 * i for i in range(len(villages))],
+            "households": [20 + i for i in range(len(villages))],
+        },
+        geometry=[Point(a, b) for a, b in zip(vx, vy, strict=True)], crs=UTM48,
+    ).to_crs(4326)
+    c = gpd.GeoDataFrame(
+        {"commune_id": ["C1", "C2"], "name": ["Xã Mường Tè", "Xã Pa Ủ"],
+         "province": ["Lai Châu", "Lai Châu"]},
+        geometry=[box(X0, Y0 - h, X0 + w / 2, Y0), box(X0 + w / 2, Y0 - h, X0 + w, Y0)],
+        crs=UTM48,
+    ).to_crs(4326)
+    towers = towers if towers is not None else [{"x": w / 2, "y": h / 2}]
+    rows_t = []
+    for i, t in enumerate(towers):
+        rows_t.append({
+            "tower_id": t.get("tower_id", f"T{i}"), "tech": t.get("tech", "2G"),
+            "freq_mhz": t.get("freq_mhz", 900.0), "eirp_dbm": t.get("eirp_dbm", 55.0),
+            "height_m": t.get("height_m", 30.0), "azimuth_deg": t.get("azimuth_deg", np.nan),
+            "beamwidth_deg": t.get("beamwidth_deg", np.nan), "tilt_deg": t.get("tilt_deg", 0.0),
+            "geometry": Point(X0 + t["x"], Y0 - t["y"]),
+        })
+    tw = gpd.GeoDataFrame(rows_t, geometry="geometry", crs=UTM48).to_crs(4326) if rows_t else \
+        gpd.GeoDataFrame({"tower_id": [], "tech": []}, geometry=[], crs=4326)
+    tw["lon"] = tw.geometry.x
+    tw["lat"] = tw.geometry.y
+    return Scenario(dem=dem, communes=c, villages=v, towers=tw, name="small")

@@ -1,0 +1,120 @@
+"""Audit: status, reasons, exact bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point
+
+from deadzone.geo.audit import audit
+from deadzone.geo.thresholds import Thresholds
+from tests.conftest import small_scenario
+
+
+def test_flat_scenario_near_and_far_villages() -> None:
+    # 9 km grid; tower in the middle; one village near, one beyond the radius
+    s = small_scenario(villages=[(4500, 4600), (100, 100)],
+                       towers=[{"x": 4500, "y": 4500}])
+    r = audit(s, radius_km=4.0)
+    v = r.villages.set_index("village_id")
+    assert v.loc["V0", "status"] == "covered"
+    assert v.loc["V0", "serving_tower_id"] == "T0"
+    assert pd.isna(v.loc["V0", "reason"])
+    assert v.loc["V1", "status"] == "dead"
+    assert v.loc["V1", "reason"] == "no_tower_in_range"
+    assert v.loc["V1", "distance_to_nearest_tower_m"] == pytest.approx(
+        np.hypot(4400, 4400), abs=50)
+
+
+def test_ridge_gives_terrain_blocked_with_named_obstruction() -> None:
+    z = np.full((300, 300), 100.0, dtype=np.float32)
+    z[:, 160:163] = 1600.0  # a 1,500 m wall 300 m east of the tower
+    s = small_scenario(z=z, villages=[(7500, 4500), (3600, 4500)],
+                       towers=[{"x": 4500, "y": 4500, "height_m": 20.0, "eirp_dbm": 45.0}])
+    r = audit(s, radius_km=8.0)
+    v = r.villages.set_index("village_id")
+    assert v.loc["V1", "status"] == "covered"
+    assert v.loc["V0", "status"] == "dead"
+    assert v.loc["V0", "reason"] == "terrain_blocked"
+    assert 200 < v.loc["V0", "obstruction_distance_m"] < 500
+    assert v.loc["V0", "obstruction_height_m"] == pytest.approx(1600.0)
+
+
+def test_unknown_villages_are_kept_with_reasons() -> None:
+    s = small_scenario(villages=[(4500, 4600), (-5000, 100)], towers=[{"x": 4500, "y": 4500}])
+    vil = s.villages.copy()
+    vil.loc[len(vil)] = {"village_id": "V2", "name": "Bản trống", "commune_id": "C9",
+                         "population": 7, "households": 2, "geometry": None}
+    s.villages = vil
+    r = audit(s, radius_km=5.0)
+    v = r.villages.set_index("village_id")
+    assert list(r.villages["village_id"]) == ["V0", "V1", "V2"]
+    assert v.loc["V1", "status"] == "unknown" and v.loc["V1", "reason"] == "outside_dem"
+    assert v.loc["V2", "status"] == "unknown" and v.loc["V2", "reason"] == "invalid_location"
+    # the unlisted commune id still gets its own roll-up row
+    assert "C9" in set(r.communes["commune_id"])
+    assert r.summary["villages_unknown"] == 2
+
+
+def test_no_towers_all_dead_no_tower_in_range() -> None:
+    s = small_scenario(towers=[])
+    r = audit(s)
+    assert set(r.villages["status"]) == {"dead"}
+    assert set(r.villages["reason"]) == {"no_tower_in_range"}
+
+
+def test_thresholds_change_status() -> None:
+    s = small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500, "eirp_dbm": -30.0}])
+    r = audit(s, radius_km=3.0)
+    rx = r.villages.loc[0, "best_rx_dbm"]
+    strict = audit(s, coverage=r.coverage, thresholds=Thresholds.uniform(rx + 5))
+    loose = audit(s, coverage=r.coverage, thresholds=Thresholds.uniform(rx - 5))
+    marginal = audit(s, coverage=r.coverage, thresholds=Thresholds.uniform(rx + 5,
+                                                                             marginal_db_below=10))
+    assert strict.villages.loc[0, "status"] == "marginal"
+    assert loose.villages.loc[0, "status"] == "covered"
+    assert marginal.villages.loc[0, "status"] == "marginal"
+    assert strict.villages.loc[0, "reason"] == "weak_signal"
+
+
+def test_lte_status_uses_rsrp() -> None:
+    s = small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500, "tech": "4G",
+                                                          "freq_mhz": 1800.0, "eirp_dbm": 61.0}])
+    r = audit(s, radius_km=3.0)
+    row = r.villages.iloc[0]
+    # 10 MHz LTE: RSRP = total - 10 log10(600) = total - 27.78 dB
+    assert row["signal_4g_dbm"] == pytest.approx(row["best_rx_dbm"] - 27.78, abs=0.01)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    pts=st.lists(st.tuples(st.floats(-2000, 11000), st.floats(-2000, 11000)), min_size=1,
+                 max_size=40),
+    towers=st.lists(st.tuples(st.floats(15, 8985), st.floats(15, 8985)), min_size=0, max_size=3),
+)
+def test_bookkeeping_every_village_once_and_levels_add_up(pts, towers) -> None:
+    s = small_scenario(villages=pts, towers=[{"x": a, "y": b} for a, b in towers])
+    r = audit(s, radius_km=4.0)
+    assert list(r.villages["village_id"]) == list(s.villages["village_id"])
+    assert r.summary["villages_total"] == len(pts)
+    statuses = ("covered", "marginal", "dead", "unknown")
+    assert sum(r.summary[f"villages_{k}"] for k in statuses) == len(pts)
+    for col in ("villages_total", "villages_covered", "villages_dead", "population_total",
+                "population_covered", "households_covered"):
+        assert r.communes[col].sum() == r.summary[col]
+        assert r.provinces[col].sum() == r.summary[col]
+    assert (r.villages.loc[r.villages["status"] != "covered", "reason"].notna()).all()
+
+
+def test_polygon_village_uses_representative_point() -> None:
+    s = small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500}])
+    poly = s.villages.to_crs(32648).geometry.iloc[0].buffer(200)
+    s.villages = s.villages.set_geometry(
+        s.villages.geometry.__class__([poly], crs=32648).to_crs(4326))
+    r = audit(s, radius_km=3.0)
+    assert r.villages.loc[0, "status"] == "covered"
+    assert r.villages.geometry.iloc[0].geom_type == "Polygon"
+    assert isinstance(r.villages.geometry.iloc[0].representative_point(), Point)
