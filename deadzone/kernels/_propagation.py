@@ -387,7 +387,7 @@ def tower_sweep(
     model : int
         Propagation model constant.
     floor_dbm : float
-        A radial stops once even the free-space bound falls below this.
+        A radial stops where even free space falls below this (dBm).
     out_rx_dbm : float32[2R+1, 2R+1]
         Output window centred on the tower, pre-filled with NaN.
     out_offset2 : float64[2R+1, 2R+1]
@@ -405,6 +405,11 @@ def tower_sweep(
     hull_x = np.empty(n, dtype=np.float64)
     hull_z = np.empty(n, dtype=np.float64)
     n_edge = 8 * r if r > 0 else 1
+    # Distance beyond which even free space gives less than floor_dbm
+    # (inverse of ITU-R P.525-4 eq. 8).
+    d_floor_m = 1000.0 * 10.0 ** ((eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)) / 20.0)
+    d_max_m = min(radius_m, d_floor_m)
+    omni = math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)
     for e in range(n_edge):
         # Walk the square's perimeter: top row, right column, bottom, left.
         if r == 0:
@@ -429,15 +434,13 @@ def tower_sweep(
             cc = int(math.floor(pc + 0.5))
             if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
                 break
-            if k * step_m > radius_m:
+            if k * step_m > d_max_m:
                 break
             z[m] = dem_m[cr, cc]
             cell_r[m] = cr
             cell_c[m] = cc
             off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
             m += 1
-            if k > 0 and eirp_dbm - fspl_db(k * step_m, freq_mhz) < floor_dbm:
-                break
         if m == 0:
             continue
         sweep_profile(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, hull_x, hull_z, loss)
@@ -449,15 +452,16 @@ def tower_sweep(
             if off2[k] >= out_offset2[wr, wc]:
                 continue
             out_offset2[wr, wc] = off2[k]
-            d = k * step_m
-            if k == 0:
-                elev = -90.0
-            else:
-                elev = math.degrees(math.atan2(z[k] + h_rx_m - h_ts, d))
-            g = antenna_gain_db(
-                bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
-                front_to_back_db,
-            )
+            g = 0.0
+            if not omni:
+                if k == 0:
+                    elev = -90.0
+                else:
+                    elev = math.degrees(math.atan2(z[k] + h_rx_m - h_ts, k * step_m))
+                g = antenna_gain_db(
+                    bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
+                    front_to_back_db,
+                )
             out_rx_dbm[wr, wc] = eirp_dbm + g - loss[k]
 
 
