@@ -1,0 +1,1095 @@
+"""Offline Leaflet coverage maps built with folium.
+
+The HTML written by :func:`save_map` needs no network: Leaflet's JavaScript and
+CSS (vendored in ``deadzone/maps/_vendor/``) are inlined, the coverage raster is
+an in-memory PNG (``data:`` URI), and the legend, title and summary boxes are
+plain HTML/CSS.  folium's CDN scripts (jQuery, Bootstrap, awesome-markers) are
+never referenced, so nothing here may use ``folium.Popup``/``Tooltip`` (their
+templates call jQuery), ``branca`` colormaps (d3) or ``folium.plugins``.  Base
+tiles are off unless ``basemap`` is given; then the tile URL is the only remote
+reference allowed in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import folium
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from affine import Affine
+from branca.element import Element, MacroElement
+from folium.map import CustomPane, FitBounds
+from folium.template import Template
+
+from deadzone.errors import (
+    CRSError,
+    DeadzoneError,
+    DeadzoneWarning,
+    OutputExistsError,
+    ParameterError,
+    SchemaError,
+)
+from deadzone.geo.schema import STATUSES
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["coverage_map", "save_map", "LEAFLET_VERSION", "STATUS_COLORS"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+#: Version of the Leaflet files vendored in ``deadzone/maps/_vendor/``.
+LEAFLET_VERSION = "1.9.4"
+
+_VENDOR_JS_REF = "_vendor/leaflet.js"
+_VENDOR_CSS_REF = "_vendor/leaflet.css"
+#: Basenames of ``<script src>`` / ``<link href>`` targets replaced by the vendored files.
+_VENDORED_JS_NAMES = frozenset({"leaflet.js", "leaflet-src.js"})
+_VENDORED_CSS_NAMES = frozenset({"leaflet.css"})
+
+STATUS_COLORS: dict[str, str] = {
+    "covered": "#1a9850",
+    "marginal": "#f08c00",
+    "dead": "#d73027",
+    "unknown": "#8c8c8c",
+}
+_RASTER_CMAP = "viridis"
+_RASTER_OPACITY = 0.7
+_RASTER_PANE = "deadzone_raster"
+_NO_VALUE = "\u2014"  # em dash
+_OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+_OSM_ATTR = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+_MAP_ATTR_TILE_URLS = "_deadzone_tile_urls"
+
+_VILLAGE_COLUMNS = (
+    "village_id",
+    "name",
+    "commune_id",
+    "population",
+    "status",
+    "reason",
+    "best_rx_dbm",
+    "serving_tower_id",
+)
+_TOWER_COLUMNS = ("tower_id", "tech", "freq_mhz", "eirp_dbm", "height_m", "azimuth_deg")
+_COMMUNE_COLUMNS = ("commune_id", "name")
+_DEFAULT_BEAMWIDTH_DEG = 65.0
+_EARTH_RADIUS_M = 6_371_008.8
+
+_CSS = """
+<style>
+.dz-box { background: rgba(255, 255, 255, 0.94); padding: 6px 10px; border-radius: 5px;
+  box-shadow: 0 1px 5px rgba(0, 0, 0, 0.4); color: #222;
+  font: 12px/1.45 "Helvetica Neue", Arial, Helvetica, sans-serif; }
+.dz-title { position: absolute; top: 10px; left: 50%; transform: translateX(-50%);
+  z-index: 1000; font-size: 16px; font-weight: 600; max-width: 55%; text-align: center; }
+.dz-summary div { white-space: nowrap; }
+.dz-legend { min-width: 230px; }
+.dz-legend-h { font-weight: 600; margin: 4px 0 3px; }
+.dz-ramp { position: relative; height: 12px; border: 1px solid #777; margin: 0 4px; }
+.dz-tick { position: absolute; top: -4px; bottom: -4px; width: 0; border-left: 2px solid #000; }
+.dz-ramp-labels { position: relative; height: 15px; font-size: 10px; margin: 0 4px; }
+.dz-ramp-labels span { position: absolute; top: 1px; transform: translateX(-50%);
+  white-space: nowrap; }
+.dz-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
+  border: 1px solid #333; margin-right: 6px; vertical-align: -1px; }
+.dz-swatch-none { border-radius: 2px; background: transparent; border-style: dashed; }
+.dz-popup { font-size: 12px; line-height: 1.45; }
+.dz-popup-title { font-weight: 700; font-size: 13px; margin-bottom: 4px; }
+.dz-popup table { border-collapse: collapse; }
+.dz-popup th { text-align: left; padding: 0 10px 0 0; font-weight: 600; color: #555; }
+.dz-popup td { padding: 0; }
+</style>
+"""
+
+
+# --------------------------------------------------------------------------- folium elements
+
+
+def _js(obj: Any) -> str:
+    """JSON for a ``<script>`` block: UTF-8 kept, ``< > &`` escaped, no NaN."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class _MarkerBatch(MacroElement):
+    """Many ``L.circleMarker``s (and optional wedge polygons) from one JSON array.
+
+    Each row is ``[lat, lon, title_html, value_html..., wedge?]``; the popup table
+    is assembled in the browser from ``labels`` and the (already escaped) values,
+    which keeps the page small for thousands of points and needs no jQuery.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var group = {{ this._parent.get_name() }};
+            var labels = {{ this.labels_js }};
+            var style = {{ this.style_js }};
+            var wedgeStyle = {{ this.wedge_style_js }};
+            var rows = {{ this.rows_js }};
+            function popup(r) {
+                var h = '<div class="dz-popup"><div class="dz-popup-title">' + r[2]
+                    + '</div><table>';
+                for (var j = 0; j < labels.length; j++) {
+                    h += '<tr><th>' + labels[j] + '</th><td>' + r[3 + j] + '</td></tr>';
+                }
+                return h + '</table></div>';
+            }
+            for (var i = 0; i < rows.length; i++) {
+                var r = rows[i];
+                var content = popup.bind(null, r);
+                var wedge = r[3 + labels.length];
+                if (wedge) {
+                    L.polygon(wedge, wedgeStyle).bindPopup(content).addTo(group);
+                }
+                L.circleMarker([r[0], r[1]], style)
+                    .bindTooltip(r[2]).bindPopup(content).addTo(group);
+            }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        rows: list[list[Any]],
+        labels: Sequence[str],
+        style: dict[str, Any],
+        wedge_style: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self._name = "DeadzoneMarkerBatch"
+        self.rows_js = _js(rows)
+        self.labels_js = _js([html.escape(label) for label in labels])
+        self.style_js = _js(style)
+        self.wedge_style_js = _js(wedge_style or {})
+
+
+class _OutlineLayer(MacroElement):
+    """Polygons from inline GeoJSON; each feature carries its style ``s`` and tooltip ``t``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var data = {{ this.data_js }};
+            L.geoJSON(data, {
+                style: function (f) { return f.properties.s; },
+                onEachFeature: function (f, layer) {
+                    layer.bindTooltip(f.properties.t, {sticky: true});
+                }
+            }).addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, features: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._name = "DeadzoneOutlineLayer"
+        self.data_js = _js({"type": "FeatureCollection", "features": features})
+
+
+class _HtmlBox(MacroElement):
+    """A plain HTML box: a Leaflet control at ``position``, or the top-centre title."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var content = {{ this.html_js }};
+            function build(parent) {
+                var div = L.DomUtil.create("div", {{ this.css_class_js }}, parent);
+                div.innerHTML = content;
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            }
+            {%- if this.position %}
+            var box = L.control({position: {{ this.position_js }}});
+            box.onAdd = function () { return build(); };
+            box.addTo(map);
+            {%- else %}
+            build(map.getContainer());
+            {%- endif %}
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, content_html: str, css_class: str, position: str | None) -> None:
+        super().__init__()
+        self._name = "DeadzoneHtmlBox"
+        self.html_js = _js(content_html)
+        self.css_class_js = _js(css_class)
+        self.position = position
+        self.position_js = _js(position)
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's metric scale bar (folium 0.20's ``Control`` garbles positional args)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({position: "bottomleft", imperial: false, maxWidth: 150})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "DeadzoneMetricScale"
+
+
+class _KeepOrder(MacroElement):
+    """Re-stack vector groups when the layer control re-adds one (one shared canvas)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            map.on("overlayadd", function () {
+                {%- for name in this.back %}
+                if (map.hasLayer({{ name }})) { {{ name }}.bringToBack(); }
+                {%- endfor %}
+                {%- for name in this.front %}
+                if (map.hasLayer({{ name }})) { {{ name }}.bringToFront(); }
+                {%- endfor %}
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, back: Sequence[str], front: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "DeadzoneKeepOrder"
+        self.back = list(back)
+        self.front = list(front)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    """Escaped text, or an em dash for a missing value."""
+    return _NO_VALUE if _missing(value) else html.escape(str(value))
+
+
+def _number(value: Any, fmt: str, unit: str = "") -> str:
+    if _missing(value):
+        return _NO_VALUE
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if not math.isfinite(number):
+        return _NO_VALUE
+    return f"{number:{fmt}}{unit}"
+
+
+def _float_or_nan(value: Any) -> float:
+    if _missing(value):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _round(value: float, digits: int = 5) -> float:
+    return round(float(value), digits)
+
+
+def _swatch(color: str) -> str:
+    return f'<span class="dz-swatch" style="background:{color}"></span>'
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _require_columns(gdf: Any, columns: Sequence[str], what: str) -> None:
+    if not hasattr(gdf, "geometry") or not hasattr(gdf, "columns"):
+        raise ParameterError(f"{what} was {type(gdf).__name__}; expected a GeoDataFrame")
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise SchemaError(f"{what} lacks column(s) {missing}; expected {list(columns)}")
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        raise CRSError(f"{what} has no CRS; expected EPSG:4326 (lon/lat)")
+    if gdf.crs.to_epsg() != 4326:
+        warnings.warn(
+            f"{what} was in {gdf.crs.to_string()}; reprojected to EPSG:4326 for the map",
+            DeadzoneWarning,
+            stacklevel=3,
+        )
+        gdf = gdf.to_crs(4326)
+    return gdf
+
+
+def _usable(geoms: Any) -> npt.NDArray[np.bool_]:
+    return np.asarray(~(geoms.isna() | geoms.is_empty), dtype=bool)
+
+
+# --------------------------------------------------------------------------- raster
+
+
+def _lazy_matplotlib() -> tuple[Any, Any]:
+    try:
+        import matplotlib
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "coverage_map needs matplotlib (and Pillow, which it installs) for the raster "
+            "colour ramp: pip install 'deadzone[all]' or pip install matplotlib"
+        ) from exc
+    return matplotlib, Image
+
+
+def _color_lut(n: int = 255) -> npt.NDArray[np.uint8]:
+    """``n`` RGB colours of the raster colour ramp, weakest first."""
+    matplotlib, _ = _lazy_matplotlib()
+    cmap = matplotlib.colormaps[_RASTER_CMAP]
+    rgb = cmap(np.linspace(0.0, 1.0, n))[:, :3]
+    return np.rint(rgb * 255.0).astype(np.uint8)
+
+
+def _block_mean(
+    arr: npt.NDArray[np.float32], transform: Affine, k: int
+) -> tuple[npt.NDArray[np.float32], Affine]:
+    """Average ``k`` x ``k`` blocks (dB values; NaN ignored).
+
+    A block is NaN when fewer than half of its cells inside the raster have a
+    signal, so a scatter of covered cells does not paint a dead area as covered.
+    """
+    h, w = arr.shape
+    rows, cols = -(-h // k), -(-w // k)
+    padded = np.full((rows * k, cols * k), np.nan, dtype=np.float32)
+    padded[:h, :w] = arr
+    inside = np.zeros(padded.shape, dtype=bool)
+    inside[:h, :w] = True
+    blocks = padded.reshape(rows, k, cols, k)
+    valid = np.isfinite(blocks)
+    count = valid.sum(axis=(1, 3))
+    cells = inside.reshape(rows, k, cols, k).sum(axis=(1, 3))
+    total = np.where(valid, blocks, 0.0).sum(axis=(1, 3), dtype=np.float64)
+    keep = (count > 0) & (2 * count >= cells)
+    out = np.full((rows, cols), np.nan, dtype=np.float32)
+    out[keep] = (total[keep] / count[keep]).astype(np.float32)
+    a, b, c, d, e, f = transform[:6]
+    return out, Affine(a * k, b * k, c, d * k, e * k, f)
+
+
+def _raster_overlay(
+    rx_dbm: npt.NDArray[np.floating],
+    transform: Affine,
+    crs: Any,
+    *,
+    max_raster_px: int,
+    vmin: float,
+    vmax: float,
+) -> tuple[str, list[list[float]], tuple[int, int]]:
+    """Warp ``rx_dbm`` to EPSG:3857 and encode it as a palette PNG data URI.
+
+    Returns the data URI, the bounds ``[[south, west], [north, east]]`` and the
+    PNG shape ``(rows, cols)``.
+    """
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError as RioCRSError
+    from rasterio.transform import array_bounds
+    from rasterio.warp import Resampling, reproject, transform_bounds
+
+    _, image_cls = _lazy_matplotlib()
+    if crs is None:
+        raise CRSError("crs was None; expected the raster's projected CRS (e.g. 'EPSG:32648')")
+    try:
+        src_crs = CRS.from_user_input(crs)
+    except RioCRSError as exc:
+        raise CRSError(f"crs was {crs!r}; expected a CRS rasterio understands") from exc
+
+    arr = np.array(rx_dbm, dtype=np.float32, copy=True)
+    arr[~np.isfinite(arr)] = np.nan
+    if max(arr.shape) > max_raster_px:
+        arr, transform = _block_mean(arr, transform, math.ceil(max(arr.shape) / max_raster_px))
+
+    h, w = arr.shape
+    dst_crs = CRS.from_epsg(3857)
+    # Own destination grid (square pixels, about the source's pixel count, longer side
+    # <= max_raster_px); rasterio's calculate_default_transform trips affine's
+    # PendingDeprecationWarning for ``*``.
+    x0, y0, x1, y1 = transform_bounds(src_crs, dst_crs, *array_bounds(h, w, transform))
+    res = max((x1 - x0) / w, (y1 - y0) / h)
+    res = max(res, max(x1 - x0, y1 - y0) / max_raster_px)
+    dst_w = max(1, math.ceil((x1 - x0) / res - 1e-9))
+    dst_h = max(1, math.ceil((y1 - y0) / res - 1e-9))
+    dst_t = Affine(res, 0.0, x0, 0.0, -res, y1)
+    dst = np.full((dst_h, dst_w), np.nan, dtype=np.float32)
+    reproject(
+        source=arr,
+        destination=dst,
+        src_transform=transform,
+        src_crs=src_crs,
+        src_nodata=np.nan,
+        dst_transform=dst_t,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest,
+    )
+
+    index = np.full(dst.shape, 255, dtype=np.uint8)
+    valid = np.isfinite(dst)
+    scaled = (dst[valid] - vmin) / (vmax - vmin) * 254.0
+    index[valid] = np.clip(np.rint(scaled), 0, 254).astype(np.uint8)
+    image = image_cls.fromarray(index)
+    image.putpalette(np.concatenate([_color_lut(255).ravel(), [0, 0, 0]]).astype(int).tolist())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", transparency=255)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+    d_west, d_south, d_east, d_north = array_bounds(dst_h, dst_w, dst_t)
+    lon0, lat0, lon1, lat1 = transform_bounds(
+        dst_crs, "EPSG:4326", d_west, d_south, d_east, d_north
+    )
+    return uri, [[lat0, lon0], [lat1, lon1]], (dst_h, dst_w)
+
+
+# --------------------------------------------------------------------------- HTML boxes
+
+
+def _legend_html(covered: float, marginal: float, vmin: float, vmax: float) -> str:
+    lut = _color_lut(11)
+    stops = ", ".join(
+        f"#{r:02x}{g:02x}{b:02x} {100.0 * i / (len(lut) - 1):.0f}%"
+        for i, (r, g, b) in enumerate(lut)
+    )
+
+    def pos(v: float) -> float:
+        return 100.0 * (v - vmin) / (vmax - vmin)
+
+    ticks = "".join(
+        f'<div class="dz-tick" style="left:{pos(v):.1f}%"></div>' for v in (marginal, covered)
+    )
+    labels = [
+        f'<span style="left:0%;transform:none">&le;{vmin:g}</span>',
+        f'<span style="left:{pos(marginal):.1f}%">{marginal:g}</span>',
+        f'<span style="left:{pos(covered):.1f}%">{covered:g}</span>',
+        f'<span style="left:100%;transform:translateX(-100%)">&ge;{vmax:g}</span>',
+    ]
+    classes = [
+        (STATUS_COLORS["covered"], f"covered: &ge; {covered:g} dBm"),
+        (STATUS_COLORS["marginal"], f"marginal: {marginal:g} to {covered:g} dBm"),
+        (STATUS_COLORS["dead"], f"dead: &lt; {marginal:g} dBm or no signal"),
+        (STATUS_COLORS["unknown"], "unknown: not evaluated"),
+    ]
+    rows = "".join(f"<div>{_swatch(color)}{text}</div>" for color, text in classes)
+    return (
+        '<div class="dz-legend-h">Best received power (dBm)</div>'
+        f'<div class="dz-ramp" style="background:linear-gradient(to right, {stops})">{ticks}</div>'
+        f'<div class="dz-ramp-labels">{"".join(labels)}</div>'
+        '<div><span class="dz-swatch dz-swatch-none"></span>no signal (transparent)</div>'
+        '<div class="dz-legend-h">Villages</div>'
+        f"{rows}"
+        '<div class="dz-legend-h">Towers</div>'
+        f"<div>{_swatch('#222')}tower; wedge = sector azimuth</div>"
+    )
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _village_rows(
+    villages: gpd.GeoDataFrame, commune_names: dict[Any, str]
+) -> dict[str, list[list[Any]]]:
+    points = villages.geometry.representative_point()
+    usable = _usable(villages.geometry)
+    skipped = int((~usable).sum())
+    if skipped:
+        logger.info("%d village(s) without a usable geometry are not drawn", skipped)
+    rows: dict[str, list[list[Any]]] = {status: [] for status in STATUSES}
+    for ok, point, rec in zip(
+        usable, points, villages[list(_VILLAGE_COLUMNS)].itertuples(index=False), strict=True
+    ):
+        if not ok:
+            continue
+        lon, lat = point.x, point.y
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            continue
+        commune = commune_names.get(rec.commune_id)
+        commune_html = (
+            f"{html.escape(commune)} ({_text(rec.commune_id)})"
+            if commune
+            else _text(rec.commune_id)
+        )
+        reason = (
+            _NO_VALUE if _missing(rec.reason) else html.escape(str(rec.reason).replace("_", " "))
+        )
+        rows[rec.status].append(
+            [
+                _round(lat),
+                _round(lon),
+                _text(rec.name),
+                commune_html,
+                _number(rec.population, ",.0f"),
+                _number(rec.best_rx_dbm, ".1f", " dBm"),
+                _text(rec.serving_tower_id),
+                html.escape(str(rec.status)),
+                reason,
+            ]
+        )
+    return rows
+
+
+def _wedge(
+    lat: float, lon: float, azimuth_deg: float, width_deg: float, length_m: float
+) -> list[list[float]]:
+    """Polygon ``[[lat, lon], ...]`` of a sector wedge (small-distance spherical offsets)."""
+    ring = [[_round(lat), _round(lon)]]
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    for bearing in np.linspace(azimuth_deg - width_deg / 2.0, azimuth_deg + width_deg / 2.0, 9):
+        b = math.radians(float(bearing))
+        dlat = math.degrees(length_m * math.cos(b) / _EARTH_RADIUS_M)
+        dlon = math.degrees(length_m * math.sin(b) / (_EARTH_RADIUS_M * cos_lat))
+        ring.append([_round(lat + dlat), _round(lon + dlon)])
+    ring.append(ring[0])
+    return ring
+
+
+def _tower_rows(towers: gpd.GeoDataFrame, wedge_m: float) -> list[list[Any]]:
+    usable = _usable(towers.geometry)
+    has_bw = "beamwidth_deg" in towers.columns
+    rows: list[list[Any]] = []
+    for i, (ok, geom, rec) in enumerate(
+        zip(
+            usable,
+            towers.geometry,
+            towers[list(_TOWER_COLUMNS)].itertuples(index=False),
+            strict=True,
+        )
+    ):
+        if not ok:
+            continue
+        point = geom if geom.geom_type == "Point" else geom.representative_point()
+        lon, lat = point.x, point.y
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            continue
+        azimuth = float(rec.azimuth_deg) if not _missing(rec.azimuth_deg) else math.nan
+        sector = math.isfinite(azimuth)
+        width = _DEFAULT_BEAMWIDTH_DEG
+        if has_bw and not _missing(towers["beamwidth_deg"].iloc[i]):
+            width = float(np.clip(float(towers["beamwidth_deg"].iloc[i]), 5.0, 180.0))
+        rows.append(
+            [
+                _round(lat),
+                _round(lon),
+                _text(rec.tower_id),
+                _text(rec.tech),
+                _number(rec.freq_mhz, ".0f", " MHz"),
+                _number(rec.eirp_dbm, ".1f", " dBm"),
+                _number(rec.height_m, ".0f", " m"),
+                f"{azimuth % 360.0:.0f}&deg;" if sector else "omni",
+                _wedge(lat, lon, azimuth, width, wedge_m) if sector else None,
+            ]
+        )
+    return rows
+
+
+def _commune_features(communes: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    import shapely
+
+    lut = None
+    if "population_covered_pct" in communes.columns:
+        matplotlib, _ = _lazy_matplotlib()
+        lut = matplotlib.colormaps["RdYlGn"]
+    geoms = communes.geometry.simplify(1e-4, preserve_topology=True)
+    usable = _usable(geoms)
+    geoms = shapely.transform(np.asarray(geoms.values, dtype=object), lambda xy: np.round(xy, 5))
+    features: list[dict[str, Any]] = []
+    for i, (ok, geom) in enumerate(zip(usable, geoms, strict=True)):
+        if not ok:
+            continue
+        rec = communes.iloc[i]
+        tip = [f"<b>{_text(rec['name'])}</b> ({_text(rec['commune_id'])})"]
+        if "villages_total" in communes.columns:
+            covered = rec["villages_covered"] if "villages_covered" in communes.columns else None
+            total = _number(rec["villages_total"], ".0f")
+            tip.append(f"villages covered: {_number(covered, '.0f')}/{total}")
+        style: dict[str, Any] = {
+            "color": "#444",
+            "weight": 1.5,
+            "dashArray": "5 4",
+            "fill": True,
+            "fillOpacity": 0.0,
+        }
+        pct = _float_or_nan(rec["population_covered_pct"]) if lut is not None else math.nan
+        if lut is not None and math.isfinite(pct):
+            tip.append(f"population covered: {pct:.1f}%")
+            r, g, b, _a = lut(float(np.clip(pct, 0.0, 100.0)) / 100.0)
+            style["fillColor"] = f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+            style["fillOpacity"] = 0.12
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(shapely.to_geojson(geom)),
+                "properties": {"s": style, "t": "<br>".join(tip)},
+            }
+        )
+    return features
+
+
+def _basemap_layer(basemap: str) -> folium.TileLayer:
+    if not isinstance(basemap, str):
+        raise ParameterError(f"basemap was {basemap!r}; expected None or a str")
+    if basemap.strip().lower() in {"osm", "openstreetmap"}:
+        url, attr, name = _OSM_URL, _OSM_ATTR, "Basemap: OpenStreetMap"
+    elif all(token in basemap for token in ("{z}", "{x}", "{y}")):
+        host = urlparse(basemap).netloc or "local tiles"
+        url, attr, name = basemap, f"Tiles: {html.escape(host)}", "Basemap"
+    else:
+        raise ParameterError(
+            f"basemap was {basemap!r}; expected None, 'openstreetmap' or a tile URL "
+            "template containing {z}, {x} and {y}"
+        )
+    return folium.TileLayer(tiles=url, attr=attr, name=name, overlay=False, max_zoom=19)
+
+
+def _extend(bounds: list[float], gdf: Any) -> None:
+    if len(gdf) == 0:
+        return
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    if all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        bounds[:] = [min(bounds[0], y0), min(bounds[1], x0), max(bounds[2], y1), max(bounds[3], x1)]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def coverage_map(
+    *,
+    rx_dbm: npt.NDArray[np.floating],
+    transform: Affine,
+    crs: Any,
+    villages: gpd.GeoDataFrame,
+    towers: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame | None = None,
+    title: str = "Coverage",
+    summary_lines: Sequence[str] = (),
+    thresholds_dbm: tuple[float, float] = (-100.0, -110.0),
+    max_raster_px: int = 1600,
+    basemap: str | None = None,
+) -> folium.Map:
+    """Build an offline Leaflet map of coverage, villages, towers and communes.
+
+    Parameters
+    ----------
+    rx_dbm : numpy.ndarray
+        2-D best received power (dBm) on the grid of ``transform``/``crs``;
+        NaN or -inf means no signal (drawn transparent).
+    transform : affine.Affine
+        Rasterio-style transform of ``rx_dbm`` (projected metres).
+    crs : rasterio.crs.CRS, pyproj.CRS, str or int
+        CRS of ``rx_dbm`` (e.g. ``"EPSG:32648"``).
+    villages : geopandas.GeoDataFrame
+        EPSG:4326 points or polygons (a representative point is drawn) with
+        ``village_id, name, commune_id, population, status, reason,
+        best_rx_dbm, serving_tower_id``; ``status`` is one of
+        ``covered, marginal, dead, unknown``.
+    towers : geopandas.GeoDataFrame
+        EPSG:4326 points with ``tower_id, tech, freq_mhz, eirp_dbm, height_m,
+        azimuth_deg`` (NaN = omni) and optionally ``beamwidth_deg``.
+    communes : geopandas.GeoDataFrame, optional
+        EPSG:4326 polygons with ``commune_id, name`` and optionally
+        ``villages_total, villages_covered, population_covered_pct`` (0-100;
+        gives a light fill from red to green).
+    title : str
+        Title shown at the top of the map and as the page title.
+    summary_lines : sequence of str
+        Lines for the summary box, e.g. ``"covered villages: 512/800 (64.0%)"``.
+    thresholds_dbm : tuple of float
+        ``(covered_dbm, marginal_dbm)``: at or above the first is covered,
+        between the two is marginal, below the second is dead.
+    max_raster_px : int
+        Longest side of the embedded raster PNG (pixels).  A larger raster is
+        first block-averaged by the smallest integer factor that fits (dB mean
+        of the cells with signal; a block is no-signal when under half its
+        cells have one), then warped to EPSG:3857 (nearest neighbour).
+    basemap : str, optional
+        ``None`` (default) draws no base tiles and the page needs no network;
+        ``"openstreetmap"`` or a ``{z}/{x}/{y}`` URL template adds a tile layer,
+        the only remote reference :func:`save_map` then allows.
+
+    Returns
+    -------
+    folium.Map
+        Write it with :func:`save_map`; folium's own ``Map.save`` would not
+        inline Leaflet.
+
+    Raises
+    ------
+    ParameterError, SchemaError, CRSError
+        Bad options, missing columns or unknown statuses, missing CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, numpy as np
+    >>> from affine import Affine
+    >>> from shapely.geometry import Point
+    >>> v = gpd.GeoDataFrame({"village_id": ["V1"], "name": ["Bản Phiêng"], "commune_id": ["C1"],
+    ...     "population": [420], "status": ["covered"], "reason": [None],
+    ...     "best_rx_dbm": [-92.5], "serving_tower_id": ["T1"]},
+    ...     geometry=[Point(105.0, 21.5)], crs=4326)
+    >>> t = gpd.GeoDataFrame({"tower_id": ["T1"], "tech": ["4G"], "freq_mhz": [1800.0],
+    ...     "eirp_dbm": [61.0], "height_m": [30.0], "azimuth_deg": [np.nan]},
+    ...     geometry=[Point(105.01, 21.5)], crs=4326)
+    >>> rx = np.full((50, 50), -95.0, dtype=np.float32)
+    >>> m = coverage_map(rx_dbm=rx, transform=Affine(100, 0, 497500, 0, -100, 2380000),
+    ...     crs="EPSG:32648", villages=v, towers=t)
+    >>> save_map(m, "coverage.html", overwrite=True)  # doctest: +SKIP
+    """
+    covered_dbm, marginal_dbm = (float(v) for v in thresholds_dbm)
+    if (
+        not (math.isfinite(covered_dbm) and math.isfinite(marginal_dbm))
+        or covered_dbm <= marginal_dbm
+    ):
+        raise ParameterError(
+            f"thresholds_dbm was {thresholds_dbm!r}; expected finite (covered, marginal) "
+            "with covered > marginal"
+        )
+    if isinstance(max_raster_px, bool) or not isinstance(max_raster_px, int) or max_raster_px < 16:
+        raise ParameterError(f"max_raster_px was {max_raster_px!r}; expected an int >= 16")
+    if not isinstance(transform, Affine):
+        raise ParameterError(f"transform was {type(transform).__name__}; expected affine.Affine")
+    rx = np.asarray(rx_dbm)
+    if rx.ndim != 2 or rx.size == 0 or not np.issubdtype(rx.dtype, np.number):
+        raise ParameterError(
+            f"rx_dbm had shape {rx.shape} and dtype {rx.dtype}; "
+            "expected a non-empty 2-D float array"
+        )
+    _require_columns(villages, _VILLAGE_COLUMNS, "villages")
+    _require_columns(towers, _TOWER_COLUMNS, "towers")
+    if communes is not None:
+        _require_columns(communes, _COMMUNE_COLUMNS, "communes")
+    bad = ~villages["status"].isin(STATUSES)
+    if bad.any():
+        row = villages.loc[bad].iloc[0]
+        raise SchemaError(
+            f"villages row village_id={row['village_id']!r}: status was {row['status']!r}; "
+            f"expected one of {STATUSES}"
+        )
+    villages = _to_wgs84(villages, "villages")
+    towers = _to_wgs84(towers, "towers")
+    if communes is not None:
+        communes = _to_wgs84(communes, "communes")
+
+    vmin, vmax = marginal_dbm - 20.0, covered_dbm + 40.0
+    png_uri, raster_bounds, _ = _raster_overlay(
+        rx, transform, crs, max_raster_px=max_raster_px, vmin=vmin, vmax=vmax
+    )
+
+    bounds = [raster_bounds[0][0], raster_bounds[0][1], raster_bounds[1][0], raster_bounds[1][1]]
+    for gdf in (villages, towers, communes):
+        if gdf is not None:
+            _extend(bounds, gdf[_usable(gdf.geometry)])
+    south, west, north, east = bounds
+
+    m = folium.Map(
+        location=[(south + north) / 2.0, (west + east) / 2.0],
+        tiles=None,
+        zoom_start=12,
+        prefer_canvas=True,
+        control_scale=False,
+        font_size="13px",
+    )
+    # Only the vendored Leaflet; never folium's jQuery/Bootstrap/awesome-markers CDNs.
+    m.default_js = [("leaflet", _VENDOR_JS_REF)]
+    m.default_css = [("leaflet_css", _VENDOR_CSS_REF)]
+    m.options["max_zoom"] = 19
+    m.options["zoom_snap"] = 0.25  # fit the data snugly; +/- buttons still step by 1
+    root = m.get_root()
+    root.header.add_child(Element('<meta charset="utf-8" />'), name="meta_charset", index=0)
+    root.header.add_child(Element(f"<title>{html.escape(title)}</title>"), name="title", index=1)
+    root.header.add_child(Element(_CSS), name="deadzone_css")
+
+    tile_urls: tuple[str, ...] = ()
+    if basemap is not None:
+        tile_layer = _basemap_layer(basemap)
+        tile_layer.add_to(m)
+        tile_urls = (tile_layer.tiles,)
+    setattr(m, _MAP_ATTR_TILE_URLS, tile_urls)
+
+    CustomPane(_RASTER_PANE, z_index=350, pointer_events=False).add_to(m)
+    folium.raster_layers.ImageOverlay(
+        image=png_uri,
+        bounds=raster_bounds,
+        name="Received power (dBm)",
+        opacity=_RASTER_OPACITY,
+        pane=_RASTER_PANE,
+    ).add_to(m)
+
+    back: list[str] = []
+    front: list[str] = []
+    if communes is not None:
+        group = folium.FeatureGroup(name=f"Communes ({len(communes)})")
+        _OutlineLayer(_commune_features(communes)).add_to(group)
+        group.add_to(m)
+        back.append(group.get_name())
+
+    commune_names: dict[Any, str] = {}
+    if communes is not None:
+        commune_names = {
+            cid: str(name)
+            for cid, name in zip(communes["commune_id"], communes["name"], strict=True)
+            if not _missing(name)
+        }
+    village_rows = _village_rows(villages, commune_names)
+    village_labels = ("Commune", "Population", "Best signal", "Serving tower", "Status", "Reason")
+    for status in STATUSES:
+        color = STATUS_COLORS[status]
+        group = folium.FeatureGroup(
+            name=f"{_swatch(color)}Villages: {status} ({len(village_rows[status])})"
+        )
+        style = {"radius": 6, "color": "#222", "weight": 1, "fillColor": color, "fillOpacity": 0.95}
+        _MarkerBatch(village_rows[status], village_labels, style).add_to(group)
+        group.add_to(m)
+        front.append(group.get_name())
+
+    diag_m = math.hypot(
+        (east - west) * 111_320.0 * math.cos(math.radians((south + north) / 2.0)),
+        (north - south) * 110_540.0,
+    )
+    tower_rows = _tower_rows(towers, wedge_m=float(np.clip(0.04 * diag_m, 300.0, 3000.0)))
+    group = folium.FeatureGroup(name=f"{_swatch('#222')}Towers ({len(tower_rows)})")
+    _MarkerBatch(
+        tower_rows,
+        ("Technology", "Frequency", "EIRP", "Height", "Azimuth"),
+        {"radius": 4, "color": "#000", "weight": 1.5, "fillColor": "#222", "fillOpacity": 1.0},
+        wedge_style={"color": "#111", "weight": 1.5, "fillColor": "#111", "fillOpacity": 0.25},
+    ).add_to(group)
+    group.add_to(m)
+    front.append(group.get_name())
+
+    _KeepOrder(back, front).add_to(m)
+    _HtmlBox(f"<div>{html.escape(title)}</div>", "dz-box dz-title", None).add_to(m)
+    _MetricScale().add_to(m)
+    if summary_lines:
+        lines = "".join(f"<div>{html.escape(str(line))}</div>" for line in summary_lines)
+        _HtmlBox(lines, "dz-box dz-summary", "bottomleft").add_to(m)
+    _HtmlBox(
+        _legend_html(covered_dbm, marginal_dbm, vmin, vmax), "dz-box dz-legend", "bottomright"
+    ).add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    FitBounds([[south, west], [north, east]], padding=(20, 20)).add_to(m)
+    return m
+
+
+# --------------------------------------------------------------------------- offline HTML
+
+
+@functools.cache
+def _vendored(name: str) -> str:
+    return (resources.files("deadzone.maps") / "_vendor" / name).read_text(encoding="utf-8")
+
+
+_SCRIPT_SRC_RE = re.compile(
+    r"<script\b[^>]*?\bsrc\s*=\s*([\"'])(?P<url>.*?)\1[^>]*>\s*</script\s*>", re.I | re.S
+)
+_LINK_RE = re.compile(r"<link\b[^>]*?\bhref\s*=\s*([\"'])(?P<url>.*?)\1[^>]*?/?>", re.I | re.S)
+# A remote reference: http(s):// or protocol-relative //host, after an optional quote
+# (possibly backslash-escaped inside a JS string).
+_REMOTE = r"\s*(?:\\?[\"'])?\s*(?P<url>(?:https?:)?//[^\s\"'\\)>]+)"
+_ATTR_RE = re.compile(r"\b(?P<attr>src|href|srcset|poster|xlink:href)\s*=" + _REMOTE, re.I)
+_CSS_URL_RE = re.compile(r"\burl\(" + _REMOTE, re.I)
+_IMPORT_RE = re.compile(r"@import\s+(?:url\()?" + _REMOTE, re.I)
+_LEAFLET_URL_RE = re.compile(
+    r"\bL\.(?P<fn>tileLayer(?:\.wms)?|imageOverlay|videoOverlay)\(" + _REMOTE, re.I
+)
+_SOURCE_MAP_RE = re.compile(r"^//# sourceMappingURL=.*$", re.M)
+_TAG_OPEN_RE = re.compile(r"(?:<|\\u003c)(?P<tag>[a-z][a-z0-9:-]*)", re.I)
+
+
+def _inline_assets(text: str) -> str:
+    """Replace Leaflet ``<script src>``/``<link href>`` tags by the vendored files."""
+    unresolved: list[str] = []
+
+    def script(match: re.Match[str]) -> str:
+        url = match.group("url")
+        if url.startswith("data:"):
+            return match.group(0)
+        name = urlparse(url).path.rsplit("/", 1)[-1].lower()
+        if name in _VENDORED_JS_NAMES:
+            code = _SOURCE_MAP_RE.sub("", _vendored("leaflet.js")).replace("</script", "<\\/script")
+            return f"<script>\n{code}\n</script>"
+        unresolved.append(url)
+        return match.group(0)
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group("url")
+        if url.startswith("data:"):
+            return match.group(0)
+        name = urlparse(url).path.rsplit("/", 1)[-1].lower()
+        if name in _VENDORED_CSS_NAMES:
+            css = _vendored("leaflet.css")
+            if "</style" in css.lower():  # pragma: no cover - vendored file is checked
+                raise DeadzoneError("vendored leaflet.css contains '</style'; cannot inline it")
+            return f"<style>\n{css}\n</style>"
+        unresolved.append(url)
+        return match.group(0)
+
+    text = _SCRIPT_SRC_RE.sub(script, text)
+    text = _LINK_RE.sub(link, text)
+    if unresolved:
+        raise DeadzoneError(
+            f"the map loads {unresolved}, which deadzone does not vendor, so it would not "
+            "render offline; build it with deadzone.maps.folium_map.coverage_map or remove "
+            "the folium elements (plugins, Popup, Icon, colormaps) that need them"
+        )
+    return text
+
+
+def _in_anchor(text: str, pos: int) -> bool:
+    """Whether the attribute at ``pos`` belongs to an ``<a>`` tag (a link, never fetched)."""
+    window = text[max(0, pos - 400) : pos]
+    opens = list(_TAG_OPEN_RE.finditer(window))
+    return bool(opens) and opens[-1].group("tag").lower() == "a"
+
+
+def _remote_references(text: str, allowed_tiles: Sequence[str] = ()) -> list[str]:
+    """Remote URLs the page would fetch: ``src``/``href``/``url()``/``@import``/Leaflet layers.
+
+    ``<a href>`` hyperlinks are not fetched and are not reported (Leaflet's
+    attribution prefix links to leafletjs.com); tile templates in
+    ``allowed_tiles`` are allowed.
+    """
+    found: list[str] = []
+    for match in _ATTR_RE.finditer(text):
+        if match.group("attr").lower() == "href" and _in_anchor(text, match.start()):
+            continue
+        found.append(f"{match.group('attr')}={match.group('url')}")
+    for regex, label in ((_CSS_URL_RE, "url()"), (_IMPORT_RE, "@import")):
+        found.extend(f"{label} {m.group('url')}" for m in regex.finditer(text))
+    for match in _LEAFLET_URL_RE.finditer(text):
+        url = match.group("url")
+        if match.group("fn") == "tileLayer" and url in allowed_tiles:
+            continue
+        found.append(f"L.{match.group('fn')} {url}")
+    return found
+
+
+def _offline_html(m: folium.Map) -> str:
+    text = m.get_root().render()
+    text = _inline_assets(text)
+    remote = _remote_references(text, getattr(m, _MAP_ATTR_TILE_URLS, ()))
+    if remote:
+        raise DeadzoneError(
+            f"the map would fetch {remote[:5]}{' ...' if len(remote) > 5 else ''} from the "
+            "network; deadzone maps must render offline (only a basemap requested with "
+            "coverage_map(basemap=...) may be remote)"
+        )
+    if '<meta charset="utf-8"' not in text[:2048]:
+        text = text.replace("<head>", '<head>\n<meta charset="utf-8" />', 1)
+    return text
+
+
+def save_map(m: folium.Map, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Write ``m`` as one self-contained HTML file that renders with no network.
+
+    Leaflet's JS and CSS are inlined from ``deadzone/maps/_vendor/``; the file is
+    written to a temporary file beside ``path`` and moved into place, so a
+    reader never sees a partial map.
+
+    Parameters
+    ----------
+    m : folium.Map
+        Usually from :func:`coverage_map`.
+    path : str or os.PathLike
+        Output ``.html`` path; its directory must exist.
+    overwrite : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    DeadzoneError
+        The page would still load a script, style, image or tile from the
+        network (for example a folium plugin from a CDN).
+
+    Examples
+    --------
+    >>> save_map(m, "out/coverage.html", overwrite=True)  # doctest: +SKIP
+    """
+    if not isinstance(m, folium.Map):
+        raise ParameterError(f"m was {type(m).__name__}; expected folium.Map")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"output {str(path)!r} exists; pass overwrite=True to replace it")
+    data = _offline_html(m).encode("utf-8")
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic and never clobbers a file created meanwhile
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"output {str(path)!r} exists; pass overwrite=True to replace it"
+                ) from None
+            except OSError:  # filesystem without hard links
+                if path.exists():
+                    raise OutputExistsError(
+                        f"output {str(path)!r} exists; pass overwrite=True to replace it"
+                    ) from None
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("wrote %s (%.1f kB)", path, len(data) / 1000.0)
