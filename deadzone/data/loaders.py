@@ -1,0 +1,1988 @@
+"""Read user files into deadzone's canonical layers.
+
+Every loader takes a path and keyword-only options, maps the file's columns
+onto the canonical names of :mod:`deadzone.geo.schema` and returns data in the
+CRS the rest of deadzone expects:
+
+* :func:`load_dem` -> :class:`~deadzone.geo.raster.Dem` in a projected metric
+  CRS (a UTM zone for geographic rasters such as SRTM ``.hgt`` tiles);
+* :func:`load_villages`, :func:`load_communes`, :func:`load_towers` ->
+  GeoDataFrames in EPSG:4326.
+
+Column names are auto-detected from the candidate lists below (matching
+ignores case, surrounding spaces, ``-``/``.``/space vs ``_`` and Vietnamese
+diacritics, so ``"Dân số"`` matches ``dan_so``); any ``*_col`` option overrides
+the detection and must name an existing column.
+
+Errors are single lines naming the file, the 0-based source row (and the id
+when known) and the field.  Recoverable problems (voids filled, geometries
+repaired, defaults applied, ids generated) are reported as
+:class:`~deadzone.errors.DeadzoneWarning` and recorded in the result
+(``Dem.void_mask``; ``GeoDataFrame.attrs``: ``source``, ``checksum``,
+``repaired``, ``empty_geometries``, ``defaults``, ``reprojected_from``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import hashlib
+import logging
+import math
+import os
+import re
+import sys
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyogrio
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import CRS as ProjCRS
+from pyproj import Geod, Transformer
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.fill import fillnodata
+from rasterio.warp import calculate_default_transform, reproject
+from rasterio.warp import transform as warp_transform
+
+from deadzone.errors import (
+    CRSError,
+    DataLoadError,
+    DeadzoneWarning,
+    ParameterError,
+    SchemaError,
+)
+from deadzone.geo.raster import Dem
+from deadzone.geo.schema import TECHS, TOWER_COLUMNS, TOWER_DEFAULTS
+
+__all__ = [
+    "load_dem",
+    "load_villages",
+    "load_communes",
+    "load_towers",
+    "file_checksum",
+    "PERSONS_PER_HOUSEHOLD",
+    "SITE_CLUSTER_RADIUS_M",
+    "DEFAULT_SECTOR_BEAMWIDTH_DEG",
+    "LON_CANDIDATES",
+    "LAT_CANDIDATES",
+    "WKT_CANDIDATES",
+    "VILLAGE_CANDIDATES",
+    "COMMUNE_CANDIDATES",
+    "TOWER_CANDIDATES",
+    "OPENCELLID_RADIO_TECH",
+]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Persons per household used to estimate ``households`` when a village file
+#: has no households value: ``households = round(population / 3.5)`` (the 2019
+#: census average household size, GSO).
+PERSONS_PER_HOUSEHOLD: float = 3.5
+
+#: OpenCelliD cells of the same MCC, MNC and technology whose positions lie
+#: within this distance (metres, on a UTM projection) of a site's first cell
+#: are grouped into one site.
+SITE_CLUSTER_RADIUS_M: float = 100.0
+
+#: Horizontal beamwidth (degrees) given to a sector (azimuth known) that has
+#: no beamwidth in the file.
+DEFAULT_SECTOR_BEAMWIDTH_DEG: float = 65.0
+
+#: Candidate names for longitude / latitude / WKT columns of plain tables.
+LON_CANDIDATES: tuple[str, ...] = ("lon", "lng", "long", "longitude", "x", "kinh_do")
+LAT_CANDIDATES: tuple[str, ...] = ("lat", "latitude", "y", "vi_do")
+WKT_CANDIDATES: tuple[str, ...] = ("wkt", "geometry_wkt", "geometry", "geom", "the_geom")
+
+#: Candidate source columns for each canonical village column, best first.
+VILLAGE_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "village_id": ("village_id", "id", "osm_id", "code", "ma_thon", "village_code"),
+    "name": ("name", "village_name", "village", "ten_thon", "ten"),
+    "commune_id": ("commune_id", "commune_code", "ward_code", "ma_xa", "ward_id"),
+    "population": ("population", "pop", "dan_so", "so_dan", "population_total"),
+    "households": ("households", "hh", "so_ho", "household", "num_households", "n_households"),
+    "has_grid_power": ("has_grid_power", "grid_power", "has_power", "electrified", "co_dien"),
+}
+
+#: Candidate source columns for each canonical commune column, best first.
+COMMUNE_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "commune_id": (
+        "commune_id",
+        "ward_code",
+        "commune_code",
+        "ma_xa",
+        "ward_id",
+        "gid_3",
+        "code",
+        "id",
+    ),
+    "name": ("name", "commune_name", "ward_name", "ten_xa", "ten", "name_3"),
+    "province": ("province", "province_name", "ten_tinh", "tinh", "name_1"),
+}
+
+#: Candidate source columns for each canonical tower column, best first.
+TOWER_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "tower_id": ("tower_id", "site_id", "id", "cell_id", "bts_id", "ma_tram", "osm_id"),
+    "tech": ("tech", "technology", "radio", "rat", "generation", "cong_nghe"),
+    "freq_mhz": ("freq_mhz", "frequency_mhz", "freq", "frequency", "tan_so"),
+    "eirp_dbm": ("eirp_dbm", "eirp"),
+    "height_m": (
+        "height_m",
+        "height",
+        "antenna_height_m",
+        "antenna_height",
+        "mast_height_m",
+        "agl_m",
+        "agl",
+        "do_cao",
+    ),
+    "azimuth_deg": ("azimuth_deg", "azimuth", "az"),
+    "beamwidth_deg": ("beamwidth_deg", "beamwidth", "hbw"),
+    "tilt_deg": ("tilt_deg", "tilt", "downtilt", "downtilt_deg"),
+}
+
+#: OpenCelliD ``radio`` value -> deadzone technology.
+OPENCELLID_RADIO_TECH: dict[str, str] = {"GSM": "2G", "UMTS": "3G", "LTE": "4G", "NR": "5G"}
+
+_TECH_ALIASES: dict[str, str] = {
+    "2g": "2G",
+    "gsm": "2G",
+    "gprs": "2G",
+    "edge": "2G",
+    "3g": "3G",
+    "umts": "3G",
+    "wcdma": "3G",
+    "hspa": "3G",
+    "hspa+": "3G",
+    "4g": "4G",
+    "lte": "4G",
+    "lte-a": "4G",
+    "5g": "5G",
+    "nr": "5G",
+    "5g nr": "5G",
+    "5g-nr": "5G",
+}
+
+#: Allowed ranges (inclusive unless noted in ``_RANGE_TEXT``) of tower values.
+_TOWER_RANGES: dict[str, tuple[float, float, bool]] = {
+    # field: (low, high, low_exclusive)
+    "lon": (-180.0, 180.0, False),
+    "lat": (-90.0, 90.0, False),
+    "freq_mhz": (30.0, 100_000.0, False),
+    "eirp_dbm": (-10.0, 90.0, False),
+    "height_m": (0.0, 500.0, True),
+    "azimuth_deg": (0.0, 360.0, False),
+    "beamwidth_deg": (0.0, 360.0, True),
+    "tilt_deg": (-90.0, 90.0, False),
+}
+
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+_PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none"}
+_TRUE_TOKENS = {"true", "t", "yes", "y", "1", "co", "x"}
+_FALSE_TOKENS = {"false", "f", "no", "n", "0", "khong"}
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_WGS84 = ProjCRS.from_epsg(4326)
+_GEOD = Geod(ellps="WGS84")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+_PENDING: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "deadzone_pending_warnings", default=None
+)
+
+
+def _defers_warnings(fn: _F) -> _F:
+    """Hold the warnings a loader raises until it returns (none if it raises)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _PENDING.get() is not None:
+            return fn(*args, **kwargs)
+        pending: list[str] = []
+        token = _PENDING.set(pending)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            _PENDING.reset(token)
+        for message in pending:
+            _warn(message)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _warn(message: str) -> None:
+    """Issue a DeadzoneWarning attributed to the first caller outside deadzone.
+
+    Inside a loader decorated with :func:`_defers_warnings` the message is held
+    and issued when the loader returns, so an error is never preceded by
+    warnings about the same file.
+    """
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.append(message)
+        return
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, DeadzoneWarning, stacklevel=level)
+
+
+@contextlib.contextmanager
+def _quiet_affine() -> Iterator[None]:
+    """Silence affine>=3's "use @" PendingDeprecationWarning raised inside rasterio."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Use `@` matmul", category=PendingDeprecationWarning
+        )
+        yield
+
+
+def _one_line(exc: BaseException | str) -> str:
+    return " ".join(str(exc).split())
+
+
+def _existing(path: PathLike) -> Path:
+    p = Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise DataLoadError(f"{p}: file not found")
+    return p
+
+
+def _where(
+    path: Path,
+    row: Any = None,
+    ident: Any = None,
+    id_field: str | None = None,
+    field: str | None = None,
+    column: str | None = None,
+    row_label: str = "row",
+) -> str:
+    """Build the ``file: row N (id 'x'), field 'f' (column 'c')`` prefix."""
+    out = f"{path}"
+    if row is not None:
+        out += f": {row_label} {row}"
+        if ident is not None and id_field:
+            out += f" ({id_field} {ident!r})"
+    if field is not None:
+        out += f", field {field!r}" if row is not None else f": field {field!r}"
+        if column is not None and column != field:
+            out += f" (column {column!r})"
+    return out
+
+
+def _list_rows(rows: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(str(r) for r in list(rows)[:limit])
+    if len(rows) > limit:
+        shown += f", ... ({len(rows)} in all)"
+    return shown
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
+def _norm_name(name: Any) -> str:
+    """Normalise a column name: no diacritics, lower case, ``_`` separators."""
+    text = str(name).replace("đ", "d").replace("Đ", "D")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.strip().lower()
+    return re.sub(r"[\s\-.]+", "_", text)
+
+
+def _pick(
+    columns: Sequence[Any],
+    user: str | None,
+    candidates: Sequence[str],
+    *,
+    path: Path,
+    option: str,
+) -> str | None:
+    """Return the column for one role: the user's choice or the first candidate."""
+    cols = [c for c in columns]
+    if user is not None:
+        if user in cols:
+            return user
+        matches = [c for c in cols if _norm_name(c) == _norm_name(user)]
+        if len(matches) == 1:
+            return matches[0]
+        raise SchemaError(
+            f"{path}: column {user!r} given as {option}= not found; "
+            f"columns are {[str(c) for c in cols]}"
+        )
+    by_norm: dict[str, Any] = {}
+    for c in cols:
+        by_norm.setdefault(_norm_name(c), c)
+    for cand in candidates:
+        if cand in by_norm:
+            return by_norm[cand]
+    return None
+
+
+def _is_missing_value(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    if isinstance(v, str) and v.strip().lower() in _MISSING_TOKENS:
+        return True
+    return False
+
+
+def _missing_mask(series: pd.Series) -> npt.NDArray[np.bool_]:
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.isna().to_numpy()
+    return np.fromiter((_is_missing_value(v) for v in series), dtype=bool, count=len(series))
+
+
+def _numeric(
+    series: pd.Series,
+    *,
+    path: Path,
+    field: str,
+    rows: npt.NDArray[Any],
+    ids: Sequence[Any] | None = None,
+    id_field: str | None = None,
+    row_label: str = "row",
+) -> npt.NDArray[np.float64]:
+    """Convert a column to float64 (NaN = missing) or raise naming the bad row."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return np.array(series.to_numpy(dtype=np.float64), copy=True)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return np.array(series.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+    missing = _missing_mask(series)
+    text = series.astype(object).where(~missing, None)
+    values = pd.to_numeric(
+        text.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce"
+    ).to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.array(values, copy=True)
+    bad = np.flatnonzero(np.isnan(values) & ~missing)
+    if bad.size:
+        i = int(bad[0])
+        ident = ids[i] if ids is not None else None
+        raise SchemaError(
+            f"{_where(path, rows[i], ident, id_field, field, str(series.name), row_label)}"
+            f": value {series.iloc[i]!r} is not a number"
+            + (f" ({bad.size} such rows)" if bad.size > 1 else "")
+        )
+    return values
+
+
+def _id_strings(series: pd.Series) -> list[str | None]:
+    """Ids as strings (``12.0`` -> ``"12"``); None where missing."""
+    out: list[str | None] = []
+    for v in series.tolist():
+        if _is_missing_value(v):
+            out.append(None)
+        elif isinstance(v, float) and v.is_integer():
+            out.append(str(int(v)))
+        elif isinstance(v, (bytes, bytearray)):
+            out.append(v.decode("utf-8", "replace").strip())
+        else:
+            out.append(str(v).strip())
+    return out
+
+
+def _text(series: pd.Series | None, n: int) -> pd.Series:
+    """A str column with ``""`` for missing values."""
+    if series is None:
+        return pd.Series([""] * n, dtype=str)
+    vals = ["" if v is None else v for v in _id_strings(series)]
+    return pd.Series(vals, dtype=str)
+
+
+def _infer_text_column(series: pd.Series) -> pd.Series:
+    """Give a CSV text column a better type: int, float, bool, or keep str."""
+    missing = _missing_mask(series)
+    present = series[~missing].astype(str).str.strip()
+    if present.empty:
+        return series
+    lowered = present.str.lower()
+    if lowered.isin(["true", "false"]).all():
+        if missing.any():
+            out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+            out[~missing] = (lowered == "true").to_numpy()
+            return out
+        return (series.astype(str).str.strip().str.lower() == "true").astype(bool)
+    # keep codes such as "00123" or "+84..." as text
+    if present.str.match(r"^[+-]?0\d").any() or present.str.match(r"^\+").any():
+        return series
+    nums = pd.to_numeric(present, errors="coerce")
+    if nums.isna().any():
+        return series
+    full = pd.Series(np.nan, index=series.index, dtype=np.float64)
+    full[~missing] = nums.to_numpy(dtype=np.float64)
+    if (
+        not missing.any()
+        and np.all(np.mod(full.to_numpy(), 1.0) == 0)
+        and present.str.match(r"^[+-]?\d+$").all()
+    ):
+        return full.astype(np.int64)
+    return full
+
+
+def _to_bool(
+    series: pd.Series, *, path: Path, field: str, rows: Any, ids: Sequence[Any], id_field: str
+) -> pd.Series:
+    vals: list[Any] = []
+    for i, v in enumerate(series.tolist()):
+        if _is_missing_value(v):
+            vals.append(pd.NA)
+        elif isinstance(v, (bool, np.bool_)):
+            vals.append(bool(v))
+        elif isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
+            vals.append(bool(v))
+        else:
+            t = _norm_name(v)
+            if t in _TRUE_TOKENS:
+                vals.append(True)
+            elif t in _FALSE_TOKENS:
+                vals.append(False)
+            else:
+                raise SchemaError(
+                    f"{_where(path, rows[i], ids[i], id_field, field, str(series.name))}: "
+                    f"value {v!r} is not a yes/no value"
+                )
+    if any(v is pd.NA for v in vals):
+        return pd.Series(vals, dtype="boolean")
+    return pd.Series(vals, dtype=bool)
+
+
+def file_checksum(path: PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """Return the SHA-256 of a file's bytes (hex), read in chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to hash.
+    chunk_bytes : int, optional
+        Bytes read per chunk (default 1 MiB).
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = p.write_bytes(b"abc")
+    >>> file_checksum(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    p = _existing(path)
+    h = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            while chunk := f.read(chunk_bytes):
+                h.update(chunk)
+    except IsADirectoryError:
+        for sub in sorted(q for q in p.rglob("*") if q.is_file()):
+            h.update(sub.relative_to(p).as_posix().encode())
+            h.update(file_checksum(sub).encode())
+    except OSError as exc:
+        raise DataLoadError(f"{p}: cannot read ({_one_line(exc)})") from None
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- DEM
+
+
+def _utm_crs(lon: float, lat: float) -> CRS:
+    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def _fill_nearest(values: npt.NDArray[np.float32], todo: npt.NDArray[np.bool_]) -> None:
+    """Fill ``todo`` cells in place from the valid 8-neighbours, ring by ring."""
+    todo = todo.copy()
+    while todo.any():
+        rr, cc = np.nonzero(todo)
+        r0, r1 = max(rr.min() - 1, 0), min(rr.max() + 2, todo.shape[0])
+        c0, c1 = max(cc.min() - 1, 0), min(cc.max() + 2, todo.shape[1])
+        v = values[r0:r1, c0:c1]
+        t = todo[r0:r1, c0:c1]
+        ok = np.pad(~t, 1, constant_values=False)
+        vp = np.pad(np.where(t, 0.0, v).astype(np.float64), 1)
+        total = np.zeros(v.shape, np.float64)
+        count = np.zeros(v.shape, np.int32)
+        h, w = v.shape
+        for dr in (0, 1, 2):
+            for dc in (0, 1, 2):
+                if dr == 1 and dc == 1:
+                    continue
+                okv = ok[dr : dr + h, dc : dc + w]
+                total += np.where(okv, vp[dr : dr + h, dc : dc + w], 0.0)
+                count += okv
+        newly = t & (count > 0)
+        if not newly.any():  # pragma: no cover - only when nothing is valid
+            raise ValueError("no valid cell to fill from")
+        v[newly] = (total[newly] / count[newly]).astype(values.dtype)
+        t[newly] = False
+
+
+def _fill_voids(elev: npt.NDArray[np.float32], invalid: npt.NDArray[np.bool_]) -> None:
+    """Fill ``invalid`` cells in place: GDAL FillNodata, then nearest valid cells."""
+    elev[invalid] = np.nan
+    filled = fillnodata(
+        elev, mask=(~invalid).astype(np.uint8), max_search_distance=100.0, smoothing_iterations=0
+    )
+    filled = np.asarray(filled, dtype=np.float32)
+    remainder = ~np.isfinite(filled)
+    if remainder.any():
+        _fill_nearest(filled, remainder)
+    elev[...] = filled
+
+
+def _metres_per_unit(crs: CRS) -> float | None:
+    """Linear unit of a projected CRS in metres (None if geographic/unknown)."""
+    try:
+        pc = ProjCRS.from_user_input(crs.to_wkt())
+    except Exception:  # pragma: no cover - rasterio already parsed it
+        return None
+    if not pc.is_projected or not pc.axis_info:
+        return None
+    return float(pc.axis_info[0].unit_conversion_factor)
+
+
+@_defers_warnings
+def load_dem(
+    path: PathLike,
+    *,
+    target_crs: Any = None,
+    resolution_m: float | None = None,
+    fill_voids: bool = True,
+) -> Dem:
+    """Load a terrain raster as a :class:`~deadzone.geo.raster.Dem` in metres.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any single-band raster rasterio reads: GeoTIFF, SRTM ``.hgt`` (e.g.
+        ``N21E105.hgt``), ERDAS, ASCII grid.  Band 1 is elevation in metres.
+    target_crs : CRS-like, optional
+        Projected CRS for the result (anything ``rasterio.crs.CRS.from_user_input``
+        accepts, e.g. ``"EPSG:32648"``).  Default: keep a projected metric CRS;
+        reproject a geographic raster to the UTM zone (EPSG:326xx north /
+        327xx south) of the raster's centre.
+    resolution_m : float, optional
+        Output cell size in metres when reprojecting (or to resample a
+        projected raster).  Default for a geographic raster: the geometric mean
+        of the native cell's width and height on the WGS84 ellipsoid at the
+        centre (3 arc-seconds at 21 N -> about 89 m).
+    fill_voids : bool, default True
+        Fill nodata cells (the nodata value, NaN, or -32768 in an int16 raster
+        without a declared nodata, as in SRTM) with
+        ``rasterio.fill.fillnodata`` (100-cell search), then any remainder from
+        the nearest valid cells.  Filling happens before any reprojection.
+        With ``False`` the voids stay NaN.
+
+    Returns
+    -------
+    Dem
+        ``elevation_m`` float32 in metres; ``void_mask`` marks cells that had
+        no source data: filled voids (reprojected with nearest neighbour) and
+        cells of the reprojected grid outside the source footprint (filled
+        from the nearest valid cells).
+
+    Raises
+    ------
+    DataLoadError
+        Missing file, not a raster, every cell nodata, rotated grid.
+    CRSError
+        The raster has no CRS, or ``target_crs`` is invalid or not projected.
+    ParameterError
+        ``resolution_m`` is not a positive number.
+
+    Warns
+    -----
+    DeadzoneWarning
+        When void cells were filled (with their count).
+
+    Examples
+    --------
+    >>> dem = load_dem("../shared/data/srtm3/N21E105.hgt")  # doctest: +SKIP
+    >>> dem.crs.to_epsg(), round(dem.cell_w_m)  # doctest: +SKIP
+    (32648, 89)
+    """
+    p = _existing(path)
+    if resolution_m is not None and not (
+        isinstance(resolution_m, (int, float)) and math.isfinite(resolution_m) and resolution_m > 0
+    ):
+        raise ParameterError(f"resolution_m was {resolution_m!r}; expected a positive number")
+    dst_crs_user: CRS | None = None
+    if target_crs is not None:
+        try:
+            dst_crs_user = CRS.from_user_input(target_crs)
+        except Exception as exc:
+            raise CRSError(
+                f"target_crs {target_crs!r} is not a valid CRS ({_one_line(exc)})"
+            ) from None
+        if not dst_crs_user.is_projected:
+            raise CRSError(f"target_crs {target_crs!r} is not a projected (metric) CRS")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            src = rasterio.open(p)
+        except RasterioIOError as exc:
+            raise DataLoadError(f"{p}: not a raster rasterio can read ({_one_line(exc)})") from None
+        with src:
+            crs = src.crs
+            transform = src.transform
+            if crs is None or not crs.to_wkt():
+                raise CRSError(
+                    f"{p}: raster has no CRS; assign one "
+                    f"(e.g. gdal_edit.py -a_srs EPSG:4326 {p.name})"
+                )
+            if transform.b != 0 or transform.d != 0:
+                raise DataLoadError(
+                    f"{p}: rotated raster grids are not supported; warp it north-up"
+                )
+            try:
+                raw = src.read(1)
+            except RasterioIOError as exc:
+                raise DataLoadError(f"{p}: cannot read raster data ({_one_line(exc)})") from None
+            nodata = src.nodata
+            width, height = src.width, src.height
+            bounds = src.bounds
+
+    elev = raw.astype(np.float32)
+    invalid = ~np.isfinite(elev)
+    if nodata is not None and not math.isnan(nodata):
+        invalid |= raw == np.asarray(nodata).astype(raw.dtype)
+    elif nodata is None and raw.dtype == np.int16:
+        invalid |= raw == -32768
+    if invalid.all():
+        raise DataLoadError(
+            f"{p}: has no valid elevation cells (all {invalid.size} cells are nodata {nodata})"
+        )
+    void_mask = invalid.copy()
+    n_void = int(invalid.sum())
+    if n_void:
+        if fill_voids:
+            _fill_voids(elev, invalid)
+            _warn(
+                f"{p}: filled {_plural(n_void, 'void cell')} (nodata {nodata}) from the "
+                "nearest valid cells; they are marked in Dem.void_mask"
+            )
+        else:
+            elev[invalid] = np.nan
+            _warn(f"{p}: {_plural(n_void, 'void cell')} left as NaN (fill_voids=False)")
+
+    unit_m = _metres_per_unit(crs)
+    native_m: float
+    if unit_m is None:
+        cx, cy = transform @ (width / 2.0, height / 2.0)
+        lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
+        lon_c, lat_c = float(lon_c[0]), float(lat_c[0])
+        # cell size on the ellipsoid at the centre (geographic units are degrees)
+        dx_m = _GEOD.inv(lon_c, lat_c, lon_c + abs(transform.a), lat_c)[2]
+        dy_m = _GEOD.inv(lon_c, lat_c, lon_c, lat_c + abs(transform.e))[2]
+        native_m = round(math.sqrt(dx_m * dy_m), 2)
+        dst_crs = dst_crs_user or _utm_crs(lon_c, lat_c)
+    else:
+        native_m = math.sqrt(abs(transform.a) * abs(transform.e)) * unit_m
+        if dst_crs_user is not None:
+            dst_crs = dst_crs_user
+        elif abs(unit_m - 1.0) > 1e-9:
+            cx, cy = transform @ (width / 2.0, height / 2.0)
+            lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
+            dst_crs = _utm_crs(float(lon_c[0]), float(lat_c[0]))
+        else:
+            dst_crs = crs
+    res = float(resolution_m) if resolution_m is not None else native_m
+    needs_warp = (
+        unit_m is None
+        or dst_crs != crs
+        or abs(unit_m - 1.0) > 1e-9
+        or (
+            resolution_m is not None
+            and (
+                abs(abs(transform.a) - res) > 1e-9 * res or abs(abs(transform.e) - res) > 1e-9 * res
+            )
+        )
+    )
+    if needs_warp:
+        with _quiet_affine():
+            dst_transform, dst_w, dst_h = calculate_default_transform(
+                crs, dst_crs, width, height, *bounds, resolution=(res, res)
+            )
+        out = np.full((dst_h, dst_w), np.nan, dtype=np.float32)
+        reproject(
+            elev,
+            out,
+            src_transform=transform,
+            src_crs=crs,
+            dst_transform=dst_transform,
+            dst_crs=dst_crs,
+            src_nodata=np.nan,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
+        vm = np.zeros((dst_h, dst_w), dtype=np.uint8)
+        reproject(
+            void_mask.astype(np.uint8),
+            vm,
+            src_transform=transform,
+            src_crs=crs,
+            dst_transform=dst_transform,
+            dst_crs=dst_crs,
+            resampling=Resampling.nearest,
+        )
+        outside = ~np.isfinite(out)
+        if fill_voids:
+            outside_only = outside
+        else:  # NaN there are voids and outside cells alike
+            outside_only = outside & (vm == 0)
+        if outside.all():
+            raise DataLoadError(f"{p}: nothing left after reprojection to {dst_crs}")
+        if fill_voids and outside.any():
+            _fill_voids(out, outside)
+        logger.info(
+            "%s: reprojected %s -> %s at %.2f m; %d cells outside the source footprint",
+            p,
+            crs,
+            dst_crs,
+            res,
+            int(outside_only.sum()),
+        )
+        elev = out
+        void_mask = (vm != 0) | outside_only
+        transform = dst_transform
+        crs = dst_crs
+    return Dem(
+        elevation_m=np.ascontiguousarray(elev, dtype=np.float32),
+        transform=Affine(*transform[:6]),
+        crs=CRS.from_user_input(crs),
+        void_mask=np.ascontiguousarray(void_mask, dtype=bool),
+        source=str(p),
+    )
+
+
+# --------------------------------------------------------------------------- reading vectors
+
+
+@dataclass
+class _Raw:
+    """A file read as attributes + optional geometry."""
+
+    path: Path
+    table: pd.DataFrame
+    geometry: gpd.GeoSeries | None
+    rows: npt.NDArray[np.int64]
+    row_label: str = "row"
+    from_csv: bool = False
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _read_csv(p: Path) -> pd.DataFrame:
+    data = p.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataLoadError(
+            f"{p}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
+        ) from None
+    if not text.strip():
+        raise DataLoadError(f"{p}: has no features (empty file)")
+    first = text.lstrip("\ufeff").splitlines()[0]
+    try:
+        df = pd.read_csv(
+            p,
+            sep=_sniff_delimiter(first),
+            dtype=str,
+            encoding=encoding,
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise DataLoadError(f"{p}: has no features (empty file)") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataLoadError(f"{p}: cannot parse CSV ({_one_line(exc)})") from None
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    return df
+
+
+def _choose_layer(p: Path, layer: str | int | None, kind: str) -> str | int | None:
+    if layer is not None:
+        return layer
+    try:
+        layers = pyogrio.list_layers(p)
+    except Exception as exc:
+        raise DataLoadError(f"{p}: not a vector file GDAL can read ({_one_line(exc)})") from None
+    if len(layers) <= 1:
+        return None
+    names = [str(n) for n in layers[:, 0]]
+    if kind in names:
+        return kind
+    raise DataLoadError(f"{p}: has {len(names)} layers ({', '.join(names)}); pass layer=")
+
+
+def _read_raw(
+    path: PathLike,
+    *,
+    layer: str | int | None,
+    kind: str,
+    bbox: tuple[float, float, float, float] | None = None,
+    allow_empty: bool = False,
+) -> _Raw:
+    p = _existing(path)
+    if p.is_file() and p.stat().st_size == 0:
+        raise DataLoadError(f"{p}: has no features (empty file)")
+    suffix = p.suffix.lower()
+    geometry: gpd.GeoSeries | None = None
+    row_label = "row"
+    rows: npt.NDArray[np.int64]
+    if suffix in _CSV_SUFFIXES:
+        table = _read_csv(p)
+        rows = np.arange(len(table), dtype=np.int64)
+        raw = _Raw(p, table, None, rows, from_csv=True)
+    elif suffix in _PARQUET_SUFFIXES:
+        try:
+            gdf = gpd.read_parquet(p, bbox=bbox) if bbox else gpd.read_parquet(p)
+            table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+            geometry = gdf.geometry
+        except ValueError as exc:
+            if "geo" not in str(exc).lower():
+                raise DataLoadError(f"{p}: cannot read Parquet ({_one_line(exc)})") from None
+            table = pd.read_parquet(p)
+        except Exception as exc:
+            raise DataLoadError(f"{p}: cannot read Parquet ({_one_line(exc)})") from None
+        rows = np.arange(len(table), dtype=np.int64)
+        raw = _Raw(p, table.reset_index(drop=True), geometry, rows)
+    else:
+        lyr = _choose_layer(p, layer, kind)
+        read_bbox = None
+        if bbox is not None:
+            read_bbox = tuple(float(v) for v in bbox)
+            try:
+                info_crs = pyogrio.read_info(p, layer=lyr).get("crs")
+            except Exception:
+                info_crs = None
+            if info_crs and not ProjCRS.from_user_input(info_crs).equals(
+                _WGS84, ignore_axis_order=True
+            ):
+                tr = Transformer.from_crs(_WGS84, ProjCRS.from_user_input(info_crs), always_xy=True)
+                read_bbox = tr.transform_bounds(*read_bbox, densify_pts=21)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                df = pyogrio.read_dataframe(
+                    p, layer=lyr, bbox=read_bbox, fid_as_index=bbox is not None
+                )
+        except Exception as exc:
+            msg = _one_line(exc)
+            raise DataLoadError(f"{p}: not a vector file GDAL can read ({msg})") from None
+        if bbox is not None:
+            rows = np.asarray(df.index, dtype=np.int64)
+            row_label = "fid"
+        else:
+            rows = np.arange(len(df), dtype=np.int64)
+        if isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns:
+            geometry = df.geometry.reset_index(drop=True)
+            table = pd.DataFrame(df.drop(columns=df.geometry.name)).reset_index(drop=True)
+        else:
+            table = pd.DataFrame(df).reset_index(drop=True)
+        raw = _Raw(p, table, geometry, rows, row_label=row_label)
+    if len(raw.table) == 0 and not allow_empty:
+        raise DataLoadError(f"{p}: has no features")
+    return raw
+
+
+def _lonlat_arrays(
+    raw: _Raw,
+    lon_col: str,
+    lat_col: str,
+    *,
+    ids: Sequence[Any] | None,
+    id_field: str | None,
+    allow_missing: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Numeric lon/lat with the swapped / not-degrees / range checks."""
+    p = raw.path
+    lon = _numeric(
+        raw.table[lon_col], path=p, field="lon", rows=raw.rows, ids=ids, id_field=id_field
+    )
+    lat = _numeric(
+        raw.table[lat_col], path=p, field="lat", rows=raw.rows, ids=ids, id_field=id_field
+    )
+    both = np.isfinite(lon) & np.isfinite(lat)
+    if both.any():
+        alon, alat = np.abs(lon[both]), np.abs(lat[both])
+        if np.all(alat > 90.0) and np.all(alon <= 90.0):
+            raise SchemaError(
+                f"{p}: field 'lat' (column {lat_col!r}) has |lat| > 90 in every row while "
+                f"'lon' (column {lon_col!r}) is within +-90: longitude and latitude look swapped"
+            )
+        if np.all(alat > 90.0) and np.all(alon > 180.0):
+            raise CRSError(
+                f"{p}: columns {lon_col!r}/{lat_col!r} are not longitude/latitude degrees "
+                "(all values out of range); deadzone reads table coordinates as EPSG:4326"
+            )
+    for name, values, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        bad = np.flatnonzero(np.isfinite(values) & (np.abs(values) > lim))
+        if bad.size:
+            i = int(bad[0])
+            col = lon_col if name == "lon" else lat_col
+            raise SchemaError(
+                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, name, col)}: "
+                f"value {values[i]!r} outside {-lim:g}..{lim:g}"
+            )
+    if not allow_missing:
+        miss = np.flatnonzero(~both)
+        if miss.size:
+            i = int(miss[0])
+            field = "lon" if not np.isfinite(lon[i]) else "lat"
+            raise SchemaError(
+                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, field)}: "
+                "value is missing"
+            )
+    return lon, lat
+
+
+@dataclass
+class _GeomInfo:
+    geometry: gpd.GeoSeries
+    consumed: list[str]
+    reprojected_from: str | None = None
+    assumed_crs: bool = False
+
+
+def _geometry(
+    raw: _Raw,
+    *,
+    ids: Sequence[Any] | None,
+    id_field: str | None,
+    allow_missing: bool,
+) -> _GeomInfo:
+    """Geometry in EPSG:4326 from the file's geometry, a WKT column or lon/lat."""
+    p = raw.path
+    if raw.geometry is not None:
+        gs = raw.geometry
+        reprojected_from = None
+        assumed = False
+        if gs.crs is None:
+            b = gs.total_bounds
+            if np.all(np.isfinite(b)) and (
+                b[0] >= -180 and b[2] <= 180 and b[1] >= -90 and b[3] <= 90
+            ):
+                _warn(f"{p}: has no CRS; coordinates lie within lon/lat ranges, assuming EPSG:4326")
+                gs = gs.set_crs(4326)
+                assumed = True
+            else:
+                raise CRSError(
+                    f"{p}: has no CRS and its coordinates (bounds {tuple(round(v, 3) for v in b)}) "
+                    "are not lon/lat degrees; add the CRS (e.g. a .prj file)"
+                )
+        elif not ProjCRS.from_user_input(gs.crs).equals(_WGS84, ignore_axis_order=True):
+            reprojected_from = gs.crs.to_string()
+            logger.info("%s: reprojecting from %s to EPSG:4326", p, reprojected_from)
+            gs = gs.to_crs(4326)
+        else:
+            gs = gs.set_crs(4326, allow_override=True)
+        return _GeomInfo(gs.reset_index(drop=True), [], reprojected_from, assumed)
+
+    cols = list(raw.table.columns)
+    wkt_col = _pick(cols, None, WKT_CANDIDATES, path=p, option="wkt")
+    lon_col = _pick(cols, None, LON_CANDIDATES, path=p, option="lon")
+    lat_col = _pick(cols, None, LAT_CANDIDATES, path=p, option="lat")
+    if wkt_col is not None and raw.table[wkt_col].dtype != np.float64:
+        text = raw.table[wkt_col]
+        missing = _missing_mask(text)
+        values = np.array(
+            [None if m else str(v) for v, m in zip(text, missing, strict=True)], dtype=object
+        )
+        geoms = shapely.from_wkt(values, on_invalid="ignore")
+        bad = np.flatnonzero(~missing & shapely.is_missing(geoms))
+        if bad.size:
+            i = int(bad[0])
+            raise SchemaError(
+                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, 'geometry', wkt_col)}"
+                f": value {str(text.iloc[i])[:60]!r} is not WKT"
+            )
+        consumed = [wkt_col] + [c for c in (lon_col, lat_col) if c is not None]
+        if missing.any() and lon_col is not None and lat_col is not None:
+            lon, lat = _lonlat_arrays(
+                raw, lon_col, lat_col, ids=ids, id_field=id_field, allow_missing=True
+            )
+            fill = missing & np.isfinite(lon) & np.isfinite(lat)
+            geoms[fill] = shapely.points(lon[fill], lat[fill])
+        gs = gpd.GeoSeries(geoms, crs=4326)
+        return _GeomInfo(gs, consumed)
+    if lon_col is None or lat_col is None:
+        raise SchemaError(
+            f"{p}: field 'lon'/'lat': no longitude/latitude columns found "
+            f"(looked for {LON_CANDIDATES} and {LAT_CANDIDATES}); columns are {cols}"
+        )
+    lon, lat = _lonlat_arrays(
+        raw, lon_col, lat_col, ids=ids, id_field=id_field, allow_missing=allow_missing
+    )
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    geoms = np.full(len(lon), None, dtype=object)
+    geoms[ok] = shapely.points(lon[ok], lat[ok])
+    return _GeomInfo(gpd.GeoSeries(geoms, crs=4326), [lon_col, lat_col])
+
+
+def _polygonal(g: Any) -> Any:
+    """Keep only the polygonal parts of a geometry (empty polygon if none)."""
+    if g is None or g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    polys: list[Any] = []
+    stack = list(shapely.get_parts(g))
+    while stack:
+        part = stack.pop(0)
+        if part.geom_type == "Polygon" and not part.is_empty:
+            polys.append(part)
+        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
+            stack.extend(shapely.get_parts(part))
+    if not polys:
+        return shapely.Polygon()
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def _repair(
+    gs: gpd.GeoSeries, *, p: Path, rows: npt.NDArray[Any], row_label: str, polygonal: bool
+) -> tuple[gpd.GeoSeries, int, int]:
+    """make_valid invalid geometries (never drop); count repaired and empty ones."""
+    arr = np.asarray(gs.array, dtype=object).copy()
+    empty = shapely.is_missing(arr) | shapely.is_empty(arr)
+    invalid = ~empty & ~shapely.is_valid(arr)
+    n_rep = int(invalid.sum())
+    if n_rep:
+        fixed = shapely.make_valid(arr[invalid])
+        if polygonal:
+            fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+        arr[invalid] = fixed
+        _warn(
+            f"{p}: repaired {_plural(n_rep, 'invalid geometry', 'invalid geometries')} with "
+            f"shapely.make_valid ({row_label}s {_list_rows(rows[invalid].tolist(), 5)}); "
+            "counted in .attrs['repaired']"
+        )
+    n_empty = int(empty.sum())
+    if n_empty:
+        _warn(
+            f"{p}: {_plural(n_empty, 'feature')} without geometry kept "
+            f"({row_label}s {_list_rows(rows[empty].tolist(), 5)}); "
+            "counted in .attrs['empty_geometries']"
+        )
+    return gpd.GeoSeries(arr, crs=gs.crs), n_rep, n_empty
+
+
+def _ids(
+    raw: _Raw, col: str | None, *, id_field: str, prefix: str, warn: bool
+) -> tuple[list[str], int]:
+    """Ids as strings; generate ``<prefix><row>`` where missing."""
+    n = len(raw.table)
+    if col is None:
+        ids = [f"{prefix}{r}" for r in raw.rows]
+        if warn and n:
+            _warn(f"{raw.path}: no {id_field} column; generated ids '{prefix}<row>'")
+        return ids, n
+    vals = _id_strings(raw.table[col])
+    gen = 0
+    out: list[str] = []
+    for r, v in zip(raw.rows, vals, strict=True):
+        if v is None or v == "":
+            out.append(f"{prefix}{r}")
+            gen += 1
+        else:
+            out.append(v)
+    if gen and warn:
+        _warn(f"{raw.path}: {_plural(gen, 'row')} without {id_field}; generated '{prefix}<row>'")
+    return out, gen
+
+
+def _check_unique(
+    p: Path, ids: Sequence[str], rows: Sequence[Any], field: str, row_label: str
+) -> None:
+    s = pd.Series(list(ids))
+    dup = s.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = s[dup].iloc[0]
+        where = [rows[i] for i in np.flatnonzero(s.to_numpy() == first)]
+        others = s[dup].nunique() - 1
+        more = f" (and {others} more duplicated ids)" if others else ""
+        raise SchemaError(
+            f"{p}: field {field!r}: duplicated {field} {first!r} in {row_label}s "
+            f"{_list_rows(where)}{more}"
+        )
+
+
+def _extras(raw: _Raw, used: set[str], reserved: set[str]) -> dict[str, pd.Series]:
+    """Columns not mapped onto canonical ones; renamed ``<name>_orig`` on clashes."""
+    out: dict[str, pd.Series] = {}
+    for c in raw.table.columns:
+        if c in used:
+            continue
+        s = raw.table[c].reset_index(drop=True)
+        if raw.from_csv:
+            s = _infer_text_column(s)
+        name = str(c)
+        while name in reserved or name in out:
+            name = f"{name}_orig"
+        out[name] = s
+    return out
+
+
+def _attrs(p: Path, **kw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"source": str(p), "checksum": file_checksum(p)}
+    out.update(kw)
+    return out
+
+
+# --------------------------------------------------------------------------- communes
+
+
+@_defers_warnings
+def load_communes(
+    path: PathLike,
+    *,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    layer: str | int | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Load commune (ward) polygons.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        GeoPackage, GeoJSON, Shapefile, GeoParquet or any vector file GDAL
+        reads, e.g. ``vn_communes_2025.gpkg``.
+    id_col, name_col, province_col : str, optional
+        Source columns for ``commune_id``, ``name``, ``province``; default
+        auto-detected from :data:`COMMUNE_CANDIDATES` (``ward_code`` ->
+        ``commune_id``, ``province_name`` -> ``province``).
+    layer : str or int, optional
+        Layer of a multi-layer file (default: the only layer, or one named
+        ``communes``).
+    bbox : (min_lon, min_lat, max_lon, max_lat), optional
+        Keep only communes intersecting this box (degrees, EPSG:4326); the
+        read uses the file's spatial index.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326; ``commune_id``, ``name``, ``province`` (str) first, the
+        file's other columns after them, polygon ``geometry``.  Invalid
+        polygons are repaired with ``shapely.make_valid`` (polygonal parts
+        kept) and counted in ``.attrs['repaired']``; none are dropped.
+
+    Raises
+    ------
+    DataLoadError, SchemaError, CRSError
+
+    Examples
+    --------
+    >>> c = load_communes("../shared/data/vn_admin_2025/vn_communes_2025.gpkg",
+    ...                   bbox=(105, 21, 106, 22))  # doctest: +SKIP
+    """
+    return _load_communes(
+        path,
+        id_col=id_col,
+        name_col=name_col,
+        province_col=province_col,
+        layer=layer,
+        bbox=bbox,
+        allow_empty=False,
+    )
+
+
+def _load_communes(
+    path: PathLike,
+    *,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    province_col: str | None = None,
+    layer: str | int | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    allow_empty: bool = False,
+) -> gpd.GeoDataFrame:
+    if bbox is not None:
+        if len(bbox) != 4 or not all(math.isfinite(float(v)) for v in bbox):
+            raise ParameterError(
+                f"bbox was {bbox!r}; expected (min_lon, min_lat, max_lon, max_lat)"
+            )
+        if bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+            raise ParameterError(f"bbox was {bbox!r}; min must not exceed max")
+    raw = _read_raw(path, layer=layer, kind="communes", bbox=bbox, allow_empty=True)
+    p = raw.path
+    if bbox is None and len(raw.table) == 0 and not allow_empty:
+        raise DataLoadError(f"{p}: has no features")
+    cols = list(raw.table.columns)
+    c_id = _pick(cols, id_col, COMMUNE_CANDIDATES["commune_id"], path=p, option="id_col")
+    c_name = _pick(cols, name_col, COMMUNE_CANDIDATES["name"], path=p, option="name_col")
+    c_prov = _pick(
+        cols, province_col, COMMUNE_CANDIDATES["province"], path=p, option="province_col"
+    )
+    ids, generated = _ids(raw, c_id, id_field="commune_id", prefix="row-", warn=True)
+    _check_unique(p, ids, raw.rows.tolist(), "commune_id", raw.row_label)
+    geo = _geometry(raw, ids=ids, id_field="commune_id", allow_missing=True)
+    gs, n_rep, n_empty = _repair(
+        geo.geometry, p=p, rows=raw.rows, row_label=raw.row_label, polygonal=True
+    )
+    gtypes = gs.geom_type.to_numpy()
+    bad = np.flatnonzero(
+        ~gs.is_empty.to_numpy()
+        & ~gs.isna().to_numpy()
+        & ~np.isin(gtypes, ["Polygon", "MultiPolygon"])
+    )
+    if bad.size:
+        i = int(bad[0])
+        raise SchemaError(
+            f"{_where(p, raw.rows[i], ids[i], 'commune_id', 'geometry', None, raw.row_label)}: "
+            f"expected a polygon, got {gtypes[i]}"
+        )
+    n = len(raw.table)
+    used = {c for c in (c_id, c_name, c_prov) if c is not None} | set(geo.consumed)
+    data: dict[str, Any] = {
+        "commune_id": pd.Series(ids, dtype=str),
+        "name": _text(raw.table[c_name] if c_name else None, n),
+        "province": _text(raw.table[c_prov] if c_prov else None, n),
+    }
+    data.update(_extras(raw, used, {"commune_id", "name", "province", "geometry"}))
+    out = gpd.GeoDataFrame(data, geometry=gs.reset_index(drop=True), crs=4326)
+    if bbox is not None:
+        keep = out.intersects(shapely.box(*bbox)).to_numpy() | out.geometry.is_empty.to_numpy()
+        out = out[keep].reset_index(drop=True)
+        if len(out) == 0 and not allow_empty:
+            raise DataLoadError(f"{p}: has no features intersecting bbox {tuple(bbox)}")
+    out.attrs = _attrs(
+        p,
+        repaired=n_rep,
+        empty_geometries=n_empty,
+        defaults={"commune_id": f"generated for {generated} rows"} if generated else {},
+        reprojected_from=geo.reprojected_from,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- villages
+
+
+@_defers_warnings
+def load_villages(
+    path: PathLike,
+    *,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    commune_col: str | None = None,
+    population_col: str | None = None,
+    households_col: str | None = None,
+    layer: str | int | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Load villages (points or polygons) with population.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        GeoPackage, GeoJSON, Shapefile, GeoParquet (or any vector file GDAL
+        reads), or a CSV (``,``/``;``/tab, UTF-8 with or without BOM) with
+        longitude/latitude columns (:data:`LON_CANDIDATES`,
+        :data:`LAT_CANDIDATES`, any case) in EPSG:4326 degrees, or a WKT column.
+    id_col, name_col, commune_col, population_col, households_col : str, optional
+        Source columns; default auto-detected from :data:`VILLAGE_CANDIDATES`.
+        A named column that does not exist is an error.
+    layer : str or int, optional
+        Layer of a multi-layer file (default: the only layer, or ``villages``).
+    communes : GeoDataFrame, optional
+        Commune polygons with ``commune_id`` (as from :func:`load_communes`).
+        Villages without a commune id get the commune containing them, else
+        the nearest commune within 1 km, else ``""`` (with a warning).
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326 with ``village_id``, ``name``, ``commune_id`` (str),
+        ``population``, ``households`` (int64, persons and households),
+        ``has_grid_power`` (bool, only if the file has it), the file's other
+        columns, ``source_row`` (0-based row of the feature in the file) and
+        ``geometry`` (kept as given; invalid ones repaired, empty ones kept).
+        ``.attrs`` records ``source``, ``checksum``, ``repaired``,
+        ``empty_geometries``, ``defaults`` (what was filled and why) and
+        ``reprojected_from``.
+
+    Notes
+    -----
+    * No population column: population 0 (warning).  Missing values: 0
+      (warning).  Non-integer values are rounded to the nearest person.
+    * No households column / missing values:
+      ``round(population / PERSONS_PER_HOUSEHOLD)`` (3.5, the 2019 census average household size; warning).
+    * No id column: ``"row-<n>"`` (warning).  Duplicated ids are an error.
+
+    Raises
+    ------
+    DataLoadError, SchemaError, CRSError
+
+    Examples
+    --------
+    >>> v = load_villages("villages.csv")  # doctest: +SKIP
+    >>> list(v.columns[:5])  # doctest: +SKIP
+    ['village_id', 'name', 'commune_id', 'population', 'households']
+    """
+    return _load_villages(
+        path,
+        id_col=id_col,
+        name_col=name_col,
+        commune_col=commune_col,
+        population_col=population_col,
+        households_col=households_col,
+        layer=layer,
+        communes=communes,
+        allow_empty=False,
+    )
+
+
+def _count_positive_int(
+    values: npt.NDArray[np.float64],
+    *,
+    p: Path,
+    raw: _Raw,
+    ids: Sequence[str],
+    field: str,
+    column: str,
+) -> None:
+    neg = np.flatnonzero(values < 0)
+    if neg.size:
+        i = int(neg[0])
+        raise SchemaError(
+            f"{_where(p, raw.rows[i], ids[i], 'village_id', field, column, raw.row_label)}: "
+            f"value {values[i]:g} is negative"
+        )
+
+
+def _load_villages(
+    path: PathLike,
+    *,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    commune_col: str | None = None,
+    population_col: str | None = None,
+    households_col: str | None = None,
+    layer: str | int | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    allow_empty: bool = False,
+) -> gpd.GeoDataFrame:
+    raw = _read_raw(path, layer=layer, kind="villages", allow_empty=allow_empty)
+    p = raw.path
+    cols = list(raw.table.columns)
+    cand = VILLAGE_CANDIDATES
+    c_id = _pick(cols, id_col, cand["village_id"], path=p, option="id_col")
+    c_name = _pick(cols, name_col, cand["name"], path=p, option="name_col")
+    c_comm = _pick(cols, commune_col, cand["commune_id"], path=p, option="commune_col")
+    c_pop = _pick(cols, population_col, cand["population"], path=p, option="population_col")
+    c_hh = _pick(cols, households_col, cand["households"], path=p, option="households_col")
+    c_grid = _pick(cols, None, cand["has_grid_power"], path=p, option="has_grid_power")
+    n = len(raw.table)
+    defaults: dict[str, str] = {}
+
+    ids, generated = _ids(raw, c_id, id_field="village_id", prefix="row-", warn=True)
+    if generated:
+        defaults["village_id"] = f"'row-<n>' generated for {generated} rows"
+    _check_unique(p, ids, raw.rows.tolist(), "village_id", raw.row_label)
+
+    # population
+    if c_pop is None:
+        pop = np.zeros(n, dtype=np.float64)
+        if n:
+            defaults["population"] = "0 (no population column)"
+            _warn(
+                f"{p}: field 'population': no population column "
+                f"(looked for {cand['population']}); population set to 0"
+            )
+    else:
+        pop = _numeric(
+            raw.table[c_pop],
+            path=p,
+            field="population",
+            rows=raw.rows,
+            ids=ids,
+            id_field="village_id",
+            row_label=raw.row_label,
+        )
+        _count_positive_int(pop, p=p, raw=raw, ids=ids, field="population", column=c_pop)
+        miss = ~np.isfinite(pop)
+        if miss.any():
+            pop[miss] = 0.0
+            defaults["population"] = f"0 in {int(miss.sum())} rows without a value"
+            _warn(
+                f"{p}: field 'population': {_plural(int(miss.sum()), 'row')} without a value "
+                f"({raw.row_label}s {_list_rows(raw.rows[miss].tolist(), 5)}) set to 0"
+            )
+    population = np.rint(pop).astype(np.int64)
+
+    # households
+    est = np.rint(population / PERSONS_PER_HOUSEHOLD).astype(np.int64)
+    if c_hh is None:
+        households = est
+        if n:
+            defaults["households"] = f"population / {PERSONS_PER_HOUSEHOLD} (no households column)"
+            _warn(
+                f"{p}: field 'households': no households column; estimated as "
+                f"round(population / {PERSONS_PER_HOUSEHOLD})"
+            )
+    else:
+        hh = _numeric(
+            raw.table[c_hh],
+            path=p,
+            field="households",
+            rows=raw.rows,
+            ids=ids,
+            id_field="village_id",
+            row_label=raw.row_label,
+        )
+        _count_positive_int(hh, p=p, raw=raw, ids=ids, field="households", column=c_hh)
+        miss = ~np.isfinite(hh)
+        hh[miss] = est[miss]
+        households = np.rint(hh).astype(np.int64)
+        if miss.any():
+            defaults["households"] = (
+                f"population / {PERSONS_PER_HOUSEHOLD} in {int(miss.sum())} rows without a value"
+            )
+            _warn(
+                f"{p}: field 'households': {_plural(int(miss.sum()), 'row')} without a value "
+                f"estimated as round(population / {PERSONS_PER_HOUSEHOLD})"
+            )
+
+    geo = _geometry(raw, ids=ids, id_field="village_id", allow_missing=True)
+    gs, n_rep, n_empty = _repair(
+        geo.geometry, p=p, rows=raw.rows, row_label=raw.row_label, polygonal=False
+    )
+
+    commune_ids = _text(raw.table[c_comm] if c_comm else None, n)
+    if communes is not None:
+        commune_ids = _join_communes(gs, commune_ids, communes, p=p, defaults=defaults)
+    elif n and (commune_ids == "").any():
+        k = int((commune_ids == "").sum())
+        defaults["commune_id"] = f"'' in {k} rows (no commune column or value, no communes=)"
+
+    data: dict[str, Any] = {
+        "village_id": pd.Series(ids, dtype=str),
+        "name": _text(raw.table[c_name] if c_name else None, n),
+        "commune_id": commune_ids.reset_index(drop=True),
+        "population": population,
+        "households": households,
+    }
+    if c_grid is not None:
+        data["has_grid_power"] = _to_bool(
+            raw.table[c_grid],
+            path=p,
+            field="has_grid_power",
+            rows=raw.rows,
+            ids=ids,
+            id_field="village_id",
+        )
+    used = {c for c in (c_id, c_name, c_comm, c_pop, c_hh, c_grid) if c is not None}
+    used |= set(geo.consumed)
+    reserved = set(data) | {"has_grid_power", "source_row", "geometry"}
+    data.update(_extras(raw, used, reserved))
+    data["source_row"] = raw.rows.astype(np.int64)
+    out = gpd.GeoDataFrame(data, geometry=gs.reset_index(drop=True), crs=4326)
+    out.attrs = _attrs(
+        p,
+        repaired=n_rep,
+        empty_geometries=n_empty,
+        defaults=defaults,
+        reprojected_from=geo.reprojected_from,
+    )
+    return out
+
+
+def _join_communes(
+    gs: gpd.GeoSeries,
+    commune_ids: pd.Series,
+    communes: gpd.GeoDataFrame,
+    *,
+    p: Path,
+    defaults: dict[str, str],
+    max_distance_m: float = 1000.0,
+) -> pd.Series:
+    """Fill empty commune ids by point-in-polygon, then nearest within 1 km."""
+    if not isinstance(communes, gpd.GeoDataFrame) or "commune_id" not in communes.columns:
+        raise ParameterError("communes must be a GeoDataFrame with a 'commune_id' column")
+    if communes.crs is None:
+        raise CRSError("communes has no CRS; expected EPSG:4326 (use load_communes)")
+    ids = commune_ids.reset_index(drop=True).copy()
+    need = (ids == "").to_numpy()
+    has_geom = ~(gs.isna().to_numpy() | gs.is_empty.to_numpy())
+    todo = np.flatnonzero(need & has_geom)
+    if todo.size == 0 or len(communes) == 0:
+        return ids
+    polys = communes[["commune_id", communes.geometry.name]].to_crs(4326).reset_index(drop=True)
+    polys = polys[~(polys.geometry.isna() | polys.geometry.is_empty)]
+    pts = gpd.GeoDataFrame(
+        {"_i": todo}, geometry=gs.iloc[todo].representative_point().to_numpy(), crs=4326
+    )
+    joined = gpd.sjoin(pts, polys, how="left", predicate="intersects")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    got = joined["commune_id"].notna().to_numpy()
+    for i, cid in zip(
+        joined["_i"].to_numpy()[got], joined["commune_id"].to_numpy()[got], strict=True
+    ):
+        ids.iat[int(i)] = str(cid)
+    rest = pts[~got]
+    n_near = 0
+    if len(rest):
+        utm = rest.estimate_utm_crs()
+        near = gpd.sjoin_nearest(
+            rest.to_crs(utm), polys.to_crs(utm), how="left", max_distance=max_distance_m
+        )
+        near = near[~near.index.duplicated(keep="first")]
+        ok = near["commune_id"].notna().to_numpy()
+        for i, cid in zip(
+            near["_i"].to_numpy()[ok], near["commune_id"].to_numpy()[ok], strict=True
+        ):
+            ids.iat[int(i)] = str(cid)
+        n_near = int(ok.sum())
+    n_none = int((ids == "").sum())
+    n_in = int(got.sum())
+    defaults["commune_id"] = (
+        f"spatial join: {n_in} inside a commune, {n_near} nearest within "
+        f"{max_distance_m:g} m, {n_none} none"
+    )
+    if n_none:
+        _warn(
+            f"{p}: field 'commune_id': {_plural(n_none, 'village')} not inside or within "
+            f"{max_distance_m:g} m of any commune; commune_id left ''"
+        )
+    return ids
+
+
+# --------------------------------------------------------------------------- towers
+
+
+@_defers_warnings
+def load_towers(
+    path: PathLike,
+    *,
+    default_tech: str = "4G",
+    layer: str | int | None = None,
+) -> gpd.GeoDataFrame:
+    """Load mobile towers (sites) with their radio parameters.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        One of
+
+        * a CSV with longitude/latitude columns and optional
+          :data:`TOWER_CANDIDATES` columns (``tower_id``, ``tech``,
+          ``freq_mhz``, ``eirp_dbm``, ``height_m`` (m above ground),
+          ``azimuth_deg``, ``beamwidth_deg``, ``tilt_deg``);
+        * an OpenCelliD cell export (``radio, mcc, net|mnc, area|tac,
+          cell|cid, unit, lon, lat, range, samples, ...``, any case): cells
+          are grouped into sites (same MCC, MNC and technology, within
+          :data:`SITE_CLUSTER_RADIUS_M` of the site's first cell on a UTM
+          projection, greedy in file order) and one row is kept per
+          (site, technology) with ``tower_id`` ``"<mcc>-<mnc>-<tech>-<n>"``
+          (n from 1), at the mean position of its cells, plus ``mcc``,
+          ``mnc``, ``cells`` (count), ``range_m`` (largest OpenCelliD range)
+          and ``samples`` (sum);
+        * a GeoJSON / GeoPackage / Shapefile / GeoParquet of points.
+    default_tech : {"2G", "3G", "4G", "5G"}, default "4G"
+        Technology of towers whose file gives none.
+    layer : str or int, optional
+        Layer of a multi-layer file.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326 points with :data:`~deadzone.geo.schema.TOWER_COLUMNS`
+        (``lon``/``lat`` degrees, ``freq_mhz`` MHz, ``eirp_dbm`` dBm,
+        ``height_m`` m, angles in degrees; ``azimuth_deg`` NaN = omni,
+        ``beamwidth_deg`` NaN for omni and 65 for a sector without one,
+        ``tilt_deg`` 0 when missing), ``params_source`` (``"file"`` or
+        ``"defaults:<fields>"`` naming what came from
+        :data:`~deadzone.geo.schema.TOWER_DEFAULTS` / ``default_tech``), the
+        file's other columns (plain files only) and ``source_row``.  Missing
+        ``tower_id`` -> ``"T<row>"``.
+
+    Raises
+    ------
+    DataLoadError, SchemaError, CRSError
+        Values out of range (``height_m`` in (0, 500], ``eirp_dbm`` -10..90,
+        ``freq_mhz`` 30..100000, lon/lat), swapped lon/lat, unknown tech,
+        duplicated ids.
+    ParameterError
+        ``default_tech`` not in :data:`~deadzone.geo.schema.TECHS`.
+
+    Examples
+    --------
+    >>> t = load_towers(
+    ...     "../shared/data/opencellid_lesotho/LesothoCellTowersData.csv"
+    ... )  # doctest: +SKIP
+    >>> t.tower_id.iloc[0]  # doctest: +SKIP
+    '651-1-2G-1'
+    """
+    return _load_towers(path, default_tech=default_tech, layer=layer, allow_empty=False)
+
+
+def _is_opencellid(cols: Sequence[Any]) -> bool:
+    names = {_norm_name(c) for c in cols}
+    return (
+        {"radio", "mcc", "lon", "lat"} <= names
+        and bool(names & {"net", "mnc"})
+        and bool(names & {"cell", "cid"})
+    )
+
+
+def _load_towers(
+    path: PathLike,
+    *,
+    default_tech: str = "4G",
+    layer: str | int | None = None,
+    allow_empty: bool = False,
+) -> gpd.GeoDataFrame:
+    if default_tech not in TECHS:
+        raise ParameterError(f"default_tech was {default_tech!r}; expected one of {TECHS}")
+    raw = _read_raw(path, layer=layer, kind="towers", allow_empty=allow_empty)
+    if raw.geometry is None and _is_opencellid(raw.table.columns):
+        return _opencellid(raw, allow_empty=allow_empty)
+    return _plain_towers(raw, default_tech=default_tech)
+
+
+def _check_ranges(
+    p: Path,
+    raw: _Raw,
+    ids: Sequence[str],
+    values: dict[str, npt.NDArray[np.float64]],
+    columns: dict[str, str | None],
+) -> None:
+    rows, label = raw.rows, raw.row_label
+    for field, (lo, hi, lo_excl) in _TOWER_RANGES.items():
+        if field not in values:
+            continue
+        v = values[field]
+        finite = np.isfinite(v)
+        bad_lo = (v <= lo) if lo_excl else (v < lo)
+        bad = np.flatnonzero(finite & (bad_lo | (v > hi)))
+        if bad.size:
+            i = int(bad[0])
+            allowed = f"> {lo:g} and <= {hi:g}" if lo_excl else f"{lo:g}..{hi:g}"
+            raise SchemaError(
+                f"{_where(p, rows[i], ids[i], 'tower_id', field, columns.get(field), label)}"
+                f": value {v[i]:g} out of range (allowed {allowed})"
+            )
+
+
+def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
+    p = raw.path
+    label = raw.row_label
+    n = len(raw.table)
+    cols = list(raw.table.columns)
+    cand = TOWER_CANDIDATES
+    picked = {k: _pick(cols, None, v, path=p, option=k) for k, v in cand.items()}
+    c_id = picked["tower_id"]
+    ids, generated = _ids(raw, c_id, id_field="tower_id", prefix="T", warn=False)
+    if generated:
+        logger.info("%s: generated tower_id 'T<row>' for %d rows", p, generated)
+    _check_unique(p, ids, raw.rows.tolist(), "tower_id", raw.row_label)
+
+    # technology
+    from_default = np.zeros(n, dtype=bool)
+    techs: list[str] = []
+    if picked["tech"] is None:
+        techs = [default_tech] * n
+        from_default[:] = True
+    else:
+        for i, v in enumerate(raw.table[picked["tech"]].tolist()):
+            if _is_missing_value(v):
+                techs.append(default_tech)
+                from_default[i] = True
+                continue
+            key = str(v).strip().lower()
+            if key not in _TECH_ALIASES:
+                raise SchemaError(
+                    f"{_where(p, raw.rows[i], ids[i], 'tower_id', 'tech', picked['tech'], label)}"
+                    f": value {v!r} is not a known technology (expected one of {TECHS} "
+                    "or GSM/UMTS/LTE/NR)"
+                )
+            techs.append(_TECH_ALIASES[key])
+
+    geo = _geometry(raw, ids=ids, id_field="tower_id", allow_missing=False)
+    gs = geo.geometry
+    types = gs.geom_type.to_numpy()
+    missing = (gs.isna() | gs.is_empty).to_numpy()
+    for i in np.flatnonzero(missing | (types != "Point")):
+        field = "geometry"
+        problem = "has no location" if missing[i] else f"must be a point, got {types[i]}"
+        raise SchemaError(
+            f"{_where(p, raw.rows[i], ids[i], 'tower_id', field, None, raw.row_label)}: {problem}"
+        )
+    lon = np.array(gs.x.to_numpy(dtype=np.float64), copy=True)
+    lat = np.array(gs.y.to_numpy(dtype=np.float64), copy=True)
+
+    values: dict[str, npt.NDArray[np.float64]] = {"lon": lon, "lat": lat}
+    numeric_fields = (
+        "freq_mhz",
+        "eirp_dbm",
+        "height_m",
+        "azimuth_deg",
+        "beamwidth_deg",
+        "tilt_deg",
+    )
+    for field in numeric_fields:
+        c = picked[field]
+        if c is None:
+            values[field] = np.full(n, np.nan)
+        else:
+            values[field] = _numeric(
+                raw.table[c],
+                path=p,
+                field=field,
+                rows=raw.rows,
+                ids=ids,
+                id_field="tower_id",
+                row_label=raw.row_label,
+            )
+    _check_ranges(p, raw, ids, values, {k: v for k, v in picked.items()})
+
+    sources: list[list[str]] = [["tech"] if d else [] for d in from_default]
+    for field in ("freq_mhz", "eirp_dbm", "height_m"):
+        v = values[field]
+        for i in np.flatnonzero(~np.isfinite(v)):
+            v[i] = getattr(TOWER_DEFAULTS[techs[i]], field)
+            sources[i].append(field)
+    az, bw, tilt = values["azimuth_deg"], values["beamwidth_deg"], values["tilt_deg"]
+    sector_no_bw = np.isfinite(az) & ~np.isfinite(bw)
+    bw[sector_no_bw] = DEFAULT_SECTOR_BEAMWIDTH_DEG
+    for i in np.flatnonzero(sector_no_bw):
+        sources[i].append("beamwidth_deg")
+    bw[~np.isfinite(az)] = np.nan
+    tilt[~np.isfinite(tilt)] = 0.0
+
+    file_ps = None
+    used_extra: set[str] = set()
+    ps_col = _pick(cols, None, ("params_source",), path=p, option="params_source")
+    if ps_col is not None:
+        file_ps = _id_strings(raw.table[ps_col])
+        used_extra.add(ps_col)
+    params_source: list[str] = []
+    for i, s in enumerate(sources):
+        if s:
+            params_source.append("defaults:" + ",".join(s))
+        elif file_ps is not None and file_ps[i]:
+            params_source.append(str(file_ps[i]))
+        else:
+            params_source.append("file")
+
+    data: dict[str, Any] = {
+        "tower_id": pd.Series(ids, dtype=str),
+        "lon": lon,
+        "lat": lat,
+        "tech": pd.Series(techs, dtype=str),
+    }
+    for field in numeric_fields:
+        data[field] = values[field]
+    data["params_source"] = pd.Series(params_source, dtype=str)
+    used = {c for c in picked.values() if c is not None} | set(geo.consumed) | used_extra
+    if raw.geometry is not None:  # lon/lat attribute columns are superseded by the geometry
+        used |= {c for c in cols if _norm_name(c) in ("lon", "lat")}
+    reserved = set(TOWER_COLUMNS) | {"params_source", "source_row", "geometry"}
+    data.update(_extras(raw, used, reserved))
+    data["source_row"] = raw.rows.astype(np.int64)
+    out = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    n_def = sum(1 for s in sources if s)
+    out.attrs = _attrs(
+        p,
+        repaired=0,
+        empty_geometries=0,
+        defaults=(
+            {"params": f"TOWER_DEFAULTS used in {n_def} rows (see params_source)"} if n_def else {}
+        )
+        | ({"tower_id": f"'T<row>' generated for {generated} rows"} if generated else {}),
+        reprojected_from=geo.reprojected_from,
+    )
+    return out
+
+
+def _cluster_sites(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], radius_m: float
+) -> npt.NDArray[np.int64]:
+    """Greedy clustering in input order: join the nearest seed within radius_m."""
+    site = np.empty(len(x), dtype=np.int64)
+    seeds_x: list[float] = []
+    seeds_y: list[float] = []
+    grid: dict[tuple[int, int], list[int]] = {}
+    for i in range(len(x)):
+        gx, gy = int(math.floor(x[i] / radius_m)), int(math.floor(y[i] / radius_m))
+        best, best_d = -1, math.inf
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for s in grid.get((gx + dx, gy + dy), ()):
+                    d = math.hypot(x[i] - seeds_x[s], y[i] - seeds_y[s])
+                    if d <= radius_m and d < best_d:
+                        best, best_d = s, d
+        if best < 0:
+            best = len(seeds_x)
+            seeds_x.append(float(x[i]))
+            seeds_y.append(float(y[i]))
+            grid.setdefault((gx, gy), []).append(best)
+        site[i] = best
+    return site
+
+
+def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
+    p = raw.path
+    cols = list(raw.table.columns)
+
+    def col(*names: str) -> str | None:
+        return _pick(cols, None, names, path=p, option=names[0])
+
+    c_radio, c_mcc, c_mnc = col("radio"), col("mcc"), col("net", "mnc")
+    c_lon, c_lat = col("lon"), col("lat")
+    c_range, c_samples = col("range"), col("samples", "sam")
+    if not (c_radio and c_mcc and c_mnc and c_lon and c_lat):  # pragma: no cover
+        raise SchemaError(f"{p}: not an OpenCelliD table (radio/mcc/net/lon/lat missing)")
+
+    radios = [
+        str(v).strip().upper() if not _is_missing_value(v) else "" for v in raw.table[c_radio]
+    ]
+    tech = np.array([OPENCELLID_RADIO_TECH.get(r, "") for r in radios], dtype=object)
+    unknown = tech == ""
+    if unknown.any():
+        kinds = sorted({radios[i] or "<empty>" for i in np.flatnonzero(unknown)})
+        _warn(
+            f"{p}: field 'radio': dropped {_plural(int(unknown.sum()), 'cell')} with radio "
+            f"{', '.join(kinds)} (known: {', '.join(OPENCELLID_RADIO_TECH)})"
+        )
+    mcc = _numeric(raw.table[c_mcc], path=p, field="mcc", rows=raw.rows)
+    mnc = _numeric(raw.table[c_mnc], path=p, field="mnc", rows=raw.rows)
+    for name, v, c in (("mcc", mcc, c_mcc), ("mnc", mnc, c_mnc)):
+        bad = np.flatnonzero(~unknown & ~np.isfinite(v))
+        if bad.size:
+            i = int(bad[0])
+            raise SchemaError(f"{_where(p, raw.rows[i], None, None, name, c)}: value is missing")
+    lon, lat = _lonlat_arrays(raw, c_lon, c_lat, ids=None, id_field=None, allow_missing=False)
+    rng = (
+        _numeric(raw.table[c_range], path=p, field="range", rows=raw.rows)
+        if c_range
+        else np.full(len(lon), np.nan)
+    )
+    samples = (
+        _numeric(raw.table[c_samples], path=p, field="samples", rows=raw.rows)
+        if c_samples
+        else np.full(len(lon), np.nan)
+    )
+
+    keep = np.flatnonzero(~unknown)
+    records: list[dict[str, Any]] = []
+    if keep.size:
+        lon_k, lat_k = lon[keep], lat[keep]
+        utm = _utm_crs(float(np.median(lon_k)), float(np.median(lat_k)))
+        to_utm = Transformer.from_crs("EPSG:4326", utm.to_wkt(), always_xy=True)
+        x, y = to_utm.transform(lon_k, lat_k)
+        x, y = np.asarray(x), np.asarray(y)
+        frame = pd.DataFrame(
+            {
+                "k": np.arange(keep.size),
+                "mcc": mcc[keep].astype(np.int64),
+                "mnc": mnc[keep].astype(np.int64),
+                "tech": tech[keep],
+                "order": [TECHS.index(t) for t in tech[keep]],
+            }
+        )
+        for (m_cc, m_nc, _), grp in frame.groupby(["mcc", "mnc", "order"], sort=True):
+            k = grp["k"].to_numpy()
+            t = str(grp["tech"].iloc[0])
+            site = _cluster_sites(x[k], y[k], SITE_CLUSTER_RADIUS_M)
+            for s in range(int(site.max()) + 1):
+                members = k[site == s]
+                src = keep[members]
+                records.append(
+                    {
+                        "tower_id": f"{m_cc}-{m_nc}-{t}-{s + 1}",
+                        "lon": float(lon_k[members].mean()),
+                        "lat": float(lat_k[members].mean()),
+                        "tech": t,
+                        "mcc": int(m_cc),
+                        "mnc": int(m_nc),
+                        "cells": int(members.size),
+                        "range_m": float(np.nanmax(rng[src]))
+                        if np.isfinite(rng[src]).any()
+                        else np.nan,
+                        "samples": int(np.nansum(samples[src])),
+                        "source_row": int(raw.rows[src[0]]),
+                    }
+                )
+        sites = pd.DataFrame.from_records(records)
+        # members lie within 2 x 100 m of each other: the mean of their lon/lat is exact enough
+        s_lon = sites["lon"].to_numpy(dtype=np.float64)
+        s_lat = sites["lat"].to_numpy(dtype=np.float64)
+    elif not allow_empty:
+        raise DataLoadError(f"{p}: has no features (no GSM/UMTS/LTE/NR cells)")
+    else:
+        sites = pd.DataFrame(
+            columns=["tower_id", "tech", "mcc", "mnc", "cells", "range_m", "samples", "source_row"]
+        )
+        s_lon = s_lat = np.zeros(0)
+
+    techs = sites["tech"].astype(str).tolist()
+    data: dict[str, Any] = {
+        "tower_id": pd.Series(sites["tower_id"].astype(str).tolist(), dtype=str),
+        "lon": s_lon,
+        "lat": s_lat,
+        "tech": pd.Series(techs, dtype=str),
+        "freq_mhz": np.array([TOWER_DEFAULTS[t].freq_mhz for t in techs], dtype=np.float64),
+        "eirp_dbm": np.array([TOWER_DEFAULTS[t].eirp_dbm for t in techs], dtype=np.float64),
+        "height_m": np.array([TOWER_DEFAULTS[t].height_m for t in techs], dtype=np.float64),
+        "azimuth_deg": np.full(len(techs), np.nan),
+        "beamwidth_deg": np.full(len(techs), np.nan),
+        "tilt_deg": np.zeros(len(techs)),
+        "params_source": pd.Series(["defaults:freq_mhz,eirp_dbm,height_m"] * len(techs), dtype=str),
+        "mcc": sites["mcc"].to_numpy(dtype=np.int64),
+        "mnc": sites["mnc"].to_numpy(dtype=np.int64),
+        "cells": sites["cells"].to_numpy(dtype=np.int64),
+        "range_m": sites["range_m"].to_numpy(dtype=np.float64),
+        "samples": sites["samples"].to_numpy(dtype=np.int64),
+        "source_row": sites["source_row"].to_numpy(dtype=np.int64),
+    }
+    out = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(s_lon, s_lat), crs=4326)
+    out.attrs = _attrs(
+        p,
+        repaired=0,
+        empty_geometries=0,
+        defaults={"params": f"TOWER_DEFAULTS used for all {len(out)} sites (OpenCelliD)"},
+        reprojected_from=None,
+        opencellid={
+            "cells": int(keep.size),
+            "dropped_cells": int(unknown.sum()),
+            "sites": len(out),
+        },
+    )
+    return out
