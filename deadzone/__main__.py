@@ -1,0 +1,5 @@
+"""``python -m deadzone``."""
+
+from deadzone.cli.main import main
+
+main()
