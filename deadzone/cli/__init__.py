@@ -1,1 +1,1 @@
-"""deadzone.cli."""
+"""The ``deadzone`` command line (click); one module per subcommand."""
