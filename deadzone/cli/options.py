@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ __all__ = [
     "thresholds_from",
     "progress_bar",
     "run_audit_and_write",
+    "status_labels",
 ]
 
 
@@ -116,6 +116,7 @@ def run_audit_and_write(
         villages=result.villages, towers=scenario.towers, communes=communes,
         title=title, summary_lines=result.summary_lines()[:3],
         thresholds_dbm=(thresholds.covered("2G"), thresholds.marginal("2G")),
+        status_labels=status_labels(thresholds, list(cov.by_tech)),
     )
     save_map(m, out / "map.html", overwrite=True)
     if not quiet:
@@ -126,6 +127,20 @@ def run_audit_and_write(
     return result
 
 
-def dump_json(obj: Any) -> str:
-    """Compact JSON for logs."""
-    return json.dumps(obj, ensure_ascii=False, default=str)
+def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:
+    """Legend text for village statuses under per-technology thresholds."""
+    def rule(kind: str) -> str:
+        parts = []
+        for t in techs:
+            metric = "RSRP" if t in ("4G", "5G") else "level"
+            v = thresholds.covered(t) if kind == "covered" else thresholds.marginal(t)
+            parts.append(f"{t} {metric} ≥ {v:g}")
+        return ", ".join(parts) + " dBm"
+
+    if not techs:
+        return {"dead": "dead: no tower"}
+    return {
+        "covered": f"covered: {rule('covered')}",
+        "marginal": f"marginal: {rule('marginal')}",
+        "dead": "dead: below marginal or no signal",
+    }

@@ -47,7 +47,9 @@ class AuditResult:
         ``servers_above_threshold``, ``distance_to_nearest_tower_m``,
         per-technology ``status_<tech>`` and ``signal_<tech>_dbm``, and for
         terrain-blocked villages ``obstruction_distance_m`` /
-        ``obstruction_height_m``.
+        ``obstruction_height_m``; for polygon villages ``area_covered_frac``
+        (share of the polygon's cells that are covered) and
+        ``best_rx_in_area_dbm``.
     communes : DataFrame
         One row per commune (plus any commune id found only on villages).
     provinces : DataFrame
@@ -234,6 +236,8 @@ def audit(
             cand = int(cidx[kk])
         reason[v], obs_d[v], obs_h[v] = _explain(cov, dem, int(cand), int(rows[v]), int(cols[v]))
 
+    area_frac, area_best = _polygon_stats(vil.geometry.to_crs(dem.crs), ~bad, cov, thr)
+
     serving = np.array(
         [grid.tower_ids[i] if i >= 0 else None for i in serving_idx], dtype=object
     )
@@ -257,6 +261,8 @@ def audit(
             **out,
             "obstruction_distance_m": obs_d,
             "obstruction_height_m": obs_h,
+            "area_covered_frac": area_frac,
+            "best_rx_in_area_dbm": area_best,
         },
         geometry=vil.geometry.to_numpy(),
         crs=vil.crs,
@@ -267,6 +273,52 @@ def audit(
     communes, provinces = rollup(res, scenario.communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
     return AuditResult(res, communes, provinces, summary, cov)
+
+
+def _polygon_stats(
+    geoms: gpd.GeoSeries, valid: npt.NDArray[np.bool_], cov: CoverageResult, thr: Thresholds
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Covered fraction of cells and best power inside polygon villages.
+
+    A cell counts as covered when any technology's metric reaches that
+    technology's covered threshold.  Points (and polygons smaller than a
+    cell, which fall back to the cell under their representative point)
+    are handled by the point sample; their entries here are NaN.
+    """
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import transform as window_transform
+
+    n = len(geoms)
+    frac = np.full(n, np.nan)
+    best = np.full(n, np.nan)
+    is_poly = valid & geoms.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if not is_poly.any():
+        return frac, best
+    rows, cols = cov.rx.best_dbm.shape
+    covered = np.zeros((rows, cols), dtype=bool)
+    for tech, comp in cov.by_tech.items():
+        covered |= comp.best_dbm >= thr.covered(tech)
+    for i in np.flatnonzero(is_poly):
+        g = geoms.iloc[i]
+        win = from_bounds(*g.bounds, transform=cov.transform).round_offsets().round_lengths()
+        win = win.intersection(Window(0, 0, cols, rows)) if _overlaps(win, rows, cols) else None
+        if win is None or win.width < 1 or win.height < 1:
+            continue
+        inside = ~geometry_mask([g], out_shape=(int(win.height), int(win.width)),
+                                transform=window_transform(win, cov.transform))
+        if not inside.any():
+            continue
+        sl = win.toslices()
+        frac[i] = float(covered[sl][inside].mean())
+        vals = cov.rx.best_dbm[sl][inside]
+        best[i] = float(np.nanmax(vals)) if np.isfinite(vals).any() else np.nan
+    return frac, best
+
+
+def _overlaps(win: Any, rows: int, cols: int) -> bool:
+    return (win.col_off < cols and win.row_off < rows
+            and win.col_off + win.width > 0 and win.row_off + win.height > 0)
 
 
 def _explain(

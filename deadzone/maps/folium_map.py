@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -499,7 +499,13 @@ def _raster_overlay(
 # --------------------------------------------------------------------------- HTML boxes
 
 
-def _legend_html(covered: float, marginal: float, vmin: float, vmax: float) -> str:
+def _legend_html(
+    covered: float,
+    marginal: float,
+    vmin: float,
+    vmax: float,
+    status_labels: Mapping[str, str] | None = None,
+) -> str:
     lut = _color_lut(11)
     stops = ", ".join(
         f"#{r:02x}{g:02x}{b:02x} {100.0 * i / (len(lut) - 1):.0f}%"
@@ -524,6 +530,12 @@ def _legend_html(covered: float, marginal: float, vmin: float, vmax: float) -> s
         (STATUS_COLORS["dead"], f"dead: &lt; {marginal:g} dBm or no signal"),
         (STATUS_COLORS["unknown"], "unknown: not evaluated"),
     ]
+    if status_labels:
+        classes = [
+            (color, html.escape(status_labels[key]) if key in status_labels else text)
+            for (color, text), key in zip(classes, ("covered", "marginal", "dead", "unknown"),
+                                          strict=True)
+        ]
     rows = "".join(f"<div>{_swatch(color)}{text}</div>" for color, text in classes)
     return (
         '<div class="dz-legend-h">Best received power (dBm)</div>'
@@ -717,6 +729,7 @@ def coverage_map(
     title: str = "Coverage",
     summary_lines: Sequence[str] = (),
     thresholds_dbm: tuple[float, float] = (-100.0, -110.0),
+    status_labels: Mapping[str, str] | None = None,
     max_raster_px: int = 1600,
     basemap: str | None = None,
 ) -> folium.Map:
@@ -750,6 +763,10 @@ def coverage_map(
     thresholds_dbm : tuple of float
         ``(covered_dbm, marginal_dbm)``: at or above the first is covered,
         between the two is marginal, below the second is dead.
+    status_labels : mapping of str to str, optional
+        Legend text per village status (``covered``, ``marginal``, ``dead``,
+        ``unknown``) when the status rule is not the raster's thresholds,
+        e.g. per-technology thresholds.
     max_raster_px : int
         Longest side of the embedded raster PNG (pixels).  A larger raster is
         first block-averaged by the smallest integer factor that fits (dB mean
@@ -917,7 +934,9 @@ def coverage_map(
         lines = "".join(f"<div>{html.escape(str(line))}</div>" for line in summary_lines)
         _HtmlBox(lines, "dz-box dz-summary", "bottomleft").add_to(m)
     _HtmlBox(
-        _legend_html(covered_dbm, marginal_dbm, vmin, vmax), "dz-box dz-legend", "bottomright"
+        _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels),
+        "dz-box dz-legend",
+        "bottomright",
     ).add_to(m)
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     FitBounds([[south, west], [north, east]], padding=(20, 20)).add_to(m)

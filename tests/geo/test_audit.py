@@ -118,3 +118,21 @@ def test_polygon_village_uses_representative_point() -> None:
     assert r.villages.loc[0, "status"] == "covered"
     assert r.villages.geometry.iloc[0].geom_type == "Polygon"
     assert isinstance(r.villages.geometry.iloc[0].representative_point(), Point)
+    assert r.villages.loc[0, "area_covered_frac"] == 1.0
+    assert r.villages.loc[0, "best_rx_in_area_dbm"] >= r.villages.loc[0, "best_rx_dbm"]
+
+
+def test_polygon_village_partly_covered_fraction() -> None:
+    # a village polygon straddling the coverage edge (radius 3 km)
+    s = small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500}])
+    from shapely.geometry import box as _box
+
+    poly = _box(500_000 + 6500, 2_400_000 - 5000, 500_000 + 8500, 2_400_000 - 4000)
+    s.villages = s.villages.set_geometry(
+        s.villages.geometry.__class__([poly], crs=32648).to_crs(4326))
+    r = audit(s, radius_km=3.0)
+    frac = r.villages.loc[0, "area_covered_frac"]
+    assert 0.1 < frac < 0.9
+    points = audit(small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500}]),
+                   radius_km=3.0)
+    assert np.isnan(points.villages.loc[0, "area_covered_frac"])
