@@ -30,7 +30,7 @@ class _Group(click.Group):
             msg = " ".join(str(exc).split())
             click.echo(f"error: {msg}", err=True)
             ctx.exit(2)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:
             if debug:
                 raise
             msg = " ".join(str(exc).split())
