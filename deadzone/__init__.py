@@ -23,6 +23,7 @@ _LAZY = {
     "audit": "deadzone.geo.audit",
     "AuditResult": "deadzone.geo.audit",
     "compute_coverage": "deadzone.geo.coverage",
+    "coverage": "deadzone.geo.coverage",
     "CoverageResult": "deadzone.geo.coverage",
     "Thresholds": "deadzone.geo.thresholds",
     "Dem": "deadzone.geo.raster",
@@ -36,5 +37,7 @@ __all__ = ["__version__", *_LAZY]
 def __getattr__(name: str) -> Any:
     # PEP 562: import heavy submodules only when first used.
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        # ``deadzone.coverage(...)`` is the short name of compute_coverage.
+        attr = "compute_coverage" if name == "coverage" else name
+        return getattr(import_module(_LAZY[name]), attr)
     raise AttributeError(f"module 'deadzone' has no attribute {name!r}")

@@ -73,10 +73,12 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 def _register() -> None:
     from deadzone.cli.audit import audit_cmd
+    from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
 
     cli.add_command(demo_cmd)
     cli.add_command(audit_cmd)
+    cli.add_command(coverage_cmd)
 
 
 _register()

@@ -148,6 +148,7 @@ def write_raster(
     *,
     nodata: float | None = None,
     overwrite: bool = False,
+    cog: bool = False,
 ) -> Path:
     """Write a georeferenced array as a GeoTIFF (deflate, tiled), atomically.
 
@@ -165,6 +166,9 @@ def write_raster(
         Nodata value to declare (NaN allowed for float data).
     overwrite : bool, default False
         Replace an existing file.
+    cog : bool, default False
+        Write a Cloud-Optimized GeoTIFF (GDAL ``COG`` driver: 256 px tiles,
+        internal overviews) instead of a plain tiled GeoTIFF.
 
     Returns
     -------
@@ -221,6 +225,10 @@ def write_raster(
         "blockysize": 256,
         "BIGTIFF": "IF_SAFER",
     }
+    if cog:
+        for key in ("tiled", "blockxsize", "blockysize"):
+            del profile[key]
+        profile.update(driver="COG", blocksize=256, overviews="auto")
     with atomic_path(p) as tmp, _quiet_affine(), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(arr)
     return p

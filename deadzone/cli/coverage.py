@@ -1,0 +1,89 @@
+"""``deadzone coverage``: coverage rasters for a tower set over a DEM."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from deadzone.cli.options import engine_options, progress_bar, thresholds_from
+
+__all__ = ["coverage_cmd", "COVERAGE_FILES"]
+
+COVERAGE_FILES = ("rx_dbm.tif", "best_server.tif", "second_rx_dbm.tif", "overlap.tif",
+                  "servers.csv", "coverage.json")
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("coverage")
+@click.option("--dem", "dem_path", type=_FILE, required=True,
+              help="Terrain raster (GeoTIFF, SRTM .hgt, ...).")
+@click.option("--towers", "towers_path", type=_FILE, required=True,
+              help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Output folder.")
+@click.option("--default-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",
+              show_default=True, help="Technology of towers whose file gives none.")
+@click.option("--dem-resolution-m", type=click.FloatRange(1, 1000), default=None,
+              help="Resolution when reprojecting a geographic DEM (default: native).")
+@engine_options
+def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
+                 dem_resolution_m: float | None, model: str, radius_km: float,
+                 rx_height_m: float, threshold_dbm: float | None, indoor_margin_db: float,
+                 threads: int | None, overwrite: bool, quiet: bool) -> None:
+    """Compute received power of every tower and the multi-server composite.
+
+    Writes Cloud-Optimized GeoTIFFs in the DEM's metric CRS: rx_dbm.tif (best
+    received power, dBm, NaN = below the floor or out of range),
+    best_server.tif (index into servers.csv, -1 = none), second_rx_dbm.tif
+    and overlap.tif (number of towers at or above their technology's
+    covered threshold), plus servers.csv and coverage.json (parameters).
+    """
+    import pandas as pd
+
+    from deadzone.data.io import atomic_path, write_raster
+    from deadzone.data.loaders import file_checksum, load_dem, load_towers
+    from deadzone.geo.coverage import compute_coverage
+    from deadzone.geo.export import check_output_dir
+
+    t0 = time.perf_counter()
+    out = check_output_dir(out_dir, COVERAGE_FILES, overwrite=overwrite)
+    dem = load_dem(dem_path, resolution_m=dem_resolution_m)
+    towers = load_towers(towers_path, default_tech=default_tech)
+    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    with progress_bar("coverage (towers)", quiet=quiet) as update:
+        cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
+                               rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
+                               progress=update)
+    nan = float("nan")
+    for name, arr, nodata in (
+        ("rx_dbm.tif", cov.rx.best_dbm, nan),
+        ("best_server.tif", cov.rx.best_server, -1),
+        ("second_rx_dbm.tif", cov.rx.second_dbm, nan),
+        ("overlap.tif", cov.rx.n_servers, None),
+    ):
+        write_raster(out / name, arr, cov.transform, cov.crs, nodata=nodata, overwrite=True,
+                     cog=True)
+    servers = pd.DataFrame({"server_index": range(len(cov.grid.tower_ids)),
+                            "tower_id": cov.grid.tower_ids, "tech": cov.grid.techs,
+                            "computed": [s is not None for s in cov.grid.sites]})
+    with atomic_path(out / "servers.csv") as tmp:
+        servers.to_csv(tmp, index=False)
+    meta = {
+        "parameters": cov.parameters,
+        "thresholds": thr.as_dict(),
+        "towers_outside_dem": cov.grid.outside,
+        "inputs": {"dem": {"path": str(dem_path), "sha256": file_checksum(dem_path)},
+                   "towers": {"path": str(towers_path), "sha256": file_checksum(towers_path)}},
+    }
+    with atomic_path(out / "coverage.json") as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    if not quiet:
+        import numpy as np
+
+        reached = float(np.isfinite(cov.rx.best_dbm).mean()) * 100.0
+        click.echo(f"coverage: {len(cov.grid.tower_ids)} towers, model {model}, "
+                   f"{reached:.1f}% of cells reached; outputs in {out}/ "
+                   f"({time.perf_counter() - t0:.1f} s)")
