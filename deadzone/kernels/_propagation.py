@@ -334,6 +334,126 @@ def antenna_gain_db(
 
 
 @jit
+def radial_direction(e: int, r: int) -> tuple[float, float]:
+    """Per-step (row, col) increment of radial ``e`` of the ``8 r`` radials.
+
+    Radials go from the centre to each cell on the perimeter of the square
+    of Chebyshev radius ``r`` (top row, right column, bottom, left), so the
+    major axis advances exactly one cell per step.
+    """
+    if r == 0:
+        return 0.0, 0.0
+    if e < 2 * r:
+        er, ec = -r, -r + e
+    elif e < 4 * r:
+        er, ec = -r + (e - 2 * r), r
+    elif e < 6 * r:
+        er, ec = r, r - (e - 4 * r)
+    else:
+        er, ec = r - (e - 6 * r), -r
+    return er / r, ec / r
+
+
+@jit
+def gather_radial(
+    dem_m: np.ndarray,
+    row0: int,
+    col0: int,
+    fr: float,
+    fc: float,
+    n: int,
+    step_m: float,
+    d_max_m: float,
+    z: np.ndarray,
+    cell_r: np.ndarray,
+    cell_c: np.ndarray,
+    off2: np.ndarray,
+) -> int:
+    """Sample a radial (nearest cell) until it leaves the DEM or ``d_max_m``.
+
+    Fills heights, cell indices and the squared distance of each sample
+    from its cell centre (in cells); returns the number of samples.
+    """
+    rows = dem_m.shape[0]
+    cols = dem_m.shape[1]
+    m = 0
+    for k in range(n):
+        pr = row0 + k * fr
+        pc = col0 + k * fc
+        cr = int(math.floor(pr + 0.5))
+        cc = int(math.floor(pc + 0.5))
+        if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
+            break
+        if k * step_m > d_max_m:
+            break
+        z[m] = dem_m[cr, cc]
+        cell_r[m] = cr
+        cell_c[m] = cc
+        off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
+        m += 1
+    return m
+
+
+@jit
+def viewshed_sweep(
+    dem_m: np.ndarray,
+    cell_w_m: float,
+    cell_h_m: float,
+    row0: int,
+    col0: int,
+    radius_cells: int,
+    radius_m: float,
+    h_obs_m: float,
+    h_tgt_m: float,
+    curvature_coeff: float,
+    out_visible: np.ndarray,
+    out_offset2: np.ndarray,
+) -> None:
+    """Line of sight from an observer to every cell of a square window.
+
+    Same radials and cell-assignment rule as :func:`tower_sweep`.  A cell is
+    visible when the target (ground + ``h_tgt_m``) is at or above the
+    highest elevation angle of the terrain between it and the observer;
+    heights are lowered by ``curvature_coeff * d**2 / (2 R)`` (R = 6,371 km;
+    ``curvature_coeff = 1/k``, GDAL's ``-cc``).
+
+    ``out_visible`` (uint8[2R+1, 2R+1], pre-filled with 255 = not computed)
+    receives 1 (visible) or 0 (hidden); ``out_offset2`` is scratch filled
+    with +inf.
+    """
+    r = radius_cells
+    n = r + 1
+    z = np.empty(n, dtype=np.float64)
+    cell_r = np.empty(n, dtype=np.int64)
+    cell_c = np.empty(n, dtype=np.int64)
+    off2 = np.empty(n, dtype=np.float64)
+    n_edge = 8 * r if r > 0 else 1
+    inv2r = curvature_coeff / (2.0 * EARTH_RADIUS_M)
+    for e in range(n_edge):
+        fr, fc = radial_direction(e, r)
+        step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
+        m = gather_radial(dem_m, row0, col0, fr, fc, n, step_m, radius_m, z, cell_r, cell_c, off2)
+        h_obs = z[0] + h_obs_m if m > 0 else 0.0
+        s_max = -1e300
+        for k in range(m):
+            wr = cell_r[k] - row0 + r
+            wc = cell_c[k] - col0 + r
+            vis = 1
+            if k > 0:
+                d = k * step_m
+                drop = d * d * inv2r
+                s_tgt = (z[k] + h_tgt_m - drop - h_obs) / d
+                if s_tgt < s_max:
+                    vis = 0
+                s_ground = (z[k] - drop - h_obs) / d
+                if s_ground > s_max:
+                    s_max = s_ground
+            if off2[k] < out_offset2[wr, wc]:
+                out_offset2[wr, wc] = off2[k]
+                out_visible[wr, wc] = vis
+
+
+@jit
 def tower_sweep(
     dem_m: np.ndarray,
     cell_w_m: float,
@@ -393,8 +513,6 @@ def tower_sweep(
     out_offset2 : float64[2R+1, 2R+1]
         Scratch, pre-filled with +inf.
     """
-    rows = dem_m.shape[0]
-    cols = dem_m.shape[1]
     r = radius_cells
     n = r + 1
     z = np.empty(n, dtype=np.float64)
@@ -407,43 +525,19 @@ def tower_sweep(
     n_edge = 8 * r if r > 0 else 1
     # Distance beyond which even free space gives less than floor_dbm
     # (inverse of ITU-R P.525-4 eq. 8).
-    d_floor_m = 1000.0 * 10.0 ** ((eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)) / 20.0)
+    budget_db = eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)
+    d_floor_m = 1000.0 * 10.0 ** (budget_db / 20.0)
     d_max_m = min(radius_m, d_floor_m)
     omni = math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)
     for e in range(n_edge):
-        # Walk the square's perimeter: top row, right column, bottom, left.
-        if r == 0:
-            er, ec = 0, 0
-        elif e < 2 * r:
-            er, ec = -r, -r + e
-        elif e < 4 * r:
-            er, ec = -r + (e - 2 * r), r
-        elif e < 6 * r:
-            er, ec = r, r - (e - 4 * r)
-        else:
-            er, ec = r - (e - 6 * r), -r
-        fr = er / r if r > 0 else 0.0
-        fc = ec / r if r > 0 else 0.0
+        fr, fc = radial_direction(e, r)
         step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
-        # Gather the profile until it leaves the DEM or the radius.
-        m = 0
-        for k in range(n):
-            pr = row0 + k * fr
-            pc = col0 + k * fc
-            cr = int(math.floor(pr + 0.5))
-            cc = int(math.floor(pc + 0.5))
-            if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
-                break
-            if k * step_m > d_max_m:
-                break
-            z[m] = dem_m[cr, cc]
-            cell_r[m] = cr
-            cell_c[m] = cc
-            off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
-            m += 1
+        m = gather_radial(dem_m, row0, col0, fr, fc, n, step_m, d_max_m, z, cell_r, cell_c, off2)
         if m == 0:
             continue
-        sweep_profile(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, hull_x, hull_z, loss)
+        sweep_profile(
+            z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, hull_x, hull_z, loss
+        )
         bearing = math.degrees(math.atan2(fc * cell_w_m, -fr * cell_h_m))
         h_ts = z[0] + h_tx_m
         for k in range(m):
