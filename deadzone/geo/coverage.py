@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -15,6 +16,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
+from deadzone.geo.antenna import AntennaPattern, load_msi
 from deadzone.geo.raster import Dem
 from deadzone.geo.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
 from deadzone.geo.thresholds import Thresholds
@@ -72,13 +74,35 @@ def _col(towers: gpd.GeoDataFrame, name: str, default: float) -> npt.NDArray[np.
     return towers[name].astype("float64").to_numpy(na_value=np.nan)
 
 
+def _patterns(towers: gpd.GeoDataFrame) -> list[AntennaPattern | None]:
+    """Load each tower's ``pattern_file`` (relative to the towers file)."""
+    if "pattern_file" not in towers.columns:
+        return [None] * len(towers)
+    base = Path(str(towers.attrs.get("source", "."))).parent
+    cache: dict[Path, AntennaPattern] = {}
+    out: list[AntennaPattern | None] = []
+    for value in towers["pattern_file"]:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+            out.append(None)
+            continue
+        p = Path(str(value))
+        p = p if p.is_absolute() else base / p
+        if p not in cache:
+            cache[p] = load_msi(p)
+        out.append(cache[p])
+    return out
+
+
 def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
     """Project towers to the DEM grid and build kernel sites.
 
     Parameters
     ----------
     towers : GeoDataFrame
-        Canonical tower table (see :mod:`deadzone.geo.schema`), any CRS.
+        Canonical tower table (see :mod:`deadzone.geo.schema`), any CRS.  An
+        optional ``pattern_file`` column names MSI/Planet pattern files
+        (relative paths are taken from the towers file's folder,
+        ``towers.attrs["source"]``); ``eirp_dbm`` stays the boresight EIRP.
     dem : Dem
         Terrain model.
 
@@ -114,6 +138,7 @@ def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
     vbw = _col(towers, "vbeamwidth_deg", 10.0)
     fb = _col(towers, "front_to_back_db", 25.0)
     band = _col(towers, "bandwidth_mhz", np.nan)
+    patterns = _patterns(towers)
     sites: list[RadioSite | None] = []
     offsets = np.zeros(len(towers), dtype=np.float64)
     for i, tid in enumerate(ids):
@@ -137,6 +162,8 @@ def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
                 tilt_deg=float(tilt[i]) if math.isfinite(tilt[i]) else 0.0,
                 vbeamwidth_deg=float(vbw[i]) if math.isfinite(vbw[i]) else 10.0,
                 front_to_back_db=float(fb[i]) if math.isfinite(fb[i]) else 25.0,
+                pattern_h_db=None if patterns[i] is None else patterns[i].horizontal_db,
+                pattern_v_db=None if patterns[i] is None else patterns[i].vertical_db,
             )
         )
     return TowerGrid(ids, techs, sites, x, y, offsets)

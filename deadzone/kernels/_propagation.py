@@ -66,6 +66,7 @@ EARTH_RADIUS_M = 6_371_000.0
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 MIN_SLANT_M = 1.0
 SECTOR_SLA_V_DB = 20.0
+PATTERN_MAX_ATTEN_DB = 40.0
 
 
 @jit
@@ -334,6 +335,42 @@ def antenna_gain_db(
 
 
 @jit
+def _interp_deg(table_db: np.ndarray, angle_deg: float) -> float:
+    """Linear interpolation in a 360-entry table indexed by whole degrees."""
+    a = angle_deg % 360.0
+    i = int(math.floor(a))
+    t = a - i
+    return table_db[i % 360] * (1.0 - t) + table_db[(i + 1) % 360] * t
+
+
+@jit
+def pattern_gain_db(
+    bearing_deg: float,
+    elevation_deg: float,
+    azimuth_deg: float,
+    tilt_deg: float,
+    pattern_h_db: np.ndarray,
+    pattern_v_db: np.ndarray,
+    max_atten_db: float,
+) -> float:
+    """Relative gain (dB, <= 0) from measured pattern tables (MSI/Planet).
+
+    ``pattern_h_db[a]``: attenuation (dB) at ``a`` degrees clockwise from
+    boresight; ``pattern_v_db[a]``: attenuation at ``a`` degrees below the
+    horizon (MSI convention: 90 = nadir, 270 = zenith).  Mechanical downtilt
+    shifts the vertical cut; the two cuts are summed and capped at
+    ``max_atten_db`` (the usual 2-D to 3-D approximation, e.g. Gil et al.,
+    "A 3-D interpolation method for base-station antenna radiation patterns",
+    IEEE APM 2001, summing method).
+    """
+    az = 0.0 if math.isnan(azimuth_deg) else azimuth_deg
+    tilt = 0.0 if math.isnan(tilt_deg) else tilt_deg
+    a_h = _interp_deg(pattern_h_db, bearing_deg - az)
+    a_v = _interp_deg(pattern_v_db, -elevation_deg - tilt)
+    return -min(a_h + a_v, max_atten_db)
+
+
+@jit
 def radial_direction(e: int, r: int) -> tuple[float, float]:
     """Per-step (row, col) increment of radial ``e`` of the ``8 r`` radials.
 
@@ -474,6 +511,8 @@ def tower_sweep(
     k_factor: float,
     model: int,
     floor_dbm: float,
+    pattern_h_db: np.ndarray,
+    pattern_v_db: np.ndarray,
     out_rx_dbm: np.ndarray,
     out_offset2: np.ndarray,
 ) -> None:
@@ -508,6 +547,9 @@ def tower_sweep(
         Propagation model constant.
     floor_dbm : float
         A radial stops where even free space falls below this (dBm).
+    pattern_h_db, pattern_v_db : float64[360] or float64[0]
+        Measured pattern (see :func:`pattern_gain_db`); empty arrays select
+        the parametric pattern of :func:`antenna_gain_db`.
     out_rx_dbm : float32[2R+1, 2R+1]
         Output window centred on the tower, pre-filled with NaN.
     out_offset2 : float64[2R+1, 2R+1]
@@ -528,7 +570,8 @@ def tower_sweep(
     budget_db = eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)
     d_floor_m = 1000.0 * 10.0 ** (budget_db / 20.0)
     d_max_m = min(radius_m, d_floor_m)
-    omni = math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)
+    use_pattern = pattern_h_db.shape[0] == 360 and pattern_v_db.shape[0] == 360
+    omni = (math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)) and not use_pattern
     for e in range(n_edge):
         fr, fc = radial_direction(e, r)
         step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
@@ -552,10 +595,14 @@ def tower_sweep(
                     elev = -90.0
                 else:
                     elev = math.degrees(math.atan2(z[k] + h_rx_m - h_ts, k * step_m))
-                g = antenna_gain_db(
-                    bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
-                    front_to_back_db,
-                )
+                if use_pattern:
+                    g = pattern_gain_db(bearing, elev, azimuth_deg, tilt_deg, pattern_h_db,
+                                        pattern_v_db, PATTERN_MAX_ATTEN_DB)
+                else:
+                    g = antenna_gain_db(
+                        bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
+                        front_to_back_db,
+                    )
             out_rx_dbm[wr, wc] = eirp_dbm + g - loss[k]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +82,10 @@ class RadioSite:
         Vertical half-power beamwidth (degrees).
     front_to_back_db : float
         Front-to-back ratio (dB).
+    pattern_h_db, pattern_v_db : ndarray of float64, shape (360,), optional
+        Measured horizontal/vertical attenuation (dB, MSI convention); when
+        given they replace the parametric pattern (``azimuth_deg`` still
+        orients the horizontal cut, ``tilt_deg`` is mechanical downtilt).
     """
 
     row: int
@@ -94,6 +98,8 @@ class RadioSite:
     tilt_deg: float = 0.0
     vbeamwidth_deg: float = 10.0
     front_to_back_db: float = 25.0
+    pattern_h_db: npt.NDArray[np.float64] | None = field(default=None, compare=False)
+    pattern_v_db: npt.NDArray[np.float64] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -271,14 +277,29 @@ def tower_window(
     win = np.full((2 * r + 1, 2 * r + 1), np.nan, dtype=np.float32)
     off2 = np.full((2 * r + 1, 2 * r + 1), np.inf, dtype=np.float64)
     dem = dem_m if dem_m.dtype == np.float32 else dem_m.astype(np.float32)
+    ph = _pattern_table(site.pattern_h_db, "pattern_h_db")
+    pv = _pattern_table(site.pattern_v_db, "pattern_v_db")
+    if (ph.size == 0) != (pv.size == 0):
+        raise ParameterError("give both pattern_h_db and pattern_v_db, or neither")
     _k.tower_sweep(
         dem, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col), r,
         float(radius_m), float(site.height_m), float(rx_height_m), float(site.freq_mhz),
         float(site.eirp_dbm), float(site.azimuth_deg), float(site.beamwidth_deg),
         float(site.tilt_deg), float(site.vbeamwidth_deg), float(site.front_to_back_db),
-        float(k_factor), code, float(floor_dbm), win, off2,
+        float(k_factor), code, float(floor_dbm), ph, pv, win, off2,
     )
     return win, site.row - r, site.col - r
+
+
+def _pattern_table(table: npt.ArrayLike | None, name: str) -> npt.NDArray[np.float64]:
+    if table is None:
+        return np.empty(0, dtype=np.float64)
+    t = np.ascontiguousarray(table, dtype=np.float64)
+    if t.shape != (360,) or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ParameterError(
+            f"{name} must hold 360 finite attenuations >= 0 dB; got shape {t.shape}"
+        )
+    return t
 
 
 @dataclass
