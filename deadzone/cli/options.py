@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels.coverage import MODELS
 
 __all__ = [
     "engine_options",
@@ -22,10 +23,12 @@ __all__ = [
 def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Coverage-engine and threshold options."""
     decorators = [
-        click.option("--model", type=click.Choice(["knife", "fspl"]), default="knife",
+        click.option("--model", type=click.Choice(list(MODELS)), default="knife",
                      show_default=True,
                      help="Propagation model: knife = free space + terrain knife-edge "
-                          "diffraction (ITU-R P.526) with earth curvature; fspl = free space."),
+                          "diffraction (ITU-R P.526) with earth curvature; fspl = free space; "
+                          "hata-* = Okumura-Hata (150-1500 MHz) by environment; cost231 / "
+                          "cost231-metro = COST-231 Hata (1500-2000 MHz)."),
         click.option("--radius-km", type=click.FloatRange(0.5, 200), default=25.0,
                      show_default=True, help="Computation radius around each tower (km)."),
         click.option("--rx-height-m", type=click.FloatRange(0.1, 100), default=1.5,

@@ -235,8 +235,9 @@ def compute_coverage(
         Terrain in a metric CRS.
     towers : GeoDataFrame
         Canonical towers (EPSG:4326 or any CRS).
-    model : {"knife", "fspl"}
-        Propagation model.
+    model : str
+        One of :data:`deadzone.kernels.coverage.MODELS` (``knife``, ``fspl``,
+        ``hata-*``, ``cost231*``).
     radius_km : float
         Computation radius per tower (km).
     rx_height_m : float

@@ -24,6 +24,12 @@ Models
 ``MODEL_FSPL``
     Free-space basic transmission loss, ITU-R P.525-4 eq. (8) on the slant
     distance: ``32.45 + 20 log10(f_MHz) + 20 log10(d_km)``.
+``MODEL_HATA_*``, ``MODEL_COST231*``
+    Okumura-Hata (Hata 1980) and COST-231 Hata (COST 231 final report
+    §4.4.3) median losses from :mod:`deadzone.kernels._empirical`, with the
+    handset height above local ground and Okumura's effective base height
+    (mast + tower ground - mean terrain 3-15 km along the radial, kept as
+    running sums); never below free space.
 ``MODEL_KNIFE``
     Free space plus the diffraction loss of one equivalent knife edge
     (ITU-R P.526-15 §4.5.1, the Bullington construction of the edge):
@@ -57,10 +63,17 @@ import math
 
 import numpy as np
 
+from deadzone.kernels import _empirical as _emp
 from deadzone.kernels._jit import jit
 
 MODEL_FSPL = 0
 MODEL_KNIFE = 1
+MODEL_HATA_URBAN_LARGE = 2
+MODEL_HATA_URBAN = 3
+MODEL_HATA_SUBURBAN = 4
+MODEL_HATA_OPEN = 5
+MODEL_COST231 = 6
+MODEL_COST231_METRO = 7
 
 EARTH_RADIUS_M = 6_371_000.0
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -83,6 +96,23 @@ def knife_edge_loss_db(nu: float) -> float:
         return 0.0
     t = nu - 0.1
     return 6.9 + 20.0 * math.log10(math.sqrt(t * t + 1.0) + t)
+
+
+@jit
+def _empirical_db(model: int, d_m: float, freq_mhz: float, h_eff_m: float, h_rx_m: float) -> float:
+    """Okumura-Hata / COST-231 median loss for an empirical model constant."""
+    d_km = d_m / 1000.0
+    if model == MODEL_HATA_URBAN_LARGE:
+        return _emp.hata_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN_LARGE)
+    if model == MODEL_HATA_URBAN:
+        return _emp.hata_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN)
+    if model == MODEL_HATA_SUBURBAN:
+        return _emp.hata_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_SUBURBAN)
+    if model == MODEL_HATA_OPEN:
+        return _emp.hata_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_OPEN)
+    if model == MODEL_COST231_METRO:
+        return _emp.cost231_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN_LARGE)
+    return _emp.cost231_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN)
 
 
 @jit
@@ -204,11 +234,25 @@ def sweep_profile(
     t_x = 0.0
     t_z = 0.0
     nh = 0
+    empirical = model >= MODEL_HATA_URBAN_LARGE
+    sum_all = 0.0
+    sum_in = 0.0
+    n_in = 0
     for j in range(n):
         d = j * step_m
         h_r = z_m[j] + h_rx_m
         slant = math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r))
         loss = fspl_db(slant, freq_mhz)
+        if empirical:
+            # Okumura effective base height: running means over 3-15 km
+            # (same rule and summation order as _empirical.effective_base_height_m).
+            sum_all += z_m[j]
+            if _emp.EFF_HEIGHT_FROM_M <= d <= _emp.EFF_HEIGHT_TO_M:
+                sum_in += z_m[j]
+                n_in += 1
+            mean = sum_in / n_in if n_in > 0 else sum_all / (j + 1)
+            h_eff = z_m[0] + h_tx_m - mean
+            loss = max(loss, _empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
         if model == MODEL_KNIFE and j >= 2:
             h_rs = h_r - d * d / a2
             s_tr = (h_rs - h_ts) / d
@@ -268,6 +312,10 @@ def point_loss(
     out[2] = np.nan
     out[3] = np.nan
     out[4] = 0.0
+    if model >= MODEL_HATA_URBAN_LARGE:
+        h_eff = _emp.effective_base_height_m(z_m, step_m, h_tx_m)
+        out[0] = max(fs, _empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
+        return
     if model != MODEL_KNIFE or j < 2:
         return
     h_rs = h_r - d * d / a2

@@ -34,7 +34,16 @@ __all__ = [
 ]
 
 #: Propagation models available in the sweep, by name.
-MODELS: dict[str, int] = {"fspl": _k.MODEL_FSPL, "knife": _k.MODEL_KNIFE}
+MODELS: dict[str, int] = {
+    "fspl": _k.MODEL_FSPL,
+    "knife": _k.MODEL_KNIFE,
+    "hata-urban-large": _k.MODEL_HATA_URBAN_LARGE,
+    "hata-urban": _k.MODEL_HATA_URBAN,
+    "hata-suburban": _k.MODEL_HATA_SUBURBAN,
+    "hata-open": _k.MODEL_HATA_OPEN,
+    "cost231": _k.MODEL_COST231,
+    "cost231-metro": _k.MODEL_COST231_METRO,
+}
 
 DEFAULT_K_FACTOR = 4.0 / 3.0
 
@@ -162,8 +171,8 @@ def profile_loss(
         Antenna heights above ground (m).
     freq_mhz : float
         Frequency (MHz).
-    model : {"fspl", "knife"}
-        Propagation model (see :mod:`deadzone.kernels._propagation`).
+    model : str
+        One of :data:`MODELS` (see :mod:`deadzone.kernels._propagation`).
     k_factor : float
         Effective earth-radius factor (4/3 standard atmosphere).
 

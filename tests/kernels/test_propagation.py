@@ -250,3 +250,32 @@ def test_site_outside_dem_rejected() -> None:
     with pytest.raises(ParameterError, match="outside"):
         tower_window(dem, RadioSite(row=50, col=0, height_m=30, freq_mhz=900, eirp_dbm=55),
                      cell_w_m=30, cell_h_m=30, radius_m=1000)
+
+
+# --- empirical models in the sweep ----------------------------------------
+
+EMPIRICAL = ["hata-urban-large", "hata-urban", "hata-suburban", "hata-open", "cost231",
+             "cost231-metro"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(z=profiles, step=st.floats(min_value=20.0, max_value=300.0),
+       model=st.sampled_from(EMPIRICAL))
+def test_empirical_sweep_equals_point(z, step, model) -> None:
+    zz = np.asarray(z)
+    sweep = profile_sweep(zz, step, h_tx_m=30.0, h_rx_m=1.5, freq_mhz=900.0, model=model)
+    for j in range(zz.size):
+        p = profile_loss(zz[: j + 1], step, h_tx_m=30.0, h_rx_m=1.5, freq_mhz=900.0,
+                         model=model)
+        assert p.loss_db == pytest.approx(sweep[j], abs=0.01)
+
+
+def test_hata_on_flat_ground_matches_the_formula() -> None:
+    # flat ground at 200 m a.s.l.: effective height = mast, handset above LOCAL ground
+    z = np.full(334, 200.0)  # 10 km at 30 m
+    r = profile_loss(z, 30.0, h_tx_m=30.0, h_rx_m=1.5, freq_mhz=900.0, model="hata-urban")
+    f, hb, hm, d = 900.0, 30.0, 1.5, 333 * 30.0 / 1000.0
+    a = (1.1 * math.log10(f) - 0.7) * hm - (1.56 * math.log10(f) - 0.8)
+    hata = (69.55 + 26.16 * math.log10(f) - 13.82 * math.log10(hb) - a
+            + (44.9 - 6.55 * math.log10(hb)) * math.log10(d))
+    assert r.loss_db == pytest.approx(hata, abs=1e-6)
