@@ -58,8 +58,13 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
       deadzone audit --dem N21E105.hgt --villages villages.geojson \\
         --communes vn_communes_2025.gpkg --towers towers.csv --out audit_out
     """
-    from deadzone.data.loaders import file_checksum, load_communes, load_dem, load_towers, \
-        load_villages
+    from deadzone.data.loaders import (
+        file_checksum,
+        load_communes,
+        load_dem,
+        load_towers,
+        load_villages,
+    )
     from deadzone.data.scenario import Scenario
     from deadzone.geo.export import AUDIT_FILES, check_output_dir
 

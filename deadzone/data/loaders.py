@@ -1342,7 +1342,8 @@ def load_villages(
     * No population column: population 0 (warning).  Missing values: 0
       (warning).  Non-integer values are rounded to the nearest person.
     * No households column / missing values:
-      ``round(population / PERSONS_PER_HOUSEHOLD)`` (3.5, the 2019 census average household size; warning).
+      ``round(population / PERSONS_PER_HOUSEHOLD)`` (3.5, the 2019 census
+      average household size; warning).
     * No id column: ``"row-<n>"`` (warning).  Duplicated ids are an error.
 
     Raises

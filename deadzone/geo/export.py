@@ -58,7 +58,9 @@ def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_audit(result: AuditResult, out_dir: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
+def write_audit(
+    result: AuditResult, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
     """Write every audit output to ``out_dir``.
 
     Parameters
