@@ -1291,6 +1291,56 @@ def _load_communes(
     return out
 
 
+# --------------------------------------------------------------------------- towers
+
+#: Link-budget columns: EIRP = tx power + antenna gain - feeder loss, used
+#: when a tower has no ``eirp_dbm`` but gives its transmitter power.
+_BUDGET_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "tx_power_dbm": ("tx_power_dbm", "power_dbm", "ptx_dbm", "tx_power"),
+    "antenna_gain_dbi": ("antenna_gain_dbi", "gain_dbi", "antenna_gain"),
+    "cable_loss_db": ("cable_loss_db", "feeder_loss_db", "cable_loss"),
+}
+#: Antenna gain (dBi) and feeder loss (dB) assumed when only the transmitter
+#: power is given (the basis of ``TOWER_DEFAULTS``).
+DEFAULT_ANTENNA_GAIN_DBI: dict[str, float] = {"2G": 15.0, "3G": 18.0, "4G": 18.0, "5G": 18.0}
+DEFAULT_CABLE_LOSS_DB = 3.0
+
+
+def _eirp_from_budget(
+    p: Path, raw: Any, cols: Any, ids: Any, techs: Any,
+    eirp: npt.NDArray[np.float64], sources: list[list[str]],
+) -> None:
+    """Fill missing ``eirp`` in place from tx power, antenna gain and feeder loss."""
+    found = {
+        field: _pick(cols, None, cands, path=p, option=field)
+        for field, cands in _BUDGET_CANDIDATES.items()
+    }
+    if found["tx_power_dbm"] is None:
+        return
+    n = len(eirp)
+    vals = {
+        field: (np.full(n, np.nan) if c is None else _numeric(
+            raw.table[c], path=p, field=field, rows=raw.rows, ids=ids, id_field="tower_id",
+            row_label=raw.row_label))
+        for field, c in found.items()
+    }
+    for i in np.flatnonzero(~np.isfinite(eirp) & np.isfinite(vals["tx_power_dbm"])):
+        gain = vals["antenna_gain_dbi"][i]
+        loss = vals["cable_loss_db"][i]
+        if not np.isfinite(gain):
+            gain = DEFAULT_ANTENNA_GAIN_DBI[techs[i]]
+            sources[i].append("antenna_gain_dbi")
+        if not np.isfinite(loss):
+            loss = DEFAULT_CABLE_LOSS_DB
+            sources[i].append("cable_loss_db")
+        eirp[i] = vals["tx_power_dbm"][i] + gain - loss
+        if not (-10.0 <= eirp[i] <= 90.0):
+            raise SchemaError(
+                f"{_where(p, raw.rows[i], ids[i], 'tower_id', 'tx_power_dbm', None, raw.row_label)}"
+                f": EIRP from the link budget is {eirp[i]:.1f} dBm; expected -10..90 dBm"
+            )
+
+
 # --------------------------------------------------------------------------- villages
 
 
@@ -1774,6 +1824,7 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
     _check_ranges(p, raw, ids, values, {k: v for k, v in picked.items()})
 
     sources: list[list[str]] = [["tech"] if d else [] for d in from_default]
+    _eirp_from_budget(p, raw, cols, ids, techs, values["eirp_dbm"], sources)
     for field in ("freq_mhz", "eirp_dbm", "height_m"):
         v = values[field]
         for i in np.flatnonzero(~np.isfinite(v)):

@@ -752,3 +752,19 @@ def test_write_scenario_refuses_overwrite_and_reads_edited_csv(tmp_path: Path) -
     s2 = load_scenario(out)
     assert s2.towers.set_index("tower_id").loc["T2", "height_m"] == 50.0
     assert s2.roads is None
+
+
+def test_towers_eirp_from_link_budget(tmp_path: Path) -> None:
+    text = (
+        "tower_id,lon,lat,tech,tx_power_dbm,antenna_gain_dbi,cable_loss_db,eirp_dbm\n"
+        "A,105.1,21.1,4G,43,17,2,\n"
+        "B,105.2,21.2,2G,40,,,\n"
+        "C,105.3,21.3,4G,,,,50\n"
+    )
+    t = load_towers(_write_csv(tmp_path / "budget.csv", text))
+    assert t["eirp_dbm"].tolist() == [58.0, 40.0 + 15.0 - 3.0, 50.0]
+    assert "antenna_gain_dbi" in t.loc[1, "params_source"]
+    assert "eirp_dbm" not in t.loc[0, "params_source"]
+    bad = "tower_id,lon,lat,tech,tx_power_dbm\nA,105.1,21.1,4G,160\n"
+    with pytest.raises(SchemaError, match="row 0.*tx_power_dbm"):
+        load_towers(_write_csv(tmp_path / "bad_budget.csv", bad))
