@@ -480,6 +480,22 @@ def gather_radial(
 
 
 @jit
+def _bilinear(dem_m: np.ndarray, pr: float, pc: float) -> float:
+    """Bilinear height at fractional cell position (row, col of cell centres)."""
+    rows = dem_m.shape[0]
+    cols = dem_m.shape[1]
+    r0 = min(max(int(math.floor(pr)), 0), rows - 1)
+    c0 = min(max(int(math.floor(pc)), 0), cols - 1)
+    r1 = min(r0 + 1, rows - 1)
+    c1 = min(c0 + 1, cols - 1)
+    tr = min(max(pr - r0, 0.0), 1.0)
+    tc = min(max(pc - c0, 0.0), 1.0)
+    top = dem_m[r0, c0] * (1.0 - tc) + dem_m[r0, c1] * tc
+    bot = dem_m[r1, c0] * (1.0 - tc) + dem_m[r1, c1] * tc
+    return top * (1.0 - tr) + bot * tr
+
+
+@jit
 def viewshed_sweep(
     dem_m: np.ndarray,
     cell_w_m: float,
@@ -497,8 +513,9 @@ def viewshed_sweep(
     """Line of sight from an observer to every cell of a square window.
 
     Same radials and cell-assignment rule as :func:`tower_sweep`.  A cell is
-    visible when the target (ground + ``h_tgt_m``) is at or above the
-    highest elevation angle of the terrain between it and the observer;
+    visible when the target (its ground + ``h_tgt_m``) is at or above the
+    highest elevation angle of the terrain between it and the observer,
+    the terrain read bilinearly at the radial's sample points;
     heights are lowered by ``curvature_coeff * d**2 / (2 R)`` (R = 6,371 km;
     ``curvature_coeff = 1/k``, GDAL's ``-cc``).
 
@@ -530,7 +547,7 @@ def viewshed_sweep(
                 s_tgt = (z[k] + h_tgt_m - drop - h_obs) / d
                 if s_tgt < s_max:
                     vis = 0
-                s_ground = (z[k] - drop - h_obs) / d
+                s_ground = (_bilinear(dem_m, row0 + k * fr, col0 + k * fc) - drop - h_obs) / d
                 if s_ground > s_max:
                     s_max = s_ground
             if off2[k] < out_offset2[wr, wc]:
