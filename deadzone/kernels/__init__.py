@@ -12,8 +12,15 @@ from deadzone.kernels.coverage import (
     profile_sweep,
     tower_window,
 )
+from deadzone.kernels.itm import ItmResult, area_loss, p2p_loss, p2p_loss_batch
+from deadzone.kernels.viewshed import viewshed
 
 __all__ = [
+    "ItmResult",
+    "area_loss",
+    "p2p_loss",
+    "p2p_loss_batch",
+    "viewshed",
     "MODELS",
     "Composite",
     "ProfileLoss",
