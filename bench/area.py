@@ -164,7 +164,7 @@ def _random_towers(dem, n: int, seed: int):
     ).to_crs(4326)
 
 
-def run_area_case(dem_name: str, threads: int) -> dict:
+def run_area_case(dem_name: str, threads: int, n_towers: int = 40) -> dict:
     """Whole-area coverage in this process; prints one JSON line."""
     from deadzone.geo.coverage import compute_coverage
 
@@ -179,7 +179,7 @@ def run_area_case(dem_name: str, threads: int) -> dict:
             from deadzone.data.loaders import load_dem
 
             dem = load_dem(SRTM)
-            towers = _random_towers(dem, 40, seed=1)
+            towers = _random_towers(dem, n_towers, seed=1)
         # JIT warm-up on a tiny radius (compile/cache load not timed)
         compute_coverage(dem, towers.iloc[:1], radius_km=1.0, n_threads=1)
         rss0 = _rss_mib()
@@ -192,8 +192,9 @@ def run_area_case(dem_name: str, threads: int) -> dict:
             "covered_cells": int(np.isfinite(res.rx.best_dbm).sum())}
 
 
-def _subprocess_case(dem_name: str, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--case", dem_name, "--threads", str(threads)]
+def _subprocess_case(dem_name: str, threads: int, n_towers: int = 40) -> dict:
+    cmd = [sys.executable, __file__, "--case", dem_name, "--threads", str(threads),
+           "--towers", str(n_towers)]
     p = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -205,10 +206,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", choices=["demo", "srtm"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--towers", type=int, default=40, help="random towers (srtm case)")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.case:
-        print(json.dumps(run_area_case(a.case, a.threads)))
+        print(json.dumps(run_area_case(a.case, a.threads, a.towers)))
         return
 
     from deadzone.data.demo import demo_scenario
@@ -305,6 +307,15 @@ def main() -> None:
         print(f"| {name} | {grid} | {c['towers']} | {th} | {c['wall_s']:.2f} | "
               f"{c['wall_s'] / c['towers']:.3f} | {c['peak_rss_mib']:.0f} | "
               f"{c['rss_before_mib']:.0f} | {c['covered_cells']:,} |")
+    if SRTM.exists():
+        print("\n## Growth with tower count, SRTM tile, random towers, radius 25 km, "
+              "2 threads (fresh process each)\n")
+        print("| towers | wall s | s/tower | peak RSS MiB |")
+        print("|---:|---:|---:|---:|")
+        for n in (10, 40, 160):
+            c = _subprocess_case("srtm", 2, n)
+            print(f"| {n} | {c['wall_s']:.2f} | {c['wall_s'] / n:.3f} | "
+                  f"{c['peak_rss_mib']:.0f} |")
     print(f"\ntotal bench time {time.perf_counter() - t_start:.0f} s")
 
 
