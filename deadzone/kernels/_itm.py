@@ -739,6 +739,39 @@ def input_warnings(h_tx: float, h_rx: float, f_mhz: float) -> int:
 # Entry points
 # ==============================================================================
 @jit
+def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1: float,
+            he0: float, he1: float, gamma_e: float, n_s: float, delta_h: float, h_tx: float,
+            h_rx: float, d: float, call_mode: int, time: float, location: float,
+            situation: float, climate: int, mdvar: int, warn: int, iv: np.ndarray):
+    """Reference attenuation, free space and variability; fills ``iv``.
+
+    The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar].
+    """
+    a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
+                                                 gamma_e, n_s, delta_h, h_tx, h_rx, d,
+                                                 call_mode)
+    warn |= w2
+    iv[IV_D_M] = d
+    iv[IV_THETA_TX] = th0
+    iv[IV_THETA_RX] = th1
+    iv[IV_DHZN_TX] = dh0
+    iv[IV_DHZN_RX] = dh1
+    iv[IV_HE_TX] = he0
+    iv[IV_HE_RX] = he1
+    iv[IV_N_S] = n_s
+    iv[IV_DELTA_H] = delta_h
+    iv[IV_A_REF] = a_ref
+    if err != ERR_NONE:
+        iv[IV_A_FS] = math.nan
+        return math.nan, MODE_NOT_SET, warn, err
+    a_fs = free_space_db(d, f_mhz)
+    iv[IV_A_FS] = a_fs
+    a_var, w3 = variability(time, location, situation, he0, he1, delta_h, f_mhz, d, a_ref,
+                            climate, mdvar)
+    return a_var + a_fs, mode, warn | w3, ERR_NONE
+
+
+@jit
 def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate: int,
         n0: float, f_mhz: float, pol: int, epsilon: float, sigma: float, mdvar: int,
         time: float, location: float, situation: float, work: np.ndarray, iv: np.ndarray):
@@ -797,28 +830,8 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
         _, fit1 = _lsq_fit(z, n_int, xi, d - 0.9 * dh1, d_end)
         he1 = h_rx + _dim(z[n_int], fit1)
 
-    a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
-                                                 gamma_e, n_s, delta_h, h_tx, h_rx, d,
-                                                 CALL_P2P)
-    warn |= w2
-    iv[IV_D_M] = d
-    iv[IV_THETA_TX] = th0
-    iv[IV_THETA_RX] = th1
-    iv[IV_DHZN_TX] = dh0
-    iv[IV_DHZN_RX] = dh1
-    iv[IV_HE_TX] = he0
-    iv[IV_HE_RX] = he1
-    iv[IV_N_S] = n_s
-    iv[IV_DELTA_H] = delta_h
-    iv[IV_A_REF] = a_ref
-    if err != ERR_NONE:
-        iv[IV_A_FS] = math.nan
-        return math.nan, MODE_NOT_SET, warn, err
-    a_fs = free_space_db(d, f_mhz)
-    iv[IV_A_FS] = a_fs
-    a_var, w3 = variability(time, location, situation, he0, he1, delta_h, f_mhz, d, a_ref,
-                            climate, mdvar)
-    return a_var + a_fs, mode, warn | w3, ERR_NONE
+    return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
+                   d, CALL_P2P, time, location, situation, climate, mdvar, warn, iv)
 
 
 @jit
@@ -875,25 +888,5 @@ def area(d_m: float, h_tx: float, h_rx: float, tx_siting: int, rx_siting: int,
             he0, dh0, th0 = he, dh, th
         else:
             he1, dh1, th1 = he, dh, th
-    a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
-                                                 gamma_e, n_s, delta_h, h_tx, h_rx, d_m,
-                                                 CALL_AREA)
-    warn |= w2
-    iv[IV_D_M] = d_m
-    iv[IV_THETA_TX] = th0
-    iv[IV_THETA_RX] = th1
-    iv[IV_DHZN_TX] = dh0
-    iv[IV_DHZN_RX] = dh1
-    iv[IV_HE_TX] = he0
-    iv[IV_HE_RX] = he1
-    iv[IV_N_S] = n_s
-    iv[IV_DELTA_H] = delta_h
-    iv[IV_A_REF] = a_ref
-    if err != ERR_NONE:
-        iv[IV_A_FS] = math.nan
-        return math.nan, MODE_NOT_SET, warn, err
-    a_fs = free_space_db(d_m, f_mhz)
-    iv[IV_A_FS] = a_fs
-    a_var, w3 = variability(time, location, situation, he0, he1, delta_h, f_mhz, d_m, a_ref,
-                            climate, mdvar)
-    return a_var + a_fs, mode, warn | w3, ERR_NONE
+    return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
+                   d_m, CALL_AREA, time, location, situation, climate, mdvar, warn, iv)
