@@ -11,7 +11,8 @@ dependency of deadzone).
 Profiles (half each, seeded): straight-line slices of the demo DEM
 (``demo_scenario(0).dem``, 30 m cells, 100..2000 m), bilinear samples every
 30 m, path lengths uniform in 5..60 km; and gentler random walks of the same
-lengths and spacing (to reach diffraction and troposcatter paths too).  Radio: 900 MHz, tx 30 m, rx 1.5 m, climate 5
+lengths and spacing (to reach diffraction and troposcatter paths too).
+Radio: 900 MHz, tx 30 m, rx 1.5 m, climate 5
 (continental temperate), N0 301, epsilon 15, sigma 0.005 S/m, vertical
 polarisation, mdvar 12 (mobile, point-to-point: no location variability),
 all quantiles 50 % (TLS 50/50/50 for us = confidence/reliability 50/50).
@@ -186,7 +187,8 @@ def main() -> None:
     print()
     print("| implementation | seconds | profiles/s | ratio vs itmlogic |")
     print("|---|---:|---:|---:|")
-    print(f"| deadzone `p2p_loss_batch` | {t_batch:.4f} | {rate_b:,.0f} | {rate_b / rate_r:,.0f}x |")
+    print(f"| deadzone `p2p_loss_batch` | {t_batch:.4f} | {rate_b:,.0f} | "
+          f"{rate_b / rate_r:,.0f}x |")
     print(f"| deadzone `p2p_loss` (Python loop) | {t_single:.4f} | {rate_s:,.0f} | "
           f"{rate_s / rate_r:,.0f}x |")
     print(f"| itmlogic {iv.__version__} (`qlrpfl` + `avar`) | {t_ref:.3f} | {rate_r:,.1f} | 1x |")

@@ -91,8 +91,9 @@ def main() -> None:
         cases.append(run_case("demo-2000x2000-r10km", dem, 700, 1300, 10_000.0, tmp))
         srtm = Path(__file__).resolve().parents[2] / "shared/data/srtm3/N21E105.hgt"
         if srtm.exists():
-            from deadzone.data.loaders import load_dem
             import warnings
+
+            from deadzone.data.loaders import load_dem
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

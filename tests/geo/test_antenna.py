@@ -49,10 +49,10 @@ def test_msi_bad_row_names_the_line(tmp_path: Path) -> None:
 
 
 def test_pattern_file_drives_coverage(tmp_path: Path) -> None:
-    msi = _write_msi(tmp_path / "sector.msi")
+    _write_msi(tmp_path / "sector.msi")
     s = small_scenario(towers=[{"x": 4500, "y": 4500, "tech": "4G", "freq_mhz": 1800.0,
                                 "eirp_dbm": 61.0, "azimuth_deg": 90.0}])
-    s.towers["pattern_file"] = "sector.msi"
+    s.towers["pattern_file"] = "sector.msi"  # relative to the towers file's folder
     s.towers.attrs["source"] = str(tmp_path / "towers.csv")
     cov = compute_coverage(s.dem, s.towers, radius_km=3.0)
     rx = cov.rx.best_dbm
