@@ -28,9 +28,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               show_default=True, help="Technology of towers whose file gives none.")
 @click.option("--dem-resolution-m", type=click.FloatRange(1, 1000), default=None,
               help="Resolution when reprojecting a geographic DEM (default: native).")
+@click.option("--per-band", is_flag=True,
+              help="Also write best-metric and best-server rasters per technology and band "
+                   "(signal_<tech>-<MHz>_dbm.tif: level for 2G/3G, RSRP for 4G/5G).")
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
-                 dem_resolution_m: float | None, model: str, radius_km: float,
+                 dem_resolution_m: float | None, per_band: bool, model: str, radius_km: float,
                  rx_height_m: float, threshold_dbm: float | None, indoor_margin_db: float,
                  threads: int | None, overwrite: bool, quiet: bool) -> None:
     """Compute received power of every tower and the multi-server composite.
@@ -39,7 +42,9 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     received power, dBm, NaN = below the floor or out of range),
     best_server.tif (index into servers.csv, -1 = none), second_rx_dbm.tif
     and overlap.tif (number of towers at or above their technology's
-    covered threshold), plus servers.csv and coverage.json (parameters).
+    covered threshold), plus servers.csv and coverage.json (parameters);
+    with --per-band also signal_<tech>-<MHz>_dbm.tif and
+    best_server_<tech>-<MHz>.tif per band.
     """
     import pandas as pd
 
@@ -56,7 +61,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
                                rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
-                               progress=update)
+                               progress=update, per_band=per_band)
     nan = float("nan")
     for name, arr, nodata in (
         ("rx_dbm.tif", cov.rx.best_dbm, nan),
@@ -66,6 +71,11 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     ):
         write_raster(out / name, arr, cov.transform, cov.crs, nodata=nodata, overwrite=True,
                      cog=True)
+    for band, comp in cov.by_band.items():
+        write_raster(out / f"signal_{band}_dbm.tif", comp.best_dbm, cov.transform, cov.crs,
+                     nodata=nan, overwrite=overwrite, cog=True)
+        write_raster(out / f"best_server_{band}.tif", comp.best_server, cov.transform, cov.crs,
+                     nodata=-1, overwrite=overwrite, cog=True)
     servers = pd.DataFrame({"server_index": range(len(cov.grid.tower_ids)),
                             "tower_id": cov.grid.tower_ids, "tech": cov.grid.techs,
                             "computed": [s is not None for s in cov.grid.sites]})

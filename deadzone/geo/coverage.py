@@ -30,7 +30,7 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 
-__all__ = ["CoverageResult", "TowerGrid", "compute_coverage", "towers_on_grid"]
+__all__ = ["CoverageResult", "TowerGrid", "band_key", "compute_coverage", "towers_on_grid"]
 
 DEFAULT_RADIUS_KM = 25.0
 DEFAULT_RX_HEIGHT_M = 1.5
@@ -182,6 +182,9 @@ class CoverageResult:
     by_tech : dict[str, Composite]
         Per technology, the service metric (dBm): received level for 2G/3G,
         RSRP for 4G/5G.
+    by_band : dict[str, Composite]
+        Per technology and band (keys like ``"4G-1800"``, frequency rounded
+        to MHz), the same metric; empty unless ``per_band=True``.
     transform : affine.Affine
         Grid transform (the DEM's).
     crs : rasterio.crs.CRS
@@ -207,11 +210,17 @@ class CoverageResult:
     k_factor: float
     thresholds: Thresholds
     parameters: dict[str, object] = field(default_factory=dict)
+    by_band: dict[str, Composite] = field(default_factory=dict)
 
     @property
     def best_rx_dbm(self) -> npt.NDArray[np.float32]:
         """Best total received power per cell (dBm, NaN = none)."""
         return self.rx.best_dbm
+
+
+def band_key(tech: str, site: RadioSite | None) -> str | None:
+    """``"<tech>-<MHz>"`` for a computed site (e.g. ``"4G-1800"``), else None."""
+    return None if site is None else f"{tech}-{round(site.freq_mhz)}"
 
 
 def compute_coverage(
@@ -226,6 +235,7 @@ def compute_coverage(
     floor_dbm: float = DEFAULT_FLOOR_DBM,
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    per_band: bool = False,
 ) -> CoverageResult:
     """Received power of every tower over the DEM, and the composites.
 
@@ -252,6 +262,8 @@ def compute_coverage(
         Worker threads (default: all cores).  Results do not depend on it.
     progress : callable, optional
         Called as ``progress(done, total)`` after each tower.
+    per_band : bool
+        Also build one composite per technology and band (``by_band``).
 
     Returns
     -------
@@ -276,6 +288,11 @@ def compute_coverage(
     by_tech = {
         t: new_composite(shape, threshold_dbm=thr.covered(t)) for t in TECHS if t in grid.techs
     }
+    bands = [band_key(t, s) for t, s in zip(grid.techs, grid.sites, strict=True)]
+    by_band = {
+        b: new_composite(shape, threshold_dbm=thr.covered(b.split("-")[0]))
+        for b in sorted({b for b in bands if b is not None})
+    } if per_band else {}
     elev = np.ascontiguousarray(dem.elevation_m, dtype=np.float32)
     radius_m = radius_km * 1000.0
     todo = [i for i, s in enumerate(grid.sites) if s is not None]
@@ -294,11 +311,14 @@ def compute_coverage(
         off = float(grid.metric_offset_db[i])
         merge_into(rx, win, r0, c0, i, threshold_dbm=thr.covered(tech) + off)
         merge_into(by_tech[tech], win, r0, c0, i, metric_offset_db=off)
+        if per_band:
+            merge_into(by_band[bands[i]], win, r0, c0, i, metric_offset_db=off)
         if progress is not None:
             progress(done, len(todo))
     return CoverageResult(
         rx=rx,
         by_tech=by_tech,
+        by_band=by_band,
         transform=dem.transform,
         crs=dem.crs,
         grid=grid,
