@@ -17,6 +17,21 @@ COVERAGE_FILES = ("rx_dbm.tif", "best_server.tif", "second_rx_dbm.tif", "overlap
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+def reach_bounds(towers, radius_km: float) -> tuple[float, float, float, float] | None:  # noqa: ANN001
+    """Lon/lat box around the towers grown by ``radius_km`` (None if no towers)."""
+    import math
+
+    pts = towers.geometry[~(towers.geometry.isna() | towers.geometry.is_empty)]
+    if pts.empty:
+        return None
+    w, s, e, n = pts.total_bounds
+    dlat = (radius_km + 1.0) / 110.574
+    coslat = max(math.cos(math.radians(max(abs(s), abs(n)))), 0.05)
+    dlon = (radius_km + 1.0) / (111.320 * coslat)
+    return (max(w - dlon, -180.0), max(s - dlat, -90.0), min(e + dlon, 180.0),
+            min(n + dlat, 90.0))
+
+
 @click.command("coverage")
 @click.option("--dem", "dem_path", type=_FILE, required=True,
               help="Terrain raster (GeoTIFF, SRTM .hgt, ...).")
@@ -43,6 +58,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     best_server.tif (index into servers.csv, -1 = none), second_rx_dbm.tif
     and overlap.tif (number of towers at or above their technology's
     covered threshold), plus servers.csv and coverage.json (parameters);
+    only the DEM window within --radius-km of the towers is read;
     with --per-band also signal_<tech>-<MHz>_dbm.tif and
     best_server_<tech>-<MHz>.tif per band.
     """
@@ -55,8 +71,11 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
 
     t0 = time.perf_counter()
     out = check_output_dir(out_dir, COVERAGE_FILES, overwrite=overwrite)
-    dem = load_dem(dem_path, resolution_m=dem_resolution_m)
     towers = load_towers(towers_path, default_tech=default_tech)
+    # Read only the DEM window the towers can reach (a national DEM is never
+    # loaded whole for one province's towers).
+    dem = load_dem(dem_path, resolution_m=dem_resolution_m,
+                   bounds_lonlat=reach_bounds(towers, radius_km))
     thr = thresholds_from(threshold_dbm, indoor_margin_db)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,

@@ -568,12 +568,33 @@ def _metres_per_unit(crs: CRS) -> float | None:
 
 
 @_defers_warnings
+def _dem_window(src: Any, bounds_lonlat: tuple[float, float, float, float], p: Path) -> Any:
+    """The raster window (whole cells, clipped) covering a lon/lat box."""
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    w, s_, e, n = (float(v) for v in bounds_lonlat)
+    if not (w < e and s_ < n):
+        raise ParameterError(f"bounds_lonlat was {bounds_lonlat!r}; expected (W, S, E, N)")
+    box = transform_bounds("EPSG:4326", src.crs, w, s_, e, n, densify_pts=21)
+    f = from_bounds(*box, transform=src.transform)
+    c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
+    win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0,
+                 math.ceil(f.row_off + f.height) - r0)
+    full = Window(0, 0, src.width, src.height)
+    if (win.col_off >= src.width or win.row_off >= src.height
+            or win.col_off + win.width <= 0 or win.row_off + win.height <= 0):
+        raise DataLoadError(f"{p}: does not cover the requested area {bounds_lonlat}")
+    return win.intersection(full)
+
+
 def load_dem(
     path: PathLike,
     *,
     target_crs: Any = None,
     resolution_m: float | None = None,
     fill_voids: bool = True,
+    bounds_lonlat: tuple[float, float, float, float] | None = None,
 ) -> Dem:
     """Load a terrain raster as a :class:`~deadzone.geo.raster.Dem` in metres.
 
@@ -598,6 +619,9 @@ def load_dem(
         ``rasterio.fill.fillnodata`` (100-cell search), then any remainder from
         the nearest valid cells.  Filling happens before any reprojection.
         With ``False`` the voids stay NaN.
+    bounds_lonlat : (min_lon, min_lat, max_lon, max_lat), optional
+        Read only the window of the raster covering this area (degrees,
+        EPSG:4326), so a national DEM is never loaded whole for a province.
 
     Returns
     -------
@@ -661,13 +685,19 @@ def load_dem(
                 raise DataLoadError(
                     f"{p}: rotated raster grids are not supported; warp it north-up"
                 )
+            window = None
+            if bounds_lonlat is not None:
+                window = _dem_window(src, bounds_lonlat, p)
+                transform = src.window_transform(window)
             try:
-                raw = src.read(1)
+                raw = src.read(1, window=window)
             except RasterioIOError as exc:
                 raise DataLoadError(f"{p}: cannot read raster data ({_one_line(exc)})") from None
             nodata = src.nodata
-            width, height = src.width, src.height
-            bounds = src.bounds
+            height, width = raw.shape
+            bounds = (
+                src.window_bounds(window) if window is not None else src.bounds
+            )
 
     elev = raw.astype(np.float32)
     invalid = ~np.isfinite(elev)

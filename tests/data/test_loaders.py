@@ -768,3 +768,48 @@ def test_towers_eirp_from_link_budget(tmp_path: Path) -> None:
     bad = "tower_id,lon,lat,tech,tx_power_dbm\nA,105.1,21.1,4G,160\n"
     with pytest.raises(SchemaError, match="row 0.*tx_power_dbm"):
         load_towers(_write_csv(tmp_path / "bad_budget.csv", bad))
+
+
+def test_dem_window_read_matches_the_full_read(shared_data: Path) -> None:
+    import warnings
+
+    srtm = shared_data / "srtm3" / "N21E105.hgt"
+    box = (105.2, 21.2, 105.5, 21.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        part = load_dem(srtm, bounds_lonlat=box, target_crs="EPSG:32648", resolution_m=90.0)
+        full = load_dem(srtm, target_crs="EPSG:32648", resolution_m=90.0)
+    assert part.shape[0] * part.shape[1] < 0.15 * full.shape[0] * full.shape[1]
+    # the window covers the box
+    from rasterio.warp import transform_bounds
+
+    xmin, ymin, xmax, ymax = transform_bounds("EPSG:4326", part.crs, *box)
+    b = part.bounds
+    assert b[0] <= xmin + 90 and b[1] <= ymin + 90 and b[2] >= xmax - 90 and b[3] >= ymax - 90
+    # same terrain where both grids sample the same place (within resampling noise)
+    x, y = (xmin + xmax) / 2, (ymin + ymax) / 2
+    rp, cp, _ = part.rowcol([x], [y])
+    rf, cf, _ = full.rowcol([x], [y])
+    assert abs(float(part.elevation_m[rp[0], cp[0]]) - float(full.elevation_m[rf[0], cf[0]])) < 60
+    with pytest.raises(DataLoadError, match="does not cover"):
+        load_dem(srtm, bounds_lonlat=(10.0, 10.0, 11.0, 11.0))
+
+
+def test_dem_window_of_a_projected_raster_is_an_exact_slice(tmp_path: Path) -> None:
+    z = np.arange(200 * 300, dtype=np.float32).reshape(200, 300) % 977 + 100
+    tf = Affine(30.0, 0, 500_000.0, 0, -30.0, 2_400_000.0)
+    path = write_raster(tmp_path / "p.tif", z, tf, "EPSG:32648")
+    full = load_dem(path)
+    from rasterio.warp import transform_bounds
+
+    # a lon/lat box around cells rows 50..120, cols 80..200
+    x0, y1 = tf @ (80, 50)
+    x1, y0 = tf @ (200, 120)
+    box = transform_bounds("EPSG:32648", "EPSG:4326", x0, y0, x1, y1)
+    part = load_dem(path, bounds_lonlat=box)
+    col0 = round((part.transform.c - tf.c) / 30.0)
+    row0 = round((tf.f - part.transform.f) / 30.0)
+    rows, cols = part.shape
+    np.testing.assert_array_equal(part.elevation_m,
+                                  full.elevation_m[row0:row0 + rows, col0:col0 + cols])
+    assert row0 <= 50 and col0 <= 80 and row0 + rows >= 120 and col0 + cols >= 200
