@@ -14,7 +14,7 @@ __all__ = ["audit_cmd"]
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@click.command("audit")
+@click.command("audit", short_help="Audit village coverage on your own data.")
 @click.option("--dem", "dem_path", type=_FILE, required=True,
               help="Terrain raster (GeoTIFF, SRTM .hgt, ...); geographic DEMs are "
                    "reprojected to UTM.")

@@ -32,7 +32,7 @@ def reach_bounds(towers, radius_km: float) -> tuple[float, float, float, float] 
             min(n + dlat, 90.0))
 
 
-@click.command("coverage")
+@click.command("coverage", short_help="Coverage rasters (COG) for a tower set over a DEM.")
 @click.option("--dem", "dem_path", type=_FILE, required=True,
               help="Terrain raster (GeoTIFF, SRTM .hgt, ...).")
 @click.option("--towers", "towers_path", type=_FILE, required=True,

@@ -12,7 +12,7 @@ from deadzone.cli.options import engine_options, run_audit_and_write, thresholds
 __all__ = ["demo_cmd"]
 
 
-@click.command("demo")
+@click.command("demo", short_help="Run the whole audit on the generated demo province.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo_out"), show_default=True, help="Output folder.")
 @click.option("--seed", type=int, default=0, show_default=True,
