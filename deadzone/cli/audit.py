@@ -58,7 +58,9 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
       deadzone audit --dem N21E105.hgt --villages villages.geojson \\
         --communes vn_communes_2025.gpkg --towers towers.csv --out audit_out
     """
+    from deadzone.cli.coverage import reach_bounds as _extent
     from deadzone.data.loaders import (
+        assign_communes,
         file_checksum,
         load_communes,
         load_dem,
@@ -70,14 +72,16 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
 
     t0 = time.perf_counter()
     check_output_dir(out_dir, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
-    dem = load_dem(dem_path, resolution_m=dem_resolution_m)
-    bbox = _lonlat_bounds(dem)
-    communes = load_communes(communes_path, id_col=commune_id_col, bbox=bbox)
+    towers = load_towers(towers_path, default_tech=default_tech)
     villages = load_villages(
         villages_path, id_col=village_id_col, name_col=village_name_col,
-        population_col=population_col, households_col=households_col, communes=communes,
+        population_col=population_col, households_col=households_col,
     )
-    towers = load_towers(towers_path, default_tech=default_tech)
+    # Read only the DEM window holding the villages and what the towers reach.
+    dem = load_dem(dem_path, resolution_m=dem_resolution_m,
+                   bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)))
+    communes = load_communes(communes_path, id_col=commune_id_col, bbox=_lonlat_bounds(dem))
+    villages = assign_communes(villages, communes)
     inputs = {
         name: {"path": str(p), "sha256": file_checksum(p)}
         for name, p in (("dem", dem_path), ("villages", villages_path),
@@ -98,6 +102,15 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
     )
     if not quiet:
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+
+
+def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:
+    """Smallest lon/lat box holding every given box (None if none given)."""
+    got = [b for b in boxes if b is not None]
+    if not got:
+        return None
+    return (min(b[0] for b in got), min(b[1] for b in got), max(b[2] for b in got),
+            max(b[3] for b in got))
 
 
 def _lonlat_bounds(dem) -> tuple[float, float, float, float]:  # noqa: ANN001

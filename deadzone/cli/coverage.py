@@ -17,11 +17,12 @@ COVERAGE_FILES = ("rx_dbm.tif", "best_server.tif", "second_rx_dbm.tif", "overlap
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def reach_bounds(towers, radius_km: float) -> tuple[float, float, float, float] | None:  # noqa: ANN001
-    """Lon/lat box around the towers grown by ``radius_km`` (None if no towers)."""
+def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float] | None:  # noqa: ANN001
+    """Lon/lat box around the features grown by ``radius_km`` (None if none)."""
     import math
 
-    pts = towers.geometry[~(towers.geometry.isna() | towers.geometry.is_empty)]
+    g = features.geometry.to_crs(4326)
+    pts = g[~(g.isna() | g.is_empty)]
     if pts.empty:
         return None
     w, s, e, n = pts.total_bounds

@@ -72,6 +72,7 @@ __all__ = [
     "load_villages",
     "load_communes",
     "load_towers",
+    "assign_communes",
     "file_checksum",
     "PERSONS_PER_HOUSEHOLD",
     "SITE_CLUSTER_RADIUS_M",
@@ -1662,6 +1663,37 @@ def _join_communes(
             f"{max_distance_m:g} m of any commune; commune_id left ''"
         )
     return ids
+
+
+@_defers_warnings
+def assign_communes(
+    villages: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame,
+    *,
+    max_distance_m: float = 1000.0,
+) -> gpd.GeoDataFrame:
+    """Fill villages' empty ``commune_id`` from commune polygons.
+
+    The same rule :func:`load_villages` applies with ``communes=``: the
+    commune containing the village's representative point, else the nearest
+    within ``max_distance_m``, else ``""`` (with a warning).  Villages that
+    already have a commune id keep it.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``villages``; ``attrs["defaults"]["commune_id"]`` records
+        the counts.
+    """
+    out = villages.copy()
+    defaults = dict(out.attrs.get("defaults", {}))
+    source = Path(str(out.attrs.get("source", "villages")))
+    ids = out["commune_id"].fillna("").astype(str).reset_index(drop=True)
+    joined = _join_communes(out.geometry.to_crs(4326).reset_index(drop=True), ids, communes,
+                            p=source, defaults=defaults, max_distance_m=max_distance_m)
+    out["commune_id"] = joined.to_numpy()
+    out.attrs["defaults"] = defaults
+    return out
 
 
 # --------------------------------------------------------------------------- towers

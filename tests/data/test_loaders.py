@@ -22,6 +22,7 @@ from rasterio.crs import CRS
 from deadzone.data.io import atomic_path, load_scenario, write_raster, write_scenario
 from deadzone.data.loaders import (
     PERSONS_PER_HOUSEHOLD,
+    assign_communes,
     file_checksum,
     load_communes,
     load_dem,
@@ -813,3 +814,22 @@ def test_dem_window_of_a_projected_raster_is_an_exact_slice(tmp_path: Path) -> N
     np.testing.assert_array_equal(part.elevation_m,
                                   full.elevation_m[row0:row0 + rows, col0:col0 + cols])
     assert row0 <= 50 and col0 <= 80 and row0 + rows >= 120 and col0 + cols >= 200
+
+
+def test_assign_communes_fills_only_missing_ids() -> None:
+    communes = gpd.GeoDataFrame(
+        {"commune_id": ["A", "B"]},
+        geometry=[shapely.box(105.0, 21.0, 105.5, 21.5), shapely.box(105.5, 21.0, 106.0, 21.5)],
+        crs=4326,
+    )
+    villages = gpd.GeoDataFrame(
+        {"village_id": ["v1", "v2", "v3", "v4"], "commune_id": ["", "KEEP", "", ""]},
+        geometry=[shapely.Point(105.2, 21.2), shapely.Point(105.7, 21.2),
+                  shapely.Point(105.7, 21.3), shapely.Point(110.0, 10.0)],
+        crs=4326,
+    )
+    with pytest.warns(DeadzoneWarning, match="not inside or within"):
+        out = assign_communes(villages, communes)
+    assert out["commune_id"].tolist() == ["A", "KEEP", "B", ""]
+    assert "spatial join" in out.attrs["defaults"]["commune_id"]
+    assert villages["commune_id"].tolist() == ["", "KEEP", "", ""]  # input untouched
