@@ -63,8 +63,6 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     with --per-band also signal_<tech>-<MHz>_dbm.tif and
     best_server_<tech>-<MHz>.tif per band.
     """
-    import pandas as pd
-
     from deadzone.data.io import atomic_path, write_raster
     from deadzone.data.loaders import file_checksum, load_dem, load_towers
     from deadzone.geo.coverage import compute_coverage
@@ -96,11 +94,8 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
                      nodata=nan, overwrite=overwrite, cog=True)
         write_raster(out / f"best_server_{band}.tif", comp.best_server, cov.transform, cov.crs,
                      nodata=-1, overwrite=overwrite, cog=True)
-    servers = pd.DataFrame({"server_index": range(len(cov.grid.tower_ids)),
-                            "tower_id": cov.grid.tower_ids, "tech": cov.grid.techs,
-                            "computed": [s is not None for s in cov.grid.sites]})
     with atomic_path(out / "servers.csv") as tmp:
-        servers.to_csv(tmp, index=False)
+        cov.servers_table().to_csv(tmp, index=False)
     meta = {
         "parameters": cov.parameters,
         "thresholds": thr.as_dict(),

@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from affine import Affine
 from rasterio.crs import CRS
 
@@ -211,6 +212,15 @@ class CoverageResult:
     thresholds: Thresholds
     parameters: dict[str, object] = field(default_factory=dict)
     by_band: dict[str, Composite] = field(default_factory=dict)
+
+    def servers_table(self) -> pd.DataFrame:
+        """Server index -> tower id, technology and whether it was computed."""
+        return pd.DataFrame({
+            "server_index": np.arange(len(self.grid.tower_ids)),
+            "tower_id": self.grid.tower_ids,
+            "tech": self.grid.techs,
+            "computed": [s is not None for s in self.grid.sites],
+        })
 
     @property
     def best_rx_dbm(self) -> npt.NDArray[np.float32]:

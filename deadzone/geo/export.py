@@ -106,14 +106,8 @@ def write_audit(
     write_raster(out / "best_server.tif", cov.rx.best_server.astype(np.int32), cov.transform,
                  cov.crs, nodata=-1, overwrite=True)
     paths["best_server.tif"] = out / "best_server.tif"
-    servers = pd.DataFrame({
-        "server_index": np.arange(len(cov.grid.tower_ids)),
-        "tower_id": cov.grid.tower_ids,
-        "tech": cov.grid.techs,
-        "computed": [s is not None for s in cov.grid.sites],
-    })
     with atomic_path(out / "servers.csv") as tmp:
-        servers.to_csv(tmp, index=False)
+        cov.servers_table().to_csv(tmp, index=False)
     paths["servers.csv"] = out / "servers.csv"
 
     with atomic_path(out / "summary.json") as tmp:
