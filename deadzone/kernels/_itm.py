@@ -366,13 +366,47 @@ def _los_loss(d: float, he0: float, he1: float, z_g: complex, delta_h: float, m_
 
 
 @jit
-def _diffraction_loss(d: float, dh0: float, dh1: float, he0: float, he1: float, z_g: complex,
-                      a_e: float, delta_h: float, h0: float, h1: float, call_mode: int,
-                      theta_los: float, d_sml: float, f_mhz: float) -> float:
+def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, z_g: complex,
+                       delta_h: float, h0: float, h1: float, call_mode: int, d_sml: float,
+                       f_mhz: float):
+    """The distance-independent part of :func:`_diffraction_loss`.
+
+    Both evaluation distances of the diffraction line share these terms
+    (terminal radii of Vogler's method, height gains, clutter factor, the
+    weighting's height term); computing them once halves the cost.
+    """
+    a1 = 0.5 * dh0 * dh0 / he0
+    a2 = 0.5 * dh1 * dh1 / he1
+    absz = abs(z_g)
+    f3 = f_mhz**THIRD
+    fm3 = f_mhz ** (-THIRD)
+    c1 = ((4.0 / 3.0) * A_0_M / a1) ** THIRD
+    c2 = ((4.0 / 3.0) * A_0_M / a2) ** THIRD
+    k1 = 0.017778 * c1 * fm3 / absz
+    k2 = 0.017778 * c2 * fm3 / absz
+    x1 = (1.607 - k1) * c1 * c1 * f3 * (dh0 / 1000.0)
+    x2 = (1.607 - k2) * c2 * c2 * f3 * (dh1 / 1000.0)
+    hg = _height_gain(x1, k1) + _height_gain(x2, k2)
+    # clutter factor [ERL 3.38c], with Delta h taken at d_sML
+    sig = _sigma_h(_terrain_roughness(d_sml, delta_h))
+    a_fo = min(15.0, 5.0 * math.log10(1.0 + 1e-5 * h0 * h1 * f_mhz * sig))
+    q = h0 * h1
+    qk = he0 * he1 - q
+    if call_mode == CALL_P2P:
+        q += 10.0
+    term1 = math.sqrt(1.0 + qk / q)
+    return f3, fm3, absz, x1 + x2, hg, a_fo, term1
+
+
+@jit
+def _diffraction_loss(d: float, dh0: float, dh1: float, a_e: float, delta_h: float,
+                      theta_los: float, f_mhz: float, f3: float, fm3: float, absz: float,
+                      x12: float, hg: float, a_fo: float, term1: float) -> float:
     """Diffraction attenuation at distance d [Alg 4.10-4.22; ERL 3.23, 3.38c].
 
     Double knife edge (TN101 I.1, I.7) and Vogler three-radii smooth earth,
-    weighted by terrain roughness, plus the clutter factor.
+    weighted by terrain roughness, plus the clutter factor; the remaining
+    arguments come from :func:`_diffraction_terms`.
     """
     d_ml = dh0 + dh1
     theta_nlos = d / a_e - theta_los  # [Alg 4.12]
@@ -385,34 +419,14 @@ def _diffraction_loss(d: float, dh0: float, dh1: float, he0: float, he1: float, 
 
     # smooth earth, three radii [Vog eqs 2, 3, 6a, 13; Alg 4.13-4.20]
     a0 = (d - d_ml) / (d / a_e - theta_los)
-    a1 = 0.5 * dh0 * dh0 / he0
-    a2 = 0.5 * dh1 * dh1 / he1
-    absz = abs(z_g)
-    f3 = f_mhz**THIRD
-    fm3 = f_mhz ** (-THIRD)
     c0 = ((4.0 / 3.0) * A_0_M / a0) ** THIRD
-    c1 = ((4.0 / 3.0) * A_0_M / a1) ** THIRD
-    c2 = ((4.0 / 3.0) * A_0_M / a2) ** THIRD
     k0 = 0.017778 * c0 * fm3 / absz
-    k1 = 0.017778 * c1 * fm3 / absz
-    k2 = 0.017778 * c2 * fm3 / absz
-    x1 = (1.607 - k1) * c1 * c1 * f3 * (dh0 / 1000.0)
-    x2 = (1.607 - k2) * c2 * c2 * f3 * (dh1 / 1000.0)
-    x0 = (1.607 - k0) * c0 * c0 * f3 * (a0 * theta_nlos / 1000.0) + x1 + x2
+    x0 = (1.607 - k0) * c0 * c0 * f3 * (a0 * theta_nlos / 1000.0) + x12
     g_x = 0.05751 * x0 - 10.0 * math.log10(x0)
-    a_se = g_x - _height_gain(x1, k1) - _height_gain(x2, k2) - 20.0
-
-    # clutter factor [ERL 3.38c], with Delta h taken at d_sML
-    sig = _sigma_h(_terrain_roughness(d_sml, delta_h))
-    a_fo = min(15.0, 5.0 * math.log10(1.0 + 1e-5 * h0 * h1 * f_mhz * sig))
+    a_se = g_x - hg - 20.0
 
     # weighting [ERL 3.23]; C ~ 10 for low antennas on known paths
     dhd = _terrain_roughness(d, delta_h)
-    q = h0 * h1
-    qk = he0 * he1 - q
-    if call_mode == CALL_P2P:
-        q += 10.0
-    term1 = math.sqrt(1.0 + qk / q)
     q = (term1 + (-theta_los * a_e + d_ml) / d) * min(dhd * f_mhz / 47.7, 6283.2)
     w = 25.1 / (25.1 + math.sqrt(q))
     return w * a_se + (1.0 - w) * a_k + a_fo
@@ -509,10 +523,12 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
     xae = (a_e * a_e / f_mhz) ** THIRD
     d3 = max(d_sml, d_ml + 5.0 * xae)
     d4 = d3 + 10.0 * xae
-    a3 = _diffraction_loss(d3, dh0, dh1, he0, he1, z_g, a_e, delta_h, h0, h1, call_mode,
-                           theta_los, d_sml, f_mhz)
-    a4 = _diffraction_loss(d4, dh0, dh1, he0, he1, z_g, a_e, delta_h, h0, h1, call_mode,
-                           theta_los, d_sml, f_mhz)
+    f3, fm3, absz, x12, hg, a_fo, term1 = _diffraction_terms(
+        dh0, dh1, he0, he1, z_g, delta_h, h0, h1, call_mode, d_sml, f_mhz)
+    a3 = _diffraction_loss(d3, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
+                           hg, a_fo, term1)
+    a4 = _diffraction_loss(d4, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
+                           hg, a_fo, term1)
     m_d = (a4 - a3) / (d4 - d3)
     a_d0 = a3 - m_d * d3
 
@@ -561,7 +577,12 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
         a_ref = a_o + k1 * d + k2 * math.log(d)
         mode = MODE_LOS
     else:
-        # beyond the horizon: diffraction line or scatter line [Alg 4.51-4.60]
+        # beyond the horizon: diffraction line or scatter line [Alg 4.51-4.60].
+        # The scatter line takes over only beyond d_x >= d_ML + 1.088 X_ae ln f
+        # (Alg 4.57), so closer in the answer is the diffraction line and the
+        # two scatter evaluations are skipped (same result, much less work).
+        if d <= d_ml + 1.088 * xae * math.log(f_mhz):
+            return max(m_d * d + a_d0, 0.0), MODE_DIFFRACTION, warn, ERR_NONE
         d5 = d_ml + 200e3
         d6 = d_ml + 400e3
         a6, hh = _scatter_loss(d6, th0, th1, dh0, dh1, he0, he1, a_e, n_s, f_mhz, theta_los,

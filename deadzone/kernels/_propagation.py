@@ -64,6 +64,8 @@ import math
 import numpy as np
 
 from deadzone.kernels import _empirical as _emp
+from deadzone.kernels import _itm_sweep
+from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
 
 MODEL_FSPL = 0
@@ -74,12 +76,18 @@ MODEL_HATA_SUBURBAN = 4
 MODEL_HATA_OPEN = 5
 MODEL_COST231 = 6
 MODEL_COST231_METRO = 7
+MODEL_ITM = 8
 
 EARTH_RADIUS_M = 6_371_000.0
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 MIN_SLANT_M = 1.0
 SECTOR_SLA_V_DB = 20.0
 PATTERN_MAX_ATTEN_DB = 40.0
+
+
+@jit
+def _is_empirical(model: int) -> bool:
+    return MODEL_HATA_URBAN_LARGE <= model <= MODEL_COST231_METRO
 
 
 @jit
@@ -142,52 +150,6 @@ def _bullington_nu(
 
 
 @jit
-def _hull_push(hx: np.ndarray, hz: np.ndarray, nh: int, x: float, z: float) -> int:
-    """Append (x, z) to an upper convex hull built left to right; return size.
-
-    Andrew's monotone chain: pop while the last two points and the new one do
-    not make a strict right turn (collinear middles are removed).
-    """
-    while nh >= 2:
-        ax = hx[nh - 2]
-        az = hz[nh - 2]
-        bx = hx[nh - 1]
-        bz = hz[nh - 1]
-        cross = (bx - ax) * (z - az) - (bz - az) * (x - ax)
-        if cross >= 0.0:
-            nh -= 1
-        else:
-            break
-    hx[nh] = x
-    hz[nh] = z
-    return nh + 1
-
-
-@jit
-def _hull_horizon(hx: np.ndarray, hz: np.ndarray, nh: int, px: float, pz: float) -> int:
-    """Index of the hull vertex with the highest elevation seen from (px, pz).
-
-    ``px`` is right of every hull vertex.  Along the upper hull the edge
-    slopes decrease; the tangent vertex is the first ``k`` whose outgoing
-    edge is not above the line from vertex ``k`` to the viewer.  Ties keep the
-    leftmost vertex, as the linear scan of :func:`point_loss` does.
-    """
-    lo = 0
-    hi = nh - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        # slope(k -> P) compared with the angle metric used in the scan:
-        # vertex mid+1 is strictly higher seen from P than vertex mid?
-        a_mid = (hz[mid] - pz) / (px - hx[mid])
-        a_nxt = (hz[mid + 1] - pz) / (px - hx[mid + 1])
-        if a_nxt > a_mid:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@jit
 def sweep_profile(
     z_m: np.ndarray,
     step_m: float,
@@ -196,11 +158,12 @@ def sweep_profile(
     freq_mhz: float,
     k_factor: float,
     model: int,
+    want: np.ndarray,
     hull_x: np.ndarray,
     hull_z: np.ndarray,
     out_loss_db: np.ndarray,
 ) -> None:
-    """Basic transmission loss from ``z_m[0]`` to every later profile point.
+    """Basic transmission loss from ``z_m[0]`` to the wanted profile points.
 
     Walks the profile once: the transmitter horizon is a running maximum and
     the receiver horizon a tangent query on an incrementally built upper
@@ -220,11 +183,15 @@ def sweep_profile(
     k_factor : float
         Effective earth-radius factor.
     model : int
-        ``MODEL_FSPL`` or ``MODEL_KNIFE``.
+        ``MODEL_FSPL``, ``MODEL_KNIFE`` or an empirical model (ITM has its
+        own walk, :func:`deadzone.kernels._itm_sweep.itm_sweep`).
+    want : bool[>= n]
+        Samples whose loss is needed; the walk still visits every sample
+        (horizons and running sums need them) but evaluates only these.
     hull_x, hull_z : float64[>= n]
         Scratch space.
     out_loss_db : float64[>= n]
-        Output: loss at each sample (dB).
+        Output: loss at each wanted sample (dB); NaN elsewhere.
     """
     n = z_m.shape[0]
     a2 = 2.0 * k_factor * EARTH_RADIUS_M
@@ -234,15 +201,12 @@ def sweep_profile(
     t_x = 0.0
     t_z = 0.0
     nh = 0
-    empirical = model >= MODEL_HATA_URBAN_LARGE
+    empirical = _is_empirical(model)
     sum_all = 0.0
     sum_in = 0.0
     n_in = 0
     for j in range(n):
         d = j * step_m
-        h_r = z_m[j] + h_rx_m
-        slant = math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r))
-        loss = fspl_db(slant, freq_mhz)
         if empirical:
             # Okumura effective base height: running means over 3-15 km
             # (same rule and summation order as _empirical.effective_base_height_m).
@@ -250,23 +214,13 @@ def sweep_profile(
             if _emp.EFF_HEIGHT_FROM_M <= d <= _emp.EFF_HEIGHT_TO_M:
                 sum_in += z_m[j]
                 n_in += 1
-            mean = sum_in / n_in if n_in > 0 else sum_all / (j + 1)
-            h_eff = z_m[0] + h_tx_m - mean
-            loss = max(loss, _empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
-        if model == MODEL_KNIFE and j >= 2:
-            h_rs = h_r - d * d / a2
-            s_tr = (h_rs - h_ts) / d
-            k = _hull_horizon(hull_x, hull_z, nh, d, h_rs)
-            if s_tim > s_tr:
-                s_rim = (hull_z[k] - h_rs) / (d - hull_x[k])
-                nu = _bullington_nu(s_tim, s_rim, d, h_ts, h_rs, lam)
-            else:
-                nu = max(
-                    _nu_at(t_x, t_z, d, h_ts, h_rs, lam),
-                    _nu_at(hull_x[k], hull_z[k], d, h_ts, h_rs, lam),
-                )
-            loss += knife_edge_loss_db(nu)
-        out_loss_db[j] = loss
+        if not want[j]:
+            out_loss_db[j] = math.nan
+        else:
+            out_loss_db[j] = _sweep_sample(
+                z_m, j, step_m, h_tx_m, h_rx_m, freq_mhz, a2, lam, model, s_tim, t_x, t_z,
+                hull_x, hull_z, nh, sum_in, n_in, sum_all,
+            )
         if j >= 1 and model == MODEL_KNIFE:
             zc = z_m[j] - d * d / a2
             s = (zc - h_ts) / d
@@ -275,6 +229,53 @@ def sweep_profile(
                 t_x = d
                 t_z = zc
             nh = _hull_push(hull_x, hull_z, nh, d, zc)
+
+
+@jit
+def _sweep_sample(
+    z_m: np.ndarray,
+    j: int,
+    step_m: float,
+    h_tx_m: float,
+    h_rx_m: float,
+    freq_mhz: float,
+    a2: float,
+    lam: float,
+    model: int,
+    s_tim: float,
+    t_x: float,
+    t_z: float,
+    hull_x: np.ndarray,
+    hull_z: np.ndarray,
+    nh: int,
+    sum_in: float,
+    n_in: int,
+    sum_all: float,
+) -> float:
+    """Loss at sample ``j`` of :func:`sweep_profile` from its running state."""
+    d = j * step_m
+    h_ts = z_m[0] + h_tx_m
+    h_r = z_m[j] + h_rx_m
+    slant = math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r))
+    loss = fspl_db(slant, freq_mhz)
+    if _is_empirical(model):
+        mean = sum_in / n_in if n_in > 0 else sum_all / (j + 1)
+        h_eff = z_m[0] + h_tx_m - mean
+        loss = max(loss, _empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
+    if model == MODEL_KNIFE and j >= 2:
+        h_rs = h_r - d * d / a2
+        s_tr = (h_rs - h_ts) / d
+        k = _hull_horizon(hull_x, hull_z, nh, d, h_rs)
+        if s_tim > s_tr:
+            s_rim = (hull_z[k] - h_rs) / (d - hull_x[k])
+            nu = _bullington_nu(s_tim, s_rim, d, h_ts, h_rs, lam)
+        else:
+            nu = max(
+                _nu_at(t_x, t_z, d, h_ts, h_rs, lam),
+                _nu_at(hull_x[k], hull_z[k], d, h_ts, h_rs, lam),
+            )
+        loss += knife_edge_loss_db(nu)
+    return loss
 
 
 @jit
@@ -312,7 +313,7 @@ def point_loss(
     out[2] = np.nan
     out[3] = np.nan
     out[4] = 0.0
-    if model >= MODEL_HATA_URBAN_LARGE:
+    if _is_empirical(model):
         h_eff = _emp.effective_base_height_m(z_m, step_m, h_tx_m)
         out[0] = max(fs, _empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
         return
@@ -459,23 +460,10 @@ def gather_radial(
     Fills heights, cell indices and the squared distance of each sample
     from its cell centre (in cells); returns the number of samples.
     """
-    rows = dem_m.shape[0]
-    cols = dem_m.shape[1]
-    m = 0
-    for k in range(n):
-        pr = row0 + k * fr
-        pc = col0 + k * fc
-        cr = int(math.floor(pr + 0.5))
-        cc = int(math.floor(pc + 0.5))
-        if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
-            break
-        if k * step_m > d_max_m:
-            break
-        z[m] = dem_m[cr, cc]
-        cell_r[m] = cr
-        cell_c[m] = cc
-        off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
-        m += 1
+    m = _radial_cells(dem_m.shape[0], dem_m.shape[1], row0, col0, fr, fc, n, step_m, d_max_m,
+                      cell_r, cell_c, off2)
+    for k in range(m):
+        z[k] = dem_m[cell_r[k], cell_c[k]]
     return m
 
 
@@ -556,6 +544,97 @@ def viewshed_sweep(
 
 
 @jit
+def _radial_cells(
+    rows: int,
+    cols: int,
+    row0: int,
+    col0: int,
+    fr: float,
+    fc: float,
+    n: int,
+    step_m: float,
+    d_max_m: float,
+    cell_r: np.ndarray,
+    cell_c: np.ndarray,
+    off2: np.ndarray,
+) -> int:
+    """Cells of a radial (nearest cell per step) until it leaves the grid or ``d_max_m``.
+
+    Fills cell indices and the squared distance of each sample from its cell
+    centre (in cells); returns the number of samples.
+    """
+    m = 0
+    for k in range(n):
+        pr = row0 + k * fr
+        pc = col0 + k * fc
+        cr = int(math.floor(pr + 0.5))
+        cc = int(math.floor(pc + 0.5))
+        if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
+            break
+        if k * step_m > d_max_m:
+            break
+        cell_r[m] = cr
+        cell_c[m] = cc
+        off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
+        m += 1
+    return m
+
+
+@jit
+def floor_distance_m(eirp_dbm: float, floor_dbm: float, freq_mhz: float) -> float:
+    """Distance (m) beyond which even free space gives less than ``floor_dbm``.
+
+    Inverse of ITU-R P.525-4 eq. (8).
+    """
+    budget_db = eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)
+    return 1000.0 * 10.0 ** (budget_db / 20.0)
+
+
+@jit
+def tower_owners(
+    rows: int,
+    cols: int,
+    cell_w_m: float,
+    cell_h_m: float,
+    row0: int,
+    col0: int,
+    radius_cells: int,
+    d_max_m: float,
+    out_owner: np.ndarray,
+    out_offset2: np.ndarray,
+) -> None:
+    """Which radial's sample computes each cell of a tower window (geometry only).
+
+    One radial goes to each of the ``8 R`` edge cells of the square window of
+    Chebyshev radius ``R``, sampled once per major-axis cell, so every cell
+    of the window is crossed by some radial.  A cell crossed by several
+    radials is owned by the sample nearest its centre (the first radial on
+    ties); :func:`tower_sweep` then evaluates the loss only there.
+
+    ``out_owner`` int32[2R+1, 2R+1] pre-filled with -1 receives the owning
+    radial; ``out_offset2`` float64[2R+1, 2R+1] pre-filled with +inf the
+    owner's squared offset (cells).
+    """
+    r = radius_cells
+    n = r + 1
+    cell_r = np.empty(n, dtype=np.int64)
+    cell_c = np.empty(n, dtype=np.int64)
+    off2 = np.empty(n, dtype=np.float64)
+    n_edge = 8 * r if r > 0 else 1
+    for e in range(n_edge):
+        fr, fc = radial_direction(e, r)
+        step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
+        m = _radial_cells(rows, cols, row0, col0, fr, fc, n, step_m, d_max_m, cell_r, cell_c,
+                          off2)
+        for k in range(m):
+            wr = cell_r[k] - row0 + r
+            wc = cell_c[k] - col0 + r
+            if off2[k] < out_offset2[wr, wc]:
+                out_offset2[wr, wc] = off2[k]
+                out_owner[wr, wc] = e
+
+
+@jit
 def tower_sweep(
     dem_m: np.ndarray,
     cell_w_m: float,
@@ -563,7 +642,7 @@ def tower_sweep(
     row0: int,
     col0: int,
     radius_cells: int,
-    radius_m: float,
+    d_max_m: float,
     h_tx_m: float,
     h_rx_m: float,
     freq_mhz: float,
@@ -575,20 +654,22 @@ def tower_sweep(
     front_to_back_db: float,
     k_factor: float,
     model: int,
-    floor_dbm: float,
+    itm_params: np.ndarray,
     pattern_h_db: np.ndarray,
     pattern_v_db: np.ndarray,
+    owner: np.ndarray,
+    e_start: int,
+    e_stop: int,
     out_rx_dbm: np.ndarray,
-    out_offset2: np.ndarray,
 ) -> None:
-    """Received power around one tower by sweeping radials to the window edge.
+    """Received power around one tower along radials ``e_start <= e < e_stop``.
 
-    One radial is cast to each of the ``8 R`` edge cells of the square window
-    of Chebyshev radius ``R = radius_cells``; each radial is sampled once per
-    major-axis cell (so every cell of the window is crossed by some radial)
-    and walked once with :func:`sweep_profile`.  A cell crossed by several
-    radials keeps the sample nearest its centre (first one on ties), so every
-    cell's value comes from a profile that really passes through it.
+    Each radial (see :func:`tower_owners`) is walked once with the model's
+    sweep (:func:`sweep_profile`, or :func:`~deadzone.kernels._itm_sweep.itm_sweep`
+    for ITM); the loss is evaluated only at the samples that own their cell,
+    so every cell's value comes from a profile that really passes through it
+    and is computed once.  Radial ranges write disjoint cells, so they may run
+    on different threads; the result does not depend on how they are split.
 
     Parameters
     ----------
@@ -600,60 +681,74 @@ def tower_sweep(
         Tower cell.
     radius_cells : int
         Window half-size R in cells.
-    radius_m : float
-        Samples farther than this (m) are not computed.
+    d_max_m : float
+        Samples farther than this (m) are not computed (the same value given
+        to :func:`tower_owners`).
     h_tx_m, h_rx_m, freq_mhz, eirp_dbm : float
         Antenna heights above ground (m), frequency (MHz), boresight EIRP (dBm).
     azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg, front_to_back_db : float
         Antenna pattern (azimuth NaN = omni).
     k_factor : float
-        Effective earth-radius factor.
+        Effective earth-radius factor (all models but ITM, which derives it
+        from the surface refractivity).
     model : int
         Propagation model constant.
-    floor_dbm : float
-        A radial stops where even free space falls below this (dBm).
+    itm_params : float64[P_SIZE]
+        ITM settings (layout in :mod:`deadzone.kernels._itm_sweep`).
     pattern_h_db, pattern_v_db : float64[360] or float64[0]
         Measured pattern (see :func:`pattern_gain_db`); empty arrays select
         the parametric pattern of :func:`antenna_gain_db`.
+    owner : int32[2R+1, 2R+1]
+        From :func:`tower_owners`.
+    e_start, e_stop : int
+        Radial range.
     out_rx_dbm : float32[2R+1, 2R+1]
         Output window centred on the tower, pre-filled with NaN.
-    out_offset2 : float64[2R+1, 2R+1]
-        Scratch, pre-filled with +inf.
     """
     r = radius_cells
     n = r + 1
+    rows = dem_m.shape[0]
+    cols = dem_m.shape[1]
     z = np.empty(n, dtype=np.float64)
     cell_r = np.empty(n, dtype=np.int64)
     cell_c = np.empty(n, dtype=np.int64)
     off2 = np.empty(n, dtype=np.float64)
+    want = np.empty(n, dtype=np.bool_)
     loss = np.empty(n, dtype=np.float64)
     hull_x = np.empty(n, dtype=np.float64)
     hull_z = np.empty(n, dtype=np.float64)
-    n_edge = 8 * r if r > 0 else 1
-    # Distance beyond which even free space gives less than floor_dbm
-    # (inverse of ITU-R P.525-4 eq. 8).
-    budget_db = eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(freq_mhz)
-    d_floor_m = 1000.0 * 10.0 ** (budget_db / 20.0)
-    d_max_m = min(radius_m, d_floor_m)
+    zr = np.empty(n, dtype=np.float64)
+    ps = np.empty(n + 1, dtype=np.float64)
+    pq = np.empty(n + 1, dtype=np.float64)
+    pz2 = np.empty(n + 1, dtype=np.float64)
     use_pattern = pattern_h_db.shape[0] == 360 and pattern_v_db.shape[0] == 360
     omni = (math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)) and not use_pattern
-    for e in range(n_edge):
+    for e in range(e_start, e_stop):
         fr, fc = radial_direction(e, r)
         step_m = math.sqrt((fr * cell_h_m) ** 2 + (fc * cell_w_m) ** 2)
-        m = gather_radial(dem_m, row0, col0, fr, fc, n, step_m, d_max_m, z, cell_r, cell_c, off2)
-        if m == 0:
+        m = _radial_cells(rows, cols, row0, col0, fr, fc, n, step_m, d_max_m, cell_r, cell_c,
+                          off2)
+        last = -1
+        for k in range(m):
+            own = owner[cell_r[k] - row0 + r, cell_c[k] - col0 + r] == e
+            want[k] = own
+            if own:
+                last = k
+            z[k] = dem_m[cell_r[k], cell_c[k]]
+        if last < 0:
             continue
-        sweep_profile(
-            z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, hull_x, hull_z, loss
-        )
+        m = last + 1  # nothing beyond the last owned sample is needed
+        if model == MODEL_ITM:
+            _itm_sweep.itm_sweep(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, itm_params, want,
+                                 zr, ps, pq, pz2, hull_x, hull_z, loss)
+        else:
+            sweep_profile(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, want,
+                          hull_x, hull_z, loss)
         bearing = math.degrees(math.atan2(fc * cell_w_m, -fr * cell_h_m))
         h_ts = z[0] + h_tx_m
         for k in range(m):
-            wr = cell_r[k] - row0 + r
-            wc = cell_c[k] - col0 + r
-            if off2[k] >= out_offset2[wr, wc]:
+            if not want[k]:
                 continue
-            out_offset2[wr, wc] = off2[k]
             g = 0.0
             if not omni:
                 if k == 0:
@@ -668,7 +763,7 @@ def tower_sweep(
                         bearing, elev, azimuth_deg, beamwidth_deg, tilt_deg, vbeamwidth_deg,
                         front_to_back_db,
                     )
-            out_rx_dbm[wr, wc] = eirp_dbm + g - loss[k]
+            out_rx_dbm[cell_r[k] - row0 + r, cell_c[k] - col0 + r] = eirp_dbm + g - loss[k]
 
 
 @jit

@@ -16,7 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from deadzone.errors import ParameterError
+from deadzone.kernels import _itm as _itm_k
+from deadzone.kernels import _itm_sweep as _ks
 from deadzone.kernels import _propagation as _k
+from deadzone.kernels.itm import MODE_NAMES, ItmSettings
 
 __all__ = [
     "MODELS",
@@ -43,6 +46,7 @@ MODELS: dict[str, int] = {
     "hata-open": _k.MODEL_HATA_OPEN,
     "cost231": _k.MODEL_COST231,
     "cost231-metro": _k.MODEL_COST231_METRO,
+    "itm": _k.MODEL_ITM,
 }
 
 DEFAULT_K_FACTOR = 4.0 / 3.0
@@ -128,6 +132,9 @@ class ProfileLoss:
         Ground height at that obstruction (m above sea level); NaN if none.
     trans_horizon : bool
         Whether terrain blocks the line of sight.
+    mode : str
+        ITM propagation mode (``los``, ``diffraction``, ``troposcatter``);
+        for the other models ``los`` or ``diffraction``.
     """
 
     loss_db: float
@@ -135,6 +142,7 @@ class ProfileLoss:
     edge_distance_m: float
     edge_height_m: float
     trans_horizon: bool
+    mode: str = "los"
 
 
 def _profile_array(profile_m: npt.ArrayLike, step_m: float) -> npt.NDArray[np.float64]:
@@ -157,8 +165,11 @@ def profile_loss(
     freq_mhz: float,
     model: str = "knife",
     k_factor: float = DEFAULT_K_FACTOR,
+    itm: ItmSettings | None = None,
 ) -> ProfileLoss:
     """Loss over one terrain profile, from its first to its last sample.
+
+    The same method as the area sweep (:func:`tower_window`) at that cell.
 
     Parameters
     ----------
@@ -174,7 +185,10 @@ def profile_loss(
     model : str
         One of :data:`MODELS` (see :mod:`deadzone.kernels._propagation`).
     k_factor : float
-        Effective earth-radius factor (4/3 standard atmosphere).
+        Effective earth-radius factor (4/3 standard atmosphere); ITM derives
+        its own from the surface refractivity.
+    itm : ItmSettings, optional
+        ITM environment and statistics (default :class:`ItmSettings`()).
 
     Returns
     -------
@@ -189,15 +203,43 @@ def profile_loss(
     """
     z = _profile_array(profile_m, step_m)
     _check_freq(freq_mhz)
+    code = model_code(model)
+    if code == _k.MODEL_ITM:
+        return _itm_profile_loss(z, float(step_m), float(h_tx_m), float(h_rx_m),
+                                 float(freq_mhz), itm or ItmSettings())
     out = np.empty(5, dtype=np.float64)
     _k.point_loss(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
-                  float(k_factor), model_code(model), out)
+                  float(k_factor), code, out)
     return ProfileLoss(
         loss_db=float(out[0]),
         diffraction_db=float(out[1]),
         edge_distance_m=float(out[2]),
         edge_height_m=float(out[3]),
         trans_horizon=bool(out[4] > 0.5),
+        mode="diffraction" if out[1] > 0.0 else "los",
+    )
+
+
+def _itm_profile_loss(z: npt.NDArray[np.float64], step_m: float, h_tx_m: float, h_rx_m: float,
+                      freq_mhz: float, itm: ItmSettings) -> ProfileLoss:
+    iv = np.zeros(_itm_k.IV_SIZE, dtype=np.float64)
+    loss, mode, _warn, err, i_t, i_r = _ks.itm_point(z, step_m, h_tx_m, h_rx_m, freq_mhz,
+                                                      itm.as_array(), iv)
+    if err != _itm_k.ERR_NONE:
+        raise ParameterError(f"ITM could not evaluate this path (kernel error {err})")
+    beyond = mode != _itm_k.MODE_LOS and z.size > 2
+    excess = float(loss - iv[_itm_k.IV_A_FS]) if beyond else 0.0
+    # The named obstruction: the receiver's horizon (the ridge that hides the
+    # receiver), else the transmitter's.
+    i_e = i_r if i_r > 0 else i_t
+    named = beyond and i_e > 0
+    return ProfileLoss(
+        loss_db=float(loss),
+        diffraction_db=max(excess, 0.0),
+        edge_distance_m=float(i_e * step_m) if named else math.nan,
+        edge_height_m=float(z[i_e]) if named else math.nan,
+        trans_horizon=bool(beyond),
+        mode=MODE_NAMES[mode] if mode > 0 else "los",
     )
 
 
@@ -210,6 +252,7 @@ def profile_sweep(
     freq_mhz: float,
     model: str = "knife",
     k_factor: float = DEFAULT_K_FACTOR,
+    itm: ItmSettings | None = None,
 ) -> npt.NDArray[np.float64]:
     """Loss from the first sample to every sample of a profile, in one walk.
 
@@ -222,12 +265,21 @@ def profile_sweep(
     """
     z = _profile_array(profile_m, step_m)
     _check_freq(freq_mhz)
+    code = model_code(model)
     n = z.size
     out = np.empty(n, dtype=np.float64)
     hx = np.empty(n, dtype=np.float64)
     hz = np.empty(n, dtype=np.float64)
-    _k.sweep_profile(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
-                     float(k_factor), model_code(model), hx, hz, out)
+    want = np.ones(n, dtype=np.bool_)
+    if code == _k.MODEL_ITM:
+        scratch = [np.empty(n, dtype=np.float64)] + [
+            np.empty(n + 1, dtype=np.float64) for _ in range(3)
+        ]
+        _ks.itm_sweep(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+                      (itm or ItmSettings()).as_array(), want, *scratch, hx, hz, out)
+    else:
+        _k.sweep_profile(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+                         float(k_factor), code, want, hx, hz, out)
     return out
 
 
@@ -242,6 +294,8 @@ def tower_window(
     model: str = "knife",
     k_factor: float = DEFAULT_K_FACTOR,
     floor_dbm: float = -150.0,
+    itm: ItmSettings | None = None,
+    n_threads: int = 1,
 ) -> tuple[npt.NDArray[np.float32], int, int]:
     """Received power (dBm) around one site.
 
@@ -263,6 +317,11 @@ def tower_window(
         Effective earth-radius factor.
     floor_dbm : float
         Radials stop where even free space gives less than this.
+    itm : ItmSettings, optional
+        ITM environment and statistics (``model="itm"``; default
+        :class:`ItmSettings`()).
+    n_threads : int
+        Threads sharing this site's radials.  The result does not depend on it.
 
     Returns
     -------
@@ -284,19 +343,39 @@ def tower_window(
     code = model_code(model)
     r = int(math.ceil(radius_m / min(cell_w_m, cell_h_m)))
     win = np.full((2 * r + 1, 2 * r + 1), np.nan, dtype=np.float32)
+    owner = np.full((2 * r + 1, 2 * r + 1), -1, dtype=np.int32)
     off2 = np.full((2 * r + 1, 2 * r + 1), np.inf, dtype=np.float64)
     dem = dem_m if dem_m.dtype == np.float32 else dem_m.astype(np.float32)
     ph = _pattern_table(site.pattern_h_db, "pattern_h_db")
     pv = _pattern_table(site.pattern_v_db, "pattern_v_db")
     if (ph.size == 0) != (pv.size == 0):
         raise ParameterError("give both pattern_h_db and pattern_v_db, or neither")
-    _k.tower_sweep(
-        dem, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col), r,
-        float(radius_m), float(site.height_m), float(rx_height_m), float(site.freq_mhz),
-        float(site.eirp_dbm), float(site.azimuth_deg), float(site.beamwidth_deg),
-        float(site.tilt_deg), float(site.vbeamwidth_deg), float(site.front_to_back_db),
-        float(k_factor), code, float(floor_dbm), ph, pv, win, off2,
-    )
+    params = (itm or ItmSettings()).as_array()
+    d_max_m = min(float(radius_m), _k.floor_distance_m(float(site.eirp_dbm), float(floor_dbm),
+                                                         float(site.freq_mhz)))
+    _k.tower_owners(rows, cols, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col),
+                    r, d_max_m, owner, off2)
+    n_edge = 8 * r if r > 0 else 1
+
+    def run(e_start: int, e_stop: int) -> None:
+        _k.tower_sweep(
+            dem, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col), r, d_max_m,
+            float(site.height_m), float(rx_height_m), float(site.freq_mhz),
+            float(site.eirp_dbm), float(site.azimuth_deg), float(site.beamwidth_deg),
+            float(site.tilt_deg), float(site.vbeamwidth_deg), float(site.front_to_back_db),
+            float(k_factor), code, params, ph, pv, owner, e_start, e_stop, win,
+        )
+
+    threads = max(1, min(int(n_threads), n_edge))
+    if threads == 1:
+        run(0, n_edge)
+    else:
+        # Radials write disjoint cells (each cell has one owner), so chunks
+        # can run concurrently; interleaved chunks balance the load.
+        chunks = 4 * threads
+        bounds = [(n_edge * i // chunks, n_edge * (i + 1) // chunks) for i in range(chunks)]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(lambda b: run(*b), bounds))
     return win, site.row - r, site.col - r
 
 

@@ -22,8 +22,12 @@ import numpy.typing as npt
 
 from deadzone.errors import ParameterError
 from deadzone.kernels import _itm as _k
+from deadzone.kernels import _itm_sweep as _ks
 
 __all__ = [
+    "CLIMATES",
+    "GROUNDS",
+    "ItmSettings",
     "ItmIntermediate",
     "ItmResult",
     "MODE_NAMES",
@@ -125,6 +129,91 @@ class ItmResult:
     mode: str
     warnings: int
     intermediate: ItmIntermediate | None = field(default=None, compare=False)
+
+
+#: ITM radio climates (TN101 / Hufford 1995 codes), by name.
+CLIMATES: dict[str, int] = {
+    "equatorial": 1,
+    "continental-subtropical": 2,
+    "maritime-subtropical": 3,
+    "desert": 4,
+    "continental-temperate": 5,
+    "maritime-temperate-land": 6,
+    "maritime-temperate-sea": 7,
+}
+
+#: Ground constants (relative permittivity, conductivity S/m) by ground type,
+#: the table of NTIA Report 82-100 / SPLAT!'s documentation.
+GROUNDS: dict[str, tuple[float, float]] = {
+    "average": (15.0, 0.005),
+    "poor": (4.0, 0.001),
+    "good": (25.0, 0.020),
+    "fresh-water": (81.0, 0.010),
+    "sea-water": (81.0, 5.0),
+}
+
+
+@dataclass(frozen=True)
+class ItmSettings:
+    """Environment and statistics of ITM for area coverage.
+
+    Defaults are for Vietnam's hill country: the maritime-subtropical radio
+    climate (3), surface refractivity N_0 = 360 N-units (humid tropical
+    sea-level refractivity, ITU-R P.453 maps: ~350-380 over South-East
+    Asia), average ground (epsilon 15, sigma 0.005 S/m), vertical
+    polarization, mobile variability mode, and the median (50 %) of time,
+    location and situation.  Raise ``location_pct`` (e.g. 90) for a
+    conservative "covered at 90 % of locations" map.
+
+    Attributes
+    ----------
+    climate : int
+        Radio climate 1..7 (:data:`CLIMATES`).
+    n0 : float
+        Sea-level surface refractivity (N-units, 250..400).
+    pol : int
+        0 horizontal, 1 vertical.
+    epsilon, sigma : float
+        Ground relative permittivity and conductivity (S/m).
+    mdvar : int
+        Variability mode 0..3 (+10 / +20 modifiers), as NTIA ITM.
+    time_pct, location_pct, situation_pct : float
+        Quantiles (%) of the time, location and situation variability.
+    """
+
+    climate: int = 3
+    n0: float = 360.0
+    pol: int = 1
+    epsilon: float = 15.0
+    sigma: float = 0.005
+    mdvar: int = 2
+    time_pct: float = 50.0
+    location_pct: float = 50.0
+    situation_pct: float = 50.0
+
+    def __post_init__(self) -> None:
+        _common(30.0, 1.5, 900.0, self.climate, self.n0, self.pol, self.epsilon, self.sigma,
+                self.mdvar)
+        for name in ("time_pct", "location_pct", "situation_pct"):
+            _check_percent(name, getattr(self, name))
+
+    def as_array(self) -> npt.NDArray[np.float64]:
+        """The ``params`` array the sweep kernels take."""
+        a = np.empty(_ks.P_SIZE, dtype=np.float64)
+        a[_ks.P_CLIMATE] = self.climate
+        a[_ks.P_N0] = self.n0
+        a[_ks.P_POL] = self.pol
+        a[_ks.P_EPSILON] = self.epsilon
+        a[_ks.P_SIGMA] = self.sigma
+        a[_ks.P_MDVAR] = self.mdvar
+        a[_ks.P_TIME] = self.time_pct
+        a[_ks.P_LOCATION] = self.location_pct
+        a[_ks.P_SITUATION] = self.situation_pct
+        return a
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain values, for summaries."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 # ------------------------------------------------------------------ validation

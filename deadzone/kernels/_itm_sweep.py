@@ -1,0 +1,314 @@
+"""Longley-Rice ITM along a radial, walked once: the area form of ITM p2p.
+
+NTIA's point-to-point ITM (and SPLAT!/Signal-Server, which run it per pixel)
+analyses the whole profile for every receiver: mean path height, both
+horizons, the terrain irregularity Delta h and the least-squares fits for the
+effective antenna heights [Hufford 1995, §2 qlrpfl].  That is O(n) per
+receiver, O(n^2) per radial.  Here the radial is walked once and every one of
+those statistics comes out of running sums:
+
+* mean path height (sets N_s and the effective earth radius, [TN101 4.3,
+  4.4]) and the least-squares fits of [Alg §2 zlsub] (including its
+  half-weighted end points) from prefix sums of ``z`` and ``i z``: O(1),
+  the same numbers as the reference up to rounding;
+* the transmitter horizon as a running maximum and the receiver horizon as a
+  tangent query on an upper convex hull (:mod:`deadzone.kernels._hull`),
+  O(log n).  Both are searched in the frame of the curvature ``g0`` of the
+  tower's own ground height and then evaluated with the path's exact
+  effective radius; that picks a different horizon point than a full scan
+  only when two points tie within ~1e-6 rad, and then the angle differs by
+  less than that;
+* Delta h: [Alg §2 dlthx] takes the interdecile range of the detrended
+  profile (10 % minus 90 % exceedance).  An order statistic of residuals from
+  a line that changes with every receiver cannot be updated in O(1), so the
+  sweep uses the moment form: the residual standard deviation sigma of the
+  same least-squares line (prefix sums of ``z``, ``i z``, ``z^2``), with the
+  interdecile range of a normal distribution, ``Delta h(d) = 2 x 1.28155
+  sigma``, then the reference's own inversion ``Delta h = Delta h(d) /
+  (1 - 0.8 exp(-d / 50 km))`` [ERL eq 3].
+
+Everything after the profile analysis (reference attenuation, variability) is
+the reference method in :mod:`deadzone.kernels._itm`, unchanged.
+:func:`itm_point` applies the same definitions to one profile by direct
+scans, so the area sweep and the point function agree to rounding; how far
+both are from NTIA's full p2p on real terrain is measured in
+``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deadzone.kernels import _itm as _m
+from deadzone.kernels._hull import _hull_horizon, _hull_push
+from deadzone.kernels._jit import jit
+
+# --- layout of the ``params`` array every kernel here takes ---------------------
+P_CLIMATE = 0
+P_N0 = 1
+P_POL = 2
+P_EPSILON = 3
+P_SIGMA = 4
+P_MDVAR = 5
+P_TIME = 6
+P_LOCATION = 7
+P_SITUATION = 8
+P_SIZE = 9
+
+#: Interdecile range of a standard normal distribution, 2 x 1.2815516.
+INTERDECILE_PER_SIGMA = 2.5631031
+
+
+@jit
+def _frame_curvature(z0: float, f_mhz: float, params: np.ndarray) -> float:
+    """Curvature (1/m) of the horizon-search frame: gamma_e at the tower's ground."""
+    _n_s, gamma_e, _z_g = _m.prep_params(f_mhz, z0, params[P_N0], int(params[P_POL]),
+                                         params[P_EPSILON], params[P_SIGMA])
+    return gamma_e
+
+
+@jit
+def _lsq_prefix(zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, n_int: int, xi: float,
+                d_start: float, d_end: float):
+    """[Alg §2 zlsub] from prefix sums: fitted heights at x = 0 and x = n_int xi.
+
+    ``ps[k]`` = sum of ``zr[:k]``, ``pq[k]`` = sum of ``i zr[i]`` for i < k.
+    The reference sums the end points with weight 1/2; so does this.
+    Heights are relative to ``zr``'s datum.
+    """
+    i_start = int(_m._dim(d_start / xi, 0.0))
+    i_end = n_int - int(_m._dim(float(n_int), d_end / xi))
+    if i_end <= i_start:
+        i_start = int(_m._dim(float(i_start), 1.0))
+        i_end = n_int - int(_m._dim(float(n_int), i_end + 1.0))
+    if i_end <= i_start:
+        return zr[i_start], zr[i_start]
+    x_len = float(i_end - i_start)
+    centre = i_end - 0.5 * x_len
+    z_s = zr[i_start]
+    z_e = zr[i_end]
+    s0 = ps[i_end + 1] - ps[i_start] - 0.5 * (z_s + z_e)
+    s1 = pq[i_end + 1] - pq[i_start] - 0.5 * (i_start * z_s + i_end * z_e)
+    sum_y = s0 / x_len
+    scaled = (s1 - centre * s0) * 12.0 / ((x_len * x_len + 2.0) * x_len)
+    return sum_y - scaled * centre, sum_y + scaled * (n_int - centre)
+
+
+@jit
+def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
+                     d_start: float, d_end: float) -> float:
+    """Terrain irregularity Delta h between two distances (moment form, see module doc)."""
+    x_start = d_start / xi
+    x_end = d_end / xi
+    if x_end - x_start < 2.0:
+        return 0.0  # as the reference: too short to measure
+    i_s = int(math.ceil(x_start))
+    i_e = int(math.floor(x_end))
+    n = i_e - i_s + 1
+    if n < 3:
+        return 0.0
+    fn = float(n)
+    s_z = ps[i_e + 1] - ps[i_s]
+    s_iz = pq[i_e + 1] - pq[i_s]
+    s_zz = pz2[i_e + 1] - pz2[i_s]
+    mean_i = 0.5 * (i_s + i_e)
+    mean_z = s_z / fn
+    var_z = s_zz / fn - mean_z * mean_z
+    cov = s_iz / fn - mean_i * mean_z
+    var_i = (fn * fn - 1.0) / 12.0
+    var_res = var_z - cov * cov / var_i
+    sigma = math.sqrt(var_res) if var_res > 0.0 else 0.0
+    dh_d = INTERDECILE_PER_SIGMA * sigma
+    return dh_d / (1.0 - 0.8 * math.exp(-(d_end - d_start) / 50e3))
+
+
+@jit
+def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
+              pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+              params: np.ndarray, i_t: int, i_r: int, iv: np.ndarray):
+    """ITM p2p loss at sample ``j`` from the running statistics.
+
+    ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
+    samples 1..j-1 (0 = none).  Returns (loss_db, mode, warnings, error);
+    ``iv`` receives the intermediate values as in :func:`_itm.p2p`.
+    """
+    warn = _m.input_warnings(h_tx, h_rx, f_mhz)
+    n_int = j
+    d = n_int * xi
+    z0 = z[0]
+    # mean path height ignoring the first and last 10 % [Alg §2 qlrpfl]
+    p10 = int(0.1 * n_int)
+    h_sys = z0 + (ps[n_int - p10 + 1] - ps[p10]) / (n_int - 2 * p10 + 1)
+    n_s, gamma_e, z_g = _m.prep_params(f_mhz, h_sys, params[P_N0], int(params[P_POL]),
+                                       params[P_EPSILON], params[P_SIGMA])
+    a_e = 1.0 / gamma_e
+
+    # horizons [Alg §2 hzns]: line-of-sight angles, raised by the candidates
+    z_tx = z0 + h_tx
+    z_rx = z[n_int] + h_rx
+    th0 = (z_rx - z_tx) / d - d / (2.0 * a_e)
+    th1 = -(z_rx - z_tx) / d - d / (2.0 * a_e)
+    dh0 = d
+    dh1 = d
+    if i_t >= 1:
+        x = i_t * xi
+        t0 = (z[i_t] - z_tx) / x - x / (2.0 * a_e)
+        if t0 > th0:
+            th0 = t0
+            dh0 = x
+    if i_r >= 1:
+        x = d - i_r * xi
+        t1 = -(z_rx - z[i_r]) / x - x / (2.0 * a_e)
+        if t1 > th1:
+            th1 = t1
+            dh1 = x
+
+    d_start = min(15.0 * h_tx, 0.1 * dh0)
+    d_end = d - min(15.0 * h_rx, 0.1 * dh1)
+    delta_h = _delta_h_moments(ps, pq, pz2, xi, d_start, d_end)
+    if dh0 + dh1 > 1.5 * d:
+        # well within line of sight [Alg 3.3, 3.4], as _itm.p2p
+        fit0, fit1 = _lsq_prefix(zr, ps, pq, n_int, xi, d_start, d_end)
+        he0 = h_tx + _m._dim(0.0, fit0)
+        he1 = h_rx + _m._dim(zr[n_int], fit1)
+        dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+        dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
+        if dh0 + dh1 <= d:
+            q = (d / (dh0 + dh1)) ** 2
+            he0 *= q
+            he1 *= q
+            dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(
+                -0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+            dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(
+                -0.07 * math.sqrt(delta_h / max(he1, 5.0)))
+        q0 = math.sqrt(2.0 * he0 * a_e)
+        th0 = (0.65 * delta_h * (q0 / dh0 - 1.0) - 2.0 * he0) / q0
+        q1 = math.sqrt(2.0 * he1 * a_e)
+        th1 = (0.65 * delta_h * (q1 / dh1 - 1.0) - 2.0 * he1) / q1
+    else:
+        fit0, _ = _lsq_prefix(zr, ps, pq, n_int, xi, d_start, 0.9 * dh0)
+        he0 = h_tx + _m._dim(0.0, fit0)
+        _, fit1 = _lsq_prefix(zr, ps, pq, n_int, xi, d - 0.9 * dh1, d_end)
+        he1 = h_rx + _m._dim(zr[n_int], fit1)
+
+    return _m._finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx,
+                      h_rx, d, _m.CALL_P2P, params[P_TIME], params[P_LOCATION],
+                      params[P_SITUATION], int(params[P_CLIMATE]), int(params[P_MDVAR]), warn,
+                      iv)
+
+
+@jit
+def _near_loss(z: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float,
+               f_mhz: float) -> float:
+    """Free space (ITU-R P.525-4 eq. 8, slant distance) for the first two samples.
+
+    ITM needs at least two profile intervals; within one cell of the tower
+    the path is line of sight and free space is the model's own limit.
+    """
+    d = j * xi
+    dz = z[0] + h_tx - z[j] - h_rx
+    slant = max(math.sqrt(d * d + dz * dz), 1.0)
+    return 32.45 + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(slant / 1000.0)
+
+
+@jit
+def _prefix(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
+            pz2: np.ndarray, k: int) -> None:
+    """Extend the prefix sums by sample ``k`` (needs entries up to ``k``)."""
+    v = z[k] - z[0]
+    zr[k] = v
+    ps[k + 1] = ps[k] + v
+    pq[k + 1] = pq[k] + k * v
+    pz2[k + 1] = pz2[k] + v * v
+
+
+@jit
+def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+              params: np.ndarray, want: np.ndarray, zr: np.ndarray, ps: np.ndarray,
+              pq: np.ndarray, pz2: np.ndarray, hull_x: np.ndarray, hull_z: np.ndarray,
+              out_loss_db: np.ndarray) -> None:
+    """ITM loss from ``z[0]`` to every sample ``k`` with ``want[k]``, in one walk.
+
+    ``zr`` float64[n]; ``ps``, ``pq``, ``pz2`` float64[n + 1]; ``hull_x``,
+    ``hull_z`` float64[n]: scratch.  Samples not wanted get NaN.
+    """
+    n = z.shape[0]
+    iv = np.empty(_m.IV_SIZE, dtype=np.float64)
+    g0 = _frame_curvature(z[0], f_mhz, params)
+    half_g0 = 0.5 * g0
+    z_tx = z[0] + h_tx
+    ps[0] = 0.0
+    pq[0] = 0.0
+    pz2[0] = 0.0
+    best_t = -1e300
+    i_t = 0
+    nh = 0
+    for j in range(n):
+        _prefix(z, zr, ps, pq, pz2, j)
+        if not want[j]:
+            out_loss_db[j] = math.nan
+        elif j < 2:
+            out_loss_db[j] = _near_loss(z, j, xi, h_tx, h_rx, f_mhz)
+        else:
+            d = j * xi
+            k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx - half_g0 * d * d)
+            i_r = int(round(hull_x[k] / xi))
+            loss, _mode, _w, _e = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
+                                            params, i_t, i_r, iv)
+            out_loss_db[j] = loss
+        if j >= 1:
+            x = j * xi
+            t = (z[j] - z_tx) / x - half_g0 * x
+            if t > best_t:
+                best_t = t
+                i_t = j
+            nh = _hull_push(hull_x, hull_z, nh, x, z[j] - half_g0 * x * x)
+
+
+@jit
+def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+              params: np.ndarray, iv: np.ndarray):
+    """The loss :func:`itm_sweep` gives at the last sample, by direct scans (O(n)).
+
+    Returns (loss_db, mode, warnings, error, i_t, i_r): the last two are the
+    transmitter / receiver horizon candidates (highest elevation angle seen
+    from each terminal, sample index, 0 = none); ``iv`` receives the
+    intermediate values.
+    """
+    n = z.shape[0]
+    j = n - 1
+    zr = np.empty(n, dtype=np.float64)
+    ps = np.empty(n + 1, dtype=np.float64)
+    pq = np.empty(n + 1, dtype=np.float64)
+    pz2 = np.empty(n + 1, dtype=np.float64)
+    ps[0] = 0.0
+    pq[0] = 0.0
+    pz2[0] = 0.0
+    for k in range(n):
+        _prefix(z, zr, ps, pq, pz2, k)
+    if j < 2:
+        return _near_loss(z, j, xi, h_tx, h_rx, f_mhz), _m.MODE_LOS, 0, 0, 0, 0
+    g0 = _frame_curvature(z[0], f_mhz, params)
+    half_g0 = 0.5 * g0
+    z_tx = z[0] + h_tx
+    d = j * xi
+    w_rx = z[j] + h_rx - half_g0 * d * d
+    best_t = -1e300
+    best_r = -1e300
+    i_t = 0
+    i_r = 0
+    for i in range(1, j):
+        x = i * xi
+        t = (z[i] - z_tx) / x - half_g0 * x
+        if t > best_t:
+            best_t = t
+            i_t = i
+        a = (z[i] - half_g0 * x * x - w_rx) / (d - x)
+        if a > best_r:
+            best_r = a
+            i_r = i
+    loss, mode, warn, err = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz, params,
+                                      i_t, i_r, iv)
+    return loss, mode, warn, err, i_t, i_r
