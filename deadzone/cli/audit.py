@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import engine_options, run_audit_and_write, thresholds_from
+from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["audit_cmd"]
 
@@ -44,7 +45,7 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
               commune_id_col: str | None, default_tech: str, dem_resolution_m: float | None,
               model: str, radius_km: float, rx_height_m: float, threshold_dbm: float | None,
               indoor_margin_db: float, threads: int | None, overwrite: bool,
-              quiet: bool) -> None:
+              quiet: bool, itm: ItmSettings) -> None:
     """Audit village coverage on your own data.
 
     Every village gets a status (covered / marginal / dead, or unknown when
@@ -98,7 +99,7 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
     run_audit_and_write(
         scenario, out_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
         thresholds=thresholds_from(threshold_dbm, indoor_margin_db), threads=threads,
-        overwrite=overwrite, quiet=quiet, title=f"deadzone audit: {villages_path.name}",
+        overwrite=overwrite, quiet=quiet, itm=itm, title=f"deadzone audit: {villages_path.name}",
     )
     if not quiet:
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import engine_options, progress_bar, thresholds_from
+from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["coverage_cmd", "COVERAGE_FILES"]
 
@@ -51,7 +52,7 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
                  dem_resolution_m: float | None, per_band: bool, model: str, radius_km: float,
                  rx_height_m: float, threshold_dbm: float | None, indoor_margin_db: float,
-                 threads: int | None, overwrite: bool, quiet: bool) -> None:
+                 threads: int | None, overwrite: bool, quiet: bool, itm: ItmSettings) -> None:
     """Compute received power of every tower and the multi-server composite.
 
     Writes Cloud-Optimized GeoTIFFs in the DEM's metric CRS: rx_dbm.tif (best
@@ -79,7 +80,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
                                rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
-                               progress=update, per_band=per_band)
+                               progress=update, per_band=per_band, itm=itm)
     nan = float("nan")
     for name, arr, nodata in (
         ("rx_dbm.tif", cov.rx.best_dbm, nan),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import engine_options, run_audit_and_write, thresholds_from
+from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["demo_cmd"]
 
@@ -20,7 +21,7 @@ __all__ = ["demo_cmd"]
 @engine_options
 def demo_cmd(out_dir: Path, seed: int, model: str, radius_km: float, rx_height_m: float,
              threshold_dbm: float | None, indoor_margin_db: float, threads: int | None,
-             overwrite: bool, quiet: bool) -> None:
+             overwrite: bool, quiet: bool, itm: ItmSettings) -> None:
     """Generate the demo province, compute coverage, audit every village, draw the map.
 
     The demo is a deterministic, offline, ~60 x 60 km mountainous province at
@@ -42,7 +43,7 @@ def demo_cmd(out_dir: Path, seed: int, model: str, radius_km: float, rx_height_m
     run_audit_and_write(
         scenario, out_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
         thresholds=thresholds_from(threshold_dbm, indoor_margin_db), threads=threads,
-        overwrite=overwrite, quiet=quiet, title=f"deadzone demo province (seed {seed})",
+        overwrite=overwrite, quiet=quiet, itm=itm, title=f"deadzone demo province (seed {seed})",
     )
     if not quiet:
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import click
 
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import MODELS
+from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
 
 __all__ = [
     "engine_options",
@@ -20,15 +22,37 @@ __all__ = [
 ]
 
 
+def _collect_itm(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the ``--itm-*`` options into one ``itm: ItmSettings`` argument."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        eps, sigma = GROUNDS[kwargs.pop("itm_ground")]
+        kwargs["itm"] = ItmSettings(
+            climate=CLIMATES[kwargs.pop("itm_climate")],
+            n0=kwargs.pop("itm_n0"),
+            epsilon=eps,
+            sigma=sigma,
+            pol=0 if kwargs.pop("itm_polarization") == "horizontal" else 1,
+            location_pct=kwargs.pop("itm_location_pct"),
+            time_pct=kwargs.pop("itm_time_pct"),
+        )
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
 def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Coverage-engine and threshold options."""
+    """Coverage-engine and threshold options (the command gets ``itm: ItmSettings``)."""
+    d = ItmSettings()
     decorators = [
-        click.option("--model", type=click.Choice(list(MODELS)), default="knife",
+        click.option("--model", type=click.Choice(list(MODELS)), default="itm",
                      show_default=True,
-                     help="Propagation model: knife = free space + terrain knife-edge "
-                          "diffraction (ITU-R P.526) with earth curvature; fspl = free space; "
-                          "hata-* = Okumura-Hata (150-1500 MHz) by environment; cost231 / "
-                          "cost231-metro = COST-231 Hata (1500-2000 MHz)."),
+                     help="Propagation model: itm = Longley-Rice Irregular Terrain Model "
+                          "(NTIA ITM 1.4 method) along each radial; knife = free space + "
+                          "terrain knife-edge diffraction (ITU-R P.526) with earth curvature; "
+                          "fspl = free space; hata-* = Okumura-Hata (150-1500 MHz) by "
+                          "environment; cost231 / cost231-metro = COST-231 Hata (1500-2000 MHz)."),
         click.option("--radius-km", type=click.FloatRange(0.5, 200), default=25.0,
                      show_default=True, help="Computation radius around each tower (km)."),
         click.option("--rx-height-m", type=click.FloatRange(0.1, 100), default=1.5,
@@ -38,13 +62,31 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "10 dB below. Default: 2G/3G -100 dBm level, 4G/5G -110 dBm RSRP."),
         click.option("--indoor-margin-db", type=click.FloatRange(0, 60), default=0.0,
                      show_default=True, help="Building penetration margin added to thresholds."),
+        click.option("--itm-climate", type=click.Choice(list(CLIMATES)),
+                     default=next(k for k, v in CLIMATES.items() if v == d.climate),
+                     show_default=True, help="ITM radio climate."),
+        click.option("--itm-n0", type=click.FloatRange(250, 400), default=d.n0,
+                     show_default=True, help="ITM sea-level surface refractivity (N-units)."),
+        click.option("--itm-ground", type=click.Choice(list(GROUNDS)), default="average",
+                     show_default=True,
+                     help="ITM ground constants: average (eps 15, 0.005 S/m), poor, good, "
+                          "fresh-water, sea-water."),
+        click.option("--itm-polarization", type=click.Choice(["vertical", "horizontal"]),
+                     default="vertical", show_default=True, help="ITM antenna polarization."),
+        click.option("--itm-location-pct", type=click.FloatRange(1, 99), default=d.location_pct,
+                     show_default=True,
+                     help="ITM location quantile (%): 90 = the level reached at 90%% of "
+                          "locations (a conservative map)."),
+        click.option("--itm-time-pct", type=click.FloatRange(1, 99), default=d.time_pct,
+                     show_default=True, help="ITM time quantile (%)."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="Worker threads (default: all cores). Results do not depend on it."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
     ]
-    for d in reversed(decorators):
-        f = d(f)
+    f = _collect_itm(f)
+    for dec in reversed(decorators):
+        f = dec(f)
     return f
 
 
@@ -99,6 +141,7 @@ def run_audit_and_write(
     overwrite: bool,
     quiet: bool,
     title: str,
+    itm: ItmSettings | None = None,
 ) -> Any:
     """Coverage + audit + files + map, then the one-screen summary."""
     from deadzone.geo.audit import audit
@@ -108,7 +151,7 @@ def run_audit_and_write(
     check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         result = audit(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                       thresholds=thresholds, n_threads=threads, progress=update)
+                       thresholds=thresholds, n_threads=threads, progress=update, itm=itm)
     write_audit(result, out, overwrite=True)
     cov = result.coverage
     communes = scenario.communes.merge(

@@ -25,6 +25,7 @@ from deadzone.geo.coverage import CoverageResult, compute_coverage
 from deadzone.geo.schema import STATUSES, TECHS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
+from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["AuditResult", "audit", "rollup"]
 
@@ -115,12 +116,13 @@ def audit(
     scenario: Scenario,
     *,
     coverage: CoverageResult | None = None,
-    model: str = "knife",
+    model: str = "itm",
     radius_km: float = 25.0,
     rx_height_m: float = 1.5,
     thresholds: Thresholds | None = None,
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    itm: ItmSettings | None = None,
 ) -> AuditResult:
     """Give every village a coverage status and roll the counts up.
 
@@ -130,8 +132,9 @@ def audit(
         Inputs (DEM, communes, villages, towers).
     coverage : CoverageResult, optional
         Precomputed coverage for ``scenario``; computed when omitted.
-    model, radius_km, rx_height_m, n_threads, progress
-        Passed to :func:`deadzone.geo.coverage.compute_coverage`.
+    model, radius_km, rx_height_m, n_threads, progress, itm
+        Passed to :func:`deadzone.geo.coverage.compute_coverage` (default
+        model ``itm``, Longley-Rice).
     thresholds : Thresholds, optional
         Status thresholds per technology (default: :class:`Thresholds`()).
 
@@ -156,6 +159,7 @@ def audit(
     cov = coverage or compute_coverage(
         scenario.dem, scenario.towers, model=model, radius_km=radius_km,
         rx_height_m=rx_height_m, thresholds=thr, n_threads=n_threads, progress=progress,
+        itm=itm,
     )
     dem = scenario.dem
     vil = scenario.villages

@@ -30,6 +30,7 @@ from deadzone.kernels.coverage import (
     new_composite,
     tower_window,
 )
+from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["CoverageResult", "TowerGrid", "band_key", "compute_coverage", "towers_on_grid"]
 
@@ -237,7 +238,7 @@ def compute_coverage(
     dem: Dem,
     towers: gpd.GeoDataFrame,
     *,
-    model: str = "knife",
+    model: str = "itm",
     radius_km: float = DEFAULT_RADIUS_KM,
     rx_height_m: float = DEFAULT_RX_HEIGHT_M,
     k_factor: float = 4.0 / 3.0,
@@ -246,6 +247,7 @@ def compute_coverage(
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     per_band: bool = False,
+    itm: ItmSettings | None = None,
 ) -> CoverageResult:
     """Received power of every tower over the DEM, and the composites.
 
@@ -256,8 +258,8 @@ def compute_coverage(
     towers : GeoDataFrame
         Canonical towers (EPSG:4326 or any CRS).
     model : str
-        One of :data:`deadzone.kernels.coverage.MODELS` (``knife``, ``fspl``,
-        ``hata-*``, ``cost231*``).
+        One of :data:`deadzone.kernels.coverage.MODELS`: ``itm`` (Longley-Rice,
+        the default), ``knife``, ``fspl``, ``hata-*``, ``cost231*``.
     radius_km : float
         Computation radius per tower (km).
     rx_height_m : float
@@ -274,6 +276,9 @@ def compute_coverage(
         Called as ``progress(done, total)`` after each tower.
     per_band : bool
         Also build one composite per technology and band (``by_band``).
+    itm : ItmSettings, optional
+        ITM climate, refractivity, ground and statistics (``model="itm"``;
+        default :class:`~deadzone.kernels.itm.ItmSettings`()).
 
     Returns
     -------
@@ -307,6 +312,11 @@ def compute_coverage(
     radius_m = radius_km * 1000.0
     todo = [i for i, s in enumerate(grid.sites) if s is not None]
     threads = n_threads or os.cpu_count() or 1
+    # Few towers: share each tower's radials among threads; many: one tower
+    # per thread.  Either way the result does not depend on the split.
+    inner = max(1, threads // max(1, len(todo)))
+    outer = max(1, threads // inner)
+    itm_settings = itm or ItmSettings()
 
     def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
         site = grid.sites[i]
@@ -314,9 +324,10 @@ def compute_coverage(
         return tower_window(
             elev, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
             rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
+            itm=itm_settings, n_threads=inner,
         )
 
-    for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=threads), 1):
+    for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
         tech = grid.techs[i]
         off = float(grid.metric_offset_db[i])
         merge_into(rx, win, r0, c0, i, threshold_dbm=thr.covered(tech) + off)
@@ -343,5 +354,6 @@ def compute_coverage(
             "rx_height_m": rx_height_m,
             "k_factor": k_factor,
             "floor_dbm": floor_dbm,
+            **({"itm": itm_settings.as_dict()} if model == "itm" else {}),
         },
     )
