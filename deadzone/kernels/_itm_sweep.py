@@ -131,7 +131,10 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
     """ITM p2p loss at sample ``j`` from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
-    samples 1..j-1 (0 = none).  Returns (loss_db, mode, warnings, error);
+    samples 1..j-1 (0 = none).  Returns (loss_db, mode, warnings, error,
+    blocked): ``blocked`` is True when terrain rises above the line of sight
+    (ITM's ``mode`` is not that: it calls every path shorter than the
+    smooth-earth horizon distance "line of sight", even behind a ridge);
     ``iv`` receives the intermediate values as in :func:`_itm.p2p`.
     """
     warn = _m.input_warnings(h_tx, h_rx, f_mhz)
@@ -165,6 +168,7 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
             th1 = t1
             dh1 = x
 
+    blocked = dh0 < d or dh1 < d
     d_start = min(15.0 * h_tx, 0.1 * dh0)
     d_end = d - min(15.0 * h_rx, 0.1 * dh1)
     delta_h = _delta_h_moments(ps, pq, pz2, xi, d_start, d_end)
@@ -193,10 +197,11 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
         _, fit1 = _lsq_prefix(zr, ps, pq, n_int, xi, d - 0.9 * dh1, d_end)
         he1 = h_rx + _m._dim(zr[n_int], fit1)
 
-    return _m._finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx,
-                      h_rx, d, _m.CALL_P2P, params[P_TIME], params[P_LOCATION],
-                      params[P_SITUATION], int(params[P_CLIMATE]), int(params[P_MDVAR]), warn,
-                      iv)
+    loss, mode, warn, err = _m._finish(
+        th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
+        _m.CALL_P2P, params[P_TIME], params[P_LOCATION], params[P_SITUATION],
+        int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv)
+    return loss, mode, warn, err, blocked
 
 
 @jit
@@ -255,7 +260,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             d = j * xi
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
-            loss, _mode, _w, _e = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
+            loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
                                             params, i_t, i_r, iv)
             out_loss_db[j] = loss
         if j >= 1:
@@ -272,10 +277,10 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
               params: np.ndarray, iv: np.ndarray):
     """The loss :func:`itm_sweep` gives at the last sample, by direct scans (O(n)).
 
-    Returns (loss_db, mode, warnings, error, i_t, i_r): the last two are the
-    transmitter / receiver horizon candidates (highest elevation angle seen
-    from each terminal, sample index, 0 = none); ``iv`` receives the
-    intermediate values.
+    Returns (loss_db, mode, warnings, error, blocked, i_t, i_r): ``blocked``
+    as in :func:`_receiver`; ``i_t`` / ``i_r`` the transmitter / receiver
+    horizon candidates (highest elevation angle seen from each terminal,
+    sample index, 0 = none); ``iv`` receives the intermediate values.
     """
     n = z.shape[0]
     j = n - 1
@@ -289,7 +294,7 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
     for k in range(n):
         _prefix(z, zr, ps, pq, pz2, k)
     if j < 2:
-        return _near_loss(z, j, xi, h_tx, h_rx, f_mhz), _m.MODE_LOS, 0, 0, 0, 0
+        return _near_loss(z, j, xi, h_tx, h_rx, f_mhz), _m.MODE_LOS, 0, 0, False, 0, 0
     g0 = _frame_curvature(z[0], f_mhz, params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
@@ -309,6 +314,6 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
         if a > best_r:
             best_r = a
             i_r = i
-    loss, mode, warn, err = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz, params,
-                                      i_t, i_r, iv)
-    return loss, mode, warn, err, i_t, i_r
+    loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
+                                               params, i_t, i_r, iv)
+    return loss, mode, warn, err, blocked, i_t, i_r

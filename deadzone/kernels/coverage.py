@@ -223,11 +223,12 @@ def profile_loss(
 def _itm_profile_loss(z: npt.NDArray[np.float64], step_m: float, h_tx_m: float, h_rx_m: float,
                       freq_mhz: float, itm: ItmSettings) -> ProfileLoss:
     iv = np.zeros(_itm_k.IV_SIZE, dtype=np.float64)
-    loss, mode, _warn, err, i_t, i_r = _ks.itm_point(z, step_m, h_tx_m, h_rx_m, freq_mhz,
-                                                      itm.as_array(), iv)
+    loss, mode, _warn, err, blocked, i_t, i_r = _ks.itm_point(
+        z, step_m, h_tx_m, h_rx_m, freq_mhz, itm.as_array(), iv)
     if err != _itm_k.ERR_NONE:
         raise ParameterError(f"ITM could not evaluate this path (kernel error {err})")
-    beyond = mode != _itm_k.MODE_LOS and z.size > 2
+    beyond = bool(blocked)
+    # Terrain's share of the loss: ITM's excess over free space on a blocked path.
     excess = float(loss - iv[_itm_k.IV_A_FS]) if beyond else 0.0
     # The named obstruction: the receiver's horizon (the ridge that hides the
     # receiver), else the transmitter's.

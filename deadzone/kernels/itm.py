@@ -161,9 +161,11 @@ class ItmSettings:
     climate (3), surface refractivity N_0 = 360 N-units (humid tropical
     sea-level refractivity, ITU-R P.453 maps: ~350-380 over South-East
     Asia), average ground (epsilon 15, sigma 0.005 S/m), vertical
-    polarization, mobile variability mode, and the median (50 %) of time,
-    location and situation.  Raise ``location_pct`` (e.g. 90) for a
-    conservative "covered at 90 % of locations" map.
+    polarization, and the median (50 %) of time, location and situation in
+    broadcast variability mode (mdvar 3: the three are independent, so
+    ``location_pct`` alone sets the location quantile).  Raise
+    ``location_pct`` (e.g. 90) for a conservative "covered at 90 % of
+    locations" map.
 
     Attributes
     ----------
@@ -186,7 +188,7 @@ class ItmSettings:
     pol: int = 1
     epsilon: float = 15.0
     sigma: float = 0.005
-    mdvar: int = 2
+    mdvar: int = 3
     time_pct: float = 50.0
     location_pct: float = 50.0
     situation_pct: float = 50.0
