@@ -1,0 +1,857 @@
+"""What-if tower edits: add, move, remove or re-tune one tower and see the change at once.
+
+A :class:`Session` keeps every tower's received-power window (float32,
+cropped to the cells the tower reaches inside the DEM), the multi-server
+composites and the village audit.  An edit recomputes only the edited
+tower's window, rebuilds the composites only over the union of its old and
+new window bounding boxes (merging the cached windows there in tower order,
+exactly as :func:`deadzone.geo.coverage.compute_coverage` merges them), and
+re-audits only the villages whose cell lies within the tower's reach.  The
+result equals a from-scratch :func:`compute_coverage` + :func:`audit` of the
+edited tower set, cell for cell and village for village (tested).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.spatial import cKDTree
+from shapely.geometry import Point
+
+from deadzone.data.scenario import Scenario
+from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
+from deadzone.geo.audit import AuditResult, audit, rollup, summary_dict
+from deadzone.geo.coverage import (
+    DEFAULT_FLOOR_DBM,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_RX_HEIGHT_M,
+    CoverageResult,
+    TowerGrid,
+    towers_on_grid,
+)
+from deadzone.geo.raster import Dem
+from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
+from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels.coverage import (
+    Composite,
+    RadioSite,
+    iter_windows,
+    merge_into,
+    model_code,
+    new_composite,
+    tower_window,
+)
+from deadzone.kernels.itm import ItmSettings
+
+__all__ = [
+    "Session",
+    "WhatIfDelta",
+    "EngineParams",
+    "Footprint",
+    "tower_footprint",
+    "village_delta",
+    "EDITABLE",
+]
+
+#: Tower fields :meth:`Session.edit` may change.
+EDITABLE: tuple[str, ...] = (
+    "height_m",
+    "eirp_dbm",
+    "freq_mhz",
+    "tech",
+    "azimuth_deg",
+    "beamwidth_deg",
+    "tilt_deg",
+    "bandwidth_mhz",
+)
+#: Cells added around a tower's reach when choosing the villages to re-audit
+#: (covers the sub-cell offset between a tower's point and its cell).
+_REACH_PAD_CELLS = 2
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Coverage-engine parameters shared by the session and the optimizer.
+
+    The same values :func:`deadzone.geo.coverage.compute_coverage` takes.
+    """
+
+    model: str = "itm"
+    radius_km: float = DEFAULT_RADIUS_KM
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M
+    k_factor: float = 4.0 / 3.0
+    floor_dbm: float = DEFAULT_FLOOR_DBM
+    itm: ItmSettings = field(default_factory=ItmSettings)
+
+    def __post_init__(self) -> None:
+        model_code(self.model)
+        if not (0.0 < self.radius_km <= 200.0):
+            raise ParameterError(f"radius_km was {self.radius_km}; expected 0 < radius_km <= 200")
+        if not (0.0 < self.rx_height_m <= 100.0):
+            raise ParameterError(f"rx_height_m was {self.rx_height_m}; expected 0..100 m")
+
+    @property
+    def radius_m(self) -> float:
+        """Computation radius (m)."""
+        return self.radius_km * 1000.0
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """One tower's received power, cropped to the cells it reaches on the grid.
+
+    Attributes
+    ----------
+    window : float32[h, w]
+        Total received power (dBm), NaN where not reached.
+    row_off, col_off : int
+        Grid index of ``window[0, 0]``.
+    reach : tuple of int
+        ``(row0, col0, row1, col1)`` (end exclusive) of the tower's full
+        computation square clipped to the grid: every cell within the radius.
+    """
+
+    window: npt.NDArray[np.float32]
+    row_off: int
+    col_off: int
+    reach: tuple[int, int, int, int]
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """``(row0, col0, row1, col1)`` of ``window`` (end exclusive)."""
+        h, w = self.window.shape
+        return (self.row_off, self.col_off, self.row_off + h, self.col_off + w)
+
+
+def tower_footprint(
+    elevation_m: npt.NDArray[np.float32],
+    site: RadioSite,
+    *,
+    dem: Dem,
+    params: EngineParams,
+    n_threads: int = 1,
+) -> Footprint:
+    """Compute one site's window as :func:`compute_coverage` does, and crop it.
+
+    Parameters
+    ----------
+    elevation_m : float32[rows, cols]
+        ``dem.elevation_m`` as a contiguous float32 array.
+    site : RadioSite
+        The kernel site (from :func:`towers_on_grid`).
+    dem : Dem
+        The grid (cell sizes).
+    params : EngineParams
+        Engine parameters.
+    n_threads : int
+        Threads sharing the site's radials (the result does not depend on it).
+
+    Returns
+    -------
+    Footprint
+    """
+    win, r0, c0 = tower_window(
+        elevation_m,
+        site,
+        cell_w_m=dem.cell_w_m,
+        cell_h_m=dem.cell_h_m,
+        radius_m=params.radius_m,
+        rx_height_m=params.rx_height_m,
+        model=params.model,
+        k_factor=params.k_factor,
+        floor_dbm=params.floor_dbm,
+        itm=params.itm,
+        n_threads=n_threads,
+    )
+    rows, cols = elevation_m.shape
+    h, w = win.shape
+    reach = (max(r0, 0), max(c0, 0), min(r0 + h, rows), min(c0 + w, cols))
+    sub = win[reach[0] - r0 : reach[2] - r0, reach[1] - c0 : reach[3] - c0]
+    fin = np.isfinite(sub)
+    ra = np.flatnonzero(fin.any(axis=1))
+    ca = np.flatnonzero(fin.any(axis=0))
+    if ra.size == 0:
+        crop = np.empty((0, 0), dtype=np.float32)
+        return Footprint(crop, reach[0], reach[1], reach)
+    crop = np.ascontiguousarray(sub[ra[0] : ra[-1] + 1, ca[0] : ca[-1] + 1])
+    return Footprint(crop, reach[0] + int(ra[0]), reach[1] + int(ca[0]), reach)
+
+
+def _union(
+    a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int] | None:
+    boxes = [x for x in (a, b) if x is not None and x[2] > x[0] and x[3] > x[1]]
+    if not boxes:
+        return None
+    return (
+        min(x[0] for x in boxes),
+        min(x[1] for x in boxes),
+        max(x[2] for x in boxes),
+        max(x[3] for x in boxes),
+    )
+
+
+def _intersects(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@dataclass
+class WhatIfDelta:
+    """What one edit (or a sequence of edits) changed.
+
+    Attributes
+    ----------
+    action : str
+        What was done, e.g. ``"add T-NEW1"``.
+    changed : GeoDataFrame
+        Villages whose status changed (EPSG:4326): ``village_id, name,
+        commune_id, population, households, status_before, status_after,
+        best_rx_before_dbm, best_rx_after_dbm, serving_before,
+        serving_after``.
+    communes : DataFrame
+        Communes with any change: ``commune_id, name,
+        villages_covered_before/after/change``, the same for population and
+        households.
+    totals_before, totals_after : dict
+        ``villages_total``, ``villages_covered/marginal/dead/unknown``,
+        ``population_total/covered``, ``households_total/covered``.
+    villages_reaudited : int
+        Villages the edit re-audited (those within the tower's reach).
+    elapsed_s : float
+        Wall time of the edit (s).
+    """
+
+    action: str
+    changed: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    totals_before: dict[str, int]
+    totals_after: dict[str, int]
+    villages_reaudited: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def newly_covered(self) -> gpd.GeoDataFrame:
+        """Villages not covered before and covered after."""
+        c = self.changed
+        return c[(c["status_after"] == "covered") & (c["status_before"] != "covered")]
+
+    @property
+    def newly_lost(self) -> gpd.GeoDataFrame:
+        """Villages covered before and not covered after."""
+        c = self.changed
+        return c[(c["status_before"] == "covered") & (c["status_after"] != "covered")]
+
+    def summary_lines(self) -> list[str]:
+        """``covered villages: X/Y → X'/Y`` and the population/household lines."""
+        b, a = self.totals_before, self.totals_after
+        out = []
+        for what in ("villages", "population", "households"):
+            out.append(
+                f"covered {what}: {b[f'{what}_covered']:,}/{b[f'{what}_total']:,} → "
+                f"{a[f'{what}_covered']:,}/{a[f'{what}_total']:,}"
+            )
+        nc, nl = self.newly_covered, self.newly_lost
+        out.append(
+            f"newly covered: {len(nc):,} villages ({int(nc['population'].sum()):,} people, "
+            f"{int(nc['households'].sum()):,} households); newly lost: {len(nl):,} villages "
+            f"({int(nl['population'].sum()):,} people)"
+        )
+        return out
+
+
+def _totals(v: pd.DataFrame) -> dict[str, int]:
+    st = v["status"]
+    cov = st == "covered"
+    out = {"villages_total": int(len(v))}
+    for s in ("covered", "marginal", "dead", "unknown"):
+        out[f"villages_{s}"] = int((st == s).sum())
+    for w in ("population", "households"):
+        out[f"{w}_total"] = int(v[w].sum())
+        out[f"{w}_covered"] = int(v.loc[cov, w].sum())
+    return out
+
+
+def village_delta(
+    before: gpd.GeoDataFrame,
+    after: gpd.GeoDataFrame,
+    *,
+    communes: pd.DataFrame | None = None,
+    action: str = "",
+    villages_reaudited: int = 0,
+    elapsed_s: float = 0.0,
+) -> WhatIfDelta:
+    """Compare two audits of the same villages (same order).
+
+    Parameters
+    ----------
+    before, after : GeoDataFrame
+        ``AuditResult.villages`` tables of the same villages in the same order.
+    communes : DataFrame, optional
+        Commune table (``commune_id``, ``name``) used for names.
+    action : str
+        Label stored on the delta.
+
+    Returns
+    -------
+    WhatIfDelta
+    """
+    if len(before) != len(after) or not np.array_equal(
+        before["village_id"].to_numpy(), after["village_id"].to_numpy()
+    ):
+        raise ParameterError("before and after audits hold different villages")
+    sb = before["status"].to_numpy()
+    sa = after["status"].to_numpy()
+    moved = np.flatnonzero(sb != sa)
+    a = after.iloc[moved]
+    b = before.iloc[moved]
+    changed = gpd.GeoDataFrame(
+        {
+            "village_id": a["village_id"].to_numpy(),
+            "name": a["name"].to_numpy(),
+            "commune_id": a["commune_id"].to_numpy(),
+            "population": a["population"].to_numpy(dtype=np.int64),
+            "households": a["households"].to_numpy(dtype=np.int64),
+            "status_before": b["status"].to_numpy(),
+            "status_after": a["status"].to_numpy(),
+            "best_rx_before_dbm": b["best_rx_dbm"].to_numpy(dtype=np.float64),
+            "best_rx_after_dbm": a["best_rx_dbm"].to_numpy(dtype=np.float64),
+            "serving_before": b["serving_tower_id"].to_numpy(),
+            "serving_after": a["serving_tower_id"].to_numpy(),
+        },
+        geometry=a.geometry.to_numpy(),
+        crs=after.crs,
+    )
+    rows = []
+    cb = before["status"] == "covered"
+    ca = after["status"] == "covered"
+    for cid in pd.unique(changed["commune_id"]):
+        mb = (before["commune_id"] == cid).to_numpy()
+        row: dict[str, Any] = {"commune_id": cid}
+        row["villages_total"] = int(mb.sum())
+        for what in ("villages", "population", "households"):
+            if what == "villages":
+                vb, va = int((cb & mb).sum()), int((ca & mb).sum())
+            else:
+                vb = int(before.loc[cb & mb, what].sum())
+                va = int(after.loc[ca & mb, what].sum())
+            row[f"{what}_covered_before"] = vb
+            row[f"{what}_covered_after"] = va
+            row[f"{what}_covered_change"] = va - vb
+        rows.append(row)
+    cols = ["commune_id", "villages_total"] + [
+        f"{w}_covered_{k}"
+        for w in ("villages", "population", "households")
+        for k in ("before", "after", "change")
+    ]
+    ctab = pd.DataFrame(rows, columns=cols)
+    if communes is not None and "name" in communes.columns:
+        names = dict(zip(communes["commune_id"].astype(str), communes["name"], strict=False))
+        ctab.insert(1, "name", [names.get(str(c), "") for c in ctab["commune_id"]])
+    return WhatIfDelta(
+        action=action,
+        changed=changed.reset_index(drop=True),
+        communes=ctab,
+        totals_before=_totals(before),
+        totals_after=_totals(after),
+        villages_reaudited=villages_reaudited,
+        elapsed_s=elapsed_s,
+    )
+
+
+class Session:
+    """An interactive what-if session over one scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        DEM, communes, villages and the existing towers.
+    model, radius_km, rx_height_m, k_factor, floor_dbm, itm
+        Coverage-engine parameters, as for
+        :func:`deadzone.geo.coverage.compute_coverage`.
+    thresholds : Thresholds, optional
+        Status thresholds (default :class:`Thresholds`()).
+    n_threads : int, optional
+        Worker threads (default: all cores).
+    progress : callable, optional
+        ``progress(done, total)`` while the initial windows are computed.
+
+    Examples
+    --------
+    >>> from deadzone.data.demo import demo_scenario      # doctest: +SKIP
+    >>> s = Session(demo_scenario(seed=0), model="knife")  # doctest: +SKIP
+    >>> d = s.add(104.8, 22.3, height_m=40.0)             # doctest: +SKIP
+    >>> print(d.summary_lines()[0])                        # doctest: +SKIP
+    covered villages: 248/800 → 262/800
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        model: str = "itm",
+        radius_km: float = DEFAULT_RADIUS_KM,
+        rx_height_m: float = DEFAULT_RX_HEIGHT_M,
+        k_factor: float = 4.0 / 3.0,
+        floor_dbm: float = DEFAULT_FLOOR_DBM,
+        thresholds: Thresholds | None = None,
+        itm: ItmSettings | None = None,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.params = EngineParams(
+            model=model,
+            radius_km=radius_km,
+            rx_height_m=rx_height_m,
+            k_factor=k_factor,
+            floor_dbm=floor_dbm,
+            itm=itm or ItmSettings(),
+        )
+        self.thresholds = thresholds or Thresholds()
+        self.scenario = scenario
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._dem = scenario.dem
+        self._elev = np.ascontiguousarray(scenario.dem.elevation_m, dtype=np.float32)
+        towers = scenario.towers
+        if towers.crs is None:
+            raise SchemaError("towers have no CRS; expected EPSG:4326 lon/lat")
+        self._towers = towers.to_crs(4326).reset_index(drop=True)
+        self._towers.attrs = dict(towers.attrs)
+        ids = self._towers["tower_id"].astype(str)
+        if ids.duplicated().any():
+            raise SchemaError(f"tower_id {ids[ids.duplicated()].iloc[0]!r} appears twice")
+        grid = towers_on_grid(self._towers, self._dem)
+        if grid.outside:
+            warnings.warn(
+                f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
+                + ", ".join(grid.outside[:10])
+                + (" ..." if len(grid.outside) > 10 else ""),
+                DeadzoneWarning,
+                stacklevel=2,
+            )
+        self._ids = list(grid.tower_ids)
+        self._techs = list(grid.techs)
+        self._sites: list[RadioSite | None] = list(grid.sites)
+        self._x = list(grid.x_m)
+        self._y = list(grid.y_m)
+        self._off = list(grid.metric_offset_db)
+        self._fp: list[Footprint | None] = [None] * len(self._ids)
+        todo = [i for i, s in enumerate(self._sites) if s is not None]
+        inner = max(1, self.n_threads // max(1, len(todo)))
+        outer = max(1, self.n_threads // inner)
+
+        def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
+            fp = self._footprint(self._sites[i], inner)  # type: ignore[arg-type]
+            self._fp[i] = fp
+            return fp.window, fp.row_off, fp.col_off
+
+        shape = self._dem.shape
+        self._rx = new_composite(shape, threshold_dbm=self.thresholds.covered("2G"))
+        self._by_tech: dict[str, Composite] = {
+            t: new_composite(shape, threshold_dbm=self.thresholds.covered(t))
+            for t in TECHS
+            if t in self._techs
+        }
+        for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
+            self._merge(self._rx, self._by_tech, win, r0, c0, i)
+            if progress is not None:
+                progress(done, len(todo))
+        self._prepare_villages()
+        self._audit = audit(scenario, coverage=self.coverage, thresholds=self.thresholds)
+        self._villages = self._audit.villages.copy()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def towers(self) -> gpd.GeoDataFrame:
+        """The current tower table (EPSG:4326), index = server index."""
+        return self._towers.copy()
+
+    @property
+    def coverage(self) -> CoverageResult:
+        """The current composites as a :class:`CoverageResult`."""
+        grid = TowerGrid(
+            list(self._ids),
+            list(self._techs),
+            list(self._sites),
+            np.array(self._x, dtype=np.float64),
+            np.array(self._y, dtype=np.float64),
+            np.array(self._off, dtype=np.float64),
+        )
+        p = self.params
+        return CoverageResult(
+            rx=self._rx,
+            by_tech=self._by_tech,
+            transform=self._dem.transform,
+            crs=self._dem.crs,
+            grid=grid,
+            model=p.model,
+            radius_m=p.radius_m,
+            rx_height_m=p.rx_height_m,
+            k_factor=p.k_factor,
+            thresholds=self.thresholds,
+            parameters={
+                "model": p.model,
+                "radius_km": p.radius_km,
+                "rx_height_m": p.rx_height_m,
+                "k_factor": p.k_factor,
+                "floor_dbm": p.floor_dbm,
+                **({"itm": p.itm.as_dict()} if p.model == "itm" else {}),
+            },
+        )
+
+    @property
+    def result(self) -> AuditResult:
+        """The current audit (villages, communes, provinces, summary, coverage)."""
+        return self._audit
+
+    @property
+    def footprints(self) -> list[Footprint | None]:
+        """Cached per-tower windows (None for towers outside the DEM)."""
+        return list(self._fp)
+
+    def scenario_now(self) -> Scenario:
+        """The scenario with the current tower table."""
+        s = self.scenario
+        return Scenario(
+            dem=s.dem,
+            communes=s.communes,
+            villages=s.villages,
+            towers=self.towers,
+            roads=s.roads,
+            backbone=s.backbone,
+            name=s.name,
+            meta=s.meta,
+        )
+
+    # ------------------------------------------------------------------ edits
+    def add(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        height_m: float,
+        tech: str = "4G",
+        freq_mhz: float | None = None,
+        eirp_dbm: float | None = None,
+        azimuth_deg: float = math.nan,
+        beamwidth_deg: float = math.nan,
+        tilt_deg: float = 0.0,
+        tower_id: str | None = None,
+    ) -> WhatIfDelta:
+        """Add a tower at ``lon, lat`` (EPSG:4326) and return what changed.
+
+        ``freq_mhz`` and ``eirp_dbm`` default to the technology's defaults
+        (:data:`deadzone.geo.schema.TOWER_DEFAULTS`).  ``tower_id`` defaults
+        to ``NEW<n>``.
+        """
+        t0 = time.perf_counter()
+        if tech not in TECHS:
+            raise ParameterError(f"tech was {tech!r}; expected one of {TECHS}")
+        d = TOWER_DEFAULTS[tech]
+        tid = tower_id or self._new_id()
+        if tid in self._ids:
+            raise ParameterError(f"tower_id {tid!r} already exists")
+        row = {
+            "tower_id": tid,
+            "lon": float(lon),
+            "lat": float(lat),
+            "tech": tech,
+            "freq_mhz": float(d.freq_mhz if freq_mhz is None else freq_mhz),
+            "eirp_dbm": float(d.eirp_dbm if eirp_dbm is None else eirp_dbm),
+            "height_m": float(height_m),
+            "azimuth_deg": float(azimuth_deg),
+            "beamwidth_deg": float(beamwidth_deg),
+            "tilt_deg": float(tilt_deg),
+        }
+        if "params_source" in self._towers.columns:
+            row["params_source"] = "whatif"
+        new = gpd.GeoDataFrame([row], geometry=[Point(float(lon), float(lat))], crs=4326)
+        g = self._grid_row(new, tid)
+        before = self._villages.copy()
+        i = len(self._ids)
+        self._towers = self._append_row(new)
+        self._ids.append(tid)
+        self._techs.append(g.techs[0])
+        self._sites.append(g.sites[0])
+        self._x.append(float(g.x_m[0]))
+        self._y.append(float(g.y_m[0]))
+        self._off.append(float(g.metric_offset_db[0]))
+        fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
+        self._fp.append(fp)
+        techs_changed = self._sync_techs()
+        # The new tower is last in tower order: merging it into the composite
+        # is what a from-scratch merge would do last.
+        self._merge(self._rx, self._by_tech, fp.window, fp.row_off, fp.col_off, i)
+        n = self._reaudit(fp.reach, full=techs_changed)
+        return self._delta(before, f"add {tid}", n, t0)
+
+    def remove(self, tower_id: str) -> WhatIfDelta:
+        """Remove a tower; later towers' server indices shift down by one."""
+        t0 = time.perf_counter()
+        i = self._index(tower_id)
+        before = self._villages.copy()
+        old = self._fp[i]
+        for lst in (self._ids, self._techs, self._sites, self._x, self._y, self._off, self._fp):
+            del lst[i]
+        self._towers = self._towers.drop(index=self._towers.index[i]).reset_index(drop=True)
+        for comp in (self._rx, *self._by_tech.values()):
+            bs = comp.best_server
+            bs[bs > i] -= 1
+        techs_changed = self._sync_techs()
+        if old is not None:
+            self._recompose(old.box)
+        n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
+        return self._delta(before, f"remove {tower_id}", n, t0)
+
+    def move(self, tower_id: str, lon: float, lat: float) -> WhatIfDelta:
+        """Move a tower to ``lon, lat`` (EPSG:4326), keeping its radio settings."""
+        t0 = time.perf_counter()
+        i = self._index(tower_id)
+        row = self._towers.iloc[[i]].copy()
+        row["lon"] = float(lon)
+        row["lat"] = float(lat)
+        row = row.set_geometry([Point(float(lon), float(lat))], crs=4326)
+        return self._replace(i, row, f"move {tower_id}", t0)
+
+    def edit(self, tower_id: str, **changes: Any) -> WhatIfDelta:
+        """Change radio fields of one tower (see :data:`EDITABLE`).
+
+        Examples: ``edit("T001", height_m=45)``, ``edit("T002", tech="4G",
+        freq_mhz=700, eirp_dbm=62)``, ``edit("T003", azimuth_deg=120,
+        beamwidth_deg=65)``.
+        """
+        t0 = time.perf_counter()
+        bad = sorted(set(changes) - set(EDITABLE))
+        if bad:
+            raise ParameterError(f"cannot edit field {bad[0]!r}; expected one of {EDITABLE}")
+        if not changes:
+            raise ParameterError("edit() needs at least one field to change")
+        i = self._index(tower_id)
+        row = self._towers.iloc[[i]].copy()
+        for k, v in changes.items():
+            if k == "tech":
+                if v not in TECHS:
+                    raise ParameterError(f"tech was {v!r}; expected one of {TECHS}")
+                row[k] = str(v)
+            else:
+                row[k] = float(v)
+        desc = ", ".join(f"{k}={v}" for k, v in changes.items())
+        return self._replace(i, row, f"edit {tower_id} ({desc})", t0)
+
+    # -------------------------------------------------------------- internals
+    def _new_id(self) -> str:
+        k = 1
+        while f"NEW{k}" in self._ids:
+            k += 1
+        return f"NEW{k}"
+
+    def _index(self, tower_id: str) -> int:
+        try:
+            return self._ids.index(str(tower_id))
+        except ValueError:
+            raise ParameterError(f"no tower with tower_id {tower_id!r}") from None
+
+    def _append_row(self, new: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        cur = self._towers
+        new = new.reindex(columns=cur.columns)
+        for c in cur.columns:
+            if c != "geometry" and cur[c].dtype != object and new[c].dtype == object:
+                new[c] = new[c].astype(cur[c].dtype) if new[c].notna().all() else new[c]
+        out = gpd.GeoDataFrame(
+            pd.concat([cur, new], ignore_index=True), geometry="geometry", crs=4326
+        )
+        out.attrs = dict(cur.attrs)
+        return out
+
+    def _grid_row(self, row: gpd.GeoDataFrame, tid: str) -> TowerGrid:
+        row.attrs = dict(self._towers.attrs)
+        g = towers_on_grid(row, self._dem)
+        if g.sites[0] is None:
+            raise ParameterError(f"tower {tid!r} lies outside the DEM")
+        return g
+
+    def _footprint(self, site: RadioSite, n_threads: int) -> Footprint:
+        return tower_footprint(
+            self._elev, site, dem=self._dem, params=self.params, n_threads=n_threads
+        )
+
+    def _merge(
+        self,
+        rx: Composite,
+        by_tech: Mapping[str, Composite],
+        win: npt.NDArray[np.float32],
+        r0: int,
+        c0: int,
+        i: int,
+    ) -> None:
+        if win.size == 0:
+            return
+        tech = self._techs[i]
+        off = float(self._off[i])
+        merge_into(rx, win, r0, c0, i, threshold_dbm=self.thresholds.covered(tech) + off)
+        merge_into(by_tech[tech], win, r0, c0, i, metric_offset_db=off)
+
+    def _sync_techs(self) -> bool:
+        """Keep one composite per technology present, in TECHS order."""
+        want = [t for t in TECHS if t in self._techs]
+        if want == list(self._by_tech):
+            return False
+        shape = self._dem.shape
+        self._by_tech = {
+            t: self._by_tech.get(t)
+            or new_composite(shape, threshold_dbm=self.thresholds.covered(t))
+            for t in want
+        }
+        return True
+
+    def _recompose(self, box: tuple[int, int, int, int] | None) -> None:
+        """Rebuild the composites over ``box`` from the cached windows, in tower order."""
+        if box is None:
+            return
+        a0, b0, a1, b1 = box
+        shape = (a1 - a0, b1 - b0)
+        rx = new_composite(shape, threshold_dbm=self._rx.threshold_dbm)
+        by_tech = {
+            t: new_composite(shape, threshold_dbm=c.threshold_dbm) for t, c in self._by_tech.items()
+        }
+        for i, fp in enumerate(self._fp):
+            if fp is None or fp.window.size == 0 or not _intersects(fp.box, box):
+                continue
+            ra0, ca0, ra1, ca1 = fp.box
+            r0, c0 = max(ra0, a0), max(ca0, b0)
+            r1, c1 = min(ra1, a1), min(ca1, b1)
+            win = np.ascontiguousarray(fp.window[r0 - ra0 : r1 - ra0, c0 - ca0 : c1 - ca0])
+            self._merge(rx, by_tech, win, r0 - a0, c0 - b0, i)
+        for full, part in ((self._rx, rx), *((self._by_tech[t], by_tech[t]) for t in by_tech)):
+            full.best_dbm[a0:a1, b0:b1] = part.best_dbm
+            full.best_server[a0:a1, b0:b1] = part.best_server
+            full.second_dbm[a0:a1, b0:b1] = part.second_dbm
+            full.n_servers[a0:a1, b0:b1] = part.n_servers
+
+    def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
+        tid = self._ids[i]
+        g = self._grid_row(row, tid)
+        before = self._villages.copy()
+        old = self._fp[i]
+        fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
+        towers = self._towers.copy()
+        for c in row.columns:
+            towers.at[towers.index[i], c] = row[c].iloc[0]
+        towers.attrs = dict(self._towers.attrs)
+        self._towers = towers
+        self._techs[i] = g.techs[0]
+        self._sites[i] = g.sites[0]
+        self._x[i] = float(g.x_m[0])
+        self._y[i] = float(g.y_m[0])
+        self._off[i] = float(g.metric_offset_db[0])
+        self._fp[i] = fp
+        techs_changed = self._sync_techs()
+        self._recompose(_union(old.box if old is not None else None, fp.box))
+        reach = _union(old.reach if old is not None else None, fp.reach)
+        n = self._reaudit(reach, full=techs_changed)
+        return self._delta(before, action, n, t0)
+
+    def _prepare_villages(self) -> None:
+        """Grid bounding box of every village (its cell, or its polygon's cells)."""
+        vil = self.scenario.villages
+        dem = self._dem
+        geom = vil.geometry
+        bad = (geom.isna() | geom.is_empty).to_numpy()
+        proj = geom.to_crs(dem.crs)
+        b = np.array(
+            [g.bounds if not e else (np.nan,) * 4 for g, e in zip(proj, bad, strict=True)],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        r_top, c_left, _ = dem.rowcol(b[:, 0], b[:, 3])
+        r_bot, c_right, _ = dem.rowcol(b[:, 2], b[:, 1])
+        self._vbox = np.column_stack(
+            [
+                np.minimum(r_top, r_bot),
+                np.minimum(c_left, c_right),
+                np.maximum(r_top, r_bot) + 1,
+                np.maximum(c_left, c_right) + 1,
+            ]
+        )
+        self._vbad = bad | ~np.isfinite(b).all(axis=1)
+        pts = gpd.GeoSeries(
+            [None if e else g.representative_point() for g, e in zip(geom, bad, strict=True)],
+            crs=vil.crs,
+        ).to_crs(dem.crs)
+        self._vx = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
+        self._vy = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
+
+    def _reaudit(self, reach: tuple[int, int, int, int] | None, *, full: bool) -> int:
+        """Re-audit the villages within ``reach`` (all of them when ``full``)."""
+        scen = self.scenario_now()
+        cov = self.coverage
+        if full:
+            self._audit = audit(scen, coverage=cov, thresholds=self.thresholds)
+            self._villages = self._audit.villages.copy()
+            return len(self._villages)
+        n = 0
+        if reach is not None:
+            p = _REACH_PAD_CELLS
+            a0, b0, a1, b1 = reach[0] - p, reach[1] - p, reach[2] + p, reach[3] + p
+            vb = self._vbox
+            sel = np.flatnonzero(
+                ~self._vbad & (vb[:, 0] < a1) & (a0 < vb[:, 2]) & (vb[:, 1] < b1) & (b0 < vb[:, 3])
+            )
+            n = int(sel.size)
+            if n:
+                sub_scen = Scenario(
+                    dem=scen.dem,
+                    communes=scen.communes,
+                    villages=scen.villages.iloc[sel],
+                    towers=scen.towers,
+                    name=scen.name,
+                    meta=scen.meta,
+                )
+                sub = audit(sub_scen, coverage=cov, thresholds=self.thresholds).villages
+                v = self._villages
+                idx = v.index[sel]
+                for c in v.columns:
+                    if c == "geometry":
+                        continue
+                    v.loc[idx, c] = sub[c].to_numpy()
+        self._nearest()
+        communes, provinces = rollup(self._villages, scen.communes)
+        summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)
+        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov)
+        return n
+
+    def _nearest(self) -> None:
+        """Distance to the nearest tower: depends on every tower, so for every village."""
+        x = np.array(self._x, dtype=np.float64)
+        y = np.array(self._y, dtype=np.float64)
+        has = np.isfinite(x) & np.isfinite(y)
+        n = len(self._villages)
+        dist = np.full(n, np.nan)
+        near = np.full(n, None, dtype=object)
+        fin = np.isfinite(self._vx) & np.isfinite(self._vy)
+        if has.any() and fin.any():
+            tree = cKDTree(np.column_stack([x[has], y[has]]))
+            d, k = tree.query(np.column_stack([self._vx[fin], self._vy[fin]]))
+            dist[fin] = d
+            ids = np.array(self._ids, dtype=object)[np.flatnonzero(has)]
+            near[fin] = ids[k]
+        self._villages["distance_to_nearest_tower_m"] = dist
+        self._villages["nearest_tower_id"] = near
+
+    def _delta(self, before: gpd.GeoDataFrame, action: str, n: int, t0: float) -> WhatIfDelta:
+        return village_delta(
+            before,
+            self._villages,
+            communes=self.scenario.communes,
+            action=action,
+            villages_reaudited=n,
+            elapsed_s=time.perf_counter() - t0,
+        )
