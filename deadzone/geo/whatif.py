@@ -817,11 +817,12 @@ class Session:
                 )
                 sub = audit(sub_scen, coverage=cov, thresholds=self.thresholds).villages
                 v = self._villages
-                idx = v.index[sel]
                 for c in v.columns:
                     if c == "geometry":
                         continue
-                    v.loc[idx, c] = sub[c].to_numpy()
+                    col = v[c].to_numpy(copy=True)
+                    col[sel] = sub[c].to_numpy()
+                    v[c] = col
         self._nearest()
         communes, provinces = rollup(self._villages, scen.communes)
         summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)

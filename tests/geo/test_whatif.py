@@ -1,0 +1,162 @@
+"""What-if session: delta bookkeeping and equality with a from-scratch audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deadzone.errors import ParameterError
+from deadzone.geo.audit import audit
+from deadzone.geo.coverage import compute_coverage
+from deadzone.whatif import Session
+from tests.conftest import X0, Y0, small_scenario
+
+_RNG = np.random.default_rng(7)
+_Z = (100.0 + 120.0 * _RNG.random((160, 160))).astype(np.float32)
+_VILLAGES = [(float(a), float(b)) for a, b in _RNG.uniform(100, 4700, size=(30, 2))]
+_TOWERS = [
+    {"x": 900.0, "y": 900.0},
+    {"x": 3800.0, "y": 2500.0, "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 61.0},
+    {"x": 2000.0, "y": 4000.0, "tech": "3G", "freq_mhz": 2100.0, "eirp_dbm": 58.0},
+]
+MODEL = "knife"
+RADIUS_KM = 2.5
+
+
+def _scenario():
+    return small_scenario(z=_Z, villages=_VILLAGES, towers=_TOWERS)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return _scenario()
+
+
+def _lonlat(scen, x_m: float, y_m: float) -> tuple[float, float]:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    p = gpd.GeoSeries([Point(X0 + x_m, Y0 - y_m)], crs=scen.dem.crs).to_crs(4326).iloc[0]
+    return float(p.x), float(p.y)
+
+
+def _assert_same_as_scratch(session: Session) -> None:
+    scen = session.scenario_now()
+    cov = compute_coverage(scen.dem, scen.towers, model=MODEL, radius_km=RADIUS_KM)
+    ref = audit(scen, coverage=cov)
+    got = session.coverage
+    assert list(got.by_tech) == list(cov.by_tech)
+    for name in ("best_dbm", "best_server", "second_dbm", "n_servers"):
+        np.testing.assert_array_equal(getattr(got.rx, name), getattr(cov.rx, name))
+        for t in cov.by_tech:
+            np.testing.assert_array_equal(
+                getattr(got.by_tech[t], name), getattr(cov.by_tech[t], name)
+            )
+    a = pd.DataFrame(session.result.villages.drop(columns="geometry"))
+    b = pd.DataFrame(ref.villages.drop(columns="geometry"))
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(session.result.communes, ref.communes)
+    assert session.result.summary["villages_covered"] == ref.summary["villages_covered"]
+
+
+def test_add_reports_newly_covered_villages(scenario) -> None:
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM)
+    before = s.result.villages.copy()
+    lon, lat = _lonlat(scenario, 2400.0, 2400.0)
+    d = s.add(lon, lat, height_m=40.0, tech="2G", tower_id="NEW-A")
+    after = s.result.villages
+    flipped = (before["status"] != "covered") & (after["status"] == "covered")
+    assert sorted(d.newly_covered["village_id"]) == sorted(after.loc[flipped, "village_id"])
+    assert len(d.newly_lost) == 0
+    assert d.totals_after["villages_covered"] == d.totals_before["villages_covered"] + len(
+        d.newly_covered
+    )
+    assert d.totals_after["population_covered"] - d.totals_before["population_covered"] == int(
+        d.newly_covered["population"].sum()
+    )
+    # per-commune changes add up to the total change
+    assert d.communes["villages_covered_change"].sum() == len(d.newly_covered)
+    assert set(d.communes["name"]) <= set(scenario.communes["name"])
+    line = d.summary_lines()[0]
+    assert line.startswith("covered villages: ") and " → " in line
+    assert "NEW-A" in list(s.towers["tower_id"])
+    _assert_same_as_scratch(s)
+    # removing it again restores the initial statuses exactly
+    d2 = s.remove("NEW-A")
+    assert sorted(d2.newly_lost["village_id"]) == sorted(d.newly_covered["village_id"])
+    assert list(s.result.villages["status"]) == list(before["status"])
+
+
+def test_bad_edits_raise(scenario) -> None:
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM)
+    with pytest.raises(ParameterError, match="no tower"):
+        s.remove("nope")
+    with pytest.raises(ParameterError, match="cannot edit"):
+        s.edit("T0", colour="red")
+    with pytest.raises(ParameterError, match="outside the DEM"):
+        s.add(0.0, 0.0, height_m=30.0)
+    with pytest.raises(ParameterError, match="already exists"):
+        s.add(*_lonlat(scenario, 100.0, 100.0), height_m=30.0, tower_id="T1")
+    _assert_same_as_scratch(s)
+
+
+_edit = st.one_of(
+    st.tuples(
+        st.just("add"),
+        st.floats(100, 4700),
+        st.floats(100, 4700),
+        st.floats(10, 60),
+        st.sampled_from(["2G", "4G", "5G"]),
+    ),
+    st.tuples(st.just("remove"), st.integers(0, 20)),
+    st.tuples(st.just("move"), st.integers(0, 20), st.floats(100, 4700), st.floats(100, 4700)),
+    st.tuples(
+        st.just("edit"),
+        st.integers(0, 20),
+        st.floats(10, 60),
+        st.floats(40, 66),
+        st.sampled_from([np.nan, 0.0, 135.0]),
+    ),
+)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_edit, min_size=1, max_size=4))
+def test_any_edit_sequence_equals_from_scratch(scenario, edits) -> None:
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM)
+    for e in edits:
+        ids = list(s.towers["tower_id"])
+        if e[0] == "add":
+            s.add(*_lonlat(scenario, e[1], e[2]), height_m=e[3], tech=e[4])
+        elif not ids:
+            continue
+        elif e[0] == "remove":
+            s.remove(ids[e[1] % len(ids)])
+        elif e[0] == "move":
+            s.move(ids[e[1] % len(ids)], *_lonlat(scenario, e[2], e[3]))
+        else:
+            az = e[4]
+            s.edit(
+                ids[e[1] % len(ids)],
+                height_m=e[2],
+                eirp_dbm=e[3],
+                azimuth_deg=az,
+                beamwidth_deg=np.nan if np.isnan(az) else 65.0,
+            )
+    _assert_same_as_scratch(s)
+
+
+def test_default_model_itm_edit_matches(scenario) -> None:
+    s = Session(scenario, radius_km=2.0)
+    s.edit("T1", height_m=45.0, tech="5G", freq_mhz=3500.0)
+    s.move("T0", *_lonlat(scenario, 3000.0, 1000.0))
+    scen = s.scenario_now()
+    cov = compute_coverage(scen.dem, scen.towers, radius_km=2.0)
+    np.testing.assert_array_equal(s.coverage.rx.best_dbm, cov.rx.best_dbm)
+    ref = audit(scen, coverage=cov)
+    assert list(s.result.villages["status"]) == list(ref.villages["status"])
