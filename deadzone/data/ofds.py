@@ -160,7 +160,7 @@ def read_backbone(
 
     Examples
     --------
-    >>> nodes, spans = read_backbone("ofds_rwanda/RWA_ofds-nodes_16apr2024.geojson")  # doctest: +SKIP
+    >>> nodes, spans = read_backbone("RWA_ofds-nodes_16apr2024.geojson")  # doctest: +SKIP
     """
     p = Path(os.fspath(path))
     if not p.exists():
