@@ -1,0 +1,277 @@
+"""``deadzone whatif``: add, move or remove towers and see which villages change."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
+from deadzone.kernels.itm import ItmSettings
+
+__all__ = ["whatif_cmd", "WHATIF_FILES", "load_scenario_dir", "parse_add", "parse_move"]
+
+WHATIF_FILES: tuple[str, ...] = (
+    "delta_villages.csv",
+    "delta_villages.gpkg",
+    "delta_communes.csv",
+    "edits.csv",
+    "towers_after.csv",
+    "summary.json",
+    "map_before.html",
+    "map_after.html",
+)
+
+
+def load_scenario_dir(path: Path) -> Any:
+    """A scenario folder, or a ``deadzone demo`` output holding ``inputs/``."""
+    from deadzone.data.io import load_scenario
+
+    p = Path(path)
+    if not (p / "dem.tif").exists() and (p / "inputs" / "dem.tif").exists():
+        p = p / "inputs"
+    return load_scenario(p)
+
+
+def parse_add(text: str) -> dict[str, float]:
+    """``"lon,lat,height_m[,freq_mhz,eirp_dbm]"`` -> keyword arguments."""
+    parts = [s.strip() for s in text.split(",")]
+    if len(parts) not in (3, 4, 5):
+        raise click.BadParameter(
+            f"{text!r}: expected lon,lat,height_m[,freq_mhz,eirp_dbm]", param_hint="--add"
+        )
+    try:
+        vals = [float(s) for s in parts]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: values must be numbers", param_hint="--add") from None
+    out = {"lon": vals[0], "lat": vals[1], "height_m": vals[2]}
+    if not (-180 <= vals[0] <= 180 and -90 <= vals[1] <= 90):
+        raise click.BadParameter(f"{text!r}: lon/lat out of range", param_hint="--add")
+    if not (0 < vals[2] <= 300):
+        raise click.BadParameter(f"{text!r}: height_m must be in (0, 300]", param_hint="--add")
+    if len(vals) >= 4:
+        out["freq_mhz"] = vals[3]
+    if len(vals) == 5:
+        out["eirp_dbm"] = vals[4]
+    return out
+
+
+def parse_move(text: str) -> tuple[str, float, float]:
+    """``"TOWER_ID:lon,lat"`` -> (id, lon, lat)."""
+    tid, sep, rest = text.rpartition(":")
+    parts = rest.split(",")
+    if not sep or not tid or len(parts) != 2:
+        raise click.BadParameter(f"{text!r}: expected TOWER_ID:lon,lat", param_hint="--move")
+    try:
+        return tid, float(parts[0]), float(parts[1])
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: lon,lat must be numbers", param_hint="--move"
+        ) from None
+
+
+@click.command("whatif", short_help="Try adding, moving or removing towers; see what changes.")
+@click.option(
+    "--scenario",
+    "scenario_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Scenario folder (as written by `deadzone demo` in OUT/inputs/, or OUT itself).",
+)
+@click.option(
+    "--add",
+    "adds",
+    multiple=True,
+    metavar="LON,LAT,HEIGHT_M[,FREQ_MHZ,EIRP_DBM]",
+    help="Add a tower (repeatable). Frequency and EIRP default to --add-tech's defaults.",
+)
+@click.option(
+    "--add-tech",
+    type=click.Choice(["2G", "3G", "4G", "5G"]),
+    default="4G",
+    show_default=True,
+    help="Technology of added towers.",
+)
+@click.option("--remove", "removes", multiple=True, metavar="TOWER_ID", help="Remove a tower.")
+@click.option(
+    "--move", "moves", multiple=True, metavar="TOWER_ID:LON,LAT", help="Move a tower (repeatable)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder.",
+)
+@engine_options
+def whatif_cmd(
+    scenario_dir: Path,
+    adds: tuple[str, ...],
+    add_tech: str,
+    removes: tuple[str, ...],
+    moves: tuple[str, ...],
+    out_dir: Path,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    threshold_dbm: float | None,
+    indoor_margin_db: float,
+    threads: int | None,
+    overwrite: bool,
+    quiet: bool,
+    itm: ItmSettings,
+) -> None:
+    """Apply tower edits to a scenario and report the villages that change.
+
+    Edits run in the order removes, moves, adds; each recomputes only the
+    edited tower's coverage.  Prints "covered villages: X/Y → X'/Y" and
+    writes to OUT: delta_villages.csv/.gpkg (villages whose status changed,
+    with before/after status and signal), delta_communes.csv (per-commune
+    change), edits.csv (each edit's effect and time), towers_after.csv,
+    summary.json, map_before.html and map_after.html (offline maps).
+
+    \b
+    Example:
+      deadzone demo --out demo_out
+      deadzone whatif --scenario demo_out --add "104.85,22.30,40" \\
+        --remove T007 --move "T003:104.90,22.35" --out whatif_out
+    """
+    from deadzone.data.io import atomic_path
+    from deadzone.geo.export import check_output_dir
+    from deadzone.geo.whatif import Session, village_delta
+
+    t0 = time.perf_counter()
+    parsed_adds = [parse_add(a) for a in adds]
+    parsed_moves = [parse_move(m) for m in moves]
+    if not (parsed_adds or removes or parsed_moves):
+        raise click.UsageError("give at least one --add, --remove or --move")
+    out = check_output_dir(out_dir, WHATIF_FILES, overwrite=overwrite)
+    scenario = load_scenario_dir(scenario_dir)
+    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    with progress_bar("coverage (towers)", quiet=quiet) as update:
+        session = Session(
+            scenario,
+            model=model,
+            radius_km=radius_km,
+            rx_height_m=rx_height_m,
+            thresholds=thr,
+            itm=itm,
+            n_threads=threads,
+            progress=update,
+        )
+    before = session.result
+    rx_before = before.coverage.rx.best_dbm.copy()
+    towers_before = session.towers
+    deltas = []
+    for tid in removes:
+        deltas.append(session.remove(tid))
+    for tid, lon, lat in parsed_moves:
+        deltas.append(session.move(tid, lon, lat))
+    for a in parsed_adds:
+        deltas.append(session.add(tech=add_tech, **a))
+    after = session.result
+    total = village_delta(
+        before.villages, after.villages, communes=scenario.communes, action="all edits"
+    )
+
+    import pandas as pd
+
+    changed = total.changed
+    table = pd.DataFrame(changed.drop(columns="geometry"))
+    pts = changed.geometry.representative_point()
+    table.insert(1, "lon", pts.x.round(7))
+    table.insert(2, "lat", pts.y.round(7))
+    with atomic_path(out / "delta_villages.csv") as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8")
+    g = changed.copy()
+    for col in ("serving_before", "serving_after"):
+        g[col] = g[col].astype("string")
+    with atomic_path(out / "delta_villages.gpkg") as tmp:
+        g.to_file(tmp, layer="delta_villages", driver="GPKG")
+    with atomic_path(out / "delta_communes.csv") as tmp:
+        total.communes.to_csv(tmp, index=False, encoding="utf-8")
+    edits = pd.DataFrame(
+        [
+            {
+                "action": d.action,
+                "villages_covered_before": d.totals_before["villages_covered"],
+                "villages_covered_after": d.totals_after["villages_covered"],
+                "newly_covered": len(d.newly_covered),
+                "newly_lost": len(d.newly_lost),
+                "newly_covered_ids": ";".join(d.newly_covered["village_id"].astype(str)),
+                "newly_lost_ids": ";".join(d.newly_lost["village_id"].astype(str)),
+                "villages_reaudited": d.villages_reaudited,
+                "elapsed_s": round(d.elapsed_s, 4),
+            }
+            for d in deltas
+        ]
+    )
+    with atomic_path(out / "edits.csv") as tmp:
+        edits.to_csv(tmp, index=False, encoding="utf-8")
+    tw = pd.DataFrame(session.towers.drop(columns="geometry"))
+    with atomic_path(out / "towers_after.csv") as tmp:
+        tw.to_csv(tmp, index=False, encoding="utf-8")
+    summary = {
+        "scenario": scenario.name,
+        "before": total.totals_before,
+        "after": total.totals_after,
+        "newly_covered": int(len(total.newly_covered)),
+        "newly_lost": int(len(total.newly_lost)),
+        "edits": edits.drop(columns=["newly_covered_ids", "newly_lost_ids"]).to_dict("records"),
+        "parameters": after.summary["parameters"],
+    }
+    with atomic_path(out / "summary.json") as tmp:
+        Path(tmp).write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False, default=_json), encoding="utf-8"
+        )
+    _maps(out, scenario, before, after, rx_before, towers_before, session.towers, total, thr)
+    if not quiet:
+        for line in total.summary_lines():
+            click.echo(line)
+        click.echo(f"outputs: {out}/ ({', '.join(WHATIF_FILES)})")
+        click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    else:
+        click.echo(total.summary_lines()[0])
+
+
+def _json(obj: object) -> object:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _maps(out, scenario, before, after, rx_before, towers_before, towers_after, total, thr):  # noqa: ANN001
+    from deadzone.maps.folium_map import coverage_map, save_map
+
+    lines = total.summary_lines()
+    for name, res, rx, towers, title in (
+        ("map_before.html", before, rx_before, towers_before, "what-if: before"),
+        ("map_after.html", after, after.coverage.rx.best_dbm, towers_after, "what-if: after"),
+    ):
+        communes = (
+            scenario.communes.merge(
+                res.communes.drop(columns=["name", "province"]), on="commune_id", how="left"
+            )
+            if len(scenario.communes)
+            else None
+        )
+        m = coverage_map(
+            rx_dbm=rx,
+            transform=res.coverage.transform,
+            crs=res.coverage.crs,
+            villages=res.villages,
+            towers=towers,
+            communes=communes,
+            title=title,
+            summary_lines=lines[:2] if name == "map_after.html" else res.summary_lines()[:3],
+            thresholds_dbm=(thr.covered("2G"), thr.marginal("2G")),
+            status_labels=status_labels(thr, list(res.coverage.by_tech)),
+        )
+        save_map(m, out / name, overwrite=True)
