@@ -77,12 +77,14 @@ def _register() -> None:
     from deadzone.cli.audit import audit_cmd
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
+    from deadzone.cli.place import place_cmd
     from deadzone.cli.whatif import whatif_cmd
 
     cli.add_command(demo_cmd)
     cli.add_command(audit_cmd)
     cli.add_command(coverage_cmd)
     cli.add_command(whatif_cmd)
+    cli.add_command(place_cmd)
 
 
 _register()
