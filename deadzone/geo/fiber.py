@@ -1,0 +1,1236 @@
+"""Fiber rollout planning: least-cost networks along roads, phased by yearly budget.
+
+:func:`plan_fiber` joins targets (commune centres, towers, villages or any
+points) to the existing fiber network along a :class:`~deadzone.geo.roads.RoadGraph`
+and orders the build into yearly phases.
+
+Model
+-----
+* **Existing network**: backbone nodes (points) and spans (lines).  Every
+  backbone node is joined to the nearest road by a drop; road edges lying
+  within ``span_buffer_m`` of an existing span are already lit (cost 0).  All
+  of it is contracted into one root.
+* **Last-mile drop**: each target joins the road graph at the nearest road.
+  ``drop="straight"``: a straight drop from the target to the foot of the
+  perpendicular on the nearest road (the road is split there).
+  ``drop="road"``: the drop runs along the nearest road to its nearer end
+  node (junction), length = gap to the road + distance along it.  A drop is
+  costed at ``FiberCosts.drop_cost_per_km``; a target further than
+  ``max_drop_m`` from any road is *unreachable (beyond max drop)*, one whose
+  road has no path to the existing network is *unreachable (disconnected
+  road component)*.  Nothing is dropped: every input target appears in the
+  output with a status and a reason.
+* **Weights**: road edges weigh ``weight_m`` (road-equivalent metres, see
+  :mod:`deadzone.geo.roads`), drops ``drop_m * drop_cost_per_km /
+  cost_per_km``; money = weight / 1000 * ``cost_per_km`` + ``site_cost`` per
+  connected target.
+* **Design**: Mehlhorn's Steiner tree + local search
+  (:mod:`deadzone.geo._fiber_design`), and as an alternative the Giga-style
+  greedy growth with a maximum link length; both totals and a lower bound on
+  the optimum are reported.
+* **Phasing**: each year the budget (km and/or money) is spent greedily on the
+  connected extension (a tree path from the built network plus the whole
+  sub-tree below it) with the largest value per cost that still fits; every
+  phase is connected to the existing network and earlier phases, and no phase
+  exceeds its budget.  Unused budget does not carry over.  (Density greedy for
+  budgeted problems, cf. Nemhauser, Wolsey & Fisher 1978; Khuller, Moss & Naor
+  1999.)
+* **Households reached**: a village counts as reached once fiber (existing or
+  built) lies within ``reach_m`` (default 2 km).  ``reach_mode="straight"``
+  (default) measures the straight-line distance to the nearest fiber line
+  or node; ``reach_mode="road"`` measures gap-to-road plus distance along
+  roads to the nearest fiber node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+import shapely.ops
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from deadzone.errors import ParameterError, SchemaError
+from deadzone.geo._fiber_design import (
+    greedy_growth,
+    improve_tree,
+    rooted_order,
+    steiner_mehlhorn,
+)
+from deadzone.geo.roads import RoadGraph, _cut_line, _symmetric_min_csr
+from deadzone.kernels._jit import jit
+
+__all__ = [
+    "FiberCosts",
+    "FiberPlan",
+    "plan_fiber",
+    "commune_targets",
+    "village_targets",
+    "tower_targets",
+    "DROP_MODES",
+    "REACH_MODES",
+    "METHODS",
+    "phase_budget_used",
+]
+
+logger = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+DROP_MODES = ("straight", "road")
+REACH_MODES = ("straight", "road")
+METHODS = ("steiner", "greedy")
+_EPS_W = 1e-6  # weight of free edges (csgraph reads a stored 0 as no edge)
+_SNAP_M = 1.0
+
+
+@dataclass(frozen=True)
+class FiberCosts:
+    """Unit costs of the build (any currency; defaults are illustrative VND).
+
+    Attributes
+    ----------
+    cost_per_km : float
+        Fibre along roads per km (duct/trench or poles + cable + labour).
+        Default 250 million VND (~10,000 USD) per km.
+    drop_cost_per_km : float
+        Last-mile drop per km (aerial/short trench).  Default 120 million.
+    site_cost : float
+        Fixed cost per connected target (splice closure, ODF, termination).
+        Default 20 million.
+    """
+
+    cost_per_km: float = 250e6
+    drop_cost_per_km: float = 120e6
+    site_cost: float = 20e6
+
+    def __post_init__(self) -> None:
+        for name in ("cost_per_km", "drop_cost_per_km", "site_cost"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ParameterError(f"FiberCosts.{name} was {v!r}; expected a finite value >= 0")
+        if self.cost_per_km <= 0:
+            raise ParameterError("FiberCosts.cost_per_km must be > 0")
+
+
+@dataclass
+class FiberPlan:
+    """What :func:`plan_fiber` returns.
+
+    Attributes
+    ----------
+    routes : GeoDataFrame
+        EPSG:4326 lines, one per built road piece or drop: ``phase`` (1..K,
+        -1 = designed but not within the K years), ``length_m``, ``cost``,
+        ``kind`` (``road``/``drop``), ``road_class``, ``target_id`` (drops),
+        ``design``.
+    targets : GeoDataFrame
+        Every input target: ``target_id, name, kind, value, status, reason,
+        phase, drop_m, gap_m``; ``status`` is ``connected`` (phase >= 1),
+        ``later`` (in the design, not within budget/years) or ``unreachable``.
+    phases : DataFrame
+        One row per phase (0 = existing network): ``phase, km, road_km,
+        drop_km, cost, targets_connected, targets_connected_total,
+        value_connected_total, households_reached, households_total,
+        households_pct, communes_with_fiber, communes_total,
+        communes_with_fiber_text``.
+    designs : dict
+        Totals per design (``steiner``, ``greedy``) and the lower bound.
+    villages : GeoDataFrame or None
+        Input villages with ``fiber_phase`` (first phase within reach, -1 never).
+    existing : GeoDataFrame
+        EPSG:4326 existing network (backbone nodes and spans) as drawn.
+    crs : pyproj.CRS
+        Projected CRS used for lengths.
+    params : dict
+        Every option used.
+    """
+
+    routes: gpd.GeoDataFrame
+    targets: gpd.GeoDataFrame
+    phases: pd.DataFrame
+    designs: dict[str, Any]
+    villages: gpd.GeoDataFrame | None
+    existing: gpd.GeoDataFrame
+    crs: Any
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        """Short human-readable report lines."""
+        lines = []
+        d = self.designs
+        lb = d.get("lower_bound_cost")
+        for name in METHODS:
+            if name in d:
+                x = d[name]
+                gap = f", {x['gap_pct']:.1f}% above the lower bound" if lb else ""
+                lines.append(
+                    f"{name} design: {x['km']:,.1f} km, cost {x['cost']:,.0f}, "
+                    f"{x['targets_connected']} targets{gap}"
+                )
+        if lb is not None:
+            lines.append(f"lower bound on the optimal network cost: {lb:,.0f}")
+        for r in self.phases.itertuples():
+            lines.append(
+                f"phase {r.phase}: {r.km:,.1f} km, cost {r.cost:,.0f}, "
+                f"+{r.targets_connected} targets; households reached by fiber "
+                f"{r.households_pct:.2f}%; communes with fiber {r.communes_with_fiber_text}"
+            )
+        unr = self.targets[self.targets["status"] == "unreachable"]
+        if len(unr):
+            counts = unr["reason"].str.split(" \\(").str[0].value_counts()
+            lines.append(
+                "unreachable targets: " + ", ".join(f"{n} {why}" for why, n in counts.items())
+            )
+        return lines
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _points_xy(gdf: gpd.GeoDataFrame) -> tuple[F64, npt.NDArray[np.bool_]]:
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    xy = np.full((len(geoms), 2), np.nan)
+    if ok.any():
+        pts = geoms[ok].copy()
+        not_pt = shapely.get_type_id(pts) != 0
+        if not_pt.any():
+            pts[not_pt] = shapely.point_on_surface(pts[not_pt])
+        xy[ok, 0] = shapely.get_x(pts)
+        xy[ok, 1] = shapely.get_y(pts)
+    ok &= np.isfinite(xy).all(axis=1)
+    return xy, ok
+
+
+def _num(series: Any, n: int) -> F64:
+    if series is None:
+        return np.zeros(n)
+    return pd.to_numeric(series, errors="coerce").fillna(0.0).to_numpy(dtype=np.float64)
+
+
+def commune_targets(
+    communes: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Commune centres as targets (``center_lon/center_lat`` if given, else a point inside).
+
+    ``households``/``population`` are the sums of the commune's villages when
+    villages are given, else the commune's own ``population`` column.
+    """
+    c = communes.to_crs(4326)
+    if {"center_lon", "center_lat"} <= set(c.columns):
+        lon = pd.to_numeric(c["center_lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(c["center_lat"], errors="coerce").to_numpy(dtype=float)
+        inside = np.asarray(shapely.point_on_surface(np.asarray(c.geometry.array, dtype=object)))
+        pts = np.where(np.isfinite(lon) & np.isfinite(lat), shapely.points(lon, lat), inside)
+    else:
+        pts = shapely.point_on_surface(np.asarray(c.geometry.array, dtype=object))
+    id_col = "commune_id" if "commune_id" in c.columns else None
+    ids = c[id_col].astype(str).to_numpy() if id_col else np.array([f"C{i}" for i in range(len(c))])
+    out = gpd.GeoDataFrame(
+        {"target_id": ids, "name": c["name"].to_numpy() if "name" in c else ids, "kind": "commune"},
+        geometry=pts,
+        crs=4326,
+    )
+    if villages is not None and "commune_id" in villages.columns:
+        v = pd.DataFrame(
+            {
+                "commune_id": villages["commune_id"].astype(str),
+                "households": _num(villages.get("households"), len(villages)),
+                "population": _num(villages.get("population"), len(villages)),
+            }
+        )
+        agg = v.groupby("commune_id")[["households", "population"]].sum()
+        out["households"] = agg["households"].reindex(ids).fillna(0).to_numpy()
+        out["population"] = agg["population"].reindex(ids).fillna(0).to_numpy()
+    elif "population" in c.columns:
+        out["population"] = _num(c["population"], len(c))
+    return out
+
+
+def village_targets(villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Villages as targets, valued by their households (and population)."""
+    v = villages.to_crs(4326)
+    ids = (
+        v["village_id"].astype(str).to_numpy()
+        if "village_id" in v
+        else np.array([f"V{i}" for i in range(len(v))])
+    )
+    out = gpd.GeoDataFrame(
+        {"target_id": ids, "name": v["name"].to_numpy() if "name" in v else ids, "kind": "village"},
+        geometry=v.geometry.to_numpy(),
+        crs=4326,
+    )
+    for col in ("households", "population", "commune_id"):
+        if col in v.columns:
+            out[col] = v[col].to_numpy()
+    return out
+
+
+def tower_targets(
+    towers: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Towers as backhaul targets.
+
+    With villages, each tower is valued by the households and population of
+    the villages for which it is the nearest tower (a Voronoi share).
+    """
+    t = towers.to_crs(4326)
+    ids = (
+        t["tower_id"].astype(str).to_numpy()
+        if "tower_id" in t
+        else np.array([f"T{i}" for i in range(len(t))])
+    )
+    # one target per site: several technologies share a mast
+    out = gpd.GeoDataFrame(
+        {"target_id": ids, "name": ids, "kind": "tower"}, geometry=t.geometry.to_numpy(), crs=4326
+    )
+    out = out.drop_duplicates(subset="target_id").reset_index(drop=True)
+    if villages is not None and len(villages) and len(out):
+        crs = out.estimate_utm_crs()
+        txy, tok = _points_xy(out.to_crs(crs))
+        vxy, vok = _points_xy(villages.to_crs(crs))
+        from scipy.spatial import cKDTree
+
+        if tok.any() and vok.any():
+            _, k = cKDTree(txy[tok]).query(vxy[vok])
+            owner = np.flatnonzero(tok)[k]
+            for col in ("households", "population"):
+                if col in villages.columns:
+                    vals = _num(villages[col], len(villages))[vok]
+                    out[col] = np.bincount(owner, weights=vals, minlength=len(out))
+    return out
+
+
+# --------------------------------------------------------------------------- graph set-up
+
+
+@dataclass
+class _Aug:
+    """The road graph augmented with split points, drops and the root."""
+
+    n: int
+    u: I64
+    v: I64
+    length_m: F64
+    weight_m: F64
+    kind: npt.NDArray[np.object_]  # road / drop / root
+    road_class: npt.NDArray[np.object_]
+    geoms: npt.NDArray[np.object_]
+    owner: I64  # target index for drops (-1 otherwise)
+    existing: npt.NDArray[np.bool_]
+    node_xy: F64
+    root: int
+
+
+def _attach(
+    graph: RoadGraph, xy: F64, ok: npt.NDArray[np.bool_], max_drop_m: float
+) -> tuple[I64, F64, F64]:
+    """Nearest edge, gap (m) and position along it (m) for each point; -1 if none."""
+    n = len(xy)
+    edge = np.full(n, -1, np.int64)
+    gap = np.full(n, np.inf)
+    pos = np.zeros(n)
+    if graph.n_edges == 0 or not ok.any():
+        return edge, gap, pos
+    geoms = graph.edge_geoms()
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(xy[ok])
+    (pi, ei), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    idx = np.flatnonzero(ok)[pi]
+    edge[idx] = ei
+    gap[idx] = dist
+    pos[idx] = shapely.line_locate_point(geoms[ei], pts[pi])
+    return edge, gap, pos
+
+
+def _augment(
+    graph: RoadGraph,
+    pts_xy: F64,
+    edge: I64,
+    gap: F64,
+    pos: F64,
+    use: npt.NDArray[np.bool_],
+    drop_mode: str,
+    drop_ratio: float,
+) -> tuple[_Aug, I64, F64]:
+    """Split roads at attachment points and add one node + drop edge per used point."""
+    geoms = graph.edge_geoms()
+    n0 = graph.n_nodes
+    L = graph.length_m
+    attach = np.full(len(pts_xy), -1, np.int64)
+    drop_m = np.full(len(pts_xy), np.inf)
+    cuts: dict[int, list[float]] = {}
+    for i in np.flatnonzero(use):
+        e, s = int(edge[i]), float(pos[i])
+        if drop_mode == "road":
+            if s <= L[e] - s:
+                attach[i], drop_m[i] = graph.edge_u[e], gap[i] + s
+            else:
+                attach[i], drop_m[i] = graph.edge_v[e], gap[i] + L[e] - s
+        elif s <= _SNAP_M:
+            attach[i], drop_m[i] = graph.edge_u[e], gap[i]
+        elif s >= L[e] - _SNAP_M:
+            attach[i], drop_m[i] = graph.edge_v[e], gap[i]
+        else:
+            cuts.setdefault(e, []).append(s)
+            drop_m[i] = gap[i]
+    new_xy: list[F64] = []
+    cut_node: dict[tuple[int, float], int] = {}
+    add_u, add_v, add_len, add_w, add_cls, add_geom = [], [], [], [], [], []
+    split = np.zeros(graph.n_edges, bool)
+    next_id = n0
+    for e, ss in cuts.items():
+        s_sorted = np.unique(np.round(np.asarray(ss), 3))
+        keep = np.concatenate([[True], np.diff(s_sorted) > _SNAP_M]) if len(s_sorted) else []
+        s_cut = s_sorted[keep]
+        coords = shapely.get_coordinates(geoms[e])
+        pieces = _cut_line(coords, s_cut)
+        ids = [int(graph.edge_u[e])]
+        for s in s_cut:
+            ids.append(next_id)
+            new_xy.append(np.interp([s], [0, L[e]], [0, 1]))  # placeholder, replaced below
+            next_id += 1
+        ids.append(int(graph.edge_v[e]))
+        for k, piece in enumerate(pieces):
+            if k < len(s_cut):
+                new_xy[ids[k + 1] - n0] = piece[-1]
+            g = shapely.linestrings(piece)
+            plen = float(shapely.length(g))
+            add_u.append(ids[k])
+            add_v.append(ids[k + 1])
+            add_len.append(plen)
+            add_w.append(max(graph.weight_m[e] * plen / max(L[e], 1e-9), _EPS_W))
+            add_cls.append(graph.road_class[e])
+            add_geom.append(g)
+        for s in ss:  # map every original position to the node of its merged cut
+            j = int(np.argmin(np.abs(s_cut - s)))
+            cut_node[(e, s)] = ids[j + 1]
+        split[e] = True
+    for i in np.flatnonzero(use & (attach < 0)):
+        attach[i] = cut_node[(int(edge[i]), float(pos[i]))]
+    keep = ~split
+    u = np.concatenate([graph.edge_u[keep], np.asarray(add_u, np.int64)])
+    v = np.concatenate([graph.edge_v[keep], np.asarray(add_v, np.int64)])
+    length = np.concatenate([L[keep], np.asarray(add_len, float)])
+    weight = np.concatenate([graph.weight_m[keep], np.asarray(add_w, float)])
+    cls = np.concatenate([graph.road_class[keep], np.asarray(add_cls, dtype=object)])
+    gg = np.concatenate([geoms[keep], np.asarray(add_geom, dtype=object)])
+    node_xy = np.vstack([graph.node_xy, np.asarray(new_xy).reshape(-1, 2)])
+    # one node per used point, joined by its drop
+    used = np.flatnonzero(use)
+    pnode = np.full(len(pts_xy), -1, np.int64)
+    pnode[used] = len(node_xy) + np.arange(len(used))
+    node_xy = np.vstack([node_xy, pts_xy[used]])
+    dl = drop_m[used]
+    drop_geom = (
+        shapely.linestrings(np.stack([pts_xy[used], node_xy[attach[used]]], axis=1))
+        if len(used)
+        else np.zeros(0, dtype=object)
+    )
+    if drop_mode == "road" and len(used):
+        # draw the drop along the road: gap segment + the road stretch to the node
+        gl = []
+        for i in used:
+            e = int(edge[i])
+            line = geoms[e]
+            foot = shapely.line_interpolate_point(line, pos[i])
+            s = float(pos[i])
+            stretch = (
+                shapely.ops.substring(line, 0, s)
+                if attach[i] == graph.edge_u[e]
+                else shapely.ops.substring(line, s, L[e])
+            )
+            c = np.vstack(
+                [
+                    pts_xy[i],
+                    shapely.get_coordinates(foot),
+                    shapely.get_coordinates(stretch)[:: -1 if attach[i] == graph.edge_u[e] else 1],
+                ]
+            )
+            gl.append(shapely.linestrings(c) if len(c) >= 2 else drop_geom[len(gl)])
+        drop_geom = np.asarray(gl, dtype=object)
+    n_road = len(u)
+    u = np.concatenate([u, attach[used]])
+    v = np.concatenate([v, pnode[used]])
+    length = np.concatenate([length, dl])
+    weight = np.concatenate([weight, np.maximum(dl * drop_ratio, _EPS_W)])
+    cls = np.concatenate([cls, np.full(len(used), "", dtype=object)])
+    gg = np.concatenate([gg, drop_geom])
+    kind = np.array(["road"] * n_road + ["drop"] * len(used), dtype=object)
+    owner = np.concatenate([np.full(n_road, -1, np.int64), used.astype(np.int64)])
+    aug = _Aug(
+        n=len(node_xy),
+        u=u,
+        v=v,
+        length_m=length,
+        weight_m=weight,
+        kind=kind,
+        road_class=cls,
+        geoms=gg,
+        owner=owner,
+        existing=np.zeros(len(u), bool),
+        node_xy=node_xy,
+        root=-1,
+    )
+    return aug, pnode, drop_m
+
+
+def _add_root(aug: _Aug, source_nodes: I64) -> None:
+    """A virtual root joined to every node of the existing network at ~0 weight."""
+    r = aug.n
+    src = np.unique(source_nodes)
+    aug.n += 1
+    aug.root = r
+    aug.node_xy = np.vstack([aug.node_xy, [np.nan, np.nan]])
+    k = len(src)
+    aug.u = np.concatenate([aug.u, np.full(k, r, np.int64)])
+    aug.v = np.concatenate([aug.v, src])
+    aug.length_m = np.concatenate([aug.length_m, np.zeros(k)])
+    aug.weight_m = np.concatenate([aug.weight_m, np.full(k, _EPS_W)])
+    aug.kind = np.concatenate([aug.kind, np.full(k, "root", dtype=object)])
+    aug.road_class = np.concatenate([aug.road_class, np.full(k, "", dtype=object)])
+    aug.geoms = np.concatenate([aug.geoms, np.full(k, None, dtype=object)])
+    aug.owner = np.concatenate([aug.owner, np.full(k, -1, np.int64)])
+    aug.existing = np.concatenate([aug.existing, np.ones(k, bool)])
+
+
+def _edge_lookup(aug: _Aug) -> Callable[[I64], I64]:
+    """Map tree node pairs to the lightest augmented edge between them."""
+    a = np.minimum(aug.u, aug.v)
+    b = np.maximum(aug.u, aug.v)
+    key = a * aug.n + b
+    order = np.lexsort((aug.weight_m, key))
+    skey = key[order]
+    first = np.ones(len(skey), bool)
+    first[1:] = skey[1:] != skey[:-1]
+    ukey, uidx = skey[first], order[first]
+
+    def lookup(pairs: I64) -> I64:
+        k = pairs[:, 0] * aug.n + pairs[:, 1]
+        j = np.searchsorted(ukey, k)
+        if len(k) and (j.max() >= len(ukey) or not np.array_equal(ukey[j], k)):
+            raise RuntimeError("tree edge not found in the graph")  # pragma: no cover
+        return uidx[j]
+
+    return lookup
+
+
+# --------------------------------------------------------------------------- phasing
+
+
+@jit
+def _phase_kernel(
+    parent: I64,
+    cost_a: F64,
+    cost_b: F64,
+    value: F64,
+    built0: npt.NDArray[np.bool_],
+    budget_a: float,
+    budget_b: float,
+    n_phases: int,
+) -> I64:
+    """Phase of every tree node (0 = existing, 1..K, -1 = not built).
+
+    Nodes are numbered in BFS order from the root (parents before children).  Each
+    pick is an unbuilt node c: build the tree path from the built network to
+    c and the whole sub-tree below c; value = targets in that sub-tree; the
+    pick with the best value / cost_a (cost_b when cost_a is all zero) that
+    fits both remaining budgets is taken, until nothing fits.
+    """
+    n = len(parent)
+    phase = np.full(n, -1, np.int64)
+    built = built0.copy()
+    for i in range(n):
+        if built[i]:
+            phase[i] = 0
+    path_a = np.zeros(n)
+    path_b = np.zeros(n)
+    sub_a = np.zeros(n)
+    sub_b = np.zeros(n)
+    sub_v = np.zeros(n)
+    mark = np.zeros(n, np.bool_)
+    use_b = budget_a == np.inf
+    for p in range(1, n_phases + 1):
+        rem_a = budget_a
+        rem_b = budget_b
+        while True:
+            for c in range(n):
+                if built[c] or parent[c] < 0:
+                    path_a[c] = 0.0
+                    path_b[c] = 0.0
+                else:
+                    path_a[c] = cost_a[c] + path_a[parent[c]]
+                    path_b[c] = cost_b[c] + path_b[parent[c]]
+                sub_a[c] = 0.0
+                sub_b[c] = 0.0
+                sub_v[c] = 0.0
+            for c in range(n - 1, -1, -1):
+                if built[c]:
+                    continue
+                sub_a[c] += cost_a[c]
+                sub_b[c] += cost_b[c]
+                sub_v[c] += value[c]
+                pc = parent[c]
+                if pc >= 0 and not built[pc]:
+                    sub_a[pc] += sub_a[c]
+                    sub_b[pc] += sub_b[c]
+                    sub_v[pc] += sub_v[c]
+            best = -1
+            best_r = -1.0
+            best_cost = np.inf
+            for c in range(n):
+                if built[c] or sub_v[c] <= 0:
+                    continue
+                pc = parent[c]
+                ca = path_a[pc] + sub_a[c]
+                cb = path_b[pc] + sub_b[c]
+                if ca > rem_a * (1 + 1e-12) or cb > rem_b * (1 + 1e-12):
+                    continue
+                denom = cb if use_b else ca
+                r = sub_v[c] / denom if denom > 0 else np.inf
+                if r > best_r or (r == best_r and denom < best_cost):
+                    best_r = r
+                    best = c
+                    best_cost = denom
+            if best < 0:
+                break
+            pc = parent[best]
+            rem_a -= path_a[pc] + sub_a[best]
+            rem_b -= path_b[pc] + sub_b[best]
+            x = pc
+            while x >= 0 and not built[x]:
+                built[x] = True
+                phase[x] = p
+                x = parent[x]
+            # the whole sub-tree of best (descendants come later in BFS order)
+            built[best] = True
+            phase[best] = p
+            mark[best] = True
+            for c in range(best + 1, n):
+                if not built[c] and parent[c] >= 0 and mark[parent[c]]:
+                    built[c] = True
+                    phase[c] = p
+                    mark[c] = True
+            for c in range(best, n):
+                mark[c] = False
+    return phase
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def _resolve_ids(targets: gpd.GeoDataFrame, id_column: str | None) -> npt.NDArray[np.object_]:
+    if id_column is not None:
+        if id_column not in targets.columns:
+            raise SchemaError(
+                f"targets: id column {id_column!r} not found; columns are "
+                f"{[c for c in targets.columns if c != targets.geometry.name]}"
+            )
+        col = id_column
+    else:
+        col = next(
+            (
+                c
+                for c in (
+                    "target_id",
+                    "commune_id",
+                    "village_id",
+                    "tower_id",
+                    "id",
+                    "node_id",
+                    "name",
+                )
+                if c in targets.columns
+            ),
+            None,
+        )
+    if col is None:
+        return np.array([f"T{i}" for i in range(len(targets))], dtype=object)
+    ids = targets[col].astype("string").fillna("").to_numpy(dtype=object)
+    missing = ids == ""
+    ids[missing] = [f"row{i}" for i in np.flatnonzero(missing)]
+    return ids
+
+
+def _values(targets: gpd.GeoDataFrame, value_column: str | None) -> tuple[F64, str]:
+    if value_column is not None:
+        if value_column not in targets.columns:
+            raise SchemaError(f"targets: value column {value_column!r} not found")
+        col = value_column
+    else:
+        col = next(
+            (c for c in ("households", "population", "priority", "value") if c in targets.columns),
+            None,
+        )
+    if col is None:
+        return np.ones(len(targets)), "count"
+    vals = pd.to_numeric(targets[col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(vals) | (vals < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SchemaError(
+            f"targets row {i}: {col} was {targets[col].iloc[i]!r}; expected a number >= 0"
+        )
+    return vals, col
+
+
+def _design_totals(
+    aug: _Aug, eidx: I64, costs: FiberCosts, n_targets: int, lb_weight: float | None
+) -> dict[str, Any]:
+    new = (aug.kind[eidx] != "root") & ~aug.existing[eidx]
+    e = eidx[new]
+    road = aug.kind[e] == "road"
+    w = float(aug.weight_m[e].sum())
+    cost = w / 1000.0 * costs.cost_per_km + n_targets * costs.site_cost
+    out = {
+        "km": float(aug.length_m[e].sum()) / 1000.0,
+        "road_km": float(aug.length_m[e][road].sum()) / 1000.0,
+        "drop_km": float(aug.length_m[e][~road].sum()) / 1000.0,
+        "weight_m": w,
+        "cost": cost,
+        "targets_connected": int(n_targets),
+    }
+    if lb_weight is not None:
+        lb_cost = lb_weight / 1000.0 * costs.cost_per_km + n_targets * costs.site_cost
+        out["gap_pct"] = 100.0 * (cost - lb_cost) / lb_cost if lb_cost > 0 else 0.0
+    return out
+
+
+def plan_fiber(
+    graph: RoadGraph,
+    targets: gpd.GeoDataFrame,
+    backbone_nodes: gpd.GeoDataFrame | None,
+    backbone_spans: gpd.GeoDataFrame | None = None,
+    *,
+    id_column: str | None = None,
+    value_column: str | None = None,
+    drop: str = "straight",
+    max_drop_m: float = 5000.0,
+    span_buffer_m: float = 100.0,
+    method: str = "steiner",
+    max_link_m: float = math.inf,
+    improve_time_s: float = 10.0,
+    budget_km_per_year: float | None = None,
+    budget_per_year: float | None = None,
+    years: int = 5,
+    villages: gpd.GeoDataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    reach_m: float = 2000.0,
+    reach_mode: str = "straight",
+    costs: FiberCosts | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FiberPlan:
+    """Design a fiber network from the existing network to the targets and phase it.
+
+    Parameters
+    ----------
+    graph : RoadGraph
+        From :func:`deadzone.geo.roads.build_road_graph` (projected metres).
+    targets : GeoDataFrame
+        Points (polygons: a point inside) in any CRS; ``target_id`` (or
+        ``id_column``), optional ``name``, ``kind`` and a value column.
+    backbone_nodes, backbone_spans : GeoDataFrame
+        The existing network (points; lines), e.g. from
+        :func:`deadzone.data.ofds.read_backbone`.  At least one usable node
+        or span is needed.
+    id_column, value_column : str, optional
+        Target id and value columns (default value: ``households``, else
+        ``population``, else ``priority``, else 1 per target).
+    drop : {"straight", "road"}
+        Last-mile drop model (module docstring).
+    max_drop_m : float, default 5000
+        Longest drop (m); further targets are unreachable.
+    span_buffer_m : float, default 100
+        Road edges within this distance of an existing span count as lit.
+    method : {"steiner", "greedy"}
+        Design that is phased (both are computed and reported).
+    max_link_m : float, default inf
+        Greedy design only: longest new link from the network to one target (m).
+    improve_time_s : float, default 10
+        Time budget of the Steiner local search (s).
+    budget_km_per_year, budget_per_year : float, optional
+        Yearly budget in km of new fibre (roads + drops) and/or money.  With
+        neither, the whole design is phase 1.
+    years : int, default 5
+        Number of phases.
+    villages : GeoDataFrame, optional
+        Villages with ``households`` (else ``population``) for the
+        households-reached figures.
+    communes : GeoDataFrame, optional
+        Commune polygons for "communes with fiber X/Y" (a commune has fiber
+        when fiber crosses or enters it).
+    reach_m : float, default 2000
+        A village is reached when fiber is this close (m).
+    reach_mode : {"straight", "road"}
+        Distance used for ``reach_m`` (module docstring).
+    costs : FiberCosts, optional
+        Unit costs.
+    progress : callable, optional
+        ``progress(done, total)`` after each stage.
+
+    Returns
+    -------
+    FiberPlan
+
+    Raises
+    ------
+    ParameterError
+        Bad options, or no usable backbone node/span.
+    SchemaError
+        Missing id/value columns or bad values.
+
+    Examples
+    --------
+    >>> plan = plan_fiber(graph, targets, nodes, spans, budget_km_per_year=50,
+    ...                   years=3)  # doctest: +SKIP
+    >>> plan.phases[["phase", "km", "households_pct"]]  # doctest: +SKIP
+    """
+    costs = costs or FiberCosts()
+    if drop not in DROP_MODES:
+        raise ParameterError(f"drop was {drop!r}; expected one of {DROP_MODES}")
+    if reach_mode not in REACH_MODES:
+        raise ParameterError(f"reach_mode was {reach_mode!r}; expected one of {REACH_MODES}")
+    if method not in METHODS:
+        raise ParameterError(f"method was {method!r}; expected one of {METHODS}")
+    for name, val in (
+        ("max_drop_m", max_drop_m),
+        ("span_buffer_m", span_buffer_m),
+        ("reach_m", reach_m),
+        ("improve_time_s", improve_time_s),
+    ):
+        if not (val >= 0 and math.isfinite(val)):
+            raise ParameterError(f"{name} was {val!r}; expected a finite value >= 0")
+    if not max_link_m > 0:
+        raise ParameterError(f"max_link_m was {max_link_m!r}; expected > 0")
+    for name, val in (
+        ("budget_km_per_year", budget_km_per_year),
+        ("budget_per_year", budget_per_year),
+    ):
+        if val is not None and not (val > 0 and math.isfinite(val)):
+            raise ParameterError(f"{name} was {val!r}; expected a finite value > 0")
+    if isinstance(years, bool) or not isinstance(years, int | np.integer) or years < 1:
+        raise ParameterError(f"years was {years!r}; expected an int >= 1")
+    if targets.crs is None:
+        raise SchemaError("targets have no CRS")
+    stages = 6
+    tick = progress or (lambda done, total: None)
+    crs = graph.crs
+
+    # -- inputs in the graph CRS
+    tg = targets.to_crs(crs)
+    t_ids = _resolve_ids(targets, id_column)
+    t_val, value_name = _values(targets, value_column)
+    t_xy, t_ok = _points_xy(tg)
+    nb = 0 if backbone_nodes is None else len(backbone_nodes)
+    if nb:
+        bxy, b_ok = _points_xy(backbone_nodes.to_crs(crs))
+    else:
+        bxy, b_ok = np.zeros((0, 2)), np.zeros(0, bool)
+    spans = None
+    if backbone_spans is not None and len(backbone_spans):
+        sp = np.asarray(backbone_spans.to_crs(crs).geometry.array, dtype=object)
+        spans = sp[~(shapely.is_missing(sp) | shapely.is_empty(sp))]
+        spans = spans if len(spans) else None
+    if not b_ok.any() and spans is None:
+        raise ParameterError(
+            "the backbone has no usable node or span; the plan needs an "
+            "existing fiber network to grow from"
+        )
+
+    # -- attach targets and backbone nodes to the roads
+    all_xy = np.vstack([t_xy, bxy])
+    all_ok = np.concatenate([t_ok, b_ok])
+    edge, gap, pos = _attach(graph, all_xy, all_ok, max_drop_m)
+    use = all_ok & (edge >= 0) & (gap <= max_drop_m)
+    drop_ratio = costs.drop_cost_per_km / costs.cost_per_km
+    aug, pnode, drop_m = _augment(graph, all_xy, edge, gap, pos, use, drop, drop_ratio)
+    nt = len(t_xy)
+    # existing spans: road edges inside the span buffer are lit
+    src_nodes = [pnode[nt:][use[nt:]]]
+    if spans is not None:
+        zone = shapely.union_all(shapely.buffer(spans, max(span_buffer_m, _SNAP_M)))
+        shapely.prepare(zone)
+        road = np.flatnonzero(aug.kind == "road")
+        lit = road[shapely.contains(zone, aug.geoms[road])]
+        aug.existing[lit] = True
+        aug.weight_m[lit] = _EPS_W
+        src_nodes += [aug.u[lit], aug.v[lit]]
+    src = np.concatenate(src_nodes).astype(np.int64)
+    if len(src) == 0:
+        raise ParameterError(
+            f"no backbone node lies within max_drop_m={max_drop_m:g} m of a road and no road "
+            "follows an existing span; nothing to grow from"
+        )
+    _add_root(aug, src)
+    tick(1, stages)
+
+    gw = _symmetric_min_csr(aug.u, aug.v, aug.weight_m, aug.n)
+    _, lab = connected_components(gw, directed=False)
+    root_comp = lab[aug.root]
+    comp_of = graph.component
+    reason = np.full(nt, "", dtype=object)
+    for i in range(nt):
+        if not t_ok[i]:
+            reason[i] = "no location (empty or missing geometry)"
+        elif edge[i] < 0:
+            reason[i] = "beyond max drop (no road in the road layer)"
+        elif gap[i] > max_drop_m:
+            reason[i] = (
+                f"beyond max drop ({gap[i]:,.0f} m to the nearest road > {max_drop_m:,.0f} m)"
+            )
+        elif lab[pnode[i]] != root_comp:
+            c = int(comp_of[graph.edge_u[edge[i]]])
+            reason[i] = (
+                f"disconnected road component (nearest road is in component {c}, "
+                "which no backbone node or span reaches)"
+            )
+    reach_t = np.flatnonzero(reason == "")
+    term = np.concatenate([[aug.root], pnode[reach_t]]).astype(np.int64)
+
+    # -- designs
+    lookup = _edge_lookup(aug)
+    st = steiner_mehlhorn(gw, term)
+    tick(2, stages)
+    pairs_st = improve_tree(gw, st.pairs, term, time_budget_s=improve_time_s)
+    tick(3, stages)
+    lg = _symmetric_min_csr(
+        aug.u,
+        aug.v,
+        np.maximum(aug.length_m, _EPS_W) * np.where(aug.existing, 0.0, 1.0) + _EPS_W * aug.existing,
+        aug.n,
+    )
+    pairs_gr, gr_order, _ = greedy_growth(
+        gw, lg, np.array([aug.root]), pnode[reach_t], max_link_m=max_link_m
+    )
+    tick(4, stages)
+    gr_conn = np.zeros(nt, bool)
+    gr_conn[reach_t[gr_order]] = True
+    designs: dict[str, Any] = {
+        "lower_bound_weight_m": st.lower_bound,
+        "mehlhorn_weight_m": st.weight,
+        "steiner": _design_totals(aug, lookup(pairs_st), costs, len(reach_t), st.lower_bound),
+        "greedy": _design_totals(
+            aug,
+            lookup(pairs_gr),
+            costs,
+            int(gr_conn.sum()),
+            st.lower_bound if gr_conn.sum() == len(reach_t) else None,
+        ),
+    }
+    designs["steiner"]["mehlhorn_cost"] = (
+        st.weight / 1000.0 * costs.cost_per_km + len(reach_t) * costs.site_cost
+    )
+    designs["lower_bound_cost"] = (
+        st.lower_bound / 1000.0 * costs.cost_per_km + len(reach_t) * costs.site_cost
+    )
+    designs["greedy"]["max_link_m"] = None if math.isinf(max_link_m) else max_link_m
+    if method == "steiner":
+        pairs = pairs_st
+    else:
+        pairs = pairs_gr
+        for i in reach_t[~gr_conn[reach_t]]:
+            reason[i] = f"beyond max link length ({max_link_m:,.0f} m from the grown network)"
+    designed = np.flatnonzero(reason == "")
+
+    # -- phasing on the rooted design tree
+    if len(pairs):
+        order, parent = rooted_order(pairs, aug.root, aug.n)
+    else:
+        order, parent = np.array([aug.root]), np.full(aug.n, -9999)
+    local = np.full(aug.n, -1, np.int64)
+    local[order] = np.arange(len(order))
+    par_l = np.where(parent[order] >= 0, local[np.maximum(parent[order], 0)], -1)
+    par_l[0] = -1
+    ch = order[1:]
+    e_of = np.full(len(order), -1, np.int64)
+    if len(ch):
+        e_of[1:] = lookup(np.column_stack([np.minimum(ch, parent[ch]), np.maximum(ch, parent[ch])]))
+    is_new = np.zeros(len(order), bool)
+    is_new[1:] = (aug.kind[e_of[1:]] != "root") & ~aug.existing[e_of[1:]]
+    km = np.where(is_new, aug.length_m[np.maximum(e_of, 0)] / 1000.0, 0.0)
+    money = np.where(is_new, aug.weight_m[np.maximum(e_of, 0)] / 1000.0 * costs.cost_per_km, 0.0)
+    value = np.zeros(len(order))
+    tloc = np.full(nt, -1, np.int64)
+    tloc[designed] = local[pnode[designed]]
+    for i in designed:
+        value[tloc[i]] += t_val[i] if t_val[i] > 0 else 1e-9  # zero-value targets still count
+        money[tloc[i]] += costs.site_cost
+    built0 = ~is_new & (par_l >= 0)
+    built0[0] = True
+    # nodes hanging below existing edges only are existing too
+    for q in range(1, len(order)):
+        if built0[q] and not built0[par_l[q]]:
+            built0[q] = False
+    if budget_km_per_year is None and budget_per_year is None:
+        n_ph, ba, bb = 1, math.inf, math.inf
+        cost_a, cost_b = money, km
+    elif budget_km_per_year is not None and budget_per_year is not None:
+        n_ph, ba, bb = years, budget_per_year, budget_km_per_year
+        cost_a, cost_b = money, km
+    elif budget_per_year is not None:
+        n_ph, ba, bb = years, budget_per_year, math.inf
+        cost_a, cost_b = money, km
+    else:
+        n_ph, ba, bb = years, budget_km_per_year, math.inf
+        cost_a, cost_b = km, money
+    ph = _phase_kernel(
+        par_l.astype(np.int64),
+        cost_a.astype(float),
+        cost_b.astype(float),
+        value,
+        built0,
+        float(ba),
+        float(bb),
+        int(n_ph),
+    )
+    tick(5, stages)
+
+    # -- outputs
+    t_phase = np.full(nt, -1, np.int64)
+    t_phase[designed] = ph[tloc[designed]]
+    status = np.where(reason != "", "unreachable", np.where(t_phase >= 1, "connected", "later"))
+    # a later target: tell why
+    for i in np.flatnonzero(status == "later"):
+        q = tloc[i]
+        need_a = 0.0
+        x = q
+        while x >= 0 and ph[x] < 0:
+            need_a += cost_a[x]
+            x = par_l[x]
+        unit = "km" if cost_a is km else "cost"
+        if need_a > ba:
+            reason[i] = (
+                f"its connection alone ({need_a:,.1f} {unit}) exceeds the yearly budget "
+                f"({ba:,.1f} {unit})"
+            )
+        else:
+            reason[i] = f"not within the {n_ph} phase(s) of budget (lower value per cost)"
+    route_q = np.flatnonzero(is_new)
+    re = e_of[route_q]
+    rphase = ph[route_q]
+    r_cost = money[route_q].copy()
+    drop_owner = aug.owner[re]
+    r_target = np.array(
+        [t_ids[o] if 0 <= o < nt else None for o in drop_owner.tolist()], dtype=object
+    )
+    routes = gpd.GeoDataFrame(
+        {
+            "phase": rphase.astype(np.int64),
+            "length_m": aug.length_m[re],
+            "cost": r_cost,
+            "kind": aug.kind[re],
+            "road_class": aug.road_class[re],
+            "target_id": r_target,
+            "design": method,
+        },
+        geometry=aug.geoms[re],
+        crs=crs,
+    ).sort_values(["phase"], key=lambda s: s.where(s >= 1, 10**9), kind="stable")
+    routes = routes.reset_index(drop=True).to_crs(4326)
+    gap_out = np.where(np.isfinite(gap[:nt]), gap[:nt], np.nan)
+    t_out = gpd.GeoDataFrame(
+        {
+            "target_id": t_ids,
+            "name": targets["name"].to_numpy() if "name" in targets else t_ids,
+            "kind": targets["kind"].to_numpy() if "kind" in targets else "target",
+            "value": t_val,
+            "status": status,
+            "reason": np.where(reason == "", None, reason),
+            "phase": t_phase,
+            "drop_m": np.where(np.isfinite(drop_m[:nt]), drop_m[:nt], np.nan),
+            "gap_m": gap_out,
+        },
+        geometry=targets.to_crs(4326).geometry.to_numpy(),
+        crs=4326,
+    )
+    for col in ("households", "population", "commune_id"):
+        if col in targets.columns and col not in t_out.columns:
+            t_out[col] = targets[col].to_numpy()
+
+    existing_geoms = []
+    if b_ok.any():
+        existing_geoms.append(shapely.points(bxy[b_ok]))
+    if spans is not None:
+        existing_geoms.append(spans)
+    existing_arr = np.concatenate(existing_geoms) if existing_geoms else np.zeros(0, object)
+    existing = gpd.GeoDataFrame(
+        {"kind": ["node" if shapely.get_type_id(g) == 0 else "span" for g in existing_arr]},
+        geometry=existing_arr,
+        crs=crs,
+    ).to_crs(4326)
+
+    # fiber geometries by phase (0 existing, lit roads count as existing)
+    lit_geoms = aug.geoms[aug.existing & (aug.kind == "road")]
+    fib_geom = np.concatenate([existing_arr, lit_geoms, aug.geoms[re]])
+    fib_phase = np.concatenate([np.zeros(len(existing_arr) + len(lit_geoms), np.int64), rphase])
+    sel = fib_phase >= 0
+    fib_geom, fib_phase = fib_geom[sel], fib_phase[sel]
+
+    v_out = None
+    hh_first = np.zeros(0, np.int64)
+    hh = np.zeros(0)
+    if villages is not None and len(villages):
+        vg = villages.to_crs(crs)
+        vxy, vok = _points_xy(vg)
+        hh_col = (
+            "households"
+            if "households" in vg.columns
+            else ("population" if "population" in vg.columns else None)
+        )
+        hh = _num(vg[hh_col], len(vg)) if hh_col else np.ones(len(vg))
+        if reach_mode == "straight":
+            hh_first = _first_phase_straight(vxy, vok, fib_geom, fib_phase, reach_m)
+        else:
+            bb_drop = (aug.kind == "drop") & (aug.owner >= nt)
+            hh_first = _first_phase_road(aug, vxy, vok, ph, order, reach_m, n_ph, aug.u[bb_drop])
+        v_out = villages.to_crs(4326).copy()
+        v_out["fiber_phase"] = hh_first
+    com_first = None
+    n_com = 0
+    if communes is not None and len(communes):
+        cg = np.asarray(communes.to_crs(crs).geometry.array, dtype=object)
+        cg = shapely.make_valid(cg)
+        n_com = len(cg)
+        com_first = np.full(n_com, -1, np.int64)
+        if len(fib_geom):
+            ci, fi = shapely.STRtree(fib_geom).query(cg, predicate="intersects")
+            first = np.full(n_com, np.iinfo(np.int64).max)
+            np.minimum.at(first, ci, fib_phase[fi])
+            com_first = np.where(first == np.iinfo(np.int64).max, -1, first)
+    rows = []
+    hh_total = float(hh.sum())
+    for p in range(0, n_ph + 1):
+        in_p = rphase == p
+        k_road = float(aug.length_m[re][in_p & (aug.kind[re] == "road")].sum()) / 1000.0
+        k_drop = float(aug.length_m[re][in_p & (aug.kind[re] == "drop")].sum()) / 1000.0
+        tp = (t_phase == p) & (status == "connected")
+        reached = float(hh[(hh_first >= 0) & (hh_first <= p)].sum()) if len(hh) else 0.0
+        cw = int(((com_first >= 0) & (com_first <= p)).sum()) if com_first is not None else 0
+        rows.append(
+            {
+                "phase": p,
+                "km": k_road + k_drop,
+                "road_km": k_road,
+                "drop_km": k_drop,
+                "cost": float(r_cost[in_p].sum()),
+                "targets_connected": int(tp.sum()),
+                "targets_connected_total": int(((t_phase >= 1) & (t_phase <= p)).sum()),
+                "value_connected_total": float(t_val[(t_phase >= 1) & (t_phase <= p)].sum()),
+                "households_reached": reached,
+                "households_total": hh_total,
+                "households_pct": 100.0 * reached / hh_total if hh_total > 0 else 0.0,
+                "communes_with_fiber": cw,
+                "communes_total": n_com,
+                "communes_with_fiber_text": f"{cw}/{n_com}" if com_first is not None else "n/a",
+            }
+        )
+    phases = pd.DataFrame(rows)
+    tick(6, stages)
+    params = {
+        "drop": drop,
+        "max_drop_m": max_drop_m,
+        "span_buffer_m": span_buffer_m,
+        "method": method,
+        "max_link_m": None if math.isinf(max_link_m) else max_link_m,
+        "improve_time_s": improve_time_s,
+        "budget_km_per_year": budget_km_per_year,
+        "budget_per_year": budget_per_year,
+        "years": n_ph,
+        "reach_m": reach_m,
+        "reach_mode": reach_mode,
+        "value_column": value_name,
+        "cost_per_km": costs.cost_per_km,
+        "drop_cost_per_km": costs.drop_cost_per_km,
+        "site_cost": costs.site_cost,
+        "crs": crs.to_string(),
+        "road_repairs": graph.repairs,
+        "road_components": int(graph.component.max() + 1) if graph.n_nodes else 0,
+    }
+    return FiberPlan(
+        routes=routes,
+        targets=t_out,
+        phases=phases,
+        designs=designs,
+        villages=v_out,
+        existing=existing,
+        crs=crs,
+        params=params,
+    )
+
+
+def _first_phase_straight(
+    vxy: F64,
+    vok: npt.NDArray[np.bool_],
+    geoms: npt.NDArray[np.object_],
+    phase: I64,
+    reach_m: float,
+) -> I64:
+    first = np.full(len(vxy), -1, np.int64)
+    if not vok.any() or len(geoms) == 0:
+        return first
+    pts = shapely.points(vxy[vok])
+    vi, gi = shapely.STRtree(geoms).query(pts, predicate="dwithin", distance=reach_m)
+    big = np.iinfo(np.int64).max
+    f = np.full(int(vok.sum()), big)
+    np.minimum.at(f, vi, phase[gi])
+    first[vok] = np.where(f == big, -1, f)
+    return first
+
+
+def _first_phase_road(
+    aug: _Aug,
+    vxy: F64,
+    vok: npt.NDArray[np.bool_],
+    ph: I64,
+    order: I64,
+    reach_m: float,
+    n_ph: int,
+    backbone_road_nodes: I64,
+) -> I64:
+    """First phase whose fiber nodes are within ``reach_m`` along roads (+ gap)."""
+    first = np.full(len(vxy), -1, np.int64)
+    road = np.flatnonzero(aug.kind == "road")
+    if not vok.any() or len(road) == 0:
+        return first
+    g = _symmetric_min_csr(aug.u[road], aug.v[road], np.maximum(aug.length_m[road], _EPS_W), aug.n)
+    tree = shapely.STRtree(aug.geoms[road])
+    pts = shapely.points(vxy[vok])
+    (pi, ei), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    e = road[ei]
+    s = shapely.line_locate_point(aug.geoms[e], pts[pi])
+    node_phase = np.full(aug.n, -1, np.int64)
+    node_phase[order] = ph
+    lit = aug.existing & (aug.kind == "road")
+    node_phase[aug.u[lit]] = 0
+    node_phase[aug.v[lit]] = 0
+    node_phase[backbone_road_nodes] = 0
+    idx = np.flatnonzero(vok)[pi]
+    for p in range(0, n_ph + 1):
+        srcs = np.flatnonzero(
+            (node_phase >= 0) & (node_phase <= p) & (np.arange(aug.n) != aug.root)
+        )
+        if len(srcs) == 0:
+            continue
+        dist = dijkstra(g, indices=srcs, min_only=True, limit=reach_m)
+        du = dist[aug.u[e]] + s
+        dv = dist[aug.v[e]] + (aug.length_m[e] - s)
+        tot = d + np.minimum(du, dv)
+        hit = (tot <= reach_m) & (first[idx] < 0)
+        first[idx[hit]] = p
+    return first
+
+
+def phase_budget_used(plan: FiberPlan) -> pd.DataFrame:
+    """km and cost per phase from the routes (for checks against the budget)."""
+    r = plan.routes[plan.routes["phase"] >= 1]
+    return r.groupby("phase")[["length_m", "cost"]].sum()
