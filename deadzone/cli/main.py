@@ -77,6 +77,7 @@ def _register() -> None:
     from deadzone.cli.audit import audit_cmd
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
+    from deadzone.cli.fiber import fiber_cmd
     from deadzone.cli.place import place_cmd
     from deadzone.cli.whatif import whatif_cmd
 
@@ -85,6 +86,7 @@ def _register() -> None:
     cli.add_command(coverage_cmd)
     cli.add_command(whatif_cmd)
     cli.add_command(place_cmd)
+    cli.add_command(fiber_cmd)
 
 
 _register()

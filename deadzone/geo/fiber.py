@@ -79,6 +79,7 @@ __all__ = [
     "REACH_MODES",
     "METHODS",
     "phase_budget_used",
+    "plan_to_ofds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1234,3 +1235,95 @@ def phase_budget_used(plan: FiberPlan) -> pd.DataFrame:
     """km and cost per phase from the routes (for checks against the budget)."""
     r = plan.routes[plan.routes["phase"] >= 1]
     return r.groupby("phase")[["length_m", "cost"]].sum()
+
+
+def plan_to_ofds(
+    plan: FiberPlan,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[str]]:
+    """Nodes, spans and phase names of a plan for :func:`deadzone.data.ofds.write_ofds`.
+
+    Existing spans are ``operational``; planned pieces are ``planned`` with
+    phase ``"Phase p"``; pieces designed beyond the last phase are
+    ``proposed`` without a phase.  Nodes sit at every span end (ids are UUIDs
+    derived from the rounded coordinates, so the same point always gets the
+    same id); a node at a target carries the target's name, and the existing
+    backbone nodes are ``operational``.
+    """
+    import uuid
+
+    names: dict[tuple[float, float], str] = {}
+    for row, g in zip(plan.targets.to_dict("records"), plan.targets.geometry, strict=True):
+        if g is not None and not g.is_empty and g.geom_type == "Point":
+            names[(round(g.x, 7), round(g.y, 7))] = str(row["name"])
+    nodes: dict[tuple[float, float], dict[str, Any]] = {}
+
+    def node(x: float, y: float, status: str, phase: str | None) -> str:
+        key = (round(x, 7), round(y, 7))
+        if key not in nodes:
+            nid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"deadzone:node:{key[0]:.7f},{key[1]:.7f}"))
+            nodes[key] = {
+                "node_id": nid,
+                "name": names.get(key),
+                "status": status,
+                "phase": phase,
+                "geometry": shapely.Point(key),
+            }
+        return nodes[key]["node_id"]
+
+    spans = []
+    ex = plan.existing
+    for g in ex.geometry[ex["kind"] == "node"]:
+        node(g.x, g.y, "operational", None)
+    for k, g in enumerate(ex.geometry[ex["kind"] == "span"]):
+        for part in shapely.get_parts(g):
+            c = shapely.get_coordinates(part)
+            a = node(*c[0], "operational", None)
+            b = node(*c[-1], "operational", None)
+            spans.append(
+                {
+                    "span_id": f"existing-{k}-{len(spans)}",
+                    "name": "existing span",
+                    "start_node_id": a,
+                    "end_node_id": b,
+                    "status": "operational",
+                    "phase": None,
+                    "length_m": None,
+                    "cost": None,
+                    "geometry": part,
+                }
+            )
+    for k, (row, g) in enumerate(
+        zip(plan.routes.to_dict("records"), plan.routes.geometry, strict=True)
+    ):
+        p = int(row["phase"])
+        status, phase = ("planned", f"Phase {p}") if p >= 1 else ("proposed", None)
+        c = shapely.get_coordinates(g)
+        a = node(*c[0], status, phase)
+        b = node(*c[-1], status, phase)
+        spans.append(
+            {
+                "span_id": f"plan-{k}",
+                "name": f"{row['kind']} {row['target_id'] or ''}".strip(),
+                "start_node_id": a,
+                "end_node_id": b,
+                "status": status,
+                "phase": phase,
+                "length_m": float(row["length_m"]),
+                "cost": float(row["cost"]),
+                "geometry": g,
+            }
+        )
+    n_gdf = (
+        gpd.GeoDataFrame(list(nodes.values()), geometry="geometry", crs=4326)
+        if nodes
+        else gpd.GeoDataFrame({"node_id": []}, geometry=[], crs=4326)
+    )
+    s_gdf = (
+        gpd.GeoDataFrame(spans, geometry="geometry", crs=4326)
+        if spans
+        else gpd.GeoDataFrame(
+            {"span_id": [], "start_node_id": [], "end_node_id": []}, geometry=[], crs=4326
+        )
+    )
+    phases = sorted({int(p) for p in plan.routes["phase"] if p >= 1})
+    return n_gdf, s_gdf, [f"Phase {p}" for p in phases]
