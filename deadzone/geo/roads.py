@@ -271,7 +271,16 @@ def _split_positions(
         ends = np.concatenate([shapely.get_point(lines, 0), shapely.get_point(lines, -1)])
         owner = np.concatenate([np.arange(n), np.arange(n)])
         e_idx, l_idx = tree.query(ends, predicate="dwithin", distance=join_m)
-        sel = l_idx != owner[e_idx]
+        # a line the end's own line already touches is no near-miss (it would only
+        # add a short-cut along a junction that exists)
+        touching = set(zip(pairs[0].tolist(), pairs[1].tolist(), strict=True))
+        sel = np.array(
+            [
+                lo != oi and (oi, lo) not in touching
+                for oi, lo in zip(owner[e_idx].tolist(), l_idx.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
         e_idx, l_idx = e_idx[sel], l_idx[sel]
         if len(e_idx):
             d = shapely.distance(ends[e_idx], lines[l_idx])
