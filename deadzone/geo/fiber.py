@@ -32,7 +32,9 @@ Model
   connected extension (a tree path from the built network plus the whole
   sub-tree below it) with the largest value per cost that still fits; every
   phase is connected to the existing network and earlier phases, and no phase
-  exceeds its budget.  Unused budget does not carry over.  (Density greedy for
+  exceeds its budget.  When no whole extension fits, the rest of the year's
+  budget builds whole edges along the path toward the best one, so long
+  links progress over several years.  Unused budget does not carry over.  (Density greedy for
   budgeted problems, cf. Nemhauser, Wolsey & Fisher 1978; Khuller, Moss & Naor
   1999.)
 * **Households reached**: a village counts as reached once fiber (existing or
@@ -546,7 +548,9 @@ def _phase_kernel(
     pick is an unbuilt node c: build the tree path from the built network to
     c and the whole sub-tree below c; value = targets in that sub-tree; the
     pick with the best value / cost_a (cost_b when cost_a is all zero) that
-    fits both remaining budgets is taken, until nothing fits.
+    fits both remaining budgets is taken, until nothing fits; the rest of
+    the budget then extends the path toward the best extension that did not
+    fit, edge by edge from the built network.
     """
     n = len(parent)
     phase = np.full(n, -1, np.int64)
@@ -604,6 +608,34 @@ def _phase_kernel(
                     best = c
                     best_cost = denom
             if best < 0:
+                # nothing whole fits: spend what is left building toward the
+                # extension with the best value per cost (whole edges, from the
+                # built network down), so long links progress over several years
+                far = -1
+                far_r = -1.0
+                for c in range(n):
+                    if built[c] or sub_v[c] <= 0:
+                        continue
+                    pc = parent[c]
+                    denom = path_b[pc] + sub_b[c] if use_b else path_a[pc] + sub_a[c]
+                    r = sub_v[c] / denom if denom > 0 else np.inf
+                    if r > far_r:
+                        far_r = r
+                        far = c
+                if far >= 0:
+                    chain = []
+                    x = far
+                    while x >= 0 and not built[x]:
+                        chain.append(x)
+                        x = parent[x]
+                    for k in range(len(chain) - 1, -1, -1):
+                        x = chain[k]
+                        if cost_a[x] > rem_a * (1 + 1e-12) or cost_b[x] > rem_b * (1 + 1e-12):
+                            break
+                        rem_a -= cost_a[x]
+                        rem_b -= cost_b[x]
+                        built[x] = True
+                        phase[x] = p
                 break
             pc = parent[best]
             rem_a -= path_a[pc] + sub_a[best]
@@ -1046,7 +1078,7 @@ def plan_fiber(
             "kind": targets["kind"].to_numpy() if "kind" in targets else "target",
             "value": t_val,
             "status": status,
-            "reason": np.where(reason == "", None, reason),
+            "reason": pd.Series([None if x == "" else x for x in reason], dtype=object),
             "phase": t_phase,
             "drop_m": np.where(np.isfinite(drop_m[:nt]), drop_m[:nt], np.nan),
             "gap_m": gap_out,
