@@ -336,21 +336,22 @@ class _Aug:
 
 
 def _attach(
-    graph: RoadGraph, xy: F64, ok: npt.NDArray[np.bool_], max_drop_m: float
+    graph: RoadGraph, xy: F64, ok: npt.NDArray[np.bool_], edge_mask: npt.NDArray[np.bool_] | None
 ) -> tuple[I64, F64, F64]:
-    """Nearest edge, gap (m) and position along it (m) for each point; -1 if none."""
+    """Nearest edge (among ``edge_mask``), gap (m) and position along it (m); -1 if none."""
     n = len(xy)
     edge = np.full(n, -1, np.int64)
     gap = np.full(n, np.inf)
     pos = np.zeros(n)
-    if graph.n_edges == 0 or not ok.any():
+    cand = np.arange(graph.n_edges) if edge_mask is None else np.flatnonzero(edge_mask)
+    if len(cand) == 0 or not ok.any():
         return edge, gap, pos
-    geoms = graph.edge_geoms()
+    geoms = graph.edge_geoms()[cand]
     tree = shapely.STRtree(geoms)
     pts = shapely.points(xy[ok])
     (pi, ei), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
     idx = np.flatnonzero(ok)[pi]
-    edge[idx] = ei
+    edge[idx] = cand[ei]
     gap[idx] = dist
     pos[idx] = shapely.line_locate_point(geoms[ei], pts[pi])
     return edge, gap, pos
@@ -880,19 +881,35 @@ def plan_fiber(
             "existing fiber network to grow from"
         )
 
-    # -- attach targets and backbone nodes to the roads
-    all_xy = np.vstack([t_xy, bxy])
-    all_ok = np.concatenate([t_ok, b_ok])
-    edge, gap, pos = _attach(graph, all_xy, all_ok, max_drop_m)
-    use = all_ok & (edge >= 0) & (gap <= max_drop_m)
-    drop_ratio = costs.drop_cost_per_km / costs.cost_per_km
-    aug, pnode, drop_m = _augment(graph, all_xy, edge, gap, pos, use, drop, drop_ratio)
+    # -- attach the backbone, find the road components it reaches, attach the targets
+    # to the nearest road of those components (the nearest road of any component
+    # only explains why a target is unreachable)
     nt = len(t_xy)
-    # existing spans: road edges inside the span buffer are lit
-    src_nodes = [pnode[nt:][use[nt:]]]
+    zone = None
+    lit_base = np.zeros(graph.n_edges, bool)
     if spans is not None:
         zone = shapely.union_all(shapely.buffer(spans, max(span_buffer_m, _SNAP_M)))
         shapely.prepare(zone)
+        lit_base = shapely.contains(zone, graph.edge_geoms())
+    b_edge, b_gap, b_pos = _attach(graph, bxy, b_ok, None)
+    b_use = b_ok & (b_edge >= 0) & (b_gap <= max_drop_m)
+    comp_of = graph.component
+    live = np.zeros(int(comp_of.max()) + 1 if graph.n_nodes else 0, bool)
+    live[comp_of[graph.edge_u[b_edge[b_use]]]] = True
+    live[comp_of[graph.edge_u[lit_base]]] = True
+    any_edge, any_gap, _ = _attach(graph, t_xy, t_ok, None)
+    t_edge, t_gap, t_pos = _attach(graph, t_xy, t_ok, live[comp_of[graph.edge_u]])
+    edge = np.concatenate([t_edge, b_edge])
+    gap = np.concatenate([t_gap, b_gap])
+    pos = np.concatenate([t_pos, b_pos])
+    all_xy = np.vstack([t_xy, bxy])
+    all_ok = np.concatenate([t_ok, b_ok])
+    use = all_ok & (edge >= 0) & (gap <= max_drop_m)
+    drop_ratio = costs.drop_cost_per_km / costs.cost_per_km
+    aug, pnode, drop_m = _augment(graph, all_xy, edge, gap, pos, use, drop, drop_ratio)
+    # existing spans: road edges inside the span buffer are lit
+    src_nodes = [pnode[nt:][use[nt:]]]
+    if zone is not None:
         road = np.flatnonzero(aug.kind == "road")
         lit = road[shapely.contains(zone, aug.geoms[road])]
         aug.existing[lit] = True
@@ -910,23 +927,27 @@ def plan_fiber(
     gw = _symmetric_min_csr(aug.u, aug.v, aug.weight_m, aug.n)
     _, lab = connected_components(gw, directed=False)
     root_comp = lab[aug.root]
-    comp_of = graph.component
     reason = np.full(nt, "", dtype=object)
     for i in range(nt):
         if not t_ok[i]:
             reason[i] = "no location (empty or missing geometry)"
-        elif edge[i] < 0:
+        elif any_edge[i] < 0:
             reason[i] = "beyond max drop (no road in the road layer)"
-        elif gap[i] > max_drop_m:
+        elif any_gap[i] > max_drop_m:
             reason[i] = (
-                f"beyond max drop ({gap[i]:,.0f} m to the nearest road > {max_drop_m:,.0f} m)"
+                f"beyond max drop ({any_gap[i]:,.0f} m to the nearest road > {max_drop_m:,.0f} m)"
             )
-        elif lab[pnode[i]] != root_comp:
-            c = int(comp_of[graph.edge_u[edge[i]]])
+        elif t_edge[i] < 0 or t_gap[i] > max_drop_m:
+            c = int(comp_of[graph.edge_u[any_edge[i]]])
+            far = (
+                f"; the nearest connected road is {t_gap[i]:,.0f} m away" if t_edge[i] >= 0 else ""
+            )
             reason[i] = (
-                f"disconnected road component (nearest road is in component {c}, "
-                "which no backbone node or span reaches)"
+                f"disconnected road component (nearest road, {any_gap[i]:,.0f} m away, is in "
+                f"component {c}, which no backbone node or span reaches{far})"
             )
+        elif lab[pnode[i]] != root_comp:  # pragma: no cover - attached to a live component
+            reason[i] = "disconnected road component"
     reach_t = np.flatnonzero(reason == "")
     term = np.concatenate([[aug.root], pnode[reach_t]]).astype(np.int64)
 
