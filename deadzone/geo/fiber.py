@@ -175,7 +175,13 @@ class FiberPlan:
         for name in METHODS:
             if name in d:
                 x = d[name]
-                gap = f", {x['gap_pct']:.1f}% above the lower bound" if lb else ""
+                gap = (
+                    f", {x['gap_pct']:.1f}% above the lower bound"
+                    if lb and "gap_pct" in x
+                    else ", fewer targets (max link length)"
+                    if lb
+                    else ""
+                )
                 lines.append(
                     f"{name} design: {x['km']:,.1f} km, cost {x['cost']:,.0f}, "
                     f"{x['targets_connected']} targets{gap}"
