@@ -221,6 +221,14 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     help="Time budget of the Steiner local search (s).",
 )
 @click.option(
+    "--bound-s",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Time budget of the dual-ascent lower bound (s); stopping early gives a weaker "
+    "but still valid bound.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -371,6 +379,7 @@ def _run(**kw: Any) -> None:
             method=kw["method"],
             max_link_m=kw["max_link_km"] * 1000.0 if kw["max_link_km"] else math.inf,
             improve_time_s=kw["improve_s"],
+            bound_time_s=kw["bound_s"],
             budget_km_per_year=kw["budget_km_per_year"],
             budget_per_year=kw["budget_per_year"],
             years=kw["years"],

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from deadzone.geo._fiber_design import (
+    dual_ascent_bound,
     greedy_growth,
     improve_tree,
     steiner_mehlhorn,
@@ -108,6 +109,8 @@ def test_bounds_hold_on_random_small_graphs(seed):
     assert r.lower_bound <= opt + 1e-9
     assert opt - 1e-9 <= tree_weight(g, best) <= r.weight + 1e-9
     assert r.weight <= 2 * (1 - 1 / len(t)) * opt + 1e-9  # Mehlhorn's guarantee
+    da, done = dual_ascent_bound(g, int(t[0]), t)
+    assert done and da <= opt + 1e-9
 
 
 def test_matches_networkx_mehlhorn_on_a_grid():
@@ -137,3 +140,17 @@ def test_greedy_growth_connects_nearest_first_and_respects_max_link():
     assert len(pairs) == 3
     pairs, order, link = greedy_growth(g, g, np.array([0]), np.array([3, 2]), max_link_m=4.0)
     assert order.tolist() == [1]  # 3 is 5 from the network: beyond the max link
+
+
+def test_dual_ascent_bound_is_tight_on_the_star_and_valid_when_stopped():
+    g = _graph([(0, 1, 2), (1, 2, 2), (2, 0, 2), (0, 3, 1.1), (1, 3, 1.1), (2, 3, 1.1)], 4)
+    lb, done = dual_ascent_bound(g, 0, np.array([0, 1, 2]))
+    assert done and lb == pytest.approx(3.3)
+    gr = grid_road_graph(20_000, seed=2)
+    rng = np.random.default_rng(1)
+    t = rng.choice(np.flatnonzero(gr.component == 0), 60, replace=False)
+    full, done = dual_ascent_bound(gr.csr(), int(t[0]), t)
+    early, done0 = dual_ascent_bound(gr.csr(), int(t[0]), t, time_budget_s=0.0)
+    best = tree_weight(gr.csr(), improve_tree(gr.csr(), steiner_mehlhorn(gr.csr(), t).pairs, t))
+    assert done and not done0 and 0 < early < full <= best
+    assert full > 0.9 * best  # far tighter than MST/2 on a grid
