@@ -18,6 +18,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -714,28 +715,50 @@ class Session:
         return True
 
     def _recompose(self, box: tuple[int, int, int, int] | None) -> None:
-        """Rebuild the composites over ``box`` from the cached windows, in tower order."""
+        """Rebuild the composites over ``box`` from the cached windows, in tower order.
+
+        The box is split into row bands folded on separate threads (the
+        merge kernel releases the GIL); each cell still sees every tower in
+        tower order, so the result is the same as one fold.
+        """
         if box is None:
             return
         a0, b0, a1, b1 = box
-        shape = (a1 - a0, b1 - b0)
-        rx = new_composite(shape, threshold_dbm=self._rx.threshold_dbm)
-        by_tech = {
-            t: new_composite(shape, threshold_dbm=c.threshold_dbm) for t, c in self._by_tech.items()
-        }
-        for i, fp in enumerate(self._fp):
-            if fp is None or fp.window.size == 0 or not _intersects(fp.box, box):
-                continue
-            ra0, ca0, ra1, ca1 = fp.box
-            r0, c0 = max(ra0, a0), max(ca0, b0)
-            r1, c1 = min(ra1, a1), min(ca1, b1)
-            win = np.ascontiguousarray(fp.window[r0 - ra0 : r1 - ra0, c0 - ca0 : c1 - ca0])
-            self._merge(rx, by_tech, win, r0 - a0, c0 - b0, i)
-        for full, part in ((self._rx, rx), *((self._by_tech[t], by_tech[t]) for t in by_tech)):
-            full.best_dbm[a0:a1, b0:b1] = part.best_dbm
-            full.best_server[a0:a1, b0:b1] = part.best_server
-            full.second_dbm[a0:a1, b0:b1] = part.second_dbm
-            full.n_servers[a0:a1, b0:b1] = part.n_servers
+        todo = [
+            i
+            for i, fp in enumerate(self._fp)
+            if fp is not None and fp.window.size and _intersects(fp.box, box)
+        ]
+        n_bands = max(1, min(self.n_threads, (a1 - a0) // 64))
+        edges = [a0 + (a1 - a0) * k // n_bands for k in range(n_bands + 1)]
+
+        def band(k: int) -> None:
+            r0, r1 = edges[k], edges[k + 1]
+            shape = (r1 - r0, b1 - b0)
+            rx = new_composite(shape, threshold_dbm=self._rx.threshold_dbm)
+            by_tech = {
+                t: new_composite(shape, threshold_dbm=c.threshold_dbm)
+                for t, c in self._by_tech.items()
+            }
+            for i in todo:
+                fp = self._fp[i]
+                assert fp is not None
+                if fp.row_off >= r1 or fp.box[2] <= r0:
+                    continue
+                # The kernel skips the window's rows and columns outside the band.
+                self._merge(rx, by_tech, fp.window, fp.row_off - r0, fp.col_off - b0, i)
+            pairs = ((self._rx, rx), *((self._by_tech[t], by_tech[t]) for t in by_tech))
+            for full, part in pairs:
+                full.best_dbm[r0:r1, b0:b1] = part.best_dbm
+                full.best_server[r0:r1, b0:b1] = part.best_server
+                full.second_dbm[r0:r1, b0:b1] = part.second_dbm
+                full.n_servers[r0:r1, b0:b1] = part.n_servers
+
+        if n_bands == 1:
+            band(0)
+        else:
+            with ThreadPoolExecutor(max_workers=n_bands) as pool:
+                list(pool.map(band, range(n_bands)))
 
     def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
         tid = self._ids[i]
