@@ -399,3 +399,37 @@ def test_real_srtm_tile(shared_data: Path) -> None:
     assert res.covered_after > res.covered_before
     assert res.solution.value == res.covered_after - res.covered_before
     assert _reaudit_count(scen, res) == res.covered_after
+
+
+def test_milp_keeps_greedy_when_the_solver_stops_without_a_better_answer(monkeypatch) -> None:
+    import scipy.optimize
+    from scipy.optimize import OptimizeResult
+
+    rng = np.random.default_rng(0)
+    cover = sp.csr_matrix(rng.random((12, 30)) < 0.2)
+    prob = PlacementProblem(
+        cover,
+        rng.integers(1, 9, 30).astype(float),
+        np.ones(12),
+        np.zeros(12),
+        1.0,
+        [[] for _ in range(12)],
+        np.ones(12, dtype=bool),
+    )
+    g = solve_greedy(prob, budget_towers=3)
+
+    def stopped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return OptimizeResult(
+            status=1,
+            x=None,
+            message="time limit reached",
+            mip_dual_bound=-(g.value + 7.0),
+            success=False,
+        )
+
+    monkeypatch.setattr(scipy.optimize, "milp", stopped)
+    m = solve_milp(prob, budget_towers=3, time_limit_s=1)
+    assert m.chosen == g.chosen and m.value == g.value
+    assert m.bound == g.value + 7.0
+    assert m.gap == pytest.approx(7.0 / (g.value + 7.0))
+    assert "greedy" in m.status
