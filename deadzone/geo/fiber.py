@@ -409,9 +409,9 @@ def _augment(
         coords = shapely.get_coordinates(geoms[e])
         pieces = _cut_line(coords, s_cut)
         ids = [int(graph.edge_u[e])]
-        for s in s_cut:
+        for _ in s_cut:
             ids.append(next_id)
-            new_xy.append(np.interp([s], [0, L[e]], [0, 1]))  # placeholder, replaced below
+            new_xy.append(np.zeros(2))  # set to the cut point below
             next_id += 1
         ids.append(int(graph.edge_v[e]))
         for k, piece in enumerate(pieces):

@@ -121,3 +121,26 @@ def test_files_only_run_with_villages_file_targets_and_greedy(tmp_path):
     routes = gpd.read_file(tmp_path / "o" / "routes.gpkg", layer="routes")
     assert (routes["design"] == "greedy").all()
     assert (routes[routes["phase"] >= 1].groupby("phase")["cost"].sum() <= 3e9 * 1.000001).all()
+
+
+@pytest.mark.slow
+def test_map_renders_offline_with_one_layer_per_phase(demo_run, tmp_path):
+    import os
+
+    from tests.maps.test_folium_map import _chromium, _run_chromium
+
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is required under CI=true (apt-get install chromium)")
+        pytest.skip("chromium not installed")
+    out, _ = demo_run
+    dom = _run_chromium(
+        browser, tmp_path / "profile", "--dump-dom", (out / "map.html").resolve().as_uri()
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    for p in (1, 2, 3):
+        assert f"Phase {p}: " in html
+    assert "Existing fiber" in html and "leaflet-control-layers-selector" in html
+    assert "<canvas" in html  # Leaflet drew the vectors (prefer_canvas)
