@@ -144,3 +144,33 @@ def test_map_renders_offline_with_one_layer_per_phase(demo_run, tmp_path):
         assert f"Phase {p}: " in html
     assert "Existing fiber" in html and "leaflet-control-layers-selector" in html
     assert "<canvas" in html  # Leaflet drew the vectors (prefer_canvas)
+
+
+def test_scenario_folder_with_tower_targets(tmp_path):
+    from deadzone.data.demo import demo_scenario
+    from deadzone.data.io import write_scenario
+
+    write_scenario(demo_scenario(seed=0), tmp_path / "inputs")
+    r = CliRunner().invoke(
+        cli,
+        [
+            "fiber",
+            "--scenario",
+            str(tmp_path / "inputs"),
+            "--targets",
+            "towers",
+            "--improve-s",
+            "0.5",
+            "--bound-s",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "o" / "targets.csv", encoding="utf-8-sig")
+    assert (t["kind"] == "tower").all() and t["target_id"].is_unique
+    assert t["households"].sum() > 0  # each tower valued by its nearest villages
+    phases = pd.read_csv(tmp_path / "o" / "phases.csv")
+    assert phases["phase"].tolist() == [0, 1]  # no budget: the whole design is phase 1
+    assert phases["households_pct"].iloc[-1] > phases["households_pct"].iloc[0]
