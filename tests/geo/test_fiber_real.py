@@ -43,8 +43,16 @@ def test_real_province_plan(real):
     d = targets.to_crs(graph.crs).distance(main.union_all())
     top = targets[d < 1000].sort_values("population", ascending=False).iloc[:1]
     backbone = top[["target_id", "geometry"]].rename(columns={"target_id": "node_id"})
-    plan = plan_fiber(graph, targets, backbone, budget_km_per_year=100, years=3,
-                      communes=communes, max_drop_m=15_000, improve_time_s=2)
+    plan = plan_fiber(
+        graph,
+        targets,
+        backbone,
+        budget_km_per_year=100,
+        years=3,
+        communes=communes,
+        max_drop_m=15_000,
+        improve_time_s=2,
+    )
     t = plan.targets
     assert len(t) == 56
     assert set(t["status"]) <= {"connected", "later", "unreachable"}
