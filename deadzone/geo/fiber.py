@@ -192,10 +192,11 @@ class FiberPlan:
                 f"lower bound on the optimal network cost: {lb:,.0f} ({d['lower_bound_method']})"
             )
         for r in self.phases.itertuples():
+            hh = f"{r.households_pct:.2f}%" if r.households_total > 0 else "n/a (no villages)"
             lines.append(
                 f"phase {r.phase}: {r.km:,.1f} km, cost {r.cost:,.0f}, "
                 f"+{r.targets_connected} targets; households reached by fiber "
-                f"{r.households_pct:.2f}%; communes with fiber {r.communes_with_fiber_text}"
+                f"{hh}; communes with fiber {r.communes_with_fiber_text}"
             )
         unr = self.targets[self.targets["status"] == "unreachable"]
         if len(unr):

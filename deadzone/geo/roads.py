@@ -348,8 +348,9 @@ def build_road_graph(
         A line end within this distance of another line it does not touch is
         joined to it by a straight ``connector`` edge (m); 0 disables.
     class_column : str, optional
-        Column holding the road class (default: ``road_class`` if present,
-        else ``loai_duong`` (Vietnamese road data), else none).
+        Column holding the road class (default: the first of ``road_class``,
+        ``loai_duong`` (Vietnamese road data), ``highway`` / ``fclass`` (OSM)
+        present, else none).
     class_multipliers : mapping of str to float, optional
         Weight multiplier per road class (e.g. ``{"national": 1.0,
         "commune": 1.3}``); classes not listed get 1.0.
@@ -394,7 +395,10 @@ def build_road_graph(
     if bad:
         raise ParameterError(f"class_multipliers {bad}; expected finite values > 0")
     if class_column is None:
-        class_column = next((c for c in ("road_class", "loai_duong") if c in roads.columns), None)
+        class_column = next(
+            (c for c in ("road_class", "loai_duong", "highway", "fclass") if c in roads.columns),
+            None,
+        )
     elif class_column not in roads.columns:
         raise SchemaError(
             f"roads: class_column {class_column!r} is not a column; columns are "
