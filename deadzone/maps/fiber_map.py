@@ -139,6 +139,7 @@ def fiber_map(
     )
     m.default_js = [("leaflet", _VENDOR_JS_REF)]
     m.default_css = [("leaflet_css", _VENDOR_CSS_REF)]
+    m.options["zoom_snap"] = 0.25  # fit the data snugly
     setattr(m, _MAP_ATTR_TILE_URLS, ())
     root = m.get_root()
     root.header.add_child(Element('<meta charset="utf-8" />'), name="meta_charset", index=0)
