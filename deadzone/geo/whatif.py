@@ -663,13 +663,13 @@ class Session:
 
     def _append_row(self, new: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         cur = self._towers
-        new = new.reindex(columns=cur.columns)
-        for c in cur.columns:
-            if c != "geometry" and cur[c].dtype != object and new[c].dtype == object:
-                new[c] = new[c].astype(cur[c].dtype) if new[c].notna().all() else new[c]
-        out = gpd.GeoDataFrame(
-            pd.concat([cur, new], ignore_index=True), geometry="geometry", crs=4326
-        )
+        cols = list(cur.columns) + [c for c in new.columns if c not in cur.columns]
+        if len(cur) == 0:
+            frame = new.reindex(columns=cols)
+        else:
+            cur = cur.reindex(columns=cols)
+            frame = pd.concat([cur, new.reindex(columns=cols)], ignore_index=True)
+        out = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
         out.attrs = dict(cur.attrs)
         return out
 

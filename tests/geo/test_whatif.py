@@ -160,3 +160,17 @@ def test_default_model_itm_edit_matches(scenario) -> None:
     np.testing.assert_array_equal(s.coverage.rx.best_dbm, cov.rx.best_dbm)
     ref = audit(scen, coverage=cov)
     assert list(s.result.villages["status"]) == list(ref.villages["status"])
+
+
+def test_from_no_towers_to_some_and_back() -> None:
+    scen = small_scenario(z=_Z, villages=_VILLAGES, towers=[])
+    s = Session(scen, model=MODEL, radius_km=RADIUS_KM)
+    assert s.result.summary["villages_covered"] == 0 and list(s.coverage.by_tech) == []
+    d = s.add(*_lonlat(scen, 2400.0, 2400.0), height_m=40.0, tech="3G")
+    assert len(d.newly_covered) == d.totals_after["villages_covered"] > 0
+    s.add(*_lonlat(scen, 800.0, 4000.0), height_m=30.0, tech="5G")
+    _assert_same_as_scratch(s)
+    s.remove("NEW1")
+    s.remove("NEW2")
+    assert s.result.summary["villages_covered"] == 0 and list(s.coverage.by_tech) == []
+    assert np.isnan(s.coverage.rx.best_dbm).all()
