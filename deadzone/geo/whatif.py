@@ -188,6 +188,13 @@ def tower_footprint(
     return Footprint(crop, reach[0] + int(ra[0]), reach[1] + int(ca[0]), reach)
 
 
+def _as_objects(s: pd.Series) -> npt.NDArray[np.object_]:
+    """Values as an object array with None for missing."""
+    out = s.to_numpy(dtype=object, copy=True)
+    out[s.isna().to_numpy()] = None
+    return out
+
+
 def _union(
     a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None
 ) -> tuple[int, int, int, int] | None:
@@ -843,9 +850,17 @@ class Session:
                 for c in v.columns:
                     if c == "geometry":
                         continue
-                    col = v[c].to_numpy(copy=True)
-                    col[sel] = sub[c].to_numpy()
-                    v[c] = col
+                    if v[c].dtype.kind in "biufcmM":
+                        col = v[c].to_numpy(copy=True)
+                        col[sel] = sub[c].to_numpy()
+                        v[c] = col
+                    else:
+                        # Text columns: None for missing, then let pandas infer the
+                        # dtype as the audit's constructor does (str, or object if
+                        # all missing).
+                        col = _as_objects(v[c])
+                        col[sel] = _as_objects(sub[c])
+                        v[c] = pd.Series(col, index=v.index)
         self._nearest()
         communes, provinces = rollup(self._villages, scen.communes)
         summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)

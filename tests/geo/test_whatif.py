@@ -124,7 +124,7 @@ _edit = st.one_of(
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(_edit, min_size=1, max_size=4))
 def test_any_edit_sequence_equals_from_scratch(scenario, edits) -> None:
