@@ -12,7 +12,14 @@ import click
 from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["whatif_cmd", "WHATIF_FILES", "load_scenario_dir", "parse_add", "parse_move"]
+__all__ = [
+    "whatif_cmd",
+    "WHATIF_FILES",
+    "load_scenario_dir",
+    "parse_add",
+    "parse_move",
+    "parse_edit",
+]
 
 WHATIF_FILES: tuple[str, ...] = (
     "delta_villages.csv",
@@ -73,6 +80,36 @@ def parse_move(text: str) -> tuple[str, float, float]:
         ) from None
 
 
+def parse_edit(text: str) -> tuple[str, dict[str, float | str]]:
+    """``"TOWER_ID:height_m=45,eirp_dbm=62"`` -> (id, changes)."""
+    from deadzone.geo.whatif import EDITABLE
+
+    tid, sep, rest = text.rpartition(":")
+    if not sep or not tid or not rest:
+        raise click.BadParameter(
+            f"{text!r}: expected TOWER_ID:field=value[,field=value]", param_hint="--edit"
+        )
+    changes: dict[str, float | str] = {}
+    for part in rest.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or key not in EDITABLE:
+            raise click.BadParameter(
+                f"{text!r}: {part!r} is not field=value with field one of {', '.join(EDITABLE)}",
+                param_hint="--edit",
+            )
+        if key == "tech":
+            changes[key] = value.strip()
+            continue
+        try:
+            changes[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{text!r}: {key} must be a number", param_hint="--edit"
+            ) from None
+    return tid, changes
+
+
 @click.command("whatif", short_help="Try adding, moving or removing towers; see what changes.")
 @click.option(
     "--scenario",
@@ -100,6 +137,14 @@ def parse_move(text: str) -> tuple[str, float, float]:
     "--move", "moves", multiple=True, metavar="TOWER_ID:LON,LAT", help="Move a tower (repeatable)."
 )
 @click.option(
+    "--edit",
+    "edits_opt",
+    multiple=True,
+    metavar="TOWER_ID:FIELD=VALUE[,...]",
+    help="Change a tower's radio (repeatable): height_m, eirp_dbm, freq_mhz, tech, "
+    "azimuth_deg, beamwidth_deg, tilt_deg, bandwidth_mhz.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -113,6 +158,7 @@ def whatif_cmd(
     add_tech: str,
     removes: tuple[str, ...],
     moves: tuple[str, ...],
+    edits_opt: tuple[str, ...],
     out_dir: Path,
     model: str,
     radius_km: float,
@@ -126,7 +172,7 @@ def whatif_cmd(
 ) -> None:
     """Apply tower edits to a scenario and report the villages that change.
 
-    Edits run in the order removes, moves, adds; each recomputes only the
+    Edits run in the order removes, moves, edits, adds; each recomputes only the
     edited tower's coverage.  Prints "covered villages: X/Y → X'/Y" and
     writes to OUT: delta_villages.csv/.gpkg (villages whose status changed,
     with before/after status and signal), delta_communes.csv (per-commune
@@ -137,7 +183,8 @@ def whatif_cmd(
     Example:
       deadzone demo --out demo_out
       deadzone whatif --scenario demo_out --add "104.85,22.30,40" \\
-        --remove T007 --move "T003:104.90,22.35" --out whatif_out
+        --remove T007 --move "T003:104.90,22.35" \\
+        --edit "T005:height_m=45,eirp_dbm=62" --out whatif_out
     """
     from deadzone.data.io import atomic_path
     from deadzone.geo.export import check_output_dir
@@ -146,8 +193,9 @@ def whatif_cmd(
     t0 = time.perf_counter()
     parsed_adds = [parse_add(a) for a in adds]
     parsed_moves = [parse_move(m) for m in moves]
-    if not (parsed_adds or removes or parsed_moves):
-        raise click.UsageError("give at least one --add, --remove or --move")
+    parsed_edits = [parse_edit(e) for e in edits_opt]
+    if not (parsed_adds or removes or parsed_moves or parsed_edits):
+        raise click.UsageError("give at least one --add, --remove, --move or --edit")
     out = check_output_dir(out_dir, WHATIF_FILES, overwrite=overwrite)
     scenario = load_scenario_dir(scenario_dir)
     thr = thresholds_from(threshold_dbm, indoor_margin_db)
@@ -170,6 +218,8 @@ def whatif_cmd(
         deltas.append(session.remove(tid))
     for tid, lon, lat in parsed_moves:
         deltas.append(session.move(tid, lon, lat))
+    for tid, changes in parsed_edits:
+        deltas.append(session.edit(tid, **changes))
     for a in parsed_adds:
         deltas.append(session.add(tech=add_tech, **a))
     after = session.result

@@ -64,6 +64,8 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
         "T1",
         "--move",
         f"T0:{mlon},{mlat}",
+        "--edit",
+        "T0:height_m=45,eirp_dbm=57",
         "--out",
         str(out),
         *ENGINE,
@@ -79,6 +81,7 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
     towers = pd.read_csv(out / "towers_after.csv")
     assert list(towers["tower_id"]) == ["T0", "NEW1", "NEW2"]
     assert towers.loc[1, "tech"] == "4G" and towers.loc[2, "freq_mhz"] == 900.0
+    assert towers.loc[0, "height_m"] == 45.0 and towers.loc[0, "eirp_dbm"] == 57.0
     from deadzone.cli.whatif import load_scenario_dir
 
     scen = load_scenario_dir(scen_dir)
@@ -95,7 +98,13 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
         assert v0.loc[r["village_id"], "status"] == r["status_after"]
     assert len(delta) == len(gpd.read_file(out / "delta_villages.gpkg"))
     edits = pd.read_csv(out / "edits.csv")
-    assert list(edits["action"]) == ["remove T1", "move T0", "add NEW1", "add NEW2"]
+    assert list(edits["action"]) == [
+        "remove T1",
+        "move T0",
+        "edit T0 (height_m=45.0, eirp_dbm=57.0)",
+        "add NEW1",
+        "add NEW2",
+    ]
     com = pd.read_csv(out / "delta_communes.csv")
     assert com["villages_covered_change"].sum() == int(m.group(2)) - int(m.group(1))
     for name in ("map_before.html", "map_after.html"):
@@ -111,6 +120,7 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
     [
         (["--add", "105.1,21.5"], "expected lon,lat,height_m"),
         (["--move", "T0-105,21"], "TOWER_ID:lon,lat"),
+        (["--edit", "T0:colour=red"], "is not field=value"),
         (["--remove", "NOPE"], "no tower with tower_id 'NOPE'"),
         ([], "at least one"),
     ],
