@@ -1369,6 +1369,12 @@ class PlacementResult:
             f"solver: {s.solver} ({s.status}); objective {self.objective} = {s.value:,.0f}"
             + (f", bound {s.bound:,.0f}, gap {100 * s.gap:.2f}%" if math.isfinite(s.bound) else ""),
         ]
+        ok = self.problem.selectable
+        if ok.any() and not np.isfinite(self.problem.anchor_vnd[ok]).any():
+            lines.append(
+                "no candidate has backhaul: the scenario has no fiber-connected site "
+                "(backbone nodes, or existing towers unless excluded)"
+            )
         return lines
 
 

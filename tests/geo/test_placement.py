@@ -433,3 +433,11 @@ def test_milp_keeps_greedy_when_the_solver_stops_without_a_better_answer(monkeyp
     assert m.bound == g.value + 7.0
     assert m.gap == pytest.approx(7.0 / (g.value + 7.0))
     assert "greedy" in m.status
+
+
+def test_no_fiber_site_means_no_backhaul_and_says_so() -> None:
+    s = small_scenario(towers=[], villages=[(1000.0, 1000.0), (5000.0, 5000.0)])
+    r = optimize(s, budget_towers=2, params=PARAMS, solver="milp")
+    assert len(r.sites) == 0 and r.covered_after == r.covered_before
+    assert (r.candidates["backhaul_anchor"] == "none").all()
+    assert "no candidate has backhaul" in r.summary_lines()[-1]
