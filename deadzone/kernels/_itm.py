@@ -793,6 +793,30 @@ def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1:
 
 
 @jit
+def los_horizons(he0: float, he1: float, delta_h: float, a_e: float, d: float):
+    """Area-mode horizons of a path well within line of sight [Alg 3.3, 3.4].
+
+    From the effective heights: horizon distances reduced for terrain
+    irregularity, both heights scaled up when the horizons do not reach
+    across the path, then the horizon angles.  Returns (he0, he1, dh0, dh1,
+    th0, th1).
+    """
+    dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+    dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
+    if dh0 + dh1 <= d:
+        q = (d / (dh0 + dh1)) ** 2
+        he0 *= q
+        he1 *= q
+        dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+        dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
+    q0 = math.sqrt(2.0 * he0 * a_e)
+    th0 = (0.65 * delta_h * (q0 / dh0 - 1.0) - 2.0 * he0) / q0
+    q1 = math.sqrt(2.0 * he1 * a_e)
+    th1 = (0.65 * delta_h * (q1 / dh1 - 1.0) - 2.0 * he1) / q1
+    return he0, he1, dh0, dh1, th0, th1
+
+
+@jit
 def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate: int,
         n0: float, f_mhz: float, pol: int, epsilon: float, sigma: float, mdvar: int,
         time: float, location: float, situation: float, work: np.ndarray, iv: np.ndarray):
@@ -830,20 +854,7 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
         fit0, fit1 = _lsq_fit(z, n_int, xi, d_start, d_end)
         he0 = h_tx + _dim(z[0], fit0)
         he1 = h_rx + _dim(z[n_int], fit1)
-        dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-        dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
-        if dh0 + dh1 <= d:
-            q = (d / (dh0 + dh1)) ** 2
-            he0 *= q
-            he1 *= q
-            dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(
-                -0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-            dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(
-                -0.07 * math.sqrt(delta_h / max(he1, 5.0)))
-        q0 = math.sqrt(2.0 * he0 * a_e)
-        th0 = (0.65 * delta_h * (q0 / dh0 - 1.0) - 2.0 * he0) / q0
-        q1 = math.sqrt(2.0 * he1 * a_e)
-        th1 = (0.65 * delta_h * (q1 / dh1 - 1.0) - 2.0 * he1) / q1
+        he0, he1, dh0, dh1, th0, th1 = los_horizons(he0, he1, delta_h, a_e, d)
     else:
         # effective heights from fits over each terminal's foreground
         fit0, _ = _lsq_fit(z, n_int, xi, d_start, 0.9 * dh0)

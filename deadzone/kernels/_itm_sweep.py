@@ -177,20 +177,7 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
         fit0, fit1 = _lsq_prefix(zr, ps, pq, n_int, xi, d_start, d_end)
         he0 = h_tx + _m._dim(0.0, fit0)
         he1 = h_rx + _m._dim(zr[n_int], fit1)
-        dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-        dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
-        if dh0 + dh1 <= d:
-            q = (d / (dh0 + dh1)) ** 2
-            he0 *= q
-            he1 *= q
-            dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(
-                -0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-            dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(
-                -0.07 * math.sqrt(delta_h / max(he1, 5.0)))
-        q0 = math.sqrt(2.0 * he0 * a_e)
-        th0 = (0.65 * delta_h * (q0 / dh0 - 1.0) - 2.0 * he0) / q0
-        q1 = math.sqrt(2.0 * he1 * a_e)
-        th1 = (0.65 * delta_h * (q1 / dh1 - 1.0) - 2.0 * he1) / q1
+        he0, he1, dh0, dh1, th0, th1 = _m.los_horizons(he0, he1, delta_h, a_e, d)
     else:
         fit0, _ = _lsq_prefix(zr, ps, pq, n_int, xi, d_start, 0.9 * dh0)
         he0 = h_tx + _m._dim(0.0, fit0)
