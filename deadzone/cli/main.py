@@ -79,6 +79,7 @@ def _register() -> None:
     from deadzone.cli.demo import demo_cmd
     from deadzone.cli.fiber import fiber_cmd
     from deadzone.cli.place import place_cmd
+    from deadzone.cli.progress import progress_cmd
     from deadzone.cli.whatif import whatif_cmd
 
     cli.add_command(demo_cmd)
@@ -87,6 +88,7 @@ def _register() -> None:
     cli.add_command(whatif_cmd)
     cli.add_command(place_cmd)
     cli.add_command(fiber_cmd)
+    cli.add_command(progress_cmd)
 
 
 _register()
