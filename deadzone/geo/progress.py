@@ -84,7 +84,7 @@ _NOT_IN_BASELINE = "(not in baseline)"
 
 # Column aliases (lower-cased) for lists that do not follow the audit's names.
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "village_id": ("village_id", "id", "village_code", "code", "ma_thon", "ma"),
+    "village_id": ("village_id", "id", "village_code", "ma_thon", "osm_id"),
     "name": ("name", "village_name", "village", "ten_thon", "ten"),
     "commune_id": ("commune_id", "commune_code", "ma_xa"),
     "commune_name": ("commune_name", "commune", "xa", "ten_xa"),
