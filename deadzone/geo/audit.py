@@ -48,7 +48,10 @@ class AuditResult:
         ``servers_above_threshold``, ``distance_to_nearest_tower_m``,
         per-technology ``status_<tech>`` and ``signal_<tech>_dbm``, and for
         terrain-blocked villages ``obstruction_distance_m`` /
-        ``obstruction_height_m``; for polygon villages ``area_covered_frac``
+        ``obstruction_height_m``; when the input has ``has_grid_power``, that
+        column and ``power_note`` = ``no_grid_power`` for villages not covered
+        and without grid power (``reason`` keeps the radio cause); for
+        polygon villages ``area_covered_frac``
         (share of the polygon's cells that are covered) and
         ``best_rx_in_area_dbm``.
     communes : DataFrame
@@ -273,6 +276,11 @@ def audit(
     )
     if "has_grid_power" in vil.columns:
         res.insert(5, "has_grid_power", vil["has_grid_power"].to_numpy())
+        # A secondary note, so the radio reason (terrain, distance) stays visible.
+        no_power = (vil["has_grid_power"].astype("boolean") == False).fillna(False)  # noqa: E712
+        note = np.where((status != "covered") & no_power.to_numpy(bool), "no_grid_power", None)
+        res.insert(res.columns.get_loc("reason") + 1, "power_note",
+                   pd.array(note, dtype="string"))
     res = res.to_crs("EPSG:4326")
     communes, provinces = rollup(res, scenario.communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
@@ -455,6 +463,8 @@ def summary_dict(
         "communes_total": int(len(communes)),
         "communes_fully_covered": int(_fully(communes).sum()),
         "reasons": {str(k): int(v) for k, v in reasons.items()},
+        "villages_no_grid_power": int((villages["power_note"] == "no_grid_power").sum())
+        if "power_note" in villages.columns else 0,
         "by_technology": {
             t: {s: int((villages[f"status_{t.lower()}"] == s).sum()) for s in STATUSES}
             for t in techs
