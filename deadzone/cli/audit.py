@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, run_audit_and_write, thresholds_from
+from deadzone.cli.options import (
+    engine_options,
+    landcover_option,
+    run_audit_and_write,
+    thresholds_from,
+)
+from deadzone.geo.clutter import load_landcover
 from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["audit_cmd"]
@@ -38,6 +44,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               show_default=True, help="Technology of towers whose file gives none.")
 @click.option("--dem-resolution-m", type=click.FloatRange(1, 1000), default=None,
               help="Resolution when reprojecting a geographic DEM (default: native).")
+@landcover_option
 @engine_options
 def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_path: Path,
               out_dir: Path, village_id_col: str | None, village_name_col: str | None,
@@ -45,7 +52,7 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
               commune_id_col: str | None, default_tech: str, dem_resolution_m: float | None,
               model: str, radius_km: float, rx_height_m: float, threshold_dbm: float | None,
               indoor_margin_db: float, threads: int | None, overwrite: bool,
-              quiet: bool, itm: ItmSettings) -> None:
+              quiet: bool, itm: ItmSettings, landcover_path: Path | None) -> None:
     """Audit village coverage on your own data.
 
     Every village gets a status (covered / marginal / dead, or unknown when
@@ -99,7 +106,9 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
     run_audit_and_write(
         scenario, out_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
         thresholds=thresholds_from(threshold_dbm, indoor_margin_db), threads=threads,
-        overwrite=overwrite, quiet=quiet, itm=itm, title=f"deadzone audit: {villages_path.name}",
+        overwrite=overwrite, quiet=quiet, itm=itm,
+        clutter=None if landcover_path is None else load_landcover(landcover_path, dem),
+        title=f"deadzone audit: {villages_path.name}",
     )
     if not quiet:
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

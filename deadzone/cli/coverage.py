@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, progress_bar, thresholds_from
+from deadzone.cli.options import engine_options, landcover_option, progress_bar, thresholds_from
+from deadzone.geo.clutter import load_landcover
 from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["coverage_cmd", "COVERAGE_FILES"]
@@ -48,11 +49,13 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 @click.option("--per-band", is_flag=True,
               help="Also write best-metric and best-server rasters per technology and band "
                    "(signal_<tech>-<MHz>_dbm.tif: level for 2G/3G, RSRP for 4G/5G).")
+@landcover_option
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
                  dem_resolution_m: float | None, per_band: bool, model: str, radius_km: float,
                  rx_height_m: float, threshold_dbm: float | None, indoor_margin_db: float,
-                 threads: int | None, overwrite: bool, quiet: bool, itm: ItmSettings) -> None:
+                 threads: int | None, overwrite: bool, quiet: bool, itm: ItmSettings,
+                 landcover_path: Path | None) -> None:
     """Compute received power of every tower and the multi-server composite.
 
     Writes Cloud-Optimized GeoTIFFs in the DEM's metric CRS: rx_dbm.tif (best
@@ -80,7 +83,9 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
                                rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
-                               progress=update, per_band=per_band, itm=itm)
+                               progress=update, per_band=per_band, itm=itm,
+                               clutter=None if landcover_path is None
+                               else load_landcover(landcover_path, dem))
     nan = float("nan")
     for name, arr, nodata in (
         ("rx_dbm.tif", cov.rx.best_dbm, nan),

@@ -22,6 +22,16 @@ __all__ = [
 ]
 
 
+def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--landcover FILE``: clutter loss per ITU-R P.2108 §3.1 from a land-cover raster."""
+    return click.option(
+        "--landcover", "landcover_path", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path), default=None,
+        help="Land-cover raster (ESA WorldCover class codes) for terminal clutter loss "
+             "(ITU-R P.2108 §3.1): handsets in trees/built-up/fields are computed at the "
+             "clutter height and get the clutter loss down to --rx-height-m.")(f)
+
+
 def _collect_itm(f: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the ``--itm-*`` options into one ``itm: ItmSettings`` argument."""
 
@@ -142,6 +152,7 @@ def run_audit_and_write(
     quiet: bool,
     title: str,
     itm: ItmSettings | None = None,
+    clutter: Any = None,
 ) -> Any:
     """Coverage + audit + files + map, then the one-screen summary."""
     from deadzone.geo.audit import audit
@@ -151,7 +162,8 @@ def run_audit_and_write(
     check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         result = audit(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                       thresholds=thresholds, n_threads=threads, progress=update, itm=itm)
+                       thresholds=thresholds, n_threads=threads, progress=update, itm=itm,
+                       clutter=clutter)
     write_audit(result, out, overwrite=True)
     cov = result.coverage
     communes = scenario.communes.merge(

@@ -126,6 +126,7 @@ def audit(
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     itm: ItmSettings | None = None,
+    clutter: npt.NDArray[np.uint8] | None = None,
 ) -> AuditResult:
     """Give every village a coverage status and roll the counts up.
 
@@ -135,7 +136,7 @@ def audit(
         Inputs (DEM, communes, villages, towers).
     coverage : CoverageResult, optional
         Precomputed coverage for ``scenario``; computed when omitted.
-    model, radius_km, rx_height_m, n_threads, progress, itm
+    model, radius_km, rx_height_m, n_threads, progress, itm, clutter
         Passed to :func:`deadzone.geo.coverage.compute_coverage` (default
         model ``itm``, Longley-Rice).
     thresholds : Thresholds, optional
@@ -162,7 +163,7 @@ def audit(
     cov = coverage or compute_coverage(
         scenario.dem, scenario.towers, model=model, radius_km=radius_km,
         rx_height_m=rx_height_m, thresholds=thr, n_threads=n_threads, progress=progress,
-        itm=itm,
+        itm=itm, clutter=clutter,
     )
     dem = scenario.dem
     vil = scenario.villages

@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.antenna import AntennaPattern, load_msi
+from deadzone.geo.clutter import loss_table_db, rx_height_grid
 from deadzone.geo.raster import Dem
 from deadzone.geo.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
 from deadzone.geo.thresholds import Thresholds
@@ -234,6 +235,18 @@ def band_key(tech: str, site: RadioSite | None) -> str | None:
     return None if site is None else f"{tech}-{round(site.freq_mhz)}"
 
 
+def _subtract_clutter(win: npt.NDArray[np.float32], r0: int, c0: int,
+                      categories: npt.NDArray[np.uint8],
+                      table_db: npt.NDArray[np.float32]) -> None:
+    """Subtract each cell's P.2108 clutter loss from a tower window, in place."""
+    rows, cols = categories.shape
+    a0, b0 = max(r0, 0), max(c0, 0)
+    a1, b1 = min(r0 + win.shape[0], rows), min(c0 + win.shape[1], cols)
+    if a1 <= a0 or b1 <= b0:
+        return
+    win[a0 - r0:a1 - r0, b0 - c0:b1 - c0] -= table_db[categories[a0:a1, b0:b1]]
+
+
 def compute_coverage(
     dem: Dem,
     towers: gpd.GeoDataFrame,
@@ -248,6 +261,7 @@ def compute_coverage(
     progress: Callable[[int, int], None] | None = None,
     per_band: bool = False,
     itm: ItmSettings | None = None,
+    clutter: npt.NDArray[np.uint8] | None = None,
 ) -> CoverageResult:
     """Received power of every tower over the DEM, and the composites.
 
@@ -279,6 +293,10 @@ def compute_coverage(
     itm : ItmSettings, optional
         ITM climate, refractivity, ground and statistics (``model="itm"``;
         default :class:`~deadzone.kernels.itm.ItmSettings`()).
+    clutter : ndarray of uint8, optional
+        P.2108 clutter category per DEM cell (:func:`deadzone.geo.clutter.load_landcover`):
+        cells in clutter taller than the handset are computed at the clutter
+        height and get the P.2108 §3.1 loss down to ``rx_height_m``.
 
     Returns
     -------
@@ -317,15 +335,25 @@ def compute_coverage(
     inner = max(1, threads // max(1, len(todo)))
     outer = max(1, threads // inner)
     itm_settings = itm or ItmSettings()
+    h_grid = None
+    if clutter is not None:
+        if clutter.shape != dem.shape:
+            raise ParameterError(f"clutter has shape {clutter.shape}; expected the DEM's "
+                                 f"{dem.shape}")
+        h_grid = rx_height_grid(clutter, rx_height_m=rx_height_m)
 
     def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
         site = grid.sites[i]
         assert site is not None  # filtered above
-        return tower_window(
+        win, r0, c0 = tower_window(
             elev, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
             rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
-            itm=itm_settings, n_threads=inner,
+            itm=itm_settings, n_threads=inner, rx_height_grid_m=h_grid,
         )
+        if clutter is not None:
+            _subtract_clutter(win, r0, c0, clutter,
+                              loss_table_db(freq_mhz=site.freq_mhz, rx_height_m=rx_height_m))
+        return win, r0, c0
 
     for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
         tech = grid.techs[i]
@@ -355,5 +383,6 @@ def compute_coverage(
             "k_factor": k_factor,
             "floor_dbm": floor_dbm,
             **({"itm": itm_settings.as_dict()} if model == "itm" else {}),
+            **({"clutter": "ITU-R P.2108-1 §3.1"} if clutter is not None else {}),
         },
     )

@@ -217,12 +217,13 @@ def _prefix(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
 
 
 @jit
-def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: float,
               params: np.ndarray, want: np.ndarray, zr: np.ndarray, ps: np.ndarray,
               pq: np.ndarray, pz2: np.ndarray, hull_x: np.ndarray, hull_z: np.ndarray,
               out_loss_db: np.ndarray) -> None:
     """ITM loss from ``z[0]`` to every sample ``k`` with ``want[k]``, in one walk.
 
+    ``h_rx[k]`` is the receiver height (m) at sample ``k``.
     ``zr`` float64[n]; ``ps``, ``pq``, ``pz2`` float64[n + 1]; ``hull_x``,
     ``hull_z`` float64[n]: scratch.  Samples not wanted get NaN.
     """
@@ -242,12 +243,12 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
         if not want[j]:
             out_loss_db[j] = math.nan
         elif j < 2:
-            out_loss_db[j] = _near_loss(z, j, xi, h_tx, h_rx, f_mhz)
+            out_loss_db[j] = _near_loss(z, j, xi, h_tx, h_rx[j], f_mhz)
         else:
             d = j * xi
-            k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx - half_g0 * d * d)
+            k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
-            loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
+            loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
                                             params, i_t, i_r, iv)
             out_loss_db[j] = loss
         if j >= 1:

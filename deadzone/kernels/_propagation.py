@@ -154,7 +154,7 @@ def sweep_profile(
     z_m: np.ndarray,
     step_m: float,
     h_tx_m: float,
-    h_rx_m: float,
+    h_rx_m: np.ndarray,
     freq_mhz: float,
     k_factor: float,
     model: int,
@@ -176,8 +176,11 @@ def sweep_profile(
         ``z_m[0]`` is the transmitter's ground.
     step_m : float
         Horizontal spacing of the samples (m).
-    h_tx_m, h_rx_m : float
-        Antenna heights above ground (m).
+    h_tx_m : float
+        Transmitter antenna height above ground (m).
+    h_rx_m : float64[>= n]
+        Receiver height above ground (m) at each sample (a receiver's own
+        height only affects its own loss).
     freq_mhz : float
         Frequency (MHz).
     k_factor : float
@@ -218,7 +221,7 @@ def sweep_profile(
             out_loss_db[j] = math.nan
         else:
             out_loss_db[j] = _sweep_sample(
-                z_m, j, step_m, h_tx_m, h_rx_m, freq_mhz, a2, lam, model, s_tim, t_x, t_z,
+                z_m, j, step_m, h_tx_m, h_rx_m[j], freq_mhz, a2, lam, model, s_tim, t_x, t_z,
                 hull_x, hull_z, nh, sum_in, n_in, sum_all,
             )
         if j >= 1 and model == MODEL_KNIFE:
@@ -657,6 +660,7 @@ def tower_sweep(
     itm_params: np.ndarray,
     pattern_h_db: np.ndarray,
     pattern_v_db: np.ndarray,
+    rx_height_grid_m: np.ndarray,
     owner: np.ndarray,
     e_start: int,
     e_stop: int,
@@ -698,6 +702,9 @@ def tower_sweep(
     pattern_h_db, pattern_v_db : float64[360] or float64[0]
         Measured pattern (see :func:`pattern_gain_db`); empty arrays select
         the parametric pattern of :func:`antenna_gain_db`.
+    rx_height_grid_m : float32[rows, cols] or float32[0, 0]
+        Receiver height per cell (m; e.g. the clutter height of ITU-R P.2108
+        §3.1); an empty array means ``h_rx_m`` everywhere.
     owner : int32[2R+1, 2R+1]
         From :func:`tower_owners`.
     e_start, e_stop : int
@@ -714,6 +721,8 @@ def tower_sweep(
     cell_c = np.empty(n, dtype=np.int64)
     off2 = np.empty(n, dtype=np.float64)
     want = np.empty(n, dtype=np.bool_)
+    hr = np.full(n, h_rx_m, dtype=np.float64)
+    per_cell = rx_height_grid_m.shape[0] == rows and rx_height_grid_m.shape[1] == cols
     loss = np.empty(n, dtype=np.float64)
     hull_x = np.empty(n, dtype=np.float64)
     hull_z = np.empty(n, dtype=np.float64)
@@ -735,14 +744,16 @@ def tower_sweep(
             if own:
                 last = k
             z[k] = dem_m[cell_r[k], cell_c[k]]
+            if per_cell:
+                hr[k] = rx_height_grid_m[cell_r[k], cell_c[k]]
         if last < 0:
             continue
         m = last + 1  # nothing beyond the last owned sample is needed
         if model == MODEL_ITM:
-            _itm_sweep.itm_sweep(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, itm_params, want,
+            _itm_sweep.itm_sweep(z[:m], step_m, h_tx_m, hr, freq_mhz, itm_params, want,
                                  zr, ps, pq, pz2, hull_x, hull_z, loss)
         else:
-            sweep_profile(z[:m], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, model, want,
+            sweep_profile(z[:m], step_m, h_tx_m, hr, freq_mhz, k_factor, model, want,
                           hull_x, hull_z, loss)
         bearing = math.degrees(math.atan2(fc * cell_w_m, -fr * cell_h_m))
         h_ts = z[0] + h_tx_m
@@ -754,7 +765,7 @@ def tower_sweep(
                 if k == 0:
                     elev = -90.0
                 else:
-                    elev = math.degrees(math.atan2(z[k] + h_rx_m - h_ts, k * step_m))
+                    elev = math.degrees(math.atan2(z[k] + hr[k] - h_ts, k * step_m))
                 if use_pattern:
                     g = pattern_gain_db(bearing, elev, azimuth_deg, tilt_deg, pattern_h_db,
                                         pattern_v_db, PATTERN_MAX_ATTEN_DB)

@@ -276,10 +276,12 @@ def profile_sweep(
         scratch = [np.empty(n, dtype=np.float64)] + [
             np.empty(n + 1, dtype=np.float64) for _ in range(3)
         ]
-        _ks.itm_sweep(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+    hr = np.full(n, float(h_rx_m), dtype=np.float64)
+    if code == _k.MODEL_ITM:
+        _ks.itm_sweep(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
                       (itm or ItmSettings()).as_array(), want, *scratch, hx, hz, out)
     else:
-        _k.sweep_profile(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
+        _k.sweep_profile(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
                          float(k_factor), code, want, hx, hz, out)
     return out
 
@@ -297,6 +299,7 @@ def tower_window(
     floor_dbm: float = -150.0,
     itm: ItmSettings | None = None,
     n_threads: int = 1,
+    rx_height_grid_m: npt.NDArray[np.float32] | None = None,
 ) -> tuple[npt.NDArray[np.float32], int, int]:
     """Received power (dBm) around one site.
 
@@ -323,6 +326,9 @@ def tower_window(
         :class:`ItmSettings`()).
     n_threads : int
         Threads sharing this site's radials.  The result does not depend on it.
+    rx_height_grid_m : float32[rows, cols], optional
+        Receiver height above ground per cell (m), replacing ``rx_height_m``
+        (e.g. clutter heights, :mod:`deadzone.geo.clutter`).
 
     Returns
     -------
@@ -352,6 +358,15 @@ def tower_window(
     if (ph.size == 0) != (pv.size == 0):
         raise ParameterError("give both pattern_h_db and pattern_v_db, or neither")
     params = (itm or ItmSettings()).as_array()
+    if rx_height_grid_m is None:
+        hgrid = np.empty((0, 0), dtype=np.float32)
+    else:
+        hgrid = np.ascontiguousarray(rx_height_grid_m, dtype=np.float32)
+        if hgrid.shape != dem_m.shape:
+            raise ParameterError(f"rx_height_grid_m has shape {hgrid.shape}; expected the "
+                                 f"DEM's {dem_m.shape}")
+        if not (np.all(np.isfinite(hgrid)) and float(hgrid.min()) > 0.0):
+            raise ParameterError("rx_height_grid_m must be finite and > 0 m everywhere")
     d_max_m = min(float(radius_m), _k.floor_distance_m(float(site.eirp_dbm), float(floor_dbm),
                                                          float(site.freq_mhz)))
     _k.tower_owners(rows, cols, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col),
@@ -364,7 +379,7 @@ def tower_window(
             float(site.height_m), float(rx_height_m), float(site.freq_mhz),
             float(site.eirp_dbm), float(site.azimuth_deg), float(site.beamwidth_deg),
             float(site.tilt_deg), float(site.vbeamwidth_deg), float(site.front_to_back_db),
-            float(k_factor), code, params, ph, pv, owner, e_start, e_stop, win,
+            float(k_factor), code, params, ph, pv, hgrid, owner, e_start, e_stop, win,
         )
 
     threads = max(1, min(int(n_threads), n_edge))
