@@ -1,0 +1,681 @@
+"""Batch audits: many scenarios from one TOML file, run locally or on a Dask cluster.
+
+A batch file lists scenarios either one by one (``[[scenario]]``) or as a
+cross product (``[matrix]``, every list-valued key is one axis).  Each
+scenario is an audit (:func:`deadzone.geo.audit.audit`) whose files are
+written by :func:`deadzone.geo.export.write_audit` into
+``OUT/<scenario-name>/``.  A scenario folder is built under a hidden temporary
+name and renamed into place only when complete, with a ``batch_manifest.json``
+holding the input checksums and parameters, so an interrupted batch never
+leaves a half-written scenario folder and ``resume=True`` recomputes only the
+scenarios whose complete output is missing or stale.
+
+Example batch file::
+
+    [defaults]
+    model = "itm"
+    radius_km = 20
+
+    [[scenario]]
+    name = "lao-cai"
+    dem = "dem/lao_cai.tif"
+    villages = "villages.gpkg"
+    communes = "communes.gpkg"
+    towers = "towers_2025.csv"
+    split = "province"          # one job per province in the communes file
+
+    [[scenario]]
+    name = "demo"
+    demo = {seed = 3}
+
+    [matrix]                    # 2 tower sets x 2 thresholds = 4 scenarios
+    area = [{name = "ha-giang", dem = "hg.tif", villages = "v.gpkg", communes = "c.gpkg"}]
+    towers = ["towers_2024.csv", "towers_2025.csv"]
+    threshold_dbm = [-100, -105]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from deadzone.errors import DataLoadError, OutputExistsError
+
+__all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
+
+MANIFEST = "batch_manifest.json"
+SUMMARY_FILES = ("batch_summary.csv", "batch_summary.json")
+_FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario")
+_PARAM_KEYS = {
+    "model": str,
+    "radius_km": float,
+    "rx_height_m": float,
+    "threshold_dbm": float,
+    "indoor_margin_db": float,
+    "default_tech": str,
+    "dem_resolution_m": float,
+}
+_OTHER_KEYS = {"name", "demo", "split", "province", "area"}
+_KNOWN = set(_FILE_KEYS) | set(_PARAM_KEYS) | _OTHER_KEYS
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class BatchScenario:
+    """One audit of a batch.
+
+    Attributes
+    ----------
+    name : str
+        Folder name under the batch output (letters, digits, ``._-``).
+    files : dict
+        Input paths by role: ``dem``, ``villages``, ``communes``, ``towers``
+        (and optional ``landcover``), or ``scenario`` (a folder written by
+        :func:`deadzone.data.io.write_scenario`).  Empty for a demo scenario.
+    demo_seed : int or None
+        Generate the demo province with this seed instead of reading files.
+    province : str or None
+        Audit only the villages of communes of this province (a split job);
+        the DEM is read only around them, grown by ``radius_km`` (the halo).
+    model, radius_km, rx_height_m, threshold_dbm, indoor_margin_db, default_tech,
+    dem_resolution_m
+        As for ``deadzone audit``.
+    """
+
+    name: str
+    files: dict[str, Path] = field(default_factory=dict)
+    demo_seed: int | None = None
+    province: str | None = None
+    model: str = "itm"
+    radius_km: float = 25.0
+    rx_height_m: float = 1.5
+    threshold_dbm: float | None = None
+    indoor_margin_db: float = 0.0
+    default_tech: str = "4G"
+    dem_resolution_m: float | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        """Everything that determines the result except the input bytes."""
+        d = asdict(self)
+        d["files"] = {k: str(v) for k, v in sorted(self.files.items())}
+        return d
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Parameters plus the SHA-256 of every input file (what resume compares)."""
+        return {"parameters": self.parameters(), "checksums": _checksums(self.files)}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _err(toml: Path, where: str, msg: str) -> DataLoadError:
+    return DataLoadError(f"{toml}: {where}: {msg}")
+
+
+def _slug(s: str) -> str:
+    return _NAME_RE.sub("_", str(s)).strip("_") or "x"
+
+
+def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
+    """Validate one merged scenario table and turn it into a BatchScenario."""
+    unknown = sorted(set(spec) - _KNOWN)
+    if unknown:
+        raise _err(toml, where, f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_KNOWN))})")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise _err(toml, where, "key 'name': a non-empty string is required")
+    if _slug(name) != name:
+        raise _err(
+            toml, where, f"key 'name': {name!r} may only hold letters, digits, '.', '_', '-'"
+        )
+    where = f"scenario {name!r}"
+    files: dict[str, Path] = {}
+    for k in _FILE_KEYS:
+        if k in spec:
+            if not isinstance(spec[k], str):
+                raise _err(toml, where, f"key {k!r}: expected a path string")
+            p = Path(spec[k])
+            p = p if p.is_absolute() else (toml.parent / p)
+            if not p.exists():
+                raise _err(toml, where, f"key {k!r}: {p} does not exist")
+            files[k] = p.resolve()
+    demo_seed = None
+    if "demo" in spec:
+        d = spec["demo"]
+        seed = d.get("seed", 0) if isinstance(d, dict) else d
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise _err(toml, where, "key 'demo': expected {seed = N} with an integer N")
+        demo_seed = int(seed)
+        if files:
+            raise _err(toml, where, f"key {next(iter(files))!r}: not allowed with 'demo'")
+    elif "scenario" in files:
+        extra = [k for k in files if k not in ("scenario", "landcover")]
+        if extra:
+            raise _err(toml, where, f"key {extra[0]!r}: not allowed with 'scenario'")
+    else:
+        for k in ("dem", "villages", "communes", "towers"):
+            if k not in files:
+                raise _err(toml, where, f"key {k!r} is required (or give 'scenario' or 'demo')")
+    params: dict[str, Any] = {}
+    for k, typ in _PARAM_KEYS.items():
+        if k in spec:
+            v = spec[k]
+            ok = (
+                isinstance(v, str)
+                if typ is str
+                else (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+            )
+            if not ok:
+                raise _err(toml, where, f"key {k!r}: expected a {typ.__name__}, got {v!r}")
+            params[k] = typ(v)
+    from deadzone.kernels.coverage import MODELS
+
+    if params.get("model", "itm") not in MODELS:
+        raise _err(
+            toml, where, f"key 'model': {params['model']!r} is not one of {', '.join(MODELS)}"
+        )
+    if not 0.5 <= params.get("radius_km", 25.0) <= 200:
+        raise _err(toml, where, "key 'radius_km': must be within 0.5-200 km")
+    if params.get("default_tech", "4G") not in ("2G", "3G", "4G", "5G"):
+        raise _err(toml, where, "key 'default_tech': must be 2G, 3G, 4G or 5G")
+    province = spec.get("province")
+    if province is not None and not isinstance(province, str):
+        raise _err(toml, where, "key 'province': expected a string")
+    return BatchScenario(name=name, files=files, demo_seed=demo_seed, province=province, **params)
+
+
+def _split(toml: Path, sc: BatchScenario, how: Any) -> list[BatchScenario]:
+    """One job per province named in the communes file (``split = "province"``)."""
+    where = f"scenario {sc.name!r}"
+    if how != "province":
+        raise _err(toml, where, f"key 'split': only \"province\" is supported, got {how!r}")
+    if "communes" not in sc.files:
+        raise _err(toml, where, "key 'split': needs a 'communes' file")
+    import pyogrio
+
+    try:
+        df = pyogrio.read_dataframe(sc.files["communes"], columns=["province"], read_geometry=False)
+    except Exception as exc:  # noqa: BLE001 - reported as a one-line error
+        raise _err(
+            toml, where, f"key 'split': cannot read 'province' from {sc.files['communes']}: {exc}"
+        ) from exc
+    if "province" not in df.columns:
+        raise _err(toml, where, f"key 'split': {sc.files['communes']} has no 'province' column")
+    provs = sorted({str(p) for p in df["province"].dropna()})
+    return [replace(sc, name=f"{sc.name}-{_slug(p)}", province=p) for p in provs]
+
+
+def _label(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", key))
+    if isinstance(value, str) and key in _FILE_KEYS:
+        return Path(value).stem
+    return f"{key}{value}"
+
+
+def load_batch(path: str | os.PathLike[str]) -> list[BatchScenario]:
+    """Read and validate a batch TOML file.
+
+    Parameters
+    ----------
+    path : path
+        TOML with an optional ``[defaults]`` table, any number of
+        ``[[scenario]]`` tables and an optional ``[matrix]`` table.  Paths
+        are relative to the TOML file.
+
+    Returns
+    -------
+    list of BatchScenario
+        In file order (matrix scenarios last); split scenarios expanded.
+
+    Raises
+    ------
+    DataLoadError
+        One line naming the TOML file, the scenario and the key at fault.
+    """
+    toml = Path(path)
+    try:
+        doc = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DataLoadError(f"{toml}: batch file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DataLoadError(f"{toml}: invalid TOML: {exc}") from exc
+    bad = sorted(set(doc) - {"defaults", "scenario", "matrix"})
+    if bad:
+        raise _err(
+            toml,
+            "top level",
+            f"unknown table {bad[0]!r} (expected [defaults], [[scenario]], [matrix])",
+        )
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _err(toml, "top level", "'defaults' must be a table")
+    raw: list[tuple[str, dict[str, Any]]] = []
+    items = doc.get("scenario", [])
+    if not isinstance(items, list):
+        raise _err(toml, "top level", "'scenario' must be an array of tables ([[scenario]])")
+    for i, item in enumerate(items):
+        raw.append((f"scenario #{i + 1} ({item.get('name', '?')!r})", {**defaults, **item}))
+    matrix = doc.get("matrix")
+    if matrix is not None:
+        if not isinstance(matrix, dict):
+            raise _err(toml, "matrix", "'matrix' must be a table")
+        axes = {k: v for k, v in matrix.items() if isinstance(v, list)}
+        fixed = {k: v for k, v in matrix.items() if not isinstance(v, list)}
+        for k, v in axes.items():
+            if not v:
+                raise _err(toml, "matrix", f"key {k!r}: empty list")
+        for combo in itertools.product(*axes.values()):
+            spec = {**defaults, **fixed}
+            parts = [str(fixed["name"])] if "name" in fixed else []
+            for k, v in zip(axes, combo, strict=True):
+                if k == "area":
+                    if not isinstance(v, dict):
+                        raise _err(toml, "matrix", "key 'area': expected inline tables")
+                    spec.update({kk: vv for kk, vv in v.items() if kk != "name"})
+                else:
+                    spec[k] = v
+                parts.append(_slug(_label(k, v)))
+            spec["name"] = "-".join(parts) or "matrix"
+            spec.pop("area", None)
+            raw.append((f"matrix scenario {spec['name']!r}", spec))
+    if not raw:
+        raise _err(toml, "top level", "no scenarios ([[scenario]] or [matrix])")
+    out: list[BatchScenario] = []
+    for where, spec in raw:
+        split = spec.pop("split", None)
+        sc = _build(toml, where, spec)
+        out.extend([sc] if split is None else _split(toml, sc, split))
+    seen: set[str] = set()
+    for sc in out:
+        if sc.name in seen:
+            raise _err(toml, f"scenario {sc.name!r}", "key 'name': duplicate scenario name")
+        seen.add(sc.name)
+    return out
+
+
+# --------------------------------------------------------------------------- running
+
+_CHECKSUM_CACHE: dict[tuple[str, float, int], str] = {}
+
+
+def _checksums(files: dict[str, Path]) -> dict[str, str]:
+    from deadzone.data.loaders import file_checksum
+
+    out: dict[str, str] = {}
+    for role, p in sorted(files.items()):
+        paths = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        for q in paths:
+            st = q.stat()
+            key = (str(q), st.st_mtime, st.st_size)
+            if key not in _CHECKSUM_CACHE:
+                _CHECKSUM_CACHE[key] = file_checksum(q)
+            label = role if q == p else f"{role}/{q.relative_to(p)}"
+            out[label] = _CHECKSUM_CACHE[key]
+    return out
+
+
+def _load(sc: BatchScenario) -> Any:
+    """The Scenario of a batch job, reading only the DEM window it needs."""
+    if sc.demo_seed is not None:
+        from deadzone.data.demo import demo_scenario
+
+        return demo_scenario(sc.demo_seed)
+    if "scenario" in sc.files:
+        from deadzone.data.io import load_scenario
+
+        return load_scenario(sc.files["scenario"])
+    from deadzone.cli.coverage import reach_bounds
+    from deadzone.data.loaders import (
+        assign_communes,
+        load_communes,
+        load_dem,
+        load_towers,
+        load_villages,
+    )
+    from deadzone.data.scenario import Scenario
+
+    towers = load_towers(sc.files["towers"], default_tech=sc.default_tech)
+    villages = load_villages(sc.files["villages"])
+    if sc.province is not None:
+        communes = load_communes(sc.files["communes"])
+        communes = communes[communes["province"].astype(str) == sc.province]
+        villages = assign_communes(villages, communes)
+        villages = villages[villages["commune_id"].isin(set(communes["commune_id"]))]
+        # Halo: towers up to radius_km outside the province still serve it.
+        halo = reach_bounds(villages, sc.radius_km)
+        if halo is not None:
+            towers = towers.cx[halo[0] : halo[2], halo[1] : halo[3]]
+        bounds = reach_bounds(villages, sc.radius_km)
+    else:
+        bounds = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
+    dem = load_dem(sc.files["dem"], resolution_m=sc.dem_resolution_m, bounds_lonlat=bounds)
+    if sc.province is None:
+        from rasterio.warp import transform_bounds
+
+        communes = load_communes(
+            sc.files["communes"], bbox=tuple(transform_bounds(dem.crs, "EPSG:4326", *dem.bounds))
+        )
+        villages = assign_communes(villages, communes)
+    return Scenario(
+        dem=dem,
+        communes=communes.reset_index(drop=True),
+        villages=villages.reset_index(drop=True),
+        towers=towers.reset_index(drop=True),
+        name=sc.name,
+        meta={"inputs": {k: {"path": str(p)} for k, p in sc.files.items()}},
+    )
+
+
+def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:
+    got = [b for b in boxes if b is not None]
+    if not got:
+        return None
+    return (
+        min(b[0] for b in got),
+        min(b[1] for b in got),
+        max(b[2] for b in got),
+        max(b[3] for b in got),
+    )
+
+
+def _row(
+    sc: BatchScenario, summary: dict[str, Any] | None, wall_s: float, error: str | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "scenario": sc.name,
+        "status": "failed" if error else "ok",
+        "error": error or "",
+        "province": sc.province or "",
+        "model": sc.model,
+        "radius_km": sc.radius_km,
+        "threshold_dbm": sc.threshold_dbm,
+        "indoor_margin_db": sc.indoor_margin_db,
+    }
+    s = summary or {}
+    for k in (
+        "villages_total",
+        "villages_covered",
+        "villages_marginal",
+        "villages_dead",
+        "villages_unknown",
+        "population_total",
+        "population_covered",
+        "households_total",
+        "households_covered",
+        "towers",
+        "towers_computed",
+    ):
+        row[k] = s.get(k)
+    tot, cov = s.get("villages_total"), s.get("villages_covered")
+    row["covered_pct"] = round(100.0 * cov / tot, 2) if tot else None
+    ptot, pcov = s.get("population_total"), s.get("population_covered")
+    row["population_covered_pct"] = round(100.0 * pcov / ptot, 2) if ptot else None
+    for reason, n in sorted(s.get("reasons", {}).items()):
+        row[f"reason_{reason}"] = n
+    row["wall_s"] = round(wall_s, 3)
+    return row
+
+
+def _rmtree_quiet(p: Path) -> None:
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def run_scenario(
+    sc: BatchScenario, out_dir: str | os.PathLike[str], *, n_threads: int | None = None
+) -> dict[str, Any]:
+    """Audit one scenario into ``out_dir/<name>/`` atomically; never raises.
+
+    Returns
+    -------
+    dict
+        The batch-summary row (``status`` ``ok`` or ``failed`` with ``error``).
+    """
+    from deadzone.geo.audit import audit
+    from deadzone.geo.export import write_audit
+    from deadzone.geo.thresholds import Thresholds
+
+    out = Path(out_dir)
+    final = out / sc.name
+    tmp = out / f".{sc.name}.tmp-{secrets.token_hex(4)}"
+    t0 = time.perf_counter()
+    try:
+        fp = sc.fingerprint()
+        scenario = _load(sc)
+        thr = (
+            Thresholds(indoor_margin_db=sc.indoor_margin_db)
+            if sc.threshold_dbm is None
+            else Thresholds.uniform(sc.threshold_dbm, indoor_margin_db=sc.indoor_margin_db)
+        )
+        clutter = None
+        if "landcover" in sc.files:
+            from deadzone.geo.clutter import load_landcover
+
+            clutter = load_landcover(sc.files["landcover"], scenario.dem)
+        result = audit(
+            scenario,
+            model=sc.model,
+            radius_km=sc.radius_km,
+            rx_height_m=sc.rx_height_m,
+            thresholds=thr,
+            n_threads=n_threads,
+            clutter=clutter,
+        )
+        tmp.mkdir(parents=True)
+        write_audit(result, tmp, overwrite=True)
+        row = _row(sc, result.summary, time.perf_counter() - t0, None)
+        (tmp / MANIFEST).write_text(
+            json.dumps(
+                {"format": "deadzone-batch-scenario", "version": 1, **fp, "row": row},
+                indent=2,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
+        if final.exists():  # --overwrite: move the old folder aside, then swap in
+            old = out / f".{sc.name}.old-{secrets.token_hex(4)}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _rmtree_quiet(old)
+        else:
+            os.replace(tmp, final)
+        return row
+    except Exception as exc:  # noqa: BLE001 - a failed scenario must not stop the batch
+        _rmtree_quiet(tmp)
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return _row(sc, None, time.perf_counter() - t0, msg)
+
+
+def _complete(sc: BatchScenario, out: Path) -> dict[str, Any] | None:
+    """The recorded row if ``out/<name>`` holds a complete, up-to-date result."""
+    from deadzone.geo.export import AUDIT_FILES
+
+    d = out / sc.name
+    try:
+        man = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not all((d / f).is_file() for f in AUDIT_FILES):
+        return None
+    fp = json.loads(json.dumps(sc.fingerprint(), default=str))
+    if man.get("parameters") != fp["parameters"] or man.get("checksums") != fp["checksums"]:
+        return None
+    return man.get("row")
+
+
+def _init_worker(n_threads: int) -> None:
+    os.environ["NUMBA_NUM_THREADS"] = str(n_threads)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _pool_job(sc: BatchScenario, out: str, n_threads: int) -> dict[str, Any]:
+    return run_scenario(sc, out, n_threads=n_threads)
+
+
+def _execute(
+    todo: list[BatchScenario],
+    out: Path,
+    scheduler: str | None,
+    workers: int,
+    done_cb: Callable[[dict[str, Any]], None],
+) -> None:
+    if scheduler is not None:
+        from dask.distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            futs = [
+                client.submit(
+                    run_scenario,
+                    sc,
+                    str(out),
+                    key=f"deadzone-batch-{sc.name}-{secrets.token_hex(4)}",
+                    pure=False,
+                )
+                for sc in todo
+            ]
+            for fut in as_completed(futs):
+                done_cb(fut.result())
+        return
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    if workers == 1 or len(todo) <= 1:
+        for sc in todo:
+            done_cb(run_scenario(sc, out, n_threads=threads))
+        return
+    ctx = multiprocessing.get_context("spawn")  # fresh numba thread pool per worker
+    with cf.ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(threads,),
+    ) as pool:
+        futs = [pool.submit(_pool_job, sc, str(out), threads) for sc in todo]
+        for fut in cf.as_completed(futs):
+            done_cb(fut.result())
+
+
+def run_batch(
+    scenarios: Iterable[BatchScenario],
+    out_dir: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Run every scenario and write ``batch_summary.csv`` / ``.json``.
+
+    Parameters
+    ----------
+    scenarios : iterable of BatchScenario
+        From :func:`load_batch`.
+    out_dir : path
+        Batch output folder; scenario ``s`` goes to ``out_dir/s.name/``.  On a
+        Dask cluster it must be on a file system every worker sees.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running Dask scheduler; default: local
+        processes.
+    workers : int, optional
+        Local worker processes (default: all cores).  Each gets
+        ``cores // workers`` numba threads.
+    resume : bool
+        Skip scenarios whose complete output exists with the same input
+        checksums and parameters (see ``batch_manifest.json``).
+    overwrite : bool
+        Recompute and replace existing scenario folders and summaries.
+    progress : callable, optional
+        ``progress(done, total)`` after each scenario.
+
+    Returns
+    -------
+    DataFrame
+        One row per scenario, in input order (see ``batch_summary.csv``).
+
+    Raises
+    ------
+    OutputExistsError
+        If outputs exist and neither ``resume`` nor ``overwrite`` is set.
+    """
+    scs = list(scenarios)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp-*"):  # left by a killed run; never a result
+        _rmtree_quiet(stale)
+    for stale in out.glob(".*.old-*"):
+        _rmtree_quiet(stale)
+    rows: dict[str, dict[str, Any]] = {}
+    todo: list[BatchScenario] = []
+    for sc in scs:
+        if resume and (row := _complete(sc, out)) is not None:
+            rows[sc.name] = row
+            continue
+        if (out / sc.name).exists() and not (overwrite or resume):
+            raise OutputExistsError(
+                f"{out / sc.name} already exists; pass --resume to keep "
+                "finished scenarios or --overwrite to recompute them"
+            )
+        todo.append(sc)
+    if not (overwrite or resume):
+        clash = [n for n in SUMMARY_FILES if (out / n).exists()]
+        if clash:
+            raise OutputExistsError(
+                f"{out / clash[0]} already exists; pass --resume or --overwrite"
+            )
+    total = len(scs)
+    if progress:
+        progress(len(rows), total)
+
+    def done(row: dict[str, Any]) -> None:
+        rows[row["scenario"]] = row
+        if progress:
+            progress(len(rows), total)
+
+    _execute(todo, out, scheduler, workers or (os.cpu_count() or 1), done)
+    df = pd.DataFrame([rows[sc.name] for sc in scs])
+    _write_summary(df, out)
+    return df
+
+
+def _write_summary(df: pd.DataFrame, out: Path) -> None:
+    from deadzone.data.io import atomic_path
+
+    with atomic_path(out / "batch_summary.csv") as tmp:
+        df.to_csv(tmp, index=False, encoding="utf-8")
+    ok = df["status"] == "ok"
+    agg = {
+        k: int(pd.to_numeric(df.loc[ok, k]).sum())
+        for k in (
+            "villages_total",
+            "villages_covered",
+            "population_total",
+            "population_covered",
+            "households_total",
+            "households_covered",
+        )
+        if k in df.columns
+    }
+    doc = {
+        "scenarios": int(len(df)),
+        "ok": int(ok.sum()),
+        "failed": int((~ok).sum()),
+        "totals_ok": agg,
+        "rows": json.loads(df.to_json(orient="records")),
+    }
+    with atomic_path(out / "batch_summary.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
