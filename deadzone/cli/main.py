@@ -75,6 +75,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 def _register() -> None:
     from deadzone.cli.audit import audit_cmd
+    from deadzone.cli.batch import batch_cmd
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
     from deadzone.cli.fiber import fiber_cmd
@@ -89,6 +90,7 @@ def _register() -> None:
     cli.add_command(place_cmd)
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
+    cli.add_command(batch_cmd)
 
 
 _register()

@@ -1,0 +1,103 @@
+"""``deadzone batch``: many audits from one TOML file, locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from deadzone.cli.options import progress_bar
+
+__all__ = ["batch_cmd"]
+
+
+@click.command("batch", short_help="Run many audits (scenarios from a TOML file).")
+@click.argument(
+    "scenarios_path",
+    metavar="SCENARIOS.toml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Batch output folder: one sub-folder per scenario plus "
+    "batch_summary.csv / batch_summary.json.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Address of a running Dask scheduler (dask.distributed); --out must be "
+    "on a file system the workers share. Default: local processes.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Local worker processes (default: all cores); each gets cores/workers numba threads.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Keep scenarios whose complete output exists with the same input checksums "
+    "and parameters; compute the rest.",
+)
+@click.option("--overwrite", is_flag=True, help="Recompute and replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def batch_cmd(
+    scenarios_path: Path,
+    out_dir: Path,
+    scheduler: str | None,
+    workers: int | None,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Run every scenario of SCENARIOS.toml as an audit.
+
+    Scenarios are listed as [[scenario]] tables (dem, villages, communes,
+    towers paths relative to the TOML file, or demo = {seed = N}) or as a
+    [matrix] cross product (e.g. area x towers x threshold_dbm x model);
+    split = "province" runs one job per province of the communes file, each
+    reading only its DEM window plus a radius_km halo.  Each scenario is
+    written atomically to OUT/<name>/; a failed scenario is reported in the
+    summary (status failed + error) without stopping the others.
+
+    \b
+    Example:
+      deadzone batch provinces.toml --out batch_out --workers 4
+      deadzone batch provinces.toml --out batch_out --resume
+      deadzone batch provinces.toml --out batch_out --scheduler tcp://10.0.0.5:8786
+    """
+    from deadzone.geo.batch import load_batch, run_batch
+
+    t0 = time.perf_counter()
+    scenarios = load_batch(scenarios_path)
+    with progress_bar("batch (scenarios)", quiet=quiet) as update:
+        df = run_batch(
+            scenarios,
+            out_dir,
+            scheduler=scheduler,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            progress=update,
+        )
+    if quiet:
+        return
+    for row in df.itertuples(index=False):
+        if row.status == "ok":
+            click.echo(
+                f"  {row.scenario}: covered villages {int(row.villages_covered):,}/"
+                f"{int(row.villages_total):,} ({row.covered_pct:.1f}%)"
+            )
+        else:
+            click.echo(f"  {row.scenario}: FAILED: {row.error}")
+    n_ok = int((df["status"] == "ok").sum())
+    click.echo(
+        f"{n_ok}/{len(df)} scenarios ok; outputs: {out_dir}/ (batch_summary.csv, "
+        f"batch_summary.json) in {time.perf_counter() - t0:.1f} s"
+    )
