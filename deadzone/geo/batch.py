@@ -47,6 +47,8 @@ import secrets
 import shutil
 import time
 import tomllib
+import unicodedata
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -128,7 +130,10 @@ def _err(toml: Path, where: str, msg: str) -> DataLoadError:
 
 
 def _slug(s: str) -> str:
-    return _NAME_RE.sub("_", str(s)).strip("_") or "x"
+    """A folder-safe ASCII name: Vietnamese diacritics dropped ("Lai Châu" -> "Lai_Chau")."""
+    t = unicodedata.normalize("NFKD", str(s).replace("đ", "d").replace("Đ", "D"))
+    t = "".join(c for c in t if not unicodedata.combining(c))
+    return _NAME_RE.sub("_", t).strip("_") or "x"
 
 
 def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
@@ -364,7 +369,10 @@ def _load(sc: BatchScenario) -> Any:
         bounds = reach_bounds(villages, sc.radius_km)
     else:
         bounds = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
-    dem = load_dem(sc.files["dem"], resolution_m=sc.dem_resolution_m, bounds_lonlat=bounds)
+    with warnings.catch_warnings():
+        # rasterio's window_transform uses affine's deprecated ``*``; not ours to fix here.
+        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+        dem = load_dem(sc.files["dem"], resolution_m=sc.dem_resolution_m, bounds_lonlat=bounds)
     if sc.province is None:
         from rasterio.warp import transform_bounds
 
@@ -648,6 +656,8 @@ def run_batch(
 
     _execute(todo, out, scheduler, workers or (os.cpu_count() or 1), done)
     df = pd.DataFrame([rows[sc.name] for sc in scs])
+    for col in [c for c in df.columns if c.startswith("reason_")]:
+        df[col] = df[col].where(df["status"] != "ok", df[col].fillna(0)).astype("Int64")
     _write_summary(df, out)
     return df
 
