@@ -168,7 +168,9 @@ class ProgressResult:
         lines = [
             f"dead-zone villages covered since baseline: {frac(t['newly_covered'], dz)}",
             f"dead-zone villages still dead (incl. marginal): {frac(t['still_dead'], dz)}",
-            f"newly dead since baseline: {frac(t['newly_dead'], s['baseline_covered'])}",
+            "newly dead since baseline: n/a (the baseline lists dead-zone villages only)"
+            if s["baseline"]["kind"] == "list"
+            else f"newly dead since baseline: {frac(t['newly_dead'], s['baseline_covered'])}",
             f"matched villages: {s['matched_by_id']:,} by id, {s['matched_by_name']:,} "
             f"by name (of {s['baseline_total']:,} baseline, {s['current_total']:,} current)",
             f"unmatched: {s['unmatched_baseline']:,} baseline, "

@@ -111,6 +111,7 @@ def test_progress_against_a_ministry_list(two_audits, tmp_path: Path) -> None:
     want = sorted(st.index[(st["after"] != "covered") & (st["before"] == "covered")])
     assert want
     assert sorted(v.loc[v["transition"] == "newly_covered", "current_village_id"]) == want
+    assert "newly dead since baseline: n/a" in res.output
     um = pd.read_csv(out / "unmatched.csv")
     assert um.loc[um["side"] == "baseline", "baseline_village_id"].tolist() == ["MIN-X"]
     ph = pd.read_csv(out / "progress_by_phase.csv").set_index("phase")
