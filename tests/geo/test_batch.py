@@ -1,0 +1,262 @@
+"""Batch audits: TOML parsing, failures, resume, Dask LocalCluster == serial."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deadzone.data.io import write_scenario
+from deadzone.errors import DataLoadError, DeadzoneError, OutputExistsError
+from deadzone.geo.batch import MANIFEST, BatchScenario, load_batch, run_batch
+from tests.conftest import small_scenario
+
+# Two provinces so that split = "province" gives two jobs.
+_TOWERS = [{"x": 2000.0, "y": 4500.0}, {"x": 7000.0, "y": 4000.0, "tech": "4G", "freq_mhz": 1800.0}]
+_VILLAGES = [(1500.0, 4500.0), (3000.0, 2000.0), (6000.0, 7000.0), (8500.0, 1000.0)]
+
+
+def write_inputs(folder: Path) -> Path:
+    """A small two-province scenario saved as files; returns the folder."""
+    sc = small_scenario(towers=_TOWERS, villages=_VILLAGES)
+    sc.communes.loc[1, "province"] = "Điện Biên"
+    write_scenario(sc, folder)
+    return folder
+
+
+BATCH_TOML = """
+[defaults]
+radius_km = 6
+model = "knife"
+
+[[scenario]]
+name = "split"
+dem = "sc/dem.tif"
+villages = "sc/villages.gpkg"
+communes = "sc/communes.gpkg"
+towers = "sc/towers.csv"
+split = "province"
+
+[[scenario]]
+name = "saved"
+scenario = "sc"
+
+[matrix]
+area = [{name = "m", scenario = "sc"}]
+threshold_dbm = [-95, -115]
+model = ["fspl", "knife"]
+"""
+
+
+@pytest.fixture
+def batch_file(tmp_path: Path) -> Path:
+    write_inputs(tmp_path / "sc")
+    p = tmp_path / "batch.toml"
+    p.write_text(BATCH_TOML, encoding="utf-8")
+    return p
+
+
+def test_load_batch_expands_split_and_matrix(batch_file: Path) -> None:
+    scs = load_batch(batch_file)
+    names = [s.name for s in scs]
+    assert names == [
+        "split-Lai_Chau",
+        "split-Dien_Bien",
+        "saved",
+        "m-threshold_dbm-95-modelfspl",
+        "m-threshold_dbm-95-modelknife",
+        "m-threshold_dbm-115-modelfspl",
+        "m-threshold_dbm-115-modelknife",
+    ]
+    assert {s.province for s in scs[:2]} == {"Điện Biên", "Lai Châu"}
+    assert all(s.radius_km == 6 for s in scs)  # defaults apply everywhere
+    assert scs[2].model == "knife" and scs[3].model == "fspl"
+    assert scs[3].threshold_dbm == -95.0
+    # Paths are resolved relative to the TOML file.
+    assert scs[0].files["dem"] == (batch_file.parent / "sc" / "dem.tif").resolve()
+    assert scs[2].files == {"scenario": (batch_file.parent / "sc").resolve()}
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("[[scenario]]\nname = 'a'\nscenario = 'nope'\n", "scenario 'a': key 'scenario'"),
+        ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nmodle = 'itm'\n", "unknown key 'modle'"),
+        ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nmodel = 'magic'\n", "key 'model'"),
+        ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nradius_km = 'far'\n", "key 'radius_km'"),
+        ("[[scenario]]\nname = 'a'\ndem = 'sc/dem.tif'\n", "scenario 'a': key 'villages'"),
+        ("[[scenario]]\nname = 'a b'\nscenario = 'sc'\n", "key 'name'"),
+        ("[[scenario]]\nscenario = 'sc'\n", "key 'name'"),
+        ("[[scenario]]\nname = 'a'\ndemo = {seed = 'x'}\n", "scenario 'a': key 'demo'"),
+        (
+            "[[scenario]]\nname = 'a'\nscenario = 'sc'\n[[scenario]]\nname = 'a'\nscenario = 'sc'\n",
+            "duplicate",
+        ),
+        ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nsplit = 'tile'\n", "key 'split'"),
+        ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nsplit = 'province'\n", "key 'split'"),
+        ("[matrix]\narea = []\n", "key 'area'"),
+        ("[scenarios]\nname = 'a'\n", "unknown table 'scenarios'"),
+        ("name = 'a'\n[[scenario]\n", "invalid TOML"),
+        ("", "no scenarios"),
+    ],
+)
+def test_load_batch_errors_name_file_scenario_key(batch_file: Path, body: str, needle: str) -> None:
+    p = batch_file.with_name("bad.toml")
+    p.write_text(body, encoding="utf-8")
+    with pytest.raises(DataLoadError) as ei:
+        load_batch(p)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert str(p) in msg and needle in msg
+
+
+def test_missing_batch_file(tmp_path: Path) -> None:
+    with pytest.raises(DeadzoneError, match="batch file not found"):
+        load_batch(tmp_path / "none.toml")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(-130, -60), min_size=1, max_size=3, unique=True),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_matrix_is_cross_product(
+    tmp_path_factory: pytest.TempPathFactory, axes: list[list[int]]
+) -> None:
+    d = tmp_path_factory.mktemp("m")
+    (d / "sc").mkdir()
+    keys = ["threshold_dbm", "indoor_margin_db", "rx_height_m"]
+    lines = ["[matrix]", "scenario = 'sc'"]
+    for k, vals in zip(keys, axes, strict=False):
+        vals = [abs(v) % 50 + 1 for v in vals] if k != "threshold_dbm" else vals
+        lines.append(f"{k} = {sorted(set(vals))}")
+    (d / "b.toml").write_text("\n".join(lines), encoding="utf-8")
+    scs = load_batch(d / "b.toml")
+    n = 1
+    for k, vals in zip(keys, axes, strict=False):
+        vals = [abs(v) % 50 + 1 for v in vals] if k != "threshold_dbm" else vals
+        n *= len(set(vals))
+    assert len(scs) == n
+    assert len({s.name for s in scs}) == n
+    assert len({(s.threshold_dbm, s.indoor_margin_db, s.rx_height_m) for s in scs}) == n
+
+
+def _tables(out: Path, names: list[str]) -> dict[str, pd.DataFrame]:
+    return {n: pd.read_csv(out / n / "villages.csv") for n in names}
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["wall_s"]).reset_index(drop=True)
+
+
+def test_serial_results_match_single_audits_and_split_covers_every_village(
+    batch_file: Path, tmp_path: Path
+) -> None:
+    scs = load_batch(batch_file)[:3]
+    seen: list[tuple[int, int]] = []
+    df = run_batch(scs, tmp_path / "out", workers=1, progress=lambda d, t: seen.append((d, t)))
+    assert list(df["status"]) == ["ok"] * 3
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    # The two province jobs together hold every village exactly once, and agree with the
+    # whole-scenario audit (same radius, same model) village by village.
+    parts = pd.concat(
+        [
+            pd.read_csv(tmp_path / "out" / n / "villages.csv")
+            for n in ("split-Dien_Bien", "split-Lai_Chau")
+        ]
+    )
+    whole = pd.read_csv(tmp_path / "out" / "saved" / "villages.csv")
+    assert sorted(parts["village_id"]) == sorted(whole["village_id"])
+    cols = ["village_id", "status", "best_rx_dbm", "serving_tower_id"]
+    pd.testing.assert_frame_equal(
+        parts[cols].sort_values("village_id").reset_index(drop=True),
+        whole[cols].sort_values("village_id").reset_index(drop=True),
+    )
+    row = df.set_index("scenario").loc["saved"]
+    assert row["villages_total"] == len(_VILLAGES)
+    assert int(df.loc[df.scenario.str.startswith("split"), "villages_total"].sum()) == len(
+        _VILLAGES
+    )
+    reasons = sum(int(row[c]) for c in df.columns if c.startswith("reason_"))
+    assert reasons == row["villages_total"] - row["villages_covered"]
+    summary = json.loads((tmp_path / "out" / "batch_summary.json").read_text())
+    assert summary["ok"] == 3 and summary["failed"] == 0
+    assert pd.read_csv(tmp_path / "out" / "batch_summary.csv")["scenario"].tolist() == [
+        s.name for s in scs
+    ]
+
+
+def test_failed_scenario_is_reported_and_others_finish(batch_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(batch_file.parent / "sc", bad)
+    (bad / "villages.gpkg").write_bytes(b"not a geopackage")
+    (bad / "villages.csv").write_text("nonsense\n1\n", encoding="utf-8")
+    good = load_batch(batch_file)[2]
+    broken = BatchScenario(name="broken", files={"scenario": bad}, model="knife", radius_km=6)
+    df = run_batch([broken, good], tmp_path / "out", workers=1)
+    assert list(df["status"]) == ["failed", "ok"]
+    err = df.loc[0, "error"]
+    assert err and "\n" not in err
+    assert not (tmp_path / "out" / "broken").exists()
+    assert (tmp_path / "out" / "saved" / MANIFEST).is_file()
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary folder left
+
+
+def test_existing_output_needs_resume_or_overwrite(batch_file: Path, tmp_path: Path) -> None:
+    scs = load_batch(batch_file)[2:3]
+    run_batch(scs, tmp_path / "out", workers=1)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        run_batch(scs, tmp_path / "out", workers=1)
+    before = (tmp_path / "out" / "saved" / MANIFEST).stat().st_mtime_ns
+    run_batch(scs, tmp_path / "out", workers=1, overwrite=True)
+    assert (tmp_path / "out" / "saved" / MANIFEST).stat().st_mtime_ns != before
+
+
+def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Path) -> None:
+    scs = load_batch(batch_file)[2:5]
+    out = tmp_path / "out"
+    first = run_batch(scs, out, workers=1)
+    names = [s.name for s in scs]
+    ref = _tables(out, names)
+    mtimes = {n: (out / n / MANIFEST).stat().st_mtime_ns for n in names}
+    shutil.rmtree(out / names[1])
+    # A half-written folder left by a crash is never taken for a result.
+    (out / names[2] / "summary.json").unlink()
+    again = run_batch(scs, out, workers=1, resume=True)
+    assert (out / names[0] / MANIFEST).stat().st_mtime_ns == mtimes[names[0]]
+    assert (out / names[1] / MANIFEST).is_file()
+    assert (out / names[2] / MANIFEST).stat().st_mtime_ns != mtimes[names[2]]
+    pd.testing.assert_frame_equal(_comparable(first), _comparable(again))
+    for n, t in _tables(out, names).items():
+        pd.testing.assert_frame_equal(t, ref[n])
+    # Changed input bytes -> the manifest checksum no longer matches -> recomputed.
+    sc_dir = batch_file.parent / "sc"
+    towers = sc_dir / "towers.csv"
+    towers.write_text(towers.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    mt = {n: (out / n / MANIFEST).stat().st_mtime_ns for n in names}
+    run_batch(scs, out, workers=1, resume=True)
+    assert all((out / n / MANIFEST).stat().st_mtime_ns != mt[n] for n in names)
+
+
+def test_dask_local_cluster_equals_serial(batch_file: Path, tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    scs = load_batch(batch_file)
+    serial = run_batch(scs, tmp_path / "serial", workers=1)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        dist = run_batch(scs, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    assert (serial["status"] == "ok").all()
+    pd.testing.assert_frame_equal(_comparable(serial), _comparable(dist))
+    names = [s.name for s in scs]
+    for n, t in _tables(tmp_path / "serial", names).items():
+        pd.testing.assert_frame_equal(t, pd.read_csv(tmp_path / "dask" / n / "villages.csv"))
