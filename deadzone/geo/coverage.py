@@ -247,6 +247,49 @@ def _subtract_clutter(win: npt.NDArray[np.float32], r0: int, c0: int,
     win[a0 - r0:a1 - r0, b0 - c0:b1 - c0] -= table_db[categories[a0:a1, b0:b1]]
 
 
+def site_window(
+    elevation_m: npt.NDArray[np.float32],
+    site: RadioSite,
+    *,
+    dem: Dem,
+    radius_m: float,
+    rx_height_m: float,
+    model: str,
+    k_factor: float,
+    floor_dbm: float,
+    itm: ItmSettings,
+    n_threads: int = 1,
+    clutter: npt.NDArray[np.uint8] | None = None,
+    rx_height_grid_m: npt.NDArray[np.float32] | None = None,
+) -> tuple[npt.NDArray[np.float32], int, int]:
+    """One site's received-power window exactly as :func:`compute_coverage` computes it.
+
+    The kernel window (:func:`deadzone.kernels.coverage.tower_window`) with
+    the clutter loss applied; for callers that keep per-tower windows (the
+    what-if session, the site optimizer).  ``rx_height_grid_m`` is
+    :func:`deadzone.geo.clutter.rx_height_grid` of ``clutter`` (computed here
+    when omitted).
+
+    Returns
+    -------
+    window : float32[2R+1, 2R+1]
+        Received power (dBm); NaN where not computed.
+    row_off, col_off : int
+        Grid index of the window's top-left cell.
+    """
+    if clutter is not None and rx_height_grid_m is None:
+        rx_height_grid_m = rx_height_grid(clutter, rx_height_m=rx_height_m)
+    win, r0, c0 = tower_window(
+        elevation_m, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
+        rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
+        itm=itm, n_threads=n_threads, rx_height_grid_m=rx_height_grid_m,
+    )
+    if clutter is not None:
+        _subtract_clutter(win, r0, c0, clutter,
+                          loss_table_db(freq_mhz=site.freq_mhz, rx_height_m=rx_height_m))
+    return win, r0, c0
+
+
 def compute_coverage(
     dem: Dem,
     towers: gpd.GeoDataFrame,
@@ -345,15 +388,11 @@ def compute_coverage(
     def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
         site = grid.sites[i]
         assert site is not None  # filtered above
-        win, r0, c0 = tower_window(
-            elev, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
-            rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
-            itm=itm_settings, n_threads=inner, rx_height_grid_m=h_grid,
+        return site_window(
+            elev, site, dem=dem, radius_m=radius_m, rx_height_m=rx_height_m, model=model,
+            k_factor=k_factor, floor_dbm=floor_dbm, itm=itm_settings, n_threads=inner,
+            clutter=clutter, rx_height_grid_m=h_grid,
         )
-        if clutter is not None:
-            _subtract_clutter(win, r0, c0, clutter,
-                              loss_table_db(freq_mhz=site.freq_mhz, rx_height_m=rx_height_m))
-        return win, r0, c0
 
     for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
         tech = grid.techs[i]

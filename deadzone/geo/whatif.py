@@ -38,6 +38,7 @@ from deadzone.geo.coverage import (
     DEFAULT_RX_HEIGHT_M,
     CoverageResult,
     TowerGrid,
+    site_window,
     towers_on_grid,
 )
 from deadzone.geo.raster import Dem
@@ -50,7 +51,6 @@ from deadzone.kernels.coverage import (
     merge_into,
     model_code,
     new_composite,
-    tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
 
@@ -161,11 +161,10 @@ def tower_footprint(
     -------
     Footprint
     """
-    win, r0, c0 = tower_window(
+    win, r0, c0 = site_window(
         elevation_m,
         site,
-        cell_w_m=dem.cell_w_m,
-        cell_h_m=dem.cell_h_m,
+        dem=dem,
         radius_m=params.radius_m,
         rx_height_m=params.rx_height_m,
         model=params.model,
