@@ -17,8 +17,18 @@ from deadzone.geo.batch import MANIFEST, BatchScenario, load_batch, run_batch
 from tests.conftest import small_scenario
 
 # Two provinces so that split = "province" gives two jobs.
-_TOWERS = [{"x": 2000.0, "y": 4500.0}, {"x": 7000.0, "y": 4000.0, "tech": "4G", "freq_mhz": 1800.0}]
-_VILLAGES = [(1500.0, 4500.0), (3000.0, 2000.0), (6000.0, 7000.0), (8500.0, 1000.0)]
+_TOWERS = [
+    {"x": 2000.0, "y": 4500.0, "eirp_dbm": 12.0},
+    {"x": 7000.0, "y": 4000.0, "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 30.0},
+]
+# Near, mid-range and out-of-range villages: statuses differ between thresholds/models.
+_VILLAGES = [
+    (1500.0, 4500.0),
+    (3000.0, 2000.0),
+    (6000.0, 7000.0),
+    (8500.0, 1000.0),
+    (4500.0, 8800.0),
+]
 
 
 def write_inputs(folder: Path) -> Path:
@@ -31,7 +41,7 @@ def write_inputs(folder: Path) -> Path:
 
 BATCH_TOML = """
 [defaults]
-radius_km = 6
+radius_km = 4
 model = "knife"
 
 [[scenario]]
@@ -74,7 +84,7 @@ def test_load_batch_expands_split_and_matrix(batch_file: Path) -> None:
         "m-threshold_dbm-115-modelknife",
     ]
     assert {s.province for s in scs[:2]} == {"Điện Biên", "Lai Châu"}
-    assert all(s.radius_km == 6 for s in scs)  # defaults apply everywhere
+    assert all(s.radius_km == 4 for s in scs)  # defaults apply everywhere
     assert scs[2].model == "knife" and scs[3].model == "fspl"
     assert scs[3].threshold_dbm == -95.0
     # Paths are resolved relative to the TOML file.
@@ -94,7 +104,7 @@ def test_load_batch_expands_split_and_matrix(batch_file: Path) -> None:
         ("[[scenario]]\nscenario = 'sc'\n", "key 'name'"),
         ("[[scenario]]\nname = 'a'\ndemo = {seed = 'x'}\n", "scenario 'a': key 'demo'"),
         (
-            "[[scenario]]\nname = 'a'\nscenario = 'sc'\n[[scenario]]\nname = 'a'\nscenario = 'sc'\n",
+            "[[scenario]]\nname = 'a'\nscenario = 'sc'\n" * 2,
             "duplicate",
         ),
         ("[[scenario]]\nname = 'a'\nscenario = 'sc'\nsplit = 'tile'\n", "key 'split'"),
@@ -200,7 +210,7 @@ def test_failed_scenario_is_reported_and_others_finish(batch_file: Path, tmp_pat
     (bad / "villages.gpkg").write_bytes(b"not a geopackage")
     (bad / "villages.csv").write_text("nonsense\n1\n", encoding="utf-8")
     good = load_batch(batch_file)[2]
-    broken = BatchScenario(name="broken", files={"scenario": bad}, model="knife", radius_km=6)
+    broken = BatchScenario(name="broken", files={"scenario": bad}, model="knife", radius_km=4)
     df = run_batch([broken, good], tmp_path / "out", workers=1)
     assert list(df["status"]) == ["failed", "ok"]
     err = df.loc[0, "error"]
