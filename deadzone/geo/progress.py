@@ -547,78 +547,76 @@ def compare_audits(
 
     matched_c = np.zeros(len(cur), dtype=bool)
     matched_c[b2c[b2c >= 0]] = True
-    rows: list[dict[str, Any]] = []
+    mb = b2c >= 0
+    jb = np.where(mb, b2c, 0)
+    only_c = np.flatnonzero(~matched_c)
+    nb, nc = len(base), len(only_c)
 
-    def pick(a: Any, b: Any) -> Any:
-        return a if a is not None else b
+    def side_b(col: str) -> np.ndarray:
+        return base[col].to_numpy(dtype=object)
 
-    for i in range(len(base)):
-        b = base.iloc[i]
-        j = int(b2c[i])
-        c = cur.iloc[j] if j >= 0 else None
-        # Group by the current audit's commune when matched (ids are the audit's).
-        rows.append(
-            {
-                "baseline_village_id": b["village_id"],
-                "current_village_id": c["village_id"] if c is not None else None,
-                "name": pick(b["name"], c["name"] if c is not None else None),
-                "commune_id": pick(c["commune_id"], b["commune_id"])
-                if c is not None
-                else b["commune_id"],
-                "commune_name": pick(c["commune_name"], b["commune_name"])
-                if c is not None
-                else b["commune_name"],
-                "province": pick(c["province"], b["province"]) if c is not None else b["province"],
-                "phase": b["phase"] if b["phase"] is not None else _NO_PHASE,
-                "baseline_status": b["status"],
-                "current_status": c["status"] if c is not None else None,
-                "match_method": method[i],
-                "match_distance_m": round(float(dist[i]), 1) if math.isfinite(dist[i]) else np.nan,
-                "transition": _transition(b["status"], c["status"] if c is not None else None),
-                "side": "both" if c is not None else "baseline",
-                "lon": pick(c["lon"], b["lon"]) if c is not None else b["lon"],
-                "lat": pick(c["lat"], b["lat"]) if c is not None else b["lat"],
-            }
-        )
-    for j in np.flatnonzero(~matched_c):
-        c = cur.iloc[int(j)]
-        rows.append(
-            {
-                "baseline_village_id": None,
-                "current_village_id": c["village_id"],
-                "name": c["name"],
-                "commune_id": c["commune_id"],
-                "commune_name": c["commune_name"],
-                "province": c["province"],
-                "phase": _NOT_IN_BASELINE,
-                "baseline_status": None,
-                "current_status": c["status"],
-                "match_method": "none",
-                "match_distance_m": np.nan,
-                "transition": "unmatched",
-                "side": "current",
-                "lon": c["lon"],
-                "lat": c["lat"],
-            }
-        )
-    cols = [
-        "baseline_village_id",
-        "current_village_id",
-        "name",
-        "commune_id",
-        "commune_name",
-        "province",
-        "phase",
-        "baseline_status",
-        "current_status",
-        "match_method",
-        "match_distance_m",
-        "transition",
-        "side",
-        "lon",
-        "lat",
-    ]
-    villages = pd.DataFrame(rows, columns=cols)
+    def side_c(col: str) -> np.ndarray:
+        """Current values aligned with the baseline rows (None where unmatched)."""
+        if not len(cur):
+            return np.full(nb, None, dtype=object)
+        return np.where(mb, cur[col].to_numpy(dtype=object)[jb], None)
+
+    def only(col: str) -> np.ndarray:
+        return cur[col].to_numpy(dtype=object)[only_c]
+
+    def stack(first: np.ndarray, second: np.ndarray, rest: np.ndarray) -> np.ndarray:
+        # Baseline rows take ``first`` unless missing, then ``second``.
+        return np.concatenate([np.where(pd.isna(first), second, first), rest])
+
+    cur_status = side_c("status")
+    base_status = side_b("status")
+    villages = pd.DataFrame(
+        {
+            "baseline_village_id": np.concatenate(
+                [side_b("village_id"), np.full(nc, None, dtype=object)]
+            ),
+            "current_village_id": np.concatenate([side_c("village_id"), only("village_id")]),
+            "name": stack(side_b("name"), side_c("name"), only("name")),
+            # Group by the current audit's commune when matched (ids are the audit's).
+            **{
+                k: stack(side_c(k), side_b(k), only(k))
+                for k in ("commune_id", "commune_name", "province")
+            },
+            "phase": np.concatenate(
+                [
+                    np.where(pd.isna(side_b("phase")), _NO_PHASE, side_b("phase")),
+                    np.full(nc, _NOT_IN_BASELINE, dtype=object),
+                ]
+            ),
+            "baseline_status": np.concatenate([base_status, np.full(nc, None, dtype=object)]),
+            "current_status": np.concatenate([cur_status, only("status")]),
+            "match_method": np.concatenate([method, np.full(nc, "none", dtype=object)]),
+            "match_distance_m": np.concatenate([np.round(dist, 1), np.full(nc, np.nan)]),
+            "transition": np.concatenate(
+                [
+                    np.array(
+                        [_transition(b, c) for b, c in zip(base_status, cur_status, strict=True)],
+                        dtype=object,
+                    ),
+                    np.full(nc, "unmatched", dtype=object),
+                ]
+            ),
+            "side": np.concatenate(
+                [
+                    np.where(mb, "both", "baseline").astype(object),
+                    np.full(nc, "current", dtype=object),
+                ]
+            ),
+            **{k: stack(side_c(k), side_b(k), only(k)).astype(np.float64) for k in ("lon", "lat")},
+        }
+    )
+    villages = villages.astype(
+        {k: object for k in villages.columns if k not in ("match_distance_m", "lon", "lat")}
+    )
+    villages = villages.where(villages.notna(), None)
+    villages[["match_distance_m", "lon", "lat"]] = villages[
+        ["match_distance_m", "lon", "lat"]
+    ].astype(np.float64)
 
     unmatched = villages[villages["side"] != "both"].copy()
     unmatched.insert(
