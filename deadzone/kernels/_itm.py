@@ -654,23 +654,39 @@ _BF_PLUS = np.array([
 
 
 @jit
-def variability(time: float, location: float, situation: float, he0: float, he1: float,
-                delta_h: float, f_mhz: float, d: float, a_ref: float, climate: int,
-                mdvar: int):
+def variability_consts(time: float, location: float, situation: float, f_mhz: float,
+                       climate: int):
+    """The parts of :func:`variability` that depend only on the run's settings.
+
+    Normal deviates of the three quantiles [A&S 26.2.23], the frequency term
+    of the effective distance [Alg 5.3] and the frequency factors of the
+    time-variability curves [Alg 5.5-5.6].  Computed once per run (the
+    area sweep) or once per call (point to point); same numbers either way.
+    """
+    c = climate - 1
+    wn = f_mhz / 47.7
+    q = math.log(0.133 * wn)
+    g_minus = _BF_MINUS[0, c] + _BF_MINUS[1, c] / ((_BF_MINUS[2, c] * q) ** 2 + 1.0)
+    g_plus = _BF_PLUS[0, c] + _BF_PLUS[1, c] / ((_BF_PLUS[2, c] * q) ** 2 + 1.0)
+    return (_qerfi(time / 100.0), _qerfi(location / 100.0), _qerfi(situation / 100.0),
+            (575.7e12 / wn) ** THIRD, g_minus, g_plus)
+
+
+@jit
+def variability(vc, he0: float, he1: float, delta_h: float, f_mhz: float, d: float,
+                a_ref: float, climate: int, mdvar: int):
     """Attenuation at the requested quantiles [Alg §5 avar; HLK82].
 
-    ``time``, ``location``, ``situation`` in percent.  Returns (A_db, warnings)
-    where A_db is the attenuation relative to free space.
+    ``vc`` from :func:`variability_consts` (time, location, situation in
+    percent).  Returns (A_db, warnings) where A_db is the attenuation
+    relative to free space.
     """
     warn = 0
-    z_t = _qerfi(time / 100.0)
-    z_l = _qerfi(location / 100.0)
-    z_s = _qerfi(situation / 100.0)
+    z_t, z_l, z_s, d_fx, g_minus, g_plus = vc
     c = climate - 1
     wn = f_mhz / 47.7
     # effective distance [Alg 5.3]
-    d_ex = (math.sqrt(2.0 * A_9000_M * he0) + math.sqrt(2.0 * A_9000_M * he1)
-            + (575.7e12 / wn) ** THIRD)
+    d_ex = (math.sqrt(2.0 * A_9000_M * he0) + math.sqrt(2.0 * A_9000_M * he1) + d_fx)
     if d < d_ex:
         d_e = 130e3 * d / d_ex
     else:
@@ -706,9 +722,6 @@ def variability(time: float, location: float, situation: float, he0: float, he1:
     y_l = sigma_l * z_l
 
     # time variability [TN101 III.69-70; Alg 5.5-5.8]
-    q = math.log(0.133 * wn)
-    g_minus = _BF_MINUS[0, c] + _BF_MINUS[1, c] / ((_BF_MINUS[2, c] * q) ** 2 + 1.0)
-    g_plus = _BF_PLUS[0, c] + _BF_PLUS[1, c] / ((_BF_PLUS[2, c] * q) ** 2 + 1.0)
     s_minus = _curve(_SIG_MINUS[0, c], _SIG_MINUS[1, c], _SIG_MINUS[2, c], _SIG_MINUS[3, c],
                      _SIG_MINUS[4, c], d_e) * g_minus
     s_plus = _curve(_SIG_PLUS[0, c], _SIG_PLUS[1, c], _SIG_PLUS[2, c], _SIG_PLUS[3, c],
@@ -762,8 +775,8 @@ def input_warnings(h_tx: float, h_rx: float, f_mhz: float) -> int:
 @jit
 def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1: float,
             he0: float, he1: float, gamma_e: float, n_s: float, delta_h: float, h_tx: float,
-            h_rx: float, d: float, call_mode: int, time: float, location: float,
-            situation: float, climate: int, mdvar: int, warn: int, iv: np.ndarray):
+            h_rx: float, d: float, call_mode: int, vc, climate: int, mdvar: int, warn: int,
+            iv: np.ndarray):
     """Reference attenuation, free space and variability; fills ``iv``.
 
     The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar].
@@ -787,7 +800,7 @@ def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1:
         return math.nan, MODE_NOT_SET, warn, err
     a_fs = free_space_db(d, f_mhz)
     iv[IV_A_FS] = a_fs
-    a_var, w3 = variability(time, location, situation, he0, he1, delta_h, f_mhz, d, a_ref,
+    a_var, w3 = variability(vc, he0, he1, delta_h, f_mhz, d, a_ref,
                             climate, mdvar)
     return a_var + a_fs, mode, warn | w3, ERR_NONE
 
@@ -863,7 +876,8 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
         he1 = h_rx + _dim(z[n_int], fit1)
 
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
-                   d, CALL_P2P, time, location, situation, climate, mdvar, warn, iv)
+                   d, CALL_P2P, variability_consts(time, location, situation, f_mhz, climate),
+                   climate, mdvar, warn, iv)
 
 
 @jit
@@ -921,4 +935,5 @@ def area(d_m: float, h_tx: float, h_rx: float, tx_siting: int, rx_siting: int,
         else:
             he1, dh1, th1 = he, dh, th
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
-                   d_m, CALL_AREA, time, location, situation, climate, mdvar, warn, iv)
+                   d_m, CALL_AREA, variability_consts(time, location, situation, f_mhz, climate),
+                   climate, mdvar, warn, iv)

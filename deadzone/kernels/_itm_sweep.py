@@ -70,6 +70,12 @@ def _frame_curvature(z0: float, f_mhz: float, params: np.ndarray) -> float:
 
 
 @jit
+def _vc(f_mhz: float, params: np.ndarray):
+    return _m.variability_consts(params[P_TIME], params[P_LOCATION], params[P_SITUATION], f_mhz,
+                                 int(params[P_CLIMATE]))
+
+
+@jit
 def _lsq_prefix(zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, n_int: int, xi: float,
                 d_start: float, d_end: float):
     """[Alg §2 zlsub] from prefix sums: fitted heights at x = 0 and x = n_int xi.
@@ -127,11 +133,12 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
 @jit
 def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
               pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
-              params: np.ndarray, i_t: int, i_r: int, iv: np.ndarray):
+              params: np.ndarray, vc, i_t: int, i_r: int, iv: np.ndarray):
     """ITM p2p loss at sample ``j`` from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
-    samples 1..j-1 (0 = none).  Returns (loss_db, mode, warnings, error,
+    samples 1..j-1 (0 = none); ``vc`` is :func:`_itm.variability_consts` of
+    the settings.  Returns (loss_db, mode, warnings, error,
     blocked): ``blocked`` is True when terrain rises above the line of sight
     (ITM's ``mode`` is not that: it calls every path shorter than the
     smooth-earth horizon distance "line of sight", even behind a ridge);
@@ -186,8 +193,7 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
 
     loss, mode, warn, err = _m._finish(
         th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
-        _m.CALL_P2P, params[P_TIME], params[P_LOCATION], params[P_SITUATION],
-        int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv)
+        _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv)
     return loss, mode, warn, err, blocked
 
 
@@ -229,6 +235,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     """
     n = z.shape[0]
     iv = np.empty(_m.IV_SIZE, dtype=np.float64)
+    vc = _vc(f_mhz, params)
     g0 = _frame_curvature(z[0], f_mhz, params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
@@ -249,7 +256,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
             loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
-                                            params, i_t, i_r, iv)
+                                            params, vc, i_t, i_r, iv)
             out_loss_db[j] = loss
         if j >= 1:
             x = j * xi
@@ -283,6 +290,7 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
         _prefix(z, zr, ps, pq, pz2, k)
     if j < 2:
         return _near_loss(z, j, xi, h_tx, h_rx, f_mhz), _m.MODE_LOS, 0, 0, False, 0, 0
+    vc = _vc(f_mhz, params)
     g0 = _frame_curvature(z[0], f_mhz, params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
@@ -303,5 +311,5 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             best_r = a
             i_r = i
     loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
-                                               params, i_t, i_r, iv)
+                                               params, vc, i_t, i_r, iv)
     return loss, mode, warn, err, blocked, i_t, i_r
