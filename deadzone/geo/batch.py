@@ -72,7 +72,7 @@ _PARAM_KEYS = {
     "default_tech": str,
     "dem_resolution_m": float,
 }
-_OTHER_KEYS = {"name", "demo", "split", "province", "area"}
+_OTHER_KEYS = {"name", "demo", "split", "provinces", "province", "area"}
 _KNOWN = set(_FILE_KEYS) | set(_PARAM_KEYS) | _OTHER_KEYS
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -204,8 +204,15 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
     return BatchScenario(name=name, files=files, demo_seed=demo_seed, province=province, **params)
 
 
-def _split(toml: Path, sc: BatchScenario, how: Any) -> list[BatchScenario]:
-    """One job per province named in the communes file (``split = "province"``)."""
+def _norm(s: Any) -> str:
+    return unicodedata.normalize("NFC", str(s)).strip()
+
+
+def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScenario]:
+    """One job per province of the communes file (``split = "province"``).
+
+    ``provinces = [...]`` restricts the split to the named provinces.
+    """
     where = f"scenario {sc.name!r}"
     if how != "province":
         raise _err(toml, where, f"key 'split': only \"province\" is supported, got {how!r}")
@@ -213,15 +220,32 @@ def _split(toml: Path, sc: BatchScenario, how: Any) -> list[BatchScenario]:
         raise _err(toml, where, "key 'split': needs a 'communes' file")
     import pyogrio
 
+    from deadzone.data.loaders import COMMUNE_CANDIDATES
+
+    path = sc.files["communes"]
     try:
-        df = pyogrio.read_dataframe(sc.files["communes"], columns=["province"], read_geometry=False)
+        names = {c.lower(): c for c in pyogrio.read_info(path)["fields"]}
+        col = next((names[c] for c in COMMUNE_CANDIDATES["province"] if c in names), None)
+        if col is None:
+            raise _err(
+                toml,
+                where,
+                f"key 'split': {path} has no province column "
+                f"({', '.join(COMMUNE_CANDIDATES['province'])})",
+            )
+        df = pyogrio.read_dataframe(path, columns=[col], read_geometry=False)
+    except DataLoadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported as a one-line error
-        raise _err(
-            toml, where, f"key 'split': cannot read 'province' from {sc.files['communes']}: {exc}"
-        ) from exc
-    if "province" not in df.columns:
-        raise _err(toml, where, f"key 'split': {sc.files['communes']} has no 'province' column")
-    provs = sorted({str(p) for p in df["province"].dropna()})
+        raise _err(toml, where, f"key 'split': cannot read {path}: {exc}") from exc
+    provs = sorted({_norm(p) for p in df[col].dropna()})
+    if only is not None:
+        if not isinstance(only, list) or not all(isinstance(p, str) for p in only):
+            raise _err(toml, where, "key 'provinces': expected a list of province names")
+        missing = [p for p in only if _norm(p) not in provs]
+        if missing:
+            raise _err(toml, where, f"key 'provinces': {missing[0]!r} is not a province of {path}")
+        provs = [p for p in provs if p in {_norm(q) for q in only}]
     return [replace(sc, name=f"{sc.name}-{_slug(p)}", province=p) for p in provs]
 
 
@@ -303,9 +327,11 @@ def load_batch(path: str | os.PathLike[str]) -> list[BatchScenario]:
         raise _err(toml, "top level", "no scenarios ([[scenario]] or [matrix])")
     out: list[BatchScenario] = []
     for where, spec in raw:
-        split = spec.pop("split", None)
+        split, only = spec.pop("split", None), spec.pop("provinces", None)
         sc = _build(toml, where, spec)
-        out.extend([sc] if split is None else _split(toml, sc, split))
+        if only is not None and split is None:
+            raise _err(toml, f"scenario {sc.name!r}", "key 'provinces': needs split = \"province\"")
+        out.extend([sc] if split is None else _split(toml, sc, split, only))
     seen: set[str] = set()
     for sc in out:
         if sc.name in seen:
@@ -359,14 +385,14 @@ def _load(sc: BatchScenario) -> Any:
     villages = load_villages(sc.files["villages"])
     if sc.province is not None:
         communes = load_communes(sc.files["communes"])
-        communes = communes[communes["province"].astype(str) == sc.province]
+        communes = communes[communes["province"].map(_norm) == _norm(sc.province)]
         villages = assign_communes(villages, communes)
         villages = villages[villages["commune_id"].isin(set(communes["commune_id"]))]
-        # Halo: towers up to radius_km outside the province still serve it.
-        halo = reach_bounds(villages, sc.radius_km)
-        if halo is not None:
-            towers = towers.cx[halo[0] : halo[2], halo[1] : halo[3]]
-        bounds = reach_bounds(villages, sc.radius_km)
+        # The DEM window is the province's villages (or, with none, its communes) grown by
+        # the halo = radius_km: towers that far outside the province still serve it.
+        bounds = reach_bounds(villages if len(villages) else communes, sc.radius_km)
+        if bounds is not None:
+            towers = towers.cx[bounds[0] : bounds[2], bounds[1] : bounds[3]]
     else:
         bounds = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     with warnings.catch_warnings():
