@@ -1,0 +1,285 @@
+"""Exports for desktop tools: KML/KMZ villages (Google Earth) and a QGIS raster style.
+
+KML 2.2 (OGC 07-147r2) is written with :mod:`xml.etree.ElementTree`: one
+shared ``Style`` per village status and one ``Placemark`` per village (every
+input village, including those without a location, which get a placemark
+without geometry so nothing is silently dropped).  A ``.kmz`` is a zip whose
+first entry is ``doc.kml``.
+
+The QGIS style (``.qml``) colours the ``coverage.tif`` received-power raster
+(dBm) with a discrete ``singlebandpseudocolor`` ramp whose class breaks are the
+marginal and covered thresholds: dead / marginal / covered.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from deadzone.data.io import atomic_path
+from deadzone.errors import OutputExistsError, ParameterError, SchemaError
+from deadzone.geo.thresholds import Thresholds
+
+__all__ = ["villages_from_table", "write_kml", "write_qml"]
+
+KML_NS = "http://www.opengis.net/kml/2.2"
+#: KML colours are aabbggrr.
+_KML_COLOURS = {
+    "covered": "ff50981a",
+    "marginal": "ff61aefd",
+    "dead": "ff2730d7",
+    "unknown": "ff8c8c8c",
+}
+
+
+def _refuse(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; pass --overwrite (overwrite=True)")
+
+
+def villages_from_table(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Audit ``villages.csv`` (``lon``/``lat`` columns) as a point GeoDataFrame in EPSG:4326.
+
+    Rows without coordinates keep an empty (None) geometry.
+    """
+    for col in ("lon", "lat"):
+        if col not in table.columns:
+            raise SchemaError(f"villages table lacks column {col!r}")
+    lon = pd.to_numeric(table["lon"], errors="coerce")
+    lat = pd.to_numeric(table["lat"], errors="coerce")
+    ok = lon.notna() & lat.notna()
+    geom = gpd.GeoSeries(gpd.points_from_xy(lon.fillna(0), lat.fillna(0)), crs=4326)
+    geom[~ok.to_numpy()] = None
+    return gpd.GeoDataFrame(table.copy(), geometry=geom.to_numpy(), crs=4326)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _fmt_dbm(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if not math.isfinite(v) else f"{v:.1f} dBm"
+
+
+def _kml_document(villages: gpd.GeoDataFrame, name: str) -> ET.ElementTree:
+    ET.register_namespace("", KML_NS)
+    q = f"{{{KML_NS}}}"
+    root = ET.Element(f"{q}kml")
+    doc = ET.SubElement(root, f"{q}Document")
+    ET.SubElement(doc, f"{q}name").text = name
+    for st, colour in _KML_COLOURS.items():
+        style = ET.SubElement(doc, f"{q}Style", id=f"status-{st}")
+        icon = ET.SubElement(style, f"{q}IconStyle")
+        ET.SubElement(icon, f"{q}color").text = colour
+        ET.SubElement(icon, f"{q}scale").text = "0.9"
+    geoms = villages.geometry
+    if villages.crs is not None and not villages.crs.equals("EPSG:4326"):
+        geoms = geoms.to_crs(4326)
+    cols = villages.columns
+    folders: dict[str, ET.Element] = {}
+    for i in range(len(villages)):
+        row = villages.iloc[i]
+        st = _text(row["status"]) if "status" in cols else "unknown"
+        st = st if st in _KML_COLOURS else "unknown"
+        if st not in folders:
+            folders[st] = ET.SubElement(doc, f"{q}Folder")
+            ET.SubElement(folders[st], f"{q}name").text = f"{st} villages"
+        pm = ET.SubElement(folders[st], f"{q}Placemark")
+        if "village_id" in cols:
+            pm.set("id", f"v-{_text(row['village_id'])}")
+        label = _text(row["name"]) if "name" in cols else ""
+        ET.SubElement(pm, f"{q}name").text = label or _text(row.get("village_id", i))
+        reason = _text(row["reason"]) if "reason" in cols else ""
+        parts = [
+            f"status: {st}",
+            f"commune: {_text(row['commune_id']) if 'commune_id' in cols else ''}",
+            f"population: {_text(row['population']) if 'population' in cols else ''}",
+            f"best signal: {_fmt_dbm(row['best_rx_dbm'] if 'best_rx_dbm' in cols else None)}",
+            f"reason: {reason or '-'}",
+        ]
+        if "serving_tower_id" in cols and _text(row["serving_tower_id"]):
+            parts.append(f"serving tower: {_text(row['serving_tower_id'])}")
+        ET.SubElement(pm, f"{q}description").text = "\n".join(parts)
+        ET.SubElement(pm, f"{q}styleUrl").text = f"#status-{st}"
+        ext = ET.SubElement(pm, f"{q}ExtendedData")
+        for key in ("village_id", "commune_id", "population", "status", "reason", "best_rx_dbm"):
+            if key in cols:
+                data = ET.SubElement(ext, f"{q}Data", name=key)
+                ET.SubElement(data, f"{q}value").text = _text(row[key])
+        g = geoms.iloc[i]
+        if g is not None and not g.is_empty:
+            p = g.representative_point()
+            if np.isfinite(p.x) and np.isfinite(p.y):
+                pt = ET.SubElement(pm, f"{q}Point")
+                ET.SubElement(pt, f"{q}coordinates").text = f"{p.x:.7f},{p.y:.7f}"
+    ET.indent(root, space=" ")
+    return ET.ElementTree(root)
+
+
+def write_kml(
+    villages_gdf: gpd.GeoDataFrame | pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    name: str = "deadzone villages",
+    overwrite: bool = False,
+) -> Path:
+    """Write villages as KML (``.kml``) or zipped KML (``.kmz``, entry ``doc.kml``).
+
+    Parameters
+    ----------
+    villages_gdf : GeoDataFrame or DataFrame
+        Audited villages (any CRS; reprojected to EPSG:4326), or the
+        ``villages.csv`` table with ``lon``/``lat``.  Uses ``name``,
+        ``village_id``, ``commune_id``, ``population``, ``status``, ``reason``,
+        ``best_rx_dbm`` and ``serving_tower_id`` when present.
+    path : path
+        Output; ``.kmz`` writes a zip, anything else plain KML.
+    name : str
+        Document name shown in Google Earth.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    out = Path(path)
+    _refuse(out, overwrite)
+    gdf = (
+        villages_gdf
+        if isinstance(villages_gdf, gpd.GeoDataFrame)
+        else villages_from_table(villages_gdf)
+    )
+    tree = _kml_document(gdf, name)
+    body = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".kmz":
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr("doc.kml", body)
+        else:
+            tmp.write_bytes(body)
+    return out
+
+
+def _threshold_pair(thresholds: Thresholds | Mapping[str, Any], tech: str) -> tuple[float, float]:
+    if isinstance(thresholds, Thresholds):
+        return thresholds.covered(tech), thresholds.marginal(tech)
+    margin = float(thresholds.get("indoor_margin_db", 0.0))
+    try:
+        cov = float(thresholds["covered_dbm"][tech]) + margin
+        mar = float(thresholds["marginal_dbm"][tech]) + margin
+    except (KeyError, TypeError) as exc:
+        raise ParameterError(
+            f"thresholds lack covered_dbm/marginal_dbm for {tech!r} ({exc})"
+        ) from exc
+    return cov, mar
+
+
+def write_qml(
+    path: str | os.PathLike[str],
+    thresholds: Thresholds | Mapping[str, Any] | None = None,
+    *,
+    tech: str = "2G",
+    floor_dbm: float = -140.0,
+    ceiling_dbm: float = -30.0,
+    overwrite: bool = False,
+) -> Path:
+    """Write a QGIS layer style for the ``coverage.tif`` received-power raster (dBm).
+
+    Parameters
+    ----------
+    path : path
+        ``.qml`` to write (load it in QGIS: Layer Properties > Style > Load Style).
+    thresholds : Thresholds or mapping, optional
+        A :class:`Thresholds`, or the ``parameters.thresholds`` dict of
+        ``summary.json``; default :class:`Thresholds`().
+    tech : str
+        Which technology's thresholds give the class breaks.
+    floor_dbm, ceiling_dbm : float
+        Lowest / highest value of the ramp (dBm).
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    cov, mar = _threshold_pair(thresholds if thresholds is not None else Thresholds(), tech)
+    if not floor_dbm < mar <= cov < ceiling_dbm:
+        raise ParameterError(
+            f"QML breaks must satisfy floor < marginal <= covered < ceiling; got "
+            f"{floor_dbm}, {mar}, {cov}, {ceiling_dbm} dBm"
+        )
+    out = Path(path)
+    _refuse(out, overwrite)
+    root = ET.Element("qgis", version="3.28.0", styleCategories="AllStyleCategories")
+    pipe = ET.SubElement(root, "pipe")
+    rend = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        type="singlebandpseudocolor",
+        band="1",
+        opacity="0.75",
+        alphaBand="-1",
+        classificationMin=f"{floor_dbm:g}",
+        classificationMax=f"{ceiling_dbm:g}",
+        nodataColor="",
+    )
+    ET.SubElement(rend, "rasterTransparency")
+    shader = ET.SubElement(
+        ET.SubElement(rend, "rastershader"),
+        "colorrampshader",
+        colorRampType="DISCRETE",
+        classificationMode="3",
+        clip="0",
+        minimumValue=f"{floor_dbm:g}",
+        maximumValue=f"{ceiling_dbm:g}",
+    )
+    # DISCRETE: each item colours values <= its value (above the previous one).
+    items = [
+        (mar, "#d73027", f"dead (< {mar:g} dBm)"),
+        (cov, "#fdae61", f"marginal ({mar:g} to {cov:g} dBm)"),
+        (math.inf, "#1a9850", f"covered (>= {cov:g} dBm)"),
+    ]
+    for value, colour, label in items:
+        ET.SubElement(
+            shader,
+            "item",
+            alpha="255",
+            color=colour,
+            label=label,
+            value="inf" if math.isinf(value) else f"{value:g}",
+        )
+    ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0")
+    ET.SubElement(root, "blendMode").text = "0"
+    ET.indent(root, space=" ")
+    body = b"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
+        root, encoding="utf-8"
+    )
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(body)
+    return out

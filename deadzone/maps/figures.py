@@ -1,0 +1,494 @@
+"""Static figures for reports: coverage map PNG and per-commune coverage bars.
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot, no display,
+no global backend state), written atomically as PNG at 150 dpi.  Both
+functions accept either in-memory results or the files of an audit folder
+(``deadzone audit`` / ``deadzone demo`` output), so the report can be
+rebuilt from disk alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from deadzone.data.io import atomic_path
+from deadzone.errors import DataLoadError, SchemaError
+
+if TYPE_CHECKING:
+    from deadzone.data.scenario import Scenario
+    from deadzone.geo.audit import AuditResult
+
+__all__ = [
+    "AuditFolder",
+    "STATUS_COLOURS",
+    "commune_bar_chart",
+    "coverage_figure",
+    "read_audit_folder",
+    "status_thresholds_dbm",
+]
+
+DPI = 150
+#: Village marker colour per status (colour-blind friendly enough: green,
+#: orange, red, grey plus distinct markers).
+STATUS_COLOURS: dict[str, str] = {
+    "covered": "#1a9850",
+    "marginal": "#fdae61",
+    "dead": "#d73027",
+    "unknown": "#8c8c8c",
+}
+_STATUS_MARKERS = {"covered": "o", "marginal": "D", "dead": "X", "unknown": "s"}
+#: Files of an audit folder the report and figures read.
+REQUIRED_AUDIT_FILES: tuple[str, ...] = (
+    "villages.csv",
+    "communes.csv",
+    "provinces.csv",
+    "summary.json",
+)
+#: Longest raster side drawn (cells); larger rasters are read decimated.
+MAX_RASTER_SIDE = 1200
+
+
+@dataclass
+class AuditFolder:
+    """The tables of an audit output folder, read back.
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    villages : DataFrame
+        ``villages.csv`` (``lon``/``lat`` in EPSG:4326, ``status``, ...).
+    communes, provinces : DataFrame
+        ``communes.csv`` / ``provinces.csv``.
+    summary : dict
+        ``summary.json``.
+    coverage_tif : Path or None
+        ``coverage.tif`` (best received power, dBm) when present.
+    """
+
+    path: Path
+    villages: pd.DataFrame
+    communes: pd.DataFrame
+    provinces: pd.DataFrame
+    summary: dict[str, Any]
+    coverage_tif: Path | None
+
+
+def read_audit_folder(path: str | os.PathLike[str]) -> AuditFolder:
+    """Read the tables of an audit folder written by :func:`deadzone.geo.export.write_audit`.
+
+    Raises
+    ------
+    DataLoadError
+        If the folder or one of :data:`REQUIRED_AUDIT_FILES` is missing or unreadable.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataLoadError(f"audit folder {folder} does not exist or is not a folder")
+    missing = [n for n in REQUIRED_AUDIT_FILES if not (folder / n).is_file()]
+    if missing:
+        raise DataLoadError(
+            f"{folder} is not an audit folder: missing {', '.join(missing)} "
+            "(write one with `deadzone audit` or `deadzone demo`)"
+        )
+    tables: dict[str, pd.DataFrame] = {}
+    for name in ("villages.csv", "communes.csv", "provinces.csv"):
+        try:
+            tables[name] = pd.read_csv(
+                folder / name,
+                encoding="utf-8-sig",
+                keep_default_na=False,
+                na_values=[""],
+                dtype={"village_id": str, "commune_id": str, "name": str, "province": str},
+            )
+        except (ValueError, OSError) as exc:
+            raise DataLoadError(f"{folder / name}: cannot read CSV ({exc})") from exc
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise DataLoadError(f"{folder / 'summary.json'}: cannot read JSON ({exc})") from exc
+    v = tables["villages.csv"]
+    for col in ("status", "lon", "lat"):
+        if col not in v.columns:
+            raise SchemaError(f"{folder / 'villages.csv'}: missing column {col!r}")
+    tif = folder / "coverage.tif"
+    return AuditFolder(
+        folder,
+        v,
+        tables["communes.csv"],
+        tables["provinces.csv"],
+        summary,
+        tif if tif.is_file() else None,
+    )
+
+
+def status_thresholds_dbm(summary: Mapping[str, Any], tech: str = "2G") -> tuple[float, float]:
+    """(covered_dbm, marginal_dbm) for ``tech`` from a ``summary.json`` dict.
+
+    Falls back to :class:`deadzone.geo.thresholds.Thresholds` defaults when the
+    summary carries no thresholds.  The indoor margin is included.
+    """
+    from deadzone.geo.thresholds import Thresholds
+
+    thr = (summary.get("parameters") or {}).get("thresholds") or {}
+    default = Thresholds()
+    margin = float(thr.get("indoor_margin_db", 0.0))
+    cov = float((thr.get("covered_dbm") or {}).get(tech, default.covered_dbm[tech]))
+    mar = float((thr.get("marginal_dbm") or {}).get(tech, default.marginal_dbm[tech]))
+    return cov + margin, mar + margin
+
+
+# ---------------------------------------------------------------------------
+# Drawing helpers
+
+
+def _new_figure(width_in: float, height_in: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return out
+
+
+@dataclass
+class _MapData:
+    rx_dbm: npt.NDArray[np.float64] | None
+    extent: tuple[float, float, float, float] | None  # left, right, bottom, top (raster CRS)
+    vx: npt.NDArray[np.float64]
+    vy: npt.NDArray[np.float64]
+    status: npt.NDArray[np.object_]
+    tx: npt.NDArray[np.float64]
+    ty: npt.NDArray[np.float64]
+    units: str
+    covered_dbm: float
+    marginal_dbm: float
+    n_covered: int
+    n_total: int
+
+
+def _to_crs(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], crs: Any
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = tr.transform(lon, lat)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def _read_raster(tif: Path) -> tuple[npt.NDArray[np.float64], tuple[float, ...], Any]:
+    import rasterio
+
+    try:
+        with rasterio.open(tif) as src:
+            step = max(1, int(np.ceil(max(src.height, src.width) / MAX_RASTER_SIDE)))
+            shape = (max(1, src.height // step), max(1, src.width // step))
+            arr = src.read(1, out_shape=shape, masked=True).astype(np.float64).filled(np.nan)
+            b = src.bounds
+            return arr, (b.left, b.right, b.bottom, b.top), src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataLoadError(f"{tif}: cannot read raster ({exc})") from exc
+
+
+def _from_result(result: AuditResult, scenario: Scenario | None) -> _MapData:
+    cov = result.coverage
+    rx = np.asarray(cov.rx.best_dbm, dtype=np.float64)
+    step = max(1, int(np.ceil(max(rx.shape) / MAX_RASTER_SIDE)))
+    rows, cols = rx.shape
+    t = cov.transform
+    left, top = t.c, t.f
+    right, bottom = t.c + t.a * cols, t.f + t.e * rows
+    v = result.villages
+    pts = v.geometry.to_crs(cov.crs)
+    ok = ~(pts.isna() | pts.is_empty).to_numpy()
+    vx = np.full(len(v), np.nan)
+    vy = np.full(len(v), np.nan)
+    rep = pts[ok].representative_point()
+    vx[ok], vy[ok] = rep.x.to_numpy(), rep.y.to_numpy()
+    if scenario is not None and len(scenario.towers):
+        tw = scenario.towers.geometry.to_crs(cov.crs)
+        good = ~(tw.isna() | tw.is_empty).to_numpy()
+        tx, ty = tw[good].x.to_numpy(), tw[good].y.to_numpy()
+    else:
+        tx, ty = np.asarray(cov.grid.x_m, float), np.asarray(cov.grid.y_m, float)
+    cov_dbm, mar_dbm = status_thresholds_dbm(result.summary)
+    st = v["status"].astype(str).to_numpy(dtype=object)
+    return _MapData(
+        rx[::step, ::step],
+        (left, right, min(bottom, top), max(bottom, top)),
+        vx,
+        vy,
+        st,
+        tx,
+        ty,
+        "m",
+        cov_dbm,
+        mar_dbm,
+        int((st == "covered").sum()),
+        len(st),
+    )
+
+
+def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
+    v = folder.villages
+    lon = pd.to_numeric(v["lon"], errors="coerce").to_numpy(dtype=np.float64)
+    lat = pd.to_numeric(v["lat"], errors="coerce").to_numpy(dtype=np.float64)
+    rx = extent = None
+    crs: Any = "EPSG:4326"
+    units = "°"
+    if folder.coverage_tif is not None:
+        rx, ext, crs = _read_raster(folder.coverage_tif)
+        extent = (ext[0], ext[1], ext[2], ext[3])
+        units = "m" if crs is not None and crs.is_projected else "°"
+    vx, vy = _to_crs(lon, lat, crs) if crs != "EPSG:4326" else (lon, lat)
+    tx = ty = np.zeros(0)
+    if scenario is not None and len(scenario.towers):
+        tw = scenario.towers.geometry.to_crs(crs)
+        good = ~(tw.isna() | tw.is_empty).to_numpy()
+        tx, ty = tw[good].x.to_numpy(), tw[good].y.to_numpy()
+    cov_dbm, mar_dbm = status_thresholds_dbm(folder.summary)
+    st = v["status"].astype(str).to_numpy(dtype=object)
+    return _MapData(
+        rx,
+        extent,
+        vx,
+        vy,
+        st,
+        tx,
+        ty,
+        units,
+        cov_dbm,
+        mar_dbm,
+        int((st == "covered").sum()),
+        len(st),
+    )
+
+
+def coverage_figure(
+    audit_result: AuditResult | AuditFolder | str | os.PathLike[str],
+    scenario: Scenario | None,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    vmin_dbm: float = -130.0,
+    vmax_dbm: float = -50.0,
+) -> Path:
+    """Draw the received-power raster with villages by status and towers.
+
+    Parameters
+    ----------
+    audit_result : AuditResult, AuditFolder or path
+        An in-memory audit, or an audit folder (``coverage.tif`` and
+        ``villages.csv`` are read; without ``coverage.tif`` only villages are drawn).
+    scenario : Scenario or None
+        Where the towers are drawn from; None uses the audit's own tower grid
+        (in-memory audit) or draws no towers (audit folder).
+    path : path
+        PNG to write (150 dpi), replaced atomically.
+    title : str, optional
+        Title line above ``covered villages: X/Y (P%)``.
+    vmin_dbm, vmax_dbm : float
+        Ends of the dBm colour ramp.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+
+    if isinstance(audit_result, (str, os.PathLike)):
+        audit_result = read_audit_folder(audit_result)
+    if isinstance(audit_result, AuditFolder):
+        d = _from_folder(audit_result, scenario)
+    else:
+        d = _from_result(audit_result, scenario)
+
+    fig = _new_figure(8.0, 7.0)
+    ax = fig.add_subplot(1, 1, 1)
+    if d.rx_dbm is not None and d.extent is not None:
+        import matplotlib
+
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(1, 1, 1, 0))
+        img = ax.imshow(
+            np.ma.masked_invalid(d.rx_dbm),
+            extent=d.extent,
+            origin="upper",
+            cmap=cmap,
+            norm=Normalize(vmin=vmin_dbm, vmax=vmax_dbm),
+            interpolation="nearest",
+        )
+        cb = fig.colorbar(img, ax=ax, shrink=0.8, extend="both")
+        cb.set_label("best received power (dBm)")
+        for val, style in ((d.covered_dbm, "-"), (d.marginal_dbm, "--")):
+            if vmin_dbm <= val <= vmax_dbm:
+                cb.ax.axhline(val, color="black", linestyle=style, linewidth=1.2)
+        # Threshold classes as a thin overlay contour: covered / marginal edges.
+        finite = np.isfinite(d.rx_dbm)
+        if finite.any() and d.rx_dbm.shape[0] > 1 and d.rx_dbm.shape[1] > 1:
+            lvls = sorted({d.marginal_dbm, d.covered_dbm})
+            lo, hi = np.nanmin(d.rx_dbm), np.nanmax(d.rx_dbm)
+            lvls = [lv for lv in lvls if lo < lv < hi]
+            if lvls:
+                ax.contour(
+                    np.where(finite, d.rx_dbm, vmin_dbm - 100.0),
+                    levels=lvls,
+                    extent=d.extent,
+                    origin="upper",
+                    colors="white",
+                    linewidths=0.6,
+                    linestyles=["--", "-"][-len(lvls) :],
+                )
+    handles = []
+    for st, colour in STATUS_COLOURS.items():
+        sel = (d.status == st) & np.isfinite(d.vx) & np.isfinite(d.vy)
+        n = int((d.status == st).sum())
+        if n == 0:
+            continue
+        ax.scatter(
+            d.vx[sel],
+            d.vy[sel],
+            s=22,
+            c=colour,
+            marker=_STATUS_MARKERS[st],
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=3,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker=_STATUS_MARKERS[st],
+                linestyle="",
+                markeredgecolor="black",
+                label=f"{st} villages ({n:,})",
+            )
+        )
+    if len(d.tx):
+        ax.scatter(
+            d.tx, d.ty, s=70, c="white", marker="^", edgecolors="black", linewidths=1.0, zorder=4
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="white",
+                marker="^",
+                linestyle="",
+                markeredgecolor="black",
+                label=f"towers ({len(d.tx):,})",
+            )
+        )
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    pct = f" ({100.0 * d.n_covered / d.n_total:.1f}%)" if d.n_total else ""
+    head = f"covered villages: {d.n_covered:,}/{d.n_total:,}{pct}"
+    ax.set_title(f"{title}\n{head}" if title else head, fontsize=10)
+    ax.set_xlabel(f"x ({d.units})" if d.units == "m" else "longitude")
+    ax.set_ylabel(f"y ({d.units})" if d.units == "m" else "latitude")
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def commune_bar_chart(
+    communes_df: pd.DataFrame | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    max_communes: int = 60,
+    title: str | None = None,
+) -> Path:
+    """Horizontal bars of % villages covered per commune, lowest first.
+
+    Parameters
+    ----------
+    communes_df : DataFrame or path
+        ``communes.csv`` of an audit (``name``, ``villages_total``,
+        ``villages_covered``; ``villages_marginal`` stacked when present).
+    path : path
+        PNG to write (150 dpi).
+    max_communes : int
+        Draw at most this many communes (the least covered); the title says so.
+    title : str, optional
+        Title (default "Villages covered per commune").
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if not isinstance(communes_df, pd.DataFrame):
+        communes_df = pd.read_csv(
+            communes_df,
+            encoding="utf-8-sig",
+            keep_default_na=False,
+            na_values=[""],
+            dtype={"name": str, "commune_id": str},
+        )
+    if max_communes < 1:
+        raise ValueError(f"max_communes was {max_communes}; expected >= 1")
+    df = communes_df
+    for col in ("villages_total", "villages_covered"):
+        if col not in df.columns:
+            raise SchemaError(f"communes table lacks column {col!r}")
+    names = (df["name"] if "name" in df.columns else df["commune_id"]).fillna("").astype(str)
+    total = pd.to_numeric(df["villages_total"], errors="coerce").fillna(0).to_numpy(float)
+    cov = pd.to_numeric(df["villages_covered"], errors="coerce").fillna(0).to_numpy(float)
+    mar = (
+        pd.to_numeric(df["villages_marginal"], errors="coerce").fillna(0).to_numpy(float)
+        if "villages_marginal" in df.columns
+        else np.zeros(len(df))
+    )
+    has = total > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(has, 100.0 * cov / np.where(has, total, 1.0), np.nan)
+        pct_m = np.where(has, 100.0 * mar / np.where(has, total, 1.0), np.nan)
+    t = pd.DataFrame({"name": names.to_numpy(), "pct": pct, "pct_m": pct_m, "total": total})[has]
+    t = t.sort_values(["pct", "total", "name"], ascending=[True, False, True])
+    n_all = len(t)
+    t = t.head(max_communes).iloc[::-1]  # lowest at the top of the chart
+    height = min(2.0 + 0.22 * max(len(t), 1), 16.0)
+    fig = _new_figure(8.0, height)
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(t))
+    ax.barh(y, t["pct"], color=STATUS_COLOURS["covered"], label="covered")
+    ax.barh(y, t["pct_m"], left=t["pct"], color=STATUS_COLOURS["marginal"], label="marginal")
+    ax.set_yticks(
+        y,
+        [f"{n} ({int(v):,})" for n, v in zip(t["name"], t["total"], strict=True)],
+        fontsize=7 if len(t) <= 40 else 5,
+    )
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of villages")
+    ax.axvline(100, color="black", linewidth=0.5)
+    ax.legend(loc="lower right", fontsize=7)
+    head = title or "Villages covered per commune"
+    if n_all > len(t):
+        head += f" (the {len(t)} least covered of {n_all})"
+    elif not n_all:
+        head += " (no commune has villages)"
+    ax.set_title(head, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
