@@ -561,29 +561,44 @@ def _pool_job(sc: BatchScenario, out: str, n_threads: int) -> dict[str, Any]:
     return run_scenario(sc, out, n_threads=n_threads)
 
 
+def _execute_dask(
+    client: Any,
+    todo: list[BatchScenario],
+    out: Path,
+    done_cb: Callable[[dict[str, Any]], None],
+) -> None:
+    """One Dask task per scenario; rows are reported as tasks finish."""
+    from dask.distributed import as_completed
+
+    futs = [
+        client.submit(
+            run_scenario,
+            sc,
+            str(out),
+            key=f"deadzone-batch-{sc.name}-{secrets.token_hex(4)}",
+            pure=False,
+        )
+        for sc in todo
+    ]
+    for fut in as_completed(futs):
+        done_cb(fut.result())
+
+
 def _execute(
     todo: list[BatchScenario],
     out: Path,
-    scheduler: str | None,
+    scheduler: Any,
     workers: int,
     done_cb: Callable[[dict[str, Any]], None],
 ) -> None:
     if scheduler is not None:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
 
-        with Client(scheduler) as client:
-            futs = [
-                client.submit(
-                    run_scenario,
-                    sc,
-                    str(out),
-                    key=f"deadzone-batch-{sc.name}-{secrets.token_hex(4)}",
-                    pure=False,
-                )
-                for sc in todo
-            ]
-            for fut in as_completed(futs):
-                done_cb(fut.result())
+        if isinstance(scheduler, str):
+            with Client(scheduler) as client:
+                _execute_dask(client, todo, out, done_cb)
+        else:  # a Client the caller owns (and closes)
+            _execute_dask(scheduler, todo, out, done_cb)
         return
     cores = os.cpu_count() or 1
     threads = max(1, cores // workers)
@@ -607,7 +622,7 @@ def run_batch(
     scenarios: Iterable[BatchScenario],
     out_dir: str | os.PathLike[str],
     *,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     workers: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -622,9 +637,9 @@ def run_batch(
     out_dir : path
         Batch output folder; scenario ``s`` goes to ``out_dir/s.name/``.  On a
         Dask cluster it must be on a file system every worker sees.
-    scheduler : str, optional
-        ``tcp://HOST:PORT`` of a running Dask scheduler; default: local
-        processes.
+    scheduler : str or dask.distributed.Client, optional
+        ``tcp://HOST:PORT`` of a running Dask scheduler, or a connected
+        ``Client`` (left open); default: local processes.
     workers : int, optional
         Local worker processes (default: all cores).  Each gets
         ``cores // workers`` numba threads.

@@ -270,3 +270,45 @@ def test_dask_local_cluster_equals_serial(batch_file: Path, tmp_path: Path) -> N
     names = [s.name for s in scs]
     for n, t in _tables(tmp_path / "serial", names).items():
         pd.testing.assert_frame_equal(t, pd.read_csv(tmp_path / "dask" / n / "villages.csv"))
+
+
+def test_dask_client_object_equals_serial_bytes(batch_file: Path, tmp_path: Path) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    scs = load_batch(batch_file)[2:5]
+    serial = run_batch(scs, tmp_path / "serial", workers=1)
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        dist = run_batch(scs, tmp_path / "dask", scheduler=client)
+        assert client.status == "running"  # the caller's client is left open
+    pd.testing.assert_frame_equal(_comparable(serial), _comparable(dist))
+    for s in scs:
+        a = (tmp_path / "serial" / s.name / "villages.csv").read_bytes()
+        assert a == (tmp_path / "dask" / s.name / "villages.csv").read_bytes()
+
+
+def test_input_deleted_after_loading_fails_only_that_scenario(
+    batch_file: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(batch_file.parent / "sc", copy)
+    toml = tmp_path / "two.toml"
+    toml.write_text(
+        "[defaults]\nmodel = 'knife'\nradius_km = 4\n"
+        "[[scenario]]\nname = 'gone'\ndem = 'copy/dem.tif'\nvillages = 'copy/villages.gpkg'\n"
+        "communes = 'copy/communes.gpkg'\ntowers = 'copy/towers.csv'\n"
+        "[[scenario]]\nname = 'kept'\nscenario = 'sc'\n",
+        encoding="utf-8",
+    )
+    scs = load_batch(toml)
+    (copy / "towers.csv").unlink()  # vanishes between planning and running
+    df = run_batch(scs, tmp_path / "out", workers=1)
+    assert list(df["status"]) == ["failed", "ok"]
+    assert "towers.csv" in df.loc[0, "error"] and "\n" not in df.loc[0, "error"]
+    assert df.loc[1, "villages_total"] == len(_VILLAGES)
+    summary = json.loads((tmp_path / "out" / "batch_summary.json").read_text())
+    assert summary["failed"] == 1 and summary["ok"] == 1
