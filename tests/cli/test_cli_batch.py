@@ -1,0 +1,219 @@
+"""``deadzone batch`` end to end: CLI, errors, kill + resume, real data split by province."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from click.testing import CliRunner
+
+from deadzone.cli.main import cli
+from deadzone.geo.batch import MANIFEST
+from deadzone.geo.export import AUDIT_FILES
+from tests.conftest import shared_file
+from tests.geo.test_batch import write_inputs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _matrix_toml(folder: Path, n_thresholds: int) -> Path:
+    write_inputs(folder / "sc")
+    thr = [-80 - 3 * i for i in range(n_thresholds)]
+    p = folder / "batch.toml"
+    p.write_text(
+        f"""
+[defaults]
+radius_km = 4
+
+[matrix]
+scenario = "sc"
+model = ["fspl", "knife"]
+threshold_dbm = {thr}
+""",
+        encoding="utf-8",
+    )
+    return p
+
+
+def _snapshot(out: Path) -> dict[str, pd.DataFrame]:
+    return {d.name: pd.read_csv(d / "villages.csv") for d in sorted(out.iterdir()) if d.is_dir()}
+
+
+def test_cli_batch_end_to_end(tmp_path: Path) -> None:
+    toml = _matrix_toml(tmp_path, 2)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "4/4 scenarios ok" in res.output
+    assert "covered villages" in res.output
+    df = pd.read_csv(out / "batch_summary.csv")
+    assert len(df) == 4 and (df["status"] == "ok").all()
+    assert (df["villages_total"] == 5).all()
+    assert (
+        df["covered_pct"] == (100 * df["villages_covered"] / df["villages_total"]).round(2)
+    ).all()
+    for name in df["scenario"]:
+        for f in (*AUDIT_FILES, MANIFEST):
+            assert (out / name / f).is_file(), (name, f)
+    doc = json.loads((out / "batch_summary.json").read_text(encoding="utf-8"))
+    assert doc["ok"] == 4 and len(doc["rows"]) == 4
+    assert doc["totals_ok"]["villages_total"] == int(df["villages_total"].sum())
+
+    # Again without a flag: a one-line error, exit 2, nothing touched.
+    res2 = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1"])
+    assert res2.exit_code == 2
+    assert "already exists" in res2.output and "--resume" in res2.output
+    assert "Traceback" not in res2.output
+    res3 = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--resume", "-q"])
+    assert res3.exit_code == 0, res3.output
+    assert res3.output == ""
+
+
+def test_cli_batch_bad_toml_is_one_line_error(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "sc")
+    toml = tmp_path / "b.toml"
+    toml.write_text(
+        "[[scenario]]\nname = 'x'\nscenario = 'sc'\nthreshold_dbm = 'low'\n", encoding="utf-8"
+    )
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert line.startswith("error:") and "\n" not in line
+    assert "b.toml" in line and "scenario 'x'" in line and "threshold_dbm" in line
+
+
+def test_cli_batch_local_process_pool(tmp_path: Path) -> None:
+    """Two worker processes give the same tables as one."""
+    toml = _matrix_toml(tmp_path, 1)
+    r1 = CliRunner().invoke(
+        cli, ["batch", str(toml), "--out", str(tmp_path / "a"), "--workers", "1", "-q"]
+    )
+    r2 = CliRunner().invoke(
+        cli, ["batch", str(toml), "--out", str(tmp_path / "b"), "--workers", "2", "-q"]
+    )
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    a, b = _snapshot(tmp_path / "a"), _snapshot(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == 2
+    for k in a:
+        pd.testing.assert_frame_equal(a[k], b[k])
+
+
+def test_killed_batch_leaves_no_half_written_scenario_and_resumes(tmp_path: Path) -> None:
+    toml = _matrix_toml(tmp_path, 8)  # 16 scenarios, run one at a time
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "deadzone",
+        "batch",
+        str(toml),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "-q",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    err_path = tmp_path / "stderr.txt"
+    with err_path.open("w", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = [d for d in out.glob("[!.]*") if d.is_dir()] if out.exists() else []
+            if len(done) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, err_path.read_text(encoding="utf-8")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert not (out / "batch_summary.csv").exists()  # killed mid-run
+    finished = [d for d in out.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert 2 <= len(finished) < 16
+    for d in finished:  # every visible scenario folder is complete
+        assert all((d / f).is_file() for f in (*AUDIT_FILES, MANIFEST)), d
+    mtimes = {d.name: (d / MANIFEST).stat().st_mtime_ns for d in finished}
+
+    res = CliRunner().invoke(
+        cli, ["batch", str(toml), "--out", str(out), "--resume", "--workers", "1", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # temporaries swept
+    for name, m in mtimes.items():
+        assert (out / name / MANIFEST).stat().st_mtime_ns == m  # not recomputed
+    df = pd.read_csv(out / "batch_summary.csv")
+    assert len(df) == 16 and (df["status"] == "ok").all()
+    # Identical to an uninterrupted run.
+    ref = tmp_path / "ref"
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(ref), "--workers", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    got, want = _snapshot(out), _snapshot(ref)
+    assert got.keys() == want.keys()
+    for k in want:
+        pd.testing.assert_frame_equal(got[k], want[k])
+    cols = [c for c in df.columns if c != "wall_s"]
+    pd.testing.assert_frame_equal(df[cols], pd.read_csv(ref / "batch_summary.csv")[cols])
+
+
+TILE = (105.0, 21.0, 106.0, 22.0)
+
+
+def test_batch_real_data_split_by_province(shared_data: Path, tmp_path: Path) -> None:
+    """SRTM tile + national 2025 communes, one job per province, each a DEM window."""
+    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
+    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
+    s = gpd.read_file(
+        shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"), bbox=TILE
+    )
+    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
+    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
+    c = gpd.read_file(communes, bbox=TILE)
+    pd.DataFrame(
+        {
+            "tower_id": "T-" + c["ward_code"].astype(str),
+            "lon": c["center_lon"],
+            "lat": c["center_lat"],
+            "tech": "4G",
+        }
+    ).to_csv(tmp_path / "towers.csv", index=False)
+    want = gpd.sjoin(s, c[["province_name", "geometry"]])["province_name"].value_counts()
+    provs = ["Bắc Ninh", "Lào Cai"]
+    (tmp_path / "b.toml").write_text(
+        f"""
+[[scenario]]
+name = "tile"
+dem = "{dem}"
+villages = "villages.geojson"
+communes = "{communes}"
+towers = "towers.csv"
+model = "knife"
+radius_km = 8
+split = "province"
+provinces = {json.dumps(provs, ensure_ascii=False)}
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli, ["batch", str(tmp_path / "b.toml"), "--out", str(out), "--workers", "1", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out / "batch_summary.csv").set_index("province")
+    assert sorted(df.index) == sorted(provs)
+    assert (df["status"] == "ok").all(), df["error"].tolist()
+    for p in provs:
+        assert df.loc[p, "villages_total"] == want[p] > 0
+    for name in df["scenario"]:
+        v = pd.read_csv(out / name / "villages.csv")
+        assert v.loc[v["status"] != "covered", "reason"].notna().all()
+        summary = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
+        # The DEM window is the province's villages grown by the radius, not the tile.
+        assert summary["dem"]["shape"][0] * summary["dem"]["shape"][1] < 1201 * 1201
