@@ -36,6 +36,7 @@ e.g. outside the DEM); ``unmatched`` otherwise.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -118,10 +119,18 @@ def normalize_name(text: object, *, drop_words: frozenset[str] = _SETTLEMENT_WOR
     """
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return ""
-    s = str(text).replace("đ", "d").replace("Đ", "D")
+    return _fold(str(text), drop_words)
+
+
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold(text: str, drop_words: frozenset[str]) -> str:
+    s = text.replace("đ", "d").replace("Đ", "D")
     s = unicodedata.normalize("NFKD", s)
     s = "".join(ch for ch in s if not unicodedata.combining(ch)).casefold()
-    s = " ".join(re.sub(r"[^\w]+", " ", s).split())
+    s = " ".join(_NON_WORD.sub(" ", s).split())
     for w in sorted(drop_words, key=len, reverse=True):
         if s.startswith(w + " ") and len(s) > len(w) + 1:
             s = s[len(w) + 1 :]
@@ -391,9 +400,13 @@ def _haversine_m(
     return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def _commune_keys(df: pd.DataFrame) -> list[set[str]]:
-    keys: list[set[str]] = []
-    for cid, cname in zip(df["commune_id"], df["commune_name"], strict=True):
+def _commune_keys(df: pd.DataFrame, rows: np.ndarray) -> dict[int, set[str]]:
+    """Commune keys (id and folded name) of the given rows."""
+    keys: dict[int, set[str]] = {}
+    cids = df["commune_id"].to_numpy(dtype=object)
+    cnames = df["commune_name"].to_numpy(dtype=object)
+    for r in rows:
+        cid, cname = cids[r], cnames[r]
         k: set[str] = set()
         if cid is not None:
             k.add("id:" + str(cid).strip().casefold())
@@ -401,7 +414,7 @@ def _commune_keys(df: pd.DataFrame) -> list[set[str]]:
             k.add("name:" + normalize_name(cid, drop_words=_COMMUNE_WORDS))
         if cname is not None:
             k.add("name:" + normalize_name(cname, drop_words=_COMMUNE_WORDS))
-        keys.append({x for x in k if x not in ("id:", "name:")})
+        keys[int(r)] = {x for x in k if x not in ("id:", "name:")}
     return keys
 
 
@@ -425,13 +438,16 @@ def _match(
             b2c[i], method[i] = j, "id"
             taken[j] = True
     # 2. fallback: normalised name + commune + distance
-    bn = [normalize_name(x) for x in base["name"]]
-    cn = [normalize_name(x) for x in cur["name"]]
+    # Only rows left after the id pass are folded (the work is per string).
+    left_b, free_c = np.flatnonzero(b2c < 0), np.flatnonzero(~taken)
+    b_names, c_names = base["name"].to_numpy(dtype=object), cur["name"].to_numpy(dtype=object)
+    bn = {int(i): normalize_name(b_names[i]) for i in left_b}
     by_name: dict[str, list[int]] = {}
-    for j, s in enumerate(cn):
-        if s and not taken[j]:
-            by_name.setdefault(s, []).append(j)
-    bk, ck = _commune_keys(base), _commune_keys(cur)
+    for j in free_c:
+        s = normalize_name(c_names[j])
+        if s:
+            by_name.setdefault(s, []).append(int(j))
+    bk, ck = _commune_keys(base, left_b), _commune_keys(cur, free_c)
     blon, blat = base["lon"].to_numpy(float), base["lat"].to_numpy(float)
     clon, clat = cur["lon"].to_numpy(float), cur["lat"].to_numpy(float)
     pairs: list[tuple[float, int, int]] = []
