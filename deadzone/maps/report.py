@@ -1,0 +1,532 @@
+"""Self-contained HTML audit report for planners.
+
+:func:`build_report` reads an audit folder (``deadzone audit`` / ``deadzone
+demo`` output) and, optionally, the output folders of ``deadzone progress``,
+``deadzone fiber`` and ``deadzone place``, and returns one HTML page: summary
+lines ("covered villages: 2,416/3,924 (61.6%)"), tables per province and
+commune, the least-covered communes, not-covered villages by reason, the
+optional programme tables, and the two figures of :mod:`deadzone.maps.figures`
+embedded as base64 PNG.  The page references no external resource (no
+script, stylesheet, font or image URL), so it opens offline and can be mailed
+as a single file.  Every text taken from the data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from deadzone.data.io import atomic_path
+from deadzone.errors import DataLoadError, OutputExistsError
+from deadzone.maps.figures import (
+    STATUS_COLOURS,
+    AuditFolder,
+    commune_bar_chart,
+    coverage_figure,
+    read_audit_folder,
+)
+
+if TYPE_CHECKING:
+    from deadzone.data.scenario import Scenario
+
+__all__ = ["build_report", "summary_lines", "write_report"]
+
+#: Rows shown at most in long tables (the rest is counted, and in the CSVs).
+MAX_ROWS = 500
+TOP_DEAD_COMMUNES = 15
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;
+margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;
+margin-top:2em}h3{margin-top:1.4em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+ul.summary{font-size:1.1em;line-height:1.6}ul.summary li:first-child{font-weight:bold}
+.note{color:#666;font-size:.85em}figure{margin:1em 0}figure img{max-width:100%;
+border:1px solid #ddd}.swatch{display:inline-block;width:.9em;height:.9em;
+vertical-align:middle;margin-right:.3em;border:1px solid #555}
+@media print{h2{page-break-before:auto}table{page-break-inside:auto}}
+"""
+
+_LABELS = {
+    "villages_total": "villages",
+    "villages_covered": "covered",
+    "villages_marginal": "marginal",
+    "villages_dead": "dead",
+    "villages_unknown": "unknown",
+    "villages_covered_pct": "% covered",
+    "population_total": "population",
+    "population_covered": "pop. covered",
+    "population_covered_pct": "% pop. covered",
+    "households_total": "households",
+    "households_covered": "hh covered",
+    "communes_total": "communes",
+    "communes_fully_covered": "communes fully covered",
+    "commune_id": "commune id",
+    "name": "name",
+    "province": "province",
+}
+
+
+def _esc(value: Any) -> str:
+    return html.escape(_plain(value), quote=True)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:,.2f}" if not value.is_integer() else f"{int(value):,}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):  # numpy scalar
+        return _plain(value.item())
+    return str(value)
+
+
+def _is_num(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iuf")
+    )
+
+
+def _table(
+    df: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+    caption: str | None = None,
+) -> str:
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    parts = ["<table>"]
+    if caption:
+        parts.append(f"<caption>{_esc(caption)}</caption>")
+    parts.append("<tr>" + "".join(f"<th>{_esc(_LABELS.get(c, c))}</th>" for c in cols) + "</tr>")
+    shown = df.head(max_rows)
+    for row in shown[cols].itertuples(index=False, name=None):
+        cells = []
+        for v in row:
+            cls = ' class="n"' if _is_num(v) else ""
+            cells.append(f"<td{cls}>{_esc(v)}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    if len(df) > len(shown):
+        parts.append(
+            f'<p class="note">showing {len(shown):,} of {len(df):,} rows; '
+            "the full table is in the CSV next to it.</p>"
+        )
+    if df.empty:
+        parts.append('<p class="note">(no rows)</p>')
+    return "\n".join(parts)
+
+
+def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
+    rows = [f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items]
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, list):
+        if all(not isinstance(x, (dict, list)) for x in d) and len(d) <= 20:
+            out.append((prefix, ", ".join(_plain(x) for x in d)))
+        else:
+            out.append((prefix, f"({len(d)} entries)"))
+    else:
+        out.append((prefix, d))
+    return out
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The audit's human summary lines from a ``summary.json`` dict.
+
+    Same text as :meth:`deadzone.geo.audit.AuditResult.summary_lines`, e.g.
+    ``covered villages: 2,416/3,924 (61.6%)``.
+    """
+    from deadzone.geo.audit import AuditResult
+
+    # summary_lines only reads ``self.summary``: reuse it so the wording stays identical.
+    return AuditResult.summary_lines(SimpleNamespace(summary=summary))  # type: ignore[arg-type]
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:
+        raise DataLoadError(f"{path}: cannot read CSV ({exc})") from exc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise DataLoadError(f"{path}: cannot read JSON ({exc})") from exc
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _folder(path: str | os.PathLike[str] | None, what: str, flag: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_dir():
+        raise DataLoadError(f"{flag} {p}: {what} folder does not exist or is not a folder")
+    return p
+
+
+# ---------------------------------------------------------------------------
+# Sections
+
+
+def _province_section(a: AuditFolder) -> str:
+    p = a.provinces.sort_values("villages_covered_pct", na_position="last")
+    cols = [
+        "province",
+        "communes_total",
+        "communes_fully_covered",
+        "villages_total",
+        "villages_covered",
+        "villages_marginal",
+        "villages_dead",
+        "villages_unknown",
+        "villages_covered_pct",
+        "population_total",
+        "population_covered_pct",
+    ]
+    return "<h2>Provinces</h2>\n" + _table(p, cols)
+
+
+def _commune_sections(a: AuditFolder) -> str:
+    c = a.communes.copy()
+    cols = [
+        "province",
+        "name",
+        "commune_id",
+        "villages_total",
+        "villages_covered",
+        "villages_marginal",
+        "villages_dead",
+        "villages_unknown",
+        "villages_covered_pct",
+        "population_total",
+        "population_covered_pct",
+    ]
+    dead = c[c.get("villages_dead", pd.Series(0, index=c.index)) > 0]
+    dead = dead.sort_values(["villages_dead", "population_total"], ascending=[False, False])
+    out = [
+        f"<h2>Communes with the most dead villages (top {TOP_DEAD_COMMUNES})</h2>",
+        _table(dead.head(TOP_DEAD_COMMUNES), cols)
+        if len(dead)
+        else '<p class="note">No commune has a dead village.</p>',
+        "<h2>All communes (least covered first)</h2>",
+        _table(
+            c.sort_values(
+                ["villages_covered_pct", "villages_dead", "name"],
+                ascending=[True, False, True],
+                na_position="last",
+            ),
+            cols,
+            max_rows=max(MAX_ROWS, len(c)),
+        ),
+    ]
+    return "\n".join(out)
+
+
+def _reason_section(a: AuditFolder) -> str:
+    v = a.villages
+    not_cov = v[v["status"].astype(str) != "covered"].copy()
+    out = ["<h2>Villages not covered, by reason</h2>"]
+    if not_cov.empty:
+        out.append('<p class="note">Every village is covered.</p>')
+        return "\n".join(out)
+    not_cov["reason"] = not_cov.get("reason", pd.Series(index=not_cov.index, dtype=object))
+    not_cov["reason"] = not_cov["reason"].fillna("(none)").astype(str)
+    pop = pd.to_numeric(not_cov.get("population", 0), errors="coerce").fillna(0)
+    not_cov["_pop"] = pop
+    by = (
+        not_cov.groupby(["status", "reason"], sort=True)
+        .agg(villages=("status", "size"), population=("_pop", "sum"))
+        .reset_index()
+        .sort_values(["status", "villages"], ascending=[True, False])
+    )
+    by["population"] = by["population"].round().astype("int64")
+    out.append(_table(by, ["status", "reason", "villages", "population"]))
+    names = a.communes.set_index(a.communes["commune_id"].astype(str))["name"]
+    not_cov["commune"] = (
+        not_cov["commune_id"].astype(str).map(names).fillna(not_cov["commune_id"].astype(str))
+    )
+    order = {"dead": 0, "unknown": 1, "marginal": 2}
+    not_cov["_o"] = not_cov["status"].map(order).fillna(3)
+    lst = not_cov.sort_values(["_o", "reason", "commune", "_pop"], ascending=[1, 1, 1, 0])
+    if "best_rx_dbm" in lst.columns:
+        lst["best_rx_dbm"] = pd.to_numeric(lst["best_rx_dbm"], errors="coerce").round(1)
+    out.append("<h3>Not-covered villages</h3>")
+    out.append(
+        _table(
+            lst,
+            [
+                "name",
+                "village_id",
+                "commune",
+                "population",
+                "status",
+                "reason",
+                "best_rx_dbm",
+                "distance_to_nearest_tower_m",
+                "nearest_tower_id",
+            ],
+        )
+    )
+    return "\n".join(out)
+
+
+def _tech_section(summary: dict[str, Any]) -> str:
+    bt = summary.get("by_technology") or {}
+    if not bt:
+        return ""
+    df = pd.DataFrame(
+        [{"technology": t, **{k: int(v) for k, v in d.items()}} for t, d in bt.items()]
+    )
+    return "<h3>By technology</h3>\n" + _table(df)
+
+
+def _progress_section(d: Path) -> str:
+    out = [f'<h2>Programme progress</h2><p class="note">from {_esc(d)}</p>']
+    sj = d / "progress_summary.json"
+    found = False
+    if sj.is_file():
+        s = _read_json(sj)
+        found = True
+        try:
+            from deadzone.geo.progress import ProgressResult
+
+            lines = ProgressResult.summary_lines(SimpleNamespace(summary=s))  # type: ignore[arg-type]
+            out.append("<ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>")
+        except (KeyError, TypeError):
+            out.append(_kv_table(_flatten(s)))
+    for name, label in (
+        ("progress_by_province.csv", "By province"),
+        ("progress_by_phase.csv", "By phase"),
+        ("progress_by_commune.csv", "By commune"),
+    ):
+        if (d / name).is_file():
+            found = True
+            out.append(f"<h3>{_esc(label)}</h3>")
+            out.append(_table(_read_csv(d / name)))
+    if not found:
+        out.append('<p class="note">No progress outputs found in this folder.</p>')
+    return "\n".join(out)
+
+
+def _fiber_section(d: Path) -> str:
+    out = [f'<h2>Fiber rollout phases</h2><p class="note">from {_esc(d)}</p>']
+    found = False
+    pj = d / "phases.json"
+    if pj.is_file():
+        found = True
+        doc = _read_json(pj)
+        items = [(f"targets {k}", v) for k, v in (doc.get("targets") or {}).items()]
+        for name, x in (doc.get("designs") or {}).items():
+            if isinstance(x, dict):
+                items += [
+                    (f"{name} {k}", v) for k, v in x.items() if not isinstance(v, (dict, list))
+                ]
+            elif not isinstance(x, list):
+                items.append((name, x))
+        if items:
+            out.append(_kv_table(items))
+    if (d / "phases.csv").is_file():
+        found = True
+        out.append("<h3>Phases</h3>")
+        out.append(_table(_read_csv(d / "phases.csv")))
+    if not found:
+        out.append('<p class="note">No fiber outputs (phases.csv / phases.json) found.</p>')
+    return "\n".join(out)
+
+
+def _placement_section(d: Path) -> str:
+    out = [f'<h2>Proposed sites</h2><p class="note">from {_esc(d)}</p>']
+    found = False
+    if (d / "report.txt").is_file():
+        found = True
+        lines = (d / "report.txt").read_text(encoding="utf-8").splitlines()
+        out.append("<ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines if x.strip()) + "</ul>")
+    elif (d / "summary.json").is_file():
+        found = True
+        s = _read_json(d / "summary.json")
+        keep = {k: v for k, v in s.items() if k not in ("parameters", "timings_s")}
+        out.append(_kv_table(_flatten(keep)))
+    if (d / "sites.csv").is_file():
+        found = True
+        out.append("<h3>Sites</h3>")
+        out.append(_table(_read_csv(d / "sites.csv")))
+    if not found:
+        out.append('<p class="note">No placement outputs (sites.csv / summary.json) found.</p>')
+    return "\n".join(out)
+
+
+def _legend() -> str:
+    return " ".join(
+        f'<span class="swatch" style="background:{c}"></span>{_esc(s)}'
+        for s, c in STATUS_COLOURS.items()
+    )
+
+
+def build_report(
+    audit_dir: str | os.PathLike[str],
+    *,
+    progress_dir: str | os.PathLike[str] | None = None,
+    fiber_dir: str | os.PathLike[str] | None = None,
+    placement_dir: str | os.PathLike[str] | None = None,
+    scenario: Scenario | None = None,
+    title: str | None = None,
+) -> str:
+    """Build the self-contained HTML report of an audit folder.
+
+    Parameters
+    ----------
+    audit_dir : path
+        Audit output folder (``villages.csv``, ``communes.csv``,
+        ``provinces.csv``, ``summary.json``; ``coverage.tif`` for the map figure).
+    progress_dir, fiber_dir, placement_dir : path, optional
+        Output folders of ``deadzone progress``, ``deadzone fiber`` and
+        ``deadzone place``; their summary tables are added when given.
+    scenario : Scenario, optional
+        Used only to draw the towers on the coverage figure.
+    title : str, optional
+        Page title (default: "Coverage audit: <scenario name>").
+
+    Returns
+    -------
+    str
+        The HTML document (UTF-8 text, no external references).
+
+    Raises
+    ------
+    DataLoadError
+        If a folder or a required file is missing or unreadable.
+    """
+    a = read_audit_folder(audit_dir)
+    prog = _folder(progress_dir, "progress", "--progress")
+    fib = _folder(fiber_dir, "fiber", "--fiber")
+    plc = _folder(placement_dir, "placement", "--placement")
+    s = a.summary
+    name = str(s.get("scenario") or a.path.name)
+    page_title = title or f"Coverage audit: {name}"
+    with tempfile.TemporaryDirectory(prefix="deadzone-report-") as tmp:
+        cov_png = coverage_figure(a, scenario, Path(tmp) / "coverage.png", title=name)
+        bar_png = commune_bar_chart(a.communes, Path(tmp) / "communes.png")
+        cov_uri, bar_uri = _png_data_uri(cov_png), _png_data_uri(bar_png)
+    lines = summary_lines(s)
+    params = s.get("parameters") or {}
+    thr = params.get("thresholds") or {}
+    prov_items = [
+        ("scenario", name),
+        ("deadzone version", s.get("deadzone_version", "")),
+        ("propagation model", params.get("model", "")),
+        ("radius (m)", params.get("radius_m", "")),
+        (
+            "covered thresholds (dBm)",
+            ", ".join(f"{k} {v:g}" for k, v in (thr.get("covered_dbm") or {}).items()),
+        ),
+        (
+            "marginal thresholds (dBm)",
+            ", ".join(f"{k} {v:g}" for k, v in (thr.get("marginal_dbm") or {}).items()),
+        ),
+        ("indoor margin (dB)", thr.get("indoor_margin_db", "")),
+        ("towers (computed / total)", f"{s.get('towers_computed', '')} / {s.get('towers', '')}"),
+        ("audit folder", str(a.path)),
+    ]
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="vi"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(page_title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_esc(page_title)}</h1>",
+        f'<p class="note">generated {_esc(stamp)} by deadzone report</p>',
+        "<h2>Summary</h2>",
+        '<ul class="summary">' + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>",
+        _tech_section(s),
+        "<h2>Coverage map</h2>",
+        f'<figure><img alt="coverage map" src="{cov_uri}"><figcaption>{_legend()}; '
+        "colour ramp: best received power (dBm); lines on the colour bar: covered (solid) "
+        "and marginal (dashed) thresholds.</figcaption></figure>",
+        "<h2>Coverage per commune</h2>",
+        f'<figure><img alt="villages covered per commune" src="{bar_uri}"></figure>',
+        _province_section(a),
+        _commune_sections(a),
+        _reason_section(a),
+    ]
+    if prog is not None:
+        body.append(_progress_section(prog))
+    if plc is not None:
+        body.append(_placement_section(plc))
+    if fib is not None:
+        body.append(_fiber_section(fib))
+    body += ["<h2>Parameters and provenance</h2>", _kv_table(prov_items), "</body></html>"]
+    return "\n".join(x for x in body if x) + "\n"
+
+
+def write_report(
+    audit_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> Path:
+    """Write :func:`build_report` to ``out_path`` atomically (UTF-8).
+
+    Parameters
+    ----------
+    audit_dir : path
+        Audit output folder.
+    out_path : path
+        HTML file to write.
+    overwrite : bool
+        Replace an existing file.
+    **kwargs
+        Keyword options of :func:`build_report`.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    out = Path(out_path)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    text = build_report(audit_dir, **kwargs)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
