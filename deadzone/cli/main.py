@@ -81,6 +81,7 @@ def _register() -> None:
     from deadzone.cli.fiber import fiber_cmd
     from deadzone.cli.place import place_cmd
     from deadzone.cli.progress import progress_cmd
+    from deadzone.cli.report import export_cmd, report_cmd
     from deadzone.cli.whatif import whatif_cmd
 
     cli.add_command(demo_cmd)
@@ -91,6 +92,8 @@ def _register() -> None:
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
     cli.add_command(batch_cmd)
+    cli.add_command(report_cmd)
+    cli.add_command(export_cmd)
 
 
 _register()

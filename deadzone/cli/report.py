@@ -1,0 +1,153 @@
+"""``deadzone report`` and ``deadzone export``: planner outputs from an audit folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["export_cmd", "report_cmd"]
+
+_DIR = click.Path(file_okay=False, path_type=Path)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("report", short_help="Self-contained HTML report of an audit folder.")
+@click.option(
+    "--audit",
+    "audit_dir",
+    type=_DIR,
+    required=True,
+    help="Audit folder written by `deadzone audit` or `deadzone demo` (villages.csv, "
+    "communes.csv, provinces.csv, summary.json; coverage.tif for the map figure).",
+)
+@click.option("--out", "out_path", type=_FILE, required=True, help="HTML file to write.")
+@click.option(
+    "--progress",
+    "progress_dir",
+    type=_DIR,
+    default=None,
+    help="Optional `deadzone progress` output folder: adds the programme progress tables.",
+)
+@click.option(
+    "--fiber",
+    "fiber_dir",
+    type=_DIR,
+    default=None,
+    help="Optional `deadzone fiber` output folder: adds the rollout phases.",
+)
+@click.option(
+    "--placement",
+    "placement_dir",
+    type=_DIR,
+    default=None,
+    help="Optional `deadzone place` output folder: adds the proposed sites.",
+)
+@click.option("--title", default=None, help="Page title (default: 'Coverage audit: <scenario>').")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def report_cmd(
+    audit_dir: Path,
+    out_path: Path,
+    progress_dir: Path | None,
+    fiber_dir: Path | None,
+    placement_dir: Path | None,
+    title: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Write one self-contained HTML report for provincial committees.
+
+    The page holds the summary ("covered villages: X/Y (P%)"), counts by
+    technology, a coverage map (received power in dBm, villages by status)
+    and a per-commune coverage bar chart embedded as PNG, tables per province
+    and commune (least covered first, top communes by dead villages), and the
+    not-covered villages by reason.  With --progress / --fiber / --placement
+    it adds those programmes' summary tables.  No remote resource is
+    referenced: the file opens offline and can be mailed as is.
+
+    \b
+    Example:
+      deadzone demo --out demo_out
+      deadzone report --audit demo_out --out demo_out/report.html
+    """
+    from deadzone.maps.report import write_report
+
+    out = write_report(
+        audit_dir,
+        out_path,
+        overwrite=overwrite,
+        progress_dir=progress_dir,
+        fiber_dir=fiber_dir,
+        placement_dir=placement_dir,
+        title=title,
+    )
+    if not quiet:
+        click.echo(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+@click.command("export", short_help="KML/KMZ villages and a QGIS style from an audit folder.")
+@click.option(
+    "--audit",
+    "audit_dir",
+    type=_DIR,
+    required=True,
+    help="Audit folder written by `deadzone audit` or `deadzone demo`.",
+)
+@click.option(
+    "--kml",
+    "kml_path",
+    type=_FILE,
+    default=None,
+    help="Villages for Google Earth: .kmz (zipped) or .kml; one placemark per village, "
+    "coloured by status, with commune, population, best dBm and reason.",
+)
+@click.option(
+    "--qml",
+    "qml_path",
+    type=_FILE,
+    default=None,
+    help="QGIS style for the audit's coverage.tif: dead / marginal / covered classes at "
+    "the audit's thresholds.",
+)
+@click.option(
+    "--tech",
+    type=click.Choice(["2G", "3G", "4G", "5G"]),
+    default="2G",
+    show_default=True,
+    help="Technology whose thresholds give the QML class breaks.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def export_cmd(
+    audit_dir: Path,
+    kml_path: Path | None,
+    qml_path: Path | None,
+    tech: str,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Export an audit for desktop tools (Google Earth, QGIS).
+
+    \b
+    Example:
+      deadzone export --audit demo_out --kml villages.kmz --qml coverage.qml
+    Then in QGIS open demo_out/coverage.tif and load coverage.qml as its style.
+    """
+    from deadzone.errors import ParameterError
+    from deadzone.maps.export_kml import write_kml, write_qml
+    from deadzone.maps.figures import read_audit_folder
+
+    if kml_path is None and qml_path is None:
+        raise ParameterError("nothing to export: give --kml and/or --qml")
+    a = read_audit_folder(audit_dir)
+    written = []
+    if kml_path is not None:
+        name = f"deadzone villages: {a.summary.get('scenario') or a.path.name}"
+        written.append(write_kml(a.villages, kml_path, name=name, overwrite=overwrite))
+    if qml_path is not None:
+        thr = (a.summary.get("parameters") or {}).get("thresholds")
+        written.append(write_qml(qml_path, thr, tech=tech, overwrite=overwrite))
+    if not quiet:
+        for p in written:
+            click.echo(f"wrote {p}")
