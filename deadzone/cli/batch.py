@@ -64,7 +64,9 @@ def batch_cmd(
     split = "province" runs one job per province of the communes file, each
     reading only its DEM window plus a radius_km halo.  Each scenario is
     written atomically to OUT/<name>/; a failed scenario is reported in the
-    summary (status failed + error) without stopping the others.
+    summary (status failed + error) without stopping the others, and the
+    exit status is then 1 (0 when every scenario is ok, 2 on a usage or
+    input error).
 
     \b
     Example:
@@ -86,18 +88,20 @@ def batch_cmd(
             overwrite=overwrite,
             progress=update,
         )
-    if quiet:
-        return
-    for row in df.itertuples(index=False):
-        if row.status == "ok":
-            click.echo(
-                f"  {row.scenario}: covered villages {int(row.villages_covered):,}/"
-                f"{int(row.villages_total):,} ({row.covered_pct:.1f}%)"
-            )
-        else:
-            click.echo(f"  {row.scenario}: FAILED: {row.error}")
+    if not quiet:
+        for row in df.itertuples(index=False):
+            if row.status == "ok":
+                click.echo(
+                    f"  {row.scenario}: covered villages {int(row.villages_covered):,}/"
+                    f"{int(row.villages_total):,} ({row.covered_pct:.1f}%)"
+                )
+            else:
+                click.echo(f"  {row.scenario}: FAILED: {row.error}")
     n_ok = int((df["status"] == "ok").sum())
-    click.echo(
-        f"{n_ok}/{len(df)} scenarios ok; outputs: {out_dir}/ (batch_summary.csv, "
-        f"batch_summary.json) in {time.perf_counter() - t0:.1f} s"
-    )
+    if not quiet:
+        click.echo(
+            f"{n_ok}/{len(df)} scenarios ok; outputs: {out_dir}/ (batch_summary.csv, "
+            f"batch_summary.json) in {time.perf_counter() - t0:.1f} s"
+        )
+    if n_ok < len(df):
+        raise click.exceptions.Exit(1)

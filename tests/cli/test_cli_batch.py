@@ -217,3 +217,26 @@ provinces = {json.dumps(provs, ensure_ascii=False)}
         summary = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
         # The DEM window is the province's villages grown by the radius, not the tile.
         assert summary["dem"]["shape"][0] * summary["dem"]["shape"][1] < 1201 * 1201
+
+
+def test_cli_batch_failed_scenario_exit_1_others_written(tmp_path: Path) -> None:
+    toml = _matrix_toml(tmp_path, 1)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in (tmp_path / "sc").iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "villages.gpkg").write_bytes(b"not a geopackage")
+    (bad / "villages.csv").write_text("nonsense\n1\n", encoding="utf-8")
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace("[matrix]", "[[scenario]]\nname = 'broken'\nscenario = 'bad'\n\n[matrix]"),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 1, res.output
+    assert "broken: FAILED:" in res.output and "2/3 scenarios ok" in res.output
+    df = pd.read_csv(out / "batch_summary.csv")
+    assert df["status"].tolist() == ["failed", "ok", "ok"]
+    assert not (out / "broken").exists()
+    assert all((out / n / MANIFEST).is_file() for n in df["scenario"][1:])
