@@ -9,12 +9,14 @@ rebuilt from disk alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 DPI = 150
+_F = TypeVar("_F", bound=Callable[..., Any])
 #: Village marker colour per status (colour-blind friendly enough: green,
 #: orange, red, grey plus distinct markers).
 STATUS_COLOURS: dict[str, str] = {
@@ -167,6 +170,19 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _glyph_tolerant(func: _F) -> _F:
+    """A name with a character the font lacks is drawn as a box: not worth a warning."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+            warnings.filterwarnings("ignore", message=r"Matplotlib currently does not support")
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @dataclass
 class _MapData:
     rx_dbm: npt.NDArray[np.float64] | None
@@ -281,6 +297,7 @@ def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
     )
 
 
+@_glyph_tolerant
 def coverage_figure(
     audit_result: AuditResult | AuditFolder | str | os.PathLike[str],
     scenario: Scenario | None,
@@ -413,6 +430,7 @@ def coverage_figure(
     return _save(fig, path)
 
 
+@_glyph_tolerant
 def commune_bar_chart(
     communes_df: pd.DataFrame | str | os.PathLike[str],
     path: str | os.PathLike[str],
