@@ -561,6 +561,17 @@ def _pool_job(sc: BatchScenario, out: str, n_threads: int) -> dict[str, Any]:
     return run_scenario(sc, out, n_threads=n_threads)
 
 
+def _dask_job(sc: BatchScenario, out: str) -> dict[str, Any]:
+    """A scenario on a Dask worker: its cores shared among the worker's task threads."""
+    try:
+        from distributed import get_worker
+
+        per_task = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):  # not on a worker (direct call)
+        per_task = None
+    return run_scenario(sc, out, n_threads=per_task)
+
+
 def _execute_dask(
     client: Any,
     todo: list[BatchScenario],
@@ -572,7 +583,7 @@ def _execute_dask(
 
     futs = [
         client.submit(
-            run_scenario,
+            _dask_job,
             sc,
             str(out),
             key=f"deadzone-batch-{sc.name}-{secrets.token_hex(4)}",
