@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import functools
 import hashlib
+import io
 import logging
 import math
 import os
@@ -688,17 +689,17 @@ def load_dem(
                 )
             window = None
             if bounds_lonlat is not None:
-                window = _dem_window(src, bounds_lonlat, p)
-                transform = src.window_transform(window)
+                with _quiet_affine():
+                    window = _dem_window(src, bounds_lonlat, p)
+                    transform = src.window_transform(window)
             try:
                 raw = src.read(1, window=window)
             except RasterioIOError as exc:
                 raise DataLoadError(f"{p}: cannot read raster data ({_one_line(exc)})") from None
             nodata = src.nodata
             height, width = raw.shape
-            bounds = (
-                src.window_bounds(window) if window is not None else src.bounds
-            )
+            with _quiet_affine():
+                bounds = src.window_bounds(window) if window is not None else src.bounds
 
     elev = raw.astype(np.float32)
     invalid = ~np.isfinite(elev)
@@ -840,19 +841,34 @@ def _read_csv(p: Path) -> pd.DataFrame:
         encoding = "utf-16"
     else:
         encoding = "utf-8-sig"
+    source: Path | io.StringIO = p
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DataLoadError(
-            f"{p}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
-        ) from None
+        line = data[: exc.start].count(b"\n") + 1
+        try:
+            # Vietnamese Excel on Windows saves CSV in the Windows-1258 code page, which
+            # writes some tones as combining marks: decode, then compose (NFC).
+            if encoding == "utf-16":
+                raise UnicodeDecodeError("utf-16", b"", 0, 1, "no fallback")
+            text = unicodedata.normalize("NFC", data.decode("cp1258"))
+        except UnicodeDecodeError:
+            raise DataLoadError(
+                f"{p}: line {line}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
+            ) from None
+        _warn(
+            f"{p}: line {line}: not UTF-8 text (byte {exc.start}); read the file as "
+            "Windows-1258 (Vietnamese); save it as UTF-8 to avoid this guess"
+        )
+        source = io.StringIO(text)
     if not text.strip():
         raise DataLoadError(f"{p}: has no features (empty file)")
     first = text.lstrip("\ufeff").splitlines()[0]
+    sep = _sniff_delimiter(first)
     try:
         df = pd.read_csv(
-            p,
-            sep=_sniff_delimiter(first),
+            source,
+            sep=sep,
             dtype=str,
             encoding=encoding,
             keep_default_na=False,
@@ -864,7 +880,30 @@ def _read_csv(p: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataLoadError(f"{p}: cannot parse CSV ({_one_line(exc)})") from None
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    if sep != ",":
+        _decimal_commas(df, p)
     return df
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")
+
+
+def _decimal_commas(df: pd.DataFrame, p: Path) -> None:
+    """Turn ``"21,5"`` into ``"21.5"`` in columns holding only such numbers (in place).
+
+    Only for files not separated by commas (Excel's ``;`` CSV in locales with a
+    decimal comma, e.g. vi-VN); a column is converted only when every present
+    value is an integer or a decimal-comma number and at least one has a comma.
+    """
+    for c in df.columns:
+        s = df[c]
+        present = s.dropna().astype(str).str.strip()
+        present = present[present != ""]
+        if present.empty or not present.str.contains(",", regex=False).any():
+            continue
+        if present.map(lambda v: bool(_DECIMAL_COMMA.match(v))).all():
+            df[c] = s.map(lambda v: v.replace(",", ".") if isinstance(v, str) else v)
+            logger.info("%s: column %r read with a decimal comma", p, c)
 
 
 def _choose_layer(p: Path, layer: str | int | None, kind: str) -> str | int | None:
@@ -984,13 +1023,13 @@ def _lonlat_arrays(
                 "(all values out of range); deadzone reads table coordinates as EPSG:4326"
             )
     for name, values, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
-        bad = np.flatnonzero(np.isfinite(values) & (np.abs(values) > lim))
+        bad = np.flatnonzero(~np.isnan(values) & (np.abs(values) > lim))
         if bad.size:
             i = int(bad[0])
             col = lon_col if name == "lon" else lat_col
             raise SchemaError(
                 f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, name, col)}: "
-                f"value {values[i]!r} outside {-lim:g}..{lim:g}"
+                f"value {float(values[i])!r} outside {-lim:g}..{lim:g}"
             )
     if not allow_missing:
         miss = np.flatnonzero(~both)
@@ -1034,8 +1073,9 @@ def _geometry(
                 gs = gs.set_crs(4326)
                 assumed = True
             else:
+                shown = tuple(round(float(v), 3) for v in b)
                 raise CRSError(
-                    f"{p}: has no CRS and its coordinates (bounds {tuple(round(v, 3) for v in b)}) "
+                    f"{p}: has no CRS and its coordinates (bounds {shown}) "
                     "are not lon/lat degrees; add the CRS (e.g. a .prj file)"
                 )
         elif not ProjCRS.from_user_input(gs.crs).equals(_WGS84, ignore_axis_order=True):
@@ -1459,6 +1499,13 @@ def _count_positive_int(
     field: str,
     column: str,
 ) -> None:
+    inf = np.flatnonzero(np.isinf(values))
+    if inf.size:
+        i = int(inf[0])
+        raise SchemaError(
+            f"{_where(p, raw.rows[i], ids[i], 'village_id', field, column, raw.row_label)}: "
+            f"value {values[i]:g} is not a finite number"
+        )
     neg = np.flatnonzero(values < 0)
     if neg.size:
         i = int(neg[0])
@@ -1801,9 +1848,9 @@ def _check_ranges(
         if field not in values:
             continue
         v = values[field]
-        finite = np.isfinite(v)
+        present = ~np.isnan(v)  # NaN = missing (default applied); +-inf is out of range
         bad_lo = (v <= lo) if lo_excl else (v < lo)
-        bad = np.flatnonzero(finite & (bad_lo | (v > hi)))
+        bad = np.flatnonzero(present & (bad_lo | (v > hi)))
         if bad.size:
             i = int(bad[0])
             allowed = f"> {lo:g} and <= {hi:g}" if lo_excl else f"{lo:g}..{hi:g}"
