@@ -454,7 +454,7 @@ def build_report(
         ("scenario", name),
         ("deadzone version", s.get("deadzone_version", "")),
         ("propagation model", params.get("model", "")),
-        ("radius (m)", params.get("radius_m", "")),
+        ("radius (km)", params.get("radius_km", "")),
         (
             "covered thresholds (dBm)",
             ", ".join(f"{k} {v:g}" for k, v in (thr.get("covered_dbm") or {}).items()),

@@ -1,0 +1,191 @@
+"""HTML report and KML/KMZ/QML exports built from a real (small) audit folder."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import zipfile
+from html.parser import HTMLParser
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from deadzone.errors import DataLoadError, OutputExistsError, ParameterError
+from deadzone.geo.audit import audit
+from deadzone.geo.export import write_audit
+from deadzone.geo.progress import compare_audits, write_progress
+from deadzone.geo.thresholds import Thresholds
+from deadzone.maps.export_kml import villages_from_table, write_kml, write_qml
+from deadzone.maps.report import build_report, summary_lines, write_report
+from tests.conftest import small_scenario
+
+KML = "{http://www.opengis.net/kml/2.2}"
+PTS = [(4000, 4500), (1000, 1000), (8000, 4500), (2000, 8500), (5000, 4500), (-500, 100)]
+
+
+@pytest.fixture(scope="module")
+def audit_dir(tmp_path_factory: pytest.TempPathFactory):
+    scen = small_scenario(villages=PTS, towers=[{"x": 4500, "y": 4500, "eirp_dbm": 5.0}])
+    res = audit(scen, radius_km=4.0)
+    folder = tmp_path_factory.mktemp("audit")
+    write_audit(res, folder)
+    return res, folder
+
+
+class _Refs(HTMLParser):
+    """Collects every src/href attribute value and the visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:  # noqa: ANN001
+        self.refs += [v or "" for k, v in attrs if k in ("src", "href")]
+
+    def handle_data(self, data) -> None:  # noqa: ANN001
+        self.text.append(data)
+
+
+def _parse(text: str) -> _Refs:
+    p = _Refs()
+    p.feed(text)
+    return p
+
+
+def test_report_is_self_contained_and_complete(audit_dir, tmp_path) -> None:
+    res, folder = audit_dir
+    out = write_report(folder, tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8")
+    p = _parse(text)
+    assert p.refs, "the figures must be embedded"
+    assert all(r.startswith("data:image/png;base64,") for r in p.refs)
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", text)
+    assert "url(" not in text and "@import" not in text
+    visible = "".join(p.text)
+    assert res.summary_lines()[0] in visible  # "covered villages: 2/6 (33.3%)"
+    s = res.summary
+    assert f"covered villages: {s['villages_covered']}/{s['villages_total']}" in visible
+    for name in res.communes["name"]:
+        assert name in visible  # Vietnamese UTF-8 names, unescaped in the text
+    for reason in res.villages["reason"].dropna().unique():
+        assert reason in visible
+    for v in res.villages.loc[res.villages["status"] != "covered", "name"]:
+        assert v in visible
+    # both figures decode to non-blank PNGs
+    for ref in p.refs:
+        px = imread(io.BytesIO(base64.b64decode(ref.split(",", 1)[1])), format="png")
+        assert float(px[..., :3].std()) > 0.01
+
+
+def test_names_are_escaped(audit_dir, tmp_path) -> None:
+    _, folder = audit_dir
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in folder.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    c = pd.read_csv(bad / "communes.csv")
+    c.loc[0, "name"] = "<script>alert('x')</script> & Xã"
+    c.to_csv(bad / "communes.csv", index=False)
+    text = build_report(bad)
+    assert "<script>" not in text
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Xã" in text
+
+
+def test_summary_lines_match_audit(audit_dir) -> None:
+    res, folder = audit_dir
+    import json
+
+    s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary_lines(s) == res.summary_lines()
+
+
+def test_report_optional_sections(audit_dir, tmp_path) -> None:
+    _, folder = audit_dir
+    prog = tmp_path / "progress"
+    write_progress(compare_audits(folder, folder), prog)
+    fib = tmp_path / "fiber"
+    fib.mkdir()
+    pd.DataFrame(
+        {"phase": [1, 2], "km": [12.5, 7.25], "cost": [1e9, 6e8], "households_pct": [40.0, 75.0]}
+    ).to_csv(fib / "phases.csv", index=False)
+    (fib / "phases.json").write_text(
+        '{"targets": {"total": 3, "connected": 2}, "designs": {"steiner": {"km": 19.75}}}',
+        encoding="utf-8",
+    )
+    plc = tmp_path / "place"
+    plc.mkdir()
+    pd.DataFrame({"site_id": ["S1"], "name": ["Bản Lướt"], "cost_vnd": [2.5e9]}).to_csv(
+        plc / "sites.csv", index=False
+    )
+    (plc / "report.txt").write_text("covered villages after: 5/6\n", encoding="utf-8")
+    text = build_report(folder, progress_dir=prog, fiber_dir=fib, placement_dir=plc)
+    assert "Programme progress" in text and "dead-zone villages covered since baseline" in text
+    assert "Fiber rollout phases" in text and "12.50" in text and "19.75" in text
+    assert "Proposed sites" in text and "Bản Lướt" in text and "covered villages after: 5/6" in text
+    with pytest.raises(DataLoadError, match="--fiber"):
+        build_report(folder, fiber_dir=tmp_path / "missing")
+
+
+def test_report_refuses_overwrite(audit_dir, tmp_path) -> None:
+    _, folder = audit_dir
+    out = write_report(folder, tmp_path / "r.html")
+    with pytest.raises(OutputExistsError):
+        write_report(folder, out)
+    assert write_report(folder, out, overwrite=True) == out
+
+
+def test_kml_and_kmz(audit_dir, tmp_path) -> None:
+    res, folder = audit_dir
+    table = pd.read_csv(folder / "villages.csv")
+    kml = write_kml(res.villages, tmp_path / "v.kml")
+    root = ET.parse(kml).getroot()
+    pms = root.findall(f".//{KML}Placemark")
+    assert len(pms) == len(res.villages)  # every village, even the one outside the DEM
+    names = [pm.findtext(f"{KML}name") for pm in pms]
+    assert sorted(names) == sorted(res.villages["name"])
+    styles = {pm.findtext(f"{KML}styleUrl") for pm in pms}
+    assert styles == {f"#status-{s}" for s in res.villages["status"]}
+    dead = res.villages[res.villages["status"] == "dead"].iloc[0]
+    pm = next(p for p in pms if p.findtext(f"{KML}name") == dead["name"])
+    desc = pm.findtext(f"{KML}description")
+    assert f"commune: {dead['commune_id']}" in desc and f"reason: {dead['reason']}" in desc
+    lon, lat = map(float, pm.findtext(f".//{KML}coordinates").split(","))
+    p = dead.geometry
+    assert abs(lon - p.x) < 1e-6 and abs(lat - p.y) < 1e-6
+
+    kmz = write_kml(table, tmp_path / "v.kmz")
+    with zipfile.ZipFile(kmz) as zf:
+        assert zf.namelist()[0] == "doc.kml"
+        root2 = ET.fromstring(zf.read("doc.kml"))
+    assert len(root2.findall(f".//{KML}Placemark")) == len(table)
+    with pytest.raises(OutputExistsError):
+        write_kml(table, kmz)
+
+
+def test_villages_from_table_keeps_rows_without_coordinates() -> None:
+    t = pd.DataFrame({"lon": [105.0, np.nan], "lat": [21.0, 21.5], "name": ["a", "b"]})
+    g = villages_from_table(t)
+    assert len(g) == 2 and g.geometry.iloc[1] is None
+
+
+def test_qml(tmp_path) -> None:
+    thr = Thresholds.uniform(-95.0, marginal_db_below=12.0)
+    out = write_qml(tmp_path / "c.qml", thr, tech="4G")
+    root = ET.parse(out).getroot()
+    rr = root.find("pipe/rasterrenderer")
+    assert rr.get("type") == "singlebandpseudocolor"
+    items = root.findall(".//colorrampshader/item")
+    assert [i.get("value") for i in items] == ["-107", "-95", "inf"]
+    assert root.find(".//colorrampshader").get("colorRampType") == "DISCRETE"
+    # the summary.json form with an indoor margin
+    d = {"covered_dbm": {"2G": -100}, "marginal_dbm": {"2G": -110}, "indoor_margin_db": 15}
+    out2 = write_qml(tmp_path / "d.qml", d)
+    vals = [i.get("value") for i in ET.parse(out2).getroot().findall(".//item")]
+    assert vals == ["-95", "-85", "inf"]
+    with pytest.raises(ParameterError, match="3G"):
+        write_qml(tmp_path / "e.qml", d, tech="3G")
