@@ -24,8 +24,9 @@ import argparse
 import inspect
 import math
 import os
-import resource
+import pickle
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,8 +38,23 @@ VN_VILLAGES = 100_000
 CELL_M = 30.0
 
 
-def _rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
+def _child_peak_mb(sc: object, out: Path) -> float:
+    """Peak RSS (VmHWM) of a fresh process auditing one tile, in MiB."""
+    code = (
+        "import pickle, sys\n"
+        "from deadzone.geo.batch import run_batch\n"
+        "sc = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "run_batch([sc], sys.argv[2], workers=1, overwrite=True)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) / 1024)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, pickle.dumps(sc).hex(), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(res.stdout.strip().splitlines()[-1])
 
 
 def _disk_share(scenario_dir: Path, radius_km: float) -> float:
@@ -119,14 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     # A demo tower's disk is clipped by its 60 km DEM; a national one's is whole.
     clip = _disk_share(tiles[0].files["scenario"], args.radius_km)
     core_s_tower_full = core_s_tower / clip
-    rss_self = _rss_mb(resource.RUSAGE_SELF)
+    rss_self = _child_peak_mb(tiles[0], root / "memory")
+    print(
+        f"tower disks inside the demo DEM: {100 * clip:.0f}% on average -> "
+        f"{core_s_tower_full:.2f} core-s per unclipped {args.radius_km:g} km tower"
+    )
 
     # 2. the batch on local worker processes.
     t0 = time.perf_counter()
     df = run_batch(tiles, root / "batch", workers=args.workers, overwrite=True)
     t_batch = time.perf_counter() - t0
     ok = int((df["status"] == "ok").sum())
-    rss_worker = _rss_mb(resource.RUSAGE_CHILDREN)
+    rss_worker = rss_self
     ideal = args.tiles * t_tile
     efficiency = ideal / t_batch
     tiles_cells = args.tiles * 2000 * 2000
@@ -149,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"calibration (1 tile, in-process, {cores} threads): {t_tile:.1f} s, "
-        f"{towers} towers -> {core_s_tower:.2f} core-s/tower; peak RSS {rss_self:.0f} MB"
+        f"{towers} towers -> {core_s_tower:.2f} core-s/tower; "
+        f"peak RSS of a fresh worker {rss_self:.0f} MB"
     )
     print(
         f"batch ({args.tiles} tiles, {args.workers} workers x "
         f"{max(1, cores // args.workers)} threads): {t_batch:.1f} s wall, {ok}/{args.tiles} ok; "
         f"ideal {ideal:.1f} s -> efficiency {efficiency:.2f}; "
-        f"peak worker RSS {rss_worker:.0f} MB"
+        "(fresh processes: numba JIT per worker)"
     )
     print(
         f"national: {cells_vn / 1e6:.0f} M cells, {VN_SITES:,} sites, {VN_VILLAGES:,} villages; "
