@@ -358,23 +358,8 @@ def coverage_figure(
         for val, style in ((d.covered_dbm, "-"), (d.marginal_dbm, "--")):
             if vmin_dbm <= val <= vmax_dbm:
                 cb.ax.axhline(val, color="black", linestyle=style, linewidth=1.2)
-        # Threshold classes as a thin overlay contour: covered / marginal edges.
-        finite = np.isfinite(d.rx_dbm)
-        if finite.any() and d.rx_dbm.shape[0] > 1 and d.rx_dbm.shape[1] > 1:
-            lvls = sorted({d.marginal_dbm, d.covered_dbm})
-            lo, hi = np.nanmin(d.rx_dbm), np.nanmax(d.rx_dbm)
-            lvls = [lv for lv in lvls if lo < lv < hi]
-            if lvls:
-                ax.contour(
-                    np.where(finite, d.rx_dbm, vmin_dbm - 100.0),
-                    levels=lvls,
-                    extent=d.extent,
-                    origin="upper",
-                    colors="white",
-                    linewidths=0.6,
-                    linestyles=["--", "-"][-len(lvls) :],
-                )
     handles = []
+    size = 22 if len(d.status) <= 1000 else 8
     for st, colour in STATUS_COLOURS.items():
         sel = (d.status == st) & np.isfinite(d.vx) & np.isfinite(d.vy)
         n = int((d.status == st).sum())
@@ -383,7 +368,7 @@ def coverage_figure(
         ax.scatter(
             d.vx[sel],
             d.vy[sel],
-            s=22,
+            s=size,
             c=colour,
             marker=_STATUS_MARKERS[st],
             edgecolors="black",
@@ -499,7 +484,8 @@ def commune_bar_chart(
         fontsize=7 if len(t) <= 40 else 5,
     )
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% of villages")
+    ax.set_xlabel("% of villages (commune village count in brackets)")
+    ax.set_ylim(-0.6, max(len(t), 1) - 0.4)
     ax.axvline(100, color="black", linewidth=0.5)
     ax.legend(loc="lower right", fontsize=7)
     head = title or "Villages covered per commune"
