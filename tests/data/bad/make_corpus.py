@@ -344,7 +344,9 @@ def build(out: Path = HERE) -> list[str]:
     ]
     _geojson(case("communes_self_intersecting") / "communes.geojson", cf_bow)
     cf_pt = json.loads(json.dumps(cf))
-    cf_pt[1]["geometry"] = {"type": "Point", "coordinates": [xs[-1], ys[-1]]}
+    ring2 = cf[1]["geometry"]["coordinates"][0][:-1]
+    centre = [sum(c[k] for c in ring2) / len(ring2) for k in (0, 1)]
+    cf_pt[1]["geometry"] = {"type": "Point", "coordinates": centre}  # commune C2 as a point
     _geojson(case("communes_mixed_geometry") / "communes.geojson", cf_pt)
 
     # ---- ids and columns
