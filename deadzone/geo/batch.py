@@ -23,6 +23,8 @@ Example batch file::
     communes = "communes.gpkg"
     towers = "towers_2025.csv"
     split = "province"          # one job per province in the communes file
+                                # (or split = "tile", tile_km = 100: one job per
+                                # 100 x 100 km square of villages)
 
     [[scenario]]
     name = "demo"
@@ -72,7 +74,7 @@ _PARAM_KEYS = {
     "default_tech": str,
     "dem_resolution_m": float,
 }
-_OTHER_KEYS = {"name", "demo", "split", "provinces", "province", "area"}
+_OTHER_KEYS = {"name", "demo", "split", "provinces", "province", "area", "tile_km"}
 _KNOWN = set(_FILE_KEYS) | set(_PARAM_KEYS) | _OTHER_KEYS
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -94,6 +96,12 @@ class BatchScenario:
     province : str or None
         Audit only the villages of communes of this province (a split job);
         the DEM is read only around them, grown by ``radius_km`` (the halo).
+    tile : tuple or None
+        ``(dlon_deg, dlat_deg, ix, iy, first)``: audit only the villages whose
+        representative point falls in lon/lat cell ``(ix, iy)`` of a grid of
+        ``dlon_deg x dlat_deg`` (a ``split = "tile"`` job); the DEM is read
+        around them grown by ``radius_km``.  ``first`` also takes the villages
+        without a usable location, so every village is in exactly one tile.
     model, radius_km, rx_height_m, threshold_dbm, indoor_margin_db, default_tech,
     dem_resolution_m
         As for ``deadzone audit``.
@@ -103,6 +111,7 @@ class BatchScenario:
     files: dict[str, Path] = field(default_factory=dict)
     demo_seed: int | None = None
     province: str | None = None
+    tile: tuple[float, float, int, int, bool] | None = None
     model: str = "itm"
     radius_km: float = 25.0
     rx_height_m: float = 1.5
@@ -208,6 +217,72 @@ def _norm(s: Any) -> str:
     return unicodedata.normalize("NFC", str(s)).strip()
 
 
+def _village_lonlat(villages: Any) -> tuple[Any, Any]:
+    """Lon/lat of each village's representative point (NaN where it has none)."""
+    import numpy as np
+
+    g = villages.geometry
+    usable = ~(g.isna() | g.is_empty).to_numpy()
+    lon = np.full(len(g), np.nan)
+    lat = np.full(len(g), np.nan)
+    if usable.any():
+        pts = g[usable].to_crs(4326).representative_point()
+        lon[usable], lat[usable] = pts.x.to_numpy(), pts.y.to_numpy()
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
+    lon[bad], lat[bad] = np.nan, np.nan
+    return lon, lat
+
+
+def _tile_mask(villages: Any, tile: tuple[float, float, int, int, bool]) -> Any:
+    """Villages of one tile; the same arithmetic as the split, so tiles partition exactly."""
+    import numpy as np
+
+    dlon, dlat, ix, iy, first = tile
+    lon, lat = _village_lonlat(villages)
+    ok = np.isfinite(lon)
+    with np.errstate(invalid="ignore"):
+        m = ok & (np.floor(lon / dlon) == ix) & (np.floor(lat / dlat) == iy)
+    return m | (~ok if first else False)
+
+
+def _split_tiles(toml: Path, sc: BatchScenario, tile_km: Any) -> list[BatchScenario]:
+    """One job per non-empty ``tile_km`` x ``tile_km`` square of villages (``split = "tile"``).
+
+    The grid is in lon/lat, with the longitude step scaled by the cosine of the
+    villages' mean latitude so that cells are ~square on the ground.
+    """
+    import numpy as np
+
+    where = f"scenario {sc.name!r}"
+    if "villages" not in sc.files:
+        raise _err(toml, where, "key 'split': \"tile\" needs a 'villages' file")
+    ok_km = isinstance(tile_km, int | float) and not isinstance(tile_km, bool)
+    if not ok_km or not 1.0 <= tile_km <= 2000.0:
+        raise _err(toml, where, f"key 'tile_km': expected a number in 1-2000 km, got {tile_km!r}")
+    from deadzone.data.loaders import load_villages
+
+    try:
+        lon, lat = _village_lonlat(load_villages(sc.files["villages"]))
+    except DataLoadError as exc:
+        raise _err(toml, where, f"key 'villages': {exc}") from exc
+    ok = np.isfinite(lon)
+    if not ok.any():
+        raise _err(toml, where, "key 'split': no village has a usable location to tile")
+    dlat = float(tile_km) / 110.574
+    coslat = max(math.cos(math.radians(float(np.mean(lat[ok])))), 0.05)
+    dlon = float(tile_km) / (111.320 * coslat)
+    cells = sorted(
+        {
+            (int(y), int(x))
+            for x, y in zip(np.floor(lon[ok] / dlon), np.floor(lat[ok] / dlat), strict=True)
+        }
+    )
+    return [
+        replace(sc, name=f"{sc.name}-y{iy}x{ix}", tile=(dlon, dlat, ix, iy, k == 0))
+        for k, (iy, ix) in enumerate(cells)
+    ]
+
+
 def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScenario]:
     """One job per province of the communes file (``split = "province"``).
 
@@ -215,7 +290,7 @@ def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScen
     """
     where = f"scenario {sc.name!r}"
     if how != "province":
-        raise _err(toml, where, f"key 'split': only \"province\" is supported, got {how!r}")
+        raise _err(toml, where, f'key \'split\': "province" or "tile" expected, got {how!r}')
     if "communes" not in sc.files:
         raise _err(toml, where, "key 'split': needs a 'communes' file")
     import pyogrio
@@ -328,10 +403,18 @@ def load_batch(path: str | os.PathLike[str]) -> list[BatchScenario]:
     out: list[BatchScenario] = []
     for where, spec in raw:
         split, only = spec.pop("split", None), spec.pop("provinces", None)
+        tile_km = spec.pop("tile_km", None)
         sc = _build(toml, where, spec)
-        if only is not None and split is None:
+        if only is not None and split != "province":
             raise _err(toml, f"scenario {sc.name!r}", "key 'provinces': needs split = \"province\"")
-        out.extend([sc] if split is None else _split(toml, sc, split, only))
+        if tile_km is not None and split != "tile":
+            raise _err(toml, f"scenario {sc.name!r}", "key 'tile_km': needs split = \"tile\"")
+        if split is None:
+            out.append(sc)
+        elif split == "tile":
+            out.extend(_split_tiles(toml, sc, 100.0 if tile_km is None else tile_km))
+        else:
+            out.extend(_split(toml, sc, split, only))
     seen: set[str] = set()
     for sc in out:
         if sc.name in seen:
@@ -391,6 +474,12 @@ def _load(sc: BatchScenario) -> Any:
         # The DEM window is the province's villages (or, with none, its communes) grown by
         # the halo = radius_km: towers that far outside the province still serve it.
         bounds = reach_bounds(villages if len(villages) else communes, sc.radius_km)
+        if bounds is not None:
+            towers = towers.cx[bounds[0] : bounds[2], bounds[1] : bounds[3]]
+    elif sc.tile is not None:
+        # The tile's villages grown by the halo = radius_km; no worker reads more DEM.
+        villages = villages[_tile_mask(villages, sc.tile)]
+        bounds = reach_bounds(villages, sc.radius_km)
         if bounds is not None:
             towers = towers.cx[bounds[0] : bounds[2], bounds[1] : bounds[3]]
     else:

@@ -312,3 +312,49 @@ def test_input_deleted_after_loading_fails_only_that_scenario(
     assert df.loc[1, "villages_total"] == len(_VILLAGES)
     summary = json.loads((tmp_path / "out" / "batch_summary.json").read_text())
     assert summary["failed"] == 1 and summary["ok"] == 1
+
+
+def test_split_by_tile_partitions_villages_and_matches_whole(
+    batch_file: Path, tmp_path: Path
+) -> None:
+    toml = tmp_path / "tiles.toml"
+    toml.write_text(
+        "[defaults]\nmodel = 'knife'\nradius_km = 4\n"
+        "[[scenario]]\nname = 't'\ndem = 'sc/dem.tif'\nvillages = 'sc/villages.gpkg'\n"
+        "communes = 'sc/communes.gpkg'\ntowers = 'sc/towers.csv'\nsplit = 'tile'\ntile_km = 4\n"
+        "[[scenario]]\nname = 'whole'\nscenario = 'sc'\n",
+        encoding="utf-8",
+    )
+    scs = load_batch(toml)
+    tiles = [s for s in scs if s.tile is not None]
+    assert len(tiles) >= 3 and all(s.name.startswith("t-y") for s in tiles)
+    assert sum(s.tile[4] for s in tiles) == 1  # exactly one tile takes unlocated villages
+    df = run_batch(scs, tmp_path / "out", workers=1)
+    assert (df["status"] == "ok").all(), df["error"].tolist()
+    parts = pd.concat([pd.read_csv(tmp_path / "out" / s.name / "villages.csv") for s in tiles])
+    whole = pd.read_csv(tmp_path / "out" / "whole" / "villages.csv")
+    assert sorted(parts["village_id"]) == sorted(whole["village_id"])  # each village once
+    cols = ["village_id", "status", "best_rx_dbm", "serving_tower_id"]
+    pd.testing.assert_frame_equal(
+        parts[cols].sort_values("village_id").reset_index(drop=True),
+        whole[cols].sort_values("village_id").reset_index(drop=True),
+        check_dtype=False,  # a tile with no served village reads an all-empty column
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [("tile_km = 0", "key 'tile_km'"), ("tile_km = 'big'", "key 'tile_km'")],
+)
+def test_split_tile_errors(batch_file: Path, extra: str, needle: str) -> None:
+    p = batch_file.with_name("t.toml")
+    p.write_text(
+        "[[scenario]]\nname = 'a'\ndem = 'sc/dem.tif'\nvillages = 'sc/villages.gpkg'\n"
+        f"communes = 'sc/communes.gpkg'\ntowers = 'sc/towers.csv'\nsplit = 'tile'\n{extra}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataLoadError, match=needle):
+        load_batch(p)
+    p.write_text("[[scenario]]\nname = 'a'\nscenario = 'sc'\ntile_km = 5\n", encoding="utf-8")
+    with pytest.raises(DataLoadError, match="needs split"):
+        load_batch(p)
