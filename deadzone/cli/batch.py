@@ -61,8 +61,9 @@ def batch_cmd(
     Scenarios are listed as [[scenario]] tables (dem, villages, communes,
     towers paths relative to the TOML file, or demo = {seed = N}) or as a
     [matrix] cross product (e.g. area x towers x threshold_dbm x model);
-    split = "province" runs one job per province of the communes file, each
-    reading only its DEM window plus a radius_km halo.  Each scenario is
+    split = "province" runs one job per province of the communes file and
+    split = "tile" (with tile_km, default 100) one job per square of villages,
+    each reading only its DEM window plus a radius_km halo.  Each scenario is
     written atomically to OUT/<name>/; a failed scenario is reported in the
     summary (status failed + error) without stopping the others, and the
     exit status is then 1 (0 when every scenario is ok, 2 on a usage or
