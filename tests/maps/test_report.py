@@ -189,3 +189,41 @@ def test_qml(tmp_path) -> None:
     assert vals == ["-95", "-85", "inf"]
     with pytest.raises(ParameterError, match="3G"):
         write_qml(tmp_path / "e.qml", d, tech="3G")
+
+
+def test_real_names_kmz_and_commune_chart(shared_data, tmp_path) -> None:
+    """Real OSM settlements and 2025 communes (Vietnamese names) through KMZ and the chart."""
+    import geopandas as gpd
+    from matplotlib.image import imread as _imread
+
+    from deadzone.maps.figures import commune_bar_chart
+    from tests.conftest import shared_file
+
+    tile = (105.0, 21.0, 106.0, 22.0)
+    s = gpd.read_file(shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"))
+    s = s[s.geometry.x.between(tile[0], tile[2]) & s.geometry.y.between(tile[1], tile[3])]
+    c = gpd.read_file(shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg"), bbox=tile)
+    assert len(s) > 200 and len(c) > 200
+    v = gpd.sjoin(s, c[["ward_code", "geometry"]], how="left", predicate="within")
+    v = v[~v.index.duplicated()].rename(columns={"ward_code": "commune_id"})
+    v["status"] = np.where(v["fclass"].isin(["town", "city", "suburb"]), "covered", "dead")
+    v["reason"] = np.where(v["status"] == "dead", "weak_signal", None)
+    out = write_kml(v.drop(columns="index_right"), tmp_path / "real.kmz")
+    with zipfile.ZipFile(out) as zf:
+        root = ET.fromstring(zf.read("doc.kml").decode("utf-8"))
+    pms = root.findall(f".//{KML}Placemark")
+    assert len(pms) == len(s)
+    kml_names = [pm.findtext(f"{KML}name") for pm in pms]
+    named = [n for n in v["name"] if isinstance(n, str) and n]
+    assert len(named) > 100 and set(named) <= set(kml_names)
+    assert all(kml_names)  # unnamed settlements get their row number, never an empty label
+    assert any(any(ch in n for ch in "ăâđêôơư") for n in kml_names)
+    counts = v.groupby("commune_id").agg(
+        villages_total=("status", "size"),
+        villages_covered=("status", lambda x: int((x == "covered").sum())),
+    )
+    table = c.merge(counts, left_on="ward_code", right_index=True, how="left").fillna(
+        {"villages_total": 0, "villages_covered": 0}
+    )
+    png = commune_bar_chart(pd.DataFrame(table.drop(columns="geometry")), tmp_path / "bars.png")
+    assert float(_imread(png)[..., :3].std()) > 0.01
