@@ -118,7 +118,9 @@ VILLAGE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "commune_id": ("commune_id", "commune_code", "ward_code", "ma_xa", "ward_id"),
     "population": ("population", "pop", "dan_so", "so_dan", "population_total"),
     "households": ("households", "hh", "so_ho", "household", "num_households", "n_households"),
-    "has_grid_power": ("has_grid_power", "grid_power", "has_power", "electrified", "co_dien"),
+    "has_grid_power": (
+        "has_grid_power", "grid_power", "has_power", "electrified", "co_dien", "dien_luoi",
+    ),
 }
 
 #: Candidate source columns for each canonical commune column, best first.
@@ -586,7 +588,25 @@ def _dem_window(src: Any, bounds_lonlat: tuple[float, float, float, float], p: P
     full = Window(0, 0, src.width, src.height)
     if (win.col_off >= src.width or win.row_off >= src.height
             or win.col_off + win.width <= 0 or win.row_off + win.height <= 0):
-        raise DataLoadError(f"{p}: does not cover the requested area {bounds_lonlat}")
+        want = ", ".join(f"{float(v):.5f}" for v in bounds_lonlat)
+        have = ", ".join(f"{float(v):.5f}" for v in src.bounds)
+        hint = ""
+        sb = src.bounds
+        if src.crs.is_geographic and not (
+            -180.0 <= sb.left <= sb.right <= 360.0 and -90.0 <= sb.bottom <= sb.top <= 90.0
+        ):
+            hint = "; its coordinates are not degrees: is its CRS wrong?"
+        elif (
+            not src.crs.is_geographic
+            and abs(src.transform.a) < 0.01
+            and -180.0 <= sb.left <= sb.right <= 180.0
+            and -90.0 <= sb.bottom <= sb.top <= 90.0
+        ):
+            hint = "; its coordinates and cell size look like degrees: is its CRS wrong?"
+        raise DataLoadError(
+            f"{p}: does not cover the requested area (lon/lat {want}); the raster covers "
+            f"({have}) in {src.crs}{hint}"
+        )
     return win.intersection(full)
 
 

@@ -39,6 +39,8 @@ ERRORS: dict[str, tuple[str, tuple[str, ...]]] = {
     "zero_communes": ("communes", ("no features intersecting",)),
     "dem_no_crs": ("dem", ("no CRS",)),
     "dem_not_a_raster": ("dem", ("not a raster",)),
+    "dem_wrong_crs_geographic": ("dem", ("does not cover", "not degrees: is its CRS wrong?")),
+    "dem_wrong_crs_projected": ("dem", ("does not cover", "look like degrees")),
     "dem_all_nodata": ("dem", ("no valid elevation cells",)),
     "towers_utm_as_lonlat": ("towers", ("'lon'/'lat'", "not longitude/latitude degrees")),
     "villages_shp_no_crs": ("villages", ("has no CRS", "not lon/lat degrees")),

@@ -280,6 +280,16 @@ def build(out: Path = HERE) -> list[str]:
         crs=CRS.from_epsg(4326),
         transform=Affine(step, 0, w_ - step, 0, -step, n_ + step),
     )
+    # wrong CRS on the DEM: UTM metres labelled EPSG:4326, degrees labelled UTM 48N
+    _write_dem(
+        case("dem_wrong_crs_geographic") / "dem.tif", z, crs=CRS.from_epsg(4326), transform=tr
+    )
+    _write_dem(
+        case("dem_wrong_crs_projected") / "dem.tif",
+        z,
+        crs=utm,
+        transform=Affine(step, 0, w_, 0, -step, n_),
+    )
     (case("dem_not_a_raster") / "dem.tif").write_text("this is not a GeoTIFF\n")
 
     # ---- geometry
