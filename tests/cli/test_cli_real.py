@@ -71,3 +71,23 @@ def test_audit_on_real_srtm_tile(real_inputs: dict, tmp_path: Path) -> None:
     res2 = CliRunner().invoke(cli, args)
     assert res2.exit_code == 2
     assert "already exists" in res2.output and "Traceback" not in res2.output
+
+    # every village that is not covered carries a reason; covered ones carry none
+    not_cov = v["status"] != "covered"
+    assert v.loc[not_cov, "reason"].notna().all()
+    assert v.loc[~not_cov, "reason"].isna().all()
+    assert sum(summary["reasons"].values()) == int(not_cov.sum())
+
+    # progress of the audit against itself: nothing changes, every village matched by id
+    prog = tmp_path / "progress"
+    res3 = CliRunner().invoke(
+        cli, ["progress", "--baseline", str(out), "--current", str(out), "--out", str(prog)]
+    )
+    assert res3.exit_code == 0, res3.output
+    ps = json.loads((prog / "progress_summary.json").read_text(encoding="utf-8"))
+    pv = pd.read_csv(prog / "progress_villages.csv")
+    assert len(pv) == n
+    trans = pv["transition"].value_counts().to_dict()
+    assert set(trans) <= {"still_covered", "still_dead"}
+    assert trans.get("still_covered", 0) == summary["villages_covered"]
+    assert ps["transitions"]["newly_dead"] == ps["transitions"]["newly_covered"] == 0
