@@ -10,10 +10,12 @@ with a reason where it cannot be evaluated).  The outcomes are documented in
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pyogrio
 import pytest
 from click.testing import CliRunner
 
@@ -181,6 +183,10 @@ def test_bad_input_completes_with_every_village(case: str, tmp_path: Path) -> No
     assert sorted(table["village_id"]) == ids  # every input village exactly once
     assert set(table["status"]) <= {"covered", "marginal", "dead", "unknown"}
     assert (table.loc[table["status"] == "unknown", "reason"] != "").all()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["villages_total"] == len(ids)  # audit totals conserved
+    assert sum(summary[f"villages_{s}"] for s in ("covered", "marginal", "dead", "unknown")) == 4
+    assert pyogrio.read_info(tmp_path / "out" / "villages.gpkg")["features"] == len(ids)
     got = table.set_index("village_id")
     for vid, (status, reason) in expected.items():
         assert (got.loc[vid, "status"], got.loc[vid, "reason"]) == (status, reason), vid
