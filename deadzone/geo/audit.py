@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from deadzone.data.scenario import Scenario
 from deadzone.errors import SchemaError
 from deadzone.geo.coverage import CoverageResult, compute_coverage
-from deadzone.geo.schema import STATUSES, TECHS
+from deadzone.geo.schema import REASONS, STATUSES, TECHS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
@@ -403,6 +403,8 @@ def rollup(
 _COUNT_COLS = [
     "villages_total", *[f"villages_{s}" for s in STATUSES],
     "population_total", "population_covered", "households_total", "households_covered",
+    # not-covered villages by reason, so each unit shows why (sums to total - covered)
+    *[f"not_covered_{r}" for r in REASONS],
 ]
 
 
@@ -416,6 +418,7 @@ def _counts(v: pd.DataFrame, key: str) -> pd.DataFrame:
         "population_covered": v["population"].where(cov, 0),
         "households_total": v["households"],
         "households_covered": v["households"].where(cov, 0),
+        **{f"not_covered_{r}": (~cov & (v["reason"] == r)).astype(np.int64) for r in REASONS},
     })
     return df.groupby(key).sum()
 

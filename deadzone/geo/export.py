@@ -24,6 +24,7 @@ __all__ = ["AUDIT_FILES", "check_output_dir", "write_audit"]
 AUDIT_FILES: tuple[str, ...] = (
     "villages.gpkg",
     "villages.csv",
+    "villages.parquet",
     "communes.csv",
     "provinces.csv",
     "summary.json",
@@ -51,6 +52,14 @@ def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: 
                 "replaced); pass --overwrite or choose another --out folder"
             )
     return out
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +94,11 @@ def write_audit(
     with atomic_path(out / "villages.gpkg") as tmp:
         v.to_file(tmp, layer="villages", driver="GPKG")
     paths["villages.gpkg"] = out / "villages.gpkg"
+    if _has_pyarrow():
+        # GeoParquet 1.0 (columnar, keeps types and geometry); optional: needs pyarrow.
+        with atomic_path(out / "villages.parquet") as tmp:
+            v.to_parquet(tmp, index=False)
+        paths["villages.parquet"] = out / "villages.parquet"
 
     table = _csv_frame(v)
     pts = v.geometry.representative_point()

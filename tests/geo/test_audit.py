@@ -107,6 +107,12 @@ def test_bookkeeping_every_village_once_and_levels_add_up(pts, towers) -> None:
         assert r.communes[col].sum() == r.summary[col]
         assert r.provinces[col].sum() == r.summary[col]
     assert (r.villages.loc[r.villages["status"] != "covered", "reason"].notna()).all()
+    # not-covered villages by reason, per unit: each level adds up to the one above
+    reason_cols = [c for c in r.communes.columns if c.startswith("not_covered_")]
+    assert len(reason_cols) == 5
+    for t in (r.communes, r.provinces):
+        assert (t[reason_cols].sum(axis=1) == t["villages_total"] - t["villages_covered"]).all()
+        assert t[reason_cols].sum().sum() == sum(r.summary["reasons"].values())
 
 
 def test_polygon_village_uses_representative_point() -> None:
@@ -136,3 +142,18 @@ def test_polygon_village_partly_covered_fraction() -> None:
     points = audit(small_scenario(villages=[(4500, 4600)], towers=[{"x": 4500, "y": 4500}]),
                    radius_km=3.0)
     assert np.isnan(points.villages.loc[0, "area_covered_frac"])
+
+
+def test_write_audit_geoparquet_round_trip(tmp_path) -> None:
+    import geopandas as gpd
+
+    from deadzone.geo.export import write_audit
+
+    pts = [(1000.0, 1000.0), (4500.0, 4500.0), (8000.0, 8000.0)]
+    r = audit(small_scenario(villages=pts, towers=[{"x": 4500.0, "y": 4500.0}]), radius_km=3.0)
+    paths = write_audit(r, tmp_path / "a")
+    back = gpd.read_parquet(paths["villages.parquet"])
+    assert list(back["village_id"]) == list(r.villages["village_id"])
+    assert list(back["status"]) == list(r.villages["status"])
+    assert back.crs is not None and back.crs.to_epsg() == 4326
+    assert back.geometry.geom_equals(r.villages.geometry).all()
