@@ -58,7 +58,7 @@ from typing import Any
 
 import pandas as pd
 
-from deadzone.errors import DataLoadError, OutputExistsError
+from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
 
@@ -262,7 +262,10 @@ def _split_tiles(toml: Path, sc: BatchScenario, tile_km: Any) -> list[BatchScena
     from deadzone.data.loaders import load_villages
 
     try:
-        lon, lat = _village_lonlat(load_villages(sc.files["villages"]))
+        with warnings.catch_warnings():
+            # Only locations are needed here; each tile job reports the file's warnings.
+            warnings.simplefilter("ignore", DeadzoneWarning)
+            lon, lat = _village_lonlat(load_villages(sc.files["villages"]))
     except DataLoadError as exc:
         raise _err(toml, where, f"key 'villages': {exc}") from exc
     ok = np.isfinite(lon)

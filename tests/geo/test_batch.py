@@ -358,3 +358,45 @@ def test_split_tile_errors(batch_file: Path, extra: str, needle: str) -> None:
     p.write_text("[[scenario]]\nname = 'a'\nscenario = 'sc'\ntile_km = 5\n", encoding="utf-8")
     with pytest.raises(DataLoadError, match="needs split"):
         load_batch(p)
+
+
+# SRTM voids are filled with a warning (as `deadzone audit` prints it); not what is tested here.
+@pytest.mark.filterwarnings("ignore::deadzone.errors.DeadzoneWarning")
+def test_split_by_tile_real_srtm_tile(shared_data: Path, tmp_path: Path) -> None:
+    """OSM settlements on the SRTM tile, 50 km tiles: every settlement audited exactly once."""
+    import geopandas as gpd
+
+    from tests.conftest import shared_file
+
+    box = (105.0, 21.0, 106.0, 22.0)
+    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
+    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
+    s = gpd.read_file(
+        shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"), bbox=box
+    )
+    s = s[s.geometry.x.between(box[0], box[2]) & s.geometry.y.between(box[1], box[3])]
+    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
+    c = gpd.read_file(communes, bbox=box).iloc[::4]  # a tower at every 4th commune centre
+    pd.DataFrame(
+        {
+            "tower_id": "T" + c["ward_code"].astype(str),
+            "lon": c["center_lon"],
+            "lat": c["center_lat"],
+            "tech": "4G",
+        }
+    ).to_csv(tmp_path / "towers.csv", index=False)
+    (tmp_path / "b.toml").write_text(
+        f'[[scenario]]\nname = "t"\ndem = "{dem}"\nvillages = "villages.geojson"\n'
+        f'communes = "{communes}"\ntowers = "towers.csv"\nmodel = "knife"\nradius_km = 8\n'
+        'split = "tile"\ntile_km = 50\n',
+        encoding="utf-8",
+    )
+    scs = load_batch(tmp_path / "b.toml")
+    assert 4 <= len(scs) <= 9  # 1 x 1 degree ~ 104 x 111 km in 50 km squares
+    df = run_batch(scs, tmp_path / "out", workers=1)
+    assert (df["status"] == "ok").all(), df["error"].tolist()
+    assert int(df["villages_total"].sum()) == len(s)
+    v = pd.concat([pd.read_csv(tmp_path / "out" / n / "villages.csv") for n in df["scenario"]])
+    assert len(v) == len(s) and v["village_id"].is_unique
+    assert v.loc[v["status"] != "covered", "reason"].notna().all()
+    assert (v["status"] == "covered").any() and (v["status"] != "covered").any()
