@@ -1,6 +1,7 @@
 """Write an audit to a folder: the files the CLI contract promises.
 
-``villages.gpkg`` (layer ``villages``), ``villages.csv``, ``communes.csv``,
+``villages.gpkg`` (layer ``villages``), ``villages.parquet`` (GeoParquet), ``villages.csv``,
+``communes.csv``,
 ``provinces.csv``, ``summary.json``, ``coverage.tif`` (best received power,
 dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
 ``servers.csv`` (index -> tower id).  Every file is written to a temporary
@@ -54,14 +55,6 @@ def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: 
     return out
 
 
-def _has_pyarrow() -> bool:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
     return out
@@ -94,11 +87,11 @@ def write_audit(
     with atomic_path(out / "villages.gpkg") as tmp:
         v.to_file(tmp, layer="villages", driver="GPKG")
     paths["villages.gpkg"] = out / "villages.gpkg"
-    if _has_pyarrow():
-        # GeoParquet 1.0 (columnar, keeps types and geometry); optional: needs pyarrow.
-        with atomic_path(out / "villages.parquet") as tmp:
-            v.to_parquet(tmp, index=False)
-        paths["villages.parquet"] = out / "villages.parquet"
+    # GeoParquet (columnar, keeps dtypes and geometry); pyarrow is a core dependency so the
+    # file set is fixed (batch resume checks every name in AUDIT_FILES).
+    with atomic_path(out / "villages.parquet") as tmp:
+        v.to_parquet(tmp, index=False)
+    paths["villages.parquet"] = out / "villages.parquet"
 
     table = _csv_frame(v)
     pts = v.geometry.representative_point()
