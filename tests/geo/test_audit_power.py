@@ -35,3 +35,25 @@ def test_without_grid_power_column_no_note() -> None:
     r = audit(s, radius_km=4.0, model="knife")
     assert "power_note" not in r.villages.columns
     assert r.summary["villages_no_grid_power"] == 0
+
+
+def test_loader_reads_dien_luoi_and_rejects_unknown_values(tmp_path: Path) -> None:
+    import pytest
+
+    from deadzone.data.loaders import load_villages
+    from deadzone.errors import DeadzoneError
+
+    ok = tmp_path / "ok.csv"
+    ok.write_text(
+        "id,name,commune_id,population,households,lon,lat,dien_luoi\n"
+        "a,A,c1,10,3,105.1,21.1,yes\nb,B,c1,20,6,105.2,21.2,no\n",
+        encoding="utf-8",
+    )
+    v = load_villages(ok)
+    assert v["has_grid_power"].astype(object).tolist() == [True, False]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(ok.read_text(encoding="utf-8").replace(",no\n", ",perhaps\n"), encoding="utf-8")
+    with pytest.raises(DeadzoneError) as e:
+        load_villages(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "bad.csv" in msg and "has_grid_power" in msg
