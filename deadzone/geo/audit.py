@@ -62,6 +62,9 @@ class AuditResult:
         Totals and provenance (see :func:`summary_dict`).
     coverage : CoverageResult
         The rasters the audit sampled.
+    commune_shapes : GeoDataFrame, optional
+        The input communes' ``commune_id`` and geometry (EPSG:4326), for the
+        ``communes.gpkg`` output.
     """
 
     villages: gpd.GeoDataFrame
@@ -69,6 +72,18 @@ class AuditResult:
     provinces: pd.DataFrame
     summary: dict[str, Any]
     coverage: CoverageResult
+    commune_shapes: gpd.GeoDataFrame | None = None
+
+    def communes_with_geometry(self) -> gpd.GeoDataFrame:
+        """The commune table with each commune's polygon (None where unknown)."""
+        if self.commune_shapes is None or not len(self.commune_shapes):
+            geom = [None] * len(self.communes)
+        else:
+            shapes = self.commune_shapes.drop_duplicates("commune_id").set_index("commune_id")
+            ids = self.communes["commune_id"].astype(str)
+            shapes.index = shapes.index.astype(str)
+            geom = list(shapes.geometry.reindex(ids))
+        return gpd.GeoDataFrame(self.communes.copy(), geometry=geom, crs=4326)
 
     def summary_lines(self) -> list[str]:
         """Human summary, e.g. ``covered villages: 2,416/3,924 (61.6%)``."""
@@ -285,7 +300,11 @@ def audit(
     res = res.to_crs("EPSG:4326")
     communes, provinces = rollup(res, scenario.communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
-    return AuditResult(res, communes, provinces, summary, cov)
+    shapes = None
+    if scenario.communes is not None and len(scenario.communes) and \
+            "commune_id" in scenario.communes.columns:
+        shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
+    return AuditResult(res, communes, provinces, summary, cov, shapes)
 
 
 def _polygon_stats(

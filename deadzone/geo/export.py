@@ -1,8 +1,8 @@
 """Write an audit to a folder: the files the CLI contract promises.
 
 ``villages.gpkg`` (layer ``villages``), ``villages.parquet`` (GeoParquet), ``villages.csv``,
-``communes.csv``,
-``provinces.csv``, ``summary.json``, ``coverage.tif`` (best received power,
+``communes.csv``, ``communes.gpkg`` (layer ``communes``: the commune table with
+each commune's polygon), ``provinces.csv``, ``summary.json``, ``coverage.tif`` (best received power,
 dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
 ``servers.csv`` (index -> tower id).  Every file is written to a temporary
 name and renamed, so a reader never sees half a file.
@@ -27,6 +27,7 @@ AUDIT_FILES: tuple[str, ...] = (
     "villages.csv",
     "villages.parquet",
     "communes.csv",
+    "communes.gpkg",
     "provinces.csv",
     "summary.json",
     "coverage.tif",
@@ -92,6 +93,9 @@ def write_audit(
     with atomic_path(out / "villages.parquet") as tmp:
         v.to_parquet(tmp, index=False)
     paths["villages.parquet"] = out / "villages.parquet"
+    with atomic_path(out / "communes.gpkg") as tmp:
+        result.communes_with_geometry().to_file(tmp, layer="communes", driver="GPKG")
+    paths["communes.gpkg"] = out / "communes.gpkg"
 
     table = _csv_frame(v)
     pts = v.geometry.representative_point()

@@ -863,7 +863,12 @@ class Session:
         self._nearest()
         communes, provinces = rollup(self._villages, scen.communes)
         summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)
-        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov)
+        shapes = None
+        if scen.communes is not None and len(scen.communes) and \
+                "commune_id" in scen.communes.columns:
+            shapes = scen.communes[["commune_id", "geometry"]].to_crs(4326)
+        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov,
+                                  shapes)
         return n
 
     def _nearest(self) -> None:
