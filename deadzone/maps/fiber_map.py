@@ -14,17 +14,16 @@ from typing import TYPE_CHECKING, Any
 import folium
 import numpy as np
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element
 from folium.map import FitBounds
-from folium.template import Template
 
 from deadzone.maps.folium_map import (
     _CSS,
     _MAP_ATTR_TILE_URLS,
     _VENDOR_CSS_REF,
     _VENDOR_JS_REF,
+    _GeoJsonLayer,
     _HtmlBox,
-    _js,
     _MetricScale,
     save_map,
 )
@@ -37,34 +36,6 @@ __all__ = ["fiber_map", "save_map", "PHASE_COLORS"]
 #: Colours of phases 1, 2, ... (cycled).
 PHASE_COLORS = ("#d7191c", "#fdae61", "#2b83ba", "#7b3294", "#1a9641", "#e66101", "#5e3c99")
 _TARGET_COLORS = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
-
-
-class _GeoLayer(MacroElement):
-    """Inline GeoJSON: lines styled by ``properties.s``; points as circle markers."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function () {
-            var data = {{ this.data_js }};
-            L.geoJSON(data, {
-                style: function (f) { return f.properties.s; },
-                pointToLayer: function (f, latlng) {
-                    return L.circleMarker(latlng, f.properties.s);
-                },
-                onEachFeature: function (f, layer) {
-                    layer.bindTooltip(f.properties.t, {sticky: true});
-                }
-            }).addTo({{ this._parent.get_name() }});
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, features: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self._name = "DeadzoneGeoLayer"
-        self.data_js = _js({"type": "FeatureCollection", "features": features})
 
 
 def _round_coords(geom: Any) -> dict[str, Any]:
@@ -150,7 +121,7 @@ def fiber_map(
         c = communes.to_crs(4326)
         group = folium.FeatureGroup(name=f"Communes ({len(c)})")
         name_col = "name" if "name" in c.columns else None
-        _GeoLayer(
+        _GeoJsonLayer(
             _features(
                 c,
                 {"color": "#555", "weight": 1, "fill": False, "opacity": 0.6},
@@ -160,7 +131,7 @@ def fiber_map(
         group.add_to(m)
 
     group = folium.FeatureGroup(name="Existing fiber")
-    _GeoLayer(
+    _GeoJsonLayer(
         _features(
             plan.existing,
             {"color": "#111", "weight": 4, "radius": 6, "fillColor": "#111", "fillOpacity": 1.0},
@@ -184,7 +155,7 @@ def fiber_map(
         group = folium.FeatureGroup(
             name=f'<span class="dz-swatch" style="background:{color}"></span>{name}'
         )
-        _GeoLayer(
+        _GeoJsonLayer(
             _features(
                 sel,
                 style,
@@ -206,7 +177,7 @@ def fiber_map(
             f"Targets: {status} ({len(sel)})"
         )
         style = {"radius": 5, "color": "#222", "weight": 1, "fillColor": color, "fillOpacity": 0.95}
-        _GeoLayer(
+        _GeoJsonLayer(
             _features(
                 sel,
                 style,

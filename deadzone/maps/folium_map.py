@@ -193,8 +193,13 @@ class _MarkerBatch(MacroElement):
         self.wedge_style_js = _js(wedge_style or {})
 
 
-class _OutlineLayer(MacroElement):
-    """Polygons from inline GeoJSON; each feature carries its style ``s`` and tooltip ``t``."""
+class _GeoJsonLayer(MacroElement):
+    """Inline GeoJSON; each feature carries its style ``s`` and tooltip ``t``.
+
+    Polygons and lines take ``s`` as their path style, points become circle
+    markers with it.  Used for commune outlines here and for the fiber map's
+    routes and targets (:mod:`deadzone.maps.fiber_map`).
+    """
 
     _template = Template(
         """
@@ -203,6 +208,9 @@ class _OutlineLayer(MacroElement):
             var data = {{ this.data_js }};
             L.geoJSON(data, {
                 style: function (f) { return f.properties.s; },
+                pointToLayer: function (f, latlng) {
+                    return L.circleMarker(latlng, f.properties.s);
+                },
                 onEachFeature: function (f, layer) {
                     layer.bindTooltip(f.properties.t, {sticky: true});
                 }
@@ -214,7 +222,7 @@ class _OutlineLayer(MacroElement):
 
     def __init__(self, features: list[dict[str, Any]]) -> None:
         super().__init__()
-        self._name = "DeadzoneOutlineLayer"
+        self._name = "DeadzoneGeoJsonLayer"
         self.data_js = _js({"type": "FeatureCollection", "features": features})
 
 
@@ -889,7 +897,7 @@ def coverage_map(
     front: list[str] = []
     if communes is not None:
         group = folium.FeatureGroup(name=f"Communes ({len(communes)})")
-        _OutlineLayer(_commune_features(communes)).add_to(group)
+        _GeoJsonLayer(_commune_features(communes)).add_to(group)
         group.add_to(m)
         back.append(group.get_name())
 
