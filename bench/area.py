@@ -49,6 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deadzone.kernels import _itm as _itm_k  # noqa: E402
+from deadzone.kernels import _itm_sweep as _ks  # noqa: E402
 from deadzone.kernels import _propagation as _k  # noqa: E402
 from deadzone.kernels.coverage import (  # noqa: E402
     RadioSite,
@@ -81,34 +82,36 @@ def _window(z, site, radius_km, model="knife", cell_m=CELL_M, threads=1):
 
 
 @numba.njit(nogil=True, cache=False)
-def _naive_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, k, model, out):
-    """Loss to every cell of the window, each from its own full profile.
-
-    Sampling as :func:`deadzone.kernels.coverage.line_profile` (one sample
-    per major-axis cell, nearest cell), loss by the same point-to-point kernel
-    the public ``profile_loss`` uses.
-    """
+def _pixel_profile(dem, row0, col0, dr, dc, cell_m, radius_m, z):
+    """Profile from the tower to the cell (dr, dc) away, sampled as
+    :func:`deadzone.kernels.coverage.line_profile` (one sample per major-axis
+    cell, nearest cell) into ``z``.  Returns (intervals m, step m); m = -1 when
+    the cell is off the DEM or beyond ``radius_m``."""
     rows, cols = dem.shape
+    if not (0 <= row0 + dr < rows and 0 <= col0 + dc < cols):
+        return -1, 0.0
+    if math.hypot(dr, dc) * cell_m > radius_m:
+        return -1, 0.0
+    m = max(abs(dr), abs(dc))
+    for s in range(m + 1):
+        pr = int(math.floor(row0 + s * (dr / m) + 0.5)) if m else row0
+        pc = int(math.floor(col0 + s * (dc / m) + 0.5)) if m else col0
+        z[s] = dem[pr, pc]
+    step = math.hypot(dr / m * cell_m, dc / m * cell_m) if m else 0.0
+    return m, step
+
+
+@numba.njit(nogil=True, cache=False)
+def _naive_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, k, model, out):
+    """Loss to every cell of the window, each from its own full profile,
+    by the same point-to-point kernel the public ``profile_loss`` uses."""
     z = np.empty(r + 1)
     res = np.empty(5)
     for i in range(2 * r + 1):
         for j in range(2 * r + 1):
-            dr = i - r
-            dc = j - r
-            rr0 = row0 + dr
-            cc0 = col0 + dc
-            if rr0 < 0 or rr0 >= rows or cc0 < 0 or cc0 >= cols:
+            m, step = _pixel_profile(dem, row0, col0, i - r, j - r, cell_m, radius_m, z)
+            if m < 1:
                 continue
-            if math.hypot(dr, dc) * cell_m > radius_m:
-                continue
-            m = max(abs(dr), abs(dc))
-            if m == 0:
-                continue
-            for s in range(m + 1):
-                pr = int(math.floor(row0 + s * (dr / m) + 0.5))
-                pc = int(math.floor(col0 + s * (dc / m) + 0.5))
-                z[s] = dem[pr, pc]
-            step = math.hypot(dr / m * cell_m, dc / m * cell_m)
             _k.point_loss(z[: m + 1], step, h_tx, h_rx, f_mhz, k, model, res)
             out[i, j] = res[0]
 
@@ -117,32 +120,19 @@ def _naive_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, k, mo
 def _naive_itm_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, params, out):
     """ITM per pixel as SPLAT!/Signal-Server compute it: a full profile to
     every pixel and NTIA's complete p2p (horizons, resampled Delta h, fits)."""
-    rows, cols = dem.shape
     z = np.empty(r + 1)
     work = np.empty(_itm_k.WORK_SIZE)
     iv = np.empty(_itm_k.IV_SIZE)
     for i in range(2 * r + 1):
         for j in range(2 * r + 1):
-            dr = i - r
-            dc = j - r
-            rr0 = row0 + dr
-            cc0 = col0 + dc
-            if rr0 < 0 or rr0 >= rows or cc0 < 0 or cc0 >= cols:
-                continue
-            if math.hypot(dr, dc) * cell_m > radius_m:
-                continue
-            m = max(abs(dr), abs(dc))
+            m, step = _pixel_profile(dem, row0, col0, i - r, j - r, cell_m, radius_m, z)
             if m < 2:
                 continue
-            for s in range(m + 1):
-                pr = int(math.floor(row0 + s * (dr / m) + 0.5))
-                pc = int(math.floor(col0 + s * (dc / m) + 0.5))
-                z[s] = dem[pr, pc]
-            step = math.hypot(dr / m * cell_m, dc / m * cell_m)
-            loss, _m, _w, _e = _itm_k.p2p(z, m, step, h_tx, h_rx, int(params[0]), params[1],
-                                         f_mhz, int(params[2]), params[3], params[4],
-                                         int(params[5]), params[6], params[7], params[8], work,
-                                         iv)
+            loss, _m, _w, _e = _itm_k.p2p(
+                z, m, step, h_tx, h_rx, int(params[_ks.P_CLIMATE]), params[_ks.P_N0], f_mhz,
+                int(params[_ks.P_POL]), params[_ks.P_EPSILON], params[_ks.P_SIGMA],
+                int(params[_ks.P_MDVAR]), params[_ks.P_TIME], params[_ks.P_LOCATION],
+                params[_ks.P_SITUATION], work, iv)
             out[i, j] = loss
 
 
