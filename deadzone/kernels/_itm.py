@@ -221,23 +221,38 @@ def _f_theta_d(td: float) -> float:
 # Preparatory parameters (qlrps) and profile analysis (hzns, dlthx, zlsub)
 # ==============================================================================
 @jit
-def prep_params(f_mhz: float, h_sys_m: float, n0: float, pol: int, epsilon: float, sigma: float):
-    """Surface refractivity, effective curvature and ground impedance [Alg §2 qlrps].
+def refractivity(h_sys_m: float, n0: float):
+    """Surface refractivity and effective earth curvature [Alg §2 qlrps].
 
     N_s = N_0 exp(-h_sys / 9460 m) [TN101 4.3];
-    gamma_e = gamma_a (1 - 0.04665 exp(N_s / 179.3)) [TN101 4.4];
-    Z_g = sqrt(eps_r - 1) (horizontal), divided by eps_r for vertical, with
-    eps_r = epsilon + i 18000 sigma / f_MHz.
-
-    Returns (N_s, gamma_e, Z_g).
+    gamma_e = gamma_a (1 - 0.04665 exp(N_s / 179.3)) [TN101 4.4].
+    Returns (N_s, gamma_e).
     """
     n_s = n0 if h_sys_m == 0.0 else n0 * math.exp(-h_sys_m / 9460.0)
     gamma_e = GAMMA_A * (1.0 - 0.04665 * math.exp(n_s / 179.3))
+    return n_s, gamma_e
+
+
+@jit
+def ground_impedance(f_mhz: float, pol: int, epsilon: float, sigma: float) -> complex:
+    """Z_g = sqrt(eps_r - 1) (horizontal), divided by eps_r for vertical, with
+    eps_r = epsilon + i 18000 sigma / f_MHz [Alg §2 qlrps]."""
     ep_r = complex(epsilon, 18000.0 * sigma / f_mhz)
     z_g = cmath.sqrt(ep_r - 1.0)
     if pol == POL_VERTICAL:
         z_g = z_g / ep_r
-    return n_s, gamma_e, z_g
+    return z_g
+
+
+@jit
+def prep_params(f_mhz: float, h_sys_m: float, n0: float, pol: int, epsilon: float, sigma: float):
+    """Surface refractivity, effective curvature and ground impedance [Alg §2 qlrps].
+
+    Returns (N_s, gamma_e, Z_g); see :func:`refractivity` and
+    :func:`ground_impedance`.
+    """
+    n_s, gamma_e = refractivity(h_sys_m, n0)
+    return n_s, gamma_e, ground_impedance(f_mhz, pol, epsilon, sigma)
 
 
 @jit

@@ -62,11 +62,14 @@ INTERDECILE_PER_SIGMA = 2.5631031
 
 
 @jit
-def _frame_curvature(z0: float, f_mhz: float, params: np.ndarray) -> float:
+def _frame_curvature(z0: float, params: np.ndarray) -> float:
     """Curvature (1/m) of the horizon-search frame: gamma_e at the tower's ground."""
-    _n_s, gamma_e, _z_g = _m.prep_params(f_mhz, z0, params[P_N0], int(params[P_POL]),
-                                         params[P_EPSILON], params[P_SIGMA])
-    return gamma_e
+    return _m.refractivity(z0, params[P_N0])[1]
+
+
+@jit
+def _z_g(f_mhz: float, params: np.ndarray) -> complex:
+    return _m.ground_impedance(f_mhz, int(params[P_POL]), params[P_EPSILON], params[P_SIGMA])
 
 
 @jit
@@ -133,13 +136,14 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
 @jit
 def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
               pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
-              params: np.ndarray, vc, i_t: int, i_r: int, iv: np.ndarray):
+              params: np.ndarray, vc, z_g: complex, i_t: int, i_r: int, iv: np.ndarray):
     """ITM p2p loss at sample ``j`` from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
     samples 1..j-1 (0 = none); ``vc`` is :func:`_itm.variability_consts` of
-    the settings.  Returns (loss_db, mode, warnings, error,
-    blocked): ``blocked`` is True when terrain rises above the line of sight
+    the settings and ``z_g`` the ground impedance (both per run, not per
+    cell).  Returns (loss_db, mode, warnings, error, blocked): ``blocked``
+    is True when terrain rises above the line of sight
     (ITM's ``mode`` is not that: it calls every path shorter than the
     smooth-earth horizon distance "line of sight", even behind a ridge);
     ``iv`` receives the intermediate values as in :func:`_itm.p2p`.
@@ -151,8 +155,7 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
     # mean path height ignoring the first and last 10 % [Alg §2 qlrpfl]
     p10 = int(0.1 * n_int)
     h_sys = z0 + (ps[n_int - p10 + 1] - ps[p10]) / (n_int - 2 * p10 + 1)
-    n_s, gamma_e, z_g = _m.prep_params(f_mhz, h_sys, params[P_N0], int(params[P_POL]),
-                                       params[P_EPSILON], params[P_SIGMA])
+    n_s, gamma_e = _m.refractivity(h_sys, params[P_N0])
     a_e = 1.0 / gamma_e
 
     # horizons [Alg §2 hzns]: line-of-sight angles, raised by the candidates
@@ -236,7 +239,8 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     n = z.shape[0]
     iv = np.empty(_m.IV_SIZE, dtype=np.float64)
     vc = _vc(f_mhz, params)
-    g0 = _frame_curvature(z[0], f_mhz, params)
+    z_g = _z_g(f_mhz, params)
+    g0 = _frame_curvature(z[0], params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
     ps[0] = 0.0
@@ -256,7 +260,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
             loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
-                                            params, vc, i_t, i_r, iv)
+                                            params, vc, z_g, i_t, i_r, iv)
             out_loss_db[j] = loss
         if j >= 1:
             x = j * xi
@@ -291,7 +295,8 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
     if j < 2:
         return _near_loss(z, j, xi, h_tx, h_rx, f_mhz), _m.MODE_LOS, 0, 0, False, 0, 0
     vc = _vc(f_mhz, params)
-    g0 = _frame_curvature(z[0], f_mhz, params)
+    z_g = _z_g(f_mhz, params)
+    g0 = _frame_curvature(z[0], params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
     d = j * xi
@@ -311,5 +316,5 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             best_r = a
             i_r = i
     loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
-                                               params, vc, i_t, i_r, iv)
+                                               params, vc, z_g, i_t, i_r, iv)
     return loss, mode, warn, err, blocked, i_t, i_r
