@@ -272,14 +272,12 @@ def profile_sweep(
     hx = np.empty(n, dtype=np.float64)
     hz = np.empty(n, dtype=np.float64)
     want = np.ones(n, dtype=np.bool_)
-    if code == _k.MODEL_ITM:
-        scratch = [np.empty(n, dtype=np.float64)] + [
-            np.empty(n + 1, dtype=np.float64) for _ in range(3)
-        ]
     hr = np.full(n, float(h_rx_m), dtype=np.float64)
     if code == _k.MODEL_ITM:
+        zr = np.empty(n, dtype=np.float64)
+        ps, pq, pz2 = (np.empty(n + 1, dtype=np.float64) for _ in range(3))
         _ks.itm_sweep(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
-                      (itm or ItmSettings()).as_array(), want, *scratch, hx, hz, out)
+                      (itm or ItmSettings()).as_array(), want, zr, ps, pq, pz2, hx, hz, out)
     else:
         _k.sweep_profile(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
                          float(k_factor), code, want, hx, hz, out)
