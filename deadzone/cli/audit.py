@@ -10,6 +10,7 @@ import click
 from deadzone.cli.options import (
     engine_options,
     landcover_option,
+    out_dir_option,
     run_audit_and_write,
     thresholds_from,
 )
@@ -32,8 +33,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Commune polygons; only those intersecting the DEM are used.")
 @click.option("--towers", "towers_path", type=_FILE, required=True,
               help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Output folder.")
+@out_dir_option
 @click.option("--village-id-col", default=None, help="Village id column (auto-detected).")
 @click.option("--village-name-col", default=None, help="Village name column.")
 @click.option("--population-col", default=None, help="Population column.")

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, landcover_option, progress_bar, thresholds_from
+from deadzone.cli.options import (
+    engine_options,
+    landcover_option,
+    out_dir_option,
+    progress_bar,
+    thresholds_from,
+)
 from deadzone.geo.clutter import load_landcover
 from deadzone.kernels.itm import ItmSettings
 
@@ -40,8 +46,7 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
               help="Terrain raster (GeoTIFF, SRTM .hgt, ...).")
 @click.option("--towers", "towers_path", type=_FILE, required=True,
               help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Output folder.")
+@out_dir_option
 @click.option("--default-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",
               show_default=True, help="Technology of towers whose file gives none.")
 @click.option("--dem-resolution-m", type=click.FloatRange(1, 1000), default=None,

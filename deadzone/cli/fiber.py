@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from deadzone.cli.options import progress_bar
+from deadzone.cli.options import out_dir_option, progress_bar
 
 __all__ = ["fiber_cmd", "FIBER_FILES"]
 
@@ -228,13 +228,7 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     help="Time budget of the dual-ascent lower bound (s); stopping early gives a weaker "
     "but still valid bound.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder.",
-)
+@out_dir_option
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def fiber_cmd(**kw: Any) -> None:

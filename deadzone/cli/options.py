@@ -14,12 +14,20 @@ from deadzone.kernels.coverage import MODELS
 from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
 
 __all__ = [
+    "out_dir_option",
     "engine_options",
     "thresholds_from",
     "progress_bar",
     "run_audit_and_write",
     "status_labels",
 ]
+
+
+#: ``--out DIR`` (required), the output folder of every command that writes one.
+out_dir_option = click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Output folder.",
+)
 
 
 def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:

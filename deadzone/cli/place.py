@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
+from deadzone.cli.options import (
+    engine_options,
+    out_dir_option,
+    progress_bar,
+    status_labels,
+    thresholds_from,
+)
 from deadzone.cli.whatif import load_scenario_dir
 from deadzone.kernels.itm import ItmSettings
 
@@ -147,13 +153,7 @@ def _read_points(path: Path, what: str) -> Any:
     is_flag=True,
     help="Existing towers are not fiber-connected (only backbone nodes are).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder.",
-)
+@out_dir_option
 @engine_options
 def place_cmd(
     scenario_dir: Path,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from deadzone.cli.options import out_dir_option
+
 __all__ = ["progress_cmd"]
 
 _IN = click.Path(exists=True, path_type=Path)
@@ -28,13 +30,7 @@ _IN = click.Path(exists=True, path_type=Path)
     required=True,
     help="Current audit folder (or its villages.csv / villages.gpkg).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder.",
-)
+@out_dir_option
 @click.option(
     "--match-distance-m",
     type=click.FloatRange(0, 100_000),

@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
+from deadzone.cli.options import (
+    engine_options,
+    out_dir_option,
+    progress_bar,
+    status_labels,
+    thresholds_from,
+)
 from deadzone.kernels.itm import ItmSettings
 
 __all__ = [
@@ -144,13 +150,7 @@ def parse_edit(text: str) -> tuple[str, dict[str, float | str]]:
     help="Change a tower's radio (repeatable): height_m, eirp_dbm, freq_mhz, tech, "
     "azimuth_deg, beamwidth_deg, tilt_deg, bandwidth_mhz.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder.",
-)
+@out_dir_option
 @engine_options
 def whatif_cmd(
     scenario_dir: Path,
