@@ -23,36 +23,82 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("audit", short_help="Audit village coverage on your own data.")
-@click.option("--dem", "dem_path", type=_FILE, required=True,
-              help="Terrain raster (GeoTIFF, SRTM .hgt, ...); geographic DEMs are "
-                   "reprojected to UTM.")
-@click.option("--villages", "villages_path", type=_FILE, required=True,
-              help="Villages: points or polygons (GeoPackage, GeoJSON, Shapefile, "
-                   "GeoParquet, CSV with lon/lat).")
-@click.option("--communes", "communes_path", type=_FILE, required=True,
-              help="Commune polygons; only those intersecting the DEM are used.")
-@click.option("--towers", "towers_path", type=_FILE, required=True,
-              help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.")
+@click.option(
+    "--dem",
+    "dem_path",
+    type=_FILE,
+    required=True,
+    help="Terrain raster (GeoTIFF, SRTM .hgt, ...); geographic DEMs are reprojected to UTM.",
+)
+@click.option(
+    "--villages",
+    "villages_path",
+    type=_FILE,
+    required=True,
+    help="Villages: points or polygons (GeoPackage, GeoJSON, Shapefile, "
+    "GeoParquet, CSV with lon/lat).",
+)
+@click.option(
+    "--communes",
+    "communes_path",
+    type=_FILE,
+    required=True,
+    help="Commune polygons; only those intersecting the DEM are used.",
+)
+@click.option(
+    "--towers",
+    "towers_path",
+    type=_FILE,
+    required=True,
+    help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.",
+)
 @out_dir_option
 @click.option("--village-id-col", default=None, help="Village id column (auto-detected).")
 @click.option("--village-name-col", default=None, help="Village name column.")
 @click.option("--population-col", default=None, help="Population column.")
 @click.option("--households-col", default=None, help="Households column.")
-@click.option("--commune-id-col", default=None,
-              help="Commune id column in the communes file (auto-detected).")
-@click.option("--default-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",
-              show_default=True, help="Technology of towers whose file gives none.")
-@click.option("--dem-resolution-m", type=click.FloatRange(1, 1000), default=None,
-              help="Resolution when reprojecting a geographic DEM (default: native).")
+@click.option(
+    "--commune-id-col", default=None, help="Commune id column in the communes file (auto-detected)."
+)
+@click.option(
+    "--default-tech",
+    type=click.Choice(["2G", "3G", "4G", "5G"]),
+    default="4G",
+    show_default=True,
+    help="Technology of towers whose file gives none.",
+)
+@click.option(
+    "--dem-resolution-m",
+    type=click.FloatRange(1, 1000),
+    default=None,
+    help="Resolution when reprojecting a geographic DEM (default: native).",
+)
 @landcover_option
 @engine_options
-def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_path: Path,
-              out_dir: Path, village_id_col: str | None, village_name_col: str | None,
-              population_col: str | None, households_col: str | None,
-              commune_id_col: str | None, default_tech: str, dem_resolution_m: float | None,
-              model: str, radius_km: float, rx_height_m: float, threshold_dbm: float | None,
-              indoor_margin_db: float, threads: int | None, overwrite: bool,
-              quiet: bool, itm: ItmSettings, landcover_path: Path | None) -> None:
+def audit_cmd(
+    dem_path: Path,
+    villages_path: Path,
+    communes_path: Path,
+    towers_path: Path,
+    out_dir: Path,
+    village_id_col: str | None,
+    village_name_col: str | None,
+    population_col: str | None,
+    households_col: str | None,
+    commune_id_col: str | None,
+    default_tech: str,
+    dem_resolution_m: float | None,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    threshold_dbm: float | None,
+    indoor_margin_db: float,
+    threads: int | None,
+    overwrite: bool,
+    quiet: bool,
+    itm: ItmSettings,
+    landcover_path: Path | None,
+) -> None:
     """Audit village coverage on your own data.
 
     Every village gets a status (covered / marginal / dead, or unknown when
@@ -82,31 +128,58 @@ def audit_cmd(dem_path: Path, villages_path: Path, communes_path: Path, towers_p
     check_output_dir(out_dir, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
     villages = load_villages(
-        villages_path, id_col=village_id_col, name_col=village_name_col,
-        population_col=population_col, households_col=households_col,
+        villages_path,
+        id_col=village_id_col,
+        name_col=village_name_col,
+        population_col=population_col,
+        households_col=households_col,
     )
     # Read only the DEM window holding the villages and what the towers reach.
-    dem = load_dem(dem_path, resolution_m=dem_resolution_m,
-                   bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)))
+    dem = load_dem(
+        dem_path,
+        resolution_m=dem_resolution_m,
+        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)),
+    )
     communes = load_communes(communes_path, id_col=commune_id_col, bbox=_lonlat_bounds(dem))
     villages = assign_communes(villages, communes)
     inputs = {
         name: {"path": str(p), "sha256": file_checksum(p)}
-        for name, p in (("dem", dem_path), ("villages", villages_path),
-                        ("communes", communes_path), ("towers", towers_path))
+        for name, p in (
+            ("dem", dem_path),
+            ("villages", villages_path),
+            ("communes", communes_path),
+            ("towers", towers_path),
+        )
     }
     scenario = Scenario(
-        dem=dem, communes=communes, villages=villages, towers=towers, name=villages_path.stem,
-        meta={"inputs": inputs,
-              "repairs": {"villages": villages.attrs.get("repaired", 0),
-                          "communes": communes.attrs.get("repaired", 0)},
-              "defaults_applied": {"villages": villages.attrs.get("defaults", {}),
-                                   "towers": _defaults_summary(towers)}},
+        dem=dem,
+        communes=communes,
+        villages=villages,
+        towers=towers,
+        name=villages_path.stem,
+        meta={
+            "inputs": inputs,
+            "repairs": {
+                "villages": villages.attrs.get("repaired", 0),
+                "communes": communes.attrs.get("repaired", 0),
+            },
+            "defaults_applied": {
+                "villages": villages.attrs.get("defaults", {}),
+                "towers": _defaults_summary(towers),
+            },
+        },
     )
     run_audit_and_write(
-        scenario, out_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-        thresholds=thresholds_from(threshold_dbm, indoor_margin_db), threads=threads,
-        overwrite=overwrite, quiet=quiet, itm=itm,
+        scenario,
+        out_dir,
+        model=model,
+        radius_km=radius_km,
+        rx_height_m=rx_height_m,
+        thresholds=thresholds_from(threshold_dbm, indoor_margin_db),
+        threads=threads,
+        overwrite=overwrite,
+        quiet=quiet,
+        itm=itm,
         clutter=None if landcover_path is None else load_landcover(landcover_path, dem),
         title=f"deadzone audit: {villages_path.name}",
     )
@@ -119,8 +192,12 @@ def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...
     got = [b for b in boxes if b is not None]
     if not got:
         return None
-    return (min(b[0] for b in got), min(b[1] for b in got), max(b[2] for b in got),
-            max(b[3] for b in got))
+    return (
+        min(b[0] for b in got),
+        min(b[1] for b in got),
+        max(b[2] for b in got),
+        max(b[3] for b in got),
+    )
 
 
 def _lonlat_bounds(dem) -> tuple[float, float, float, float]:  # noqa: ANN001

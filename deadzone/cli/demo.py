@@ -14,14 +14,35 @@ __all__ = ["demo_cmd"]
 
 
 @click.command("demo", short_help="Run the whole audit on the generated demo province.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("demo_out"), show_default=True, help="Output folder.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Demo generator seed (same seed, same province).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo_out"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Demo generator seed (same seed, same province).",
+)
 @engine_options
-def demo_cmd(out_dir: Path, seed: int, model: str, radius_km: float, rx_height_m: float,
-             threshold_dbm: float | None, indoor_margin_db: float, threads: int | None,
-             overwrite: bool, quiet: bool, itm: ItmSettings) -> None:
+def demo_cmd(
+    out_dir: Path,
+    seed: int,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    threshold_dbm: float | None,
+    indoor_margin_db: float,
+    threads: int | None,
+    overwrite: bool,
+    quiet: bool,
+    itm: ItmSettings,
+) -> None:
     """Generate the demo province, compute coverage, audit every village, draw the map.
 
     The demo is a deterministic, offline, ~60 x 60 km mountainous province at
@@ -41,9 +62,17 @@ def demo_cmd(out_dir: Path, seed: int, model: str, radius_km: float, rx_height_m
     scenario = demo_scenario(seed=seed)
     write_scenario(scenario, out_dir / "inputs", overwrite=overwrite)
     run_audit_and_write(
-        scenario, out_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-        thresholds=thresholds_from(threshold_dbm, indoor_margin_db), threads=threads,
-        overwrite=overwrite, quiet=quiet, itm=itm, title=f"deadzone demo province (seed {seed})",
+        scenario,
+        out_dir,
+        model=model,
+        radius_km=radius_km,
+        rx_height_m=rx_height_m,
+        thresholds=thresholds_from(threshold_dbm, indoor_margin_db),
+        threads=threads,
+        overwrite=overwrite,
+        quiet=quiet,
+        itm=itm,
+        title=f"deadzone demo province (seed {seed})",
     )
     if not quiet:
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

@@ -119,7 +119,12 @@ VILLAGE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "population": ("population", "pop", "dan_so", "so_dan", "population_total"),
     "households": ("households", "hh", "so_ho", "household", "num_households", "n_households"),
     "has_grid_power": (
-        "has_grid_power", "grid_power", "has_power", "electrified", "co_dien", "dien_luoi",
+        "has_grid_power",
+        "grid_power",
+        "has_power",
+        "electrified",
+        "co_dien",
+        "dien_luoi",
     ),
 }
 
@@ -583,11 +588,14 @@ def _dem_window(src: Any, bounds_lonlat: tuple[float, float, float, float], p: P
     box = transform_bounds("EPSG:4326", src.crs, w, s_, e, n, densify_pts=21)
     f = from_bounds(*box, transform=src.transform)
     c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
-    win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0,
-                 math.ceil(f.row_off + f.height) - r0)
+    win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0)
     full = Window(0, 0, src.width, src.height)
-    if (win.col_off >= src.width or win.row_off >= src.height
-            or win.col_off + win.width <= 0 or win.row_off + win.height <= 0):
+    if (
+        win.col_off >= src.width
+        or win.row_off >= src.height
+        or win.col_off + win.width <= 0
+        or win.row_off + win.height <= 0
+    ):
         want = ", ".join(f"{float(v):.5f}" for v in bounds_lonlat)
         have = ", ".join(f"{float(v):.5f}" for v in src.bounds)
         hint = ""
@@ -1398,8 +1406,13 @@ DEFAULT_CABLE_LOSS_DB = 3.0
 
 
 def _eirp_from_budget(
-    p: Path, raw: Any, cols: Any, ids: Any, techs: Any,
-    eirp: npt.NDArray[np.float64], sources: list[list[str]],
+    p: Path,
+    raw: Any,
+    cols: Any,
+    ids: Any,
+    techs: Any,
+    eirp: npt.NDArray[np.float64],
+    sources: list[list[str]],
 ) -> None:
     """Fill missing ``eirp`` in place from tx power, antenna gain and feeder loss."""
     found = {
@@ -1410,9 +1423,19 @@ def _eirp_from_budget(
         return
     n = len(eirp)
     vals = {
-        field: (np.full(n, np.nan) if c is None else _numeric(
-            raw.table[c], path=p, field=field, rows=raw.rows, ids=ids, id_field="tower_id",
-            row_label=raw.row_label))
+        field: (
+            np.full(n, np.nan)
+            if c is None
+            else _numeric(
+                raw.table[c],
+                path=p,
+                field=field,
+                rows=raw.rows,
+                ids=ids,
+                id_field="tower_id",
+                row_label=raw.row_label,
+            )
+        )
         for field, c in found.items()
     }
     for i in np.flatnonzero(~np.isfinite(eirp) & np.isfinite(vals["tx_power_dbm"])):
@@ -1756,8 +1779,14 @@ def assign_communes(
     defaults = dict(out.attrs.get("defaults", {}))
     source = Path(str(out.attrs.get("source", "villages")))
     ids = out["commune_id"].fillna("").astype(str).reset_index(drop=True)
-    joined = _join_communes(out.geometry.to_crs(4326).reset_index(drop=True), ids, communes,
-                            p=source, defaults=defaults, max_distance_m=max_distance_m)
+    joined = _join_communes(
+        out.geometry.to_crs(4326).reset_index(drop=True),
+        ids,
+        communes,
+        p=source,
+        defaults=defaults,
+        max_distance_m=max_distance_m,
+    )
     out["commune_id"] = joined.to_numpy()
     out.attrs["defaults"] = defaults
     return out

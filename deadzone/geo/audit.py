@@ -176,9 +176,16 @@ def audit(
     """
     thr = thresholds or Thresholds()
     cov = coverage or compute_coverage(
-        scenario.dem, scenario.towers, model=model, radius_km=radius_km,
-        rx_height_m=rx_height_m, thresholds=thr, n_threads=n_threads, progress=progress,
-        itm=itm, clutter=clutter,
+        scenario.dem,
+        scenario.towers,
+        model=model,
+        radius_km=radius_km,
+        rx_height_m=rx_height_m,
+        thresholds=thr,
+        n_threads=n_threads,
+        progress=progress,
+        itm=itm,
+        clutter=clutter,
     )
     dem = scenario.dem
     vil = scenario.villages
@@ -261,9 +268,7 @@ def audit(
 
     area_frac, area_best = _polygon_stats(vil.geometry.to_crs(dem.crs), ~bad, cov, thr)
 
-    serving = np.array(
-        [grid.tower_ids[i] if i >= 0 else None for i in serving_idx], dtype=object
-    )
+    serving = np.array([grid.tower_ids[i] if i >= 0 else None for i in serving_idx], dtype=object)
     res = gpd.GeoDataFrame(
         {
             "village_id": vil["village_id"].astype(str).to_numpy(),
@@ -295,14 +300,16 @@ def audit(
         # A secondary note, so the radio reason (terrain, distance) stays visible.
         no_power = (vil["has_grid_power"].astype("boolean") == False).fillna(False)  # noqa: E712
         note = np.where((status != "covered") & no_power.to_numpy(bool), "no_grid_power", None)
-        res.insert(res.columns.get_loc("reason") + 1, "power_note",
-                   pd.array(note, dtype="string"))
+        res.insert(res.columns.get_loc("reason") + 1, "power_note", pd.array(note, dtype="string"))
     res = res.to_crs("EPSG:4326")
     communes, provinces = rollup(res, scenario.communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
     shapes = None
-    if scenario.communes is not None and len(scenario.communes) and \
-            "commune_id" in scenario.communes.columns:
+    if (
+        scenario.communes is not None
+        and len(scenario.communes)
+        and "commune_id" in scenario.communes.columns
+    ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
     return AuditResult(res, communes, provinces, summary, cov, shapes)
 
@@ -337,8 +344,11 @@ def _polygon_stats(
         win = win.intersection(Window(0, 0, cols, rows)) if _overlaps(win, rows, cols) else None
         if win is None or win.width < 1 or win.height < 1:
             continue
-        inside = ~geometry_mask([g], out_shape=(int(win.height), int(win.width)),
-                                transform=window_transform(win, cov.transform))
+        inside = ~geometry_mask(
+            [g],
+            out_shape=(int(win.height), int(win.width)),
+            transform=window_transform(win, cov.transform),
+        )
         if not inside.any():
             continue
         sl = win.toslices()
@@ -349,8 +359,12 @@ def _polygon_stats(
 
 
 def _overlaps(win: Any, rows: int, cols: int) -> bool:
-    return (win.col_off < cols and win.row_off < rows
-            and win.col_off + win.width > 0 and win.row_off + win.height > 0)
+    return (
+        win.col_off < cols
+        and win.row_off < rows
+        and win.col_off + win.width > 0
+        and win.row_off + win.height > 0
+    )
 
 
 def _explain(
@@ -361,14 +375,24 @@ def _explain(
     assert site is not None  # candidates are computed towers only
     tech = cov.grid.techs[tower]
     z, step = line_profile(
-        dem.elevation_m, site.row, site.col, row, col,
-        cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m,
+        dem.elevation_m,
+        site.row,
+        site.col,
+        row,
+        col,
+        cell_w_m=dem.cell_w_m,
+        cell_h_m=dem.cell_h_m,
     )
     if z.size < 3:
         return "weak_signal", math.nan, math.nan
     pl = profile_loss(
-        z, step, h_tx_m=site.height_m, h_rx_m=cov.rx_height_m, freq_mhz=site.freq_mhz,
-        model="knife", k_factor=cov.k_factor,
+        z,
+        step,
+        h_tx_m=site.height_m,
+        h_rx_m=cov.rx_height_m,
+        freq_mhz=site.freq_mhz,
+        model="knife",
+        k_factor=cov.k_factor,
     )
     free = site.eirp_dbm - (pl.loss_db - pl.diffraction_db) - cov.grid.metric_offset_db[tower]
     if pl.diffraction_db >= TERRAIN_BLOCK_MIN_DB and free >= cov.thresholds.covered(tech):
@@ -402,8 +426,16 @@ def rollup(
     extra = sorted(set(v["commune_id"]) - set(c["commune_id"]))
     if extra:
         c = pd.concat(
-            [c, pd.DataFrame({"commune_id": extra, "name": [f"(unlisted {e})" for e in extra],
-                              "province": ""})],
+            [
+                c,
+                pd.DataFrame(
+                    {
+                        "commune_id": extra,
+                        "name": [f"(unlisted {e})" for e in extra],
+                        "province": "",
+                    }
+                ),
+            ],
             ignore_index=True,
         )
     table = _counts(v, "commune_id")
@@ -413,15 +445,20 @@ def rollup(
     prov = _finish(prov)
     prov.insert(1, "communes_total", out.groupby("province", sort=True).size().to_numpy())
     prov.insert(
-        2, "communes_fully_covered",
+        2,
+        "communes_fully_covered",
         out.assign(full=_fully(out)).groupby("province", sort=True)["full"].sum().to_numpy(),
     )
     return out.reset_index(drop=True), prov
 
 
 _COUNT_COLS = [
-    "villages_total", *[f"villages_{s}" for s in STATUSES],
-    "population_total", "population_covered", "households_total", "households_covered",
+    "villages_total",
+    *[f"villages_{s}" for s in STATUSES],
+    "population_total",
+    "population_covered",
+    "households_total",
+    "households_covered",
     # not-covered villages by reason, so each unit shows why (sums to total - covered)
     *[f"not_covered_{r}" for r in REASONS],
 ]
@@ -429,16 +466,18 @@ _COUNT_COLS = [
 
 def _counts(v: pd.DataFrame, key: str) -> pd.DataFrame:
     cov = v["status"] == "covered"
-    df = pd.DataFrame({
-        key: v[key],
-        "villages_total": 1,
-        **{f"villages_{s}": (v["status"] == s).astype(np.int64) for s in STATUSES},
-        "population_total": v["population"],
-        "population_covered": v["population"].where(cov, 0),
-        "households_total": v["households"],
-        "households_covered": v["households"].where(cov, 0),
-        **{f"not_covered_{r}": (~cov & (v["reason"] == r)).astype(np.int64) for r in REASONS},
-    })
+    df = pd.DataFrame(
+        {
+            key: v[key],
+            "villages_total": 1,
+            **{f"villages_{s}": (v["status"] == s).astype(np.int64) for s in STATUSES},
+            "population_total": v["population"],
+            "population_covered": v["population"].where(cov, 0),
+            "households_total": v["households"],
+            "households_covered": v["households"].where(cov, 0),
+            **{f"not_covered_{r}": (~cov & (v["reason"] == r)).astype(np.int64) for r in REASONS},
+        }
+    )
     return df.groupby(key).sum()
 
 
@@ -487,7 +526,8 @@ def summary_dict(
         "communes_fully_covered": int(_fully(communes).sum()),
         "reasons": {str(k): int(v) for k, v in reasons.items()},
         "villages_no_grid_power": int((villages["power_note"] == "no_grid_power").sum())
-        if "power_note" in villages.columns else 0,
+        if "power_note" in villages.columns
+        else 0,
         "by_technology": {
             t: {s: int((villages[f"status_{t.lower()}"] == s).sum()) for s in STATUSES}
             for t in techs

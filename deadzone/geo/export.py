@@ -111,11 +111,23 @@ def write_audit(
         paths[name] = out / name
 
     cov = result.coverage
-    write_raster(out / "coverage.tif", cov.rx.best_dbm.astype(np.float32), cov.transform,
-                 cov.crs, nodata=float("nan"), overwrite=True)
+    write_raster(
+        out / "coverage.tif",
+        cov.rx.best_dbm.astype(np.float32),
+        cov.transform,
+        cov.crs,
+        nodata=float("nan"),
+        overwrite=True,
+    )
     paths["coverage.tif"] = out / "coverage.tif"
-    write_raster(out / "best_server.tif", cov.rx.best_server.astype(np.int32), cov.transform,
-                 cov.crs, nodata=-1, overwrite=True)
+    write_raster(
+        out / "best_server.tif",
+        cov.rx.best_server.astype(np.int32),
+        cov.transform,
+        cov.crs,
+        nodata=-1,
+        overwrite=True,
+    )
     paths["best_server.tif"] = out / "best_server.tif"
     with atomic_path(out / "servers.csv") as tmp:
         cov.servers_table().to_csv(tmp, index=False)
