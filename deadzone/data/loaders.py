@@ -83,6 +83,7 @@ __all__ = [
     "WKT_CANDIDATES",
     "VILLAGE_CANDIDATES",
     "COMMUNE_CANDIDATES",
+    "DISTRICT_CANDIDATES",
     "TOWER_CANDIDATES",
     "OPENCELLID_RADIO_TECH",
 ]
@@ -111,6 +112,20 @@ LON_CANDIDATES: tuple[str, ...] = ("lon", "lng", "long", "longitude", "x", "kinh
 LAT_CANDIDATES: tuple[str, ...] = ("lat", "latitude", "y", "vi_do")
 WKT_CANDIDATES: tuple[str, ...] = ("wkt", "geometry_wkt", "geometry", "geom", "the_geom")
 
+#: Candidate source columns for the optional ``district`` level (communes and
+#: villages), best first: names before codes, as for ``province``.  Files
+#: without any of them have no district level (Vietnam since July 2025).
+DISTRICT_CANDIDATES: tuple[str, ...] = (
+    "district",
+    "district_name",
+    "ten_huyen",
+    "huyen",
+    "name_2",
+    "district_id",
+    "district_code",
+    "ma_huyen",
+)
+
 #: Candidate source columns for each canonical village column, best first.
 VILLAGE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "village_id": ("village_id", "id", "osm_id", "code", "ma_thon", "village_code"),
@@ -126,6 +141,7 @@ VILLAGE_CANDIDATES: dict[str, tuple[str, ...]] = {
         "co_dien",
         "dien_luoi",
     ),
+    "district": DISTRICT_CANDIDATES,
 }
 
 #: Candidate source columns for each canonical commune column, best first.
@@ -142,6 +158,7 @@ COMMUNE_CANDIDATES: dict[str, tuple[str, ...]] = {
     ),
     "name": ("name", "commune_name", "ward_name", "ten_xa", "ten", "name_3"),
     "province": ("province", "province_name", "ten_tinh", "tinh", "name_1"),
+    "district": DISTRICT_CANDIDATES,
 }
 
 #: Candidate source columns for each canonical tower column, best first.
@@ -1272,6 +1289,7 @@ def load_communes(
     id_col: str | None = None,
     name_col: str | None = None,
     province_col: str | None = None,
+    district_col: str | None = None,
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
@@ -1286,6 +1304,13 @@ def load_communes(
         Source columns for ``commune_id``, ``name``, ``province``; default
         auto-detected from :data:`COMMUNE_CANDIDATES` (``ward_code`` ->
         ``commune_id``, ``province_name`` -> ``province``).
+    district_col : str, optional
+        Source column for ``district`` (the admin level between commune and
+        province); default auto-detected from :data:`DISTRICT_CANDIDATES`
+        (``district``, ``district_name``, ``ten_huyen``, ``huyen``,
+        ``name_2``, ``district_id``, ``district_code``, ``ma_huyen``).  A file
+        without such a column has no district level: the result then has no
+        ``district`` column (as Vietnam's 2025 communes, which have none).
     layer : str or int, optional
         Layer of a multi-layer file (default: the only layer, or one named
         ``communes``).
@@ -1296,8 +1321,9 @@ def load_communes(
     Returns
     -------
     GeoDataFrame
-        EPSG:4326; ``commune_id``, ``name``, ``province`` (str) first, the
-        file's other columns after them, polygon ``geometry``.  Invalid
+        EPSG:4326; ``commune_id``, ``name``, ``province`` (str) first, then
+        ``district`` (str, ``""`` where missing) when the file has a district
+        column, the file's other columns after them, polygon ``geometry``.  Invalid
         polygons are repaired with ``shapely.make_valid`` (polygonal parts
         kept) and counted in ``.attrs['repaired']``; none are dropped.
 
@@ -1315,6 +1341,7 @@ def load_communes(
         id_col=id_col,
         name_col=name_col,
         province_col=province_col,
+        district_col=district_col,
         layer=layer,
         bbox=bbox,
         allow_empty=False,
@@ -1327,6 +1354,7 @@ def _load_communes(
     id_col: str | None = None,
     name_col: str | None = None,
     province_col: str | None = None,
+    district_col: str | None = None,
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     allow_empty: bool = False,
@@ -1348,6 +1376,9 @@ def _load_communes(
     c_prov = _pick(
         cols, province_col, COMMUNE_CANDIDATES["province"], path=p, option="province_col"
     )
+    c_dist = _pick(
+        cols, district_col, COMMUNE_CANDIDATES["district"], path=p, option="district_col"
+    )
     ids, generated = _ids(raw, c_id, id_field="commune_id", prefix="row-", warn=True)
     _check_unique(p, ids, raw.rows.tolist(), "commune_id", raw.row_label)
     geo = _geometry(raw, ids=ids, id_field="commune_id", allow_missing=True)
@@ -1367,13 +1398,15 @@ def _load_communes(
             f"expected a polygon, got {gtypes[i]}"
         )
     n = len(raw.table)
-    used = {c for c in (c_id, c_name, c_prov) if c is not None} | set(geo.consumed)
+    used = {c for c in (c_id, c_name, c_prov, c_dist) if c is not None} | set(geo.consumed)
     data: dict[str, Any] = {
         "commune_id": pd.Series(ids, dtype=str),
         "name": _text(raw.table[c_name] if c_name else None, n),
         "province": _text(raw.table[c_prov] if c_prov else None, n),
     }
-    data.update(_extras(raw, used, {"commune_id", "name", "province", "geometry"}))
+    if c_dist is not None:
+        data["district"] = _text(raw.table[c_dist], n)
+    data.update(_extras(raw, used, {"commune_id", "name", "province", "district", "geometry"}))
     out = gpd.GeoDataFrame(data, geometry=gs.reset_index(drop=True), crs=4326)
     if bbox is not None:
         keep = out.intersects(shapely.box(*bbox)).to_numpy() | out.geometry.is_empty.to_numpy()
@@ -1467,6 +1500,7 @@ def load_villages(
     commune_col: str | None = None,
     population_col: str | None = None,
     households_col: str | None = None,
+    district_col: str | None = None,
     layer: str | int | None = None,
     communes: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
@@ -1482,6 +1516,10 @@ def load_villages(
     id_col, name_col, commune_col, population_col, households_col : str, optional
         Source columns; default auto-detected from :data:`VILLAGE_CANDIDATES`.
         A named column that does not exist is an error.
+    district_col : str, optional
+        Source column for ``district`` (default auto-detected from
+        :data:`DISTRICT_CANDIDATES`); absent means the villages carry no
+        district (the audit then takes districts from the communes, if any).
     layer : str or int, optional
         Layer of a multi-layer file (default: the only layer, or ``villages``).
     communes : GeoDataFrame, optional
@@ -1494,7 +1532,8 @@ def load_villages(
     GeoDataFrame
         EPSG:4326 with ``village_id``, ``name``, ``commune_id`` (str),
         ``population``, ``households`` (int64, persons and households),
-        ``has_grid_power`` (bool, only if the file has it), the file's other
+        ``has_grid_power`` (bool, only if the file has it), ``district``
+        (str, ``""`` where missing; only if the file has it), the file's other
         columns, ``source_row`` (0-based row of the feature in the file) and
         ``geometry`` (kept as given; invalid ones repaired, empty ones kept).
         ``.attrs`` records ``source``, ``checksum``, ``repaired``,
@@ -1527,6 +1566,7 @@ def load_villages(
         commune_col=commune_col,
         population_col=population_col,
         households_col=households_col,
+        district_col=district_col,
         layer=layer,
         communes=communes,
         allow_empty=False,
@@ -1566,6 +1606,7 @@ def _load_villages(
     commune_col: str | None = None,
     population_col: str | None = None,
     households_col: str | None = None,
+    district_col: str | None = None,
     layer: str | int | None = None,
     communes: gpd.GeoDataFrame | None = None,
     allow_empty: bool = False,
@@ -1580,6 +1621,7 @@ def _load_villages(
     c_pop = _pick(cols, population_col, cand["population"], path=p, option="population_col")
     c_hh = _pick(cols, households_col, cand["households"], path=p, option="households_col")
     c_grid = _pick(cols, None, cand["has_grid_power"], path=p, option="has_grid_power")
+    c_dist = _pick(cols, district_col, cand["district"], path=p, option="district_col")
     n = len(raw.table)
     defaults: dict[str, str] = {}
 
@@ -1679,9 +1721,11 @@ def _load_villages(
             ids=ids,
             id_field="village_id",
         )
-    used = {c for c in (c_id, c_name, c_comm, c_pop, c_hh, c_grid) if c is not None}
+    if c_dist is not None:
+        data["district"] = _text(raw.table[c_dist], n)
+    used = {c for c in (c_id, c_name, c_comm, c_pop, c_hh, c_grid, c_dist) if c is not None}
     used |= set(geo.consumed)
-    reserved = set(data) | {"has_grid_power", "source_row", "geometry"}
+    reserved = set(data) | {"has_grid_power", "district", "source_row", "geometry"}
     data.update(_extras(raw, used, reserved))
     data["source_row"] = raw.rows.astype(np.int64)
     out = gpd.GeoDataFrame(data, geometry=gs.reset_index(drop=True), crs=4326)

@@ -2,8 +2,10 @@
 
 Every input village appears exactly once in :attr:`AuditResult.villages`, in
 input order; villages that cannot be evaluated get status ``unknown`` with a
-reason.  Roll-ups are exact integer sums, so communes add up to provinces and
-provinces to the total.
+reason.  Roll-ups are exact integer sums at every admin level the data has:
+villages add up to communes, communes to districts (when the communes or the
+villages carry a ``district`` column; Vietnam's 2025 communes have none),
+districts (or communes) to provinces and provinces to the total.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["AuditResult", "audit", "rollup"]
+__all__ = ["AuditResult", "audit", "district_rollup", "has_districts", "rollup"]
 
 _RANK = {"covered": 0, "marginal": 1, "dead": 2, "unknown": 3}
 #: Diffraction loss above which, with free space alone enough for service, a
@@ -65,6 +67,10 @@ class AuditResult:
     commune_shapes : GeoDataFrame, optional
         The input communes' ``commune_id`` and geometry (EPSG:4326), for the
         ``communes.gpkg`` output.
+    districts : DataFrame or None
+        One row per (``province``, ``district``) when the data has a district
+        level (the commune table then has a ``district`` column), else None.
+        Built from :attr:`communes` by :func:`district_rollup` when not given.
     """
 
     villages: gpd.GeoDataFrame
@@ -73,6 +79,39 @@ class AuditResult:
     summary: dict[str, Any]
     coverage: CoverageResult
     commune_shapes: gpd.GeoDataFrame | None = None
+    districts: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.districts is None and has_districts(self.communes):
+            self.districts = district_rollup(self.communes)
+
+    def districts_with_geometry(self) -> gpd.GeoDataFrame | None:
+        """The district table with each district's polygon, or None without districts.
+
+        A district's polygon is the union (dissolve) of its communes' polygons
+        (EPSG:4326); None where none of its communes has a polygon.
+        """
+        if self.districts is None:
+            return None
+        import shapely
+
+        communes = self.communes_with_geometry()
+        keys = list(
+            zip(communes["province"].astype(str), communes["district"].astype(str), strict=True)
+        )
+        parts: dict[tuple[str, str], list[Any]] = {}
+        for key, g in zip(keys, communes.geometry, strict=True):
+            if g is not None and not g.is_empty:
+                parts.setdefault(key, []).append(g)
+        geom = []
+        for prov, dist in zip(
+            self.districts["province"].astype(str),
+            self.districts["district"].astype(str),
+            strict=True,
+        ):
+            got = parts.get((prov, dist))
+            geom.append(shapely.make_valid(shapely.union_all(got)) if got else None)
+        return gpd.GeoDataFrame(self.districts.copy(), geometry=geom, crs=4326)
 
     def communes_with_geometry(self) -> gpd.GeoDataFrame:
         """The commune table with each commune's polygon (None where unknown)."""
@@ -102,6 +141,11 @@ class AuditResult:
             f"households covered: {frac(s['households_covered'], s['households_total'])}",
             f"communes fully covered: {frac(s['communes_fully_covered'], s['communes_total'])}",
         ]
+        if "districts_total" in s:
+            lines.append(
+                "districts fully covered: "
+                f"{frac(s['districts_fully_covered'], s['districts_total'])}"
+            )
         if s["reasons"]:
             lines.append(
                 "not covered by reason: "
@@ -301,8 +345,33 @@ def audit(
         no_power = (vil["has_grid_power"].astype("boolean") == False).fillna(False)  # noqa: E712
         note = np.where((status != "covered") & no_power.to_numpy(bool), "no_grid_power", None)
         res.insert(res.columns.get_loc("reason") + 1, "power_note", pd.array(note, dtype="string"))
+    if "district" in vil.columns:
+        res.insert(
+            res.columns.get_loc("commune_id") + 1,
+            "district",
+            _district_text(vil["district"]).to_numpy(),
+        )
     res = res.to_crs("EPSG:4326")
-    communes, provinces = rollup(res, scenario.communes)
+    communes, provinces = rollup(
+        res,
+        scenario.communes,
+        villages_source=str(vil.attrs.get("source", "villages")),
+        communes_source=str(
+            (scenario.communes.attrs if scenario.communes is not None else {}).get(
+                "source", "communes"
+            )
+        ),
+    )
+    districts = None
+    if has_districts(communes):
+        # Every village carries its commune's (checked, unique) district.
+        by_commune = communes.set_index("commune_id")["district"]
+        col = res["commune_id"].map(by_commune).fillna("").to_numpy()
+        if "district" in res.columns:
+            res["district"] = col
+        else:
+            res.insert(res.columns.get_loc("commune_id") + 1, "district", col)
+        districts = district_rollup(communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
     shapes = None
     if (
@@ -311,7 +380,7 @@ def audit(
         and "commune_id" in scenario.communes.columns
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
-    return AuditResult(res, communes, provinces, summary, cov, shapes)
+    return AuditResult(res, communes, provinces, summary, cov, shapes, districts)
 
 
 def _polygon_stats(
@@ -401,7 +470,11 @@ def _explain(
 
 
 def rollup(
-    villages: gpd.GeoDataFrame, communes: gpd.GeoDataFrame | None
+    villages: pd.DataFrame,
+    communes: pd.DataFrame | None,
+    *,
+    villages_source: str = "villages",
+    communes_source: str = "communes",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-commune and per-province counts from audited villages.
 
@@ -409,18 +482,46 @@ def rollup(
     ``commune_id`` present only on villages gets a row named
     ``"(unlisted <id>)"`` so that nothing is lost.
 
+    Parameters
+    ----------
+    villages : DataFrame
+        Audited villages (``commune_id``, ``status``, ``reason``,
+        ``population``, ``households``; optional ``district``).
+    communes : DataFrame, optional
+        ``commune_id``, ``name``, ``province`` and optional ``district``.
+    villages_source, communes_source : str
+        File names used in error messages.
+
     Returns
     -------
     communes_table, provinces_table : DataFrame
+        When the data has a district level (a non-empty ``district`` on the
+        communes or on the villages), the commune table has a ``district``
+        column (each commune's one district; ``""`` for a commune without
+        one, so it is still counted) and the province table a
+        ``districts_total`` column; :func:`district_rollup` turns the commune
+        table into the district table.  Each level is the exact integer sum
+        of the level below.
+
+    Raises
+    ------
+    SchemaError
+        If the data puts a commune in two districts (two villages of the
+        commune disagree, or a village disagrees with its commune's row).
     """
-    v = pd.DataFrame(villages.drop(columns="geometry"))
+    v = pd.DataFrame(villages.drop(columns="geometry", errors="ignore"))
     base_cols = ["commune_id", "name", "province"]
+    c_has_d = communes is not None and "district" in communes.columns
     if communes is not None and len(communes):
         c = pd.DataFrame(communes.drop(columns="geometry", errors="ignore"))
         for col in base_cols:
             if col not in c.columns:
                 c[col] = ""
-        c = c[base_cols].astype(str).drop_duplicates("commune_id")
+        c = c[base_cols + (["district"] if c_has_d else [])].copy()
+        c[base_cols] = c[base_cols].astype(str)
+        if c_has_d:
+            c["district"] = _district_text(c["district"])
+        c = c.drop_duplicates("commune_id")
     else:
         c = pd.DataFrame({k: pd.Series(dtype=str) for k in base_cols})
     extra = sorted(set(v["commune_id"]) - set(c["commune_id"]))
@@ -438,6 +539,10 @@ def rollup(
             ],
             ignore_index=True,
         )
+    district = _commune_districts(c, v, villages_source, communes_source)
+    c = c.drop(columns="district", errors="ignore")
+    if district is not None:
+        c.insert(c.columns.get_loc("province") + 1, "district", district.to_numpy())
     table = _counts(v, "commune_id")
     out = c.merge(table, how="left", left_on="commune_id", right_index=True)
     out = _finish(out)
@@ -449,7 +554,109 @@ def rollup(
         "communes_fully_covered",
         out.assign(full=_fully(out)).groupby("province", sort=True)["full"].sum().to_numpy(),
     )
+    if district is not None:
+        n_dist = out.drop_duplicates(["province", "district"]).groupby("province", sort=True)
+        prov.insert(1, "districts_total", n_dist.size().to_numpy())
     return out.reset_index(drop=True), prov
+
+
+def has_districts(communes_table: pd.DataFrame | None) -> bool:
+    """Whether a commune table from :func:`rollup` has the district level."""
+    return communes_table is not None and "district" in communes_table.columns
+
+
+def district_rollup(communes_table: pd.DataFrame) -> pd.DataFrame:
+    """Per-district counts: the exact sums of a commune table's rows.
+
+    Parameters
+    ----------
+    communes_table : DataFrame
+        The commune table from :func:`rollup`, with its ``district`` column.
+
+    Returns
+    -------
+    DataFrame
+        One row per (``province``, ``district``), sorted: ``communes_total``,
+        ``communes_fully_covered``, the same village, population, household
+        and ``not_covered_<reason>`` counts and percentages as the commune
+        and province tables.  A district name that occurs in two provinces
+        gives two rows.
+
+    Raises
+    ------
+    SchemaError
+        If the table has no ``district`` column.
+    """
+    if not has_districts(communes_table):
+        raise SchemaError("the commune table has no 'district' column (no district level)")
+    keys = ["province", "district"]
+    grouped = communes_table.groupby(keys, sort=True)
+    out = _finish(grouped[_COUNT_COLS].sum().reset_index())
+    out.insert(2, "communes_total", grouped.size().to_numpy())
+    out.insert(
+        3,
+        "communes_fully_covered",
+        communes_table.assign(full=_fully(communes_table))
+        .groupby(keys, sort=True)["full"]
+        .sum()
+        .to_numpy(),
+    )
+    return out
+
+
+def _district_text(s: pd.Series) -> pd.Series:
+    """District values as stripped strings, ``""`` where missing."""
+    return s.astype(object).where(s.notna(), "").astype(str).str.strip()
+
+
+def _commune_districts(
+    c: pd.DataFrame, v: pd.DataFrame, villages_source: str, communes_source: str
+) -> pd.Series | None:
+    """Each commune's one district (aligned with ``c``), or None without districts.
+
+    The commune row's district wins; a commune without one takes its
+    villages' district.  Two districts for one commune are an error.
+    """
+    from_c = c["district"] if "district" in c.columns else pd.Series("", index=c.index)
+    from_c = _district_text(from_c)
+    if "district" in v.columns:
+        vd = pd.DataFrame(
+            {
+                "commune_id": v["commune_id"].astype(str),
+                "district": _district_text(v["district"]),
+                "village_id": v["village_id"].astype(str),
+            }
+        )
+        vd = vd[vd["district"] != ""]
+    else:
+        vd = pd.DataFrame({"commune_id": [], "district": [], "village_id": []}, dtype=str)
+    if not (from_c != "").any() and vd.empty:
+        return None
+    per = vd.drop_duplicates(["commune_id", "district"])
+    multi = per["commune_id"].duplicated(keep=False)
+    if multi.any():
+        cid = per.loc[multi, "commune_id"].iloc[0]
+        rows = per.loc[per["commune_id"] == cid, ["district", "village_id"]]
+        (d1, v1), (d2, v2) = list(rows.itertuples(index=False, name=None))[:2]
+        raise SchemaError(
+            f"{villages_source}: field 'district': commune {cid!r} is in two districts "
+            f"({d1!r} at village {v1!r}, {d2!r} at village {v2!r}); a commune belongs to one "
+            "district"
+        )
+    by_v = per.set_index("commune_id")["district"]
+    cmap = pd.Series(from_c.to_numpy(), index=c["commune_id"].astype(str).to_numpy())
+    both = by_v.index.intersection(cmap.index[cmap.to_numpy() != ""])
+    clash = both[by_v[both].to_numpy() != cmap[both].to_numpy()]
+    if len(clash):
+        cid = clash[0]
+        vid = per.loc[per["commune_id"] == cid, "village_id"].iloc[0]
+        raise SchemaError(
+            f"{villages_source}: field 'district': village {vid!r} is in district "
+            f"{by_v[cid]!r} but its commune {cid!r} is in district {cmap[cid]!r} in "
+            f"{communes_source}; a commune belongs to one district"
+        )
+    fill = c["commune_id"].astype(str).map(by_v).fillna("")
+    return from_c.where(from_c != "", fill).reset_index(drop=True)
 
 
 _COUNT_COLS = [
@@ -499,6 +706,18 @@ def _fully(df: pd.DataFrame) -> pd.Series:
     return (df["villages_total"] > 0) & (df["villages_covered"] == df["villages_total"])
 
 
+def _district_summary(communes: pd.DataFrame) -> dict[str, Any]:
+    """``admin_levels`` and, with a district level, the district totals."""
+    if not has_districts(communes):
+        return {"admin_levels": ["commune", "province"]}
+    d = district_rollup(communes)
+    return {
+        "admin_levels": ["commune", "district", "province"],
+        "districts_total": int(len(d)),
+        "districts_fully_covered": int(_fully(d).sum()),
+    }
+
+
 def summary_dict(
     villages: gpd.GeoDataFrame,
     communes: pd.DataFrame,
@@ -524,6 +743,8 @@ def summary_dict(
         "households_covered": int(villages.loc[covered, "households"].sum()),
         "communes_total": int(len(communes)),
         "communes_fully_covered": int(_fully(communes).sum()),
+        **_district_summary(communes),
+        "provinces_total": int(communes["province"].nunique()),
         "reasons": {str(k): int(v) for k, v in reasons.items()},
         "villages_no_grid_power": int((villages["power_note"] == "no_grid_power").sum())
         if "power_note" in villages.columns
