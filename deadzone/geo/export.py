@@ -6,6 +6,18 @@ each commune's polygon), ``provinces.csv``, ``summary.json``, ``coverage.tif`` (
 dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
 ``servers.csv`` (index -> tower id).  Every file is written to a temporary
 name and renamed, so a reader never sees half a file.
+
+When the data has a district level (see :func:`deadzone.geo.audit.rollup`),
+also ``districts.csv`` (one row per province and district) and a ``districts``
+layer in ``communes.gpkg`` (the same table with each district's polygon, the
+dissolve of its communes' polygons), and ``communes.*`` / ``villages.*`` carry
+a ``district`` column.  Without a district level (e.g. Vietnam's 2025
+communes) there is no ``districts.csv`` and no ``districts`` layer: an empty
+file would read as "zero districts" rather than "this country has no
+districts", and the tables from the levels that exist already add up to the
+total.  With ``overwrite``, a ``districts.csv`` left in the folder by an
+earlier audit that had districts is removed, so every file in the folder
+comes from the same run.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from deadzone.data.io import atomic_path, write_raster
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
 
-__all__ = ["AUDIT_FILES", "check_output_dir", "write_audit"]
+__all__ = ["AUDIT_FILES", "DISTRICT_FILES", "check_output_dir", "write_audit"]
 
 AUDIT_FILES: tuple[str, ...] = (
     "villages.gpkg",
@@ -34,6 +46,11 @@ AUDIT_FILES: tuple[str, ...] = (
     "best_server.tif",
     "servers.csv",
 )
+
+#: Files written only when the audit has a district level (not in
+#: :data:`AUDIT_FILES`, which every audit folder has); check them too before
+#: writing so an earlier run's ``districts.csv`` is never replaced silently.
+DISTRICT_FILES: tuple[str, ...] = ("districts.csv",)
 
 
 def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: bool) -> Path:
@@ -78,9 +95,9 @@ def write_audit(
     Returns
     -------
     dict
-        File name -> path written.
+        File name -> path written (``districts.csv`` only with districts).
     """
-    out = check_output_dir(out_dir, AUDIT_FILES, overwrite=overwrite)
+    out = check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES), overwrite=overwrite)
     paths: dict[str, Path] = {}
     v = result.villages.copy()
     for col in ("reason", "serving_tower_id", "nearest_tower_id"):
@@ -95,6 +112,9 @@ def write_audit(
     paths["villages.parquet"] = out / "villages.parquet"
     with atomic_path(out / "communes.gpkg") as tmp:
         result.communes_with_geometry().to_file(tmp, layer="communes", driver="GPKG")
+        districts = result.districts_with_geometry()
+        if districts is not None:
+            districts.to_file(tmp, layer="districts", driver="GPKG")
     paths["communes.gpkg"] = out / "communes.gpkg"
 
     table = _csv_frame(v)
@@ -105,10 +125,14 @@ def write_audit(
         ("villages.csv", table),
         ("communes.csv", result.communes),
         ("provinces.csv", result.provinces),
+        *([("districts.csv", result.districts)] if result.districts is not None else []),
     ):
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False, encoding="utf-8")
         paths[name] = out / name
+    if result.districts is None:
+        for name in DISTRICT_FILES:
+            (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
 
     cov = result.coverage
     write_raster(
