@@ -61,6 +61,14 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--commune-id-col", default=None, help="Commune id column in the communes file (auto-detected)."
 )
 @click.option(
+    "--district-col",
+    default=None,
+    help="District column in the communes file (auto-detected: district, district_name, "
+    "ten_huyen, huyen, name_2, district_id, district_code, ma_huyen).  Without one there is "
+    "no district level (as in Vietnam since 2025); with one, communes roll up to districts "
+    "and districts.csv is written.",
+)
+@click.option(
     "--default-tech",
     type=click.Choice(["2G", "3G", "4G", "5G"]),
     default="4G",
@@ -86,6 +94,7 @@ def audit_cmd(
     population_col: str | None,
     households_col: str | None,
     commune_id_col: str | None,
+    district_col: str | None,
     default_tech: str,
     dem_resolution_m: float | None,
     model: str,
@@ -104,8 +113,10 @@ def audit_cmd(
     Every village gets a status (covered / marginal / dead, or unknown when
     it lies outside the DEM or has no valid location) and, when not covered,
     a reason (no_tower_in_range, terrain_blocked with the obstruction's
-    distance and height, weak_signal).  Writes the same files as
-    `deadzone demo`.
+    distance and height, weak_signal).  Counts roll up per commune, per
+    district when the communes (or villages) have a district column, and per
+    province.  Writes the same files as `deadzone demo`, plus districts.csv
+    and a districts layer in communes.gpkg when there are districts.
 
     \b
     Example:
@@ -122,10 +133,10 @@ def audit_cmd(
         load_villages,
     )
     from deadzone.data.scenario import Scenario
-    from deadzone.geo.export import AUDIT_FILES, check_output_dir
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, check_output_dir
 
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
+    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, "map.html"), overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
     villages = load_villages(
         villages_path,
@@ -140,7 +151,9 @@ def audit_cmd(
         resolution_m=dem_resolution_m,
         bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)),
     )
-    communes = load_communes(communes_path, id_col=commune_id_col, bbox=_lonlat_bounds(dem))
+    communes = load_communes(
+        communes_path, id_col=commune_id_col, district_col=district_col, bbox=_lonlat_bounds(dem)
+    )
     villages = assign_communes(villages, communes)
     inputs = {
         name: {"path": str(p), "sha256": file_checksum(p)}
@@ -169,7 +182,7 @@ def audit_cmd(
             },
         },
     )
-    run_audit_and_write(
+    result = run_audit_and_write(
         scenario,
         out_dir,
         model=model,
@@ -184,7 +197,14 @@ def audit_cmd(
         title=f"deadzone audit: {villages_path.name}",
     )
     if not quiet:
+        echo_district_outputs(result, out_dir)
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+
+
+def echo_district_outputs(result, out_dir: Path) -> None:  # noqa: ANN001
+    """Name the district outputs (the shared summary lists only the fixed files)."""
+    if getattr(result, "districts", None) is not None:
+        click.echo(f"districts: {out_dir}/districts.csv, layer 'districts' in communes.gpkg")
 
 
 def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:

@@ -50,18 +50,20 @@ def demo_cmd(
     are written to OUT/inputs/ (dem.tif, *.gpkg, *.csv) so you can edit them
     and re-run with `deadzone audit`.
 
-    Writes OUT/villages.gpkg, villages.csv, communes.csv, provinces.csv,
+    Writes OUT/villages.gpkg, villages.csv, communes.csv, districts.csv (the demo
+    groups its communes into 6 districts), provinces.csv,
     summary.json, coverage.tif, best_server.tif and map.html.
     """
+    from deadzone.cli.audit import echo_district_outputs
     from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
-    from deadzone.geo.export import AUDIT_FILES, check_output_dir
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, check_output_dir
 
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
+    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, "map.html"), overwrite=overwrite)
     scenario = demo_scenario(seed=seed)
     write_scenario(scenario, out_dir / "inputs", overwrite=overwrite)
-    run_audit_and_write(
+    result = run_audit_and_write(
         scenario,
         out_dir,
         model=model,
@@ -75,4 +77,5 @@ def demo_cmd(
         title=f"deadzone demo province (seed {seed})",
     )
     if not quiet:
+        echo_district_outputs(result, out_dir)
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

@@ -89,6 +89,13 @@ DETAIL_HAND_SCALE_M = 150.0  # texture fades towards river level over this heigh
 # --- settlements and networks --------------------------------------------------
 PROVINCE_NAME = "Tỉnh Demo"
 COMMUNE_GRID = (6, 7)  # rows, cols of jittered Voronoi seeds -> 42 communes
+#: Districts: the commune seed grid cut into 2 bands (north, south) x 3 (west,
+#: centre, east); drawn from no random numbers, so coverage figures are the same
+#: with or without them.
+DISTRICT_NAMES = (
+    ("Huyện Tây Bắc", "Huyện Trung Bắc", "Huyện Đông Bắc"),
+    ("Huyện Tây Nam", "Huyện Trung Nam", "Huyện Đông Nam"),
+)
 COMMUNE_JITTER = 0.3  # seed jitter, fraction of a grid cell
 CENTRE_CLEARANCE_M = 1000.0  # commune centres keep this far from boundaries
 N_VILLAGES = 800
@@ -171,7 +178,8 @@ def demo_scenario(seed: int = 0) -> Scenario:
     Scenario
         ``dem``: float32 elevation in metres, 2000 x 2000, EPSG:32648.
         ``communes``: ~42 polygons tiling the province (``commune_id``,
-        ``name``, ``province``, ``center_lon``, ``center_lat``).
+        ``name``, ``province``, ``district`` (6 districts by location, see
+        :data:`DISTRICT_NAMES`), ``center_lon``, ``center_lat``).
         ``villages``: 800 points (``village_id``, ``name``, ``commune_id``,
         ``population``, ``households``, ``has_grid_power``).
         ``towers``: ~40 points with :data:`~deadzone.geo.schema.TOWER_COLUMNS`.
@@ -210,6 +218,7 @@ def demo_scenario(seed: int = 0) -> Scenario:
             "commune_id": commune_ids,
             "name": commune_names,
             "province": PROVINCE_NAME,
+            "district": _districts(len(polys)),
             "center_lon": centre_lonlat.x.to_numpy(),
             "center_lat": centre_lonlat.y.to_numpy(),
         },
@@ -568,6 +577,22 @@ def _make_communes(rng: np.random.Generator, terrain: _Terrain) -> tuple[np.ndar
     order = np.lexsort((score, label))
     _, first = np.unique(label[order], return_index=True)
     return polys, xy[order[first]]
+
+
+def _districts(n: int) -> list[str]:
+    """District of each commune from its seed's place in :data:`COMMUNE_GRID`.
+
+    Commune ``i`` grew from seed ``(i // cols, i % cols)`` (row-major, north
+    first); rows split into 2 bands and columns into 3, as evenly as possible.
+    """
+    rows, cols = COMMUNE_GRID
+    band = np.zeros(rows, dtype=np.int64)
+    for k, part in enumerate(np.array_split(np.arange(rows), len(DISTRICT_NAMES))):
+        band[part] = k
+    sector = np.zeros(cols, dtype=np.int64)
+    for k, part in enumerate(np.array_split(np.arange(cols), len(DISTRICT_NAMES[0]))):
+        sector[part] = k
+    return [DISTRICT_NAMES[band[i // cols]][sector[i % cols]] for i in range(n)]
 
 
 def _voronoi_clearance(seeds: F64, xy: F64) -> tuple[I64, F64]:

@@ -219,6 +219,8 @@ def audit(
     much); for ``unknown``: ``invalid_location`` or ``outside_dem``.
     """
     thr = thresholds or Thresholds()
+    sources = _sources(scenario)
+    _check_districts(scenario, sources)  # before the long part: fail in seconds
     cov = coverage or compute_coverage(
         scenario.dem,
         scenario.towers,
@@ -355,12 +357,8 @@ def audit(
     communes, provinces = rollup(
         res,
         scenario.communes,
-        villages_source=str(vil.attrs.get("source", "villages")),
-        communes_source=str(
-            (scenario.communes.attrs if scenario.communes is not None else {}).get(
-                "source", "communes"
-            )
-        ),
+        villages_source=sources[0],
+        communes_source=sources[1],
     )
     districts = None
     if has_districts(communes):
@@ -381,6 +379,36 @@ def audit(
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
     return AuditResult(res, communes, provinces, summary, cov, shapes, districts)
+
+
+def _sources(scenario: Scenario) -> tuple[str, str]:
+    """File names of the villages and communes, for error messages."""
+    c = scenario.communes
+    return (
+        str(scenario.villages.attrs.get("source", "villages")),
+        str((c.attrs if c is not None else {}).get("source", "communes")),
+    )
+
+
+def _check_districts(scenario: Scenario, sources: tuple[str, str]) -> None:
+    """Raise the roll-up's district error (a commune in two districts) up front."""
+    vil, com = scenario.villages, scenario.communes
+    if not {"district", "commune_id", "village_id"} <= set(vil.columns):
+        return  # districts from the communes alone cannot contradict each other
+    if com is None or "commune_id" not in com.columns:
+        c = pd.DataFrame({"commune_id": pd.Series(dtype=str)})
+    else:
+        c = pd.DataFrame({"commune_id": com["commune_id"].astype(str).to_numpy()})
+        if "district" in com.columns:
+            c["district"] = _district_text(com["district"]).to_numpy()
+    v = pd.DataFrame(
+        {
+            "commune_id": vil["commune_id"].astype(str).to_numpy(),
+            "district": vil["district"].to_numpy(),
+            "village_id": vil["village_id"].astype(str).to_numpy(),
+        }
+    )
+    _commune_districts(c.drop_duplicates("commune_id"), v, *sources)
 
 
 def _polygon_stats(

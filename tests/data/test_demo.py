@@ -112,13 +112,20 @@ def test_villages_sit_low(sc: Scenario) -> None:
 def test_communes_columns_and_ids(sc: Scenario) -> None:
     c = sc.communes
     assert list(c.columns) == [
-        "commune_id", "name", "province", "center_lon", "center_lat", "geometry"
+        "commune_id", "name", "province", "district", "center_lon", "center_lat", "geometry"
     ]  # fmt: skip
     assert 35 <= len(c) <= 45
     assert c.commune_id.is_unique and c.name.is_unique
     assert c.commune_id.str.fullmatch(r"DZ\d{3}").all()
     assert c.name.str.startswith("Xã ").all()
     assert (c.province == demo.PROVINCE_NAME).all()
+    # 6 districts of whole communes, by location: 2 bands x 3 sectors of the seed grid
+    assert c.groupby("district").size().to_dict() == {
+        "Huyện Tây Bắc": 9, "Huyện Trung Bắc": 6, "Huyện Đông Bắc": 6,
+        "Huyện Tây Nam": 9, "Huyện Trung Nam": 6, "Huyện Đông Nam": 6,
+    }  # fmt: skip
+    by_lat = c.groupby(c.district.str.endswith("Bắc")).center_lat.mean()
+    assert by_lat[True] > by_lat[False]  # the "Bắc" (north) districts lie north
     assert c.geometry.is_valid.all()
     assert (c.geom_type == "Polygon").all()
 
