@@ -51,7 +51,14 @@ from deadzone.geo.schema import STATUSES
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["coverage_map", "save_map", "LEAFLET_VERSION", "STATUS_COLORS"]
+__all__ = [
+    "coverage_map",
+    "save_map",
+    "CLUSTER_MIN_VILLAGES",
+    "LEAFLET_VERSION",
+    "MARKERCLUSTER_VERSION",
+    "STATUS_COLORS",
+]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -59,11 +66,27 @@ logger.addHandler(logging.NullHandler())
 #: Version of the Leaflet files vendored in ``deadzone/maps/_vendor/``.
 LEAFLET_VERSION = "1.9.4"
 
+#: Version of the Leaflet.markercluster files vendored beside Leaflet (village clusters).
+MARKERCLUSTER_VERSION = "1.5.3"
+
 _VENDOR_JS_REF = "_vendor/leaflet.js"
 _VENDOR_CSS_REF = "_vendor/leaflet.css"
-#: Basenames of ``<script src>`` / ``<link href>`` targets replaced by the vendored files.
-_VENDORED_JS_NAMES = frozenset({"leaflet.js", "leaflet-src.js"})
-_VENDORED_CSS_NAMES = frozenset({"leaflet.css"})
+_CLUSTER_JS_REF = "_vendor/leaflet.markercluster.js"
+_CLUSTER_CSS_REF = "_vendor/MarkerCluster.css"
+#: Basenames (lower case) of ``<script src>`` / ``<link href>`` targets and the
+#: vendored file that replaces each.
+_VENDORED_JS = {
+    "leaflet.js": "leaflet.js",
+    "leaflet-src.js": "leaflet.js",
+    "leaflet.markercluster.js": "leaflet.markercluster.js",
+}
+_VENDORED_CSS = {
+    "leaflet.css": "leaflet.css",
+    "markercluster.css": "MarkerCluster.css",
+}
+#: Villages drawn as clusters (Leaflet.markercluster) above this count when
+#: ``coverage_map(cluster_villages=None)``.
+CLUSTER_MIN_VILLAGES = 2000
 
 STATUS_COLORS: dict[str, str] = {
     "covered": "#1a9850",
@@ -104,7 +127,13 @@ _CSS = """
 .dz-title { position: absolute; top: 10px; left: 50%; transform: translateX(-50%);
   z-index: 1000; font-size: 16px; font-weight: 600; max-width: 55%; text-align: center; }
 .dz-summary div { white-space: nowrap; }
-.dz-legend { min-width: 230px; }
+.dz-legend { min-width: 230px; max-height: 55vh; overflow-y: auto; }
+.dz-cluster { border-radius: 50%; background: rgba(255, 255, 255, 0.6); }
+.dz-cluster div { position: absolute; left: 4px; top: 4px; right: 4px; bottom: 4px;
+  border-radius: 50%; border: 1px solid #222; color: #fff; display: flex;
+  align-items: center; justify-content: center;
+  font: bold 11px/1 "Helvetica Neue", Arial, Helvetica, sans-serif;
+  text-shadow: 0 0 2px #000; }
 .dz-legend-h { font-weight: 600; margin: 4px 0 3px; }
 .dz-ramp { position: relative; height: 12px; border: 1px solid #777; margin: 0 4px; }
 .dz-tick { position: absolute; top: -4px; bottom: -4px; width: 0; border-left: 2px solid #000; }
@@ -144,6 +173,8 @@ class _MarkerBatch(MacroElement):
     Each row is ``[lat, lon, title_html, value_html..., wedge?]``; the popup table
     is assembled in the browser from ``labels`` and the (already escaped) values,
     which keeps the page small for thousands of points and needs no jQuery.
+    With ``cluster_color`` the markers go into one ``L.markerClusterGroup``
+    (vendored Leaflet.markercluster) whose cluster badges take that colour.
     """
 
     _template = Template(
@@ -163,6 +194,7 @@ class _MarkerBatch(MacroElement):
                 }
                 return h + '</table></div>';
             }
+            var markers = [];
             for (var i = 0; i < rows.length; i++) {
                 var r = rows[i];
                 var content = popup.bind(null, r);
@@ -170,9 +202,34 @@ class _MarkerBatch(MacroElement):
                 if (wedge) {
                     L.polygon(wedge, wedgeStyle).bindPopup(content).addTo(group);
                 }
-                L.circleMarker([r[0], r[1]], style)
-                    .bindTooltip(r[2]).bindPopup(content).addTo(group);
+                markers.push(L.circleMarker([r[0], r[1]], style)
+                    .bindTooltip(r[2]).bindPopup(content));
             }
+            {%- if this.cluster_color %}
+            var color = {{ this.cluster_color_js }};
+            var clusters = L.markerClusterGroup({
+                chunkedLoading: true,
+                animate: false,
+                maxClusterRadius: 45,
+                disableClusteringAtZoom: 15,
+                showCoverageOnHover: false,
+                spiderfyOnMaxZoom: false,
+                iconCreateFunction: function (c) {
+                    var n = c.getChildCount();
+                    var size = n < 100 ? 30 : (n < 1000 ? 36 : 44);
+                    return L.divIcon({
+                        html: '<div style="background:' + color + '"><span>' + n
+                            + '</span></div>',
+                        className: "marker-cluster dz-cluster",
+                        iconSize: L.point(size, size)
+                    });
+                }
+            });
+            clusters.addLayers(markers);
+            group.addLayer(clusters);
+            {%- else %}
+            for (var k = 0; k < markers.length; k++) { markers[k].addTo(group); }
+            {%- endif %}
         })();
         {% endmacro %}
         """
@@ -184,6 +241,7 @@ class _MarkerBatch(MacroElement):
         labels: Sequence[str],
         style: dict[str, Any],
         wedge_style: dict[str, Any] | None = None,
+        cluster_color: str | None = None,
     ) -> None:
         super().__init__()
         self._name = "DeadzoneMarkerBatch"
@@ -191,6 +249,8 @@ class _MarkerBatch(MacroElement):
         self.labels_js = _js([html.escape(label) for label in labels])
         self.style_js = _js(style)
         self.wedge_style_js = _js(wedge_style or {})
+        self.cluster_color = cluster_color
+        self.cluster_color_js = _js(cluster_color)
 
 
 class _GeoJsonLayer(MacroElement):
@@ -431,37 +491,48 @@ def _block_mean(
     return out, Affine(a * k, b * k, c, d * k, e * k, f)
 
 
-def _raster_overlay(
-    rx_dbm: npt.NDArray[np.floating],
-    transform: Affine,
-    crs: Any,
-    *,
-    max_raster_px: int,
-    vmin: float,
-    vmax: float,
-) -> tuple[str, list[list[float]], tuple[int, int]]:
-    """Warp ``rx_dbm`` to EPSG:3857 and encode it as a palette PNG data URI.
+def _decimate(
+    arr: npt.NDArray[Any], transform: Affine, k: int, nodata: int
+) -> tuple[npt.NDArray[Any], Affine]:
+    """Centre cell of each ``k`` x ``k`` block (categorical rasters; same grid as _block_mean)."""
+    h, w = arr.shape
+    rows, cols = -(-h // k), -(-w // k)
+    padded = np.full((rows * k, cols * k), nodata, dtype=arr.dtype)
+    padded[:h, :w] = arr
+    out = np.ascontiguousarray(padded[k // 2 :: k, k // 2 :: k])
+    a, b, c, d, e, f = transform[:6]
+    return out, Affine(a * k, b * k, c, d * k, e * k, f)
 
-    Returns the data URI, the bounds ``[[south, west], [north, east]]`` and the
-    PNG shape ``(rows, cols)``.
-    """
+
+def _src_crs(crs: Any) -> Any:
     from rasterio.crs import CRS
     from rasterio.errors import CRSError as RioCRSError
-    from rasterio.transform import array_bounds
-    from rasterio.warp import Resampling, reproject, transform_bounds
 
-    _, image_cls = _lazy_matplotlib()
     if crs is None:
         raise CRSError("crs was None; expected the raster's projected CRS (e.g. 'EPSG:32648')")
     try:
-        src_crs = CRS.from_user_input(crs)
+        return CRS.from_user_input(crs)
     except RioCRSError as exc:
         raise CRSError(f"crs was {crs!r}; expected a CRS rasterio understands") from exc
 
-    arr = np.array(rx_dbm, dtype=np.float32, copy=True)
-    arr[~np.isfinite(arr)] = np.nan
-    if max(arr.shape) > max_raster_px:
-        arr, transform = _block_mean(arr, transform, math.ceil(max(arr.shape) / max_raster_px))
+
+def _warp_3857(
+    arr: npt.NDArray[Any],
+    transform: Affine,
+    src_crs: Any,
+    *,
+    max_raster_px: int,
+    nodata: float,
+) -> tuple[npt.NDArray[Any], list[list[float]]]:
+    """Warp an already downsampled raster to EPSG:3857 (nearest neighbour).
+
+    The destination grid depends only on the shape, transform and CRS, so the
+    received-power and best-server rasters of one grid land on the same pixels.
+    Returns the warped array and its bounds ``[[south, west], [north, east]]``.
+    """
+    from rasterio.crs import CRS
+    from rasterio.transform import array_bounds
+    from rasterio.warp import Resampling, reproject, transform_bounds
 
     h, w = arr.shape
     dst_crs = CRS.from_epsg(3857)
@@ -474,34 +545,132 @@ def _raster_overlay(
     dst_w = max(1, math.ceil((x1 - x0) / res - 1e-9))
     dst_h = max(1, math.ceil((y1 - y0) / res - 1e-9))
     dst_t = Affine(res, 0.0, x0, 0.0, -res, y1)
-    dst = np.full((dst_h, dst_w), np.nan, dtype=np.float32)
+    dst = np.full((dst_h, dst_w), nodata, dtype=arr.dtype)
     reproject(
         source=arr,
         destination=dst,
         src_transform=transform,
         src_crs=src_crs,
-        src_nodata=np.nan,
+        src_nodata=nodata,
         dst_transform=dst_t,
         dst_crs=dst_crs,
-        dst_nodata=np.nan,
+        dst_nodata=nodata,
         resampling=Resampling.nearest,
     )
-
-    index = np.full(dst.shape, 255, dtype=np.uint8)
-    valid = np.isfinite(dst)
-    scaled = (dst[valid] - vmin) / (vmax - vmin) * 254.0
-    index[valid] = np.clip(np.rint(scaled), 0, 254).astype(np.uint8)
-    image = image_cls.fromarray(index)
-    image.putpalette(np.concatenate([_color_lut(255).ravel(), [0, 0, 0]]).astype(int).tolist())
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", transparency=255)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
     d_west, d_south, d_east, d_north = array_bounds(dst_h, dst_w, dst_t)
     lon0, lat0, lon1, lat1 = transform_bounds(
         dst_crs, "EPSG:4326", d_west, d_south, d_east, d_north
     )
-    return uri, [[lat0, lon0], [lat1, lon1]], (dst_h, dst_w)
+    return dst, [[lat0, lon0], [lat1, lon1]]
+
+
+def _palette_png(index: npt.NDArray[np.uint8], palette: npt.NDArray[np.uint8]) -> str:
+    """Palette PNG data URI; index 255 is transparent, ``palette`` has <= 255 RGB rows."""
+    _, image_cls = _lazy_matplotlib()
+    image = image_cls.fromarray(index)
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    lut[: len(palette)] = palette
+    image.putpalette(lut.ravel().astype(int).tolist())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", transparency=255, optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _rx_3857(
+    rx_dbm: npt.NDArray[np.floating], transform: Affine, crs: Any, *, max_raster_px: int
+) -> tuple[npt.NDArray[np.float32], list[list[float]], int]:
+    """Received power block-averaged to fit ``max_raster_px``, warped to EPSG:3857.
+
+    Returns the warped dBm (NaN = no signal), its bounds and the block factor.
+    """
+    src_crs = _src_crs(crs)
+    arr = np.array(rx_dbm, dtype=np.float32, copy=True)
+    arr[~np.isfinite(arr)] = np.nan
+    k = 1
+    if max(arr.shape) > max_raster_px:
+        k = math.ceil(max(arr.shape) / max_raster_px)
+        arr, transform = _block_mean(arr, transform, k)
+    dst, bounds = _warp_3857(
+        arr, transform, src_crs, max_raster_px=max_raster_px, nodata=float("nan")
+    )
+    return dst, bounds, k
+
+
+def _rx_png(dst: npt.NDArray[np.float32], vmin: float, vmax: float) -> str:
+    """Received power (dBm) on the viridis ramp between ``vmin`` and ``vmax``."""
+    index = np.full(dst.shape, 255, dtype=np.uint8)
+    valid = np.isfinite(dst)
+    scaled = (dst[valid] - vmin) / (vmax - vmin) * 254.0
+    index[valid] = np.clip(np.rint(scaled), 0, 254).astype(np.uint8)
+    return _palette_png(index, _color_lut(255))
+
+
+def _class_png(dst: npt.NDArray[np.float32], covered_dbm: float, marginal_dbm: float) -> str:
+    """Threshold classes: dead (< marginal), marginal, covered (>= covered); no signal clear."""
+    index = np.full(dst.shape, 255, dtype=np.uint8)
+    valid = np.isfinite(dst)
+    index[valid] = 0
+    index[valid & (dst >= marginal_dbm)] = 1
+    index[valid & (dst >= covered_dbm)] = 2
+    palette = np.array(
+        [_hex_rgb(STATUS_COLORS[s]) for s in ("dead", "marginal", "covered")], dtype=np.uint8
+    )
+    return _palette_png(index, palette)
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def server_colors(n: int) -> list[str]:
+    """Categorical colours of best-server indices ``0..n-1`` (as ``#rrggbb``).
+
+    Hues step by the golden angle so neighbouring indices differ strongly; the
+    sequence repeats after 255 indices (the PNG palette size).
+    """
+    import colorsys
+
+    out = []
+    for i in range(n):
+        j = i % 255
+        h = (j * 0.618033988749895) % 1.0
+        s = (0.55, 0.75, 0.95)[j % 3]
+        v = (0.95, 0.75, 0.85)[(j // 3) % 3]
+        r, g, b = colorsys.hsv_to_rgb(h, s, v)
+        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+    return out
+
+
+def _best_server_png(
+    best_server: npt.NDArray[np.integer],
+    transform: Affine,
+    crs: Any,
+    *,
+    max_raster_px: int,
+    k: int,
+) -> tuple[str, list[list[float]], int]:
+    """Best-server index raster (``< 0`` = none) as a categorical palette PNG.
+
+    Downsampled by the same factor ``k`` as the received power (centre cell of
+    each block: a class is never averaged) and warped on the same grid.
+    Returns the data URI, bounds and the number of distinct servers drawn.
+    """
+    src_crs = _src_crs(crs)
+    arr = np.asarray(best_server)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ParameterError(
+            f"best_server had shape {arr.shape} and dtype {arr.dtype}; expected a 2-D int array"
+        )
+    arr = np.where(arr < 0, -1, arr).astype(np.int32)
+    if k > 1:
+        arr, transform = _decimate(arr, transform, k, -1)
+    dst, bounds = _warp_3857(arr, transform, src_crs, max_raster_px=max_raster_px, nodata=-1)
+    index = np.full(dst.shape, 255, dtype=np.uint8)
+    valid = dst >= 0
+    index[valid] = (dst[valid] % 255).astype(np.uint8)
+    palette = np.array([_hex_rgb(c) for c in server_colors(255)], dtype=np.uint8)
+    return _palette_png(index, palette), bounds, int(np.unique(dst[valid]).size)
 
 
 # --------------------------------------------------------------------------- HTML boxes
@@ -541,8 +710,9 @@ def _legend_html(
     if status_labels:
         classes = [
             (color, html.escape(status_labels[key]) if key in status_labels else text)
-            for (color, text), key in zip(classes, ("covered", "marginal", "dead", "unknown"),
-                                          strict=True)
+            for (color, text), key in zip(
+                classes, ("covered", "marginal", "dead", "unknown"), strict=True
+            )
         ]
     rows = "".join(f"<div>{_swatch(color)}{text}</div>" for color, text in classes)
     return (
@@ -617,7 +787,9 @@ def _wedge(
     return ring
 
 
-def _tower_rows(towers: gpd.GeoDataFrame, wedge_m: float) -> list[list[Any]]:
+def _tower_rows(
+    towers: gpd.GeoDataFrame, wedge_m: float, server_color: Mapping[str, str] | None = None
+) -> list[list[Any]]:
     usable = _usable(towers.geometry)
     has_bw = "beamwidth_deg" in towers.columns
     rows: list[list[Any]] = []
@@ -650,10 +822,21 @@ def _tower_rows(towers: gpd.GeoDataFrame, wedge_m: float) -> list[list[Any]]:
                 _number(rec.eirp_dbm, ".1f", " dBm"),
                 _number(rec.height_m, ".0f", " m"),
                 f"{azimuth % 360.0:.0f}&deg;" if sector else "omni",
+                *(
+                    [_server_swatch(server_color.get(str(rec.tower_id)))]
+                    if server_color is not None
+                    else []
+                ),
                 _wedge(lat, lon, azimuth, width, wedge_m) if sector else None,
             ]
         )
     return rows
+
+
+def _server_swatch(color: str | None) -> str:
+    if color is None:
+        return "not a best server"
+    return f'<span class="dz-swatch" style="border-radius:2px;background:{color}"></span>{color}'
 
 
 def _commune_features(communes: gpd.GeoDataFrame) -> list[dict[str, Any]]:
@@ -699,6 +882,224 @@ def _commune_features(communes: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     return features
 
 
+_SITE_COLOR = "#c51b7d"
+_SITE_FIELDS = (  # (label, column, format, unit); only the columns present are shown
+    ("Source", "source", None, ""),
+    ("Technology", "tech", None, ""),
+    ("Height", "height_m", ".0f", " m"),
+    ("Cost", "total_vnd", ",.0f", " VND"),
+    ("Cost", "cost", ",.0f", ""),
+    ("Villages covered", "villages_covered", ",.0f", ""),
+    ("New villages", "new_villages", ",.0f", ""),
+    ("Population covered", "population_covered", ",.0f", ""),
+    ("Households covered", "households_covered", ",.0f", ""),
+    ("Backhaul", "backhaul", None, ""),
+)
+
+
+def _site_rows(sites: gpd.GeoDataFrame) -> tuple[list[list[Any]], list[str]]:
+    """Marker rows and popup labels of proposed sites (``deadzone place`` ``sites``)."""
+    id_col = next((c for c in ("site_id", "candidate_id", "tower_id") if c in sites.columns), None)
+    fields = []
+    for label, col, fmt, unit in _SITE_FIELDS:
+        if col in sites.columns and label not in [f[0] for f in fields]:
+            fields.append((label, col, fmt, unit))
+    usable = _usable(sites.geometry)
+    rows: list[list[Any]] = []
+    for i, (ok, geom) in enumerate(zip(usable, sites.geometry, strict=True)):
+        if not ok:
+            continue
+        point = geom if geom.geom_type == "Point" else geom.representative_point()
+        rec = sites.iloc[i]
+        title = f"Proposed site {_text(rec[id_col]) if id_col else i + 1}"
+        values = [
+            _text(rec[col]) if fmt is None else _number(rec[col], fmt, unit)
+            for _, col, fmt, unit in fields
+        ]
+        rows.append([_round(point.y), _round(point.x), title, *values, None])
+    return rows, [f[0] for f in fields]
+
+
+def _line_features(gdf: Any, style: dict[str, Any], tips: Sequence[str]) -> list[dict[str, Any]]:
+    import shapely
+
+    geoms = shapely.transform(
+        np.asarray(gdf.geometry.values, dtype=object), lambda xy: np.round(xy, 6)
+    )
+    out = []
+    for ok, geom, tip in zip(_usable(gdf.geometry), geoms, tips, strict=True):
+        if ok:
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": json.loads(shapely.to_geojson(geom)),
+                    "properties": {"s": style, "t": tip},
+                }
+            )
+    return out
+
+
+def _fiber_layers(routes: gpd.GeoDataFrame) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """``(name, colour, features)`` per fiber phase: 1, 2, ..., then designed-later (< 1)."""
+    from deadzone.maps.fiber_map import PHASE_COLORS
+
+    phase = pd.to_numeric(routes["phase"], errors="coerce").fillna(-1).astype(int)
+    length = (
+        pd.to_numeric(routes["length_m"], errors="coerce")
+        if "length_m" in routes.columns
+        else pd.Series(np.nan, index=routes.index)
+    )
+    out = []
+    later = sorted({int(p) for p in phase if p < 1})
+    for p in sorted({int(p) for p in phase if p >= 1}) + ([-1] if later else []):
+        sel = (phase >= 1) & (phase == p) if p >= 1 else phase < 1
+        part = routes[sel.to_numpy()]
+        km = float(np.nansum(length[sel].to_numpy())) / 1000.0
+        tips = []
+        for rec in part.to_dict("records"):
+            tip = f"fiber phase {p}" if p >= 1 else "fiber designed, later"
+            if "kind" in rec:
+                tip += f" ({_text(rec['kind'])})"
+            tip += f": {_number(rec.get('length_m'), ',.0f', ' m')}"
+            if "cost" in rec:
+                tip += f", cost {_number(rec['cost'], ',.0f')}"
+            if not _missing(rec.get("target_id")):
+                tip += f", to {_text(rec['target_id'])}"
+            tips.append(tip)
+        if p >= 1:
+            color = PHASE_COLORS[(p - 1) % len(PHASE_COLORS)]
+            style = {"color": color, "weight": 3.5, "opacity": 0.95}
+            name = f"Fiber phase {p}: {km:,.1f} km"
+        else:
+            color = "#888888"
+            style = {"color": color, "weight": 2, "opacity": 0.8, "dashArray": "6 6"}
+            name = f"Fiber designed, later: {km:,.1f} km"
+        out.append((name, color, _line_features(part, style, tips)))
+    return out
+
+
+def _pct_covered(communes: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
+    """% of villages covered per commune (``villages_covered_pct`` or covered/total)."""
+    if "villages_covered_pct" in communes.columns:
+        return pd.to_numeric(communes["villages_covered_pct"], errors="coerce").to_numpy(float)
+    if {"villages_covered", "villages_total"} <= set(communes.columns):
+        cov = pd.to_numeric(communes["villages_covered"], errors="coerce").to_numpy(float)
+        tot = pd.to_numeric(communes["villages_total"], errors="coerce").to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(tot > 0, 100.0 * cov / np.where(tot > 0, tot, 1.0), np.nan)
+    return np.full(len(communes), np.nan)
+
+
+def _rdylgn(pct: float) -> str:
+    matplotlib, _ = _lazy_matplotlib()
+    r, g, b, _a = matplotlib.colormaps["RdYlGn"](float(np.clip(pct, 0.0, 100.0)) / 100.0)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def _choropleth_features(communes: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """Communes filled by % villages covered (RdYlGn, 0-100 %); grey when no village."""
+    pct = _pct_covered(communes)
+    geoms = communes.geometry.simplify(1e-4, preserve_topology=True)
+    tips, styles = [], []
+    for i in range(len(communes)):
+        rec = communes.iloc[i]
+        tip = f"<b>{_text(rec['name'])}</b> ({_text(rec['commune_id'])})"
+        if "villages_total" in communes.columns and "villages_covered" in communes.columns:
+            cov, tot = rec["villages_covered"], rec["villages_total"]
+            tip += f"<br>covered villages: {_number(cov, '.0f')}/{_number(tot, '.0f')}"
+        ok = math.isfinite(pct[i])
+        tip += f"<br>{pct[i]:.1f}% covered" if ok else "<br>no village"
+        tips.append(tip)
+        styles.append(
+            {
+                "color": "#333",
+                "weight": 1,
+                "fill": True,
+                "fillColor": _rdylgn(pct[i]) if ok else "#bbbbbb",
+                "fillOpacity": 0.6,
+            }
+        )
+    feats = _line_features(communes.set_geometry(geoms), {}, tips)
+    # _line_features drops unusable geometries; keep the style of the rows it kept.
+    kept = [s for s, ok in zip(styles, _usable(geoms), strict=True) if ok]
+    for f, style in zip(feats, kept, strict=True):
+        f["properties"]["s"] = style
+    return feats
+
+
+def _outline_features(communes: gpd.GeoDataFrame, level: str) -> list[dict[str, Any]]:
+    """Outlines of the units of column ``level`` (communes dissolved, e.g. ``province``)."""
+    import shapely
+
+    names = communes[level].astype("string")
+    keep = names.notna().to_numpy() & _usable(communes.geometry)
+    part = communes.loc[keep, [level]].copy()
+    part["geometry"] = communes.geometry[keep].simplify(1e-4, preserve_topology=True).values
+    part = part.set_geometry("geometry").set_crs(communes.crs, allow_override=True)
+    feats = []
+    weight = 3.0 if level == "province" else 2.0
+    for name, grp in part.groupby(level, sort=True):
+        geom = shapely.union_all(np.asarray(grp.geometry.values, dtype=object))
+        geom = shapely.boundary(geom) if geom.geom_type in ("Polygon", "MultiPolygon") else geom
+        geom = shapely.transform(geom, lambda xy: np.round(xy, 5))
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(shapely.to_geojson(geom)),
+                "properties": {
+                    "s": {"color": "#000", "weight": weight, "opacity": 0.8},
+                    "t": f"{html.escape(level)}: <b>{html.escape(str(name))}</b>",
+                },
+            }
+        )
+    return feats
+
+
+def _legend_extras(
+    *,
+    best_server: bool,
+    classes: tuple[float, float] | None,
+    choropleth: bool,
+    sites: bool,
+) -> str:
+    parts = []
+    if classes is not None:
+        covered, marginal = classes
+        parts.append('<div class="dz-legend-h">Coverage class (raster)</div>')
+        for status, text in (
+            ("covered", f"&ge; {covered:g} dBm"),
+            ("marginal", f"{marginal:g} to {covered:g} dBm"),
+            ("dead", f"&lt; {marginal:g} dBm"),
+        ):
+            sw = _swatch(STATUS_COLORS[status]).replace('style="', 'style="border-radius:2px;')
+            parts.append(f"<div>{sw}{status}: {text}</div>")
+    if best_server:
+        sw = "".join(
+            f'<span class="dz-swatch" style="border-radius:2px;margin-right:1px;background:{c}">'
+            "</span>"
+            for c in server_colors(6)
+        )
+        parts.append(
+            '<div class="dz-legend-h">Best server (raster)</div>'
+            f"<div>{sw} one colour per serving tower (see the tower's popup)</div>"
+        )
+    if choropleth:
+        stops = ", ".join(f"{_rdylgn(v)} {v:.0f}%" for v in (0, 25, 50, 75, 100))
+        parts.append(
+            '<div class="dz-legend-h">Communes: % villages covered</div>'
+            f'<div class="dz-ramp" style="background:linear-gradient(to right, {stops})"></div>'
+            '<div class="dz-ramp-labels"><span style="left:0%;transform:none">0%</span>'
+            '<span style="left:50%">50%</span>'
+            '<span style="left:100%;transform:translateX(-100%)">100%</span></div>'
+        )
+    if sites:
+        parts.append(
+            '<div class="dz-legend-h">Proposed sites</div>'
+            f"<div>{_swatch(_SITE_COLOR)}new site (popup: cost, villages covered)</div>"
+        )
+    return "".join(parts)
+
+
 def _basemap_layer(basemap: str) -> folium.TileLayer:
     if not isinstance(basemap, str):
         raise ParameterError(f"basemap was {basemap!r}; expected None or a str")
@@ -740,8 +1141,21 @@ def coverage_map(
     status_labels: Mapping[str, str] | None = None,
     max_raster_px: int = 1600,
     basemap: str | None = None,
+    coverage_classes: bool = False,
+    best_server: npt.NDArray[np.integer] | None = None,
+    server_ids: Sequence[str] | None = None,
+    proposed_sites: gpd.GeoDataFrame | None = None,
+    fiber_routes: gpd.GeoDataFrame | None = None,
+    fiber_existing: gpd.GeoDataFrame | None = None,
+    cluster_villages: bool | None = None,
+    commune_choropleth: bool = False,
+    admin_outlines: Sequence[str] = (),
 ) -> folium.Map:
     """Build an offline Leaflet map of coverage, villages, towers and communes.
+
+    Every layer is an overlay of the layer control (toggle it on and off);
+    optional layers (coverage classes, best server, proposed sites, fiber
+    phases, choropleth, admin outlines) are added only when asked for.
 
     Parameters
     ----------
@@ -784,6 +1198,38 @@ def coverage_map(
         ``None`` (default) draws no base tiles and the page needs no network;
         ``"openstreetmap"`` or a ``{z}/{x}/{y}`` URL template adds a tile layer,
         the only remote reference :func:`save_map` then allows.
+    coverage_classes : bool
+        Add a raster layer of threshold classes (dead / marginal / covered at
+        ``thresholds_dbm``), hidden until switched on in the layer control.
+    best_server : numpy.ndarray of int, optional
+        Best-server index per cell on the grid of ``rx_dbm`` (``< 0`` = none),
+        drawn as a categorical raster layer of its own (hidden at first).
+    server_ids : sequence of str, optional
+        Tower id of each best-server index (``servers.csv`` of an audit); the
+        tower popups then show their colour in the best-server layer.
+    proposed_sites : geopandas.GeoDataFrame, optional
+        New sites (``deadzone place`` ``sites``): points with optional
+        ``candidate_id, source, tech, height_m, total_vnd, villages_covered,
+        new_villages, population_covered, households_covered, backhaul``
+        shown in their popups.
+    fiber_routes : geopandas.GeoDataFrame, optional
+        Fiber route lines with ``phase`` (1, 2, ...; ``< 1`` = designed for
+        later) and optionally ``length_m, cost, kind, target_id``: one layer
+        per phase.
+    fiber_existing : geopandas.GeoDataFrame, optional
+        The existing fiber network (points and/or lines), one layer.
+    cluster_villages : bool, optional
+        Draw villages as clusters (vendored Leaflet.markercluster, one cluster
+        group per status, badges in the status colour; single villages show
+        from zoom 15).  ``None`` clusters when there are more than
+        :data:`CLUSTER_MIN_VILLAGES` villages.
+    commune_choropleth : bool
+        Add a layer of communes filled by % villages covered (red to green;
+        ``villages_covered_pct`` or ``villages_covered / villages_total``),
+        hidden at first.
+    admin_outlines : sequence of str
+        Columns of ``communes`` (e.g. ``("district", "province")``) whose
+        units are drawn as outlines (communes dissolved), one layer each.
 
     Returns
     -------
@@ -848,13 +1294,41 @@ def coverage_map(
     if communes is not None:
         communes = _to_wgs84(communes, "communes")
 
-    vmin, vmax = marginal_dbm - 20.0, covered_dbm + 40.0
-    png_uri, raster_bounds, _ = _raster_overlay(
-        rx, transform, crs, max_raster_px=max_raster_px, vmin=vmin, vmax=vmax
+    if communes is not None:
+        missing = [c for c in admin_outlines if c not in communes.columns]
+        if missing:
+            raise SchemaError(f"admin_outlines {missing} are not columns of communes")
+    elif admin_outlines or commune_choropleth:
+        raise ParameterError("admin_outlines and commune_choropleth need communes")
+    if proposed_sites is not None:
+        if not hasattr(proposed_sites, "geometry"):
+            raise ParameterError(
+                f"proposed_sites was {type(proposed_sites).__name__}; expected a GeoDataFrame"
+            )
+        proposed_sites = _to_wgs84(proposed_sites, "proposed_sites")
+    if fiber_routes is not None:
+        _require_columns(fiber_routes, ("phase",), "fiber_routes")
+        fiber_routes = _to_wgs84(fiber_routes, "fiber_routes")
+    if fiber_existing is not None:
+        if not hasattr(fiber_existing, "geometry"):
+            raise ParameterError(
+                f"fiber_existing was {type(fiber_existing).__name__}; expected a GeoDataFrame"
+            )
+        fiber_existing = _to_wgs84(fiber_existing, "fiber_existing")
+    if best_server is not None and np.shape(best_server) != rx.shape:
+        raise ParameterError(
+            f"best_server had shape {np.shape(best_server)}; expected rx_dbm's {rx.shape}"
+        )
+    cluster = (
+        len(villages) > CLUSTER_MIN_VILLAGES if cluster_villages is None else bool(cluster_villages)
     )
 
+    vmin, vmax = marginal_dbm - 20.0, covered_dbm + 40.0
+    rx_3857, raster_bounds, block = _rx_3857(rx, transform, crs, max_raster_px=max_raster_px)
+    png_uri = _rx_png(rx_3857, vmin, vmax)
+
     bounds = [raster_bounds[0][0], raster_bounds[0][1], raster_bounds[1][0], raster_bounds[1][1]]
-    for gdf in (villages, towers, communes):
+    for gdf in (villages, towers, communes, proposed_sites, fiber_routes):
         if gdf is not None:
             _extend(bounds, gdf[_usable(gdf.geometry)])
     south, west, north, east = bounds
@@ -867,9 +1341,12 @@ def coverage_map(
         control_scale=False,
         font_size="13px",
     )
-    # Only the vendored Leaflet; never folium's jQuery/Bootstrap/awesome-markers CDNs.
+    # Only the vendored Leaflet (and markercluster); never folium's jQuery/Bootstrap CDNs.
     m.default_js = [("leaflet", _VENDOR_JS_REF)]
     m.default_css = [("leaflet_css", _VENDOR_CSS_REF)]
+    if cluster:
+        m.default_js.append(("leaflet_markercluster", _CLUSTER_JS_REF))
+        m.default_css.append(("leaflet_markercluster_css", _CLUSTER_CSS_REF))
     m.options["max_zoom"] = 19
     m.options["zoom_snap"] = 0.25  # fit the data snugly; +/- buttons still step by 1
     root = m.get_root()
@@ -891,7 +1368,36 @@ def coverage_map(
         name="Received power (dBm)",
         opacity=_RASTER_OPACITY,
         pane=_RASTER_PANE,
+        class_name="dz-raster-rx",
     ).add_to(m)
+    if coverage_classes:
+        folium.raster_layers.ImageOverlay(
+            image=_class_png(rx_3857, covered_dbm, marginal_dbm),
+            bounds=raster_bounds,
+            name="Coverage class (dead / marginal / covered)",
+            opacity=_RASTER_OPACITY,
+            pane=_RASTER_PANE,
+            show=False,
+            class_name="dz-raster-class",
+        ).add_to(m)
+    server_color: dict[str, str] | None = None
+    if best_server is not None:
+        bs_uri, bs_bounds, n_servers = _best_server_png(
+            best_server, transform, crs, max_raster_px=max_raster_px, k=block
+        )
+        folium.raster_layers.ImageOverlay(
+            image=bs_uri,
+            bounds=bs_bounds,
+            name=f"Best server ({n_servers} towers)",
+            opacity=_RASTER_OPACITY,
+            pane=_RASTER_PANE,
+            show=False,
+            class_name="dz-raster-server",
+        ).add_to(m)
+        if server_ids is not None:
+            colors = server_colors(len(server_ids))
+            server_color = {str(t): c for t, c in zip(server_ids, colors, strict=True)}
+    del rx_3857
 
     back: list[str] = []
     front: list[str] = []
@@ -900,6 +1406,31 @@ def coverage_map(
         _GeoJsonLayer(_commune_features(communes)).add_to(group)
         group.add_to(m)
         back.append(group.get_name())
+        if commune_choropleth:
+            group = folium.FeatureGroup(name="Communes: % villages covered", show=False)
+            _GeoJsonLayer(_choropleth_features(communes)).add_to(group)
+            group.add_to(m)
+            back.append(group.get_name())
+        for level in admin_outlines:
+            feats = _outline_features(communes, level)
+            group = folium.FeatureGroup(name=f"{level.capitalize()} outlines ({len(feats)})")
+            _GeoJsonLayer(feats).add_to(group)
+            group.add_to(m)
+            front.append(group.get_name())
+
+    if fiber_existing is not None and len(fiber_existing):
+        group = folium.FeatureGroup(name=f"{_swatch('#111')}Fiber: existing network")
+        style = {"color": "#111", "weight": 4, "radius": 5, "fillColor": "#111", "fillOpacity": 1}
+        tips = ["existing fiber"] * len(fiber_existing)
+        _GeoJsonLayer(_line_features(fiber_existing, style, tips)).add_to(group)
+        group.add_to(m)
+        front.append(group.get_name())
+    if fiber_routes is not None:
+        for name, color, feats in _fiber_layers(fiber_routes):
+            group = folium.FeatureGroup(name=f"{_swatch(color)}{name}")
+            _GeoJsonLayer(feats).add_to(group)
+            group.add_to(m)
+            front.append(group.get_name())
 
     commune_names: dict[Any, str] = {}
     if communes is not None:
@@ -916,7 +1447,9 @@ def coverage_map(
             name=f"{_swatch(color)}Villages: {status} ({len(village_rows[status])})"
         )
         style = {"radius": 6, "color": "#222", "weight": 1, "fillColor": color, "fillOpacity": 0.95}
-        _MarkerBatch(village_rows[status], village_labels, style).add_to(group)
+        _MarkerBatch(
+            village_rows[status], village_labels, style, cluster_color=color if cluster else None
+        ).add_to(group)
         group.add_to(m)
         front.append(group.get_name())
 
@@ -924,16 +1457,38 @@ def coverage_map(
         (east - west) * 111_320.0 * math.cos(math.radians((south + north) / 2.0)),
         (north - south) * 110_540.0,
     )
-    tower_rows = _tower_rows(towers, wedge_m=float(np.clip(0.04 * diag_m, 300.0, 3000.0)))
+    tower_rows = _tower_rows(
+        towers, wedge_m=float(np.clip(0.04 * diag_m, 300.0, 3000.0)), server_color=server_color
+    )
+    tower_labels = ["Technology", "Frequency", "EIRP", "Height", "Azimuth"]
+    if server_color is not None:
+        tower_labels.append("Best-server colour")
     group = folium.FeatureGroup(name=f"{_swatch('#222')}Towers ({len(tower_rows)})")
     _MarkerBatch(
         tower_rows,
-        ("Technology", "Frequency", "EIRP", "Height", "Azimuth"),
+        tower_labels,
         {"radius": 4, "color": "#000", "weight": 1.5, "fillColor": "#222", "fillOpacity": 1.0},
         wedge_style={"color": "#111", "weight": 1.5, "fillColor": "#111", "fillOpacity": 0.25},
     ).add_to(group)
     group.add_to(m)
     front.append(group.get_name())
+
+    if proposed_sites is not None:
+        site_rows, site_labels = _site_rows(proposed_sites)
+        group = folium.FeatureGroup(name=f"{_swatch(_SITE_COLOR)}Proposed sites ({len(site_rows)})")
+        _MarkerBatch(
+            site_rows,
+            site_labels,
+            {
+                "radius": 8,
+                "color": "#fff",
+                "weight": 2.5,
+                "fillColor": _SITE_COLOR,
+                "fillOpacity": 1.0,
+            },
+        ).add_to(group)
+        group.add_to(m)
+        front.append(group.get_name())
 
     _KeepOrder(back, front).add_to(m)
     _HtmlBox(f"<div>{html.escape(title)}</div>", "dz-box dz-title", None).add_to(m)
@@ -941,8 +1496,14 @@ def coverage_map(
     if summary_lines:
         lines = "".join(f"<div>{html.escape(str(line))}</div>" for line in summary_lines)
         _HtmlBox(lines, "dz-box dz-summary", "bottomleft").add_to(m)
+    extras = _legend_extras(
+        best_server=best_server is not None,
+        classes=(covered_dbm, marginal_dbm) if coverage_classes else None,
+        choropleth=commune_choropleth,
+        sites=proposed_sites is not None,
+    )
     _HtmlBox(
-        _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels),
+        _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels) + extras,
         "dz-box dz-legend",
         "bottomright",
     ).add_to(m)
@@ -985,8 +1546,9 @@ def _inline_assets(text: str) -> str:
         if url.startswith("data:"):
             return match.group(0)
         name = urlparse(url).path.rsplit("/", 1)[-1].lower()
-        if name in _VENDORED_JS_NAMES:
-            code = _SOURCE_MAP_RE.sub("", _vendored("leaflet.js")).replace("</script", "<\\/script")
+        if name in _VENDORED_JS:
+            code = _SOURCE_MAP_RE.sub("", _vendored(_VENDORED_JS[name]))
+            code = code.replace("</script", "<\\/script")
             return f"<script>\n{code}\n</script>"
         unresolved.append(url)
         return match.group(0)
@@ -996,10 +1558,10 @@ def _inline_assets(text: str) -> str:
         if url.startswith("data:"):
             return match.group(0)
         name = urlparse(url).path.rsplit("/", 1)[-1].lower()
-        if name in _VENDORED_CSS_NAMES:
-            css = _vendored("leaflet.css")
+        if name in _VENDORED_CSS:
+            css = _vendored(_VENDORED_CSS[name])
             if "</style" in css.lower():  # pragma: no cover - vendored file is checked
-                raise DeadzoneError("vendored leaflet.css contains '</style'; cannot inline it")
+                raise DeadzoneError(f"vendored {name} contains '</style'; cannot inline it")
             return f"<style>\n{css}\n</style>"
         unresolved.append(url)
         return match.group(0)
