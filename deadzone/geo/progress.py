@@ -32,6 +32,10 @@ Transitions (matched villages): ``newly_covered`` (not covered at baseline
 now; marginal counts as not covered), ``newly_dead`` (covered then, not
 now), ``still_covered``, ``unknown`` (status ``unknown`` on either side,
 e.g. outside the DEM); ``unmatched`` otherwise.
+
+Breakdowns: by commune, by province and by baseline phase; also by district
+(``progress_by_district.csv``) when both sides carry districts (a
+``district`` column in the villages or in the audit's ``communes.csv``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from deadzone.data.io import atomic_path
 from deadzone.errors import DataLoadError, ParameterError, SchemaError
 
 __all__ = [
+    "PROGRESS_DISTRICT_FILES",
     "PROGRESS_FILES",
     "TRANSITIONS",
     "ProgressResult",
@@ -79,6 +84,8 @@ PROGRESS_FILES: tuple[str, ...] = (
     "unmatched.csv",
     "progress_summary.json",
 )
+#: Written besides :data:`PROGRESS_FILES` only when both sides have districts.
+PROGRESS_DISTRICT_FILES: tuple[str, ...] = ("progress_by_district.csv",)
 _STATUSES = ("covered", "marginal", "dead", "unknown")
 _NO_PHASE = "(none)"
 _NOT_IN_BASELINE = "(not in baseline)"
@@ -90,6 +97,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "commune_id": ("commune_id", "commune_code", "ma_xa"),
     "commune_name": ("commune_name", "commune", "xa", "ten_xa"),
     "province": ("province", "province_name", "tinh"),
+    "district": ("district", "district_name", "ten_huyen", "huyen"),
     "phase": ("phase", "dot", "period", "baseline_phase"),
     "status": ("status",),
     "lon": ("lon", "longitude", "lng"),
@@ -152,6 +160,10 @@ class ProgressResult:
         ``transition`` and ``side`` (``both``/``baseline``/``current``).
     by_commune, by_province, by_phase : DataFrame
         Transition counts per group; each sums to the totals.
+    by_district : DataFrame or None
+        Transition counts per (``province``, ``district``) when both sides
+        carry districts (``villages`` then has a ``district`` column), else
+        None.
     unmatched : DataFrame
         Unmatched villages of both sides with a ``note``.
     summary : dict
@@ -164,6 +176,7 @@ class ProgressResult:
     by_phase: pd.DataFrame
     unmatched: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    by_district: pd.DataFrame | None = None
 
     def summary_lines(self) -> list[str]:
         """Human summary, e.g. ``dead-zone villages covered since baseline: 2,416/3,924``."""
@@ -270,7 +283,8 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``village_id``, ``name``, ``commune_id``, ``commune_name``,
-        ``province``, ``phase``, ``status``, ``lon``, ``lat``,
+        ``province``, ``district`` (None without one), ``phase``, ``status``,
+        ``lon``, ``lat``,
         ``population`` (missing values as ``None``/NaN), one row per input
         row in input order.  ``attrs["kind"]`` is ``"audit"`` when the input
         has a ``status`` column, else ``"list"`` (every status ``dead``);
@@ -303,7 +317,16 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
     cols = {str(c).strip().lower(): c for c in raw.columns}
     n = len(raw)
     out = pd.DataFrame(index=pd.RangeIndex(n))
-    for key in ("village_id", "name", "commune_id", "commune_name", "province", "phase", "status"):
+    for key in (
+        "village_id",
+        "name",
+        "commune_id",
+        "commune_name",
+        "province",
+        "district",
+        "phase",
+        "status",
+    ):
         c = _pick(cols, key)
         out[key] = _clean_str(raw[c]) if c is not None else pd.Series([None] * n, dtype=object)
     if _pick(cols, "village_id") is None and _pick(cols, "name") is None:
@@ -380,6 +403,10 @@ def _attach_communes(v: pd.DataFrame, communes_csv: Path) -> pd.DataFrame:
     if "province" in c.columns:
         prov = key.map(c["province"]).where(lambda s: s != "", None)
         v["province"] = v["province"].where(v["province"].notna(), prov)
+    if "district" in c.columns:
+        dist = key.map(c["district"]).where(lambda s: s != "", None)
+        v["district"] = v["district"].where(v["district"].notna(), dist)
+        v["district"] = v["district"].where(v["district"].notna(), None)
     v["commune_name"] = v["commune_name"].where(v["commune_name"].notna(), None)
     v["province"] = v["province"].where(v["province"].notna(), None)
     return v
@@ -559,6 +586,9 @@ def compare_audits(
         )
     base = base.reset_index(drop=True)
     cur = cur.reset_index(drop=True)
+    # District breakdown only where both sides know districts (a ministry list
+    # or a post-2025 audit has none).
+    districts = _has_district(base) and _has_district(cur)
     b2c, method, dist, notes = _match(base, cur, match_distance_m)
 
     matched_c = np.zeros(len(cur), dtype=bool)
@@ -598,6 +628,11 @@ def compare_audits(
                 k: stack(side_c(k), side_b(k), only(k))
                 for k in ("commune_id", "commune_name", "province")
             },
+            **(
+                {"district": stack(side_c("district"), side_b("district"), only("district"))}
+                if districts
+                else {}
+            ),
             "phase": np.concatenate(
                 [
                     np.where(pd.isna(side_b("phase")), _NO_PHASE, side_b("phase")),
@@ -665,8 +700,16 @@ def compare_audits(
     by_commune = _breakdown(villages, ["province", "commune_id", "commune_name"])
     by_province = _breakdown(villages, ["province"])
     by_phase = _breakdown(villages, ["phase"])
+    by_district = _breakdown(villages, ["province", "district"]) if districts else None
     summary = _summary(villages, base, cur, match_distance_m)
-    return ProgressResult(villages, by_commune, by_province, by_phase, unmatched, summary)
+    summary["districts"] = int(len(by_district)) if by_district is not None else None
+    return ProgressResult(
+        villages, by_commune, by_province, by_phase, unmatched, summary, by_district
+    )
+
+
+def _has_district(v: pd.DataFrame) -> bool:
+    return "district" in v.columns and bool(v["district"].notna().any())
 
 
 def _baseline_pos(villages: pd.DataFrame, nb: int) -> list[int]:
@@ -742,18 +785,25 @@ def write_progress(
     """
     from deadzone.geo.export import check_output_dir
 
-    out = check_output_dir(out_dir, PROGRESS_FILES, overwrite=overwrite)
+    out = check_output_dir(
+        out_dir, (*PROGRESS_FILES, *PROGRESS_DISTRICT_FILES), overwrite=overwrite
+    )
     paths: dict[str, Path] = {}
+    by_district = result.by_district
     for name, frame in (
         ("progress_villages.csv", result.villages),
         ("progress_by_commune.csv", result.by_commune),
         ("progress_by_province.csv", result.by_province),
         ("progress_by_phase.csv", result.by_phase),
         ("unmatched.csv", result.unmatched),
+        *([("progress_by_district.csv", by_district)] if by_district is not None else []),
     ):
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False, encoding="utf-8")
         paths[name] = out / name
+    if by_district is None:
+        for name in PROGRESS_DISTRICT_FILES:
+            (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
     with atomic_path(out / "progress_summary.json") as tmp:
         Path(tmp).write_text(
             json.dumps(result.summary, indent=2, ensure_ascii=False), encoding="utf-8"
