@@ -30,6 +30,11 @@ Models
     handset height above local ground and Okumura's effective base height
     (mast + tower ground - mean terrain 3-15 km along the radial, kept as
     running sums); never below free space.
+``MODEL_P526``
+    Free space plus the complete ITU-R P.526-15 §4.5 general-path
+    ("delta-Bullington") diffraction loss: Bullington with its multiple-edge
+    correction, plus the spherical-earth term; see
+    :mod:`deadzone.kernels._p526`.
 ``MODEL_KNIFE``
     Free space plus the diffraction loss of one equivalent knife edge
     (ITU-R P.526-15 §4.5.1, the Bullington construction of the edge):
@@ -64,7 +69,14 @@ import math
 import numpy as np
 
 from deadzone.kernels import _empirical as _emp
-from deadzone.kernels import _itm_sweep
+from deadzone.kernels import _itm_sweep, _p526
+from deadzone.kernels._basic import (  # noqa: F401  (re-exported)
+    EARTH_RADIUS_M,
+    MIN_SLANT_M,
+    SPEED_OF_LIGHT_M_S,
+    fspl_db,
+    knife_edge_loss_db,
+)
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
 
@@ -77,10 +89,8 @@ MODEL_HATA_OPEN = 5
 MODEL_COST231 = 6
 MODEL_COST231_METRO = 7
 MODEL_ITM = 8
+MODEL_P526 = 9
 
-EARTH_RADIUS_M = 6_371_000.0
-SPEED_OF_LIGHT_M_S = 299_792_458.0
-MIN_SLANT_M = 1.0
 SECTOR_SLA_V_DB = 20.0
 PATTERN_MAX_ATTEN_DB = 40.0
 
@@ -88,22 +98,6 @@ PATTERN_MAX_ATTEN_DB = 40.0
 @jit
 def _is_empirical(model: int) -> bool:
     return MODEL_HATA_URBAN_LARGE <= model <= MODEL_COST231_METRO
-
-
-@jit
-def fspl_db(distance_m: float, freq_mhz: float) -> float:
-    """Free-space basic transmission loss (ITU-R P.525-4 eq. 8), dB."""
-    d_km = max(distance_m, MIN_SLANT_M) / 1000.0
-    return 32.45 + 20.0 * math.log10(freq_mhz) + 20.0 * math.log10(d_km)
-
-
-@jit
-def knife_edge_loss_db(nu: float) -> float:
-    """Single knife-edge diffraction loss J(nu), ITU-R P.526-15 eq. (31), dB."""
-    if nu <= -0.78:
-        return 0.0
-    t = nu - 0.1
-    return 6.9 + 20.0 * math.log10(math.sqrt(t * t + 1.0) + t)
 
 
 @jit
@@ -186,8 +180,9 @@ def sweep_profile(
     k_factor : float
         Effective earth-radius factor.
     model : int
-        ``MODEL_FSPL``, ``MODEL_KNIFE`` or an empirical model (ITM has its
-        own walk, :func:`deadzone.kernels._itm_sweep.itm_sweep`).
+        ``MODEL_FSPL``, ``MODEL_KNIFE`` or an empirical model (ITM and P.526
+        have their own walks, :func:`deadzone.kernels._itm_sweep.itm_sweep`
+        and :func:`deadzone.kernels._p526.sweep_p526`).
     want : bool[>= n]
         Samples whose loss is needed; the walk still visits every sample
         (horizons and running sums need them) but evaluates only these.
@@ -698,7 +693,8 @@ def tower_sweep(
     model : int
         Propagation model constant.
     itm_params : float64[P_SIZE]
-        ITM settings (layout in :mod:`deadzone.kernels._itm_sweep`).
+        ITM settings (layout in :mod:`deadzone.kernels._itm_sweep`); the
+        ``p526`` model reads its ground constants and polarization.
     pattern_h_db, pattern_v_db : float64[360] or float64[0]
         Measured pattern (see :func:`pattern_gain_db`); empty arrays select
         the parametric pattern of :func:`antenna_gain_db`.
@@ -726,6 +722,8 @@ def tower_sweep(
     loss = np.empty(n, dtype=np.float64)
     hull_x = np.empty(n, dtype=np.float64)
     hull_z = np.empty(n, dtype=np.float64)
+    raw_x = np.empty(n if model == MODEL_P526 else 0, dtype=np.float64)
+    raw_z = np.empty(n if model == MODEL_P526 else 0, dtype=np.float64)
     zr = np.empty(n, dtype=np.float64)
     ps = np.empty(n + 1, dtype=np.float64)
     pq = np.empty(n + 1, dtype=np.float64)
@@ -752,6 +750,11 @@ def tower_sweep(
         if model == MODEL_ITM:
             _itm_sweep.itm_sweep(z[:m], step_m, h_tx_m, hr, freq_mhz, itm_params, want,
                                  zr, ps, pq, pz2, hull_x, hull_z, loss)
+        elif model == MODEL_P526:
+            _p526.sweep_p526(z[:m], step_m, h_tx_m, hr, freq_mhz, k_factor,
+                             itm_params[_itm_sweep.P_EPSILON], itm_params[_itm_sweep.P_SIGMA],
+                             int(itm_params[_itm_sweep.P_POL]), want, hull_x, hull_z, raw_x,
+                             raw_z, loss)
         else:
             sweep_profile(z[:m], step_m, h_tx_m, hr, freq_mhz, k_factor, model, want,
                           hull_x, hull_z, loss)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from deadzone.errors import ParameterError
 from deadzone.kernels import _itm as _itm_k
 from deadzone.kernels import _itm_sweep as _ks
+from deadzone.kernels import _p526
 from deadzone.kernels import _propagation as _k
 from deadzone.kernels.itm import MODE_NAMES, ItmSettings
 
@@ -47,6 +48,7 @@ MODELS: dict[str, int] = {
     "cost231": _k.MODEL_COST231,
     "cost231-metro": _k.MODEL_COST231_METRO,
     "itm": _k.MODEL_ITM,
+    "p526": _k.MODEL_P526,
 }
 
 DEFAULT_K_FACTOR = 4.0 / 3.0
@@ -207,6 +209,9 @@ def profile_loss(
     if code == _k.MODEL_ITM:
         return _itm_profile_loss(z, float(step_m), float(h_tx_m), float(h_rx_m),
                                  float(freq_mhz), itm or ItmSettings())
+    if code == _k.MODEL_P526:
+        return _p526_profile_loss(z, float(step_m), float(h_tx_m), float(h_rx_m),
+                                  float(freq_mhz), float(k_factor), itm or ItmSettings())
     out = np.empty(5, dtype=np.float64)
     _k.point_loss(z, float(step_m), float(h_tx_m), float(h_rx_m), float(freq_mhz),
                   float(k_factor), code, out)
@@ -244,6 +249,27 @@ def _itm_profile_loss(z: npt.NDArray[np.float64], step_m: float, h_tx_m: float, 
     )
 
 
+def _p526_profile_loss(z: npt.NDArray[np.float64], step_m: float, h_tx_m: float,
+                       h_rx_m: float, freq_mhz: float, k_factor: float,
+                       itm: ItmSettings) -> ProfileLoss:
+    out = np.empty(_p526.O_SIZE, dtype=np.float64)
+    _p526.point_loss_p526(z, step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, float(itm.epsilon),
+                          float(itm.sigma), int(itm.pol), out)
+    d = (z.size - 1) * step_m
+    dh = z[0] + h_tx_m - z[-1] - h_rx_m
+    free = float(_k.fspl_db(math.sqrt(d * d + dh * dh), freq_mhz))
+    diff = float(out[_p526.O_LD])
+    i_e = int(out[_p526.O_EDGE])
+    return ProfileLoss(
+        loss_db=free + diff,
+        diffraction_db=diff,
+        edge_distance_m=float(i_e * step_m) if i_e > 0 else math.nan,
+        edge_height_m=float(z[i_e]) if i_e > 0 else math.nan,
+        trans_horizon=bool(out[_p526.O_BEYOND] > 0.5),
+        mode="diffraction" if diff > 0.0 else "los",
+    )
+
+
 def profile_sweep(
     profile_m: npt.ArrayLike,
     step_m: float,
@@ -278,6 +304,12 @@ def profile_sweep(
         ps, pq, pz2 = (np.empty(n + 1, dtype=np.float64) for _ in range(3))
         _ks.itm_sweep(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
                       (itm or ItmSettings()).as_array(), want, zr, ps, pq, pz2, hx, hz, out)
+    elif code == _k.MODEL_P526:
+        st = itm or ItmSettings()
+        rx, rz = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
+        _p526.sweep_p526(z, float(step_m), float(h_tx_m), hr, float(freq_mhz), float(k_factor),
+                         float(st.epsilon), float(st.sigma), int(st.pol), want, hx, hz, rx, rz,
+                         out)
     else:
         _k.sweep_profile(z, float(step_m), float(h_tx_m), hr, float(freq_mhz),
                          float(k_factor), code, want, hx, hz, out)
