@@ -67,8 +67,11 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--model", type=click.Choice(list(MODELS)), default="itm",
                      show_default=True,
                      help="Propagation model: itm = Longley-Rice Irregular Terrain Model "
-                          "(NTIA ITM 1.4 method) along each radial; knife = free space + "
-                          "terrain knife-edge diffraction (ITU-R P.526) with earth curvature; "
+                          "(NTIA ITM 1.4 method) along each radial; p526 = free space + ITU-R "
+                          "P.526-15 general-path diffraction (delta-Bullington: multiple-edge "
+                          "Bullington + spherical earth; uses the --itm-ground constants and "
+                          "--itm-polarization); knife = free space + one equivalent knife "
+                          "edge (P.526 Bullington construction) with earth curvature; "
                           "fspl = free space; hata-* = Okumura-Hata (150-1500 MHz) by "
                           "environment; cost231 / cost231-metro = COST-231 Hata (1500-2000 MHz)."),
         click.option("--radius-km", type=click.FloatRange(0.5, 200), default=25.0,
@@ -87,10 +90,11 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="ITM sea-level surface refractivity (N-units)."),
         click.option("--itm-ground", type=click.Choice(list(GROUNDS)), default="average",
                      show_default=True,
-                     help="ITM ground constants: average (eps 15, 0.005 S/m), poor, good, "
-                          "fresh-water, sea-water."),
+                     help="Ground constants for ITM and p526: average (eps 15, 0.005 S/m), "
+                          "poor, good, fresh-water, sea-water."),
         click.option("--itm-polarization", type=click.Choice(["vertical", "horizontal"]),
-                     default="vertical", show_default=True, help="ITM antenna polarization."),
+                     default="vertical", show_default=True,
+                     help="Antenna polarization (ITM and p526)."),
         click.option("--itm-location-pct", type=click.FloatRange(1, 99), default=d.location_pct,
                      show_default=True,
                      help="ITM location quantile (%): 90 = the level reached at 90%% of "

@@ -190,7 +190,8 @@ def profile_loss(
         Effective earth-radius factor (4/3 standard atmosphere); ITM derives
         its own from the surface refractivity.
     itm : ItmSettings, optional
-        ITM environment and statistics (default :class:`ItmSettings`()).
+        ITM environment and statistics (default :class:`ItmSettings`()); the
+        ``p526`` model uses its ground constants and polarization.
 
     Returns
     -------
@@ -352,8 +353,8 @@ def tower_window(
     floor_dbm : float
         Radials stop where even free space gives less than this.
     itm : ItmSettings, optional
-        ITM environment and statistics (``model="itm"``; default
-        :class:`ItmSettings`()).
+        ITM environment and statistics (``model="itm"``; ``p526`` uses its
+        ground constants and polarization; default :class:`ItmSettings`()).
     n_threads : int
         Threads sharing this site's radials.  The result does not depend on it.
     rx_height_grid_m : float32[rows, cols], optional
