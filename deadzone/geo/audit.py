@@ -364,7 +364,7 @@ def audit(
     if has_districts(communes):
         # Every village carries its commune's (checked, unique) district.
         by_commune = communes.set_index("commune_id")["district"]
-        col = res["commune_id"].map(by_commune).fillna("").to_numpy()
+        col = _district_text(res["commune_id"].map(by_commune)).to_numpy()
         if "district" in res.columns:
             res["district"] = col
         else:
@@ -683,7 +683,7 @@ def _commune_districts(
             f"{by_v[cid]!r} but its commune {cid!r} is in district {cmap[cid]!r} in "
             f"{communes_source}; a commune belongs to one district"
         )
-    fill = c["commune_id"].astype(str).map(by_v).fillna("")
+    fill = _district_text(c["commune_id"].astype(str).map(by_v))
     return from_c.where(from_c != "", fill).reset_index(drop=True)
 
 
