@@ -6,11 +6,14 @@ province runs and the 25 km naive baselines.
 
 Cases
 -----
-0. ITM (the default model): one tower at 10 and 25 km on 1 and 2 threads,
+0. ITM (the default model) and P.526-15 §4.5 delta-Bullington (``p526``):
+   one tower at 10 and 25 km on 1 and 2 threads,
    against the per-pixel ITM that SPLAT!/Signal-Server run (a full profile
    to every pixel and NTIA's complete p2p profile analysis per pixel, our
-   Numba port of NTIA ITM 1.4, single-threaded as they are), with the loss
-   agreement between the two.
+   Numba port of NTIA ITM 1.4, single-threaded as they are), and against the
+   delta-Bullington Recommendation as written evaluated per pixel (the method
+   of the ITU-R P.452/P.1812 reference implementations), with the loss
+   agreement in each pair.
 1. One tower, demo DEM (2000 x 2000, 30 m), radius 5-35 km, models
    ``itm``, ``knife`` and ``fspl``: seconds per tower after JIT warm-up
    (median of 3) and computed cells per second.
@@ -50,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deadzone.kernels import _itm as _itm_k  # noqa: E402
 from deadzone.kernels import _itm_sweep as _ks  # noqa: E402
+from deadzone.kernels import _p526  # noqa: E402
 from deadzone.kernels import _propagation as _k  # noqa: E402
 from deadzone.kernels.coverage import (  # noqa: E402
     RadioSite,
@@ -134,6 +138,39 @@ def _naive_itm_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, p
                 int(params[_ks.P_MDVAR]), params[_ks.P_TIME], params[_ks.P_LOCATION],
                 params[_ks.P_SITUATION], work, iv)
             out[i, j] = loss
+
+
+@numba.njit(nogil=True, cache=False)
+def _naive_p526_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, a_e, eps,
+                       sigma, pol, out):
+    """P.526-15 §4.5 per pixel as the P.452/P.1812 reference implementations
+    compute it: a full profile to every pixel and the Recommendation as written
+    (every scan redone, nu_max over all points)."""
+    z = np.empty(r + 1)
+    d = np.empty(r + 1)
+    res = np.empty(_p526.O_SIZE)
+    for i in range(2 * r + 1):
+        for j in range(2 * r + 1):
+            m, step = _pixel_profile(dem, row0, col0, i - r, j - r, cell_m, radius_m, z)
+            if m < 2:
+                continue
+            for q in range(m + 1):
+                d[q] = q * step
+            _p526.delta_bullington_general(d[: m + 1], z[: m + 1], z[0] + h_tx, z[m] + h_rx,
+                                           a_e, f_mhz, eps, sigma, pol, res)
+            dh = z[0] + h_tx - z[m] - h_rx
+            out[i, j] = _k.fspl_db(math.sqrt((m * step) ** 2 + dh * dh), f_mhz) + res[0]
+
+
+def naive_p526(z, row, col, radius_km):
+    from deadzone.kernels.itm import ItmSettings
+
+    st = ItmSettings()
+    r = int(math.ceil(radius_km * 1000.0 / CELL_M))
+    out = np.full((2 * r + 1, 2 * r + 1), np.nan)
+    _naive_p526_window(z, row, col, r, radius_km * 1000.0, CELL_M, H_TX, H_RX, F_MHZ,
+                       K * _k.EARTH_RADIUS_M, st.epsilon, st.sigma, st.pol, out)
+    return out
 
 
 def naive_itm(z, row, col, radius_km):
@@ -266,7 +303,7 @@ def main() -> None:
     omni = RadioSite(row=row, col=col, height_m=H_TX, freq_mhz=F_MHZ, eirp_dbm=EIRP)
     sector = RadioSite(row=row, col=col, height_m=H_TX, freq_mhz=F_MHZ, eirp_dbm=EIRP,
                        azimuth_deg=120.0, beamwidth_deg=65.0, tilt_deg=3.0)
-    for m in ("itm", "knife", "fspl"):
+    for m in ("itm", "p526", "knife", "fspl"):
         _window(z, omni, 1.0, m)
         _window(z, sector, 1.0, m)
 
@@ -288,13 +325,31 @@ def main() -> None:
               f"{t_nv:.2f} | {nn:,} | {t_nv / t1:.0f}x slower | {100 * w1:.1f}% | "
               f"{100 * w6:.1f}% | {md:.2f} | {p90:.2f} |")
 
+    # 0b: P.526 delta-Bullington against the Recommendation per pixel
+    print("\n## P.526-15 §4.5 delta-Bullington (p526), one tower, same DEM and radio\n")
+    print("| radius km | engine | threads | seconds | cells | speedup | within 1 dB | "
+          "within 6 dB | median abs diff dB | p90 abs diff dB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    naive_p526(z, row, col, 0.3)  # compile
+    for radius in ((10,) if a.quick else (10, 25)):
+        t1, (w, _, _) = _median_time(lambda r=radius: _window(z, omni, r, "p526", threads=1))
+        t2, _ = _median_time(lambda r=radius: _window(z, omni, r, "p526", threads=2))
+        n = int(np.isfinite(w).sum())
+        print(f"| {radius} | sweep (ours) | 1 | {t1:.3f} | {n:,} | 1x | | | | |")
+        print(f"| {radius} | sweep (ours) | 2 | {t2:.3f} | {n:,} | {t1 / t2:.1f}x | | | | |")
+        t_nv, nv = _median_time(lambda r=radius: naive_p526(z, row, col, r), 1)
+        nn, w1, w6, md, p90 = _compare(w, nv)
+        print(f"| {radius} | per-pixel Recommendation as written (P.452/P.1812 reference "
+              f"method) | 1 | {t_nv:.2f} | {nn:,} | {t_nv / t1:.0f}x slower | {100 * w1:.1f}% | "
+              f"{100 * w6:.1f}% | {md:.2f} | {p90:.2f} |")
+
     # 1 + 2: single tower, growth with radius
     print("\n## One tower, demo DEM 2000x2000 @ 30 m, omni, 1 thread, median of 3 after "
           "warm-up\n")
     print("| radius km | model | cells | seconds | Mcells/s |")
     print("|---:|---|---:|---:|---:|")
     for radius in (5, 10, 15, 20, 25, 35):
-        for m in ("itm", "knife", "fspl"):
+        for m in ("itm", "p526", "knife", "fspl"):
             t, (w, _, _) = _median_time(lambda r=radius, m=m: _window(z, omni, r, m))
             n = int(np.isfinite(w).sum())
             print(f"| {radius} | {m} | {n:,} | {t:.3f} | {n / t / 1e6:.2f} |")
@@ -322,6 +377,7 @@ def main() -> None:
                  _median_time(walk)[0]))
     for label, site, m in (("fspl, omni", omni, "fspl"), ("fspl, sector", sector, "fspl"),
                            ("knife, omni", omni, "knife"), ("knife, sector", sector, "knife"),
+                           ("p526, omni", omni, "p526"),
                            ("itm, omni", omni, "itm"), ("itm, sector", sector, "itm")):
         rows.append((label, _median_time(lambda s=site, m=m: _window(z, s, 25, m))[0]))
     print("| step | seconds |")
@@ -360,9 +416,10 @@ def main() -> None:
     print("| DEM | model | grid | towers | threads | wall s | s/tower | peak RSS MiB | "
           "RSS before compute MiB | cells covered |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    cases = [("demo", 1, "itm"), ("demo", 2, "itm"), ("demo", 2, "knife")]
+    cases = [("demo", 1, "itm"), ("demo", 2, "itm"), ("demo", 2, "p526"), ("demo", 2, "knife")]
     if SRTM.exists():
-        cases += [("srtm", 1, "itm"), ("srtm", 2, "itm"), ("srtm", 2, "knife")]
+        cases += [("srtm", 1, "itm"), ("srtm", 2, "itm"), ("srtm", 2, "p526"),
+                  ("srtm", 2, "knife")]
     for name, th, model in cases:
         c = _subprocess_case(name, th, model=model)
         grid = f"{c['shape'][0]}x{c['shape'][1]} @ {c['cell_m']:.0f} m"
