@@ -81,7 +81,9 @@ VILLAGE_COLUMNS: tuple[str, ...] = (
     "households",
 )
 
-#: Canonical commune columns (besides ``geometry``, a polygon).
+#: Canonical commune columns (besides ``geometry``, a polygon).  The optional
+#: admin level between commune and province is the column ``district``, present
+#: only when the input has one (see ``deadzone.data.loaders.DISTRICT_CANDIDATES``).
 COMMUNE_COLUMNS: tuple[str, ...] = ("commune_id", "name", "province")
 
 #: Village statuses, best first.
