@@ -1,0 +1,126 @@
+"""``deadzone serve``: the interactive what-if page on a local web server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
+from deadzone.kernels.itm import ItmSettings
+
+__all__ = ["serve_cmd"]
+
+
+@click.command("serve", short_help="Interactive what-if map in the browser (local web app).")
+@click.option(
+    "--scenario",
+    "scenario_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Scenario folder (as written by `deadzone demo` in OUT/inputs/, or OUT itself).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on. Anything but loopback lets other machines edit the "
+    "session (a warning is printed).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="TCP port; 0 picks a free one (the URL is printed).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the web browser.")
+@click.option(
+    "--raster-px",
+    type=click.IntRange(64, 4096),
+    default=768,
+    show_default=True,
+    help="Longest side of the coverage image redrawn after each edit (pixels).",
+)
+@engine_options
+def serve_cmd(
+    scenario_dir: Path,
+    host: str,
+    port: int,
+    open_browser: bool,
+    raster_px: int,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    threshold_dbm: float | None,
+    indoor_margin_db: float,
+    threads: int | None,
+    overwrite: bool,
+    quiet: bool,
+    itm: ItmSettings,
+) -> None:
+    """Serve an interactive what-if map of a scenario on http://127.0.0.1:PORT/.
+
+    Computes every tower's coverage once (the what-if session), then serves
+    one page: click the map to add a tower, drag a tower to move it, click it
+    to change its height, EIRP, frequency or technology or to delete it. The
+    coverage layer and the village counts ("covered villages: X/Y") update
+    after each edit, typically within a second; each edit recomputes only
+    that tower. Nothing is written to disk (download the edited towers from
+    the page's towers.csv link). Stop with Ctrl-C.
+
+    The server listens on 127.0.0.1 only unless --host says otherwise, and
+    accepts only small, validated JSON edits.
+
+    \b
+    Example:
+      deadzone demo --out demo_out
+      deadzone serve --scenario demo_out --model knife --port 0 --open
+    """
+    from deadzone.cli.whatif import load_scenario_dir
+    from deadzone.geo.whatif import Session
+    from deadzone.web.app import WhatIfApp, is_loopback, make_server
+
+    del overwrite  # nothing is written
+    if not is_loopback(host.strip("[]")):
+        click.echo(
+            f"warning: listening on {host}: anyone who can reach this machine can view and "
+            "edit the session; use the default 127.0.0.1 unless you mean it",
+            err=True,
+        )
+    scenario = load_scenario_dir(scenario_dir)
+    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    with progress_bar("coverage (towers)", quiet=quiet) as update:
+        session = Session(
+            scenario,
+            model=model,
+            radius_km=radius_km,
+            rx_height_m=rx_height_m,
+            thresholds=thr,
+            itm=itm,
+            n_threads=threads,
+            progress=update,
+        )
+    app = WhatIfApp(
+        session,
+        max_raster_px=raster_px,
+        status_labels=status_labels(thr, list(session.coverage.by_tech)),
+    )
+    server = make_server(app, host=host, port=port)
+    url = server.url
+    if not quiet:
+        for line in session.result.summary_lines()[:3]:
+            click.echo(line)
+    click.echo(f"serving {scenario.name} on {url} (Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    click.echo("stopped")

@@ -1,0 +1,666 @@
+"""The what-if web app: one HTML page and a small JSON API over a what-if session.
+
+:class:`WhatIfApp` owns a :class:`deadzone.whatif.Session` and serialises
+every read and edit with one lock (the session is not thread-safe).
+:func:`make_server` wraps it in a standard-library
+:class:`http.server.ThreadingHTTPServer`.
+
+Routes (every other path answers 404, every other method 405):
+
+==========================  =============================================
+``GET /``                   the page (``static/index.html``)
+``GET /static/<name>``      only ``app.js``, ``app.css`` and the vendored
+                            ``leaflet.js`` / ``leaflet.css``
+``GET /api/state``          towers, villages (position, status, signal),
+                            totals, summary lines, overlay bounds, legend
+``GET /api/coverage.png``   best received power as a palette PNG in
+                            EPSG:3857 (downsampled), redrawn after each edit
+``GET /api/towers.csv``     the current tower table
+``POST /api/add``           ``{lon, lat, height_m[, tech, freq_mhz, ...]}``
+``POST /api/move``          ``{tower_id, lon, lat}``
+``POST /api/edit``          ``{tower_id, height_m | eirp_dbm | freq_mhz | ...}``
+``POST /api/remove``        ``{tower_id}``
+==========================  =============================================
+
+Each POST answers the what-if delta (villages newly covered and newly lost,
+totals before and after) plus the new tower list and village statuses.
+
+Security (the server is meant for one planner on one machine): it binds to
+127.0.0.1 unless told otherwise; static files come from a fixed allow-list
+read once at start-up (no path from a URL ever reaches the file system);
+POST bodies must be ``application/json``, at most :data:`MAX_BODY_BYTES`
+(413 beyond), and pass :func:`deadzone.web.validate.parse_body` (400 with a
+JSON ``error`` otherwise); on loopback the ``Host`` header must name the
+loopback address (defeats DNS rebinding) and a cross-site ``Origin`` is
+refused (403); responses carry a restrictive Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from deadzone.errors import DeadzoneError, ParameterError
+from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
+from deadzone.web.overlay import CoverageImage, legend_html
+from deadzone.web.validate import (
+    EIRP_DBM,
+    FREQ_MHZ,
+    HEIGHT_M,
+    Bounds,
+    RequestError,
+    endpoint_specs,
+    parse_body,
+)
+
+__all__ = ["WhatIfApp", "make_server", "is_loopback", "MAX_BODY_BYTES", "DEFAULT_MAX_RASTER_PX"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+#: Largest accepted request body (bytes); larger bodies answer 413.
+MAX_BODY_BYTES = 64 * 1024
+#: Bodies up to this size are read and dropped before a 413, so the client
+#: gets the answer rather than a reset connection; larger ones are not read.
+_DRAIN_LIMIT_BYTES = 4 * 1024 * 1024
+#: Longest side of the coverage PNG (pixels).
+DEFAULT_MAX_RASTER_PX = 768
+#: Seconds a connection may stay idle before the server drops it.
+_SOCKET_TIMEOUT_S = 15.0
+
+_STATUS_CODES = {"covered": "c", "marginal": "m", "dead": "d", "unknown": "u"}
+_TOWER_FIELDS = (
+    "tower_id",
+    "lon",
+    "lat",
+    "tech",
+    "freq_mhz",
+    "eirp_dbm",
+    "height_m",
+    "azimuth_deg",
+    "beamwidth_deg",
+    "tilt_deg",
+)
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+#: URL path -> (package, resource name, content type).  The only files served.
+_STATIC: dict[str, tuple[str, str, str]] = {
+    "/": ("deadzone.web", "static/index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("deadzone.web", "static/app.js", "text/javascript; charset=utf-8"),
+    "/static/app.css": ("deadzone.web", "static/app.css", "text/css; charset=utf-8"),
+    "/static/leaflet.js": ("deadzone.maps", "_vendor/leaflet.js", "text/javascript; charset=utf-8"),
+    "/static/leaflet.css": ("deadzone.maps", "_vendor/leaflet.css", "text/css; charset=utf-8"),
+}
+_ACTIONS = ("add", "move", "edit", "remove")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address) is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _num(v: Any, digits: int = 6) -> float | None:
+    """A JSON-safe float: None for missing/NaN."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(f, digits) if math.isfinite(f) else None
+
+
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+class WhatIfApp:
+    """A what-if session behind a lock, with the JSON views the page needs.
+
+    Parameters
+    ----------
+    session : deadzone.whatif.Session
+        A warmed-up session; the app edits it in place.
+    title : str, optional
+        Page title (default: the scenario name).
+    max_raster_px : int
+        Longest side of the coverage PNG (pixels).
+    status_labels : mapping, optional
+        Legend text per village status (see
+        :func:`deadzone.maps.folium_map.coverage_map`).
+
+    Examples
+    --------
+    >>> app = WhatIfApp(Session(scenario, model="knife"))   # doctest: +SKIP
+    >>> server = make_server(app, port=0)                    # doctest: +SKIP
+    >>> server.serve_forever()                               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        title: str | None = None,
+        max_raster_px: int = DEFAULT_MAX_RASTER_PX,
+        status_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        if not (64 <= max_raster_px <= 4096):
+            raise ParameterError(f"max_raster_px was {max_raster_px}; expected 64..4096")
+        self.session = session
+        self.lock = threading.Lock()
+        self.version = 0
+        self.max_raster_px = int(max_raster_px)
+        scen = session.scenario
+        self.title = title or f"what-if: {scen.name}"
+        thr = session.thresholds
+        self._covered_dbm = float(thr.covered("2G"))
+        self._marginal_dbm = float(thr.marginal("2G"))
+        self._vmin = self._marginal_dbm - 20.0
+        self._vmax = self._covered_dbm + 40.0
+        self._status_labels = dict(status_labels) if status_labels else None
+        self.bounds = self._scenario_bounds()
+        self.specs = endpoint_specs(self.bounds)
+        self._villages_static = self._village_table()
+        dem = scen.dem
+        self._image = CoverageImage(
+            dem.shape,
+            dem.transform,
+            dem.crs,
+            max_px=self.max_raster_px,
+            vmin=self._vmin,
+            vmax=self._vmax,
+        )
+        self._overlay_bounds = [[round(x, 7) for x in p] for p in self._image.bounds]
+        self._png: bytes = b""
+        self._png_version = -1
+        self._last: dict[str, Any] | None = None
+        self._render_png()
+
+    # ------------------------------------------------------------ geometry
+    def _scenario_bounds(self) -> Bounds:
+        from rasterio.warp import transform_bounds
+
+        dem = self.session.scenario.dem
+        w, s, e, n = transform_bounds(dem.crs, "EPSG:4326", *dem.bounds)
+        return Bounds(west=w, south=s, east=e, north=n)
+
+    def _village_table(self) -> dict[str, list[Any]]:
+        vil = self.session.result.villages
+        geom = vil.geometry
+        pts = [None if g is None or g.is_empty else g.representative_point() for g in geom]
+        communes = self.session.scenario.communes
+        names: dict[str, str] = {}
+        if communes is not None and len(communes) and "name" in communes.columns:
+            names = dict(
+                zip(communes["commune_id"].astype(str), communes["name"].astype(str), strict=False)
+            )
+        return {
+            "village_id": [str(v) for v in vil["village_id"]],
+            "name": [_text(v) or "" for v in vil["name"]],
+            "commune": [names.get(str(c), _text(c) or "") for c in vil["commune_id"]],
+            "population": [int(p) for p in vil["population"].fillna(0)],
+            "lon": [None if p is None else round(p.x, 6) for p in pts],
+            "lat": [None if p is None else round(p.y, 6) for p in pts],
+        }
+
+    # ------------------------------------------------------------- views
+    def _villages_dynamic(self) -> dict[str, Any]:
+        vil = self.session.result.villages
+        return {
+            "status": "".join(_STATUS_CODES.get(s, "u") for s in vil["status"]),
+            "reason": [_text(r) for r in vil["reason"]],
+            "best_rx_dbm": [_num(v, 1) for v in vil["best_rx_dbm"]],
+            "serving_tower_id": [_text(t) for t in vil["serving_tower_id"]],
+        }
+
+    def _towers(self) -> list[dict[str, Any]]:
+        tw = self.session.towers
+        out = []
+        for rec in tw.drop(columns="geometry").to_dict("records"):
+            row: dict[str, Any] = {}
+            for k in _TOWER_FIELDS:
+                v = rec.get(k)
+                row[k] = _text(v) if k in ("tower_id", "tech") else _num(v)
+            out.append(row)
+        return out
+
+    def _totals(self) -> dict[str, Any]:
+        s = self.session.result.summary
+        keys = (
+            "villages_total",
+            "villages_covered",
+            "villages_marginal",
+            "villages_dead",
+            "villages_unknown",
+            "population_total",
+            "population_covered",
+            "households_total",
+            "households_covered",
+        )
+        return {k: int(s[k]) for k in keys}
+
+    def state(self) -> dict[str, Any]:
+        """Everything the page draws (``GET /api/state``)."""
+        with self.lock:
+            b = self.bounds
+            return {
+                "title": self.title,
+                "version": self.version,
+                "bounds": [[b.south, b.west], [b.north, b.east]],
+                "overlay_bounds": self._overlay_bounds,
+                "legend_html": legend_html(
+                    self._covered_dbm,
+                    self._marginal_dbm,
+                    self._vmin,
+                    self._vmax,
+                    self._status_labels,
+                ),
+                "limits": {
+                    "height_m": list(HEIGHT_M),
+                    "eirp_dbm": list(EIRP_DBM),
+                    "freq_mhz": list(FREQ_MHZ),
+                },
+                "defaults": {
+                    t: {
+                        "freq_mhz": TOWER_DEFAULTS[t].freq_mhz,
+                        "eirp_dbm": TOWER_DEFAULTS[t].eirp_dbm,
+                        "height_m": TOWER_DEFAULTS[t].height_m,
+                    }
+                    for t in TECHS
+                },
+                "model": self.session.params.model,
+                "towers": self._towers(),
+                "villages": {**self._villages_static, **self._villages_dynamic()},
+                "totals": self._totals(),
+                "summary_lines": self.session.result.summary_lines()[:6],
+                "last": self._last,
+            }
+
+    def coverage_png(self) -> tuple[bytes, int]:
+        """The coverage PNG of the current state and its version."""
+        with self.lock:
+            if self._png_version != self.version:
+                self._render_png()
+            return self._png, self._png_version
+
+    def _render_png(self) -> None:
+        self._png = self._image.render(self.session.coverage.rx.best_dbm)
+        self._png_version = self.version
+
+    def towers_csv(self) -> bytes:
+        """The current tower table as CSV (UTF-8)."""
+        with self.lock:
+            towers = self._towers()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(_TOWER_FIELDS), lineterminator="\n")
+        w.writeheader()
+        for t in towers:
+            w.writerow({k: "" if v is None else v for k, v in t.items()})
+        return buf.getvalue().encode("utf-8")
+
+    # ------------------------------------------------------------- edits
+    def apply(self, action: str, raw_body: bytes) -> dict[str, Any]:
+        """Validate one edit request, apply it and return its delta as JSON data.
+
+        Raises
+        ------
+        RequestError
+            Unknown action (404), bad body (400) or unknown tower (404).
+        """
+        if action not in _ACTIONS:
+            raise RequestError(f"no such action {action!r}", status=404)
+        body = parse_body(raw_body, self.specs[action])
+        with self.lock:
+            t0 = time.perf_counter()
+            s = self.session
+            tid = body.pop("tower_id", None)
+            if tid is not None and tid not in set(s.towers["tower_id"].astype(str)):
+                raise RequestError(f"no tower with tower_id {tid!r}", status=404)
+            for k in ("azimuth_deg", "beamwidth_deg"):
+                if k in body and body[k] is None:
+                    body[k] = math.nan
+            try:
+                if action == "add":
+                    d = s.add(body.pop("lon"), body.pop("lat"), **body)
+                elif action == "move":
+                    d = s.move(tid, body["lon"], body["lat"])
+                elif action == "edit":
+                    d = s.edit(tid, **body)
+                else:
+                    d = s.remove(tid)
+            except DeadzoneError as exc:
+                raise RequestError(" ".join(str(exc).split())) from None
+            self.version += 1
+            elapsed = time.perf_counter() - t0
+            self._last = self._delta_json(d, elapsed)
+            logger.info("%s in %.3f s", d.action, elapsed)
+            return {
+                "version": self.version,
+                "delta": self._last,
+                "towers": self._towers(),
+                "villages": self._villages_dynamic(),
+                "totals": self._totals(),
+                "summary_lines": s.result.summary_lines()[:6],
+            }
+
+    @staticmethod
+    def _delta_json(d: Any, elapsed_s: float) -> dict[str, Any]:
+        def rows(frame: Any) -> list[dict[str, Any]]:
+            return [
+                {
+                    "village_id": str(r.village_id),
+                    "name": _text(r.name) or "",
+                    "population": int(r.population),
+                }
+                for r in frame.itertuples()
+            ]
+
+        tower_id = d.action.split(" ", 2)[1] if " " in d.action else None
+        return {
+            "action": d.action,
+            "tower_id": tower_id,
+            "elapsed_s": round(elapsed_s, 4),
+            "villages_reaudited": int(d.villages_reaudited),
+            "totals_before": {k: int(v) for k, v in d.totals_before.items()},
+            "totals_after": {k: int(v) for k, v in d.totals_after.items()},
+            "newly_covered": rows(d.newly_covered),
+            "newly_lost": rows(d.newly_lost),
+            "changed": [
+                {"village_id": str(a), "status_before": str(b), "status_after": str(c)}
+                for a, b, c in zip(
+                    d.changed["village_id"],
+                    d.changed["status_before"],
+                    d.changed["status_after"],
+                    strict=True,
+                )
+            ],
+            "summary_lines": d.summary_lines(),
+        }
+
+
+# ------------------------------------------------------------------ HTTP layer
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    out = {}
+    for route, (pkg, name, ctype) in _STATIC.items():
+        data = (resources.files(pkg) / name).read_bytes()
+        if name.endswith("leaflet.js"):
+            # The source map is not served; drop the comment that asks for it.
+            data = b"\n".join(
+                ln for ln in data.split(b"\n") if not ln.startswith(b"//# sourceMappingURL=")
+            )
+        out[route] = (data, ctype)
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], app: WhatIfApp) -> None:
+        self.app = app
+        self.static = _static_files()
+        self.loopback = is_loopback(addr[0])
+        super().__init__(addr, _Handler)
+        port = self.server_address[1]
+        names = ("127.0.0.1", "localhost", "[::1]")
+        self.allowed_hosts = {f"{h}:{port}" for h in names}
+        if port == 80:
+            self.allowed_hosts |= set(names)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT/`` of the page."""
+        host, port = self.server_address[:2]
+        if ":" in str(host):
+            host = f"[{host}]"
+        return f"http://{host}:{port}/"
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "deadzone"
+    sys_version = ""
+    timeout = _SOCKET_TIMEOUT_S
+
+    # -- plumbing
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        logger.info("%s %s", self.address_string(), format % args)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", _CSP)
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any) -> None:
+        body = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        self._send(status, body, "application/json; charset=utf-8", {"Cache-Control": "no-store"})
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message, "status": status})
+
+    def _guard(self) -> bool:
+        """Host/Origin checks; False (and an answer sent) when refused."""
+        srv = self.server
+        host = self.headers.get("Host", "")
+        if srv.loopback and host not in srv.allowed_hosts:
+            self.close_connection = True
+            self._error(403, f"Host {host[:60]!r} is not this loopback server")
+            return False
+        origin = self.headers.get("Origin")
+        if origin is not None and self.command != "GET":
+            want = (
+                {f"http://{h}" for h in srv.allowed_hosts} if srv.loopback else {f"http://{host}"}
+            )
+            if origin not in want:
+                self.close_connection = True
+                self._error(403, "cross-origin requests are refused")
+                return False
+        return True
+
+    def _route(self) -> str | None:
+        target = self.path
+        if not target.startswith("/"):
+            self._error(400, "request target must be an absolute path")
+            return None
+        return urlsplit(target).path
+
+    # -- methods
+    def do_GET(self) -> None:  # noqa: N802
+        path = self._route()
+        if path is None or not self._guard():
+            return
+        srv = self.server
+        try:
+            if path in srv.static:
+                data, ctype = srv.static[path]
+                self._send(200, data, ctype, {"Cache-Control": "no-cache"})
+            elif path == "/api/state":
+                self._json(200, srv.app.state())
+            elif path == "/api/coverage.png":
+                png, version = srv.app.coverage_png()
+                self._send(
+                    200,
+                    png,
+                    "image/png",
+                    {"Cache-Control": "no-store", "X-Deadzone-Version": str(version)},
+                )
+            elif path == "/api/towers.csv":
+                self._send(
+                    200,
+                    srv.app.towers_csv(),
+                    "text/csv; charset=utf-8",
+                    {
+                        "Cache-Control": "no-store",
+                        "Content-Disposition": 'attachment; filename="towers.csv"',
+                    },
+                )
+            else:
+                self._error(404, "not found")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            logger.exception("GET %s failed", path)
+            self._error(500, "internal error; see the server log")
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self._route()
+        if path is None:
+            return
+        # The body is read (within the size limit) before any refusal, so the
+        # client always gets the answer rather than a reset connection.
+        raw = self._read_body()
+        if raw is None or not self._guard():
+            return
+        action = path.removeprefix("/api/") if path.startswith("/api/") else None
+        if action not in _ACTIONS:
+            self._error(404, "not found")
+            return
+        try:
+            result = self.server.app.apply(action, raw)
+        except RequestError as exc:
+            self._error(exc.status, str(exc))
+            return
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            logger.exception("POST %s failed", path)
+            self._error(500, "internal error; see the server log")
+            return
+        self._json(200, result)
+
+    def _read_body(self) -> bytes | None:
+        ctype = self.headers.get("Content-Type", "")
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._error(411, "chunked bodies are not accepted; send Content-Length")
+            return None
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            self.close_connection = True
+            self._error(411, "Content-Length is required")
+            return None
+        try:
+            length = int(length_text)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            self._error(400, "Content-Length is not a non-negative integer")
+            return None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            if length <= _DRAIN_LIMIT_BYTES:
+                self._drain(length)
+            self._error(413, f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}")
+            return None
+        raw = self.rfile.read(length)
+        if len(raw) != length:
+            self.close_connection = True
+            self._error(400, "request body shorter than Content-Length")
+            return None
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            self._error(415, "Content-Type must be application/json")
+            return None
+        return raw
+
+    def _drain(self, length: int) -> None:
+        left = length
+        try:
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._error(405, "method not allowed")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = _not_allowed  # noqa: N815
+
+
+def make_server(
+    app: WhatIfApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_bind: Callable[[str], None] | None = None,
+) -> _Server:
+    """Bind the app's HTTP server (port 0 picks a free port).
+
+    Parameters
+    ----------
+    app : WhatIfApp
+        The app to serve.
+    host : str
+        Interface to bind; loopback (127.0.0.1) by default.  Any other
+        address exposes the session to the network.
+    port : int
+        TCP port, 0 for a free one (see the returned server's ``url``).
+    on_bind : callable, optional
+        Called with the page URL once bound.
+
+    Returns
+    -------
+    ThreadingHTTPServer
+        Call ``serve_forever()``; ``shutdown()`` from another thread stops it.
+    """
+    if not (0 <= port <= 65535):
+        raise ParameterError(f"port was {port}; expected 0..65535")
+    cls = _Server6 if ":" in host.strip("[]") else _Server
+    try:
+        srv = cls((host.strip("[]"), port), app)
+    except OSError as exc:
+        raise ParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if on_bind is not None:
+        on_bind(srv.url)
+    return srv
