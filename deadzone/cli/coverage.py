@@ -54,13 +54,18 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 @click.option("--per-band", is_flag=True,
               help="Also write best-metric and best-server rasters per technology and band "
                    "(signal_<tech>-<MHz>_dbm.tif: level for 2G/3G, RSRP for 4G/5G).")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget, e.g. 2GB, 500MB, 1.5GiB or 25% (default: 50% of physical "
+                   "memory). When the DEM window and rasters do not fit, the grid is computed "
+                   "in tiles read from and written to disk (projected DEM needed, no "
+                   "--landcover); the results are the same.")
 @landcover_option
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
-                 dem_resolution_m: float | None, per_band: bool, model: str, radius_km: float,
-                 rx_height_m: float, threshold_dbm: float | None, indoor_margin_db: float,
-                 threads: int | None, overwrite: bool, quiet: bool, itm: ItmSettings,
-                 landcover_path: Path | None) -> None:
+                 dem_resolution_m: float | None, per_band: bool, max_memory: str | None,
+                 model: str, radius_km: float, rx_height_m: float, threshold_dbm: float | None,
+                 indoor_margin_db: float, threads: int | None, overwrite: bool, quiet: bool,
+                 itm: ItmSettings, landcover_path: Path | None) -> None:
     """Compute received power of every tower and the multi-server composite.
 
     Writes Cloud-Optimized GeoTIFFs in the DEM's metric CRS: rx_dbm.tif (best
@@ -70,21 +75,31 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     covered threshold), plus servers.csv and coverage.json (parameters);
     only the DEM window within --radius-km of the towers is read;
     with --per-band also signal_<tech>-<MHz>_dbm.tif and
-    best_server_<tech>-<MHz>.tif per band.
+    best_server_<tech>-<MHz>.tif per band.  A DEM window larger than
+    --max-memory is processed in tiles (windowed reads and writes).
     """
     from deadzone.data.io import atomic_path, write_raster
-    from deadzone.data.loaders import file_checksum, load_dem, load_towers
+    from deadzone.data.loaders import load_dem, load_towers
     from deadzone.geo.coverage import compute_coverage
     from deadzone.geo.export import check_output_dir
+    from deadzone.geo.tiled import default_memory_bytes, parse_memory
 
     t0 = time.perf_counter()
+    budget = default_memory_bytes() if max_memory is None else parse_memory(max_memory)
     out = check_output_dir(out_dir, COVERAGE_FILES, overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
+    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    bounds = reach_bounds(towers, radius_km)
+    if _needs_tiles(dem_path, bounds, towers, budget=budget, radius_km=radius_km,
+                    per_band=per_band, threads=threads, dem_resolution_m=dem_resolution_m):
+        _tiled(dem_path, towers_path, towers, out, bounds=bounds, budget=budget,
+               dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
+               per_band=per_band, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+               thr=thr, threads=threads, itm=itm, quiet=quiet, t0=t0)
+        return
     # Read only the DEM window the towers can reach (a national DEM is never
     # loaded whole for one province's towers).
-    dem = load_dem(dem_path, resolution_m=dem_resolution_m,
-                   bounds_lonlat=reach_bounds(towers, radius_km))
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    dem = load_dem(dem_path, resolution_m=dem_resolution_m, bounds_lonlat=bounds)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
         cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
                                rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
@@ -107,15 +122,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
                      nodata=-1, overwrite=overwrite, cog=True)
     with atomic_path(out / "servers.csv") as tmp:
         cov.servers_table().to_csv(tmp, index=False)
-    meta = {
-        "parameters": cov.parameters,
-        "thresholds": thr.as_dict(),
-        "towers_outside_dem": cov.grid.outside,
-        "inputs": {"dem": {"path": str(dem_path), "sha256": file_checksum(dem_path)},
-                   "towers": {"path": str(towers_path), "sha256": file_checksum(towers_path)}},
-    }
-    with atomic_path(out / "coverage.json") as tmp:
-        Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    _write_meta(out, cov.parameters, thr, cov.grid.outside, dem_path, towers_path)
     if not quiet:
         import numpy as np
 
@@ -123,3 +130,101 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
         click.echo(f"coverage: {len(cov.grid.tower_ids)} towers, model {model}, "
                    f"{reached:.1f}% of cells reached; outputs in {out}/ "
                    f"({time.perf_counter() - t0:.1f} s)")
+
+
+def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: Path,  # noqa: ANN001
+                towers_path: Path) -> None:
+    """coverage.json: parameters, thresholds, towers outside the DEM, input checksums."""
+    from deadzone.data.io import atomic_path
+    from deadzone.data.loaders import file_checksum
+
+    meta = {
+        "parameters": parameters,
+        "thresholds": thr.as_dict(),
+        "towers_outside_dem": outside,
+        "inputs": {"dem": {"path": str(dem_path), "sha256": file_checksum(dem_path)},
+                   "towers": {"path": str(towers_path), "sha256": file_checksum(towers_path)}},
+    }
+    with atomic_path(out / "coverage.json") as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _needs_tiles(dem_path: Path, bounds, towers, *, budget: int, radius_km: float,  # noqa: ANN001
+                 per_band: bool, threads: int | None, dem_resolution_m: float | None) -> bool:
+    """Whether the in-memory computation would exceed ``budget`` (bytes)."""
+    import math
+    import os
+
+    from deadzone.errors import DeadzoneError
+    from deadzone.geo.schema import TECHS
+    from deadzone.geo.tiled import DiskDem, in_memory_bytes, overhead_bytes
+
+    try:
+        src = DiskDem(dem_path, bounds_lonlat=bounds)
+    except DeadzoneError:  # load_dem reports it, with its hints
+        return False
+    rows, cols = src.shape
+    cell_m = math.sqrt(src.cell_w_m * src.cell_h_m)
+    if not src.projected_m:  # degrees (or feet): about 111 km per degree
+        cell_m *= 111_320.0 if src.crs.is_geographic else 0.3048
+    if dem_resolution_m is not None:
+        scale = cell_m / dem_resolution_m
+        rows, cols, cell_m = math.ceil(rows * scale), math.ceil(cols * scale), dem_resolution_m
+    techs = {str(t) for t in towers["tech"]} & set(TECHS) if "tech" in towers.columns else set()
+    bands = len(towers) if per_band else 0
+    need = in_memory_bytes((rows, cols), n_composites=1 + len(techs) + bands,
+                           radius_m=radius_km * 1000.0, cell_w_m=cell_m, cell_h_m=cell_m,
+                           n_threads=threads or os.cpu_count() or 1)
+    return need + overhead_bytes() > budget
+
+
+def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budget: int,  # noqa: ANN001
+           dem_resolution_m: float | None, landcover_path: Path | None, per_band: bool,
+           model: str, radius_km: float, rx_height_m: float, thr, threads: int | None,  # noqa: ANN001
+           itm: ItmSettings, quiet: bool, t0: float) -> None:
+    """The coverage in tiles: windowed DEM reads, windowed raster writes, then COGs."""
+    import warnings
+
+    from deadzone.data.io import atomic_path
+    from deadzone.errors import ParameterError
+    from deadzone.geo.tiled import DiskDem, format_bytes, tiled_coverage, write_tiled_cogs
+
+    what = f"the DEM window ({dem_path.name}) does not fit --max-memory {format_bytes(budget)}"
+    if landcover_path is not None:
+        raise ParameterError(f"{what}, and --landcover is not supported in windowed "
+                             "processing; raise --max-memory or drop --landcover")
+    src = DiskDem(dem_path, bounds_lonlat=bounds)
+    src.grid()  # a projected metric CRS, or a one-line error with the gdalwarp fix
+    if dem_resolution_m is not None and (abs(src.cell_w_m - dem_resolution_m) > 1e-9
+                                         or abs(src.cell_h_m - dem_resolution_m) > 1e-9):
+        raise ParameterError(f"{what}, and --dem-resolution-m {dem_resolution_m:g} would "
+                             f"resample it (cells are {src.cell_w_m:g} m); resample it first "
+                             "(gdalwarp -tr) or raise --max-memory")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = tiled_coverage(src, towers, max_memory_bytes=budget, model=model,
+                             radius_km=radius_km, rx_height_m=rx_height_m, thresholds=thr,
+                             n_threads=threads, per_band=per_band, by_tech=False, itm=itm)
+        with src, progress_bar("coverage (tiles)", quiet=quiet) as update:
+            written = write_tiled_cogs(run, out, progress=update)
+    for w in caught:  # re-issue after the progress bar is gone
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    with atomic_path(out / "servers.csv") as tmp:
+        import pandas as pd
+
+        pd.DataFrame({
+            "server_index": range(len(run.grid.tower_ids)),
+            "tower_id": run.grid.tower_ids,
+            "tech": run.grid.techs,
+            "computed": [s is not None for s in run.grid.sites],
+        }).to_csv(tmp, index=False)
+    _write_meta(out, run.parameters, thr, run.grid.outside, dem_path, towers_path)
+    if not quiet:
+        st, plan = run.stats, run.plan
+        click.echo(f"coverage: {len(run.grid.tower_ids)} towers, model {model}, "
+                   f"{100.0 * written.reached_cells / max(written.total_cells, 1):.1f}% of cells "
+                   f"reached; outputs in {out}/ ({time.perf_counter() - t0:.1f} s)")
+        click.echo(f"  windowed: {run.shape[0]}x{run.shape[1]} grid in {st.tiles} tiles of "
+                   f"{plan.tile_rows}x{plan.tile_cols} within --max-memory "
+                   f"{format_bytes(budget)}; tower windows computed {st.computed}, reused "
+                   f"{st.reused}, recomputed {st.recomputed}", err=True)

@@ -6,7 +6,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,7 +33,15 @@ from deadzone.kernels.coverage import (
 )
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["CoverageResult", "TowerGrid", "band_key", "compute_coverage", "towers_on_grid"]
+__all__ = [
+    "CoverageResult",
+    "TowerGrid",
+    "band_key",
+    "compute_coverage",
+    "site_reach",
+    "site_window",
+    "towers_on_grid",
+]
 
 DEFAULT_RADIUS_KM = 25.0
 DEFAULT_RX_HEIGHT_M = 1.5
@@ -247,6 +255,39 @@ def _subtract_clutter(win: npt.NDArray[np.float32], r0: int, c0: int,
     win[a0 - r0:a1 - r0, b0 - c0:b1 - c0] -= table_db[categories[a0:a1, b0:b1]]
 
 
+def site_reach(
+    site: RadioSite,
+    *,
+    shape: tuple[int, int],
+    cell_w_m: float,
+    cell_h_m: float,
+    radius_m: float,
+    floor_dbm: float,
+) -> tuple[int, int, int, int]:
+    """Grid box holding every cell a site's radials read or compute.
+
+    Radials stop at the window edge (Chebyshev radius
+    ``ceil(radius_m / min(cell))``) and where even free space falls below
+    ``floor_dbm`` (ITU-R P.525-4 eq. (8), as the kernel's cut-off); a sample
+    ``k`` steps out lies at most ``k`` cells away and a step is at least
+    ``min(cell)``, so the reach is ``d_max / min(cell) + 1/2`` cells (2 kept
+    as margin).
+
+    Returns
+    -------
+    row0, row1, col0, col1 : int
+        The box (ends exclusive), clipped to ``shape``.
+    """
+    min_cell = min(cell_w_m, cell_h_m)
+    r_full = int(math.ceil(radius_m / min_cell))
+    budget_db = site.eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(site.freq_mhz)
+    d_max = min(radius_m, 1000.0 * 10.0 ** (min(budget_db, 300.0) / 20.0))
+    r = min(r_full, int(math.ceil(d_max / min_cell)) + 2)
+    rows, cols = shape
+    return (max(site.row - r, 0), min(site.row + r + 1, rows),
+            max(site.col - r, 0), min(site.col + r + 1, cols))
+
+
 def site_window(
     elevation_m: npt.NDArray[np.float32],
     site: RadioSite,
@@ -266,9 +307,16 @@ def site_window(
 
     The kernel window (:func:`deadzone.kernels.coverage.tower_window`) with
     the clutter loss applied; for callers that keep per-tower windows (the
-    what-if session, the site optimizer).  ``rx_height_grid_m`` is
+    what-if session, the site optimizer, the tiled computation of
+    :mod:`deadzone.geo.tiled`).  ``rx_height_grid_m`` is
     :func:`deadzone.geo.clutter.rx_height_grid` of ``clutter`` (computed here
     when omitted).
+
+    The kernel runs on the DEM cropped to :func:`site_reach`, so the window
+    depends only on the terrain the site can reach, not on how much DEM
+    around it is loaded: a tile of a larger-than-memory DEM read from disk
+    gives the same window, bit for bit (the kernel's radial rounding is
+    done in grid coordinates, so the crop fixes them).
 
     Returns
     -------
@@ -279,11 +327,21 @@ def site_window(
     """
     if clutter is not None and rx_height_grid_m is None:
         rx_height_grid_m = rx_height_grid(clutter, rx_height_m=rx_height_m)
+    shape = (int(elevation_m.shape[0]), int(elevation_m.shape[1]))
+    if not (0 <= site.row < shape[0] and 0 <= site.col < shape[1]):
+        raise ParameterError(f"site cell ({site.row}, {site.col}) lies outside the DEM")
+    a0, a1, b0, b1 = site_reach(site, shape=shape, cell_w_m=dem.cell_w_m,
+                                cell_h_m=dem.cell_h_m, radius_m=radius_m, floor_dbm=floor_dbm)
+    crop = np.ascontiguousarray(elevation_m[a0:a1, b0:b1], dtype=np.float32)
+    h_crop = None if rx_height_grid_m is None else np.ascontiguousarray(
+        rx_height_grid_m[a0:a1, b0:b1], dtype=np.float32)
     win, r0, c0 = tower_window(
-        elevation_m, site, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m, radius_m=radius_m,
-        rx_height_m=rx_height_m, model=model, k_factor=k_factor, floor_dbm=floor_dbm,
-        itm=itm, n_threads=n_threads, rx_height_grid_m=rx_height_grid_m,
+        crop, replace(site, row=site.row - a0, col=site.col - b0), cell_w_m=dem.cell_w_m,
+        cell_h_m=dem.cell_h_m, radius_m=radius_m, rx_height_m=rx_height_m, model=model,
+        k_factor=k_factor, floor_dbm=floor_dbm, itm=itm, n_threads=n_threads,
+        rx_height_grid_m=h_crop,
     )
+    r0, c0 = r0 + a0, c0 + b0
     if clutter is not None:
         _subtract_clutter(win, r0, c0, clutter,
                           loss_table_db(freq_mhz=site.freq_mhz, rx_height_m=rx_height_m))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,69 @@ def test_per_band_rasters(tmp_path: Path) -> None:
     # the per-technology composite is the best of its bands
     both = np.fmax(api.by_band["4G-700"].best_dbm, api.by_band["4G-1800"].best_dbm)
     np.testing.assert_array_equal(both, api.by_tech["4G"].best_dbm)
+
+
+def _hilly_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    rr, cc = np.mgrid[0:300, 0:300].astype(np.float64)
+    z = (150.0 + 60.0 * np.sin(rr / 23.0) * np.cos(cc / 31.0) + 0.2 * rr).astype(np.float32)
+    s = small_scenario(z=z, towers=[
+        {"x": 1500, "y": 1200},
+        {"x": 6000, "y": 5000, "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 61.0},
+        {"x": 7800, "y": 1500, "tech": "4G", "freq_mhz": 700.0, "eirp_dbm": 58.0},
+    ])
+    dem_path = write_raster(tmp_path / "dem.tif", s.dem.elevation_m, s.dem.transform, s.dem.crs)
+    towers_path = tmp_path / "towers.csv"
+    pd.DataFrame(s.towers.drop(columns="geometry")).to_csv(towers_path, index=False)
+    return dem_path, towers_path
+
+
+def test_max_memory_forces_tiles_with_the_same_rasters(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import deadzone.geo.tiled as tiled
+
+    dem_path, towers_path = _hilly_inputs(tmp_path)
+    base = ["coverage", "--dem", str(dem_path), "--towers", str(towers_path), "--radius-km",
+            "3", "--model", "knife", "--per-band", "--threads", "2"]
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "mem"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    # Measured RSS differs between runs: plan as if the process used nothing, so
+    # 121 MB leaves ~3.5 MB after GDAL's cache and the margin: a few tiles.
+    monkeypatch.setattr(tiled, "process_rss_bytes", lambda: 0)
+    res = CliRunner().invoke(
+        cli, [*base, "--out", str(tmp_path / "tiles"), "--max-memory", "121MB"])
+    assert res.exit_code == 0, res.output
+    m = re.search(r"windowed: 300x300 grid in (\d+) tiles", res.stderr)
+    assert m is not None and int(m.group(1)) > 1, res.stderr
+    names = sorted(p.name for p in (tmp_path / "mem").iterdir())
+    assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == names  # no temp left
+    assert "signal_4G-700_dbm.tif" in names
+    for name in names:
+        if not name.endswith(".tif"):
+            continue
+        with rasterio.open(tmp_path / "mem" / name) as a, \
+                rasterio.open(tmp_path / "tiles" / name) as b:
+            assert b.overviews(1)  # still cloud-optimized
+            assert (a.dtypes, a.transform, a.crs) == (b.dtypes, b.transform, b.crs)
+            assert a.nodata == b.nodata or (np.isnan(a.nodata) and np.isnan(b.nodata))
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
+    assert (tmp_path / "mem" / "servers.csv").read_text() == \
+        (tmp_path / "tiles" / "servers.csv").read_text()
+    meta = [json.loads((tmp_path / d / "coverage.json").read_text()) for d in ("mem", "tiles")]
+    assert meta[0] == meta[1]
+
+
+def test_max_memory_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import deadzone.geo.tiled as tiled
+
+    dem_path, towers_path = _hilly_inputs(tmp_path)
+    base = ["coverage", "--dem", str(dem_path), "--towers", str(towers_path), "--radius-km",
+            "3", "--model", "fspl", "--quiet"]
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "a"), "--max-memory", "lots"])
+    assert res.exit_code == 2 and "error: max memory was 'lots'" in res.output
+    monkeypatch.setattr(tiled, "process_rss_bytes", lambda: 0)
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b"), "--max-memory", "100MB"])
+    assert res.exit_code == 2, res.output
+    assert "cannot hold one tower's window" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "c"), "--max-memory", "121MB",
+                                   "--landcover", str(dem_path)])
+    assert res.exit_code == 2 and "--landcover is not supported" in res.output

@@ -1,0 +1,1051 @@
+"""Coverage of DEMs larger than memory: tiles of the output grid, windowed reads.
+
+:func:`deadzone.geo.coverage.compute_coverage` holds the DEM window and the
+composites of the whole output grid in memory.  A national DEM (a 40,000 x
+40,000 int16 GeoTIFF is 3.2 GB on disk, 6.4 GB as float32, and the composite
+adds 14 bytes per cell) does not fit.  Here the output grid is split into
+tiles sized from a memory budget; for each tile only the towers whose reach
+touches it are computed, each on the DEM window it can reach (read from disk
+with a rasterio windowed read), and their windows are merged into the tile's
+composite, which is then handed to the caller (the CLI writes it into tiled
+GeoTIFFs with windowed writes and converts them to COGs).
+
+The result equals :func:`~deadzone.geo.coverage.compute_coverage` cell for
+cell: a tower's radials only ever read DEM cells within its reach (the
+Chebyshev window of the computation radius, cut where even free space falls
+below the floor), so the DEM window read here holds every cell the
+in-memory computation reads; merges run in tower order in both.
+
+Trade-off, towers spanning several tiles: a tower's received-power window
+is computed once and kept (cropped to its reach, 4 bytes per cell) until the
+last tile it touches is done, as long as the cache share of the budget
+allows; beyond that it is recomputed for each further tile it touches
+(``TiledCoverage.stats`` counts both).  Tiles are full-width row bands when
+the budget allows at least 256 rows (a tower then spans few tiles), squares
+otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+from affine import Affine
+from rasterio.crs import CRS
+
+from deadzone.errors import CRSError, DataLoadError, DeadzoneWarning, ParameterError
+from deadzone.geo.coverage import (
+    DEFAULT_FLOOR_DBM,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_RX_HEIGHT_M,
+    CoverageResult,
+    TowerGrid,
+    band_key,
+    site_reach,
+    site_window,
+    towers_on_grid,
+)
+from deadzone.geo.raster import Dem
+from deadzone.geo.schema import TECHS
+from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels.coverage import (
+    iter_windows,
+    merge_into,
+    model_code,
+    new_composite,
+)
+from deadzone.kernels.itm import ItmSettings
+
+__all__ = [
+    "COMPOSITE_BYTES_PER_CELL",
+    "DiskDem",
+    "TilePlan",
+    "TiledCoverage",
+    "TiledOutputs",
+    "default_memory_bytes",
+    "format_bytes",
+    "in_memory_bytes",
+    "overhead_bytes",
+    "parse_memory",
+    "physical_memory_bytes",
+    "plan_tiles",
+    "process_rss_bytes",
+    "tiled_coverage",
+    "write_tiled_cogs",
+]
+
+#: Bytes per cell of one composite (best float32, server int32, second float32,
+#: count uint16).
+COMPOSITE_BYTES_PER_CELL = 4 + 4 + 4 + 2
+#: Bytes per cell of a tower's window while it is computed (received power
+#: float32, owning radial int32, owner offset float64: see
+#: :func:`deadzone.kernels.coverage.tower_window`).
+_WINDOW_BYTES_PER_CELL = 4 + 4 + 8
+#: Bytes per cell of a DEM window read from disk (raw up to float32, the
+#: float32 copy, the void mask and the fill's temporaries).
+_DEM_BYTES_PER_CELL = 4 + 4 + 1 + 1
+#: GDAL block cache (MB) under the budget: reads of the DEM and tile writes.
+GDAL_CACHE_MB = 64
+#: Margin for Python objects, fragmentation and thread stacks (bytes).
+_SLACK_BYTES = 48 * 2**20
+#: Cells of the void-fill search (``fill_voids`` in :func:`deadzone.data.loaders.load_dem`).
+_FILL_MARGIN = 100
+#: Preferred tile edge: the output GeoTIFFs' block size.
+_BLOCK = 256
+#: Smallest tile edge the budget must allow (cells).
+_MIN_TILE = 64
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z%]*)\s*$", re.IGNORECASE)
+
+
+def physical_memory_bytes() -> int:
+    """Physical memory of the machine, or the cgroup (container) limit if lower (bytes)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for p in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(p).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return int(total)
+
+
+def default_memory_bytes(fraction: float = 0.5) -> int:
+    """Default ``--max-memory``: ``fraction`` of :func:`physical_memory_bytes`."""
+    return int(physical_memory_bytes() * fraction)
+
+
+def parse_memory(text: str | int) -> int:
+    """A memory size in bytes from ``"2GB"``, ``"500MB"``, ``"1.5GiB"``, ``"25%"``.
+
+    Parameters
+    ----------
+    text : str or int
+        A number with an optional unit: ``B``, ``KB``/``MB``/``GB``/``TB``
+        (powers of 1000; ``K``/``M``/``G``/``T`` too), ``KiB``/``MiB``/``GiB``/
+        ``TiB`` (powers of 1024), or ``N%`` of physical memory.  An int is bytes.
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Raises
+    ------
+    ParameterError
+        Unparsable, zero or negative.
+
+    Examples
+    --------
+    >>> parse_memory("2GB"), parse_memory("500MiB")
+    (2000000000, 524288000)
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = _MEMORY_RE.match(str(text))
+        unit = m.group(2).lower() if m else ""
+        if m is None or (unit not in _UNITS and unit != "%"):
+            raise ParameterError(
+                f"max memory was {text!r}; expected a size like 2GB, 500MB, 1.5GiB or 50%"
+            )
+        number = float(m.group(1))
+        if unit == "%":
+            if not 0.0 < number <= 100.0:
+                raise ParameterError(f"max memory was {text!r}; a percentage must be 0..100")
+            value = int(physical_memory_bytes() * number / 100.0)
+        else:
+            value = int(number * _UNITS[unit])
+    if value <= 0:
+        raise ParameterError(f"max memory was {text!r}; expected a positive size")
+    return value
+
+
+def format_bytes(n: float) -> str:
+    """``1_500_000_000`` -> ``"1.5 GB"`` (powers of 1000)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def process_rss_bytes() -> int:
+    """Resident memory of this process now (bytes; Linux ``/proc``, else the peak so far)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - non-Linux
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+# --------------------------------------------------------------------------- DEM on disk
+
+
+class DiskDem:
+    """A DEM grid on disk, read window by window.
+
+    The grid is the raster's window covering ``bounds_lonlat`` (the same
+    window :func:`deadzone.data.loaders.load_dem` reads), so row/col here
+    equal the in-memory DEM's.  Only rasters already in a projected CRS in
+    metres can be read this way (no reprojection).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A single-band raster (tiled, compressed GeoTIFF reads fastest).
+    bounds_lonlat : (W, S, E, N), optional
+        Restrict the grid to this lon/lat box (degrees); default: whole raster.
+
+    Attributes
+    ----------
+    path : Path
+    shape : (rows, cols)
+        The grid.
+    transform : affine.Affine
+        The grid's transform.
+    crs : rasterio.crs.CRS
+        The raster's CRS.
+    projected_m : bool
+        Whether the CRS is projected in metres (windowed reads possible).
+    voids_filled : int
+        Void cells filled so far by :meth:`read` (counted per read).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        bounds_lonlat: tuple[float, float, float, float] | None = None,
+    ) -> None:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+        from rasterio.windows import Window
+
+        from deadzone.data.loaders import _dem_window, _existing, _metres_per_unit, _quiet_affine
+
+        p = _existing(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            try:
+                src = rasterio.open(p)
+            except RasterioIOError as exc:
+                raise DataLoadError(f"{p}: not a raster rasterio can read ({exc})") from None
+        with src:
+            if src.crs is None or not src.crs.to_wkt():
+                raise CRSError(f"{p}: raster has no CRS")
+            if src.transform.b != 0 or src.transform.d != 0:
+                raise DataLoadError(f"{p}: rotated raster grids are not supported")
+            window = Window(0, 0, src.width, src.height)
+            if bounds_lonlat is not None:
+                with _quiet_affine():
+                    window = _dem_window(src, bounds_lonlat, p)
+            with _quiet_affine():
+                self.transform = Affine(*src.window_transform(window)[:6])
+            self.crs = CRS.from_user_input(src.crs)
+            self.nodata = src.nodata
+            self.dtype = np.dtype(src.dtypes[0])
+            unit = _metres_per_unit(src.crs)
+        self.path = p
+        self.projected_m = unit is not None and abs(unit - 1.0) < 1e-9
+        self.row_off = int(window.row_off)
+        self.col_off = int(window.col_off)
+        self.shape = (int(window.height), int(window.width))
+        self.voids_filled = 0
+        self._lock = threading.Lock()
+        self._src: Any = None
+
+    @property
+    def cell_w_m(self) -> float:
+        """Cell width (m)."""
+        return abs(self.transform.a)
+
+    @property
+    def cell_h_m(self) -> float:
+        """Cell height (m)."""
+        return abs(self.transform.e)
+
+    def grid(self) -> Dem:
+        """A :class:`Dem` with this grid's transform and CRS but no elevations.
+
+        Its arrays are zero-strided views (no memory); use it for geometry only
+        (:func:`deadzone.geo.coverage.towers_on_grid`, cell sizes).
+        """
+        if not self.projected_m:
+            raise CRSError(
+                f"{self.path}: windowed processing needs a DEM in a projected CRS in metres "
+                f"(this one is {self.crs}); warp it first, e.g. "
+                f"gdalwarp -t_srs EPSG:32648 -tr 30 30 -co TILED=YES -co COMPRESS=DEFLATE "
+                f"{self.path.name} dem_utm.tif"
+            )
+        return Dem(
+            elevation_m=np.broadcast_to(np.float32(0.0), self.shape),
+            transform=self.transform,
+            crs=self.crs,
+            void_mask=np.broadcast_to(np.False_, self.shape),
+            source=str(self.path),
+        )
+
+    def open(self) -> DiskDem:
+        """Keep the raster open for :meth:`read` until :meth:`close`."""
+        import rasterio
+
+        if self._src is None:
+            self._src = rasterio.open(self.path)
+        return self
+
+    def close(self) -> None:
+        """Close the raster."""
+        if self._src is not None:
+            self._src.close()
+            self._src = None
+
+    def __enter__(self) -> DiskDem:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, row0: int, col0: int, rows: int, cols: int) -> npt.NDArray[np.float32]:
+        """Elevation (m, float32) of grid rows ``row0:row0+rows``, cols ``col0:col0+cols``.
+
+        The window must lie inside the grid.  Voids (the nodata value, NaN, or
+        -32768 in an int16 raster without nodata) are filled as
+        :func:`~deadzone.data.loaders.load_dem` fills them, from a read
+        grown by the 100-cell fill search distance, so a void within 100
+        cells of valid data gets the same value as in the in-memory path.
+
+        Raises
+        ------
+        DataLoadError
+            Unreadable data, or a window with no valid cell at all.
+        """
+        from rasterio.windows import Window
+
+        from deadzone.data.loaders import _fill_voids
+
+        if not (
+            0 <= row0
+            and 0 <= col0
+            and rows > 0
+            and cols > 0
+            and row0 + rows <= self.shape[0]
+            and col0 + cols <= self.shape[1]
+        ):
+            raise ParameterError(
+                f"window ({row0}, {col0}, {rows}, {cols}) is outside the grid {self.shape}"
+            )
+        with self._lock:
+            if self._src is None:
+                self.open()
+            raw = self._src.read(
+                1, window=Window(self.col_off + col0, self.row_off + row0, cols, rows)
+            )
+        elev = raw.astype(np.float32)
+        invalid = self._invalid(raw, elev)
+        if not invalid.any():
+            return elev
+        # Voids: read again with the fill search margin, fill, crop.
+        a0, b0 = max(row0 - _FILL_MARGIN, 0), max(col0 - _FILL_MARGIN, 0)
+        a1 = min(row0 + rows + _FILL_MARGIN, self.shape[0])
+        b1 = min(col0 + cols + _FILL_MARGIN, self.shape[1])
+        with self._lock:
+            big_raw = self._src.read(
+                1, window=Window(self.col_off + b0, self.row_off + a0, b1 - b0, a1 - a0)
+            )
+        big = big_raw.astype(np.float32)
+        big_invalid = self._invalid(big_raw, big)
+        del big_raw
+        if big_invalid.all():
+            raise DataLoadError(
+                f"{self.path}: no valid elevation cell within "
+                f"{_FILL_MARGIN} cells of grid window "
+                f"({row0}, {col0}, {rows}, {cols})"
+            )
+        _fill_voids(big, big_invalid)
+        self.voids_filled += int(invalid.sum())
+        return np.ascontiguousarray(big[row0 - a0 : row0 - a0 + rows, col0 - b0 : col0 - b0 + cols])
+
+    def _invalid(self, raw: np.ndarray, elev: np.ndarray) -> npt.NDArray[np.bool_]:
+        invalid = ~np.isfinite(elev)
+        if self.nodata is not None and not math.isnan(self.nodata):
+            invalid |= raw == np.asarray(self.nodata).astype(raw.dtype)
+        elif self.nodata is None and raw.dtype == np.int16:
+            invalid |= raw == -32768
+        return invalid
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a grid is split to fit a memory budget.
+
+    Attributes
+    ----------
+    tile_rows, tile_cols : int
+        Tile size (cells); edge tiles are smaller.
+    n_threads : int
+        Towers computed at once (each holds one window).
+    cache_bytes : int
+        Budget for kept tower windows (bytes).
+    budget_bytes : int
+        The budget.
+    base_bytes : int
+        Memory already in use when planning (bytes).
+    """
+
+    tile_rows: int
+    tile_cols: int
+    n_threads: int
+    cache_bytes: int
+    budget_bytes: int
+    base_bytes: int
+
+    def tiles(self, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """``(row0, col0, rows, cols)`` of every tile of ``shape``, row-major."""
+        out = []
+        for r0 in range(0, shape[0], self.tile_rows):
+            for c0 in range(0, shape[1], self.tile_cols):
+                out.append(
+                    (r0, c0, min(self.tile_rows, shape[0] - r0), min(self.tile_cols, shape[1] - c0))
+                )
+        return out
+
+
+def overhead_bytes(base_bytes: int | None = None) -> int:
+    """Memory outside tiles and tower windows: ``base_bytes`` (default: this
+    process's RSS now), GDAL's block cache and a margin (bytes)."""
+    base = process_rss_bytes() if base_bytes is None else int(base_bytes)
+    return base + GDAL_CACHE_MB * 2**20 + _SLACK_BYTES
+
+
+def _window_cells(radius_m: float, cell_w_m: float, cell_h_m: float) -> int:
+    """Edge (cells) of a tower window, as :func:`~deadzone.kernels.coverage.tower_window`."""
+    return 2 * int(math.ceil(radius_m / min(cell_w_m, cell_h_m))) + 1
+
+
+def _tower_bytes(radius_m: float, cell_w_m: float, cell_h_m: float) -> int:
+    """Peak bytes of one tower being computed: its window arrays and its DEM window."""
+    n = _window_cells(radius_m, cell_w_m, cell_h_m)
+    return n * n * _WINDOW_BYTES_PER_CELL + (n + 2 * _FILL_MARGIN) ** 2 * _DEM_BYTES_PER_CELL
+
+
+def in_memory_bytes(
+    shape: tuple[int, int],
+    *,
+    n_composites: int,
+    radius_m: float,
+    cell_w_m: float,
+    cell_h_m: float,
+    n_threads: int = 1,
+) -> int:
+    """Estimated peak bytes of :func:`~deadzone.geo.coverage.compute_coverage` plus writing.
+
+    Per cell: the DEM as read and as float32, the void mask, ``n_composites``
+    composites and one raster copy when writing a COG; plus up to two tower
+    windows per thread.
+    """
+    cells = shape[0] * shape[1]
+    per_cell = 4 + 4 + 1 + 4 + COMPOSITE_BYTES_PER_CELL * n_composites
+    return cells * per_cell + 2 * max(1, n_threads) * _tower_bytes(radius_m, cell_w_m, cell_h_m)
+
+
+def plan_tiles(
+    shape: tuple[int, int],
+    *,
+    budget_bytes: int,
+    n_composites: int,
+    radius_m: float,
+    cell_w_m: float,
+    cell_h_m: float,
+    n_threads: int = 1,
+    base_bytes: int | None = None,
+    cache_fraction: float = 0.4,
+) -> TilePlan:
+    """Tile size, threads and cache share so that the computation fits ``budget_bytes``.
+
+    Parameters
+    ----------
+    shape : (rows, cols)
+        Output grid.
+    budget_bytes : int
+        The whole process's memory budget (bytes).
+    n_composites : int
+        Composites kept per tile (each :data:`COMPOSITE_BYTES_PER_CELL` per cell).
+    radius_m, cell_w_m, cell_h_m : float
+        Tower radius and cell size (m): fix a tower window's size.
+    n_threads : int
+        Wanted threads; lowered while their windows do not fit.
+    base_bytes : int, optional
+        Memory in use before the computation (default: this process's RSS
+        now), plus :data:`GDAL_CACHE_MB` and a margin.
+    cache_fraction : float
+        Share of what is left after the threads' windows kept for tower windows
+        reused across tiles.
+
+    Raises
+    ------
+    ParameterError
+        The budget cannot hold even one tower's window and a minimal tile.
+    """
+    base = process_rss_bytes() if base_bytes is None else int(base_bytes)
+    fixed = overhead_bytes(base)
+    avail = int(budget_bytes) - fixed
+    tower = _tower_bytes(radius_m, cell_w_m, cell_h_m)
+    per_cell = COMPOSITE_BYTES_PER_CELL * max(1, n_composites)
+    rows, cols = shape
+    min_tile = min(rows, _MIN_TILE) * min(cols, _MIN_TILE) * per_cell
+    if avail < tower + min_tile:
+        n = _window_cells(radius_m, cell_w_m, cell_h_m)
+        raise ParameterError(
+            f"max memory {format_bytes(budget_bytes)} cannot hold one tower's window "
+            f"({n}x{n} cells for {radius_m / 1000:g} km at {min(cell_w_m, cell_h_m):g} m: "
+            f"{format_bytes(tower)}) and a {_MIN_TILE}x{_MIN_TILE}-cell tile on top of the "
+            f"{format_bytes(fixed)} the program needs; raise --max-memory or lower --radius-km"
+        )
+    threads = max(1, int(n_threads))
+    # iter_windows keeps up to 2 windows per thread in flight (one when serial);
+    # threads may take at most half of what is left, tiles and cache the rest.
+    while threads > 1 and 2 * threads * tower > avail // 2:
+        threads -= 1
+    inflight = (2 * threads if threads > 1 else 1) * tower
+    rest = avail - inflight
+    tile_cells_max = max((rest * (1.0 - cache_fraction)) // per_cell, min_tile // per_cell)
+    cells = rows * cols
+    if tile_cells_max >= cells:
+        tile_rows, tile_cols = rows, cols
+    elif tile_cells_max >= _BLOCK * cols:
+        tile_rows, tile_cols = int(tile_cells_max // cols) // _BLOCK * _BLOCK, cols
+    else:
+        side = int(math.isqrt(int(tile_cells_max)))
+        side = side // _BLOCK * _BLOCK if side >= _BLOCK else max(side, 16)
+        tile_rows, tile_cols = min(side, rows), min(side, cols)
+    cache = max(0, rest - tile_rows * tile_cols * per_cell)
+    return TilePlan(
+        tile_rows=tile_rows,
+        tile_cols=tile_cols,
+        n_threads=threads,
+        cache_bytes=int(cache),
+        budget_bytes=int(budget_bytes),
+        base_bytes=base,
+    )
+
+
+# --------------------------------------------------------------------------- computing
+
+
+@dataclass
+class TileStats:
+    """Counters of a tiled run (towers computed, reused from the cache, recomputed)."""
+
+    tiles: int = 0
+    computed: int = 0
+    reused: int = 0
+    recomputed: int = 0
+    peak_cache_bytes: int = 0
+
+
+@dataclass
+class TiledCoverage:
+    """A planned tiled coverage computation; iterate :meth:`tiles` to run it.
+
+    Attributes
+    ----------
+    source : DiskDem
+        The DEM on disk.
+    grid : TowerGrid
+        Towers on the grid (index = server index).
+    plan : TilePlan
+        Tile size and memory shares.
+    shape : (rows, cols)
+        Output grid.
+    transform, crs
+        Output grid georeferencing.
+    parameters : dict
+        As :attr:`CoverageResult.parameters` of the in-memory computation.
+    stats : TileStats
+        Filled while :meth:`tiles` runs.
+    """
+
+    source: DiskDem
+    grid: TowerGrid
+    plan: TilePlan
+    model: str
+    radius_m: float
+    rx_height_m: float
+    k_factor: float
+    floor_dbm: float
+    thresholds: Thresholds
+    itm: ItmSettings
+    per_band: bool
+    by_tech: bool
+    parameters: dict[str, object]
+    n_threads: int
+    stats: TileStats = field(default_factory=TileStats)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Output grid (rows, cols)."""
+        return self.source.shape
+
+    @property
+    def transform(self) -> Affine:
+        """Output grid transform."""
+        return self.source.transform
+
+    @property
+    def crs(self) -> CRS:
+        """Output grid CRS."""
+        return self.source.crs
+
+    @property
+    def band_keys(self) -> list[str]:
+        """Per-band composite keys (``"4G-1800"``...), empty unless ``per_band``."""
+        if not self.per_band:
+            return []
+        return sorted(
+            {
+                b
+                for t, s in zip(self.grid.techs, self.grid.sites, strict=True)
+                if (b := band_key(t, s)) is not None
+            }
+        )
+
+    def _reach(self) -> dict[int, tuple[int, int, int, int]]:
+        """Per computed tower: grid box ``(r0, r1, c0, c1)`` (exclusive ends) it can reach."""
+        return {
+            i: site_reach(
+                s,
+                shape=self.shape,
+                cell_w_m=self.source.cell_w_m,
+                cell_h_m=self.source.cell_h_m,
+                radius_m=self.radius_m,
+                floor_dbm=self.floor_dbm,
+            )
+            for i, s in enumerate(self.grid.sites)
+            if s is not None
+        }
+
+    def tiles(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[tuple[int, int, int, int], CoverageResult]]:
+        """Compute tile by tile, row-major.
+
+        Yields
+        ------
+        (row0, col0, rows, cols), CoverageResult
+            The tile's window in the output grid and its coverage (composites of
+            the tile's shape, ``transform`` the tile's; server indices global).
+        """
+        plan = self.plan
+        tiles = plan.tiles(self.shape)
+        reach = self._reach()
+        grid = self.grid
+        thr = self.thresholds
+        tile_cols_n = math.ceil(self.shape[1] / plan.tile_cols)
+
+        def tile_index(r: int, c: int) -> int:
+            return (r // plan.tile_rows) * tile_cols_n + c // plan.tile_cols
+
+        last_tile = {i: tile_index(b[1] - 1, b[3] - 1) for i, b in reach.items()}
+        cache: dict[int, tuple[npt.NDArray[np.float32], int, int]] = {}
+        cache_bytes = 0
+        computed_once: set[int] = set()
+        dem_grid = self.source.grid()
+
+        def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
+            site = grid.sites[i]
+            assert site is not None  # only computed towers have a reach
+            a0, a1, b0, b1 = reach[i]
+            elev = self.source.read(a0, b0, a1 - a0, b1 - b0)
+            local = replace(site, row=site.row - a0, col=site.col - b0)
+            win, r0, c0 = site_window(
+                elev,
+                local,
+                dem=dem_grid,
+                radius_m=self.radius_m,
+                rx_height_m=self.rx_height_m,
+                model=self.model,
+                k_factor=self.k_factor,
+                floor_dbm=self.floor_dbm,
+                itm=self.itm,
+                n_threads=inner,
+            )
+            del elev
+            # Keep only the reach (every other cell is NaN): grid offsets.
+            ra, rb = a0 - (r0 + a0), a1 - (r0 + a0)
+            ca, cb = b0 - (c0 + b0), b1 - (c0 + b0)
+            return np.ascontiguousarray(win[ra:rb, ca:cb]), a0, b0
+
+        n_tiles = len(tiles)
+        for k, (tr0, tc0, th, tw) in enumerate(tiles):
+            todo = [
+                i
+                for i, (a0, a1, b0, b1) in reach.items()
+                if a0 < tr0 + th and a1 > tr0 and b0 < tc0 + tw and b1 > tc0
+            ]
+            shape = (th, tw)
+            rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
+            by_tech = (
+                {
+                    t: new_composite(shape, threshold_dbm=thr.covered(t))
+                    for t in TECHS
+                    if t in grid.techs
+                }
+                if self.by_tech
+                else {}
+            )
+            by_band = {
+                b: new_composite(shape, threshold_dbm=thr.covered(b.split("-")[0]))
+                for b in self.band_keys
+            }
+            missing = [i for i in todo if i not in cache]
+            threads = self.n_threads
+            inner = max(1, threads // max(1, len(missing)))
+            outer = max(1, min(plan.n_threads, threads // inner))
+            fresh = iter_windows(one, missing, n_threads=outer)
+            for i in todo:
+                if i in cache:
+                    win, r0, c0 = cache[i]
+                    self.stats.reused += 1
+                else:
+                    j, (win, r0, c0) = next(fresh)
+                    assert j == i  # iter_windows keeps the order of ``missing``
+                    if i in computed_once:
+                        self.stats.recomputed += 1
+                    else:
+                        self.stats.computed += 1
+                        computed_once.add(i)
+                    if last_tile[i] > k and cache_bytes + win.nbytes <= plan.cache_bytes:
+                        cache[i] = (win, r0, c0)
+                        cache_bytes += win.nbytes
+                        self.stats.peak_cache_bytes = max(self.stats.peak_cache_bytes, cache_bytes)
+                tech = grid.techs[i]
+                off = float(grid.metric_offset_db[i])
+                ro, co = r0 - tr0, c0 - tc0
+                merge_into(rx, win, ro, co, i, threshold_dbm=thr.covered(tech) + off)
+                if self.by_tech:
+                    merge_into(by_tech[tech], win, ro, co, i, metric_offset_db=off)
+                if self.per_band:
+                    b = band_key(tech, grid.sites[i])
+                    assert b is not None
+                    merge_into(by_band[b], win, ro, co, i, metric_offset_db=off)
+                del win
+            for i in [i for i in cache if last_tile[i] <= k]:
+                cache_bytes -= cache.pop(i)[0].nbytes
+            self.stats.tiles += 1
+            tile_tf = self.transform @ Affine.translation(tc0, tr0)
+            yield (
+                (tr0, tc0, th, tw),
+                CoverageResult(
+                    rx=rx,
+                    by_tech=by_tech,
+                    by_band=by_band,
+                    transform=tile_tf,
+                    crs=self.crs,
+                    grid=grid,
+                    model=self.model,
+                    radius_m=self.radius_m,
+                    rx_height_m=self.rx_height_m,
+                    k_factor=self.k_factor,
+                    thresholds=thr,
+                    parameters=self.parameters,
+                ),
+            )
+            if progress is not None:
+                progress(k + 1, n_tiles)
+        if self.source.voids_filled:
+            warnings.warn(
+                f"{self.source.path}: filled {self.source.voids_filled} void cell(s) in the "
+                f"DEM windows read (from valid cells within {_FILL_MARGIN} cells)",
+                DeadzoneWarning,
+                stacklevel=2,
+            )
+
+
+def tiled_coverage(
+    source: DiskDem,
+    towers: gpd.GeoDataFrame,
+    *,
+    max_memory_bytes: int,
+    model: str = "itm",
+    radius_km: float = DEFAULT_RADIUS_KM,
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M,
+    k_factor: float = 4.0 / 3.0,
+    thresholds: Thresholds | None = None,
+    floor_dbm: float = DEFAULT_FLOOR_DBM,
+    n_threads: int | None = None,
+    per_band: bool = False,
+    by_tech: bool = True,
+    itm: ItmSettings | None = None,
+    tile_shape: tuple[int, int] | None = None,
+    base_bytes: int | None = None,
+) -> TiledCoverage:
+    """Plan coverage of ``towers`` over a DEM on disk within ``max_memory_bytes``.
+
+    Same parameters and results as :func:`deadzone.geo.coverage.compute_coverage`
+    (without clutter), computed tile by tile: iterate
+    :meth:`TiledCoverage.tiles`.
+
+    Parameters
+    ----------
+    source : DiskDem
+        The DEM on disk (projected CRS in metres).
+    towers : GeoDataFrame
+        Canonical towers, any CRS.
+    max_memory_bytes : int
+        Memory budget of the whole process (bytes; :func:`parse_memory`).
+    by_tech : bool
+        Also build the per-technology composites (the CLI does not write them).
+    tile_shape : (rows, cols), optional
+        Force this tile size (tests); the budget check still applies.
+    base_bytes : int, optional
+        Memory already in use (default: this process's RSS now).
+    model, radius_km, rx_height_m, k_factor, thresholds, floor_dbm, n_threads,
+    per_band, itm
+        As :func:`~deadzone.geo.coverage.compute_coverage`.
+
+    Returns
+    -------
+    TiledCoverage
+
+    Raises
+    ------
+    ParameterError
+        Bad parameters, or a budget too small for one tower window.
+    CRSError
+        The DEM is not in a projected metric CRS.
+
+    Examples
+    --------
+    >>> src = DiskDem("dem_utm.tif")  # doctest: +SKIP
+    >>> run = tiled_coverage(src, towers, max_memory_bytes=parse_memory("1GB"))  # doctest: +SKIP
+    >>> for (r0, c0, h, w), tile in run.tiles():  # doctest: +SKIP
+    ...     out[r0:r0 + h, c0:c0 + w] = tile.rx.best_dbm
+    """
+    model_code(model)
+    if not (0.0 < radius_km <= 200.0):
+        raise ParameterError(f"radius_km was {radius_km}; expected 0 < radius_km <= 200")
+    if not (0.0 < rx_height_m <= 100.0):
+        raise ParameterError(f"rx_height_m was {rx_height_m}; expected 0..100 m")
+    thr = thresholds or Thresholds()
+    dem_grid = source.grid()
+    grid = towers_on_grid(towers, dem_grid)
+    if grid.outside:
+        warnings.warn(
+            f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
+            + ", ".join(grid.outside[:10])
+            + (" ..." if len(grid.outside) > 10 else ""),
+            DeadzoneWarning,
+            stacklevel=2,
+        )
+    threads = n_threads or os.cpu_count() or 1
+    radius_m = radius_km * 1000.0
+    techs = {t for t in grid.techs if t in TECHS}
+    bands = {band_key(t, s) for t, s in zip(grid.techs, grid.sites, strict=True)} - {None}
+    n_comp = 1 + (len(techs) if by_tech else 0) + (len(bands) if per_band else 0)
+    plan = plan_tiles(
+        source.shape,
+        budget_bytes=max_memory_bytes,
+        n_composites=n_comp,
+        radius_m=radius_m,
+        cell_w_m=source.cell_w_m,
+        cell_h_m=source.cell_h_m,
+        n_threads=threads,
+        base_bytes=base_bytes,
+    )
+    if tile_shape is not None:
+        tr, tc = (int(v) for v in tile_shape)
+        if tr < 1 or tc < 1:
+            raise ParameterError(f"tile_shape was {tile_shape!r}; expected positive sizes")
+        plan = replace(plan, tile_rows=tr, tile_cols=tc)
+    itm_settings = itm or ItmSettings()
+    parameters: dict[str, object] = {
+        "model": model,
+        "radius_km": radius_km,
+        "rx_height_m": rx_height_m,
+        "k_factor": k_factor,
+        "floor_dbm": floor_dbm,
+        **({"itm": itm_settings.as_dict()} if model == "itm" else {}),
+    }
+    return TiledCoverage(
+        source=source,
+        grid=grid,
+        plan=plan,
+        model=model,
+        radius_m=radius_m,
+        rx_height_m=rx_height_m,
+        k_factor=k_factor,
+        floor_dbm=floor_dbm,
+        thresholds=thr,
+        itm=itm_settings,
+        per_band=per_band,
+        by_tech=by_tech,
+        parameters=parameters,
+        n_threads=threads,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class TiledOutputs:
+    """What :func:`write_tiled_cogs` wrote.
+
+    Attributes
+    ----------
+    paths : list of Path
+        The COGs, in writing order.
+    reached_cells : int
+        Cells with a finite best received power.
+    total_cells : int
+        Cells of the output grid.
+    """
+
+    paths: list[Path]
+    reached_cells: int
+    total_cells: int
+
+
+def _raster_specs(
+    run: TiledCoverage,
+) -> list[tuple[str, str, Any, Callable[[CoverageResult], np.ndarray]]]:
+    """(file name, dtype, nodata, tile -> array) of every output raster."""
+    nan = float("nan")
+    specs: list[tuple[str, str, Any, Callable[[CoverageResult], np.ndarray]]] = [
+        ("rx_dbm.tif", "float32", nan, lambda t: t.rx.best_dbm),
+        ("best_server.tif", "int32", -1, lambda t: t.rx.best_server),
+        ("second_rx_dbm.tif", "float32", nan, lambda t: t.rx.second_dbm),
+        ("overlap.tif", "uint16", None, lambda t: t.rx.n_servers),
+    ]
+    for band in run.band_keys:
+        specs.append(
+            (f"signal_{band}_dbm.tif", "float32", nan, lambda t, b=band: t.by_band[b].best_dbm)
+        )
+        specs.append(
+            (f"best_server_{band}.tif", "int32", -1, lambda t, b=band: t.by_band[b].best_server)
+        )
+    return specs
+
+
+def write_tiled_cogs(
+    run: TiledCoverage,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> TiledOutputs:
+    """Run ``run`` tile by tile into Cloud-Optimized GeoTIFFs in ``out_dir``.
+
+    Each tile is written with a windowed write into a tiled, deflate-compressed
+    GeoTIFF in a hidden temporary folder inside ``out_dir``; when every tile
+    is done each file is copied to a COG (GDAL ``COG`` driver, the options of
+    :func:`deadzone.data.io.write_raster` with ``cog=True``) through
+    :func:`deadzone.data.io.atomic_path`, so an interrupted run leaves either
+    the old files or the new complete ones.  GDAL's block cache is held to
+    :data:`GDAL_CACHE_MB` (part of the budget).  Existing files are replaced:
+    the caller checks ``--overwrite``.
+
+    Files: ``rx_dbm.tif``, ``best_server.tif``, ``second_rx_dbm.tif``,
+    ``overlap.tif`` and, with ``per_band``, ``signal_<band>_dbm.tif`` and
+    ``best_server_<band>.tif`` (as ``deadzone coverage`` writes them).
+    """
+    import shutil
+    import tempfile
+
+    import rasterio
+    import rasterio.shutil
+    from rasterio.windows import Window
+
+    from deadzone.data.io import atomic_path
+
+    out = Path(os.fspath(out_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    specs = _raster_specs(run)
+    rows, cols = run.shape
+    reached = 0
+    work = Path(tempfile.mkdtemp(prefix=".tiles-", dir=out))
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=1):
+            dsts = []
+            try:
+                for name, dtype, nodata, _ in specs:
+                    dsts.append(
+                        rasterio.open(
+                            work / name,
+                            "w",
+                            driver="GTiff",
+                            width=cols,
+                            height=rows,
+                            count=1,
+                            dtype=dtype,
+                            crs=run.crs,
+                            transform=run.transform,
+                            nodata=nodata,
+                            tiled=True,
+                            blockxsize=_BLOCK,
+                            blockysize=_BLOCK,
+                            compress="deflate",
+                            zlevel=1,
+                            BIGTIFF="YES",
+                            sparse_ok=True,
+                        )
+                    )
+                for (r0, c0, h, w), tile in run.tiles(progress):
+                    reached += int(np.isfinite(tile.rx.best_dbm).sum())
+                    for dst, (_, _, _, get) in zip(dsts, specs, strict=True):
+                        dst.write(get(tile), 1, window=Window(c0, r0, w, h))
+                    del tile
+            finally:
+                for dst in dsts:
+                    dst.close()
+            paths = []
+            for name, dtype, _, _ in specs:
+                is_float = np.issubdtype(np.dtype(dtype), np.floating)
+                with atomic_path(out / name) as tmp:
+                    rasterio.shutil.copy(
+                        work / name,
+                        tmp,
+                        driver="COG",
+                        compress="deflate",
+                        predictor=3 if is_float else 2,
+                        blocksize=_BLOCK,
+                        overviews="auto",
+                        BIGTIFF="IF_SAFER",
+                    )
+                (work / name).unlink()
+                paths.append(out / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return TiledOutputs(paths=paths, reached_cells=reached, total_cells=rows * cols)

@@ -1,0 +1,273 @@
+"""Tiled (windowed, memory-bounded) coverage equals the in-memory computation."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deadzone.data.io import write_raster
+from deadzone.data.loaders import load_dem
+from deadzone.errors import CRSError, DeadzoneWarning, ParameterError
+from deadzone.geo.coverage import compute_coverage
+from deadzone.geo.tiled import (
+    DiskDem,
+    format_bytes,
+    parse_memory,
+    physical_memory_bytes,
+    plan_tiles,
+    tiled_coverage,
+)
+from deadzone.kernels.coverage import Composite
+from tests.conftest import small_scenario
+
+
+def _terrain(rows: int, cols: int, seed: int = 3) -> np.ndarray:
+    """Smooth random hills (m): a few Gaussian bumps on a tilted plane."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    z = 200.0 + 0.3 * rr
+    for _ in range(12):
+        r0, c0 = rng.uniform(0, rows), rng.uniform(0, cols)
+        z += rng.uniform(20, 120) * np.exp(
+            -((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * rng.uniform(5, 25) ** 2)
+        )
+    return z.astype(np.float32)
+
+
+_TOWERS = [
+    {"x": 600, "y": 900},  # near the top-left corner
+    {"x": 3900, "y": 3100, "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 61.0},
+    {
+        "x": 6800,
+        "y": 5500,
+        "tech": "4G",
+        "freq_mhz": 700.0,
+        "eirp_dbm": 58.0,
+        "azimuth_deg": 200.0,
+        "beamwidth_deg": 65.0,
+    },
+    {"x": 2000, "y": 5800, "eirp_dbm": 40.0},  # low power: short reach
+    {"x": 99_000, "y": 99_000},  # outside the DEM
+]
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    z = _terrain(210, 250)
+    s = small_scenario(z=z, towers=_TOWERS)
+    path = tmp_path_factory.mktemp("tiled") / "dem.tif"
+    write_raster(path, s.dem.elevation_m, s.dem.transform, s.dem.crs)
+    return s, path
+
+
+def _assemble(run, attr: str = "rx", key: str | None = None) -> dict[str, np.ndarray]:  # noqa: ANN001
+    rows, cols = run.shape
+    out = {
+        "best_dbm": np.full((rows, cols), np.inf, np.float32),
+        "best_server": np.full((rows, cols), -7, np.int32),
+        "second_dbm": np.full((rows, cols), np.inf, np.float32),
+        "n_servers": np.full((rows, cols), 999, np.uint16),
+    }
+    by: dict[str, dict[str, np.ndarray]] = {}
+    for (r0, c0, h, w), tile in run.tiles():
+        comps: dict[str, Composite] = {"rx": tile.rx}
+        comps.update({f"tech:{k}": v for k, v in tile.by_tech.items()})
+        comps.update({f"band:{k}": v for k, v in tile.by_band.items()})
+        for name, comp in comps.items():
+            d = by.setdefault(name, {k: v.copy() for k, v in out.items()})
+            for f in d:
+                d[f][r0 : r0 + h, c0 : c0 + w] = getattr(comp, f)
+    return by
+
+
+def _assert_equal(by: dict[str, dict[str, np.ndarray]], cov) -> None:  # noqa: ANN001
+    comps = {
+        "rx": cov.rx,
+        **{f"tech:{k}": v for k, v in cov.by_tech.items()},
+        **{f"band:{k}": v for k, v in cov.by_band.items()},
+    }
+    assert sorted(by) == sorted(comps)
+    for name, comp in comps.items():
+        for f in ("best_dbm", "best_server", "second_dbm", "n_servers"):
+            np.testing.assert_array_equal(by[name][f], getattr(comp, f), err_msg=f"{name}.{f}")
+
+
+@pytest.mark.parametrize("model", ["knife", "fspl"])
+def test_tiled_equals_in_memory_cell_for_cell(scenario, model: str) -> None:  # noqa: ANN001
+    s, path = scenario
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)  # the tower outside the DEM
+        cov = compute_coverage(
+            load_dem(path), s.towers, model=model, radius_km=3.0, per_band=True, n_threads=2
+        )
+        run = tiled_coverage(
+            DiskDem(path),
+            s.towers,
+            model=model,
+            radius_km=3.0,
+            per_band=True,
+            n_threads=2,
+            max_memory_bytes=10**9,
+            base_bytes=0,
+            tile_shape=(37, 53),
+        )
+    assert np.isfinite(cov.rx.best_dbm).mean() > 0.5
+    assert (cov.rx.n_servers >= 2).any()  # overlaps cross tile edges
+    by = _assemble(run)
+    _assert_equal(by, cov)
+    assert run.stats.tiles == 6 * 5
+    # Every computed tower computed once, then reused from the cache.
+    assert run.stats.computed == 4 and run.stats.recomputed == 0 and run.stats.reused > 0
+
+
+def test_without_cache_towers_are_recomputed_with_the_same_result(scenario) -> None:  # noqa: ANN001
+    s, path = scenario
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        cov = compute_coverage(load_dem(path), s.towers, model="knife", radius_km=2.5, n_threads=1)
+        run = tiled_coverage(
+            DiskDem(path),
+            s.towers,
+            model="knife",
+            radius_km=2.5,
+            n_threads=1,
+            max_memory_bytes=10**9,
+            base_bytes=0,
+            tile_shape=(64, 64),
+        )
+    run.plan = replace(run.plan, cache_bytes=0)
+    _assert_equal(_assemble(run), cov)
+    assert run.stats.reused == 0 and run.stats.recomputed > 0
+
+
+def test_budget_picks_tiles_and_result_matches(scenario) -> None:  # noqa: ANN001
+    s, path = scenario
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        cov = compute_coverage(load_dem(path), s.towers, model="fspl", radius_km=2.0)
+        # One tower in flight (135x135 window + DEM window: 1.41 MB), then
+        # 0.3 MB for tiles and cache -> tiles of ~110x110 cells.
+        budget = 64 * 2**20 + 48 * 2**20 + 1_413_850 + 300_000
+        run = tiled_coverage(
+            DiskDem(path),
+            s.towers,
+            model="fspl",
+            radius_km=2.0,
+            max_memory_bytes=budget,
+            base_bytes=0,
+            n_threads=1,
+        )
+    assert run.plan.tile_rows < 210 and run.plan.tile_cols <= 250
+    assert len(run.plan.tiles(run.shape)) > 1
+    _assert_equal(_assemble(run), cov)
+
+
+def test_voids_filled_like_the_in_memory_loader(tmp_path: Path) -> None:
+    z = _terrain(150, 160, seed=5)
+    z[40:44, 70:90] = -32768  # a void strip across a tile edge
+    s = small_scenario(z=z, towers=[{"x": 2400, "y": 2250}])
+    path = tmp_path / "dem.tif"
+    write_raster(path, s.dem.elevation_m.astype(np.int16), s.dem.transform, s.dem.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        cov = compute_coverage(load_dem(path), s.towers, model="knife", radius_km=2.0)
+        run = tiled_coverage(
+            DiskDem(path),
+            s.towers,
+            model="knife",
+            radius_km=2.0,
+            max_memory_bytes=10**9,
+            base_bytes=0,
+            tile_shape=(42, 80),
+        )
+        by = _assemble(run)
+    _assert_equal(by, cov)
+    assert run.source.voids_filled > 0
+
+
+def test_tiny_budget_is_a_one_line_error(scenario) -> None:  # noqa: ANN001
+    s, path = scenario
+    with (
+        pytest.raises(ParameterError, match="cannot hold one tower's window") as exc,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        tiled_coverage(
+            DiskDem(path),
+            s.towers,
+            model="fspl",
+            radius_km=25.0,
+            max_memory_bytes=parse_memory("150MB"),
+            base_bytes=0,
+        )
+    assert "\n" not in str(exc.value) and "--max-memory" in str(exc.value)
+
+
+def test_plan_lowers_threads_and_prefers_row_bands() -> None:
+    mb = 2**20
+    plan = plan_tiles(
+        (40_000, 40_000),
+        budget_bytes=1000 * mb,
+        n_composites=1,
+        radius_m=25_000,
+        cell_w_m=30,
+        cell_h_m=30,
+        n_threads=8,
+        base_bytes=250 * mb,
+    )
+    assert plan.n_threads < 8
+    assert plan.tile_cols == 40_000 and plan.tile_rows % 256 == 0 and plan.tile_rows >= 256
+    used = (250 + 64 + 48) * mb + plan.tile_rows * plan.tile_cols * 14 + plan.cache_bytes
+    assert used < 1000 * mb
+    small = plan_tiles(
+        (40_000, 40_000),
+        budget_bytes=450 * mb,
+        n_composites=1,
+        radius_m=25_000,
+        cell_w_m=30,
+        cell_h_m=30,
+        base_bytes=250 * mb,
+    )
+    assert small.tile_rows == small.tile_cols < 40_000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2GB", 2 * 10**9),
+        ("500MB", 500 * 10**6),
+        ("500mb", 500 * 10**6),
+        ("1.5GiB", 3 * 2**29),
+        ("64 MiB", 64 * 2**20),
+        ("1024", 1024),
+        ("3G", 3 * 10**9),
+        (4096, 4096),
+    ],
+)
+def test_parse_memory(text: str | int, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+def test_parse_memory_percent_and_errors() -> None:
+    assert parse_memory("50%") == pytest.approx(physical_memory_bytes() / 2, rel=1e-6)
+    for bad in ("", "lots", "2 parsecs", "0MB", "-1GB", "150%", "GB"):
+        with pytest.raises(ParameterError, match="max memory was"):
+            parse_memory(bad)
+    assert format_bytes(1_500_000_000) == "1.5 GB" and format_bytes(12) == "12 B"
+
+
+def test_geographic_dem_needs_a_projected_copy(tmp_path: Path) -> None:
+    from affine import Affine
+
+    path = write_raster(
+        tmp_path / "geo.tif",
+        np.full((10, 10), 5.0, np.float32),
+        Affine(0.001, 0, 105.0, 0, -0.001, 21.0),
+        "EPSG:4326",
+    )
+    with pytest.raises(CRSError, match="projected CRS in metres.*gdalwarp"):
+        DiskDem(path).grid()
