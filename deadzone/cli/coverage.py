@@ -205,7 +205,7 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
         run = tiled_coverage(src, towers, max_memory_bytes=budget, model=model,
                              radius_km=radius_km, rx_height_m=rx_height_m, thresholds=thr,
                              n_threads=threads, per_band=per_band, by_tech=False, itm=itm)
-        with src, progress_bar("coverage (tiles)", quiet=quiet) as update:
+        with src, progress_bar("coverage (tiles, then COGs)", quiet=quiet) as update:
             written = write_tiled_cogs(run, out, progress=update)
     for w in caught:  # re-issue after the progress bar is gone
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -977,6 +977,8 @@ def write_tiled_cogs(
     :data:`GDAL_CACHE_MB` (part of the budget).  Existing files are replaced:
     the caller checks ``--overwrite``.
 
+    ``progress(done, total)`` counts tiles, then one step per COG copied.
+
     Files: ``rx_dbm.tif``, ``best_server.tif``, ``second_rx_dbm.tif``,
     ``overlap.tif`` and, with ``per_band``, ``signal_<band>_dbm.tif`` and
     ``best_server_<band>.tif`` (as ``deadzone coverage`` writes them).
@@ -1022,7 +1024,9 @@ def write_tiled_cogs(
                             sparse_ok=True,
                         )
                     )
-                for (r0, c0, h, w), tile in run.tiles(progress):
+                n_files = len(specs)
+                step = None if progress is None else (lambda d, t: progress(d, t + n_files))
+                for (r0, c0, h, w), tile in run.tiles(step):
                     reached += int(np.isfinite(tile.rx.best_dbm).sum())
                     for dst, (_, _, _, get) in zip(dsts, specs, strict=True):
                         dst.write(get(tile), 1, window=Window(c0, r0, w, h))
@@ -1046,6 +1050,8 @@ def write_tiled_cogs(
                     )
                 (work / name).unlink()
                 paths.append(out / name)
+                if progress is not None:
+                    progress(run.stats.tiles + len(paths), run.stats.tiles + len(specs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return TiledOutputs(paths=paths, reached_cells=reached, total_cells=rows * cols)
