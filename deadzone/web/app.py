@@ -431,7 +431,8 @@ class _Server(ThreadingHTTPServer):
         self.loopback = is_loopback(addr[0])
         super().__init__(addr, _Handler)
         port = self.server_address[1]
-        names = ("127.0.0.1", "localhost", "[::1]")
+        bound = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        names = tuple(dict.fromkeys(("127.0.0.1", "localhost", "[::1]", bound)))
         self.allowed_hosts = {f"{h}:{port}" for h in names}
         if port == 80:
             self.allowed_hosts |= set(names)

@@ -407,3 +407,19 @@ def test_is_loopback() -> None:
     assert is_loopback("[::1]") and is_loopback("127.0.0.2")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
     assert not is_loopback("example.com") and not is_loopback("::")
+
+
+def test_other_loopback_addresses_serve_their_own_host(served: Served) -> None:
+    from deadzone.web import make_server
+
+    server = make_server(served.app, host="127.0.0.2", port=0)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    t.start()
+    try:
+        assert server.url.startswith("http://127.0.0.2:")
+        with urllib.request.urlopen(server.url + "api/state", timeout=30) as r:
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
