@@ -52,6 +52,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+import pandas as pd
+
 from deadzone.errors import DeadzoneError, ParameterError
 from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
 from deadzone.web.overlay import CoverageImage, legend_html
@@ -129,14 +131,11 @@ def _num(v: Any, digits: int = 6) -> float | None:
 
 
 def _text(v: Any) -> str | None:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
+    """A JSON-safe string: None for missing (None, NaN, pd.NA)."""
     try:
-        import pandas as pd
-
-        if pd.isna(v):
+        if v is None or pd.isna(v):
             return None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # array-likes: not missing
         pass
     return str(v)
 
@@ -357,9 +356,11 @@ class WhatIfApp:
                     d = s.remove(tid)
             except DeadzoneError as exc:
                 raise RequestError(" ".join(str(exc).split())) from None
+            if action == "add":
+                tid = str(s.towers["tower_id"].iloc[-1])  # added towers come last
             self.version += 1
             elapsed = time.perf_counter() - t0
-            self._last = self._delta_json(d, elapsed)
+            self._last = self._delta_json(d, elapsed, tid)
             logger.info("%s in %.3f s", d.action, elapsed)
             return {
                 "version": self.version,
@@ -371,7 +372,7 @@ class WhatIfApp:
             }
 
     @staticmethod
-    def _delta_json(d: Any, elapsed_s: float) -> dict[str, Any]:
+    def _delta_json(d: Any, elapsed_s: float, tower_id: str) -> dict[str, Any]:
         def rows(frame: Any) -> list[dict[str, Any]]:
             return [
                 {
@@ -382,7 +383,6 @@ class WhatIfApp:
                 for r in frame.itertuples()
             ]
 
-        tower_id = d.action.split(" ", 2)[1] if " " in d.action else None
         return {
             "action": d.action,
             "tower_id": tower_id,
