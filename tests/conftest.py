@@ -13,6 +13,7 @@ from shapely.geometry import Point, box
 
 from deadzone.data.scenario import Scenario
 from deadzone.geo.raster import Dem
+from tests.browser import browser, browser_page  # noqa: F401  (browser test fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -79,23 +79,23 @@ def _register() -> None:
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
     from deadzone.cli.fiber import fiber_cmd
+    from deadzone.cli.map import map_cmd
     from deadzone.cli.place import place_cmd
     from deadzone.cli.progress import progress_cmd
     from deadzone.cli.report import export_cmd, report_cmd
-    from deadzone.cli.serve import serve_cmd
     from deadzone.cli.whatif import whatif_cmd
 
     cli.add_command(demo_cmd)
     cli.add_command(audit_cmd)
     cli.add_command(coverage_cmd)
     cli.add_command(whatif_cmd)
-    cli.add_command(serve_cmd)
     cli.add_command(place_cmd)
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
     cli.add_command(batch_cmd)
     cli.add_command(report_cmd)
     cli.add_command(export_cmd)
+    cli.add_command(map_cmd)
 
 
 _register()

@@ -349,7 +349,7 @@ class _KeepOrder(MacroElement):
         (function () {
             var map = {{ this._parent.get_name() }};
             map.on("overlayadd", function () {
-                {%- for name in this.back %}
+                {%- for name in this.back|reverse %}
                 if (map.hasLayer({{ name }})) { {{ name }}.bringToBack(); }
                 {%- endfor %}
                 {%- for name in this.front %}
@@ -572,7 +572,7 @@ def _palette_png(index: npt.NDArray[np.uint8], palette: npt.NDArray[np.uint8]) -
     lut[: len(palette)] = palette
     image.putpalette(lut.ravel().astype(int).tolist())
     buf = io.BytesIO()
-    image.save(buf, format="PNG", transparency=255, optimize=True)
+    image.save(buf, format="PNG", transparency=255)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -1,0 +1,284 @@
+"""One offline map from output folders: audit, plus optional placement and fiber plan.
+
+:func:`audit_map` reads what ``deadzone audit`` / ``deadzone demo`` wrote
+(``villages.parquet``/``.gpkg``/``.csv``, ``communes.gpkg``, ``coverage.tif``,
+``best_server.tif``, ``servers.csv``, ``summary.json``), and optionally a
+``deadzone place`` folder (``sites.gpkg``/``sites.csv``) and a
+``deadzone fiber`` folder (``routes.gpkg``, ``ofds/``), and hands them to
+:func:`deadzone.maps.folium_map.coverage_map` with every layer switched on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from deadzone.errors import DataLoadError, DeadzoneWarning, SchemaError
+
+if TYPE_CHECKING:
+    import folium
+    import geopandas as gpd
+
+__all__ = ["audit_map", "find_towers_file"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+#: Admin levels drawn as outlines when ``communes.gpkg`` has the column.
+ADMIN_LEVELS = ("district", "province")
+
+
+def _read_geo(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    try:
+        if path.suffix == ".parquet":
+            return gpd.read_parquet(path)
+        return gpd.read_file(path, layer=layer)
+    except Exception as exc:  # noqa: BLE001 - any reader error becomes one line naming the file
+        raise DataLoadError(f"{path}: cannot read ({' '.join(str(exc).split())})") from None
+
+
+def _points_csv(path: Path) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:
+        raise DataLoadError(f"{path}: cannot read CSV ({exc})") from exc
+    for col in ("lon", "lat"):
+        if col not in df.columns:
+            raise SchemaError(f"{path}: missing column {col!r}")
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
+
+
+def _villages(folder: Path) -> gpd.GeoDataFrame:
+    for name in ("villages.parquet", "villages.gpkg"):
+        if (folder / name).is_file():
+            return _read_geo(folder / name)
+    if (folder / "villages.csv").is_file():
+        v = _points_csv(folder / "villages.csv")
+        for col in ("village_id", "commune_id", "serving_tower_id", "name"):
+            if col in v.columns:
+                v[col] = v[col].astype("string")
+        return v
+    raise DataLoadError(
+        f"{folder} is not an audit folder: no villages.parquet, villages.gpkg or villages.csv "
+        "(write one with `deadzone audit` or `deadzone demo`)"
+    )
+
+
+def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | None:
+    """The towers file an audit folder was computed from, when it can be found.
+
+    Looks at ``summary.json`` ``inputs.towers.path`` (``deadzone audit``), then
+    ``inputs/towers.gpkg`` / ``inputs/towers.csv`` (``deadzone demo``).
+    """
+    folder = Path(audit_dir)
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    path = ((summary.get("inputs") or {}).get("towers") or {}).get("path")
+    candidates = [Path(path)] if path else []
+    candidates += [folder / "inputs" / "towers.gpkg", folder / "inputs" / "towers.csv"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _thresholds(summary: dict[str, Any]) -> Any:
+    from deadzone.geo.thresholds import Thresholds
+
+    thr = (summary.get("parameters") or {}).get("thresholds") or {}
+    default = Thresholds()
+    return Thresholds(
+        covered_dbm={**default.covered_dbm, **(thr.get("covered_dbm") or {})},
+        marginal_dbm={**default.marginal_dbm, **(thr.get("marginal_dbm") or {})},
+        indoor_margin_db=float(thr.get("indoor_margin_db", 0.0)),
+    )
+
+
+def _raster(path: Path) -> tuple[np.ndarray, Any, Any]:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            arr = src.read(1)
+            if src.nodata is not None and np.issubdtype(arr.dtype, np.floating):
+                if not np.isnan(src.nodata):
+                    arr = np.where(arr == src.nodata, np.nan, arr)
+            return arr, src.transform, src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataLoadError(f"{path}: cannot read raster ({exc})") from exc
+
+
+def audit_map(
+    audit_dir: str | os.PathLike[str],
+    *,
+    place_dir: str | os.PathLike[str] | None = None,
+    fiber_dir: str | os.PathLike[str] | None = None,
+    towers_path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    max_raster_px: int = 1600,
+    cluster_villages: bool | None = None,
+    basemap: str | None = None,
+) -> folium.Map:
+    """Build the unified coverage map of an audit folder (and optional plans).
+
+    Parameters
+    ----------
+    audit_dir : path
+        ``deadzone audit`` / ``deadzone demo`` output folder; ``coverage.tif``
+        and the villages are required, the rest is drawn when present.
+    place_dir : path, optional
+        ``deadzone place`` output folder: proposed sites with cost and villages
+        covered in their popups.
+    fiber_dir : path, optional
+        ``deadzone fiber`` output folder: one layer per fiber phase and the
+        existing network (OFDS ``operational`` nodes and spans).
+    towers_path : path, optional
+        Towers file (any format ``deadzone audit --towers`` reads); default:
+        :func:`find_towers_file`.  Without one the map has no tower layer
+        content and a :class:`~deadzone.errors.DeadzoneWarning` says so.
+    title : str, optional
+        Map title (default ``Coverage audit: <scenario>``).
+    max_raster_px : int
+        Longest side (pixels) of each embedded raster; keeps a province map
+        under ~20 MB.
+    cluster_villages : bool, optional
+        Forwarded to :func:`~deadzone.maps.folium_map.coverage_map`.
+    basemap : str, optional
+        Forwarded (None: no base tiles, fully offline).
+
+    Returns
+    -------
+    folium.Map
+        Write it with :func:`deadzone.maps.folium_map.save_map`.
+
+    Raises
+    ------
+    DataLoadError
+        A folder or a required file is missing or unreadable.
+    """
+    import geopandas as gpd
+
+    from deadzone.cli.options import status_labels
+    from deadzone.maps.folium_map import coverage_map
+    from deadzone.maps.report import summary_lines
+
+    folder = Path(audit_dir)
+    if not folder.is_dir():
+        raise DataLoadError(f"--audit {folder}: audit folder does not exist or is not a folder")
+    for p, flag in ((place_dir, "--place"), (fiber_dir, "--fiber")):
+        if p is not None and not Path(p).is_dir():
+            raise DataLoadError(f"{flag} {p}: folder does not exist or is not a folder")
+    if not (folder / "summary.json").is_file():
+        raise DataLoadError(f"{folder} is not an audit folder: missing summary.json")
+    if not (folder / "coverage.tif").is_file():
+        raise DataLoadError(f"{folder} is not an audit folder: missing coverage.tif")
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataLoadError(f"{folder / 'summary.json'}: cannot read JSON ({exc})") from exc
+
+    villages = _villages(folder)
+    rx, transform, crs = _raster(folder / "coverage.tif")
+    best = server_ids = None
+    if (folder / "best_server.tif").is_file():
+        best, _, _ = _raster(folder / "best_server.tif")
+        if best.shape != rx.shape or not np.issubdtype(best.dtype, np.integer):
+            warnings.warn(
+                f"{folder / 'best_server.tif'} does not match coverage.tif; not drawn",
+                DeadzoneWarning,
+                stacklevel=2,
+            )
+            best = None
+    techs = list((summary.get("by_technology") or {}).keys())
+    if (folder / "servers.csv").is_file():
+        servers = pd.read_csv(folder / "servers.csv", dtype={"tower_id": str})
+        server_ids = servers.sort_values("server_index")["tower_id"].astype(str).tolist()
+        techs = techs or sorted(servers["tech"].astype(str).unique())
+    communes = (
+        _read_geo(folder / "communes.gpkg", layer="communes")
+        if (folder / "communes.gpkg").is_file()
+        else None
+    )
+
+    tower_file = Path(towers_path) if towers_path is not None else find_towers_file(folder)
+    if tower_file is not None:
+        from deadzone.data.loaders import load_towers
+
+        towers = load_towers(tower_file)
+    else:
+        warnings.warn(
+            f"no towers file found for {folder} (give --towers FILE); the map has no towers",
+            DeadzoneWarning,
+            stacklevel=2,
+        )
+        towers = gpd.GeoDataFrame(
+            {c: [] for c in ("tower_id", "tech", "freq_mhz", "eirp_dbm", "height_m")}
+            | {"azimuth_deg": []},
+            geometry=[],
+            crs=4326,
+        )
+
+    sites = None
+    if place_dir is not None:
+        pd_dir = Path(place_dir)
+        if (pd_dir / "sites.gpkg").is_file():
+            sites = _read_geo(pd_dir / "sites.gpkg")
+        elif (pd_dir / "sites.csv").is_file():
+            sites = _points_csv(pd_dir / "sites.csv")
+        else:
+            raise DataLoadError(f"--place {pd_dir}: no sites.gpkg or sites.csv (`deadzone place`)")
+    routes = existing = None
+    if fiber_dir is not None:
+        fd = Path(fiber_dir)
+        if not (fd / "routes.gpkg").is_file():
+            raise DataLoadError(f"--fiber {fd}: no routes.gpkg (`deadzone fiber`)")
+        routes = _read_geo(fd / "routes.gpkg", layer="routes")
+        parts = []
+        for name in ("spans.geojson", "nodes.geojson"):
+            if (fd / "ofds" / name).is_file():
+                g = _read_geo(fd / "ofds" / name)
+                if "status" in g.columns:
+                    parts.append(g.loc[g["status"] == "operational", ["geometry"]])
+        if parts:
+            existing = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+
+    thr = _thresholds(summary)
+    name = str(summary.get("scenario") or folder.name)
+    outlines = ()
+    if communes is not None:
+        outlines = tuple(
+            c for c in ADMIN_LEVELS if c in communes.columns and communes[c].notna().any()
+        )
+    return coverage_map(
+        rx_dbm=rx,
+        transform=transform,
+        crs=crs,
+        villages=villages,
+        towers=towers,
+        communes=communes,
+        title=title or f"Coverage audit: {name}",
+        summary_lines=summary_lines(summary)[:3],
+        thresholds_dbm=(thr.covered("2G"), thr.marginal("2G")),
+        status_labels=status_labels(thr, techs),
+        max_raster_px=max_raster_px,
+        basemap=basemap,
+        coverage_classes=True,
+        best_server=best,
+        server_ids=server_ids,
+        proposed_sites=sites,
+        fiber_routes=routes,
+        fiber_existing=existing,
+        cluster_villages=cluster_villages,
+        commune_choropleth=communes is not None,
+        admin_outlines=outlines,
+    )
