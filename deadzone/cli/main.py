@@ -83,12 +83,14 @@ def _register() -> None:
     from deadzone.cli.place import place_cmd
     from deadzone.cli.progress import progress_cmd
     from deadzone.cli.report import export_cmd, report_cmd
+    from deadzone.cli.serve import serve_cmd
     from deadzone.cli.whatif import whatif_cmd
 
     cli.add_command(demo_cmd)
     cli.add_command(audit_cmd)
     cli.add_command(coverage_cmd)
     cli.add_command(whatif_cmd)
+    cli.add_command(serve_cmd)
     cli.add_command(place_cmd)
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
