@@ -21,7 +21,19 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     help="Audit folder written by `deadzone audit` or `deadzone demo` (villages.csv, "
     "communes.csv, provinces.csv, summary.json; coverage.tif for the map figure).",
 )
-@click.option("--out", "out_path", type=_FILE, required=True, help="HTML file to write.")
+@click.option(
+    "--out",
+    "out_path",
+    type=_FILE,
+    required=True,
+    help="File to write: .html (self-contained page) or .pdf (printed with headless Chromium).",
+)
+@click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also print the HTML report to a PDF beside it (same name, .pdf) with headless "
+    "Chromium; a one-line error if no Chromium is installed.",
+)
 @click.option(
     "--progress",
     "progress_dir",
@@ -53,23 +65,27 @@ def report_cmd(
     fiber_dir: Path | None,
     placement_dir: Path | None,
     title: str | None,
+    pdf: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Write one self-contained HTML report for provincial committees.
+    """Write one self-contained HTML (or PDF) report for provincial committees.
 
     The page holds the summary ("covered villages: X/Y (P%)"), counts by
     technology, a coverage map (received power in dBm, villages by status)
     and a per-commune coverage bar chart embedded as PNG, tables per province
     and commune (least covered first, top communes by dead villages), and the
     not-covered villages by reason.  With --progress / --fiber / --placement
-    it adds those programmes' summary tables.  No remote resource is
-    referenced: the file opens offline and can be mailed as is.
+    it adds those programmes' summary tables (with --fiber, a figure of the
+    routes by phase).  No remote resource is referenced: the file opens
+    offline and can be mailed as is.  --out report.pdf or --pdf prints it
+    with headless Chromium (Debian `chromium`, or $DEADZONE_CHROMIUM).
 
     \b
     Example:
       deadzone demo --out demo_out
       deadzone report --audit demo_out --out demo_out/report.html
+      deadzone report --audit demo_out --fiber fiber_out --out report.pdf
     """
     from deadzone.maps.report import write_report
 
@@ -81,9 +97,13 @@ def report_cmd(
         fiber_dir=fiber_dir,
         placement_dir=placement_dir,
         title=title,
+        pdf=pdf,
     )
     if not quiet:
         click.echo(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+        if pdf and out.suffix.lower() != ".pdf":
+            p = out.with_suffix(".pdf")
+            click.echo(f"report: {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
 @click.command("export", short_help="KML/KMZ villages and a QGIS style from an audit folder.")

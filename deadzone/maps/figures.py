@@ -1,4 +1,4 @@
-"""Static figures for reports: coverage map PNG and per-commune coverage bars.
+"""Static figures for reports: coverage map, per-commune coverage bars, fiber phases.
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot, no display,
 no global backend state), written atomically as PNG at 150 dpi.  Both
@@ -34,6 +34,7 @@ __all__ = [
     "STATUS_COLOURS",
     "commune_bar_chart",
     "coverage_figure",
+    "fiber_figure",
     "read_audit_folder",
     "status_thresholds_dbm",
 ]
@@ -494,5 +495,148 @@ def commune_bar_chart(
     elif not n_all:
         head += " (no commune has villages)"
     ax.set_title(head, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _read_layer(path: Path, layer: str | None = None) -> Any:
+    import geopandas as gpd
+
+    try:
+        return gpd.read_file(path, layer=layer)
+    except Exception as exc:  # noqa: BLE001 - any reader error becomes one line naming the file
+        raise DataLoadError(f"{path}: cannot read ({' '.join(str(exc).split())})") from None
+
+
+@_glyph_tolerant
+def fiber_figure(
+    fiber_dir: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    communes: Any = None,
+    title: str | None = None,
+) -> Path:
+    """Draw a fiber rollout plan: routes coloured by phase, backbone nodes, communes.
+
+    Parameters
+    ----------
+    fiber_dir : path
+        ``deadzone fiber`` output folder: ``routes.gpkg`` (layers ``routes``
+        with ``phase`` and ``length_m``, and ``targets``) and, when present,
+        ``ofds/nodes.geojson`` / ``ofds/spans.geojson`` whose ``operational``
+        features are the existing backbone.
+    path : path
+        PNG to write (150 dpi), replaced atomically.
+    communes : GeoDataFrame or path, optional
+        Commune polygons drawn as grey outlines (e.g. an audit's
+        ``communes.gpkg``).
+    title : str, optional
+        Title (default "Fiber rollout by phase").
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataLoadError
+        ``routes.gpkg`` is missing or unreadable.
+    """
+    from matplotlib.lines import Line2D
+
+    from deadzone.maps.fiber_map import PHASE_COLORS
+
+    folder = Path(fiber_dir)
+    if not (folder / "routes.gpkg").is_file():
+        raise DataLoadError(f"{folder}: no routes.gpkg (write one with `deadzone fiber`)")
+    routes = _read_layer(folder / "routes.gpkg", "routes")
+    if "phase" not in routes.columns:
+        raise SchemaError(f"{folder / 'routes.gpkg'}: layer routes lacks column 'phase'")
+    routes = routes.to_crs(4326) if routes.crs is not None else routes
+    try:
+        targets = _read_layer(folder / "routes.gpkg", "targets").to_crs(4326)
+    except DataLoadError:
+        targets = None
+    backbone = []
+    for name in ("spans.geojson", "nodes.geojson"):
+        f = folder / "ofds" / name
+        if f.is_file():
+            g = _read_layer(f).to_crs(4326)
+            if "status" in g.columns:
+                backbone.append(g[g["status"] == "operational"])
+    if isinstance(communes, (str, os.PathLike)):
+        communes = _read_layer(Path(communes), "communes")
+
+    fig = _new_figure(9.5, 7.0)
+    ax = fig.add_subplot(1, 1, 1)
+    handles = []
+    if communes is not None and len(communes):
+        communes.to_crs(4326).boundary.plot(ax=ax, color="#999999", linewidth=0.5, zorder=1)
+        handles.append(Line2D([], [], color="#999999", linewidth=0.8, label="communes"))
+    phase = pd.to_numeric(routes["phase"], errors="coerce").fillna(-1).astype(int)
+    length = pd.to_numeric(routes.get("length_m", 0.0), errors="coerce").fillna(0.0)
+    later = routes[(phase < 1).to_numpy()]
+    if len(later):
+        later.plot(ax=ax, color="#888888", linewidth=1.0, linestyle="--", zorder=2)
+        km = float(length[phase < 1].sum()) / 1000.0
+        handles.append(
+            Line2D([], [], color="#888888", linestyle="--", label=f"designed, later ({km:,.1f} km)")
+        )
+    for p in sorted({int(x) for x in phase if x >= 1}):
+        sel = (phase == p).to_numpy()
+        color = PHASE_COLORS[(p - 1) % len(PHASE_COLORS)]
+        routes[sel].plot(ax=ax, color=color, linewidth=2.2, zorder=3)
+        km = float(length[sel].sum()) / 1000.0
+        handles.append(
+            Line2D([], [], color=color, linewidth=2.2, label=f"phase {p} ({km:,.1f} km)")
+        )
+    for g in backbone:
+        pts = g[g.geometry.geom_type == "Point"]
+        lines = g[g.geometry.geom_type != "Point"]
+        if len(lines):
+            lines.plot(ax=ax, color="black", linewidth=3.0, zorder=4)
+        if len(pts):
+            ax.scatter(pts.geometry.x, pts.geometry.y, s=60, c="black", marker="s", zorder=5)
+    if any(len(g) for g in backbone):
+        handles.append(
+            Line2D([], [], color="black", marker="s", linestyle="-", label="existing backbone")
+        )
+    if targets is not None and len(targets) and "status" in targets.columns:
+        pts = targets[targets.geometry.geom_type == "Point"]
+        colours = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
+        for status, colour in colours.items():
+            sel = pts[pts["status"] == status]
+            if len(sel):
+                ax.scatter(
+                    sel.geometry.x,
+                    sel.geometry.y,
+                    s=14,
+                    c=colour,
+                    edgecolors="black",
+                    linewidths=0.3,
+                    zorder=6,
+                )
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        color=colour,
+                        marker="o",
+                        linestyle="",
+                        markeredgecolor="black",
+                        label=f"targets {status} ({len(sel)})",
+                    )
+                )
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    ax.set_title(title or "Fiber rollout by phase", fontsize=10)
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    b = routes.total_bounds
+    if np.all(np.isfinite(b)):
+        ax.set_aspect(1.0 / max(np.cos(np.radians((b[1] + b[3]) / 2.0)), 0.1))
     fig.tight_layout()
     return _save(fig, path)

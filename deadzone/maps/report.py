@@ -19,6 +19,8 @@ import html
 import json
 import math
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,19 +30,27 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deadzone.data.io import atomic_path
-from deadzone.errors import DataLoadError, OutputExistsError
+from deadzone.errors import DataLoadError, DeadzoneError, OutputExistsError
 from deadzone.maps.figures import (
     STATUS_COLOURS,
     AuditFolder,
     commune_bar_chart,
     coverage_figure,
+    fiber_figure,
     read_audit_folder,
 )
 
 if TYPE_CHECKING:
     from deadzone.data.scenario import Scenario
 
-__all__ = ["build_report", "summary_lines", "write_report"]
+__all__ = [
+    "PdfConverterError",
+    "build_report",
+    "find_pdf_converter",
+    "html_to_pdf",
+    "summary_lines",
+    "write_report",
+]
 
 #: Rows shown at most in long tables (the rest is counted, and in the CSVs).
 MAX_ROWS = 500
@@ -348,8 +358,14 @@ def _progress_section(d: Path) -> str:
     return "\n".join(out)
 
 
-def _fiber_section(d: Path) -> str:
+def _fiber_section(d: Path, figure_uri: str | None = None) -> str:
     out = [f'<h2>Fiber rollout phases</h2><p class="note">from {_esc(d)}</p>']
+    if figure_uri is not None:
+        out.append(
+            f'<figure><img alt="fiber rollout by phase" src="{figure_uri}"><figcaption>'
+            "Routes coloured by phase (dashed: designed for later years), existing backbone "
+            "(black squares), targets by status, commune outlines.</figcaption></figure>"
+        )
     found = False
     pj = d / "phases.json"
     if pj.is_file():
@@ -447,6 +463,15 @@ def build_report(
         cov_png = coverage_figure(a, scenario, Path(tmp) / "coverage.png", title=name)
         bar_png = commune_bar_chart(a.communes, Path(tmp) / "communes.png")
         cov_uri, bar_uri = _png_data_uri(cov_png), _png_data_uri(bar_png)
+        fib_uri = None
+        if fib is not None and (fib / "routes.gpkg").is_file():
+            communes_gpkg = a.path / "communes.gpkg"
+            fib_png = fiber_figure(
+                fib,
+                Path(tmp) / "fiber.png",
+                communes=communes_gpkg if communes_gpkg.is_file() else None,
+            )
+            fib_uri = _png_data_uri(fib_png)
     lines = summary_lines(s)
     params = s.get("parameters") or {}
     thr = params.get("thresholds") or {}
@@ -493,9 +518,90 @@ def build_report(
     if plc is not None:
         body.append(_placement_section(plc))
     if fib is not None:
-        body.append(_fiber_section(fib))
+        body.append(_fiber_section(fib, fib_uri))
     body += ["<h2>Parameters and provenance</h2>", _kv_table(prov_items), "</body></html>"]
     return "\n".join(x for x in body if x) + "\n"
+
+
+class PdfConverterError(DeadzoneError, RuntimeError):
+    """No HTML-to-PDF converter (headless Chromium) was found, or it failed."""
+
+
+#: Executables tried, in order, for ``--print-to-pdf`` (``DEADZONE_CHROMIUM`` first).
+PDF_CONVERTERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+_NO_CONVERTER = (
+    "no PDF converter found: install Chromium (apt-get install chromium) or set "
+    "DEADZONE_CHROMIUM to a Chrome/Chromium binary; the HTML report needs none"
+)
+
+
+def find_pdf_converter() -> str | None:
+    """Path of a headless Chromium usable for PDF output, or None.
+
+    ``$DEADZONE_CHROMIUM`` (a path or a name on ``PATH``) wins over
+    :data:`PDF_CONVERTERS`.
+    """
+    env = os.environ.get("DEADZONE_CHROMIUM")
+    for name in ([env] if env else []) + list(PDF_CONVERTERS):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def html_to_pdf(
+    html_path: str | os.PathLike[str],
+    pdf_path: str | os.PathLike[str],
+    *,
+    timeout_s: float = 180.0,
+) -> Path:
+    """Print a local HTML file to PDF with headless Chromium (``--print-to-pdf``).
+
+    Chromium runs with a throw-away profile and with DNS disabled, so the
+    page cannot reach the network (the report needs none).
+
+    Raises
+    ------
+    PdfConverterError
+        No Chromium was found (one-line message with the install hint), or it
+        failed or produced no PDF.
+    """
+    exe = find_pdf_converter()
+    if exe is None:
+        raise PdfConverterError(_NO_CONVERTER)
+    src = Path(html_path).resolve()
+    out = Path(pdf_path)
+    with tempfile.TemporaryDirectory(prefix="deadzone-pdf-") as profile, atomic_path(out) as tmp:
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--no-pdf-header-footer",
+            "--virtual-time-budget=10000",
+            f"--print-to-pdf={Path(tmp).resolve()}",
+            src.as_uri(),
+        ]
+        try:
+            run = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PdfConverterError(f"{exe} could not print {src} to PDF ({exc})") from None
+        ok = Path(tmp).is_file() and Path(tmp).read_bytes()[:5] == b"%PDF-"
+        if run.returncode != 0 or not ok:
+            tail = " ".join(run.stderr.split())[-300:]
+            raise PdfConverterError(
+                f"{exe} failed to print {src} to PDF (exit {run.returncode}): {tail}"
+            )
+    return out
 
 
 def write_report(
@@ -503,18 +609,21 @@ def write_report(
     out_path: str | os.PathLike[str],
     *,
     overwrite: bool = False,
+    pdf: bool = False,
     **kwargs: Any,
 ) -> Path:
-    """Write :func:`build_report` to ``out_path`` atomically (UTF-8).
+    """Write :func:`build_report` to ``out_path`` atomically (UTF-8), or as PDF.
 
     Parameters
     ----------
     audit_dir : path
         Audit output folder.
     out_path : path
-        HTML file to write.
+        File to write: HTML, or PDF when it ends in ``.pdf``.
     overwrite : bool
-        Replace an existing file.
+        Replace existing files.
+    pdf : bool
+        Also print the HTML to ``<out_path stem>.pdf`` beside it.
     **kwargs
         Keyword options of :func:`build_report`.
 
@@ -522,11 +631,32 @@ def write_report(
     -------
     Path
         ``out_path``.
+
+    Raises
+    ------
+    OutputExistsError
+        An output exists and ``overwrite`` is false.
+    PdfConverterError
+        A PDF was asked for and no headless Chromium is available (checked
+        before any work is done).
     """
     out = Path(out_path)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    as_pdf = out.suffix.lower() == ".pdf"
+    pdf_out = out if as_pdf else (out.with_suffix(".pdf") if pdf else None)
+    for target in [t for t in (out, pdf_out) if t is not None]:
+        if target.exists() and not overwrite:
+            raise OutputExistsError(f"{target} already exists; pass --overwrite to replace it")
+    if pdf_out is not None and find_pdf_converter() is None:
+        raise PdfConverterError(_NO_CONVERTER)
     text = build_report(audit_dir, **kwargs)
+    if as_pdf:
+        with tempfile.TemporaryDirectory(prefix="deadzone-report-") as tmp:
+            page = Path(tmp) / f"{out.stem}.html"
+            page.write_text(text, encoding="utf-8")
+            html_to_pdf(page, out)
+        return out
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    if pdf_out is not None:
+        html_to_pdf(out, pdf_out)
     return out

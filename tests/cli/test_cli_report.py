@@ -89,3 +89,24 @@ def test_help_lists_commands() -> None:
     assert "report" in r.output and "export" in r.output
     r = _run("report", "--help")
     assert "--placement" in r.output and "offline" in r.output
+
+
+def test_report_cli_pdf(audit_dir, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is missing: PDF reports need Debian's chromium (.ci/run installs it)")
+    _, folder = audit_dir
+    out = tmp_path / "report.html"
+    r = _run("report", "--audit", str(folder), "--out", str(out), "--pdf")
+    assert r.exit_code == 0, r.output
+    assert f"report: {out} (" in r.output and f"report: {out.with_suffix('.pdf')} (" in r.output
+    assert out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    # no converter: one line, exit 2, nothing written
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("DEADZONE_CHROMIUM", raising=False)
+    r = _run("report", "--audit", str(folder), "--out", str(tmp_path / "x.pdf"))
+    assert r.exit_code == 2
+    err = r.stderr.strip()
+    assert err.startswith("error: no PDF converter found") and "\n" not in err
+    assert not (tmp_path / "x.pdf").exists()

@@ -227,3 +227,112 @@ def test_real_names_kmz_and_commune_chart(shared_data, tmp_path) -> None:
     )
     png = commune_bar_chart(pd.DataFrame(table.drop(columns="geometry")), tmp_path / "bars.png")
     assert float(_imread(png)[..., :3].std()) > 0.01
+
+
+# --------------------------------------------------------------------------- fiber figure, PDF
+
+
+def _fiber_folder(folder, res):
+    """A fiber folder as ``deadzone fiber`` writes it (routes.gpkg layers, ofds/) near the audit."""
+    import geopandas as gpd
+    from shapely.geometry import LineString, Point
+
+    pts = res.villages.geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    fib = folder.parent / "fiber_for_report"
+    (fib / "ofds").mkdir(parents=True, exist_ok=True)
+    routes = gpd.GeoDataFrame(
+        {
+            "phase": [1, 2, -1],
+            "length_m": [4200.0, 3100.0, 2500.0],
+            "cost": [1e9, 7e8, 5e8],
+            "kind": ["road", "road", "drop"],
+            "target_id": ["V0", "V2", "V3"],
+        },
+        geometry=[
+            LineString([(x[4], y[4]), (x[0], y[0])]),
+            LineString([(x[4], y[4]), (x[2], y[2])]),
+            LineString([(x[0], y[0]), (x[3], y[3])]),
+        ],
+        crs=4326,
+    )
+    targets = gpd.GeoDataFrame(
+        {
+            "target_id": ["V0", "V2", "V3"],
+            "name": ["a", "b", "c"],
+            "status": ["connected", "connected", "later"],
+            "phase": [1, 2, -1],
+        },
+        geometry=[Point(x[0], y[0]), Point(x[2], y[2]), Point(x[3], y[3])],
+        crs=4326,
+    )
+    routes.to_file(fib / "routes.gpkg", layer="routes", driver="GPKG")
+    targets.to_file(fib / "routes.gpkg", layer="targets", driver="GPKG", mode="a")
+    gpd.GeoDataFrame({"status": ["operational"]}, geometry=[Point(x[4], y[4])], crs=4326).to_file(
+        fib / "ofds" / "nodes.geojson", driver="GeoJSON"
+    )
+    pd.DataFrame({"phase": [1, 2], "km": [4.2, 3.1]}).to_csv(fib / "phases.csv", index=False)
+    return fib
+
+
+def _has_colour(png_bytes: bytes, hex_colour: str, tol: int = 12) -> int:
+    px = (imread(io.BytesIO(png_bytes), format="png")[..., :3] * 255).round().astype(int)
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(px - rgb).max(axis=-1) <= tol).sum())
+
+
+def test_fiber_figure_and_report_section(audit_dir, tmp_path) -> None:
+    from deadzone.maps.fiber_map import PHASE_COLORS
+    from deadzone.maps.figures import fiber_figure
+
+    res, folder = audit_dir
+    fib = _fiber_folder(folder, res)
+    png = fiber_figure(fib, tmp_path / "fiber.png", communes=folder / "communes.gpkg")
+    data = png.read_bytes()
+    assert _has_colour(data, PHASE_COLORS[0]) > 50  # phase 1 drawn in its colour
+    assert _has_colour(data, PHASE_COLORS[1]) > 50  # phase 2
+    text = build_report(folder, fiber_dir=fib)
+    refs = _parse(text).refs
+    assert len(refs) == 3 and 'alt="fiber rollout by phase"' in text
+    fig = next(
+        r for r in refs if _has_colour(base64.b64decode(r.split(",", 1)[1]), PHASE_COLORS[0]) > 50
+    )
+    assert fig
+    with pytest.raises(DataLoadError, match="routes.gpkg"):
+        fiber_figure(tmp_path, tmp_path / "x.png")
+
+
+def test_pdf_report_with_chromium(audit_dir, tmp_path) -> None:
+    import shutil
+
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is missing: PDF reports need Debian's chromium (.ci/run installs it)")
+    _, folder = audit_dir
+    out = write_report(folder, tmp_path / "r.pdf")
+    data = out.read_bytes()
+    assert data[:5] == b"%PDF-" and data.count(b"/Type /Page") >= 2
+    assert not list(tmp_path.glob("*.html"))  # only the PDF is left
+    both = write_report(folder, tmp_path / "r2.html", pdf=True)
+    assert both.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert (tmp_path / "r2.pdf").read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(OutputExistsError):
+        write_report(folder, out)
+    both.unlink()
+    with pytest.raises(OutputExistsError, match="r2.pdf"):  # the PDF is protected too
+        write_report(folder, both, pdf=True)
+    assert not both.exists()
+
+
+def test_pdf_without_converter_is_one_clear_error(audit_dir, tmp_path, monkeypatch) -> None:
+    from deadzone.maps.report import PdfConverterError
+
+    _, folder = audit_dir
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("DEADZONE_CHROMIUM", raising=False)
+    with pytest.raises(PdfConverterError, match="no PDF converter found") as info:
+        write_report(folder, tmp_path / "r.pdf")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "r.pdf").exists()
+    with pytest.raises(PdfConverterError):
+        write_report(folder, tmp_path / "r.html", pdf=True)
+    assert not (tmp_path / "r.html").exists()  # checked before any work
