@@ -644,6 +644,8 @@ def _commune_districts(
 
     The commune row's district wins; a commune without one takes its
     villages' district.  Two districts for one commune are an error.
+    Villages without a commune (``commune_id == ""``) are counted under
+    district ``""``.
     """
     from_c = c["district"] if "district" in c.columns else pd.Series("", index=c.index)
     from_c = _district_text(from_c)
@@ -655,7 +657,8 @@ def _commune_districts(
                 "village_id": v["village_id"].astype(str),
             }
         )
-        vd = vd[vd["district"] != ""]
+        # villages with no commune ("") share no commune, so they cannot contradict
+        vd = vd[(vd["district"] != "") & (vd["commune_id"] != "")]
     else:
         vd = pd.DataFrame({"commune_id": [], "district": [], "village_id": []}, dtype=str)
     if not (from_c != "").any() and vd.empty:

@@ -91,6 +91,15 @@ def test_commune_without_district_keeps_its_villages(base) -> None:
     assert r.districts["villages_total"].sum() == len(_PTS)
 
 
+def test_villages_without_a_commune_do_not_clash(base) -> None:
+    s, cov = base
+    s2 = _with_districts(s, villages=["Huyện A", "Huyện B", "Huyện A", "", ""])
+    s2.villages["commune_id"] = ["", "", "C1", "C2", "C2"]
+    r = audit(s2, coverage=cov)
+    assert r.villages["district"].tolist() == ["", "", "Huyện A", "", ""]
+    assert r.districts["villages_total"].sum() == len(_PTS)
+
+
 def test_same_district_name_in_two_provinces_gives_two_rows(base) -> None:
     s, cov = base
     s2 = _with_districts(s, communes=["Huyện Phong Thổ", "Huyện Phong Thổ"])
