@@ -232,8 +232,8 @@
 
   function onMapClick(e) {
     if (!$("dz-add-mode").checked) { return; }
-    if (selected) { select(null); techDefaults(); }
-    var v = formValues();
+    var v = formValues();  // the form's settings, also when a tower was selected
+    if (selected) { select(null); }
     v.lon = round6(e.latlng.lng);
     v.lat = round6(e.latlng.lat);
     edit("add", v);
