@@ -212,19 +212,21 @@ def test_levels_add_up_exactly_and_every_village_once(data) -> None:
         assert p["districts_total"].sum() == len(d)
         assert not d.duplicated(["province", "district"]).any()
         # communes -> districts: each district row is the sum of its communes
-        for (prov, dist), grp in c.groupby(["province", "district"]):
-            row = d[(d["province"] == prov) & (d["district"] == dist)]
-            assert len(row) == 1
-            assert (row[_COUNT_COLS].to_numpy()[0] == grp[_COUNT_COLS].sum().to_numpy()).all()
+        keys = ["province", "district"]
+        by_c = c.groupby(keys, sort=True)[_COUNT_COLS].sum()
+        by_d = d.set_index(keys)[_COUNT_COLS]
+        assert by_c.index.equals(by_d.index) and (by_c.to_numpy() == by_d.to_numpy()).all()
         # districts -> provinces
-        dp = d.groupby("province")[_COUNT_COLS].sum()
-        assert (dp.to_numpy() == p.set_index("province").loc[dp.index, _COUNT_COLS]
-                .to_numpy()).all()  # fmt: skip
-        # a commune's district: its row's, else its villages'
+        dp = d.groupby("province", sort=True)[_COUNT_COLS].sum()
+        pp = p.set_index("province")[_COUNT_COLS]
+        assert dp.index.equals(pp.index) and (dp.to_numpy() == pp.to_numpy()).all()
+        # a commune's district: its row's, else its villages' (one per commune)
         listed = dict(zip(communes["commune_id"], communes["district"], strict=True))
+        named = villages[villages["district"] != ""]
+        own = named.groupby("commune_id")["district"].agg(set).to_dict()
         for cid, dist in zip(c["commune_id"], c["district"], strict=True):
-            vd = set(villages.loc[villages["commune_id"] == cid, "district"]) - {""}
-            assert dist == (listed.get(cid) or (vd.pop() if vd else ""))
+            vd = own.get(cid, set())
+            assert len(vd) <= 1 and dist == (listed.get(cid) or (vd.pop() if vd else ""))
     else:
         assert (communes["district"] == "").all() and (villages["district"] == "").all()
     for table in levels:
