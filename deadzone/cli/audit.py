@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from deadzone.cli.options import (
 )
 from deadzone.geo.clutter import load_landcover
 from deadzone.kernels.itm import ItmSettings
+
+if TYPE_CHECKING:
+    from deadzone.geo.audit import AuditResult
 
 __all__ = ["audit_cmd"]
 
@@ -201,9 +205,9 @@ def audit_cmd(
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
 
 
-def echo_district_outputs(result, out_dir: Path) -> None:  # noqa: ANN001
+def echo_district_outputs(result: AuditResult, out_dir: Path) -> None:
     """Name the district outputs (the shared summary lists only the fixed files)."""
-    if getattr(result, "districts", None) is not None:
+    if result.districts is not None:
         click.echo(f"districts: {out_dir}/districts.csv, layer 'districts' in communes.gpkg")
 
 
