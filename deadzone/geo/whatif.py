@@ -3,10 +3,13 @@
 A :class:`Session` keeps every tower's received-power window (float32,
 cropped to the cells the tower reaches inside the DEM), the multi-server
 composites and the village audit.  An edit recomputes only the edited
-tower's window, rebuilds the composites only over the union of its old and
-new window bounding boxes (merging the cached windows there in tower order,
-exactly as :func:`deadzone.geo.coverage.compute_coverage` merges them), and
-re-audits only the villages whose cell lies within the tower's reach.  The
+tower's window, swaps it into the composites cell by cell where the
+tower's old and new values provably cannot change the best and second-best
+servers there (only the server count), refolds the other cells the tower
+reaches from the cached windows in tower order, exactly as
+:func:`deadzone.geo.coverage.compute_coverage` merges them (see
+:func:`_patch_composite`), and re-audits only the villages whose cell lies
+within the tower's reach.  The
 result equals a from-scratch :func:`compute_coverage` + :func:`audit` of the
 edited tower set, cell for cell and village for village (tested).
 """
@@ -44,6 +47,7 @@ from deadzone.geo.coverage import (
 from deadzone.geo.raster import Dem
 from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
 from deadzone.geo.thresholds import Thresholds
+from deadzone.kernels import _whatif as _kw
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -208,8 +212,114 @@ def _union(
     )
 
 
-def _intersects(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+@dataclass(frozen=True)
+class _Contrib:
+    """One tower's contribution to one composite: window, offset, count threshold."""
+
+    index: int
+    window: npt.NDArray[np.float32]
+    row_off: int
+    col_off: int
+    metric_offset_db: float
+    threshold_dbm: float
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        h, w = self.window.shape
+        return (self.row_off, self.col_off, self.row_off + h, self.col_off + w)
+
+
+def _patch_composite(
+    comp: Composite,
+    old: _Contrib | None,
+    new: _Contrib | None,
+    fold: list[_Contrib],
+) -> int:
+    """Replace one tower's contribution to ``comp`` in place; return the cells refolded.
+
+    ``old`` is the tower's contribution before the edit (None when added),
+    ``new`` after it (None when removed), ``fold`` every contribution to
+    ``comp`` after the edit, in tower order (server indices already final).
+
+    The merge kernel keeps, per cell, the best metric (lowest tower index on
+    ties), the second-best metric and a count.  Let ``V`` be the edited
+    tower's stored metric at a cell (the float32 of its float64 metric) and
+    ``S`` the cell's second-best metric with the tower in the fold.  If
+    ``S > V``, folding the towers with or without this tower gives the same
+    best, server and second at that cell, whatever the tower's place in the
+    order: the two folds can only ever differ in values ``<= V`` (each
+    diverging step stores a value at most the largest differing one), and
+    both the final best and second exceed ``V``.  Those cells only change
+    their count; every other cell the tower reaches is refolded exactly, in
+    tower order, from the cached windows (the same kernel on the gathered
+    cells), so the composite equals a from-scratch fold bit for bit.  ``S``
+    with the old tower is the current composite; ``S`` without it equals the
+    current one on every cell not already refolded because of the old tower.
+    """
+    box = _union(old.box if old is not None else None, new.box if new is not None else None)
+    if box is None:
+        return 0
+    a0, b0, a1, b1 = box
+    dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
+    empty = np.empty((0, 0), dtype=np.float32)
+    o = old if old is not None else _Contrib(-1, empty, 0, 0, 0.0, 0.0)
+    n = new if new is not None else _Contrib(-1, empty, 0, 0, 0.0, 0.0)
+    k = int(
+        _kw.patch_cells(
+            o.window,
+            o.row_off,
+            o.col_off,
+            float(o.metric_offset_db),
+            float(o.threshold_dbm),
+            n.window,
+            n.row_off,
+            n.col_off,
+            float(n.metric_offset_db),
+            float(n.threshold_dbm),
+            n.index,
+            a0,
+            b0,
+            comp.best_dbm,
+            comp.best_server,
+            comp.second_dbm,
+            comp.n_servers,
+            dirty,
+        )
+    )
+    if k == 0:
+        return 0
+    rr, cc = np.nonzero(dirty)
+    # Dirty cells grouped by row (np.nonzero is row-major: columns ascend).
+    row_ptr = np.searchsorted(rr, np.arange(a1 - a0 + 1)).astype(np.int64)
+    rr = rr + a0
+    cc = (cc + b0).astype(np.int64)
+    part = new_composite((k,), threshold_dbm=comp.threshold_dbm)
+    for c in fold:
+        if c.window.size == 0:
+            continue
+        r0, c0, r1, c1 = c.box
+        if r0 >= a1 or r1 <= a0 or c0 >= b1 or c1 <= b0:
+            continue
+        _kw.fold_cells(
+            c.window,
+            c.row_off,
+            c.col_off,
+            c.index,
+            float(c.metric_offset_db),
+            float(c.threshold_dbm),
+            a0,
+            row_ptr,
+            cc,
+            part.best_dbm,
+            part.best_server,
+            part.second_dbm,
+            part.n_servers,
+        )
+    comp.best_dbm[rr, cc] = part.best_dbm
+    comp.best_server[rr, cc] = part.best_server
+    comp.second_dbm[rr, cc] = part.second_dbm
+    comp.n_servers[rr, cc] = part.n_servers
+    return k
 
 
 @dataclass
@@ -607,6 +717,7 @@ class Session:
         i = self._index(tower_id)
         before = self._villages.copy()
         old = self._fp[i]
+        old_c = self._contribs(i)
         for lst in (self._ids, self._techs, self._sites, self._x, self._y, self._off, self._fp):
             del lst[i]
         self._towers = self._towers.drop(index=self._towers.index[i]).reset_index(drop=True)
@@ -614,8 +725,7 @@ class Session:
             bs = comp.best_server
             bs[bs > i] -= 1
         techs_changed = self._sync_techs()
-        if old is not None:
-            self._recompose(old.box)
+        self._patch(old_c, {})
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
         return self._delta(before, f"remove {tower_id}", n, t0)
 
@@ -720,57 +830,48 @@ class Session:
         }
         return True
 
-    def _recompose(self, box: tuple[int, int, int, int] | None) -> None:
-        """Rebuild the composites over ``box`` from the cached windows, in tower order.
+    def _contribs(self, i: int) -> dict[str, _Contrib]:
+        """Tower ``i``'s contributions, keyed ``"rx"`` and by technology (as ``_merge``)."""
+        fp = self._fp[i]
+        if fp is None or fp.window.size == 0:
+            return {}
+        tech = self._techs[i]
+        off = float(self._off[i])
+        win, r0, c0 = fp.window, fp.row_off, fp.col_off
+        return {
+            "rx": _Contrib(i, win, r0, c0, 0.0, self.thresholds.covered(tech) + off),
+            tech: _Contrib(i, win, r0, c0, off, self._by_tech[tech].threshold_dbm)
+            if tech in self._by_tech
+            else _Contrib(i, win, r0, c0, off, self.thresholds.covered(tech)),
+        }
 
-        The box is split into row bands folded on separate threads (the
-        merge kernel releases the GIL); each cell still sees every tower in
-        tower order, so the result is the same as one fold.
+    def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
+        """Swap one tower's old contributions for its new ones in every composite.
+
+        Composites are patched on separate threads (the merge kernel and the
+        large numpy operations release the GIL).  Returns the cells refolded.
         """
-        if box is None:
-            return
-        a0, b0, a1, b1 = box
-        todo = [
-            i
-            for i, fp in enumerate(self._fp)
-            if fp is not None and fp.window.size and _intersects(fp.box, box)
-        ]
-        n_bands = max(1, min(self.n_threads, (a1 - a0) // 64))
-        edges = [a0 + (a1 - a0) * k // n_bands for k in range(n_bands + 1)]
+        keys = [k for k in ("rx", *self._by_tech) if k in old or k in new]
+        if not keys:
+            return 0
+        everyone = [self._contribs(j) for j in range(len(self._fp))]
 
-        def band(k: int) -> None:
-            r0, r1 = edges[k], edges[k + 1]
-            shape = (r1 - r0, b1 - b0)
-            rx = new_composite(shape, threshold_dbm=self._rx.threshold_dbm)
-            by_tech = {
-                t: new_composite(shape, threshold_dbm=c.threshold_dbm)
-                for t, c in self._by_tech.items()
-            }
-            for i in todo:
-                fp = self._fp[i]
-                assert fp is not None
-                if fp.row_off >= r1 or fp.box[2] <= r0:
-                    continue
-                # The kernel skips the window's rows and columns outside the band.
-                self._merge(rx, by_tech, fp.window, fp.row_off - r0, fp.col_off - b0, i)
-            pairs = ((self._rx, rx), *((self._by_tech[t], by_tech[t]) for t in by_tech))
-            for full, part in pairs:
-                full.best_dbm[r0:r1, b0:b1] = part.best_dbm
-                full.best_server[r0:r1, b0:b1] = part.best_server
-                full.second_dbm[r0:r1, b0:b1] = part.second_dbm
-                full.n_servers[r0:r1, b0:b1] = part.n_servers
+        def one(key: str) -> int:
+            comp = self._rx if key == "rx" else self._by_tech[key]
+            fold = [c[key] for c in everyone if key in c]
+            return _patch_composite(comp, old.get(key), new.get(key), fold)
 
-        if n_bands == 1:
-            band(0)
-        else:
-            with ThreadPoolExecutor(max_workers=n_bands) as pool:
-                list(pool.map(band, range(n_bands)))
+        if len(keys) == 1 or self.n_threads <= 1:
+            return sum(one(k) for k in keys)
+        with ThreadPoolExecutor(max_workers=min(self.n_threads, len(keys))) as pool:
+            return sum(pool.map(one, keys))
 
     def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
         tid = self._ids[i]
         g = self._grid_row(row, tid)
         before = self._villages.copy()
         old = self._fp[i]
+        old_c = self._contribs(i)
         fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
         towers = self._towers.copy()
         for c in row.columns:
@@ -784,7 +885,7 @@ class Session:
         self._off[i] = float(g.metric_offset_db[0])
         self._fp[i] = fp
         techs_changed = self._sync_techs()
-        self._recompose(_union(old.box if old is not None else None, fp.box))
+        self._patch(old_c, self._contribs(i))
         reach = _union(old.reach if old is not None else None, fp.reach)
         n = self._reaudit(reach, full=techs_changed)
         return self._delta(before, action, n, t0)
@@ -864,11 +965,13 @@ class Session:
         communes, provinces = rollup(self._villages, scen.communes)
         summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)
         shapes = None
-        if scen.communes is not None and len(scen.communes) and \
-                "commune_id" in scen.communes.columns:
+        if (
+            scen.communes is not None
+            and len(scen.communes)
+            and "commune_id" in scen.communes.columns
+        ):
             shapes = scen.communes[["commune_id", "geometry"]].to_crs(4326)
-        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov,
-                                  shapes)
+        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov, shapes)
         return n
 
     def _nearest(self) -> None:
