@@ -423,3 +423,25 @@ def test_other_loopback_addresses_serve_their_own_host(served: Served) -> None:
         server.shutdown()
         server.server_close()
         t.join(5)
+
+
+def test_malformed_requests_get_json_errors(served: Served) -> None:
+    host = _host(served)
+    port = served.host_port[1]
+    for request, want in (
+        (b"GET / HTTP/9.9\r\nHost: " + host + b"\r\n\r\n", 505),
+        (b"GET / HTTP/1.1 extra\r\nHost: " + host + b"\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", 414),
+        (b"BREW /api/state HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n", 501),
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(request)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        if data.startswith(b"HTTP/"):
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert int(head.split(b" ", 2)[1]) == want
+        else:  # no usable HTTP version: the answer is the body alone (HTTP/0.9 style)
+            body = data
+        assert json.loads(body)["status"] == want, (request[:30], data[:200])
