@@ -92,6 +92,11 @@ def test_page_add_edit_drag_delete_tower(browser: Any, served: Served, tmp_path:
         assert page.locator(".dz-tower").count() == 3
         assert page.inner_text("#dz-selected") == "NEW1"
         assert "add NEW1" in page.inner_text("#dz-last")
+        outlined = page.evaluate(
+            "() => { let n = 0; window.deadzone.map.eachLayer(l => {"
+            " if (l.options && l.options.color === '#ffd600') n++; }); return n; }"
+        )
+        assert outlined == len(served.app._last["changed"]) > 0
         assert int(page.inner_text("#dz-gained").lstrip("+")) >= covered1 - covered0
         assert "coverage.png?v=" + str(start + 1) in page.get_attribute(
             ".leaflet-image-layer", "src"

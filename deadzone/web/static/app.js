@@ -109,15 +109,29 @@
     }
   }
 
+  var lastChanged = [];    // villages outlined as changed by the last edit
+
   function updateVillages(dyn) {
     var old = state.villages.status;
     state.villages.status = dyn.status;
     state.villages.reason = dyn.reason;
     state.villages.best_rx_dbm = dyn.best_rx_dbm;
     state.villages.serving_tower_id = dyn.serving_tower_id;
+    lastChanged.forEach(function (i) {
+      if (villageMarkers[i]) {
+        villageMarkers[i].setStyle({ weight: 1, color: "#222" });
+        villageMarkers[i].setRadius(5);
+      }
+    });
+    lastChanged = [];
     for (var i = 0; i < dyn.status.length; i++) {
       if (dyn.status.charAt(i) !== old.charAt(i) && villageMarkers[i]) {
-        villageMarkers[i].setStyle({ fillColor: COLORS[CODES[dyn.status.charAt(i)]] });
+        villageMarkers[i].setStyle({
+          fillColor: COLORS[CODES[dyn.status.charAt(i)]], weight: 3, color: "#ffd600"
+        });
+        villageMarkers[i].setRadius(7);
+        villageMarkers[i].bringToFront();
+        lastChanged.push(i);
       }
     }
   }
