@@ -137,7 +137,7 @@ def _terrain_roughness(d_m: float, delta_h: float) -> float:
 @jit
 def _sigma_h(delta_h: float) -> float:
     """RMS terrain deviation in the first Fresnel zone [ERL 3.6a]."""
-    return 0.78 * delta_h * math.exp(-0.5 * delta_h**0.25)
+    return 0.78 * delta_h * math.exp(-0.5 * math.sqrt(math.sqrt(delta_h)))
 
 
 @jit
@@ -381,20 +381,29 @@ def _los_loss(d: float, he0: float, he1: float, z_g: complex, delta_h: float, m_
 
 
 @jit
-def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, z_g: complex,
+def freq_consts(f_mhz: float, z_g: complex):
+    """``(f^(1/3), f^(-1/3), |Z_g|)``: the run's constants of the diffraction terms.
+
+    They depend only on the frequency and the ground, so a sweep computes
+    them once instead of once per cell.
+    """
+    return f_mhz**THIRD, f_mhz ** (-THIRD), abs(z_g)
+
+
+@jit
+def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc,
                        delta_h: float, h0: float, h1: float, call_mode: int, d_sml: float,
                        f_mhz: float):
     """The distance-independent part of :func:`_diffraction_loss`.
 
     Both evaluation distances of the diffraction line share these terms
     (terminal radii of Vogler's method, height gains, clutter factor, the
-    weighting's height term); computing them once halves the cost.
+    weighting's height term); computing them once halves the cost.  ``fc``
+    from :func:`freq_consts`.
     """
     a1 = 0.5 * dh0 * dh0 / he0
     a2 = 0.5 * dh1 * dh1 / he1
-    absz = abs(z_g)
-    f3 = f_mhz**THIRD
-    fm3 = f_mhz ** (-THIRD)
+    f3, fm3, absz = fc
     c1 = ((4.0 / 3.0) * A_0_M / a1) ** THIRD
     c2 = ((4.0 / 3.0) * A_0_M / a2) ** THIRD
     k1 = 0.017778 * c1 * fm3 / absz
@@ -498,10 +507,10 @@ def _scatter_loss(d: float, th0: float, th1: float, dh0: float, dh1: float, he0:
 @jit
 def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float,
                           dh1: float, he0: float, he1: float, gamma_e: float, n_s: float,
-                          delta_h: float, h0: float, h1: float, d: float, call_mode: int):
+                          delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc):
     """Reference attenuation A_ref below free space [Alg §4 lrprop; ERL §3].
 
-    Returns (A_ref_db, mode, warnings, error).
+    ``fc`` from :func:`freq_consts`.  Returns (A_ref_db, mode, warnings, error).
     """
     warn = 0
     a_e = 1.0 / gamma_e
@@ -539,7 +548,7 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
     d3 = max(d_sml, d_ml + 5.0 * xae)
     d4 = d3 + 10.0 * xae
     f3, fm3, absz, x12, hg, a_fo, term1 = _diffraction_terms(
-        dh0, dh1, he0, he1, z_g, delta_h, h0, h1, call_mode, d_sml, f_mhz)
+        dh0, dh1, he0, he1, fc, delta_h, h0, h1, call_mode, d_sml, f_mhz)
     a3 = _diffraction_loss(d3, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
                            hg, a_fo, term1)
     a4 = _diffraction_loss(d4, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
@@ -791,14 +800,15 @@ def input_warnings(h_tx: float, h_rx: float, f_mhz: float) -> int:
 def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1: float,
             he0: float, he1: float, gamma_e: float, n_s: float, delta_h: float, h_tx: float,
             h_rx: float, d: float, call_mode: int, vc, climate: int, mdvar: int, warn: int,
-            iv: np.ndarray):
+            iv: np.ndarray, fc):
     """Reference attenuation, free space and variability; fills ``iv``.
 
-    The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar].
+    The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar];
+    ``vc`` from :func:`variability_consts`, ``fc`` from :func:`freq_consts`.
     """
     a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
                                                  gamma_e, n_s, delta_h, h_tx, h_rx, d,
-                                                 call_mode)
+                                                 call_mode, fc)
     warn |= w2
     iv[IV_D_M] = d
     iv[IV_THETA_TX] = th0
@@ -829,17 +839,19 @@ def los_horizons(he0: float, he1: float, delta_h: float, a_e: float, d: float):
     across the path, then the horizon angles.  Returns (he0, he1, dh0, dh1,
     th0, th1).
     """
-    dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-    dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
+    q0 = math.sqrt(2.0 * he0 * a_e)
+    q1 = math.sqrt(2.0 * he1 * a_e)
+    dh0 = q0 * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+    dh1 = q1 * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
     if dh0 + dh1 <= d:
         q = (d / (dh0 + dh1)) ** 2
         he0 *= q
         he1 *= q
-        dh0 = math.sqrt(2.0 * he0 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
-        dh1 = math.sqrt(2.0 * he1 * a_e) * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
-    q0 = math.sqrt(2.0 * he0 * a_e)
+        q0 = math.sqrt(2.0 * he0 * a_e)
+        q1 = math.sqrt(2.0 * he1 * a_e)
+        dh0 = q0 * math.exp(-0.07 * math.sqrt(delta_h / max(he0, 5.0)))
+        dh1 = q1 * math.exp(-0.07 * math.sqrt(delta_h / max(he1, 5.0)))
     th0 = (0.65 * delta_h * (q0 / dh0 - 1.0) - 2.0 * he0) / q0
-    q1 = math.sqrt(2.0 * he1 * a_e)
     th1 = (0.65 * delta_h * (q1 / dh1 - 1.0) - 2.0 * he1) / q1
     return he0, he1, dh0, dh1, th0, th1
 
@@ -892,7 +904,7 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
 
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
                    d, CALL_P2P, variability_consts(time, location, situation, f_mhz, climate),
-                   climate, mdvar, warn, iv)
+                   climate, mdvar, warn, iv, freq_consts(f_mhz, z_g))
 
 
 @jit
@@ -951,4 +963,4 @@ def area(d_m: float, h_tx: float, h_rx: float, tx_siting: int, rx_siting: int,
             he1, dh1, th1 = he, dh, th
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
                    d_m, CALL_AREA, variability_consts(time, location, situation, f_mhz, climate),
-                   climate, mdvar, warn, iv)
+                   climate, mdvar, warn, iv, freq_consts(f_mhz, z_g))

@@ -136,7 +136,7 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
 @jit
 def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
               pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
-              params: np.ndarray, vc, z_g: complex, i_t: int, i_r: int, iv: np.ndarray):
+              params: np.ndarray, vc, z_g: complex, fc, i_t: int, i_r: int, iv: np.ndarray):
     """ITM p2p loss at sample ``j`` from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
@@ -196,7 +196,7 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
 
     loss, mode, warn, err = _m._finish(
         th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
-        _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv)
+        _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc)
     return loss, mode, warn, err, blocked
 
 
@@ -240,6 +240,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     iv = np.empty(_m.IV_SIZE, dtype=np.float64)
     vc = _vc(f_mhz, params)
     z_g = _z_g(f_mhz, params)
+    fc = _m.freq_consts(f_mhz, z_g)
     g0 = _frame_curvature(z[0], params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
@@ -260,7 +261,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
             loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
-                                            params, vc, z_g, i_t, i_r, iv)
+                                                params, vc, z_g, fc, i_t, i_r, iv)
             out_loss_db[j] = loss
         if j >= 1:
             x = j * xi
@@ -316,5 +317,6 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             best_r = a
             i_r = i
     loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
-                                               params, vc, z_g, i_t, i_r, iv)
+                                               params, vc, z_g, _m.freq_consts(f_mhz, z_g),
+                                               i_t, i_r, iv)
     return loss, mode, warn, err, blocked, i_t, i_r
