@@ -241,3 +241,17 @@ def test_p526_is_at_least_the_single_knife_edge_on_blocked_paths() -> None:
     assert knife.trans_horizon and p526.trans_horizon
     assert p526.diffraction_db > knife.diffraction_db
     assert p526.edge_distance_m == pytest.approx(5000.0)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_p526_never_gives_more_signal_than_the_single_knife_edge(seed: int) -> None:
+    """Same equivalent edge, plus a non-negative correction and spherical term."""
+    dem = _rough_dem(seed, 201)
+    site = RadioSite(row=100, col=100, height_m=30.0, freq_mhz=700.0, eirp_dbm=58.0)
+    kw = dict(cell_w_m=30.0, cell_h_m=30.0, radius_m=3000.0)
+    p526, _, _ = tower_window(dem, site, model="p526", **kw)
+    knife, _, _ = tower_window(dem, site, model="knife", **kw)
+    both = np.isfinite(p526) & np.isfinite(knife)
+    assert both.sum() > 25_000
+    assert np.all(p526[both] <= knife[both] + 1e-4)
+    assert np.any(p526[both] < knife[both] - 1.0)
