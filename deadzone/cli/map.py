@@ -110,6 +110,7 @@ def map_cmd(
       deadzone fiber --scenario demo_out/inputs --out fiber_out
       deadzone map --audit demo_out --place place_out --fiber fiber_out --out map.html
     """
+    from deadzone.cli.options import progress_bar
     from deadzone.errors import OutputExistsError
     from deadzone.maps.audit_map import audit_map
     from deadzone.maps.folium_map import save_map
@@ -119,17 +120,20 @@ def map_cmd(
         raise OutputExistsError(f"output {str(out_path)!r} exists; pass --overwrite to replace it")
     if not out_path.parent.is_dir():
         out_path.parent.mkdir(parents=True, exist_ok=True)
-    m = audit_map(
-        audit_dir,
-        place_dir=place_dir,
-        fiber_dir=fiber_dir,
-        towers_path=towers_path,
-        title=title,
-        max_raster_px=max_raster_px,
-        cluster_villages=cluster,
-        basemap=basemap,
-    )
-    save_map(m, out_path, overwrite=overwrite)
+    with progress_bar("map (read, layers, write)", quiet=quiet) as update:
+        m = audit_map(
+            audit_dir,
+            place_dir=place_dir,
+            fiber_dir=fiber_dir,
+            towers_path=towers_path,
+            title=title,
+            max_raster_px=max_raster_px,
+            cluster_villages=cluster,
+            basemap=basemap,
+            progress=lambda done, total: update(done, total + 1),
+        )
+        save_map(m, out_path, overwrite=overwrite)
+        update(4, 4)
     if not quiet:
         size_mb = out_path.stat().st_size / 1e6
         click.echo(f"map: {out_path} ({size_mb:.1f} MB, {time.perf_counter() - t0:.1f} s)")

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,16 +105,38 @@ def _thresholds(summary: dict[str, Any]) -> Any:
     )
 
 
-def _raster(path: Path) -> tuple[np.ndarray, Any, Any]:
+def _raster(path: Path, *, max_px: int, categorical: bool) -> tuple[np.ndarray, Any, Any]:
+    """Read band 1; a raster over ``4 * max_px`` cells a side is read reduced.
+
+    The reduction factor ``f = side // (2 * max_px)`` keeps memory bounded for
+    national rasters (GDAL ``average`` of the cells with data for dBm,
+    ``mode`` for the best-server classes); :func:`coverage_map` then
+    block-averages the rest of the way.  Both rasters of an audit have the
+    same shape, so they are reduced onto the same grid.
+    """
     import rasterio
+    from affine import Affine
+    from rasterio.enums import Resampling
 
     try:
         with rasterio.open(path) as src:
-            arr = src.read(1)
+            f = max(src.height, src.width) // (2 * max_px)
+            if max(src.height, src.width) > 4 * max_px and f > 1:
+                shape = (-(-src.height // f), -(-src.width // f))
+                arr = src.read(
+                    1,
+                    out_shape=shape,
+                    resampling=Resampling.mode if categorical else Resampling.average,
+                )
+                transform = src.transform @ Affine.scale(
+                    src.width / shape[1], src.height / shape[0]
+                )
+            else:
+                arr, transform = src.read(1), src.transform
             if src.nodata is not None and np.issubdtype(arr.dtype, np.floating):
                 if not np.isnan(src.nodata):
                     arr = np.where(arr == src.nodata, np.nan, arr)
-            return arr, src.transform, src.crs
+            return arr, transform, src.crs
     except rasterio.errors.RasterioIOError as exc:
         raise DataLoadError(f"{path}: cannot read raster ({exc})") from exc
 
@@ -128,6 +151,7 @@ def audit_map(
     max_raster_px: int = 1600,
     cluster_villages: bool | None = None,
     basemap: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> folium.Map:
     """Build the unified coverage map of an audit folder (and optional plans).
 
@@ -155,6 +179,9 @@ def audit_map(
         Forwarded to :func:`~deadzone.maps.folium_map.coverage_map`.
     basemap : str, optional
         Forwarded (None: no base tiles, fully offline).
+    progress : callable, optional
+        Called as ``progress(done, 3)`` after reading the audit, after reading
+        the other inputs and after building the map.
 
     Returns
     -------
@@ -188,10 +215,10 @@ def audit_map(
         raise DataLoadError(f"{folder / 'summary.json'}: cannot read JSON ({exc})") from exc
 
     villages = _villages(folder)
-    rx, transform, crs = _raster(folder / "coverage.tif")
+    rx, transform, crs = _raster(folder / "coverage.tif", max_px=max_raster_px, categorical=False)
     best = server_ids = None
     if (folder / "best_server.tif").is_file():
-        best, _, _ = _raster(folder / "best_server.tif")
+        best, _, _ = _raster(folder / "best_server.tif", max_px=max_raster_px, categorical=True)
         if best.shape != rx.shape or not np.issubdtype(best.dtype, np.integer):
             warnings.warn(
                 f"{folder / 'best_server.tif'} does not match coverage.tif; not drawn",
@@ -204,6 +231,8 @@ def audit_map(
         servers = pd.read_csv(folder / "servers.csv", dtype={"tower_id": str})
         server_ids = servers.sort_values("server_index")["tower_id"].astype(str).tolist()
         techs = techs or sorted(servers["tech"].astype(str).unique())
+    step = progress or (lambda done, total: None)
+    step(1, 3)
     communes = (
         _read_geo(folder / "communes.gpkg", layer="communes")
         if (folder / "communes.gpkg").is_file()
@@ -252,6 +281,7 @@ def audit_map(
         if parts:
             existing = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
 
+    step(2, 3)
     thr = _thresholds(summary)
     name = str(summary.get("scenario") or folder.name)
     outlines = ()
@@ -259,7 +289,7 @@ def audit_map(
         outlines = tuple(
             c for c in ADMIN_LEVELS if c in communes.columns and communes[c].notna().any()
         )
-    return coverage_map(
+    m = coverage_map(
         rx_dbm=rx,
         transform=transform,
         crs=crs,
@@ -282,3 +312,5 @@ def audit_map(
         commune_choropleth=communes is not None,
         admin_outlines=outlines,
     )
+    step(3, 3)
+    return m
