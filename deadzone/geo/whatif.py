@@ -79,6 +79,22 @@ EDITABLE: tuple[str, ...] = (
     "tilt_deg",
     "bandwidth_mhz",
 )
+#: Village columns an edit never changes (identity, admin level, inputs), and the
+#: nearest-tower columns, which :meth:`Session._nearest` sets for every village.
+_FIXED_COLUMNS = frozenset(
+    {
+        "village_id",
+        "name",
+        "commune_id",
+        "district",
+        "population",
+        "households",
+        "has_grid_power",
+        "geometry",
+        "distance_to_nearest_tower_m",
+        "nearest_tower_id",
+    }
+)
 #: Cells added around a tower's reach when choosing the villages to re-audit
 #: (covers the sub-cell offset between a tower's point and its cell).
 _REACH_PAD_CELLS = 2
@@ -386,16 +402,104 @@ class WhatIfDelta:
         return out
 
 
-def _totals(v: pd.DataFrame) -> dict[str, int]:
-    st = v["status"]
-    cov = st == "covered"
-    out = {"villages_total": int(len(v))}
-    for s in ("covered", "marginal", "dead", "unknown"):
-        out[f"villages_{s}"] = int((st == s).sum())
-    for w in ("population", "households"):
-        out[f"{w}_total"] = int(v[w].sum())
-        out[f"{w}_covered"] = int(v.loc[cov, w].sum())
+def _totals(
+    status: npt.NDArray[np.object_],
+    population: npt.NDArray[np.int64],
+    households: npt.NDArray[np.int64],
+) -> dict[str, int]:
+    cov = status == "covered"
+    out = {"villages_total": int(status.size)}
+    for st in ("covered", "marginal", "dead", "unknown"):
+        out[f"villages_{st}"] = int((status == st).sum())
+    for w, x in (("population", population), ("households", households)):
+        out[f"{w}_total"] = int(x.sum())
+        out[f"{w}_covered"] = int(x[cov].sum())
     return out
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The audit columns a delta compares, taken before an edit."""
+
+    status: npt.NDArray[np.object_]
+    best_rx_dbm: npt.NDArray[np.float64]
+    serving_tower_id: npt.NDArray[np.object_]
+
+    @classmethod
+    def of(cls, v: pd.DataFrame) -> _Snapshot:
+        return cls(
+            status=v["status"].to_numpy(dtype=object),
+            best_rx_dbm=v["best_rx_dbm"].to_numpy(dtype=np.float64),
+            serving_tower_id=v["serving_tower_id"].to_numpy(dtype=object, copy=True),
+        )
+
+
+def _delta(
+    villages: gpd.GeoDataFrame,
+    before: _Snapshot,
+    after: _Snapshot,
+    *,
+    communes: pd.DataFrame | None,
+    action: str,
+    villages_reaudited: int,
+    elapsed_s: float,
+) -> WhatIfDelta:
+    """The delta between two snapshots of the same villages (``villages``: ids, names, ...)."""
+    sb, sa = before.status, after.status
+    moved = np.flatnonzero(sb != sa)
+    cid = villages["commune_id"].to_numpy(dtype=object)
+    pop = villages["population"].to_numpy(dtype=np.int64)
+    hh = villages["households"].to_numpy(dtype=np.int64)
+    changed = gpd.GeoDataFrame(
+        {
+            "village_id": villages["village_id"].to_numpy()[moved],
+            "name": villages["name"].to_numpy()[moved],
+            "commune_id": cid[moved],
+            "population": pop[moved],
+            "households": hh[moved],
+            "status_before": sb[moved],
+            "status_after": sa[moved],
+            "best_rx_before_dbm": before.best_rx_dbm[moved],
+            "best_rx_after_dbm": after.best_rx_dbm[moved],
+            "serving_before": before.serving_tower_id[moved],
+            "serving_after": after.serving_tower_id[moved],
+        },
+        geometry=villages.geometry.to_numpy()[moved],
+        crs=villages.crs,
+    )
+    rows = []
+    cb = sb == "covered"
+    ca = sa == "covered"
+    for c in pd.unique(cid[moved]):
+        mb = cid == c
+        row: dict[str, Any] = {"commune_id": c, "villages_total": int(mb.sum())}
+        for what, wt in (("villages", None), ("population", pop), ("households", hh)):
+            if wt is None:
+                vb, va = int((cb & mb).sum()), int((ca & mb).sum())
+            else:
+                vb, va = int(wt[cb & mb].sum()), int(wt[ca & mb].sum())
+            row[f"{what}_covered_before"] = vb
+            row[f"{what}_covered_after"] = va
+            row[f"{what}_covered_change"] = va - vb
+        rows.append(row)
+    cols = ["commune_id", "villages_total"] + [
+        f"{w}_covered_{k}"
+        for w in ("villages", "population", "households")
+        for k in ("before", "after", "change")
+    ]
+    ctab = pd.DataFrame(rows, columns=cols)
+    if communes is not None and "name" in communes.columns:
+        names = dict(zip(communes["commune_id"].astype(str), communes["name"], strict=False))
+        ctab.insert(1, "name", [names.get(str(c), "") for c in ctab["commune_id"]])
+    return WhatIfDelta(
+        action=action,
+        changed=changed,
+        communes=ctab,
+        totals_before=_totals(sb, pop, hh),
+        totals_after=_totals(sa, pop, hh),
+        villages_reaudited=villages_reaudited,
+        elapsed_s=elapsed_s,
+    )
 
 
 def village_delta(
@@ -417,6 +521,10 @@ def village_delta(
         Commune table (``commune_id``, ``name``) used for names.
     action : str
         Label stored on the delta.
+    villages_reaudited : int
+        Stored on the delta.
+    elapsed_s : float
+        Stored on the delta (s).
 
     Returns
     -------
@@ -426,60 +534,12 @@ def village_delta(
         before["village_id"].to_numpy(), after["village_id"].to_numpy()
     ):
         raise ParameterError("before and after audits hold different villages")
-    sb = before["status"].to_numpy()
-    sa = after["status"].to_numpy()
-    moved = np.flatnonzero(sb != sa)
-    a = after.iloc[moved]
-    b = before.iloc[moved]
-    changed = gpd.GeoDataFrame(
-        {
-            "village_id": a["village_id"].to_numpy(),
-            "name": a["name"].to_numpy(),
-            "commune_id": a["commune_id"].to_numpy(),
-            "population": a["population"].to_numpy(dtype=np.int64),
-            "households": a["households"].to_numpy(dtype=np.int64),
-            "status_before": b["status"].to_numpy(),
-            "status_after": a["status"].to_numpy(),
-            "best_rx_before_dbm": b["best_rx_dbm"].to_numpy(dtype=np.float64),
-            "best_rx_after_dbm": a["best_rx_dbm"].to_numpy(dtype=np.float64),
-            "serving_before": b["serving_tower_id"].to_numpy(),
-            "serving_after": a["serving_tower_id"].to_numpy(),
-        },
-        geometry=a.geometry.to_numpy(),
-        crs=after.crs,
-    )
-    rows = []
-    cb = before["status"] == "covered"
-    ca = after["status"] == "covered"
-    for cid in pd.unique(changed["commune_id"]):
-        mb = (before["commune_id"] == cid).to_numpy()
-        row: dict[str, Any] = {"commune_id": cid}
-        row["villages_total"] = int(mb.sum())
-        for what in ("villages", "population", "households"):
-            if what == "villages":
-                vb, va = int((cb & mb).sum()), int((ca & mb).sum())
-            else:
-                vb = int(before.loc[cb & mb, what].sum())
-                va = int(after.loc[ca & mb, what].sum())
-            row[f"{what}_covered_before"] = vb
-            row[f"{what}_covered_after"] = va
-            row[f"{what}_covered_change"] = va - vb
-        rows.append(row)
-    cols = ["commune_id", "villages_total"] + [
-        f"{w}_covered_{k}"
-        for w in ("villages", "population", "households")
-        for k in ("before", "after", "change")
-    ]
-    ctab = pd.DataFrame(rows, columns=cols)
-    if communes is not None and "name" in communes.columns:
-        names = dict(zip(communes["commune_id"].astype(str), communes["name"], strict=False))
-        ctab.insert(1, "name", [names.get(str(c), "") for c in ctab["commune_id"]])
-    return WhatIfDelta(
+    return _delta(
+        after,
+        _Snapshot.of(before),
+        _Snapshot.of(after),
+        communes=communes,
         action=action,
-        changed=changed.reset_index(drop=True),
-        communes=ctab,
-        totals_before=_totals(before),
-        totals_after=_totals(after),
         villages_reaudited=villages_reaudited,
         elapsed_s=elapsed_s,
     )
@@ -583,7 +643,15 @@ class Session:
             if progress is not None:
                 progress(done, len(todo))
         self._prepare_villages()
-        self._audit = audit(scenario, coverage=self.coverage, thresholds=self.thresholds)
+        self._shapes: gpd.GeoDataFrame | None = None
+        com = scenario.communes
+        if com is not None and len(com) and "commune_id" in com.columns:
+            self._shapes = com[["commune_id", "geometry"]].to_crs(4326)
+        # The full audit of the current state; None after an edit that re-audited
+        # only some villages, until ``result`` rolls the tables up again.
+        self._audit: AuditResult | None = audit(
+            scenario, coverage=self.coverage, thresholds=self.thresholds
+        )
         self._villages = self._audit.villages.copy()
 
     # ------------------------------------------------------------------ state
@@ -627,7 +695,15 @@ class Session:
 
     @property
     def result(self) -> AuditResult:
-        """The current audit (villages, communes, provinces, summary, coverage)."""
+        """The current audit (villages, communes, provinces, summary, coverage).
+
+        Equal to a from-scratch :func:`deadzone.geo.audit.audit` of the current
+        tower set.  An edit updates the village table; the commune, district
+        and province roll-ups and the summary are rebuilt here on the first
+        access after an edit (tens of milliseconds), not by every edit.
+        """
+        if self._audit is None:
+            self._audit = self._rollup()
         return self._audit
 
     @property
@@ -693,7 +769,7 @@ class Session:
             row["params_source"] = "whatif"
         new = gpd.GeoDataFrame([row], geometry=[Point(float(lon), float(lat))], crs=4326)
         g = self._grid_row(new, tid)
-        before = self._villages.copy()
+        before = _Snapshot.of(self._villages)
         i = len(self._ids)
         self._towers = self._append_row(new)
         self._ids.append(tid)
@@ -715,7 +791,7 @@ class Session:
         """Remove a tower; later towers' server indices shift down by one."""
         t0 = time.perf_counter()
         i = self._index(tower_id)
-        before = self._villages.copy()
+        before = _Snapshot.of(self._villages)
         old = self._fp[i]
         old_c = self._contribs(i)
         for lst in (self._ids, self._techs, self._sites, self._x, self._y, self._off, self._fp):
@@ -869,7 +945,7 @@ class Session:
     def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
         tid = self._ids[i]
         g = self._grid_row(row, tid)
-        before = self._villages.copy()
+        before = _Snapshot.of(self._villages)
         old = self._fp[i]
         old_c = self._contribs(i)
         fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
@@ -921,12 +997,12 @@ class Session:
 
     def _reaudit(self, reach: tuple[int, int, int, int] | None, *, full: bool) -> int:
         """Re-audit the villages within ``reach`` (all of them when ``full``)."""
-        scen = self.scenario_now()
         cov = self.coverage
         if full:
-            self._audit = audit(scen, coverage=cov, thresholds=self.thresholds)
+            self._audit = audit(self.scenario_now(), coverage=cov, thresholds=self.thresholds)
             self._villages = self._audit.villages.copy()
             return len(self._villages)
+        self._audit = None
         n = 0
         if reach is not None:
             p = _REACH_PAD_CELLS
@@ -937,42 +1013,64 @@ class Session:
             )
             n = int(sel.size)
             if n:
-                sub_scen = Scenario(
-                    dem=scen.dem,
-                    communes=scen.communes,
-                    villages=scen.villages.iloc[sel],
-                    towers=scen.towers,
-                    name=scen.name,
-                    meta=scen.meta,
-                )
-                sub = audit(sub_scen, coverage=cov, thresholds=self.thresholds).villages
-                v = self._villages
-                for c in v.columns:
-                    if c == "geometry":
-                        continue
-                    if v[c].dtype.kind in "biufcmM":
-                        col = v[c].to_numpy(copy=True)
-                        col[sel] = sub[c].to_numpy()
-                        v[c] = col
-                    else:
-                        # Text columns: None for missing, then let pandas infer the
-                        # dtype as the audit's constructor does (str, or object if
-                        # all missing).
-                        col = _as_objects(v[c])
-                        col[sel] = _as_objects(sub[c])
-                        v[c] = pd.Series(col, index=v.index)
+                self._update_villages(sel, cov)
         self._nearest()
-        communes, provinces = rollup(self._villages, scen.communes)
-        summary = summary_dict(self._villages, communes, cov, self.thresholds, scen)
-        shapes = None
-        if (
-            scen.communes is not None
-            and len(scen.communes)
-            and "commune_id" in scen.communes.columns
-        ):
-            shapes = scen.communes[["commune_id", "geometry"]].to_crs(4326)
-        self._audit = AuditResult(self._villages.copy(), communes, provinces, summary, cov, shapes)
         return n
+
+    def _update_villages(self, sel: npt.NDArray[np.intp], cov: CoverageResult) -> None:
+        """Audit the villages ``sel`` alone and write their coverage columns."""
+        s = self.scenario
+        vil = s.villages.iloc[sel]
+        # Only the village rows: no communes (no roll-up worth the name), and
+        # none of the columns that do not depend on coverage are read back.
+        sub = audit(
+            Scenario(
+                dem=s.dem,
+                communes=None,
+                villages=vil.drop(columns=["district"], errors="ignore"),
+                towers=self._towers,
+                name=s.name,
+                meta=s.meta,
+            ),
+            coverage=cov,
+            thresholds=self.thresholds,
+        ).villages
+        v = self._villages
+        for c in v.columns:
+            if c in _FIXED_COLUMNS or c not in sub.columns:
+                continue
+            dt = v[c].dtype
+            if isinstance(dt, np.dtype) and dt.kind in "biufcmM":
+                col = v[c].to_numpy(copy=True)
+                col[sel] = sub[c].to_numpy()
+                v[c] = col
+                continue
+            objs = _as_objects(v[c])
+            objs[sel] = _as_objects(sub[c])
+            sdt = sub[c].dtype
+            if isinstance(sdt, pd.StringDtype) and sdt.na_value is pd.NA:
+                # A column the audit builds with an explicit "string" dtype.
+                v[c] = pd.array(objs, dtype=sdt)
+            else:
+                # Let pandas infer the dtype as the audit's constructor does
+                # (str, or object if all missing).
+                v[c] = pd.Series(objs, index=v.index)
+
+    def _rollup(self) -> AuditResult:
+        """The commune/province (and district) tables and summary of the village table."""
+        scen = self.scenario
+        cov = self.coverage
+        villages = self._villages.copy()
+        communes, provinces = rollup(
+            villages,
+            scen.communes,
+            villages_source=str(scen.villages.attrs.get("source", "villages")),
+            communes_source=str(
+                (scen.communes.attrs if scen.communes is not None else {}).get("source", "communes")
+            ),
+        )
+        summary = summary_dict(villages, communes, cov, self.thresholds, scen)
+        return AuditResult(villages, communes, provinces, summary, cov, self._shapes)
 
     def _nearest(self) -> None:
         """Distance to the nearest tower: depends on every tower, so for every village."""
@@ -992,10 +1090,11 @@ class Session:
         self._villages["distance_to_nearest_tower_m"] = dist
         self._villages["nearest_tower_id"] = near
 
-    def _delta(self, before: gpd.GeoDataFrame, action: str, n: int, t0: float) -> WhatIfDelta:
-        return village_delta(
-            before,
+    def _delta(self, before: _Snapshot, action: str, n: int, t0: float) -> WhatIfDelta:
+        return _delta(
             self._villages,
+            before,
+            _Snapshot.of(self._villages),
             communes=self.scenario.communes,
             action=action,
             villages_reaudited=n,

@@ -247,3 +247,55 @@ def test_patch_composite_equals_a_fold_in_tower_order(offset_db: float) -> None:
         comp.best_server[comp.best_server >= i] += 1
         _patch_composite(comp, None, cs[i], cs)
         _assert_comp_equal(comp, _fold(cs, shape))
+
+
+def test_edits_equal_from_scratch_with_power_districts_polygons_and_bad_rows() -> None:
+    """The whole audit (every village column with its dtype, communes, provinces,
+    districts, summary) after edits equals a from-scratch audit, on villages with
+    grid power flags, polygon villages, an empty geometry, and a district level."""
+    from dataclasses import replace
+
+    from shapely.geometry import Point as P
+
+    scen = _scenario()
+    v = scen.villages.copy()
+    v["has_grid_power"] = [bool(k % 3) for k in range(len(v))]
+    utm = v.geometry.to_crs(scen.dem.crs)
+    geom = list(v.geometry)
+    for k in (2, 5, 11):  # polygon villages (~150 m squares)
+        geom[k] = (
+            gpd_series([utm.iloc[k].buffer(75.0, cap_style="square")], scen.dem.crs)
+            .to_crs(4326)
+            .iloc[0]
+        )
+    geom[7] = P()  # empty geometry: unknown / invalid_location
+    v = v.set_geometry(geom)
+    c = scen.communes.copy()
+    c["district"] = ["Huyện A", "Huyện B"]
+    scen = replace(scen, villages=v, communes=c)
+    s = Session(scen, model=MODEL, radius_km=RADIUS_KM)
+    s.remove("T2")  # the only 3G tower: technologies change, a full re-audit
+    # then edits that re-audit only the villages in reach
+    for d in (
+        s.add(*_lonlat(scen, 2400.0, 2400.0), height_m=40.0, tech="4G", tower_id="N1"),
+        s.edit("T0", height_m=50.0, eirp_dbm=60.0),
+        s.move("N1", *_lonlat(scen, 1500.0, 3000.0)),
+    ):
+        assert 0 < d.villages_reaudited < len(v)
+    _assert_same_as_scratch(s)
+    scen2 = s.scenario_now()
+    ref = audit(
+        scen2, coverage=compute_coverage(scen2.dem, scen2.towers, model=MODEL, radius_km=RADIUS_KM)
+    )
+    got = s.result
+    assert got.villages.geometry.equals(ref.villages.geometry)
+    pd.testing.assert_frame_equal(got.provinces, ref.provinces)
+    assert got.districts is not None
+    pd.testing.assert_frame_equal(got.districts, ref.districts)
+    assert got.summary == ref.summary
+
+
+def gpd_series(geoms, crs):
+    import geopandas as gpd
+
+    return gpd.GeoSeries(geoms, crs=crs)
