@@ -1,7 +1,10 @@
 """What-if edit latency and site-optimizer times on the demo province.
 
-Usage: ``python bench/whatif.py`` (about 4-6 minutes on 2 cores; ``--model
-knife`` is faster); prints markdown tables.
+Usage: ``python bench/whatif.py`` (ITM edits; optimizer rows with ITM for
+100 candidates and the knife-edge model for 1,000 and 5,000; ~12 min on 2
+idle cores), ``python bench/whatif.py --model knife`` (knife throughout),
+``--quick`` (100 and 1,000 candidates only), ``--sizes 100,5000``,
+``--skip-edits`` / ``--skip-optimizer``; prints markdown tables.
 
 Cases
 -----
@@ -10,15 +13,20 @@ Cases
    single-tower edits (add, move, height, EIRP/band, azimuth, remove),
    each timed, against the peer: a from-scratch ``compute_coverage`` +
    ``audit`` of the same edited tower set (what a planner would otherwise
-   re-run).  The session's statuses are checked equal to the peer's.
-2. Optimizer on the demo: 100 candidates end to end with the engine
-   (candidates, coverage matrix, costs, greedy, MILP); then 1,000 and 5,000
-   candidates: real candidates and real costs (LOS/Fresnel and road spurs),
-   with *synthetic* coverage rows drawn to match the 100-candidate engine
-   matrix (each candidate covers the target villages within a radius sampled
-   from the engine rows' covered-village distances, kept with the engine's
-   hit rate at that radius), because 5,000 engine windows take ~1 h on 2
-   cores.  Greedy vs MILP (time limit 60 s): value, bound, gap, seconds.
+   re-run).  The session's final audit (every village column, communes,
+   summary) and composite are checked equal to the peer's.  Also timed: the
+   first ``Session.result`` after an edit (commune/province roll-up, which
+   edits leave to the first access).
+2. Optimizer on the demo for 100, 1,000 and 5,000 candidates, end to end
+   with the propagation engine: baseline audit, candidates (peaks, high
+   points near dead villages, commune centres, existing sites; minimum
+   spacing shrinking with the count), coverage matrix (one engine window per
+   candidate, sampled at the target villages), costs (LOS/Fresnel hops, road
+   spurs), greedy and MILP (HiGHS, time limit 60 s).  The engine model of
+   each row is in the table: ``--large-model`` (default knife) builds the
+   1,000 and 5,000 rows when ``--model`` is itm, because an ITM window costs
+   ~0.5 s per candidate on 2 cores (5,000 candidates: ~45 min); that row's
+   baseline audit uses the same model, so its targets and matrix agree.
 """
 
 from __future__ import annotations
@@ -30,7 +38,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -77,104 +84,109 @@ def bench_edits(model: str, radius_km: float) -> None:
     rows = []
     for name, f in edits:
         d = f()
+        t = time.perf_counter()
+        _ = s.result  # the commune/province roll-up, left to the first access
+        t_tab = time.perf_counter() - t
         rows.append(
-            (name, d.elapsed_s, d.villages_reaudited, len(d.newly_covered), len(d.newly_lost))
+            (
+                name,
+                d.elapsed_s,
+                t_tab,
+                d.villages_reaudited,
+                len(d.newly_covered),
+                len(d.newly_lost),
+            )
         )
     t = time.perf_counter()
     scen2 = s.scenario_now()
     cov = compute_coverage(scen2.dem, scen2.towers, model=model, radius_km=radius_km)
     ref = audit(scen2, coverage=cov)
     peer = time.perf_counter() - t
-    same = list(ref.villages["status"]) == list(s.result.villages["status"]) and np.array_equal(
-        ref.coverage.rx.best_dbm, s.coverage.rx.best_dbm, equal_nan=True
+    got = s.result
+    same = (
+        got.villages.drop(columns="geometry").equals(ref.villages.drop(columns="geometry"))
+        and got.communes.equals(ref.communes)
+        and got.summary == ref.summary
+        and all(
+            np.array_equal(getattr(ref.coverage.rx, k), getattr(s.coverage.rx, k), equal_nan=True)
+            for k in ("best_dbm", "best_server", "second_dbm", "n_servers")
+        )
     )
     med = statistics.median(r[1] for r in rows)
     print(f"\n### What-if edits, demo province, model {model}, radius {radius_km:g} km\n")
     print(
         f"session warm-up (all {len(ids)} towers): {warm:.1f} s; peer from-scratch "
         f"compute_coverage + audit ({len(s.towers)} towers): {peer:.1f} s; "
-        f"final state equal to the peer: {same}\n"
+        f"final state equal to the peer (composite, every village column, communes, "
+        f"summary): {same}\n"
     )
-    print("| edit | seconds | villages re-audited | newly covered | newly lost | peer / edit |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, sec, n, nc, nl in rows:
-        print(f"| {name} | {sec:.3f} | {n} | {nc} | {nl} | {peer / sec:.0f}x |")
-    print(f"\nmedian edit {med:.3f} s, {peer / med:.0f}x faster than the peer")
+    print(
+        "| edit | edit s | + first `result` s | villages re-audited | newly covered "
+        "| newly lost | peer / edit |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, sec, tab, n, nc, nl in rows:
+        print(f"| {name} | {sec:.3f} | {tab:.3f} | {n} | {nc} | {nl} | {peer / sec:.0f}x |")
+    print(
+        f"\nmedian edit {med:.3f} s, {peer / med:.0f}x faster than the peer; "
+        f"max {max(r[1] for r in rows):.3f} s"
+    )
 
 
-def _synthetic_rows(
-    real: sp.csr_matrix,
-    vxy: np.ndarray,
-    cxy_real: np.ndarray,
-    cxy: np.ndarray,
-    rng: np.random.Generator,
-) -> sp.csr_matrix:
-    """Coverage rows for new candidates that mimic the engine rows' reach and hit rate."""
-    reach, rate = [], []
-    for j in range(real.shape[0]):
-        cols = real.indices[real.indptr[j] : real.indptr[j + 1]]
-        if cols.size == 0:
-            continue
-        d = np.hypot(*(vxy[cols] - cxy_real[j]).T)
-        r = float(np.percentile(d, 90))
-        inside = np.hypot(*(vxy - cxy_real[j]).T) <= r
-        reach.append(r)
-        rate.append(min(1.0, cols.size / max(1, int(inside.sum()))))
-    zero_share = 1.0 - len(reach) / real.shape[0]
-    rows, cols = [], []
-    for j in range(cxy.shape[0]):
-        if rng.random() < zero_share:
-            continue
-        k = rng.integers(len(reach))
-        d = np.hypot(*(vxy - cxy[j]).T)
-        hit = np.flatnonzero((d <= reach[k]) & (rng.random(d.size) < rate[k]))
-        rows.append(np.full(hit.size, j))
-        cols.append(hit)
-    r = np.concatenate(rows) if rows else np.empty(0, int)
-    c = np.concatenate(cols) if cols else np.empty(0, int)
-    return sp.csr_matrix((np.ones(r.size, bool), (r, c)), shape=(cxy.shape[0], vxy.shape[0]))
+def _progress(label: str):
+    """A coarse progress line on stderr (every 10%)."""
+    state = {"next": 0.1, "t0": time.perf_counter()}
+
+    def cb(done: int, total: int) -> None:
+        if total and done / total >= state["next"]:
+            el = time.perf_counter() - state["t0"]
+            print(f"  {label}: {done}/{total} ({el:.0f} s)", file=sys.stderr, flush=True)
+            while done / total >= state["next"]:
+                state["next"] += 0.1
+
+    return cb
 
 
-def bench_optimizer(model: str, radius_km: float, budget: int, time_limit_s: float) -> None:
+def bench_optimizer(
+    model: str,
+    large_model: str,
+    radius_km: float,
+    budget: int,
+    time_limit_s: float,
+    sizes: list[int],
+) -> None:
     scen = demo_scenario(seed=0)
-    params = EngineParams(model=model, radius_km=radius_km)
-    t = time.perf_counter()
-    base = audit(scen, model=model, radius_km=radius_km)
-    t_base = time.perf_counter() - t
-    tgt_mask = base.villages["status"].isin(("dead", "marginal")).to_numpy()
-    vp = base.villages.geometry.to_crs(scen.dem.crs)
-    vxy = np.column_stack([vp.x, vp.y])
     cm = CostModel()
+    baselines: dict[str, tuple[object, float]] = {}
     print(
-        f"\n### Optimizer, demo province, model {model}, radius {radius_km:g} km, budget "
-        f"{budget} towers, objective population\n"
+        f"\n### Optimizer, demo province, radius {radius_km:g} km, budget {budget} towers, "
+        f"objective population, MILP time limit {time_limit_s:g} s\n"
     )
-    print(
-        f"baseline audit {t_base:.1f} s; target villages (dead/marginal): {int(tgt_mask.sum())}\n"
-    )
-    print(
-        "| candidates | matrix | candidates s | matrix s | costs s | greedy s | greedy value "
-        "| MILP s | MILP value | MILP bound | gap | MILP status |"
-    )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    real = None
-    real_xy = None
-    for n in (100, 1000, 5000):
+    rows = []
+    for n in sizes:
+        m_model = model if n <= 100 else large_model
+        if m_model not in baselines:
+            t = time.perf_counter()
+            base = audit(scen, model=m_model, radius_km=radius_km)
+            baselines[m_model] = (base, time.perf_counter() - t)
+        base, t_base = baselines[m_model]
+        tgt_mask = base.villages["status"].isin(("dead", "marginal")).to_numpy()  # type: ignore[attr-defined]
+        params = EngineParams(model=m_model, radius_km=radius_km)
+        spacing = {100: 1500.0, 1000: 600.0, 5000: 250.0}.get(n, 1500.0 * (100.0 / n) ** 0.5)
         t = time.perf_counter()
-        spacing = {100: 1500.0, 1000: 600.0, 5000: 250.0}[n]
         cand = candidate_sites(
             scen, baseline=base, min_spacing_m=spacing, max_auto=n - len(scen.towers)
         )
         t_c = time.perf_counter() - t
-        cp = cand.geometry.to_crs(scen.dem.crs)
-        cxy = np.column_stack([cp.x, cp.y])
+        print(f"{len(cand)} candidates ({m_model})", file=sys.stderr, flush=True)
         t = time.perf_counter()
-        if real is None:
-            cover = coverage_matrix(scen, cand, params=params, villages_mask=tgt_mask)
-            real, real_xy, kind = cover, cxy, "engine"
-        else:
-            cover = _synthetic_rows(real, vxy, real_xy, cxy, np.random.default_rng(n))
-            kind = "synthetic"
+        cover = coverage_matrix(
+            scen,
+            cand,
+            params=params,
+            villages_mask=tgt_mask,
+            progress=_progress(f"matrix {n} ({m_model})"),
+        )
         t_m = time.perf_counter() - t
         t = time.perf_counter()
         table, bh = site_costs(scen, cand, costs=cm)
@@ -183,24 +195,45 @@ def bench_optimizer(model: str, radius_km: float, budget: int, time_limit_s: flo
         g = solve_greedy(prob, budget_towers=budget)
         m = solve_milp(prob, budget_towers=budget, time_limit_s=time_limit_s, greedy=g)
         assert m.value >= g.value
-        print(
-            f"| {len(cand):,} | {kind} | {t_c:.1f} | {t_m:.1f} | {t_cost:.1f} | "
-            f"{g.elapsed_s:.3f} | {g.value:,.0f} | {m.elapsed_s:.2f} | {m.value:,.0f} | "
-            f"{m.bound:,.0f} | {100 * m.gap:.2f}% | {m.status} |"
+        rows.append(
+            f"| {len(cand):,} | {m_model} | {int(tgt_mask.sum())} | {t_base:.1f} | {t_c:.1f} | "
+            f"{t_m:.1f} | {cover.nnz:,} | {t_cost:.1f} | {g.elapsed_s:.3f} | {g.value:,.0f} | "
+            f"{m.elapsed_s:.2f} | {m.value:,.0f} | {m.bound:,.0f} | {100 * m.gap:.2f}% | "
+            f"{m.status} |"
         )
+    print(
+        "| candidates | engine model (baseline + matrix) | target villages | baseline audit s "
+        "| candidates s | matrix s | matrix nnz | costs s | greedy s | greedy value | MILP s "
+        "| MILP value | MILP bound | gap | MILP status |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(r)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="itm")
+    ap.add_argument("--model", default="itm", help="engine model for the edits (default itm)")
+    ap.add_argument(
+        "--large-model",
+        default=None,
+        help="model for optimizer rows above 100 candidates (default: knife when --model is "
+        "itm, else --model)",
+    )
     ap.add_argument("--radius-km", type=float, default=25.0)
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--time-limit-s", type=float, default=60.0)
+    ap.add_argument("--sizes", default="100,1000,5000", help="candidate counts, comma-separated")
+    ap.add_argument("--quick", action="store_true", help="100 and 1,000 candidates only")
     ap.add_argument("--skip-edits", action="store_true")
+    ap.add_argument("--skip-optimizer", action="store_true")
     args = ap.parse_args()
+    sizes = [100, 1000] if args.quick else [int(x) for x in args.sizes.split(",") if x.strip()]
+    large = args.large_model or ("knife" if args.model == "itm" else args.model)
     if not args.skip_edits:
         bench_edits(args.model, args.radius_km)
-    bench_optimizer(args.model, args.radius_km, args.budget, args.time_limit_s)
+    if not args.skip_optimizer:
+        bench_optimizer(args.model, large, args.radius_km, args.budget, args.time_limit_s, sizes)
 
 
 if __name__ == "__main__":
