@@ -226,5 +226,7 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
                    f"reached; outputs in {out}/ ({time.perf_counter() - t0:.1f} s)")
         click.echo(f"  windowed: {run.shape[0]}x{run.shape[1]} grid in {st.tiles} tiles of "
                    f"{plan.tile_rows}x{plan.tile_cols} within --max-memory "
-                   f"{format_bytes(budget)}; tower windows computed {st.computed}, reused "
-                   f"{st.reused}, recomputed {st.recomputed}", err=True)
+                   f"{format_bytes(budget)} (in use before tiles "
+                   f"{format_bytes(plan.base_bytes)}, {plan.n_threads} tower(s) at a time); "
+                   f"tower windows computed {st.computed}, reused {st.reused}, "
+                   f"recomputed {st.recomputed}", err=True)

@@ -783,6 +783,9 @@ class TiledCoverage:
                     parameters=self.parameters,
                 ),
             )
+            # Release this tile before the next one is allocated (the caller
+            # dropped its reference): one tile in memory at a time.
+            del rx, by_tech, by_band
             if progress is not None:
                 progress(k + 1, n_tiles)
         if self.source.voids_filled:
@@ -792,6 +795,31 @@ class TiledCoverage:
                 DeadzoneWarning,
                 stacklevel=2,
             )
+
+
+def _warm_up(model: str, itm: ItmSettings, *, k_factor: float, floor_dbm: float) -> None:
+    """Run the kernels once on a tiny flat DEM (compiles or loads them from numba's cache)."""
+    from deadzone.kernels.coverage import RadioSite
+
+    dem = Dem(
+        elevation_m=np.full((9, 9), 100.0, dtype=np.float32),
+        transform=Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 2_000_000.0),
+        crs=CRS.from_epsg(32648),
+        void_mask=np.zeros((9, 9), dtype=bool),
+    )
+    site = RadioSite(row=4, col=4, height_m=30.0, freq_mhz=900.0, eirp_dbm=55.0)
+    win, r0, c0 = site_window(
+        dem.elevation_m,
+        site,
+        dem=dem,
+        radius_m=120.0,
+        rx_height_m=1.5,
+        model=model,
+        k_factor=k_factor,
+        floor_dbm=floor_dbm,
+        itm=itm,
+    )
+    merge_into(new_composite((9, 9), threshold_dbm=-100.0), win, r0, c0, 0)
 
 
 def tiled_coverage(
@@ -872,6 +900,11 @@ def tiled_coverage(
         )
     threads = n_threads or os.cpu_count() or 1
     radius_m = radius_km * 1000.0
+    itm_settings = itm or ItmSettings()
+    if base_bytes is None:
+        # Load the kernels (numba/LLVM) now, so the memory they take is part
+        # of the base the plan measures rather than a surprise in the first tile.
+        _warm_up(model, itm_settings, k_factor=k_factor, floor_dbm=floor_dbm)
     techs = {t for t in grid.techs if t in TECHS}
     bands = {band_key(t, s) for t, s in zip(grid.techs, grid.sites, strict=True)} - {None}
     n_comp = 1 + (len(techs) if by_tech else 0) + (len(bands) if per_band else 0)
@@ -890,7 +923,6 @@ def tiled_coverage(
         if tr < 1 or tc < 1:
             raise ParameterError(f"tile_shape was {tile_shape!r}; expected positive sizes")
         plan = replace(plan, tile_rows=tr, tile_cols=tc)
-    itm_settings = itm or ItmSettings()
     parameters: dict[str, object] = {
         "model": model,
         "radius_km": radius_km,
