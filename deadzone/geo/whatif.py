@@ -799,7 +799,7 @@ class Session:
         self._towers = self._towers.drop(index=self._towers.index[i]).reset_index(drop=True)
         for comp in (self._rx, *self._by_tech.values()):
             bs = comp.best_server
-            bs[bs > i] -= 1
+            np.subtract(bs, 1, out=bs, where=bs > i)
         techs_changed = self._sync_techs()
         self._patch(old_c, {})
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
