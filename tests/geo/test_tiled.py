@@ -271,3 +271,58 @@ def test_geographic_dem_needs_a_projected_copy(tmp_path: Path) -> None:
     )
     with pytest.raises(CRSError, match="projected CRS in metres.*gdalwarp"):
         DiskDem(path).grid()
+
+
+def test_write_tiled_cogs_equals_api_and_an_interrupted_run_leaves_old_files(
+    scenario, tmp_path: Path
+) -> None:  # noqa: ANN001
+    import rasterio
+
+    from deadzone.geo.tiled import write_tiled_cogs
+
+    s, path = scenario
+
+    def plan():  # noqa: ANN202
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeadzoneWarning)
+            return tiled_coverage(
+                DiskDem(path),
+                s.towers,
+                model="fspl",
+                radius_km=2.0,
+                max_memory_bytes=10**9,
+                base_bytes=0,
+                tile_shape=(64, 96),
+                by_tech=False,
+            )
+
+    steps: list[tuple[int, int]] = []
+    written = write_tiled_cogs(plan(), tmp_path, progress=lambda d, t: steps.append((d, t)))
+    assert [p.name for p in written.paths] == [
+        "rx_dbm.tif",
+        "best_server.tif",
+        "second_rx_dbm.tif",
+        "overlap.tif",
+    ]
+    assert steps[-1] == (12 + 4, 12 + 4) and len(steps) == 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        cov = compute_coverage(load_dem(path), s.towers, model="fspl", radius_km=2.0)
+    with rasterio.open(tmp_path / "best_server.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), cov.rx.best_server)
+    assert written.reached_cells == int(np.isfinite(cov.rx.best_dbm).sum())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    run = plan()
+    real = run.tiles
+
+    def failing(progress=None):  # noqa: ANN001, ANN202
+        for k, item in enumerate(real(progress)):
+            if k == 5:
+                raise KeyboardInterrupt  # killed mid-run
+            yield item
+
+    run.tiles = failing  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        write_tiled_cogs(run, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp left
