@@ -428,8 +428,8 @@ class _Snapshot:
     @classmethod
     def of(cls, v: pd.DataFrame) -> _Snapshot:
         return cls(
-            status=v["status"].to_numpy(dtype=object),
-            best_rx_dbm=v["best_rx_dbm"].to_numpy(dtype=np.float64),
+            status=v["status"].to_numpy(dtype=object, copy=True),
+            best_rx_dbm=v["best_rx_dbm"].to_numpy(dtype=np.float64, copy=True),
             serving_tower_id=v["serving_tower_id"].to_numpy(dtype=object, copy=True),
         )
 
