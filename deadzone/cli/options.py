@@ -179,7 +179,8 @@ def run_audit_and_write(
     write_audit(result, out, overwrite=True)
     cov = result.coverage
     communes = scenario.communes.merge(
-        result.communes.drop(columns=["name", "province"]), on="commune_id", how="left"
+        result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
+        on="commune_id", how="left",
     ) if len(scenario.communes) else None
     m = coverage_map(
         rx_dbm=cov.rx.best_dbm, transform=cov.transform, crs=cov.crs,
