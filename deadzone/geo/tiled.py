@@ -679,6 +679,8 @@ class TiledCoverage:
             return (r // plan.tile_rows) * tile_cols_n + c // plan.tile_cols
 
         last_tile = {i: tile_index(b[1] - 1, b[3] - 1) for i, b in reach.items()}
+        ids = np.array(list(reach), dtype=np.int64)
+        boxes = np.array(list(reach.values()), dtype=np.int64).reshape(-1, 4)
         cache: dict[int, tuple[npt.NDArray[np.float32], int, int]] = {}
         cache_bytes = 0
         computed_once: set[int] = set()
@@ -710,11 +712,13 @@ class TiledCoverage:
 
         n_tiles = len(tiles)
         for k, (tr0, tc0, th, tw) in enumerate(tiles):
-            todo = [
-                i
-                for i, (a0, a1, b0, b1) in reach.items()
-                if a0 < tr0 + th and a1 > tr0 and b0 < tc0 + tw and b1 > tc0
-            ]
+            touch = (
+                (boxes[:, 0] < tr0 + th)
+                & (boxes[:, 1] > tr0)
+                & (boxes[:, 2] < tc0 + tw)
+                & (boxes[:, 3] > tc0)
+            )
+            todo = [int(i) for i in ids[touch]]  # in tower order
             shape = (th, tw)
             rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
             by_tech = (
