@@ -300,11 +300,21 @@ class DiskDem:
         (:func:`deadzone.geo.coverage.towers_on_grid`, cell sizes).
         """
         if not self.projected_m:
+            from rasterio.warp import transform as warp_transform
+
+            from deadzone.data.loaders import _utm_crs
+
+            cx, cy = self.transform @ (self.shape[1] / 2.0, self.shape[0] / 2.0)
+            try:
+                lon, lat = warp_transform(self.crs, "EPSG:4326", [cx], [cy])
+                utm = f"EPSG:{_utm_crs(float(lon[0]), float(lat[0])).to_epsg()}"
+            except Exception:  # pragma: no cover - an odd CRS: keep the generic hint
+                utm = "EPSG:326xx"
             raise CRSError(
                 f"{self.path}: windowed processing needs a DEM in a projected CRS in metres "
                 f"(this one is {self.crs}); warp it first, e.g. "
-                f"gdalwarp -t_srs EPSG:32648 -tr 30 30 -co TILED=YES -co COMPRESS=DEFLATE "
-                f"{self.path.name} dem_utm.tif"
+                f"gdalwarp -t_srs {utm} -tr 30 30 -r bilinear -co TILED=YES -co COMPRESS=DEFLATE "
+                f"-co BIGTIFF=YES {self.path.name} dem_utm.tif"
             )
         return Dem(
             elevation_m=np.broadcast_to(np.float32(0.0), self.shape),

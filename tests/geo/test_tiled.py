@@ -269,7 +269,7 @@ def test_geographic_dem_needs_a_projected_copy(tmp_path: Path) -> None:
         Affine(0.001, 0, 105.0, 0, -0.001, 21.0),
         "EPSG:4326",
     )
-    with pytest.raises(CRSError, match="projected CRS in metres.*gdalwarp"):
+    with pytest.raises(CRSError, match="projected CRS in metres.*gdalwarp -t_srs EPSG:32648"):
         DiskDem(path).grid()
 
 
