@@ -13,6 +13,7 @@ Routes (every other path answers 404, every other method 405):
                             ``leaflet.js`` / ``leaflet.css``
 ``GET /api/state``          towers, villages (position, status, signal),
                             totals, summary lines, overlay bounds, legend
+``GET /api/village?i=N``    one village's current audit row (popups)
 ``GET /api/coverage.png``   best received power as a palette PNG in
                             EPSG:3857 (downsampled), redrawn after each edit
 ``GET /api/towers.csv``     the current tower table
@@ -110,6 +111,38 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/static/leaflet.css": ("deadzone.maps", "_vendor/leaflet.css", "text/css; charset=utf-8"),
 }
 _ACTIONS = ("add", "move", "edit", "remove")
+_TOTALS = (
+    "villages_total",
+    "villages_covered",
+    "villages_marginal",
+    "villages_dead",
+    "villages_unknown",
+    "population_total",
+    "population_covered",
+    "households_total",
+    "households_covered",
+)
+_VILLAGE_FIELDS = (
+    "village_id",
+    "name",
+    "status",
+    "reason",
+    "best_rx_dbm",
+    "serving_tower_id",
+    "second_best_rx_dbm",
+    "servers_above_threshold",
+    "distance_to_nearest_tower_m",
+    "population",
+)
+_VILLAGE_NUMBERS = frozenset(
+    {
+        "best_rx_dbm",
+        "second_best_rx_dbm",
+        "servers_above_threshold",
+        "distance_to_nearest_tower_m",
+        "population",
+    }
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -188,6 +221,10 @@ class WhatIfApp:
         self.bounds = self._scenario_bounds()
         self.specs = endpoint_specs(self.bounds)
         self._villages_static = self._village_table()
+        ids = self._villages_static["village_id"]
+        self._vindex = {v: i for i, v in enumerate(ids)}
+        self._unique_ids = len(self._vindex) == len(ids)
+        self._status = self._status_codes()
         dem = scen.dem
         self._image = CoverageImage(
             dem.shape,
@@ -231,14 +268,41 @@ class WhatIfApp:
         }
 
     # ------------------------------------------------------------- views
-    def _villages_dynamic(self) -> dict[str, Any]:
-        vil = self.session.result.villages
-        return {
-            "status": "".join(_STATUS_CODES.get(s, "u") for s in vil["status"]),
-            "reason": [_text(r) for r in vil["reason"]],
-            "best_rx_dbm": [_num(v, 1) for v in vil["best_rx_dbm"]],
-            "serving_tower_id": [_text(t) for t in vil["serving_tower_id"]],
-        }
+    def _status_codes(self) -> list[str]:
+        """One letter per village (c/m/d/u) from the session's audit."""
+        return [_STATUS_CODES.get(s, "u") for s in self.session.result.villages["status"]]
+
+    def _follow(self, changed: Any) -> None:
+        """Update the status letters from an edit's changed villages.
+
+        Reading ``session.result`` would roll the commune tables up after every
+        edit; the changed rows are all an edit needs.
+        """
+        if not self._unique_ids:
+            self._status = self._status_codes()
+            return
+        for vid, st in zip(changed["village_id"], changed["status_after"], strict=True):
+            self._status[self._vindex[str(vid)]] = _STATUS_CODES.get(st, "u")
+
+    def village(self, index: int) -> dict[str, Any]:
+        """One village's current audit row (``GET /api/village?i=INDEX``)."""
+        with self.lock:
+            n = len(self._status)
+            if not 0 <= index < n:
+                raise RequestError(f"village index was {index}; expected 0..{n - 1}", status=404)
+            row = self.session.result.villages.iloc[index]
+            out: dict[str, Any] = {"index": index, "version": self.version}
+            for k in _VILLAGE_FIELDS:
+                v = row.get(k)
+                if k not in _VILLAGE_NUMBERS:
+                    out[k] = _text(v)
+                elif k in ("population", "servers_above_threshold"):
+                    f = _num(v)
+                    out[k] = None if f is None else int(f)
+                else:
+                    out[k] = _num(v, 1)
+            out["commune"] = self._villages_static["commune"][index]
+            return out
 
     def _towers(self) -> list[dict[str, Any]]:
         tw = self.session.towers
@@ -251,20 +315,9 @@ class WhatIfApp:
             out.append(row)
         return out
 
-    def _totals(self) -> dict[str, Any]:
+    def _totals(self) -> dict[str, int]:
         s = self.session.result.summary
-        keys = (
-            "villages_total",
-            "villages_covered",
-            "villages_marginal",
-            "villages_dead",
-            "villages_unknown",
-            "population_total",
-            "population_covered",
-            "households_total",
-            "households_covered",
-        )
-        return {k: int(s[k]) for k in keys}
+        return {k: int(s[k]) for k in _TOTALS}
 
     def state(self) -> dict[str, Any]:
         """Everything the page draws (``GET /api/state``)."""
@@ -297,7 +350,7 @@ class WhatIfApp:
                 },
                 "model": self.session.params.model,
                 "towers": self._towers(),
-                "villages": {**self._villages_static, **self._villages_dynamic()},
+                "villages": {**self._villages_static, "status": "".join(self._status)},
                 "totals": self._totals(),
                 "summary_lines": self.session.result.summary_lines()[:6],
                 "last": self._last,
@@ -363,13 +416,13 @@ class WhatIfApp:
             elapsed = time.perf_counter() - t0
             self._last = self._delta_json(d, elapsed, tid)
             logger.info("%s in %.3f s", d.action, elapsed)
+            self._follow(d.changed)
             return {
                 "version": self.version,
                 "delta": self._last,
                 "towers": self._towers(),
-                "villages": self._villages_dynamic(),
-                "totals": self._totals(),
-                "summary_lines": s.result.summary_lines()[:6],
+                "villages": {"status": "".join(self._status)},
+                "totals": {k: int(d.totals_after[k]) for k in _TOTALS},
             }
 
     @staticmethod
@@ -420,6 +473,14 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
             )
         out[route] = (data, ctype)
     return out
+
+
+def _village_index(query: str) -> int:
+    """``i=INDEX`` (and nothing else) from a query string."""
+    key, eq, value = query.partition("=")
+    if key != "i" or not eq or not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise RequestError("expected the query ?i=INDEX (a village's position, 0-based)")
+    return int(value)
 
 
 class _Server(ThreadingHTTPServer):
@@ -544,6 +605,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "image/png",
                     {"Cache-Control": "no-store", "X-Deadzone-Version": str(version)},
                 )
+            elif path == "/api/village":
+                self._json(200, srv.app.village(_village_index(urlsplit(self.path).query)))
             elif path == "/api/towers.csv":
                 self._send(
                     200,
@@ -556,6 +619,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._error(404, "not found")
+        except RequestError as exc:
+            self._error(exc.status, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception:  # noqa: BLE001 - never a traceback to the client

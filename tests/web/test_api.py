@@ -157,6 +157,46 @@ def test_move_and_edit_then_undo(served: Served) -> None:
     assert r["totals"] == s0["totals"]
 
 
+def test_status_letters_follow_the_session_and_village_rows(served: Served) -> None:
+    app = served.app
+    lon, lat = lonlat(*DEAD_CORNER_M)
+    code, r = _post(served, "add", {"lon": lon, "lat": lat, "height_m": 60})
+    assert code == 200
+    try:
+        # the status letters the app keeps from the deltas == the session's full audit
+        truth = app.session.result.villages
+        assert r["villages"]["status"] == "".join(
+            {"covered": "c", "marginal": "m", "dead": "d", "unknown": "u"}[s]
+            for s in truth["status"]
+        )
+        assert r["totals"]["villages_covered"] == int((truth["status"] == "covered").sum())
+        i = next(k for k, c in enumerate(r["villages"]["status"]) if c == "c")
+        code, body, _ = _get(served, f"/api/village?i={i}")
+        assert code == 200
+        row = json.loads(body)
+        assert row["village_id"] == truth["village_id"].iloc[i]
+        assert row["status"] == "covered" and row["version"] == r["version"]
+        assert row["best_rx_dbm"] == pytest.approx(truth["best_rx_dbm"].iloc[i], abs=0.06)
+        assert row["commune"] in ("Xã Mường Tè", "Xã Pa Ủ")
+    finally:
+        _post(served, "remove", {"tower_id": r["delta"]["tower_id"]})
+    for query, want in (
+        ("i=30", 404),
+        ("i=-1", 400),
+        ("i=1.5", 400),
+        ("i=", 400),
+        ("", 400),
+        ("j=1", 400),
+        ("i=1&i=2", 400),
+        ("i=%31", 400),
+        ("i=1e3", 400),
+        ("i=9999999999", 400),
+    ):
+        code, body, _ = _get(served, "/api/village?" + query)
+        assert code == want, (query, code)
+        assert json.loads(body)["status"] == want
+
+
 def test_towers_csv(served: Served) -> None:
     code, body, headers = _get(served, "/api/towers.csv")
     assert code == 200 and headers["Content-Type"].startswith("text/csv")

@@ -101,6 +101,17 @@ def test_page_add_edit_drag_delete_tower(browser: Any, served: Served, tmp_path:
         assert "coverage.png?v=" + str(start + 1) in page.get_attribute(
             ".leaflet-image-layer", "src"
         )
+        # a village popup shows the server's current row for it
+        gained = served.app._last["newly_covered"][0]
+        k = served.app._villages_static["village_id"].index(gained["village_id"])
+        vx, vy = _map_point(
+            page, served.app._villages_static["lon"][k], served.app._villages_static["lat"][k]
+        )
+        page.mouse.click(vx, vy)
+        popup = page.locator(".dz-popup")
+        popup.get_by_text("best signal").wait_for(timeout=10_000)
+        assert gained["name"] in popup.inner_text() and "covered" in popup.inner_text()
+        assert " dBm" in popup.inner_text() and "NEW1" in popup.inner_text()
         shot = tmp_path / "whatif_added.png"
         page.screenshot(path=str(shot))
 

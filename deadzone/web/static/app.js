@@ -77,18 +77,34 @@
   }
 
   // ------------------------------------------------------------- villages
-  function villagePopup(i) {
+  // Popup of village i: what the page knows now, then the server's current row.
+  function villagePopup(i, detail) {
     var v = state.villages;
     var st = CODES[v.status.charAt(i)];
-    var rx = v.best_rx_dbm[i];
+    var rx = detail ? detail.best_rx_dbm : undefined;
+    var more = detail ?
+      "<tr><th>reason</th><td>" + esc(detail.reason) + "</td></tr>" +
+      "<tr><th>best signal</th><td>" + (rx === null ? "\u2014" : esc(rx.toFixed(1) + " dBm")) + "</td></tr>" +
+      "<tr><th>serving tower</th><td>" + esc(detail.serving_tower_id) + "</td></tr>" +
+      "<tr><th>nearest tower</th><td>" + (detail.distance_to_nearest_tower_m === null ? "\u2014" :
+        esc((detail.distance_to_nearest_tower_m / 1000).toFixed(1) + " km")) + "</td></tr>"
+      : "<tr><td colspan=\"2\">\u2026</td></tr>";
     return "<div class=\"dz-popup\"><b>" + esc(v.name[i]) + "</b><table>" +
       "<tr><th>id</th><td>" + esc(v.village_id[i]) + "</td></tr>" +
       "<tr><th>commune</th><td>" + esc(v.commune[i]) + "</td></tr>" +
       "<tr><th>population</th><td>" + esc(fmt(v.population[i])) + "</td></tr>" +
-      "<tr><th>status</th><td>" + esc(st) + "</td></tr>" +
-      "<tr><th>reason</th><td>" + esc(v.reason[i]) + "</td></tr>" +
-      "<tr><th>best signal</th><td>" + (rx === null ? "\u2014" : esc(rx.toFixed(1) + " dBm")) + "</td></tr>" +
-      "<tr><th>serving tower</th><td>" + esc(v.serving_tower_id[i]) + "</td></tr></table></div>";
+      "<tr><th>status</th><td class=\"dz-status\">" + esc(st) + "</td></tr>" + more +
+      "</table></div>";
+  }
+
+  var openPopup = null;    // [index, marker] of the open village popup
+
+  function openVillage(i, marker) {
+    openPopup = [i, marker];
+    marker.setPopupContent(villagePopup(i, null));
+    api("/api/village?i=" + i).then(function (d) {
+      if (marker.isPopupOpen()) { marker.setPopupContent(villagePopup(i, d)); }
+    }).catch(function (err) { message(err.message, true); });
   }
 
   function drawVillages() {
@@ -103,7 +119,9 @@
         renderer: renderer, radius: 5, weight: 1, color: "#222", fillOpacity: 0.9,
         fillColor: COLORS[st], bubblingMouseEvents: false
       });
-      m.bindPopup((function (k) { return function () { return villagePopup(k); }; })(i));
+      m.bindPopup("");
+      m.on("popupopen", (function (k, mk) { return function () { openVillage(k, mk); }; })(i, m));
+      m.on("popupclose", function () { openPopup = null; });
       m.addTo(villageLayer);
       villageMarkers.push(m);
     }
@@ -114,9 +132,6 @@
   function updateVillages(dyn) {
     var old = state.villages.status;
     state.villages.status = dyn.status;
-    state.villages.reason = dyn.reason;
-    state.villages.best_rx_dbm = dyn.best_rx_dbm;
-    state.villages.serving_tower_id = dyn.serving_tower_id;
     lastChanged.forEach(function (i) {
       if (villageMarkers[i]) {
         villageMarkers[i].setStyle({ weight: 1, color: "#222" });
@@ -215,7 +230,8 @@
       state.totals = res.totals;
       state.version = res.version;
       updateVillages(res.villages);
-      renderTotals(res.totals, res.summary_lines);
+      renderTotals(res.totals, res.delta.summary_lines);
+      if (openPopup) { openVillage(openPopup[0], openPopup[1]); }  // refresh its signal
       renderLast(res.delta);
       if (action === "add") { selected = res.delta.tower_id; }
       if (action === "remove") { selected = null; }
