@@ -26,11 +26,19 @@ since it was written (detected from the checksums in ``scenario.json``).
 Every file is written under a temporary name in the target folder and moved
 into place with :func:`os.replace` (:func:`atomic_path`), so a crash never
 leaves a half-written file under the final name.
+
+Outputs are reproducible byte for byte: GeoPackages written through
+:func:`atomic_path` get a fixed ``gpkg_contents.last_change``
+(:func:`gpkg_timestamp`: ``SOURCE_DATE_EPOCH`` when set, else
+1970-01-01T00:00:00Z) instead of the wall-clock time GDAL would store, so the
+same inputs give the same files; when a run happened is recorded elsewhere
+(e.g. the files' modification times), never inside the data.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import math
@@ -63,7 +71,14 @@ from deadzone.data.loaders import (
 from deadzone.data.scenario import Scenario
 from deadzone.errors import CRSError, DataLoadError, OutputExistsError, ParameterError
 
-__all__ = ["write_scenario", "load_scenario", "write_raster", "atomic_path", "SCENARIO_FILES"]
+__all__ = [
+    "write_scenario",
+    "load_scenario",
+    "write_raster",
+    "atomic_path",
+    "gpkg_timestamp",
+    "SCENARIO_FILES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +134,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     final = Path(os.fspath(path))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.stem}.{secrets.token_hex(4)}.tmp{final.suffix}")
+    fixed_time = _fixed_gpkg_time() if final.suffix.lower() == ".gpkg" else contextlib.nullcontext()
     try:
-        yield tmp
+        with fixed_time:
+            yield tmp
         if not tmp.exists():
             raise DataLoadError(f"{final}: nothing was written to the temporary file {tmp.name}")
         os.replace(tmp, final)
@@ -133,6 +150,45 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         for s in _SIDE_SUFFIXES:  # e.g. an .aux.xml GDAL may leave behind
             with contextlib.suppress(FileNotFoundError):
                 tmp.with_name(tmp.name + s).unlink()
+
+
+def gpkg_timestamp() -> str:
+    """The ``gpkg_contents.last_change`` value deadzone writes into GeoPackages.
+
+    GDAL stores the current time there, which makes two runs on the same
+    inputs differ.  deadzone stores ``SOURCE_DATE_EPOCH`` (seconds since
+    1970, the reproducible-builds convention) when that environment variable
+    holds an integer, else 1970-01-01T00:00:00.000Z.
+
+    Returns
+    -------
+    str
+        ISO 8601 UTC time with milliseconds, as the GeoPackage standard
+        (OGC 12-128r18, table 5) requires.
+
+    Examples
+    --------
+    >>> gpkg_timestamp()  # doctest: +SKIP
+    '1970-01-01T00:00:00.000Z'
+    """
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        stamp = datetime.datetime.fromtimestamp(int(raw) if raw.isdigit() else 0, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999
+        stamp = datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@contextlib.contextmanager
+def _fixed_gpkg_time() -> Iterator[None]:
+    """GDAL's GPKG driver takes ``last_change`` from ``OGR_CURRENT_DATE`` when set."""
+    key = "OGR_CURRENT_DATE"
+    before = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: gpkg_timestamp()})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: before})
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
