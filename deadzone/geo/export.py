@@ -23,6 +23,7 @@ comes from the same run.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,10 @@ DISTRICT_FILES: tuple[str, ...] = ("districts.csv",)
 def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: bool) -> Path:
     """Create ``out_dir``; refuse to replace any of ``names`` unless asked.
 
+    Temporaries of ``names`` left by a run that was killed while writing are
+    deleted (the final files themselves are always complete: every writer
+    renames a finished temporary onto them).
+
     Raises
     ------
     OutputExistsError
@@ -70,7 +75,27 @@ def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: 
                 f"{out / clash[0]} already exists ({len(clash)} output file(s) would be "
                 "replaced); pass --overwrite or choose another --out folder"
             )
+    _sweep_temporaries(out, names)
     return out
+
+
+def _sweep_temporaries(out: Path, names: tuple[str, ...]) -> None:
+    """Delete temporaries of ``names`` that a killed run left in ``out``.
+
+    Only the exact patterns deadzone's writers use are removed:
+    :func:`deadzone.data.io.atomic_path` (``.<stem>.<8 hex>.tmp<suffix>`` and
+    GDAL side files) and :func:`deadzone.maps.folium_map.save_map`
+    (``.<name>.<random>.tmp``).
+    """
+    patterns = []
+    for name in names:
+        stem, suffix = re.escape(Path(name).stem), re.escape(Path(name).suffix)
+        patterns.append(rf"\.{stem}\.[0-9a-f]{{8}}\.tmp{suffix}(-journal|-wal|-shm|\.aux\.xml)?")
+        patterns.append(rf"\.{re.escape(name)}\.[A-Za-z0-9_]+\.tmp")
+    pattern = re.compile("|".join(f"(?:{p})" for p in patterns))
+    for entry in out.iterdir():
+        if entry.name.startswith(".") and pattern.fullmatch(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
