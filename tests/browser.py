@@ -2,7 +2,7 @@
 
 Fixtures (registered for the whole suite by ``tests/conftest.py``):
 
-- ``browser``: one headless chromium for the session.  Fails (never skips)
+- ``browser``: one headless chromium per test module.  Fails (never skips)
   when ``chromium`` is not on PATH: ``.ci/run`` installs Debian's package.
   ``playwright install`` is never needed (the system binary is launched).
 - ``browser_page``: a fresh :class:`OfflinePage` per test (1200 x 900
@@ -33,9 +33,14 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 VIEWPORT = {"width": 1200, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium (Playwright); fails when chromium is missing."""
+    """Headless Debian chromium (Playwright); fails when chromium is missing.
+
+    Module-scoped: Playwright's sync API cannot run two instances at once, so
+    each test module starts (about 1 s) and stops its own, and a module that
+    drives Playwright itself never finds one still running.
+    """
     exe = shutil.which("chromium")
     if exe is None:
         pytest.fail(

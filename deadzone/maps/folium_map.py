@@ -884,6 +884,7 @@ def _commune_features(communes: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 _SITE_COLOR = "#c51b7d"
 _SITE_FIELDS = (  # (label, column, format, unit); only the columns present are shown
+    ("Rank", "rank", ".0f", ""),
     ("Source", "source", None, ""),
     ("Technology", "tech", None, ""),
     ("Height", "height_m", ".0f", " m"),
