@@ -57,8 +57,9 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory budget, e.g. 2GB, 500MB, 1.5GiB or 25% (default: 50% of physical "
                    "memory). When the DEM window and rasters do not fit, the grid is computed "
-                   "in tiles read from and written to disk (projected DEM needed, no "
-                   "--landcover); the results are the same.")
+                   "in tiles read from and written to disk (a geographic DEM is first warped "
+                   "to a metric grid on disk; no --landcover); a projected DEM gives the "
+                   "same rasters as in memory.")
 @landcover_option
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
@@ -183,23 +184,48 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
            model: str, radius_km: float, rx_height_m: float, thr, threads: int | None,  # noqa: ANN001
            itm: ItmSettings, quiet: bool, t0: float) -> None:
     """The coverage in tiles: windowed DEM reads, windowed raster writes, then COGs."""
-    import warnings
-
-    from deadzone.data.io import atomic_path
     from deadzone.errors import ParameterError
-    from deadzone.geo.tiled import DiskDem, format_bytes, tiled_coverage, write_tiled_cogs
+    from deadzone.geo.tiled import DiskDem, format_bytes, warp_to_disk
 
     what = f"the DEM window ({dem_path.name}) does not fit --max-memory {format_bytes(budget)}"
     if landcover_path is not None:
         raise ParameterError(f"{what}, and --landcover is not supported in windowed "
                              "processing; raise --max-memory or drop --landcover")
     src = DiskDem(dem_path, bounds_lonlat=bounds)
-    src.grid()  # a projected metric CRS, or a one-line error with the gdalwarp fix
-    if dem_resolution_m is not None and (abs(src.cell_w_m - dem_resolution_m) > 1e-9
-                                         or abs(src.cell_h_m - dem_resolution_m) > 1e-9):
-        raise ParameterError(f"{what}, and --dem-resolution-m {dem_resolution_m:g} would "
-                             f"resample it (cells are {src.cell_w_m:g} m); resample it first "
-                             "(gdalwarp -tr) or raise --max-memory")
+    resample = dem_resolution_m is not None and (
+        abs(src.cell_w_m - dem_resolution_m) > 1e-9 or abs(src.cell_h_m - dem_resolution_m) > 1e-9)
+    work = None
+    try:
+        if not src.projected_m or resample:
+            # Geographic (or resampled) DEM: warp the window to a metric grid
+            # on disk first, band by band, then read that window by window.
+            import tempfile
+
+            work = Path(tempfile.mkdtemp(prefix=".warp-", dir=out))
+            if not quiet:
+                click.echo(f"warping {dem_path.name} to a metric grid on disk ...", err=True)
+            src = DiskDem(warp_to_disk(dem_path, work / "dem.tif", bounds_lonlat=bounds,
+                                       resolution_m=dem_resolution_m),
+                          label=f"{dem_path} (warped to a metric grid)")
+        _tiled_run(src, dem_path, towers_path, towers, out, budget=budget, per_band=per_band,
+                   model=model, radius_km=radius_km, rx_height_m=rx_height_m, thr=thr,
+                   threads=threads, itm=itm, quiet=quiet, t0=t0)
+    finally:
+        if work is not None:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # noqa: ANN001
+               budget: int, per_band: bool, model: str, radius_km: float, rx_height_m: float,
+               thr, threads: int | None, itm: ItmSettings, quiet: bool, t0: float) -> None:  # noqa: ANN001
+    """Tiles over ``src`` (a DiskDem in metres), then servers.csv and coverage.json."""
+    import warnings
+
+    from deadzone.data.io import atomic_path
+    from deadzone.geo.tiled import format_bytes, tiled_coverage, write_tiled_cogs
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = tiled_coverage(src, towers, max_memory_bytes=budget, model=model,

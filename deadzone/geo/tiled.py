@@ -81,6 +81,7 @@ __all__ = [
     "plan_tiles",
     "process_rss_bytes",
     "tiled_coverage",
+    "warp_to_disk",
     "write_tiled_cogs",
 ]
 
@@ -224,6 +225,8 @@ class DiskDem:
         A single-band raster (tiled, compressed GeoTIFF reads fastest).
     bounds_lonlat : (W, S, E, N), optional
         Restrict the grid to this lon/lat box (degrees); default: whole raster.
+    label : str, optional
+        Name of the DEM in messages (default: ``path``).
 
     Attributes
     ----------
@@ -245,6 +248,7 @@ class DiskDem:
         path: str | os.PathLike[str],
         *,
         bounds_lonlat: tuple[float, float, float, float] | None = None,
+        label: str | None = None,
     ) -> None:
         import rasterio
         from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -275,6 +279,7 @@ class DiskDem:
             self.dtype = np.dtype(src.dtypes[0])
             unit = _metres_per_unit(src.crs)
         self.path = p
+        self.label = label or str(p)
         self.projected_m = unit is not None and abs(unit - 1.0) < 1e-9
         self.row_off = int(window.row_off)
         self.col_off = int(window.col_off)
@@ -396,7 +401,7 @@ class DiskDem:
         del big_raw
         if big_invalid.all():
             raise DataLoadError(
-                f"{self.path}: no valid elevation cell within "
+                f"{self.label}: no valid elevation cell within "
                 f"{_FILL_MARGIN} cells of grid window "
                 f"({row0}, {col0}, {rows}, {cols})"
             )
@@ -411,6 +416,119 @@ class DiskDem:
         elif self.nodata is None and raw.dtype == np.int16:
             invalid |= raw == -32768
         return invalid
+
+
+def warp_to_disk(
+    path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    bounds_lonlat: tuple[float, float, float, float] | None = None,
+    resolution_m: float | None = None,
+    band_rows: int = 512,
+) -> Path:
+    """Reproject a DEM (or its window) to a metric grid in a GeoTIFF on disk, band by band.
+
+    For windowed processing of a DEM that is not in a projected CRS in metres
+    (a geographic SRTM mosaic) or that must be resampled.  The grid is the
+    one :func:`deadzone.data.loaders.load_dem` would build for the same
+    window: the UTM zone of the window's centre (or the raster's own metric
+    CRS), cells of ``resolution_m`` (default: the native cell's geodesic size
+    at the centre), bilinear resampling; cells without source data are NaN
+    (filled when read, see :meth:`DiskDem.read`).  Unlike ``load_dem``, voids
+    are filled after the warp, not before, so values near voids and at the
+    window edge can differ slightly from the in-memory path.  Memory: one
+    band of ``band_rows`` rows and GDAL's warp buffer.
+
+    Returns
+    -------
+    Path
+        ``out_path`` (float32, NaN nodata, tiled, deflate, BigTIFF).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import calculate_default_transform
+    from rasterio.warp import transform as warp_transform
+    from rasterio.windows import Window
+
+    from deadzone.data.loaders import (
+        _GEOD,
+        _dem_window,
+        _existing,
+        _metres_per_unit,
+        _quiet_affine,
+        _utm_crs,
+    )
+
+    p = _existing(path)
+    out = Path(os.fspath(out_path))
+    if resolution_m is not None and not (math.isfinite(resolution_m) and resolution_m > 0):
+        raise ParameterError(f"resolution_m was {resolution_m!r}; expected a positive number")
+    with rasterio.open(p) as src, _quiet_affine():
+        if src.crs is None or not src.crs.to_wkt():
+            raise CRSError(f"{p}: raster has no CRS")
+        window = Window(0, 0, src.width, src.height)
+        if bounds_lonlat is not None:
+            window = _dem_window(src, bounds_lonlat, p)
+        transform = src.window_transform(window)
+        width, height = int(window.width), int(window.height)
+        bounds = src.window_bounds(window)
+        unit = _metres_per_unit(src.crs)
+        cx, cy = transform @ (width / 2.0, height / 2.0)
+        lon, lat = warp_transform(src.crs, "EPSG:4326", [cx], [cy])
+        lon_c, lat_c = float(lon[0]), float(lat[0])
+        if unit is None:  # as load_dem: geodesic size of the native cell at the centre
+            dx_m = _GEOD.inv(lon_c, lat_c, lon_c + abs(transform.a), lat_c)[2]
+            dy_m = _GEOD.inv(lon_c, lat_c, lon_c, lat_c + abs(transform.e))[2]
+            native_m = round(math.sqrt(dx_m * dy_m), 2)
+            dst_crs = _utm_crs(lon_c, lat_c)
+        else:
+            native_m = math.sqrt(abs(transform.a) * abs(transform.e)) * unit
+            dst_crs = src.crs if abs(unit - 1.0) < 1e-9 else _utm_crs(lon_c, lat_c)
+        res = float(resolution_m) if resolution_m is not None else native_m
+        dst_transform, dst_w, dst_h = calculate_default_transform(
+            src.crs, dst_crs, width, height, *bounds, resolution=(res, res)
+        )
+        src_nodata = src.nodata
+        if src_nodata is None and src.dtypes[0] == "int16":
+            src_nodata = -32768  # SRTM voids
+        profile = dict(
+            driver="GTiff",
+            width=dst_w,
+            height=dst_h,
+            count=1,
+            dtype="float32",
+            crs=dst_crs,
+            transform=dst_transform,
+            nodata=float("nan"),
+            tiled=True,
+            blockxsize=_BLOCK,
+            blockysize=_BLOCK,
+            compress="deflate",
+            zlevel=1,
+            BIGTIFF="YES",
+        )
+        with (
+            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+            WarpedVRT(
+                src,
+                crs=dst_crs,
+                transform=dst_transform,
+                width=dst_w,
+                height=dst_h,
+                src_nodata=src_nodata,
+                nodata=float("nan"),
+                dtype="float32",
+                resampling=Resampling.bilinear,
+            ) as vrt,
+            rasterio.open(out, "w", **profile) as dst,
+        ):
+            step = max(_BLOCK, band_rows // _BLOCK * _BLOCK)
+            for r0 in range(0, dst_h, step):
+                h = min(step, dst_h - r0)
+                win = Window(0, r0, dst_w, h)
+                dst.write(vrt.read(1, window=win), 1, window=win)
+    return out
 
 
 # --------------------------------------------------------------------------- planning
@@ -804,8 +922,9 @@ class TiledCoverage:
                 progress(k + 1, n_tiles)
         if self.source.voids_filled:
             warnings.warn(
-                f"{self.source.path}: filled {self.source.voids_filled} void cell(s) in the "
-                f"DEM windows read (from valid cells within {_FILL_MARGIN} cells)",
+                f"{self.source.label}: filled {self.source.voids_filled} void cell(s) in the "
+                f"DEM windows read (counted per window; from valid cells within "
+                f"{_FILL_MARGIN} cells)",
                 DeadzoneWarning,
                 stacklevel=2,
             )

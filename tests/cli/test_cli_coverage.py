@@ -133,3 +133,39 @@ def test_max_memory_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  #
     res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "c"), "--max-memory", "121MB",
                                    "--landcover", str(dem_path)])
     assert res.exit_code == 2 and "--landcover is not supported" in res.output
+
+
+def test_max_memory_warps_a_geographic_dem_to_disk(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from affine import Affine
+
+    import deadzone.geo.tiled as tiled
+
+    n = 330  # 1 arc-second cells (~29 x 31 m at 21.5 N), SRTM-like int16 with a void
+    rr, cc = np.mgrid[0:n, 0:n].astype(np.float64)
+    z = (300 + 80 * np.sin(rr / 17) * np.cos(cc / 29) + 0.3 * cc).astype(np.int16)
+    z[100:104, 50:60] = -32768
+    dem = write_raster(tmp_path / "geo.tif", z, Affine(1 / 3600, 0, 105.5, 0, -1 / 3600, 21.6),
+                       "EPSG:4326")
+    towers = tmp_path / "t.csv"
+    pd.DataFrame({"tower_id": ["A", "B"], "lon": [105.53, 105.58], "lat": [21.57, 21.53],
+                  "tech": ["2G", "4G"], "freq_mhz": [900, 1800], "eirp_dbm": [58, 61],
+                  "height_m": [30, 35]}).to_csv(towers, index=False)
+    base = ["coverage", "--dem", str(dem), "--towers", str(towers), "--radius-km", "3",
+            "--model", "knife", "--quiet"]
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "mem")])
+    assert res.exit_code == 0, res.output
+    monkeypatch.setattr(tiled, "process_rss_bytes", lambda: 0)
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "tiles"), "--max-memory",
+                                   "121MB"])
+    assert res.exit_code == 0, res.output
+    assert "(warped to a metric grid)" in res.output  # the void warning names the input
+    assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == sorted(
+        p.name for p in (tmp_path / "mem").iterdir())  # the warped copy is gone
+    with rasterio.open(tmp_path / "mem" / "rx_dbm.tif") as a, \
+            rasterio.open(tmp_path / "tiles" / "rx_dbm.tif") as b:
+        assert (a.shape, a.transform, a.crs) == (b.shape, b.transform, b.crs)  # same UTM grid
+        x, y = a.read(1), b.read(1)
+    assert (np.isnan(x) == np.isnan(y)).all()
+    # Voids are filled after the warp here, before it in memory: equal away from them.
+    same = (x == y) | np.isnan(x)
+    assert same.mean() > 0.99
