@@ -8,6 +8,13 @@ never referenced, so nothing here may use ``folium.Popup``/``Tooltip`` (their
 templates call jQuery), ``branca`` colormaps (d3) or ``folium.plugins``.  Base
 tiles are off unless ``basemap`` is given; then the tile URL is the only remote
 reference allowed in the page.
+
+Village clusters use Leaflet.markercluster, vendored and inlined like Leaflet
+(only when clustering is on) and driven by our own template, not by
+``folium.plugins.MarkerCluster`` (which would load it from a CDN).  Rasters
+(received power, threshold classes, best server) are palette PNGs warped to
+EPSG:3857 on one grid, downsampled to ``max_raster_px`` so a province map stays
+a few MB (measured: 1.8 MB for 4000 x 4000 cells and 5000 villages).
 """
 
 from __future__ import annotations
@@ -1607,8 +1614,33 @@ def _remote_references(text: str, allowed_tiles: Sequence[str] = ()) -> list[str
     return found
 
 
+_ELEMENT_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+
+
+def _stable_ids(m: folium.Map, text: str) -> str:
+    """Replace branca's random element ids (``os.urandom``) by 1, 2, 3, ... in order.
+
+    The same map then renders to the same bytes on every run (reproducible
+    outputs); only the 32-hex ids of elements in ``m``'s tree are renamed.
+    """
+    ids: set[str] = set()
+    stack: list[Any] = [m.get_root()]
+    while stack:
+        el = stack.pop()
+        if isinstance(getattr(el, "_id", None), str):
+            ids.add(el._id)
+        stack.extend(getattr(el, "_children", {}).values())
+    mapping: dict[str, str] = {}
+
+    def rename(mo: re.Match[str]) -> str:
+        old = mo.group()
+        return mapping.setdefault(old, f"{len(mapping) + 1:032x}") if old in ids else old
+
+    return _ELEMENT_ID.sub(rename, text)
+
+
 def _offline_html(m: folium.Map) -> str:
-    text = m.get_root().render()
+    text = _stable_ids(m, m.get_root().render())
     text = _inline_assets(text)
     remote = _remote_references(text, getattr(m, _MAP_ATTR_TILE_URLS, ()))
     if remote:
