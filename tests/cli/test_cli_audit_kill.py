@@ -1,0 +1,107 @@
+"""``deadzone audit --overwrite`` killed mid-write leaves every file old-complete or new-complete.
+
+Every audit output goes through :func:`deadzone.data.io.atomic_path` (or, for
+``map.html``, :func:`deadzone.maps.folium_map.save_map`'s own temporary file +
+rename), so a SIGKILL at any moment leaves, under each final name, either the
+byte-identical previous file or the byte-identical file an uninterrupted run
+writes; only dot-prefixed temporaries may be left, and the next run sweeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from deadzone.cli.main import cli
+from deadzone.data.io import write_scenario
+from deadzone.geo.export import AUDIT_FILES
+from tests.conftest import small_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_FILES = (*AUDIT_FILES, "map.html")
+
+
+def _inputs(folder: Path) -> list[str]:
+    rng = random.Random(7)
+    villages = [(rng.uniform(100, 8900), rng.uniform(100, 8900)) for _ in range(40)]
+    s = small_scenario(villages=villages, towers=[{"x": 4500, "y": 4500}, {"x": 2000, "y": 7000}])
+    write_scenario(s, folder, overwrite=True)
+    return [
+        "audit",
+        "--dem", str(folder / "dem.tif"),
+        "--villages", str(folder / "villages.gpkg"),
+        "--communes", str(folder / "communes.gpkg"),
+        "--towers", str(folder / "towers.csv"),
+        "--model", "fspl",
+        "--threads", "1",
+        "-q",
+    ]  # fmt: skip
+
+
+def _state(folder: Path) -> dict[str, float]:
+    return {e.name: e.stat().st_mtime_ns for e in os.scandir(folder)}
+
+
+def _run_and_kill(cmd: list[str], out: Path, delay_s: float, err: Path) -> int | None:
+    """Start ``cmd``; once the folder starts changing, wait ``delay_s`` and SIGKILL."""
+    before = _state(out)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with err.open("w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _state(out) != before:  # first temporary file or rename
+                break
+            time.sleep(0.002)
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return proc.returncode
+
+
+def test_killed_audit_leaves_old_or_new_complete_files(tmp_path: Path) -> None:
+    base = _inputs(tmp_path / "in")
+    old_args = [*base, "--radius-km", "3", "--threshold-dbm", "-95"]
+    new_args = [*base, "--radius-km", "4", "--threshold-dbm", "-100"]
+    runner = CliRunner()
+    old, new = tmp_path / "old", tmp_path / "new"
+    for args, folder in ((old_args, old), (new_args, new)):
+        res = runner.invoke(cli, [*args, "--out", str(folder)])
+        assert res.exit_code == 0, res.output
+    old_bytes = {n: (old / n).read_bytes() for n in OUT_FILES}
+    new_bytes = {n: (new / n).read_bytes() for n in OUT_FILES}
+    differ = [n for n in OUT_FILES if old_bytes[n] != new_bytes[n]]
+    assert {"villages.csv", "summary.json", "coverage.tif", "map.html"} <= set(differ)
+
+    rng = random.Random(20261123)
+    killed = 0
+    # Early (first file), middle (tables, rasters) and late (map) in the write phase.
+    for k, (lo, hi) in enumerate(((0.0, 0.03), (0.03, 0.15), (0.15, 0.5))):
+        out = tmp_path / f"run{k}"
+        shutil.copytree(old, out)
+        cmd = [sys.executable, "-m", "deadzone", *new_args, "--out", str(out), "--overwrite"]
+        rc = _run_and_kill(cmd, out, rng.uniform(lo, hi), tmp_path / f"err{k}.txt")
+        assert rc in (0, -signal.SIGKILL), (tmp_path / f"err{k}.txt").read_text()
+        killed += rc == -signal.SIGKILL
+        for n in OUT_FILES:
+            got = (out / n).read_bytes()
+            assert got in (old_bytes[n], new_bytes[n]), f"{n} is neither old nor new (kill {k})"
+        stray = {p.name for p in out.iterdir()} - set(OUT_FILES)
+        assert all(s.startswith(".") for s in stray), stray  # only temporaries
+        # The next run completes the folder and sweeps what the killed one left.
+        res = runner.invoke(cli, [*new_args, "--out", str(out), "--overwrite"])
+        assert res.exit_code == 0, res.output
+        assert sorted(p.name for p in out.iterdir()) == sorted(OUT_FILES)
+        for n in OUT_FILES:
+            assert (out / n).read_bytes() == new_bytes[n], n
+    assert killed >= 1  # at least one run really died while writing
