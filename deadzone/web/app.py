@@ -11,7 +11,7 @@ Routes (every other path answers 404, every other method 405):
 ``GET /``                   the page (``static/index.html``)
 ``GET /static/<name>``      only ``app.js``, ``app.css`` and the vendored
                             ``leaflet.js`` / ``leaflet.css``
-``GET /api/state``          towers, villages (position, status, signal),
+``GET /api/state``          towers, villages (position, name, status),
                             totals, summary lines, overlay bounds, legend
 ``GET /api/village?i=N``    one village's current audit row (popups)
 ``GET /api/coverage.png``   best received power as a palette PNG in
@@ -24,7 +24,9 @@ Routes (every other path answers 404, every other method 405):
 ==========================  =============================================
 
 Each POST answers the what-if delta (villages newly covered and newly lost,
-totals before and after) plus the new tower list and village statuses.
+totals before and after) plus the new tower list and one status letter per
+village; it never asks the session for its commune roll-up, which
+:attr:`Session.result` rebuilds lazily (only ``state`` and ``village`` read it).
 
 Security (the server is meant for one planner on one machine): it binds to
 127.0.0.1 unless told otherwise; static files come from a fixed allow-list
