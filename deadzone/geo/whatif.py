@@ -258,57 +258,59 @@ def _patch_composite(
     ``comp`` after the edit, in tower order (server indices already final).
 
     The merge kernel keeps, per cell, the best metric (lowest tower index on
-    ties), the second-best metric and a count.  Let ``V`` be the edited
-    tower's stored metric at a cell (the float32 of its float64 metric) and
-    ``S`` the cell's second-best metric with the tower in the fold.  If
-    ``S > V``, folding the towers with or without this tower gives the same
-    best, server and second at that cell, whatever the tower's place in the
-    order: the two folds can only ever differ in values ``<= V`` (each
-    diverging step stores a value at most the largest differing one), and
-    both the final best and second exceed ``V``.  Those cells only change
-    their count; every other cell the tower reaches is refolded exactly, in
-    tower order, from the cached windows (the same kernel on the gathered
-    cells), so the composite equals a from-scratch fold bit for bit.  ``S``
-    with the old tower is the current composite; ``S`` without it equals the
-    current one on every cell not already refolded because of the old tower.
+    ties), the second-best metric and a count.  Let ``V`` be a tower's
+    stored metric at a cell (the float32 of its float64 metric) and ``S``
+    the cell's second-best with the tower in the fold.  If ``S > V``,
+    folding with or without the tower gives the same best, server and
+    second, whatever the tower's place in the order: the two folds can only
+    ever differ in values ``<= V`` (each diverging step stores a value at
+    most the largest differing one), while both final values exceed ``V``.
+    So the old window is taken out (:func:`deadzone.kernels._whatif.remove_cells`)
+    and the new one put in (:func:`~deadzone.kernels._whatif.insert_cells`)
+    cell by cell wherever that rule, or the exact rules for cells with zero
+    or one server, apply; the remaining cells (where the tower is, or would
+    be, among the best two) are refolded from every cached window in tower
+    order (:func:`~deadzone.kernels._whatif.fold_cells`, the merge kernel's
+    update), so the composite equals a from-scratch fold bit for bit.
     """
     box = _union(old.box if old is not None else None, new.box if new is not None else None)
     if box is None:
         return 0
     a0, b0, a1, b1 = box
     dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
-    empty = np.empty((0, 0), dtype=np.float32)
-    o = old if old is not None else _Contrib(-1, empty, 0, 0, 0.0, 0.0)
-    n = new if new is not None else _Contrib(-1, empty, 0, 0, 0.0, 0.0)
-    k = int(
-        _kw.patch_cells(
-            o.window,
-            o.row_off,
-            o.col_off,
-            float(o.metric_offset_db),
-            float(o.threshold_dbm),
-            n.window,
-            n.row_off,
-            n.col_off,
-            float(n.metric_offset_db),
-            float(n.threshold_dbm),
-            n.index,
+    grid = (comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers)
+    k = 0
+    if old is not None and old.window.size:
+        k += _kw.remove_cells(
+            old.window,
+            old.row_off,
+            old.col_off,
+            float(old.metric_offset_db),
+            float(old.threshold_dbm),
+            *grid,
             a0,
             b0,
-            comp.best_dbm,
-            comp.best_server,
-            comp.second_dbm,
-            comp.n_servers,
             dirty,
         )
-    )
+    if new is not None and new.window.size:
+        k += _kw.insert_cells(
+            new.window,
+            new.row_off,
+            new.col_off,
+            float(new.metric_offset_db),
+            float(new.threshold_dbm),
+            new.index,
+            *grid,
+            a0,
+            b0,
+            dirty,
+        )
     if k == 0:
         return 0
-    rr, cc = np.nonzero(dirty)
-    # Dirty cells grouped by row (np.nonzero is row-major: columns ascend).
-    row_ptr = np.searchsorted(rr, np.arange(a1 - a0 + 1)).astype(np.int64)
-    rr = rr + a0
-    cc = (cc + b0).astype(np.int64)
+    # The flagged cells, row by row, refolded from every window in tower order.
+    row_ptr = np.empty(a1 - a0 + 1, dtype=np.int64)
+    cols = np.empty(k, dtype=np.int64)
+    _kw.list_cells(dirty, b0, row_ptr, cols)
     part = new_composite((k,), threshold_dbm=comp.threshold_dbm)
     for c in fold:
         if c.window.size == 0:
@@ -325,16 +327,15 @@ def _patch_composite(
             float(c.threshold_dbm),
             a0,
             row_ptr,
-            cc,
+            cols,
             part.best_dbm,
             part.best_server,
             part.second_dbm,
             part.n_servers,
         )
-    comp.best_dbm[rr, cc] = part.best_dbm
-    comp.best_server[rr, cc] = part.best_server
-    comp.second_dbm[rr, cc] = part.second_dbm
-    comp.n_servers[rr, cc] = part.n_servers
+    _kw.scatter_cells(
+        a0, row_ptr, cols, part.best_dbm, part.best_server, part.second_dbm, part.n_servers, *grid
+    )
     return k
 
 

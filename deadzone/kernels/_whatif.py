@@ -16,124 +16,177 @@ from deadzone.kernels._jit import jit
 
 
 @jit
-def _value(win: np.ndarray, row_off: int, col_off: int, rr: int, cc: int) -> float:
-    """The window's raw value at full-grid cell ``(rr, cc)``; NaN off the window."""
-    i = rr - row_off
-    j = cc - col_off
-    if 0 <= i < win.shape[0] and 0 <= j < win.shape[1]:
-        return float(win[i, j])
-    return math.nan
-
-
-@jit
-def patch_cells(
-    old_win: np.ndarray,
-    old_row_off: int,
-    old_col_off: int,
-    old_offset_db: float,
-    old_threshold_dbm: float,
-    new_win: np.ndarray,
-    new_row_off: int,
-    new_col_off: int,
-    new_offset_db: float,
-    new_threshold_dbm: float,
-    tower_index: int,
-    box_row0: int,
-    box_col0: int,
+def remove_cells(
+    win_rx_dbm: np.ndarray,
+    row_off: int,
+    col_off: int,
+    metric_offset_db: float,
+    threshold_dbm: float,
     best_dbm: np.ndarray,
     best_server: np.ndarray,
     second_dbm: np.ndarray,
     n_servers: np.ndarray,
+    box_row0: int,
+    box_col0: int,
     dirty: np.ndarray,
 ) -> int:
-    """Swap one tower's window in a composite where that can be done cell by cell.
+    """Take one tower's window out of a composite where that can be done cell by cell.
 
-    ``old_win`` is the tower's window before the change and ``new_win``
-    after it (either may be empty, shape ``(0, 0)``); the composite holds
-    the fold of every tower with ``old_win``.  ``tower_index`` is the
-    tower's server index after the change.  Per cell of the box
-    (``dirty``'s shape, full-grid origin ``box_row0, box_col0``):
+    The composite holds the fold of every tower, this one included.  At each
+    cell the window reaches: if the tower's value was the only one folded
+    there (second-best NaN), the cell becomes empty; if the second-best is
+    strictly above the tower's stored metric (float32 of ``float64(window)
+    - metric_offset_db``), best, server and second are those of the fold
+    without the tower -- the two folds can only ever differ in values at
+    most that metric -- and only the count drops.  Any other cell is left
+    untouched and flagged in ``dirty`` (box with full-grid origin
+    ``box_row0, box_col0``).  Returns the number of cells flagged.
+    """
+    wh = win_rx_dbm.shape[0]
+    ww = win_rx_dbm.shape[1]
+    n_dirty = 0
+    for i in range(wh):
+        rr = row_off + i
+        for j in range(ww):
+            x = win_rx_dbm[i, j]
+            if math.isnan(x):
+                continue
+            cc = col_off + j
+            v = x - metric_offset_db
+            s = second_dbm[rr, cc]
+            if math.isnan(s):
+                best_dbm[rr, cc] = np.float32(np.nan)
+                best_server[rr, cc] = -1
+                n_servers[rr, cc] = 0
+            elif s > np.float32(v):
+                if v >= threshold_dbm:
+                    n_servers[rr, cc] -= 1
+            else:
+                dirty[rr - box_row0, cc - box_col0] = True
+                n_dirty += 1
+    return n_dirty
 
-    1. Take the old value out.  If the old value was the only one folded
-       there (second-best NaN), the cell becomes empty.  If the second-best
-       is strictly above the old stored metric, best, server and second are
-       those of the fold without the tower (the two folds can only differ in
-       values at most that metric), and only the count drops.
-    2. Put the new value in.  Into an empty cell: it is the best.  Into a
-       cell with one server ``j``: the two-value fold in tower order, exact
-       from ``j``'s stored metric except when that equals the new stored
-       metric and ``j`` comes later (its float64 metric is not kept).  Into
-       a cell whose second-best is strictly above the new stored metric:
-       only the count.
 
-    Any other cell is left untouched and flagged in ``dirty`` (the caller
-    refolds it from every tower's window, in tower order).  Returns the
-    number of dirty cells.
+@jit
+def insert_cells(
+    win_rx_dbm: np.ndarray,
+    row_off: int,
+    col_off: int,
+    metric_offset_db: float,
+    threshold_dbm: float,
+    tower_index: int,
+    best_dbm: np.ndarray,
+    best_server: np.ndarray,
+    second_dbm: np.ndarray,
+    n_servers: np.ndarray,
+    box_row0: int,
+    box_col0: int,
+    dirty: np.ndarray,
+) -> int:
+    """Put one tower's window into a composite (any place in the tower order) cell by cell.
+
+    The composite holds the fold of every other tower; ``tower_index`` is
+    this tower's server index.  Cells already flagged in ``dirty`` are
+    skipped.  Into an empty cell the tower's value is the best.  Into a cell
+    with one server ``j``, the two-value fold in tower order is exact from
+    ``j``'s stored metric, except when that equals this tower's stored
+    metric and ``j`` comes later (``j``'s float64 metric is not kept).  Into
+    a cell whose second-best is strictly above the tower's stored metric,
+    only the count changes.  Any other cell is left untouched and flagged.
+    Returns the number of cells newly flagged.
+    """
+    wh = win_rx_dbm.shape[0]
+    ww = win_rx_dbm.shape[1]
+    n_dirty = 0
+    for i in range(wh):
+        rr = row_off + i
+        bi = rr - box_row0
+        for j in range(ww):
+            x = win_rx_dbm[i, j]
+            if math.isnan(x):
+                continue
+            cc = col_off + j
+            bj = cc - box_col0
+            if dirty[bi, bj]:
+                continue
+            v = x - metric_offset_db
+            fv = np.float32(v)
+            b = best_dbm[rr, cc]
+            s = second_dbm[rr, cc]
+            if math.isnan(b):
+                best_dbm[rr, cc] = fv
+                best_server[rr, cc] = tower_index
+            elif math.isnan(s):
+                if best_server[rr, cc] < tower_index:
+                    # b first, then this tower (the merge kernel's test).
+                    if v > b:
+                        second_dbm[rr, cc] = b
+                        best_dbm[rr, cc] = fv
+                        best_server[rr, cc] = tower_index
+                    else:
+                        second_dbm[rr, cc] = fv
+                elif b > fv:
+                    # This tower first, then the other, which beats it.
+                    second_dbm[rr, cc] = fv
+                elif b < fv:
+                    second_dbm[rr, cc] = b
+                    best_dbm[rr, cc] = fv
+                    best_server[rr, cc] = tower_index
+                else:
+                    dirty[bi, bj] = True
+                    n_dirty += 1
+                    continue
+            elif not (s > fv):
+                dirty[bi, bj] = True
+                n_dirty += 1
+                continue
+            if v >= threshold_dbm:
+                n_servers[rr, cc] += 1
+    return n_dirty
+
+
+@jit
+def list_cells(dirty: np.ndarray, box_col0: int, row_ptr: np.ndarray, cols: np.ndarray) -> None:
+    """Flagged cells row by row: row ``r`` of the box holds ``cols[row_ptr[r]:row_ptr[r+1]]``.
+
+    ``cols`` are full-grid columns, ascending within a row; ``row_ptr`` has
+    one entry more than the box has rows.
     """
     h = dirty.shape[0]
     w = dirty.shape[1]
-    n_dirty = 0
-    for bi in range(h):
-        rr = box_row0 + bi
-        for bj in range(w):
-            cc = box_col0 + bj
-            xo = _value(old_win, old_row_off, old_col_off, rr, cc)
-            xn = _value(new_win, new_row_off, new_col_off, rr, cc)
-            if math.isnan(xo) and math.isnan(xn):
-                continue
-            b = best_dbm[rr, cc]
-            srv = best_server[rr, cc]
-            s = second_dbm[rr, cc]
-            cnt = np.int64(n_servers[rr, cc])
-            if not math.isnan(xo):
-                vo = xo - old_offset_db
-                if vo >= old_threshold_dbm:
-                    cnt -= 1
-                if math.isnan(s):
-                    b = np.float32(np.nan)
-                    srv = -1
-                    cnt = 0
-                elif not (s > np.float32(vo)):
-                    dirty[bi, bj] = True
-                    n_dirty += 1
-                    continue
-            if not math.isnan(xn):
-                vn = xn - new_offset_db
-                fn = np.float32(vn)
-                if vn >= new_threshold_dbm:
-                    cnt += 1
-                if math.isnan(b):
-                    b = fn
-                    srv = tower_index
-                elif math.isnan(s):
-                    if srv < tower_index:
-                        # b first, then the new value.
-                        if vn > b:
-                            s = b
-                            b = fn
-                            srv = tower_index
-                        else:
-                            s = fn
-                    elif b > fn:
-                        # The new value first, then srv's (which beats it).
-                        s = fn
-                    elif b < fn:
-                        s = b
-                        b = fn
-                        srv = tower_index
-                    else:
-                        dirty[bi, bj] = True
-                        n_dirty += 1
-                        continue
-                elif not (s > fn):
-                    dirty[bi, bj] = True
-                    n_dirty += 1
-                    continue
-            best_dbm[rr, cc] = b
-            best_server[rr, cc] = srv
-            second_dbm[rr, cc] = s
-            n_servers[rr, cc] = np.uint16(cnt)
-    return n_dirty
+    k = 0
+    for i in range(h):
+        row_ptr[i] = k
+        for j in range(w):
+            if dirty[i, j]:
+                cols[k] = box_col0 + j
+                k += 1
+    row_ptr[h] = k
+
+
+@jit
+def scatter_cells(
+    row0: int,
+    row_ptr: np.ndarray,
+    cols: np.ndarray,
+    part_best_dbm: np.ndarray,
+    part_best_server: np.ndarray,
+    part_second_dbm: np.ndarray,
+    part_n_servers: np.ndarray,
+    best_dbm: np.ndarray,
+    best_server: np.ndarray,
+    second_dbm: np.ndarray,
+    n_servers: np.ndarray,
+) -> None:
+    """Write a composite kept on a list of cells (see :func:`list_cells`) back to the grid."""
+    for r in range(row_ptr.shape[0] - 1):
+        rr = row0 + r
+        for k in range(row_ptr[r], row_ptr[r + 1]):
+            cc = cols[k]
+            best_dbm[rr, cc] = part_best_dbm[k]
+            best_server[rr, cc] = part_best_server[k]
+            second_dbm[rr, cc] = part_second_dbm[k]
+            n_servers[rr, cc] = part_n_servers[k]
 
 
 @jit

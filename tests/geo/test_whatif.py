@@ -176,15 +176,20 @@ def test_from_no_towers_to_some_and_back() -> None:
     assert np.isnan(s.coverage.rx.best_dbm).all()
 
 
-def _random_contribs(rng, n: int, shape: tuple[int, int], offset_db: float):
-    """Windows of random size and place, values on a 0.5 dB grid (many exact ties)."""
+def _random_contribs(rng, n: int, shape: tuple[int, int], offset_db: float, step_db: float):
+    """Windows of random size and place, values on a ``step_db`` grid (exact ties)."""
     from deadzone.geo.whatif import _Contrib
 
     out = []
     for i in range(n):
         h, w = int(rng.integers(1, shape[0] + 1)), int(rng.integers(1, shape[1] + 1))
         r0, c0 = int(rng.integers(0, shape[0] - h + 1)), int(rng.integers(0, shape[1] - w + 1))
-        win = (np.round(rng.uniform(-110, -80, (h, w)) * 2) / 2).astype(np.float32)
+        win = (np.round(rng.uniform(-110, -80, (h, w)) / step_db) * step_db).astype(np.float32)
+        # float32 neighbours: distinct windows whose metrics (minus an RSRP offset,
+        # in float64) round to the same stored float32
+        nudge = rng.integers(-1, 2, (h, w))
+        win = np.where(nudge > 0, np.nextafter(win, np.float32(0)), win)
+        win = np.where(nudge < 0, np.nextafter(win, np.float32(-np.inf)), win).astype(np.float32)
         win[rng.random((h, w)) < 0.3] = np.nan
         thr = float(rng.choice([-100.0, -95.5, -90.25]))
         out.append(_Contrib(i, win, r0, c0, offset_db, thr))
@@ -225,13 +230,14 @@ def test_patch_composite_equals_a_fold_in_tower_order(offset_db: float) -> None:
 
     rng = np.random.default_rng(3)
     shape = (12, 14)
-    for _ in range(150):
+    for it in range(300):
         n = int(rng.integers(1, 6))
-        cs = _random_contribs(rng, n, shape, offset_db)
+        step = (0.5, 5.0, 10.0)[it % 3]  # coarse steps: ties of two and three towers
+        cs = _random_contribs(rng, n, shape, offset_db, step)
         i = int(rng.integers(0, n))
         # replace tower i by another window (same index)
         comp = _fold(cs, shape)
-        new = replace(_random_contribs(rng, 1, shape, offset_db)[0], index=i)
+        new = replace(_random_contribs(rng, 1, shape, offset_db, step)[0], index=i)
         after = cs[:i] + [new] + cs[i + 1 :]
         _patch_composite(comp, cs[i], new, after)
         _assert_comp_equal(comp, _fold(after, shape))
