@@ -339,6 +339,20 @@ def _patch_composite(
     return k
 
 
+def _warm_patch_kernels() -> None:
+    """Compile (or load from Numba's cache) the patch kernels on a 2 x 2 grid.
+
+    So that the first edit of a session does not pay for it.
+    """
+    win = np.array([[-90.0, -91.0], [np.nan, -92.0]], dtype=np.float32)
+    comp = new_composite((2, 2), threshold_dbm=-100.0)
+    a = _Contrib(0, win, 0, 0, 0.0, -100.0)
+    b = _Contrib(1, win, 0, 0, 0.0, -100.0)
+    merge_into(comp, win, 0, 0, 0, threshold_dbm=-100.0)
+    merge_into(comp, win, 0, 0, 1, threshold_dbm=-100.0)
+    _patch_composite(comp, b, b, [a, b])
+
+
 @dataclass
 class WhatIfDelta:
     """What one edit (or a sequence of edits) changed.
@@ -644,6 +658,7 @@ class Session:
             if progress is not None:
                 progress(done, len(todo))
         self._prepare_villages()
+        _warm_patch_kernels()
         self._shapes: gpd.GeoDataFrame | None = None
         com = scenario.communes
         if com is not None and len(com) and "commune_id" in com.columns:
