@@ -6,8 +6,10 @@ candidates and the knife-edge model for 1,000 and 5,000, then ITM edits;
 ``--quick`` (100 and 1,000 candidates only), ``--sizes 100,5000``,
 ``--skip-edits`` / ``--skip-optimizer``; prints markdown tables.
 
-Cases (the optimizer runs first, the edits last)
+Cases
 -----
+The optimizer runs first, the edits last.
+
 1. What-if session on the demo province (2000 x 2000 cells at 30 m, 40
    towers, 800 villages, radius 25 km): warm-up (all windows) once, then
    single-tower edits (add, move, height, EIRP/band, azimuth, remove),
