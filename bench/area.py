@@ -98,8 +98,8 @@ def _pixel_profile(dem, row0, col0, dr, dc, cell_m, radius_m, z):
         return -1, 0.0
     m = max(abs(dr), abs(dc))
     for s in range(m + 1):
-        pr = int(math.floor(row0 + s * (dr / m) + 0.5)) if m else row0
-        pc = int(math.floor(col0 + s * (dc / m) + 0.5)) if m else col0
+        pr = row0 + int(math.floor(s * (dr / m) + 0.5)) if m else row0
+        pc = col0 + int(math.floor(s * (dc / m) + 0.5)) if m else col0
         z[s] = dem[pr, pc]
     step = math.hypot(dr / m * cell_m, dc / m * cell_m) if m else 0.0
     return m, step

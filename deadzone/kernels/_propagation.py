@@ -563,17 +563,22 @@ def _radial_cells(
     """
     m = 0
     for k in range(n):
-        pr = row0 + k * fr
-        pc = col0 + k * fc
-        cr = int(math.floor(pr + 0.5))
-        cc = int(math.floor(pc + 0.5))
+        # Rounded relative to the tower cell, so that the cells a radial
+        # crosses do not depend on where the grid starts (a window cropped
+        # from a larger DEM gives the same cells, ties included).
+        ur = k * fr
+        uc = k * fc
+        qr = int(math.floor(ur + 0.5))
+        qc = int(math.floor(uc + 0.5))
+        cr = row0 + qr
+        cc = col0 + qc
         if cr < 0 or cr >= rows or cc < 0 or cc >= cols:
             break
         if k * step_m > d_max_m:
             break
         cell_r[m] = cr
         cell_c[m] = cc
-        off2[m] = (pr - cr) ** 2 + (pc - cc) ** 2
+        off2[m] = (ur - qr) ** 2 + (uc - qc) ** 2
         m += 1
     return m
 

@@ -562,7 +562,7 @@ def line_profile(
     if m == 0:
         return np.array([float(dem_m[row0, col0])]), 0.0
     k = np.arange(m + 1, dtype=np.float64)
-    rr = np.floor(row0 + k * (dr / m) + 0.5).astype(np.int64)
-    cc = np.floor(col0 + k * (dc / m) + 0.5).astype(np.int64)
+    rr = row0 + np.floor(k * (dr / m) + 0.5).astype(np.int64)
+    cc = col0 + np.floor(k * (dc / m) + 0.5).astype(np.int64)
     step_m = math.hypot(dr / m * cell_h_m, dc / m * cell_w_m)
     return np.asarray(dem_m[rr, cc], dtype=np.float64), step_m
