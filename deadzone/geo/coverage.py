@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "TowerGrid",
     "band_key",
     "compute_coverage",
+    "coverage_parameters",
     "site_reach",
     "site_window",
     "towers_on_grid",
@@ -348,6 +350,37 @@ def site_window(
     return win, r0, c0
 
 
+def coverage_parameters(
+    *,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    k_factor: float,
+    floor_dbm: float,
+    itm: ItmSettings,
+    clutter: bool = False,
+) -> dict[str, Any]:
+    """The parameters a coverage run records in its outputs (``coverage.json``).
+
+    The model's own settings go with it: all of ``itm`` for ``model="itm"``,
+    the ground constants and polarization ``p526`` uses.
+    """
+    params: dict[str, Any] = {
+        "model": model,
+        "radius_km": radius_km,
+        "rx_height_m": rx_height_m,
+        "k_factor": k_factor,
+        "floor_dbm": floor_dbm,
+    }
+    if model == "itm":
+        params["itm"] = itm.as_dict()
+    elif model == "p526":
+        params["p526"] = {"epsilon": itm.epsilon, "sigma": itm.sigma, "pol": itm.pol}
+    if clutter:
+        params["clutter"] = "ITU-R P.2108-1 §3.1"
+    return params
+
+
 def compute_coverage(
     dem: Dem,
     towers: gpd.GeoDataFrame,
@@ -473,13 +506,8 @@ def compute_coverage(
         rx_height_m=rx_height_m,
         k_factor=k_factor,
         thresholds=thr,
-        parameters={
-            "model": model,
-            "radius_km": radius_km,
-            "rx_height_m": rx_height_m,
-            "k_factor": k_factor,
-            "floor_dbm": floor_dbm,
-            **({"itm": itm_settings.as_dict()} if model == "itm" else {}),
-            **({"clutter": "ITU-R P.2108-1 §3.1"} if clutter is not None else {}),
-        },
+        parameters=coverage_parameters(
+            model=model, radius_km=radius_km, rx_height_m=rx_height_m, k_factor=k_factor,
+            floor_dbm=floor_dbm, itm=itm_settings, clutter=clutter is not None,
+        ),
     )

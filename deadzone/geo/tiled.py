@@ -51,6 +51,7 @@ from deadzone.geo.coverage import (
     CoverageResult,
     TowerGrid,
     band_key,
+    coverage_parameters,
     site_reach,
     site_window,
     towers_on_grid,
@@ -1056,14 +1057,9 @@ def tiled_coverage(
         if tr < 1 or tc < 1:
             raise ParameterError(f"tile_shape was {tile_shape!r}; expected positive sizes")
         plan = replace(plan, tile_rows=tr, tile_cols=tc)
-    parameters: dict[str, object] = {
-        "model": model,
-        "radius_km": radius_km,
-        "rx_height_m": rx_height_m,
-        "k_factor": k_factor,
-        "floor_dbm": floor_dbm,
-        **({"itm": itm_settings.as_dict()} if model == "itm" else {}),
-    }
+    parameters = coverage_parameters(model=model, radius_km=radius_km,
+                                     rx_height_m=rx_height_m, k_factor=k_factor,
+                                     floor_dbm=floor_dbm, itm=itm_settings)
     return TiledCoverage(
         source=source,
         grid=grid,

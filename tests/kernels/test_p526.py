@@ -255,3 +255,13 @@ def test_p526_never_gives_more_signal_than_the_single_knife_edge(seed: int) -> N
     assert both.sum() > 25_000
     assert np.all(p526[both] <= knife[both] + 1e-4)
     assert np.any(p526[both] < knife[both] - 1.0)
+
+
+def test_coverage_records_the_p526_ground_constants() -> None:
+    from deadzone.geo.coverage import coverage_parameters
+    from deadzone.kernels.itm import ItmSettings
+
+    p = coverage_parameters(model="p526", radius_km=10.0, rx_height_m=1.5, k_factor=4 / 3,
+                            floor_dbm=-140.0, itm=ItmSettings(epsilon=22.0, sigma=0.003, pol=0))
+    assert p["p526"] == {"epsilon": 22.0, "sigma": 0.003, "pol": 0}
+    assert "itm" not in p
