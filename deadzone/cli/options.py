@@ -20,6 +20,8 @@ __all__ = [
     "progress_bar",
     "run_audit_and_write",
     "status_labels",
+    "load_scenario_dir",
+    "whatif_session",
 ]
 
 
@@ -149,6 +151,44 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def load_scenario_dir(path: Path) -> Any:
+    """A scenario folder, or a ``deadzone demo`` output holding ``inputs/``."""
+    from deadzone.data.io import load_scenario
+
+    p = Path(path)
+    if not (p / "dem.tif").exists() and (p / "inputs" / "dem.tif").exists():
+        p = p / "inputs"
+    return load_scenario(p)
+
+
+def whatif_session(
+    scenario_dir: Path,
+    *,
+    model: str,
+    radius_km: float,
+    rx_height_m: float,
+    threshold_dbm: float | None,
+    indoor_margin_db: float,
+    threads: int | None,
+    quiet: bool,
+    itm: ItmSettings,
+    label: str = "coverage (towers)",
+) -> tuple[Any, Thresholds, Any]:
+    """Load a scenario folder and compute its what-if session (with a progress bar).
+
+    The common start of ``whatif``, ``place`` and ``serve``; takes the
+    :func:`engine_options` values.  Returns ``(scenario, thresholds, session)``.
+    """
+    from deadzone.geo.whatif import Session
+
+    scenario = load_scenario_dir(scenario_dir)
+    thr = thresholds_from(threshold_dbm, indoor_margin_db)
+    with progress_bar(label, quiet=quiet) as update:
+        session = Session(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                          thresholds=thr, itm=itm, n_threads=threads, progress=update)
+    return scenario, thr, session
 
 
 def run_audit_and_write(

@@ -15,9 +15,8 @@ from deadzone.cli.options import (
     out_dir_option,
     progress_bar,
     status_labels,
-    thresholds_from,
+    whatif_session,
 )
-from deadzone.cli.whatif import load_scenario_dir
 from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["place_cmd", "PLACE_FILES"]
@@ -209,7 +208,6 @@ def place_cmd(
     from deadzone.data.io import atomic_path
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.placement import CostModel, candidate_sites, optimize
-    from deadzone.geo.whatif import Session
 
     t0 = time.perf_counter()
     if (budget_towers is None) == (budget_vnd is None):
@@ -226,21 +224,12 @@ def place_cmd(
             raise click.BadParameter(f"{costs_path}: {exc}", param_hint="--costs") from None
         costs = CostModel.from_mapping(values, source=str(costs_path))
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
-    scenario = load_scenario_dir(scenario_dir)
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
     user = _read_points(candidates_path, "candidates") if candidates_path else None
     exclude = _read_points(exclude_path, "exclusion") if exclude_path else None
-    with progress_bar("coverage of existing towers", quiet=quiet) as update:
-        session = Session(
-            scenario,
-            model=model,
-            radius_km=radius_km,
-            rx_height_m=rx_height_m,
-            thresholds=thr,
-            itm=itm,
-            n_threads=threads,
-            progress=update,
-        )
+    scenario, thr, session = whatif_session(
+        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
+        quiet=quiet, itm=itm, label="coverage of existing towers")
     baseline = session.result
     auto = not no_auto_candidates
     cands = candidate_sites(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, progress_bar, status_labels, thresholds_from
+from deadzone.cli.options import engine_options, status_labels, whatif_session
 from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["serve_cmd"]
@@ -78,8 +78,6 @@ def serve_cmd(
       deadzone demo --out demo_out
       deadzone serve --scenario demo_out --model knife --port 0 --open
     """
-    from deadzone.cli.whatif import load_scenario_dir
-    from deadzone.geo.whatif import Session
     from deadzone.web.app import WhatIfApp, is_loopback, make_server
 
     del overwrite  # nothing is written
@@ -89,19 +87,10 @@ def serve_cmd(
             "edit the session; use the default 127.0.0.1 unless you mean it",
             err=True,
         )
-    scenario = load_scenario_dir(scenario_dir)
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
-    with progress_bar("coverage (towers)", quiet=quiet) as update:
-        session = Session(
-            scenario,
-            model=model,
-            radius_km=radius_km,
-            rx_height_m=rx_height_m,
-            thresholds=thr,
-            itm=itm,
-            n_threads=threads,
-            progress=update,
-        )
+    scenario, thr, session = whatif_session(
+        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
+        quiet=quiet, itm=itm)
     app = WhatIfApp(
         session,
         max_raster_px=raster_px,

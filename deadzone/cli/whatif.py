@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from deadzone.cli.options import (
+from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported)
     engine_options,
+    load_scenario_dir,
     out_dir_option,
-    progress_bar,
     status_labels,
-    thresholds_from,
+    whatif_session,
 )
 from deadzone.kernels.itm import ItmSettings
 
@@ -37,16 +36,6 @@ WHATIF_FILES: tuple[str, ...] = (
     "map_before.html",
     "map_after.html",
 )
-
-
-def load_scenario_dir(path: Path) -> Any:
-    """A scenario folder, or a ``deadzone demo`` output holding ``inputs/``."""
-    from deadzone.data.io import load_scenario
-
-    p = Path(path)
-    if not (p / "dem.tif").exists() and (p / "inputs" / "dem.tif").exists():
-        p = p / "inputs"
-    return load_scenario(p)
 
 
 def parse_add(text: str) -> dict[str, float]:
@@ -188,7 +177,7 @@ def whatif_cmd(
     """
     from deadzone.data.io import atomic_path
     from deadzone.geo.export import check_output_dir
-    from deadzone.geo.whatif import Session, village_delta
+    from deadzone.geo.whatif import village_delta
 
     t0 = time.perf_counter()
     parsed_adds = [parse_add(a) for a in adds]
@@ -197,19 +186,10 @@ def whatif_cmd(
     if not (parsed_adds or removes or parsed_moves or parsed_edits):
         raise click.UsageError("give at least one --add, --remove, --move or --edit")
     out = check_output_dir(out_dir, WHATIF_FILES, overwrite=overwrite)
-    scenario = load_scenario_dir(scenario_dir)
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
-    with progress_bar("coverage (towers)", quiet=quiet) as update:
-        session = Session(
-            scenario,
-            model=model,
-            radius_km=radius_km,
-            rx_height_m=rx_height_m,
-            thresholds=thr,
-            itm=itm,
-            n_threads=threads,
-            progress=update,
-        )
+    scenario, thr, session = whatif_session(
+        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
+        quiet=quiet, itm=itm)
     before = session.result
     rx_before = before.coverage.rx.best_dbm.copy()
     towers_before = session.towers
