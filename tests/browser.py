@@ -159,3 +159,10 @@ def overlay_checkbox(page: Any, label: str) -> Any:
     loc = page.locator(".leaflet-control-layers-overlays label", has_text=label)
     assert loc.count() == 1, f"{loc.count()} overlays match {label!r}: {overlays(page)}"
     return loc.locator("input")
+
+
+def wait_for_images(page: Any) -> None:
+    """Wait until every ``<img>`` (e.g. Leaflet image overlays) has decoded."""
+    page.wait_for_function(
+        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+    )

@@ -24,6 +24,7 @@ from tests.browser import (
     leaflet_map_name,
     overlay_checkbox,
     overlays,
+    wait_for_images,
 )
 
 MAX_MB = 20.0
@@ -270,6 +271,7 @@ def test_unified_map_in_headless_chromium(unified, folders, browser_page, tmp_pa
         assert len(hits) == 1, (key, labels)
         assert state[hits[0]] is shown, (key, state[hits[0]])
 
+    wait_for_images(page)
     shot = bp.screenshot(tmp_path / "unified.png")
     mask = _map_mask(page, shot.shape)
     area = shot[mask][None]
@@ -290,6 +292,7 @@ def test_unified_map_in_headless_chromium(unified, folders, browser_page, tmp_pa
         assert page.locator(css).count() == 1 - before, key
         box.click()
         assert page.locator(css).count() == before, key
+    wait_for_images(page)
 
     # Every overlay changes the picture when toggled and restores it when toggled back.
     a = bp.screenshot(tmp_path / "a.png")[mask]
@@ -302,6 +305,7 @@ def test_unified_map_in_headless_chromium(unified, folders, browser_page, tmp_pa
         b = bp.screenshot(tmp_path / "b.png")[mask]
         box.click()
         page.wait_for_timeout(100)
+        wait_for_images(page)
         c = bp.screenshot(tmp_path / "c.png")[mask]
         changed = int(np.any(a != b, axis=-1).sum())
         assert changed > 20, (label, changed)

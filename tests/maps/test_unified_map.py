@@ -23,7 +23,13 @@ from deadzone.maps.folium_map import (
     save_map,
     server_colors,
 )
-from tests.browser import distinct_colours, leaflet_map_name, overlay_checkbox, overlays
+from tests.browser import (
+    distinct_colours,
+    leaflet_map_name,
+    overlay_checkbox,
+    overlays,
+    wait_for_images,
+)
 
 LON0, LAT0 = 105.0, 21.5
 STATUSES = ("covered", "marginal", "dead", "unknown")
@@ -284,6 +290,7 @@ def test_clustered_villages_in_headless_chromium(browser_page, tmp_path: Path) -
     n_clusters = _settled_count(page, sel)  # chunked loading adds clusters over ~1 s
     assert n_clusters > 0
     assert page.locator(".dz-cluster").count() > n_clusters  # other statuses cluster too
+    wait_for_images(page)
     shot = bp.screenshot(tmp_path / "clustered.png")
     assert distinct_colours(shot[100:800, 100:700]) > 100
 
