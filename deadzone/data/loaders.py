@@ -405,12 +405,19 @@ def _numeric(
     values = np.array(values, copy=True)
     bad = np.flatnonzero(np.isnan(values) & ~missing)
     if bad.size:
-        i = int(bad[0])
+        # Name a row holding garbage rather than a decimal-comma number that was left
+        # unconverted only because of that garbage (see _decimal_commas).
+        comma = [bool(_DECIMAL_COMMA.match(str(series.iloc[k]).strip())) for k in bad]
+        i = int(next((k for k, c in zip(bad, comma, strict=True) if not c), bad[0]))
         ident = ids[i] if ids is not None else None
+        hint = ""
+        if all(comma):
+            hint = "; use one decimal separator per column ('.' in a comma-separated file)"
         raise SchemaError(
             f"{_where(path, rows[i], ident, id_field, field, str(series.name), row_label)}"
             f": value {series.iloc[i]!r} is not a number"
             + (f" ({bad.size} such rows)" if bad.size > 1 else "")
+            + hint
         )
     return values
 
@@ -931,6 +938,8 @@ def _read_csv(p: Path) -> pd.DataFrame:
 
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")
+#: Numbers with no decimal separator at all, which do not decide a column's convention.
+_NO_SEPARATOR = re.compile(r"^[+-]?(inf|infinity|\d+e[+-]?\d+)$", re.IGNORECASE)
 
 
 def _decimal_commas(df: pd.DataFrame, p: Path) -> None:
@@ -938,15 +947,16 @@ def _decimal_commas(df: pd.DataFrame, p: Path) -> None:
 
     Only for files not separated by commas (Excel's ``;`` CSV in locales with a
     decimal comma, e.g. vi-VN); a column is converted only when every present
-    value is an integer or a decimal-comma number and at least one has a comma.
+    value is an integer or a decimal-comma number (or a number with no separator,
+    such as ``inf`` or ``1e5``) and at least one has a comma.
     """
     for c in df.columns:
         s = df[c]
         present = s.dropna().astype(str).str.strip()
-        present = present[present != ""]
+        present = present[~present.str.lower().isin(_MISSING_TOKENS)]  # "", "NaN", "NA", ...
         if present.empty or not present.str.contains(",", regex=False).any():
             continue
-        if present.map(lambda v: bool(_DECIMAL_COMMA.match(v))).all():
+        if present.map(lambda v: bool(_DECIMAL_COMMA.match(v) or _NO_SEPARATOR.match(v))).all():
             df[c] = s.map(lambda v: v.replace(",", ".") if isinstance(v, str) else v)
             logger.info("%s: column %r read with a decimal comma", p, c)
 
