@@ -5,7 +5,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"coverage_map": "deadzone.maps.folium_map", "save_map": "deadzone.maps.folium_map"}
+_LAZY = {
+    "coverage_map": "deadzone.maps.folium_map",
+    "save_map": "deadzone.maps.folium_map",
+    "audit_map": "deadzone.maps.audit_map",
+}
 
 __all__ = list(_LAZY)
 

@@ -125,15 +125,11 @@ def test_files_only_run_with_villages_file_targets_and_greedy(tmp_path):
 
 @pytest.mark.slow
 def test_map_renders_offline_with_one_layer_per_phase(demo_run, tmp_path):
-    import os
-
     from tests.maps.test_folium_map import _chromium, _run_chromium
 
     browser = _chromium()
     if browser is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required under CI=true (apt-get install chromium)")
-        pytest.skip("chromium not installed")
+        pytest.fail("chromium is required for the browser tests (apt-get install chromium)")
     out, _ = demo_run
     dom = _run_chromium(
         browser, tmp_path / "profile", "--dump-dom", (out / "map.html").resolve().as_uri()
