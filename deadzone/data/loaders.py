@@ -75,6 +75,7 @@ __all__ = [
     "load_towers",
     "assign_communes",
     "file_checksum",
+    "DEM_VALID_RANGE_M",
     "PERSONS_PER_HOUSEHOLD",
     "SITE_CLUSTER_RADIUS_M",
     "DEFAULT_SECTOR_BEAMWIDTH_DEG",
@@ -220,6 +221,10 @@ _TOWER_RANGES: dict[str, tuple[float, float, bool]] = {
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 _MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none"}
+#: Elevations (m) a land DEM can hold; cells outside are voids (undeclared nodata such as
+#: -9999 or -3.4e38).  Lowest land: Dead Sea shore, -430 m; highest: Everest, 8,849 m.
+#: ITM's surface refractivity leaves its valid 250..400 N-units below about -1,000 m.
+DEM_VALID_RANGE_M: tuple[float, float] = (-1000.0, 9000.0)
 _TRUE_TOKENS = {"true", "t", "yes", "y", "1", "co", "x"}
 _FALSE_TOKENS = {"false", "f", "no", "n", "0", "khong"}
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -668,8 +673,9 @@ def load_dem(
         of the native cell's width and height on the WGS84 ellipsoid at the
         centre (3 arc-seconds at 21 N -> about 89 m).
     fill_voids : bool, default True
-        Fill nodata cells (the nodata value, NaN, or -32768 in an int16 raster
-        without a declared nodata, as in SRTM) with
+        Fill nodata cells (the nodata value, NaN, -32768 in an int16 raster
+        without a declared nodata, as in SRTM, or any elevation outside
+        :data:`DEM_VALID_RANGE_M`, such as an undeclared -9999) with
         ``rasterio.fill.fillnodata`` (100-cell search), then any remainder from
         the nearest valid cells.  Filling happens before any reprojection.
         With ``False`` the voids stay NaN.
@@ -759,6 +765,15 @@ def load_dem(
         invalid |= raw == np.asarray(nodata).astype(raw.dtype)
     elif nodata is None and raw.dtype == np.int16:
         invalid |= raw == -32768
+    lo_m, hi_m = DEM_VALID_RANGE_M
+    implausible = ~invalid & ((elev < lo_m) | (elev > hi_m))
+    if implausible.any():
+        _warn(
+            f"{p}: {_plural(int(implausible.sum()), 'cell')} with elevations outside "
+            f"{lo_m:g}..{hi_m:g} m (e.g. {float(elev[implausible][0]):g}, an undeclared nodata "
+            "value?) treated as voids"
+        )
+        invalid |= implausible
     if invalid.all():
         raise DataLoadError(
             f"{p}: has no valid elevation cells (all {invalid.size} cells are nodata {nodata})"

@@ -18,12 +18,17 @@ flat-ground bookkeeping test in ``tests/geo/test_audit.py``.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
+from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deadzone.data.io import write_raster
+from deadzone.data.loaders import load_dem
+from deadzone.errors import DeadzoneWarning
 from deadzone.geo.audit import audit
 from deadzone.kernels.coverage import (
     RadioSite,
@@ -68,6 +73,7 @@ def _profile(draw: st.DrawFn) -> tuple[np.ndarray, float]:
     step = draw(st.floats(5.0, 120.0))
     slopes = draw(st.lists(st.floats(-2.0, 2.0), min_size=n - 1, max_size=n - 1))
     z = draw(st.floats(-420.0, 3000.0)) + np.concatenate([[0.0], np.cumsum(slopes) * step])
+    z = np.clip(z, -430.0, 8849.0)  # land: what load_dem lets through
     return model, z, step
 
 
@@ -98,17 +104,24 @@ def test_itm_nan_on_metre_scale_cliffs() -> None:
     assert np.isfinite(loss).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ITM gives NaN looking down 1.1-1.6 km into a valley 3 km away on a 300 m grid "
-    "(found by fuzzing: 100 of 10,000 random 300 m profiles with slopes <= 1; none on 30 "
-    "or 90 m grids); the default model of the audit, so such cells lose their signal",
-)
-def test_itm_nan_from_a_mountain_top_on_a_coarse_grid() -> None:
-    z = [0.0, -261.0, -401.0, -667.0, -942.0, -1168.0, -1349.0, -1569.0, -1386.0, -1318.0,
-         -1117.0]  # fmt: skip
-    loss = profile_sweep(np.array(z), 300.0, h_tx_m=30.0, h_rx_m=1.5, freq_mhz=900.0, model="itm")
-    assert np.isfinite(loss).all()
+def test_itm_never_sees_terrain_where_its_refractivity_is_undefined(tmp_path) -> None:  # noqa: ANN001
+    """Fuzzing found ITM sweeps giving NaN (points raise) where terrain lies ~1,000 m below
+    sea level: N_s = N_0 exp(-h_s / 9460 m) leaves ITM's 250..400 N-units.  No land is that
+    low, but an undeclared nodata (-9999) is; load_dem makes such cells voids."""
+    z = np.array([0.0, -261.0, -401.0, -667.0, -942.0, -1168.0, -1349.0, -1569.0, -1386.0,
+                  -1318.0, -1117.0])  # fmt: skip
+    kw = {"h_tx_m": 30.0, "h_rx_m": 1.5, "freq_mhz": 900.0, "model": "itm"}
+    assert np.isnan(profile_sweep(z, 300.0, **kw)[-1])  # the kernel's documented domain
+    assert np.isfinite(profile_sweep(z + 1000.0, 300.0, **kw)).all()  # the same relief on land
+    dem = np.full((20, 20), 150.0, dtype=np.float32)
+    dem[5:8, 5:8] = -9999.0
+    path = tmp_path / "dem.tif"
+    write_raster(path, dem, Affine(30, 0, 500_000, 0, -30, 2_400_000), "EPSG:32648")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeadzoneWarning)
+        loaded = load_dem(path)
+    assert any("9 cells with elevations outside" in str(w.message) for w in caught)
+    assert loaded.void_mask.sum() == 9 and (loaded.elevation_m == 150.0).all()
 
 
 # --------------------------------------------------------------------------- windows

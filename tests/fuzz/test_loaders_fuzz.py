@@ -29,7 +29,13 @@ from affine import Affine
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from deadzone.data.loaders import load_communes, load_dem, load_towers, load_villages
+from deadzone.data.loaders import (
+    DEM_VALID_RANGE_M,
+    load_communes,
+    load_dem,
+    load_towers,
+    load_villages,
+)
 from deadzone.errors import DeadzoneError, DeadzoneWarning, SchemaError
 
 #: Examples per test; raise for a deeper run: ``DEADZONE_FUZZ_EXAMPLES=2000 pytest tests/fuzz``.
@@ -403,5 +409,7 @@ def test_dem_load_or_one_line_error(raster) -> None:  # noqa: ANN001
         elev = got.elevation_m
         assert elev.dtype == np.float32 and elev.size > 0
         assert np.isfinite(elev).all()  # voids filled; kernels need finite terrain
+        lo, hi = DEM_VALID_RANGE_M  # -9999, 1e30: undeclared nodata, filled too
+        assert (elev >= lo).all() and (elev <= hi).all()
         assert got.void_mask.shape == elev.shape
         assert got.crs.is_projected
