@@ -166,7 +166,19 @@ def audit_cmd(
             ("villages", villages_path),
             ("communes", communes_path),
             ("towers", towers_path),
+            *([("landcover", landcover_path)] if landcover_path is not None else []),
         )
+    }
+    # How the inputs were read: with the checksums, enough to reproduce the outputs.
+    input_options = {
+        "village_id_col": village_id_col,
+        "village_name_col": village_name_col,
+        "population_col": population_col,
+        "households_col": households_col,
+        "commune_id_col": commune_id_col,
+        "district_col": district_col,
+        "default_tech": default_tech,
+        "dem_resolution_m": dem_resolution_m,
     }
     scenario = Scenario(
         dem=dem,
@@ -176,6 +188,7 @@ def audit_cmd(
         name=villages_path.stem,
         meta={
             "inputs": inputs,
+            "input_options": input_options,
             "repairs": {
                 "villages": villages.attrs.get("repaired", 0),
                 "communes": communes.attrs.get("repaired", 0),

@@ -795,6 +795,7 @@ def summary_dict(
         },
         "parameters": {**cov.parameters, "thresholds": thr.as_dict()},
         "inputs": scenario.meta.get("inputs", {}),
+        "input_options": scenario.meta.get("input_options", {}),
         "repairs": scenario.meta.get("repairs", {}),
         "defaults_applied": scenario.meta.get("defaults_applied", {}),
     }

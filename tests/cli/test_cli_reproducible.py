@@ -81,6 +81,8 @@ def test_same_inputs_give_byte_identical_outputs(tmp_path: Path) -> None:
     assert summary["inputs"] == {
         k: {"path": str(p), "sha256": file_checksum(p)} for k, p in inputs.items()
     }
+    assert summary["input_options"]["default_tech"] == "4G"  # how the inputs were read
+    assert summary["input_options"]["village_id_col"] is None  # auto-detected
     # The fixed GeoPackage time, and no date tag in the rasters.
     for gpkg in ("villages.gpkg", "communes.gpkg"):
         with sqlite3.connect(a / gpkg) as con:
