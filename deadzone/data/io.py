@@ -110,7 +110,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     The temporary name keeps the suffix (so GDAL picks the same driver) and
     lives in the same folder (so the final :func:`os.replace` is atomic).
     If the ``with`` body raises, the temporary file (and GDAL side files such
-    as ``-journal``) is deleted and ``path`` is left untouched.
+    as ``-journal``) is deleted and ``path`` is left untouched.  The file is
+    flushed to disk (``fsync``) before the rename and the folder after it, so
+    even a power cut leaves the old or the new file, never a truncated one.
 
     Parameters
     ----------
@@ -140,7 +142,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             yield tmp
         if not tmp.exists():
             raise DataLoadError(f"{final}: nothing was written to the temporary file {tmp.name}")
+        _fsync(tmp)  # the data reaches the disk before the name does (power loss too)
         os.replace(tmp, final)
+        _fsync(final.parent)
     except BaseException:
         for extra in [tmp, *(tmp.with_name(tmp.name + s) for s in _SIDE_SUFFIXES)]:
             with contextlib.suppress(FileNotFoundError):
@@ -150,6 +154,20 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         for s in _SIDE_SUFFIXES:  # e.g. an .aux.xml GDAL may leave behind
             with contextlib.suppress(FileNotFoundError):
                 tmp.with_name(tmp.name + s).unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's data to disk; nothing where the OS cannot."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. folders on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def gpkg_timestamp() -> str:
