@@ -30,6 +30,7 @@ from deadzone.data.io import write_raster
 from deadzone.data.loaders import load_dem
 from deadzone.errors import DeadzoneWarning
 from deadzone.geo.audit import audit
+from deadzone.geo.coverage import compute_coverage
 from deadzone.kernels.coverage import (
     RadioSite,
     merge_into,
@@ -213,6 +214,41 @@ def test_adding_a_tower_never_lowers_the_best_signal(seed, towers, model, thresh
         assert (comp.second_dbm[both] <= comp.best_dbm[both]).all()
         assert set(np.unique(comp.best_server)) <= set(range(-1, i + 1))
         assert ((comp.best_server >= 0) == np.isfinite(comp.best_dbm)).all()
+
+
+@settings(
+    max_examples=max(EXAMPLES // 4, 5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**31),
+    towers=st.lists(
+        st.tuples(st.floats(10, 2990), st.floats(10, 2990), st.sampled_from(["2G", "4G"]),
+                  st.floats(20.0, 65.0)),
+        min_size=2, max_size=4,
+    ),
+    model=MODELS,
+)  # fmt: skip
+def test_compute_coverage_one_more_tower_and_threads(seed, towers, model) -> None:  # noqa: ANN001
+    """Geo level: a tower added to the file never lowers a cell's best signal (per
+    technology and overall), and 1 thread == 2 threads."""
+    z = _terrain(seed, (50, 50), 300.0)
+    rows = [{"x": x, "y": y, "tech": t, "eirp_dbm": e,
+             "freq_mhz": 900.0 if t == "2G" else 1800.0} for x, y, t, e in towers]  # fmt: skip
+    fewer = small_scenario(z=z, towers=rows[:-1], cell_m=60.0)
+    more = small_scenario(z=z, towers=rows, cell_m=60.0)
+    kw = {"model": model, "radius_km": 1.5}
+    a = compute_coverage(fewer.dem, fewer.towers, n_threads=1, **kw)
+    b = compute_coverage(more.dem, more.towers, n_threads=1, **kw)
+    b2 = compute_coverage(more.dem, more.towers, n_threads=2, **kw)
+    np.testing.assert_array_equal(b.rx.best_dbm, b2.rx.best_dbm)
+    np.testing.assert_array_equal(b.rx.best_server, b2.rx.best_server)
+    had = np.isfinite(a.rx.best_dbm)
+    assert (b.rx.best_dbm[had] >= a.rx.best_dbm[had]).all()
+    for tech, comp in a.by_tech.items():
+        had = np.isfinite(comp.best_dbm)
+        assert (b.by_tech[tech].best_dbm[had] >= comp.best_dbm[had]).all(), tech
 
 
 # --------------------------------------------------------------------------- audit
