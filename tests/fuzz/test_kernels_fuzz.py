@@ -40,7 +40,7 @@ from deadzone.kernels.coverage import (
 )
 from tests.conftest import small_scenario
 
-EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODELS = st.sampled_from(["fspl", "knife", "itm", "p526"])
 

@@ -39,7 +39,7 @@ from deadzone.data.loaders import (
 from deadzone.errors import DeadzoneError, DeadzoneWarning, SchemaError
 
 #: Examples per test; raise for a deeper run: ``DEADZONE_FUZZ_EXAMPLES=2000 pytest tests/fuzz``.
-EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- values
