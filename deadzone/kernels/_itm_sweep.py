@@ -42,6 +42,7 @@ import math
 import numpy as np
 
 from deadzone.kernels import _itm as _m
+from deadzone.kernels._basic import SPEED_OF_LIGHT_M_S, fspl_db, knife_edge_loss_db
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
 
@@ -197,7 +198,32 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
     loss, mode, warn, err = _m._finish(
         th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
         _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc)
+    if err == _m.ERR_NONE and not math.isfinite(loss):
+        # Outside ITM's geometry: horizon angles of radians (a metre-scale cliff
+        # beside an antenna on a lidar DEM) make its diffraction radii negative
+        # and the reference maths NaN; the horizon-angle warnings are already
+        # set.  Fall back to free space + the single knife edge, ITU-R P.526-15
+        # eq. (31), at the steeper of the two horizons.
+        loss = _knife_fallback(z, n_int, xi, h_tx, h_rx, f_mhz, a_e, i_t, i_r)
+        mode = _m.MODE_DIFFRACTION
     return loss, mode, warn, err, blocked
+
+
+@jit
+def _knife_fallback(z: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+                    a_e: float, i_t: int, i_r: int) -> float:
+    """Free space + J(nu) at the higher-nu horizon (see :func:`_receiver`)."""
+    d = j * xi
+    h_ts = z[0] + h_tx
+    h_rs = z[j] + h_rx
+    lam = SPEED_OF_LIGHT_M_S / (f_mhz * 1e6)
+    nu = -1e30
+    for i in (i_t, i_r):
+        if 1 <= i < j:
+            x = i * xi
+            clear = z[i] + x * (d - x) / (2.0 * a_e) - (h_ts * (d - x) + h_rs * x) / d
+            nu = max(nu, clear * math.sqrt(2.0 * d / (lam * x * (d - x))))
+    return fspl_db(math.sqrt(d * d + (h_ts - h_rs) ** 2), f_mhz) + knife_edge_loss_db(nu)
 
 
 @jit

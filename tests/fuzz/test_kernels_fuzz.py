@@ -35,6 +35,7 @@ from deadzone.kernels.coverage import (
     RadioSite,
     merge_into,
     new_composite,
+    profile_loss,
     profile_sweep,
     tower_window,
 )
@@ -92,17 +93,19 @@ def test_profile_sweep_is_finite_on_finite_terrain(case, h_tx, h_rx, freq) -> No
     assert np.isfinite(loss[1:]).all(), (model, loss)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ITM (NTIA 1.4 reference maths) gives NaN on paths of a few metres with horizon "
-    "angles of several radians (a 6 m spike 1 m from a 1 m antenna), e.g. a 1 m lidar DEM; "
-    "the sweep should fall back to a finite loss there",
-)
-def test_itm_nan_on_metre_scale_cliffs() -> None:
-    loss = profile_sweep(
-        np.array([0.0, 6.0, 0.0]), 1.0, h_tx_m=1.0, h_rx_m=10.0, freq_mhz=30.0, model="itm"
-    )
+def test_itm_falls_back_to_a_knife_edge_on_metre_scale_cliffs() -> None:
+    """ITM's reference maths give NaN on paths of a few metres with horizon angles of
+    several radians (a 6 m spike 1 m from a 1 m antenna, e.g. a 1 m lidar DEM); the
+    kernel falls back to free space + the single knife edge there, in sweep and point."""
+    z = np.array([0.0, 6.0, 0.0])
+    kw = {"h_tx_m": 1.0, "h_rx_m": 10.0, "freq_mhz": 30.0}
+    loss = profile_sweep(z, 1.0, model="itm", **kw)
     assert np.isfinite(loss).all()
+    point = profile_loss(z, 1.0, model="itm", **kw)
+    assert point.loss_db == pytest.approx(loss[-1], abs=1e-9)
+    assert point.mode == "diffraction" and point.trans_horizon
+    free = profile_sweep(z, 1.0, model="fspl", **kw)
+    assert loss[-1] > free[-1] + 6.0  # the spike costs at least the grazing 6 dB
 
 
 def test_itm_never_sees_terrain_where_its_refractivity_is_undefined(tmp_path) -> None:  # noqa: ANN001
