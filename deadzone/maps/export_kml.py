@@ -177,8 +177,11 @@ def write_kml(
     body = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".kmz":
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("doc.kml", body)
+            # A fixed entry date (the zip epoch) keeps the same inputs byte-identical.
+            entry = zipfile.ZipInfo("doc.kml", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with zipfile.ZipFile(tmp, "w") as zf:
+                zf.writestr(entry, body)
         else:
             tmp.write_bytes(body)
     return out

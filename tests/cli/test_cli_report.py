@@ -78,6 +78,10 @@ def test_export_cli(audit_dir, tmp_path) -> None:
     assert len(root.findall(".//{http://www.opengis.net/kml/2.2}Placemark")) == len(PTS)
     items = ET.parse(qml).getroot().findall(".//item")
     assert [i.get("value") for i in items] == ["-110", "-100", "inf"]
+    again = tmp_path / "again.kmz"
+    r = _run("export", "--audit", str(folder), "--kml", str(again))
+    assert r.exit_code == 0, r.output
+    assert again.read_bytes() == kmz.read_bytes()  # reproducible: no wall-clock zip dates
     r = _run("export", "--audit", str(folder), "--qml", str(qml))
     assert r.exit_code == 2 and "already exists" in r.stderr
     r = _run("export", "--audit", str(folder))
