@@ -770,7 +770,13 @@ def run_batch(
     for stale in out.glob(".*.tmp-*"):  # left by a killed run; never a result
         _rmtree_quiet(stale)
     for stale in out.glob(".*.old-*"):
-        _rmtree_quiet(stale)
+        # A run killed between moving the old result aside and swapping the new
+        # one in left no folder under the name: put the old, complete one back.
+        name = stale.name[1:].rsplit(".old-", 1)[0]
+        if stale.is_dir() and name and not (out / name).exists():
+            os.replace(stale, out / name)
+        else:
+            _rmtree_quiet(stale)
     rows: dict[str, dict[str, Any]] = {}
     todo: list[BatchScenario] = []
     for sc in scs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -254,6 +255,23 @@ def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Pat
     mt = {n: (out / n / MANIFEST).stat().st_mtime_ns for n in names}
     run_batch(scs, out, workers=1, resume=True)
     assert all((out / n / MANIFEST).stat().st_mtime_ns != mt[n] for n in names)
+
+
+def test_kill_between_the_overwrite_renames_keeps_the_old_result(batch_file: Path,
+                                                                  tmp_path: Path) -> None:
+    scs = load_batch(batch_file)[2:3]
+    out = tmp_path / "out"
+    run_batch(scs, out, workers=1)
+    name = scs[0].name
+    ref = _tables(out, [name])
+    # What a kill leaves after the old folder moved aside and before the new one moved in.
+    os.replace(out / name, out / f".{name}.old-dead")
+    (out / f".{name}.tmp-beef").mkdir()
+    again = run_batch(scs, out, workers=1, resume=True)
+    assert (again["status"] == "ok").all()
+    assert not list(out.glob(".*"))
+    for n, t in _tables(out, [name]).items():
+        pd.testing.assert_frame_equal(t, ref[n])
 
 
 def test_dask_local_cluster_equals_serial(batch_file: Path, tmp_path: Path) -> None:
