@@ -2097,6 +2097,15 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
     data["source_row"] = raw.rows.astype(np.int64)
     out = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon, lat), crs=4326)
     n_def = sum(1 for s in sources if s)
+    if n_def:
+        counts: dict[str, int] = {}
+        for s in sources:
+            for f in s:
+                counts[f] = counts.get(f, 0) + 1
+        fields = ", ".join(f"{f} in {k}" for f, k in counts.items())
+        _warn(f"{p.name}: {n_def} of {len(sources)} tower(s) lack radio parameters "
+              f"({fields} rows); per-technology defaults used (TOWER_DEFAULTS, recorded "
+              "per tower in params_source)")
     out.attrs = _attrs(
         p,
         repaired=0,

@@ -488,7 +488,8 @@ def test_towers_plain_csv_with_defaults(tmp_path: Path) -> None:
         "B,105.2,21.2,gsm,,,,120\n"
         "C,105.3,21.3,,,,40,\n"
     )
-    t = load_towers(_write_csv(tmp_path / "t.csv", text), default_tech="3G")
+    with pytest.warns(DeadzoneWarning, match=r"t\.csv: 2 of 3 tower\(s\) lack radio param"):
+        t = load_towers(_write_csv(tmp_path / "t.csv", text), default_tech="3G")
     assert list(t.columns[: len(TOWER_COLUMNS)]) == list(TOWER_COLUMNS)
     assert t["tower_id"].tolist() == ["A", "B", "C"]
     assert t["tech"].tolist() == ["4G", "2G", "3G"]
@@ -512,7 +513,8 @@ def test_towers_missing_id_and_geojson(tmp_path: Path) -> None:
         crs=4326,
     )
     gdf.to_file(tmp_path / "t.geojson")
-    t = load_towers(tmp_path / "t.geojson")
+    with pytest.warns(DeadzoneWarning, match="2 of 2 tower"):
+        t = load_towers(tmp_path / "t.geojson")
     assert t["tower_id"].tolist() == ["T0", "T1"]
     assert t["tech"].tolist() == ["4G", "4G"]
     assert t["lat"].tolist() == [21.1, 21.2]
@@ -762,7 +764,8 @@ def test_towers_eirp_from_link_budget(tmp_path: Path) -> None:
         "B,105.2,21.2,2G,40,,,\n"
         "C,105.3,21.3,4G,,,,50\n"
     )
-    t = load_towers(_write_csv(tmp_path / "budget.csv", text))
+    with pytest.warns(DeadzoneWarning, match="antenna_gain_dbi in 1"):
+        t = load_towers(_write_csv(tmp_path / "budget.csv", text))
     assert t["eirp_dbm"].tolist() == [58.0, 40.0 + 15.0 - 3.0, 50.0]
     assert "antenna_gain_dbi" in t.loc[1, "params_source"]
     assert "eirp_dbm" not in t.loc[0, "params_source"]
