@@ -13,9 +13,12 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmResult, area_loss, p2p_loss, p2p_loss_batch
+from deadzone.kernels.p526 import DeltaBullington, delta_bullington
 from deadzone.kernels.viewshed import viewshed
 
 __all__ = [
+    "DeltaBullington",
+    "delta_bullington",
     "ItmResult",
     "area_loss",
     "p2p_loss",
