@@ -280,6 +280,25 @@ def _subprocess_case(dem_name: str, threads: int, n_towers: int = 40,
 # --- main ------------------------------------------------------------------------
 
 
+def _peer_table(title, z, site, model, naive, peer_label, radii) -> None:
+    """Print the sweep on 1 and 2 threads against a per-pixel peer, with agreement."""
+    print(title + "\n")
+    print("| radius km | engine | threads | seconds | cells | speedup | within 1 dB | "
+          "within 6 dB | median abs diff dB | p90 abs diff dB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    naive(z, site.row, site.col, 0.3)  # compile
+    for radius in radii:
+        t1, (w, _, _) = _median_time(lambda r=radius: _window(z, site, r, model, threads=1))
+        t2, _ = _median_time(lambda r=radius: _window(z, site, r, model, threads=2))
+        n = int(np.isfinite(w).sum())
+        print(f"| {radius} | sweep (ours) | 1 | {t1:.3f} | {n:,} | 1x | | | | |")
+        print(f"| {radius} | sweep (ours) | 2 | {t2:.3f} | {n:,} | {t1 / t2:.1f}x | | | | |")
+        t_nv, nv = _median_time(lambda r=radius: naive(z, site.row, site.col, r), 1)
+        nn, w1, w6, md, p90 = _compare(w, nv)
+        print(f"| {radius} | {peer_label} | 1 | {t_nv:.2f} | {nn:,} | {t_nv / t1:.0f}x slower | "
+              f"{100 * w1:.1f}% | {100 * w6:.1f}% | {md:.2f} | {p90:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", choices=["demo", "srtm"])
@@ -307,41 +326,14 @@ def main() -> None:
         _window(z, omni, 1.0, m)
         _window(z, sector, 1.0, m)
 
-    # 0: ITM against per-pixel ITM
-    print("## ITM, one tower, demo DEM 2000x2000 @ 30 m, omni, 900 MHz, 30 m mast\n")
-    print("| radius km | engine | threads | seconds | cells | speedup | within 1 dB | "
-          "within 6 dB | median abs diff dB | p90 abs diff dB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    naive_itm(z, row, col, 0.3)  # compile
-    for radius in ((10,) if a.quick else (10, 25)):
-        t1, (w, _, _) = _median_time(lambda r=radius: _window(z, omni, r, "itm", threads=1))
-        t2, _ = _median_time(lambda r=radius: _window(z, omni, r, "itm", threads=2))
-        n = int(np.isfinite(w).sum())
-        print(f"| {radius} | sweep (ours) | 1 | {t1:.3f} | {n:,} | 1x | | | | |")
-        print(f"| {radius} | sweep (ours) | 2 | {t2:.3f} | {n:,} | {t1 / t2:.1f}x | | | | |")
-        t_nv, nv = _median_time(lambda r=radius: naive_itm(z, row, col, r), 1)
-        nn, w1, w6, md, p90 = _compare(w, nv)
-        print(f"| {radius} | per-pixel NTIA p2p (SPLAT!/Signal-Server method) | 1 | "
-              f"{t_nv:.2f} | {nn:,} | {t_nv / t1:.0f}x slower | {100 * w1:.1f}% | "
-              f"{100 * w6:.1f}% | {md:.2f} | {p90:.2f} |")
-
-    # 0b: P.526 delta-Bullington against the Recommendation per pixel
-    print("\n## P.526-15 §4.5 delta-Bullington (p526), one tower, same DEM and radio\n")
-    print("| radius km | engine | threads | seconds | cells | speedup | within 1 dB | "
-          "within 6 dB | median abs diff dB | p90 abs diff dB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    naive_p526(z, row, col, 0.3)  # compile
-    for radius in ((10,) if a.quick else (10, 25)):
-        t1, (w, _, _) = _median_time(lambda r=radius: _window(z, omni, r, "p526", threads=1))
-        t2, _ = _median_time(lambda r=radius: _window(z, omni, r, "p526", threads=2))
-        n = int(np.isfinite(w).sum())
-        print(f"| {radius} | sweep (ours) | 1 | {t1:.3f} | {n:,} | 1x | | | | |")
-        print(f"| {radius} | sweep (ours) | 2 | {t2:.3f} | {n:,} | {t1 / t2:.1f}x | | | | |")
-        t_nv, nv = _median_time(lambda r=radius: naive_p526(z, row, col, r), 1)
-        nn, w1, w6, md, p90 = _compare(w, nv)
-        print(f"| {radius} | per-pixel Recommendation as written (P.452/P.1812 reference "
-              f"method) | 1 | {t_nv:.2f} | {nn:,} | {t_nv / t1:.0f}x slower | {100 * w1:.1f}% | "
-              f"{100 * w6:.1f}% | {md:.2f} | {p90:.2f} |")
+    # 0: ITM against per-pixel ITM; 0b: P.526 against the Recommendation per pixel
+    radii = (10,) if a.quick else (10, 25)
+    _peer_table("## ITM, one tower, demo DEM 2000x2000 @ 30 m, omni, 900 MHz, 30 m mast",
+                z, omni, "itm", naive_itm, "per-pixel NTIA p2p (SPLAT!/Signal-Server method)",
+                radii)
+    _peer_table("\n## P.526-15 §4.5 delta-Bullington (p526), one tower, same DEM and radio",
+                z, omni, "p526", naive_p526,
+                "per-pixel Recommendation as written (P.452/P.1812 reference method)", radii)
 
     # 1 + 2: single tower, growth with radius
     print("\n## One tower, demo DEM 2000x2000 @ 30 m, omni, 1 thread, median of 3 after "
