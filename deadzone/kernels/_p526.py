@@ -497,10 +497,11 @@ def sweep_p526(
 
 @jit
 def _bullington_general(d_m: np.ndarray, h_m: np.ndarray, h_ts: float, h_rs: float,
-                        inv2a: float, lam: float, zero: bool) -> tuple[float, int]:
+                        inv2a: float, lam: float, zero: bool) -> tuple[float, int, bool]:
     """P.452-17 §4.2.1 (P.526-15 §4.5.1) on arbitrary samples; ``zero``: heights 0.
 
-    Returns (L_bull dB, index of the point giving nu_max or the tx horizon).
+    Returns (L_bull dB, index of the point giving nu_max or the tx horizon,
+    whether the path is trans-horizon: S_tim > S_tr).
     """
     n = d_m.shape[0]
     d = d_m[n - 1] - d_m[0]
@@ -514,8 +515,9 @@ def _bullington_general(d_m: np.ndarray, h_m: np.ndarray, h_ts: float, h_rs: flo
             s_tim = st
             i_t = i
     if i_t < 0:
-        return 0.0, -1
+        return 0.0, -1, False
     s_tr = (h_rs - h_ts) / d
+    beyond = s_tim > s_tr
     if s_tim < s_tr:
         nu = -1e300
         i_e = -1
@@ -536,8 +538,8 @@ def _bullington_general(d_m: np.ndarray, h_m: np.ndarray, h_ts: float, h_rs: flo
         i_e = i_t
     l_uc = knife_edge_loss_db(nu)
     if l_uc <= 0.0:
-        return 0.0, -1
-    return bullington_correction_db(l_uc, d), i_e
+        return 0.0, -1, beyond
+    return bullington_correction_db(l_uc, d), i_e, beyond
 
 
 @jit
@@ -559,7 +561,7 @@ def delta_bullington_general(
     d = d_m[n - 1] - d_m[0]
     inv2a = 1.0 / (2.0 * a_e_m)
     lam = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
-    l_ba, i_e = _bullington_general(d_m, h_m, h_ts_m, h_rs_m, inv2a, lam, False)
+    l_ba, i_e, beyond = _bullington_general(d_m, h_m, h_ts_m, h_rs_m, inv2a, lam, False)
     v1 = 0.0
     v2 = 0.0
     for i in range(1, n):
@@ -578,7 +580,7 @@ def delta_bullington_general(
     h_st, h_sr = smooth_surface_heights(v1, v2, d, h_obs, a_obt, a_obr, h_m[0], h_m[n - 1])
     h_te = h_ts_m - h_st
     h_re = h_rs_m - h_sr
-    l_bs, _ = _bullington_general(d_m, h_m, h_te, h_re, inv2a, lam, True)
+    l_bs, _, _ = _bullington_general(d_m, h_m, h_te, h_re, inv2a, lam, True)
     l_sph = spherical_earth_db(d, h_te, h_re, a_e_m, freq_mhz, epsilon, sigma, pol)
     out[O_LD] = l_ba + max(l_sph - l_bs, 0.0)
     out[O_LBA] = l_ba
@@ -587,9 +589,4 @@ def delta_bullington_general(
     out[O_HTE] = h_te
     out[O_HRE] = h_re
     out[O_EDGE] = i_e
-    s_tr = (h_rs_m - h_ts_m) / d
-    s_tim = -1e300
-    for i in range(1, n - 1):
-        x = d_m[i] - d_m[0]
-        s_tim = max(s_tim, (h_m[i] + x * (d - x) * inv2a - h_ts_m) / x)
-    out[O_BEYOND] = 1.0 if s_tim > s_tr else 0.0
+    out[O_BEYOND] = 1.0 if beyond else 0.0

@@ -171,7 +171,7 @@ def test_smooth_bullington_search_equals_scan(j, step, h_t, h_r, f) -> None:
     lam = 299_792_458.0 / (f * 1e6)
     fast = _p526.smooth_bullington_db(j, step, h_t, h_r, inv2a, lam)
     d = np.arange(j + 1, dtype=np.float64) * step
-    scan, _ = _p526._bullington_general(d, np.zeros(j + 1), h_t, h_r, inv2a, lam, True)
+    scan, _, _ = _p526._bullington_general(d, np.zeros(j + 1), h_t, h_r, inv2a, lam, True)
     assert fast == pytest.approx(scan, abs=1e-9)
 
 
