@@ -1,4 +1,4 @@
-"""Building blocks shared by the propagation kernels: constants, free space, J(nu)."""
+"""Building blocks shared by the propagation kernels: constants, free space, nu, J(nu)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,38 @@ def knife_edge_loss_db(nu: float) -> float:
         return 0.0
     t = nu - 0.1
     return 6.9 + 20.0 * math.log10(math.sqrt(t * t + 1.0) + t)
+
+
+@jit
+def nu_factor(x: float, d: float, lam: float) -> float:
+    """``sqrt(2 d / (lambda x (d - x)))`` (m^-1/2), ITU-R P.526-15 eq. (26) for d1 = x."""
+    return math.sqrt(2.0 * d / (lam * x * (d - x)))
+
+
+@jit
+def _nu_at(x_i: float, z_i: float, d: float, h_ts: float, h_rs: float, lam: float) -> float:
+    """Fresnel-Kirchhoff parameter of point (x_i, z_i) on a tx->rx path.
+
+    Heights are in the curvature-corrected frame; ``h_rs`` already corrected.
+    ITU-R P.526-15 eq. (26): nu = h sqrt(2 d / (lambda d1 d2)).
+    """
+    if x_i <= 0.0 or d - x_i <= 0.0:
+        return -1e30
+    h = z_i - (h_ts + (h_rs - h_ts) * x_i / d)
+    return h * nu_factor(x_i, d, lam)
+
+
+@jit
+def _bullington_nu(
+    s_tim: float, s_rim: float, d: float, h_ts: float, h_rs: float, lam: float
+) -> float:
+    """nu of the Bullington point for a trans-horizon path (P.526-15 §4.5.1).
+
+    The intersection of the horizon rays of slopes ``s_tim`` (from the
+    transmitter) and ``s_rim`` (from the receiver); P.452-17 eqs 18-20.
+    """
+    d_b = (h_rs - h_ts + s_rim * d) / (s_tim + s_rim)
+    # The intersection lies inside the path for S_tim > S_tr; clamp rounding.
+    d_b = min(max(d_b, 1e-6 * d), d * (1.0 - 1e-6))
+    h_b = h_ts + s_tim * d_b - (h_ts * (d - d_b) + h_rs * d_b) / d
+    return h_b * nu_factor(d_b, d, lam)

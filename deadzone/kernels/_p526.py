@@ -58,8 +58,11 @@ import numpy as np
 from deadzone.kernels._basic import (
     EARTH_RADIUS_M,
     SPEED_OF_LIGHT_M_S,
+    _bullington_nu,
+    _nu_at,
     fspl_db,
     knife_edge_loss_db,
+    nu_factor,
 )
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
@@ -83,21 +86,6 @@ O_SIZE = 8
 def bullington_correction_db(l_uc_db: float, d_m: float) -> float:
     """``L_uc + (1 - exp(-L_uc/6)) (10 + 0.02 d_km)``: P.526-15 §4.5.1 (P.452-17 eq. 21)."""
     return l_uc_db + (1.0 - math.exp(-l_uc_db / 6.0)) * (10.0 + 0.02 * d_m / 1000.0)
-
-
-@jit
-def _nu_factor(x: float, d: float, lam: float) -> float:
-    """``sqrt(2 d / (lambda x (d - x)))`` (m^-1/2): P.452-17 eq. 16 in metres."""
-    return math.sqrt(2.0 * d / (lam * x * (d - x)))
-
-
-@jit
-def _edge_nu(s_tim: float, s_rim: float, d: float, h_ts: float, h_rs: float, lam: float) -> float:
-    """nu at the intersection of the horizon rays (P.452-17 eqs 18-20)."""
-    d_b = (h_rs - h_ts + s_rim * d) / (s_tim + s_rim)
-    d_b = min(max(d_b, 1e-6 * d), d * (1.0 - 1e-6))
-    h_b = h_ts + s_tim * d_b - (h_ts * (d - d_b) + h_rs * d_b) / d
-    return h_b * _nu_factor(d_b, d, lam)
 
 
 # ---------------------------------------------------------------------------
@@ -213,7 +201,7 @@ def _smooth_s_r(i: int, step: float, d: float, h: float, inv2a: float) -> float:
 def _smooth_nu(i: int, step: float, d: float, h_t: float, h_r: float, inv2a: float,
                lam: float) -> float:
     x = i * step
-    return (x * (d - x) * inv2a - (h_t * (d - x) + h_r * x) / d) * _nu_factor(x, d, lam)
+    return (x * (d - x) * inv2a - (h_t * (d - x) + h_r * x) / d) * nu_factor(x, d, lam)
 
 
 @jit
@@ -260,7 +248,7 @@ def smooth_bullington_db(j: int, step: float, h_t: float, h_r: float, inv2a: flo
         i1 = j - int(math.floor(math.sqrt(h_r / inv2a) / step)) - 1
         ia, ib = _best_of_two(i1, 1, j - 1)
         s_rim = max(_smooth_s_r(ia, step, d, h_r, inv2a), _smooth_s_r(ib, step, d, h_r, inv2a))
-        nu = _edge_nu(s_tim, s_rim, d, h_t, h_r, lam)
+        nu = _bullington_nu(s_tim, s_rim, d, h_t, h_r, lam)
     return bullington_correction_db(knife_edge_loss_db(nu), d)
 
 
@@ -393,11 +381,12 @@ def _l_ba(s_tim: float, s_rim: float, s_tr: float, i_t: int, i_r: int, z_m: np.n
     """L_ba from the two horizons; returns (loss dB, dominant edge index, beyond flag)."""
     x_t = i_t * step_m
     x_r = i_r * step_m
-    nu_t = (z_m[i_t] - x_t * x_t * inv2a - (h_ts + s_tr * x_t)) * _nu_factor(x_t, d, lam)
-    nu_r = (z_m[i_r] - x_r * x_r * inv2a - (h_ts + s_tr * x_r)) * _nu_factor(x_r, d, lam)
+    # The knife model's nu at each horizon (curvature-corrected frame).
+    nu_t = _nu_at(x_t, z_m[i_t] - x_t * x_t * inv2a, d, h_ts, hc_rs, lam)
+    nu_r = _nu_at(x_r, z_m[i_r] - x_r * x_r * inv2a, d, h_ts, hc_rs, lam)
     i_e = i_t if nu_t >= nu_r else i_r
     if s_tim > s_tr:
-        nu = _edge_nu(s_tim, s_rim, d, h_ts, hc_rs, lam)
+        nu = _bullington_nu(s_tim, s_rim, d, h_ts, hc_rs, lam)
         beyond = 1.0
     else:
         nu = max(nu_t, nu_r)
@@ -524,7 +513,7 @@ def _bullington_general(d_m: np.ndarray, h_m: np.ndarray, h_ts: float, h_rs: flo
         for i in range(1, n - 1):
             x = d_m[i] - d_m[0]
             h = 0.0 if zero else h_m[i]
-            v = (h + x * (d - x) * inv2a - (h_ts * (d - x) + h_rs * x) / d) * _nu_factor(x, d, lam)
+            v = (h + x * (d - x) * inv2a - (h_ts * (d - x) + h_rs * x) / d) * nu_factor(x, d, lam)
             if v > nu:
                 nu = v
                 i_e = i
@@ -534,7 +523,7 @@ def _bullington_general(d_m: np.ndarray, h_m: np.ndarray, h_ts: float, h_rs: flo
             x = d_m[i] - d_m[0]
             h = 0.0 if zero else h_m[i]
             s_rim = max(s_rim, (h + x * (d - x) * inv2a - h_rs) / (d - x))
-        nu = _edge_nu(s_tim, s_rim, d, h_ts, h_rs, lam)
+        nu = _bullington_nu(s_tim, s_rim, d, h_ts, h_rs, lam)
         i_e = i_t
     l_uc = knife_edge_loss_db(nu)
     if l_uc <= 0.0:

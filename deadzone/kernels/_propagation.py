@@ -74,6 +74,8 @@ from deadzone.kernels._basic import (  # noqa: F401  (re-exported)
     EARTH_RADIUS_M,
     MIN_SLANT_M,
     SPEED_OF_LIGHT_M_S,
+    _bullington_nu,
+    _nu_at,
     fspl_db,
     knife_edge_loss_db,
 )
@@ -115,32 +117,6 @@ def _empirical_db(model: int, d_m: float, freq_mhz: float, h_eff_m: float, h_rx_
     if model == MODEL_COST231_METRO:
         return _emp.cost231_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN_LARGE)
     return _emp.cost231_loss_db(d_km, freq_mhz, h_eff_m, h_rx_m, _emp.ENV_URBAN)
-
-
-@jit
-def _nu_at(x_i: float, z_i: float, d: float, h_ts: float, h_rs: float, lam: float) -> float:
-    """Fresnel-Kirchhoff parameter of point (x_i, z_i) on a tx->rx path.
-
-    Heights are in the curvature-corrected frame; ``h_rs`` already corrected.
-    ITU-R P.526-15 eq. (26): nu = h sqrt(2 d / (lambda d1 d2)).
-    """
-    d2 = d - x_i
-    if x_i <= 0.0 or d2 <= 0.0:
-        return -1e30
-    h = z_i - (h_ts + (h_rs - h_ts) * x_i / d)
-    return h * math.sqrt(2.0 * d / (lam * x_i * d2))
-
-
-@jit
-def _bullington_nu(
-    s_tim: float, s_rim: float, d: float, h_ts: float, h_rs: float, lam: float
-) -> float:
-    """nu of the Bullington point for a trans-horizon path (P.526-15 §4.5.1)."""
-    d_b = (h_rs - h_ts + s_rim * d) / (s_tim + s_rim)
-    # The intersection lies inside the path for S_tim > S_tr; clamp rounding.
-    d_b = min(max(d_b, 1e-6 * d), d * (1.0 - 1e-6))
-    h_b = h_ts + s_tim * d_b - (h_ts * (d - d_b) + h_rs * d_b) / d
-    return h_b * math.sqrt(2.0 * d / (lam * d_b * (d - d_b)))
 
 
 @jit
