@@ -39,6 +39,12 @@ UTM48 = CRS.from_epsg(32648)
 X0, Y0 = 500_000.0, 2_400_000.0
 
 
+def rough_dem(seed: int, n: int = 161) -> np.ndarray:
+    """A seeded rough terrain (float32, n x n, ~400 m) for kernel tests."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 1, (n, n)).cumsum(0).cumsum(1) * 0.05 + 400).astype(np.float32)
+
+
 def small_scenario(
     *, z: np.ndarray | None = None, towers: list[dict] | None = None,
     villages: list[tuple[float, float]] | None = None, cell_m: float = 30.0,

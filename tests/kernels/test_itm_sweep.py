@@ -19,7 +19,7 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings, p2p_loss
-from tests.conftest import shared_file
+from tests.conftest import rough_dem, shared_file
 
 S = ItmSettings()
 
@@ -89,14 +89,9 @@ def test_agrees_with_ntia_p2p_on_real_terrain(shared_data: Path) -> None:
     assert np.percentile(d, 90) < 3.0
 
 
-def _rough_dem(seed: int, n: int = 121) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(0, 1, (n, n)).cumsum(0).cumsum(1) * 0.05 + 400).astype(np.float32)
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_itm_area_equals_point_on_cells_crossed_exactly(seed: int) -> None:
-    dem = _rough_dem(seed)
+    dem = rough_dem(seed, 121)
     site = RadioSite(row=60, col=60, height_m=25.0, freq_mhz=900.0, eirp_dbm=55.0)
     win, r0, c0 = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=1800.0,
                                model="itm")
@@ -115,7 +110,7 @@ def test_itm_area_equals_point_on_cells_crossed_exactly(seed: int) -> None:
 
 @pytest.mark.parametrize("model", ["itm", "knife", "hata-urban"])
 def test_radials_split_over_threads_give_identical_windows(model: str) -> None:
-    dem = _rough_dem(5, 151)
+    dem = rough_dem(5, 151)
     site = RadioSite(row=70, col=80, height_m=30.0, freq_mhz=1800.0, eirp_dbm=61.0,
                      azimuth_deg=120.0, beamwidth_deg=65.0, tilt_deg=2.0)
     kw = dict(cell_w_m=30.0, cell_h_m=30.0, radius_m=2500.0, model=model)

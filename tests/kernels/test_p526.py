@@ -14,12 +14,12 @@ from deadzone.errors import ParameterError
 from deadzone.kernels import _p526
 from deadzone.kernels.coverage import (
     RadioSite,
-    line_profile,
     profile_loss,
     profile_sweep,
     tower_window,
 )
 from deadzone.kernels.p526 import delta_bullington
+from tests.conftest import rough_dem
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "p526"
 
@@ -205,33 +205,6 @@ def test_area_form_is_the_recommendation_but_for_los_nu_max(z, step, h_tx) -> No
         assert twin[_p526.O_LBA] <= ref.bullington_actual_db + 1e-9
 
 
-def _rough_dem(seed: int, n: int = 161) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(0, 1, (n, n)).cumsum(0).cumsum(1) * 0.05 + 400).astype(np.float32)
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_area_equals_point_on_cells_crossed_exactly(seed: int) -> None:
-    dem = _rough_dem(seed)
-    site = RadioSite(row=80, col=80, height_m=25.0, freq_mhz=900.0, eirp_dbm=55.0)
-    win, r0, c0 = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=2400.0,
-                               model="p526")
-    win2, _, _ = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=2400.0,
-                              model="p526", n_threads=3)
-    np.testing.assert_array_equal(win, win2)
-    checked = 0
-    for dr, dc in [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)]:
-        for k in range(2, 57):
-            rr, cc = 80 + k * dr, 80 + k * dc
-            z, step = line_profile(dem, 80, 80, rr, cc, cell_w_m=30.0, cell_h_m=30.0)
-            if step * (z.size - 1) > 2400.0:
-                continue
-            p = profile_loss(z, step, h_tx_m=25.0, h_rx_m=1.5, freq_mhz=900.0, model="p526")
-            assert win[rr - r0, cc - c0] == pytest.approx(55.0 - p.loss_db, abs=0.01)
-            checked += 1
-    assert checked > 300
-
-
 def test_p526_is_at_least_the_single_knife_edge_on_blocked_paths() -> None:
     # A ridge mid-path: the multiple-edge correction only adds loss.
     z = np.full(201, 100.0)
@@ -246,7 +219,7 @@ def test_p526_is_at_least_the_single_knife_edge_on_blocked_paths() -> None:
 @pytest.mark.parametrize("seed", [2, 3])
 def test_p526_never_gives_more_signal_than_the_single_knife_edge(seed: int) -> None:
     """Same equivalent edge, plus a non-negative correction and spherical term."""
-    dem = _rough_dem(seed, 201)
+    dem = rough_dem(seed, 201)
     site = RadioSite(row=100, col=100, height_m=30.0, freq_mhz=700.0, eirp_dbm=58.0)
     kw = dict(cell_w_m=30.0, cell_h_m=30.0, radius_m=3000.0)
     p526, _, _ = tower_window(dem, site, model="p526", **kw)

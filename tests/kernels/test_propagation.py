@@ -20,6 +20,7 @@ from deadzone.kernels.coverage import (
     profile_sweep,
     tower_window,
 )
+from tests.conftest import rough_dem
 
 
 def fspl(d_m: float, f_mhz: float) -> float:
@@ -158,16 +159,16 @@ def test_input_profile_is_not_mutated(z, step) -> None:
     np.testing.assert_array_equal(zz, before)
 
 
-def _rough_dem(seed: int, n: int = 161) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(0, 1, (n, n)).cumsum(0).cumsum(1) * 0.05 + 400).astype(np.float32)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_area_equals_point_on_cells_crossed_exactly(seed: int) -> None:
-    dem = _rough_dem(seed)
+@pytest.mark.parametrize(("model", "seed"),
+                         [("knife", 0), ("knife", 1), ("knife", 2), ("p526", 0), ("p526", 1)])
+def test_area_equals_point_on_cells_crossed_exactly(model: str, seed: int) -> None:
+    dem = rough_dem(seed)
     site = RadioSite(row=80, col=80, height_m=25.0, freq_mhz=900.0, eirp_dbm=55.0)
-    win, r0, c0 = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=2400.0)
+    win, r0, c0 = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=2400.0,
+                               model=model)
+    win3, _, _ = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=2400.0,
+                              model=model, n_threads=3)
+    np.testing.assert_array_equal(win, win3)
     checked = 0
     for dr, dc in [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)]:
         for k in range(2, 57):
@@ -175,14 +176,14 @@ def test_area_equals_point_on_cells_crossed_exactly(seed: int) -> None:
             z, step = line_profile(dem, 80, 80, rr, cc, cell_w_m=30.0, cell_h_m=30.0)
             if step * (z.size - 1) > 2400.0:
                 continue
-            p = profile_loss(z, step, h_tx_m=25.0, h_rx_m=1.5, freq_mhz=900.0)
+            p = profile_loss(z, step, h_tx_m=25.0, h_rx_m=1.5, freq_mhz=900.0, model=model)
             assert win[rr - r0, cc - c0] == pytest.approx(55.0 - p.loss_db, abs=0.01)
             checked += 1
     assert checked > 300
 
 
 def test_window_has_no_holes_inside_radius() -> None:
-    dem = _rough_dem(3, 301)
+    dem = rough_dem(3, 301)
     site = RadioSite(row=150, col=150, height_m=30.0, freq_mhz=1800.0, eirp_dbm=61.0)
     win, r0, c0 = tower_window(dem, site, cell_w_m=30.0, cell_h_m=30.0, radius_m=4000.0)
     rr, cc = np.mgrid[0 : win.shape[0], 0 : win.shape[1]]
@@ -193,7 +194,7 @@ def test_window_has_no_holes_inside_radius() -> None:
 
 
 def test_window_clipped_at_dem_edge_and_thread_independent() -> None:
-    dem = _rough_dem(4, 200)
+    dem = rough_dem(4, 200)
     sites = [
         RadioSite(row=5, col=7, height_m=30.0, freq_mhz=900.0, eirp_dbm=55.0),
         RadioSite(row=100, col=120, height_m=20.0, freq_mhz=1800.0, eirp_dbm=61.0,
@@ -233,7 +234,7 @@ def test_sector_antenna_favours_its_azimuth() -> None:
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), h=st.floats(min_value=5.0, max_value=60.0))
 def test_taller_mast_never_loses_line_of_sight(seed: int, h: float) -> None:
-    dem = _rough_dem(seed, 81)
+    dem = rough_dem(seed, 81)
     lo = RadioSite(row=40, col=40, height_m=h, freq_mhz=900.0, eirp_dbm=55.0)
     hi = RadioSite(row=40, col=40, height_m=h + 20.0, freq_mhz=900.0, eirp_dbm=55.0)
     wl, _, _ = tower_window(dem, lo, cell_w_m=30, cell_h_m=30, radius_m=1200.0, model="knife")
@@ -246,7 +247,7 @@ def test_taller_mast_never_loses_line_of_sight(seed: int, h: float) -> None:
 
 
 def test_site_outside_dem_rejected() -> None:
-    dem = _rough_dem(0, 20)
+    dem = rough_dem(0, 20)
     with pytest.raises(ParameterError, match="outside"):
         tower_window(dem, RadioSite(row=50, col=0, height_m=30, freq_mhz=900, eirp_dbm=55),
                      cell_w_m=30, cell_h_m=30, radius_m=1000)
