@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from deadzone.kernels import _itm as _m
-from deadzone.kernels._basic import SPEED_OF_LIGHT_M_S, fspl_db, knife_edge_loss_db
+from deadzone.kernels._basic import SPEED_OF_LIGHT_M_S, _nu_at, fspl_db, knife_edge_loss_db
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
 
@@ -217,12 +217,14 @@ def _knife_fallback(z: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, 
     h_ts = z[0] + h_tx
     h_rs = z[j] + h_rx
     lam = SPEED_OF_LIGHT_M_S / (f_mhz * 1e6)
+    # nu in the curvature-corrected frame of the knife model (heights lowered
+    # by x^2 / 2 a_e), which gives the same clearance as P.526's bulge form.
+    hc_rs = h_rs - d * d / (2.0 * a_e)
     nu = -1e30
     for i in (i_t, i_r):
         if 1 <= i < j:
             x = i * xi
-            clear = z[i] + x * (d - x) / (2.0 * a_e) - (h_ts * (d - x) + h_rs * x) / d
-            nu = max(nu, clear * math.sqrt(2.0 * d / (lam * x * (d - x))))
+            nu = max(nu, _nu_at(x, z[i] - x * x / (2.0 * a_e), d, h_ts, hc_rs, lam))
     return fspl_db(math.sqrt(d * d + (h_ts - h_rs) ** 2), f_mhz) + knife_edge_loss_db(nu)
 
 
