@@ -30,6 +30,7 @@ from deadzone.kernels.coverage import (
     merge_into,
     model_code,
     new_composite,
+    site_reach_m,
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -273,7 +274,8 @@ def site_reach(
     ``floor_dbm`` (ITU-R P.525-4 eq. (8), as the kernel's cut-off); a sample
     ``k`` steps out lies at most ``k`` cells away and a step is at least
     ``min(cell)``, so the reach is ``d_max / min(cell) + 1/2`` cells (2 kept
-    as margin).
+    as margin), ``d_max`` being the kernel's own
+    :func:`~deadzone.kernels.coverage.site_reach_m`.
 
     Returns
     -------
@@ -282,8 +284,7 @@ def site_reach(
     """
     min_cell = min(cell_w_m, cell_h_m)
     r_full = int(math.ceil(radius_m / min_cell))
-    budget_db = site.eirp_dbm - floor_dbm - 32.45 - 20.0 * math.log10(site.freq_mhz)
-    d_max = min(radius_m, 1000.0 * 10.0 ** (min(budget_db, 300.0) / 20.0))
+    d_max = site_reach_m(site, radius_m=radius_m, floor_dbm=floor_dbm)
     r = min(r_full, int(math.ceil(d_max / min_cell)) + 2)
     rows, cols = shape
     return (max(site.row - r, 0), min(site.row + r + 1, rows),
@@ -314,11 +315,11 @@ def site_window(
     :func:`deadzone.geo.clutter.rx_height_grid` of ``clutter`` (computed here
     when omitted).
 
-    The kernel runs on the DEM cropped to :func:`site_reach`, so the window
-    depends only on the terrain the site can reach, not on how much DEM
-    around it is loaded: a tile of a larger-than-memory DEM read from disk
-    gives the same window, bit for bit (the kernel's radial rounding is
-    done in grid coordinates, so the crop fixes them).
+    The kernel runs on the DEM cropped to :func:`site_reach`: the window
+    depends only on the terrain the site can reach (radials are rounded
+    relative to the site's cell, so a tile of a larger-than-memory DEM read
+    from disk gives the same window, bit for bit), and per-site work such as
+    the receiver-height check covers the reach, not the whole grid.
 
     Returns
     -------

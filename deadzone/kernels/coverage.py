@@ -31,6 +31,7 @@ __all__ = [
     "profile_loss",
     "profile_sweep",
     "tower_window",
+    "site_reach_m",
     "new_composite",
     "merge_into",
     "iter_windows",
@@ -317,6 +318,14 @@ def profile_sweep(
     return out
 
 
+def site_reach_m(site: RadioSite, *, radius_m: float, floor_dbm: float) -> float:
+    """How far (m) :func:`tower_window` computes a site: the radius, or less
+    where even free space falls below ``floor_dbm`` (ITU-R P.525-4 eq. 8)."""
+    return min(float(radius_m), float(_k.floor_distance_m(float(site.eirp_dbm),
+                                                            float(floor_dbm),
+                                                            float(site.freq_mhz))))
+
+
 def tower_window(
     dem_m: npt.NDArray[np.float32],
     site: RadioSite,
@@ -398,8 +407,7 @@ def tower_window(
                                  f"DEM's {dem_m.shape}")
         if not (np.all(np.isfinite(hgrid)) and float(hgrid.min()) > 0.0):
             raise ParameterError("rx_height_grid_m must be finite and > 0 m everywhere")
-    d_max_m = min(float(radius_m), _k.floor_distance_m(float(site.eirp_dbm), float(floor_dbm),
-                                                         float(site.freq_mhz)))
+    d_max_m = site_reach_m(site, radius_m=radius_m, floor_dbm=floor_dbm)
     _k.tower_owners(rows, cols, float(cell_w_m), float(cell_h_m), int(site.row), int(site.col),
                     r, d_max_m, owner, off2)
     n_edge = 8 * r if r > 0 else 1
