@@ -125,7 +125,19 @@ def _dim(x: float, y: float) -> float:
 @jit
 def free_space_db(d_m: float, f_mhz: float) -> float:
     """Free-space basic transmission loss, dB (ITU-R P.525; [Alg 4.1])."""
-    return 32.45 + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(d_m / 1000.0)
+    return _free_space_at(d_m, _free_space_const(f_mhz))
+
+
+@jit
+def _free_space_const(f_mhz: float) -> float:
+    """The frequency part of :func:`free_space_db`, 32.45 + 20 log10(f_MHz)."""
+    return 32.45 + 20.0 * math.log10(f_mhz)
+
+
+@jit
+def _free_space_at(d_m: float, fs_const: float) -> float:
+    """:func:`free_space_db` from its frequency part (same operations, same bits)."""
+    return fs_const + 20.0 * math.log10(d_m / 1000.0)
 
 
 @jit
@@ -382,16 +394,36 @@ def _los_loss(d: float, he0: float, he1: float, z_g: complex, delta_h: float, m_
 
 @jit
 def freq_consts(f_mhz: float, z_g: complex):
-    """``(f^(1/3), f^(-1/3), |Z_g|)``: the run's constants of the diffraction terms.
+    """``(f^(1/3), f^(-1/3), |Z_g|, ln f, 32.45 + 20 log10 f)``: the run's constants.
 
-    They depend only on the frequency and the ground, so a sweep computes
-    them once instead of once per cell.
+    They depend only on the frequency and the ground (diffraction terms
+    [Alg 4.13-4.17], the scatter threshold [Alg 4.57], free space [Alg 4.1]),
+    so a sweep computes them once instead of once per cell.
     """
-    return f_mhz**THIRD, f_mhz ** (-THIRD), abs(z_g)
+    return (f_mhz**THIRD, f_mhz ** (-THIRD), abs(z_g), math.log(f_mhz),
+            _free_space_const(f_mhz))
 
 
 @jit
-def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc,
+def terminal_terms(dh: float, he: float, fc):
+    """The parts of the diffraction and variability terms that belong to one terminal.
+
+    From the terminal's horizon distance ``dh`` and effective height ``he``
+    (m): Vogler's ``x_j`` and height gain ``F(x_j, K_j)`` [Vog; Alg 4.13-4.17]
+    and ``sqrt(2 a_9000 h_e)`` of the effective distance [Alg 5.3].  A sweep
+    reuses the transmitter's while its horizon and effective height stay the
+    same (most cells of a radial); same numbers as computing them anew.
+    """
+    f3, fm3, absz, _, _ = fc
+    a = 0.5 * dh * dh / he
+    c = ((4.0 / 3.0) * A_0_M / a) ** THIRD
+    k = 0.017778 * c * fm3 / absz
+    x = (1.607 - k) * c * c * f3 * (dh / 1000.0)
+    return x, _height_gain(x, k), math.sqrt(2.0 * A_9000_M * he)
+
+
+@jit
+def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc, tx, rx,
                        delta_h: float, h0: float, h1: float, call_mode: int, d_sml: float,
                        f_mhz: float):
     """The distance-independent part of :func:`_diffraction_loss`.
@@ -399,18 +431,12 @@ def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc,
     Both evaluation distances of the diffraction line share these terms
     (terminal radii of Vogler's method, height gains, clutter factor, the
     weighting's height term); computing them once halves the cost.  ``fc``
-    from :func:`freq_consts`.
+    from :func:`freq_consts`, ``tx`` / ``rx`` from :func:`terminal_terms`.
     """
-    a1 = 0.5 * dh0 * dh0 / he0
-    a2 = 0.5 * dh1 * dh1 / he1
-    f3, fm3, absz = fc
-    c1 = ((4.0 / 3.0) * A_0_M / a1) ** THIRD
-    c2 = ((4.0 / 3.0) * A_0_M / a2) ** THIRD
-    k1 = 0.017778 * c1 * fm3 / absz
-    k2 = 0.017778 * c2 * fm3 / absz
-    x1 = (1.607 - k1) * c1 * c1 * f3 * (dh0 / 1000.0)
-    x2 = (1.607 - k2) * c2 * c2 * f3 * (dh1 / 1000.0)
-    hg = _height_gain(x1, k1) + _height_gain(x2, k2)
+    f3, fm3, absz, _, _ = fc
+    x1, hg1, _ = tx
+    x2, hg2, _ = rx
+    hg = hg1 + hg2
     # clutter factor [ERL 3.38c], with Delta h taken at d_sML
     sig = _sigma_h(_terrain_roughness(d_sml, delta_h))
     a_fo = min(15.0, 5.0 * math.log10(1.0 + 1e-5 * h0 * h1 * f_mhz * sig))
@@ -507,10 +533,12 @@ def _scatter_loss(d: float, th0: float, th1: float, dh0: float, dh1: float, he0:
 @jit
 def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float,
                           dh1: float, he0: float, he1: float, gamma_e: float, n_s: float,
-                          delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc):
+                          delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc,
+                          tx):
     """Reference attenuation A_ref below free space [Alg §4 lrprop; ERL §3].
 
-    ``fc`` from :func:`freq_consts`.  Returns (A_ref_db, mode, warnings, error).
+    ``fc`` from :func:`freq_consts`, ``tx`` the transmitter's
+    :func:`terminal_terms`.  Returns (A_ref_db, mode, warnings, error).
     """
     warn = 0
     a_e = 1.0 / gamma_e
@@ -548,7 +576,8 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
     d3 = max(d_sml, d_ml + 5.0 * xae)
     d4 = d3 + 10.0 * xae
     f3, fm3, absz, x12, hg, a_fo, term1 = _diffraction_terms(
-        dh0, dh1, he0, he1, fc, delta_h, h0, h1, call_mode, d_sml, f_mhz)
+        dh0, dh1, he0, he1, fc, tx, terminal_terms(dh1, he1, fc), delta_h, h0, h1, call_mode,
+        d_sml, f_mhz)
     a3 = _diffraction_loss(d3, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
                            hg, a_fo, term1)
     a4 = _diffraction_loss(d4, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
@@ -605,7 +634,7 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
         # The scatter line takes over only beyond d_x >= d_ML + 1.088 X_ae ln f
         # (Alg 4.57), so closer in the answer is the diffraction line and the
         # two scatter evaluations are skipped (same result, much less work).
-        if d <= d_ml + 1.088 * xae * math.log(f_mhz):
+        if d <= d_ml + 1.088 * xae * fc[3]:
             return max(m_d * d + a_d0, 0.0), MODE_DIFFRACTION, warn, ERR_NONE
         d5 = d_ml + 200e3
         d6 = d_ml + 400e3
@@ -615,7 +644,7 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
                                hh)
         if a5 < 1000.0:
             m_s = (a6 - a5) / 200e3
-            d_x = max(max(d_sml, d_ml + 1.088 * xae * math.log(f_mhz)),
+            d_x = max(max(d_sml, d_ml + 1.088 * xae * fc[3]),
                       (a5 - a_d0 - m_s * d5) / (m_d - m_s))
             a_s0 = (m_d - m_s) * d_x + a_d0
         else:
@@ -697,20 +726,21 @@ def variability_consts(time: float, location: float, situation: float, f_mhz: fl
 
 
 @jit
-def variability(vc, he0: float, he1: float, delta_h: float, f_mhz: float, d: float,
+def variability(vc, root0: float, he1: float, delta_h: float, f_mhz: float, d: float,
                 a_ref: float, climate: int, mdvar: int):
     """Attenuation at the requested quantiles [Alg §5 avar; HLK82].
 
     ``vc`` from :func:`variability_consts` (time, location, situation in
-    percent).  Returns (A_db, warnings) where A_db is the attenuation
-    relative to free space.
+    percent); ``root0`` = sqrt(2 a_9000 h_e0), the transmitter's share of
+    the effective distance (third of :func:`terminal_terms`).  Returns
+    (A_db, warnings) where A_db is the attenuation relative to free space.
     """
     warn = 0
     z_t, z_l, z_s, d_fx, g_minus, g_plus = vc
     c = climate - 1
     wn = f_mhz / 47.7
     # effective distance [Alg 5.3]
-    d_ex = (math.sqrt(2.0 * A_9000_M * he0) + math.sqrt(2.0 * A_9000_M * he1) + d_fx)
+    d_ex = (root0 + math.sqrt(2.0 * A_9000_M * he1) + d_fx)
     if d < d_ex:
         d_e = 130e3 * d / d_ex
     else:
@@ -800,15 +830,16 @@ def input_warnings(h_tx: float, h_rx: float, f_mhz: float) -> int:
 def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1: float,
             he0: float, he1: float, gamma_e: float, n_s: float, delta_h: float, h_tx: float,
             h_rx: float, d: float, call_mode: int, vc, climate: int, mdvar: int, warn: int,
-            iv: np.ndarray, fc):
+            iv: np.ndarray, fc, tx):
     """Reference attenuation, free space and variability; fills ``iv``.
 
     The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar];
-    ``vc`` from :func:`variability_consts`, ``fc`` from :func:`freq_consts`.
+    ``vc`` from :func:`variability_consts`, ``fc`` from :func:`freq_consts`,
+    ``tx`` the transmitter's :func:`terminal_terms`.
     """
     a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
                                                  gamma_e, n_s, delta_h, h_tx, h_rx, d,
-                                                 call_mode, fc)
+                                                 call_mode, fc, tx)
     warn |= w2
     iv[IV_D_M] = d
     iv[IV_THETA_TX] = th0
@@ -823,9 +854,9 @@ def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1:
     if err != ERR_NONE:
         iv[IV_A_FS] = math.nan
         return math.nan, MODE_NOT_SET, warn, err
-    a_fs = free_space_db(d, f_mhz)
+    a_fs = _free_space_at(d, fc[4])
     iv[IV_A_FS] = a_fs
-    a_var, w3 = variability(vc, he0, he1, delta_h, f_mhz, d, a_ref,
+    a_var, w3 = variability(vc, tx[2], he1, delta_h, f_mhz, d, a_ref,
                             climate, mdvar)
     return a_var + a_fs, mode, warn | w3, ERR_NONE
 
@@ -902,9 +933,10 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
         _, fit1 = _lsq_fit(z, n_int, xi, d - 0.9 * dh1, d_end)
         he1 = h_rx + _dim(z[n_int], fit1)
 
+    fc = freq_consts(f_mhz, z_g)
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
                    d, CALL_P2P, variability_consts(time, location, situation, f_mhz, climate),
-                   climate, mdvar, warn, iv, freq_consts(f_mhz, z_g))
+                   climate, mdvar, warn, iv, fc, terminal_terms(dh0, he0, fc))
 
 
 @jit
@@ -961,6 +993,7 @@ def area(d_m: float, h_tx: float, h_rx: float, tx_siting: int, rx_siting: int,
             he0, dh0, th0 = he, dh, th
         else:
             he1, dh1, th1 = he, dh, th
+    fc = freq_consts(f_mhz, z_g)
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
                    d_m, CALL_AREA, variability_consts(time, location, situation, f_mhz, climate),
-                   climate, mdvar, warn, iv, freq_consts(f_mhz, z_g))
+                   climate, mdvar, warn, iv, fc, terminal_terms(dh0, he0, fc))

@@ -61,6 +61,9 @@ P_SIZE = 9
 #: Interdecile range of a standard normal distribution, 2 x 1.2815516.
 INTERDECILE_PER_SIGMA = 2.5631031
 
+#: Length of the transmitter-terms cache :func:`_receiver` takes.
+TXC_SIZE = 5
+
 
 @jit
 def _frame_curvature(z0: float, params: np.ndarray) -> float:
@@ -137,14 +140,18 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
 @jit
 def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
               pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
-              params: np.ndarray, vc, z_g: complex, fc, i_t: int, i_r: int, iv: np.ndarray):
+              params: np.ndarray, vc, z_g: complex, fc, i_t: int, i_r: int, iv: np.ndarray,
+              txc: np.ndarray):
     """ITM p2p loss at sample ``j`` from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
     samples 1..j-1 (0 = none); ``vc`` is :func:`_itm.variability_consts` of
-    the settings and ``z_g`` the ground impedance (both per run, not per
-    cell).  Returns (loss_db, mode, warnings, error, blocked): ``blocked``
-    is True when terrain rises above the line of sight
+    the settings, ``z_g`` the ground impedance and ``fc``
+    :func:`_itm.freq_consts` (all per run, not per cell).  ``txc``
+    float64[TXC_SIZE] caches the transmitter's :func:`_itm.terminal_terms`
+    between calls (see :func:`_tx_terms`; all NaN = empty).  Returns
+    (loss_db, mode, warnings, error, blocked): ``blocked`` is True when
+    terrain rises above the line of sight
     (ITM's ``mode`` is not that: it calls every path shorter than the
     smooth-earth horizon distance "line of sight", even behind a ridge);
     ``iv`` receives the intermediate values as in :func:`_itm.p2p`.
@@ -197,7 +204,8 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
 
     loss, mode, warn, err = _m._finish(
         th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
-        _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc)
+        _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc,
+        _tx_terms(dh0, he0, fc, txc))
     if err == _m.ERR_NONE and not math.isfinite(loss):
         # Outside ITM's geometry: horizon angles of radians (a metre-scale cliff
         # beside an antenna on a lidar DEM) make its diffraction radii negative
@@ -207,6 +215,27 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
         loss = _knife_fallback(z, n_int, xi, h_tx, h_rx, f_mhz, a_e, i_t, i_r)
         mode = _m.MODE_DIFFRACTION
     return loss, mode, warn, err, blocked
+
+
+@jit
+def _tx_terms(dh0: float, he0: float, fc, txc: np.ndarray):
+    """The transmitter's :func:`_itm.terminal_terms`, reused while its inputs repeat.
+
+    Along a radial the transmitter's horizon distance and effective height
+    change only when a new horizon appears (about 1 cell in 13 on the demo
+    DEM), so the cached value (keyed by both, compared exactly) is returned
+    for the rest: the same numbers, one power, one logarithm and a square
+    root fewer per cell.
+    """
+    if dh0 == txc[0] and he0 == txc[1]:
+        return txc[2], txc[3], txc[4]
+    tx = _m.terminal_terms(dh0, he0, fc)
+    txc[0] = dh0
+    txc[1] = he0
+    txc[2] = tx[0]
+    txc[3] = tx[1]
+    txc[4] = tx[2]
+    return tx
 
 
 @jit
@@ -266,6 +295,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     """
     n = z.shape[0]
     iv = np.empty(_m.IV_SIZE, dtype=np.float64)
+    txc = np.full(TXC_SIZE, np.nan, dtype=np.float64)
     vc = _vc(f_mhz, params)
     z_g = _z_g(f_mhz, params)
     fc = _m.freq_consts(f_mhz, z_g)
@@ -289,7 +319,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
             loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
-                                                params, vc, z_g, fc, i_t, i_r, iv)
+                                                params, vc, z_g, fc, i_t, i_r, iv, txc)
             out_loss_db[j] = loss
         if j >= 1:
             x = j * xi
@@ -346,5 +376,6 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             i_r = i
     loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
                                                params, vc, z_g, _m.freq_consts(f_mhz, z_g),
-                                               i_t, i_r, iv)
+                                               i_t, i_r, iv,
+                                               np.full(TXC_SIZE, np.nan, dtype=np.float64))
     return loss, mode, warn, err, blocked, i_t, i_r
