@@ -37,6 +37,7 @@ from deadzone.kernels.itm import ItmSettings
 
 __all__ = [
     "CoverageResult",
+    "EngineParams",
     "TowerGrid",
     "band_key",
     "compute_coverage",
@@ -49,6 +50,41 @@ __all__ = [
 DEFAULT_RADIUS_KM = 25.0
 DEFAULT_RX_HEIGHT_M = 1.5
 DEFAULT_FLOOR_DBM = -140.0
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Coverage-engine parameters, validated on construction.
+
+    The values :func:`compute_coverage` takes (and checks through this
+    class), shared by the what-if session, the site optimizer and the tiled
+    computation of :mod:`deadzone.geo.tiled`.
+
+    Raises
+    ------
+    ParameterError
+        Unknown model, ``radius_km`` outside (0, 200] or ``rx_height_m``
+        outside (0, 100].
+    """
+
+    model: str = "itm"
+    radius_km: float = DEFAULT_RADIUS_KM
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M
+    k_factor: float = 4.0 / 3.0
+    floor_dbm: float = DEFAULT_FLOOR_DBM
+    itm: ItmSettings = field(default_factory=ItmSettings)
+
+    def __post_init__(self) -> None:
+        model_code(self.model)
+        if not (0.0 < self.radius_km <= 200.0):
+            raise ParameterError(f"radius_km was {self.radius_km}; expected 0 < radius_km <= 200")
+        if not (0.0 < self.rx_height_m <= 100.0):
+            raise ParameterError(f"rx_height_m was {self.rx_height_m}; expected 0..100 m")
+
+    @property
+    def radius_m(self) -> float:
+        """Computation radius (m)."""
+        return self.radius_km * 1000.0
 
 
 @dataclass(frozen=True)
@@ -437,11 +473,7 @@ def compute_coverage(
     -------
     CoverageResult
     """
-    model_code(model)
-    if not (0.0 < radius_km <= 200.0):
-        raise ParameterError(f"radius_km was {radius_km}; expected 0 < radius_km <= 200")
-    if not (0.0 < rx_height_m <= 100.0):
-        raise ParameterError(f"rx_height_m was {rx_height_m}; expected 0..100 m")
+    EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m)  # validates
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
     if grid.outside:

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -40,6 +40,7 @@ from deadzone.geo.coverage import (
     DEFAULT_RADIUS_KM,
     DEFAULT_RX_HEIGHT_M,
     CoverageResult,
+    EngineParams,
     TowerGrid,
     site_window,
     towers_on_grid,
@@ -53,7 +54,6 @@ from deadzone.kernels.coverage import (
     RadioSite,
     iter_windows,
     merge_into,
-    model_code,
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -98,33 +98,6 @@ _FIXED_COLUMNS = frozenset(
 #: Cells added around a tower's reach when choosing the villages to re-audit
 #: (covers the sub-cell offset between a tower's point and its cell).
 _REACH_PAD_CELLS = 2
-
-
-@dataclass(frozen=True)
-class EngineParams:
-    """Coverage-engine parameters shared by the session and the optimizer.
-
-    The same values :func:`deadzone.geo.coverage.compute_coverage` takes.
-    """
-
-    model: str = "itm"
-    radius_km: float = DEFAULT_RADIUS_KM
-    rx_height_m: float = DEFAULT_RX_HEIGHT_M
-    k_factor: float = 4.0 / 3.0
-    floor_dbm: float = DEFAULT_FLOOR_DBM
-    itm: ItmSettings = field(default_factory=ItmSettings)
-
-    def __post_init__(self) -> None:
-        model_code(self.model)
-        if not (0.0 < self.radius_km <= 200.0):
-            raise ParameterError(f"radius_km was {self.radius_km}; expected 0 < radius_km <= 200")
-        if not (0.0 < self.rx_height_m <= 100.0):
-            raise ParameterError(f"rx_height_m was {self.rx_height_m}; expected 0..100 m")
-
-    @property
-    def radius_m(self) -> float:
-        """Computation radius (m)."""
-        return self.radius_km * 1000.0
 
 
 @dataclass(frozen=True)

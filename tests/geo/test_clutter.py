@@ -12,10 +12,18 @@ from click.testing import CliRunner
 
 from deadzone.cli.main import cli
 from deadzone.data.io import write_scenario
-from deadzone.errors import DataLoadError, ParameterError
-from deadzone.geo.clutter import CATEGORIES, clutter_loss_db, load_landcover, loss_table_db
+from deadzone.errors import CRSError, DataLoadError, ParameterError
+from deadzone.geo.clutter import (
+    CATEGORIES,
+    clutter_loss_db,
+    landcover_window,
+    load_landcover,
+    loss_table_db,
+    open_landcover,
+)
 from deadzone.geo.coverage import compute_coverage
 from tests.conftest import small_scenario
+from tests.landcover import write_landcover
 
 
 def p2108_2a(f_ghz: float, h: float, r: float) -> float:
@@ -118,3 +126,43 @@ def test_cli_coverage_with_landcover(tmp_path: Path) -> None:
     both = np.isfinite(ra) & np.isfinite(rb)
     assert both.sum() > 1000
     assert np.median(ra[both] - rb[both]) > 5.0  # built-up clutter costs signal
+
+
+@pytest.mark.parametrize("crs", ["utm", "lonlat"])
+def test_landcover_windows_equal_the_whole_grid(tmp_path: Path, crs: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import deadzone.geo.clutter as clutter
+
+    sc = small_scenario(z=_flat_rough(120))
+    lc = write_landcover(tmp_path / "lc.tif", sc.dem, crs=crs)
+    whole = load_landcover(lc, sc.dem)
+    assert len(np.unique(whole)) >= 4
+    rng = np.random.default_rng(7)
+    windows = [(0, 0, 120, 120), (119, 119, 1, 1), (3, 110, 117, 10)]
+    windows += [(int(r), int(c), int(rng.integers(1, 121 - r)), int(rng.integers(1, 121 - c)))
+                for r, c in rng.integers(0, 120, (6, 2))]
+    with open_landcover(lc) as src:
+        for r, c, h, w in windows:
+            np.testing.assert_array_equal(landcover_window(src, sc.dem, r, c, h, w),
+                                          whole[r:r + h, c:c + w], err_msg=str((r, c, h, w)))
+        # Tiny chunks and reads (a land cover far finer than the grid): the same codes.
+        monkeypatch.setattr(clutter, "_CHUNK_CELLS", 37)
+        monkeypatch.setattr(clutter, "_READ_BYTES", 5)
+        np.testing.assert_array_equal(landcover_window(src, sc.dem, 5, 9, 40, 33),
+                                      whole[5:45, 9:42])
+        with pytest.raises(ParameterError, match="outside the grid"):
+            landcover_window(src, sc.dem, 100, 0, 21, 5)
+
+
+def test_landcover_file_errors_name_the_file(tmp_path: Path) -> None:
+    sc = small_scenario()
+    (tmp_path / "notes.tif").write_text("not a raster\n")
+    with pytest.raises(DataLoadError, match="notes.tif: not a readable land-cover raster"):
+        load_landcover(tmp_path / "notes.tif", sc.dem)
+    with rasterio.open(tmp_path / "nocrs.tif", "w", driver="GTiff", width=4, height=4, count=1,
+                       dtype="uint8", transform=sc.dem.transform) as dst:
+        dst.write(np.full((4, 4), 10, np.uint8), 1)
+    with pytest.raises(CRSError, match="nocrs.tif: land-cover raster has no CRS"):
+        load_landcover(tmp_path / "nocrs.tif", sc.dem)
+    with pytest.raises(ParameterError, match="clutter mapping: class 10 -> 'jungle'"):
+        load_landcover(tmp_path / "notes.tif", sc.dem, mapping={10: "jungle"})
