@@ -57,9 +57,9 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory budget, e.g. 2GB, 500MB, 1.5GiB or 25% (default: 50% of physical "
                    "memory). When the DEM window and rasters do not fit, the grid is computed "
-                   "in tiles read from and written to disk (a geographic DEM is first warped "
-                   "to a metric grid on disk; no --landcover); a projected DEM gives the "
-                   "same rasters as in memory.")
+                   "in tiles read from and written to disk, --landcover window by window too "
+                   "(a geographic DEM is first warped to a metric grid on disk); a projected "
+                   "DEM gives the same rasters as in memory.")
 @landcover_option
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
@@ -77,7 +77,8 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     only the DEM window within --radius-km of the towers is read;
     with --per-band also signal_<tech>-<MHz>_dbm.tif and
     best_server_<tech>-<MHz>.tif per band.  A DEM window larger than
-    --max-memory is processed in tiles (windowed reads and writes).
+    --max-memory is processed in tiles (windowed reads of the DEM and of
+    --landcover, windowed writes).
     """
     from deadzone.data.io import atomic_path, write_raster
     from deadzone.data.loaders import load_dem, load_towers
@@ -92,7 +93,8 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     thr = thresholds_from(threshold_dbm, indoor_margin_db)
     bounds = reach_bounds(towers, radius_km)
     if _needs_tiles(dem_path, bounds, towers, budget=budget, radius_km=radius_km,
-                    per_band=per_band, threads=threads, dem_resolution_m=dem_resolution_m):
+                    per_band=per_band, threads=threads, dem_resolution_m=dem_resolution_m,
+                    landcover=landcover_path is not None):
         _tiled(dem_path, towers_path, towers, out, bounds=bounds, budget=budget,
                dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
                per_band=per_band, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
@@ -151,7 +153,8 @@ def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: 
 
 
 def _needs_tiles(dem_path: Path, bounds, towers, *, budget: int, radius_km: float,  # noqa: ANN001
-                 per_band: bool, threads: int | None, dem_resolution_m: float | None) -> bool:
+                 per_band: bool, threads: int | None, dem_resolution_m: float | None,
+                 landcover: bool) -> bool:
     """Whether the in-memory computation would exceed ``budget`` (bytes)."""
     import math
     import os
@@ -175,7 +178,7 @@ def _needs_tiles(dem_path: Path, bounds, towers, *, budget: int, radius_km: floa
     bands = len(towers) if per_band else 0
     need = in_memory_bytes((rows, cols), n_composites=1 + len(techs) + bands,
                            radius_m=radius_km * 1000.0, cell_w_m=cell_m, cell_h_m=cell_m,
-                           n_threads=threads or os.cpu_count() or 1)
+                           n_threads=threads or os.cpu_count() or 1, landcover=landcover)
     return need + overhead_bytes() > budget
 
 
@@ -183,14 +186,10 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
            dem_resolution_m: float | None, landcover_path: Path | None, per_band: bool,
            model: str, radius_km: float, rx_height_m: float, thr, threads: int | None,  # noqa: ANN001
            itm: ItmSettings, quiet: bool, t0: float) -> None:
-    """The coverage in tiles: windowed DEM reads, windowed raster writes, then COGs."""
-    from deadzone.errors import ParameterError
-    from deadzone.geo.tiled import DiskDem, format_bytes, warp_to_disk
+    """The coverage in tiles: windowed DEM (and land-cover) reads, windowed raster writes,
+    then COGs."""
+    from deadzone.geo.tiled import DiskDem, warp_to_disk
 
-    what = f"the DEM window ({dem_path.name}) does not fit --max-memory {format_bytes(budget)}"
-    if landcover_path is not None:
-        raise ParameterError(f"{what}, and --landcover is not supported in windowed "
-                             "processing; raise --max-memory or drop --landcover")
     src = DiskDem(dem_path, bounds_lonlat=bounds)
     resample = dem_resolution_m is not None and (
         abs(src.cell_w_m - dem_resolution_m) > 1e-9 or abs(src.cell_h_m - dem_resolution_m) > 1e-9)
@@ -209,7 +208,7 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
                           label=f"{dem_path} (warped to a metric grid)")
         _tiled_run(src, dem_path, towers_path, towers, out, budget=budget, per_band=per_band,
                    model=model, radius_km=radius_km, rx_height_m=rx_height_m, thr=thr,
-                   threads=threads, itm=itm, quiet=quiet, t0=t0)
+                   threads=threads, itm=itm, quiet=quiet, t0=t0, landcover_path=landcover_path)
     finally:
         if work is not None:
             import shutil
@@ -219,7 +218,8 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
 
 def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # noqa: ANN001
                budget: int, per_band: bool, model: str, radius_km: float, rx_height_m: float,
-               thr, threads: int | None, itm: ItmSettings, quiet: bool, t0: float) -> None:  # noqa: ANN001
+               thr, threads: int | None, itm: ItmSettings, quiet: bool, t0: float,  # noqa: ANN001
+               landcover_path: Path | None) -> None:
     """Tiles over ``src`` (a DiskDem in metres), then servers.csv and coverage.json."""
     import warnings
 
@@ -230,7 +230,8 @@ def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # 
         warnings.simplefilter("always")
         run = tiled_coverage(src, towers, max_memory_bytes=budget, model=model,
                              radius_km=radius_km, rx_height_m=rx_height_m, thresholds=thr,
-                             n_threads=threads, per_band=per_band, by_tech=False, itm=itm)
+                             n_threads=threads, per_band=per_band, by_tech=False, itm=itm,
+                             landcover=landcover_path)
         with src, progress_bar("coverage (tiles, then COGs)", quiet=quiet) as update:
             written = write_tiled_cogs(run, out, progress=update)
     for w in caught:  # re-issue after the progress bar is gone

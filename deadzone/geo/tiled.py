@@ -14,7 +14,12 @@ The result equals :func:`~deadzone.geo.coverage.compute_coverage` cell for
 cell: a tower's radials only ever read DEM cells within its reach (the
 Chebyshev window of the computation radius, cut where even free space falls
 below the floor), so the DEM window read here holds every cell the
-in-memory computation reads; merges run in tower order in both.
+in-memory computation reads; merges run in tower order in both.  With a
+land-cover raster, the P.2108 categories of the same window are read with
+it (:func:`deadzone.geo.clutter.landcover_window`, the resampling
+:func:`~deadzone.geo.clutter.load_landcover` does for the whole grid): the
+receiver height and clutter loss of every cell the tower computes lie in
+its reach, and cells outside it stay NaN in both paths.
 
 Trade-off, towers spanning several tiles: a tower's received-power window
 is computed once and kept (cropped to its reach, 4 bytes per cell) until the
@@ -32,7 +37,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,11 +49,18 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from deadzone.errors import CRSError, DataLoadError, DeadzoneWarning, ParameterError
+from deadzone.geo.clutter import (
+    WINDOW_WORK_BYTES,
+    category_codes,
+    landcover_window,
+    open_landcover,
+)
 from deadzone.geo.coverage import (
     DEFAULT_FLOOR_DBM,
     DEFAULT_RADIUS_KM,
     DEFAULT_RX_HEIGHT_M,
     CoverageResult,
+    EngineParams,
     TowerGrid,
     band_key,
     coverage_parameters,
@@ -62,7 +74,6 @@ from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import (
     iter_windows,
     merge_into,
-    model_code,
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -96,6 +107,10 @@ _WINDOW_BYTES_PER_CELL = 4 + 4 + 8
 #: Bytes per cell of a DEM window read from disk (raw up to float32, the
 #: float32 copy, the void mask and the fill's temporaries).
 _DEM_BYTES_PER_CELL = 4 + 4 + 1 + 1
+#: Bytes per cell of a tower's land-cover window (``--landcover``): category
+#: codes uint8, the receiver-height grid float32 and one float32 temporary
+#: (the height lookup while it is built, the clutter loss when it is applied).
+_LANDCOVER_BYTES_PER_CELL = 1 + 4 + 4
 #: GDAL block cache (MB) under the budget: reads of the DEM and tile writes.
 GDAL_CACHE_MB = 64
 #: Margin for Python objects, fragmentation and thread stacks (bytes).
@@ -583,10 +598,15 @@ def _window_cells(radius_m: float, cell_w_m: float, cell_h_m: float) -> int:
     return 2 * int(math.ceil(radius_m / min(cell_w_m, cell_h_m))) + 1
 
 
-def _tower_bytes(radius_m: float, cell_w_m: float, cell_h_m: float) -> int:
-    """Peak bytes of one tower being computed: its window arrays and its DEM window."""
+def _tower_bytes(radius_m: float, cell_w_m: float, cell_h_m: float, *,
+                 landcover: bool = False) -> int:
+    """Peak bytes of one tower being computed: its window arrays and its DEM window,
+    and with ``landcover`` its land-cover window and the resampling's work memory."""
     n = _window_cells(radius_m, cell_w_m, cell_h_m)
-    return n * n * _WINDOW_BYTES_PER_CELL + (n + 2 * _FILL_MARGIN) ** 2 * _DEM_BYTES_PER_CELL
+    out = n * n * _WINDOW_BYTES_PER_CELL + (n + 2 * _FILL_MARGIN) ** 2 * _DEM_BYTES_PER_CELL
+    if landcover:
+        out += n * n * _LANDCOVER_BYTES_PER_CELL + WINDOW_WORK_BYTES
+    return out
 
 
 def in_memory_bytes(
@@ -597,16 +617,19 @@ def in_memory_bytes(
     cell_w_m: float,
     cell_h_m: float,
     n_threads: int = 1,
+    landcover: bool = False,
 ) -> int:
     """Estimated peak bytes of :func:`~deadzone.geo.coverage.compute_coverage` plus writing.
 
     Per cell: the DEM as read and as float32, the void mask, ``n_composites``
-    composites and one raster copy when writing a COG; plus up to two tower
-    windows per thread.
+    composites, one raster copy when writing a COG and, with ``landcover``,
+    the clutter categories (uint8) and receiver heights (float32); plus up
+    to two tower windows per thread.
     """
     cells = shape[0] * shape[1]
-    per_cell = 4 + 4 + 1 + 4 + COMPOSITE_BYTES_PER_CELL * n_composites
-    return cells * per_cell + 2 * max(1, n_threads) * _tower_bytes(radius_m, cell_w_m, cell_h_m)
+    per_cell = 4 + 4 + 1 + 4 + COMPOSITE_BYTES_PER_CELL * n_composites + (5 if landcover else 0)
+    tower = _tower_bytes(radius_m, cell_w_m, cell_h_m, landcover=landcover)
+    return cells * per_cell + 2 * max(1, n_threads) * tower
 
 
 def plan_tiles(
@@ -620,6 +643,7 @@ def plan_tiles(
     n_threads: int = 1,
     base_bytes: int | None = None,
     cache_fraction: float = 0.4,
+    landcover: bool = False,
 ) -> TilePlan:
     """Tile size, threads and cache share so that the computation fits ``budget_bytes``.
 
@@ -641,6 +665,9 @@ def plan_tiles(
     cache_fraction : float
         Share of what is left after the threads' windows kept for tower windows
         reused across tiles.
+    landcover : bool
+        Each tower also reads its land-cover window (``--landcover``): it
+        counts in the tower's bytes.
 
     Raises
     ------
@@ -650,7 +677,7 @@ def plan_tiles(
     base = process_rss_bytes() if base_bytes is None else int(base_bytes)
     fixed = overhead_bytes(base)
     avail = int(budget_bytes) - fixed
-    tower = _tower_bytes(radius_m, cell_w_m, cell_h_m)
+    tower = _tower_bytes(radius_m, cell_w_m, cell_h_m, landcover=landcover)
     per_cell = COMPOSITE_BYTES_PER_CELL * max(1, n_composites)
     rows, cols = shape
     min_tile = min(rows, _MIN_TILE) * min(cols, _MIN_TILE) * per_cell
@@ -722,6 +749,11 @@ class TiledCoverage:
         Output grid georeferencing.
     parameters : dict
         As :attr:`CoverageResult.parameters` of the in-memory computation.
+    landcover : Path or None
+        Land-cover raster giving each cell's P.2108 clutter (read window by
+        window, see :func:`deadzone.geo.clutter.landcover_window`).
+    landcover_mapping : mapping of int to str or None
+        Its class value -> P.2108 category name (default: ESA WorldCover).
     stats : TileStats
         Filled while :meth:`tiles` runs.
     """
@@ -740,6 +772,8 @@ class TiledCoverage:
     by_tech: bool
     parameters: dict[str, object]
     n_threads: int
+    landcover: Path | None = None
+    landcover_mapping: Mapping[int, str] | None = None
     stats: TileStats = field(default_factory=TileStats)
 
     @property
@@ -820,6 +854,14 @@ class TiledCoverage:
             assert site is not None  # only computed towers have a reach
             a0, a1, b0, b1 = reach[i]
             elev = self.source.read(a0, b0, a1 - a0, b1 - b0)
+            clutter = None
+            if self.landcover is not None:
+                # The same window of the land cover: every cell the tower's
+                # radials compute (and so every receiver height and clutter
+                # loss it uses) lies in its reach.
+                with open_landcover(self.landcover) as lc:
+                    clutter = landcover_window(lc, dem_grid, a0, b0, a1 - a0, b1 - b0,
+                                               mapping=self.landcover_mapping)
             local = replace(site, row=site.row - a0, col=site.col - b0)
             win, r0, c0 = site_window(
                 elev,
@@ -832,8 +874,9 @@ class TiledCoverage:
                 floor_dbm=self.floor_dbm,
                 itm=self.itm,
                 n_threads=inner,
+                clutter=clutter,
             )
-            del elev
+            del elev, clutter
             # Keep only the reach (every other cell is NaN): grid offsets.
             ra, rb = a0 - (r0 + a0), a1 - (r0 + a0)
             ca, cb = b0 - (c0 + b0), b1 - (c0 + b0)
@@ -973,11 +1016,14 @@ def tiled_coverage(
     itm: ItmSettings | None = None,
     tile_shape: tuple[int, int] | None = None,
     base_bytes: int | None = None,
+    landcover: str | os.PathLike[str] | None = None,
+    landcover_mapping: Mapping[int, str] | None = None,
 ) -> TiledCoverage:
     """Plan coverage of ``towers`` over a DEM on disk within ``max_memory_bytes``.
 
     Same parameters and results as :func:`deadzone.geo.coverage.compute_coverage`
-    (without clutter), computed tile by tile: iterate
+    (with ``clutter=load_landcover(landcover, dem, mapping=landcover_mapping)``
+    when ``landcover`` is given), computed tile by tile: iterate
     :meth:`TiledCoverage.tiles`.
 
     Parameters
@@ -994,6 +1040,14 @@ def tiled_coverage(
         Force this tile size (tests); the budget check still applies.
     base_bytes : int, optional
         Memory already in use (default: this process's RSS now).
+    landcover : str or PathLike, optional
+        Land-cover raster for the P.2108 §3.1 terminal clutter
+        (:mod:`deadzone.geo.clutter`), read window by window with the DEM.
+        A class value without a category is reported when a window holding
+        it is read.
+    landcover_mapping : mapping of int to str, optional
+        Class value -> P.2108 category name (default
+        :data:`~deadzone.geo.clutter.WORLDCOVER`).
     model, radius_km, rx_height_m, k_factor, thresholds, floor_dbm, n_threads,
     per_band, itm
         As :func:`~deadzone.geo.coverage.compute_coverage`.
@@ -1007,7 +1061,9 @@ def tiled_coverage(
     ParameterError
         Bad parameters, or a budget too small for one tower window.
     CRSError
-        The DEM is not in a projected metric CRS.
+        The DEM is not in a projected metric CRS, or the land cover has no CRS.
+    DataLoadError
+        The land-cover file is not a readable raster.
 
     Examples
     --------
@@ -1016,11 +1072,13 @@ def tiled_coverage(
     >>> for (r0, c0, h, w), tile in run.tiles():  # doctest: +SKIP
     ...     out[r0:r0 + h, c0:c0 + w] = tile.rx.best_dbm
     """
-    model_code(model)
-    if not (0.0 < radius_km <= 200.0):
-        raise ParameterError(f"radius_km was {radius_km}; expected 0 < radius_km <= 200")
-    if not (0.0 < rx_height_m <= 100.0):
-        raise ParameterError(f"rx_height_m was {rx_height_m}; expected 0..100 m")
+    params = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                          k_factor=k_factor, floor_dbm=floor_dbm, itm=itm or ItmSettings())
+    lc_path = None
+    if landcover is not None:
+        category_codes(landcover_mapping)
+        lc_path = Path(os.fspath(landcover))
+        open_landcover(lc_path).close()  # an unreadable file fails now, not in a tile
     thr = thresholds or Thresholds()
     dem_grid = source.grid()
     grid = towers_on_grid(towers, dem_grid)
@@ -1033,8 +1091,8 @@ def tiled_coverage(
             stacklevel=2,
         )
     threads = n_threads or os.cpu_count() or 1
-    radius_m = radius_km * 1000.0
-    itm_settings = itm or ItmSettings()
+    radius_m = params.radius_m
+    itm_settings = params.itm
     if base_bytes is None:
         # Load the kernels (numba/LLVM) now, so the memory they take is part
         # of the base the plan measures rather than a surprise in the first tile.
@@ -1051,6 +1109,7 @@ def tiled_coverage(
         cell_h_m=source.cell_h_m,
         n_threads=threads,
         base_bytes=base_bytes,
+        landcover=lc_path is not None,
     )
     if tile_shape is not None:
         tr, tc = (int(v) for v in tile_shape)
@@ -1059,7 +1118,8 @@ def tiled_coverage(
         plan = replace(plan, tile_rows=tr, tile_cols=tc)
     parameters = coverage_parameters(model=model, radius_km=radius_km,
                                      rx_height_m=rx_height_m, k_factor=k_factor,
-                                     floor_dbm=floor_dbm, itm=itm_settings)
+                                     floor_dbm=floor_dbm, itm=itm_settings,
+                                     clutter=lc_path is not None)
     return TiledCoverage(
         source=source,
         grid=grid,
@@ -1075,6 +1135,8 @@ def tiled_coverage(
         by_tech=by_tech,
         parameters=parameters,
         n_threads=threads,
+        landcover=lc_path,
+        landcover_mapping=landcover_mapping,
     )
 
 

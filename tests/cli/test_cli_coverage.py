@@ -15,6 +15,7 @@ import deadzone
 from deadzone.cli.main import cli
 from deadzone.data.io import write_raster
 from tests.conftest import small_scenario
+from tests.landcover import write_landcover
 
 
 def test_coverage_writes_cogs_equal_to_the_api(tmp_path: Path) -> None:
@@ -117,6 +118,43 @@ def test_max_memory_forces_tiles_with_the_same_rasters(tmp_path: Path, monkeypat
     assert meta[0] == meta[1]
 
 
+def test_max_memory_with_landcover_gives_the_in_memory_rasters(tmp_path: Path,
+                                                               monkeypatch) -> None:  # noqa: ANN001
+    import deadzone.geo.tiled as tiled
+
+    dem_path, towers_path = _hilly_inputs(tmp_path)
+    lc = write_landcover(tmp_path / "worldcover.tif", tiled.DiskDem(dem_path), crs="lonlat")
+    base = ["coverage", "--dem", str(dem_path), "--towers", str(towers_path), "--radius-km",
+            "3", "--model", "knife", "--per-band", "--threads", "2"]
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "bare"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "mem"), "--quiet",
+                                   "--landcover", str(lc)])
+    assert res.exit_code == 0, res.output
+    # Plan as if the process used nothing: 128 MB leaves ~10.6 MB after GDAL's
+    # cache and the margin, of which one tower with its land cover takes ~7.3.
+    monkeypatch.setattr(tiled, "process_rss_bytes", lambda: 0)
+    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "tiles"), "--max-memory",
+                                   "128MB", "--landcover", str(lc)])
+    assert res.exit_code == 0, res.output
+    m = re.search(r"windowed: 300x300 grid in (\d+) tiles", res.stderr)
+    assert m is not None and int(m.group(1)) > 1, res.stderr
+    names = sorted(p.name for p in (tmp_path / "mem").iterdir())
+    assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == names
+    for name in [n for n in names if n.endswith(".tif")]:
+        with rasterio.open(tmp_path / "mem" / name) as a, \
+                rasterio.open(tmp_path / "tiles" / name) as b:
+            assert (a.transform, a.crs) == (b.transform, b.crs)
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
+    with rasterio.open(tmp_path / "bare" / "rx_dbm.tif") as a, \
+            rasterio.open(tmp_path / "tiles" / "rx_dbm.tif") as b:
+        bare, clutter = a.read(1), b.read(1)
+    both = np.isfinite(bare) & np.isfinite(clutter)
+    assert (bare[both] != clutter[both]).mean() > 0.5  # the land cover was used
+    meta = [json.loads((tmp_path / d / "coverage.json").read_text()) for d in ("mem", "tiles")]
+    assert meta[0] == meta[1] and "clutter" in meta[1]["parameters"]
+
+
 def test_max_memory_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     import deadzone.geo.tiled as tiled
 
@@ -130,9 +168,25 @@ def test_max_memory_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  #
     assert res.exit_code == 2, res.output
     assert "cannot hold one tower's window" in res.output
     assert len(res.output.strip().splitlines()) == 1
-    res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "c"), "--max-memory", "121MB",
-                                   "--landcover", str(dem_path)])
-    assert res.exit_code == 2 and "--landcover is not supported" in res.output
+    # Land cover in tiles (the in-memory loader is never called): a file that
+    # is not a raster, and one (the DEM) whose values are no land-cover class:
+    # one line each, naming the file.
+    import deadzone.cli.coverage as cli_coverage
+
+    def in_memory(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the in-memory path was taken")
+
+    monkeypatch.setattr(cli_coverage, "load_landcover", in_memory)
+    notes = tmp_path / "notes.tif"
+    notes.write_text("not a raster\n")
+    for lc, expected in ((notes, f"error: {notes}: not a readable land-cover raster"),
+                         (dem_path, f"error: {dem_path}: land-cover class value(s) [")):
+        res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "c"), "--max-memory",
+                                       "128MB", "--threads", "2", "--landcover", str(lc)])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith(expected), res.output
+        assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+        assert not (tmp_path / "c" / "rx_dbm.tif").exists()
 
 
 def test_max_memory_warps_a_geographic_dem_to_disk(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

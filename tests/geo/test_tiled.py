@@ -12,10 +12,12 @@ import pytest
 from deadzone.data.io import write_raster
 from deadzone.data.loaders import load_dem
 from deadzone.errors import CRSError, DeadzoneWarning, ParameterError
+from deadzone.geo.clutter import CATEGORIES, load_landcover
 from deadzone.geo.coverage import compute_coverage
 from deadzone.geo.tiled import (
     DiskDem,
     format_bytes,
+    overhead_bytes,
     parse_memory,
     physical_memory_bytes,
     plan_tiles,
@@ -23,6 +25,7 @@ from deadzone.geo.tiled import (
 )
 from deadzone.kernels.coverage import Composite
 from tests.conftest import small_scenario
+from tests.landcover import write_landcover
 
 
 def _terrain(rows: int, cols: int, seed: int = 3) -> np.ndarray:
@@ -122,6 +125,73 @@ def test_tiled_equals_in_memory_cell_for_cell(scenario, model: str) -> None:  # 
     assert run.stats.tiles == 6 * 5
     # Every computed tower computed once, then reused from the cache.
     assert run.stats.computed == 4 and run.stats.recomputed == 0 and run.stats.reused > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "lc_crs"), [("knife", "utm"), ("knife", "lonlat"), ("itm", "utm")]
+)
+def test_tiled_with_landcover_equals_in_memory_cell_for_cell(
+    scenario, tmp_path: Path, model: str, lc_crs: str
+) -> None:  # noqa: ANN001
+    s, path = scenario
+    lc = write_landcover(tmp_path / "lc.tif", s.dem, crs=lc_crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)  # the tower outside the DEM
+        dem = load_dem(path)
+        clutter = load_landcover(lc, dem)
+        kw = dict(model=model, radius_km=3.0, per_band=True, n_threads=2)
+        cov = compute_coverage(dem, s.towers, clutter=clutter, **kw)
+        bare = compute_coverage(dem, s.towers, **kw)
+
+        def run_tiled():  # noqa: ANN202
+            return tiled_coverage(DiskDem(path), s.towers, max_memory_bytes=10**9, base_bytes=0,
+                                  tile_shape=(37, 53), landcover=lc, **kw)
+
+        run = run_tiled()
+        by = _assemble(run)
+        uncached = run_tiled()
+        uncached.plan = replace(uncached.plan, cache_bytes=0)
+        by_uncached = _assemble(uncached)
+    names = {CATEGORIES[c].name for c in np.unique(clutter)}
+    assert {"none", "water-sea", "open-rural", "urban-trees-forest"} <= names
+    reached = np.isfinite(bare.rx.best_dbm)
+    assert (cov.rx.best_dbm[reached] != bare.rx.best_dbm[reached]).mean() > 0.5  # clutter counts
+    _assert_equal(by, cov)
+    assert run.parameters == cov.parameters and "clutter" in run.parameters
+    assert run.stats.computed == 4 and run.stats.reused > 0
+    # Recomputed towers read their land cover again: the same result.
+    _assert_equal(by_uncached, cov)
+    assert uncached.stats.recomputed > 0
+
+
+def test_landcover_windows_count_in_the_memory_plan(scenario, tmp_path: Path) -> None:  # noqa: ANN001
+    import tracemalloc
+
+    s, path = scenario
+    lc = write_landcover(tmp_path / "lc.tif", s.dem, crs="lonlat")
+    kw = dict(model="knife", radius_km=2.0, n_threads=1, base_bytes=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        # A budget that holds one tower without land cover and a 64x64 tile ...
+        budget = overhead_bytes(0) + 1_413_850 + 64 * 64 * 14 * 3  # rx, 2G and 4G
+        tiled_coverage(DiskDem(path), s.towers, max_memory_bytes=budget, **kw)
+        # ... is too small once its land-cover window and resampling are counted.
+        with pytest.raises(ParameterError, match="cannot hold one tower's window"):
+            tiled_coverage(DiskDem(path), s.towers, max_memory_bytes=budget, landcover=lc, **kw)
+        budget += 5_300_000
+        run = tiled_coverage(DiskDem(path), s.towers, max_memory_bytes=budget, landcover=lc, **kw)
+        assert len(run.plan.tiles(run.shape)) > 1
+        compute_coverage(load_dem(path), s.towers, model="knife", radius_km=0.5)  # load kernels
+        tracemalloc.start()
+        try:
+            for _ in run.tiles():
+                pass
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # Array memory (numpy reports to tracemalloc) stays within the budget left
+    # after the process base, GDAL's cache and the margin.
+    assert 0 < peak <= budget - overhead_bytes(0)
 
 
 def test_without_cache_towers_are_recomputed_with_the_same_result(scenario) -> None:  # noqa: ANN001
