@@ -106,7 +106,7 @@ def clutter_loss_db(category: str, *, freq_mhz: float, rx_height_m: float) -> fl
     Examples
     --------
     >>> round(clutter_loss_db("urban-trees-forest", freq_mhz=900, rx_height_m=1.5), 2)
-    19.53
+    22.58
     """
     if category not in _CODE:
         raise ParameterError(f"clutter category was {category!r}; expected one of {list(_CODE)}")
