@@ -41,6 +41,7 @@ import math
 import numpy as np
 
 from deadzone.kernels._jit import jit
+from deadzone.kernels._vmath import vcbrt, vexp, vjit, vlog, vlog10, vloop, vsincos
 
 # --- propagation modes (the reference's MODE__* values) -----------------------
 MODE_NOT_SET = 0
@@ -122,34 +123,34 @@ def _dim(x: float, y: float) -> float:
     return x - y if x > y else 0.0
 
 
-@jit
+@vjit
 def free_space_db(d_m: float, f_mhz: float) -> float:
     """Free-space basic transmission loss, dB (ITU-R P.525; [Alg 4.1])."""
     return _free_space_at(d_m, _free_space_const(f_mhz))
 
 
-@jit
+@vjit
 def _free_space_const(f_mhz: float) -> float:
     """The frequency part of :func:`free_space_db`, 32.45 + 20 log10(f_MHz)."""
-    return 32.45 + 20.0 * math.log10(f_mhz)
+    return 32.45 + 20.0 * vlog10(f_mhz)
 
 
-@jit
+@vjit
 def _free_space_at(d_m: float, fs_const: float) -> float:
     """:func:`free_space_db` from its frequency part (same operations, same bits)."""
-    return fs_const + 20.0 * math.log10(d_m / 1000.0)
+    return fs_const + 20.0 * vlog10(d_m / 1000.0)
 
 
-@jit
+@vjit
 def _terrain_roughness(d_m: float, delta_h: float) -> float:
     """Delta h(d) = Delta h (1 - 0.8 exp(-d / 50 km)) [ERL eq 3]."""
-    return delta_h * (1.0 - 0.8 * math.exp(-d_m / 50e3))
+    return delta_h * (1.0 - 0.8 * vexp(-d_m / 50e3))
 
 
-@jit
+@vjit
 def _sigma_h(delta_h: float) -> float:
     """RMS terrain deviation in the first Fresnel zone [ERL 3.6a]."""
-    return 0.78 * delta_h * math.exp(-0.5 * math.sqrt(math.sqrt(delta_h)))
+    return 0.78 * delta_h * vexp(-0.5 * math.sqrt(math.sqrt(delta_h)))
 
 
 @jit
@@ -164,30 +165,33 @@ def _qerfi(q: float) -> float:
     return -v if q > 0.5 else v
 
 
-@jit
+@vjit
 def _fresnel_knife(v2: float) -> float:
-    """Ideal knife-edge loss A(v, 0) from v^2 [TN101 III.24b,c]."""
-    if v2 < 5.76:
-        return 6.02 + 9.11 * math.sqrt(v2) - 1.27 * v2
-    return 12.953 + 10.0 * math.log10(v2)
+    """Ideal knife-edge loss A(v, 0) from v^2 [TN101 III.24b,c] (both branches, one kept)."""
+    near = 6.02 + 9.11 * math.sqrt(v2) - 1.27 * v2
+    far = 12.953 + 10.0 * vlog10(v2)
+    return near if v2 < 5.76 else far
 
 
-@jit
+@vjit
 def _height_gain(x_km: float, k: float) -> float:
-    """Vogler's height-gain function F(x, K), dB [Vog; Alg 6.1-6.4]."""
-    if x_km < 200.0:
-        w = -math.log(k)
-        if k < 1e-5 or x_km * w**3 > 5495.0:
-            r = -117.0
-            if x_km > 1.0:
-                r = 17.372 * math.log(x_km) + r
-            return r
-        return 2.5e-5 * x_km * x_km / k - 8.686 * w - 15.0
-    r = 0.05751 * x_km - 4.343 * math.log(x_km)
-    if x_km < 2000.0:
-        w = 0.0134 * x_km * math.exp(-0.005 * x_km)
-        r = (1.0 - w) * r + w * (17.372 * math.log(x_km) - 117.0)
-    return r
+    """Vogler's height-gain function F(x, K), dB [Vog; Alg 6.1-6.4].
+
+    Branch-free: every branch is evaluated and the reference's choice kept,
+    so that a loop over cells vectorizes (see :mod:`deadzone.kernels._vmath`).
+    """
+    ln_x = vlog(x_km)
+    w = -vlog(k)
+    # x < 200 km
+    r_flat = -117.0 + (17.372 * ln_x if x_km > 1.0 else 0.0)
+    r_k = 2.5e-5 * x_km * x_km / k - 8.686 * w - 15.0
+    r_near = r_flat if (k < 1e-5 or x_km * (w * w * w) > 5495.0) else r_k
+    # x >= 200 km, blended towards the x > 2000 km form below 2000 km
+    r = 0.05751 * x_km - 4.343 * ln_x
+    wb = 0.0134 * x_km * vexp(-0.005 * x_km)
+    r_mid = (1.0 - wb) * r + wb * (17.372 * ln_x - 117.0)
+    r_far = r_mid if x_km < 2000.0 else r
+    return r_near if x_km < 200.0 else r_far
 
 
 @jit
@@ -369,24 +373,38 @@ def _horizons(z: np.ndarray, n_int: int, xi: float, a_e: float, h_tx: float, h_r
 # ==============================================================================
 # lrprop: reference attenuation
 # ==============================================================================
-@jit
-def _los_loss(d: float, he0: float, he1: float, z_g: complex, delta_h: float, m_d: float,
-              a_d0: float, d_sml: float, f_mhz: float) -> float:
+@vjit
+def _los_loss(d: float, he0: float, he1: float, z_re: float, z_im: float, delta_h: float,
+              m_d: float, a_d0: float, d_sml: float, f_mhz: float) -> float:
     """Line-of-sight attenuation: two-ray with rough-ground reflection blended
-    with the extended diffraction line [Alg 4.43-4.50]."""
+    with the extended diffraction line [Alg 4.43-4.50].
+
+    ``z_re``, ``z_im``: the ground impedance Z_g; the complex arithmetic is
+    written out in real and imaginary parts (branch-free, vectorizable).
+    """
     sig = _sigma_h(_terrain_roughness(d, delta_h))
     wn = f_mhz / 47.7
     hs = he0 + he1
     sin_psi = hs / math.sqrt(d * d + hs * hs)  # [Alg 4.46]
-    r_e = (sin_psi - z_g) / (sin_psi + z_g) * math.exp(-min(10.0, wn * sig * sin_psi))  # 4.47
-    q = r_e.real * r_e.real + r_e.imag * r_e.imag
-    if q < 0.25 or q < sin_psi:  # [Alg 4.48]
-        r_e = r_e * math.sqrt(sin_psi / q)
+    # r_e = (sin_psi - Z_g) / (sin_psi + Z_g) exp(-min(10, wn sigma_h sin_psi)) [Alg 4.47]
+    nr = sin_psi - z_re
+    ni = -z_im
+    dr = sin_psi + z_re
+    di = z_im
+    den = dr * dr + di * di
+    damp = vexp(-min(10.0, wn * sig * sin_psi))
+    re_r = (nr * dr + ni * di) / den * damp
+    re_i = (ni * dr - nr * di) / den * damp
+    q = re_r * re_r + re_i * re_i
+    scale = math.sqrt(sin_psi / q) if (q < 0.25 or q < sin_psi) else 1.0  # [Alg 4.48]
+    re_r = re_r * scale
+    re_i = re_i * scale
     dphi = wn * 2.0 * he0 * he1 / d  # [Alg 4.49]
-    if dphi > math.pi / 2.0:  # [Alg 4.50]
-        dphi = math.pi - (math.pi / 2.0) ** 2 / dphi
-    rr = complex(math.cos(dphi), -math.sin(dphi)) + r_e
-    a_t = -10.0 * math.log10(rr.real * rr.real + rr.imag * rr.imag)
+    dphi = (math.pi - (math.pi / 2.0) ** 2 / dphi) if dphi > math.pi / 2.0 else dphi  # [4.50]
+    sin_p, cos_p = vsincos(dphi)
+    rr_r = cos_p + re_r
+    rr_i = -sin_p + re_i
+    a_t = -10.0 * vlog10(rr_r * rr_r + rr_i * rr_i)
     a_d = m_d * d + a_d0
     w = 1.0 / (1.0 + f_mhz * delta_h / max(10e3, d_sml))
     return w * a_t + (1.0 - w) * a_d
@@ -404,28 +422,25 @@ def freq_consts(f_mhz: float, z_g: complex):
             _free_space_const(f_mhz))
 
 
-@jit
+@vjit
 def terminal_terms(dh: float, he: float, fc):
     """The parts of the diffraction and variability terms that belong to one terminal.
 
     From the terminal's horizon distance ``dh`` and effective height ``he``
     (m): Vogler's ``x_j`` and height gain ``F(x_j, K_j)`` [Vog; Alg 4.13-4.17]
-    and ``sqrt(2 a_9000 h_e)`` of the effective distance [Alg 5.3].  A sweep
-    reuses the transmitter's while its horizon and effective height stay the
-    same (most cells of a radial); same numbers as computing them anew.
+    and ``sqrt(2 a_9000 h_e)`` of the effective distance [Alg 5.3].
     """
     f3, fm3, absz, _, _ = fc
     a = 0.5 * dh * dh / he
-    c = ((4.0 / 3.0) * A_0_M / a) ** THIRD
+    c = vcbrt((4.0 / 3.0) * A_0_M / a)
     k = 0.017778 * c * fm3 / absz
     x = (1.607 - k) * c * c * f3 * (dh / 1000.0)
     return x, _height_gain(x, k), math.sqrt(2.0 * A_9000_M * he)
 
 
-@jit
-def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc, tx, rx,
-                       delta_h: float, h0: float, h1: float, call_mode: int, d_sml: float,
-                       f_mhz: float):
+@vjit
+def _diffraction_terms(he0: float, he1: float, fc, tx, rx, delta_h: float, h0: float, h1: float,
+                       call_mode: int, d_sml: float, f_mhz: float):
     """The distance-independent part of :func:`_diffraction_loss`.
 
     Both evaluation distances of the diffraction line share these terms
@@ -433,31 +448,30 @@ def _diffraction_terms(dh0: float, dh1: float, he0: float, he1: float, fc, tx, r
     weighting's height term); computing them once halves the cost.  ``fc``
     from :func:`freq_consts`, ``tx`` / ``rx`` from :func:`terminal_terms`.
     """
-    f3, fm3, absz, _, _ = fc
     x1, hg1, _ = tx
     x2, hg2, _ = rx
     hg = hg1 + hg2
     # clutter factor [ERL 3.38c], with Delta h taken at d_sML
     sig = _sigma_h(_terrain_roughness(d_sml, delta_h))
-    a_fo = min(15.0, 5.0 * math.log10(1.0 + 1e-5 * h0 * h1 * f_mhz * sig))
+    a_fo = min(15.0, 5.0 * vlog10(1.0 + 1e-5 * h0 * h1 * f_mhz * sig))
     q = h0 * h1
     qk = he0 * he1 - q
-    if call_mode == CALL_P2P:
-        q += 10.0
+    q = q + 10.0 if call_mode == CALL_P2P else q
     term1 = math.sqrt(1.0 + qk / q)
-    return f3, fm3, absz, x1 + x2, hg, a_fo, term1
+    return x1 + x2, hg, a_fo, term1
 
 
-@jit
+@vjit
 def _diffraction_loss(d: float, dh0: float, dh1: float, a_e: float, delta_h: float,
-                      theta_los: float, f_mhz: float, f3: float, fm3: float, absz: float,
-                      x12: float, hg: float, a_fo: float, term1: float) -> float:
+                      theta_los: float, f_mhz: float, fc, x12: float, hg: float, a_fo: float,
+                      term1: float) -> float:
     """Diffraction attenuation at distance d [Alg 4.10-4.22; ERL 3.23, 3.38c].
 
     Double knife edge (TN101 I.1, I.7) and Vogler three-radii smooth earth,
     weighted by terrain roughness, plus the clutter factor; the remaining
     arguments come from :func:`_diffraction_terms`.
     """
+    f3, fm3, absz, _, _ = fc
     d_ml = dh0 + dh1
     theta_nlos = d / a_e - theta_los  # [Alg 4.12]
     d_nlos = d - d_ml
@@ -469,10 +483,10 @@ def _diffraction_loss(d: float, dh0: float, dh1: float, a_e: float, delta_h: flo
 
     # smooth earth, three radii [Vog eqs 2, 3, 6a, 13; Alg 4.13-4.20]
     a0 = (d - d_ml) / (d / a_e - theta_los)
-    c0 = ((4.0 / 3.0) * A_0_M / a0) ** THIRD
+    c0 = vcbrt((4.0 / 3.0) * A_0_M / a0)
     k0 = 0.017778 * c0 * fm3 / absz
     x0 = (1.607 - k0) * c0 * c0 * f3 * (a0 * theta_nlos / 1000.0) + x12
-    g_x = 0.05751 * x0 - 10.0 * math.log10(x0)
+    g_x = 0.05751 * x0 - 10.0 * vlog10(x0)
     a_se = g_x - hg - 20.0
 
     # weighting [ERL 3.23]; C ~ 10 for low antennas on known paths
@@ -530,17 +544,25 @@ def _scatter_loss(d: float, th0: float, th1: float, dh0: float, dh1: float, he0:
     return loss, h_0
 
 
-@jit
-def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float,
-                          dh1: float, he0: float, he1: float, gamma_e: float, n_s: float,
-                          delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc,
-                          tx):
-    """Reference attenuation A_ref below free space [Alg §4 lrprop; ERL §3].
+#: Mode returned by :func:`_reference_line` when the troposcatter line may apply
+#: (beyond d_ML + 1.088 X_ae ln f); :func:`_beyond_diffraction` settles it.
+MODE_SCATTER_CHECK = -1
 
-    ``fc`` from :func:`freq_consts`, ``tx`` the transmitter's
-    :func:`terminal_terms`.  Returns (A_ref_db, mode, warnings, error).
+
+@vjit
+def _reference_line(th0: float, th1: float, f_mhz: float, z_re: float, z_im: float, dh0: float,
+                    dh1: float, he0: float, he1: float, gamma_e: float, n_s: float,
+                    delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc, tx):
+    """Reference attenuation of one cell, branch-free [Alg §4 lrprop; ERL §3].
+
+    Line of sight and the diffraction line as in NTIA ITM; every branch is
+    evaluated and the reference's choice kept (selects), so that a loop over
+    cells vectorizes.  Where the troposcatter line may take over the mode is
+    :data:`MODE_SCATTER_CHECK` and the caller finishes with
+    :func:`_beyond_diffraction`.  ``fc`` from :func:`freq_consts`, ``tx`` the
+    transmitter's :func:`terminal_terms`.  Returns (A_ref_db, mode,
+    warnings, error, m_d, A_d0, X_ae).
     """
-    warn = 0
     a_e = 1.0 / gamma_e
     ds0 = math.sqrt(2.0 * he0 * a_e)
     ds1 = math.sqrt(2.0 * he1 * a_e)
@@ -548,122 +570,130 @@ def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh
     d_ml = dh0 + dh1
     theta_los = -max(th0 + th1, -d_ml / a_e)
 
-    if abs(th0) > 200e-3:
-        warn |= WARN_TX_HORIZON_ANGLE
-    if abs(th1) > 200e-3:
-        warn |= WARN_RX_HORIZON_ANGLE
-    if dh0 < 0.1 * ds0:
-        warn |= WARN_TX_HORIZON_DISTANCE_1
-    if dh1 < 0.1 * ds1:
-        warn |= WARN_RX_HORIZON_DISTANCE_1
-    if dh0 > 3.0 * ds0:
-        warn |= WARN_TX_HORIZON_DISTANCE_2
-    if dh1 > 3.0 * ds1:
-        warn |= WARN_RX_HORIZON_DISTANCE_2
-    if n_s < 150.0:
-        return 0.0, MODE_NOT_SET, warn, ERR_SURFACE_REFRACTIVITY_SMALL
-    if n_s > 400.0:
-        return 0.0, MODE_NOT_SET, warn, ERR_SURFACE_REFRACTIVITY_LARGE
-    if n_s < 250.0:
-        warn |= WARN_SURFACE_REFRACTIVITY
-    if a_e < 4000000.0 or a_e > 13333333.0:
-        return 0.0, MODE_NOT_SET, warn, ERR_EFFECTIVE_EARTH
-    if z_g.real <= abs(z_g.imag):
-        return 0.0, MODE_NOT_SET, warn, ERR_GROUND_IMPEDANCE
+    warn = WARN_TX_HORIZON_ANGLE if abs(th0) > 200e-3 else 0
+    warn |= WARN_RX_HORIZON_ANGLE if abs(th1) > 200e-3 else 0
+    warn |= WARN_TX_HORIZON_DISTANCE_1 if dh0 < 0.1 * ds0 else 0
+    warn |= WARN_RX_HORIZON_DISTANCE_1 if dh1 < 0.1 * ds1 else 0
+    warn |= WARN_TX_HORIZON_DISTANCE_2 if dh0 > 3.0 * ds0 else 0
+    warn |= WARN_RX_HORIZON_DISTANCE_2 if dh1 > 3.0 * ds1 else 0
+    ns_ok = n_s >= 150.0 and n_s <= 400.0
+    warn |= WARN_SURFACE_REFRACTIVITY if (ns_ok and n_s < 250.0) else 0
+    err = (ERR_SURFACE_REFRACTIVITY_SMALL if n_s < 150.0 else
+           ERR_SURFACE_REFRACTIVITY_LARGE if n_s > 400.0 else
+           ERR_EFFECTIVE_EARTH if (a_e < 4000000.0 or a_e > 13333333.0) else
+           ERR_GROUND_IMPEDANCE if z_re <= abs(z_im) else ERR_NONE)
 
     # diffraction line from two distances far in the diffraction region [Alg 4.8-4.9]
-    xae = (a_e * a_e / f_mhz) ** THIRD
+    xae = vcbrt(a_e * a_e / f_mhz)
     d3 = max(d_sml, d_ml + 5.0 * xae)
     d4 = d3 + 10.0 * xae
-    f3, fm3, absz, x12, hg, a_fo, term1 = _diffraction_terms(
-        dh0, dh1, he0, he1, fc, tx, terminal_terms(dh1, he1, fc), delta_h, h0, h1, call_mode,
-        d_sml, f_mhz)
-    a3 = _diffraction_loss(d3, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
-                           hg, a_fo, term1)
-    a4 = _diffraction_loss(d4, dh0, dh1, a_e, delta_h, theta_los, f_mhz, f3, fm3, absz, x12,
-                           hg, a_fo, term1)
+    x12, hg, a_fo, term1 = _diffraction_terms(
+        he0, he1, fc, tx, terminal_terms(dh1, he1, fc), delta_h, h0, h1, call_mode, d_sml,
+        f_mhz)
+    a3 = _diffraction_loss(d3, dh0, dh1, a_e, delta_h, theta_los, f_mhz, fc, x12, hg, a_fo,
+                           term1)
+    a4 = _diffraction_loss(d4, dh0, dh1, a_e, delta_h, theta_los, f_mhz, fc, x12, hg, a_fo,
+                           term1)
     m_d = (a4 - a3) / (d4 - d3)
     a_d0 = a3 - m_d * d3
 
-    if d < abs(he0 - he1) / 200e-3:
-        warn |= WARN_PATH_DISTANCE_TOO_SMALL_1
-    if d < 1e3:
-        warn |= WARN_PATH_DISTANCE_TOO_SMALL_2
-    if d > 1000e3:
-        warn |= WARN_PATH_DISTANCE_TOO_BIG_1
-    if d > 2000e3:
-        warn |= WARN_PATH_DISTANCE_TOO_BIG_2
+    if err == ERR_NONE:
+        warn |= WARN_PATH_DISTANCE_TOO_SMALL_1 if d < abs(he0 - he1) / 200e-3 else 0
+        warn |= WARN_PATH_DISTANCE_TOO_SMALL_2 if d < 1e3 else 0
+        warn |= WARN_PATH_DISTANCE_TOO_BIG_1 if d > 1000e3 else 0
+        warn |= WARN_PATH_DISTANCE_TOO_BIG_2 if d > 2000e3 else 0
 
-    if d < d_sml:
-        # line of sight: A = A_o + k1 d + k2 ln d fitted through d0, d1, d_sML
-        # [ERL 3.16-3.21; Alg 4.25-4.42]
-        a_sml = d_sml * m_d + a_d0
-        d0 = 0.04 * f_mhz * he0 * he1
-        if a_d0 >= 0.0:
-            d0 = min(d0, 0.5 * d_ml)
-            d1 = d0 + 0.25 * (d_ml - d0)
-        else:
-            d1 = max(-a_d0 / m_d, 0.25 * d_ml)
-        a1 = _los_loss(d1, he0, he1, z_g, delta_h, m_d, a_d0, d_sml, f_mhz)
-        flag = False
-        k1 = 0.0
-        k2 = 0.0
-        if d0 < d1:
-            a0 = _los_loss(d0, he0, he1, z_g, delta_h, m_d, a_d0, d_sml, f_mhz)
-            q = math.log(d_sml / d0)
-            k2 = max(0.0, ((d_sml - d0) * (a1 - a0) - (d1 - d0) * (a_sml - a0))
-                     / ((d_sml - d0) * math.log(d1 / d0) - (d1 - d0) * q))
-            flag = a_d0 > 0.0 or k2 > 0.0
-            if flag:
-                k1 = (a_sml - a0 - k2 * q) / (d_sml - d0)
-                if k1 < 0.0:
-                    k1 = 0.0
-                    k2 = _dim(a_sml, a0) / q
-                    if k2 == 0.0:
-                        k1 = m_d
-        if not flag:
-            k1 = _dim(a_sml, a1) / (d_sml - d1)
-            k2 = 0.0
-            if k1 == 0.0:
-                k1 = m_d
-        a_o = a_sml - k1 * d_sml - k2 * math.log(d_sml)
-        a_ref = a_o + k1 * d + k2 * math.log(d)
-        mode = MODE_LOS
+    # line of sight: A = A_o + k1 d + k2 ln d fitted through d0, d1, d_sML
+    # [ERL 3.16-3.21; Alg 4.25-4.42]
+    a_sml = d_sml * m_d + a_d0
+    d0 = 0.04 * f_mhz * he0 * he1
+    d0 = min(d0, 0.5 * d_ml) if a_d0 >= 0.0 else d0
+    d1 = (d0 + 0.25 * (d_ml - d0)) if a_d0 >= 0.0 else max(-a_d0 / m_d, 0.25 * d_ml)
+    a1 = _los_loss(d1, he0, he1, z_re, z_im, delta_h, m_d, a_d0, d_sml, f_mhz)
+    a0 = _los_loss(d0, he0, he1, z_re, z_im, delta_h, m_d, a_d0, d_sml, f_mhz)
+    q = vlog(d_sml / d0)
+    k2 = max(0.0, ((d_sml - d0) * (a1 - a0) - (d1 - d0) * (a_sml - a0))
+             / ((d_sml - d0) * vlog(d1 / d0) - (d1 - d0) * q))
+    flag = d0 < d1 and (a_d0 > 0.0 or k2 > 0.0)
+    k1 = (a_sml - a0 - k2 * q) / (d_sml - d0)
+    k1_neg = k1 < 0.0
+    k2 = _dim(a_sml, a0) / q if k1_neg else k2
+    k1 = (m_d if k2 == 0.0 else 0.0) if k1_neg else k1
+    k1_plain = _dim(a_sml, a1) / (d_sml - d1)
+    k1_plain = m_d if k1_plain == 0.0 else k1_plain
+    k1 = k1 if flag else k1_plain
+    k2 = k2 if flag else 0.0
+    a_o = a_sml - k1 * d_sml - k2 * vlog(d_sml)
+    a_los = a_o + k1 * d + k2 * vlog(d)
+
+    # beyond the horizon: the diffraction line, or the scatter line beyond
+    # d_x >= d_ML + 1.088 X_ae ln f (Alg 4.57): that case is left to
+    # _beyond_diffraction (it needs the H_0 curve fits, a scalar table walk).
+    los = d < d_sml
+    a_ref = a_los if los else m_d * d + a_d0
+    mode = (MODE_LOS if los else
+            MODE_DIFFRACTION if d <= d_ml + 1.088 * xae * fc[3] else MODE_SCATTER_CHECK)
+    ok = err == ERR_NONE
+    return (max(a_ref, 0.0) if ok else 0.0, mode if ok else MODE_NOT_SET, warn, err, m_d, a_d0,
+            xae)
+
+
+@jit
+def _beyond_diffraction(th0: float, th1: float, f_mhz: float, dh0: float, dh1: float,
+                        he0: float, he1: float, gamma_e: float, n_s: float, d: float, fc,
+                        m_d: float, a_d0: float, xae: float):
+    """Diffraction or troposcatter line beyond d_ML + 1.088 X_ae ln f [Alg 4.51-4.60].
+
+    The scalar end of :func:`_reference_line` for its
+    :data:`MODE_SCATTER_CHECK` cells.  Returns (A_ref_db, mode).
+    """
+    a_e = 1.0 / gamma_e
+    d_sml = math.sqrt(2.0 * he0 * a_e) + math.sqrt(2.0 * he1 * a_e)
+    d_ml = dh0 + dh1
+    theta_los = -max(th0 + th1, -d_ml / a_e)
+    d5 = d_ml + 200e3
+    d6 = d_ml + 400e3
+    a6, hh = _scatter_loss(d6, th0, th1, dh0, dh1, he0, he1, a_e, n_s, f_mhz, theta_los, -1.0)
+    a5, hh = _scatter_loss(d5, th0, th1, dh0, dh1, he0, he1, a_e, n_s, f_mhz, theta_los, hh)
+    if a5 < 1000.0:
+        m_s = (a6 - a5) / 200e3
+        d_x = max(max(d_sml, d_ml + 1.088 * xae * fc[3]),
+                  (a5 - a_d0 - m_s * d5) / (m_d - m_s))
+        a_s0 = (m_d - m_s) * d_x + a_d0
     else:
-        # beyond the horizon: diffraction line or scatter line [Alg 4.51-4.60].
-        # The scatter line takes over only beyond d_x >= d_ML + 1.088 X_ae ln f
-        # (Alg 4.57), so closer in the answer is the diffraction line and the
-        # two scatter evaluations are skipped (same result, much less work).
-        if d <= d_ml + 1.088 * xae * fc[3]:
-            return max(m_d * d + a_d0, 0.0), MODE_DIFFRACTION, warn, ERR_NONE
-        d5 = d_ml + 200e3
-        d6 = d_ml + 400e3
-        a6, hh = _scatter_loss(d6, th0, th1, dh0, dh1, he0, he1, a_e, n_s, f_mhz, theta_los,
-                               -1.0)
-        a5, hh = _scatter_loss(d5, th0, th1, dh0, dh1, he0, he1, a_e, n_s, f_mhz, theta_los,
-                               hh)
-        if a5 < 1000.0:
-            m_s = (a6 - a5) / 200e3
-            d_x = max(max(d_sml, d_ml + 1.088 * xae * fc[3]),
-                      (a5 - a_d0 - m_s * d5) / (m_d - m_s))
-            a_s0 = (m_d - m_s) * d_x + a_d0
-        else:
-            m_s = m_d
-            a_s0 = a_d0
-            d_x = 10e6
-        if d > d_x:
-            a_ref = m_s * d + a_s0
-            mode = MODE_TROPOSCATTER
-        else:
-            a_ref = m_d * d + a_d0
-            mode = MODE_DIFFRACTION
-    return max(a_ref, 0.0), mode, warn, ERR_NONE
+        m_s = m_d
+        a_s0 = a_d0
+        d_x = 10e6
+    if d > d_x:
+        return max(m_s * d + a_s0, 0.0), MODE_TROPOSCATTER
+    return max(m_d * d + a_d0, 0.0), MODE_DIFFRACTION
+
+
+@vloop
+def reference_attenuation(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float,
+                          dh1: float, he0: float, he1: float, gamma_e: float, n_s: float,
+                          delta_h: float, h0: float, h1: float, d: float, call_mode: int, fc,
+                          tx):
+    """Reference attenuation A_ref below free space [Alg §4 lrprop; ERL §3].
+
+    One cell: :func:`_reference_line`, then :func:`_beyond_diffraction`
+    where the scatter line may apply.  ``fc`` from :func:`freq_consts`,
+    ``tx`` the transmitter's :func:`terminal_terms`.  Returns (A_ref_db,
+    mode, warnings, error).
+    """
+    a_ref, mode, warn, err, m_d, a_d0, xae = _reference_line(
+        th0, th1, f_mhz, z_g.real, z_g.imag, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h0, h1,
+        d, call_mode, fc, tx)
+    if mode == MODE_SCATTER_CHECK:
+        a_ref, mode = _beyond_diffraction(th0, th1, f_mhz, dh0, dh1, he0, he1, gamma_e, n_s, d,
+                                          fc, m_d, a_d0, xae)
+    return a_ref, mode, warn, err
 
 
 # ==============================================================================
 # avar: variability
 # ==============================================================================
-@jit
+@vjit
 def _curve(c1: float, c2: float, x1: float, x2: float, x3: float, de: float) -> float:
     """Climate curve fit [TN101 III.69-70]."""
     r = (de / x1) ** 2
@@ -725,7 +755,7 @@ def variability_consts(time: float, location: float, situation: float, f_mhz: fl
             (575.7e12 / wn) ** THIRD, g_minus, g_plus)
 
 
-@jit
+@vjit
 def variability(vc, root0: float, he1: float, delta_h: float, f_mhz: float, d: float,
                 a_ref: float, climate: int, mdvar: int):
     """Attenuation at the requested quantiles [Alg §5 avar; HLK82].
@@ -750,7 +780,7 @@ def variability(vc, root0: float, he1: float, delta_h: float, f_mhz: float, d: f
     plus20 = md >= 20
     if plus20:
         md -= 20
-    sigma_s = 0.0 if plus20 else 5.0 + 3.0 * math.exp(-d_e / 100e3)  # [Alg 5.10]
+    sigma_s = 0.0 if plus20 else 5.0 + 3.0 * vexp(-d_e / 100e3)  # [Alg 5.10]
     plus10 = md >= 10
     if plus10:
         md -= 10
@@ -826,16 +856,26 @@ def input_warnings(h_tx: float, h_rx: float, f_mhz: float) -> int:
 # ==============================================================================
 # Entry points
 # ==============================================================================
-@jit
+@vjit
+def _tail(a_ref: float, he1: float, delta_h: float, f_mhz: float, d: float, fc, vc,
+          root0: float, climate: int, mdvar: int):
+    """Free space and variability on top of A_ref: (loss_db, A_fs_db, warnings)."""
+    a_fs = _free_space_at(d, fc[4])
+    a_var, warn = variability(vc, root0, he1, delta_h, f_mhz, d, a_ref, climate, mdvar)
+    return a_var + a_fs, a_fs, warn
+
+
+@vloop
 def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1: float,
             he0: float, he1: float, gamma_e: float, n_s: float, delta_h: float, h_tx: float,
             h_rx: float, d: float, call_mode: int, vc, climate: int, mdvar: int, warn: int,
             iv: np.ndarray, fc, tx):
-    """Reference attenuation, free space and variability; fills ``iv``.
+    """Reference attenuation, free space and variability of one path; fills ``iv``.
 
     The common tail of point-to-point and area mode [Alg §4 lrprop, §5 avar];
     ``vc`` from :func:`variability_consts`, ``fc`` from :func:`freq_consts`,
-    ``tx`` the transmitter's :func:`terminal_terms`.
+    ``tx`` the transmitter's :func:`terminal_terms`.  The same arithmetic as
+    one cell of :func:`finish_batch`, so both give the same bits.
     """
     a_ref, mode, w2, err = reference_attenuation(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1,
                                                  gamma_e, n_s, delta_h, h_tx, h_rx, d,
@@ -854,11 +894,75 @@ def _finish(th0: float, th1: float, f_mhz: float, z_g: complex, dh0: float, dh1:
     if err != ERR_NONE:
         iv[IV_A_FS] = math.nan
         return math.nan, MODE_NOT_SET, warn, err
-    a_fs = _free_space_at(d, fc[4])
+    loss, a_fs, w3 = _tail(a_ref, he1, delta_h, f_mhz, d, fc, vc, tx[2], climate, mdvar)
     iv[IV_A_FS] = a_fs
-    a_var, w3 = variability(vc, tx[2], he1, delta_h, f_mhz, d, a_ref,
-                            climate, mdvar)
-    return a_var + a_fs, mode, warn | w3, ERR_NONE
+    return loss, mode, warn | w3, ERR_NONE
+
+
+# --- rows of the per-cell geometry array ``finish_batch`` takes ------------------
+G_TH0 = 0
+G_TH1 = 1
+G_DH0 = 2
+G_DH1 = 3
+G_HE0 = 4
+G_HE1 = 5
+G_GAMMA_E = 6
+G_N_S = 7
+G_DELTA_H = 8
+G_D = 9
+G_H_RX = 10
+G_SIZE = 11
+
+
+@vloop
+def finish_batch(n: int, g: np.ndarray, h_tx: float, f_mhz: float, z_g: complex, call_mode: int,
+                 vc, climate: int, mdvar: int, fc, out_loss: np.ndarray, out_mode: np.ndarray,
+                 out_warn: np.ndarray, out_err: np.ndarray) -> None:
+    """:func:`_finish` for ``n`` cells at once, vectorized (same bits per cell).
+
+    ``g`` float64[G_SIZE, >= n]: per cell the horizon angles, horizon
+    distances, effective heights, gamma_e, N_s, Delta h, distance and
+    receiver height (rows ``G_*``).  The reference line and the tail run
+    as loops that LLVM turns into SIMD code (see
+    :mod:`deadzone.kernels._vmath`); only cells where the troposcatter line
+    may apply take the scalar :func:`_beyond_diffraction` in between.
+    ``out_loss`` (dB, NaN on error), ``out_mode``, ``out_warn``, ``out_err``
+    (int64) receive the results; ``out_warn`` holds the lrprop and avar
+    warnings only (OR the caller's input warnings in).
+    """
+    z_re = z_g.real
+    z_im = z_g.imag
+    a_ref = np.empty(n, dtype=np.float64)
+    m_d = np.empty(n, dtype=np.float64)
+    a_d0 = np.empty(n, dtype=np.float64)
+    xae = np.empty(n, dtype=np.float64)
+    root0 = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        tx = terminal_terms(g[G_DH0, i], g[G_HE0, i], fc)
+        a, mode, warn, err, md, ad0, xa = _reference_line(
+            g[G_TH0, i], g[G_TH1, i], f_mhz, z_re, z_im, g[G_DH0, i], g[G_DH1, i], g[G_HE0, i],
+            g[G_HE1, i], g[G_GAMMA_E, i], g[G_N_S, i], g[G_DELTA_H, i], h_tx, g[G_H_RX, i],
+            g[G_D, i], call_mode, fc, tx)
+        a_ref[i] = a
+        out_mode[i] = mode
+        out_warn[i] = warn
+        out_err[i] = err
+        m_d[i] = md
+        a_d0[i] = ad0
+        xae[i] = xa
+        root0[i] = tx[2]
+    for i in range(n):
+        if out_mode[i] == MODE_SCATTER_CHECK:
+            a_ref[i], out_mode[i] = _beyond_diffraction(
+                g[G_TH0, i], g[G_TH1, i], f_mhz, g[G_DH0, i], g[G_DH1, i], g[G_HE0, i],
+                g[G_HE1, i], g[G_GAMMA_E, i], g[G_N_S, i], g[G_D, i], fc, m_d[i], a_d0[i],
+                xae[i])
+    for i in range(n):
+        loss, _, w3 = _tail(a_ref[i], g[G_HE1, i], g[G_DELTA_H, i], f_mhz, g[G_D, i], fc, vc,
+                            root0[i], climate, mdvar)
+        ok = out_err[i] == ERR_NONE
+        out_loss[i] = loss if ok else math.nan
+        out_warn[i] = out_warn[i] | (w3 if ok else 0)
 
 
 @jit

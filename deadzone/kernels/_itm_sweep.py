@@ -61,9 +61,6 @@ P_SIZE = 9
 #: Interdecile range of a standard normal distribution, 2 x 1.2815516.
 INTERDECILE_PER_SIGMA = 2.5631031
 
-#: Length of the transmitter-terms cache :func:`_receiver` takes.
-TXC_SIZE = 5
-
 
 @jit
 def _frame_curvature(z0: float, params: np.ndarray) -> float:
@@ -138,25 +135,18 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
 
 
 @jit
-def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
-              pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
-              params: np.ndarray, vc, z_g: complex, fc, i_t: int, i_r: int, iv: np.ndarray,
-              txc: np.ndarray):
-    """ITM p2p loss at sample ``j`` from the running statistics.
+def _geometry(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray,
+              j: int, xi: float, h_tx: float, h_rx: float, params: np.ndarray, i_t: int,
+              i_r: int):
+    """Profile analysis for the receiver at sample ``j``, from the running statistics.
 
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
-    samples 1..j-1 (0 = none); ``vc`` is :func:`_itm.variability_consts` of
-    the settings, ``z_g`` the ground impedance and ``fc``
-    :func:`_itm.freq_consts` (all per run, not per cell).  ``txc``
-    float64[TXC_SIZE] caches the transmitter's :func:`_itm.terminal_terms`
-    between calls (see :func:`_tx_terms`; all NaN = empty).  Returns
-    (loss_db, mode, warnings, error, blocked): ``blocked`` is True when
-    terrain rises above the line of sight
-    (ITM's ``mode`` is not that: it calls every path shorter than the
-    smooth-earth horizon distance "line of sight", even behind a ridge);
-    ``iv`` receives the intermediate values as in :func:`_itm.p2p`.
+    samples 1..j-1 (0 = none).  Returns (theta_tx, theta_rx, d_hzn_tx,
+    d_hzn_rx, h_e_tx, h_e_rx, gamma_e, N_s, Delta h, a_e, blocked):
+    ``blocked`` is True when terrain rises above the line of sight (ITM's
+    ``mode`` is not that: it calls every path shorter than the smooth-earth
+    horizon distance "line of sight", even behind a ridge).
     """
-    warn = _m.input_warnings(h_tx, h_rx, f_mhz)
     n_int = j
     d = n_int * xi
     z0 = z[0]
@@ -201,41 +191,38 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
         he0 = h_tx + _m._dim(0.0, fit0)
         _, fit1 = _lsq_prefix(zr, ps, pq, n_int, xi, d - 0.9 * dh1, d_end)
         he1 = h_rx + _m._dim(zr[n_int], fit1)
+    return th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, a_e, blocked
 
+
+@jit
+def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
+              pz2: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float, f_mhz: float,
+              params: np.ndarray, vc, z_g: complex, fc, i_t: int, i_r: int, iv: np.ndarray):
+    """ITM p2p loss at sample ``j`` alone: :func:`_geometry`, then :func:`_itm._finish`.
+
+    One cell of what :func:`itm_sweep` computes for a whole radial with
+    :func:`_itm.finish_batch` (the same arithmetic, so the same bits).
+    ``vc`` is :func:`_itm.variability_consts` of the settings, ``z_g`` the
+    ground impedance and ``fc`` :func:`_itm.freq_consts` (all per run).
+    Returns (loss_db, mode, warnings, error, blocked); ``iv`` receives the
+    intermediate values as in :func:`_itm.p2p`.
+    """
+    warn = _m.input_warnings(h_tx, h_rx, f_mhz)
+    th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, a_e, blocked = _geometry(
+        z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, params, i_t, i_r)
     loss, mode, warn, err = _m._finish(
-        th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, d,
+        th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, j * xi,
         _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc,
-        _tx_terms(dh0, he0, fc, txc))
+        _m.terminal_terms(dh0, he0, fc))
     if err == _m.ERR_NONE and not math.isfinite(loss):
         # Outside ITM's geometry: horizon angles of radians (a metre-scale cliff
         # beside an antenna on a lidar DEM) make its diffraction radii negative
         # and the reference maths NaN; the horizon-angle warnings are already
         # set.  Fall back to free space + the single knife edge, ITU-R P.526-15
         # eq. (31), at the steeper of the two horizons.
-        loss = _knife_fallback(z, n_int, xi, h_tx, h_rx, f_mhz, a_e, i_t, i_r)
+        loss = _knife_fallback(z, j, xi, h_tx, h_rx, f_mhz, a_e, i_t, i_r)
         mode = _m.MODE_DIFFRACTION
     return loss, mode, warn, err, blocked
-
-
-@jit
-def _tx_terms(dh0: float, he0: float, fc, txc: np.ndarray):
-    """The transmitter's :func:`_itm.terminal_terms`, reused while its inputs repeat.
-
-    Along a radial the transmitter's horizon distance and effective height
-    change only when a new horizon appears (about 1 cell in 13 on the demo
-    DEM), so the cached value (keyed by both, compared exactly) is returned
-    for the rest: the same numbers, one power, one logarithm and a square
-    root fewer per cell.
-    """
-    if dh0 == txc[0] and he0 == txc[1]:
-        return txc[2], txc[3], txc[4]
-    tx = _m.terminal_terms(dh0, he0, fc)
-    txc[0] = dh0
-    txc[1] = he0
-    txc[2] = tx[0]
-    txc[3] = tx[1]
-    txc[4] = tx[2]
-    return tx
 
 
 @jit
@@ -292,22 +279,33 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     ``h_rx[k]`` is the receiver height (m) at sample ``k``.
     ``zr`` float64[n]; ``ps``, ``pq``, ``pz2`` float64[n + 1]; ``hull_x``,
     ``hull_z`` float64[n]: scratch.  Samples not wanted get NaN.
+
+    The walk does each receiver's profile analysis (:func:`_geometry`) and
+    keeps it; ITM's reference attenuation and variability then run over all
+    the radial's receivers at once (:func:`_itm.finish_batch`, SIMD), and a
+    receiver outside ITM's geometry takes the knife-edge fallback of
+    :func:`_receiver`.  Each value equals :func:`_receiver`'s for that
+    receiver, bit for bit.
     """
     n = z.shape[0]
-    iv = np.empty(_m.IV_SIZE, dtype=np.float64)
-    txc = np.full(TXC_SIZE, np.nan, dtype=np.float64)
     vc = _vc(f_mhz, params)
     z_g = _z_g(f_mhz, params)
     fc = _m.freq_consts(f_mhz, z_g)
     g0 = _frame_curvature(z[0], params)
     half_g0 = 0.5 * g0
     z_tx = z[0] + h_tx
+    g = np.empty((_m.G_SIZE, n), dtype=np.float64)
+    at = np.empty(n, dtype=np.int64)  # sample index of each gathered receiver
+    hz_t = np.empty(n, dtype=np.int64)
+    hz_r = np.empty(n, dtype=np.int64)
+    a_e = np.empty(n, dtype=np.float64)
     ps[0] = 0.0
     pq[0] = 0.0
     pz2[0] = 0.0
     best_t = -1e300
     i_t = 0
     nh = 0
+    c = 0
     for j in range(n):
         _prefix(z, zr, ps, pq, pz2, j)
         if not want[j]:
@@ -318,9 +316,24 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
             d = j * xi
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
             i_r = int(round(hull_x[k] / xi))
-            loss, _mode, _w, _e, _b = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], f_mhz,
-                                                params, vc, z_g, fc, i_t, i_r, iv, txc)
-            out_loss_db[j] = loss
+            th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, ae, _ = _geometry(
+                z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], params, i_t, i_r)
+            g[_m.G_TH0, c] = th0
+            g[_m.G_TH1, c] = th1
+            g[_m.G_DH0, c] = dh0
+            g[_m.G_DH1, c] = dh1
+            g[_m.G_HE0, c] = he0
+            g[_m.G_HE1, c] = he1
+            g[_m.G_GAMMA_E, c] = gamma_e
+            g[_m.G_N_S, c] = n_s
+            g[_m.G_DELTA_H, c] = delta_h
+            g[_m.G_D, c] = d
+            g[_m.G_H_RX, c] = h_rx[j]
+            a_e[c] = ae
+            at[c] = j
+            hz_t[c] = i_t
+            hz_r[c] = i_r
+            c += 1
         if j >= 1:
             x = j * xi
             t = (z[j] - z_tx) / x - half_g0 * x
@@ -328,6 +341,18 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
                 best_t = t
                 i_t = j
             nh = _hull_push(hull_x, hull_z, nh, x, z[j] - half_g0 * x * x)
+    loss = np.empty(c, dtype=np.float64)
+    mode = np.empty(c, dtype=np.int64)
+    warn = np.empty(c, dtype=np.int64)
+    err = np.empty(c, dtype=np.int64)
+    _m.finish_batch(c, g, h_tx, f_mhz, z_g, _m.CALL_P2P, vc, int(params[P_CLIMATE]),
+                    int(params[P_MDVAR]), fc, loss, mode, warn, err)
+    for i in range(c):
+        j = at[i]
+        v = loss[i]
+        if err[i] == _m.ERR_NONE and not math.isfinite(v):
+            v = _knife_fallback(z, j, xi, h_tx, h_rx[j], f_mhz, a_e[i], hz_t[i], hz_r[i])
+        out_loss_db[j] = v
 
 
 @jit
@@ -376,6 +401,5 @@ def itm_point(z: np.ndarray, xi: float, h_tx: float, h_rx: float, f_mhz: float,
             i_r = i
     loss, mode, warn, err, blocked = _receiver(z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, f_mhz,
                                                params, vc, z_g, _m.freq_consts(f_mhz, z_g),
-                                               i_t, i_r, iv,
-                                               np.full(TXC_SIZE, np.nan, dtype=np.float64))
+                                               i_t, i_r, iv)
     return loss, mode, warn, err, blocked, i_t, i_r
