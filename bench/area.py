@@ -55,6 +55,7 @@ from deadzone.kernels import _itm as _itm_k  # noqa: E402
 from deadzone.kernels import _itm_sweep as _ks  # noqa: E402
 from deadzone.kernels import _p526  # noqa: E402
 from deadzone.kernels import _propagation as _k  # noqa: E402
+from deadzone.kernels import _viewshed as _vs  # noqa: E402
 from deadzone.kernels.coverage import (  # noqa: E402
     RadioSite,
     line_profile,
@@ -360,12 +361,10 @@ def main() -> None:
 
     def walk():
         vis = np.full((2 * r25 + 1,) * 2, 255, dtype=np.uint8)
-        off = np.full((2 * r25 + 1,) * 2, np.inf, dtype=np.float64)
-        _k.viewshed_sweep(z, CELL_M, CELL_M, row, col, r25, 25_000.0, H_TX, H_RX, 0.75, vis,
-                          off)
+        _vs.viewshed_sweep(z, CELL_M, CELL_M, row, col, r25, 25_000.0, H_TX, H_RX, 0.75, vis)
 
     walk()
-    rows.append(("radial walk + cell assignment only (line-of-sight kernel)",
+    rows.append(("line-of-sight sweep only (kernels._viewshed.viewshed_sweep)",
                  _median_time(walk)[0]))
     for label, site, m in (("fspl, omni", omni, "fspl"), ("fspl, sector", sector, "fspl"),
                            ("knife, omni", omni, "knife"), ("knife, sector", sector, "knife"),
