@@ -1,16 +1,17 @@
-"""Viewshed kernel: analytic cases and agreement with the loss kernel."""
+"""Viewshed kernel: analytic cases, exact line-of-sight reference, loss-kernel agreement."""
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadzone.kernels.coverage import RadioSite, tower_window
-from deadzone.kernels.viewshed import viewshed
+from deadzone.kernels.viewshed import line_of_sight, viewshed
 
 
 def test_flat_ground_visible_to_the_horizon() -> None:
@@ -66,3 +67,112 @@ def test_observer_outside_rejected() -> None:
     with pytest.raises(Exception, match="outside"):
         viewshed(np.zeros((5, 5)), 9, 0, cell_w_m=1, cell_h_m=1, radius_m=3,
                  observer_height_m=1)
+
+
+def _rough_dem(seed: int, n: int = 241) -> np.ndarray:
+    """Ridges and valleys at 12 scales (2-400 cells) plus 1 m noise; 600-950 m relief."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[0:n, 0:n].astype(float)
+    z = np.zeros((n, n))
+    for k in range(12):
+        scale = 2.0 * 1.6**k
+        a = rng.uniform(0, np.pi)
+        ph = rng.uniform(0, 2 * np.pi)
+        z += scale**0.9 * np.sin((np.cos(a) * cc + np.sin(a) * rr) / scale + ph)
+    z += rng.normal(0, 1.0, (n, n))
+    return (z * 3 + 500).astype(np.float32)
+
+
+_KW = dict(cell_w_m=30.0, cell_h_m=30.0, observer_height_m=15.0, target_height_m=1.5,
+           curvature_coeff=0.75)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sweep_agrees_with_exact_line_of_sight_on_rough_terrain(seed: int) -> None:
+    # Measured 99.65-99.89% over seeds 0-39 with the octant sweep; the former
+    # kernel (one nearest radial sample per cell, target evaluated at that
+    # sample) gave 98.67-99.25% on seeds 0-5.
+    z = _rough_dem(seed)
+    o = z.shape[0] // 2
+    v = viewshed(z, o, o, radius_m=3500.0, **_KW)
+    inside = v != 255
+    rr, cc = np.nonzero(inside)
+    exact = line_of_sight(z, o, o, rr, cc, **_KW)
+    assert 0.1 < exact.mean() < 0.3
+    assert np.mean((v[inside] == 1) == exact) >= 0.996
+
+
+def test_exact_line_of_sight_against_dense_sampling() -> None:
+    # Sampling the bilinear surface every 1/64 cell can only miss a blocking
+    # point, never invent one: sampled-hidden implies exact-hidden, and the two
+    # agree everywhere but on a few grazing paths.
+    z = _rough_dem(7, n=121).astype(np.float64)
+    o = 60
+    rng = np.random.default_rng(1)
+    tr = rng.integers(0, 121, 400)
+    tc = rng.integers(0, 121, 400)
+    exact = line_of_sight(z, o, o, tr, tc, **_KW)
+    inv2r = 0.75 / (2 * 6_371_000.0)
+    z_obs = z[o, o] + 15.0
+    sampled = np.ones(400, dtype=bool)
+    for n, (r, c) in enumerate(zip(tr, tc, strict=True)):
+        d = math.hypot(r - o, c - o) * 30.0
+        if d == 0:
+            continue
+        z_t = z[r, c] + 1.5 - d * d * inv2r
+        k = int(math.ceil(math.hypot(r - o, c - o) * 64))
+        t = np.arange(1, k) / k
+        pr, pc = o + t * (r - o), o + t * (c - o)
+        r0 = np.minimum(np.floor(pr).astype(int), 119)
+        c0 = np.minimum(np.floor(pc).astype(int), 119)
+        fr, fc = pr - r0, pc - c0
+        ground = ((z[r0, c0] * (1 - fc) + z[r0, c0 + 1] * fc) * (1 - fr)
+                  + (z[r0 + 1, c0] * (1 - fc) + z[r0 + 1, c0 + 1] * fc) * fr)
+        ground -= (t * d) ** 2 * inv2r
+        sampled[n] = bool(np.all(ground <= z_obs + t * (z_t - z_obs)))
+    assert not np.any(~sampled & exact)
+    assert np.mean(sampled == exact) >= 0.99
+    assert 0.05 < exact.mean() < 0.95
+
+
+def test_exact_line_of_sight_analytic() -> None:
+    dem = np.zeros((201, 201), dtype=np.float32)
+    dem[:, 120] = 100.0
+    vis = line_of_sight(dem, 100, 100, [100, 100, 100, 100], [119, 120, 121, 20], cell_w_m=30,
+                        cell_h_m=30, observer_height_m=10.0, curvature_coeff=0.0)
+    assert vis.tolist() == [True, True, False, True]
+    flat = np.zeros((3, 401), dtype=np.float32)
+    h5 = math.sqrt(2 * 6371e3 / 0.75 * 5.0) / 100  # 92 cells
+    cols = np.arange(1, 401)
+    vis = line_of_sight(flat, 1, 0, np.ones_like(cols), cols, cell_w_m=100, cell_h_m=100,
+                        observer_height_m=5.0, curvature_coeff=0.75)
+    assert vis[cols < h5 - 1].all() and not vis[cols > h5 + 1].any()
+
+
+def test_one_thread_equals_n_threads() -> None:
+    z = _rough_dem(3)
+    n = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = viewshed(z, 100, 130, radius_m=3500.0, **_KW)
+    finally:
+        numba.set_num_threads(n)
+    assert np.array_equal(one, viewshed(z, 100, 130, radius_m=3500.0, **_KW))
+
+
+@pytest.mark.parametrize(("row", "col", "cw", "ch"), [(0, 0, 30.0, 30.0), (5, 70, 20.0, 35.0),
+                                                      (39, 2, 35.0, 20.0)])
+def test_every_cell_within_the_radius_gets_an_answer(row: int, col: int, cw: float,
+                                                     ch: float) -> None:
+    z = _rough_dem(2, n=80)[:40]
+    v = viewshed(z, row, col, cell_w_m=cw, cell_h_m=ch, radius_m=1000.0, observer_height_m=10.0,
+                 target_height_m=1.5)
+    rr, cc = np.mgrid[0:40, 0:80]
+    d = np.hypot((rr - row) * ch, (cc - col) * cw)
+    assert (v[d <= 1000.0] != 255).all() and (v[d > 1000.0] == 255).all()
+    assert v[row, col] == 1
+    sel = d <= 1000.0
+    exact = line_of_sight(z, row, col, rr[sel], cc[sel], cell_w_m=cw, cell_h_m=ch,
+                          observer_height_m=10.0, target_height_m=1.5)
+    # measured 99.45-99.82% (the former kernel: 96.8-98.9%)
+    assert np.mean((v[sel] == 1) == exact) >= 0.99
