@@ -74,10 +74,16 @@ def _line_height(dem_m: np.ndarray, major_col: bool, g_major: int, s_minor: int,
     Linear interpolation between the two cells around ``u`` on that line
     (the bilinear surface restricted to it); indices clamp to the grid.
     """
+    j0 = int(math.floor(u))
+    return _line_height_at(dem_m, major_col, g_major, s_minor, row0, col0, j0, u - j0)
+
+
+@jit
+def _line_height_at(dem_m: np.ndarray, major_col: bool, g_major: int, s_minor: int, row0: int,
+                    col0: int, j0: int, f: float) -> float:
+    """:func:`_line_height` at ``u = j0 + f`` (``0 <= f < 1``)."""
     rows = dem_m.shape[0]
     cols = dem_m.shape[1]
-    j0 = int(math.floor(u))
-    f = u - j0
     if major_col:
         a = min(max(row0 + s_minor * j0, 0), rows - 1)
         b = min(max(row0 + s_minor * (j0 + 1), 0), rows - 1)
@@ -112,30 +118,34 @@ def _radial_horizon(
     lim = dem_m.shape[1] if major_col else dem_m.shape[0]
     g0 = col0 if major_col else row0
     slope = i / n_rad
+    step = math.sqrt(major_m * major_m + (slope * minor_m) ** 2)  # metres per major step
+    inv_n = 1.0 / n_rad
     s = -1e300
+    j0 = 0  # minor position m i / n_rad = j0 + rem / n_rad, without divisions
+    rem = 0
     for m in range(1, m_end + 1):
         out_h[m] = s
-        u = m * slope
-        dm = m * major_m
-        du = u * minor_m
-        d2 = dm * dm + du * du
-        z = _line_height(dem_m, major_col, g0 + s_major * m, s_minor, row0, col0, u)
-        t = (z - d2 * inv2r - z_obs) / math.sqrt(d2)
-        if t > s:
-            s = t
+        d = m * step
+        rem += i
+        while rem >= n_rad:
+            rem -= n_rad
+            j0 += 1
+        # slope = (z - bulge - z_obs) / d; the division only when the maximum moves
+        zr = _line_height_at(dem_m, major_col, g0 + s_major * m, s_minor, row0, col0, j0,
+                             rem * inv_n)
+        zr -= d * d * inv2r + z_obs
+        if zr > s * d:
+            s = zr / d
         if m < NEAR_HALF_STEPS and m < m_end:
             # half-way to the next line: mean of the two lines' heights there
-            mh = m + 0.5
-            uh = mh * slope
+            uh = (m + 0.5) * slope
             g1 = min(max(g0 + s_major * (m + 1), 0), lim - 1)
             zh = 0.5 * (_line_height(dem_m, major_col, g0 + s_major * m, s_minor, row0, col0, uh)
                         + _line_height(dem_m, major_col, g1, s_minor, row0, col0, uh))
-            dm = mh * major_m
-            du = uh * minor_m
-            d2 = dm * dm + du * du
-            t = (zh - d2 * inv2r - z_obs) / math.sqrt(d2)
-            if t > s:
-                s = t
+            dh = d + 0.5 * step
+            zh -= dh * dh * inv2r + z_obs
+            if zh > s * dh:
+                s = zh / dh
 
 
 @jit_parallel
@@ -198,27 +208,30 @@ def viewshed_sweep(
             _radial_horizon(dem_m, major_col, s_major, s_minor, row0, col0, i + 1, n_rad, m_end,
                             major_m, minor_m, inv2r, z_obs, h_hi)
             last = odd and i == n_rad - 1
+            j = 0  # first j with j / m >= i / n_rad, kept up to date without divisions
             for m in range(1, m_end + 1):
-                j = (i * m + n_rad - 1) // n_rad  # first j with j / m >= i / n_rad
-                while j * n_rad < (i + 1) * m or (last and j == m):
-                    if not (odd and j == 0):
+                while j * n_rad < i * m:
+                    j += 1
+                jc = j
+                while jc * n_rad < (i + 1) * m or (last and jc == m):
+                    if not (odd and jc == 0):
                         if major_col:
-                            gr = row0 + s_minor * j
+                            gr = row0 + s_minor * jc
                             gc = col0 + s_major * m
                         else:
                             gr = row0 + s_major * m
-                            gc = col0 + s_minor * j
+                            gc = col0 + s_minor * jc
                         if 0 <= gr < rows and 0 <= gc < cols:
                             dm = m * major_m
-                            dn = j * minor_m
+                            dn = jc * minor_m
                             d2 = dm * dm + dn * dn
                             if d2 <= radius_m * radius_m:
-                                w = (j * n_rad - i * m) / m
+                                w = (jc * n_rad - i * m) / m
                                 h = h_lo[m] if w == 0.0 else h_lo[m] * (1.0 - w) + h_hi[m] * w
                                 z_t = dem_m[gr, gc] + h_tgt_m - d2 * inv2r - z_obs
                                 s_tgt = z_t / math.sqrt(d2)
                                 out_visible[gr - row0 + r, gc - col0 + r] = 1 if s_tgt >= h else 0
-                    j += 1
+                    jc += 1
 
 
 @jit
