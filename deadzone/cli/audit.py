@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from deadzone.cli.options import (
+    EngineOptions,
     engine_options,
     landcover_option,
     out_dir_option,
     run_audit_and_write,
-    thresholds_from,
 )
 from deadzone.geo.clutter import load_landcover
-from deadzone.kernels.itm import ItmSettings
 
 if TYPE_CHECKING:
     from deadzone.geo.audit import AuditResult
@@ -101,15 +100,9 @@ def audit_cmd(
     district_col: str | None,
     default_tech: str,
     dem_resolution_m: float | None,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
+    engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
-    itm: ItmSettings,
     landcover_path: Path | None,
 ) -> None:
     """Audit village coverage on your own data.
@@ -153,7 +146,7 @@ def audit_cmd(
     dem = load_dem(
         dem_path,
         resolution_m=dem_resolution_m,
-        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)),
+        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, engine.params.radius_km)),
     )
     communes = load_communes(
         communes_path, id_col=commune_id_col, district_col=district_col, bbox=_lonlat_bounds(dem)
@@ -202,14 +195,9 @@ def audit_cmd(
     result = run_audit_and_write(
         scenario,
         out_dir,
-        model=model,
-        radius_km=radius_km,
-        rx_height_m=rx_height_m,
-        thresholds=thresholds_from(threshold_dbm, indoor_margin_db),
-        threads=threads,
+        engine,
         overwrite=overwrite,
         quiet=quiet,
-        itm=itm,
         clutter=None if landcover_path is None else load_landcover(landcover_path, dem),
         title=f"deadzone audit: {villages_path.name}",
     )

@@ -9,14 +9,13 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import (
+    EngineOptions,
     engine_options,
     landcover_option,
     out_dir_option,
     progress_bar,
-    thresholds_from,
 )
 from deadzone.geo.clutter import load_landcover
-from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["coverage_cmd", "COVERAGE_FILES"]
 
@@ -64,9 +63,8 @@ def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float
 @engine_options
 def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech: str,
                  dem_resolution_m: float | None, per_band: bool, max_memory: str | None,
-                 model: str, radius_km: float, rx_height_m: float, threshold_dbm: float | None,
-                 indoor_margin_db: float, threads: int | None, overwrite: bool, quiet: bool,
-                 itm: ItmSettings, landcover_path: Path | None) -> None:
+                 engine: EngineOptions, overwrite: bool, quiet: bool,
+                 landcover_path: Path | None) -> None:
     """Compute received power of every tower and the multi-server composite.
 
     Writes Cloud-Optimized GeoTIFFs in the DEM's metric CRS: rx_dbm.tif (best
@@ -90,24 +88,19 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     budget = default_memory_bytes() if max_memory is None else parse_memory(max_memory)
     out = check_output_dir(out_dir, COVERAGE_FILES, overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
-    bounds = reach_bounds(towers, radius_km)
-    if _needs_tiles(dem_path, bounds, towers, budget=budget, radius_km=radius_km,
-                    per_band=per_band, threads=threads, dem_resolution_m=dem_resolution_m,
-                    landcover=landcover_path is not None):
-        _tiled(dem_path, towers_path, towers, out, bounds=bounds, budget=budget,
+    bounds = reach_bounds(towers, engine.params.radius_km)
+    if _needs_tiles(dem_path, bounds, towers, engine, budget=budget, per_band=per_band,
+                    dem_resolution_m=dem_resolution_m, landcover=landcover_path is not None):
+        _tiled(dem_path, towers_path, towers, out, engine, bounds=bounds, budget=budget,
                dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
-               per_band=per_band, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-               thr=thr, threads=threads, itm=itm, quiet=quiet, t0=t0)
+               per_band=per_band, quiet=quiet, t0=t0)
         return
     # Read only the DEM window the towers can reach (a national DEM is never
     # loaded whole for one province's towers).
     dem = load_dem(dem_path, resolution_m=dem_resolution_m, bounds_lonlat=bounds)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
-        cov = compute_coverage(dem, towers, model=model, radius_km=radius_km,
-                               rx_height_m=rx_height_m, thresholds=thr, n_threads=threads,
-                               progress=update, per_band=per_band, itm=itm,
-                               clutter=None if landcover_path is None
+        cov = compute_coverage(dem, towers, **engine.kwargs(), progress=update,
+                               per_band=per_band, clutter=None if landcover_path is None
                                else load_landcover(landcover_path, dem))
     nan = float("nan")
     for name, arr, nodata in (
@@ -125,12 +118,13 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
                      nodata=-1, overwrite=overwrite, cog=True)
     with atomic_path(out / "servers.csv") as tmp:
         cov.servers_table().to_csv(tmp, index=False)
-    _write_meta(out, cov.parameters, thr, cov.grid.outside, dem_path, towers_path)
+    _write_meta(out, cov.parameters, engine.thresholds, cov.grid.outside, dem_path,
+                towers_path)
     if not quiet:
         import numpy as np
 
         reached = float(np.isfinite(cov.rx.best_dbm).mean()) * 100.0
-        click.echo(f"coverage: {len(cov.grid.tower_ids)} towers, model {model}, "
+        click.echo(f"coverage: {len(cov.grid.tower_ids)} towers, model {engine.params.model}, "
                    f"{reached:.1f}% of cells reached; outputs in {out}/ "
                    f"({time.perf_counter() - t0:.1f} s)")
 
@@ -152,8 +146,8 @@ def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: 
         Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def _needs_tiles(dem_path: Path, bounds, towers, *, budget: int, radius_km: float,  # noqa: ANN001
-                 per_band: bool, threads: int | None, dem_resolution_m: float | None,
+def _needs_tiles(dem_path: Path, bounds, towers, engine: EngineOptions, *,  # noqa: ANN001
+                 budget: int, per_band: bool, dem_resolution_m: float | None,
                  landcover: bool) -> bool:
     """Whether the in-memory computation would exceed ``budget`` (bytes)."""
     import math
@@ -177,15 +171,16 @@ def _needs_tiles(dem_path: Path, bounds, towers, *, budget: int, radius_km: floa
     techs = {str(t) for t in towers["tech"]} & set(TECHS) if "tech" in towers.columns else set()
     bands = len(towers) if per_band else 0
     need = in_memory_bytes((rows, cols), n_composites=1 + len(techs) + bands,
-                           radius_m=radius_km * 1000.0, cell_w_m=cell_m, cell_h_m=cell_m,
-                           n_threads=threads or os.cpu_count() or 1, landcover=landcover)
+                           radius_m=engine.params.radius_m, cell_w_m=cell_m, cell_h_m=cell_m,
+                           n_threads=engine.threads or os.cpu_count() or 1,
+                           landcover=landcover)
     return need + overhead_bytes() > budget
 
 
-def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budget: int,  # noqa: ANN001
+def _tiled(dem_path: Path, towers_path: Path, towers, out: Path,  # noqa: ANN001
+           engine: EngineOptions, *, bounds, budget: int,  # noqa: ANN001
            dem_resolution_m: float | None, landcover_path: Path | None, per_band: bool,
-           model: str, radius_km: float, rx_height_m: float, thr, threads: int | None,  # noqa: ANN001
-           itm: ItmSettings, quiet: bool, t0: float) -> None:
+           quiet: bool, t0: float) -> None:
     """The coverage in tiles: windowed DEM (and land-cover) reads, windowed raster writes,
     then COGs."""
     from deadzone.geo.tiled import DiskDem, warp_to_disk
@@ -206,9 +201,8 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
             src = DiskDem(warp_to_disk(dem_path, work / "dem.tif", bounds_lonlat=bounds,
                                        resolution_m=dem_resolution_m),
                           label=f"{dem_path} (warped to a metric grid)")
-        _tiled_run(src, dem_path, towers_path, towers, out, budget=budget, per_band=per_band,
-                   model=model, radius_km=radius_km, rx_height_m=rx_height_m, thr=thr,
-                   threads=threads, itm=itm, quiet=quiet, t0=t0, landcover_path=landcover_path)
+        _tiled_run(src, dem_path, towers_path, towers, out, engine, budget=budget,
+                   per_band=per_band, quiet=quiet, t0=t0, landcover_path=landcover_path)
     finally:
         if work is not None:
             import shutil
@@ -216,9 +210,8 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path, *, bounds, budg
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # noqa: ANN001
-               budget: int, per_band: bool, model: str, radius_km: float, rx_height_m: float,
-               thr, threads: int | None, itm: ItmSettings, quiet: bool, t0: float,  # noqa: ANN001
+def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path,  # noqa: ANN001
+               engine: EngineOptions, *, budget: int, per_band: bool, quiet: bool, t0: float,
                landcover_path: Path | None) -> None:
     """Tiles over ``src`` (a DiskDem in metres), then servers.csv and coverage.json."""
     import warnings
@@ -228,10 +221,8 @@ def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # 
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = tiled_coverage(src, towers, max_memory_bytes=budget, model=model,
-                             radius_km=radius_km, rx_height_m=rx_height_m, thresholds=thr,
-                             n_threads=threads, per_band=per_band, by_tech=False, itm=itm,
-                             landcover=landcover_path)
+        run = tiled_coverage(src, towers, max_memory_bytes=budget, **engine.kwargs(),
+                             per_band=per_band, by_tech=False, landcover=landcover_path)
         with src, progress_bar("coverage (tiles, then COGs)", quiet=quiet) as update:
             written = write_tiled_cogs(run, out, progress=update)
     for w in caught:  # re-issue after the progress bar is gone
@@ -245,10 +236,11 @@ def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path, *,  # 
             "tech": run.grid.techs,
             "computed": [s is not None for s in run.grid.sites],
         }).to_csv(tmp, index=False)
-    _write_meta(out, run.parameters, thr, run.grid.outside, dem_path, towers_path)
+    _write_meta(out, run.parameters, engine.thresholds, run.grid.outside, dem_path,
+                towers_path)
     if not quiet:
         st, plan = run.stats, run.plan
-        click.echo(f"coverage: {len(run.grid.tower_ids)} towers, model {model}, "
+        click.echo(f"coverage: {len(run.grid.tower_ids)} towers, model {engine.params.model}, "
                    f"{100.0 * written.reached_cells / max(written.total_cells, 1):.1f}% of cells "
                    f"reached; outputs in {out}/ ({time.perf_counter() - t0:.1f} s)")
         click.echo(f"  windowed: {run.shape[0]}x{run.shape[1]} grid in {st.tiles} tiles of "

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, run_audit_and_write, thresholds_from
-from deadzone.kernels.itm import ItmSettings
+from deadzone.cli.options import EngineOptions, engine_options, run_audit_and_write
 
 __all__ = ["demo_cmd"]
 
@@ -33,15 +32,9 @@ __all__ = ["demo_cmd"]
 def demo_cmd(
     out_dir: Path,
     seed: int,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
+    engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
-    itm: ItmSettings,
 ) -> None:
     """Generate the demo province, compute coverage, audit every village, draw the map.
 
@@ -66,14 +59,9 @@ def demo_cmd(
     result = run_audit_and_write(
         scenario,
         out_dir,
-        model=model,
-        radius_km=radius_km,
-        rx_height_m=rx_height_m,
-        thresholds=thresholds_from(threshold_dbm, indoor_margin_db),
-        threads=threads,
+        engine,
         overwrite=overwrite,
         quiet=quiet,
-        itm=itm,
         title=f"deadzone demo province (seed {seed})",
     )
     if not quiet:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from deadzone.geo.coverage import EngineParams
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import MODELS
 from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
 
 __all__ = [
+    "EngineOptions",
     "out_dir_option",
     "engine_options",
     "thresholds_from",
@@ -42,13 +45,43 @@ def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:
              "clutter height and get the clutter loss down to --rx-height-m.")(f)
 
 
-def _collect_itm(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the ``--itm-*`` options into one ``itm: ItmSettings`` argument."""
+@dataclass(frozen=True)
+class EngineOptions:
+    """What :func:`engine_options` gives a command: the engine, thresholds and threads.
+
+    Attributes
+    ----------
+    params : EngineParams
+        Model, radius (km), handset height (m) and ITM settings; ``k_factor``
+        and ``floor_dbm`` keep their defaults (no CLI option sets them).
+    thresholds : Thresholds
+        Covered / marginal thresholds per technology (dBm), with the indoor
+        margin (dB) added.
+    threads : int or None
+        Worker threads (None: all cores).
+    """
+
+    params: EngineParams
+    thresholds: Thresholds
+    threads: int | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``audit``, ``compute_coverage``, ``tiled_coverage`` and
+        the what-if ``Session`` (``model``, ``radius_km``, ``rx_height_m``, ``itm``,
+        ``thresholds``, ``n_threads``)."""
+        p = self.params
+        return {"model": p.model, "radius_km": p.radius_km, "rx_height_m": p.rx_height_m,
+                "itm": p.itm, "thresholds": self.thresholds, "n_threads": self.threads}
+
+
+def _collect_engine(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the engine, threshold, ``--itm-*`` and ``--threads`` options into one
+    ``engine: EngineOptions`` argument (``overwrite`` and ``quiet`` stay separate)."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         eps, sigma = GROUNDS[kwargs.pop("itm_ground")]
-        kwargs["itm"] = ItmSettings(
+        itm = ItmSettings(
             climate=CLIMATES[kwargs.pop("itm_climate")],
             n0=kwargs.pop("itm_n0"),
             epsilon=eps,
@@ -57,13 +90,24 @@ def _collect_itm(f: Callable[..., Any]) -> Callable[..., Any]:
             location_pct=kwargs.pop("itm_location_pct"),
             time_pct=kwargs.pop("itm_time_pct"),
         )
+        kwargs["engine"] = EngineOptions(
+            params=EngineParams(model=kwargs.pop("model"), radius_km=kwargs.pop("radius_km"),
+                                rx_height_m=kwargs.pop("rx_height_m"), itm=itm),
+            thresholds=thresholds_from(kwargs.pop("threshold_dbm"),
+                                       kwargs.pop("indoor_margin_db")),
+            threads=kwargs.pop("threads"),
+        )
         return f(*args, **kwargs)
 
     return wrapper
 
 
 def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Coverage-engine and threshold options (the command gets ``itm: ItmSettings``)."""
+    """Coverage-engine and threshold options.
+
+    The command gets ``engine: EngineOptions``, ``overwrite: bool`` and
+    ``quiet: bool``.
+    """
     d = ItmSettings()
     decorators = [
         click.option("--model", type=click.Choice(list(MODELS)), default="itm",
@@ -108,7 +152,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
     ]
-    f = _collect_itm(f)
+    f = _collect_engine(f)
     for dec in reversed(decorators):
         f = dec(f)
     return f
@@ -165,45 +209,32 @@ def load_scenario_dir(path: Path) -> Any:
 
 def whatif_session(
     scenario_dir: Path,
+    engine: EngineOptions,
     *,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
     quiet: bool,
-    itm: ItmSettings,
     label: str = "coverage (towers)",
-) -> tuple[Any, Thresholds, Any]:
+) -> tuple[Any, Any]:
     """Load a scenario folder and compute its what-if session (with a progress bar).
 
-    The common start of ``whatif``, ``place`` and ``serve``; takes the
-    :func:`engine_options` values.  Returns ``(scenario, thresholds, session)``.
+    The common start of ``whatif``, ``place`` and ``serve``.  Returns
+    ``(scenario, session)``; the thresholds are ``engine.thresholds``.
     """
     from deadzone.geo.whatif import Session
 
     scenario = load_scenario_dir(scenario_dir)
-    thr = thresholds_from(threshold_dbm, indoor_margin_db)
     with progress_bar(label, quiet=quiet) as update:
-        session = Session(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                          thresholds=thr, itm=itm, n_threads=threads, progress=update)
-    return scenario, thr, session
+        session = Session(scenario, **engine.kwargs(), progress=update)
+    return scenario, session
 
 
 def run_audit_and_write(
     scenario: Any,
     out: Path,
+    engine: EngineOptions,
     *,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    thresholds: Thresholds,
-    threads: int | None,
     overwrite: bool,
     quiet: bool,
     title: str,
-    itm: ItmSettings | None = None,
     clutter: Any = None,
 ) -> Any:
     """Coverage + audit + files + map, then the one-screen summary."""
@@ -213,11 +244,10 @@ def run_audit_and_write(
 
     check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
     with progress_bar("coverage (towers)", quiet=quiet) as update:
-        result = audit(scenario, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                       thresholds=thresholds, n_threads=threads, progress=update, itm=itm,
-                       clutter=clutter)
+        result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
     write_audit(result, out, overwrite=True)
     cov = result.coverage
+    thresholds = engine.thresholds
     communes = scenario.communes.merge(
         result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
         on="commune_id", how="left",

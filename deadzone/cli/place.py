@@ -11,13 +11,13 @@ from typing import Any
 import click
 
 from deadzone.cli.options import (
+    EngineOptions,
     engine_options,
     out_dir_option,
     progress_bar,
     status_labels,
     whatif_session,
 )
-from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["place_cmd", "PLACE_FILES"]
 
@@ -171,15 +171,9 @@ def place_cmd(
     costs_path: Path | None,
     towers_without_fiber: bool,
     out_dir: Path,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
+    engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
-    itm: ItmSettings,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -226,10 +220,8 @@ def place_cmd(
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
     user = _read_points(candidates_path, "candidates") if candidates_path else None
     exclude = _read_points(exclude_path, "exclusion") if exclude_path else None
-    scenario, thr, session = whatif_session(
-        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
-        quiet=quiet, itm=itm, label="coverage of existing towers")
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
+                                       label="coverage of existing towers")
     baseline = session.result
     auto = not no_auto_candidates
     cands = candidate_sites(
@@ -256,11 +248,11 @@ def place_cmd(
             candidates=cands,
             costs=costs,
             params=session.params,
-            thresholds=thr,
+            thresholds=engine.thresholds,
             baseline=baseline,
             towers_have_fiber=not towers_without_fiber,
             time_limit_s=time_limit_s,
-            n_threads=threads,
+            n_threads=engine.threads,
             progress=update,
         )
     # Verify: add the chosen sites to the audit and count again.
@@ -333,7 +325,7 @@ def place_cmd(
         Path(tmp).write_text(
             json.dumps(summary, indent=2, ensure_ascii=False, default=float), encoding="utf-8"
         )
-    _map(out, scenario, after, session.towers, lines, thr, len(sites))
+    _map(out, scenario, after, session.towers, lines, engine.thresholds, len(sites))
     if not quiet:
         for line in lines[:6]:
             click.echo(line)

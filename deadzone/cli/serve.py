@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import engine_options, status_labels, whatif_session
-from deadzone.kernels.itm import ItmSettings
+from deadzone.cli.options import EngineOptions, engine_options, status_labels, whatif_session
 
 __all__ = ["serve_cmd"]
 
@@ -50,15 +49,9 @@ def serve_cmd(
     port: int,
     open_browser: bool,
     raster_px: int,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
+    engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
-    itm: ItmSettings,
 ) -> None:
     """Serve an interactive what-if map of a scenario on http://127.0.0.1:PORT/.
 
@@ -87,14 +80,11 @@ def serve_cmd(
             "edit the session; use the default 127.0.0.1 unless you mean it",
             err=True,
         )
-    scenario, thr, session = whatif_session(
-        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
-        quiet=quiet, itm=itm)
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet)
     app = WhatIfApp(
         session,
         max_raster_px=raster_px,
-        status_labels=status_labels(thr, list(session.coverage.by_tech)),
+        status_labels=status_labels(engine.thresholds, list(session.coverage.by_tech)),
     )
     server = make_server(app, host=host, port=port)
     url = server.url

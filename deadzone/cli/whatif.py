@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported)
+    EngineOptions,
     engine_options,
     load_scenario_dir,
     out_dir_option,
     status_labels,
     whatif_session,
 )
-from deadzone.kernels.itm import ItmSettings
 
 __all__ = [
     "whatif_cmd",
@@ -149,15 +149,9 @@ def whatif_cmd(
     moves: tuple[str, ...],
     edits_opt: tuple[str, ...],
     out_dir: Path,
-    model: str,
-    radius_km: float,
-    rx_height_m: float,
-    threshold_dbm: float | None,
-    indoor_margin_db: float,
-    threads: int | None,
+    engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
-    itm: ItmSettings,
 ) -> None:
     """Apply tower edits to a scenario and report the villages that change.
 
@@ -186,10 +180,7 @@ def whatif_cmd(
     if not (parsed_adds or removes or parsed_moves or parsed_edits):
         raise click.UsageError("give at least one --add, --remove, --move or --edit")
     out = check_output_dir(out_dir, WHATIF_FILES, overwrite=overwrite)
-    scenario, thr, session = whatif_session(
-        scenario_dir, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-        threshold_dbm=threshold_dbm, indoor_margin_db=indoor_margin_db, threads=threads,
-        quiet=quiet, itm=itm)
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet)
     before = session.result
     rx_before = before.coverage.rx.best_dbm.copy()
     towers_before = session.towers
@@ -257,7 +248,8 @@ def whatif_cmd(
         Path(tmp).write_text(
             json.dumps(summary, indent=2, ensure_ascii=False, default=_json), encoding="utf-8"
         )
-    _maps(out, scenario, before, after, rx_before, towers_before, session.towers, total, thr)
+    _maps(out, scenario, before, after, rx_before, towers_before, session.towers, total,
+          engine.thresholds)
     if not quiet:
         for line in total.summary_lines():
             click.echo(line)
