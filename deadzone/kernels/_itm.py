@@ -244,8 +244,8 @@ def refractivity(h_sys_m: float, n0: float):
     gamma_e = gamma_a (1 - 0.04665 exp(N_s / 179.3)) [TN101 4.4].
     Returns (N_s, gamma_e).
     """
-    n_s = n0 if h_sys_m == 0.0 else n0 * math.exp(-h_sys_m / 9460.0)
-    gamma_e = GAMMA_A * (1.0 - 0.04665 * math.exp(n_s / 179.3))
+    n_s = n0 if h_sys_m == 0.0 else n0 * vexp(-h_sys_m / 9460.0)
+    gamma_e = GAMMA_A * (1.0 - 0.04665 * vexp(n_s / 179.3))
     return n_s, gamma_e
 
 
