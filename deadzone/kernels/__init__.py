@@ -14,7 +14,7 @@ from deadzone.kernels.coverage import (
 )
 from deadzone.kernels.itm import ItmResult, area_loss, p2p_loss, p2p_loss_batch
 from deadzone.kernels.p526 import DeltaBullington, delta_bullington
-from deadzone.kernels.viewshed import viewshed
+from deadzone.kernels.viewshed import line_of_sight, viewshed
 
 __all__ = [
     "DeltaBullington",
@@ -23,6 +23,7 @@ __all__ = [
     "area_loss",
     "p2p_loss",
     "p2p_loss_batch",
+    "line_of_sight",
     "viewshed",
     "MODELS",
     "Composite",
