@@ -47,7 +47,13 @@ def _inputs(folder: Path) -> list[str]:
 
 
 def _state(folder: Path) -> dict[str, float]:
-    return {e.name: e.stat().st_mtime_ns for e in os.scandir(folder)}
+    state = {}
+    for e in os.scandir(folder):
+        try:
+            state[e.name] = e.stat().st_mtime_ns
+        except FileNotFoundError:  # a transient file (an SQLite journal) went in between
+            state[e.name] = -1
+    return state
 
 
 def _run_and_kill(cmd: list[str], out: Path, delay_s: float, err: Path) -> int | None:

@@ -29,12 +29,16 @@ def web_scenario_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start(args: list[str]) -> tuple[subprocess.Popen[str], list[str]]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Ctrl-C in a terminal: SIGINT with its default action, even when this test
+    # runs under a shell that ignores it (a background job inherits SIG_IGN, and
+    # Python then installs no KeyboardInterrupt handler).
     proc = subprocess.Popen(
         [sys.executable, "-m", "deadzone", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     return proc, lines
