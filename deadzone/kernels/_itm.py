@@ -26,6 +26,14 @@ Sources (the method, written here from the publications)
 Behaviour and constants follow NTIA's reference implementation (ITM v1.4), so
 that its published test vectors are reproduced to rounding.
 
+Speed: the reference attenuation (lrprop) and the variability (avar) are
+written branch-free (every branch evaluated, the reference's choice kept) on
+the inlined elementary functions of :mod:`deadzone.kernels._vmath`, so that
+:func:`finish_batch` runs them for many receivers as SIMD loops; one path
+(:func:`p2p`, :func:`area`, :func:`_finish`) is one cell of the same
+arithmetic.  Only the troposcatter line (:func:`_beyond_diffraction`) and the
+profile analysis stay scalar.
+
 Profiles
 --------
 ``z`` holds ``n_int + 1`` ground heights (m above sea level), equally spaced
