@@ -1,7 +1,10 @@
 """The one place where the Numba compilation policy lives.
 
 Every kernel in :mod:`deadzone.kernels` is decorated with :func:`jit` (serial)
-or :func:`jit_parallel` (``prange`` over independent outer work only).
+or :func:`jit_parallel` (``prange`` over independent outer work only), except
+the SIMD code of the ITM sweep, which uses the two decorators of
+:mod:`deadzone.kernels._vmath` (``vjit``: LLVM always-inline; ``vloop``: the
+vectorized loops; both with IEEE division, ``error_model="numpy"``).
 ``fastmath`` stays off so that results are bit-identical for 1 and N threads
 and between the area sweep and the point-to-point functions.
 """
