@@ -243,62 +243,19 @@ def main() -> None:
     towers_csv(towers_big, size)
     towers_csv(towers_small, 4000)
     common = ["--model", "knife", "--radius-km", "25", "--overwrite"]
-    results = []
-    results.append(
-        (
-            "small, in memory (default budget)",
-            run_child(
-                [
-                    "coverage",
-                    "--dem",
-                    str(small),
-                    "--towers",
-                    str(towers_small),
-                    "--out",
-                    str(a.work / "out_small_mem"),
-                    *common,
-                ]
-            ),
-        )
-    )
-    results.append(
-        (
-            "small, --max-memory 600MB (tiles)",
-            run_child(
-                [
-                    "coverage",
-                    "--dem",
-                    str(small),
-                    "--towers",
-                    str(towers_small),
-                    "--out",
-                    str(a.work / "out_small_tiles"),
-                    "--max-memory",
-                    "600MB",
-                    *common,
-                ]
-            ),
-        )
-    )
-    results.append(
-        (
-            f"{size:,} x {size:,}, --max-memory {a.max_memory}",
-            run_child(
-                [
-                    "coverage",
-                    "--dem",
-                    str(big),
-                    "--towers",
-                    str(towers_big),
-                    "--out",
-                    str(a.work / "out_big"),
-                    "--max-memory",
-                    a.max_memory,
-                    *common,
-                ]
-            ),
-        )
-    )
+    # (name, DEM, towers, output folder, extra options)
+    cases = [
+        ("small, in memory (default budget)", small, towers_small, "out_small_mem", []),
+        ("small, --max-memory 600MB (tiles)", small, towers_small, "out_small_tiles",
+         ["--max-memory", "600MB"]),
+        (f"{size:,} x {size:,}, --max-memory {a.max_memory}", big, towers_big, "out_big",
+         ["--max-memory", a.max_memory]),
+    ]
+    results = [
+        (name, run_child(["coverage", "--dem", str(dem), "--towers", str(towers),
+                          "--out", str(a.work / out), *extra, *common]))
+        for name, dem, towers, out, extra in cases
+    ]
     check = check_tower(a.work / "out_big", big, towers_big, 6)
     cells = size * size
     from deadzone.geo.tiled import in_memory_bytes
