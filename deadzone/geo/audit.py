@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from deadzone.data.scenario import Scenario
 from deadzone.errors import SchemaError
 from deadzone.geo.coverage import CoverageResult, compute_coverage
-from deadzone.geo.schema import REASONS, STATUSES, TECHS
+from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
@@ -691,12 +691,7 @@ def _commune_districts(
 
 
 _COUNT_COLS = [
-    "villages_total",
-    *[f"villages_{s}" for s in STATUSES],
-    "population_total",
-    "population_covered",
-    "households_total",
-    "households_covered",
+    *TOTAL_COUNTS,
     # not-covered villages by reason, so each unit shows why (sums to total - covered)
     *[f"not_covered_{r}" for r in REASONS],
 ]

@@ -59,6 +59,7 @@ from typing import Any
 import pandas as pd
 
 from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError
+from deadzone.geo.schema import TOTAL_COUNTS
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
 
@@ -534,19 +535,7 @@ def _row(
         "indoor_margin_db": sc.indoor_margin_db,
     }
     s = summary or {}
-    for k in (
-        "villages_total",
-        "villages_covered",
-        "villages_marginal",
-        "villages_dead",
-        "villages_unknown",
-        "population_total",
-        "population_covered",
-        "households_total",
-        "households_covered",
-        "towers",
-        "towers_computed",
-    ):
+    for k in (*TOTAL_COUNTS, "towers", "towers_computed"):
         row[k] = s.get(k)
     tot, cov = s.get("villages_total"), s.get("villages_covered")
     row["covered_pct"] = round(100.0 * cov / tot, 2) if tot else None

@@ -89,6 +89,17 @@ COMMUNE_COLUMNS: tuple[str, ...] = ("commune_id", "name", "province")
 #: Village statuses, best first.
 STATUSES: tuple[str, ...] = ("covered", "marginal", "dead", "unknown")
 
+#: The headline counts of every roll-up and of ``summary.json``, in this order:
+#: villages in total and per status, population and households (total, covered).
+TOTAL_COUNTS: tuple[str, ...] = (
+    "villages_total",
+    *(f"villages_{s}" for s in STATUSES),
+    "population_total",
+    "population_covered",
+    "households_total",
+    "households_covered",
+)
+
 #: Reasons a village is not covered (or cannot be evaluated).
 REASONS: tuple[str, ...] = (
     "no_tower_in_range",

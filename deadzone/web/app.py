@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
-from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
+from deadzone.geo.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
 from deadzone.web.overlay import CoverageImage, legend_html
 from deadzone.web.validate import (
     EIRP_DBM,
@@ -113,17 +113,6 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/static/leaflet.css": ("deadzone.maps", "_vendor/leaflet.css", "text/css; charset=utf-8"),
 }
 _ACTIONS = ("add", "move", "edit", "remove")
-_TOTALS = (
-    "villages_total",
-    "villages_covered",
-    "villages_marginal",
-    "villages_dead",
-    "villages_unknown",
-    "population_total",
-    "population_covered",
-    "households_total",
-    "households_covered",
-)
 _VILLAGE_FIELDS = (
     "village_id",
     "name",
@@ -319,7 +308,7 @@ class WhatIfApp:
 
     def _totals(self) -> dict[str, int]:
         s = self.session.result.summary
-        return {k: int(s[k]) for k in _TOTALS}
+        return {k: int(s[k]) for k in TOTAL_COUNTS}
 
     def state(self) -> dict[str, Any]:
         """Everything the page draws (``GET /api/state``)."""
@@ -424,7 +413,7 @@ class WhatIfApp:
                 "delta": self._last,
                 "towers": self._towers(),
                 "villages": {"status": "".join(self._status)},
-                "totals": {k: int(d.totals_after[k]) for k in _TOTALS},
+                "totals": {k: int(d.totals_after[k]) for k in TOTAL_COUNTS},
             }
 
     @staticmethod
