@@ -141,6 +141,15 @@ _UNITS = {
 _MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z%]*)\s*$", re.IGNORECASE)
 
 
+def _tiled_gtiff(width: int, height: int, dtype: str, crs: Any, transform: Affine,
+                 nodata: float) -> dict[str, Any]:
+    """Creation options of the single-band, tiled, deflated (BigTIFF) GeoTIFFs written here."""
+    return dict(driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=crs,
+                transform=transform, nodata=nodata, tiled=True, blockxsize=_BLOCK,
+                blockysize=_BLOCK, compress="deflate", zlevel=1, BIGTIFF="YES")
+
+
+
 def physical_memory_bytes() -> int:
     """Physical memory of the machine, or the cgroup (container) limit if lower (bytes)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -508,22 +517,7 @@ def warp_to_disk(
         src_nodata = src.nodata
         if src_nodata is None and src.dtypes[0] == "int16":
             src_nodata = -32768  # SRTM voids
-        profile = dict(
-            driver="GTiff",
-            width=dst_w,
-            height=dst_h,
-            count=1,
-            dtype="float32",
-            crs=dst_crs,
-            transform=dst_transform,
-            nodata=float("nan"),
-            tiled=True,
-            blockxsize=_BLOCK,
-            blockysize=_BLOCK,
-            compress="deflate",
-            zlevel=1,
-            BIGTIFF="YES",
-        )
+        profile = _tiled_gtiff(dst_w, dst_h, "float32", dst_crs, dst_transform, float("nan"))
         with (
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
             WarpedVRT(
@@ -1230,20 +1224,7 @@ def write_tiled_cogs(
                         rasterio.open(
                             work / name,
                             "w",
-                            driver="GTiff",
-                            width=cols,
-                            height=rows,
-                            count=1,
-                            dtype=dtype,
-                            crs=run.crs,
-                            transform=run.transform,
-                            nodata=nodata,
-                            tiled=True,
-                            blockxsize=_BLOCK,
-                            blockysize=_BLOCK,
-                            compress="deflate",
-                            zlevel=1,
-                            BIGTIFF="YES",
+                            **_tiled_gtiff(cols, rows, dtype, run.crs, run.transform, nodata),
                             sparse_ok=True,
                         )
                     )
