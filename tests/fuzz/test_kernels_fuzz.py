@@ -43,6 +43,9 @@ from tests.conftest import small_scenario
 
 EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: For the geo-level properties (whole compute_coverage / audit runs per example).
+FUZZ_SLOW = settings(max_examples=max(EXAMPLES // 4, 5), deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow])
 MODELS = st.sampled_from(["fspl", "knife", "itm", "p526"])
 
 
@@ -219,11 +222,7 @@ def test_adding_a_tower_never_lowers_the_best_signal(seed, towers, model, thresh
         assert ((comp.best_server >= 0) == np.isfinite(comp.best_dbm)).all()
 
 
-@settings(
-    max_examples=max(EXAMPLES // 4, 5),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@FUZZ_SLOW
 @given(
     seed=st.integers(0, 2**31),
     towers=st.lists(
@@ -257,11 +256,7 @@ def test_compute_coverage_one_more_tower_and_threads(seed, towers, model) -> Non
 # --------------------------------------------------------------------------- audit
 
 
-@settings(
-    max_examples=max(EXAMPLES // 4, 5),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@FUZZ_SLOW
 @given(
     seed=st.integers(0, 2**31),
     pts=st.lists(st.tuples(st.floats(-1500, 5000), st.floats(-1500, 5000)), min_size=1,
