@@ -101,8 +101,10 @@ __all__ = [
 #: count uint16).
 COMPOSITE_BYTES_PER_CELL = 4 + 4 + 4 + 2
 #: Bytes per cell of a tower's window while it is computed (received power
-#: float32, owning radial int32, owner offset float64: see
-#: :func:`deadzone.kernels.coverage.tower_window`).
+#: float32, owning radial int32, owner offset float64 while the owner table is
+#: built: see :func:`deadzone.kernels.coverage.tower_window`).  The owner
+#: tables are cached (at most two, shared by towers of equal reach), so this
+#: over-counts them when windows are counted per thread, never under-counts.
 _WINDOW_BYTES_PER_CELL = 4 + 4 + 8
 #: Bytes per cell of a DEM window read from disk (raw up to float32, the
 #: float32 copy, the void mask and the fill's temporaries).

@@ -221,6 +221,32 @@ def test_window_clipped_at_dem_edge_and_thread_independent() -> None:
     assert set(np.unique(a.best_server)) <= {-1, 0, 1, 2}
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 60), cols=st.integers(1, 60), data=st.data(),
+       r=st.integers(0, 25), cw=st.sampled_from([30.0, 25.0, 92.6]),
+       ch=st.sampled_from([30.0, 30.9]), d_frac=st.floats(0.3, 1.6))
+def test_shared_owner_table_equals_the_grid_clipped_one(rows, cols, data, r, cw, ch,
+                                                        d_frac) -> None:
+    """The cached window-frame owner table gives every in-grid cell the owner
+    that :func:`tower_owners` computes on the real grid, wherever the tower is."""
+    from deadzone.kernels import _propagation as _k
+    from deadzone.kernels.coverage import owner_table
+
+    row0 = data.draw(st.integers(0, rows - 1))
+    col0 = data.draw(st.integers(0, cols - 1))
+    d_max = d_frac * r * max(cw, ch)
+    n = 2 * r + 1
+    clipped = np.full((n, n), -1, dtype=np.int32)
+    _k.tower_owners(rows, cols, cw, ch, row0, col0, r, d_max, clipped,
+                    np.full((n, n), np.inf))
+    shared = owner_table(r, cw, ch, d_max)
+    wr, wc = np.mgrid[0:n, 0:n]
+    inside = ((wr + row0 - r >= 0) & (wr + row0 - r < rows)
+              & (wc + col0 - r >= 0) & (wc + col0 - r < cols))
+    np.testing.assert_array_equal(shared[inside], clipped[inside])
+    assert (clipped[~inside] == -1).all()
+
+
 def test_sector_antenna_favours_its_azimuth() -> None:
     dem = np.full((201, 201), 100.0, dtype=np.float32)
     site = RadioSite(row=100, col=100, height_m=30.0, freq_mhz=1800.0, eirp_dbm=61.0,
