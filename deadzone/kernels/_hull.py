@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from deadzone.kernels._jit import jit
+from deadzone.kernels._vmath import vjit
 
 
-@jit
+@vjit
 def _hull_push(hx: np.ndarray, hz: np.ndarray, nh: int, x: float, z: float) -> int:
     """Append (x, z) to an upper convex hull built left to right; return size.
 
@@ -35,7 +35,7 @@ def _hull_push(hx: np.ndarray, hz: np.ndarray, nh: int, x: float, z: float) -> i
     return nh + 1
 
 
-@jit
+@vjit
 def _hull_horizon(hx: np.ndarray, hz: np.ndarray, nh: int, px: float, pz: float) -> int:
     """Index of the hull vertex with the highest elevation seen from (px, pz).
 

@@ -125,7 +125,7 @@ SQRT2 = math.sqrt(2.0)
 # ==============================================================================
 # Small functions
 # ==============================================================================
-@jit
+@vjit
 def _dim(x: float, y: float) -> float:
     """Positive difference, C ``fdim``."""
     return x - y if x > y else 0.0
@@ -244,7 +244,7 @@ def _f_theta_d(td: float) -> float:
 # ==============================================================================
 # Preparatory parameters (qlrps) and profile analysis (hzns, dlthx, zlsub)
 # ==============================================================================
-@jit
+@vjit
 def refractivity(h_sys_m: float, n0: float):
     """Surface refractivity and effective earth curvature [Alg §2 qlrps].
 
@@ -973,7 +973,7 @@ def finish_batch(n: int, g: np.ndarray, h_tx: float, f_mhz: float, z_g: complex,
         out_warn[i] = out_warn[i] | (w3 if ok else 0)
 
 
-@jit
+@vjit
 def los_horizons(he0: float, he1: float, delta_h: float, a_e: float, d: float):
     """Area-mode horizons of a path well within line of sight [Alg 3.3, 3.4].
 

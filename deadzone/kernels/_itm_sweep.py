@@ -45,6 +45,7 @@ from deadzone.kernels import _itm as _m
 from deadzone.kernels._basic import SPEED_OF_LIGHT_M_S, _nu_at, fspl_db, knife_edge_loss_db
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
+from deadzone.kernels._vmath import vjit, vloop
 
 # --- layout of the ``params`` array every kernel here takes ---------------------
 P_CLIMATE = 0
@@ -79,7 +80,7 @@ def _vc(f_mhz: float, params: np.ndarray):
                                  int(params[P_CLIMATE]))
 
 
-@jit
+@vjit
 def _lsq_prefix(zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, n_int: int, xi: float,
                 d_start: float, d_end: float):
     """[Alg §2 zlsub] from prefix sums: fitted heights at x = 0 and x = n_int xi.
@@ -106,7 +107,7 @@ def _lsq_prefix(zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, n_int: int, xi: 
     return sum_y - scaled * centre, sum_y + scaled * (n_int - centre)
 
 
-@jit
+@vjit
 def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
                      d_start: float, d_end: float) -> float:
     """Terrain irregularity Delta h between two distances (moment form, see module doc)."""
@@ -134,12 +135,31 @@ def _delta_h_moments(ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray, xi: float,
     return dh_d / (1.0 - 0.8 * math.exp(-(d_end - d_start) / 50e3))
 
 
-@jit
+@vjit
+def _h_sys(z0: float, ps: np.ndarray, j: int) -> float:
+    """Mean path height (m) to sample ``j``, ignoring the first and last 10 %
+    [Alg §2 qlrpfl], from the prefix sums of ``z - z0``."""
+    p10 = int(0.1 * j)
+    return z0 + (ps[j - p10 + 1] - ps[p10]) / (j - 2 * p10 + 1)
+
+
+@vloop
+def _refractivity_batch(n: int, g: np.ndarray, n0: float) -> None:
+    """Row ``G_N_S`` holds h_sys (m) on entry; N_s and gamma_e on exit (rows
+    ``G_N_S``, ``G_GAMMA_E``): :func:`_itm.refractivity` for ``n`` cells, SIMD."""
+    for i in range(n):
+        n_s, gamma_e = _m.refractivity(g[_m.G_N_S, i], n0)
+        g[_m.G_N_S, i] = n_s
+        g[_m.G_GAMMA_E, i] = gamma_e
+
+
+@vjit
 def _geometry(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, pz2: np.ndarray,
-              j: int, xi: float, h_tx: float, h_rx: float, params: np.ndarray, i_t: int,
-              i_r: int):
+              j: int, xi: float, h_tx: float, h_rx: float, n_s: float, gamma_e: float,
+              i_t: int, i_r: int):
     """Profile analysis for the receiver at sample ``j``, from the running statistics.
 
+    ``n_s`` / ``gamma_e``: :func:`_itm.refractivity` of :func:`_h_sys`.
     ``i_t`` / ``i_r`` are the transmitter / receiver horizon candidates among
     samples 1..j-1 (0 = none).  Returns (theta_tx, theta_rx, d_hzn_tx,
     d_hzn_rx, h_e_tx, h_e_rx, gamma_e, N_s, Delta h, a_e, blocked):
@@ -150,10 +170,6 @@ def _geometry(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, pz2
     n_int = j
     d = n_int * xi
     z0 = z[0]
-    # mean path height ignoring the first and last 10 % [Alg §2 qlrpfl]
-    p10 = int(0.1 * n_int)
-    h_sys = z0 + (ps[n_int - p10 + 1] - ps[p10]) / (n_int - 2 * p10 + 1)
-    n_s, gamma_e = _m.refractivity(h_sys, params[P_N0])
     a_e = 1.0 / gamma_e
 
     # horizons [Alg §2 hzns]: line-of-sight angles, raised by the candidates
@@ -208,8 +224,9 @@ def _receiver(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
     intermediate values as in :func:`_itm.p2p`.
     """
     warn = _m.input_warnings(h_tx, h_rx, f_mhz)
+    n_s, gamma_e = _m.refractivity(_h_sys(z[0], ps, j), params[P_N0])
     th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, a_e, blocked = _geometry(
-        z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, params, i_t, i_r)
+        z, zr, ps, pq, pz2, j, xi, h_tx, h_rx, n_s, gamma_e, i_t, i_r)
     loss, mode, warn, err = _m._finish(
         th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx, j * xi,
         _m.CALL_P2P, vc, int(params[P_CLIMATE]), int(params[P_MDVAR]), warn, iv, fc,
@@ -258,7 +275,7 @@ def _near_loss(z: np.ndarray, j: int, xi: float, h_tx: float, h_rx: float,
     return 32.45 + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(slant / 1000.0)
 
 
-@jit
+@vjit
 def _prefix(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray,
             pz2: np.ndarray, k: int) -> None:
     """Extend the prefix sums by sample ``k`` (needs entries up to ``k``)."""
@@ -280,12 +297,14 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     ``zr`` float64[n]; ``ps``, ``pq``, ``pz2`` float64[n + 1]; ``hull_x``,
     ``hull_z`` float64[n]: scratch.  Samples not wanted get NaN.
 
-    The walk does each receiver's profile analysis (:func:`_geometry`) and
-    keeps it; ITM's reference attenuation and variability then run over all
-    the radial's receivers at once (:func:`_itm.finish_batch`, SIMD), and a
-    receiver outside ITM's geometry takes the knife-edge fallback of
-    :func:`_receiver`.  Each value equals :func:`_receiver`'s for that
-    receiver, bit for bit.
+    The walk keeps the running sums and, per receiver, both horizon
+    candidates and the mean path height.  Then, over all the radial's
+    receivers: the surface refractivity and earth curvature
+    (:func:`_refractivity_batch`, SIMD), the rest of the profile analysis
+    (:func:`_geometry`), and ITM's reference attenuation and variability
+    (:func:`_itm.finish_batch`, SIMD); a receiver outside ITM's geometry
+    takes the knife-edge fallback of :func:`_receiver`.  Each value equals
+    :func:`_receiver`'s for that receiver, bit for bit.
     """
     n = z.shape[0]
     vc = _vc(f_mhz, params)
@@ -306,6 +325,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     i_t = 0
     nh = 0
     c = 0
+    # 1. the walk: running sums, both horizon candidates and h_sys per receiver
     for j in range(n):
         _prefix(z, zr, ps, pq, pz2, j)
         if not want[j]:
@@ -315,24 +335,10 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
         else:
             d = j * xi
             k = _hull_horizon(hull_x, hull_z, nh, d, z[j] + h_rx[j] - half_g0 * d * d)
-            i_r = int(round(hull_x[k] / xi))
-            th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, ae, _ = _geometry(
-                z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], params, i_t, i_r)
-            g[_m.G_TH0, c] = th0
-            g[_m.G_TH1, c] = th1
-            g[_m.G_DH0, c] = dh0
-            g[_m.G_DH1, c] = dh1
-            g[_m.G_HE0, c] = he0
-            g[_m.G_HE1, c] = he1
-            g[_m.G_GAMMA_E, c] = gamma_e
-            g[_m.G_N_S, c] = n_s
-            g[_m.G_DELTA_H, c] = delta_h
-            g[_m.G_D, c] = d
-            g[_m.G_H_RX, c] = h_rx[j]
-            a_e[c] = ae
             at[c] = j
             hz_t[c] = i_t
-            hz_r[c] = i_r
+            hz_r[c] = int(round(hull_x[k] / xi))
+            g[_m.G_N_S, c] = _h_sys(z[0], ps, j)
             c += 1
         if j >= 1:
             x = j * xi
@@ -341,6 +347,26 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
                 best_t = t
                 i_t = j
             nh = _hull_push(hull_x, hull_z, nh, x, z[j] - half_g0 * x * x)
+    # 2. N_s and gamma_e of every receiver (SIMD); 3. the rest of the profile
+    # analysis (the prefix sums hold the whole radial, and receiver j reads
+    # only entries up to j + 1)
+    _refractivity_batch(c, g, params[P_N0])
+    for i in range(c):
+        j = at[i]
+        th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, ae, _ = _geometry(
+            z, zr, ps, pq, pz2, j, xi, h_tx, h_rx[j], g[_m.G_N_S, i], g[_m.G_GAMMA_E, i],
+            hz_t[i], hz_r[i])
+        g[_m.G_TH0, i] = th0
+        g[_m.G_TH1, i] = th1
+        g[_m.G_DH0, i] = dh0
+        g[_m.G_DH1, i] = dh1
+        g[_m.G_HE0, i] = he0
+        g[_m.G_HE1, i] = he1
+        g[_m.G_DELTA_H, i] = delta_h
+        g[_m.G_D, i] = j * xi
+        g[_m.G_H_RX, i] = h_rx[j]
+        a_e[i] = ae
+    # 4. reference attenuation and variability (SIMD)
     loss = np.empty(c, dtype=np.float64)
     mode = np.empty(c, dtype=np.int64)
     warn = np.empty(c, dtype=np.int64)
