@@ -87,6 +87,21 @@ def test_log10_and_cbrt_within_four_ulp() -> None:
     assert exact[3] == 0.0 and math.isnan(exact[4])
 
 
+def test_cbrt_within_one_ulp_over_every_exponent_and_subnormals() -> None:
+    # every residue of the exponent mod 3, the whole normal range, subnormals
+    x = np.concatenate([np.exp2(RNG.uniform(-1022.0, 1023.0, 300_000)),
+                        RNG.uniform(1.0, 8.0, 300_000),
+                        RNG.uniform(5e-324, 2.2e-308, 20_000)])
+    got, _ = _run(3, x)
+    assert _ulp(got, np.cbrt(x)).max() <= 1.0
+    cubes = np.arange(1.0, 2000.0)
+    got, _ = _run(3, cubes**3)
+    np.testing.assert_array_equal(got, cubes)
+    special, _ = _run(3, np.array([np.inf, np.nan, -0.0, -np.inf]))
+    assert special[0] == np.inf and math.isnan(special[1])
+    assert special[2] == 0.0 and math.isnan(special[3])
+
+
 @pytest.mark.parametrize("lo, hi", [(-math.pi / 2, math.pi), (0.0, 1e-6), (3.0, math.pi)])
 def test_sincos_on_its_range(lo: float, hi: float) -> None:
     x = RNG.uniform(lo, hi, 300_000)
