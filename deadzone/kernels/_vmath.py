@@ -22,9 +22,8 @@ Methods (written here from the publications)
   [Cody & Waite ch. 5; Abramowitz & Stegun 4.1.27], plus e ln 2 in two parts.
 * cbrt: x = m 2^(3q + r) split from the bit pattern, so that cbrt x =
   cbrt(m 2^r) 2^q with m 2^r in [1, 8); a quadratic start (least squares on
-  [1, 2], relative error < 7.1e-4) times 2^(r/3), one Halley step on
-  y^3 = m 2^r (third-order, to < 1e-9 [Householder, "The Numerical Treatment
-  of a Single Nonlinear Equation", 1970, §4.4]) and one Newton step.
+  [1, 2], relative error < 7.1e-4) times 2^(r/3), one step of Halley's
+  method on y^3 = m 2^r (third order: to < 1e-9) and one Newton step.
 * sin/cos on [-pi/2, pi]: Taylor series to degree 23/22 on [-pi/2, pi/2],
   with sin(pi - y) = sin y, cos(pi - y) = -cos y above pi/2.
 
