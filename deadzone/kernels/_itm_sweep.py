@@ -177,20 +177,19 @@ def _geometry(z: np.ndarray, zr: np.ndarray, ps: np.ndarray, pq: np.ndarray, pz2
     z_rx = z[n_int] + h_rx
     th0 = (z_rx - z_tx) / d - d / (2.0 * a_e)
     th1 = -(z_rx - z_tx) / d - d / (2.0 * a_e)
-    dh0 = d
-    dh1 = d
-    if i_t >= 1:
-        x = i_t * xi
-        t0 = (z[i_t] - z_tx) / x - x / (2.0 * a_e)
-        if t0 > th0:
-            th0 = t0
-            dh0 = x
-    if i_r >= 1:
-        x = d - i_r * xi
-        t1 = -(z_rx - z[i_r]) / x - x / (2.0 * a_e)
-        if t1 > th1:
-            th1 = t1
-            dh1 = x
+    # (selects, not branches: whether a candidate rises above the line of
+    # sight changes from cell to cell and would be mispredicted; a candidate
+    # index 0 means none, and its inf / NaN angle is never selected)
+    x0 = i_t * xi
+    t0 = (z[i_t] - z_tx) / x0 - x0 / (2.0 * a_e)
+    up0 = (i_t >= 1) & (t0 > th0)
+    th0 = t0 if up0 else th0
+    dh0 = x0 if up0 else d
+    x1 = d - i_r * xi
+    t1 = -(z_rx - z[i_r]) / x1 - x1 / (2.0 * a_e)
+    up1 = (i_r >= 1) & (t1 > th1)
+    th1 = t1 if up1 else th1
+    dh1 = x1 if up1 else d
 
     blocked = dh0 < d or dh1 < d
     d_start = min(15.0 * h_tx, 0.1 * dh0)
