@@ -1,12 +1,14 @@
-"""Line of sight: our viewshed kernel vs GDAL's ``gdal_viewshed``, same run.
+"""Line of sight: both our viewshed methods vs GDAL's ``gdal_viewshed``, same run.
 
 Usage: ``python bench/viewshed.py`` (needs Debian's ``gdal-bin``).
 
 Same DEM, observer, heights and curvature coefficient (``-cc 0.75`` = 1/k,
-k = 4/3) for both; reports wall time (median of 3, ours after JIT warm-up,
-GDAL including its process start and GeoTIFF I/O, ours including nothing
-but the computation; CPU time of ours too) and the share of cells within the
-radius on which both agree.
+k = 4/3) for all; for each of ``viewshed(method="sweep")`` and
+``viewshed(method="reference-plane")`` reports wall time (median of 3, after
+JIT warm-up, the computation alone; GDAL's includes its process start and
+GeoTIFF I/O; CPU time of ours too) and the share of compared cells (within
+the radius minus two cells, answered by every method) on which it agrees
+with GDAL and with the exact answer.
 
 Who is right: every compared cell is also answered by
 :func:`deadzone.kernels.viewshed.line_of_sight`, the exact line of sight from
@@ -37,6 +39,7 @@ from deadzone.kernels.viewshed import line_of_sight, viewshed  # noqa: E402
 CC = 0.75
 OBS_H = 30.0
 TGT_H = 1.5
+METHODS = ("sweep", "reference-plane")
 
 
 def _median_time(fn, n: int = 3) -> tuple[float, float, object]:
@@ -64,13 +67,17 @@ def run_case(name: str, dem, row: int, col: int, radius_m: float, tmp: Path) -> 
         gdal_out.unlink(missing_ok=True)
         subprocess.run(cmd, check=True, capture_output=True)
 
-    def ours() -> np.ndarray:
-        return viewshed(z, row, col, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m,
-                        radius_m=radius_m, observer_height_m=OBS_H, target_height_m=TGT_H,
-                        curvature_coeff=CC)
+    def ours(method: str):
+        def run() -> np.ndarray:
+            return viewshed(z, row, col, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m,
+                            radius_m=radius_m, observer_height_m=OBS_H, target_height_m=TGT_H,
+                            curvature_coeff=CC, method=method)
+        return run
 
-    ours()  # JIT warm-up
-    t_ours, cpu_ours, mine = _median_time(ours)
+    timed = {}
+    for method in METHODS:
+        ours(method)()  # JIT warm-up
+        timed[method] = _median_time(ours(method))
     t_gdal, _, _ = _median_time(gdal)
     with rasterio.open(gdal_out) as ds:
         g = ds.read(1)
@@ -80,20 +87,27 @@ def run_case(name: str, dem, row: int, col: int, radius_m: float, tmp: Path) -> 
     full[row_off : row_off + g.shape[0], col_off : col_off + g.shape[1]] = g
     rr, cc = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     dist = np.hypot((rr - row) * dem.cell_h_m, (cc - col) * dem.cell_w_m)
-    inside = (dist <= radius_m - 2 * dem.cell_w_m) & (dist > 0)
-    both = inside & (full != 255) & (mine != 255)
-    agree = float((full[both] == mine[both]).mean())
+    both = (dist <= radius_m - 2 * dem.cell_w_m) & (dist > 0) & (full != 255)
+    for _, _, mine in timed.values():
+        both &= mine != 255
     rb, cb = np.nonzero(both)
     t0 = time.perf_counter()
     exact = line_of_sight(z, row, col, rb, cb, cell_w_m=dem.cell_w_m, cell_h_m=dem.cell_h_m,
                           observer_height_m=OBS_H, target_height_m=TGT_H,
                           curvature_coeff=CC).astype(np.uint8)
     t_exact = time.perf_counter() - t0
-    return {"case": name, "cells": int(both.sum()), "agree": agree, "ours_s": t_ours,
-            "ours_cpu_s": cpu_ours, "gdal_s": t_gdal, "visible_ours": float(mine[both].mean()),
-            "visible_gdal": float(full[both].mean()), "visible_exact": float(exact.mean()),
-            "ours_exact": float((mine[both] == exact).mean()),
-            "gdal_exact": float((full[both] == exact).mean()), "exact_s": t_exact}
+    gb = full[both]
+    rows = [{"method": m, "vs_gdal": float((mine[both] == gb).mean()),
+             "n_diff": int((mine[both] != gb).sum()),
+             "vs_exact": float((mine[both] == exact).mean()), "s": t, "cpu_s": cpu,
+             "visible": float(mine[both].mean())} for m, (t, cpu, mine) in timed.items()]
+    rows.append({"method": "gdal_viewshed", "vs_gdal": 1.0, "n_diff": 0,
+                 "vs_exact": float((gb == exact).mean()), "s": t_gdal, "cpu_s": None,
+                 "visible": float(gb.mean())})
+    rows.append({"method": "exact (line_of_sight)", "vs_gdal": float((exact == gb).mean()),
+                 "n_diff": int((exact != gb).sum()),
+                 "vs_exact": 1.0, "s": t_exact, "cpu_s": None, "visible": float(exact.mean())})
+    return {"case": name, "cells": int(both.sum()), "gdal_s": t_gdal, "rows": rows}
 
 
 def main() -> None:
@@ -116,16 +130,15 @@ def main() -> None:
                 real = load_dem(srtm)
             cases.append(run_case("srtm-N21E105-r40km", real, real.shape[0] // 2,
                                   real.shape[1] // 2, 40_000.0, tmp))
-    print("| case | cells compared | ours vs gdal | ours vs exact | gdal vs exact | ours (s) | "
-          "ours CPU (s) | gdal_viewshed (s) | gdal/ours | visible ours | visible gdal | "
-          "visible exact | exact ref (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | cells compared | method | vs gdal_viewshed | cells differing from gdal | "
+          "vs exact | wall (s) | CPU (s) | gdal_viewshed / this | visible |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for c in cases:
-        print(f"| {c['case']} | {c['cells']:,} | {100 * c['agree']:.2f}% | "
-              f"{100 * c['ours_exact']:.3f}% | {100 * c['gdal_exact']:.3f}% | {c['ours_s']:.3f} | "
-              f"{c['ours_cpu_s']:.3f} | {c['gdal_s']:.3f} | {c['gdal_s'] / c['ours_s']:.1f}x | "
-              f"{100 * c['visible_ours']:.1f}% | {100 * c['visible_gdal']:.1f}% | "
-              f"{100 * c['visible_exact']:.1f}% | {c['exact_s']:.1f} |")
+        for r in c["rows"]:
+            cpu = "" if r["cpu_s"] is None else f"{r['cpu_s']:.3f}"
+            print(f"| {c['case']} | {c['cells']:,} | {r['method']} | {100 * r['vs_gdal']:.3f}% | "
+                  f"{r['n_diff']:,} | {100 * r['vs_exact']:.3f}% | {r['s']:.3f} | {cpu} | "
+                  f"{c['gdal_s'] / r['s']:.1f}x | {100 * r['visible']:.2f}% |")
 
 
 if __name__ == "__main__":
