@@ -50,7 +50,8 @@ def test_itm_sweep_equals_point_everywhere(z, step, h_tx, f) -> None:
     for j in range(zz.size):
         p = profile_loss(zz[: j + 1], step, h_tx_m=h_tx, h_rx_m=1.5, freq_mhz=f, model="itm")
         assert np.isfinite(sweep[j])
-        assert p.loss_db == pytest.approx(sweep[j], abs=0.01)
+        # the same arithmetic in both (the sweep's SIMD passes included): the same bits
+        assert p.loss_db == sweep[j]
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.02, -0.03])
