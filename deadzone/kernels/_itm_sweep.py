@@ -323,7 +323,7 @@ def itm_sweep(z: np.ndarray, xi: float, h_tx: float, h_rx: np.ndarray, f_mhz: fl
     best_t = -1e300
     i_t = 0
     nh = 0
-    c = 0
+    c = np.int64(0)  # (a literal 0 would make Numba compile the batch functions twice)
     # 1. the walk: running sums, both horizon candidates and h_sys per receiver
     for j in range(n):
         _prefix(z, zr, ps, pq, pz2, j)
