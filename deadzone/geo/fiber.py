@@ -933,8 +933,9 @@ def plan_fiber(
     src = np.concatenate(src_nodes).astype(np.int64)
     if len(src) == 0:
         raise ParameterError(
-            f"no backbone node lies within max_drop_m={max_drop_m:g} m of a road and no road "
-            "follows an existing span; nothing to grow from"
+            f"no backbone node lies within the maximum drop of {max_drop_m / 1000:g} km "
+            "(max_drop_m; CLI --max-drop-km) of a road and no road follows an existing span; "
+            "nothing to grow from"
         )
     _add_root(aug, src)
     tick(1, stages)

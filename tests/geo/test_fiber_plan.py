@@ -186,6 +186,9 @@ def test_needs_an_existing_network(world):
         plan_fiber(graph, targets, None)
     with pytest.raises(ParameterError, match="drop was"):
         plan_fiber(graph, targets, world[1], drop="air")
+    # the POP lies ~50 m off the roads: the message names the limit in the CLI's terms
+    with pytest.raises(ParameterError, match=r"maximum drop of 0\.01 km .*--max-drop-km"):
+        plan_fiber(graph, targets, world[1], max_drop_m=10.0)
 
 
 def test_small_yearly_budget_still_progresses_toward_targets(world):
