@@ -11,6 +11,7 @@ districts (or communes) to provinces and provinces to the total.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,22 +20,34 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from deadzone.data.scenario import Scenario
-from deadzone.errors import SchemaError
+from deadzone.errors import DeadzoneWarning, SchemaError
 from deadzone.geo.coverage import CoverageResult, compute_coverage
 from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["AuditResult", "audit", "district_rollup", "has_districts", "rollup"]
+__all__ = [
+    "AuditResult",
+    "audit",
+    "district_rollup",
+    "has_districts",
+    "outside_footprint",
+    "rollup",
+]
 
 _RANK = {"covered": 0, "marginal": 1, "dead": 2, "unknown": 3}
 #: Diffraction loss above which, with free space alone enough for service, a
 #: village's shortfall is put down to terrain rather than distance (dB).
 TERRAIN_BLOCK_MIN_DB = 3.0
+#: A "village" with more people than this is more likely a city, a town or a
+#: district (an OpenStreetMap ``place=city`` node, say); :func:`audit` warns,
+#: because one such row dominates every population figure (persons).
+VILLAGE_POPULATION_WARN = 100_000
 
 
 @dataclass
@@ -55,7 +68,9 @@ class AuditResult:
         and without grid power (``reason`` keeps the radio cause); for
         polygon villages ``area_covered_frac``
         (share of the polygon's cells that are covered) and
-        ``best_rx_in_area_dbm``.
+        ``best_rx_in_area_dbm``; ``on_dem_void`` (True for an evaluated
+        village on a DEM data void, where the terrain was filled from the
+        neighbouring cells).
     communes : DataFrame
         One row per commune (plus any commune id found only on villages).
     provinces : DataFrame
@@ -137,21 +152,48 @@ class AuditResult:
             f"marginal villages: {frac(s['villages_marginal'], vt)}",
             f"dead villages: {frac(s['villages_dead'], vt)}",
             f"unknown villages: {frac(s['villages_unknown'], vt)}",
-            f"population covered: {frac(s['population_covered'], s['population_total'])}",
-            f"households covered: {frac(s['households_covered'], s['households_total'])}",
-            f"communes fully covered: {frac(s['communes_fully_covered'], s['communes_total'])}",
+            f"population covered: {frac(s['population_covered'], s['population_total'])}"
+            + _none_note(s.get("villages_without_population", 0), vt, "population"),
+            f"households covered: {frac(s['households_covered'], s['households_total'])}"
+            + _none_note(s.get("villages_without_households", 0), vt, "households"),
+            _fully_line("communes", s, frac),
         ]
         if "districts_total" in s:
-            lines.append(
-                "districts fully covered: "
-                f"{frac(s['districts_fully_covered'], s['districts_total'])}"
-            )
+            lines.append(_fully_line("districts", s, frac))
         if s["reasons"]:
             lines.append(
                 "not covered by reason: "
                 + ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items()))
             )
         return lines
+
+
+def _none_note(n_none: int, n_villages: int, what: str) -> str:
+    """``"; 243 of 252 villages have no population (0 or missing)"``, or ``""``."""
+    if not n_none:
+        return ""
+    verb = "has" if n_none == 1 else "have"
+    return f"; {n_none:,} of {n_villages:,} villages {verb} no {what} (0 or missing)"
+
+
+def _fully_line(level: str, s: dict[str, Any], frac: Callable[[int, int], str]) -> str:
+    """``communes fully covered: 95/109 with villages (87.2%); 191 communes have no villages``.
+
+    Units without villages can be neither covered nor not, so they are left out
+    of the denominator (summaries written before ``<level>_with_villages``
+    existed fall back to ``<level>_total``).
+    """
+    full, total = s[f"{level}_fully_covered"], s[f"{level}_total"]
+    with_v = s.get(f"{level}_with_villages")
+    if with_v is None or with_v == total:
+        return f"{level} fully covered: {frac(full, total)}"
+    pct = f" ({100.0 * full / with_v:.1f}%)" if with_v else ""
+    empty = total - with_v
+    unit = f"{level[:-1]} has" if empty == 1 else f"{level} have"
+    return (
+        f"{level} fully covered: {full:,}/{with_v:,} with villages{pct}; "
+        f"{empty:,} {unit} no villages"
+    )
 
 
 def _int_col(df: pd.DataFrame, name: str) -> npt.NDArray[np.int64]:
@@ -216,7 +258,17 @@ def audit(
     best candidate tower would reach the covered threshold, but the
     diffraction loss of the dominant terrain edge, named by its distance
     and height, takes it below), ``weak_signal`` (distance alone is too
-    much); for ``unknown``: ``invalid_location`` or ``outside_dem``.
+    much); for ``unknown``: ``invalid_location`` or ``outside_dem`` (beyond
+    the grid, or on its margin outside the source data's footprint, see
+    :func:`outside_footprint`).
+
+    Warns
+    -----
+    DeadzoneWarning
+        When villages have population 0 (or missing), with their count: they
+        add nothing to the population and household figures; when villages
+        have more than :data:`VILLAGE_POPULATION_WARN` people (cities rather
+        than villages?), naming the largest.
     """
     thr = thresholds or Thresholds()
     sources = _sources(scenario)
@@ -248,8 +300,14 @@ def audit(
     x = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
     y = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
     bad |= ~(np.isfinite(x) & np.isfinite(y))
-    rows, cols, inside = dem.rowcol(x, y)
+    rows, cols, in_grid = dem.rowcol(x, y)
+    # The grid of a reprojected DEM is a rectangle around the source footprint;
+    # its margins hold no source data (filled only so kernels see no NaN), so a
+    # village there is as outside the DEM as one beyond the grid.
+    outside_fp = outside_footprint(dem.void_mask)
+    inside = in_grid & ~outside_fp[rows, cols]
     ok = inside & ~bad
+    on_void = ok & dem.void_mask[rows, cols]  # a data void inside: filled terrain
 
     status = np.full(n, "dead", dtype=object)
     reason = np.full(n, None, dtype=object)
@@ -337,6 +395,7 @@ def audit(
             "obstruction_height_m": obs_h,
             "area_covered_frac": area_frac,
             "best_rx_in_area_dbm": area_best,
+            "on_dem_void": on_void,
         },
         geometry=vil.geometry.to_numpy(),
         crs=vil.crs,
@@ -371,6 +430,7 @@ def audit(
             res.insert(res.columns.get_loc("commune_id") + 1, "district", col)
         districts = district_rollup(communes)
     summary = summary_dict(res, communes, cov, thr, scenario)
+    _warn_population(res, sources[0])
     shapes = None
     if (
         scenario.communes is not None
@@ -379,6 +439,70 @@ def audit(
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
     return AuditResult(res, communes, provinces, summary, cov, shapes, districts)
+
+
+def outside_footprint(void_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells of a DEM grid outside its source data's footprint.
+
+    A geographic tile reprojected to UTM becomes a slightly rotated
+    quadrilateral inside the rectangular output grid; the loader fills the
+    grid's empty margins from the nearest valid cells and marks them in
+    ``Dem.void_mask`` together with the source's own voids.  The margins are
+    the void regions (4-connected) that touch the grid's border; voids that
+    do not are data voids inside the footprint.
+
+    Parameters
+    ----------
+    void_mask : ndarray of bool, shape (rows, cols)
+        ``Dem.void_mask``.
+
+    Returns
+    -------
+    ndarray of bool, same shape
+        True outside the footprint.
+
+    Notes
+    -----
+    A source void that touches the source's edge merges with the margin and
+    counts as outside too: either way the cell has no measured elevation.
+    The test is per cell, so a point within about one cell of the footprint's
+    edge goes by the cell it falls in.
+    """
+    vm = np.asarray(void_mask, dtype=bool)
+    if not vm.any():
+        return np.zeros(vm.shape, dtype=bool)
+    labels, _ = ndimage.label(vm)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    edge = np.unique(edge[edge > 0])
+    return np.isin(labels, edge) if edge.size else np.zeros(vm.shape, dtype=bool)
+
+
+def _warn_population(villages: pd.DataFrame, source: str) -> None:
+    """Warn (one line each) about villages without population and city-sized ones."""
+    pop = villages["population"].to_numpy(dtype=np.int64)
+    n = len(pop)
+    none = int((pop <= 0).sum())
+    if none:
+        verb = "has" if none == 1 else "have"
+        warnings.warn(
+            f"{source}: {none:,} of {n:,} villages {verb} population 0 (or missing); "
+            f"population and household figures count only the other {n - none:,}",
+            DeadzoneWarning,
+            stacklevel=3,
+        )
+    big = np.flatnonzero(pop > VILLAGE_POPULATION_WARN)
+    if big.size:
+        top = int(big[np.argmax(pop[big])])
+        share = 100.0 * pop[top] / pop.sum()
+        warnings.warn(
+            f"{source}: {big.size:,} of {n:,} villages {'has' if big.size == 1 else 'have'} "
+            f"population above "
+            f"{VILLAGE_POPULATION_WARN:,} (largest: {villages['village_id'].iloc[top]!r} "
+            f"{str(villages['name'].iloc[top])!r} with {pop[top]:,}, {share:.1f}% of the "
+            f"total {int(pop.sum()):,}); cities or districts rather than villages?",
+            DeadzoneWarning,
+            stacklevel=3,
+        )
 
 
 def _sources(scenario: Scenario) -> tuple[str, str]:
@@ -579,6 +703,11 @@ def rollup(
     prov.insert(1, "communes_total", out.groupby("province", sort=True).size().to_numpy())
     prov.insert(
         2,
+        "communes_with_villages",
+        (out["villages_total"] > 0).groupby(out["province"], sort=True).sum().to_numpy(),
+    )
+    prov.insert(
+        3,
         "communes_fully_covered",
         out.assign(full=_fully(out)).groupby("province", sort=True)["full"].sum().to_numpy(),
     )
@@ -623,6 +752,14 @@ def district_rollup(communes_table: pd.DataFrame) -> pd.DataFrame:
     out.insert(2, "communes_total", grouped.size().to_numpy())
     out.insert(
         3,
+        "communes_with_villages",
+        communes_table.assign(n=communes_table["villages_total"] > 0)
+        .groupby(keys, sort=True)["n"]
+        .sum()
+        .to_numpy(),
+    )
+    out.insert(
+        4,
         "communes_fully_covered",
         communes_table.assign(full=_fully(communes_table))
         .groupby(keys, sort=True)["full"]
@@ -740,6 +877,7 @@ def _district_summary(communes: pd.DataFrame) -> dict[str, Any]:
     return {
         "admin_levels": ["commune", "district", "province"],
         "districts_total": int(len(d)),
+        "districts_with_villages": int((d["villages_total"] > 0).sum()),
         "districts_fully_covered": int(_fully(d).sum()),
     }
 
@@ -758,6 +896,7 @@ def summary_dict(
     covered = st == "covered"
     reasons = villages.loc[~covered, "reason"].dropna().value_counts().sort_index()
     techs = [t for t in TECHS if t in cov.by_tech]
+    n_outside = int(outside_footprint(scenario.dem.void_mask).sum())
     return {
         "scenario": scenario.name,
         "deadzone_version": deadzone.__version__,
@@ -767,11 +906,21 @@ def summary_dict(
         "population_covered": int(villages.loc[covered, "population"].sum()),
         "households_total": int(villages["households"].sum()),
         "households_covered": int(villages.loc[covered, "households"].sum()),
+        # villages whose population (households) is 0 or was missing: they add
+        # nothing to the population (household) figures above
+        "villages_without_population": int((villages["population"] <= 0).sum()),
+        "villages_without_households": int((villages["households"] <= 0).sum()),
+        # communes_total counts every commune read; those without villages are
+        # neither fully covered nor not, so percentages use communes_with_villages
         "communes_total": int(len(communes)),
+        "communes_with_villages": int((communes["villages_total"] > 0).sum()),
         "communes_fully_covered": int(_fully(communes).sum()),
         **_district_summary(communes),
         "provinces_total": int(communes["province"].nunique()),
         "reasons": {str(k): int(v) for k, v in reasons.items()},
+        "villages_on_dem_void": int(villages["on_dem_void"].sum())
+        if "on_dem_void" in villages.columns
+        else 0,
         "villages_no_grid_power": int((villages["power_note"] == "no_grid_power").sum())
         if "power_note" in villages.columns
         else 0,
@@ -786,7 +935,12 @@ def summary_dict(
             "shape": list(scenario.dem.shape),
             "cell_size_m": [scenario.dem.cell_w_m, scenario.dem.cell_h_m],
             "crs": scenario.dem.crs.to_string(),
+            # every filled grid cell: data voids + cells outside the source footprint
             "voids_filled": scenario.dem.void_count,
+            # grid cells that were voids in the source data (filled from neighbours)
+            "data_void_cells": int(scenario.dem.void_count - n_outside),
+            # grid cells outside the source footprint (a reprojection's margins)
+            "outside_footprint_cells": n_outside,
         },
         "parameters": {**cov.parameters, "thresholds": thr.as_dict()},
         "inputs": scenario.meta.get("inputs", {}),
