@@ -130,10 +130,11 @@ def audit_cmd(
         load_villages,
     )
     from deadzone.data.scenario import Scenario
-    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, check_output_dir
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
 
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, "map.html"), overwrite=overwrite)
+    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
+                     overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
     villages = load_villages(
         villages_path,

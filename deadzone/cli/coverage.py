@@ -81,7 +81,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     from deadzone.data.io import atomic_path, write_raster
     from deadzone.data.loaders import load_dem, load_towers
     from deadzone.geo.coverage import compute_coverage
-    from deadzone.geo.export import check_output_dir
+    from deadzone.geo.export import check_output_dir, signal_raster_name
     from deadzone.geo.tiled import default_memory_bytes, parse_memory
 
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
         write_raster(out / name, arr, cov.transform, cov.crs, nodata=nodata, overwrite=True,
                      cog=True)
     for band, comp in cov.by_band.items():
-        write_raster(out / f"signal_{band}_dbm.tif", comp.best_dbm, cov.transform, cov.crs,
+        write_raster(out / signal_raster_name(band), comp.best_dbm, cov.transform, cov.crs,
                      nodata=nan, overwrite=overwrite, cog=True)
         write_raster(out / f"best_server_{band}.tif", comp.best_server, cov.transform, cov.crs,
                      nodata=-1, overwrite=overwrite, cog=True)

@@ -50,10 +50,11 @@ def demo_cmd(
     from deadzone.cli.audit import echo_district_outputs
     from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
-    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, check_output_dir
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
 
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, "map.html"), overwrite=overwrite)
+    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
+                     overwrite=overwrite)
     scenario = demo_scenario(seed=seed)
     write_scenario(scenario, out_dir / "inputs", overwrite=overwrite)
     result = run_audit_and_write(

@@ -239,7 +239,8 @@ def run_audit_and_write(
 ) -> Any:
     """Coverage + audit + files + map, then the one-screen summary."""
     from deadzone.geo.audit import audit
-    from deadzone.geo.export import AUDIT_FILES, check_output_dir, write_audit
+    from deadzone.geo.export import AUDIT_FILES, check_output_dir, signal_raster_name, write_audit
+    from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
     check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
@@ -252,11 +253,12 @@ def run_audit_and_write(
         result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
         on="commune_id", how="left",
     ) if len(scenario.communes) else None
+    layers = metric_layers({t: c.best_dbm for t, c in cov.by_tech.items()}, cov.rx.best_dbm,
+                           thresholds)
     m = coverage_map(
-        rx_dbm=cov.rx.best_dbm, transform=cov.transform, crs=cov.crs,
+        **layers, transform=cov.transform, crs=cov.crs,
         villages=result.villages, towers=scenario.towers, communes=communes,
         title=title, summary_lines=result.summary_lines()[:3],
-        thresholds_dbm=(thresholds.covered("2G"), thresholds.marginal("2G")),
         status_labels=status_labels(thresholds, list(cov.by_tech)),
     )
     save_map(m, out / "map.html", overwrite=True)
@@ -264,7 +266,8 @@ def run_audit_and_write(
         click.echo(f"{title}")
         for line in result.summary_lines():
             click.echo(f"  {line}")
-        click.echo(f"outputs: {out}/ ({', '.join((*AUDIT_FILES, 'map.html'))})")
+        signals = [signal_raster_name(t) for t in cov.by_tech]
+        click.echo(f"outputs: {out}/ ({', '.join((*AUDIT_FILES, *signals, 'map.html'))})")
     return result
 
 

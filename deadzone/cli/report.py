@@ -127,15 +127,17 @@ def report_cmd(
     "qml_path",
     type=_FILE,
     default=None,
-    help="QGIS style for the audit's coverage.tif: dead / marginal / covered classes at "
-    "the audit's thresholds.",
+    help="QGIS style for the audit's signal_<tech>_dbm.tif (the --tech metric: received "
+    "level for 2G/3G, RSRP for 4G/5G): dead / marginal / covered classes at the audit's "
+    "thresholds for that technology, the rule the village statuses use.",
 )
 @click.option(
     "--tech",
     type=click.Choice(["2G", "3G", "4G", "5G"]),
-    default="2G",
-    show_default=True,
-    help="Technology whose thresholds give the QML class breaks.",
+    default=None,
+    help="Technology whose metric and thresholds give the QML class breaks "
+    "[default: the audit's technology; with several, the audit's --default-tech if its "
+    "towers have it, else the first of 2G, 3G, 4G, 5G they have].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
@@ -143,7 +145,7 @@ def export_cmd(
     audit_dir: Path,
     kml_path: Path | None,
     qml_path: Path | None,
-    tech: str,
+    tech: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -152,7 +154,8 @@ def export_cmd(
     \b
     Example:
       deadzone export --audit demo_out --kml villages.kmz --qml coverage.qml
-    Then in QGIS open demo_out/coverage.tif and load coverage.qml as its style.
+    Then in QGIS open demo_out/signal_<tech>_dbm.tif (the file named on the
+    output line) and load coverage.qml as its style.
     """
     from deadzone.errors import ParameterError
     from deadzone.maps.export_kml import write_kml, write_qml
@@ -165,9 +168,51 @@ def export_cmd(
     if kml_path is not None:
         name = f"deadzone villages: {a.summary.get('scenario') or a.path.name}"
         written.append(write_kml(a.villages, kml_path, name=name, overwrite=overwrite))
+    notes = []
     if qml_path is not None:
+        from deadzone.geo.export import signal_raster_name
+
+        techs = audit_techs(a.path, a.summary)
+        tech = tech or default_tech(techs, a.summary)
         thr = (a.summary.get("parameters") or {}).get("thresholds")
         written.append(write_qml(qml_path, thr, tech=tech, overwrite=overwrite))
+        raster = a.path / signal_raster_name(tech)
+        if techs and tech not in techs:
+            notes.append(f"note: the audit's towers are {', '.join(techs)}; no {tech} raster")
+        elif not raster.is_file():
+            notes.append(f"note: {raster} is missing (audit written by an older deadzone); "
+                         "re-run `deadzone audit` to get it")
+        notes.append(f"style for {raster} ({tech}; the audit's technologies: "
+                     f"{', '.join(techs) or 'unknown'})")
     if not quiet:
         for p in written:
             click.echo(f"wrote {p}")
+        for line in notes:
+            click.echo(line)
+
+
+def audit_techs(folder: Path, summary: dict) -> list[str]:
+    """Technologies of an audit: ``summary.json`` ``by_technology``, else ``servers.csv``."""
+    from deadzone.geo.schema import TECHS
+
+    found = set((summary.get("by_technology") or {}).keys())
+    if not found and (folder / "servers.csv").is_file():
+        import pandas as pd
+
+        found = set(pd.read_csv(folder / "servers.csv")["tech"].astype(str))
+    return [t for t in TECHS if t in found]
+
+
+def default_tech(techs: list[str], summary: dict) -> str:
+    """The technology an export styles by default: the audit's own, not a fixed 2G.
+
+    One technology: that one.  Several: the audit's ``--default-tech``
+    (``summary.json`` ``input_options.default_tech``) when the towers have
+    it, else the first of :data:`~deadzone.geo.schema.TECHS` they have.  An
+    audit with no technology recorded: its ``--default-tech``, else ``4G``
+    (the ``audit --default-tech`` default).
+    """
+    chosen = (summary.get("input_options") or {}).get("default_tech")
+    if techs:
+        return chosen if chosen in techs else techs[0]
+    return chosen if chosen in ("2G", "3G", "4G", "5G") else "4G"

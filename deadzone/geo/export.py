@@ -4,7 +4,10 @@
 ``communes.csv``, ``communes.gpkg`` (layer ``communes``: the commune table with
 each commune's polygon), ``provinces.csv``, ``summary.json``, ``coverage.tif`` (best received power,
 dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
-``servers.csv`` (index -> tower id).  Every file is written to a temporary
+``servers.csv`` (index -> tower id), and per technology of the towers
+``signal_<tech>_dbm.tif`` (float32 dBm: the metric the thresholds apply to,
+received level for 2G/3G, RSRP for 4G/5G; the rasters the audit samples for
+``signal_<tech>_dbm`` and ``status_<tech>``).  Every file is written to a temporary
 name and renamed, so a reader never sees half a file.
 
 When the data has a district level (see :func:`deadzone.geo.audit.rollup`),
@@ -32,8 +35,16 @@ import pandas as pd
 from deadzone.data.io import atomic_path, write_raster
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
+from deadzone.geo.schema import TECHS
 
-__all__ = ["AUDIT_FILES", "DISTRICT_FILES", "check_output_dir", "write_audit"]
+__all__ = [
+    "AUDIT_FILES",
+    "DISTRICT_FILES",
+    "SIGNAL_FILES",
+    "check_output_dir",
+    "signal_raster_name",
+    "write_audit",
+]
 
 AUDIT_FILES: tuple[str, ...] = (
     "villages.gpkg",
@@ -52,6 +63,21 @@ AUDIT_FILES: tuple[str, ...] = (
 #: :data:`AUDIT_FILES`, which every audit folder has); check them too before
 #: writing so an earlier run's ``districts.csv`` is never replaced silently.
 DISTRICT_FILES: tuple[str, ...] = ("districts.csv",)
+
+
+def signal_raster_name(key: str) -> str:
+    """File name of a service-metric raster: ``signal_<key>_dbm.tif``.
+
+    ``key`` is a technology (``"4G"``: an audit's per-technology raster) or a
+    technology and band (``"4G-1800"``: ``deadzone coverage --per-band``).
+    """
+    return f"signal_{key}_dbm.tif"
+
+
+#: Per-technology metric rasters; an audit writes those of the technologies
+#: its towers have (so not in :data:`AUDIT_FILES`), and with ``overwrite``
+#: removes the others an earlier run left.
+SIGNAL_FILES: tuple[str, ...] = tuple(signal_raster_name(t) for t in TECHS)
 
 
 def check_output_dir(out_dir: str | Path, names: tuple[str, ...], *, overwrite: bool) -> Path:
@@ -120,9 +146,12 @@ def write_audit(
     Returns
     -------
     dict
-        File name -> path written (``districts.csv`` only with districts).
+        File name -> path written (``districts.csv`` only with districts,
+        ``signal_<tech>_dbm.tif`` per technology of the towers).
     """
-    out = check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES), overwrite=overwrite)
+    out = check_output_dir(
+        out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES), overwrite=overwrite
+    )
     paths: dict[str, Path] = {}
     v = result.villages.copy()
     for col in ("reason", "serving_tower_id", "nearest_tower_id"):
@@ -178,6 +207,14 @@ def write_audit(
         overwrite=True,
     )
     paths["best_server.tif"] = out / "best_server.tif"
+    for tech in TECHS:
+        if tech not in cov.by_tech:  # an earlier run's technology (overwrite was checked)
+            (out / signal_raster_name(tech)).unlink(missing_ok=True)
+    for tech, comp in cov.by_tech.items():
+        name = signal_raster_name(tech)
+        write_raster(out / name, comp.best_dbm.astype(np.float32), cov.transform, cov.crs,
+                     nodata=float("nan"), overwrite=True)
+        paths[name] = out / name
     with atomic_path(out / "servers.csv") as tmp:
         cov.servers_table().to_csv(tmp, index=False)
     paths["servers.csv"] = out / "servers.csv"

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from deadzone.errors import ParameterError
 from deadzone.geo.schema import TECHS
 
-__all__ = ["Thresholds", "DEFAULT_COVERED_DBM", "DEFAULT_MARGINAL_DBM"]
+__all__ = [
+    "DEFAULT_COVERED_DBM",
+    "DEFAULT_MARGINAL_DBM",
+    "Thresholds",
+    "coverage_class",
+    "metric_name",
+]
 
 #: Outdoor "covered" thresholds (dBm).  2G/3G: received signal level
 #: (GSM voice >= -100 dBm); 4G/5G: RSRP (LTE >= -110 dBm).  See DOMAIN.md.
@@ -75,3 +85,55 @@ class Thresholds:
             "marginal_dbm": dict(self.marginal_dbm),
             "indoor_margin_db": self.indoor_margin_db,
         }
+
+
+def metric_name(tech: str) -> str:
+    """Name of the service metric the thresholds of ``tech`` apply to.
+
+    ``"RSRP"`` for 4G/5G, ``"received level"`` for 2G/3G (see DOMAIN.md).
+    """
+    if tech not in TECHS:
+        raise ParameterError(f"tech was {tech!r}; expected one of {TECHS}")
+    return "RSRP" if tech in ("4G", "5G") else "received level"
+
+
+def coverage_class(
+    metric_dbm: Mapping[str, npt.NDArray[np.floating]], thresholds: Thresholds
+) -> npt.NDArray[np.int8]:
+    """Per-cell status class under the audit's rule, from per-technology metric rasters.
+
+    The rule of :func:`deadzone.geo.audit.audit` applied to every cell: per
+    technology, covered at or above ``thresholds.covered(tech)``, marginal at
+    or above ``thresholds.marginal(tech)``, else dead; a cell takes the best
+    class over the technologies.
+
+    Parameters
+    ----------
+    metric_dbm : mapping of str to ndarray
+        Technology -> 2-D service metric (dBm; received level for 2G/3G, RSRP
+        for 4G/5G, e.g. ``CoverageResult.by_tech[tech].best_dbm`` or an
+        audit's ``signal_<tech>_dbm.tif``); NaN = no signal.  Same shape each.
+    thresholds : Thresholds
+        The audit's thresholds.
+
+    Returns
+    -------
+    ndarray of int8
+        -1 no signal from any technology, 0 dead, 1 marginal, 2 covered.
+    """
+    if not metric_dbm:
+        raise ParameterError("metric_dbm is empty; expected at least one technology")
+    shapes = {np.shape(a) for a in metric_dbm.values()}
+    if len(shapes) != 1:
+        raise ParameterError(f"metric rasters have different shapes {sorted(shapes)}")
+    out = np.full(shapes.pop(), -1, dtype=np.int8)
+    for tech, arr in metric_dbm.items():
+        if tech not in TECHS:
+            raise ParameterError(f"metric_dbm key was {tech!r}; expected one of {TECHS}")
+        a = np.asarray(arr, dtype=np.float64)
+        cls = np.where(np.isfinite(a), 0, -1).astype(np.int8)
+        with np.errstate(invalid="ignore"):
+            cls[a >= thresholds.marginal(tech)] = 1
+            cls[a >= thresholds.covered(tech)] = 2
+        np.maximum(out, cls, out=out)
+    return out

@@ -2,7 +2,7 @@
 
 :func:`audit_map` reads what ``deadzone audit`` / ``deadzone demo`` wrote
 (``villages.parquet``/``.gpkg``/``.csv``, ``communes.gpkg``, ``coverage.tif``,
-``best_server.tif``, ``servers.csv``, ``summary.json``), and optionally a
+``signal_<tech>_dbm.tif``, ``best_server.tif``, ``servers.csv``, ``summary.json``), and optionally a
 ``deadzone place`` folder (``sites.gpkg``/``sites.csv``) and a
 ``deadzone fiber`` folder (``routes.gpkg``, ``ofds/``), and hands them to
 :func:`deadzone.maps.folium_map.coverage_map` with every layer switched on.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import folium
     import geopandas as gpd
 
-__all__ = ["audit_map", "find_towers_file"]
+__all__ = ["audit_map", "find_towers_file", "metric_layers"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -103,6 +103,64 @@ def _thresholds(summary: dict[str, Any]) -> Any:
         marginal_dbm={**default.marginal_dbm, **(thr.get("marginal_dbm") or {})},
         indoor_margin_db=float(thr.get("indoor_margin_db", 0.0)),
     )
+
+
+def metric_layers(
+    signal_dbm: dict[str, np.ndarray],
+    rx_total_dbm: np.ndarray,
+    thresholds: Any,
+) -> dict[str, Any]:
+    """The coverage-map raster arguments that agree with the audit's statuses.
+
+    Village statuses come from each technology's service metric (received
+    level for 2G/3G, RSRP for 4G/5G: total power minus a per-tower offset
+    that depends on the tower's bandwidth, so it cannot be undone on the
+    total-power raster) at that technology's thresholds, best class over the
+    technologies.  The class layer is that rule applied to every cell
+    (:func:`deadzone.geo.thresholds.coverage_class`).  With one technology
+    the received-power layer is its metric raster with its thresholds on the
+    legend; with several it is the best total power (``rx_total_dbm``).
+
+    Parameters
+    ----------
+    signal_dbm : dict of str to ndarray
+        Technology -> metric raster (dBm, NaN none), e.g. the audit's
+        ``signal_<tech>_dbm.tif``; empty when unknown (older audit folders).
+    rx_total_dbm : ndarray
+        Best total received power (``coverage.tif``), same grid.
+    thresholds : Thresholds
+        The audit's thresholds.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`deadzone.maps.folium_map.coverage_map`:
+        ``rx_dbm``, ``thresholds_dbm``, ``metric_label``, ``coverage_class``,
+        ``class_labels``.
+    """
+    from deadzone.cli.options import status_labels
+    from deadzone.geo.schema import TECHS
+    from deadzone.geo.thresholds import coverage_class, metric_name
+
+    techs = [t for t in TECHS if t in signal_dbm]
+    if len(techs) == 1:
+        t = techs[0]
+        return {
+            "rx_dbm": signal_dbm[t],
+            "thresholds_dbm": (thresholds.covered(t), thresholds.marginal(t)),
+            "metric_label": f"{t} {metric_name(t)}",
+            "coverage_class": coverage_class(signal_dbm, thresholds),
+            "class_labels": None,
+        }
+    # Total power is the metric of 2G/3G (offset 0): put their thresholds on the ramp.
+    ramp = next((t for t in techs if metric_name(t) == "received level"), "2G")
+    return {
+        "rx_dbm": rx_total_dbm,
+        "thresholds_dbm": (thresholds.covered(ramp), thresholds.marginal(ramp)),
+        "metric_label": "Best total received power",
+        "coverage_class": coverage_class(signal_dbm, thresholds) if techs else None,
+        "class_labels": status_labels(thresholds, techs) if techs else None,
+    }
 
 
 def _raster(path: Path, *, max_px: int, categorical: bool) -> tuple[np.ndarray, Any, Any]:
@@ -227,10 +285,13 @@ def audit_map(
             )
             best = None
     techs = list((summary.get("by_technology") or {}).keys())
+    server_techs: set[str] = set()
     if (folder / "servers.csv").is_file():
         servers = pd.read_csv(folder / "servers.csv", dtype={"tower_id": str})
         server_ids = servers.sort_values("server_index")["tower_id"].astype(str).tolist()
-        techs = techs or sorted(servers["tech"].astype(str).unique())
+        server_techs = set(servers["tech"].astype(str))
+        techs = techs or sorted(server_techs)
+    signal = _signal_rasters(folder, techs, rx.shape, server_techs, rx, max_raster_px)
     step = progress or (lambda done, total: None)
     step(1, 3)
     communes = (
@@ -283,6 +344,7 @@ def audit_map(
 
     step(2, 3)
     thr = _thresholds(summary)
+    layers = metric_layers(signal, rx, thr)
     name = str(summary.get("scenario") or folder.name)
     outlines = ()
     if communes is not None:
@@ -290,7 +352,7 @@ def audit_map(
             c for c in ADMIN_LEVELS if c in communes.columns and communes[c].notna().any()
         )
     m = coverage_map(
-        rx_dbm=rx,
+        **layers,
         transform=transform,
         crs=crs,
         villages=villages,
@@ -298,11 +360,10 @@ def audit_map(
         communes=communes,
         title=title or f"Coverage audit: {name}",
         summary_lines=summary_lines(summary)[:3],
-        thresholds_dbm=(thr.covered("2G"), thr.marginal("2G")),
         status_labels=status_labels(thr, techs),
         max_raster_px=max_raster_px,
         basemap=basemap,
-        coverage_classes=True,
+        coverage_classes=layers["coverage_class"] is not None,
         best_server=best,
         server_ids=server_ids,
         proposed_sites=sites,
@@ -314,3 +375,48 @@ def audit_map(
     )
     step(3, 3)
     return m
+
+
+def _signal_rasters(
+    folder: Path,
+    techs: list[str],
+    shape: tuple[int, ...],
+    server_techs: set[str],
+    rx: np.ndarray,
+    max_px: int,
+) -> dict[str, np.ndarray]:
+    """Per-technology metric rasters of an audit folder (``signal_<tech>_dbm.tif``).
+
+    An older folder without them: when every tower is of one 2G/3G
+    technology, ``coverage.tif`` is that metric (no offset); otherwise the
+    class layer cannot be drawn consistently and a warning says so.
+    """
+    from deadzone.geo.export import signal_raster_name
+
+    out: dict[str, np.ndarray] = {}
+    for tech in techs:
+        path = folder / signal_raster_name(tech)
+        if not path.is_file():
+            break
+        arr, _, _ = _raster(path, max_px=max_px, categorical=False)
+        if arr.shape != shape:
+            warnings.warn(f"{path} does not match coverage.tif; not used", DeadzoneWarning,
+                          stacklevel=3)
+            break
+        out[tech] = arr
+    else:
+        if out:
+            return out
+    if not techs:
+        return {}
+    if len(techs) == 1 and server_techs <= {techs[0]} and techs[0] in ("2G", "3G"):
+        return {techs[0]: rx}
+    warnings.warn(
+        f"{folder} has no per-technology signal rasters (signal_<tech>_dbm.tif, written by "
+        "newer `deadzone audit` runs); the coverage-class layer is left out because "
+        "coverage.tif holds total power, not the RSRP the 4G/5G thresholds apply to. "
+        "Re-run `deadzone audit` to get it",
+        DeadzoneWarning,
+        stacklevel=3,
+    )
+    return {}

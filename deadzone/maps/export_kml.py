@@ -210,7 +210,15 @@ def write_qml(
     ceiling_dbm: float = -30.0,
     overwrite: bool = False,
 ) -> Path:
-    """Write a QGIS layer style for the ``coverage.tif`` received-power raster (dBm).
+    """Write a QGIS layer style for an audit's ``signal_<tech>_dbm.tif`` metric raster (dBm).
+
+    The classes are the audit's status rule for ``tech``: its thresholds
+    apply to the technology's service metric (received level for 2G/3G,
+    RSRP for 4G/5G), which is what ``signal_<tech>_dbm.tif`` holds.  Do not
+    load a 4G/5G style on ``coverage.tif``: that raster is total received
+    power, above RSRP by a per-tower, bandwidth-dependent offset (~28 dB at
+    10 MHz), so its "covered" class would be far too large.  For 2G/3G-only
+    audits ``coverage.tif`` equals the metric.
 
     Parameters
     ----------
@@ -220,7 +228,8 @@ def write_qml(
         A :class:`Thresholds`, or the ``parameters.thresholds`` dict of
         ``summary.json``; default :class:`Thresholds`().
     tech : str
-        Which technology's thresholds give the class breaks.
+        Which technology's thresholds give the class breaks (and whose metric
+        the labels name).
     floor_dbm, ceiling_dbm : float
         Lowest / highest value of the ramp (dBm).
     overwrite : bool
@@ -231,7 +240,10 @@ def write_qml(
     Path
         ``path``.
     """
+    from deadzone.geo.thresholds import metric_name
+
     cov, mar = _threshold_pair(thresholds if thresholds is not None else Thresholds(), tech)
+    metric = f"{tech} {metric_name(tech)}"
     if not floor_dbm < mar <= cov < ceiling_dbm:
         raise ParameterError(
             f"QML breaks must satisfy floor < marginal <= covered < ceiling; got "
@@ -264,9 +276,9 @@ def write_qml(
     )
     # DISCRETE: each item colours values <= its value (above the previous one).
     items = [
-        (mar, "#d73027", f"dead (< {mar:g} dBm)"),
-        (cov, "#fdae61", f"marginal ({mar:g} to {cov:g} dBm)"),
-        (math.inf, "#1a9850", f"covered (>= {cov:g} dBm)"),
+        (mar, "#d73027", f"dead ({metric} < {mar:g} dBm)"),
+        (cov, "#fdae61", f"marginal ({metric} {mar:g} to {cov:g} dBm)"),
+        (math.inf, "#1a9850", f"covered ({metric} >= {cov:g} dBm)"),
     ]
     for value, colour, label in items:
         ET.SubElement(

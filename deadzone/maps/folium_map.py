@@ -625,6 +625,44 @@ def _class_png(dst: npt.NDArray[np.float32], covered_dbm: float, marginal_dbm: f
     return _palette_png(index, palette)
 
 
+#: Legend name of ``rx_dbm`` unless the caller names its metric.
+_DEFAULT_METRIC = "Best received power"
+
+
+def _class_index_png(
+    classes: npt.NDArray[np.integer],
+    transform: Affine,
+    crs: Any,
+    *,
+    max_raster_px: int,
+    k: int,
+) -> tuple[str, list[list[float]]]:
+    """Status classes (-1 none, 0 dead, 1 marginal, 2 covered) as a palette PNG.
+
+    Downsampled like the best-server raster (centre cell of each ``k`` block:
+    a class is never averaged) and warped on the same grid.
+    """
+    arr = np.asarray(classes)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ParameterError(
+            f"coverage_class had shape {arr.shape} and dtype {arr.dtype}; "
+            "expected a 2-D int array"
+        )
+    arr = np.where((arr >= 0) & (arr <= 2), arr, -1).astype(np.int32)
+    if k > 1:
+        arr, transform = _decimate(arr, transform, k, -1)
+    dst, bounds = _warp_3857(
+        arr, transform, _src_crs(crs), max_raster_px=max_raster_px, nodata=-1
+    )
+    index = np.full(dst.shape, 255, dtype=np.uint8)
+    valid = dst >= 0
+    index[valid] = dst[valid].astype(np.uint8)
+    palette = np.array(
+        [_hex_rgb(STATUS_COLORS[s]) for s in ("dead", "marginal", "covered")], dtype=np.uint8
+    )
+    return _palette_png(index, palette), bounds
+
+
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     c = color.lstrip("#")
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
@@ -689,6 +727,7 @@ def _legend_html(
     vmin: float,
     vmax: float,
     status_labels: Mapping[str, str] | None = None,
+    metric_label: str = _DEFAULT_METRIC,
 ) -> str:
     lut = _color_lut(11)
     stops = ", ".join(
@@ -723,7 +762,7 @@ def _legend_html(
         ]
     rows = "".join(f"<div>{_swatch(color)}{text}</div>" for color, text in classes)
     return (
-        '<div class="dz-legend-h">Best received power (dBm)</div>'
+        f'<div class="dz-legend-h">{html.escape(metric_label)} (dBm)</div>'
         f'<div class="dz-ramp" style="background:linear-gradient(to right, {stops})">{ticks}</div>'
         f'<div class="dz-ramp-labels">{"".join(labels)}</div>'
         '<div><span class="dz-swatch dz-swatch-none"></span>no signal (transparent)</div>'
@@ -1069,16 +1108,22 @@ def _legend_extras(
     classes: tuple[float, float] | None,
     choropleth: bool,
     sites: bool,
+    class_labels: Mapping[str, str] | None = None,
+    metric_label: str = _DEFAULT_METRIC,
 ) -> str:
     parts = []
     if classes is not None:
         covered, marginal = classes
         parts.append('<div class="dz-legend-h">Coverage class (raster)</div>')
-        for status, text in (
-            ("covered", f"&ge; {covered:g} dBm"),
-            ("marginal", f"{marginal:g} to {covered:g} dBm"),
-            ("dead", f"&lt; {marginal:g} dBm"),
-        ):
+        metric = html.escape(metric_label)
+        texts = {
+            "covered": f"{metric} &ge; {covered:g} dBm",
+            "marginal": f"{metric} {marginal:g} to {covered:g} dBm",
+            "dead": f"{metric} &lt; {marginal:g} dBm",
+        }
+        if class_labels:
+            texts = {k: html.escape(class_labels.get(k, v)) for k, v in texts.items()}
+        for status, text in texts.items():
             sw = _swatch(STATUS_COLORS[status]).replace('style="', 'style="border-radius:2px;')
             parts.append(f"<div>{sw}{status}: {text}</div>")
     if best_server:
@@ -1158,6 +1203,9 @@ def coverage_map(
     cluster_villages: bool | None = None,
     commune_choropleth: bool = False,
     admin_outlines: Sequence[str] = (),
+    metric_label: str = _DEFAULT_METRIC,
+    coverage_class: npt.NDArray[np.integer] | None = None,
+    class_labels: Mapping[str, str] | None = None,
 ) -> folium.Map:
     """Build an offline Leaflet map of coverage, villages, towers and communes.
 
@@ -1238,6 +1286,18 @@ def coverage_map(
     admin_outlines : sequence of str
         Columns of ``communes`` (e.g. ``("district", "province")``) whose
         units are drawn as outlines (communes dissolved), one layer each.
+    metric_label : str
+        What ``rx_dbm`` is, for the layer name and the legend (e.g. ``"4G
+        RSRP"``, ``"Best total received power"``); ``thresholds_dbm`` should
+        be thresholds of that metric.
+    coverage_class : numpy.ndarray of int, optional
+        Status class per cell on the grid of ``rx_dbm`` (-1 no signal, 0 dead,
+        1 marginal, 2 covered; :func:`deadzone.geo.thresholds.coverage_class`);
+        with ``coverage_classes`` it is drawn instead of classing ``rx_dbm``
+        at ``thresholds_dbm`` (needed when the status rule is per technology).
+    class_labels : mapping of str to str, optional
+        Legend text of the class layer per status (``covered``, ``marginal``,
+        ``dead``) when ``coverage_class`` is given.
 
     Returns
     -------
@@ -1323,6 +1383,10 @@ def coverage_map(
                 f"fiber_existing was {type(fiber_existing).__name__}; expected a GeoDataFrame"
             )
         fiber_existing = _to_wgs84(fiber_existing, "fiber_existing")
+    if coverage_class is not None and np.shape(coverage_class) != rx.shape:
+        raise ParameterError(
+            f"coverage_class had shape {np.shape(coverage_class)}; expected rx_dbm's {rx.shape}"
+        )
     if best_server is not None and np.shape(best_server) != rx.shape:
         raise ParameterError(
             f"best_server had shape {np.shape(best_server)}; expected rx_dbm's {rx.shape}"
@@ -1373,15 +1437,23 @@ def coverage_map(
     folium.raster_layers.ImageOverlay(
         image=png_uri,
         bounds=raster_bounds,
-        name="Received power (dBm)",
+        name="Received power (dBm)" + (
+            "" if metric_label == _DEFAULT_METRIC else f": {html.escape(metric_label)}"
+        ),
         opacity=_RASTER_OPACITY,
         pane=_RASTER_PANE,
         class_name="dz-raster-rx",
     ).add_to(m)
     if coverage_classes:
+        if coverage_class is None:
+            class_uri, class_bounds = _class_png(rx_3857, covered_dbm, marginal_dbm), raster_bounds
+        else:
+            class_uri, class_bounds = _class_index_png(
+                coverage_class, transform, crs, max_raster_px=max_raster_px, k=block
+            )
         folium.raster_layers.ImageOverlay(
-            image=_class_png(rx_3857, covered_dbm, marginal_dbm),
-            bounds=raster_bounds,
+            image=class_uri,
+            bounds=class_bounds,
             name="Coverage class (dead / marginal / covered)",
             opacity=_RASTER_OPACITY,
             pane=_RASTER_PANE,
@@ -1507,11 +1579,14 @@ def coverage_map(
     extras = _legend_extras(
         best_server=best_server is not None,
         classes=(covered_dbm, marginal_dbm) if coverage_classes else None,
+        class_labels=class_labels if coverage_class is not None else None,
+        metric_label=metric_label,
         choropleth=commune_choropleth,
         sites=proposed_sites is not None,
     )
     _HtmlBox(
-        _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels) + extras,
+        _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels, metric_label)
+        + extras,
         "dz-box dz-legend",
         "bottomright",
     ).add_to(m)

@@ -26,7 +26,8 @@ from deadzone.geo.export import AUDIT_FILES
 from tests.conftest import small_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT_FILES = (*AUDIT_FILES, "map.html")
+# The towers are 2G: one per-technology metric raster.
+OUT_FILES = (*AUDIT_FILES, "signal_2G_dbm.tif", "map.html")
 
 
 def _inputs(folder: Path) -> list[str]:
