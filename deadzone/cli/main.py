@@ -51,8 +51,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 @click.version_option(__version__, prog_name="deadzone")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Quiet for every subcommand: as its own -q (no progress bar or summary); "
+    "warnings and errors are still shown.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """deadzone: find villages without mobile signal, explain why, and plan where to act.
 
     Computes terrain-aware coverage of cell towers over a DEM, gives every
@@ -67,6 +74,16 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if quiet:
+        # `deadzone -q audit ...` == `deadzone audit -q ...`: the group runs before the
+        # subcommand's context is made, so the subcommand reads quiet=True as its default.
+        commands = ctx.command.commands if isinstance(ctx.command, click.Group) else {}
+        quiet_default = {
+            name: {"quiet": True}
+            for name, cmd in commands.items()
+            if any(p.name == "quiet" for p in cmd.params)
+        }
+        ctx.default_map = {**quiet_default, **(ctx.default_map or {})}
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -143,7 +143,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Antenna polarization (ITM and p526)."),
         click.option("--itm-location-pct", type=click.FloatRange(1, 99), default=d.location_pct,
                      show_default=True,
-                     help="ITM location quantile (%): 90 = the level reached at 90%% of "
+                     help="ITM location quantile (%): 90 = the level reached at 90% of "
                           "locations (a conservative map)."),
         click.option("--itm-time-pct", type=click.FloatRange(1, 99), default=d.time_pct,
                      show_default=True, help="ITM time quantile (%)."),

@@ -82,7 +82,7 @@ def _read_points(path: Path, what: str) -> Any:
     type=click.Choice(["greedy", "milp"]),
     default="greedy",
     show_default=True,
-    help="greedy = lazy greedy (fast, >= 63%% of optimal for a tower budget); "
+    help="greedy = lazy greedy (fast, >= 63% of optimal for a tower budget); "
     "milp = exact HiGHS MILP with a time limit (never worse than greedy).",
 )
 @click.option(

@@ -14,9 +14,12 @@ ignores case, surrounding spaces, ``-``/``.``/space vs ``_`` and Vietnamese
 diacritics, so ``"Dân số"`` matches ``dan_so``); any ``*_col`` option overrides
 the detection and must name an existing column.
 
-Errors are single lines naming the file, the 0-based source row (and the id
-when known) and the field.  Recoverable problems (voids filled, geometries
-repaired, defaults applied, ids generated) are reported as
+Errors are single lines naming the file, the row (the file's ``line N`` for
+CSV, where line 1 is the header; ``feature N`` counted from 1 in other files;
+``fid N`` in windowed reads), the id when known and the field, and how many
+more rows fail the same check (``; and 4 more lines: 3, 5, 6, 9``).
+Recoverable problems (voids filled, geometries repaired, defaults applied, ids
+generated, unused columns that look like misspelt ones) are reported as
 :class:`~deadzone.errors.DeadzoneWarning` and recorded in the result
 (``Dem.void_mask``; ``GeoDataFrame.attrs``: ``source``, ``checksum``,
 ``repaired``, ``empty_geometries``, ``defaults``, ``reprojected_from``).
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import csv
+import difflib
 import functools
 import hashlib
 import io
@@ -307,7 +312,7 @@ def _where(
     id_field: str | None = None,
     field: str | None = None,
     column: str | None = None,
-    row_label: str = "row",
+    row_label: str = "feature",
 ) -> str:
     """Build the ``file: row N (id 'x'), field 'f' (column 'c')`` prefix."""
     out = f"{path}"
@@ -320,6 +325,23 @@ def _where(
         if column is not None and column != field:
             out += f" (column {column!r})"
     return out
+
+
+def _also(shown: Any, label: str, bad: Any, first: int | None = None) -> str:
+    """``"; and 4 more lines: 3, 4, 5, 6"``: the rows of ``bad`` other than the one named.
+
+    ``bad`` holds 0-based positions failing the same check, ``first`` the one the
+    message names (default ``bad[0]``); ``shown``/``label`` as in :class:`_Raw`.
+    """
+    bad = np.asarray(bad, dtype=np.int64)
+    first = int(bad[0]) if first is None else first
+    rest = bad[bad != first]
+    if rest.size == 0:
+        return ""
+    listed = ", ".join(str(int(shown[k])) for k in rest[:5])
+    if rest.size > 5:
+        listed += ", ..."
+    return f"; and {rest.size} more {label if rest.size == 1 else label + 's'}: {listed}"
 
 
 def _list_rows(rows: Sequence[Any], limit: int = 10) -> str:
@@ -371,6 +393,76 @@ def _pick(
     return None
 
 
+@dataclass(frozen=True)
+class _NearMiss:
+    """An unused column that looks like a misspelt candidate of a field."""
+
+    column: str
+    field: str
+    suggestion: str
+    typo: bool  # a misspelling (not ``<name>_<suffix>``): strong evidence
+
+
+def _near_misses(
+    columns: Sequence[Any],
+    missing: dict[str, Sequence[str]],
+    known: Sequence[str],
+) -> list[_NearMiss]:
+    """Columns the loader does not use that closely resemble a candidate of a missing field.
+
+    ``missing`` maps each field no column was found for to its candidates;
+    ``known`` holds every name the loader reads (a column matching one is used
+    or deliberately ignored, never a misspelling).  A column is a near miss of a
+    candidate (of at least 4 characters) when, compared as by :func:`_norm_name`,
+    they differ only in ``_`` separators, are anagrams of each other (swapped
+    letters), or have a :class:`difflib.SequenceMatcher` ratio >= 0.8 and lengths
+    within 2 characters (typos); or the column is the candidate plus a
+    ``_suffix`` (``population_2024``; weaker evidence).
+    """
+    known_norm = {_norm_name(k) for k in known}
+    out: list[_NearMiss] = []
+    for c in columns:
+        name = _norm_name(c)
+        if not name or name in known_norm:
+            continue
+        best: tuple[float, str, str, bool] | None = None
+        for field, cands in missing.items():
+            for cand in cands:
+                if len(cand) < 4:
+                    continue
+                if name.replace("_", "") == cand.replace("_", "") or (
+                    len(name) == len(cand) and sorted(name) == sorted(cand)
+                ):
+                    score, typo = 1.0, True
+                elif abs(len(name) - len(cand)) <= 2:
+                    score = difflib.SequenceMatcher(None, name, cand).ratio()
+                    typo = score >= 0.8
+                    if not typo:
+                        continue
+                elif name.startswith(cand + "_"):
+                    score, typo = 0.5, False
+                else:
+                    continue
+                if best is None or score > best[0]:
+                    best = (score, field, cand, typo)
+        if best is not None:
+            out.append(_NearMiss(str(c), best[1], best[2], best[3]))
+    return out
+
+
+def _numeric_column(series: pd.Series) -> bool:
+    """True when a column holds at least one value and every present value is a number."""
+    missing = _missing_mask(series)
+    if missing.all():
+        return False
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    ):
+        return True
+    text = series[~missing].astype(str).str.strip().str.replace(",", ".", regex=False)
+    return bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
 def _is_missing_value(v: Any) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
@@ -395,7 +487,7 @@ def _numeric(
     rows: npt.NDArray[Any],
     ids: Sequence[Any] | None = None,
     id_field: str | None = None,
-    row_label: str = "row",
+    row_label: str = "feature",
 ) -> npt.NDArray[np.float64]:
     """Convert a column to float64 (NaN = missing) or raise naming the bad row."""
     if pd.api.types.is_bool_dtype(series.dtype):
@@ -421,8 +513,8 @@ def _numeric(
         raise SchemaError(
             f"{_where(path, rows[i], ident, id_field, field, str(series.name), row_label)}"
             f": value {series.iloc[i]!r} is not a number"
-            + (f" ({bad.size} such rows)" if bad.size > 1 else "")
             + hint
+            + _also(rows, row_label, bad, i)
         )
     return values
 
@@ -481,9 +573,17 @@ def _infer_text_column(series: pd.Series) -> pd.Series:
 
 
 def _to_bool(
-    series: pd.Series, *, path: Path, field: str, rows: Any, ids: Sequence[Any], id_field: str
+    series: pd.Series,
+    *,
+    path: Path,
+    field: str,
+    rows: Any,
+    ids: Sequence[Any],
+    id_field: str,
+    row_label: str = "feature",
 ) -> pd.Series:
     vals: list[Any] = []
+    bad: list[int] = []
     for i, v in enumerate(series.tolist()):
         if _is_missing_value(v):
             vals.append(pd.NA)
@@ -498,10 +598,14 @@ def _to_bool(
             elif t in _FALSE_TOKENS:
                 vals.append(False)
             else:
-                raise SchemaError(
-                    f"{_where(path, rows[i], ids[i], id_field, field, str(series.name))}: "
-                    f"value {v!r} is not a yes/no value"
-                )
+                bad.append(i)
+                vals.append(pd.NA)
+    if bad:
+        i = bad[0]
+        raise SchemaError(
+            f"{_where(path, rows[i], ids[i], id_field, field, str(series.name), row_label)}: "
+            f"value {series.iloc[i]!r} is not a yes/no value" + _also(rows, row_label, bad)
+        )
     if any(v is pd.NA for v in vals):
         return pd.Series(vals, dtype="boolean")
     return pd.Series(vals, dtype=bool)
@@ -886,14 +990,57 @@ def load_dem(
 
 @dataclass
 class _Raw:
-    """A file read as attributes + optional geometry."""
+    """A file read as attributes + optional geometry.
+
+    ``rows`` are 0-based source positions (``source_row``, generated ids);
+    messages name rows by ``shown`` under ``row_label``: the file's line number
+    for CSV (``line 2`` is the first data row, as a spreadsheet numbers it), the
+    1-based position for other files (``feature 1``), or the GDAL fid for
+    windowed reads (``fid N``).
+    """
 
     path: Path
     table: pd.DataFrame
     geometry: gpd.GeoSeries | None
     rows: npt.NDArray[np.int64]
-    row_label: str = "row"
+    row_label: str = "feature"
     from_csv: bool = False
+    csv_text: str | None = None
+    csv_sep: str = ","
+
+    @functools.cached_property
+    def shown(self) -> npt.NDArray[np.int64]:
+        """Row references for messages (computed on first use)."""
+        if self.csv_text is not None:
+            return _csv_lines(self.csv_text, self.csv_sep, len(self.table))
+        if self.row_label == "fid":
+            return self.rows
+        return self.rows + 1
+
+
+def _csv_lines(text: str, sep: str, n: int) -> npt.NDArray[np.int64]:
+    """File line on which each of the ``n`` data records of a CSV starts.
+
+    Counts lines as editors do (``\\r\\n``, ``\\n`` or ``\\r``), follows quoted
+    fields spanning lines and skips blank lines as pandas does; falls back to
+    ``record + 2`` (one header line, one line per record) if the records found
+    differ in number from the ``n`` pandas read.
+    """
+    starts: list[int] = []
+    reader = csv.reader(
+        io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=sep, skipinitialspace=True
+    )
+    line = 1
+    try:
+        for record in reader:
+            if record:
+                starts.append(line)
+            line = reader.line_num + 1
+    except csv.Error:
+        starts = []
+    if len(starts) == n + 1:
+        return np.asarray(starts[1:], dtype=np.int64)
+    return np.arange(2, n + 2, dtype=np.int64)
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -902,7 +1049,8 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _read_csv(p: Path) -> pd.DataFrame:
+def _read_csv(p: Path) -> tuple[pd.DataFrame, str, str]:
+    """The table (all text), the decoded file text and its delimiter."""
     data = p.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
@@ -949,7 +1097,7 @@ def _read_csv(p: Path) -> pd.DataFrame:
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     if sep != ",":
         _decimal_commas(df, p)
-    return df
+    return df, text, sep
 
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")
@@ -1004,12 +1152,12 @@ def _read_raw(
         raise DataLoadError(f"{p}: has no features (empty file)")
     suffix = p.suffix.lower()
     geometry: gpd.GeoSeries | None = None
-    row_label = "row"
+    row_label = "feature"
     rows: npt.NDArray[np.int64]
     if suffix in _CSV_SUFFIXES:
-        table = _read_csv(p)
+        table, text, sep = _read_csv(p)
         rows = np.arange(len(table), dtype=np.int64)
-        raw = _Raw(p, table, None, rows, from_csv=True)
+        raw = _Raw(p, table, None, rows, "line", True, text, sep)
     elif suffix in _PARQUET_SUFFIXES:
         try:
             gdf = gpd.read_parquet(p, bbox=bbox) if bbox else gpd.read_parquet(p)
@@ -1072,12 +1220,14 @@ def _lonlat_arrays(
     allow_missing: bool,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Numeric lon/lat with the swapped / not-degrees / range checks."""
-    p = raw.path
+    p, label = raw.path, raw.row_label
     lon = _numeric(
-        raw.table[lon_col], path=p, field="lon", rows=raw.rows, ids=ids, id_field=id_field
+        raw.table[lon_col], path=p, field="lon", rows=raw.shown, ids=ids, id_field=id_field,
+        row_label=raw.row_label,
     )
     lat = _numeric(
-        raw.table[lat_col], path=p, field="lat", rows=raw.rows, ids=ids, id_field=id_field
+        raw.table[lat_col], path=p, field="lat", rows=raw.shown, ids=ids, id_field=id_field,
+        row_label=raw.row_label,
     )
     both = np.isfinite(lon) & np.isfinite(lat)
     if both.any():
@@ -1098,8 +1248,9 @@ def _lonlat_arrays(
             i = int(bad[0])
             col = lon_col if name == "lon" else lat_col
             raise SchemaError(
-                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, name, col)}: "
-                f"value {float(values[i])!r} outside {-lim:g}..{lim:g}"
+                f"{_where(p, raw.shown[i], ids[i] if ids else None, id_field, name, col, label)}"
+                f": value {float(values[i])!r} outside {-lim:g}..{lim:g}"
+                + _also(raw.shown, label, bad)
             )
     if not allow_missing:
         miss = np.flatnonzero(~both)
@@ -1107,8 +1258,8 @@ def _lonlat_arrays(
             i = int(miss[0])
             field = "lon" if not np.isfinite(lon[i]) else "lat"
             raise SchemaError(
-                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, field)}: "
-                "value is missing"
+                f"{_where(p, raw.shown[i], ids[i] if ids else None, id_field, field, None, label)}"
+                ": value is missing" + _also(raw.shown, label, miss)
             )
     return lon, lat
 
@@ -1170,9 +1321,11 @@ def _geometry(
         bad = np.flatnonzero(~missing & shapely.is_missing(geoms))
         if bad.size:
             i = int(bad[0])
+            ident = ids[i] if ids else None
             raise SchemaError(
-                f"{_where(p, raw.rows[i], ids[i] if ids else None, id_field, 'geometry', wkt_col)}"
+                f"{_where(p, raw.shown[i], ident, id_field, 'geometry', wkt_col, raw.row_label)}"
                 f": value {str(text.iloc[i])[:60]!r} is not WKT"
+                + _also(raw.shown, raw.row_label, bad)
             )
         consumed = [wkt_col] + [c for c in (lon_col, lat_col) if c is not None]
         if missing.any() and lon_col is not None and lat_col is not None:
@@ -1405,10 +1558,10 @@ def _load_communes(
         cols, district_col, COMMUNE_CANDIDATES["district"], path=p, option="district_col"
     )
     ids, generated = _ids(raw, c_id, id_field="commune_id", prefix="row-", warn=True)
-    _check_unique(p, ids, raw.rows.tolist(), "commune_id", raw.row_label)
+    _check_unique(p, ids, raw.shown.tolist(), "commune_id", raw.row_label)
     geo = _geometry(raw, ids=ids, id_field="commune_id", allow_missing=True)
     gs, n_rep, n_empty = _repair(
-        geo.geometry, p=p, rows=raw.rows, row_label=raw.row_label, polygonal=True
+        geo.geometry, p=p, rows=raw.shown, row_label=raw.row_label, polygonal=True
     )
     gtypes = gs.geom_type.to_numpy()
     bad = np.flatnonzero(
@@ -1419,8 +1572,8 @@ def _load_communes(
     if bad.size:
         i = int(bad[0])
         raise SchemaError(
-            f"{_where(p, raw.rows[i], ids[i], 'commune_id', 'geometry', None, raw.row_label)}: "
-            f"expected a polygon, got {gtypes[i]}"
+            f"{_where(p, raw.shown[i], ids[i], 'commune_id', 'geometry', None, raw.row_label)}: "
+            f"expected a polygon, got {gtypes[i]}" + _also(raw.shown, raw.row_label, bad)
         )
     n = len(raw.table)
     used = {c for c in (c_id, c_name, c_prov, c_dist) if c is not None} | set(geo.consumed)
@@ -1488,7 +1641,7 @@ def _eirp_from_budget(
                 raw.table[c],
                 path=p,
                 field=field,
-                rows=raw.rows,
+                rows=raw.shown,
                 ids=ids,
                 id_field="tower_id",
                 row_label=raw.row_label,
@@ -1507,9 +1660,9 @@ def _eirp_from_budget(
             sources[i].append("cable_loss_db")
         eirp[i] = vals["tx_power_dbm"][i] + gain - loss
         if not (-10.0 <= eirp[i] <= 90.0):
+            where = _where(p, raw.shown[i], ids[i], "tower_id", "tx_power_dbm", None, raw.row_label)
             raise SchemaError(
-                f"{_where(p, raw.rows[i], ids[i], 'tower_id', 'tx_power_dbm', None, raw.row_label)}"
-                f": EIRP from the link budget is {eirp[i]:.1f} dBm; expected -10..90 dBm"
+                f"{where}: EIRP from the link budget is {eirp[i]:.1f} dBm; expected -10..90 dBm"
             )
 
 
@@ -1611,15 +1764,50 @@ def _count_positive_int(
     if inf.size:
         i = int(inf[0])
         raise SchemaError(
-            f"{_where(p, raw.rows[i], ids[i], 'village_id', field, column, raw.row_label)}: "
-            f"value {values[i]:g} is not a finite number"
+            f"{_where(p, raw.shown[i], ids[i], 'village_id', field, column, raw.row_label)}: "
+            f"value {values[i]:g} is not a finite number" + _also(raw.shown, raw.row_label, inf)
         )
     neg = np.flatnonzero(values < 0)
     if neg.size:
         i = int(neg[0])
         raise SchemaError(
-            f"{_where(p, raw.rows[i], ids[i], 'village_id', field, column, raw.row_label)}: "
-            f"value {values[i]:g} is negative"
+            f"{_where(p, raw.shown[i], ids[i], 'village_id', field, column, raw.row_label)}: "
+            f"value {values[i]:g} is negative" + _also(raw.shown, raw.row_label, neg)
+        )
+
+
+#: Village field -> (what a missing column means, the loader option naming a column).
+_VILLAGE_MISSING: dict[str, tuple[str, str | None]] = {
+    "village_id": ("ids are generated", "id_col= (--village-id-col)"),
+    "name": ("villages have no name", "name_col= (--village-name-col)"),
+    "commune_id": ("commune ids come from the communes layer", "commune_col="),
+    "population": ("population is 0 in every village", "population_col= (--population-col)"),
+    "households": (
+        "households are estimated from population",
+        "households_col= (--households-col)",
+    ),
+    "has_grid_power": ("grid power is unknown", None),
+    "district": ("there is no district level", "district_col="),
+}
+
+
+def _village_near_misses(raw: _Raw, missing: dict[str, Sequence[str]]) -> None:
+    """Warn about unused columns that look like a misspelt village column (see _near_misses)."""
+    if not missing:
+        return
+    known = [
+        *(c for cands in VILLAGE_CANDIDATES.values() for c in cands),
+        *LON_CANDIDATES,
+        *LAT_CANDIDATES,
+        *WKT_CANDIDATES,
+        "source_row",
+    ]
+    for m in _near_misses(list(raw.table.columns), missing, known):
+        effect, option = _VILLAGE_MISSING[m.field]
+        how = f"rename it or pass it as {option}" if option else "rename it"
+        _warn(
+            f"{raw.path}: column {m.column!r} is not used: did you mean {m.suggestion!r}? "
+            f"Without it {effect}; {how}"
         )
 
 
@@ -1649,11 +1837,21 @@ def _load_villages(
     c_dist = _pick(cols, district_col, cand["district"], path=p, option="district_col")
     n = len(raw.table)
     defaults: dict[str, str] = {}
+    found = {
+        "village_id": c_id,
+        "name": c_name,
+        "commune_id": c_comm,
+        "population": c_pop,
+        "households": c_hh,
+        "has_grid_power": c_grid,
+        "district": c_dist,
+    }
+    _village_near_misses(raw, {f: cand[f] for f, c in found.items() if c is None})
 
     ids, generated = _ids(raw, c_id, id_field="village_id", prefix="row-", warn=True)
     if generated:
         defaults["village_id"] = f"'row-<n>' generated for {generated} rows"
-    _check_unique(p, ids, raw.rows.tolist(), "village_id", raw.row_label)
+    _check_unique(p, ids, raw.shown.tolist(), "village_id", raw.row_label)
 
     # population
     if c_pop is None:
@@ -1669,7 +1867,7 @@ def _load_villages(
             raw.table[c_pop],
             path=p,
             field="population",
-            rows=raw.rows,
+            rows=raw.shown,
             ids=ids,
             id_field="village_id",
             row_label=raw.row_label,
@@ -1681,7 +1879,7 @@ def _load_villages(
             defaults["population"] = f"0 in {int(miss.sum())} rows without a value"
             _warn(
                 f"{p}: field 'population': {_plural(int(miss.sum()), 'row')} without a value "
-                f"({raw.row_label}s {_list_rows(raw.rows[miss].tolist(), 5)}) set to 0"
+                f"({raw.row_label}s {_list_rows(raw.shown[miss].tolist(), 5)}) set to 0"
             )
     population = np.rint(pop).astype(np.int64)
 
@@ -1700,7 +1898,7 @@ def _load_villages(
             raw.table[c_hh],
             path=p,
             field="households",
-            rows=raw.rows,
+            rows=raw.shown,
             ids=ids,
             id_field="village_id",
             row_label=raw.row_label,
@@ -1720,7 +1918,7 @@ def _load_villages(
 
     geo = _geometry(raw, ids=ids, id_field="village_id", allow_missing=True)
     gs, n_rep, n_empty = _repair(
-        geo.geometry, p=p, rows=raw.rows, row_label=raw.row_label, polygonal=False
+        geo.geometry, p=p, rows=raw.shown, row_label=raw.row_label, polygonal=False
     )
 
     commune_ids = _text(raw.table[c_comm] if c_comm else None, n)
@@ -1742,9 +1940,10 @@ def _load_villages(
             raw.table[c_grid],
             path=p,
             field="has_grid_power",
-            rows=raw.rows,
+            rows=raw.shown,
             ids=ids,
             id_field="village_id",
+            row_label=raw.row_label,
         )
     if c_dist is not None:
         data["district"] = _text(raw.table[c_dist], n)
@@ -1961,7 +2160,7 @@ def _check_ranges(
     values: dict[str, npt.NDArray[np.float64]],
     columns: dict[str, str | None],
 ) -> None:
-    rows, label = raw.rows, raw.row_label
+    rows, label = raw.shown, raw.row_label
     for field, (lo, hi, lo_excl) in _TOWER_RANGES.items():
         if field not in values:
             continue
@@ -1974,8 +2173,100 @@ def _check_ranges(
             allowed = f"> {lo:g} and <= {hi:g}" if lo_excl else f"{lo:g}..{hi:g}"
             raise SchemaError(
                 f"{_where(p, rows[i], ids[i], 'tower_id', field, columns.get(field), label)}"
-                f": value {v[i]:g} out of range (allowed {allowed})"
+                f": value {v[i]:g} out of range (allowed {allowed})" + _also(rows, label, bad)
             )
+
+
+#: Tower fields whose values a planner sets; a misspelt column for one of them,
+#: with no column found, would give every tower the default: an error.
+_RADIO_FIELDS: tuple[str, ...] = (
+    "tech",
+    "freq_mhz",
+    "eirp_dbm",
+    "height_m",
+    "azimuth_deg",
+    "beamwidth_deg",
+    "tilt_deg",
+)
+_UNITS: dict[str, str] = {"freq_mhz": "MHz", "eirp_dbm": "dBm", "height_m": "m"}
+
+
+def _tower_default_text(field: str, techs: Sequence[str], default_tech: str) -> str:
+    """What every tower gets when no column holds ``field``."""
+    n = len(techs)
+    if field in _UNITS:
+        present = [t for t in TECHS if t in set(techs)]
+        values = " / ".join(
+            f"{t} default {getattr(TOWER_DEFAULTS[t], field):g} {_UNITS[field]}" for t in present
+        )
+        return f"all {_plural(n, 'tower')} would use the {values}"
+    if field == "tech":
+        return f"all {_plural(n, 'tower')} would be {default_tech} (the default technology)"
+    if field == "azimuth_deg":
+        return f"all {_plural(n, 'tower')} would be omnidirectional"
+    if field == "beamwidth_deg":
+        return f"sectors would get the default {DEFAULT_SECTOR_BEAMWIDTH_DEG:g} deg beamwidth"
+    return f"all {_plural(n, 'tower')} would get {field} 0"
+
+
+def _tower_near_misses(
+    raw: _Raw, picked: dict[str, str | None], techs: Sequence[str], default_tech: str
+) -> None:
+    """Stop on a misspelt radio column; warn about other unused look-alike columns.
+
+    A column such as ``freq_mz`` (for ``freq_mhz``) whose field has no column
+    would otherwise leave every tower on the defaults without naming the
+    column.  It is an error when the column is a typo of a radio parameter
+    (:data:`_RADIO_FIELDS`) and holds values of that kind (numbers; known
+    technologies for ``tech``): the planner's values would all be replaced.
+    The way on is to rename the column (to the suggestion, or to a name less
+    like it to keep it as an extra column).  Other near misses are warnings.
+    """
+    p, cols = raw.path, list(raw.table.columns)
+    budget = {f: _pick(cols, None, c, path=p, option=f) for f, c in _BUDGET_CANDIDATES.items()}
+    missing = {f: TOWER_CANDIDATES[f] for f, c in picked.items() if c is None}
+    missing |= {f: _BUDGET_CANDIDATES[f] for f, c in budget.items() if c is None}
+    if not missing:
+        return
+    known = [
+        *(c for cands in TOWER_CANDIDATES.values() for c in cands),
+        *(c for cands in _BUDGET_CANDIDATES.values() for c in cands),
+        *LON_CANDIDATES,
+        *LAT_CANDIDATES,
+        *WKT_CANDIDATES,
+        "params_source",
+    ]
+    errors: list[str] = []
+    suggested: list[str] = []
+    for m in _near_misses(cols, missing, known):
+        col = raw.table[m.column]
+        if m.field == "tech":
+            present = [v for v in col.tolist() if not _is_missing_value(v)]
+            known_tech = (str(v).strip().lower() in _TECH_ALIASES for v in present)
+            kind_ok = bool(present) and all(known_tech)
+        else:
+            kind_ok = _numeric_column(col)
+        all_default = not (m.field == "eirp_dbm" and budget["tx_power_dbm"] is not None)
+        if m.typo and m.field in _RADIO_FIELDS and kind_ok and all_default:
+            errors.append(
+                f"column {m.column!r} is not used: did you mean {m.suggestion!r}? Without it "
+                f"{_tower_default_text(m.field, techs, default_tech)}"
+            )
+            suggested.append(repr(m.suggestion))
+        else:
+            _warn(
+                f"{p}: column {m.column!r} is not used: did you mean {m.suggestion!r}? "
+                "Rename it to use it"
+            )
+    if errors:
+        to = ", ".join(suggested)
+        if len(errors) == 1:
+            advice = f"rename the column to {to} (or, to keep it unused, to a name less like it)"
+        else:
+            advice = (
+                f"rename the columns to {to} (or, to keep them unused, to names less like these)"
+            )
+        raise SchemaError(f"{p}: {'; '.join(errors)}; {advice}")
 
 
 def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
@@ -1989,7 +2280,7 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
     ids, generated = _ids(raw, c_id, id_field="tower_id", prefix="T", warn=False)
     if generated:
         logger.info("%s: generated tower_id 'T<row>' for %d rows", p, generated)
-    _check_unique(p, ids, raw.rows.tolist(), "tower_id", raw.row_label)
+    _check_unique(p, ids, raw.shown.tolist(), "tower_id", raw.row_label)
 
     # technology
     from_default = np.zeros(n, dtype=bool)
@@ -1998,29 +2289,38 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
         techs = [default_tech] * n
         from_default[:] = True
     else:
-        for i, v in enumerate(raw.table[picked["tech"]].tolist()):
+        unknown: list[int] = []
+        tech_values = raw.table[picked["tech"]].tolist()
+        for i, v in enumerate(tech_values):
             if _is_missing_value(v):
                 techs.append(default_tech)
                 from_default[i] = True
                 continue
             key = str(v).strip().lower()
             if key not in _TECH_ALIASES:
-                raise SchemaError(
-                    f"{_where(p, raw.rows[i], ids[i], 'tower_id', 'tech', picked['tech'], label)}"
-                    f": value {v!r} is not a known technology (expected one of {TECHS} "
-                    "or GSM/UMTS/LTE/NR)"
-                )
+                unknown.append(i)
+                continue
             techs.append(_TECH_ALIASES[key])
+        if unknown:
+            i = unknown[0]
+            raise SchemaError(
+                f"{_where(p, raw.shown[i], ids[i], 'tower_id', 'tech', picked['tech'], label)}"
+                f": value {tech_values[i]!r} is not a known technology (expected one of {TECHS} "
+                "or GSM/UMTS/LTE/NR)" + _also(raw.shown, label, unknown)
+            )
+    _tower_near_misses(raw, picked, techs, default_tech)
 
     geo = _geometry(raw, ids=ids, id_field="tower_id", allow_missing=False)
     gs = geo.geometry
     types = gs.geom_type.to_numpy()
     missing = (gs.isna() | gs.is_empty).to_numpy()
-    for i in np.flatnonzero(missing | (types != "Point")):
-        field = "geometry"
+    not_point = np.flatnonzero(missing | (types != "Point"))
+    if not_point.size:
+        i = int(not_point[0])
         problem = "has no location" if missing[i] else f"must be a point, got {types[i]}"
         raise SchemaError(
-            f"{_where(p, raw.rows[i], ids[i], 'tower_id', field, None, raw.row_label)}: {problem}"
+            f"{_where(p, raw.shown[i], ids[i], 'tower_id', 'geometry', None, label)}: {problem}"
+            + _also(raw.shown, label, not_point)
         )
     lon = np.array(gs.x.to_numpy(dtype=np.float64), copy=True)
     lat = np.array(gs.y.to_numpy(dtype=np.float64), copy=True)
@@ -2043,7 +2343,7 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
                 raw.table[c],
                 path=p,
                 field=field,
-                rows=raw.rows,
+                rows=raw.shown,
                 ids=ids,
                 id_field="tower_id",
                 row_label=raw.row_label,
@@ -2146,7 +2446,7 @@ def _cluster_sites(
 
 
 def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
-    p = raw.path
+    p, label = raw.path, raw.row_label
     cols = list(raw.table.columns)
 
     def col(*names: str) -> str | None:
@@ -2169,21 +2469,24 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
             f"{p}: field 'radio': dropped {_plural(int(unknown.sum()), 'cell')} with radio "
             f"{', '.join(kinds)} (known: {', '.join(OPENCELLID_RADIO_TECH)})"
         )
-    mcc = _numeric(raw.table[c_mcc], path=p, field="mcc", rows=raw.rows)
-    mnc = _numeric(raw.table[c_mnc], path=p, field="mnc", rows=raw.rows)
+    mcc = _numeric(raw.table[c_mcc], path=p, field="mcc", rows=raw.shown, row_label=label)
+    mnc = _numeric(raw.table[c_mnc], path=p, field="mnc", rows=raw.shown, row_label=label)
     for name, v, c in (("mcc", mcc, c_mcc), ("mnc", mnc, c_mnc)):
         bad = np.flatnonzero(~unknown & ~np.isfinite(v))
         if bad.size:
             i = int(bad[0])
-            raise SchemaError(f"{_where(p, raw.rows[i], None, None, name, c)}: value is missing")
+            raise SchemaError(
+                f"{_where(p, raw.shown[i], None, None, name, c, label)}: value is missing"
+                + _also(raw.shown, label, bad)
+            )
     lon, lat = _lonlat_arrays(raw, c_lon, c_lat, ids=None, id_field=None, allow_missing=False)
     rng = (
-        _numeric(raw.table[c_range], path=p, field="range", rows=raw.rows)
+        _numeric(raw.table[c_range], path=p, field="range", rows=raw.shown, row_label=label)
         if c_range
         else np.full(len(lon), np.nan)
     )
     samples = (
-        _numeric(raw.table[c_samples], path=p, field="samples", rows=raw.rows)
+        _numeric(raw.table[c_samples], path=p, field="samples", rows=raw.shown, row_label=label)
         if c_samples
         else np.full(len(lon), np.nan)
     )

@@ -337,13 +337,13 @@ def test_villages_schema_errors(tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as exc:
         load_villages(_write_csv(tmp_path / "dup.csv", dup))
     msg = str(exc.value)
-    assert "dup.csv" in msg and "'a'" in msg and "rows 0, 2" in msg and "village_id" in msg
+    assert "dup.csv" in msg and "'a'" in msg and "lines 2, 4" in msg and "village_id" in msg
 
     bad = "id,population,households,commune_id,lon,lat\na,1,1,c,105,21\nb,many,1,c,105,21\n"
     with pytest.raises(SchemaError) as exc:
         load_villages(_write_csv(tmp_path / "bad.csv", bad))
     msg = str(exc.value)
-    assert "bad.csv" in msg and "row 1" in msg and "'b'" in msg and "population" in msg
+    assert "bad.csv" in msg and "line 3" in msg and "'b'" in msg and "population" in msg
     assert "'many'" in msg and "\n" not in msg
 
     swapped = (
@@ -353,7 +353,7 @@ def test_villages_schema_errors(tmp_path: Path) -> None:
         load_villages(_write_csv(tmp_path / "swapped.csv", swapped))
 
     out = "id,population,households,commune_id,lon,lat\na,1,1,c,105,21\nb,1,1,c,105,95\n"
-    with pytest.raises(SchemaError, match=r"row 1 \(village_id 'b'\), field 'lat'"):
+    with pytest.raises(SchemaError, match=r"line 3 \(village_id 'b'\), field 'lat'"):
         load_villages(_write_csv(tmp_path / "range.csv", out))
 
     nocoords = "id,population\na,1\n"
@@ -459,7 +459,7 @@ def test_communes_autodetect_repair_and_bbox(tmp_path: Path) -> None:
 
     dup = gdf.assign(ward_code=["x", "x", "y"]).iloc[1:].assign(ward_code=["x", "x"])
     dup.to_file(tmp_path / "dup.gpkg")
-    with pytest.raises(SchemaError, match="duplicated commune_id 'x' in rows 0, 1"):
+    with pytest.raises(SchemaError, match="duplicated commune_id 'x' in features 1, 2"):
         load_communes(tmp_path / "dup.gpkg")
 
 
@@ -541,7 +541,7 @@ def test_towers_bad_values(tmp_path: Path, row: str, field: str) -> None:
     with pytest.raises(SchemaError) as exc:
         load_towers(_write_csv(tmp_path / "bad.csv", text))
     msg = str(exc.value)
-    assert "bad.csv" in msg and "row 1" in msg and "'X'" in msg and f"field '{field}'" in msg
+    assert "bad.csv" in msg and "line 3" in msg and "'X'" in msg and f"field '{field}'" in msg
 
 
 def test_towers_swapped_and_duplicates(tmp_path: Path) -> None:
@@ -770,7 +770,7 @@ def test_towers_eirp_from_link_budget(tmp_path: Path) -> None:
     assert "antenna_gain_dbi" in t.loc[1, "params_source"]
     assert "eirp_dbm" not in t.loc[0, "params_source"]
     bad = "tower_id,lon,lat,tech,tx_power_dbm\nA,105.1,21.1,4G,160\n"
-    with pytest.raises(SchemaError, match="row 0.*tx_power_dbm"):
+    with pytest.raises(SchemaError, match="line 2 .*tx_power_dbm"):
         load_towers(_write_csv(tmp_path / "bad_budget.csv", bad))
 
 

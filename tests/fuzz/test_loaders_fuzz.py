@@ -158,12 +158,31 @@ def _village_table(draw: st.DrawFn) -> tuple[list[str], list[list[str]], str, st
     return header, rows, enc, sep, bad
 
 
-def _check_error(err: DeadzoneError, path: Path, bad: tuple) -> None:
+def _csv_line(header: list[str], rows: list[list[str]], sep: str, i: int) -> int:
+    """Line of the written file (1 = header) on which data record ``i`` starts."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=sep, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows[:i])
+    return len(re.findall(r"\r\n|\r|\n", buf.getvalue())) + 1
+
+
+def _check_error(err: DeadzoneError, path: Path, bad: tuple, shown: str | bool | None) -> None:
+    """One line naming the file; a SchemaError naming rows names the bad one as ``shown``.
+
+    ``shown`` is how the bad row must be named: ``"line N"`` for CSV (the file's
+    line, header = line 1), ``"feature N"`` (from 1) for GeoJSON.
+    """
     _one_line(err, path)
     assert bad, f"a clean table failed to load: {err}"
-    listed = re.search(r"\brows? ([0-9][0-9, ]*)", str(err))
-    if isinstance(err, SchemaError) and listed and bad[0] is not None:  # the bad row is named
-        assert str(bad[0]) in re.split(r"[, ]+", listed.group(1).strip(", ")), str(err)
+    named = re.findall(r"\b(lines?|rows?|features?|fids?):? ([0-9][0-9, ]*)", str(err))
+    if isinstance(err, SchemaError) and named and isinstance(shown, str):  # the bad row is named
+        label, number = shown.split()
+        assert not any(lab.startswith("row") for lab, _ in named), str(err)  # no 0-based rows
+        listed = [
+            n for lab, nums in named if lab.rstrip("s") == label for n in re.split(r"[, ]+", nums)
+        ]
+        assert number in listed, (shown, str(err))
 
 
 @FUZZ
@@ -175,7 +194,7 @@ def test_villages_csv_load_or_one_line_error(table) -> None:  # noqa: ANN001
         _write_csv(p, header, rows, enc, sep)
         got, err = _call(load_villages, p)
         if err is not None:
-            _check_error(err, p, bad)
+            _check_error(err, p, bad, bad and f"line {_csv_line(header, rows, sep, bad[0])}")
             return
         # every row, in file order, with usable numbers
         assert len(got) == len(rows)
@@ -251,7 +270,7 @@ def test_villages_geojson_load_or_one_line_error(data) -> None:  # noqa: ANN001
         p.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
         got, err = _call(load_villages, p)
         if err is not None:
-            _check_error(err, p, bad)
+            _check_error(err, p, bad, bad and bad[0] is not None and f"feature {bad[0] + 1}")
             return
         assert list(got["village_id"]) == [f"V{i}" for i in range(len(features))]
         assert (got["population"] >= 0).all() and (got["households"] >= 0).all()
@@ -296,7 +315,7 @@ def test_towers_csv_load_or_one_line_error(table) -> None:  # noqa: ANN001
         _write_csv(p, header, rows, enc, sep)
         got, err = _call(load_towers, p)
         if err is not None:
-            _check_error(err, p, bad)
+            _check_error(err, p, bad, bad and f"line {_csv_line(header, rows, sep, bad[0])}")
             return
         assert list(got["tower_id"]) == [r[0] for r in rows]
         for col, lo, hi in (("height_m", 0.0, 500.0), ("eirp_dbm", -10.0, 90.0),
@@ -352,7 +371,7 @@ def test_communes_geojson_load_or_one_line_error(data) -> None:  # noqa: ANN001
         p.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
         got, err = _call(load_communes, p)
         if err is not None:
-            _check_error(err, p, bad)
+            _check_error(err, p, bad, bad and f"feature {bad[0] + 1}")
             return
         assert not bad, f"{bad} accepted"
         assert list(got["commune_id"]) == [f"C{i}" for i in range(len(features))]  # none dropped

@@ -1,0 +1,69 @@
+"""The ``deadzone`` group: options for every subcommand, help texts, input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from deadzone.cli.main import cli
+from deadzone.data.io import write_raster
+from deadzone.geo.audit import audit
+from deadzone.geo.export import write_audit
+from tests.conftest import small_scenario
+
+
+@pytest.fixture(scope="module")
+def two_audits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("main")
+    pts = [(x, 4500.0) for x in (1000.0, 3000.0, 5000.0, 7000.0)]
+    towers = [{"x": 2000.0, "y": 4500.0}, {"x": 7000.0, "y": 4500.0}]
+    for name, tw in (("before", towers), ("after", towers[:1])):
+        r = audit(small_scenario(villages=pts, towers=tw), radius_km=3.0, model="knife")
+        write_audit(r, root / name)
+    return root / "before", root / "after"
+
+
+@pytest.mark.parametrize("where", ["group", "subcommand", "none"])
+def test_quiet_before_or_after_the_subcommand(two_audits, tmp_path: Path, where: str) -> None:
+    before, after = two_audits
+    args = ["progress", "--baseline", str(before), "--current", str(after)]
+    args += ["--out", str(tmp_path / "p")]
+    if where == "group":
+        args = ["-q", *args]
+    elif where == "subcommand":
+        args = [*args, "-q"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert ("dead-zone villages covered since baseline" in res.output) == (where == "none")
+
+
+def test_help_texts_show_percent_once() -> None:
+    for name in cli.commands:
+        res = CliRunner().invoke(cli, [name, "--help"], terminal_width=200)
+        assert res.exit_code == 0, (name, res.output)
+        assert "%%" not in res.output, name
+    res = CliRunner().invoke(cli, ["audit", "--help"], terminal_width=200)
+    assert "reached at 90% of locations" in res.output
+    res = CliRunner().invoke(cli, ["place", "--help"], terminal_width=200)
+    assert ">= 63% of optimal" in res.output
+
+
+def test_misspelt_tower_column_stops_with_one_line(tmp_path: Path) -> None:
+    s = small_scenario(towers=[{"x": 3000, "y": 3000}])
+    dem = write_raster(tmp_path / "dem.tif", s.dem.elevation_m, s.dem.transform, s.dem.crs)
+    table = pd.DataFrame(s.towers.drop(columns="geometry"))
+    towers = tmp_path / "towers.csv"
+    table.rename(columns={"freq_mhz": "freq_mz"}).to_csv(towers, index=False)
+    args = ["coverage", "--dem", str(dem), "--towers", str(towers), "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(cli, args)
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
+    assert "towers.csv: column 'freq_mz' is not used: did you mean 'freq_mhz'?" in lines[0]
+    # the way on: rename the column
+    table.to_csv(towers, index=False)
+    args[-1] = str(tmp_path / "o2")
+    res = CliRunner().invoke(cli, [*args, "--radius-km", "3", "-q"])
+    assert res.exit_code == 0, res.output
