@@ -63,11 +63,15 @@ def batch_cmd(
     [matrix] cross product (e.g. area x towers x threshold_dbm x model);
     split = "province" runs one job per province of the communes file and
     split = "tile" (with tile_km, default 100) one job per square of villages,
-    each reading only its DEM window plus a radius_km halo.  Each scenario is
-    written atomically to OUT/<name>/; a failed scenario is reported in the
-    summary (status failed + error) without stopping the others, and the
-    exit status is then 1 (0 when every scenario is ok, 2 on a usage or
-    input error).
+    each reading only its DEM window plus a radius_km halo.  Every village
+    is in exactly one province job (its commune is the one deadzone audit
+    gives it; villages of no province go to the NAME-unassigned job), so the
+    jobs add up to the unsplit audit.  A split job with no villages is
+    skipped (status skipped, note "no villages" or "outside DEM").  Each
+    scenario is written atomically to OUT/<name>/; a failed scenario is
+    reported in the summary (status failed + error) without stopping the
+    others, and the exit status is then 1 (0 when every scenario is ok or
+    skipped, 2 on a usage or input error).
 
     \b
     Example:
@@ -91,18 +95,24 @@ def batch_cmd(
         )
     if not quiet:
         for row in df.itertuples(index=False):
-            if row.status == "ok":
+            if row.status == "ok" and not row.villages_total:
+                click.echo(f"  {row.scenario}: no villages")
+            elif row.status == "ok":
                 click.echo(
                     f"  {row.scenario}: covered villages {int(row.villages_covered):,}/"
                     f"{int(row.villages_total):,} ({row.covered_pct:.1f}%)"
                 )
+            elif row.status == "skipped":
+                click.echo(f"  {row.scenario}: skipped: {row.note}")
             else:
                 click.echo(f"  {row.scenario}: FAILED: {row.error}")
     n_ok = int((df["status"] == "ok").sum())
+    n_skipped = int((df["status"] == "skipped").sum())
     if not quiet:
+        skipped = f", {n_skipped} skipped" if n_skipped else ""
         click.echo(
-            f"{n_ok}/{len(df)} scenarios ok; outputs: {out_dir}/ (batch_summary.csv, "
+            f"{n_ok}/{len(df)} scenarios ok{skipped}; outputs: {out_dir}/ (batch_summary.csv, "
             f"batch_summary.json) in {time.perf_counter() - t0:.1f} s"
         )
-    if n_ok < len(df):
+    if n_ok + n_skipped < len(df):
         raise click.exceptions.Exit(1)

@@ -22,7 +22,11 @@ Example batch file::
     villages = "villages.gpkg"
     communes = "communes.gpkg"
     towers = "towers_2025.csv"
-    split = "province"          # one job per province in the communes file
+    split = "province"          # one job per province in the communes file, plus
+                                # "lao-cai-unassigned" (villages of no province);
+                                # each village is in exactly one job, with the
+                                # commune `deadzone audit` gives it; a province
+                                # with no villages is skipped (status "skipped")
                                 # (or split = "tile", tile_km = 100: one job per
                                 # 100 x 100 km square of villages)
 
@@ -97,6 +101,9 @@ class BatchScenario:
     province : str or None
         Audit only the villages of communes of this province (a split job);
         the DEM is read only around them, grown by ``radius_km`` (the halo).
+        Each village's commune is the one the unsplit audit gives it, so the
+        province jobs partition the villages; ``""`` is the ``-unassigned``
+        job: the villages with no commune, or one without a province.
     tile : tuple or None
         ``(dlon_deg, dlat_deg, ix, iy, first)``: audit only the villages whose
         representative point falls in lon/lat cell ``(ix, iy)`` of a grid of
@@ -125,6 +132,8 @@ class BatchScenario:
         """Everything that determines the result except the input bytes."""
         d = asdict(self)
         d["files"] = {k: str(v) for k, v in sorted(self.files.items())}
+        if self.province is not None or self.tile is not None:
+            d["split_rule"] = _SPLIT_RULE
         return d
 
     def fingerprint(self) -> dict[str, Any]:
@@ -291,6 +300,8 @@ def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScen
     """One job per province of the communes file (``split = "province"``).
 
     ``provinces = [...]`` restricts the split to the named provinces.
+    Without it, a last job ``<name>-unassigned`` takes the villages that no
+    commune places in a province, so that the jobs hold every village once.
     """
     where = f"scenario {sc.name!r}"
     if how != "province":
@@ -325,7 +336,10 @@ def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScen
         if missing:
             raise _err(toml, where, f"key 'provinces': {missing[0]!r} is not a province of {path}")
         provs = [p for p in provs if p in {_norm(q) for q in only}]
-    return [replace(sc, name=f"{sc.name}-{_slug(p)}", province=p) for p in provs]
+    jobs = [replace(sc, name=f"{sc.name}-{_slug(p)}", province=p) for p in provs]
+    if only is None:
+        jobs.append(replace(sc, name=f"{sc.name}-unassigned", province=""))
+    return jobs
 
 
 def _label(key: str, value: Any) -> str:
@@ -448,8 +462,103 @@ def _checksums(files: dict[str, Path]) -> dict[str, str]:
     return out
 
 
+class _Skipped(Exception):
+    """A split job with nothing to audit; ``str(exc)`` is the one-line note."""
+
+
+# Bumped when the rule that puts villages into split jobs changes, so that ``--resume``
+# recomputes split jobs written under the old rule (2: one whole-scenario commune
+# assignment, as ``deadzone audit`` makes it, instead of one per province).
+_SPLIT_RULE = 2
+
+
+def _lonlat_box(path: Path) -> tuple[float, float, float, float]:
+    """Lon/lat bounds of a raster from its header (nothing read)."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as src:
+        return tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21))
+
+
+def _meets(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
+    """Whether two lon/lat boxes overlap."""
+    if a is None or b is None:
+        return False
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _audit_window(sc: BatchScenario, villages: Any, towers: Any) -> tuple[float, ...] | None:
+    """Lon/lat box of the DEM window the unsplit audit reads (header only, nothing read).
+
+    ``deadzone audit`` reads the DEM window holding the villages and what the towers
+    reach, reprojects it to UTM and assigns villages to the communes that meet the
+    lon/lat box of the result.  Split jobs assign against the same communes, so
+    that each village gets the commune the unsplit audit gives it.  The box is the
+    window (clipped to the raster) through its UTM zone and back, as the reprojected
+    grid is (to within one cell).
+    """
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
+    from deadzone.cli.coverage import reach_bounds
+
+    want = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
+    have = _lonlat_box(sc.files["dem"])
+    if want is None or not _meets(want, have):
+        return want
+    box = (
+        max(want[0], have[0]),
+        max(want[1], have[1]),
+        min(want[2], have[2]),
+        min(want[3], have[3]),
+    )
+    lon_c, lat_c = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    zone = min(60, max(1, math.floor((lon_c + 180.0) / 6.0) + 1))
+    utm = CRS.from_epsg((32600 if lat_c >= 0 else 32700) + zone)
+    xy = transform_bounds("EPSG:4326", utm, *box, densify_pts=21)
+    return tuple(transform_bounds(utm, "EPSG:4326", *xy, densify_pts=21))
+
+
+def _assign_as_audit(sc: BatchScenario, villages: Any, towers: Any) -> Any:
+    """All villages with the commune the unsplit audit gives each (see :func:`_audit_window`)."""
+    from deadzone.data.loaders import assign_communes, load_communes
+
+    with warnings.catch_warnings():
+        # The job reads the communes it reports separately; their repairs are reported there.
+        warnings.simplefilter("ignore", DeadzoneWarning)
+        near = load_communes(sc.files["communes"], bbox=_audit_window(sc, villages, towers))
+    return assign_communes(villages, near)
+
+
+def _split_villages(sc: BatchScenario, villages: Any, towers: Any) -> tuple[Any, Any]:
+    """The villages and communes of one province job.
+
+    Every village gets one commune from one whole-scenario assignment (the rule
+    and the communes of ``deadzone audit``: the commune holding it, else the
+    nearest within 1000 m), and so exactly one province; the province jobs and the
+    ``-unassigned`` job (``province == ""``: no commune, or a commune without a
+    province) partition the villages.
+    """
+    from deadzone.data.loaders import load_communes
+
+    villages = _assign_as_audit(sc, villages, towers)
+    communes = load_communes(sc.files["communes"])
+    prov = communes["province"].map(lambda p: "" if pd.isna(p) else _norm(p))
+    of = dict(zip(communes["commune_id"].astype(str), prov, strict=True))
+    vprov = villages["commune_id"].fillna("").astype(str).map(lambda c: of.get(c, ""))
+    want = _norm(sc.province)
+    return villages[(vprov == want).to_numpy()], communes[(prov == want).to_numpy()]
+
+
 def _load(sc: BatchScenario) -> Any:
-    """The Scenario of a batch job, reading only the DEM window it needs."""
+    """The Scenario of a batch job, reading only the DEM window it needs.
+
+    Raises
+    ------
+    _Skipped
+        A split job without villages (nothing to audit).
+    """
     if sc.demo_seed is not None:
         from deadzone.data.demo import demo_scenario
 
@@ -470,22 +579,27 @@ def _load(sc: BatchScenario) -> Any:
 
     towers = load_towers(sc.files["towers"], default_tech=sc.default_tech)
     villages = load_villages(sc.files["villages"])
+    split = sc.province is not None or sc.tile is not None
     if sc.province is not None:
-        communes = load_communes(sc.files["communes"])
-        communes = communes[communes["province"].map(_norm) == _norm(sc.province)]
-        villages = assign_communes(villages, communes)
-        villages = villages[villages["commune_id"].isin(set(communes["commune_id"]))]
-        # The DEM window is the province's villages (or, with none, its communes) grown by
-        # the halo = radius_km: towers that far outside the province still serve it.
-        bounds = reach_bounds(villages if len(villages) else communes, sc.radius_km)
-        if bounds is not None:
-            towers = towers.cx[bounds[0] : bounds[2], bounds[1] : bounds[3]]
+        villages, communes = _split_villages(sc, villages, towers)
+        if not len(villages):
+            reach = _meets(reach_bounds(communes, sc.radius_km), _lonlat_box(sc.files["dem"]))
+            raise _Skipped("no villages" if reach or sc.province == "" else "outside DEM")
     elif sc.tile is not None:
-        # The tile's villages grown by the halo = radius_km; no worker reads more DEM.
-        villages = villages[_tile_mask(villages, sc.tile)]
+        keep = _tile_mask(villages, sc.tile)
+        villages = _assign_as_audit(sc, villages, towers)[keep]
+    if split:
+        # The job's villages grown by the halo = radius_km: towers that far outside
+        # still serve them, nothing further can; no worker reads more DEM.
         bounds = reach_bounds(villages, sc.radius_km)
         if bounds is not None:
             towers = towers.cx[bounds[0] : bounds[2], bounds[1] : bounds[3]]
+        have = _lonlat_box(sc.files["dem"])
+        if not _meets(bounds, have):
+            # Villages, but none on the DEM: audit them all as unknown / outside_dem (as
+            # the unsplit audit does) on a token window of a few cells at the DEM's centre.
+            cx, cy = (have[0] + have[2]) / 2.0, (have[1] + have[3]) / 2.0
+            bounds = (cx - 1e-3, cy - 1e-3, cx + 1e-3, cy + 1e-3)
     else:
         bounds = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     with warnings.catch_warnings():
@@ -498,7 +612,8 @@ def _load(sc: BatchScenario) -> Any:
         communes = load_communes(
             sc.files["communes"], bbox=tuple(transform_bounds(dem.crs, "EPSG:4326", *dem.bounds))
         )
-        villages = assign_communes(villages, communes)
+        if sc.tile is None:
+            villages = assign_communes(villages, communes)
     return Scenario(
         dem=dem,
         communes=communes.reset_index(drop=True),
@@ -522,12 +637,17 @@ def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...
 
 
 def _row(
-    sc: BatchScenario, summary: dict[str, Any] | None, wall_s: float, error: str | None
+    sc: BatchScenario,
+    summary: dict[str, Any] | None,
+    wall_s: float,
+    error: str | None,
+    skipped: str | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "scenario": sc.name,
-        "status": "failed" if error else "ok",
+        "status": "failed" if error else ("skipped" if skipped else "ok"),
         "error": error or "",
+        "note": skipped or "",
         "province": sc.province or "",
         "model": sc.model,
         "radius_km": sc.radius_km,
@@ -559,7 +679,10 @@ def run_scenario(
     Returns
     -------
     dict
-        The batch-summary row (``status`` ``ok`` or ``failed`` with ``error``).
+        The batch-summary row: ``status`` ``ok``, ``failed`` (with ``error``)
+        or ``skipped`` (a split job with no villages; ``note`` says
+        ``no villages`` or ``outside DEM``; no folder is written and a stale
+        one from an earlier run is removed).
     """
     from deadzone.geo.audit import audit
     from deadzone.geo.export import write_audit
@@ -571,7 +694,14 @@ def run_scenario(
     t0 = time.perf_counter()
     try:
         fp = sc.fingerprint()
-        scenario = _load(sc)
+        try:
+            scenario = _load(sc)
+        except _Skipped as skip:
+            if final.exists():  # from a run before the inputs changed: no longer a result
+                old = out / f".{sc.name}.old-{secrets.token_hex(4)}"
+                os.replace(final, old)
+                _rmtree_quiet(old)
+            return _row(sc, None, time.perf_counter() - t0, None, str(skip))
         thr = (
             Thresholds(indoor_margin_db=sc.indoor_margin_db)
             if sc.threshold_dbm is None
@@ -807,6 +937,7 @@ def _write_summary(df: pd.DataFrame, out: Path) -> None:
     with atomic_path(out / "batch_summary.csv") as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8")
     ok = df["status"] == "ok"
+    skipped = df["status"] == "skipped"
     agg = {
         k: int(pd.to_numeric(df.loc[ok, k]).sum())
         for k in (
@@ -822,7 +953,8 @@ def _write_summary(df: pd.DataFrame, out: Path) -> None:
     doc = {
         "scenarios": int(len(df)),
         "ok": int(ok.sum()),
-        "failed": int((~ok).sum()),
+        "skipped": int(skipped.sum()),
+        "failed": int((~ok & ~skipped).sum()),
         "totals_ok": agg,
         "rows": json.loads(df.to_json(orient="records")),
     }

@@ -78,19 +78,20 @@ def test_load_batch_expands_split_and_matrix(batch_file: Path) -> None:
     assert names == [
         "split-Lai_Chau",
         "split-Dien_Bien",
+        "split-unassigned",  # villages of no province: every village is in one job
         "saved",
         "m-threshold_dbm-95-modelfspl",
         "m-threshold_dbm-95-modelknife",
         "m-threshold_dbm-115-modelfspl",
         "m-threshold_dbm-115-modelknife",
     ]
-    assert {s.province for s in scs[:2]} == {"Điện Biên", "Lai Châu"}
+    assert [s.province for s in scs[:3]] == ["Lai Châu", "Điện Biên", ""]
     assert all(s.radius_km == 4 for s in scs)  # defaults apply everywhere
-    assert scs[2].model == "knife" and scs[3].model == "fspl"
-    assert scs[3].threshold_dbm == -95.0
+    assert scs[3].model == "knife" and scs[4].model == "fspl"
+    assert scs[4].threshold_dbm == -95.0
     # Paths are resolved relative to the TOML file.
     assert scs[0].files["dem"] == (batch_file.parent / "sc" / "dem.tif").resolve()
-    assert scs[2].files == {"scenario": (batch_file.parent / "sc").resolve()}
+    assert scs[3].files == {"scenario": (batch_file.parent / "sc").resolve()}
 
 
 @pytest.mark.parametrize(
@@ -171,11 +172,13 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
 def test_serial_results_match_single_audits_and_split_covers_every_village(
     batch_file: Path, tmp_path: Path
 ) -> None:
-    scs = load_batch(batch_file)[:3]
+    scs = load_batch(batch_file)[:4]
     seen: list[tuple[int, int]] = []
     df = run_batch(scs, tmp_path / "out", workers=1, progress=lambda d, t: seen.append((d, t)))
-    assert list(df["status"]) == ["ok"] * 3
-    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    # Every village has a province: the -unassigned job is skipped, with no folder.
+    assert list(df["status"]) == ["ok", "ok", "skipped", "ok"]
+    assert df.loc[2, "note"] == "no villages" and not (tmp_path / "out" / scs[2].name).exists()
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
     # The two province jobs together hold every village exactly once, and agree with the
     # whole-scenario audit (same radius, same model) village by village.
     parts = pd.concat(
@@ -199,7 +202,7 @@ def test_serial_results_match_single_audits_and_split_covers_every_village(
     reasons = sum(int(row[c]) for c in df.columns if c.startswith("reason_"))
     assert reasons == row["villages_total"] - row["villages_covered"]
     summary = json.loads((tmp_path / "out" / "batch_summary.json").read_text())
-    assert summary["ok"] == 3 and summary["failed"] == 0
+    assert summary["ok"] == 3 and summary["skipped"] == 1 and summary["failed"] == 0
     assert pd.read_csv(tmp_path / "out" / "batch_summary.csv")["scenario"].tolist() == [
         s.name for s in scs
     ]
@@ -210,7 +213,7 @@ def test_failed_scenario_is_reported_and_others_finish(batch_file: Path, tmp_pat
     shutil.copytree(batch_file.parent / "sc", bad)
     (bad / "villages.gpkg").write_bytes(b"not a geopackage")
     (bad / "villages.csv").write_text("nonsense\n1\n", encoding="utf-8")
-    good = load_batch(batch_file)[2]
+    good = load_batch(batch_file)[3]
     broken = BatchScenario(name="broken", files={"scenario": bad}, model="knife", radius_km=4)
     df = run_batch([broken, good], tmp_path / "out", workers=1)
     assert list(df["status"]) == ["failed", "ok"]
@@ -222,7 +225,7 @@ def test_failed_scenario_is_reported_and_others_finish(batch_file: Path, tmp_pat
 
 
 def test_existing_output_needs_resume_or_overwrite(batch_file: Path, tmp_path: Path) -> None:
-    scs = load_batch(batch_file)[2:3]
+    scs = load_batch(batch_file)[3:4]
     run_batch(scs, tmp_path / "out", workers=1)
     with pytest.raises(OutputExistsError, match="--resume"):
         run_batch(scs, tmp_path / "out", workers=1)
@@ -232,7 +235,7 @@ def test_existing_output_needs_resume_or_overwrite(batch_file: Path, tmp_path: P
 
 
 def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Path) -> None:
-    scs = load_batch(batch_file)[2:5]
+    scs = load_batch(batch_file)[3:6]
     out = tmp_path / "out"
     first = run_batch(scs, out, workers=1)
     names = [s.name for s in scs]
@@ -257,9 +260,10 @@ def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Pat
     assert all((out / n / MANIFEST).stat().st_mtime_ns != mt[n] for n in names)
 
 
-def test_kill_between_the_overwrite_renames_keeps_the_old_result(batch_file: Path,
-                                                                  tmp_path: Path) -> None:
-    scs = load_batch(batch_file)[2:3]
+def test_kill_between_the_overwrite_renames_keeps_the_old_result(
+    batch_file: Path, tmp_path: Path
+) -> None:
+    scs = load_batch(batch_file)[3:4]
     out = tmp_path / "out"
     run_batch(scs, out, workers=1)
     name = scs[0].name
@@ -283,9 +287,9 @@ def test_dask_local_cluster_equals_serial(batch_file: Path, tmp_path: Path) -> N
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         dist = run_batch(scs, tmp_path / "dask", scheduler=cluster.scheduler_address)
-    assert (serial["status"] == "ok").all()
+    assert list(serial["status"] == "ok") == [s.province != "" for s in scs]
     pd.testing.assert_frame_equal(_comparable(serial), _comparable(dist))
-    names = [s.name for s in scs]
+    names = [s.name for s in scs if s.province != ""]
     for n, t in _tables(tmp_path / "serial", names).items():
         pd.testing.assert_frame_equal(t, pd.read_csv(tmp_path / "dask" / n / "villages.csv"))
 
@@ -293,7 +297,7 @@ def test_dask_local_cluster_equals_serial(batch_file: Path, tmp_path: Path) -> N
 def test_dask_client_object_equals_serial_bytes(batch_file: Path, tmp_path: Path) -> None:
     from dask.distributed import Client, LocalCluster
 
-    scs = load_batch(batch_file)[2:5]
+    scs = load_batch(batch_file)[3:6]
     serial = run_batch(scs, tmp_path / "serial", workers=1)
     with (
         LocalCluster(
@@ -418,3 +422,160 @@ def test_split_by_tile_real_srtm_tile(shared_data: Path, tmp_path: Path) -> None
     assert len(v) == len(s) and v["village_id"].is_unique
     assert v.loc[v["status"] != "covered", "reason"].notna().all()
     assert (v["status"] == "covered").any() and (v["status"] != "covered").any()
+
+
+# --------------------------------------------------------------------------- border villages
+# Metres from the DEM's top-left corner (x east, y south); the DEM is 9 x 9 km.
+_BORDER_COMMUNES = [
+    # commune id, province, (x0, y0, x1, y1)
+    ("A", "Lai Châu", (0.0, 0.0, 4000.0, 9000.0)),
+    ("B", "Điện Biên", (4300.0, 0.0, 9000.0, 6000.0)),  # a 300 m gap west of it
+    ("D", "Hà Giang", (4300.0, 6000.0, 9000.0, 9000.0)),  # on the DEM, no village
+    ("F", "Sơn La", (9000.0, 0.0, 20000.0, 9000.0)),  # meets the DEM, village 6 km off it
+    ("E", "Cao Bằng", (60000.0, 0.0, 70000.0, 9000.0)),  # far off the DEM, no village
+]
+_BORDER_VILLAGES = {
+    # village id: (x, y, commune the unsplit audit gives it)
+    "v_in_a_near_b": (3600.0, 3000.0, "A"),  # in A, 700 m from B: the old split put it in both
+    "v_gap": (4200.0, 2000.0, "B"),  # in no commune: the nearest (B, 100 m; A is 200 m)
+    "v_in_b": (7000.0, 3000.0, "B"),
+    "v_in_a": (1500.0, 4500.0, "A"),
+    "v_off_dem_in_f": (15000.0, 4500.0, "F"),  # unknown / outside_dem in Sơn La's job
+    "v_nowhere": (4500.0, 40000.0, ""),  # 31 km south: no commune, outside the DEM
+}
+
+
+def write_border_case(folder: Path) -> Path:
+    """Villages near a province border, off the DEM and in no commune; returns the TOML.
+
+    Scenario ``split`` is split by province; ``whole`` is the same files unsplit.
+    """
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    from tests.conftest import UTM48, X0, Y0
+
+    sc = small_scenario(towers=[{"x": 2000.0, "y": 4500.0}, {"x": 6500.0, "y": 2500.0}])
+    write_scenario(sc, folder / "sc")
+    gpd.GeoDataFrame(
+        {
+            "commune_id": [c for c, _, _ in _BORDER_COMMUNES],
+            "name": [f"Xã {c}" for c, _, _ in _BORDER_COMMUNES],
+            "province": [p for _, p, _ in _BORDER_COMMUNES],
+        },
+        geometry=[box(X0 + a, Y0 - d, X0 + c, Y0 - b) for _, _, (a, b, c, d) in _BORDER_COMMUNES],
+        crs=UTM48,
+    ).to_crs(4326).to_file(folder / "communes.gpkg", driver="GPKG")
+    gpd.GeoDataFrame(
+        {
+            "village_id": list(_BORDER_VILLAGES),
+            "name": list(_BORDER_VILLAGES),
+            "population": [100 * (i + 1) for i in range(len(_BORDER_VILLAGES))],
+        },
+        geometry=[Point(X0 + x, Y0 - y) for x, y, _ in _BORDER_VILLAGES.values()],
+        crs=UTM48,
+    ).to_crs(4326).to_file(folder / "villages.geojson", driver="GeoJSON")
+    toml = folder / "border.toml"
+    files = (
+        "dem = 'sc/dem.tif'\nvillages = 'villages.geojson'\ncommunes = 'communes.gpkg'\n"
+        "towers = 'sc/towers.csv'\n"
+    )
+    toml.write_text(
+        "[defaults]\nmodel = 'knife'\nradius_km = 4\n"
+        f"[[scenario]]\nname = 'split'\n{files}split = 'province'\n"
+        f"[[scenario]]\nname = 'whole'\n{files}",
+        encoding="utf-8",
+    )
+    return toml
+
+
+# The villages file has no households; communes F and E are off the DEM.
+@pytest.mark.filterwarnings("ignore::deadzone.errors.DeadzoneWarning")
+def test_province_split_partitions_border_villages_like_the_unsplit_audit(tmp_path: Path) -> None:
+    """Each village in exactly one province job, with the unsplit audit's commune.
+
+    A village inside commune A (Lai Châu) within 1000 m of commune B (Điện Biên) used
+    to be counted by both jobs (each job assigned communes among its own province's
+    only, with the 1000 m nearest-commune fallback); the jobs now add up to the
+    unsplit audit, village by village.
+    """
+    scs = load_batch(write_border_case(tmp_path))
+    df = run_batch(scs, tmp_path / "out", workers=1).set_index("scenario")
+    assert df.loc["whole", "status"] == "ok"
+    status = df["status"].drop("whole").to_dict()
+    note = df["note"].drop("whole").to_dict()
+    assert status == {
+        "split-Cao_Bang": "skipped",
+        "split-Ha_Giang": "skipped",
+        "split-Lai_Chau": "ok",
+        "split-Son_La": "ok",
+        "split-Dien_Bien": "ok",
+        "split-unassigned": "ok",
+    }
+    assert note["split-Cao_Bang"] == "outside DEM" and note["split-Ha_Giang"] == "no villages"
+    ok = [n for n, s in status.items() if s == "ok"]
+    assert not any((tmp_path / "out" / n).exists() for n, s in status.items() if s != "ok")
+    parts = pd.concat(
+        [
+            pd.read_csv(tmp_path / "out" / n / "villages.csv", dtype={"commune_id": str}).assign(
+                job=n
+            )
+            for n in ok
+        ]
+    ).fillna({"commune_id": ""})
+    whole = pd.read_csv(tmp_path / "out" / "whole" / "villages.csv", dtype={"commune_id": str})
+    whole = whole.fillna({"commune_id": ""})
+    # A partition: no village twice, none dropped.
+    assert parts["village_id"].is_unique
+    assert sorted(parts["village_id"]) == sorted(whole["village_id"]) == sorted(_BORDER_VILLAGES)
+    # The commune (hence the province) of each village is the unsplit audit's.
+    got = parts.set_index("village_id")
+    assert got["commune_id"].to_dict() == {v: c for v, (_, _, c) in _BORDER_VILLAGES.items()}
+    assert got.loc["v_in_a_near_b", "job"] == "split-Lai_Chau"
+    assert got.loc["v_gap", "job"] == "split-Dien_Bien"
+    # Villages off the DEM are audited as unknown / outside_dem, as the unsplit audit does.
+    for v, job in (("v_off_dem_in_f", "split-Son_La"), ("v_nowhere", "split-unassigned")):
+        assert (got.loc[v, "job"], got.loc[v, "status"], got.loc[v, "reason"]) == (
+            job,
+            "unknown",
+            "outside_dem",
+        )
+    cols = ["village_id", "commune_id", "status", "reason", "best_rx_dbm", "serving_tower_id"]
+    pd.testing.assert_frame_equal(
+        parts[cols].sort_values("village_id").reset_index(drop=True),
+        whole[cols].sort_values("village_id").reset_index(drop=True),
+        check_dtype=False,  # a job whose villages all have a reason reads str, not object
+    )
+    for k in (
+        "villages_total",
+        "villages_covered",
+        "villages_unknown",
+        "population_total",
+        "population_covered",
+    ):
+        assert int(df.loc[ok, k].sum()) == int(df.loc["whole", k]), k
+    summary = json.loads((tmp_path / "out" / "batch_summary.json").read_text(encoding="utf-8"))
+    assert (summary["ok"], summary["skipped"], summary["failed"]) == (5, 2, 0)
+    assert summary["totals_ok"]["villages_total"] == 2 * len(_BORDER_VILLAGES)  # split + whole
+
+
+@pytest.mark.filterwarnings("ignore::deadzone.errors.DeadzoneWarning")
+def test_resume_recomputes_province_jobs_of_the_old_split_rule(tmp_path: Path) -> None:
+    """Province folders written before the one-assignment rule are stale for --resume,
+    and a job that became skipped loses its old folder."""
+    scs = [s for s in load_batch(write_border_case(tmp_path)) if s.province is not None]
+    out = tmp_path / "out"
+    run_batch(scs, out, workers=1)
+    lai = out / "split-Lai_Chau" / MANIFEST
+    man = json.loads(lai.read_text(encoding="utf-8"))
+    del man["parameters"]["split_rule"]  # as written by the old rule
+    lai.write_text(json.dumps(man), encoding="utf-8")
+    shutil.copytree(out / "split-Lai_Chau", out / "split-Ha_Giang")  # a stale result
+    before = {
+        n: (out / n / MANIFEST).stat().st_mtime_ns for n in ("split-Lai_Chau", "split-Dien_Bien")
+    }
+    df = run_batch(scs, out, workers=1, resume=True).set_index("scenario")
+    assert (out / "split-Lai_Chau" / MANIFEST).stat().st_mtime_ns != before["split-Lai_Chau"]
+    assert (out / "split-Dien_Bien" / MANIFEST).stat().st_mtime_ns == before["split-Dien_Bien"]
+    assert df.loc["split-Ha_Giang", "status"] == "skipped"
+    assert not (out / "split-Ha_Giang").exists()
