@@ -213,15 +213,20 @@ def whatif_session(
     *,
     quiet: bool,
     label: str = "coverage (towers)",
+    check: Callable[[Any], None] | None = None,
 ) -> tuple[Any, Any]:
     """Load a scenario folder and compute its what-if session (with a progress bar).
 
     The common start of ``whatif``, ``place`` and ``serve``.  Returns
     ``(scenario, session)``; the thresholds are ``engine.thresholds``.
+    ``check(scenario)``, if given, runs before the session's coverage is
+    computed, so that a bad request fails at once instead of after it.
     """
     from deadzone.geo.whatif import Session
 
     scenario = load_scenario_dir(scenario_dir)
+    if check is not None:
+        check(scenario)
     with progress_bar(label, quiet=quiet) as update:
         session = Session(scenario, **engine.kwargs(), progress=update)
     return scenario, session

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
+import numpy as np
 
 from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported)
     EngineOptions,
@@ -16,10 +18,12 @@ from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported
     status_labels,
     whatif_session,
 )
+from deadzone.errors import ParameterError
 
 __all__ = [
     "whatif_cmd",
     "WHATIF_FILES",
+    "check_requests",
     "load_scenario_dir",
     "parse_add",
     "parse_move",
@@ -59,6 +63,46 @@ def parse_add(text: str) -> dict[str, float]:
     if len(vals) == 5:
         out["eirp_dbm"] = vals[4]
     return out
+
+
+def check_requests(scenario: Any, *, ids: list[str],
+                   points: list[tuple[float, float]]) -> None:
+    """Fail before any coverage is computed when an edit cannot apply.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The loaded scenario folder.
+    ids : list of str
+        Tower ids that ``--remove``, ``--move`` and ``--edit`` name; each must
+        be one of the scenario's towers.
+    points : list of (lon, lat)
+        Where ``--add`` and ``--move`` put towers (degrees); each must lie on
+        the scenario's DEM.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first unknown tower id or the first point off the DEM.
+    """
+    from pyproj import Transformer
+
+    known = set(scenario.towers["tower_id"].astype(str))
+    for tid in ids:
+        if str(tid) not in known:
+            raise ParameterError(f"no tower with tower_id {tid!r} in the scenario's towers "
+                                 f"({len(known)} towers)")
+    if points:
+        dem = scenario.dem
+        tr = Transformer.from_crs(4326, dem.crs, always_xy=True)
+        lon = np.array([p[0] for p in points], dtype=np.float64)
+        lat = np.array([p[1] for p in points], dtype=np.float64)
+        x, y = tr.transform(lon, lat)
+        _, _, inside = dem.rowcol(x, y)
+        if not inside.all():
+            k = int(np.flatnonzero(~inside)[0])
+            raise ParameterError(f"tower position {lon[k]:.5f},{lat[k]:.5f} lies outside the "
+                                 "scenario's DEM")
 
 
 def parse_move(text: str) -> tuple[str, float, float]:
@@ -180,7 +224,14 @@ def whatif_cmd(
     if not (parsed_adds or removes or parsed_moves or parsed_edits):
         raise click.UsageError("give at least one --add, --remove, --move or --edit")
     out = check_output_dir(out_dir, WHATIF_FILES, overwrite=overwrite)
-    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet)
+
+    def check(scenario: Any) -> None:
+        check_requests(scenario, ids=[*removes, *(m[0] for m in parsed_moves),
+                                      *(e[0] for e in parsed_edits)],
+                       points=[*((m[1], m[2]) for m in parsed_moves),
+                               *((a["lon"], a["lat"]) for a in parsed_adds)])
+
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet, check=check)
     before = session.result
     rx_before = before.coverage.rx.best_dbm.copy()
     towers_before = session.towers

@@ -122,10 +122,20 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
         (["--move", "T0-105,21"], "TOWER_ID:lon,lat"),
         (["--edit", "T0:colour=red"], "is not field=value"),
         (["--remove", "NOPE"], "no tower with tower_id 'NOPE'"),
+        (["--edit", "NOPE:height_m=40"], "no tower with tower_id 'NOPE'"),
+        (["--move", "T0:10.0,10.0"], "10.00000,10.00000 lies outside the scenario's DEM"),
+        (["--add", "10.0,10.0,30"], "10.00000,10.00000 lies outside the scenario's DEM"),
         ([], "at least one"),
     ],
 )
-def test_whatif_cli_bad_input(scen_dir: Path, tmp_path: Path, extra: list[str], msg: str) -> None:
+def test_whatif_cli_bad_input(scen_dir: Path, tmp_path: Path, extra: list[str], msg: str,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import deadzone.geo.whatif as gw
+
+    def no_session(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a bad request must fail before the session's coverage")
+
+    monkeypatch.setattr(gw, "Session", no_session)
     res = CliRunner().invoke(
         cli, ["whatif", "--scenario", str(scen_dir), "--out", str(tmp_path / "o"), *ENGINE, *extra]
     )
