@@ -20,12 +20,11 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, SchemaError
-from deadzone.geo.coverage import CoverageResult, compute_coverage
+from deadzone.geo.coverage import CoverageResult, compute_coverage, outside_footprint
 from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
@@ -36,7 +35,6 @@ __all__ = [
     "audit",
     "district_rollup",
     "has_districts",
-    "outside_footprint",
     "rollup",
 ]
 
@@ -439,42 +437,6 @@ def audit(
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
     return AuditResult(res, communes, provinces, summary, cov, shapes, districts)
-
-
-def outside_footprint(void_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells of a DEM grid outside its source data's footprint.
-
-    A geographic tile reprojected to UTM becomes a slightly rotated
-    quadrilateral inside the rectangular output grid; the loader fills the
-    grid's empty margins from the nearest valid cells and marks them in
-    ``Dem.void_mask`` together with the source's own voids.  The margins are
-    the void regions (4-connected) that touch the grid's border; voids that
-    do not are data voids inside the footprint.
-
-    Parameters
-    ----------
-    void_mask : ndarray of bool, shape (rows, cols)
-        ``Dem.void_mask``.
-
-    Returns
-    -------
-    ndarray of bool, same shape
-        True outside the footprint.
-
-    Notes
-    -----
-    A source void that touches the source's edge merges with the margin and
-    counts as outside too: either way the cell has no measured elevation.
-    The test is per cell, so a point within about one cell of the footprint's
-    edge goes by the cell it falls in.
-    """
-    vm = np.asarray(void_mask, dtype=bool)
-    if not vm.any():
-        return np.zeros(vm.shape, dtype=bool)
-    labels, _ = ndimage.label(vm)
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    edge = np.unique(edge[edge > 0])
-    return np.isin(labels, edge) if edge.size else np.zeros(vm.shape, dtype=bool)
 
 
 def _warn_population(villages: pd.DataFrame, source: str) -> None:

@@ -15,7 +15,8 @@ from shapely.geometry import Point, box
 from deadzone.data.loaders import load_dem
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning
-from deadzone.geo.audit import AuditResult, audit, outside_footprint
+from deadzone.geo.audit import AuditResult, audit
+from deadzone.geo.coverage import outside_footprint
 from tests.conftest import small_scenario
 
 STEP = 3.0 / 3600.0  # SRTM-3 cell (degrees)
@@ -163,3 +164,25 @@ def test_no_population_warning_when_every_village_has_people() -> None:
         r = audit(s, radius_km=8.0)
     assert r.summary["villages_without_population"] == 0
     assert not any("no population" in line for line in r.summary_lines())
+
+
+def test_tower_on_the_filled_margin_is_outside_the_dem(tmp_path: Path) -> None:
+    """A tower ~310 m beyond the tile's edge, inside the UTM grid's rectangle, is
+    not computed over filled terrain: it is outside the DEM, as villages there are."""
+    from deadzone.geo.coverage import towers_on_grid
+
+    s = _scenario(tmp_path, {"in": (107.997, 21.49)})
+    t = gpd.GeoDataFrame(
+        {"tower_id": ["IN", "MARGIN", "VOIDCELL"], "tech": ["4G"] * 3,
+         "freq_mhz": [1800.0] * 3, "eirp_dbm": [61.0] * 3, "height_m": [30.0] * 3},
+        geometry=[Point(107.997, 21.49), Point(108.003, 21.49),
+                  Point(LON0 + (VOID_COLS.start + 2) * STEP,
+                        LAT0 - (VOID_ROWS.start + 2) * STEP)],
+        crs=4326,
+    )
+    pts = t.to_crs(s.dem.crs).geometry
+    _, _, in_grid = s.dem.rowcol(pts.x.to_numpy(), pts.y.to_numpy())
+    assert in_grid.all()
+    g = towers_on_grid(t, s.dem)
+    assert g.sites[0] is not None and g.sites[2] is not None  # interior void: computed
+    assert g.sites[1] is None
