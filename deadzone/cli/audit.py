@@ -154,7 +154,7 @@ def audit_cmd(
     )
     villages = assign_communes(villages, communes)
     inputs = {
-        name: {"path": str(p), "sha256": file_checksum(p)}
+        name: {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
         for name, p in (
             ("dem", dem_path),
             ("villages", villages_path),

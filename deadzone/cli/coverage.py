@@ -139,8 +139,10 @@ def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: 
         "parameters": parameters,
         "thresholds": thr.as_dict(),
         "towers_outside_dem": outside,
-        "inputs": {"dem": {"path": str(dem_path), "sha256": file_checksum(dem_path)},
-                   "towers": {"path": str(towers_path), "sha256": file_checksum(towers_path)}},
+        "inputs": {"dem": {"path": str(Path(dem_path).resolve()),
+                           "sha256": file_checksum(dem_path)},
+                   "towers": {"path": str(Path(towers_path).resolve()),
+                              "sha256": file_checksum(towers_path)}},
     }
     with atomic_path(out / "coverage.json") as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")

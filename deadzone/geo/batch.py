@@ -620,7 +620,7 @@ def _load(sc: BatchScenario) -> Any:
         villages=villages.reset_index(drop=True),
         towers=towers.reset_index(drop=True),
         name=sc.name,
-        meta={"inputs": {k: {"path": str(p)} for k, p in sc.files.items()}},
+        meta={"inputs": {k: {"path": str(Path(p).resolve())} for k, p in sc.files.items()}},
     )
 
 

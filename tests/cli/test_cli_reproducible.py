@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from click.testing import CliRunner
 
@@ -102,3 +103,17 @@ def test_gpkg_timestamp_follows_source_date_epoch(monkeypatch) -> None:  # noqa:
     for bad in ("soon", "-5", "1e9", "9" * 30):
         monkeypatch.setenv("SOURCE_DATE_EPOCH", bad)
         assert gpkg_timestamp() == "1970-01-01T00:00:00.000Z"
+
+
+def test_summary_records_absolute_input_paths(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative input paths are recorded resolved, so that a later command run from
+    another folder (``deadzone map --audit``) still finds the towers file."""
+    inputs = _hilly_inputs(tmp_path / "in")
+    monkeypatch.chdir(tmp_path / "in")
+    args = ["audit", *(a for k, p in inputs.items() for a in (f"--{k}", p.name))]
+    res = CliRunner().invoke(cli, [*args, "--radius-km", "3", "-q", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    for k, p in inputs.items():
+        assert summary["inputs"][k]["path"] == str(p.resolve())
