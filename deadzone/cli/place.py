@@ -336,6 +336,8 @@ def place_cmd(
 
 
 def _map(out, scenario, after, towers, lines, thr, n_sites) -> None:  # noqa: ANN001
+    """map.html of the placement, classed by the audit's per-technology rule."""
+    from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
     communes = (
@@ -345,16 +347,18 @@ def _map(out, scenario, after, towers, lines, thr, n_sites) -> None:  # noqa: AN
         if len(scenario.communes)
         else None
     )
+    cov = after.coverage
+    layers = metric_layers({t: c.best_dbm for t, c in cov.by_tech.items()}, cov.rx.best_dbm, thr)
     m = coverage_map(
-        rx_dbm=after.coverage.rx.best_dbm,
-        transform=after.coverage.transform,
-        crs=after.coverage.crs,
+        **layers,
+        coverage_classes=layers["coverage_class"] is not None,
+        transform=cov.transform,
+        crs=cov.crs,
         villages=after.villages,
         towers=towers,
         communes=communes,
         title=f"placement: {n_sites} new site(s) (towers NEW-*)",
         summary_lines=lines[:3],
-        thresholds_dbm=(thr.covered("2G"), thr.marginal("2G")),
-        status_labels=status_labels(thr, list(after.coverage.by_tech)),
+        status_labels=status_labels(thr, list(cov.by_tech)),
     )
     save_map(m, out / "map.html", overwrite=True)

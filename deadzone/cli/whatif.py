@@ -234,6 +234,8 @@ def whatif_cmd(
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet, check=check)
     before = session.result
     rx_before = before.coverage.rx.best_dbm.copy()
+    # The session patches its composites in place: keep the "before" metrics.
+    signal_before = {t: c.best_dbm.copy() for t, c in before.coverage.by_tech.items()}
     towers_before = session.towers
     deltas = []
     for tid in removes:
@@ -299,8 +301,8 @@ def whatif_cmd(
         Path(tmp).write_text(
             json.dumps(summary, indent=2, ensure_ascii=False, default=_json), encoding="utf-8"
         )
-    _maps(out, scenario, before, after, rx_before, towers_before, session.towers, total,
-          engine.thresholds)
+    _maps(out, scenario, before, after, (rx_before, signal_before), towers_before,
+          session.towers, total, engine.thresholds)
     if not quiet:
         for line in total.summary_lines():
             click.echo(line)
@@ -320,13 +322,22 @@ def _json(obj: object) -> object:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
-def _maps(out, scenario, before, after, rx_before, towers_before, towers_after, total, thr):  # noqa: ANN001
+def _maps(out, scenario, before, after, grids_before, towers_before, towers_after, total, thr):  # noqa: ANN001
+    """map_before.html / map_after.html, classed by the audit's per-technology rule.
+
+    ``grids_before`` is (total power, {tech: metric}) copied before the edits.
+    """
+    from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
     lines = total.summary_lines()
-    for name, res, rx, towers, title in (
-        ("map_before.html", before, rx_before, towers_before, "what-if: before"),
-        ("map_after.html", after, after.coverage.rx.best_dbm, towers_after, "what-if: after"),
+    after_grids = (
+        after.coverage.rx.best_dbm,
+        {t: c.best_dbm for t, c in after.coverage.by_tech.items()},
+    )
+    for name, res, (rx, signal), towers, title in (
+        ("map_before.html", before, grids_before, towers_before, "what-if: before"),
+        ("map_after.html", after, after_grids, towers_after, "what-if: after"),
     ):
         communes = (
             scenario.communes.merge(
@@ -335,8 +346,10 @@ def _maps(out, scenario, before, after, rx_before, towers_before, towers_after, 
             if len(scenario.communes)
             else None
         )
+        layers = metric_layers(signal, rx, thr)
         m = coverage_map(
-            rx_dbm=rx,
+            **layers,
+            coverage_classes=layers["coverage_class"] is not None,
             transform=res.coverage.transform,
             crs=res.coverage.crs,
             villages=res.villages,
@@ -344,7 +357,6 @@ def _maps(out, scenario, before, after, rx_before, towers_before, towers_after, 
             communes=communes,
             title=title,
             summary_lines=lines[:2] if name == "map_after.html" else res.summary_lines()[:3],
-            thresholds_dbm=(thr.covered("2G"), thr.marginal("2G")),
-            status_labels=status_labels(thr, list(res.coverage.by_tech)),
+            status_labels=status_labels(thr, list(signal)),
         )
         save_map(m, out / name, overwrite=True)

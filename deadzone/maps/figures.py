@@ -186,6 +186,8 @@ def _glyph_tolerant(func: _F) -> _F:
 
 @dataclass
 class _MapData:
+    #: The drawn dBm ramp: the one technology's metric (RSRP for 4G/5G), else
+    #: best total power; None without a raster.
     rx_dbm: npt.NDArray[np.float64] | None
     extent: tuple[float, float, float, float] | None  # left, right, bottom, top (raster CRS)
     vx: npt.NDArray[np.float64]
@@ -198,6 +200,40 @@ class _MapData:
     marginal_dbm: float
     n_covered: int
     n_total: int
+    #: What ``rx_dbm`` is, for the colour bar (e.g. "4G RSRP").
+    metric_label: str = "Best received power"
+    #: Several technologies: the audit's status class per cell (-1 none, 0 dead,
+    #: 1 marginal, 2 covered), drawn instead of the ramp; same grid as rx_dbm.
+    coverage_class: npt.NDArray[np.int8] | None = None
+    class_labels: Mapping[str, str] | None = None
+
+
+def _metric_layers(
+    signal: Mapping[str, npt.NDArray[np.float64]],
+    rx: npt.NDArray[np.float64] | None,
+    summary: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What the coverage figure draws so that it agrees with the village statuses.
+
+    :func:`deadzone.maps.audit_map.metric_layers` (one technology: its metric
+    and thresholds; several: the audit's class per cell) with the summary's
+    thresholds (indoor margin included).  Without metric rasters
+    (``signal`` empty) total power is drawn with no threshold lines, unless
+    the audit's only technology is 2G/3G (total power is their metric).
+    """
+    from deadzone.maps.audit_map import _thresholds, metric_layers
+
+    if rx is None:
+        return {"rx_dbm": None, "thresholds_dbm": (np.nan, np.nan),
+                "metric_label": "Best received power", "coverage_class": None,
+                "class_labels": None}
+    thr = _thresholds(dict(summary))
+    layers = metric_layers(dict(signal), rx, thr)
+    if not signal:
+        layers["thresholds_dbm"] = (np.nan, np.nan)
+    if len(signal) == 1:
+        layers["coverage_class"] = None  # the ramp and its threshold lines are the rule
+    return layers
 
 
 def _to_crs(
@@ -245,10 +281,13 @@ def _from_result(result: AuditResult, scenario: Scenario | None) -> _MapData:
         tx, ty = tw[good].x.to_numpy(), tw[good].y.to_numpy()
     else:
         tx, ty = np.asarray(cov.grid.x_m, float), np.asarray(cov.grid.y_m, float)
-    cov_dbm, mar_dbm = status_thresholds_dbm(result.summary)
+    signal = {t: np.asarray(c.best_dbm, dtype=np.float64)[::step, ::step]
+              for t, c in cov.by_tech.items()}
+    layers = _metric_layers(signal, rx[::step, ::step], result.summary)
+    cov_dbm, mar_dbm = layers["thresholds_dbm"]
     st = v["status"].astype(str).to_numpy(dtype=object)
     return _MapData(
-        rx[::step, ::step],
+        layers["rx_dbm"],
         (left, right, min(bottom, top), max(bottom, top)),
         vx,
         vy,
@@ -260,6 +299,9 @@ def _from_result(result: AuditResult, scenario: Scenario | None) -> _MapData:
         mar_dbm,
         int((st == "covered").sum()),
         len(st),
+        layers["metric_label"],
+        layers["coverage_class"],
+        layers["class_labels"],
     )
 
 
@@ -270,20 +312,23 @@ def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
     rx = extent = None
     crs: Any = "EPSG:4326"
     units = "°"
+    signal: dict[str, npt.NDArray[np.float64]] = {}
     if folder.coverage_tif is not None:
         rx, ext, crs = _read_raster(folder.coverage_tif)
         extent = (ext[0], ext[1], ext[2], ext[3])
         units = "m" if crs is not None and crs.is_projected else "°"
+        signal = _signal_rasters(folder, rx.shape)
     vx, vy = _to_crs(lon, lat, crs) if crs != "EPSG:4326" else (lon, lat)
     tx = ty = np.zeros(0)
     if scenario is not None and len(scenario.towers):
         tw = scenario.towers.geometry.to_crs(crs)
         good = ~(tw.isna() | tw.is_empty).to_numpy()
         tx, ty = tw[good].x.to_numpy(), tw[good].y.to_numpy()
-    cov_dbm, mar_dbm = status_thresholds_dbm(folder.summary)
+    layers = _metric_layers(signal, rx, folder.summary)
+    cov_dbm, mar_dbm = layers["thresholds_dbm"]
     st = v["status"].astype(str).to_numpy(dtype=object)
     return _MapData(
-        rx,
+        layers["rx_dbm"],
         extent,
         vx,
         vy,
@@ -295,7 +340,61 @@ def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
         mar_dbm,
         int((st == "covered").sum()),
         len(st),
+        layers["metric_label"],
+        layers["coverage_class"],
+        layers["class_labels"],
     )
+
+
+def _folder_techs(folder: AuditFolder) -> list[str]:
+    """Technologies of an audit folder: ``summary.json``, else ``servers.csv``."""
+    from deadzone.geo.schema import TECHS
+
+    found = set((folder.summary.get("by_technology") or {}).keys())
+    servers = folder.path / "servers.csv"
+    if not found and servers.is_file():
+        try:
+            found = set(pd.read_csv(servers)["tech"].astype(str))
+        except (ValueError, KeyError, OSError):
+            found = set()
+    return [t for t in TECHS if t in found]
+
+
+def _signal_rasters(folder: AuditFolder, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The audit's ``signal_<tech>_dbm.tif`` (read like ``coverage.tif``); {} if any is missing.
+
+    An older folder without them whose only technology is 2G/3G: its
+    ``coverage.tif`` is that metric.  Otherwise a warning says the figure
+    shows total power without the thresholds.
+    """
+    from deadzone.errors import DeadzoneWarning
+    from deadzone.geo.export import signal_raster_name
+
+    techs = _folder_techs(folder)
+    out: dict[str, Any] = {}
+    for tech in techs:
+        path = folder.path / signal_raster_name(tech)
+        if not path.is_file():
+            break
+        arr, _, _ = _read_raster(path)
+        if arr.shape != shape:
+            break
+        out[tech] = arr
+    else:
+        if out:
+            return out
+    if len(techs) == 1 and techs[0] in ("2G", "3G") and folder.coverage_tif is not None:
+        arr, _, _ = _read_raster(folder.coverage_tif)
+        return {techs[0]: arr}
+    if techs:
+        warnings.warn(
+            f"{folder.path} has no per-technology signal rasters (signal_<tech>_dbm.tif, "
+            "written by newer `deadzone audit` runs); the coverage figure shows total "
+            "received power without status thresholds. Re-run `deadzone audit` to get them",
+            DeadzoneWarning,
+            stacklevel=4,
+        )
+    return {}
 
 
 @_glyph_tolerant
@@ -308,13 +407,23 @@ def coverage_figure(
     vmin_dbm: float = -130.0,
     vmax_dbm: float = -50.0,
 ) -> Path:
-    """Draw the received-power raster with villages by status and towers.
+    """Draw the coverage raster with villages by status and towers.
+
+    The raster agrees with the village statuses: with one technology it is
+    that technology's service metric (received level for 2G/3G, RSRP for
+    4G/5G) with its thresholds marked on the colour bar, which names the
+    metric (e.g. "4G RSRP (dBm)"); with several it is the audit's status
+    class per cell, best over the technologies
+    (:func:`deadzone.maps.audit_map.metric_layers`).
 
     Parameters
     ----------
     audit_result : AuditResult, AuditFolder or path
-        An in-memory audit, or an audit folder (``coverage.tif`` and
-        ``villages.csv`` are read; without ``coverage.tif`` only villages are drawn).
+        An in-memory audit, or an audit folder (``coverage.tif``,
+        ``signal_<tech>_dbm.tif`` and ``villages.csv`` are read; without
+        ``coverage.tif`` only villages are drawn; an older folder without the
+        ``signal_<tech>_dbm.tif`` rasters shows total power with no thresholds,
+        with a warning, unless its only technology is 2G/3G).
     scenario : Scenario or None
         Where the towers are drawn from; None uses the audit's own tower grid
         (in-memory audit) or draws no towers (audit folder).
@@ -342,7 +451,32 @@ def coverage_figure(
 
     fig = _new_figure(8.0, 7.0)
     ax = fig.add_subplot(1, 1, 1)
-    if d.rx_dbm is not None and d.extent is not None:
+    handles = []
+    if d.coverage_class is not None and d.extent is not None:
+        # Several technologies: the audit's own class per cell (best over technologies).
+        from matplotlib.colors import BoundaryNorm, ListedColormap
+        from matplotlib.patches import Patch
+
+        order = ("dead", "marginal", "covered")
+        cmap = ListedColormap([STATUS_COLOURS[k] for k in order]).with_extremes(
+            bad=(1, 1, 1, 0)
+        )
+        ax.imshow(
+            np.ma.masked_less(d.coverage_class, 0),
+            extent=d.extent,
+            origin="upper",
+            cmap=cmap,
+            norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N),
+            interpolation="nearest",
+            alpha=0.55,
+        )
+        labels = d.class_labels or {}
+        handles.extend(
+            Patch(facecolor=STATUS_COLOURS[k], alpha=0.55,
+                  label=f"{labels.get(k, k)} (area)")
+            for k in reversed(order)
+        )
+    elif d.rx_dbm is not None and d.extent is not None:
         import matplotlib
 
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(1, 1, 1, 0))
@@ -355,11 +489,13 @@ def coverage_figure(
             interpolation="nearest",
         )
         cb = fig.colorbar(img, ax=ax, shrink=0.8, extend="both")
-        cb.set_label("best received power (dBm)")
+        label = f"{d.metric_label} (dBm)"
+        if np.isfinite(d.covered_dbm) and np.isfinite(d.marginal_dbm):
+            label += f"; covered \u2265 {d.covered_dbm:g}, marginal \u2265 {d.marginal_dbm:g}"
+        cb.set_label(label)
         for val, style in ((d.covered_dbm, "-"), (d.marginal_dbm, "--")):
             if vmin_dbm <= val <= vmax_dbm:
                 cb.ax.axhline(val, color="black", linestyle=style, linewidth=1.2)
-    handles = []
     size = 22 if len(d.status) <= 1000 else 8
     for st, colour in STATUS_COLOURS.items():
         sel = (d.status == st) & np.isfinite(d.vx) & np.isfinite(d.vy)

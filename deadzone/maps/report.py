@@ -505,8 +505,10 @@ def build_report(
         _tech_section(s),
         "<h2>Coverage map</h2>",
         f'<figure><img alt="coverage map" src="{cov_uri}"><figcaption>{_legend()}; '
-        "colour ramp: best received power (dBm); lines on the colour bar: covered (solid) "
-        "and marginal (dashed) thresholds.</figcaption></figure>",
+        "the raster is what the village statuses use: with one technology its metric "
+        "(received level for 2G/3G, RSRP for 4G/5G, named on the colour bar; lines on the "
+        "colour bar: covered (solid) and marginal (dashed) thresholds), with several the "
+        "status class of each cell (best over the technologies).</figcaption></figure>",
         "<h2>Coverage per commune</h2>",
         f'<figure><img alt="villages covered per commune" src="{bar_uri}"></figure>',
         _province_section(a),

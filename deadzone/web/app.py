@@ -60,7 +60,7 @@ import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
 from deadzone.geo.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
-from deadzone.web.overlay import CoverageImage, legend_html
+from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
 from deadzone.web.validate import (
     EIRP_DBM,
     FREQ_MHZ,
@@ -203,11 +203,10 @@ class WhatIfApp:
         self.max_raster_px = int(max_raster_px)
         scen = session.scenario
         self.title = title or f"what-if: {scen.name}"
-        thr = session.thresholds
-        self._covered_dbm = float(thr.covered("2G"))
-        self._marginal_dbm = float(thr.marginal("2G"))
-        self._vmin = self._marginal_dbm - 20.0
-        self._vmax = self._covered_dbm + 40.0
+        self._thresholds = session.thresholds
+        layer = overlay_layer(session.coverage.by_tech, self._thresholds)
+        self._vmin, self._vmax = layer.vmin, layer.vmax
+        self._label_techs = layer.techs  # the technologies status_labels were given for
         self._status_labels = dict(status_labels) if status_labels else None
         self.bounds = self._scenario_bounds()
         self.specs = endpoint_specs(self.bounds)
@@ -319,13 +318,7 @@ class WhatIfApp:
                 "version": self.version,
                 "bounds": [[b.south, b.west], [b.north, b.east]],
                 "overlay_bounds": self._overlay_bounds,
-                "legend_html": legend_html(
-                    self._covered_dbm,
-                    self._marginal_dbm,
-                    self._vmin,
-                    self._vmax,
-                    self._status_labels,
-                ),
+                "legend_html": self._legend(),
                 "limits": {
                     "height_m": list(HEIGHT_M),
                     "eirp_dbm": list(EIRP_DBM),
@@ -355,8 +348,42 @@ class WhatIfApp:
             return self._png, self._png_version
 
     def _render_png(self) -> None:
-        self._png = self._image.render(self.session.coverage.rx.best_dbm)
+        """Draw what the village statuses are decided on (:func:`overlay_layer`).
+
+        One technology: the ramp of its metric (RSRP for 4G/5G, received
+        level for 2G/3G), not total power; several: the audit's class per cell.
+        """
+        by_tech = self.session.coverage.by_tech
+        layer = overlay_layer(by_tech, self._thresholds)
+        if layer.classes:
+            metric = {t: by_tech[t].best_dbm for t in layer.techs}
+            self._png = self._image.render_classes(metric, self._thresholds)
+        elif layer.techs:
+            self._png = self._image.render(
+                by_tech[layer.techs[0]].best_dbm, vmin=layer.vmin, vmax=layer.vmax
+            )
+        else:
+            self._png = self._image.render(self.session.coverage.rx.best_dbm)
         self._png_version = self.version
+
+    def _legend(self) -> str:
+        """Legend HTML of the current technologies' layer (changes when an edit
+        adds the first tower of a technology or removes the last)."""
+        layer = overlay_layer(self.session.coverage.by_tech, self._thresholds)
+        labels = self._status_labels if layer.techs == self._label_techs else None
+        if labels is None and layer.techs:
+            from deadzone.cli.options import status_labels
+
+            labels = status_labels(self._thresholds, list(layer.techs))
+        return legend_html(
+            layer.covered_dbm,
+            layer.marginal_dbm,
+            layer.vmin,
+            layer.vmax,
+            labels,
+            metric_label=layer.metric_label,
+            class_labels=layer.class_labels,
+        )
 
     def towers_csv(self) -> bytes:
         """The current tower table as CSV (UTF-8)."""
@@ -414,6 +441,7 @@ class WhatIfApp:
                 "towers": self._towers(),
                 "villages": {"status": "".join(self._status)},
                 "totals": {k: int(d.totals_after[k]) for k in TOTAL_COUNTS},
+                "legend_html": self._legend(),
             }
 
     @staticmethod

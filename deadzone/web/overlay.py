@@ -7,6 +7,13 @@ nearest-neighbour resampling — and each redraw is a block mean, one gather
 and a palette PNG encode (tens of milliseconds for a 2000 x 2000 grid).
 Colours follow :mod:`deadzone.maps.folium_map` (viridis between ``vmin``
 and ``vmax``; no signal is transparent).
+
+The image shows what the village statuses are decided on (see
+:func:`overlay_layer`): with one technology its service metric (received
+level for 2G/3G, RSRP for 4G/5G) on a ramp with that technology's
+thresholds; with several, the status class of each cell under the audit's
+rule (:func:`deadzone.geo.thresholds.coverage_class`, best class over the
+technologies), since no single dBm ramp carries every technology's rule.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import html
 import io
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +31,7 @@ from affine import Affine
 
 from deadzone.errors import CRSError, ParameterError
 
-__all__ = ["CoverageImage", "legend_html"]
+__all__ = ["CoverageImage", "OverlayLayer", "legend_html", "overlay_layer"]
 
 _CMAP = "viridis"
 _STATUS_COLORS = {
@@ -39,6 +47,11 @@ def _lut(n: int) -> npt.NDArray[np.uint8]:
 
     rgb = matplotlib.colormaps[_CMAP](np.linspace(0.0, 1.0, n))[:, :3]
     return np.rint(rgb * 255.0).astype(np.uint8)
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
 def _block_sum(a: npt.NDArray[Any], k: int, dtype: Any) -> npt.NDArray[Any]:
@@ -159,17 +172,31 @@ class CoverageImage:
         self._src = row[ok].astype(np.int64) * cw + col[ok].astype(np.int64)
         self.size = (dh, dw)
         self._palette = np.concatenate([_lut(255).ravel(), [0, 0, 0]]).astype(int).tolist()
+        self._class_palette = [
+            int(x) for s in ("dead", "marginal", "covered") for x in _hex_rgb(_STATUS_COLORS[s])
+        ] + [0, 0, 0] * 253
         to_ll = Transformer.from_crs(3857, 4326, always_xy=True)
         lon0, lat0 = to_ll.transform(x0, y1 - dh * res)
         lon1, lat1 = to_ll.transform(x0 + dw * res, y1)
         self.bounds = [[float(lat0), float(lon0)], [float(lat1), float(lon1)]]
 
-    def render(self, rx_dbm: npt.NDArray[np.floating]) -> bytes:
-        """PNG bytes of ``rx_dbm`` (the grid's shape; NaN/-inf = no signal)."""
-        from PIL import Image
+    def render(
+        self,
+        rx_dbm: npt.NDArray[np.floating],
+        *,
+        vmin: float | None = None,
+        vmax: float | None = None,
+    ) -> bytes:
+        """PNG bytes of ``rx_dbm`` (the grid's shape; NaN/-inf = no signal).
 
+        ``vmin`` / ``vmax`` (dBm) override the ramp ends given at construction.
+        """
         if rx_dbm.shape != self._shape:
             raise ParameterError(f"rx_dbm shape was {rx_dbm.shape}; expected {self._shape}")
+        lo = self.vmin if vmin is None else float(vmin)
+        hi = self.vmax if vmax is None else float(vmax)
+        if not hi > lo:
+            raise ParameterError(f"vmin/vmax were {lo}/{hi}; expected vmin < vmax")
         arr = np.asarray(rx_dbm, dtype=np.float32)
         if self._k == 1:
             arr = np.where(np.isfinite(arr), arr, np.float32(np.nan))
@@ -177,13 +204,140 @@ class CoverageImage:
         index = np.full(self.size[0] * self.size[1], 255, dtype=np.uint8)
         vals = coarse[self._src]
         fin = np.isfinite(vals)
-        scaled = (vals[fin] - self.vmin) / (self.vmax - self.vmin) * 254.0
+        scaled = (vals[fin] - lo) / (hi - lo) * 254.0
         index[self._pix[fin]] = np.clip(np.rint(scaled), 0, 254).astype(np.uint8)
+        return self._png(index, self._palette)
+
+    def render_classes(
+        self, metric_dbm: Mapping[str, npt.NDArray[np.floating]], thresholds: Any
+    ) -> bytes:
+        """PNG bytes of the audit's status class per cell (dead / marginal / covered).
+
+        Parameters
+        ----------
+        metric_dbm : mapping of str to ndarray
+            Technology -> service metric on the grid (dBm; received level for
+            2G/3G, RSRP for 4G/5G; NaN = no signal), e.g.
+            ``Session.coverage.by_tech[tech].best_dbm``.
+        thresholds : Thresholds
+            The audit's thresholds.
+
+        Notes
+        -----
+        A grid larger than the image is sampled at the centre cell of each
+        block (a class is never averaged), then classed by
+        :func:`deadzone.geo.thresholds.coverage_class`: every drawn cell has
+        exactly the class the audit's rule gives it.  Palette index 0 dead,
+        1 marginal, 2 covered; no signal is transparent.
+        """
+        from deadzone.geo.thresholds import coverage_class
+
+        for tech, arr in metric_dbm.items():
+            if np.shape(arr) != self._shape:
+                raise ParameterError(
+                    f"metric_dbm[{tech!r}] shape was {np.shape(arr)}; expected {self._shape}"
+                )
+        k = self._k
+        if k > 1:
+            h, w = self._shape
+            rows = np.minimum(np.arange(-(-h // k)) * k + k // 2, h - 1)
+            cols = np.minimum(np.arange(-(-w // k)) * k + k // 2, w - 1)
+            sample = {t: np.asarray(a)[np.ix_(rows, cols)] for t, a in metric_dbm.items()}
+            # Centres past the grid's edge (last partial block) are the edge cell.
+        else:
+            sample = dict(metric_dbm)
+        cls = coverage_class(sample, thresholds).ravel()[self._src]
+        index = np.full(self.size[0] * self.size[1], 255, dtype=np.uint8)
+        ok = cls >= 0
+        index[self._pix[ok]] = cls[ok].astype(np.uint8)
+        return self._png(index, self._class_palette)
+
+    def _png(self, index: npt.NDArray[np.uint8], palette: list[int]) -> bytes:
+        from PIL import Image
+
         image = Image.fromarray(index.reshape(self.size))
-        image.putpalette(self._palette)
+        image.putpalette(palette)
         buf = io.BytesIO()
         image.save(buf, format="PNG", transparency=255, compress_level=3)
         return buf.getvalue()
+
+
+#: Ramp name when the caller does not name its metric.
+_DEFAULT_METRIC = "Best received power"
+
+
+@dataclass(frozen=True)
+class OverlayLayer:
+    """What the what-if image shows for a set of technologies (:func:`overlay_layer`).
+
+    Attributes
+    ----------
+    techs : tuple of str
+        The technologies present, in :data:`~deadzone.geo.schema.TECHS` order.
+    classes : bool
+        True: the image is the audit's status class per cell
+        (:meth:`CoverageImage.render_classes`); False: a dBm ramp of the one
+        technology's metric (:meth:`CoverageImage.render`).
+    metric_label : str
+        The ramp's metric, e.g. ``"4G RSRP"``.
+    covered_dbm, marginal_dbm : float
+        The ramp technology's thresholds (dBm, indoor margin included).
+    vmin, vmax : float
+        Ramp ends (dBm).
+    class_labels : dict of str to str or None
+        Legend text per class (``covered``, ``marginal``, ``dead``) when
+        ``classes``.
+    """
+
+    techs: tuple[str, ...]
+    classes: bool
+    metric_label: str
+    covered_dbm: float
+    marginal_dbm: float
+    vmin: float
+    vmax: float
+    class_labels: dict[str, str] | None = None
+
+
+def overlay_layer(techs: Any, thresholds: Any) -> OverlayLayer:
+    """Choose the what-if image that agrees with the audit's village statuses.
+
+    One technology: the ramp of its service metric (received level for
+    2G/3G, RSRP for 4G/5G: ``CoverageResult.by_tech[tech].best_dbm``), ticks
+    at its thresholds, ends ``marginal - 20`` and ``covered + 40`` dBm.
+    Several: the status class per cell, best over the technologies (the
+    rule of :func:`deadzone.geo.audit.audit`).  None (every tower removed):
+    an empty ramp at the 2G thresholds.
+
+    Parameters
+    ----------
+    techs : iterable of str
+        Technologies present (e.g. the keys of ``CoverageResult.by_tech``).
+    thresholds : Thresholds
+        The audit's thresholds.
+
+    Returns
+    -------
+    OverlayLayer
+    """
+    from deadzone.cli.options import status_labels
+    from deadzone.geo.schema import TECHS
+    from deadzone.geo.thresholds import metric_name
+
+    present = tuple(t for t in TECHS if t in set(techs))
+    ramp = present[0] if present else "2G"
+    cov, mar = float(thresholds.covered(ramp)), float(thresholds.marginal(ramp))
+    many = len(present) > 1
+    return OverlayLayer(
+        techs=present,
+        classes=many,
+        metric_label=f"{ramp} {metric_name(ramp)}" if present else _DEFAULT_METRIC,
+        covered_dbm=cov,
+        marginal_dbm=mar,
+        vmin=mar - 20.0,
+        vmax=cov + 40.0,
+        class_labels=status_labels(thresholds, list(present)) if many else None,
+    )
 
 
 def legend_html(
@@ -192,45 +346,66 @@ def legend_html(
     vmin: float,
     vmax: float,
     status_labels: Mapping[str, str] | None = None,
+    *,
+    metric_label: str = _DEFAULT_METRIC,
+    class_labels: Mapping[str, str] | None = None,
 ) -> str:
-    """Legend of the page: the dBm colour ramp with thresholds, village and tower symbols."""
-    lut = _lut(11)
-    stops = ", ".join(
-        f"#{r:02x}{g:02x}{b:02x} {100.0 * i / (len(lut) - 1):.0f}%"
-        for i, (r, g, b) in enumerate(lut)
-    )
+    """Legend of the page: the coverage layer, village and tower symbols.
 
-    def pos(v: float) -> float:
-        return min(100.0, max(0.0, 100.0 * (v - vmin) / (vmax - vmin)))
-
-    ticks = "".join(
-        f'<div class="dz-tick" style="left:{pos(v):.1f}%"></div>'
-        for v in (marginal_dbm, covered_dbm)
-    )
-    labels = (
-        f'<span style="left:0%;transform:none">&le;{vmin:g}</span>'
-        f'<span style="left:{pos(marginal_dbm):.1f}%">{marginal_dbm:g}</span>'
-        f'<span style="left:{pos(covered_dbm):.1f}%">{covered_dbm:g}</span>'
-        f'<span style="left:100%;transform:translateX(-100%)">&ge;{vmax:g}</span>'
-    )
-    default = {
-        "covered": f"covered: &ge; {covered_dbm:g} dBm",
-        "marginal": f"marginal: {marginal_dbm:g} to {covered_dbm:g} dBm",
-        "dead": f"dead: &lt; {marginal_dbm:g} dBm or no signal",
+    The coverage layer is a dBm ramp of ``metric_label`` (e.g. ``"4G RSRP"``)
+    with ticks at the thresholds, or, with ``class_labels``, the status
+    classes (dead / marginal / covered) of the audit's per-technology rule.
+    """
+    metric = html.escape(metric_label)
+    named = "" if metric_label == _DEFAULT_METRIC else f"{metric} "
+    text = {
+        "covered": f"covered: {named}&ge; {covered_dbm:g} dBm",
+        "marginal": f"marginal: {named}{marginal_dbm:g} to {covered_dbm:g} dBm",
+        "dead": f"dead: {named}&lt; {marginal_dbm:g} dBm or no signal",
         "unknown": "unknown: not evaluated",
     }
-    text = dict(default)
-    for key, label in (status_labels or {}).items():
+    for key, label in {**(class_labels or {}), **(status_labels or {})}.items():
         if key in text:
             text[key] = html.escape(label)
+    if class_labels is not None:
+        layer = '<div class="dz-legend-h">Coverage class (audit rule, best over technologies)</div>'
+        layer += "".join(
+            f'<div><span class="dz-swatch" style="background:{_STATUS_COLORS[k]};'
+            f'border-radius:2px"></span>{html.escape(class_labels.get(k, k))}</div>'
+            for k in ("covered", "marginal", "dead")
+        )
+    else:
+        lut = _lut(11)
+        stops = ", ".join(
+            f"#{r:02x}{g:02x}{b:02x} {100.0 * i / (len(lut) - 1):.0f}%"
+            for i, (r, g, b) in enumerate(lut)
+        )
+
+        def pos(v: float) -> float:
+            return min(100.0, max(0.0, 100.0 * (v - vmin) / (vmax - vmin)))
+
+        ticks = "".join(
+            f'<div class="dz-tick" style="left:{pos(v):.1f}%"></div>'
+            for v in (marginal_dbm, covered_dbm)
+        )
+        labels = (
+            f'<span style="left:0%;transform:none">&le;{vmin:g}</span>'
+            f'<span style="left:{pos(marginal_dbm):.1f}%">{marginal_dbm:g}</span>'
+            f'<span style="left:{pos(covered_dbm):.1f}%">{covered_dbm:g}</span>'
+            f'<span style="left:100%;transform:translateX(-100%)">&ge;{vmax:g}</span>'
+        )
+        layer = (
+            f'<div class="dz-legend-h">{metric} (dBm)</div>'
+            f'<div class="dz-ramp" style="background:linear-gradient(to right, {stops})">'
+            f"{ticks}</div>"
+            f'<div class="dz-ramp-labels">{labels}</div>'
+        )
     rows = "".join(
         f'<div><span class="dz-swatch" style="background:{color}"></span>{text[key]}</div>'
         for key, color in _STATUS_COLORS.items()
     )
     return (
-        '<div class="dz-legend-h">Best received power (dBm)</div>'
-        f'<div class="dz-ramp" style="background:linear-gradient(to right, {stops})">{ticks}</div>'
-        f'<div class="dz-ramp-labels">{labels}</div>'
+        f"{layer}"
         '<div><span class="dz-swatch dz-swatch-none"></span>no signal (transparent)</div>'
         '<div class="dz-legend-h">Villages</div>'
         f"{rows}"

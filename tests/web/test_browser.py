@@ -56,7 +56,8 @@ def test_page_add_edit_drag_delete_tower(
     assert page.locator(".dz-tower").count() == 2
     assert page.locator(".leaflet-image-layer").count() == 1
     assert page.locator(".leaflet-control-layers-overlays input").count() == 3
-    assert "Best received power" in page.inner_text("#dz-legend")
+    legend = page.inner_text("#dz-legend")  # 2G + 4G towers: the audit's class per cell
+    assert "Coverage class" in legend and "4G RSRP" in legend and "2G level" in legend
 
     # 1. click the map near the dead villages: a tower is added there
     x, y = _map_point(page, *lonlat(*DEAD_CORNER_M))

@@ -229,6 +229,7 @@
       state.towers = res.towers;
       state.totals = res.totals;
       state.version = res.version;
+      if (res.legend_html) { $("dz-legend").innerHTML = res.legend_html; }  // technologies may change
       updateVillages(res.villages);
       renderTotals(res.totals, res.delta.summary_lines);
       if (openPopup) { openVillage(openPopup[0], openPopup[1]); }  // refresh its signal
