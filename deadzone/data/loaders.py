@@ -57,10 +57,9 @@ from affine import Affine
 from pyproj import CRS as ProjCRS
 from pyproj import Geod, Transformer
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.fill import fillnodata
-from rasterio.warp import calculate_default_transform, reproject
+from rasterio.warp import calculate_default_transform
 from rasterio.warp import transform as warp_transform
 
 from deadzone.errors import (
@@ -689,7 +688,10 @@ def _fill_voids(elev: npt.NDArray[np.float32], invalid: npt.NDArray[np.bool_]) -
     """Fill ``invalid`` cells in place: GDAL FillNodata, then nearest valid cells."""
     elev[invalid] = np.nan
     filled = fillnodata(
-        elev, mask=(~invalid).astype(np.uint8), max_search_distance=100.0, smoothing_iterations=0
+        elev,
+        mask=(~invalid).astype(np.uint8),
+        max_search_distance=float(_FILL_SEARCH_CELLS),
+        smoothing_iterations=0,
     )
     filled = np.asarray(filled, dtype=np.float32)
     remainder = ~np.isfinite(filled)
@@ -751,6 +753,357 @@ def _dem_window(src: Any, bounds_lonlat: tuple[float, float, float, float], p: P
     return win.intersection(full)
 
 
+#: ``fillnodata`` search distance (cells) used by :func:`_fill_voids`.
+_FILL_SEARCH_CELLS = 100
+#: Extra cells read around a window so that void filling sees what the whole read sees.
+_FILL_MARGIN = _FILL_SEARCH_CELLS + 2
+#: Target cells resampled at once (bounds the temporary arrays: about 100 bytes a cell).
+_BAND_CELLS = 1 << 20
+
+
+@dataclass(frozen=True)
+class _DemGrid:
+    """The metric grid of a whole raster (from its header only).
+
+    ``transform``/``width``/``height`` describe the whole target grid; a window
+    read returns a sub-grid of it.  ``kernel_x``/``kernel_y`` are the radii of
+    the bilinear (tent) kernel in source cells: 1, or the downsampling ratio.
+    """
+
+    crs: CRS
+    warp: bool
+    res_m: float
+    transform: Affine
+    width: int
+    height: int
+    kernel_x: float
+    kernel_y: float
+
+
+@dataclass(frozen=True)
+class _Lattice:
+    """Exact source positions at every ``_LATTICE``-th target cell centre of the whole grid.
+
+    ``col_f``/``row_f`` (source pixel coordinates of the whole raster, NaN
+    where the projection fails) at target cells ``(i * _LATTICE, j * _LATTICE)``
+    for ``i >= i0``, ``j >= j0``.  Cells in between are interpolated
+    bilinearly from the four nodes around them (as GDAL's approximate
+    transformer does along a row, but anchored to the whole grid, so the
+    position of a cell never depends on the window; error about 1e-5 source
+    cells for UTM).
+    """
+
+    i0: int
+    j0: int
+    col_f: npt.NDArray[np.float64]
+    row_f: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _DemPlan:
+    """What to read for one request and where the result lies.
+
+    ``read`` is the source window; ``area`` = (row, col, rows, cols) of the
+    cells computed, in the whole target grid; ``keep`` = (row, col, rows,
+    cols) of the result inside the computed array; ``lattice`` gives the
+    source position of every computed cell (None when no warp is needed).
+    """
+
+    read: Any
+    transform: Affine
+    keep: tuple[int, int, int, int]
+    area: tuple[int, int, int, int] = (0, 0, 0, 0)
+    lattice: _Lattice | None = None
+
+
+def _dem_grid(
+    src: Any, dst_crs_user: CRS | None, resolution_m: float | None, p: Path
+) -> _DemGrid:
+    """Target CRS, cell size and origin of a raster's metric grid, from the whole raster.
+
+    A geographic raster goes to the UTM zone of the raster's centre at the
+    geodesic size of its native cell there (unless ``dst_crs_user`` /
+    ``resolution_m`` say otherwise); a projected raster in metres stays as is
+    unless asked to change.  The grid never depends on the window requested.
+    """
+    crs = src.crs
+    t = src.transform
+    width, height = src.width, src.height
+    unit_m = _metres_per_unit(crs)
+    cx, cy = t @ (width / 2.0, height / 2.0)
+    if unit_m is None:
+        lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
+        lon_c, lat_c = float(lon_c[0]), float(lat_c[0])
+        # cell size on the ellipsoid at the centre (geographic units are degrees)
+        dx_m = _GEOD.inv(lon_c, lat_c, lon_c + abs(t.a), lat_c)[2]
+        dy_m = _GEOD.inv(lon_c, lat_c, lon_c, lat_c + abs(t.e))[2]
+        native_m = round(math.sqrt(dx_m * dy_m), 2)
+        dst_crs = dst_crs_user or _utm_crs(lon_c, lat_c)
+    else:
+        dx_m, dy_m = abs(t.a) * unit_m, abs(t.e) * unit_m
+        native_m = math.sqrt(dx_m * dy_m)
+        if dst_crs_user is not None:
+            dst_crs = dst_crs_user
+        elif abs(unit_m - 1.0) > 1e-9:
+            lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
+            dst_crs = _utm_crs(float(lon_c[0]), float(lat_c[0]))
+        else:
+            dst_crs = crs
+    res = float(resolution_m) if resolution_m is not None else native_m
+    warp = (
+        unit_m is None
+        or dst_crs != crs
+        or abs(unit_m - 1.0) > 1e-9
+        or (
+            resolution_m is not None
+            and (abs(abs(t.a) - res) > 1e-9 * res or abs(abs(t.e) - res) > 1e-9 * res)
+        )
+    )
+    if not warp:
+        return _DemGrid(crs, False, res, Affine(*t[:6]), width, height, 1.0, 1.0)
+    try:
+        with _quiet_affine():
+            ft, fw, fh = calculate_default_transform(
+                crs, dst_crs, width, height, *src.bounds, resolution=(res, res)
+            )
+    except Exception as exc:
+        raise DataLoadError(
+            f"{p}: cannot reproject the raster ({src.bounds}) to {dst_crs} ({_one_line(exc)}); "
+            "is its CRS right?"
+        ) from None
+    return _DemGrid(
+        CRS.from_user_input(dst_crs),
+        True,
+        res,
+        Affine(*ft[:6]),
+        int(fw),
+        int(fh),
+        max(1.0, res / dx_m),
+        max(1.0, res / dy_m),
+    )
+
+
+def _grid_window(
+    grid: _DemGrid, bounds_lonlat: tuple[float, float, float, float]
+) -> tuple[int, int, int, int] | None:
+    """(row, col, rows, cols) of the whole grid's cells covering a lon/lat box (outward)."""
+    from rasterio.warp import transform_bounds
+
+    xmin, ymin, xmax, ymax = transform_bounds(
+        "EPSG:4326", grid.crs, *(float(v) for v in bounds_lonlat), densify_pts=21
+    )
+    t = grid.transform
+    cols = sorted(((xmin - t.c) / t.a, (xmax - t.c) / t.a))
+    rows = sorted(((ymax - t.f) / t.e, (ymin - t.f) / t.e))
+    c0 = max(0, math.floor(cols[0]))
+    c1 = min(grid.width, math.ceil(cols[1]))
+    r0 = max(0, math.floor(rows[0]))
+    r1 = min(grid.height, math.ceil(rows[1]))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return r0, c0, r1 - r0, c1 - c0
+
+
+#: Spacing (target cells) of the exactly projected lattice; a power of 2, so that
+#: the interpolation weights are exact.
+_LATTICE = 16
+
+
+def _lattice(src: Any, grid: _DemGrid, r0: int, c0: int, h: int, w: int) -> _Lattice:
+    """The lattice nodes around target cells ``r0..r0+h-1`` x ``c0..c0+w-1``."""
+    k = _LATTICE
+    i0, i1 = r0 // k, (r0 + h - 1) // k + 1
+    j0, j1 = c0 // k, (c0 + w - 1) // k + 1
+    t = grid.transform
+    x = t.c + (np.arange(j0, j1 + 1, dtype=np.float64) * k + 0.5) * t.a
+    y = t.f + (np.arange(i0, i1 + 1, dtype=np.float64) * k + 0.5) * t.e
+    xx, yy = np.meshgrid(x, y)
+    tr = Transformer.from_crs(
+        ProjCRS.from_wkt(grid.crs.to_wkt()), ProjCRS.from_wkt(src.crs.to_wkt()), always_xy=True
+    )
+    sx, sy = tr.transform(xx, yy)
+    sx = np.asarray(sx, dtype=np.float64)
+    sy = np.asarray(sy, dtype=np.float64)
+    if src.crs.is_geographic and src.bounds.right > 180.0:  # a 0..360 raster
+        sx = np.where(sx < src.bounds.left, sx + 360.0, sx)
+    st = src.transform
+    col_f = (sx - st.c) / st.a
+    row_f = (sy - st.f) / st.e
+    bad = ~(np.isfinite(col_f) & np.isfinite(row_f))
+    col_f[bad] = np.nan
+    row_f[bad] = np.nan
+    return _Lattice(i0, j0, col_f, row_f)
+
+
+def _positions(
+    lat: _Lattice, r0: int, c0: int, h: int, w: int, src_shape: tuple[int, int]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Source pixel coordinates (whole raster; NaN off it) of target cell centres.
+
+    Bilinear in the lattice nodes, in a fixed order of operations on the
+    cell's index in the whole grid, so identical in every window.
+    """
+    k = _LATTICE
+    rows = np.arange(r0, r0 + h, dtype=np.int64)
+    cols = np.arange(c0, c0 + w, dtype=np.int64)
+    i = rows // k
+    j = cols // k
+    ti = ((rows - i * k) / k)[:, None]  # exact: k is a power of 2
+    tj = ((cols - j * k) / k)[None, :]
+    ii = i - lat.i0
+    jj = j - lat.j0
+    out = []
+    for nodes in (lat.col_f, lat.row_f):
+        a = nodes[np.ix_(ii, jj)]
+        b = nodes[np.ix_(ii, jj + 1)]
+        c = nodes[np.ix_(ii + 1, jj)]
+        d = nodes[np.ix_(ii + 1, jj + 1)]
+        out.append((1.0 - ti) * ((1.0 - tj) * a + tj * b) + ti * ((1.0 - tj) * c + tj * d))
+    col_f, row_f = out
+    height, width = src_shape
+    inside = (
+        np.isfinite(col_f)
+        & np.isfinite(row_f)
+        & (col_f >= 0)
+        & (col_f < width)
+        & (row_f >= 0)
+        & (row_f < height)
+    )
+    col_f[~inside] = np.nan
+    row_f[~inside] = np.nan
+    return col_f, row_f
+
+
+def _dem_read_plan(
+    src: Any,
+    grid: _DemGrid,
+    bounds_lonlat: tuple[float, float, float, float] | None,
+    p: Path,
+    *,
+    fill_voids: bool,
+) -> _DemPlan:
+    """The source window to read and the target sub-grid for a request.
+
+    The result is the sub-grid of the whole raster's grid covering
+    ``bounds_lonlat`` (whole cells, outward).  The source is read with a
+    margin: the resampling kernel's reach, plus the void-filling search
+    distance when voids are filled; and the computed target area grows by that
+    search distance where it meets the edge of the source footprint (whose
+    cells are filled after reprojection), so that every cell gets the value
+    the whole read gives it.
+    """
+    from rasterio.windows import Window
+
+    full = Window(0, 0, src.width, src.height)
+    fm = _FILL_MARGIN if fill_voids else 0
+    if not grid.warp:
+        win = _dem_window(src, bounds_lonlat, p) if bounds_lonlat is not None else full
+        rd = Window(win.col_off - fm, win.row_off - fm, win.width + 2 * fm, win.height + 2 * fm)
+        rd = rd.intersection(full)
+        keep = (
+            int(win.row_off - rd.row_off),
+            int(win.col_off - rd.col_off),
+            int(win.height),
+            int(win.width),
+        )
+        return _DemPlan(rd, Affine(*src.window_transform(win)[:6]), keep)
+
+    tw: tuple[int, int, int, int] | None = (0, 0, grid.height, grid.width)
+    if bounds_lonlat is not None:
+        tw = _grid_window(grid, bounds_lonlat)
+        if tw is None:  # the caller's _dem_window check found some overlap
+            raise DataLoadError(
+                f"{p}: does not cover the requested area (lon/lat {bounds_lonlat}) once "
+                f"reprojected to {grid.crs}"
+            )
+    assert tw is not None
+    r0, c0, h, w = tw
+    lat = _lattice(src, grid, r0, c0, h, w)
+
+    def all_inside(lt: _Lattice) -> bool:
+        # every cell is a convex combination of its four nodes
+        return bool(
+            np.all((lt.col_f >= 0) & (lt.col_f < src.width))
+            and np.all((lt.row_f >= 0) & (lt.row_f < src.height))
+        )
+
+    er0, ec0, eh, ew = r0, c0, h, w
+    if fill_voids and (h, w) != (grid.height, grid.width) and not all_inside(lat):
+        # cells off the source footprint are filled from their neighbours in the target grid
+        er0, ec0 = max(0, r0 - fm), max(0, c0 - fm)
+        eh = min(grid.height, r0 + h + fm) - er0
+        ew = min(grid.width, c0 + w + fm) - ec0
+        lat = _lattice(src, grid, er0, ec0, eh, ew)
+    ok = np.isfinite(lat.col_f) & np.isfinite(lat.row_f)
+    if not ok.any():
+        raise DataLoadError(f"{p}: nothing left after reprojection to {grid.crs}")
+    kx, ky = math.ceil(grid.kernel_x), math.ceil(grid.kernel_y)
+    cmin = max(0, math.floor(float(np.min(lat.col_f[ok])) - 0.5) - kx - fm)
+    cmax = min(src.width - 1, math.floor(float(np.max(lat.col_f[ok])) - 0.5) + kx + 1 + fm)
+    rmin = max(0, math.floor(float(np.min(lat.row_f[ok])) - 0.5) - ky - fm)
+    rmax = min(src.height - 1, math.floor(float(np.max(lat.row_f[ok])) - 0.5) + ky + 1 + fm)
+    if cmax < cmin or rmax < rmin:
+        raise DataLoadError(f"{p}: nothing left after reprojection to {grid.crs}")
+    rd = Window(cmin, rmin, cmax - cmin + 1, rmax - rmin + 1)
+    transform = grid.transform * Affine.translation(c0, r0)
+    return _DemPlan(
+        rd,
+        Affine(*transform[:6]),
+        (r0 - er0, c0 - ec0, h, w),
+        (er0, ec0, eh, ew),
+        lat,
+    )
+
+
+def _tent_resample(
+    values: npt.NDArray[np.float32],
+    col_f: npt.NDArray[np.float64],
+    row_f: npt.NDArray[np.float64],
+    col_off: int,
+    row_off: int,
+    kernel_x: float,
+    kernel_y: float,
+) -> npt.NDArray[np.float32]:
+    """Bilinear resampling at given source positions (NaN where none).
+
+    Separable tent (triangle) weights ``max(0, 1 - |d| / r)`` of the distance
+    ``d`` (source cells) between the position and each cell centre, with
+    ``r = 1`` (plain bilinear) or the downsampling ratio, as GDAL's bilinear
+    warp widens its kernel when downsampling; NaN cells are left out and the
+    weights renormalised.  Every operation is element-wise in a fixed order
+    on coordinates of the whole raster, so a cell's value does not depend on
+    which window (``values`` starting at ``row_off``, ``col_off``) holds it.
+    """
+    h, w = values.shape
+    ok = np.isfinite(col_f) & np.isfinite(row_f)
+    u = np.where(ok, col_f - 0.5, 0.0)  # pixel-centre coordinates of the whole raster
+    v = np.where(ok, row_f - 0.5, 0.0)
+    u0 = np.floor(u).astype(np.int64)
+    v0 = np.floor(v).astype(np.int64)
+    kx, ky = math.ceil(kernel_x), math.ceil(kernel_y)
+    total = np.zeros(u.shape, dtype=np.float64)
+    wsum = np.zeros(u.shape, dtype=np.float64)
+    for dy in range(1 - ky, ky + 1):
+        rr = v0 + dy
+        wy = np.maximum(0.0, 1.0 - np.abs(v - rr) / kernel_y)
+        lr = rr - row_off
+        okr = ok & (lr >= 0) & (lr < h)
+        lr = np.clip(lr, 0, h - 1)
+        for dx in range(1 - kx, kx + 1):
+            cc = u0 + dx
+            wx = np.maximum(0.0, 1.0 - np.abs(u - cc) / kernel_x)
+            lc = cc - col_off
+            okc = okr & (lc >= 0) & (lc < w)
+            val = values[lr, np.clip(lc, 0, w - 1)].astype(np.float64)
+            wgt = np.where(okc & np.isfinite(val), wx * wy, 0.0)
+            total += np.where(wgt > 0.0, val, 0.0) * wgt
+            wsum += wgt
+    out = np.full(u.shape, np.nan, dtype=np.float32)
+    good = wsum > 0.0
+    out[good] = (total[good] / wsum[good]).astype(np.float32)
+    return out
+
+
 def load_dem(
     path: PathLike,
     *,
@@ -770,12 +1123,15 @@ def load_dem(
         Projected CRS for the result (anything ``rasterio.crs.CRS.from_user_input``
         accepts, e.g. ``"EPSG:32648"``).  Default: keep a projected metric CRS;
         reproject a geographic raster to the UTM zone (EPSG:326xx north /
-        327xx south) of the raster's centre.
+        327xx south) of the whole raster's centre.
     resolution_m : float, optional
         Output cell size in metres when reprojecting (or to resample a
         projected raster).  Default for a geographic raster: the geometric mean
         of the native cell's width and height on the WGS84 ellipsoid at the
-        centre (3 arc-seconds at 21 N -> about 89 m).
+        whole raster's centre (3 arc-seconds at 21 N -> about 89 m).  The grid's
+        origin is the whole raster's reprojected top-left corner.  Resampling
+        is bilinear (a tent kernel widened to the downsampling ratio, as GDAL
+        does) at exactly projected positions.
     fill_voids : bool, default True
         Fill nodata cells (the nodata value, NaN, -32768 in an int16 raster
         without a declared nodata, as in SRTM, or any elevation outside
@@ -786,6 +1142,12 @@ def load_dem(
     bounds_lonlat : (min_lon, min_lat, max_lon, max_lat), optional
         Read only the window of the raster covering this area (degrees,
         EPSG:4326), so a national DEM is never loaded whole for a province.
+        The result is the sub-grid (whole cells, snapped outward) of the grid
+        the whole raster gives: same CRS (the UTM zone of the *raster's*
+        centre), cell size and origin, and the same value in every cell as
+        the whole read (the source is read with a margin covering the
+        resampling kernel and the void-fill search), so two windows agree
+        wherever they overlap.
 
     Returns
     -------
@@ -839,29 +1201,28 @@ def load_dem(
             raise DataLoadError(f"{p}: not a raster rasterio can read ({_one_line(exc)})") from None
         with src:
             crs = src.crs
-            transform = src.transform
             if crs is None or not crs.to_wkt():
                 raise CRSError(
                     f"{p}: raster has no CRS; assign one "
                     f"(e.g. gdal_edit.py -a_srs EPSG:4326 {p.name})"
                 )
-            if transform.b != 0 or transform.d != 0:
+            if src.transform.b != 0 or src.transform.d != 0:
                 raise DataLoadError(
                     f"{p}: rotated raster grids are not supported; warp it north-up"
                 )
-            window = None
-            if bounds_lonlat is not None:
-                with _quiet_affine():
-                    window = _dem_window(src, bounds_lonlat, p)
-                    transform = src.window_transform(window)
+            with _quiet_affine():
+                if bounds_lonlat is not None:
+                    _dem_window(src, bounds_lonlat, p)  # raises when the raster misses the box
+                # The target grid (CRS, cell size, origin) comes from the whole raster's
+                # header, so a window read gives exactly the whole read's cells.
+                grid = _dem_grid(src, dst_crs_user, resolution_m, p)
+                plan = _dem_read_plan(src, grid, bounds_lonlat, p, fill_voids=fill_voids)
             try:
-                raw = src.read(1, window=window)
+                raw = src.read(1, window=plan.read)
             except RasterioIOError as exc:
                 raise DataLoadError(f"{p}: cannot read raster data ({_one_line(exc)})") from None
             nodata = src.nodata
-            height, width = raw.shape
-            with _quiet_affine():
-                bounds = src.window_bounds(window) if window is not None else src.bounds
+            src_shape = (src.height, src.width)
 
     elev = raw.astype(np.float32)
     invalid = ~np.isfinite(elev)
@@ -895,92 +1256,56 @@ def load_dem(
             elev[invalid] = np.nan
             _warn(f"{p}: {_plural(n_void, 'void cell')} left as NaN (fill_voids=False)")
 
-    unit_m = _metres_per_unit(crs)
-    native_m: float
-    if unit_m is None:
-        cx, cy = transform @ (width / 2.0, height / 2.0)
-        lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
-        lon_c, lat_c = float(lon_c[0]), float(lat_c[0])
-        # cell size on the ellipsoid at the centre (geographic units are degrees)
-        dx_m = _GEOD.inv(lon_c, lat_c, lon_c + abs(transform.a), lat_c)[2]
-        dy_m = _GEOD.inv(lon_c, lat_c, lon_c, lat_c + abs(transform.e))[2]
-        native_m = round(math.sqrt(dx_m * dy_m), 2)
-        dst_crs = dst_crs_user or _utm_crs(lon_c, lat_c)
-    else:
-        native_m = math.sqrt(abs(transform.a) * abs(transform.e)) * unit_m
-        if dst_crs_user is not None:
-            dst_crs = dst_crs_user
-        elif abs(unit_m - 1.0) > 1e-9:
-            cx, cy = transform @ (width / 2.0, height / 2.0)
-            lon_c, lat_c = warp_transform(crs, "EPSG:4326", [cx], [cy])
-            dst_crs = _utm_crs(float(lon_c[0]), float(lat_c[0]))
-        else:
-            dst_crs = crs
-    res = float(resolution_m) if resolution_m is not None else native_m
-    needs_warp = (
-        unit_m is None
-        or dst_crs != crs
-        or abs(unit_m - 1.0) > 1e-9
-        or (
-            resolution_m is not None
-            and (
-                abs(abs(transform.a) - res) > 1e-9 * res or abs(abs(transform.e) - res) > 1e-9 * res
-            )
+    if not grid.warp:
+        r0, c0, h, w = plan.keep
+        return Dem(
+            elevation_m=np.ascontiguousarray(elev[r0 : r0 + h, c0 : c0 + w], dtype=np.float32),
+            transform=Affine(*plan.transform[:6]),
+            crs=CRS.from_user_input(crs),
+            void_mask=np.ascontiguousarray(void_mask[r0 : r0 + h, c0 : c0 + w], dtype=bool),
+            source=str(p),
         )
+
+    assert plan.lattice is not None  # set for every warp plan
+    row_off, col_off = int(plan.read.row_off), int(plan.read.col_off)
+    ar0, ac0, ah, aw = plan.area
+    out = np.empty((ah, aw), dtype=np.float32)
+    vm = np.zeros((ah, aw), dtype=bool)
+    band = max(1, _BAND_CELLS // max(aw, 1))  # rows per band: bounded memory
+    for b0 in range(0, ah, band):
+        bh = min(band, ah - b0)
+        col_f, row_f = _positions(plan.lattice, ar0 + b0, ac0, bh, aw, src_shape)
+        out[b0 : b0 + bh] = _tent_resample(
+            elev, col_f, row_f, col_off, row_off, grid.kernel_x, grid.kernel_y
+        )
+        # void mask: nearest source cell (the one containing the target cell's centre)
+        inside = np.isfinite(col_f)
+        rr = np.floor(row_f[inside]).astype(np.int64) - row_off
+        cc = np.floor(col_f[inside]).astype(np.int64) - col_off
+        vm[b0 : b0 + bh][inside] = void_mask[rr, cc]
+    outside = ~np.isfinite(out)
+    outside_only = outside if fill_voids else outside & ~vm
+    if outside.all():
+        raise DataLoadError(f"{p}: nothing left after reprojection to {grid.crs}")
+    if fill_voids and outside.any():
+        _fill_voids(out, outside)
+    r0, c0, h, w = plan.keep
+    out = out[r0 : r0 + h, c0 : c0 + w]
+    vm = vm[r0 : r0 + h, c0 : c0 + w]
+    outside_only = outside_only[r0 : r0 + h, c0 : c0 + w]
+    logger.info(
+        "%s: reprojected %s -> %s at %.2f m; %d cells outside the source footprint",
+        p,
+        crs,
+        grid.crs,
+        grid.res_m,
+        int(outside_only.sum()),
     )
-    if needs_warp:
-        with _quiet_affine():
-            dst_transform, dst_w, dst_h = calculate_default_transform(
-                crs, dst_crs, width, height, *bounds, resolution=(res, res)
-            )
-        out = np.full((dst_h, dst_w), np.nan, dtype=np.float32)
-        reproject(
-            elev,
-            out,
-            src_transform=transform,
-            src_crs=crs,
-            dst_transform=dst_transform,
-            dst_crs=dst_crs,
-            src_nodata=np.nan,
-            dst_nodata=np.nan,
-            resampling=Resampling.bilinear,
-        )
-        vm = np.zeros((dst_h, dst_w), dtype=np.uint8)
-        reproject(
-            void_mask.astype(np.uint8),
-            vm,
-            src_transform=transform,
-            src_crs=crs,
-            dst_transform=dst_transform,
-            dst_crs=dst_crs,
-            resampling=Resampling.nearest,
-        )
-        outside = ~np.isfinite(out)
-        if fill_voids:
-            outside_only = outside
-        else:  # NaN there are voids and outside cells alike
-            outside_only = outside & (vm == 0)
-        if outside.all():
-            raise DataLoadError(f"{p}: nothing left after reprojection to {dst_crs}")
-        if fill_voids and outside.any():
-            _fill_voids(out, outside)
-        logger.info(
-            "%s: reprojected %s -> %s at %.2f m; %d cells outside the source footprint",
-            p,
-            crs,
-            dst_crs,
-            res,
-            int(outside_only.sum()),
-        )
-        elev = out
-        void_mask = (vm != 0) | outside_only
-        transform = dst_transform
-        crs = dst_crs
     return Dem(
-        elevation_m=np.ascontiguousarray(elev, dtype=np.float32),
-        transform=Affine(*transform[:6]),
-        crs=CRS.from_user_input(crs),
-        void_mask=np.ascontiguousarray(void_mask, dtype=bool),
+        elevation_m=np.ascontiguousarray(out, dtype=np.float32),
+        transform=Affine(*plan.transform[:6]),
+        crs=CRS.from_user_input(grid.crs),
+        void_mask=np.ascontiguousarray(vm | outside_only, dtype=bool),
         source=str(p),
     )
 

@@ -121,6 +121,8 @@ _SLACK_BYTES = 48 * 2**20
 _FILL_MARGIN = 100
 #: Preferred tile edge: the output GeoTIFFs' block size.
 _BLOCK = 256
+#: Target cells warped at once by :func:`warp_to_disk` (about 100 bytes a cell).
+_WARP_BAND_CELLS = 1 << 18
 #: Smallest tile edge the budget must allow (cells).
 _MIN_TILE = 64
 
@@ -457,14 +459,16 @@ def warp_to_disk(
 
     For windowed processing of a DEM that is not in a projected CRS in metres
     (a geographic SRTM mosaic) or that must be resampled.  The grid is the
-    one :func:`deadzone.data.loaders.load_dem` would build for the same
-    window: the UTM zone of the window's centre (or the raster's own metric
-    CRS), cells of ``resolution_m`` (default: the native cell's geodesic size
-    at the centre), bilinear resampling; cells without source data are NaN
-    (filled when read, see :meth:`DiskDem.read`).  Unlike ``load_dem``, voids
-    are filled after the warp, not before, so values near voids and at the
-    window edge can differ slightly from the in-memory path.  Memory: one
-    band of ``band_rows`` rows and GDAL's warp buffer.
+    one :func:`deadzone.data.loaders.load_dem` builds: the sub-grid covering
+    the window of the whole raster's metric grid (the UTM zone of the
+    raster's centre, or its own metric CRS; cells of ``resolution_m``,
+    default the native cell's geodesic size at the centre; the whole grid's
+    origin), with the same bilinear resampling at the same source positions;
+    cells without source data are NaN (filled when read, see
+    :meth:`DiskDem.read`).  Unlike ``load_dem``, voids are filled after the
+    warp, not before, so values next to voids can differ from the in-memory
+    path; elsewhere they are identical.  Memory: one band of at most
+    ``band_rows`` rows (fewer for wide grids) and the source rows it needs.
 
     Returns
     -------
@@ -472,19 +476,17 @@ def warp_to_disk(
         ``out_path`` (float32, NaN nodata, tiled, deflate, BigTIFF).
     """
     import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import calculate_default_transform
-    from rasterio.warp import transform as warp_transform
     from rasterio.windows import Window
 
     from deadzone.data.loaders import (
-        _GEOD,
+        DEM_VALID_RANGE_M,
+        _dem_grid,
+        _dem_read_plan,
         _dem_window,
         _existing,
-        _metres_per_unit,
+        _positions,
         _quiet_affine,
-        _utm_crs,
+        _tent_resample,
     )
 
     p = _existing(path)
@@ -494,52 +496,59 @@ def warp_to_disk(
     with rasterio.open(p) as src, _quiet_affine():
         if src.crs is None or not src.crs.to_wkt():
             raise CRSError(f"{p}: raster has no CRS")
-        window = Window(0, 0, src.width, src.height)
         if bounds_lonlat is not None:
-            window = _dem_window(src, bounds_lonlat, p)
-        transform = src.window_transform(window)
-        width, height = int(window.width), int(window.height)
-        bounds = src.window_bounds(window)
-        unit = _metres_per_unit(src.crs)
-        cx, cy = transform @ (width / 2.0, height / 2.0)
-        lon, lat = warp_transform(src.crs, "EPSG:4326", [cx], [cy])
-        lon_c, lat_c = float(lon[0]), float(lat[0])
-        if unit is None:  # as load_dem: geodesic size of the native cell at the centre
-            dx_m = _GEOD.inv(lon_c, lat_c, lon_c + abs(transform.a), lat_c)[2]
-            dy_m = _GEOD.inv(lon_c, lat_c, lon_c, lat_c + abs(transform.e))[2]
-            native_m = round(math.sqrt(dx_m * dy_m), 2)
-            dst_crs = _utm_crs(lon_c, lat_c)
-        else:
-            native_m = math.sqrt(abs(transform.a) * abs(transform.e)) * unit
-            dst_crs = src.crs if abs(unit - 1.0) < 1e-9 else _utm_crs(lon_c, lat_c)
-        res = float(resolution_m) if resolution_m is not None else native_m
-        dst_transform, dst_w, dst_h = calculate_default_transform(
-            src.crs, dst_crs, width, height, *bounds, resolution=(res, res)
-        )
+            _dem_window(src, bounds_lonlat, p)  # raises when the raster misses the box
+        grid = _dem_grid(src, None, resolution_m, p)
+        plan = _dem_read_plan(src, grid, bounds_lonlat, p, fill_voids=False)
+        rows, cols = plan.keep[2], plan.keep[3]
         src_nodata = src.nodata
-        if src_nodata is None and src.dtypes[0] == "int16":
-            src_nodata = -32768  # SRTM voids
-        profile = _tiled_gtiff(dst_w, dst_h, "float32", dst_crs, dst_transform, float("nan"))
-        with (
-            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
-            WarpedVRT(
-                src,
-                crs=dst_crs,
-                transform=dst_transform,
-                width=dst_w,
-                height=dst_h,
-                src_nodata=src_nodata,
-                nodata=float("nan"),
-                dtype="float32",
-                resampling=Resampling.bilinear,
-            ) as vrt,
-            rasterio.open(out, "w", **profile) as dst,
-        ):
-            step = max(_BLOCK, band_rows // _BLOCK * _BLOCK)
-            for r0 in range(0, dst_h, step):
-                h = min(step, dst_h - r0)
-                win = Window(0, r0, dst_w, h)
-                dst.write(vrt.read(1, window=win), 1, window=win)
+        lo_m, hi_m = DEM_VALID_RANGE_M
+
+        def source(win: Window) -> npt.NDArray[np.float32]:
+            raw = src.read(1, window=win)
+            elev = raw.astype(np.float32)
+            bad = ~np.isfinite(elev) | (elev < lo_m) | (elev > hi_m)
+            if src_nodata is not None and not math.isnan(src_nodata):
+                bad |= raw == np.asarray(src_nodata).astype(raw.dtype)
+            elif src_nodata is None and raw.dtype == np.int16:
+                bad |= raw == -32768  # SRTM voids
+            elev[bad] = np.nan
+            return elev
+
+        profile = _tiled_gtiff(cols, rows, "float32", grid.crs, plan.transform, float("nan"))
+        rd = plan.read
+        step = max(1, min(band_rows, _WARP_BAND_CELLS // max(cols, 1)))
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(out, "w", **profile) as dst:
+            for r0 in range(0, rows, step):
+                h = min(step, rows - r0)
+                win = Window(0, r0, cols, h)
+                if not grid.warp:  # a window of a metric raster: copied as is
+                    dst.write(
+                        source(Window(rd.col_off + plan.keep[1], rd.row_off + plan.keep[0] + r0,
+                                      cols, h)),
+                        1,
+                        window=win,
+                    )
+                    continue
+                assert plan.lattice is not None
+                ar0, ac0 = plan.area[0], plan.area[1]
+                col_f, row_f = _positions(
+                    plan.lattice, ar0 + r0, ac0, h, cols, (src.height, src.width)
+                )
+                ok = np.isfinite(row_f)
+                band = np.full((h, cols), np.nan, dtype=np.float32)
+                if ok.any():
+                    ky = math.ceil(grid.kernel_y)
+                    s0 = max(int(rd.row_off), math.floor(float(row_f[ok].min()) - 0.5) - ky)
+                    s1 = min(
+                        int(rd.row_off + rd.height),
+                        math.floor(float(row_f[ok].max()) - 0.5) + ky + 2,
+                    )
+                    vals = source(Window(rd.col_off, s0, rd.width, s1 - s0))
+                    band = _tent_resample(
+                        vals, col_f, row_f, int(rd.col_off), s0, grid.kernel_x, grid.kernel_y
+                    )
+                dst.write(band, 1, window=win)
     return out
 
 
