@@ -410,18 +410,27 @@ def test_split_by_tile_real_srtm_tile(shared_data: Path, tmp_path: Path) -> None
     (tmp_path / "b.toml").write_text(
         f'[[scenario]]\nname = "t"\ndem = "{dem}"\nvillages = "villages.geojson"\n'
         f'communes = "{communes}"\ntowers = "towers.csv"\nmodel = "knife"\nradius_km = 8\n'
-        'split = "tile"\ntile_km = 50\n',
+        'split = "tile"\ntile_km = 50\n\n'
+        f'[[scenario]]\nname = "whole"\ndem = "{dem}"\nvillages = "villages.geojson"\n'
+        f'communes = "{communes}"\ntowers = "towers.csv"\nmodel = "knife"\nradius_km = 8\n',
         encoding="utf-8",
     )
     scs = load_batch(tmp_path / "b.toml")
-    assert 4 <= len(scs) <= 9  # 1 x 1 degree ~ 104 x 111 km in 50 km squares
+    assert 5 <= len(scs) <= 10  # 1 x 1 degree ~ 104 x 111 km in 50 km squares, + whole
     df = run_batch(scs, tmp_path / "out", workers=1)
     assert (df["status"] == "ok").all(), df["error"].tolist()
-    assert int(df["villages_total"].sum()) == len(s)
-    v = pd.concat([pd.read_csv(tmp_path / "out" / n / "villages.csv") for n in df["scenario"]])
+    tiles = [n for n in df["scenario"] if n != "whole"]
+    assert int(df.set_index("scenario").loc[tiles, "villages_total"].sum()) == len(s)
+    v = pd.concat([pd.read_csv(tmp_path / "out" / n / "villages.csv") for n in tiles])
     assert len(v) == len(s) and v["village_id"].is_unique
     assert v.loc[v["status"] != "covered", "reason"].notna().all()
     assert (v["status"] == "covered").any() and (v["status"] != "covered").any()
+    # Every tile's DEM window is a sub-grid of the tile's own UTM grid, with the same
+    # cells: each settlement gets the unsplit audit's status and best signal.
+    whole = pd.read_csv(tmp_path / "out" / "whole" / "villages.csv").set_index("village_id")
+    v = v.set_index("village_id").loc[whole.index]
+    assert (v["status"] == whole["status"]).all()
+    pd.testing.assert_series_equal(v["best_rx_dbm"], whole["best_rx_dbm"])
 
 
 # --------------------------------------------------------------------------- border villages
