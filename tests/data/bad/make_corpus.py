@@ -221,6 +221,11 @@ def build(out: Path = HERE) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "'crs' was not provided": intended
         g.to_file(d / "villages.shp", driver="ESRI Shapefile")
+    # The .dbf header stamps the day it was written (bytes 1-3: year - 1900, month,
+    # day); a fixed date keeps the corpus byte-identical whatever day it is rebuilt.
+    with open(d / "villages.dbf", "r+b") as f:
+        f.seek(1)
+        f.write(bytes([2026 - 1900, 11, 23]))
 
     # ---- coordinates
     sw = [vil[0]] + [
