@@ -2504,14 +2504,8 @@ def _check_ranges(
 
 #: Tower fields whose values a planner sets; a misspelt column for one of them,
 #: with no column found, would give every tower the default: an error.
-_RADIO_FIELDS: tuple[str, ...] = (
-    "tech",
-    "freq_mhz",
-    "eirp_dbm",
-    "height_m",
-    "azimuth_deg",
-    "beamwidth_deg",
-    "tilt_deg",
+_RADIO_FIELDS: tuple[str, ...] = tuple(
+    c for c in TOWER_COLUMNS if c not in ("tower_id", "lon", "lat")
 )
 _UNITS: dict[str, str] = {"freq_mhz": "MHz", "eirp_dbm": "dBm", "height_m": "m"}
 
@@ -2651,14 +2645,7 @@ def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
     lat = np.array(gs.y.to_numpy(dtype=np.float64), copy=True)
 
     values: dict[str, npt.NDArray[np.float64]] = {"lon": lon, "lat": lat}
-    numeric_fields = (
-        "freq_mhz",
-        "eirp_dbm",
-        "height_m",
-        "azimuth_deg",
-        "beamwidth_deg",
-        "tilt_deg",
-    )
+    numeric_fields = tuple(f for f in _RADIO_FIELDS if f != "tech")
     for field in numeric_fields:
         c = picked[field]
         if c is None:
