@@ -19,6 +19,7 @@ from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported
     whatif_session,
 )
 from deadzone.errors import ParameterError
+from deadzone.geo.schema import TOWER_HEIGHT_MAX_M
 
 __all__ = [
     "whatif_cmd",
@@ -56,8 +57,9 @@ def parse_add(text: str) -> dict[str, float]:
     out = {"lon": vals[0], "lat": vals[1], "height_m": vals[2]}
     if not (-180 <= vals[0] <= 180 and -90 <= vals[1] <= 90):
         raise click.BadParameter(f"{text!r}: lon/lat out of range", param_hint="--add")
-    if not (0 < vals[2] <= 300):
-        raise click.BadParameter(f"{text!r}: height_m must be in (0, 300]", param_hint="--add")
+    if not (0 < vals[2] <= TOWER_HEIGHT_MAX_M):
+        raise click.BadParameter(f"{text!r}: height_m must be in (0, {TOWER_HEIGHT_MAX_M:g}]",
+                                 param_hint="--add")
     if len(vals) >= 4:
         out["freq_mhz"] = vals[3]
     if len(vals) == 5:

@@ -70,7 +70,7 @@ from deadzone.errors import (
     SchemaError,
 )
 from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS, TOWER_COLUMNS, TOWER_DEFAULTS
+from deadzone.geo.schema import TECHS, TOWER_COLUMNS, TOWER_DEFAULTS, TOWER_HEIGHT_MAX_M
 
 __all__ = [
     "load_dem",
@@ -216,7 +216,7 @@ _TOWER_RANGES: dict[str, tuple[float, float, bool]] = {
     "lat": (-90.0, 90.0, False),
     "freq_mhz": (30.0, 100_000.0, False),
     "eirp_dbm": (-10.0, 90.0, False),
-    "height_m": (0.0, 500.0, True),
+    "height_m": (0.0, TOWER_HEIGHT_MAX_M, True),
     "azimuth_deg": (0.0, 360.0, False),
     "beamwidth_deg": (0.0, 360.0, True),
     "tilt_deg": (-90.0, 90.0, False),

@@ -37,6 +37,10 @@ __all__ = [
     "rsrp_offset_db",
 ]
 
+#: Highest tower antenna height above ground (m) accepted anywhere: towers
+#: files, ``deadzone whatif --add`` and the web app.
+TOWER_HEIGHT_MAX_M = 500.0
+
 #: Technologies deadzone knows, in the order reports list them.
 TECHS: tuple[str, ...] = ("2G", "3G", "4G", "5G")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deadzone.errors import DeadzoneError
-from deadzone.geo.schema import TECHS
+from deadzone.geo.schema import TECHS, TOWER_HEIGHT_MAX_M
 
 __all__ = [
     "RequestError",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Allowed antenna height above ground (m) for towers added or edited in the app.
-HEIGHT_M: tuple[float, float] = (1.0, 300.0)
+HEIGHT_M: tuple[float, float] = (1.0, TOWER_HEIGHT_MAX_M)
 #: Allowed boresight EIRP (dBm): the range the tower loader accepts.
 EIRP_DBM: tuple[float, float] = (-10.0, 90.0)
 #: Allowed carrier frequency (MHz): VHF up to the 20 GHz upper limit of ITM.
