@@ -217,6 +217,16 @@ def place_cmd(
         except tomllib.TOMLDecodeError as exc:
             raise click.BadParameter(f"{costs_path}: {exc}", param_hint="--costs") from None
         costs = CostModel.from_mapping(values, source=str(costs_path))
+    cheapest = min(costs.tower_capex_vnd, costs.upgrade_capex_vnd)
+    if budget_vnd is not None and budget_vnd < cheapest:
+        # no site could be chosen: say so now instead of after the coverage matrix
+        raise click.BadParameter(
+            f"{budget_vnd:,.0f} VND is below the cheapest possible site, "
+            f"{cheapest / 1e9:,.2f} billion VND (capex alone: upgrade_capex_vnd "
+            f"{costs.upgrade_capex_vnd / 1e9:,.2f}, tower_capex_vnd "
+            f"{costs.tower_capex_vnd / 1e9:,.2f}; see --costs)",
+            param_hint="--budget-vnd",
+        )
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
     user = _read_points(candidates_path, "candidates") if candidates_path else None
     exclude = _read_points(exclude_path, "exclusion") if exclude_path else None

@@ -147,6 +147,7 @@ def test_place_cli_money_budget_costs_file_and_user_candidates(
         (["--budget-towers", "2", "--budget-vnd", "1e9"], "exactly one"),
         ([], "exactly one"),
         (["--budget-towers", "2", "--no-auto-candidates"], "needs --candidates"),
+        (["--budget-vnd", "1e6"], "below the cheapest possible site, 0.60 billion VND"),
     ],
 )
 def test_place_cli_bad_options(scen_dir: Path, tmp_path: Path, extra: list[str], msg: str) -> None:
