@@ -18,9 +18,10 @@ from deadzone.cli.options import (
 from deadzone.geo.clutter import load_landcover
 
 if TYPE_CHECKING:
+    from deadzone.data.scenario import Scenario
     from deadzone.geo.audit import AuditResult
 
-__all__ = ["audit_cmd"]
+__all__ = ["audit_cmd", "load_audit_scenario"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -120,6 +121,59 @@ def audit_cmd(
       deadzone audit --dem N21E105.hgt --villages villages.geojson \\
         --communes vn_communes_2025.gpkg --towers towers.csv --out audit_out
     """
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
+
+    t0 = time.perf_counter()
+    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
+                     overwrite=overwrite)
+    scenario = load_audit_scenario(
+        dem_path, villages_path, communes_path, towers_path,
+        radius_km=engine.params.radius_km, village_id_col=village_id_col,
+        village_name_col=village_name_col, population_col=population_col,
+        households_col=households_col, commune_id_col=commune_id_col,
+        district_col=district_col, default_tech=default_tech,
+        dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
+    )
+    result = run_audit_and_write(
+        scenario,
+        out_dir,
+        engine,
+        overwrite=overwrite,
+        quiet=quiet,
+        clutter=None if landcover_path is None else load_landcover(landcover_path, scenario.dem),
+        title=f"deadzone audit: {villages_path.name}",
+    )
+    if not quiet:
+        echo_district_outputs(result, out_dir)
+        click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+
+
+def load_audit_scenario(
+    dem_path: Path,
+    villages_path: Path,
+    communes_path: Path,
+    towers_path: Path,
+    *,
+    radius_km: float,
+    village_id_col: str | None = None,
+    village_name_col: str | None = None,
+    population_col: str | None = None,
+    households_col: str | None = None,
+    commune_id_col: str | None = None,
+    district_col: str | None = None,
+    default_tech: str = "4G",
+    dem_resolution_m: float | None = None,
+    landcover_path: Path | None = None,
+) -> Scenario:
+    """The scenario ``deadzone audit`` reads from its input files.
+
+    Towers and villages as given, the DEM window holding the villages and
+    what the towers reach within ``radius_km``, the communes on that window,
+    villages assigned to communes; ``meta`` records every input's path and
+    SHA-256 and the options used to read them, so the same call on the same
+    files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
+    rebuilds it this way from ``summary.json``).
+    """
     from deadzone.cli.coverage import reach_bounds as _extent
     from deadzone.data.loaders import (
         assign_communes,
@@ -130,11 +184,7 @@ def audit_cmd(
         load_villages,
     )
     from deadzone.data.scenario import Scenario
-    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
 
-    t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
-                     overwrite=overwrite)
     towers = load_towers(towers_path, default_tech=default_tech)
     villages = load_villages(
         villages_path,
@@ -147,7 +197,7 @@ def audit_cmd(
     dem = load_dem(
         dem_path,
         resolution_m=dem_resolution_m,
-        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, engine.params.radius_km)),
+        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)),
     )
     communes = load_communes(
         communes_path, id_col=commune_id_col, district_col=district_col, bbox=_lonlat_bounds(dem)
@@ -193,18 +243,7 @@ def audit_cmd(
             },
         },
     )
-    result = run_audit_and_write(
-        scenario,
-        out_dir,
-        engine,
-        overwrite=overwrite,
-        quiet=quiet,
-        clutter=None if landcover_path is None else load_landcover(landcover_path, dem),
-        title=f"deadzone audit: {villages_path.name}",
-    )
-    if not quiet:
-        echo_district_outputs(result, out_dir)
-        click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    return scenario
 
 
 def echo_district_outputs(result: AuditResult, out_dir: Path) -> None:

@@ -34,6 +34,15 @@ out_dir_option = click.option(
     help="Output folder.",
 )
 
+#: ``--scenario DIR`` of ``whatif``, ``place`` and ``serve`` (see :func:`load_scenario_dir`).
+scenario_option = click.option(
+    "--scenario", "scenario_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="What to start from: a `deadzone audit` or `deadzone demo` output folder, or a "
+         "scenario folder (dem.tif, villages, communes, towers). An audit folder's inputs "
+         "are read again from the paths in its summary.json.",
+)
+
 
 def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--landcover FILE``: clutter loss per ITU-R P.2108 §3.1 from a land-cover raster."""
@@ -198,13 +207,54 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
 
 
 def load_scenario_dir(path: Path) -> Any:
-    """A scenario folder, or a ``deadzone demo`` output holding ``inputs/``."""
+    """A scenario folder, a ``deadzone demo`` output (``inputs/``) or a
+    ``deadzone audit`` output (its ``summary.json`` names the input files and
+    how they were read; the scenario is read again from them)."""
+    import json
+    import warnings
+
     from deadzone.data.io import load_scenario
+    from deadzone.errors import DataLoadError, DeadzoneWarning
 
     p = Path(path)
-    if not (p / "dem.tif").exists() and (p / "inputs" / "dem.tif").exists():
-        p = p / "inputs"
-    return load_scenario(p)
+    if (p / "dem.tif").exists():
+        return load_scenario(p)
+    if (p / "inputs" / "dem.tif").exists():
+        return load_scenario(p / "inputs")
+    summary = p / "summary.json"
+    inputs = {}
+    if summary.is_file():
+        meta = json.loads(summary.read_text(encoding="utf-8"))
+        inputs = meta.get("inputs") or {}
+    if not all(k in inputs for k in ("dem", "villages", "communes", "towers")):
+        raise DataLoadError(f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
+                            "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
+                            "its inputs)")
+    from deadzone.cli.audit import load_audit_scenario
+    from deadzone.data.loaders import file_checksum
+
+    files = {k: Path(v["path"]) for k, v in inputs.items()}
+    for k, f in files.items():
+        if not f.is_file():
+            raise DataLoadError(f"{summary}: the audit's {k} file {f} is missing; "
+                                "run the audit again or give a scenario folder")
+        if inputs[k].get("sha256") and file_checksum(f) != inputs[k]["sha256"]:
+            warnings.warn(f"{f}: changed since the audit in {p} (SHA-256 differs); "
+                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
+    opts = meta.get("input_options") or {}
+    return load_audit_scenario(
+        files["dem"], files["villages"], files["communes"], files["towers"],
+        radius_km=float((meta.get("parameters") or {}).get("radius_km", 25.0)),
+        landcover_path=files.get("landcover"),
+        **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
+    )
+
+
+#: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.
+_AUDIT_INPUT_OPTIONS = (
+    "village_id_col", "village_name_col", "population_col", "households_col",
+    "commune_id_col", "district_col", "default_tech", "dem_resolution_m",
+)
 
 
 def whatif_session(

@@ -15,6 +15,7 @@ from deadzone.cli.options import (
     engine_options,
     out_dir_option,
     progress_bar,
+    scenario_option,
     status_labels,
     whatif_session,
 )
@@ -54,13 +55,7 @@ def _read_points(path: Path, what: str) -> Any:
 
 
 @click.command("place", short_help="Choose new tower sites for a budget (greedy or exact MILP).")
-@click.option(
-    "--scenario",
-    "scenario_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Scenario folder (as written by `deadzone demo` in OUT/inputs/, or OUT itself).",
-)
+@scenario_option
 @click.option(
     "--budget-towers", type=click.IntRange(0, 100_000), default=None, help="Number of new sites."
 )

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import EngineOptions, engine_options, status_labels, whatif_session
+from deadzone.cli.options import (
+    EngineOptions,
+    engine_options,
+    scenario_option,
+    status_labels,
+    whatif_session,
+)
 
 __all__ = ["serve_cmd"]
 
 
 @click.command("serve", short_help="Interactive what-if map in the browser (local web app).")
-@click.option(
-    "--scenario",
-    "scenario_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Scenario folder (as written by `deadzone demo` in OUT/inputs/, or OUT itself).",
-)
+@scenario_option
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -10,11 +10,12 @@ from typing import Any
 import click
 import numpy as np
 
-from deadzone.cli.options import (  # noqa: F401  (load_scenario_dir re-exported)
+from deadzone.cli.options import (
     EngineOptions,
     engine_options,
     load_scenario_dir,
     out_dir_option,
+    scenario_option,  # noqa: F401  (load_scenario_dir re-exported)
     status_labels,
     whatif_session,
 )
@@ -152,13 +153,7 @@ def parse_edit(text: str) -> tuple[str, dict[str, float | str]]:
 
 
 @click.command("whatif", short_help="Try adding, moving or removing towers; see what changes.")
-@click.option(
-    "--scenario",
-    "scenario_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Scenario folder (as written by `deadzone demo` in OUT/inputs/, or OUT itself).",
-)
+@scenario_option
 @click.option(
     "--add",
     "adds",

@@ -208,3 +208,28 @@ def test_whatif_cli_real_srtm(shared_data: Path, tmp_path: Path) -> None:
     assert int(m.group(3)) > int(m.group(1))
     delta = pd.read_csv(out / "delta_villages.csv")
     assert (delta["status_after"] == "covered").sum() == int(m.group(3)) - int(m.group(1))
+
+
+def test_whatif_runs_on_an_audit_output(scen_dir: Path, tmp_path: Path) -> None:
+    """``--scenario`` takes a ``deadzone audit`` folder: the inputs named in its
+    summary.json are read again, as the audit read them."""
+    src = scen_dir / "inputs"
+    audit_out = tmp_path / "audit_out"
+    res = CliRunner().invoke(cli, [
+        "audit", "--dem", str(src / "dem.tif"), "--villages", str(src / "villages.gpkg"),
+        "--communes", str(src / "communes.gpkg"), "--towers", str(src / "towers.csv"),
+        "--out", str(audit_out), "-q", *ENGINE])
+    assert res.exit_code == 0, res.output
+    base = json.loads((audit_out / "summary.json").read_text(encoding="utf-8"))
+    lon, lat = _lonlat(scen_dir, 3000.0, 3000.0)
+    out = tmp_path / "w"
+    res = CliRunner().invoke(cli, ["whatif", "--scenario", str(audit_out), "--out", str(out),
+                                   "--add", f"{lon},{lat},40", "-q", *ENGINE])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["before"]["villages_covered"] == base["villages_covered"]
+    # a folder that is none of the three kinds: one line naming it
+    res = CliRunner().invoke(cli, ["whatif", "--scenario", str(tmp_path), "--out",
+                                   str(tmp_path / "w2"), "--remove", "T0", *ENGINE])
+    assert res.exit_code == 2 and "not a scenario folder" in res.output
+    assert "Traceback" not in res.output
