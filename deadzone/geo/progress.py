@@ -344,7 +344,7 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise SchemaError(
-                f"{src}: row {_row_label(src, i)}: {c}={raw[c].iloc[i]!r} is not a number"
+                f"{src}: {_row_label(src, i)}: {c}={raw[c].iloc[i]!r} is not a number"
             )
         out[key] = vals.astype(np.float64).to_numpy()
     for key, lo, hi in (("lon", -180.0, 180.0), ("lat", -90.0, 90.0)):
@@ -353,7 +353,7 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
         if bad_rng.any():
             i = int(np.flatnonzero(bad_rng)[0])
             raise SchemaError(
-                f"{src}: row {_row_label(src, i)}: {key}={v[i]} is outside "
+                f"{src}: {_row_label(src, i)}: {key}={v[i]} is outside "
                 f"[{lo:g}, {hi:g}] (expected WGS84 degrees)"
             )
     ids = out["village_id"]
@@ -361,7 +361,7 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise SchemaError(
-            f"{src}: row {_row_label(src, i)}: village_id {ids.iloc[i]!r} "
+            f"{src}: {_row_label(src, i)}: village_id {ids.iloc[i]!r} "
             f"appears {int((ids == ids.iloc[i]).sum())} times; ids must be unique"
         )
     kind = "audit" if _pick(cols, "status") is not None else "list"
@@ -373,7 +373,7 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise SchemaError(
-                f"{src}: row {_row_label(src, i)}: status={out['status'].iloc[i]!r}"
+                f"{src}: {_row_label(src, i)}: status={out['status'].iloc[i]!r}"
                 f"; expected one of {_STATUSES}"
             )
         out["status"] = st
@@ -385,8 +385,11 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
 
 
 def _row_label(src: Path, i: int) -> str:
-    # CSV rows are numbered as a spreadsheet shows them (header is line 1).
-    return str(i + 2) if src.suffix.lower() in (".csv", ".tsv", ".txt") else f"#{i}"
+    """``line N`` of a CSV as a spreadsheet numbers it (header = line 1), else
+    ``feature N`` counted from 1, as the loaders' messages say."""
+    if src.suffix.lower() in (".csv", ".tsv", ".txt"):
+        return f"line {i + 2}"
+    return f"feature {i + 1}"
 
 
 def _attach_communes(v: pd.DataFrame, communes_csv: Path) -> pd.DataFrame:

@@ -136,5 +136,5 @@ def test_progress_bad_input_is_one_line_error(tmp_path: Path, two_audits) -> Non
         ],
     )
     assert res.exit_code == 2
-    assert res.output.startswith("error:") and "row 3" in res.output and "status" in res.output
+    assert res.output.startswith("error:") and "line 3" in res.output and "status" in res.output
     assert res.output.count("\n") == 1

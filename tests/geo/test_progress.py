@@ -247,10 +247,10 @@ def test_list_baseline_phases_and_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("village_id,name,status\nA,x,dead\nA,y,dead\n", "row 2: village_id 'A' appears 2"),
-        ("village_id,name,status\nA,x,dead\nB,y,asleep\n", "row 3: status='asleep'"),
-        ("village_id,name,lon,lat\nA,x,abc,1\n", "row 2: lon='abc' is not a number"),
-        ("village_id,name,lon,lat\nA,x,200,1\n", "row 2: lon=200"),
+        ("village_id,name,status\nA,x,dead\nA,y,dead\n", "line 2: village_id 'A' appears 2"),
+        ("village_id,name,status\nA,x,dead\nB,y,asleep\n", "line 3: status='asleep'"),
+        ("village_id,name,lon,lat\nA,x,abc,1\n", "line 2: lon='abc' is not a number"),
+        ("village_id,name,lon,lat\nA,x,200,1\n", "line 2: lon=200"),
         ("foo,bar\n1,2\n", "no village id column"),
     ],
 )
