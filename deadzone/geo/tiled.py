@@ -122,7 +122,7 @@ _FILL_MARGIN = 100
 #: Preferred tile edge: the output GeoTIFFs' block size.
 _BLOCK = 256
 #: Target cells warped at once by :func:`warp_to_disk` (about 100 bytes a cell).
-_WARP_BAND_CELLS = 1 << 18
+_WARP_BAND_CELLS = 1 << 16
 #: Smallest tile edge the budget must allow (cells).
 _MIN_TILE = 64
 
