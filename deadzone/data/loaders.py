@@ -758,7 +758,7 @@ _FILL_SEARCH_CELLS = 100
 #: Extra cells read around a window so that void filling sees what the whole read sees.
 _FILL_MARGIN = _FILL_SEARCH_CELLS + 2
 #: Target cells resampled at once (bounds the temporary arrays: about 100 bytes a cell).
-_BAND_CELLS = 1 << 20
+_BAND_CELLS = 1 << 18
 
 
 @dataclass(frozen=True)
