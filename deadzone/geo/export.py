@@ -196,6 +196,7 @@ def write_audit(
         cov.crs,
         nodata=float("nan"),
         overwrite=True,
+        cog=True,
     )
     paths["coverage.tif"] = out / "coverage.tif"
     write_raster(
@@ -205,6 +206,7 @@ def write_audit(
         cov.crs,
         nodata=-1,
         overwrite=True,
+        cog=True,
     )
     paths["best_server.tif"] = out / "best_server.tif"
     for tech in TECHS:
@@ -213,7 +215,7 @@ def write_audit(
     for tech, comp in cov.by_tech.items():
         name = signal_raster_name(tech)
         write_raster(out / name, comp.best_dbm.astype(np.float32), cov.transform, cov.crs,
-                     nodata=float("nan"), overwrite=True)
+                     nodata=float("nan"), overwrite=True, cog=True)
         paths[name] = out / name
     with atomic_path(out / "servers.csv") as tmp:
         cov.servers_table().to_csv(tmp, index=False)

@@ -117,3 +117,9 @@ def test_summary_records_absolute_input_paths(tmp_path: Path,
     summary = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
     for k, p in inputs.items():
         assert summary["inputs"][k]["path"] == str(p.resolve())
+    # the audit's rasters are Cloud-Optimized GeoTIFFs, as `deadzone coverage` writes
+    import rasterio
+
+    for name in ("coverage.tif", "best_server.tif", "signal_2G_dbm.tif", "signal_4G_dbm.tif"):
+        with rasterio.open(tmp_path / "a" / name) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
