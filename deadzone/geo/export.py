@@ -7,7 +7,8 @@ dBm, float32), ``best_server.tif`` (tower index, int32, -1 none) and
 ``servers.csv`` (index -> tower id), and per technology of the towers
 ``signal_<tech>_dbm.tif`` (float32 dBm: the metric the thresholds apply to,
 received level for 2G/3G, RSRP for 4G/5G; the rasters the audit samples for
-``signal_<tech>_dbm`` and ``status_<tech>``).  Every file is written to a temporary
+``signal_<tech>_dbm`` and ``status_<tech>``); the rasters are Cloud-Optimized
+GeoTIFFs.  Every file is written to a temporary
 name and renamed, so a reader never sees half a file.
 
 When the data has a district level (see :func:`deadzone.geo.audit.rollup`),
