@@ -10,6 +10,7 @@ import click
 
 from deadzone.cli.options import (
     EngineOptions,
+    coverage_label,
     engine_options,
     landcover_option,
     out_dir_option,
@@ -98,7 +99,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     # Read only the DEM window the towers can reach (a national DEM is never
     # loaded whole for one province's towers).
     dem = load_dem(dem_path, resolution_m=dem_resolution_m, bounds_lonlat=bounds)
-    with progress_bar("coverage (towers)", quiet=quiet) as update:
+    with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
         cov = compute_coverage(dem, towers, **engine.kwargs(), progress=update,
                                per_band=per_band, clutter=None if landcover_path is None
                                else load_landcover(landcover_path, dem))

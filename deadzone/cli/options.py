@@ -174,6 +174,25 @@ def thresholds_from(threshold_dbm: float | None, indoor_margin_db: float) -> Thr
     return Thresholds.uniform(threshold_dbm, indoor_margin_db=indoor_margin_db)
 
 
+def coverage_label(label: str) -> str:
+    """A coverage progress label that says when the kernels still have to compile.
+
+    Numba compiles the propagation kernels for this machine on their first
+    use and caches them; that first run spends ~15 s before the first tower.
+    Known from the kernel's cache index (a Numba internal: if it moves, no
+    note, nothing else changes).
+    """
+    try:
+        from deadzone.kernels import _propagation
+
+        index = Path(_propagation.tower_sweep._cache._cache_file._index_path)
+    except Exception:  # noqa: BLE001 - any change in Numba's internals: no note
+        return label
+    if index.exists():
+        return label
+    return f"{label}: compiling the kernels for this machine (first run only, ~15 s)"
+
+
 class progress_bar:  # noqa: N801 - used like a function in a with-statement
     """A rich progress bar fed by ``(done, total)`` callbacks."""
 
@@ -277,7 +296,7 @@ def whatif_session(
     scenario = load_scenario_dir(scenario_dir)
     if check is not None:
         check(scenario)
-    with progress_bar(label, quiet=quiet) as update:
+    with progress_bar(coverage_label(label), quiet=quiet) as update:
         session = Session(scenario, **engine.kwargs(), progress=update)
     return scenario, session
 
@@ -299,7 +318,7 @@ def run_audit_and_write(
     from deadzone.maps.folium_map import coverage_map, save_map
 
     check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
-    with progress_bar("coverage (towers)", quiet=quiet) as update:
+    with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
         result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
     write_audit(result, out, overwrite=True)
     cov = result.coverage

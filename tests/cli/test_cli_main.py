@@ -67,3 +67,15 @@ def test_misspelt_tower_column_stops_with_one_line(tmp_path: Path) -> None:
     args[-1] = str(tmp_path / "o2")
     res = CliRunner().invoke(cli, [*args, "--radius-km", "3", "-q"])
     assert res.exit_code == 0, res.output
+
+
+def test_coverage_label_says_when_the_kernels_compile(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A fresh install's first run names the ~15 s JIT in the progress label."""
+    from deadzone.cli.options import coverage_label
+    from deadzone.kernels import _propagation
+
+    cache_file = _propagation.tower_sweep._cache._cache_file
+    monkeypatch.setattr(cache_file, "_index_path", str(tmp_path / "missing.nbi"))
+    assert "compiling the kernels" in coverage_label("coverage (towers)")
+    (tmp_path / "missing.nbi").write_bytes(b"")
+    assert coverage_label("coverage (towers)") == "coverage (towers)"
