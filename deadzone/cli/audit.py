@@ -10,6 +10,7 @@ import click
 
 from deadzone.cli.options import (
     EngineOptions,
+    check_audit_out,
     engine_options,
     landcover_option,
     out_dir_option,
@@ -121,11 +122,8 @@ def audit_cmd(
       deadzone audit --dem N21E105.hgt --villages villages.geojson \\
         --communes vn_communes_2025.gpkg --towers towers.csv --out audit_out
     """
-    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
-
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
-                     overwrite=overwrite)
+    check_audit_out(out_dir, overwrite=overwrite)
     scenario = load_audit_scenario(
         dem_path, villages_path, communes_path, towers_path,
         radius_km=engine.params.radius_km, village_id_col=village_id_col,

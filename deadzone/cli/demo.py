@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import EngineOptions, engine_options, run_audit_and_write
+from deadzone.cli.options import (
+    EngineOptions,
+    check_audit_out,
+    engine_options,
+    run_audit_and_write,
+)
 
 __all__ = ["demo_cmd"]
 
@@ -50,11 +55,8 @@ def demo_cmd(
     from deadzone.cli.audit import echo_district_outputs
     from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
-    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
-
     t0 = time.perf_counter()
-    check_output_dir(out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
-                     overwrite=overwrite)
+    check_audit_out(out_dir, overwrite=overwrite)
     scenario = demo_scenario(seed=seed)
     write_scenario(scenario, out_dir / "inputs", overwrite=overwrite)
     result = run_audit_and_write(

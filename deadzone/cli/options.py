@@ -301,6 +301,15 @@ def whatif_session(
     return scenario, session
 
 
+def check_audit_out(out: Path, *, overwrite: bool) -> Path:
+    """Refuse (without ``overwrite``) an output folder holding any file an audit
+    writes: the audit files, districts, per-technology signal rasters and the map."""
+    from deadzone.geo.export import AUDIT_FILES, DISTRICT_FILES, SIGNAL_FILES, check_output_dir
+
+    return check_output_dir(out, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES, "map.html"),
+                            overwrite=overwrite)
+
+
 def run_audit_and_write(
     scenario: Any,
     out: Path,
@@ -313,11 +322,11 @@ def run_audit_and_write(
 ) -> Any:
     """Coverage + audit + files + map, then the one-screen summary."""
     from deadzone.geo.audit import audit
-    from deadzone.geo.export import AUDIT_FILES, check_output_dir, signal_raster_name, write_audit
+    from deadzone.geo.export import AUDIT_FILES, signal_raster_name, write_audit
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
-    check_output_dir(out, (*AUDIT_FILES, "map.html"), overwrite=overwrite)
+    check_audit_out(out, overwrite=overwrite)
     with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
         result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
     write_audit(result, out, overwrite=True)
