@@ -166,8 +166,10 @@ def test_killed_batch_leaves_no_half_written_scenario_and_resumes(tmp_path: Path
 TILE = (105.0, 21.0, 106.0, 22.0)
 
 
-def test_batch_real_data_split_by_province(shared_data: Path, tmp_path: Path) -> None:
-    """SRTM tile + national 2025 communes, one job per province, each a DEM window."""
+def _real_tile_inputs(shared_data: Path, tmp_path: Path, *, tower_every: int = 1):  # noqa: ANN202
+    """The SRTM tile, the 2025 communes, the tile's OSM settlements written to
+    villages.geojson and a 4G tower at every ``tower_every``-th commune centre
+    (towers.csv).  Returns (dem path, communes path, settlements, communes)."""
     dem = shared_file(shared_data, "srtm3/N21E105.hgt")
     communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
     s = gpd.read_file(
@@ -175,7 +177,7 @@ def test_batch_real_data_split_by_province(shared_data: Path, tmp_path: Path) ->
     )
     s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
     s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
-    c = gpd.read_file(communes, bbox=TILE)
+    c = gpd.read_file(communes, bbox=TILE).iloc[::tower_every]
     pd.DataFrame(
         {
             "tower_id": "T-" + c["ward_code"].astype(str),
@@ -184,6 +186,12 @@ def test_batch_real_data_split_by_province(shared_data: Path, tmp_path: Path) ->
             "tech": "4G",
         }
     ).to_csv(tmp_path / "towers.csv", index=False)
+    return dem, communes, s, c
+
+
+def test_batch_real_data_split_by_province(shared_data: Path, tmp_path: Path) -> None:
+    """SRTM tile + national 2025 communes, one job per province, each a DEM window."""
+    dem, communes, s, c = _real_tile_inputs(shared_data, tmp_path)
     want = gpd.sjoin(s, c[["province_name", "geometry"]])["province_name"].value_counts()
     provs = ["Bắc Ninh", "Lào Cai"]
     (tmp_path / "b.toml").write_text(
@@ -302,22 +310,7 @@ def test_batch_real_data_province_split_partitions_like_audit(
     audit gives it (before the fix 13 border settlements were in two provinces, and the 24
     provinces off the tile failed with "does not cover the requested area").
     """
-    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
-    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
-    s = gpd.read_file(
-        shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"), bbox=TILE
-    )
-    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
-    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
-    c = gpd.read_file(communes, bbox=TILE).iloc[::3]
-    pd.DataFrame(
-        {
-            "tower_id": "T-" + c["ward_code"].astype(str),
-            "lon": c["center_lon"],
-            "lat": c["center_lat"],
-            "tech": "4G",
-        }
-    ).to_csv(tmp_path / "towers.csv", index=False)
+    dem, communes, s, c = _real_tile_inputs(shared_data, tmp_path, tower_every=3)
     (tmp_path / "b.toml").write_text(
         f"""
 [[scenario]]
