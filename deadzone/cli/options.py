@@ -250,23 +250,26 @@ def load_scenario_dir(path: Path) -> Any:
                             "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
                             "its inputs)")
     from deadzone.cli.audit import load_audit_scenario
-    from deadzone.data.loaders import file_checksum
 
     files = {k: Path(v["path"]) for k, v in inputs.items()}
     for k, f in files.items():
         if not f.is_file():
             raise DataLoadError(f"{summary}: the audit's {k} file {f} is missing; "
                                 "run the audit again or give a scenario folder")
-        if inputs[k].get("sha256") and file_checksum(f) != inputs[k]["sha256"]:
-            warnings.warn(f"{f}: changed since the audit in {p} (SHA-256 differs); "
-                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
     opts = meta.get("input_options") or {}
-    return load_audit_scenario(
+    scenario = load_audit_scenario(
         files["dem"], files["villages"], files["communes"], files["towers"],
         radius_km=float((meta.get("parameters") or {}).get("radius_km", 25.0)),
         landcover_path=files.get("landcover"),
         **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
     )
+    # the checksums the reading just took, against the audit's
+    for k, now in scenario.meta["inputs"].items():
+        was = inputs.get(k, {}).get("sha256")
+        if was and now["sha256"] != was:
+            warnings.warn(f"{files[k]}: changed since the audit in {p} (SHA-256 differs); "
+                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
+    return scenario
 
 
 #: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.

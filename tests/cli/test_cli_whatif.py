@@ -213,7 +213,10 @@ def test_whatif_cli_real_srtm(shared_data: Path, tmp_path: Path) -> None:
 def test_whatif_runs_on_an_audit_output(scen_dir: Path, tmp_path: Path) -> None:
     """``--scenario`` takes a ``deadzone audit`` folder: the inputs named in its
     summary.json are read again, as the audit read them."""
-    src = scen_dir / "inputs"
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(scen_dir / "inputs", src)
     audit_out = tmp_path / "audit_out"
     res = CliRunner().invoke(cli, [
         "audit", "--dem", str(src / "dem.tif"), "--villages", str(src / "villages.gpkg"),
@@ -228,6 +231,13 @@ def test_whatif_runs_on_an_audit_output(scen_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["before"]["villages_covered"] == base["villages_covered"]
+    # an input changed since the audit: said, and used as it is now
+    towers = src / "towers.csv"
+    towers.write_text(towers.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["whatif", "--scenario", str(audit_out), "--out",
+                                   str(tmp_path / "w3"), "--add", f"{lon},{lat},40", *ENGINE])
+    assert res.exit_code == 0, res.output
+    assert "towers.csv: changed since the audit" in res.output
     # a folder that is none of the three kinds: one line naming it
     res = CliRunner().invoke(cli, ["whatif", "--scenario", str(tmp_path), "--out",
                                    str(tmp_path / "w2"), "--remove", "T0", *ENGINE])
