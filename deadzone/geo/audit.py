@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, SchemaError
-from deadzone.geo.coverage import CoverageResult, compute_coverage, outside_footprint
+from deadzone.geo.coverage import CoverageResult, compute_coverage
 from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
@@ -258,7 +258,7 @@ def audit(
     and height, takes it below), ``weak_signal`` (distance alone is too
     much); for ``unknown``: ``invalid_location`` or ``outside_dem`` (beyond
     the grid, or on its margin outside the source data's footprint, see
-    :func:`outside_footprint`).
+    :func:`deadzone.geo.raster.outside_footprint`).
 
     Warns
     -----
@@ -302,7 +302,7 @@ def audit(
     # The grid of a reprojected DEM is a rectangle around the source footprint;
     # its margins hold no source data (filled only so kernels see no NaN), so a
     # village there is as outside the DEM as one beyond the grid.
-    outside_fp = outside_footprint(dem.void_mask)
+    outside_fp = dem.outside_footprint_mask
     inside = in_grid & ~outside_fp[rows, cols]
     ok = inside & ~bad
     on_void = ok & dem.void_mask[rows, cols]  # a data void inside: filled terrain
@@ -858,7 +858,7 @@ def summary_dict(
     covered = st == "covered"
     reasons = villages.loc[~covered, "reason"].dropna().value_counts().sort_index()
     techs = [t for t in TECHS if t in cov.by_tech]
-    n_outside = int(outside_footprint(scenario.dem.void_mask).sum())
+    n_outside = int(scenario.dem.outside_footprint_mask.sum())
     return {
         "scenario": scenario.name,
         "deadzone_version": deadzone.__version__,

@@ -16,7 +16,6 @@ import numpy.typing as npt
 import pandas as pd
 from affine import Affine
 from rasterio.crs import CRS
-from scipy import ndimage
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.antenna import AntennaPattern, load_msi
@@ -46,7 +45,6 @@ __all__ = [
     "site_reach",
     "site_window",
     "towers_on_grid",
-    "outside_footprint",
 ]
 
 DEFAULT_RADIUS_KM = 25.0
@@ -145,42 +143,6 @@ def _patterns(towers: gpd.GeoDataFrame) -> list[AntennaPattern | None]:
     return out
 
 
-def outside_footprint(void_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells of a DEM grid outside its source data's footprint.
-
-    A geographic tile reprojected to UTM becomes a slightly rotated
-    quadrilateral inside the rectangular output grid; the loader fills the
-    grid's empty margins from the nearest valid cells and marks them in
-    ``Dem.void_mask`` together with the source's own voids.  The margins are
-    the void regions (4-connected) that touch the grid's border; voids that
-    do not are data voids inside the footprint.
-
-    Parameters
-    ----------
-    void_mask : ndarray of bool, shape (rows, cols)
-        ``Dem.void_mask``.
-
-    Returns
-    -------
-    ndarray of bool, same shape
-        True outside the footprint.
-
-    Notes
-    -----
-    A source void that touches the source's edge merges with the margin and
-    counts as outside too: either way the cell has no measured elevation.
-    The test is per cell, so a point within about one cell of the footprint's
-    edge goes by the cell it falls in.
-    """
-    vm = np.asarray(void_mask, dtype=bool)
-    if not vm.any():
-        return np.zeros(vm.shape, dtype=bool)
-    labels, _ = ndimage.label(vm)
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    edge = np.unique(edge[edge > 0])
-    return np.isin(labels, edge) if edge.size else np.zeros(vm.shape, dtype=bool)
-
-
 def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
     """Project towers to the DEM grid and build kernel sites.
 
@@ -219,7 +181,7 @@ def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
     # as villages are (the footprint is only worked out when a tower sits on a
     # filled cell at all, which keeps what-if edits cheap)
     if (inside & dem.void_mask[rows, cols]).any():
-        inside = inside & ~outside_footprint(dem.void_mask)[rows, cols]
+        inside = inside & ~dem.outside_footprint_mask[rows, cols]
     ids = [str(v) for v in towers["tower_id"]]
     techs = [str(v) for v in towers["tech"]]
     freq = _col(towers, "freq_mhz", np.nan)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
+from scipy import ndimage
 
 from deadzone.errors import CRSError, ParameterError
 
-__all__ = ["Dem"]
+__all__ = ["Dem", "outside_footprint"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,13 @@ class Dem:
         x1, y1 = self.transform @ (cols, rows)
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
+    @functools.cached_property
+    def outside_footprint_mask(self) -> npt.NDArray[np.bool_]:
+        """Cells outside the source data's footprint (:func:`outside_footprint` of
+        ``void_mask``), worked out once per DEM: audits, what-if re-audits and
+        tower placement all ask for it."""
+        return outside_footprint(self.void_mask)
+
     @property
     def void_count(self) -> int:
         """Number of cells filled because the source had no data there."""
@@ -111,3 +120,39 @@ class Dem:
         c = np.asarray(cols, dtype=np.float64) + 0.5
         t = self.transform
         return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+
+
+def outside_footprint(void_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells of a DEM grid outside its source data's footprint.
+
+    A geographic tile reprojected to UTM becomes a slightly rotated
+    quadrilateral inside the rectangular output grid; the loader fills the
+    grid's empty margins from the nearest valid cells and marks them in
+    ``Dem.void_mask`` together with the source's own voids.  The margins are
+    the void regions (4-connected) that touch the grid's border; voids that
+    do not are data voids inside the footprint.
+
+    Parameters
+    ----------
+    void_mask : ndarray of bool, shape (rows, cols)
+        ``Dem.void_mask``.
+
+    Returns
+    -------
+    ndarray of bool, same shape
+        True outside the footprint.
+
+    Notes
+    -----
+    A source void that touches the source's edge merges with the margin and
+    counts as outside too: either way the cell has no measured elevation.
+    The test is per cell, so a point within about one cell of the footprint's
+    edge goes by the cell it falls in.
+    """
+    vm = np.asarray(void_mask, dtype=bool)
+    if not vm.any():
+        return np.zeros(vm.shape, dtype=bool)
+    labels, _ = ndimage.label(vm)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    edge = np.unique(edge[edge > 0])
+    return np.isin(labels, edge) if edge.size else np.zeros(vm.shape, dtype=bool)

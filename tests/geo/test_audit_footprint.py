@@ -16,7 +16,7 @@ from deadzone.data.loaders import load_dem
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning
 from deadzone.geo.audit import AuditResult, audit
-from deadzone.geo.coverage import outside_footprint
+from deadzone.geo.raster import outside_footprint
 from tests.conftest import small_scenario
 
 STEP = 3.0 / 3600.0  # SRTM-3 cell (degrees)
