@@ -23,12 +23,23 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from deadzone.data.scenario import Scenario
-from deadzone.errors import DeadzoneWarning, SchemaError
-from deadzone.geo.coverage import CoverageResult, compute_coverage
+from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
+from deadzone.geo.coverage import (
+    DEFAULT_FLOOR_DBM,
+    CoverageResult,
+    EngineParams,
+    TowerGrid,
+    compute_coverage,
+    coverage_parameters,
+    towers_on_grid,
+    warn_towers_outside,
+)
+from deadzone.geo.paths import VillageSignals, fractional_rc, village_points, village_signals
 from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
+from deadzone.kernels.paths import pair_signals, radio_table
 
 __all__ = [
     "AuditResult",
@@ -75,8 +86,10 @@ class AuditResult:
         One row per province.
     summary : dict
         Totals and provenance (see :func:`summary_dict`).
-    coverage : CoverageResult
-        The rasters the audit sampled.
+    coverage : CoverageResult or None
+        The area rasters (maps, ``coverage.tif``); None for an audit run
+        with ``rasters=False``.  Village values come from exact paths
+        (``village_method="paths"``, the default) or from these rasters.
     commune_shapes : GeoDataFrame, optional
         The input communes' ``commune_id`` and geometry (EPSG:4326), for the
         ``communes.gpkg`` output.
@@ -90,13 +103,19 @@ class AuditResult:
     communes: pd.DataFrame
     provinces: pd.DataFrame
     summary: dict[str, Any]
-    coverage: CoverageResult
+    coverage: CoverageResult | None
     commune_shapes: gpd.GeoDataFrame | None = None
     districts: pd.DataFrame | None = None
+    #: The towers as computed (index = ``best_server`` index), with or without rasters.
+    grid: TowerGrid | None = None
+    #: Per-pair results of the exact-path engine (None for ``village_method="raster"``).
+    signals: VillageSignals | None = None
 
     def __post_init__(self) -> None:
         if self.districts is None and has_districts(self.communes):
             self.districts = district_rollup(self.communes)
+        if self.grid is None and self.coverage is not None:
+            self.grid = self.coverage.grid
 
     def districts_with_geometry(self) -> gpd.GeoDataFrame | None:
         """The district table with each district's polygon, or None without districts.
@@ -214,6 +233,10 @@ def _status(metric: np.ndarray, covered: float, marginal: float) -> np.ndarray:
     return st
 
 
+#: How :func:`audit` finds a village's signal.
+VILLAGE_METHODS = ("paths", "raster")
+
+
 def audit(
     scenario: Scenario,
     *,
@@ -226,6 +249,8 @@ def audit(
     progress: Callable[[int, int], None] | None = None,
     itm: ItmSettings | None = None,
     clutter: npt.NDArray[np.uint8] | None = None,
+    rasters: bool = True,
+    village_method: str = "paths",
 ) -> AuditResult:
     """Give every village a coverage status and roll the counts up.
 
@@ -234,12 +259,23 @@ def audit(
     scenario : Scenario
         Inputs (DEM, communes, villages, towers).
     coverage : CoverageResult, optional
-        Precomputed coverage for ``scenario``; computed when omitted.
+        Precomputed area coverage for ``scenario``; its engine settings (model,
+        radius, heights, ITM settings) are then the audit's, and ``clutter``
+        must be the one it was computed with.
     model, radius_km, rx_height_m, n_threads, progress, itm, clutter
-        Passed to :func:`deadzone.geo.coverage.compute_coverage` (default
-        model ``itm``, Longley-Rice).
+        Engine settings, as :func:`deadzone.geo.coverage.compute_coverage`
+        takes them (default model ``itm``, Longley-Rice).
     thresholds : Thresholds, optional
         Status thresholds per technology (default: :class:`Thresholds`()).
+    rasters : bool
+        Also compute the area rasters (``coverage.tif``, maps).  Without them
+        an audit costs only its tower -> village paths.
+    village_method : {"paths", "raster"}
+        ``"paths"`` (default): every village's signal is the model's answer on
+        its own straight tower -> village path
+        (:func:`deadzone.geo.paths.village_signals`); ``"raster"``: read off
+        the area rasters at the village's cell (the method before exact
+        paths, kept for comparison).
 
     Returns
     -------
@@ -247,17 +283,20 @@ def audit(
 
     Notes
     -----
-    A village is sampled at its point, or at the representative point of its
-    polygon.  Its status is the best over technologies: covered if any
-    technology's metric reaches that technology's covered threshold, marginal
-    if any reaches its marginal threshold, else dead.  ``reason`` for a
-    village that is not covered: ``no_tower_in_range`` (no computed tower
-    within ``radius_km``), ``terrain_blocked`` (free space alone from the
-    best candidate tower would reach the covered threshold, but the
-    diffraction loss of the dominant terrain edge, named by its distance
-    and height, takes it below), ``weak_signal`` (distance alone is too
-    much); for ``unknown``: ``invalid_location`` or ``outside_dem`` (beyond
-    the grid, or on its margin outside the source data's footprint, see
+    A village is evaluated at its point, or at the representative point of
+    its polygon (polygon villages also get the covered share of their cells
+    from the rasters, ``area_covered_frac``, when rasters are computed).
+    Its status is the best over technologies: covered if any technology's
+    metric reaches that technology's covered threshold, marginal if any
+    reaches its marginal threshold, else dead.  ``reason`` for a village
+    that is not covered: ``no_tower_in_range`` (no computed tower within
+    ``radius_km``), ``terrain_blocked`` (free space alone from the best
+    candidate tower would reach the covered threshold, but the diffraction
+    loss of the dominant terrain edge on the tower -> village path, named
+    by its distance from the tower and its height, takes it below),
+    ``weak_signal`` (distance alone is too much); for ``unknown``:
+    ``invalid_location`` or ``outside_dem`` (beyond the grid, or on its
+    margin outside the source data's footprint, see
     :func:`deadzone.geo.raster.outside_footprint`).
 
     Warns
@@ -268,55 +307,74 @@ def audit(
         have more than :data:`VILLAGE_POPULATION_WARN` people (cities rather
         than villages?), naming the largest.
     """
+    if village_method not in VILLAGE_METHODS:
+        raise ParameterError(
+            f"village_method was {village_method!r}; expected one of {VILLAGE_METHODS}")
     thr = thresholds or Thresholds()
     sources = _sources(scenario)
     _check_districts(scenario, sources)  # before the long part: fail in seconds
-    cov = coverage or compute_coverage(
-        scenario.dem,
-        scenario.towers,
-        model=model,
-        radius_km=radius_km,
-        rx_height_m=rx_height_m,
-        thresholds=thr,
-        n_threads=n_threads,
-        progress=progress,
-        itm=itm,
-        clutter=clutter,
-    )
+    if coverage is not None:
+        params = _engine_of(coverage)
+    else:
+        params = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                              itm=itm or ItmSettings())
+    cov = coverage
+    if cov is None and (rasters or village_method == "raster"):
+        cov = compute_coverage(
+            scenario.dem,
+            scenario.towers,
+            model=model,
+            radius_km=radius_km,
+            rx_height_m=rx_height_m,
+            thresholds=thr,
+            n_threads=n_threads,
+            progress=progress,
+            itm=itm,
+            clutter=clutter,
+        )
     dem = scenario.dem
+    if cov is not None:
+        grid = cov.grid
+    else:
+        grid = towers_on_grid(scenario.towers, dem)
+        warn_towers_outside(grid, stacklevel=2)
     vil = scenario.villages
     for col in ("village_id", "commune_id"):
         if col not in vil.columns:
             raise SchemaError(f"villages lack the required column {col!r}")
     n = len(vil)
-    geom = vil.geometry
-    bad = (geom.isna() | geom.is_empty).to_numpy().copy()
-    pts = gpd.GeoSeries(
-        [None if b else g.representative_point() for g, b in zip(geom, bad, strict=True)],
-        crs=vil.crs,
-    ).to_crs(dem.crs)
-    x = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
-    y = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
-    bad |= ~(np.isfinite(x) & np.isfinite(y))
-    rows, cols, in_grid = dem.rowcol(x, y)
-    # The grid of a reprojected DEM is a rectangle around the source footprint;
-    # its margins hold no source data (filled only so kernels see no NaN), so a
-    # village there is as outside the DEM as one beyond the grid.
-    outside_fp = dem.outside_footprint_mask
-    inside = in_grid & ~outside_fp[rows, cols]
-    ok = inside & ~bad
+    vp = village_points(vil, dem)
+    x, y, rows, cols = vp.x_m, vp.y_m, vp.rows, vp.cols
+    bad, inside, ok = vp.bad, vp.inside, vp.ok
     on_void = ok & dem.void_mask[rows, cols]  # a data void inside: filled terrain
+
+    techs = [t for t in TECHS if t in grid.techs]
+    sig: VillageSignals | None = None
+    if village_method == "paths":
+        sig = village_signals(dem, grid, np.where(ok, x, np.nan), np.where(ok, y, np.nan),
+                              params=params, thresholds=thr, clutter=clutter)
+        metrics = {t: (sig.metric_dbm[t], sig.metric_server[t]) for t in techs}
+        best_rx, second_rx = sig.best_rx_dbm, sig.second_rx_dbm
+        n_serv = sig.n_servers
+    else:
+        assert cov is not None  # computed above for the raster method
+        metrics = {
+            t: (_sample(c.best_dbm, rows, cols, ok), np.where(ok, c.best_server[rows, cols], -1))
+            for t, c in cov.by_tech.items()
+        }
+        best_rx = _sample(cov.rx.best_dbm, rows, cols, ok)
+        second_rx = _sample(cov.rx.second_dbm, rows, cols, ok)
+        n_serv = np.where(ok, cov.rx.n_servers[rows, cols], 0).astype(np.int64)
 
     status = np.full(n, "dead", dtype=object)
     reason = np.full(n, None, dtype=object)
     best_rank = np.full(n, _RANK["dead"], dtype=np.int64)
     best_margin = np.full(n, -np.inf)
     serving_idx = np.full(n, -1, dtype=np.int64)
-    grid = cov.grid
     out: dict[str, Any] = {}
-    for tech, comp in cov.by_tech.items():
-        metric = _sample(comp.best_dbm, rows, cols, ok)
-        server = np.where(ok, comp.best_server[rows, cols], -1)
+    for tech, (metric, server) in metrics.items():
+        metric = np.where(ok, metric, np.nan)
+        server = np.where(ok, server, -1)
         st = _status(metric, thr.covered(tech), thr.marginal(tech))
         st[~ok] = "unknown"
         out[f"status_{tech.lower()}"] = st
@@ -332,10 +390,9 @@ def audit(
     status[~ok] = "unknown"
     reason[bad] = "invalid_location"
     reason[~bad & ~inside] = "outside_dem"
-
-    best_rx = _sample(cov.rx.best_dbm, rows, cols, ok)
-    second_rx = _sample(cov.rx.second_dbm, rows, cols, ok)
-    n_serv = np.where(ok, cov.rx.n_servers[rows, cols], 0).astype(np.int64)
+    best_rx = np.where(ok, best_rx, np.nan)
+    second_rx = np.where(ok, second_rx, np.nan)
+    n_serv = np.where(ok, n_serv, 0).astype(np.int64)
 
     # Distance to the nearest tower (all towers with a location).
     has_xy = np.isfinite(grid.x_m) & np.isfinite(grid.y_m)
@@ -355,6 +412,8 @@ def audit(
     if computed.any():
         ctree = cKDTree(np.column_stack([grid.x_m[computed], grid.y_m[computed]]))
         cidx = np.flatnonzero(computed)
+    todo_v: list[int] = []
+    todo_t: list[int] = []
     for v in np.flatnonzero(ok & (status != "covered")):
         cand = serving_idx[v]
         if cand < 0:
@@ -362,13 +421,27 @@ def audit(
                 reason[v] = "no_tower_in_range"
                 continue
             dd, kk = ctree.query([x[v], y[v]])
-            if dd > cov.radius_m:
+            if dd > params.radius_m:
                 reason[v] = "no_tower_in_range"
                 continue
             cand = int(cidx[kk])
-        reason[v], obs_d[v], obs_h[v] = _explain(cov, dem, int(cand), int(rows[v]), int(cols[v]))
+        if sig is None:
+            assert cov is not None
+            reason[v], obs_d[v], obs_h[v] = _explain(cov, dem, int(cand), int(rows[v]),
+                                                     int(cols[v]))
+        else:
+            todo_v.append(int(v))
+            todo_t.append(int(cand))
+    if todo_v:
+        vv = np.array(todo_v, dtype=np.int64)
+        reason[vv], obs_d[vv], obs_h[vv] = _explain_paths(
+            dem, grid, x, y, vv, np.array(todo_t, dtype=np.int64), params, thr, sig)
 
-    area_frac, area_best = _polygon_stats(vil.geometry.to_crs(dem.crs), ~bad, cov, thr)
+    if cov is not None:
+        area_frac, area_best = _polygon_stats(vil.geometry.to_crs(dem.crs), ~bad, cov, thr)
+    else:
+        area_frac = np.full(n, np.nan)
+        area_best = np.full(n, np.nan)
 
     serving = np.array([grid.tower_ids[i] if i >= 0 else None for i in serving_idx], dtype=object)
     res = gpd.GeoDataFrame(
@@ -427,7 +500,13 @@ def audit(
         else:
             res.insert(res.columns.get_loc("commune_id") + 1, "district", col)
         districts = district_rollup(communes)
-    summary = summary_dict(res, communes, cov, thr, scenario)
+    parameters = cov.parameters if cov is not None else coverage_parameters(
+        model=params.model, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
+        k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm,
+        clutter=clutter is not None)
+    parameters = {**parameters, "village_method": _METHOD_NOTES[village_method],
+                  "rasters": cov is not None}
+    summary = summary_dict(res, communes, cov, thr, scenario, grid=grid, parameters=parameters)
     _warn_population(res, sources[0])
     shapes = None
     if (
@@ -436,7 +515,69 @@ def audit(
         and "commune_id" in scenario.communes.columns
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
-    return AuditResult(res, communes, provinces, summary, cov, shapes, districts)
+    return AuditResult(res, communes, provinces, summary, cov, shapes, districts, grid, sig)
+
+
+#: What ``summary.json`` says of each village method.
+_METHOD_NOTES = {
+    "paths": "exact tower-to-village paths (bilinear terrain at the DEM's cell size)",
+    "raster": "area raster sampled at the village's cell",
+}
+
+
+def _engine_of(cov: CoverageResult) -> EngineParams:
+    """The engine settings a coverage was computed with."""
+    if cov.engine is not None:
+        return cov.engine
+    itm = cov.parameters.get("itm")
+    return EngineParams(
+        model=cov.model, radius_km=cov.radius_m / 1000.0, rx_height_m=cov.rx_height_m,
+        k_factor=cov.k_factor,
+        floor_dbm=float(cov.parameters.get("floor_dbm", DEFAULT_FLOOR_DBM)),
+        itm=ItmSettings(**itm) if isinstance(itm, dict) else ItmSettings(),
+    )
+
+
+def _explain_paths(
+    dem: Any,
+    grid: TowerGrid,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    villages: npt.NDArray[np.int64],
+    towers: npt.NDArray[np.int64],
+    params: EngineParams,
+    thr: Thresholds,
+    sig: VillageSignals | None,
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Why each village is not covered by its candidate tower, on the exact path.
+
+    ``terrain_blocked`` when free space alone (EIRP minus the slant-path
+    free-space loss and the technology's metric offset) would reach the
+    covered threshold and the ITU-R P.526-15 §4.5.1 knife edge on the
+    village's own profile costs at least :data:`TERRAIN_BLOCK_MIN_DB`; the
+    edge's distance from the tower and ground height name the obstruction.
+    Else ``weak_signal``.
+    """
+    h_rx = sig.rx_height_m[villages] if sig is not None else np.full(
+        villages.size, params.rx_height_m)
+    sub = np.arange(villages.size, dtype=np.int64)
+    res = pair_signals(
+        dem.elevation_m, cell_m=min(dem.cell_w_m, dem.cell_h_m),
+        tower_rc=fractional_rc(dem, grid.x_m, grid.y_m),
+        tower_xy=np.column_stack([grid.x_m, grid.y_m]), radio=radio_table(grid.sites),
+        rx_rc=fractional_rc(dem, x[villages], y[villages]),
+        rx_xy=np.column_stack([x[villages], y[villages]]), rx_height_m=h_rx,
+        pair_tower=towers, pair_rx=sub, model="fspl", k_factor=params.k_factor,
+        itm=params.itm,
+    )
+    eirp = np.array([np.nan if grid.sites[t] is None else grid.sites[t].eirp_dbm
+                     for t in towers])
+    covered = np.array([thr.covered(grid.techs[t]) for t in towers])
+    free = eirp - res.free_space_db - np.asarray(grid.metric_offset_db)[towers]
+    blocked = (res.knife_db >= TERRAIN_BLOCK_MIN_DB) & (free >= covered)
+    reason = np.where(blocked, "terrain_blocked", "weak_signal").astype(object)
+    return (reason, np.where(blocked, res.edge_distance_m, np.nan),
+            np.where(blocked, res.edge_height_m, np.nan))
 
 
 def _warn_population(villages: pd.DataFrame, source: str) -> None:
@@ -847,17 +988,30 @@ def _district_summary(communes: pd.DataFrame) -> dict[str, Any]:
 def summary_dict(
     villages: gpd.GeoDataFrame,
     communes: pd.DataFrame,
-    cov: CoverageResult,
+    cov: CoverageResult | None,
     thr: Thresholds,
     scenario: Scenario,
+    *,
+    grid: TowerGrid | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The contract of ``summary.json`` (totals, parameters, provenance)."""
+    """The contract of ``summary.json`` (totals, parameters, provenance).
+
+    ``grid`` and ``parameters`` default to ``cov``'s (one of the two is needed).
+    """
     import deadzone
 
+    if grid is None or parameters is None:
+        if cov is None:
+            raise ParameterError("summary_dict needs the coverage or the grid and parameters")
+        grid = grid or cov.grid
+        if parameters is None:  # a what-if session's villages: exact paths, with rasters
+            parameters = {**cov.parameters, "village_method": _METHOD_NOTES["paths"],
+                          "rasters": True}
     st = villages["status"]
     covered = st == "covered"
     reasons = villages.loc[~covered, "reason"].dropna().value_counts().sort_index()
-    techs = [t for t in TECHS if t in cov.by_tech]
+    techs = [t for t in TECHS if t in grid.techs]
     n_outside = int(scenario.dem.outside_footprint_mask.sum())
     return {
         "scenario": scenario.name,
@@ -890,9 +1044,9 @@ def summary_dict(
             t: {s: int((villages[f"status_{t.lower()}"] == s).sum()) for s in STATUSES}
             for t in techs
         },
-        "towers": int(len(cov.grid.tower_ids)),
-        "towers_computed": int(sum(s is not None for s in cov.grid.sites)),
-        "towers_outside_dem": cov.grid.outside,
+        "towers": int(len(grid.tower_ids)),
+        "towers_computed": int(sum(s is not None for s in grid.sites)),
+        "towers_outside_dem": grid.outside,
         "dem": {
             "shape": list(scenario.dem.shape),
             "cell_size_m": [scenario.dem.cell_w_m, scenario.dem.cell_h_m],
@@ -904,7 +1058,7 @@ def summary_dict(
             # grid cells outside the source footprint (a reprojection's margins)
             "outside_footprint_cells": n_outside,
         },
-        "parameters": {**cov.parameters, "thresholds": thr.as_dict()},
+        "parameters": {**parameters, "thresholds": thr.as_dict()},
         "inputs": scenario.meta.get("inputs", {}),
         "input_options": scenario.meta.get("input_options", {}),
         "repairs": scenario.meta.get("repairs", {}),

@@ -45,6 +45,7 @@ __all__ = [
     "site_reach",
     "site_window",
     "towers_on_grid",
+    "warn_towers_outside",
 ]
 
 DEFAULT_RADIUS_KM = 25.0
@@ -266,6 +267,8 @@ class CoverageResult:
     thresholds: Thresholds
     parameters: dict[str, object] = field(default_factory=dict)
     by_band: dict[str, Composite] = field(default_factory=dict)
+    #: The engine settings it was computed with (the audit's exact paths use the same).
+    engine: EngineParams | None = None
 
     def servers_table(self) -> pd.DataFrame:
         """Server index -> tower id, technology and whether it was computed."""
@@ -280,6 +283,17 @@ class CoverageResult:
     def best_rx_dbm(self) -> npt.NDArray[np.float32]:
         """Best total received power per cell (dBm, NaN = none)."""
         return self.rx.best_dbm
+
+
+def warn_towers_outside(grid: TowerGrid, *, stacklevel: int = 2) -> None:
+    """Warn (one line) about towers outside the DEM, which are not computed."""
+    if grid.outside:
+        warnings.warn(
+            f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
+            + ", ".join(grid.outside[:10]) + (" ..." if len(grid.outside) > 10 else ""),
+            DeadzoneWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def band_key(tech: str, site: RadioSite | None) -> str | None:
@@ -478,16 +492,12 @@ def compute_coverage(
     -------
     CoverageResult
     """
-    EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m)  # validates
+    engine = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                          k_factor=k_factor, floor_dbm=floor_dbm,
+                          itm=itm or ItmSettings())  # validates
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
-    if grid.outside:
-        warnings.warn(
-            f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
-            + ", ".join(grid.outside[:10]) + (" ..." if len(grid.outside) > 10 else ""),
-            DeadzoneWarning,
-            stacklevel=2,
-        )
+    warn_towers_outside(grid, stacklevel=3)
     shape = dem.shape
     rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
     by_tech = {
@@ -548,4 +558,5 @@ def compute_coverage(
             model=model, radius_km=radius_km, rx_height_m=rx_height_m, k_factor=k_factor,
             floor_dbm=floor_dbm, itm=itm_settings, clutter=clutter is not None,
         ),
+        engine=engine,
     )

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,10 +53,11 @@ from deadzone.data.scenario import Scenario
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.audit import AuditResult, audit
 from deadzone.geo.coverage import towers_on_grid
+from deadzone.geo.paths import village_points, village_signals
 from deadzone.geo.raster import Dem
 from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
 from deadzone.geo.thresholds import Thresholds
-from deadzone.geo.whatif import EngineParams, tower_footprint
+from deadzone.geo.whatif import EngineParams
 from deadzone.kernels.coverage import line_profile
 
 __all__ = [
@@ -453,22 +452,6 @@ def _finish_candidates(
 # --------------------------------------------------------------------------- coverage matrix
 
 
-def _village_cells(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Village cells exactly as :func:`deadzone.geo.audit.audit` samples them."""
-    dem = scenario.dem
-    geom = scenario.villages.geometry
-    bad = (geom.isna() | geom.is_empty).to_numpy().copy()
-    pts = gpd.GeoSeries(
-        [None if b else g.representative_point() for g, b in zip(geom, bad, strict=True)],
-        crs=scenario.villages.crs,
-    ).to_crs(dem.crs)
-    x = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
-    y = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
-    bad |= ~(np.isfinite(x) & np.isfinite(y))
-    rows, cols, inside = dem.rowcol(x, y)
-    return rows, cols, inside & ~bad
-
-
 def candidate_towers(candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Candidates as canonical tower rows (``tower_id`` = ``candidate_id``)."""
     g = candidates.to_crs(4326)
@@ -516,57 +499,48 @@ def coverage_matrix(
     villages_mask : bool array, optional
         Only these villages are tested (others get zeros).
     n_threads : int, optional
-        Candidates computed in parallel (the kernels release the GIL).
+        Unused: the candidate -> village paths run on Numba's threads
+        (``NUMBA_NUM_THREADS``); kept for callers that pass it.
     progress : callable, optional
         ``progress(done, total)``.
 
     Returns
     -------
     scipy.sparse.csr_matrix of bool, shape (n_candidates, n_villages)
+
+    Notes
+    -----
+    Each candidate -> village pair is evaluated on its own exact path, as the
+    audit evaluates villages (:func:`deadzone.geo.paths.village_signals`), so
+    a chosen site's predicted villages are the ones a re-audit finds covered
+    by it.
     """
     p = params or EngineParams()
     thr = thresholds or Thresholds()
     dem = scenario.dem
-    elev = np.ascontiguousarray(dem.elevation_m, dtype=np.float32)
-    vr, vc, ok = _village_cells(scenario)
+    vp = village_points(scenario.villages, dem)
+    ok = vp.ok
     if villages_mask is not None:
         ok = ok & np.asarray(villages_mask, dtype=bool)
-    vidx = np.flatnonzero(ok)
     n = len(candidates)
-    todo = [j for j in range(n) if candidates["status"].iloc[j] == "ok"]
-    grid = towers_on_grid(candidate_towers(candidates.iloc[todo]), dem) if todo else None
-    threads = n_threads or os.cpu_count() or 1
-
-    def one(k: int) -> np.ndarray:
-        assert grid is not None
-        site = grid.sites[k]
-        if site is None or vidx.size == 0:
-            return np.empty(0, dtype=np.int64)
-        fp = tower_footprint(elev, site, dem=dem, params=p, n_threads=1)
-        h, w = fp.window.shape
-        r = vr[vidx] - fp.row_off
-        c = vc[vidx] - fp.col_off
-        inw = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        vals = np.full(vidx.size, np.nan, dtype=np.float64)
-        vals[inw] = fp.window[r[inw], c[inw]]
-        # The composite stores float32(window - offset) (merge kernel); compare that.
-        metric = (vals - float(grid.metric_offset_db[k])).astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            hit = metric >= np.float32(thr.covered(grid.techs[k]))
-        return vidx[hit & np.isfinite(metric)]
-
-    rows_i: list[np.ndarray] = []
-    cols_i: list[np.ndarray] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for done, (k, hits) in enumerate(
-            zip(range(len(todo)), pool.map(one, range(len(todo))), strict=True), 1
-        ):
-            rows_i.append(np.full(hits.size, todo[k], dtype=np.int64))
-            cols_i.append(hits)
-            if progress is not None:
-                progress(done, len(todo))
-    r = np.concatenate(rows_i) if rows_i else np.empty(0, dtype=np.int64)
-    c = np.concatenate(cols_i) if cols_i else np.empty(0, dtype=np.int64)
+    todo = np.array([j for j in range(n) if candidates["status"].iloc[j] == "ok"],
+                    dtype=np.int64)
+    r = np.empty(0, dtype=np.int64)
+    c = np.empty(0, dtype=np.int64)
+    if todo.size and ok.any():
+        grid = towers_on_grid(candidate_towers(candidates.iloc[todo]), dem)
+        if progress is not None:
+            progress(0, int(todo.size))
+        sig = village_signals(dem, grid, np.where(ok, vp.x_m, np.nan),
+                              np.where(ok, vp.y_m, np.nan), params=p, thresholds=thr)
+        t = sig.pair_tower
+        covered = np.array([thr.covered(tech) for tech in grid.techs])
+        metric = sig.rx_dbm - np.asarray(grid.metric_offset_db)[t]
+        hit = metric >= covered[t]
+        r = todo[t[hit]]
+        c = sig.pair_village[hit]
+        if progress is not None:
+            progress(int(todo.size), int(todo.size))
     m = sp.csr_matrix(
         (np.ones(r.size, dtype=bool), (r, c)), shape=(n, len(scenario.villages)), dtype=bool
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+from scipy import ndimage
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -39,7 +40,10 @@ CLASS = {0: "dead", 1: "marginal", 2: "covered"}
 
 def _scenario_4g():  # noqa: ANN202
     rng = np.random.default_rng(5)
-    z = (100.0 + 60.0 * rng.random((200, 200))).astype(np.float32)
+    # rough hills (white noise smoothed over ~3 cells), not cell-to-cell noise: on
+    # noise, bilinear and nearest-cell heights differ by tens of metres and the
+    # map's raster says little about a village point (see _agreement)
+    z = ndimage.gaussian_filter(100.0 + 600.0 * rng.random((200, 200)), 3.0).astype(np.float32)
     vil = [(float(a), float(b)) for a, b in rng.uniform(200, 5800, size=(30, 2))]
     return small_scenario(
         z=z,
@@ -97,11 +101,27 @@ def _check_map_call(kw: dict[str, Any]) -> None:
     np.testing.assert_array_equal(cls, coverage_class({"4G": rsrp}, thr))
     v = kw["villages"]
     cells = _village_cells(v, kw["transform"], kw["crs"])
-    seen = set()
-    for (r, c), status in zip(cells, v["status"], strict=True):
-        assert CLASS.get(int(cls[r, c]), "dead") == status, (r, c, status)
-        seen.add(status)
-    assert len(seen) >= 2, seen
+    assert _agreement(cells, v, lambda r, c: cls[r, c]) > 0.85
+    assert v["status"].nunique() >= 2
+
+
+def _agreement(cells: list[tuple[int, int]], villages: Any, class_at: Any) -> float:
+    """Check each village's status against the rule, return the map's agreement.
+
+    A village's status is the audit rule applied to its own signal columns
+    (``signal_<tech>_dbm``, from its exact tower -> village path): checked
+    for every village.  The map classes the area raster by the same rule; its
+    radial passes near the village point over nearest-cell terrain, so on
+    rough terrain a few villages near a threshold differ.
+    """
+    techs = [t for t in ("2G", "3G", "4G", "5G") if f"signal_{t.lower()}_dbm" in villages]
+    own = coverage_class(
+        {t: villages[f"signal_{t.lower()}_dbm"].to_numpy(dtype=np.float64)[None, :]
+         for t in techs}, Thresholds())[0]
+    assert [CLASS.get(int(k), "dead") for k in own] == list(villages["status"])
+    same = [CLASS.get(int(class_at(r, c)), "dead") == s
+            for (r, c), s in zip(cells, villages["status"], strict=True)]
+    return float(np.mean(same))
 
 
 def _check_html(path: Path) -> None:
@@ -194,13 +214,10 @@ def test_serve_overlay_classes_match_village_statuses_with_two_techs() -> None:
     assert float((got[seen] == 2).mean()) == float((want.ravel()[seen] == 2).mean())
     v = session.result.villages
     cells = _village_cells(v, scen.dem.transform, scen.dem.crs)
-    n = 0
-    for (r, c), status in zip(cells, v["status"], strict=True):
-        k = r * scen.dem.shape[1] + c
-        if seen[k]:
-            assert CLASS.get(int(got[k]), "dead") == status
-            n += 1
-    assert n >= 20
+    drawn = [(i, (r, c)) for i, (r, c) in enumerate(cells) if seen[r * scen.dem.shape[1] + c]]
+    assert len(drawn) >= 20
+    assert _agreement([rc for _, rc in drawn], v.iloc[[i for i, _ in drawn]],
+                      lambda r, c: got[r * scen.dem.shape[1] + c]) > 0.85
     legend = app.state()["legend_html"]
     assert "Coverage class" in legend and "4G RSRP" in legend and "2G level" in legend
 
@@ -242,10 +259,8 @@ def test_report_figure_draws_4g_rsrp_at_its_thresholds(audit_4g, tmp_path) -> No
             (np.asarray(res.coverage.rx.best_dbm)[ok] >= -100.0).mean()
         )
     cells = _village_cells(res.villages, res.coverage.transform, res.coverage.crs)
-    rsrp = d.rx_dbm
-    for (r, c), status in zip(cells, res.villages["status"], strict=True):
-        cls = coverage_class({"4G": rsrp[r : r + 1, c : c + 1]}, Thresholds())[0, 0]
-        assert CLASS.get(int(cls), "dead") == status
+    cls = coverage_class({"4G": d.rx_dbm}, Thresholds())
+    assert _agreement(cells, res.villages, lambda r, c: cls[r, c]) > 0.85
     out = coverage_figure(folder, None, tmp_path / "cov.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -263,6 +278,5 @@ def test_report_figure_two_techs_draws_the_audit_classes(tmp_path) -> None:
         np.testing.assert_array_equal(d.coverage_class, want)
         assert "4G RSRP" in d.class_labels["covered"] and "2G level" in d.class_labels["covered"]
     cells = _village_cells(res.villages, res.coverage.transform, res.coverage.crs)
-    for (r, c), status in zip(cells, res.villages["status"], strict=True):
-        assert CLASS.get(int(want[r, c]), "dead") == status
+    assert _agreement(cells, res.villages, lambda r, c: want[r, c]) > 0.85
     assert coverage_figure(res, scen, tmp_path / "c.png").is_file()

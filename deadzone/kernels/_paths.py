@@ -1,0 +1,277 @@
+"""Pure Numba kernels of the exact-path village engine.
+
+One tower -> receiver pair at a time, each on its own straight profile:
+
+* the profile runs from the tower's exact position to the receiver's point
+  (fractional grid coordinates, not cell centres), ``n = max(2, ceil(d /
+  cell))`` equal intervals, both ends included, each height interpolated
+  bilinearly between the four surrounding cell centres (clamped at the grid's
+  edge), so the tower's ground is the bilinear height at its own position
+  and the receiver stands on the bilinear ground at its point;
+* the loss is the model as its source defines it for one profile: NTIA ITM
+  1.4 point-to-point (:func:`deadzone.kernels._itm.p2p`), the ITU-R P.526-15
+  §4.5 delta-Bullington method as written
+  (:func:`deadzone.kernels._p526.delta_bullington_general`), the ``knife``
+  model's equivalent knife edge (:func:`deadzone.kernels._propagation.point_loss`,
+  as the area engine and :func:`deadzone.kernels.coverage.profile_loss`
+  define it), free space (P.525-4) or the empirical models of
+  :mod:`deadzone.kernels._empirical`;
+* the antenna gain comes from the exact bearing and elevation angle of the
+  receiver seen from the antenna.
+
+Pairs are independent, so they run in parallel (``prange`` over chunks of
+pairs, each chunk with its own scratch buffers) and the result of a pair does
+not depend on the thread count or the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from deadzone.kernels import _empirical as _emp
+from deadzone.kernels import _itm, _p526
+from deadzone.kernels import _itm_sweep as _ks
+from deadzone.kernels import _propagation as _k
+from deadzone.kernels._basic import EARTH_RADIUS_M, fspl_db
+from deadzone.kernels._jit import jit, jit_parallel
+
+#: Fewest intervals of a path profile (ITM needs an interior point).
+MIN_INTERVALS = 2
+#: Shortest path (m): a receiver closer than this to the tower's position is
+#: computed at this distance (the ground under both is the same then).
+MIN_DISTANCE_M = 1.0
+
+# --- layout of the per-tower radio table ``radio[t, :]`` ----------------------------
+R_HEIGHT = 0  # antenna height above ground (m)
+R_FREQ = 1  # MHz
+R_EIRP = 2  # boresight EIRP (dBm)
+R_AZIMUTH = 3  # degrees clockwise from grid north; NaN = omni
+R_BEAMWIDTH = 4  # horizontal half-power beamwidth (deg); NaN = omni
+R_TILT = 5  # downtilt (deg, positive down)
+R_VBEAMWIDTH = 6  # vertical half-power beamwidth (deg)
+R_FRONT_TO_BACK = 7  # dB
+R_PATTERN = 8  # row of the pattern tables, -1 = parametric pattern
+R_SIZE = 9
+
+# --- layout of the per-pair outputs ``out[p, :]`` -----------------------------------
+O_RX = 0  # received power (dBm): EIRP + antenna gain - loss
+O_LOSS = 1  # basic transmission loss (dB)
+O_DIST = 2  # path length (m)
+O_MODE = 3  # ITM mode (1 los, 2 diffraction, 3 troposcatter); others 1 or 2
+O_FREE = 4  # free-space loss on the slant path (dB)
+O_KNIFE = 5  # diffraction loss of the P.526 §4.5.1 knife edge (dB), for every model
+O_EDGE_D = 6  # distance of that edge from the tower (m); NaN when its loss is 0
+O_EDGE_Z = 7  # ground height at that edge (m); NaN when its loss is 0
+O_INTERVALS = 8  # number of profile intervals n
+O_GAIN = 9  # antenna gain (dB)
+O_SIZE = 10
+
+
+@jit
+def bilinear(dem: np.ndarray, r: float, c: float) -> float:
+    """Height at fractional cell coordinates (cell centres at integer + 0.5 edges,
+    i.e. ``r = 0`` is the first row's centre), bilinear, clamped to the grid."""
+    rows = dem.shape[0]
+    cols = dem.shape[1]
+    r = min(max(r, 0.0), rows - 1.0)
+    c = min(max(c, 0.0), cols - 1.0)
+    ri = min(int(r), max(rows - 2, 0))
+    ci = min(int(c), max(cols - 2, 0))
+    fr = r - ri
+    fc = c - ci
+    ri1 = min(ri + 1, rows - 1)
+    ci1 = min(ci + 1, cols - 1)
+    top = dem[ri, ci] * (1.0 - fc) + dem[ri, ci1] * fc
+    bot = dem[ri1, ci] * (1.0 - fc) + dem[ri1, ci1] * fc
+    return top * (1.0 - fr) + bot * fr
+
+
+@jit
+def path_intervals(d_m: float, cell_m: float) -> int:
+    """Number of profile intervals of a path: ``max(2, ceil(d / cell))``."""
+    n = int(math.ceil(max(d_m, MIN_DISTANCE_M) / cell_m))
+    return max(n, MIN_INTERVALS)
+
+
+@jit
+def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: int,
+                out: np.ndarray) -> None:
+    """``out[0..n]``: bilinear heights at ``n + 1`` equally spaced points from
+    ``(r0, c0)`` to ``(r1, c1)`` (fractional cell coordinates, both ends)."""
+    dr = r1 - r0
+    dc = c1 - c0
+    for i in range(n + 1):
+        t = i / n
+        out[i] = bilinear(dem, r0 + dr * t, c0 + dc * t)
+
+
+@jit
+def path_loss(z: np.ndarray, n: int, step_m: float, h_tx_m: float, h_rx_m: float,
+              freq_mhz: float, k_factor: float, model: int, itm_params: np.ndarray,
+              work: np.ndarray, iv: np.ndarray, dist: np.ndarray,
+              out: np.ndarray) -> None:
+    """Loss over the profile ``z[0..n]`` (spacing ``step_m``) by ``model``.
+
+    Fills ``out[O_LOSS]``, ``out[O_FREE]``, ``out[O_MODE]`` and the
+    ``knife`` model's edge (``O_KNIFE``, ``O_EDGE_D``, ``O_EDGE_Z``), for
+    every model: it names the obstruction of a terrain-blocked village.
+    ``work`` (float64[WORK_SIZE]), ``iv`` (float64[IV_SIZE]; at least 5) and
+    ``dist`` (float64[> n]) are scratch.
+    """
+    d = n * step_m
+    h_ts = z[0] + h_tx_m
+    h_r = z[n] + h_rx_m
+    free = fspl_db(math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r)), freq_mhz)
+    _k.point_loss(z[:n + 1], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, _k.MODEL_KNIFE, iv)
+    knife = iv[1]
+    knife_loss = iv[0]
+    out[O_FREE] = free
+    out[O_KNIFE] = knife
+    out[O_EDGE_D] = iv[2]
+    out[O_EDGE_Z] = iv[3]
+    if model == _k.MODEL_ITM:
+        loss, mode, _warn, err = _itm.p2p(
+            z, n, step_m, h_tx_m, h_rx_m, int(itm_params[_ks.P_CLIMATE]),
+            itm_params[_ks.P_N0], freq_mhz, int(itm_params[_ks.P_POL]),
+            itm_params[_ks.P_EPSILON], itm_params[_ks.P_SIGMA], int(itm_params[_ks.P_MDVAR]),
+            itm_params[_ks.P_TIME], itm_params[_ks.P_LOCATION], itm_params[_ks.P_SITUATION],
+            work, iv)
+        out[O_LOSS] = loss if err == _itm.ERR_NONE else math.nan
+        out[O_MODE] = mode
+        return
+    if model == _k.MODEL_P526:
+        for i in range(n + 1):
+            dist[i] = i * step_m
+        _p526.delta_bullington_general(
+            dist[:n + 1], z[:n + 1], h_ts, h_r, k_factor * EARTH_RADIUS_M, freq_mhz,
+            itm_params[_ks.P_EPSILON], itm_params[_ks.P_SIGMA], int(itm_params[_ks.P_POL]), iv)
+        ld = iv[_p526.O_LD]
+        out[O_LOSS] = free + ld
+        out[O_MODE] = 2 if ld > 0.0 else 1
+        return
+    if model == _k.MODEL_KNIFE:
+        out[O_LOSS] = knife_loss
+        out[O_MODE] = 2 if knife > 0.0 else 1
+        return
+    out[O_MODE] = 1
+    if _k._is_empirical(model):
+        h_eff = _emp.effective_base_height_m(z[:n + 1], step_m, h_tx_m)
+        out[O_LOSS] = max(free, _k._empirical_db(model, d, freq_mhz, h_eff, h_rx_m))
+        return
+    out[O_LOSS] = free
+
+
+@jit
+def pair_gain_db(radio: np.ndarray, pat_h: np.ndarray, pat_v: np.ndarray, dx_m: float,
+                 dy_m: float, elevation_deg: float) -> float:
+    """Antenna gain (dB) towards a receiver ``dx_m`` east, ``dy_m`` north of the
+    tower, ``elevation_deg`` above the antenna's horizon (as the area sweep)."""
+    p = int(radio[R_PATTERN])
+    if p < 0 and (math.isnan(radio[R_AZIMUTH]) or math.isnan(radio[R_BEAMWIDTH])):
+        return 0.0
+    bearing = math.degrees(math.atan2(dx_m, dy_m))
+    if p >= 0:
+        return _k.pattern_gain_db(bearing, elevation_deg, radio[R_AZIMUTH], radio[R_TILT],
+                                  pat_h[p], pat_v[p], _k.PATTERN_MAX_ATTEN_DB)
+    return _k.antenna_gain_db(bearing, elevation_deg, radio[R_AZIMUTH], radio[R_BEAMWIDTH],
+                              radio[R_TILT], radio[R_VBEAMWIDTH], radio[R_FRONT_TO_BACK])
+
+
+@jit
+def one_pair(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
+             radio: np.ndarray, pat_h: np.ndarray, pat_v: np.ndarray, v_rc: np.ndarray,
+             v_xy: np.ndarray, h_rx_m: float, model: int, k_factor: float,
+             itm_params: np.ndarray, z: np.ndarray, work: np.ndarray, iv: np.ndarray,
+             dist: np.ndarray, out: np.ndarray) -> None:
+    """Everything of one tower -> receiver pair into ``out`` (see ``O_*``).
+
+    ``t_rc``/``v_rc``: fractional (row, col) of the tower and the receiver;
+    ``t_xy``/``v_xy``: their projected coordinates (m); ``radio``: the
+    tower's row of the radio table; ``z`` scratch of at least ``n + 1``.
+    """
+    dx = v_xy[0] - t_xy[0]
+    dy = v_xy[1] - t_xy[1]
+    d = max(math.sqrt(dx * dx + dy * dy), MIN_DISTANCE_M)
+    n = path_intervals(d, cell_m)
+    step = d / n
+    sample_path(dem, t_rc[0], t_rc[1], v_rc[0], v_rc[1], n, z)
+    h_tx = radio[R_HEIGHT]
+    path_loss(z, n, step, h_tx, h_rx_m, radio[R_FREQ], k_factor, model, itm_params, work, iv,
+              dist, out)
+    elev = math.degrees(math.atan2(z[n] + h_rx_m - (z[0] + h_tx), d))
+    g = pair_gain_db(radio, pat_h, pat_v, dx, dy, elev)
+    out[O_GAIN] = g
+    out[O_RX] = radio[R_EIRP] + g - out[O_LOSS]
+    out[O_DIST] = d
+    out[O_INTERVALS] = n
+
+
+@jit_parallel
+def pairs_rx(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
+             radio: np.ndarray, pat_h: np.ndarray, pat_v: np.ndarray, v_rc: np.ndarray,
+             v_xy: np.ndarray, v_hrx: np.ndarray, p_tower: np.ndarray, p_village: np.ndarray,
+             model: int, k_factor: float, itm_params: np.ndarray, n_max: int,
+             n_chunks: int, out: np.ndarray) -> None:
+    """:func:`one_pair` for every pair ``(p_tower[p], p_village[p])``, in parallel.
+
+    ``n_max``: the most intervals any pair needs (sizes the scratch);
+    ``n_chunks``: how many blocks of pairs the threads share (the result
+    does not depend on it).  ``out``: float64[n_pairs, O_SIZE].
+    """
+    n_pairs = p_tower.shape[0]
+    for ch in prange(n_chunks):
+        lo = n_pairs * ch // n_chunks
+        hi = n_pairs * (ch + 1) // n_chunks
+        if hi <= lo:
+            continue
+        z = np.empty(n_max + 1, dtype=np.float64)
+        dist = np.empty(n_max + 1 if model == _k.MODEL_P526 else 1, dtype=np.float64)
+        work = np.empty(_itm.WORK_SIZE, dtype=np.float64)
+        iv = np.empty(max(_itm.IV_SIZE, _p526.O_SIZE), dtype=np.float64)
+        for p in range(lo, hi):
+            t = p_tower[p]
+            v = p_village[p]
+            one_pair(dem, cell_m, t_rc[t], t_xy[t], radio[t], pat_h, pat_v, v_rc[v], v_xy[v],
+                     v_hrx[v], model, k_factor, itm_params, z, work, iv, dist, out[p])
+
+
+@jit
+def fold_pairs(v_ptr: np.ndarray, p_tower: np.ndarray, rx: np.ndarray, offset: np.ndarray,
+               tech: np.ndarray, covered_dbm: np.ndarray, best_tech: np.ndarray,
+               server_tech: np.ndarray, best_rx: np.ndarray, server_rx: np.ndarray,
+               second_rx: np.ndarray, n_servers: np.ndarray) -> None:
+    """Per receiver, the composites of its pairs (as the rasters' merge does).
+
+    Pairs of receiver ``v`` are ``v_ptr[v]:v_ptr[v+1]``, in increasing tower
+    index, so a strict ``>`` lets the lowest tower index win ties.  Per
+    technology ``k``: best metric ``rx - offset`` and its tower; over all
+    towers: best and second-best total power, its tower, and the number of
+    towers whose total power reaches their technology's covered threshold
+    plus their offset.  Outputs are pre-filled with NaN / -1 / 0.
+    """
+    n_v = v_ptr.shape[0] - 1
+    for v in range(n_v):
+        for p in range(v_ptr[v], v_ptr[v + 1]):
+            val = rx[p]
+            if math.isnan(val):
+                continue
+            t = p_tower[p]
+            k = tech[t]
+            m = val - offset[t]
+            if math.isnan(best_tech[v, k]) or m > best_tech[v, k]:
+                best_tech[v, k] = m
+                server_tech[v, k] = t
+            b = best_rx[v]
+            if math.isnan(b) or val > b:
+                second_rx[v] = b
+                best_rx[v] = val
+                server_rx[v] = t
+            else:
+                s = second_rx[v]
+                if math.isnan(s) or val > s:
+                    second_rx[v] = val
+            if val >= covered_dbm[k] + offset[t]:
+                n_servers[v] += 1

@@ -1,0 +1,248 @@
+"""Array API of the exact-path engine: one straight profile per tower -> receiver pair.
+
+Everything here takes numpy arrays and scalars in the DEM's grid (fractional
+cell coordinates, projected metres); :mod:`deadzone.geo.paths` does the
+georeferencing.  See :mod:`deadzone.kernels._paths` for the method.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from deadzone.errors import ParameterError
+from deadzone.kernels import _paths as _k
+from deadzone.kernels.coverage import DEFAULT_K_FACTOR, _check_freq, model_code
+from deadzone.kernels.itm import ItmSettings
+
+__all__ = ["PairRadio", "PathResult", "path_profile", "pair_signals", "radio_table"]
+
+#: Column layout of the per-pair result (see :mod:`deadzone.kernels._paths`).
+def path_profile(
+    dem_m: npt.NDArray[np.floating],
+    row0: float,
+    col0: float,
+    row1: float,
+    col1: float,
+    *,
+    cell_m: float,
+    distance_m: float,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """The exact path's terrain profile between two points of a DEM grid.
+
+    Parameters
+    ----------
+    dem_m : 2-D array
+        Terrain heights (m).
+    row0, col0, row1, col1 : float
+        Fractional cell coordinates of the two ends (0.0 = the first cell's
+        centre, so a point at the grid's top-left corner is (-0.5, -0.5)).
+    cell_m : float
+        Sampling interval target (m): the DEM's cell size.
+    distance_m : float
+        Horizontal length of the path (m).
+
+    Returns
+    -------
+    profile_m : ndarray of float64
+        ``n + 1`` bilinear heights, ``n = max(2, ceil(distance_m / cell_m))``,
+        first under ``(row0, col0)``, last under ``(row1, col1)``.
+    step_m : float
+        ``distance_m / n`` (m); a path shorter than 1 m counts as 1 m.
+    """
+    if not (cell_m > 0.0 and math.isfinite(cell_m)):
+        raise ParameterError(f"cell_m was {cell_m}; expected a positive size in metres")
+    dem = np.ascontiguousarray(dem_m, dtype=np.float32)
+    if dem.ndim != 2:
+        raise ParameterError(f"dem_m must be 2-D; got shape {dem.shape}")
+    d = max(float(distance_m), _k.MIN_DISTANCE_M)
+    n = int(_k.path_intervals(d, float(cell_m)))
+    out = np.empty(n + 1, dtype=np.float64)
+    _k.sample_path(dem, float(row0), float(col0), float(row1), float(col1), n, out)
+    return out, d / n
+
+
+@dataclass(frozen=True)
+class PairRadio:
+    """Towers' radio parameters as the pair kernel takes them.
+
+    Attributes
+    ----------
+    table : float64[n_towers, R_SIZE]
+        One row per tower (layout ``R_*`` in :mod:`deadzone.kernels._paths`).
+    pattern_h_db, pattern_v_db : float64[n_patterns, 360]
+        Measured pattern tables referenced by the ``R_PATTERN`` column.
+    """
+
+    table: npt.NDArray[np.float64]
+    pattern_h_db: npt.NDArray[np.float64]
+    pattern_v_db: npt.NDArray[np.float64]
+
+
+def radio_table(sites: list) -> PairRadio:  # list[RadioSite | None]
+    """Build :class:`PairRadio` from kernel sites (None rows are NaN: not computed)."""
+    n = len(sites)
+    table = np.full((n, _k.R_SIZE), np.nan, dtype=np.float64)
+    pats_h: list[npt.NDArray[np.float64]] = []
+    pats_v: list[npt.NDArray[np.float64]] = []
+    seen: dict[int, int] = {}
+    for i, s in enumerate(sites):
+        if s is None:
+            continue
+        table[i, _k.R_HEIGHT] = s.height_m
+        table[i, _k.R_FREQ] = s.freq_mhz
+        table[i, _k.R_EIRP] = s.eirp_dbm
+        table[i, _k.R_AZIMUTH] = s.azimuth_deg
+        table[i, _k.R_BEAMWIDTH] = s.beamwidth_deg
+        table[i, _k.R_TILT] = s.tilt_deg
+        table[i, _k.R_VBEAMWIDTH] = s.vbeamwidth_deg
+        table[i, _k.R_FRONT_TO_BACK] = s.front_to_back_db
+        table[i, _k.R_PATTERN] = -1.0
+        if s.pattern_h_db is not None and s.pattern_v_db is not None:
+            key = id(s.pattern_h_db)
+            if key not in seen:
+                seen[key] = len(pats_h)
+                pats_h.append(np.asarray(s.pattern_h_db, dtype=np.float64))
+                pats_v.append(np.asarray(s.pattern_v_db, dtype=np.float64))
+            table[i, _k.R_PATTERN] = float(seen[key])
+    ph = np.array(pats_h, dtype=np.float64).reshape(-1, 360) if pats_h else np.zeros((1, 360))
+    pv = np.array(pats_v, dtype=np.float64).reshape(-1, 360) if pats_v else np.zeros((1, 360))
+    return PairRadio(table, ph, pv)
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """Per-pair results of :func:`pair_signals`.
+
+    Attributes
+    ----------
+    rx_dbm : float64[n_pairs]
+        Received total power (dBm): EIRP + antenna gain - loss.
+    loss_db : float64[n_pairs]
+        Basic transmission loss (dB).
+    distance_m : float64[n_pairs]
+        Horizontal path length (m).
+    free_space_db : float64[n_pairs]
+        Free-space loss on the slant path (dB).
+    gain_db : float64[n_pairs]
+        Antenna gain towards the receiver (dB, <= 0).
+    mode : int64[n_pairs]
+        ITM mode (1 line of sight, 2 diffraction, 3 troposcatter); other
+        models 1 (no diffraction loss) or 2.
+    knife_db : float64[n_pairs]
+        Diffraction loss of the ITU-R P.526-15 §4.5.1 knife edge on the path
+        (dB), whatever the model: what :func:`deadzone.geo.audit.audit` names
+        as the obstruction.
+    edge_distance_m, edge_height_m : float64[n_pairs]
+        That edge's distance from the tower (m) and ground height (m above
+        sea level); NaN when the knife-edge loss is 0.
+    intervals : int64[n_pairs]
+        Profile intervals ``n``.
+    """
+
+    rx_dbm: npt.NDArray[np.float64]
+    loss_db: npt.NDArray[np.float64]
+    distance_m: npt.NDArray[np.float64]
+    free_space_db: npt.NDArray[np.float64]
+    gain_db: npt.NDArray[np.float64]
+    mode: npt.NDArray[np.int64]
+    knife_db: npt.NDArray[np.float64]
+    edge_distance_m: npt.NDArray[np.float64]
+    edge_height_m: npt.NDArray[np.float64]
+    intervals: npt.NDArray[np.int64]
+
+
+def pair_signals(
+    dem_m: npt.NDArray[np.floating],
+    *,
+    cell_m: float,
+    tower_rc: npt.NDArray[np.float64],
+    tower_xy: npt.NDArray[np.float64],
+    radio: PairRadio,
+    rx_rc: npt.NDArray[np.float64],
+    rx_xy: npt.NDArray[np.float64],
+    rx_height_m: npt.NDArray[np.float64],
+    pair_tower: npt.NDArray[np.int64],
+    pair_rx: npt.NDArray[np.int64],
+    model: str = "itm",
+    k_factor: float = DEFAULT_K_FACTOR,
+    itm: ItmSettings | None = None,
+) -> PathResult:
+    """Received power of every tower -> receiver pair on its own exact path.
+
+    Parameters
+    ----------
+    dem_m : float32[rows, cols]
+        Terrain (m), finite.
+    cell_m : float
+        Profile sampling target (m), the DEM's cell size.
+    tower_rc, tower_xy : float64[n_towers, 2]
+        Towers' fractional (row, col) and projected (x, y) in metres.
+    radio : PairRadio
+        Towers' radio parameters (:func:`radio_table`).
+    rx_rc, rx_xy : float64[n_rx, 2]
+        Receivers' fractional (row, col) and projected (x, y) in metres.
+    rx_height_m : float64[n_rx]
+        Receiver height above its ground (m).
+    pair_tower, pair_rx : int64[n_pairs]
+        The pairs (indices into the tower and receiver tables).
+    model : str
+        One of :data:`deadzone.kernels.coverage.MODELS`.
+    k_factor : float
+        Effective earth-radius factor (all models but ITM).
+    itm : ItmSettings, optional
+        ITM settings (``p526`` uses its ground constants and polarization).
+
+    Returns
+    -------
+    PathResult
+    """
+    code = model_code(model)
+    dem = np.ascontiguousarray(dem_m, dtype=np.float32)
+    if dem.ndim != 2 or min(dem.shape) < 1:
+        raise ParameterError(f"dem_m must be a non-empty 2-D array; got shape {dem.shape}")
+    pt = np.ascontiguousarray(pair_tower, dtype=np.int64)
+    pv = np.ascontiguousarray(pair_rx, dtype=np.int64)
+    if pt.shape != pv.shape or pt.ndim != 1:
+        raise ParameterError("pair_tower and pair_rx must be 1-D arrays of one length")
+    t_rc = np.ascontiguousarray(tower_rc, dtype=np.float64).reshape(-1, 2)
+    t_xy = np.ascontiguousarray(tower_xy, dtype=np.float64).reshape(-1, 2)
+    v_rc = np.ascontiguousarray(rx_rc, dtype=np.float64).reshape(-1, 2)
+    v_xy = np.ascontiguousarray(rx_xy, dtype=np.float64).reshape(-1, 2)
+    h = np.ascontiguousarray(rx_height_m, dtype=np.float64)
+    table = np.ascontiguousarray(radio.table, dtype=np.float64)
+    if pt.size:
+        if pt.min() < 0 or pt.max() >= len(t_rc) or pv.min() < 0 or pv.max() >= len(v_rc):
+            raise ParameterError("a pair refers to a tower or receiver index out of range")
+        used = np.unique(pt)
+        if not np.all(np.isfinite(table[np.ix_(used, [_k.R_HEIGHT, _k.R_FREQ, _k.R_EIRP])])):
+            raise ParameterError("a pair refers to a tower without radio parameters")
+        for f in np.unique(table[used, _k.R_FREQ]):
+            _check_freq(float(f))
+        if not (np.all(np.isfinite(h[pv])) and float(h[pv].min()) > 0.0):
+            raise ParameterError("rx_height_m must be finite and > 0 m")
+    n_pairs = pt.size
+    out = np.empty((n_pairs, _k.O_SIZE), dtype=np.float64)
+    if n_pairs:
+        d = np.hypot(v_xy[pv, 0] - t_xy[pt, 0], v_xy[pv, 1] - t_xy[pt, 1])
+        n_max = int(_k.path_intervals(float(d.max()), float(cell_m)))
+        n_chunks = max(1, min(n_pairs, 16 * numba.get_num_threads()))
+        _k.pairs_rx(dem, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
+                    radio.pattern_v_db, v_rc, v_xy, h, pt, pv, code, float(k_factor),
+                    (itm or ItmSettings()).as_array(), n_max, n_chunks, out)
+    return PathResult(
+        rx_dbm=out[:, _k.O_RX].copy(),
+        loss_db=out[:, _k.O_LOSS].copy(),
+        distance_m=out[:, _k.O_DIST].copy(),
+        free_space_db=out[:, _k.O_FREE].copy(),
+        gain_db=out[:, _k.O_GAIN].copy(),
+        mode=out[:, _k.O_MODE].astype(np.int64),
+        knife_db=out[:, _k.O_KNIFE].copy(),
+        edge_distance_m=out[:, _k.O_EDGE_D].copy(),
+        edge_height_m=out[:, _k.O_EDGE_Z].copy(),
+        intervals=out[:, _k.O_INTERVALS].astype(np.int64),
+    )
