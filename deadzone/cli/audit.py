@@ -86,6 +86,15 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     default=None,
     help="Resolution when reprojecting a geographic DEM (default: native).",
 )
+@click.option(
+    "--rasters/--no-rasters",
+    default=True,
+    show_default=True,
+    help="Also compute the area rasters (coverage.tif, best_server.tif, "
+    "signal_<tech>_dbm.tif) and map.html.  Village statuses never come from them: each "
+    "village is computed on its own tower-to-village paths, so --no-rasters gives the same "
+    "village, commune and province tables in a fraction of the time.",
+)
 @landcover_option
 @engine_options
 def audit_cmd(
@@ -106,13 +115,17 @@ def audit_cmd(
     overwrite: bool,
     quiet: bool,
     landcover_path: Path | None,
+    rasters: bool,
 ) -> None:
     """Audit village coverage on your own data.
 
     Every village gets a status (covered / marginal / dead, or unknown when
     it lies outside the DEM or has no valid location) and, when not covered,
     a reason (no_tower_in_range, terrain_blocked with the obstruction's
-    distance and height, weak_signal).  Counts roll up per commune, per
+    distance and height, weak_signal).  A village's signal is the model's
+    answer on the straight path from each tower within reach to the village
+    point (terrain sampled bilinearly at the DEM's cell size); the area rasters
+    drawn on the map can differ slightly at a village.  Counts roll up per commune, per
     district when the communes (or villages) have a district column, and per
     province.  Writes the same files as `deadzone demo`, plus districts.csv
     and a districts layer in communes.gpkg when there are districts.
@@ -140,6 +153,7 @@ def audit_cmd(
         quiet=quiet,
         clutter=None if landcover_path is None else load_landcover(landcover_path, scenario.dem),
         title=f"deadzone audit: {villages_path.name}",
+        rasters=rasters,
     )
     if not quiet:
         echo_district_outputs(result, out_dir)

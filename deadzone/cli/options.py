@@ -322,19 +322,34 @@ def run_audit_and_write(
     quiet: bool,
     title: str,
     clutter: Any = None,
+    rasters: bool = True,
 ) -> Any:
-    """Coverage + audit + files + map, then the one-screen summary."""
+    """Audit + files + map (area rasters and map only with ``rasters``), then the summary."""
     from deadzone.geo.audit import audit
     from deadzone.geo.export import AUDIT_FILES, signal_raster_name, write_audit
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
     check_audit_out(out, overwrite=overwrite)
-    with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
-        result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
+    if rasters:
+        with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
+            result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
+    else:
+        if not quiet:
+            click.echo("villages: tower-to-village paths (no area rasters) ...", err=True)
+        result = audit(scenario, **engine.kwargs(), clutter=clutter, rasters=False)
     write_audit(result, out, overwrite=True)
     cov = result.coverage
     thresholds = engine.thresholds
+    if cov is None:
+        (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
+        if not quiet:
+            click.echo(f"{title}")
+            for line in result.summary_lines():
+                click.echo(f"  {line}")
+            click.echo(f"outputs: {out}/ ({', '.join(_written(out))}); no rasters or map "
+                       "(--no-rasters)")
+        return result
     communes = scenario.communes.merge(
         result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
         on="commune_id", how="left",
@@ -355,6 +370,13 @@ def run_audit_and_write(
         signals = [signal_raster_name(t) for t in cov.by_tech]
         click.echo(f"outputs: {out}/ ({', '.join((*AUDIT_FILES, *signals, 'map.html'))})")
     return result
+
+
+def _written(out: Path) -> list[str]:
+    """The audit files present in ``out`` (after a run without rasters)."""
+    from deadzone.geo.export import AUDIT_FILES
+
+    return [f for f in AUDIT_FILES if (out / f).exists()]
 
 
 def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:

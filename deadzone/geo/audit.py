@@ -371,6 +371,7 @@ def audit(
     best_rank = np.full(n, _RANK["dead"], dtype=np.int64)
     best_margin = np.full(n, -np.inf)
     serving_idx = np.full(n, -1, dtype=np.int64)
+    status_tech = np.full(n, None, dtype=object)
     out: dict[str, Any] = {}
     for tech, (metric, server) in metrics.items():
         metric = np.where(ok, metric, np.nan)
@@ -385,6 +386,7 @@ def audit(
         best_rank = np.where(better, rank, best_rank)
         best_margin = np.where(better, margin, best_margin)
         serving_idx = np.where(better & (server >= 0), server, serving_idx)
+        status_tech = np.where(better & np.isfinite(metric), tech, status_tech)
     for rank_name, r in _RANK.items():
         status[best_rank == r] = rank_name
     status[~ok] = "unknown"
@@ -453,6 +455,8 @@ def audit(
             "households": _int_col(vil, "households"),
             "status": status,
             "reason": reason,
+            # the technology whose metric (signal_<tech>_dbm) gave the status
+            "status_tech": pd.array(np.where(ok, status_tech, None), dtype="string"),
             "best_rx_dbm": best_rx,
             "serving_tower_id": serving,
             "second_best_rx_dbm": second_rx,

@@ -78,6 +78,7 @@ _PARAM_KEYS = {
     "indoor_margin_db": float,
     "default_tech": str,
     "dem_resolution_m": float,
+    "rasters": bool,
 }
 _OTHER_KEYS = {"name", "demo", "split", "provinces", "province", "area", "tile_km"}
 _KNOWN = set(_FILE_KEYS) | set(_PARAM_KEYS) | _OTHER_KEYS
@@ -113,6 +114,11 @@ class BatchScenario:
     model, radius_km, rx_height_m, threshold_dbm, indoor_margin_db, default_tech,
     dem_resolution_m
         As for ``deadzone audit``.
+    rasters : bool
+        Also write the area rasters (``coverage.tif`` ...); off by default:
+        village statuses come from exact tower -> village paths either way,
+        and a national batch needs the tables, not a raster per job
+        (``rasters = true`` in the TOML for maps).
     """
 
     name: str
@@ -127,6 +133,7 @@ class BatchScenario:
     indoor_margin_db: float = 0.0
     default_tech: str = "4G"
     dem_resolution_m: float | None = None
+    rasters: bool = False
 
     def parameters(self) -> dict[str, Any]:
         """Everything that determines the result except the input bytes."""
@@ -199,11 +206,12 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
     for k, typ in _PARAM_KEYS.items():
         if k in spec:
             v = spec[k]
-            ok = (
-                isinstance(v, str)
-                if typ is str
-                else (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
-            )
+            if typ is str:
+                ok = isinstance(v, str)
+            elif typ is bool:
+                ok = isinstance(v, bool)
+            else:
+                ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
             if not ok:
                 raise _err(toml, where, f"key {k!r}: expected a {typ.__name__}, got {v!r}")
             params[k] = typ(v)
@@ -720,6 +728,7 @@ def run_scenario(
             thresholds=thr,
             n_threads=n_threads,
             clutter=clutter,
+            rasters=sc.rasters,
         )
         tmp.mkdir(parents=True)
         write_audit(result, tmp, overwrite=True)
@@ -748,14 +757,14 @@ def run_scenario(
 
 def _complete(sc: BatchScenario, out: Path) -> dict[str, Any] | None:
     """The recorded row if ``out/<name>`` holds a complete, up-to-date result."""
-    from deadzone.geo.export import AUDIT_FILES
+    from deadzone.geo.export import TABLE_FILES
 
     d = out / sc.name
     try:
         man = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not all((d / f).is_file() for f in AUDIT_FILES):
+    if not all((d / f).is_file() for f in TABLE_FILES):
         return None
     fp = json.loads(json.dumps(sc.fingerprint(), default=str))
     if man.get("parameters") != fp["parameters"] or man.get("checksums") != fp["checksums"]:

@@ -118,6 +118,15 @@ class TowerGrid:
         """Ids of towers that lie outside the DEM (not computed)."""
         return [t for t, s in zip(self.tower_ids, self.sites, strict=True) if s is None]
 
+    def servers_table(self) -> pd.DataFrame:
+        """Server index -> tower id, technology and whether it was computed."""
+        return pd.DataFrame({
+            "server_index": np.arange(len(self.tower_ids)),
+            "tower_id": self.tower_ids,
+            "tech": self.techs,
+            "computed": [s is not None for s in self.sites],
+        })
+
 
 def _col(towers: gpd.GeoDataFrame, name: str, default: float) -> npt.NDArray[np.float64]:
     if name not in towers.columns:
@@ -272,12 +281,7 @@ class CoverageResult:
 
     def servers_table(self) -> pd.DataFrame:
         """Server index -> tower id, technology and whether it was computed."""
-        return pd.DataFrame({
-            "server_index": np.arange(len(self.grid.tower_ids)),
-            "tower_id": self.grid.tower_ids,
-            "tech": self.grid.techs,
-            "computed": [s is not None for s in self.grid.sites],
-        })
+        return self.grid.servers_table()
 
     @property
     def best_rx_dbm(self) -> npt.NDArray[np.float32]:

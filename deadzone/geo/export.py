@@ -36,18 +36,22 @@ import pandas as pd
 from deadzone.data.io import atomic_path, write_raster
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
+from deadzone.geo.coverage import CoverageResult
 from deadzone.geo.schema import TECHS
 
 __all__ = [
     "AUDIT_FILES",
     "DISTRICT_FILES",
     "SIGNAL_FILES",
+    "RASTER_FILES",
+    "TABLE_FILES",
     "check_output_dir",
     "signal_raster_name",
     "write_audit",
 ]
 
-AUDIT_FILES: tuple[str, ...] = (
+#: The tables every audit writes, with or without rasters.
+TABLE_FILES: tuple[str, ...] = (
     "villages.gpkg",
     "villages.csv",
     "villages.parquet",
@@ -55,10 +59,12 @@ AUDIT_FILES: tuple[str, ...] = (
     "communes.gpkg",
     "provinces.csv",
     "summary.json",
-    "coverage.tif",
-    "best_server.tif",
     "servers.csv",
 )
+#: The area rasters an audit writes unless run without them (``rasters=False``).
+RASTER_FILES: tuple[str, ...] = ("coverage.tif", "best_server.tif")
+#: Every fixed file name of an audit folder (checked before writing one).
+AUDIT_FILES: tuple[str, ...] = (*TABLE_FILES[:-1], *RASTER_FILES, TABLE_FILES[-1])
 
 #: Files written only when the audit has a district level (not in
 #: :data:`AUDIT_FILES`, which every audit folder has); check them too before
@@ -190,6 +196,28 @@ def write_audit(
             (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
 
     cov = result.coverage
+    if cov is None:  # an audit without rasters: no stale rasters beside its tables
+        for name in (*RASTER_FILES, *SIGNAL_FILES):
+            (out / name).unlink(missing_ok=True)
+    else:
+        paths.update(_write_rasters(cov, out))
+    grid = result.grid if result.grid is not None else cov.grid  # type: ignore[union-attr]
+    with atomic_path(out / "servers.csv") as tmp:
+        grid.servers_table().to_csv(tmp, index=False)
+    paths["servers.csv"] = out / "servers.csv"
+
+    with atomic_path(out / "summary.json") as tmp:
+        Path(tmp).write_text(
+            json.dumps(result.summary, indent=2, ensure_ascii=False, default=_json_default),
+            encoding="utf-8",
+        )
+    paths["summary.json"] = out / "summary.json"
+    return paths
+
+
+def _write_rasters(cov: CoverageResult, out: Path) -> dict[str, Path]:
+    """coverage.tif, best_server.tif and signal_<tech>_dbm.tif (COGs) of a coverage."""
+    paths: dict[str, Path] = {}
     write_raster(
         out / "coverage.tif",
         cov.rx.best_dbm.astype(np.float32),
@@ -218,16 +246,6 @@ def write_audit(
         write_raster(out / name, comp.best_dbm.astype(np.float32), cov.transform, cov.crs,
                      nodata=float("nan"), overwrite=True, cog=True)
         paths[name] = out / name
-    with atomic_path(out / "servers.csv") as tmp:
-        cov.servers_table().to_csv(tmp, index=False)
-    paths["servers.csv"] = out / "servers.csv"
-
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(
-            json.dumps(result.summary, indent=2, ensure_ascii=False, default=_json_default),
-            encoding="utf-8",
-        )
-    paths["summary.json"] = out / "summary.json"
     return paths
 
 

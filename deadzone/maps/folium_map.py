@@ -785,9 +785,9 @@ def _village_rows(
     if skipped:
         logger.info("%d village(s) without a usable geometry are not drawn", skipped)
     rows: dict[str, list[list[Any]]] = {status: [] for status in STATUSES}
-    for ok, point, rec in zip(
+    for i, (ok, point, rec) in enumerate(zip(
         usable, points, villages[list(_VILLAGE_COLUMNS)].itertuples(index=False), strict=True
-    ):
+    )):
         if not ok:
             continue
         lon, lat = point.x, point.y
@@ -809,13 +809,28 @@ def _village_rows(
                 _text(rec.name),
                 commune_html,
                 _number(rec.population, ",.0f"),
-                _number(rec.best_rx_dbm, ".1f", " dBm"),
+                _status_signal(villages, i, rec.best_rx_dbm),
                 _text(rec.serving_tower_id),
                 html.escape(str(rec.status)),
                 reason,
             ]
         )
     return rows
+
+
+def _status_signal(villages: gpd.GeoDataFrame, i: int, best_rx_dbm: Any) -> str:
+    """The value a village's status came from, labelled: ``4G RSRP -126.1 dBm``.
+
+    The audit's ``status_tech`` names the technology whose metric
+    (``signal_<tech>_dbm``: received level for 2G/3G, RSRP for 4G/5G) gave the
+    status; tables without it show the total received power.
+    """
+    tech = villages["status_tech"].iloc[i] if "status_tech" in villages.columns else None
+    col = f"signal_{str(tech).lower()}_dbm"
+    if _missing(tech) or col not in villages.columns:
+        return _number(best_rx_dbm, ".1f", " dBm")
+    metric = "RSRP" if str(tech) in ("4G", "5G") else "level"
+    return f"{html.escape(str(tech))} {metric} " + _number(villages[col].iloc[i], ".1f", " dBm")
 
 
 def _wedge(
@@ -1520,7 +1535,8 @@ def coverage_map(
             if not _missing(name)
         }
     village_rows = _village_rows(villages, commune_names)
-    village_labels = ("Commune", "Population", "Best signal", "Serving tower", "Status", "Reason")
+    village_labels = ("Commune", "Population", "Signal (status)", "Serving tower", "Status",
+                      "Reason")
     for status in STATUSES:
         color = STATUS_COLORS[status]
         group = folium.FeatureGroup(

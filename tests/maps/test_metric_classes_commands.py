@@ -17,10 +17,10 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-from scipy import ndimage
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from scipy import ndimage
 
 import deadzone.maps.folium_map as folium_map
 from deadzone.cli.main import cli
