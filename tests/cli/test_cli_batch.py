@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from deadzone.cli.main import cli
 from deadzone.geo.batch import MANIFEST
-from deadzone.geo.export import AUDIT_FILES
+from deadzone.geo.export import RASTER_FILES, TABLE_FILES
 from tests.conftest import shared_file
 from tests.geo.test_batch import _BORDER_VILLAGES, write_border_case, write_inputs
 
@@ -60,8 +60,10 @@ def test_cli_batch_end_to_end(tmp_path: Path) -> None:
         df["covered_pct"] == (100 * df["villages_covered"] / df["villages_total"]).round(2)
     ).all()
     for name in df["scenario"]:
-        for f in (*AUDIT_FILES, MANIFEST):
+        for f in (*TABLE_FILES, MANIFEST):
             assert (out / name / f).is_file(), (name, f)
+        # a batch writes the tables only unless its TOML says rasters = true
+        assert not any((out / name / f).exists() for f in RASTER_FILES)
     doc = json.loads((out / "batch_summary.json").read_text(encoding="utf-8"))
     assert doc["ok"] == 4 and len(doc["rows"]) == 4
     assert doc["totals_ok"]["villages_total"] == int(df["villages_total"].sum())
@@ -139,7 +141,7 @@ def test_killed_batch_leaves_no_half_written_scenario_and_resumes(tmp_path: Path
     finished = [d for d in out.iterdir() if d.is_dir() and not d.name.startswith(".")]
     assert 2 <= len(finished) < 16
     for d in finished:  # every visible scenario folder is complete
-        assert all((d / f).is_file() for f in (*AUDIT_FILES, MANIFEST)), d
+        assert all((d / f).is_file() for f in (*TABLE_FILES, MANIFEST)), d
     mtimes = {d.name: (d / MANIFEST).stat().st_mtime_ns for d in finished}
 
     res = CliRunner().invoke(
@@ -357,3 +359,19 @@ split = "province"
     # with ITM at 25 km; now 252/252 for both).
     differ = v.index[v["status"] != a["status"]].tolist()
     assert not differ, (differ, v.loc[differ, "status"].tolist(), a.loc[differ, "status"].tolist())
+
+
+def test_batch_rasters_key_writes_the_area_rasters(tmp_path: Path) -> None:
+    toml = _matrix_toml(tmp_path, 1)
+    text = toml.read_text(encoding="utf-8").replace("radius_km = 4", "radius_km = 4\nrasters = true")
+    text = text.replace('model = ["fspl", "knife"]', 'model = ["fspl"]')
+    toml.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    (d,) = [p for p in out.iterdir() if p.is_dir()]
+    assert all((d / f).is_file() for f in (*TABLE_FILES, *RASTER_FILES)), sorted(os.listdir(d))
+    bad = toml.read_text(encoding="utf-8").replace("rasters = true", 'rasters = "yes"')
+    toml.write_text(bad, encoding="utf-8")
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "key 'rasters': expected a bool" in res.output, res.output
