@@ -84,9 +84,11 @@ def bilinear(dem: np.ndarray, r: float, c: float) -> float:
     fc = c - ci
     ri1 = min(ri + 1, rows - 1)
     ci1 = min(ci + 1, cols - 1)
-    top = dem[ri, ci] * (1.0 - fc) + dem[ri, ci1] * fc
-    bot = dem[ri1, ci] * (1.0 - fc) + dem[ri1, ci1] * fc
-    return top * (1.0 - fr) + bot * fr
+    a = dem[ri, ci]
+    top = a + (dem[ri, ci1] - a) * fc
+    a = dem[ri1, ci]
+    bot = a + (dem[ri1, ci1] - a) * fc
+    return top + (bot - top) * fr
 
 
 @jit
@@ -100,12 +102,38 @@ def path_intervals(d_m: float, cell_m: float) -> int:
 def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: int,
                 out: np.ndarray) -> None:
     """``out[0..n]``: bilinear heights at ``n + 1`` equally spaced points from
-    ``(r0, c0)`` to ``(r1, c1)`` (fractional cell coordinates, both ends)."""
-    dr = r1 - r0
-    dc = c1 - c0
+    ``(r0, c0)`` to ``(r1, c1)`` (fractional cell coordinates, both ends).
+
+    A segment whose ends lie inside the grid's interior (where each point
+    has four neighbours) is inside all along, so its loop needs no clamping;
+    others go through :func:`bilinear`.
+    """
+    rows = dem.shape[0]
+    cols = dem.shape[1]
+    dr = (r1 - r0) / n
+    dc = (c1 - c0) / n
+    lo_r = min(r0, r1)
+    hi_r = max(r0, r1)
+    lo_c = min(c0, c1)
+    hi_c = max(c0, c1)
+    if lo_r >= 0.0 and lo_c >= 0.0 and hi_r < rows - 1.0 and hi_c < cols - 1.0:
+        for i in range(n + 1):
+            r = r0 + dr * i
+            c = c0 + dc * i
+            ri = int(r)
+            ci = int(c)
+            fr = r - ri
+            fc = c - ci
+            a = dem[ri, ci]
+            b = dem[ri, ci + 1]
+            top = a + (b - a) * fc
+            a = dem[ri + 1, ci]
+            b = dem[ri + 1, ci + 1]
+            bot = a + (b - a) * fc
+            out[i] = top + (bot - top) * fr
+        return
     for i in range(n + 1):
-        t = i / n
-        out[i] = bilinear(dem, r0 + dr * t, c0 + dc * t)
+        out[i] = bilinear(dem, r0 + dr * i, c0 + dc * i)
 
 
 @jit
@@ -214,12 +242,15 @@ def pairs_rx(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
              radio: np.ndarray, pat_h: np.ndarray, pat_v: np.ndarray, v_rc: np.ndarray,
              v_xy: np.ndarray, v_hrx: np.ndarray, p_tower: np.ndarray, p_village: np.ndarray,
              model: int, k_factor: float, itm_params: np.ndarray, n_max: int,
-             n_chunks: int, out: np.ndarray) -> None:
+             n_chunks: int, order: np.ndarray, out: np.ndarray) -> None:
     """:func:`one_pair` for every pair ``(p_tower[p], p_village[p])``, in parallel.
 
     ``n_max``: the most intervals any pair needs (sizes the scratch);
-    ``n_chunks``: how many blocks of pairs the threads share (the result
-    does not depend on it).  ``out``: float64[n_pairs, O_SIZE].
+    ``n_chunks``: how many blocks of pairs the threads share; ``order``: the
+    sequence in which pairs are visited (by tower and bearing, so that
+    consecutive profiles read the same DEM rows from cache: the sampling is
+    bound by memory).  Neither changes any result.  ``out``:
+    float64[n_pairs, O_SIZE].
     """
     n_pairs = p_tower.shape[0]
     for ch in prange(n_chunks):
@@ -231,7 +262,8 @@ def pairs_rx(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
         dist = np.empty(n_max + 1 if model == _k.MODEL_P526 else 1, dtype=np.float64)
         work = np.empty(_itm.WORK_SIZE, dtype=np.float64)
         iv = np.empty(max(_itm.IV_SIZE, _p526.O_SIZE), dtype=np.float64)
-        for p in range(lo, hi):
+        for q in range(lo, hi):
+            p = order[q]
             t = p_tower[p]
             v = p_village[p]
             one_pair(dem, cell_m, t_rc[t], t_xy[t], radio[t], pat_h, pat_v, v_rc[v], v_xy[v],

@@ -231,9 +231,12 @@ def pair_signals(
         d = np.hypot(v_xy[pv, 0] - t_xy[pt, 0], v_xy[pv, 1] - t_xy[pt, 1])
         n_max = int(_k.path_intervals(float(d.max()), float(cell_m)))
         n_chunks = max(1, min(n_pairs, 16 * numba.get_num_threads()))
+        # visit pairs by tower, then bearing: neighbouring profiles share cache lines
+        bearing = np.arctan2(v_xy[pv, 1] - t_xy[pt, 1], v_xy[pv, 0] - t_xy[pt, 0])
+        order = np.lexsort((bearing, pt)).astype(np.int64)
         _k.pairs_rx(dem, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
                     radio.pattern_v_db, v_rc, v_xy, h, pt, pv, code, float(k_factor),
-                    (itm or ItmSettings()).as_array(), n_max, n_chunks, out)
+                    (itm or ItmSettings()).as_array(), n_max, n_chunks, order, out)
     return PathResult(
         rx_dbm=out[:, _k.O_RX].copy(),
         loss_db=out[:, _k.O_LOSS].copy(),
