@@ -47,7 +47,7 @@ TILE = SHARED / "srtm3" / "N21E105.hgt"
 COMMUNES = SHARED / "vn_admin_2025" / "vn_communes_2025.gpkg"
 
 
-@numba.njit(cache=True)
+@numba.njit  # not cached: a cache would keep an old sample_path inlined
 def _pack(dem, cell_m, t_rc, t_xy, v_rc, v_xy, pt, pv, flat, offsets):
     """NTIA PFL arrays of the pairs, built with the engine's own profile definition."""
     o = 0
