@@ -392,9 +392,6 @@ def audit(
     status[~ok] = "unknown"
     reason[bad] = "invalid_location"
     reason[~bad & ~inside] = "outside_dem"
-    best_rx = np.where(ok, best_rx, np.nan)
-    second_rx = np.where(ok, second_rx, np.nan)
-    n_serv = np.where(ok, n_serv, 0).astype(np.int64)
 
     # Distance to the nearest tower (all towers with a location).
     has_xy = np.isfinite(grid.x_m) & np.isfinite(grid.y_m)
@@ -557,8 +554,10 @@ def _explain_paths(
 
     ``terrain_blocked`` when free space alone (EIRP minus the slant-path
     free-space loss and the technology's metric offset) would reach the
-    covered threshold and the ITU-R P.526-15 §4.5.1 knife edge on the
-    village's own profile costs at least :data:`TERRAIN_BLOCK_MIN_DB`; the
+    covered threshold and the ``knife`` model's equivalent edge (ITU-R
+    P.526-15 §4.5.1) on the village's own profile costs at least
+    :data:`TERRAIN_BLOCK_MIN_DB`, whatever the audit's model (as the raster
+    method's :func:`_explain`); the
     edge's distance from the tower and ground height name the obstruction.
     Else ``weak_signal``.
     """
@@ -571,7 +570,7 @@ def _explain_paths(
         tower_xy=np.column_stack([grid.x_m, grid.y_m]), radio=radio_table(grid.sites),
         rx_rc=fractional_rc(dem, x[villages], y[villages]),
         rx_xy=np.column_stack([x[villages], y[villages]]), rx_height_m=h_rx,
-        pair_tower=towers, pair_rx=sub, model="fspl", k_factor=params.k_factor,
+        pair_tower=towers, pair_rx=sub, model="knife", k_factor=params.k_factor,
         itm=params.itm,
     )
     eirp = np.array([np.nan if grid.sites[t] is None else grid.sites[t].eirp_dbm

@@ -62,7 +62,7 @@ O_LOSS = 1  # basic transmission loss (dB)
 O_DIST = 2  # path length (m)
 O_MODE = 3  # ITM mode (1 los, 2 diffraction, 3 troposcatter); others 1 or 2
 O_FREE = 4  # free-space loss on the slant path (dB)
-O_KNIFE = 5  # diffraction loss of the P.526 §4.5.1 knife edge (dB), for every model
+O_KNIFE = 5  # diffraction loss of the knife model's edge (dB); NaN for other models
 O_EDGE_D = 6  # distance of that edge from the tower (m); NaN when its loss is 0
 O_EDGE_Z = 7  # ground height at that edge (m); NaN when its loss is 0
 O_INTERVALS = 8  # number of profile intervals n
@@ -80,10 +80,13 @@ def bilinear(dem: np.ndarray, r: float, c: float) -> float:
     c = min(max(c, 0.0), cols - 1.0)
     ri = min(int(r), max(rows - 2, 0))
     ci = min(int(c), max(cols - 2, 0))
-    fr = r - ri
-    fc = c - ci
-    ri1 = min(ri + 1, rows - 1)
-    ci1 = min(ci + 1, cols - 1)
+    return _interp(dem, ri, ci, min(ri + 1, rows - 1), min(ci + 1, cols - 1), r - ri, c - ci)
+
+
+@jit
+def _interp(dem: np.ndarray, ri: int, ci: int, ri1: int, ci1: int, fr: float,
+            fc: float) -> float:
+    """Bilinear blend of the four cells ``(ri|ri1, ci|ci1)`` at offsets ``(fr, fc)``."""
     a = dem[ri, ci]
     top = a + (dem[ri, ci1] - a) * fc
     a = dem[ri1, ci]
@@ -122,15 +125,7 @@ def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: 
             c = c0 + dc * i
             ri = int(r)
             ci = int(c)
-            fr = r - ri
-            fc = c - ci
-            a = dem[ri, ci]
-            b = dem[ri, ci + 1]
-            top = a + (b - a) * fc
-            a = dem[ri + 1, ci]
-            b = dem[ri + 1, ci + 1]
-            bot = a + (b - a) * fc
-            out[i] = top + (bot - top) * fr
+            out[i] = _interp(dem, ri, ci, ri + 1, ci + 1, r - ri, c - ci)
         return
     for i in range(n + 1):
         out[i] = bilinear(dem, r0 + dr * i, c0 + dc * i)
@@ -143,9 +138,10 @@ def path_loss(z: np.ndarray, n: int, step_m: float, h_tx_m: float, h_rx_m: float
               out: np.ndarray) -> None:
     """Loss over the profile ``z[0..n]`` (spacing ``step_m``) by ``model``.
 
-    Fills ``out[O_LOSS]``, ``out[O_FREE]``, ``out[O_MODE]`` and the
-    ``knife`` model's edge (``O_KNIFE``, ``O_EDGE_D``, ``O_EDGE_Z``), for
-    every model: it names the obstruction of a terrain-blocked village.
+    Fills ``out[O_LOSS]``, ``out[O_FREE]``, ``out[O_MODE]``, and for the
+    ``knife`` model its edge (``O_KNIFE``, ``O_EDGE_D``, ``O_EDGE_Z``; NaN for
+    the other models: the audit asks the knife model for them, on the few
+    paths of villages that are not covered, to name their obstruction).
     ``work`` (float64[WORK_SIZE]), ``iv`` (float64[IV_SIZE]; at least 5) and
     ``dist`` (float64[> n]) are scratch.
     """
@@ -153,13 +149,10 @@ def path_loss(z: np.ndarray, n: int, step_m: float, h_tx_m: float, h_rx_m: float
     h_ts = z[0] + h_tx_m
     h_r = z[n] + h_rx_m
     free = fspl_db(math.sqrt(d * d + (h_ts - h_r) * (h_ts - h_r)), freq_mhz)
-    _k.point_loss(z[:n + 1], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, _k.MODEL_KNIFE, iv)
-    knife = iv[1]
-    knife_loss = iv[0]
     out[O_FREE] = free
-    out[O_KNIFE] = knife
-    out[O_EDGE_D] = iv[2]
-    out[O_EDGE_Z] = iv[3]
+    out[O_KNIFE] = math.nan
+    out[O_EDGE_D] = math.nan
+    out[O_EDGE_Z] = math.nan
     if model == _k.MODEL_ITM:
         loss, mode, _warn, err = _itm.p2p(
             z, n, step_m, h_tx_m, h_rx_m, int(itm_params[_ks.P_CLIMATE]),
@@ -181,8 +174,13 @@ def path_loss(z: np.ndarray, n: int, step_m: float, h_tx_m: float, h_rx_m: float
         out[O_MODE] = 2 if ld > 0.0 else 1
         return
     if model == _k.MODEL_KNIFE:
-        out[O_LOSS] = knife_loss
-        out[O_MODE] = 2 if knife > 0.0 else 1
+        _k.point_loss(z[:n + 1], step_m, h_tx_m, h_rx_m, freq_mhz, k_factor, _k.MODEL_KNIFE,
+                      iv)
+        out[O_LOSS] = iv[0]
+        out[O_KNIFE] = iv[1]
+        out[O_EDGE_D] = iv[2]
+        out[O_EDGE_Z] = iv[3]
+        out[O_MODE] = 2 if iv[1] > 0.0 else 1
         return
     out[O_MODE] = 1
     if _k._is_empirical(model):
@@ -292,18 +290,9 @@ def fold_pairs(v_ptr: np.ndarray, p_tower: np.ndarray, rx: np.ndarray, offset: n
                 continue
             t = p_tower[p]
             k = tech[t]
-            m = val - offset[t]
-            if math.isnan(best_tech[v, k]) or m > best_tech[v, k]:
-                best_tech[v, k] = m
-                server_tech[v, k] = t
-            b = best_rx[v]
-            if math.isnan(b) or val > b:
-                second_rx[v] = b
-                best_rx[v] = val
-                server_rx[v] = t
-            else:
-                s = second_rx[v]
-                if math.isnan(s) or val > s:
-                    second_rx[v] = val
+            best_tech[v, k], server_tech[v, k], _ = _k.fold_best(
+                val - offset[t], t, best_tech[v, k], server_tech[v, k], math.nan)
+            best_rx[v], server_rx[v], second_rx[v] = _k.fold_best(
+                val, t, best_rx[v], server_rx[v], second_rx[v])
             if val >= covered_dbm[k] + offset[t]:
                 n_servers[v] += 1

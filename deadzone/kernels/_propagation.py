@@ -81,6 +81,7 @@ from deadzone.kernels._basic import (  # noqa: F401  (re-exported)
 )
 from deadzone.kernels._hull import _hull_horizon, _hull_push
 from deadzone.kernels._jit import jit
+from deadzone.kernels._vmath import vjit
 
 MODEL_FSPL = 0
 MODEL_KNIFE = 1
@@ -658,6 +659,23 @@ def tower_sweep(
             out_rx_dbm[cell_r[k] - row0 + r, cell_c[k] - col0 + r] = eirp_dbm + g - loss[k]
 
 
+@vjit
+def fold_best(v: float, index: int, best: float, server: int,
+              second: float) -> tuple[float, int, float]:
+    """One value into a (best, best's index, second best) triple; NaN = empty.
+
+    A strict ``>`` keeps the first index on ties, so folding in index order
+    makes the result independent of scheduling.  The one update rule of the
+    area composites (:func:`merge_window`, the what-if cell lists) and of the
+    exact-path villages (:func:`deadzone.kernels._paths.fold_pairs`).
+    """
+    if math.isnan(best) or v > best:
+        return v, index, best
+    if math.isnan(second) or v > second:
+        return best, server, v
+    return best, server, second
+
+
 @jit
 def merge_window(
     win_rx_dbm: np.ndarray,
@@ -693,14 +711,10 @@ def merge_window(
             if math.isnan(v):
                 continue
             v = v - metric_offset_db
-            b = best_dbm[rr, cc]
-            if math.isnan(b) or v > b:
-                second_dbm[rr, cc] = b
-                best_dbm[rr, cc] = v
-                best_server[rr, cc] = tower_index
-            else:
-                s = second_dbm[rr, cc]
-                if math.isnan(s) or v > s:
-                    second_dbm[rr, cc] = v
+            b, k, s = fold_best(v, tower_index, best_dbm[rr, cc], best_server[rr, cc],
+                                second_dbm[rr, cc])
+            best_dbm[rr, cc] = b
+            best_server[rr, cc] = k
+            second_dbm[rr, cc] = s
             if v >= threshold_dbm:
                 n_servers[rr, cc] += 1

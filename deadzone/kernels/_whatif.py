@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from deadzone.kernels._jit import jit
+from deadzone.kernels._propagation import fold_best
 
 
 @jit
@@ -231,14 +232,7 @@ def fold_cells(
             if math.isnan(v):
                 continue
             v = v - metric_offset_db
-            bb = best_dbm[k]
-            if math.isnan(bb) or v > bb:
-                second_dbm[k] = bb
-                best_dbm[k] = v
-                best_server[k] = tower_index
-            else:
-                s = second_dbm[k]
-                if math.isnan(s) or v > s:
-                    second_dbm[k] = v
+            best_dbm[k], best_server[k], second_dbm[k] = fold_best(
+                v, tower_index, best_dbm[k], best_server[k], second_dbm[k])
             if v >= threshold_dbm:
                 n_servers[k] += 1

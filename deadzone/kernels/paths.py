@@ -134,12 +134,13 @@ class PathResult:
         ITM mode (1 line of sight, 2 diffraction, 3 troposcatter); other
         models 1 (no diffraction loss) or 2.
     knife_db : float64[n_pairs]
-        Diffraction loss of the ITU-R P.526-15 §4.5.1 knife edge on the path
-        (dB), whatever the model: what :func:`deadzone.geo.audit.audit` names
-        as the obstruction.
+        ``model="knife"`` only (NaN otherwise): the diffraction loss of its
+        equivalent knife edge (dB), what :func:`deadzone.geo.audit.audit`
+        names as a terrain-blocked village's obstruction.
     edge_distance_m, edge_height_m : float64[n_pairs]
         That edge's distance from the tower (m) and ground height (m above
-        sea level); NaN when the knife-edge loss is 0.
+        sea level); NaN when the knife-edge loss is 0 or the model is not
+        ``knife``.
     intervals : int64[n_pairs]
         Profile intervals ``n``.
     """
