@@ -326,7 +326,7 @@ def run_audit_and_write(
 ) -> Any:
     """Audit + files + map (area rasters and map only with ``rasters``), then the summary."""
     from deadzone.geo.audit import audit
-    from deadzone.geo.export import AUDIT_FILES, signal_raster_name, write_audit
+    from deadzone.geo.export import AUDIT_FILES, TABLE_FILES, signal_raster_name, write_audit
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
@@ -340,43 +340,33 @@ def run_audit_and_write(
         result = audit(scenario, **engine.kwargs(), clutter=clutter, rasters=False)
     write_audit(result, out, overwrite=True)
     cov = result.coverage
-    thresholds = engine.thresholds
     if cov is None:
         (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
-        if not quiet:
-            click.echo(f"{title}")
-            for line in result.summary_lines():
-                click.echo(f"  {line}")
-            click.echo(f"outputs: {out}/ ({', '.join(_written(out))}); no rasters or map "
-                       "(--no-rasters)")
-        return result
-    communes = scenario.communes.merge(
-        result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
-        on="commune_id", how="left",
-    ) if len(scenario.communes) else None
-    layers = metric_layers({t: c.best_dbm for t, c in cov.by_tech.items()}, cov.rx.best_dbm,
-                           thresholds)
-    m = coverage_map(
-        **layers, transform=cov.transform, crs=cov.crs,
-        villages=result.villages, towers=scenario.towers, communes=communes,
-        title=title, summary_lines=result.summary_lines()[:3],
-        status_labels=status_labels(thresholds, list(cov.by_tech)),
-    )
-    save_map(m, out / "map.html", overwrite=True)
+        outputs = ", ".join(f for f in TABLE_FILES if (out / f).exists())
+        outputs += "; no rasters or map (--no-rasters)"
+    else:
+        thresholds = engine.thresholds
+        communes = scenario.communes.merge(
+            result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
+            on="commune_id", how="left",
+        ) if len(scenario.communes) else None
+        layers = metric_layers({t: c.best_dbm for t, c in cov.by_tech.items()},
+                               cov.rx.best_dbm, thresholds)
+        m = coverage_map(
+            **layers, transform=cov.transform, crs=cov.crs,
+            villages=result.villages, towers=scenario.towers, communes=communes,
+            title=title, summary_lines=result.summary_lines()[:3],
+            status_labels=status_labels(thresholds, list(cov.by_tech)),
+        )
+        save_map(m, out / "map.html", overwrite=True)
+        signals = [signal_raster_name(t) for t in cov.by_tech]
+        outputs = ", ".join((*AUDIT_FILES, *signals, "map.html"))
     if not quiet:
         click.echo(f"{title}")
         for line in result.summary_lines():
             click.echo(f"  {line}")
-        signals = [signal_raster_name(t) for t in cov.by_tech]
-        click.echo(f"outputs: {out}/ ({', '.join((*AUDIT_FILES, *signals, 'map.html'))})")
+        click.echo(f"outputs: {out}/ ({outputs})")
     return result
-
-
-def _written(out: Path) -> list[str]:
-    """The audit files present in ``out`` (after a run without rasters)."""
-    from deadzone.geo.export import AUDIT_FILES
-
-    return [f for f in AUDIT_FILES if (out / f).exists()]
 
 
 def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:

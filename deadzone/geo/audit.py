@@ -44,6 +44,7 @@ from deadzone.kernels.paths import pair_signals, radio_table
 __all__ = [
     "AuditResult",
     "audit",
+    "audit_parameters",
     "district_rollup",
     "has_districts",
     "rollup",
@@ -501,12 +502,12 @@ def audit(
         else:
             res.insert(res.columns.get_loc("commune_id") + 1, "district", col)
         districts = district_rollup(communes)
-    parameters = cov.parameters if cov is not None else coverage_parameters(
-        model=params.model, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
-        k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm,
-        clutter=clutter is not None)
-    parameters = {**parameters, "village_method": _METHOD_NOTES[village_method],
-                  "rasters": cov is not None}
+    parameters = audit_parameters(
+        cov.parameters if cov is not None else coverage_parameters(
+            model=params.model, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
+            k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm,
+            clutter=clutter is not None),
+        village_method=village_method, rasters=cov is not None)
     summary = summary_dict(res, communes, cov, thr, scenario, grid=grid, parameters=parameters)
     _warn_population(res, sources[0])
     shapes = None
@@ -524,6 +525,17 @@ _METHOD_NOTES = {
     "paths": "exact tower-to-village paths (bilinear terrain at the DEM's cell size)",
     "raster": "area raster sampled at the village's cell",
 }
+
+
+def audit_parameters(engine_parameters: dict[str, Any], *, village_method: str = "paths",
+                     rasters: bool = True) -> dict[str, Any]:
+    """``summary.json``'s ``parameters`` (less the thresholds) of an audit.
+
+    The engine's (:func:`deadzone.geo.coverage.coverage_parameters`) plus how
+    villages were evaluated and whether area rasters were computed.
+    """
+    return {**engine_parameters, "village_method": _METHOD_NOTES[village_method],
+            "rasters": rasters}
 
 
 def _engine_of(cov: CoverageResult) -> EngineParams:
@@ -1000,7 +1012,8 @@ def summary_dict(
 ) -> dict[str, Any]:
     """The contract of ``summary.json`` (totals, parameters, provenance).
 
-    ``grid`` and ``parameters`` default to ``cov``'s (one of the two is needed).
+    ``grid`` and ``parameters`` (:func:`audit_parameters`) default to
+    ``cov``'s (one of the two is needed).
     """
     import deadzone
 
@@ -1008,9 +1021,7 @@ def summary_dict(
         if cov is None:
             raise ParameterError("summary_dict needs the coverage or the grid and parameters")
         grid = grid or cov.grid
-        if parameters is None:  # a what-if session's villages: exact paths, with rasters
-            parameters = {**cov.parameters, "village_method": _METHOD_NOTES["paths"],
-                          "rasters": True}
+        parameters = parameters if parameters is not None else cov.parameters
     st = villages["status"]
     covered = st == "covered"
     reasons = villages.loc[~covered, "reason"].dropna().value_counts().sort_index()

@@ -145,12 +145,8 @@ def village_points(villages: gpd.GeoDataFrame, dem: Dem) -> VillagePoints:
 
 def fractional_rc(dem: Dem, x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """(row, col) of projected points in cell units, 0.0 at the first cell's centre."""
-    inv = ~dem.transform
-    xa = np.asarray(x, dtype=np.float64)
-    ya = np.asarray(y, dtype=np.float64)
-    col = inv.a * xa + inv.b * ya + inv.c - 0.5
-    row = inv.d * xa + inv.e * ya + inv.f - 0.5
-    return np.column_stack([row, col])
+    row, col = dem.cell_coords(x, y)
+    return np.column_stack([row - 0.5, col - 0.5])
 
 
 def candidate_pairs(

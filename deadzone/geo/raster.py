@@ -102,17 +102,23 @@ class Dem:
         inside : ndarray of bool
             Whether each point lies inside the grid.
         """
-        inv = ~self.transform
-        xa = np.asarray(x, dtype=np.float64)
-        ya = np.asarray(y, dtype=np.float64)
-        colf = inv.a * xa + inv.b * ya + inv.c
-        rowf = inv.d * xa + inv.e * ya + inv.f
+        rowf, colf = self.cell_coords(x, y)
         rows, cols = self.shape
         finite = np.isfinite(colf) & np.isfinite(rowf)
         r = np.floor(np.where(finite, rowf, -1)).astype(np.int64)
         c = np.floor(np.where(finite, colf, -1)).astype(np.int64)
         inside = finite & (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
         return np.clip(r, 0, rows - 1), np.clip(c, 0, cols - 1), inside
+
+    def cell_coords(
+        self, x: npt.ArrayLike, y: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Continuous (row, col) of CRS coordinates: 0.0 at the grid's top-left
+        corner, 0.5 at the first cell's centre (the cell is the floor)."""
+        inv = ~self.transform
+        xa = np.asarray(x, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64)
+        return inv.d * xa + inv.e * ya + inv.f, inv.a * xa + inv.b * ya + inv.c
 
     def xy(self, rows: npt.ArrayLike, cols: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Return CRS coordinates of cell centres."""

@@ -34,7 +34,7 @@ from shapely.geometry import Point
 
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
-from deadzone.geo.audit import AuditResult, audit, rollup, summary_dict
+from deadzone.geo.audit import AuditResult, audit, audit_parameters, rollup, summary_dict
 from deadzone.geo.coverage import (
     DEFAULT_FLOOR_DBM,
     DEFAULT_RADIUS_KM,
@@ -1058,7 +1058,9 @@ class Session:
                 (scen.communes.attrs if scen.communes is not None else {}).get("source", "communes")
             ),
         )
-        summary = summary_dict(villages, communes, cov, self.thresholds, scen)
+        # villages from exact paths (the session's re-audits), rasters kept
+        summary = summary_dict(villages, communes, cov, self.thresholds, scen,
+                               parameters=audit_parameters(cov.parameters))
         return AuditResult(villages, communes, provinces, summary, cov, self._shapes)
 
     def _nearest(self) -> None:

@@ -785,9 +785,11 @@ def _village_rows(
     if skipped:
         logger.info("%d village(s) without a usable geometry are not drawn", skipped)
     rows: dict[str, list[list[Any]]] = {status: [] for status in STATUSES}
-    for i, (ok, point, rec) in enumerate(zip(
-        usable, points, villages[list(_VILLAGE_COLUMNS)].itertuples(index=False), strict=True
-    )):
+    signals = _status_signals(villages)
+    for ok, point, rec, signal in zip(
+        usable, points, villages[list(_VILLAGE_COLUMNS)].itertuples(index=False), signals,
+        strict=True,
+    ):
         if not ok:
             continue
         lon, lat = point.x, point.y
@@ -809,7 +811,7 @@ def _village_rows(
                 _text(rec.name),
                 commune_html,
                 _number(rec.population, ",.0f"),
-                _status_signal(villages, i, rec.best_rx_dbm),
+                signal,
                 _text(rec.serving_tower_id),
                 html.escape(str(rec.status)),
                 reason,
@@ -818,19 +820,28 @@ def _village_rows(
     return rows
 
 
-def _status_signal(villages: gpd.GeoDataFrame, i: int, best_rx_dbm: Any) -> str:
-    """The value a village's status came from, labelled: ``4G RSRP -126.1 dBm``.
+def _status_signals(villages: gpd.GeoDataFrame) -> list[str]:
+    """Per village, the value its status came from, labelled: ``4G RSRP -126.1 dBm``.
 
     The audit's ``status_tech`` names the technology whose metric
-    (``signal_<tech>_dbm``: received level for 2G/3G, RSRP for 4G/5G) gave the
-    status; tables without it show the total received power.
+    (``signal_<tech>_dbm``: received level for 2G/3G, RSRP for 4G/5G,
+    :func:`deadzone.geo.thresholds.metric_name`) gave the status; villages
+    without one (and tables without the column) show the total received power.
     """
-    tech = villages["status_tech"].iloc[i] if "status_tech" in villages.columns else None
-    col = f"signal_{str(tech).lower()}_dbm"
-    if _missing(tech) or col not in villages.columns:
-        return _number(best_rx_dbm, ".1f", " dBm")
-    metric = "RSRP" if str(tech) in ("4G", "5G") else "level"
-    return f"{html.escape(str(tech))} {metric} " + _number(villages[col].iloc[i], ".1f", " dBm")
+    from deadzone.geo.thresholds import metric_name
+
+    out = [_number(v, ".1f", " dBm") for v in villages["best_rx_dbm"]]
+    if "status_tech" not in villages.columns:
+        return out
+    for tech, rows in villages.groupby("status_tech", sort=False).indices.items():
+        col = f"signal_{str(tech).lower()}_dbm"
+        if _missing(tech) or col not in villages.columns:
+            continue
+        label = f"{html.escape(str(tech))} {metric_name(str(tech))} "
+        values = villages[col].to_numpy()
+        for r in rows:
+            out[r] = label + _number(values[r], ".1f", " dBm")
+    return out
 
 
 def _wedge(

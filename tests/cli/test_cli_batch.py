@@ -363,7 +363,8 @@ split = "province"
 
 def test_batch_rasters_key_writes_the_area_rasters(tmp_path: Path) -> None:
     toml = _matrix_toml(tmp_path, 1)
-    text = toml.read_text(encoding="utf-8").replace("radius_km = 4", "radius_km = 4\nrasters = true")
+    text = toml.read_text(encoding="utf-8")
+    text = text.replace("radius_km = 4", "radius_km = 4\nrasters = true")
     text = text.replace('model = ["fspl", "knife"]', 'model = ["fspl"]')
     toml.write_text(text, encoding="utf-8")
     out = tmp_path / "out"

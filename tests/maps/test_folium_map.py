@@ -13,6 +13,7 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from affine import Affine
 from pyproj import Transformer
@@ -460,3 +461,22 @@ def test_renders_offline_in_headless_chromium(tmp_path: Path, saved: tuple[Path,
     centre = pixels[300:600, 450:750]  # the map is fitted to the data, so the raster is here
     assert centre.std() > 5.0
     assert np.abs(centre.mean(axis=(0, 1)) - 221.0).max() > 15.0  # not Leaflet's grey #ddd
+
+
+def test_popup_shows_the_metric_the_status_came_from() -> None:
+    from deadzone.maps.folium_map import _status_signals
+
+    v = gpd.GeoDataFrame(
+        {
+            "best_rx_dbm": [-88.04, -95.0, np.nan],
+            "status_tech": pd.array(["4G", "2G", None], dtype="string"),
+            "signal_4g_dbm": [-116.44, -140.0, np.nan],
+            "signal_2g_dbm": [-99.0, -95.0, np.nan],
+        },
+        geometry=gpd.points_from_xy([0, 1, 2], [0, 1, 2]), crs=4326,
+    )
+    got = _status_signals(v)
+    assert got[0] == "4G RSRP -116.4 dBm"
+    assert got[1] == "2G received level -95.0 dBm"
+    assert "RSRP" not in got[2] and "level" not in got[2]
+    assert _status_signals(v.drop(columns="status_tech"))[0] == "-88.0 dBm"
