@@ -111,8 +111,9 @@ IV_N_S = 9
 IV_DELTA_H = 10
 IV_SIZE = 11
 
-#: Work buffer length ``_delta_h`` needs (at most 245 resampled points).
-WORK_SIZE = 247
+#: Work buffer length ``_delta_h`` needs: at most 245 resampled points, then
+#: the counts and members of :func:`_order_stats` (64 + 245).
+WORK_SIZE = 560
 
 # --- physical constants ---------------------------------------------------------
 A_0_M = 6370e3  # earth radius of the Vogler normalisation [Vog]
@@ -280,10 +281,48 @@ def prep_params(f_mhz: float, h_sys_m: float, n0: float, pol: int, epsilon: floa
 
 
 @jit
+def _sum4(z: np.ndarray, lo: int, hi: int, mid0: float):
+    """``(sum z[lo:hi], sum z[k] * (mid0 + k - lo))`` in four interleaved partial
+    sums (fixed order: the same result whatever the thread count).
+
+    NTIA's loops add one term at a time, a chain that waits on each add; four
+    partial sums let the adds overlap.  The totals differ from the one-chain
+    sums only by rounding (a few ulp), far below what any output shows.
+    """
+    s0 = s1 = s2 = s3 = 0.0
+    w0 = w1 = w2 = w3 = 0.0
+    k = lo
+    m = mid0
+    while k + 4 <= hi:
+        z0 = z[k]
+        z1 = z[k + 1]
+        z2 = z[k + 2]
+        z3 = z[k + 3]
+        s0 += z0
+        s1 += z1
+        s2 += z2
+        s3 += z3
+        w0 += z0 * m
+        w1 += z1 * (m + 1.0)
+        w2 += z2 * (m + 2.0)
+        w3 += z3 * (m + 3.0)
+        k += 4
+        m += 4.0
+    while k < hi:
+        s0 += z[k]
+        w0 += z[k] * m
+        k += 1
+        m += 1.0
+    return (s0 + s1) + (s2 + s3), (w0 + w1) + (w2 + w3)
+
+
+@jit
 def _lsq_fit(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float):
     """Least-squares line through z between two distances [Alg §2 zlsub].
 
-    Returns the fitted heights (y at x = 0, y at x = n_int * xi).
+    Returns the fitted heights (y at x = 0, y at x = n_int * xi).  The sums
+    run in four partial sums (:func:`_sum4`); the offsets ``mid`` are
+    half-integers, exact in any order.
     """
     i_start = int(_dim(d_start / xi, 0.0))
     i_end = n_int - int(_dim(float(n_int), d_end / xi))
@@ -293,14 +332,9 @@ def _lsq_fit(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float)
     x_len = float(i_end - i_start)
     mid = -0.5 * x_len
     mid_end = i_end + mid
-    sum_y = 0.5 * (z[i_start] + z[i_end])
-    scaled = 0.5 * (z[i_start] - z[i_end]) * mid
-    k = i_start
-    for _ in range(2, int(x_len) + 1):
-        k += 1
-        mid += 1.0
-        sum_y += z[k]
-        scaled += z[k] * mid
+    sum_y, sum_w = _sum4(z, i_start + 1, i_end, mid + 1.0)
+    sum_y += 0.5 * (z[i_start] + z[i_end])
+    scaled = 0.5 * (z[i_start] - z[i_end]) * mid + sum_w
     sum_y = sum_y / x_len
     scaled = scaled * 12.0 / ((x_len * x_len + 2.0) * x_len)
     return sum_y - scaled * mid_end, sum_y + scaled * (n_int - mid_end)
@@ -346,6 +380,70 @@ def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
     return a[k]
 
 
+#: Buckets of the order-statistics pass of :func:`_delta_h`.
+_N_BUCKETS = 64
+
+
+@jit
+def _order_stats(a: np.ndarray, n: int, k_lo: int, k_hi: int, lo: float, hi: float,
+                 work: np.ndarray, at: int):
+    """``sorted(a[:n])[k_lo]`` and ``sorted(a[:n])[k_hi]`` (``k_lo <= k_hi``), exactly.
+
+    ``lo``/``hi`` are the minimum and maximum of ``a[:n]``.  One counting
+    pass sorts the values into ``_N_BUCKETS`` equal-width buckets (the bucket
+    index is a monotone function of the value, so every value of a lower
+    bucket is <= every value of a higher one), the cumulative counts name the
+    bucket and rank of each wanted statistic, and a quickselect runs on that
+    bucket's few members only.  ``work[at:]`` holds the counts and members
+    (``_N_BUCKETS + n`` elements); ``a`` is not changed.
+    """
+    span = hi - lo
+    if not span > 0.0:
+        return lo, lo
+    cnt = at
+    buf = at + _N_BUCKETS
+    scale = _N_BUCKETS / span
+    if not scale < math.inf:  # a span too small to scale: select on a copy
+        for j in range(n):
+            work[buf + j] = a[j]
+        v_lo = _select(work, buf, buf + n, buf + k_lo)
+        return v_lo, _select(work, buf, buf + n, buf + k_hi)
+    top = _N_BUCKETS - 1
+    for b in range(_N_BUCKETS):
+        work[cnt + b] = 0.0
+    for j in range(n):
+        b = min(int((a[j] - lo) * scale), top)
+        work[cnt + b] += 1.0
+    # bucket and rank within it of both statistics
+    b_lo = b_hi = -1
+    r_lo = r_hi = 0
+    below = 0
+    for b in range(_N_BUCKETS):
+        c = int(work[cnt + b])
+        if b_lo < 0 and k_lo < below + c:
+            b_lo = b
+            r_lo = k_lo - below
+        if k_hi < below + c:
+            b_hi = b
+            r_hi = k_hi - below
+            break
+        below += c
+    m = 0
+    for j in range(n):
+        if min(int((a[j] - lo) * scale), top) == b_lo:
+            work[buf + m] = a[j]
+            m += 1
+    v_lo = _select(work, buf, buf + m, buf + r_lo)
+    if b_hi == b_lo:
+        return v_lo, _select(work, buf, buf + m, buf + r_hi)
+    m = 0
+    for j in range(n):
+        if min(int((a[j] - lo) * scale), top) == b_hi:
+            work[buf + m] = a[j]
+            m += 1
+    return v_lo, _select(work, buf, buf + m, buf + r_hi)
+
+
 @jit
 def _delta_h(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float,
              work: np.ndarray) -> float:
@@ -356,6 +454,13 @@ def _delta_h(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float,
     interdecile range of the residuals (10 % minus 90 % exceedance) gives
     Delta h(d); inverting ERL eq 3 gives Delta h.  ``work`` needs
     ``WORK_SIZE`` elements; nothing is allocated.
+
+    NTIA walks the resampling position and the detrending line forward one
+    add at a time; here point ``j`` is placed at ``x_start + j dx`` and the
+    line evaluated at ``j`` directly (the same values up to rounding, with no
+    chain of dependent adds), and the two order statistics come from a
+    counting pass (:func:`_order_stats`) instead of NTIA's full sort: the
+    same order statistics exactly.
     """
     x_start = d_start / xi
     x_end = d_end / xi
@@ -367,23 +472,23 @@ def _delta_h(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float,
     p90 = n - p10
     np_s = float(n - 1)
     dx = (x_end - x_start) / np_s
-    i = int(x_start)
-    x = x_start - (i + 1.0)
+    # point j between z[i - 1] and z[i], i = ceil(position) (at least 1, at most
+    # n_int: NTIA extrapolates from the last interval there)
     for j in range(n):
-        while x > 0.0 and (i + 1) < n_int:
-            x -= 1.0
-            i += 1
-        work[j] = z[i + 1] + (z[i + 1] - z[i]) * x
-        x += dx
+        pos = x_start + j * dx
+        i = min(max(int(math.ceil(pos)), 1), n_int)
+        work[j] = z[i] + (z[i] - z[i - 1]) * (pos - i)
     y1, y2 = _lsq_fit(work, n - 1, 1.0, 0.0, np_s)
     slope = (y2 - y1) / np_s
+    lo = math.inf
+    hi = -math.inf
     for j in range(n):
-        work[j] = work[j] - y1
-        y1 += slope
-    # The two order statistics by selection (O(n)) instead of NTIA's full
-    # sort: the same values, so the same Delta h, in a third of the time.
-    q10 = _select(work, 0, n, n - p10)  # p10-th largest
-    q90 = _select(work, 0, n - p10, n - 1 - p90)  # (p90 + 1)-th largest
+        v = work[j] - (y1 + slope * j)
+        work[j] = v
+        lo = min(lo, v)
+        hi = max(hi, v)
+    # 10 % exceedance: the p10-th largest; 90 %: the (p90 + 1)-th largest
+    q90, q10 = _order_stats(work, n, n - 1 - p90, n - p10, lo, hi, work, n)
     return (q10 - q90) / (1.0 - 0.8 * math.exp(-(d_end - d_start) / 50e3))
 
 
@@ -402,13 +507,15 @@ def _horizons(z: np.ndarray, n_int: int, xi: float, a_e: float, h_tx: float, h_r
     th1 = -(z_rx - z_tx) / d - d / (2.0 * a_e)
     dh0 = d
     dh1 = d
-    d_tx = 0.0
-    d_rx = d
+    # NTIA steps both distances by one add per point (a chain of dependent
+    # adds) and divides by 2 a_e; i xi and a multiply give the same angles up
+    # to rounding, without the chain.
+    c = 1.0 / (2.0 * a_e)
     for i in range(1, n_int):
-        d_tx += xi
-        d_rx -= xi
-        t0 = (z[i] - z_tx) / d_tx - d_tx / (2.0 * a_e)
-        t1 = -(z_rx - z[i]) / d_rx - d_rx / (2.0 * a_e)
+        d_tx = i * xi
+        d_rx = d - d_tx
+        t0 = (z[i] - z_tx) / d_tx - d_tx * c
+        t1 = (z[i] - z_rx) / d_rx - d_rx * c
         if t0 > th0:
             th0 = t0
             dh0 = d_tx
@@ -1057,10 +1164,7 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
     d = n_int * xi
     # mean path height ignoring the first and last 10 % [Alg §2 qlrpfl]
     p10 = int(0.1 * n_int)
-    h_sys = 0.0
-    for i in range(p10, n_int - p10 + 1):
-        h_sys += z[i]
-    h_sys /= n_int - 2 * p10 + 1
+    h_sys = _sum4(z, p10, n_int - p10 + 1, 0.0)[0] / (n_int - 2 * p10 + 1)
     n_s, gamma_e, z_g = prep_params(f_mhz, h_sys, n0, pol, epsilon, sigma)
     a_e = 1.0 / gamma_e
 

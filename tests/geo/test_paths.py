@@ -5,7 +5,7 @@
   village point, n = max(2, ceil(d / cell)) intervals, both ends).
 * ITM: NTIA ITM 1.4's method through ``p2p_loss`` (itself checked against
   NTIA's published vectors in tests/kernels/test_itm.py and against NTIA's
-  C++ to 2e-13 dB by bench/ntia_ref.py).
+  C++ to 5e-12 dB by bench/ntia_ref.py).
 * P.526: ``delta_bullington`` (the Recommendation as written, checked against
   ITU-R SG3's validation cases in tests/kernels/test_p526.py).
 """

@@ -379,3 +379,109 @@ def test_batch_equals_single(zs, f) -> None:
         assert loss[i] == one.loss_db
         assert mode[i] == one.mode
         assert warn[i] == one.warnings
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(-50.0, 50.0), st.sampled_from([0.0, 1.0, 1e-300, -7.25])),
+             min_size=2, max_size=245),
+    st.data(),
+)
+def test_order_stats_equal_sorting(values, data) -> None:
+    """Delta h's two order statistics (bucket count + select) are the sorted values."""
+    a = np.array(values)
+    n = a.size
+    k_lo = data.draw(st.integers(0, n - 1))
+    k_hi = data.draw(st.integers(k_lo, n - 1))
+    work = np.full(_itm.WORK_SIZE + 300, np.nan)
+    work[:n] = a
+    lo, hi = _itm._order_stats(work, n, k_lo, k_hi, float(a.min()), float(a.max()), work, n)
+    s = np.sort(a)
+    assert (lo, hi) == (s[k_lo], s[k_hi])
+    assert np.array_equal(work[:n], a)  # the input is left as it was
+
+
+def test_order_stats_tiny_span() -> None:
+    a = np.array([5e-324, 0.0, 1e-323, 5e-324, 0.0])
+    work = np.zeros(_itm.WORK_SIZE)
+    work[:5] = a
+    assert _itm._order_stats(work, 5, 1, 3, 0.0, 1e-323, work, 5) == (0.0, 5e-324)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-100.0, 3000.0), min_size=3, max_size=400),
+       st.floats(5.0, 100.0), st.floats(0.0, 0.4), st.floats(0.6, 1.0))
+def test_delta_h_is_ntia_definition(z, step, f0, f1) -> None:
+    """Delta h equals NTIA's dlthx written as NTIA writes it (running position,
+    running trend line, full sort), to rounding."""
+    z = np.array(z)
+    n_int = z.size - 1
+    d = n_int * step
+    d_start, d_end = f0 * d, f1 * d
+    work = np.empty(_itm.WORK_SIZE)
+    got = _itm._delta_h(z, n_int, step, d_start, d_end, work)
+    x_start, x_end = d_start / step, d_end / step
+    if x_end - x_start < 2.0:
+        assert got == 0.0
+        return
+    p10 = min(max(4, int(0.1 * (x_end - x_start + 8.0))), 25)
+    n = 10 * p10 - 5
+    dx = (x_end - x_start) / (n - 1)
+    i = int(x_start)
+    x = x_start - (i + 1.0)
+    s = np.empty(n)
+    for j in range(n):
+        while x > 0.0 and i + 1 < n_int:
+            x -= 1.0
+            i += 1
+        s[j] = z[i + 1] + (z[i + 1] - z[i]) * x
+        x += dx
+    # NTIA's zlsub over s[0..n-1] (half weights at both ends), one add at a time
+    x_len = n - 1.0
+    mid = -0.5 * x_len
+    mid_end = (n - 1) + mid
+    sum_y = 0.5 * (s[0] + s[n - 1])
+    scaled = 0.5 * (s[0] - s[n - 1]) * mid
+    for k in range(1, n - 1):
+        mid += 1.0
+        sum_y += s[k]
+        scaled += s[k] * mid
+    sum_y /= x_len
+    scaled = scaled * 12.0 / ((x_len * x_len + 2.0) * x_len)
+    y1, y2 = sum_y - scaled * mid_end, sum_y + scaled * (n - 1 - mid_end)
+    slope = (y2 - y1) / x_len
+    for j in range(n):
+        s[j] -= y1
+        y1 += slope
+    r = np.sort(s)
+    want = (r[n - p10] - r[p10 - 1]) / (1.0 - 0.8 * math.exp(-(d_end - d_start) / 50e3))
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-7)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-100.0, 3000.0), min_size=3, max_size=300),
+       st.floats(5.0, 100.0), st.floats(1.0, 100.0), st.floats(1.0, 100.0))
+def test_horizons_are_ntia_find_horizons(z, step, h_tx, h_rx) -> None:
+    """Horizon angles equal NTIA's FindHorizons (running distances) to rounding,
+    and each horizon distance is a point where that angle is reached."""
+    z = np.array(z)
+    n = z.size - 1
+    a_e = 8.5e6
+    th0, th1, dh0, dh1 = _itm._horizons(z, n, step, a_e, h_tx, h_rx)
+    d = n * step
+    z_tx, z_rx = z[0] + h_tx, z[n] + h_rx
+    w0 = (z_rx - z_tx) / d - d / (2 * a_e)
+    w1 = -(z_rx - z_tx) / d - d / (2 * a_e)
+    t0s, t1s = {d: w0}, {d: w1}
+    d_tx, d_rx = 0.0, d
+    for i in range(1, n):
+        d_tx += step
+        d_rx -= step
+        t0s[d_tx] = (z[i] - z_tx) / d_tx - d_tx / (2 * a_e)
+        t1s[d_rx] = -(z_rx - z[i]) / d_rx - d_rx / (2 * a_e)
+    for th, dh, ts in ((th0, dh0, t0s), (th1, dh1, t1s)):
+        best = max(ts.values())
+        assert th == pytest.approx(best, rel=1e-12, abs=1e-15)
+        at = min(ts, key=lambda k: abs(k - dh))
+        assert abs(at - dh) <= 1e-9 * d
+        assert ts[at] == pytest.approx(best, rel=1e-12, abs=1e-15)
