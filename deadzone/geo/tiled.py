@@ -483,11 +483,11 @@ def warp_to_disk(
         _dem_grid,
         _dem_read_plan,
         _dem_window,
+        _LATTICE,
         _existing,
-        _positions,
         _quiet_affine,
-        _tent_resample,
     )
+    from deadzone.kernels.resample import warp_tent
 
     p = _existing(path)
     out = Path(os.fspath(out_path))
@@ -531,23 +531,32 @@ def warp_to_disk(
                     )
                     continue
                 assert plan.lattice is not None
+                lat = plan.lattice
                 ar0, ac0 = plan.area[0], plan.area[1]
-                col_f, row_f = _positions(
-                    plan.lattice, ar0 + r0, ac0, h, cols, (src.height, src.width)
-                )
-                ok = np.isfinite(row_f)
+                # every position is a bilinear blend of lattice nodes of these
+                # rows, so their extent bounds the source rows the band reads
+                i_lo = (ar0 + r0) // _LATTICE - lat.i0
+                i_hi = (ar0 + r0 + h - 1) // _LATTICE - lat.i0 + 1
+                node_rows = lat.row_f[i_lo : i_hi + 1]
+                ok = np.isfinite(node_rows)
                 band = np.full((h, cols), np.nan, dtype=np.float32)
                 if ok.any():
                     ky = math.ceil(grid.kernel_y)
-                    s0 = max(int(rd.row_off), math.floor(float(row_f[ok].min()) - 0.5) - ky)
+                    s0 = max(int(rd.row_off), math.floor(float(node_rows[ok].min()) - 0.5) - ky)
                     s1 = min(
                         int(rd.row_off + rd.height),
-                        math.floor(float(row_f[ok].max()) - 0.5) + ky + 2,
+                        math.floor(float(node_rows[ok].max()) - 0.5) + ky + 2,
                     )
-                    vals = source(Window(rd.col_off, s0, rd.width, s1 - s0))
-                    band = _tent_resample(
-                        vals, col_f, row_f, int(rd.col_off), s0, grid.kernel_x, grid.kernel_y
-                    )
+                    if s1 > s0:
+                        vals = source(Window(rd.col_off, s0, rd.width, s1 - s0))
+                        band, _ = warp_tent(
+                            vals, np.zeros(vals.shape, dtype=bool), lattice_col=lat.col_f,
+                            lattice_row=lat.row_f, lattice_origin=(lat.i0, lat.j0),
+                            lattice_step=_LATTICE, target_origin=(ar0 + r0, ac0),
+                            target_shape=(h, cols), source_shape=(src.height, src.width),
+                            window_origin=(s0, int(rd.col_off)), kernel_x=grid.kernel_x,
+                            kernel_y=grid.kernel_y,
+                        )
                 dst.write(band, 1, window=win)
     return out
 
