@@ -479,11 +479,11 @@ def warp_to_disk(
     from rasterio.windows import Window
 
     from deadzone.data.loaders import (
+        _LATTICE,
         DEM_VALID_RANGE_M,
         _dem_grid,
         _dem_read_plan,
         _dem_window,
-        _LATTICE,
         _existing,
         _quiet_affine,
     )
