@@ -507,13 +507,17 @@ def _horizons(z: np.ndarray, n_int: int, xi: float, a_e: float, h_tx: float, h_r
     th1 = -(z_rx - z_tx) / d - d / (2.0 * a_e)
     dh0 = d
     dh1 = d
-    # NTIA steps both distances by one add per point (a chain of dependent
-    # adds) and divides by 2 a_e; i xi and a multiply give the same angles up
-    # to rounding, without the chain.
+    # The distances step by one add per point exactly as NTIA's loop does:
+    # they decide where the terminal fits start (int(0.9 dh / xi) often lands
+    # on an integer), so they must be NTIA's values to the last bit; the
+    # curvature term multiplies by 1 / (2 a_e) instead of dividing (the
+    # angles only decide which point is the horizon).
     c = 1.0 / (2.0 * a_e)
+    d_tx = 0.0
+    d_rx = d
     for i in range(1, n_int):
-        d_tx = i * xi
-        d_rx = d - d_tx
+        d_tx += xi
+        d_rx -= xi
         t0 = (z[i] - z_tx) / d_tx - d_tx * c
         t1 = (z[i] - z_rx) / d_rx - d_rx * c
         if t0 > th0:
