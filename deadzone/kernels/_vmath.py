@@ -47,6 +47,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from deadzone.kernels import _jit  # noqa: F401  (drops stale caches before any compile)
+
 #: Decorator of these functions and of the kernels built on them for SIMD
 #: loops: LLVM ``alwaysinline`` (``forceinline``), so that a loop calling
 #: them is one body LLVM can vectorize; IEEE division (``error_model=
