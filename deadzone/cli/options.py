@@ -174,23 +174,25 @@ def thresholds_from(threshold_dbm: float | None, indoor_margin_db: float) -> Thr
     return Thresholds.uniform(threshold_dbm, indoor_margin_db=indoor_margin_db)
 
 
-def coverage_label(label: str) -> str:
-    """A coverage progress label that says when the kernels still have to compile.
+def coverage_label(label: str, *, sweep: bool = True) -> str:
+    """A progress label that says when the kernels still have to compile.
 
     Numba compiles the propagation kernels for this machine on their first
-    use and caches them; that first run spends ~15 s before the first tower.
-    Known from the kernel's cache index (a Numba internal: if it moves, no
-    note, nothing else changes).
+    use and caches them; that first run spends ~20 s compiling.  Known from
+    the cache indexes of the exact-path kernel and (``sweep``: the run makes
+    area rasters) the area sweep, a Numba internal: if it moves, no note,
+    nothing else changes.
     """
     try:
-        from deadzone.kernels import _propagation
+        from deadzone.kernels import _paths, _propagation
 
-        index = Path(_propagation.tower_sweep._cache._cache_file._index_path)
+        kernels = [_paths.pairs_rx, *([_propagation.tower_sweep] if sweep else [])]
+        indexes = [Path(k._cache._cache_file._index_path) for k in kernels]
     except Exception:  # noqa: BLE001 - any change in Numba's internals: no note
         return label
-    if index.exists():
+    if all(i.exists() for i in indexes):
         return label
-    return f"{label}: compiling the kernels for this machine (first run only, ~15 s)"
+    return f"{label}: compiling the kernels for this machine (first run only, ~20 s)"
 
 
 class progress_bar:  # noqa: N801 - used like a function in a with-statement
@@ -336,7 +338,8 @@ def run_audit_and_write(
             result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
     else:
         if not quiet:
-            click.echo("villages: tower-to-village paths (no area rasters) ...", err=True)
+            click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
+                                      sweep=False) + " ...", err=True)
         result = audit(scenario, **engine.kwargs(), clutter=clutter, rasters=False)
     write_audit(result, out, overwrite=True)
     cov = result.coverage

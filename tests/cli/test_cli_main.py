@@ -70,12 +70,20 @@ def test_misspelt_tower_column_stops_with_one_line(tmp_path: Path) -> None:
 
 
 def test_coverage_label_says_when_the_kernels_compile(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    """A fresh install's first run names the ~15 s JIT in the progress label."""
+    """A fresh install's first run names the JIT in the progress label: the area
+    sweep's for rasters, the exact-path kernel's always."""
     from deadzone.cli.options import coverage_label
-    from deadzone.kernels import _propagation
+    from deadzone.kernels import _paths, _propagation
 
-    cache_file = _propagation.tower_sweep._cache._cache_file
-    monkeypatch.setattr(cache_file, "_index_path", str(tmp_path / "missing.nbi"))
+    sweep = _propagation.tower_sweep._cache._cache_file
+    paths = _paths.pairs_rx._cache._cache_file
+    monkeypatch.setattr(sweep, "_index_path", str(tmp_path / "sweep.nbi"))
+    monkeypatch.setattr(paths, "_index_path", str(tmp_path / "paths.nbi"))
     assert "compiling the kernels" in coverage_label("coverage (towers)")
-    (tmp_path / "missing.nbi").write_bytes(b"")
+    (tmp_path / "sweep.nbi").write_bytes(b"")
+    assert "compiling the kernels" in coverage_label("coverage (towers)")
+    (tmp_path / "paths.nbi").write_bytes(b"")
     assert coverage_label("coverage (towers)") == "coverage (towers)"
+    (tmp_path / "sweep.nbi").unlink()
+    assert coverage_label("villages", sweep=False) == "villages"
+    assert "compiling the kernels" in coverage_label("villages")
