@@ -36,7 +36,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from deadzone.kernels import _basic as _kbasic
 from deadzone.kernels import _paths as kp
+from deadzone.kernels import _propagation as _kprop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -63,6 +65,27 @@ def _pack(dem, cell_m, row0, col0, rr, cc, flat, offsets):
     return o
 
 
+@numba.njit(cache=False)
+def _pack_radial(dem, cell_m, row0, col0, r, rr, cc, owner, flat, offsets):
+    """NTIA PFL arrays of each cell's own radial profile: the samples of the
+    radial that owns it, up to the sample that owns it (what the sweep sees)."""
+    o = 0
+    for p in range(rr.size):
+        dr = rr[p] - row0
+        dc = cc[p] - col0
+        e = owner[dr + r, dc + r]
+        fr, fc = _kprop.radial_direction(e, r)
+        k = max(abs(dr), abs(dc))
+        step = math.sqrt((fr * cell_m) ** 2 + (fc * cell_m) ** 2)
+        offsets[p] = o
+        flat[o] = k
+        flat[o + 1] = step
+        for j in range(k + 1):
+            flat[o + 2 + j] = _kbasic.bilinear_from(dem, row0, col0, j * fr, j * fc)
+        o += k + 3
+    return o
+
+
 def _median_time(fn, n: int = 3) -> float:
     times = []
     for _ in range(n):
@@ -82,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from deadzone.data.loaders import load_dem
     from deadzone.data.io import write_raster
-    from deadzone.kernels.coverage import RadioSite, tower_window
+    from deadzone.kernels.coverage import RadioSite, owner_table, site_reach_m, tower_window
     from deadzone.kernels.itm import ItmSettings
 
     dem = load_dem(TILE, resolution_m=30.0)
@@ -92,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     itm = ItmSettings()
     rng = np.random.default_rng(11)
     r_cells = int(RADIUS_M // cell)
-    deltas, sweep_all, ref_all = [], [], []
+    deltas, sweep_all, ref_all, rad_all = [], [], [], []
     for row0, col0 in TOWERS:
         site = RadioSite(row=row0, col=col0, height_m=H_TX, freq_mhz=F_MHZ, eirp_dbm=EIRP)
         win, r_off, c_off = tower_window(z, site, cell_w_m=cell, cell_h_m=cell,
@@ -120,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
             sigma=itm.sigma, mdvar=itm.mdvar, time=itm.time_pct, location=itm.location_pct,
             situation=itm.situation_pct, with_mode=False)
         ref = EIRP - loss
+        # the same cells on their own radial profile (receiver at the owning sample)
+        r_win = int(math.ceil(RADIUS_M / cell))
+        owner = owner_table(r_win, cell, cell, site_reach_m(site, radius_m=RADIUS_M,
+                                                            floor_dbm=-150.0))
+        _pack_radial(z, cell, row0, col0, r_win, rr_a, cc_a, owner, flat, offsets)
+        loss_r, _m, _w, _rc = ntia_ref.p2p_tls_batch_packed(
+            flat, offsets, np.full(rr_a.size, H_TX), H_RX, np.full(rr_a.size, F_MHZ),
+            climate=itm.climate, n0=itm.n0, pol=itm.pol, epsilon=itm.epsilon,
+            sigma=itm.sigma, mdvar=itm.mdvar, time=itm.time_pct, location=itm.location_pct,
+            situation=itm.situation_pct, with_mode=False)
+        rad_all.append(EIRP - loss_r)
         sweep_all.append(sweep)
         ref_all.append(ref)
         deltas.append(sweep - ref)
@@ -135,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
           f"p90 {np.percentile(a, 90):.3f}, p99 {np.percentile(a, 99):.3f}, "
           f"max {a.max():.2f} dB; within 1 dB {100 * (a <= 1).mean():.1f}%")
     print(f"status at {THRESHOLD_DBM:g} dBm: {worse} cells worse in the sweep, {better} better")
+    q = np.concatenate(rad_all)
+    for name, x in (("sweep - NTIA on the cell's own radial profile (the sweep's method)", s - q),
+                    ("NTIA radial profile - NTIA straight to the centre (geometry)", q - r)):
+        ax = np.abs(x)
+        print(f"  {name}: mean {x.mean():+.3f}, |.| median {np.median(ax):.3f}, "
+              f"p90 {np.percentile(ax, 90):.3f}, p99 {np.percentile(ax, 99):.3f} dB")
 
     # cost: one 25 km ITM tower vs gdal_viewshed, same DEM and radius
     row0, col0 = TOWERS[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from deadzone.kernels._jit import jit
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -60,3 +62,49 @@ def _bullington_nu(
     d_b = min(max(d_b, 1e-6 * d), d * (1.0 - 1e-6))
     h_b = h_ts + s_tim * d_b - (h_ts * (d - d_b) + h_rs * d_b) / d
     return h_b * nu_factor(d_b, d, lam)
+
+
+@jit
+def bilinear(dem: np.ndarray, r: float, c: float) -> float:
+    """Height at fractional cell coordinates (cell centres at integer + 0.5 edges,
+    i.e. ``r = 0`` is the first row's centre), bilinear, clamped to the grid."""
+    rows = dem.shape[0]
+    cols = dem.shape[1]
+    r = min(max(r, 0.0), rows - 1.0)
+    c = min(max(c, 0.0), cols - 1.0)
+    ri = min(int(r), max(rows - 2, 0))
+    ci = min(int(c), max(cols - 2, 0))
+    return interp_cells(dem, ri, ci, min(ri + 1, rows - 1), min(ci + 1, cols - 1), r - ri, c - ci)
+
+
+@jit
+def interp_cells(dem: np.ndarray, ri: int, ci: int, ri1: int, ci1: int, fr: float,
+                 fc: float) -> float:
+    """Bilinear blend of the four cells ``(ri|ri1, ci|ci1)`` at offsets ``(fr, fc)``."""
+    a = dem[ri, ci]
+    top = a + (dem[ri, ci1] - a) * fc
+    a = dem[ri1, ci]
+    bot = a + (dem[ri1, ci1] - a) * fc
+    return top + (bot - top) * fr
+
+
+@jit
+def bilinear_from(dem: np.ndarray, row0: int, col0: int, ur: float, uc: float) -> float:
+    """Bilinear height at ``ur`` rows, ``uc`` columns from the centre of cell
+    ``(row0, col0)``, indices clamped to the grid.
+
+    The integer and fractional parts are taken of the offsets, not of the
+    absolute position, so a window cropped from a larger grid (another
+    ``row0``) gives the same height to the last bit.
+    """
+    rows = dem.shape[0]
+    cols = dem.shape[1]
+    qr = math.floor(ur)
+    qc = math.floor(uc)
+    ri = row0 + int(qr)
+    ci = col0 + int(qc)
+    ri0 = min(max(ri, 0), rows - 1)
+    ci0 = min(max(ci, 0), cols - 1)
+    ri1 = min(max(ri + 1, 0), rows - 1)
+    ci1 = min(max(ci + 1, 0), cols - 1)
+    return interp_cells(dem, ri0, ci0, ri1, ci1, ur - qr, uc - qc)

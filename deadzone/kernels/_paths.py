@@ -35,7 +35,8 @@ from deadzone.kernels import _empirical as _emp
 from deadzone.kernels import _itm, _p526
 from deadzone.kernels import _itm_sweep as _ks
 from deadzone.kernels import _propagation as _k
-from deadzone.kernels._basic import EARTH_RADIUS_M, fspl_db
+from deadzone.kernels._basic import EARTH_RADIUS_M, bilinear, fspl_db
+from deadzone.kernels._basic import interp_cells as _interp
 from deadzone.kernels._jit import jit, jit_parallel
 
 #: Fewest intervals of a path profile (ITM needs an interior point).
@@ -68,30 +69,6 @@ O_EDGE_Z = 7  # ground height at that edge (m); NaN when its loss is 0
 O_INTERVALS = 8  # number of profile intervals n
 O_GAIN = 9  # antenna gain (dB)
 O_SIZE = 10
-
-
-@jit
-def bilinear(dem: np.ndarray, r: float, c: float) -> float:
-    """Height at fractional cell coordinates (cell centres at integer + 0.5 edges,
-    i.e. ``r = 0`` is the first row's centre), bilinear, clamped to the grid."""
-    rows = dem.shape[0]
-    cols = dem.shape[1]
-    r = min(max(r, 0.0), rows - 1.0)
-    c = min(max(c, 0.0), cols - 1.0)
-    ri = min(int(r), max(rows - 2, 0))
-    ci = min(int(c), max(cols - 2, 0))
-    return _interp(dem, ri, ci, min(ri + 1, rows - 1), min(ci + 1, cols - 1), r - ri, c - ci)
-
-
-@jit
-def _interp(dem: np.ndarray, ri: int, ci: int, ri1: int, ci1: int, fr: float,
-            fc: float) -> float:
-    """Bilinear blend of the four cells ``(ri|ri1, ci|ci1)`` at offsets ``(fr, fc)``."""
-    a = dem[ri, ci]
-    top = a + (dem[ri, ci1] - a) * fc
-    a = dem[ri1, ci]
-    bot = a + (dem[ri1, ci1] - a) * fc
-    return top + (bot - top) * fr
 
 
 @jit
