@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ntia_ref
 
-    from deadzone.data.loaders import load_dem
     from deadzone.data.io import write_raster
+    from deadzone.data.loaders import load_dem
     from deadzone.kernels.coverage import RadioSite, owner_table, site_reach_m, tower_window
     from deadzone.kernels.itm import ItmSettings
 

@@ -124,7 +124,8 @@ def _extract(git_dir: Path) -> Path:
     (tmp / "COMMIT").write_text(commit + "\n")
     if not _is_tree(tmp):
         shutil.rmtree(tmp, ignore_errors=True)
-        raise NtiaUnavailable(f"{git_dir} (HEAD {commit[:10]}) has no src/itm_p2p.cpp + include/itm.h")
+        raise NtiaUnavailable(
+            f"{git_dir} (HEAD {commit[:10]}) has no src/itm_p2p.cpp + include/itm.h")
     if SRC_CACHE.exists():
         shutil.rmtree(SRC_CACHE)
     tmp.rename(SRC_CACHE)
@@ -183,7 +184,8 @@ def build(force: bool = False) -> Path:
     cmd[-1] = str(tmp_lib)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise NtiaUnavailable("building NTIA ITM failed:\n  " + " ".join(cmd) + "\n" + r.stderr[-4000:])
+        raise NtiaUnavailable(
+            "building NTIA ITM failed:\n  " + " ".join(cmd) + "\n" + r.stderr[-4000:])
     os.replace(tmp_lib, LIB)
     return LIB
 
@@ -223,7 +225,7 @@ def pack_pfl(profiles, steps_m) -> tuple[np.ndarray, np.ndarray]:
     if len(profs) > 1:
         offsets[1:] = np.cumsum(sizes[:-1])
     flat = np.empty(int(sizes.sum()), dtype=np.float64)
-    for p, s, o in zip(profs, steps, offsets):
+    for p, s, o in zip(profs, steps, offsets, strict=True):
         flat[o] = p.size - 1
         flat[o + 1] = s
         flat[o + 2: o + 2 + p.size] = p
@@ -360,9 +362,10 @@ def check() -> int:
     with open(SHARED / "p2p.csv", newline="") as fh:
         cases = list(csv.DictReader(fh))
     with open(SHARED / "pfls.csv") as fh:
-        pfls = [np.array([float(v) for v in line.split(",") if v.strip()]) for line in fh if line.strip()]
+        pfls = [np.array([float(v) for v in line.split(",") if v.strip()])
+                for line in fh if line.strip()]
     res_n, res_d, expected = [], [], []
-    for c, pfl in zip(cases, pfls):
+    for c, pfl in zip(cases, pfls, strict=True):
         n_int, step = int(pfl[0]), pfl[1]
         z = pfl[2: 2 + n_int + 1]
         kw = dict(climate=int(c["climate"]), n0=float(c["N_0"]), pol=int(c["pol"]),
@@ -373,8 +376,8 @@ def check() -> int:
         res_n.append([a[0] for a in p2p_tls_batch([z], step, *args, **kw)])
         res_d.append(_deadzone_one(z, step, *args, **kw))
         expected.append(float(c["A__db"]))
-    ntia = tuple(np.array(v) for v in zip(*res_n))
-    dz = tuple(np.array(v) for v in zip(*res_d))
+    ntia = tuple(np.array(v) for v in zip(*res_n, strict=True))
+    dz = tuple(np.array(v) for v in zip(*res_d, strict=True))
     rows.append(_row("NTIA p2p.csv", len(cases), ntia, dz, np.array(expected)))
     # (b) 2,000 random walks, 100..900 intervals of 30 m (mostly ITM "LOS" mode);
     # (c) extra: 2,000 ridged walks, 100..3000 intervals (diffraction/troposcatter too)
@@ -389,14 +392,15 @@ def check() -> int:
             kw = dict(RADIO, mdvar=mdvar)
             ntia = p2p_tls_batch(profs, STEP, htx, 1.5, f, **kw)
             dz = tuple(np.array(v) for v in zip(*[
-                _deadzone_one(profs[i], STEP, htx[i], 1.5, f[i], **kw) for i in range(n)]))
+                _deadzone_one(profs[i], STEP, htx[i], 1.5, f[i], **kw) for i in range(n)],
+                strict=True))
             rows.append(_row(f"{label}, mdvar {mdvar}", n, ntia, dz))
     head = ["case", "paths", "max|NTIA-dz| dB", "err diff", "mode diff", "warn diff",
             "max|NTIA-csv| dB", "LOS/diff/tropo"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     for r in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)))
     print("(NTIA-csv: against the 2-decimal A__db in p2p.csv; dz = deadzone.kernels.itm.p2p_loss)")
     return 0
 
