@@ -385,15 +385,20 @@ def check() -> int:
     rng = np.random.default_rng(20240611)
     htx = rng.uniform(10.0, 60.0, n)
     f = rng.uniform(700.0, 2600.0, n)
-    sets = [("random walks 100..900", random_walks(n, 100, 900, seed=11)),
-            ("ridged walks 100..3000", ridged_walks(n, 100, 3000, seed=12))]
-    for label, profs in sets:
+    # (d) ridged walks with the uneven spacings of real paths (d / ceil(d / 30 m)):
+    #     the horizon distances must be NTIA's running sums to the last bit
+    uneven = rng.uniform(25.0, 30.0, n)
+    sets = [("random walks 100..900", random_walks(n, 100, 900, seed=11), STEP),
+            ("ridged walks 100..3000", ridged_walks(n, 100, 3000, seed=12), STEP),
+            ("ridged, steps 25..30 m", ridged_walks(n, 100, 1500, seed=13), uneven)]
+    for label, profs, steps in sets:
+        step_i = np.broadcast_to(np.asarray(steps, dtype=np.float64), (n,))
         for mdvar in (12, 3):
             kw = dict(RADIO, mdvar=mdvar)
-            ntia = p2p_tls_batch(profs, STEP, htx, 1.5, f, **kw)
+            ntia = p2p_tls_batch(profs, steps, htx, 1.5, f, **kw)
             dz = tuple(np.array(v) for v in zip(*[
-                _deadzone_one(profs[i], STEP, htx[i], 1.5, f[i], **kw) for i in range(n)],
-                strict=True))
+                _deadzone_one(profs[i], float(step_i[i]), htx[i], 1.5, f[i], **kw)
+                for i in range(n)], strict=True))
             rows.append(_row(f"{label}, mdvar {mdvar}", n, ntia, dz))
     head = ["case", "paths", "max|NTIA-dz| dB", "err diff", "mode diff", "warn diff",
             "max|NTIA-csv| dB", "LOS/diff/tropo"]
