@@ -338,7 +338,8 @@ def audit(
         grid = cov.grid
     else:
         grid = towers_on_grid(scenario.towers, dem)
-        warn_towers_outside(grid, stacklevel=2)
+        warn_towers_outside(grid, source=str(scenario.towers.attrs.get("source", "")),
+                            stacklevel=2)
     vil = scenario.villages
     for col in ("village_id", "commune_id"):
         if col not in vil.columns:

@@ -289,15 +289,40 @@ class CoverageResult:
         return self.rx.best_dbm
 
 
-def warn_towers_outside(grid: TowerGrid, *, stacklevel: int = 2) -> None:
-    """Warn (one line) about towers outside the DEM, which are not computed."""
-    if grid.outside:
-        warnings.warn(
-            f"{len(grid.outside)} tower(s) outside the DEM were not computed: "
-            + ", ".join(grid.outside[:10]) + (" ..." if len(grid.outside) > 10 else ""),
-            DeadzoneWarning,
-            stacklevel=stacklevel + 1,
+def warn_towers_outside(grid: TowerGrid, *, source: str = "", stacklevel: int = 2) -> None:
+    """Stop when towers were given but none lies on the DEM; else warn (one
+    line) about those outside, which are not computed.
+
+    An audit against towers that are all off the terrain would report every
+    village dead and succeed; that is nearly always wrong coordinates (a
+    CRS mix-up, another country's file), so it is an error, as ``deadzone
+    coverage`` makes it.  When most towers are outside the warning says so
+    first.  ``source`` (the towers file) starts the error message.
+
+    Raises
+    ------
+    ParameterError
+        Towers given, none on the DEM.
+    """
+    out = grid.outside
+    n = len(grid.tower_ids)
+    if not out:
+        return
+    if len(out) == n:
+        raise ParameterError(
+            (f"{source}: " if source else "")
+            + f"none of the {n} tower(s) lies on the DEM, so no signal can be computed; "
+            "check the towers' coordinates (lon/lat, or the CRS of a projected file) "
+            "against the DEM's area"
         )
+    most = 2 * len(out) > n
+    warnings.warn(
+        ("most towers are off the DEM (check their coordinates): " if most else "")
+        + f"{len(out)} of {n} tower(s) outside the DEM were not computed: "
+        + ", ".join(out[:10]) + (" ..." if len(out) > 10 else ""),
+        DeadzoneWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def band_key(tech: str, site: RadioSite | None) -> str | None:
@@ -501,7 +526,7 @@ def compute_coverage(
                           itm=itm or ItmSettings())  # validates
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
-    warn_towers_outside(grid, stacklevel=3)
+    warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), stacklevel=3)
     shape = dem.shape
     rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
     by_tech = {

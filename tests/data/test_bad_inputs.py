@@ -64,6 +64,7 @@ ERRORS: dict[str, tuple[str, tuple[str, ...]]] = {
     "towers_height_10000": ("towers", ("line 2", "field 'height_m'", "10000 out of range")),
     "towers_eirp_200": ("towers", ("line 2", "field 'eirp_dbm'", "200 out of range")),
     "towers_unknown_tech": ("towers", ("line 2", "field 'tech'", "'6G'")),
+    "only_tower_outside_dem": ("towers", ("none of the 1 tower(s) lies on the DEM",)),
 }
 
 #: case -> (substring of a ``warning:`` line or None, {village_id: (status, reason)} checked)
@@ -85,10 +86,6 @@ COMPLETES: dict[str, tuple[str | None, dict[str, tuple[str, str]]]] = {
     ),
     "village_outside_dem": (None, {"V3": ("unknown", "outside_dem")}),
     "tower_outside_dem": ("outside the DEM were not computed: T_far", {}),
-    "only_tower_outside_dem": (
-        "outside the DEM were not computed: T_far",
-        {v: ("dead", "no_tower_in_range") for v in IDS},
-    ),
     "villages_no_id": ("no village_id column; generated ids", {}),
     "villages_no_population": ("no population column", {}),
     "villages_population_nan": ("1 row without a value (lines 3) set to 0", {}),

@@ -157,3 +157,34 @@ def test_write_audit_geoparquet_round_trip(tmp_path) -> None:
     assert list(back["status"]) == list(r.villages["status"])
     assert back.crs is not None and back.crs.to_epsg() == 4326
     assert back.geometry.geom_equals(r.villages.geometry).all()
+
+
+def test_towers_off_the_dem_stop_the_audit_or_warn_when_most_are() -> None:
+    """All towers off the DEM: an error naming the towers file (every village
+    dead would be a wrong answer); most of them off: the warning says so first."""
+    import warnings as _w
+
+    from deadzone.errors import DeadzoneWarning, ParameterError
+    from deadzone.geo.coverage import TowerGrid, warn_towers_outside
+    from deadzone.kernels.coverage import RadioSite
+
+    site = RadioSite(row=1, col=1, height_m=30.0, freq_mhz=900.0, eirp_dbm=50.0)
+
+    def grid(sites):
+        n = len(sites)
+        return TowerGrid([f"T{i}" for i in range(n)], ["2G"] * n, sites, np.zeros(n),
+                         np.zeros(n), np.zeros(n))
+
+    with pytest.raises(ParameterError, match=r"^towers\.csv: none of the 2 tower\(s\) lies"):
+        warn_towers_outside(grid([None, None]), source="towers.csv")
+    with _w.catch_warnings(record=True) as rec:
+        _w.simplefilter("always")
+        warn_towers_outside(grid([None, None, site]))
+        warn_towers_outside(grid([None, site, site]))
+        warn_towers_outside(grid([site]))
+    msgs = [str(r.message) for r in rec if issubclass(r.category, DeadzoneWarning)]
+    assert msgs == [
+        "most towers are off the DEM (check their coordinates): 2 of 3 tower(s) outside "
+        "the DEM were not computed: T0, T1",
+        "1 of 3 tower(s) outside the DEM were not computed: T0",
+    ]
