@@ -1149,9 +1149,14 @@ def solve_milp(
     + r_j)``, ``a_j + r_j <= 1``, ``r_j <= sum_{k in N(j)} a_k`` and the
     budget (``sum a + r <= N`` or ``sum cost_a a + cost_r r <= VND``).
 
-    The answer is compared with ``greedy`` (computed when not given) and the
-    better selection is returned, so the result is never worse than greedy;
-    ``gap`` is ``(bound - value) / bound`` from HiGHS's dual bound.
+    A second MILP then finds the cheapest selection reaching the first one's
+    objective (budget and backhaul rules unchanged), and sites that still add
+    nothing are dropped, so equal objectives go to the cheaper plan and no
+    site is bought for nothing.  The answer is compared with ``greedy``
+    (computed when not given) and the better selection is returned (more
+    covered weight, or the same for less money), so the result is never
+    worse than greedy in either; ``gap`` is ``(bound - value) / bound`` from
+    HiGHS's dual bound of the first pass.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -1194,18 +1199,20 @@ def solve_milp(
     ]
     lo = [np.full(m, -np.inf), np.full(n, -np.inf), np.full(n, -np.inf)]
     hi = [np.zeros(m), np.ones(n), np.zeros(n)]
+    ca = np.where(
+        can_a, prob.base_vnd + np.where(np.isfinite(prob.anchor_vnd), prob.anchor_vnd, 0.0), 0.0
+    )
+    cr = np.where(can_r, prob.base_vnd + prob.relay_vnd, 0.0)
+    # Money rows are scaled to O(1) coefficients (HiGHS tolerances are absolute).
+    scale = max(float(budget_vnd or 0.0), float(ca.max(initial=0.0)),
+                float(cr.max(initial=0.0)))
+    scale = scale if scale > 0 else 1.0
+    cost_row = np.concatenate([ca, cr, np.zeros(m)]) / scale
     if budget_towers is not None:
         rows.append(sp.csr_matrix(np.concatenate([np.ones(2 * n), np.zeros(m)])[None, :]))
         hi.append(np.array([float(budget_towers)]))
     else:
-        ca = np.where(
-            can_a, prob.base_vnd + np.where(np.isfinite(prob.anchor_vnd), prob.anchor_vnd, 0.0), 0.0
-        )
-        cr = np.where(can_r, prob.base_vnd + prob.relay_vnd, 0.0)
-        # Scale the money row to O(1) coefficients (HiGHS tolerances are absolute).
-        scale = max(float(budget_vnd), float(ca.max(initial=0.0)), float(cr.max(initial=0.0)))
-        scale = scale if scale > 0 else 1.0
-        rows.append(sp.csr_matrix(np.concatenate([ca, cr, np.zeros(m)])[None, :] / scale))
+        rows.append(sp.csr_matrix(cost_row[None, :]))
         hi.append(np.array([float(budget_vnd) / scale]))
     lo.append(np.array([-np.inf]))
     cons = LinearConstraint(sp.vstack(rows).tocsr(), np.concatenate(lo), np.concatenate(hi))
@@ -1228,25 +1235,31 @@ def solve_milp(
     )
     status = "optimal" if res.status == 0 else f"stopped: {res.message}"
     chosen, modes, value = g.chosen, g.modes, g.value
+    g_cost = prob.cost(g.modes)
     source = "greedy (kept: the MILP found nothing better)"
+    if res.x is not None and res.status == 0:
+        # Second pass: the cheapest plan reaching that objective (the first
+        # pass is indifferent to cost, and picked sites that add nothing).
+        v1 = prob.value(_milp_pick(prob, res.x, n)[0])
+        left = max(1.0, float(time_limit_s) - (time.perf_counter() - t0))
+        keep = LinearConstraint(
+            sp.csr_matrix(np.concatenate([np.zeros(2 * n), wu])[None, :]),
+            np.array([v1 - 1e-9 * max(abs(v1), 1.0)]), np.array([np.inf]))
+        res2 = milp(cost_row, constraints=[cons, keep], integrality=integrality, bounds=bounds,
+                    options={**opts, "time_limit": left})
+        if res2.x is not None and prob.value(_milp_pick(prob, res2.x, n)[0]) >= v1:
+            res = res2
     if res.x is not None:
-        xa = res.x[:n] > 0.5
-        xr = res.x[n : 2 * n] > 0.5
-        anchored = set(np.flatnonzero(xa).tolist())
-        pick: list[int] = sorted(anchored | set(np.flatnonzero(xr).tolist()))
-        mm: dict[int, tuple[str, int]] = {}
-        for j in pick:
-            if xa[j]:
-                mm[j] = ("anchor", -1)
-            else:
-                mm[j] = ("relay", next((k for k in prob.neighbours[j] if k in anchored), -1))
+        pick, mm = _milp_pick(prob, res.x, n)
+        pick, mm = _prune(prob, pick, mm)
         v = prob.value(pick)
         cost = prob.cost(mm)
         fits = math.isfinite(cost) and (
             (budget_towers is not None and len(pick) <= budget_towers)
             or (budget_vnd is not None and cost <= budget_vnd * (1 + 1e-12) + 1e-6)
         )
-        if fits and v >= value:
+        # never worse than greedy: more covered weight, or as much for less money
+        if fits and (v > value or (v == value and cost <= g_cost)):
             # Report in order of marginal gain, as greedy does.
             chosen, modes, value, source = _gain_order(prob, pick), mm, v, "milp"
     if res.status == 0 and source == "milp":
@@ -1263,6 +1276,40 @@ def solve_milp(
         time.perf_counter() - t0,
         f"{status}; answer from {source}",
     )
+
+
+def _milp_pick(prob: PlacementProblem, x: npt.NDArray[np.float64],
+               n: int) -> tuple[list[int], dict[int, tuple[str, int]]]:
+    """Chosen sites and their backhaul modes from a MILP solution vector."""
+    xa = x[:n] > 0.5
+    xr = x[n : 2 * n] > 0.5
+    anchored = set(np.flatnonzero(xa).tolist())
+    pick: list[int] = sorted(anchored | set(np.flatnonzero(xr).tolist()))
+    mm: dict[int, tuple[str, int]] = {}
+    for j in pick:
+        if xa[j]:
+            mm[j] = ("anchor", -1)
+        else:
+            mm[j] = ("relay", next((k for k in prob.neighbours[j] if k in anchored), -1))
+    return pick, mm
+
+
+def _prune(prob: PlacementProblem, pick: list[int], modes: dict[int, tuple[str, int]]
+           ) -> tuple[list[int], dict[int, tuple[str, int]]]:
+    """Drop chosen sites that add nothing to the objective (costliest first),
+    unless a relayed site hops through them."""
+    pick = list(pick)
+    modes = dict(modes)
+    full = prob.value(pick)
+    for j in sorted(pick, key=lambda j: -(prob.base_vnd[j] + (
+            prob.anchor_vnd[j] if modes[j][0] == "anchor" else prob.relay_vnd))):
+        if any(m == "relay" and k == j for i, (m, k) in modes.items() if i != j):
+            continue
+        rest = [i for i in pick if i != j]
+        if prob.value(rest) >= full:
+            pick = rest
+            del modes[j]
+    return pick, modes
 
 
 def _gain_order(prob: PlacementProblem, pick: list[int]) -> list[int]:

@@ -162,6 +162,34 @@ def _brute(prob: PlacementProblem, k: int | None, vnd: float | None) -> float:
     return best
 
 
+def _cheapest_at(prob: PlacementProblem, k: int | None, vnd: float | None, value: float) -> float:
+    """Least cost of a feasible selection covering at least ``value`` (exhaustive)."""
+    best = math.inf
+    sel = [j for j in range(prob.n) if prob.selectable[j]]
+    for r in range(len(sel) + 1):
+        if k is not None and r > k:
+            break
+        for combo in itertools.combinations(sel, r):
+            modes = _best_modes(prob, combo)
+            if modes is None or prob.value(list(combo)) < value - 1e-9:
+                continue
+            c = prob.cost(modes)
+            if vnd is None or c <= vnd + 1e-6:
+                best = min(best, c)
+    return best
+
+
+def _check_cheapest_and_no_idle_site(prob, sol, greedy, k, vnd) -> None:  # noqa: ANN001
+    """Equal objectives go to the cheaper plan; no chosen site adds nothing."""
+    cost = prob.cost(sol.modes)
+    assert cost == pytest.approx(_cheapest_at(prob, k, vnd, sol.value), abs=1e-9)
+    if sol.value == greedy.value:
+        assert cost <= prob.cost(greedy.modes) + 1e-9
+    for j in sol.chosen:
+        hub = any(m == "relay" and h == j for i, (m, h) in sol.modes.items() if i != j)
+        assert hub or prob.value([i for i in sol.chosen if i != j]) < sol.value, (j, sol)
+
+
 def _best_modes(prob: PlacementProblem, combo: tuple[int, ...]):  # noqa: ANN202
     """Cheapest feasible backhaul assignment of a selection (exhaustive)."""
     best, best_cost = None, math.inf
@@ -210,6 +238,7 @@ def test_milp_is_optimal_and_never_below_greedy_towers(prob, k) -> None:
     assert m.value >= g.value
     assert m.value == pytest.approx(_brute(prob, k, None))
     assert m.gap == pytest.approx(0.0, abs=1e-9)
+    _check_cheapest_and_no_idle_site(prob, m, g, k, None)
 
 
 @settings(max_examples=100, deadline=None)
@@ -220,6 +249,21 @@ def test_milp_is_optimal_and_never_below_greedy_money(prob, vnd) -> None:
     assert prob.cost(g.modes) <= vnd + 1e-9 and prob.cost(m.modes) <= vnd + 1e-9
     assert m.value >= g.value
     assert m.value == pytest.approx(_brute(prob, None, float(vnd)))
+    _check_cheapest_and_no_idle_site(prob, m, g, None, float(vnd))
+
+
+def test_milp_buys_no_site_that_adds_nothing() -> None:
+    """Issue 16: MILP picked 3 sites for what greedy reached with 1 (a site
+    covering nothing, another adding nothing).  Site 0 and 2 cover the same
+    village, site 1 nothing; the plan is {0, 3}, the cheapest of value 110."""
+    dense = np.array([[1, 0], [0, 0], [1, 0], [0, 1]], dtype=bool)
+    prob = PlacementProblem(sp.csr_matrix(dense), np.array([100.0, 10.0]),
+                            np.array([1.0, 1.0, 3.0, 2.0]), np.zeros(4), 1.0,
+                            [[], [], [], []], np.ones(4, dtype=bool))
+    for kw in ({"budget_towers": 4}, {"budget_vnd": 10.0}):
+        m = solve_milp(prob, time_limit_s=10, **kw)
+        assert sorted(m.chosen) == [0, 3], m
+        assert m.value == 110.0 and prob.cost(m.modes) == 3.0
 
 
 def test_relay_needs_an_anchored_chosen_neighbour() -> None:
