@@ -1358,6 +1358,8 @@ class PlacementResult:
         ``villages``, ``population`` or ``households``.
     baseline : AuditResult
         The audit of the existing towers.
+    budget_towers, budget_vnd : int or float or None
+        The budget given (one of them).
     """
 
     sites: gpd.GeoDataFrame
@@ -1372,6 +1374,8 @@ class PlacementResult:
     predicted_population: tuple[int, int] = (0, 0)
     predicted_households: tuple[int, int] = (0, 0)
     timings_s: dict[str, float] = field(default_factory=dict)
+    budget_towers: int | None = None
+    budget_vnd: float | None = None
 
     def summary_lines(self) -> list[str]:
         """``covered villages: X/Y → X'/Y`` and the rest of the report."""
@@ -1390,6 +1394,7 @@ class PlacementResult:
             f"solver: {s.solver} ({s.status}); objective {self.objective} = {s.value:,.0f}"
             + (f", bound {s.bound:,.0f}, gap {100 * s.gap:.2f}%" if math.isfinite(s.bound) else ""),
         ]
+        lines += self.stop_notes()
         ok = self.problem.selectable
         if ok.any() and not np.isfinite(self.problem.anchor_vnd[ok]).any():
             lines.append(
@@ -1397,6 +1402,43 @@ class PlacementResult:
                 "(backbone nodes, or existing towers unless excluded)"
             )
         return lines
+
+
+    def stop_notes(self) -> list[str]:
+        """Why fewer sites were bought than the budget allows, when that is so.
+
+        Targets whose weight is 0 (no population or households recorded)
+        count for nothing in that objective, so the solver stops once no
+        candidate reaches a target of positive weight; the note says so and
+        names ``--objective villages``, which counts every village.
+        """
+        prob = self.problem
+        w = prob.weights
+        notes = []
+        zero = int((w <= 0).sum())
+        if self.objective != "villages" and zero:
+            notes.append(
+                f"{zero:,} of {w.size:,} target village(s) have {self.objective} 0 and count "
+                f"for nothing in this objective; --objective villages counts every village"
+            )
+        A = prob.cover.tocsr()
+        hit = np.zeros(A.shape[1], dtype=bool)
+        for j in self.solution.chosen:
+            hit[A.indices[A.indptr[j]:A.indptr[j + 1]]] = True
+        chosen = set(self.solution.chosen)
+        gains = [j for j in np.flatnonzero(prob.selectable) if j not in chosen
+                 and (w[A.indices[A.indptr[j]:A.indptr[j + 1]]]
+                      [~hit[A.indices[A.indptr[j]:A.indptr[j + 1]]]] > 0).any()]
+        room = (len(chosen) < self.budget_towers if self.budget_towers is not None
+                else self.budget_vnd is not None and self.solution.cost_vnd < self.budget_vnd)
+        if room and not gains:
+            notes.append(
+                f"stopped after {len(chosen)} site(s): no other candidate reaches a target "
+                f"village of positive {self.objective}"
+                + ("" if self.objective == "villages" else
+                   " (with --objective villages, villages of 0 count too)")
+            )
+        return notes
 
 
 def build_problem(
@@ -1562,7 +1604,9 @@ def optimize(
         )
     )
     timings["solve"] = time.perf_counter() - t
-    return _result(scenario, baseline, candidates, table, prob, sol, objective, timings)
+    res = _result(scenario, baseline, candidates, table, prob, sol, objective, timings)
+    res.budget_towers, res.budget_vnd = budget_towers, budget_vnd
+    return res
 
 
 def _result(

@@ -485,3 +485,27 @@ def test_no_fiber_site_means_no_backhaul_and_says_so() -> None:
     assert len(r.sites) == 0 and r.covered_after == r.covered_before
     assert (r.candidates["backhaul_anchor"] == "none").all()
     assert "no candidate has backhaul" in r.summary_lines()[-1]
+
+
+@pytest.mark.filterwarnings("ignore:villages. 38 of 40 villages have population 0")
+def test_place_says_why_it_stopped_under_budget() -> None:
+    """Issue 16: with most populations 0 the population objective stopped at one
+    site of five without a word; now the summary says why and what to use."""
+    scen = _village_grid()
+    vil = scen.villages.copy()
+    pop = np.zeros(len(vil), dtype=np.int64)
+    pop[:2] = 300  # two villages have people, the rest none recorded
+    vil["population"] = pop
+    scen = type(scen)(dem=scen.dem, communes=scen.communes, villages=vil, towers=scen.towers)
+    res = optimize(scen, objective="population", solver="greedy", params=PARAMS,
+                   candidate_options={"min_spacing_m": 800.0, "max_auto": 40}, budget_towers=10)
+    assert len(res.sites) < 10
+    lines = res.summary_lines()
+    zero = next(ln for ln in lines if "count for nothing" in ln)
+    assert "have population 0" in zero and "--objective villages" in zero
+    stop = next(ln for ln in lines if ln.startswith("stopped after"))
+    assert f"stopped after {len(res.sites)} site(s)" in stop
+    res_v = optimize(scen, objective="villages", solver="greedy", params=PARAMS,
+                     candidate_options={"min_spacing_m": 800.0, "max_auto": 40},
+                     budget_towers=len(res.sites))
+    assert not any(ln.startswith("stopped after") for ln in res_v.summary_lines())
