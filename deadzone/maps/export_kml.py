@@ -28,6 +28,7 @@ import pandas as pd
 from deadzone.data.io import atomic_path
 from deadzone.errors import OutputExistsError, ParameterError, SchemaError
 from deadzone.geo.thresholds import Thresholds
+from deadzone.maps.signal import status_signal
 
 __all__ = ["villages_from_table", "write_kml", "write_qml"]
 
@@ -98,6 +99,7 @@ def _kml_document(villages: gpd.GeoDataFrame, name: str) -> ET.ElementTree:
     if villages.crs is not None and not villages.crs.equals("EPSG:4326"):
         geoms = geoms.to_crs(4326)
     cols = villages.columns
+    sig_labels, sig_values = status_signal(villages)
     folders: dict[str, ET.Element] = {}
     for i in range(len(villages)):
         row = villages.iloc[i]
@@ -116,7 +118,7 @@ def _kml_document(villages: gpd.GeoDataFrame, name: str) -> ET.ElementTree:
             f"status: {st}",
             f"commune: {_text(row['commune_id']) if 'commune_id' in cols else ''}",
             f"population: {_text(row['population']) if 'population' in cols else ''}",
-            f"best signal: {_fmt_dbm(row['best_rx_dbm'] if 'best_rx_dbm' in cols else None)}",
+            f"signal: {sig_labels[i]} {_fmt_dbm(sig_values[i])}",
             f"reason: {reason or '-'}",
         ]
         if "serving_tower_id" in cols and _text(row["serving_tower_id"]):
@@ -124,10 +126,14 @@ def _kml_document(villages: gpd.GeoDataFrame, name: str) -> ET.ElementTree:
         ET.SubElement(pm, f"{q}description").text = "\n".join(parts)
         ET.SubElement(pm, f"{q}styleUrl").text = f"#status-{st}"
         ext = ET.SubElement(pm, f"{q}ExtendedData")
-        for key in ("village_id", "commune_id", "population", "status", "reason", "best_rx_dbm"):
+        for key in ("village_id", "commune_id", "population", "status", "reason"):
             if key in cols:
                 data = ET.SubElement(ext, f"{q}Data", name=key)
                 ET.SubElement(data, f"{q}value").text = _text(row[key])
+        for key, val in (("signal", sig_labels[i]), ("signal_dbm", _text(
+                round(float(sig_values[i]), 1) if np.isfinite(sig_values[i]) else None))):
+            data = ET.SubElement(ext, f"{q}Data", name=key)
+            ET.SubElement(data, f"{q}value").text = val
         g = geoms.iloc[i]
         if g is not None and not g.is_empty:
             p = g.representative_point()
@@ -153,7 +159,9 @@ def write_kml(
         Audited villages (any CRS; reprojected to EPSG:4326), or the
         ``villages.csv`` table with ``lon``/``lat``.  Uses ``name``,
         ``village_id``, ``commune_id``, ``population``, ``status``, ``reason``,
-        ``best_rx_dbm`` and ``serving_tower_id`` when present.
+        the signal the status came from (``status_tech``, ``signal_<tech>_dbm``;
+        else ``best_rx_dbm``, :func:`deadzone.maps.signal.status_signal`) and
+        ``serving_tower_id`` when present.
     path : path
         Output; ``.kmz`` writes a zip, anything else plain KML.
     name : str

@@ -54,6 +54,7 @@ from deadzone.errors import (
     SchemaError,
 )
 from deadzone.geo.schema import STATUSES
+from deadzone.maps.signal import TOTAL_POWER_LABEL, status_signal
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -821,26 +822,16 @@ def _village_rows(
 
 
 def _status_signals(villages: gpd.GeoDataFrame) -> list[str]:
-    """Per village, the value its status came from, labelled: ``4G RSRP -126.1 dBm``.
-
-    The audit's ``status_tech`` names the technology whose metric
-    (``signal_<tech>_dbm``: received level for 2G/3G, RSRP for 4G/5G,
-    :func:`deadzone.geo.thresholds.metric_name`) gave the status; villages
-    without one (and tables without the column) show the total received power.
+    """Per village, the value its status came from, labelled: ``4G RSRP -126.1 dBm``
+    (:func:`deadzone.maps.signal.status_signal`); villages without a
+    technology (and tables without ``status_tech``) show the total received
+    power as a bare number.
     """
-    from deadzone.geo.thresholds import metric_name
-
-    out = [_number(v, ".1f", " dBm") for v in villages["best_rx_dbm"]]
-    if "status_tech" not in villages.columns:
-        return out
-    for tech, rows in villages.groupby("status_tech", sort=False).indices.items():
-        col = f"signal_{str(tech).lower()}_dbm"
-        if _missing(tech) or col not in villages.columns:
-            continue
-        label = f"{html.escape(str(tech))} {metric_name(str(tech))} "
-        values = villages[col].to_numpy()
-        for r in rows:
-            out[r] = label + _number(values[r], ".1f", " dBm")
+    labels, values = status_signal(villages)
+    out = []
+    for label, v in zip(labels, values, strict=True):
+        num = _number(v, ".1f", " dBm")
+        out.append(num if label == TOTAL_POWER_LABEL else f"{html.escape(label)} {num}")
     return out
 
 

@@ -39,6 +39,7 @@ from deadzone.maps.figures import (
     fiber_figure,
     read_audit_folder,
 )
+from deadzone.maps.signal import status_signal
 
 if TYPE_CHECKING:
     from deadzone.data.scenario import Scenario
@@ -298,8 +299,10 @@ def _reason_section(a: AuditFolder) -> str:
     order = {"dead": 0, "unknown": 1, "marginal": 2}
     not_cov["_o"] = not_cov["status"].map(order).fillna(3)
     lst = not_cov.sort_values(["_o", "reason", "commune", "_pop"], ascending=[1, 1, 1, 0])
-    if "best_rx_dbm" in lst.columns:
-        lst["best_rx_dbm"] = pd.to_numeric(lst["best_rx_dbm"], errors="coerce").round(1)
+    # the value each status came from (e.g. 4G RSRP), not the total power
+    labels, values = status_signal(lst)
+    lst["signal"] = labels
+    lst["signal_dbm"] = pd.Series(values, index=lst.index).round(1)
     out.append("<h3>Not-covered villages</h3>")
     out.append(
         _table(
@@ -311,7 +314,8 @@ def _reason_section(a: AuditFolder) -> str:
                 "population",
                 "status",
                 "reason",
-                "best_rx_dbm",
+                "signal",
+                "signal_dbm",
                 "distance_to_nearest_tower_m",
                 "nearest_tower_id",
             ],

@@ -336,3 +336,22 @@ def test_pdf_without_converter_is_one_clear_error(audit_dir, tmp_path, monkeypat
     with pytest.raises(PdfConverterError):
         write_report(folder, tmp_path / "r.html", pdf=True)
     assert not (tmp_path / "r.html").exists()  # checked before any work
+
+
+def test_not_covered_table_shows_the_status_metric(audit_dir, tmp_path) -> None:
+    """Issue 16: the table showed total power beside a 4G RSRP status; it shows
+    the value the status came from, with its metric's name."""
+    _, folder = audit_dir
+    alt = tmp_path / "alt"
+    alt.mkdir()
+    for f in folder.iterdir():
+        (alt / f.name).write_bytes(f.read_bytes())
+    v = pd.read_csv(alt / "villages.csv", dtype={"commune_id": str})
+    i = v.index[v["status"] != "covered"][0]
+    v["status_tech"] = v["status_tech"].astype(object)
+    v.loc[i, ["status_tech", "best_rx_dbm", "signal_4g_dbm"]] = ["4G", -98.3, -126.14]
+    v.to_csv(alt / "villages.csv", index=False)
+    text = build_report(alt)
+    visible = "".join(_parse(text).text)
+    assert "4G RSRP" in visible and "-126.1" in visible
+    assert "-98.3" not in visible and "best_rx_dbm" not in visible
