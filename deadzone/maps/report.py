@@ -27,6 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from deadzone.data.io import atomic_path
@@ -89,6 +90,8 @@ _LABELS = {
     "commune_id": "commune id",
     "name": "name",
     "province": "province",
+    "signal": "signal (status came from)",
+    "nearest_tower": "nearest tower",
 }
 
 
@@ -299,10 +302,17 @@ def _reason_section(a: AuditFolder) -> str:
     order = {"dead": 0, "unknown": 1, "marginal": 2}
     not_cov["_o"] = not_cov["status"].map(order).fillna(3)
     lst = not_cov.sort_values(["_o", "reason", "commune", "_pop"], ascending=[1, 1, 1, 0])
-    # the value each status came from (e.g. 4G RSRP), not the total power
+    # the value each status came from (e.g. 4G RSRP), not the total power; one
+    # text column each for the signal and the nearest tower keep the table on
+    # an A4 page
     labels, values = status_signal(lst)
-    lst["signal"] = labels
-    lst["signal_dbm"] = pd.Series(values, index=lst.index).round(1)
+    lst["signal"] = [f"{lab} {v:.1f} dBm" if np.isfinite(v) else f"{lab}: none"
+                     for lab, v in zip(labels, values, strict=True)]
+    if "nearest_tower_id" in lst.columns and "distance_to_nearest_tower_m" in lst.columns:
+        dist = pd.to_numeric(lst["distance_to_nearest_tower_m"], errors="coerce")
+        lst["nearest_tower"] = [
+            f"{t} ({d / 1000:.1f} km)" if isinstance(t, str) and np.isfinite(d) else ""
+            for t, d in zip(lst["nearest_tower_id"], dist, strict=True)]
     out.append("<h3>Not-covered villages</h3>")
     out.append(
         _table(
@@ -315,9 +325,7 @@ def _reason_section(a: AuditFolder) -> str:
                 "status",
                 "reason",
                 "signal",
-                "signal_dbm",
-                "distance_to_nearest_tower_m",
-                "nearest_tower_id",
+                "nearest_tower",
             ],
         )
     )
