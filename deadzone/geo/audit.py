@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from deadzone.data.loaders import assign_communes
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.coverage import (
@@ -344,6 +345,7 @@ def audit(
     for col in ("village_id", "commune_id"):
         if col not in vil.columns:
             raise SchemaError(f"villages lack the required column {col!r}")
+    vil = _with_communes(vil, scenario.communes)
     n = len(vil)
     vp = village_points(vil, dem)
     x, y, rows, cols = vp.x_m, vp.y_m, vp.rows, vp.cols
@@ -550,6 +552,18 @@ def _engine_of(cov: CoverageResult) -> EngineParams:
         floor_dbm=float(cov.parameters.get("floor_dbm", DEFAULT_FLOOR_DBM)),
         itm=ItmSettings(**itm) if isinstance(itm, dict) else ItmSettings(),
     )
+
+
+def _with_communes(villages: gpd.GeoDataFrame, communes: gpd.GeoDataFrame
+                   ) -> gpd.GeoDataFrame:
+    """Villages with an empty ``commune_id`` get the commune that holds them
+    (else the nearest within 1 km), as ``deadzone audit`` assigns them, so an
+    API caller's ``load_villages`` table rolls up by commune too."""
+    ids = villages["commune_id"]
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if not empty.any() or communes is None or len(communes) == 0:
+        return villages
+    return assign_communes(villages, communes)
 
 
 def _explain_paths(

@@ -188,3 +188,20 @@ def test_towers_off_the_dem_stop_the_audit_or_warn_when_most_are() -> None:
         "the DEM were not computed: T0, T1",
         "1 of 3 tower(s) outside the DEM were not computed: T0",
     ]
+
+
+def test_api_audit_joins_villages_to_communes_as_the_cli_does() -> None:
+    """Issue 16: load_villages + audit() put every village in one commune
+    '(unlisted)'; villages without a commune id now get the one that holds them."""
+    from deadzone.data.demo import demo_scenario
+
+    scen = demo_scenario(0)
+    want = audit(scen, rasters=False)
+    bare = scen.villages.copy()
+    bare["commune_id"] = ""
+    got = audit(type(scen)(dem=scen.dem, communes=scen.communes, villages=bare,
+                           towers=scen.towers), rasters=False)
+    assert (got.villages["commune_id"] == want.villages["commune_id"]).all()
+    cols = ["commune_id", "villages_total", "villages_covered"]
+    pd.testing.assert_frame_equal(got.communes[cols].reset_index(drop=True),
+                                  want.communes[cols].reset_index(drop=True))
