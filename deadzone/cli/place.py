@@ -295,6 +295,7 @@ def place_cmd(
         " the prediction)"
     )
     lines.append(check)
+    shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
     lines += [f"cost assumptions: {k} = {v:g}" for k, v in vars(costs).items()]
     with atomic_path(out / "report.txt") as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -332,7 +333,7 @@ def place_cmd(
         )
     _map(out, scenario, after, session.towers, lines, engine.thresholds, len(sites))
     if not quiet:
-        for line in lines[:6]:
+        for line in lines[:shown]:
             click.echo(line)
         click.echo(f"outputs: {out}/ ({', '.join(PLACE_FILES)})")
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

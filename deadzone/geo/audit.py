@@ -340,6 +340,7 @@ def audit(
     else:
         grid = towers_on_grid(scenario.towers, dem)
         warn_towers_outside(grid, source=str(scenario.towers.attrs.get("source", "")),
+                            bounds=dem.bounds, reach_m=1000.0 * params.radius_km,
                             stacklevel=2)
     vil = scenario.villages
     for col in ("village_id", "commune_id"):

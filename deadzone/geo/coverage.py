@@ -289,7 +289,9 @@ class CoverageResult:
         return self.rx.best_dbm
 
 
-def warn_towers_outside(grid: TowerGrid, *, source: str = "", stacklevel: int = 2) -> None:
+def warn_towers_outside(grid: TowerGrid, *, source: str = "",
+                        bounds: tuple[float, float, float, float] | None = None,
+                        reach_m: float = 0.0, stacklevel: int = 2) -> None:
     """Stop when towers were given but none lies on the DEM; else warn (one
     line) about those outside, which are not computed.
 
@@ -297,7 +299,11 @@ def warn_towers_outside(grid: TowerGrid, *, source: str = "", stacklevel: int = 
     village dead and succeed; that is nearly always wrong coordinates (a
     CRS mix-up, another country's file), so it is an error, as ``deadzone
     coverage`` makes it.  When most towers are outside the warning says so
-    first.  ``source`` (the towers file) starts the error message.
+    first.  ``source`` (the towers file) starts the error message.  With the
+    DEM's ``bounds`` (its CRS) and the towers' ``reach_m``, towers just off
+    the DEM's edge (a batch job's window) are not an error: only when every
+    tower is farther than its reach from the DEM, so that none could matter
+    on any DEM around these villages.
 
     Raises
     ------
@@ -308,7 +314,7 @@ def warn_towers_outside(grid: TowerGrid, *, source: str = "", stacklevel: int = 
     n = len(grid.tower_ids)
     if not out:
         return
-    if len(out) == n:
+    if len(out) == n and _all_far(grid, bounds, reach_m):
         raise ParameterError(
             (f"{source}: " if source else "")
             + f"none of the {n} tower(s) lies on the DEM, so no signal can be computed; "
@@ -323,6 +329,18 @@ def warn_towers_outside(grid: TowerGrid, *, source: str = "", stacklevel: int = 
         DeadzoneWarning,
         stacklevel=stacklevel + 1,
     )
+
+
+def _all_far(grid: TowerGrid, bounds: tuple[float, float, float, float] | None,
+             reach_m: float) -> bool:
+    """True when no tower lies within ``reach_m`` of the rectangle ``bounds``."""
+    if bounds is None:
+        return True
+    left, bottom, right, top = bounds
+    dx = np.maximum(np.maximum(left - grid.x_m, grid.x_m - right), 0.0)
+    dy = np.maximum(np.maximum(bottom - grid.y_m, grid.y_m - top), 0.0)
+    d = np.hypot(dx, dy)
+    return not bool((np.isfinite(d) & (d <= reach_m)).any())
 
 
 def band_key(tech: str, site: RadioSite | None) -> str | None:
@@ -526,7 +544,8 @@ def compute_coverage(
                           itm=itm or ItmSettings())  # validates
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
-    warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), stacklevel=3)
+    warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), bounds=dem.bounds,
+                        reach_m=1000.0 * radius_km, stacklevel=3)
     shape = dem.shape
     rx = new_composite(shape, threshold_dbm=thr.covered("2G"))
     by_tech = {

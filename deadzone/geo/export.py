@@ -131,13 +131,51 @@ def _sweep_temporaries(out: Path, names: tuple[str, ...]) -> None:
             entry.unlink(missing_ok=True)
 
 
+#: Encoding of the CSV tables: UTF-8 with a byte-order mark, so that Excel opens
+#: Vietnamese names correctly on a double click (``plain_csv`` drops it).
+CSV_ENCODING = "utf-8-sig"
+
+
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
     return out
 
 
+def excel_rounding(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the CSV precision a planner reads: levels in dB to 0.1,
+    distances in metres to 1 m, heights to 0.1 m (float32 noise like
+    -143.95718383789062 otherwise; the GeoPackage and Parquet keep full
+    precision)."""
+    out = df.copy()
+    for c in out.columns:
+        if not pd.api.types.is_float_dtype(out[c]):
+            continue
+        if c.endswith(("_dbm", "_db")):
+            out[c] = out[c].round(1)
+        elif c.endswith("height_m"):
+            out[c] = out[c].round(1)
+        elif c.endswith("_m"):
+            out[c] = out[c].round(0)
+    return out
+
+
+def _with_commune_names(table: pd.DataFrame, communes: pd.DataFrame) -> pd.DataFrame:
+    """``commune_name`` and ``province`` beside ``commune_id`` (from the roll-up)."""
+    if "commune_id" not in table.columns or "commune_id" not in communes.columns:
+        return table
+    ref = communes.drop_duplicates("commune_id").set_index("commune_id")
+    at = table.columns.get_loc("commune_id") + 1
+    ids = table["commune_id"]
+    for col, src in (("commune_name", "name"), ("province", "province")):
+        if src in ref.columns and col not in table.columns:
+            table.insert(at, col, ids.map(ref[src]))
+            at += 1
+    return table
+
+
 def write_audit(
-    result: AuditResult, out_dir: str | Path, *, overwrite: bool = False
+    result: AuditResult, out_dir: str | Path, *, overwrite: bool = False,
+    plain_csv: bool = False,
 ) -> dict[str, Path]:
     """Write every audit output to ``out_dir``.
 
@@ -149,6 +187,10 @@ def write_audit(
         Folder (created if missing).
     overwrite : bool
         Replace existing outputs.
+    plain_csv : bool
+        CSV tables in plain UTF-8 at full precision; by default they carry a
+        UTF-8 byte-order mark (Excel reads Vietnamese names right) and are
+        rounded for reading (:func:`excel_rounding`).
 
     Returns
     -------
@@ -182,6 +224,8 @@ def write_audit(
     pts = v.geometry.representative_point()
     table.insert(1, "lon", pts.x.round(7))
     table.insert(2, "lat", pts.y.round(7))
+    table = _with_commune_names(table, result.communes)
+    enc = "utf-8" if plain_csv else CSV_ENCODING
     for name, frame in (
         ("villages.csv", table),
         ("communes.csv", result.communes),
@@ -189,7 +233,8 @@ def write_audit(
         *([("districts.csv", result.districts)] if result.districts is not None else []),
     ):
         with atomic_path(out / name) as tmp:
-            frame.to_csv(tmp, index=False, encoding="utf-8")
+            (frame if plain_csv else excel_rounding(frame)).to_csv(tmp, index=False,
+                                                                   encoding=enc)
         paths[name] = out / name
     if result.districts is None:
         for name in DISTRICT_FILES:
@@ -203,7 +248,7 @@ def write_audit(
         paths.update(_write_rasters(cov, out))
     grid = result.grid if result.grid is not None else cov.grid  # type: ignore[union-attr]
     with atomic_path(out / "servers.csv") as tmp:
-        grid.servers_table().to_csv(tmp, index=False)
+        grid.servers_table().to_csv(tmp, index=False, encoding=enc)
     paths["servers.csv"] = out / "servers.csv"
 
     with atomic_path(out / "summary.json") as tmp:

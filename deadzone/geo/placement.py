@@ -1432,12 +1432,13 @@ class PlacementResult:
         room = (len(chosen) < self.budget_towers if self.budget_towers is not None
                 else self.budget_vnd is not None and self.solution.cost_vnd < self.budget_vnd)
         if room and not gains:
-            notes.append(
-                f"stopped after {len(chosen)} site(s): no other candidate reaches a target "
-                f"village of positive {self.objective}"
-                + ("" if self.objective == "villages" else
-                   " (with --objective villages, villages of 0 count too)")
-            )
+            left = int((~hit & (w > 0)).sum())
+            why = ("every target village of positive weight is covered" if not left
+                   else f"no other candidate reaches any of the {left:,} target village(s) "
+                   "still uncovered")
+            if self.objective != "villages" and zero:
+                why += " (with --objective villages, villages of 0 count too)"
+            notes.append(f"stopped after {len(chosen)} site(s) with budget left: {why}")
         return notes
 
 

@@ -177,6 +177,12 @@ def test_towers_off_the_dem_stop_the_audit_or_warn_when_most_are() -> None:
 
     with pytest.raises(ParameterError, match=r"^towers\.csv: none of the 2 tower\(s\) lies"):
         warn_towers_outside(grid([None, None]), source="towers.csv")
+    # towers at (0, 0), the DEM from 10 to 20 m: within a reach of 100 m they are
+    # only off its edge (a batch job's window), a warning; beyond 10 m, an error
+    with pytest.raises(ParameterError, match="none of the 2"):
+        warn_towers_outside(grid([None, None]), bounds=(10.0, 10.0, 20.0, 20.0), reach_m=10.0)
+    with pytest.warns(DeadzoneWarning, match="most towers are off the DEM"):
+        warn_towers_outside(grid([None, None]), bounds=(10.0, 10.0, 20.0, 20.0), reach_m=100.0)
     with _w.catch_warnings(record=True) as rec:
         _w.simplefilter("always")
         warn_towers_outside(grid([None, None, site]))

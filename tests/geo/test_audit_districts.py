@@ -91,10 +91,20 @@ def test_commune_without_district_keeps_its_villages(base) -> None:
     assert r.districts["villages_total"].sum() == len(_PTS)
 
 
+@pytest.mark.filterwarnings("ignore:villages. field 'commune_id'. 2 villages not inside")
 def test_villages_without_a_commune_do_not_clash(base) -> None:
+    from shapely.geometry import box
+
+    from tests.conftest import X0, Y0
+
     s, cov = base
     s2 = _with_districts(s, villages=["Huyện A", "Huyện B", "Huyện A", "", ""])
     s2.villages["commune_id"] = ["", "", "C1", "C2", "C2"]
+    # C1 shrunk to a square around village 2, so villages 0 and 1 lie more than
+    # 1 km from any commune and stay without one (the audit joins the others)
+    geom = s2.communes.geometry.copy()
+    geom.iloc[0] = box(X0 + 3500.0, Y0 - 4900.0, X0 + 4900.0, Y0 - 3500.0)
+    s2.communes = s2.communes.set_geometry(geom)
     r = audit(s2, coverage=cov)
     assert r.villages["district"].tolist() == ["", "", "Huyện A", "", ""]
     assert r.districts["villages_total"].sum() == len(_PTS)
