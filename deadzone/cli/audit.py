@@ -95,6 +95,14 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "village is computed on its own tower-to-village paths, so --no-rasters gives the same "
     "village, commune and province tables in a fraction of the time.",
 )
+@click.option(
+    "--plain-csv",
+    is_flag=True,
+    help="Write the CSV tables in plain UTF-8 at full precision.  By default they start "
+    "with a UTF-8 byte-order mark (so Excel shows Vietnamese names right when the file is "
+    "double-clicked) and round levels to 0.1 dB and distances to 1 m; villages.gpkg and "
+    "villages.parquet always keep full precision.",
+)
 @landcover_option
 @engine_options
 def audit_cmd(
@@ -116,6 +124,7 @@ def audit_cmd(
     quiet: bool,
     landcover_path: Path | None,
     rasters: bool,
+    plain_csv: bool,
 ) -> None:
     """Audit village coverage on your own data.
 
@@ -154,6 +163,7 @@ def audit_cmd(
         clutter=None if landcover_path is None else load_landcover(landcover_path, scenario.dem),
         title=f"deadzone audit: {villages_path.name}",
         rasters=rasters,
+        plain_csv=plain_csv,
     )
     if not quiet:
         echo_district_outputs(result, out_dir)

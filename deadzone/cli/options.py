@@ -325,6 +325,7 @@ def run_audit_and_write(
     title: str,
     clutter: Any = None,
     rasters: bool = True,
+    plain_csv: bool = False,
 ) -> Any:
     """Audit + files + map (area rasters and map only with ``rasters``), then the summary."""
     from deadzone.geo.audit import audit
@@ -341,7 +342,7 @@ def run_audit_and_write(
             click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
                                       sweep=False) + " ...", err=True)
         result = audit(scenario, **engine.kwargs(), clutter=clutter, rasters=False)
-    write_audit(result, out, overwrite=True)
+    write_audit(result, out, overwrite=True, plain_csv=plain_csv)
     cov = result.coverage
     if cov is None:
         (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
