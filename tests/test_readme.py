@@ -20,3 +20,17 @@ def test_python_api_example_runs_as_written(monkeypatch) -> None:  # noqa: ANN00
     assert res.summary_lines()[0].startswith("covered villages: ")
     assert ns["itm"].loss_db > 0
     assert len(ns["dead"]) == int(res.summary["villages_dead"])
+
+
+def test_model_guidance_in_readme_and_help() -> None:
+    """Issue 16 item 10: which model to use when, and why the figures differ."""
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import cli
+
+    text = README.read_text(encoding="utf-8")
+    assert "Which model, and why the figures differ" in text
+    for word in ("`knife`", "optimistic", "median", "Hata/COST-231"):
+        assert word in text.split("Which model, and why the figures differ", 1)[1][:2500]
+    out = CliRunner().invoke(cli, ["audit", "--help"], terminal_width=400).output
+    assert "Publish figures with itm" in out and "optimistic" in out
