@@ -7,6 +7,14 @@ The most used entry points are importable from the top level::
     result = deadzone.audit(scenario)
     print("\\n".join(result.summary_lines()))
 
+Top level (imported on first use): ``audit`` / ``AuditResult`` (village
+statuses, roll-ups), ``compute_coverage`` (alias ``coverage``) /
+``CoverageResult`` (area rasters), ``Thresholds``, ``Dem``, ``Scenario``,
+``demo_scenario``, ``load_dem``, ``load_villages``, ``load_communes``,
+``load_towers``, ``write_audit``, ``optimize`` (new sites for a budget),
+``plan_fiber`` and ``Session`` (what-if edits).  The command line is
+``deadzone`` (``deadzone --help``).
+
 Submodules: :mod:`deadzone.kernels` (Numba kernels), :mod:`deadzone.geo`
 (CRS, coverage, audit), :mod:`deadzone.data` (loaders, demo),
 :mod:`deadzone.maps` (offline maps), :mod:`deadzone.cli`.
@@ -29,6 +37,14 @@ _LAZY = {
     "Dem": "deadzone.geo.raster",
     "Scenario": "deadzone.data.scenario",
     "demo_scenario": "deadzone.data.demo",
+    "load_dem": "deadzone.data.loaders",
+    "load_villages": "deadzone.data.loaders",
+    "load_communes": "deadzone.data.loaders",
+    "load_towers": "deadzone.data.loaders",
+    "write_audit": "deadzone.geo.export",
+    "optimize": "deadzone.geo.placement",
+    "plan_fiber": "deadzone.geo.fiber",
+    "Session": "deadzone.geo.whatif",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -41,3 +57,8 @@ def __getattr__(name: str) -> Any:
         attr = "compute_coverage" if name == "coverage" else name
         return getattr(import_module(_LAZY[name]), attr)
     raise AttributeError(f"module 'deadzone' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # PEP 562: dir(deadzone) lists the lazy entry points too
+    return sorted({*(n for n in globals() if n.startswith("__")), *_LAZY})

@@ -34,3 +34,16 @@ def test_model_guidance_in_readme_and_help() -> None:
         assert word in text.split("Which model, and why the figures differ", 1)[1][:2500]
     out = CliRunner().invoke(cli, ["audit", "--help"], terminal_width=400).output
     assert "Publish figures with itm" in out and "optimistic" in out
+
+
+def test_top_level_lists_the_entry_points() -> None:
+    """Issue 16 item 9: dir(deadzone) and help(deadzone) name audit and the rest."""
+    import deadzone
+
+    names = dir(deadzone)
+    for n in ("audit", "compute_coverage", "load_villages", "optimize", "Session",
+              "write_audit", "demo_scenario"):
+        assert n in names
+        assert callable(getattr(deadzone, n))
+        assert f"``{n}``" in (deadzone.__doc__ or "")
+    assert "Any" not in names and "import_module" not in names

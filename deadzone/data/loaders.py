@@ -1159,10 +1159,11 @@ def load_dem(
     if n_void:
         if fill_voids:
             _fill_voids(elev, invalid)
-            _warn(
-                f"{p}: filled {_plural(n_void, 'void cell')} (nodata {nodata}) from the "
-                "nearest valid cells; they are marked in Dem.void_mask"
-            )
+            if not grid.warp:  # a warped DEM says it below, with its own grid's count
+                _warn(
+                    f"{p}: filled {_plural(n_void, 'void cell')} (nodata {nodata}) from the "
+                    "nearest valid cells; they are marked in Dem.void_mask"
+                )
         else:
             elev[invalid] = np.nan
             _warn(f"{p}: {_plural(n_void, 'void cell')} left as NaN (fill_voids=False)")
@@ -1206,13 +1207,22 @@ def load_dem(
         grid.res_m,
         int(outside_only.sum()),
     )
-    return Dem(
+    dem = Dem(
         elevation_m=np.ascontiguousarray(out, dtype=np.float32),
         transform=Affine(*plan.transform[:6]),
         crs=CRS.from_user_input(grid.crs),
         void_mask=np.ascontiguousarray(vm | outside_only, dtype=bool),
         source=str(p),
     )
+    if n_void and fill_voids:
+        # the grid's data voids as summary.json counts them (dem.data_void_cells)
+        n_grid = dem.void_count - int(dem.outside_footprint_mask.sum())
+        _warn(
+            f"{p}: filled {_plural(n_void, 'void cell')} of the source (nodata {nodata}) from "
+            f"the nearest valid cells: {_plural(n_grid, 'cell')} of the {grid.res_m:.4g} m grid "
+            "(summary.json dem.data_void_cells); they are marked in Dem.void_mask"
+        )
+    return dem
 
 
 # --------------------------------------------------------------------------- reading vectors

@@ -382,9 +382,12 @@ class WhatIfDelta:
                 f"{a[f'{what}_covered']:,}/{a[f'{what}_total']:,}"
             )
         nc, nl = self.newly_covered, self.newly_lost
+        def villages(n: int) -> str:
+            return f"{n:,} village" + ("" if n == 1 else "s")
+
         out.append(
-            f"newly covered: {len(nc):,} villages ({int(nc['population'].sum()):,} people, "
-            f"{int(nc['households'].sum()):,} households); newly lost: {len(nl):,} villages "
+            f"newly covered: {villages(len(nc))} ({int(nc['population'].sum()):,} people, "
+            f"{int(nc['households'].sum()):,} households); newly lost: {villages(len(nl))} "
             f"({int(nl['population'].sum()):,} people)"
         )
         return out
