@@ -47,3 +47,20 @@ def test_top_level_lists_the_entry_points() -> None:
         assert callable(getattr(deadzone, n))
         assert f"``{n}``" in (deadzone.__doc__ or "")
     assert "Any" not in names and "import_module" not in names
+
+
+def test_towers_columns_documented() -> None:
+    """Issue 16 item 9: the README and audit --help list the towers file's columns."""
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import cli
+    from deadzone.geo.schema import TOWER_COLUMNS
+
+    text = README.read_text(encoding="utf-8")
+    out = CliRunner().invoke(cli, ["audit", "--help"], terminal_width=400).output
+    for col in TOWER_COLUMNS:
+        if col in ("lon", "lat"):
+            continue
+        assert f"`{col}`" in text, col
+        assert col in out, col
+    assert "obstruction_distance_m` is\nmeasured from the tower" in text

@@ -139,6 +139,16 @@ def audit_cmd(
     province.  Writes the same files as `deadzone demo`, plus districts.csv
     and a districts layer in communes.gpkg when there are districts.
 
+    The towers file (CSV with lon/lat, an OpenCelliD export, or points in
+    GeoJSON/GeoPackage/Shapefile/GeoParquet) is read by column name: tower_id,
+    tech (2G/3G/4G/5G), freq_mhz, eirp_dbm (boresight EIRP), height_m (antenna
+    above ground), azimuth_deg, beamwidth_deg, tilt_deg (sectors; empty =
+    omni), pattern_file (MSI antenna pattern).  Common other names are
+    recognised (site_id, ma_tram, technology, frequency, eirp, height,
+    antenna_height, do_cao, azimuth, downtilt, ...); a missing radio value
+    takes its technology's default (2G 900 MHz 55 dBm, 3G 2100 MHz 58 dBm,
+    4G 1800 MHz 61 dBm, 5G 3500 MHz 64 dBm, all 30 m), recorded per tower.
+
     \b
     Example:
       deadzone audit --dem N21E105.hgt --villages villages.geojson \\

@@ -73,8 +73,9 @@ class AuditResult:
         ``serving_tower_id``, ``second_best_rx_dbm``,
         ``servers_above_threshold``, ``distance_to_nearest_tower_m``,
         per-technology ``status_<tech>`` and ``signal_<tech>_dbm``, and for
-        terrain-blocked villages ``obstruction_distance_m`` /
-        ``obstruction_height_m``; when the input has ``has_grid_power``, that
+        terrain-blocked villages ``obstruction_distance_m`` (from the tower,
+        along its path to the village) / ``obstruction_height_m`` (ground
+        height at that edge); when the input has ``has_grid_power``, that
         column and ``power_note`` = ``no_grid_power`` for villages not covered
         and without grid power (``reason`` keeps the radio cause); for
         polygon villages ``area_covered_frac``
