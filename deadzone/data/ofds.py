@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -204,14 +205,36 @@ def _sibling(p: Path, kind: str) -> Path | None:
     return None
 
 
+def _points_csv(p: Path) -> gpd.GeoDataFrame:
+    """A CSV of points with longitude/latitude columns (a towers file, a list
+    of fiber nodes), read as the towers loader reads it: the same column
+    detection and checks; ``tower_id`` (or a generated id) becomes the id."""
+    from deadzone.data.loaders import load_towers
+
+    with warnings.catch_warnings():
+        # radio parameters do not matter for a network node
+        warnings.filterwarnings("ignore", message=".*radio parameters.*")
+        t = load_towers(p)
+    return gpd.GeoDataFrame({"node_id": t["tower_id"].astype(str).to_numpy(),
+                             "name": t["tower_id"].astype(str).to_numpy()},
+                            geometry=t.geometry.to_numpy(), crs=t.crs)
+
+
 def _read_plain(p: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    if p.suffix.lower() in (".csv", ".txt"):
+        gdf = _points_csv(p)
+        return _split_plain(gdf.to_crs(4326))
     try:
         gdf = pyogrio.read_dataframe(p)
     except Exception as exc:
         raise DataLoadError(f"{p}: cannot read ({' '.join(str(exc).split())})") from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.crs is None:
         raise DataLoadError(f"{p}: no geometry or no CRS")
-    gdf = gdf.to_crs(4326)
+    return _split_plain(gdf.to_crs(4326))
+
+
+def _split_plain(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Points of a plain file as nodes, lines as spans (EPSG:4326 in)."""
     geoms = np.asarray(gdf.geometry.array, dtype=object)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     tid = np.full(len(gdf), -1)

@@ -119,3 +119,23 @@ def test_plan_export_round_trip(tmp_path):
     assert set(s2["start_node_id"]) | set(s2["end_node_id"]) <= set(n2["node_id"])
     named = set(n2["name"].dropna())
     assert {"A", "D"} <= named  # connected targets are named nodes
+
+
+def test_backbone_from_a_lonlat_csv_like_the_towers_file(tmp_path) -> None:  # noqa: ANN001
+    """Issue 16: `fiber --backbone towers.csv` was rejected though --towers takes it."""
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import cli
+    from deadzone.data.ofds import read_backbone
+
+    csv = tmp_path / "towers.csv"
+    csv.write_text("\ufefftower_id,lon,lat,tech\nT1,104.80,22.30,4G\nT2,104.95,22.20,2G\n",
+                   encoding="utf-8")
+    nodes, spans = read_backbone(csv)
+    assert list(nodes["node_id"]) == ["T1", "T2"] and len(spans) == 0
+    assert nodes.crs.to_epsg() == 4326
+    assert nodes.geometry.x.tolist() == [104.80, 104.95]
+    out = tmp_path / "f"
+    r = CliRunner().invoke(cli, ["-q", "fiber", "--demo", "--backbone", str(csv),
+                                 "--budget-km-per-year", "40", "--years", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
