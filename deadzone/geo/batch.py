@@ -51,6 +51,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import time
 import tomllib
 import unicodedata
@@ -777,8 +778,27 @@ def _init_worker(n_threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def _one_line_warnings(job: str) -> Callable[..., None]:
+    """``warnings.showwarning`` for a worker process: ``warning: <job>: <message>``
+    on one line (as the CLI prints warnings), not Python's ``file.py:261:
+    DeadzoneWarning: ...`` with the source line."""
+
+    def show(message: Any, category: type, filename: str, lineno: int,
+             file: Any = None, line: Any = None) -> None:
+        if issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
+            return
+        kind = "" if issubclass(category, DeadzoneWarning) else f"{category.__name__}: "
+        print(f"warning: {job}: {kind}{' '.join(str(message).split())}", file=sys.stderr,
+              flush=True)
+
+    return show
+
+
 def _pool_job(sc: BatchScenario, out: str, n_threads: int) -> dict[str, Any]:
-    return run_scenario(sc, out, n_threads=n_threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _one_line_warnings(sc.name)
+        return run_scenario(sc, out, n_threads=n_threads)
 
 
 def _dask_job(sc: BatchScenario, out: str) -> dict[str, Any]:
@@ -789,7 +809,10 @@ def _dask_job(sc: BatchScenario, out: str) -> dict[str, Any]:
         per_task = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
     except (ImportError, ValueError, AttributeError):  # not on a worker (direct call)
         per_task = None
-    return run_scenario(sc, out, n_threads=per_task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _one_line_warnings(sc.name)
+        return run_scenario(sc, out, n_threads=per_task)
 
 
 def _execute_dask(

@@ -588,3 +588,28 @@ def test_resume_recomputes_province_jobs_of_the_old_split_rule(tmp_path: Path) -
     assert (out / "split-Dien_Bien" / MANIFEST).stat().st_mtime_ns == before["split-Dien_Bien"]
     assert df.loc["split-Ha_Giang", "status"] == "skipped"
     assert not (out / "split-Ha_Giang").exists()
+
+
+def test_worker_warnings_are_one_line_with_the_job_name(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """Issue 16: batch printed raw 'process.py:261: DeadzoneWarning' lines from workers."""
+    import warnings as _w
+
+    from deadzone.errors import DeadzoneWarning
+    from deadzone.geo import batch as batch_mod
+
+    def fake(sc, out, n_threads=None):  # noqa: ANN001, ANN202
+        _w.warn("villages.csv: 3 villages have population 0\n  (or missing)", DeadzoneWarning,
+                stacklevel=2)
+        _w.warn("odd", UserWarning, stacklevel=2)
+        _w.warn("old", DeprecationWarning, stacklevel=2)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(batch_mod, "run_scenario", fake)
+
+    class Sc:
+        name = "lai-chau"
+
+    assert batch_mod._pool_job(Sc(), "out", 1) == {"status": "ok"}
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: lai-chau: villages.csv: 3 villages have population 0 (or missing)",
+                   "warning: lai-chau: UserWarning: odd"]
