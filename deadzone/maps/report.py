@@ -195,8 +195,13 @@ def _png_data_uri(path: Path) -> str:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV table with its id columns (``*_id``, ``*_code``) as text, so that a
+    commune code such as 07840 prints as 07840 (not 7,840)."""
     try:
-        return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+        head = pd.read_csv(path, encoding="utf-8-sig", nrows=0)
+        ids = {c: str for c in head.columns if str(c).endswith(("_id", "_code"))}
+        return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""],
+                           dtype=ids)
     except (ValueError, OSError) as exc:
         raise DataLoadError(f"{path}: cannot read CSV ({exc})") from exc
 

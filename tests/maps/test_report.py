@@ -355,3 +355,14 @@ def test_not_covered_table_shows_the_status_metric(audit_dir, tmp_path) -> None:
     visible = "".join(_parse(text).text)
     assert "4G RSRP" in visible and "-126.1" in visible
     assert "-98.3" not in visible and "best_rx_dbm" not in visible
+
+
+def test_progress_tables_keep_leading_zeros_in_codes(tmp_path) -> None:
+    """Issue 16: commune codes printed as numbers ('7,840' for 07840)."""
+    from deadzone.maps.report import _read_csv, _table
+
+    p = tmp_path / "progress_communes.csv"
+    p.write_text("commune_id,name,villages_total\n07840,Xã A,12\n00001,Xã B,3\n",
+                 encoding="utf-8")
+    html = _table(_read_csv(p))
+    assert "07840" in html and "00001" in html and "7,840" not in html
