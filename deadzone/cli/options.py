@@ -366,6 +366,8 @@ def run_audit_and_write(
             villages=result.villages, towers=scenario.towers, communes=communes,
             title=title, summary_lines=result.summary_lines()[:3],
             status_labels=status_labels(thresholds, list(cov.by_tech)),
+            coverage_classes=layers["coverage_class"] is not None,
+            open_on_classes=layers["coverage_class"] is not None,
         )
         save_map(m, out / "map.html", overwrite=True)
         signals = [signal_raster_name(t) for t in cov.by_tech]

@@ -358,6 +358,7 @@ def _map(out, scenario, after, towers, lines, thr, n_sites) -> None:  # noqa: AN
     m = coverage_map(
         **layers,
         coverage_classes=layers["coverage_class"] is not None,
+        open_on_classes=layers["coverage_class"] is not None,
         transform=cov.transform,
         crs=cov.crs,
         villages=after.villages,

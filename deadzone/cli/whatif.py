@@ -347,6 +347,7 @@ def _maps(out, scenario, before, after, grids_before, towers_before, towers_afte
         m = coverage_map(
             **layers,
             coverage_classes=layers["coverage_class"] is not None,
+            open_on_classes=layers["coverage_class"] is not None,
             transform=res.coverage.transform,
             crs=res.coverage.crs,
             villages=res.villages,

@@ -364,6 +364,7 @@ def audit_map(
         max_raster_px=max_raster_px,
         basemap=basemap,
         coverage_classes=layers["coverage_class"] is not None,
+        open_on_classes=layers["coverage_class"] is not None,
         best_server=best,
         server_ids=server_ids,
         proposed_sites=sites,

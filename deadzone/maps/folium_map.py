@@ -1142,7 +1142,10 @@ def _legend_extras(
             texts = {k: html.escape(class_labels.get(k, v)) for k, v in texts.items()}
         for status, text in texts.items():
             sw = _swatch(STATUS_COLORS[status]).replace('style="', 'style="border-radius:2px;')
-            parts.append(f"<div>{sw}{status}: {text}</div>")
+            # labels that already name their status ("covered: 2G level >= ...")
+            # are not prefixed again
+            head = "" if text.startswith(f"{status}:") else f"{status}: "
+            parts.append(f"<div>{sw}{head}{text}</div>")
     if best_server:
         sw = "".join(
             f'<span class="dz-swatch" style="border-radius:2px;margin-right:1px;background:{c}">'
@@ -1223,6 +1226,7 @@ def coverage_map(
     metric_label: str = _DEFAULT_METRIC,
     coverage_class: npt.NDArray[np.integer] | None = None,
     class_labels: Mapping[str, str] | None = None,
+    open_on_classes: bool = False,
 ) -> folium.Map:
     """Build an offline Leaflet map of coverage, villages, towers and communes.
 
@@ -1315,6 +1319,11 @@ def coverage_map(
     class_labels : mapping of str to str, optional
         Legend text of the class layer per status (``covered``, ``marginal``,
         ``dead``) when ``coverage_class`` is given.
+    open_on_classes : bool
+        With ``coverage_classes``: the map opens on the class layer (the
+        audit's own rule, per technology) and the received-power layer is
+        switched off until chosen in the layer control (its colour ticks are
+        one metric's thresholds and may not apply to every technology).
 
     Returns
     -------
@@ -1459,6 +1468,7 @@ def coverage_map(
         ),
         opacity=_RASTER_OPACITY,
         pane=_RASTER_PANE,
+        show=not (coverage_classes and open_on_classes),
         class_name="dz-raster-rx",
     ).add_to(m)
     if coverage_classes:
@@ -1474,7 +1484,7 @@ def coverage_map(
             name="Coverage class (dead / marginal / covered)",
             opacity=_RASTER_OPACITY,
             pane=_RASTER_PANE,
-            show=False,
+            show=open_on_classes,
             class_name="dz-raster-class",
         ).add_to(m)
     server_color: dict[str, str] | None = None

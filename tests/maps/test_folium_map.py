@@ -480,3 +480,28 @@ def test_popup_shows_the_metric_the_status_came_from() -> None:
     assert got[1] == "2G received level -95.0 dBm"
     assert "RSRP" not in got[2] and "level" not in got[2]
     assert _status_signals(v.drop(columns="status_tech"))[0] == "-88.0 dBm"
+
+
+def test_audit_map_opens_on_the_class_layer_with_single_legend_labels(tmp_path) -> None:  # noqa: ANN001
+    """Issue 16 item 6: the audit map opened on total power (2G ticks beside 4G
+    statuses) with the audit's class layer off, and its legend said 'covered: covered:'."""
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import cli
+
+    out = tmp_path / "d"
+    r = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out), "--model", "fspl",
+                                 "--radius-km", "5"])
+    assert r.exit_code == 0, r.output
+    text = (out / "map.html").read_text(encoding="utf-8")
+    assert "covered: covered:" not in text and "marginal: marginal:" not in text
+    # the class overlay is on the map at load, the received-power overlay is not
+    import re
+
+    adds = set(re.findall(r"(image_overlay_[0-9a-f]+)\.addTo\(map_[0-9a-f]+\)", text))
+    by_class = {}
+    for m in re.finditer(r"var (image_overlay_[0-9a-f]+) = L\.imageOverlay", text):
+        cls = re.search(r'"className": "(dz-raster-[a-z]+)"', text[m.end():])
+        by_class[cls.group(1)] = m.group(1)
+    assert by_class["dz-raster-class"] in adds
+    assert by_class["dz-raster-rx"] not in adds
