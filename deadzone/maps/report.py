@@ -70,7 +70,9 @@ ul.summary{font-size:1.1em;line-height:1.6}ul.summary li:first-child{font-weight
 .note{color:#666;font-size:.85em}figure{margin:1em 0}figure img{max-width:100%;
 border:1px solid #ddd}.swatch{display:inline-block;width:.9em;height:.9em;
 vertical-align:middle;margin-right:.3em;border:1px solid #555}
-@media print{h2{page-break-before:auto}table{page-break-inside:auto}}
+@media print{h2{page-break-before:auto}table{page-break-inside:auto;font-size:.72em}
+body{margin:0;padding:0;max-width:none}th,td{padding:.15em .3em;overflow-wrap:break-word}
+table.wide{font-size:.6em}table.wide th,table.wide td{overflow-wrap:anywhere}}
 """
 
 _LABELS = {
@@ -92,6 +94,10 @@ _LABELS = {
     "province": "province",
     "signal": "signal (status came from)",
     "nearest_tower": "nearest tower",
+    "total_bn_vnd": "total (bn VND)",
+    "backhaul_km": "backhaul (km)",
+    "power_option": "power",
+    "new_villages": "new villages",
 }
 
 
@@ -136,10 +142,13 @@ def _table(
     caption: str | None = None,
 ) -> str:
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    parts = ["<table>"]
+    # many columns: smaller type in print, cells may break anywhere to fit A4
+    parts = ['<table class="wide">' if len(cols) > 10 else "<table>"]
     if caption:
         parts.append(f"<caption>{_esc(caption)}</caption>")
-    parts.append("<tr>" + "".join(f"<th>{_esc(_LABELS.get(c, c))}</th>" for c in cols) + "</tr>")
+    # headers may break after an underscore (baseline_total -> baseline_ / total)
+    parts.append("<tr>" + "".join(
+        f"<th>{_esc(_LABELS.get(c, c)).replace('_', '_<wbr>')}</th>" for c in cols) + "</tr>")
     shown = df.head(max_rows)
     for row in shown[cols].itertuples(index=False, name=None):
         cells = []
@@ -407,6 +416,12 @@ def _fiber_section(d: Path, figure_uri: str | None = None) -> str:
     return "\n".join(out)
 
 
+#: Columns of the report's proposed-sites table (costs in billion VND).
+_SITE_COLUMNS = ("rank", "candidate_id", "site_id", "name", "tech", "power_option",
+                 "backhaul", "backhaul_km", "total_bn_vnd", "villages_covered",
+                 "new_villages", "population_covered", "households_covered", "cost_vnd")
+
+
 def _placement_section(d: Path) -> str:
     out = [f'<h2>Proposed sites</h2><p class="note">from {_esc(d)}</p>']
     found = False
@@ -422,7 +437,21 @@ def _placement_section(d: Path) -> str:
     if (d / "sites.csv").is_file():
         found = True
         out.append("<h3>Sites</h3>")
-        out.append(_table(_read_csv(d / "sites.csv")))
+        sites = _read_csv(d / "sites.csv")
+        # what a planner compares, in readable units; every column is in sites.csv
+        for col, unit in (("total_vnd", 1e9), ("capex_vnd", 1e9), ("power_vnd", 1e9),
+                          ("backhaul_vnd", 1e9)):
+            if col in sites.columns:
+                sites[col.replace("_vnd", "_bn_vnd")] = (
+                    pd.to_numeric(sites[col], errors="coerce") / unit).round(2)
+        if "backhaul_length_m" in sites.columns:
+            sites["backhaul_km"] = (pd.to_numeric(sites["backhaul_length_m"], errors="coerce")
+                                    / 1000.0).round(1)
+        cols = [c for c in _SITE_COLUMNS if c in sites.columns]
+        out.append(_table(sites, cols or None))
+        if cols and len(cols) < len(sites.columns):
+            out.append(f'<p class="note">{len(sites.columns) - len(cols)} more columns '
+                       "(village ids, coordinates, heights, ...) are in sites.csv.</p>")
     if not found:
         out.append('<p class="note">No placement outputs (sites.csv / summary.json) found.</p>')
     return "\n".join(out)

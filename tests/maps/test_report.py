@@ -366,3 +366,41 @@ def test_progress_tables_keep_leading_zeros_in_codes(tmp_path) -> None:
                  encoding="utf-8")
     html = _table(_read_csv(p))
     assert "07840" in html and "00001" in html and "7,840" not in html
+
+
+def test_every_table_fits_an_a4_page(audit_dir, tmp_path, browser_page) -> None:  # noqa: ANN001
+    """Issue 16 item 7: wide tables (sites with total_vnd and villages_covered,
+    progress with unknown and newly_dead) ran off the PDF page.  In print media
+    at A4's printable width (190 mm at 96 dpi), no table is wider than the page."""
+    _, folder = audit_dir
+    prog = tmp_path / "progress"
+    write_progress(compare_audits(folder, folder), prog)
+    plc = tmp_path / "place"
+    plc.mkdir()
+    n = 12
+    pd.DataFrame({
+        "candidate_id": [f"auto-{i:04d}" for i in range(n)],
+        "name": ["Bản Nậm Nhùn Thượng Xã Phìn Hồ"] * n,
+        "lon": [104.812345] * n, "lat": [22.312345] * n,
+        "capex_vnd": [2.1e9] * n, "power_option": ["solar_off_grid"] * n,
+        "power_vnd": [4.5e8] * n, "backhaul": ["microwave_relay"] * n,
+        "backhaul_to": ["existing-T012"] * n, "backhaul_length_m": [12345.6] * n,
+        "backhaul_vnd": [3.2e8] * n, "total_vnd": [2.87e9] * n,
+        "villages_covered": [7] * n, "village_ids": ["V0001;V0002;V0003;V0004;V0005"] * n,
+        "population_covered": [3120] * n, "households_covered": [702] * n,
+        "new_villages": [5] * n,
+    }).to_csv(plc / "sites.csv", index=False)
+    (plc / "report.txt").write_text("covered villages after: 5/6\n", encoding="utf-8")
+    html = tmp_path / "r.html"
+    html.write_text(build_report(folder, progress_dir=prog, placement_dir=plc),
+                    encoding="utf-8")
+    page = browser_page.page
+    page.set_viewport_size({"width": 718, "height": 1000})
+    page.emulate_media(media="print")
+    browser_page.goto(html)
+    widths = page.eval_on_selector_all(
+        "table", "ts => ts.map(t => [t.getBoundingClientRect().right, t.innerText.slice(0, 40)])")
+    page_w = page.evaluate("document.documentElement.clientWidth")
+    assert widths
+    too_wide = [(round(r), t) for r, t in widths if r > page_w + 0.5]
+    assert not too_wide, (page_w, too_wide)
