@@ -146,37 +146,28 @@ def test_power_grid_or_solar() -> None:
 # --------------------------------------------------------------------------- solvers
 
 
-def _brute(prob: PlacementProblem, k: int | None, vnd: float | None) -> float:
-    best = 0.0
+def _feasible(prob: PlacementProblem, k: int | None):  # noqa: ANN202
+    """Every selection of at most ``k`` sites with its cheapest backhaul (exhaustive)."""
     sel = [j for j in range(prob.n) if prob.selectable[j]]
     for r in range(len(sel) + 1):
         if k is not None and r > k:
             break
         for combo in itertools.combinations(sel, r):
             modes = _best_modes(prob, combo)
-            if modes is None:
-                continue
-            if vnd is not None and prob.cost(modes) > vnd + 1e-6:
-                continue
-            best = max(best, prob.value(list(combo)))
-    return best
+            if modes is not None:
+                yield combo, modes
+
+
+def _brute(prob: PlacementProblem, k: int | None, vnd: float | None) -> float:
+    return max((prob.value(list(c)) for c, m in _feasible(prob, k)
+                if vnd is None or prob.cost(m) <= vnd + 1e-6), default=0.0)
 
 
 def _cheapest_at(prob: PlacementProblem, k: int | None, vnd: float | None, value: float) -> float:
     """Least cost of a feasible selection covering at least ``value`` (exhaustive)."""
-    best = math.inf
-    sel = [j for j in range(prob.n) if prob.selectable[j]]
-    for r in range(len(sel) + 1):
-        if k is not None and r > k:
-            break
-        for combo in itertools.combinations(sel, r):
-            modes = _best_modes(prob, combo)
-            if modes is None or prob.value(list(combo)) < value - 1e-9:
-                continue
-            c = prob.cost(modes)
-            if vnd is None or c <= vnd + 1e-6:
-                best = min(best, c)
-    return best
+    costs = [prob.cost(m) for c, m in _feasible(prob, k)
+             if prob.value(list(c)) >= value - 1e-9]
+    return min((c for c in costs if vnd is None or c <= vnd + 1e-6), default=math.inf)
 
 
 def _check_cheapest_and_no_idle_site(prob, sol, greedy, k, vnd) -> None:  # noqa: ANN001
