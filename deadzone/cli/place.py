@@ -331,7 +331,7 @@ def place_cmd(
         Path(tmp).write_text(
             json.dumps(summary, indent=2, ensure_ascii=False, default=float), encoding="utf-8"
         )
-    _map(out, scenario, after, session.towers, lines, engine.thresholds, len(sites))
+    _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
     if not quiet:
         for line in lines[:shown]:
             click.echo(line)
@@ -341,8 +341,9 @@ def place_cmd(
         click.echo(lines[0])
 
 
-def _map(out, scenario, after, towers, lines, thr, n_sites) -> None:  # noqa: ANN001
-    """map.html of the placement, classed by the audit's per-technology rule."""
+def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN001
+    """map.html of the placement, classed by the audit's per-technology rule; the
+    chosen sites (towers ``NEW-*``) drawn as proposed sites, not as towers."""
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
@@ -362,9 +363,10 @@ def _map(out, scenario, after, towers, lines, thr, n_sites) -> None:  # noqa: AN
         transform=cov.transform,
         crs=cov.crs,
         villages=after.villages,
-        towers=towers,
+        towers=towers[~towers["tower_id"].astype(str).str.startswith("NEW-")],
+        proposed_sites=sites,
         communes=communes,
-        title=f"placement: {n_sites} new site(s) (towers NEW-*)",
+        title=f"placement: {len(sites)} new site(s)",
         summary_lines=lines[:3],
         status_labels=status_labels(thr, list(cov.by_tech)),
     )

@@ -344,6 +344,8 @@ def _maps(out, scenario, before, after, grids_before, towers_before, towers_afte
             else None
         )
         layers = metric_layers(signal, rx, thr)
+        # towers the edits add are drawn as proposed sites, not as existing towers
+        added = ~towers["tower_id"].astype(str).isin(set(towers_before["tower_id"].astype(str)))
         m = coverage_map(
             **layers,
             coverage_classes=layers["coverage_class"] is not None,
@@ -351,7 +353,8 @@ def _maps(out, scenario, before, after, grids_before, towers_before, towers_afte
             transform=res.coverage.transform,
             crs=res.coverage.crs,
             villages=res.villages,
-            towers=towers,
+            towers=towers[~added],
+            proposed_sites=towers[added] if added.any() else None,
             communes=communes,
             title=title,
             summary_lines=lines[:2] if name == "map_after.html" else res.summary_lines()[:3],

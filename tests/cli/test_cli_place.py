@@ -73,6 +73,15 @@ def test_place_cli_milp_outputs(scen_dir: Path, tmp_path: Path) -> None:
     assert summary["villages_covered_after_predicted"] == int(m.group(2))
     assert summary["villages_covered_after_reaudited"] == int(m.group(2))
     assert summary["solver"]["gap"] == 0.0
+    # the chosen sites are drawn as proposed sites, not as existing towers (issue 16)
+    import pandas as pd
+
+    n_sites = len(pd.read_csv(out / "sites.csv"))
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert f"Proposed sites ({n_sites})" in html
+    from deadzone.cli.whatif import load_scenario_dir
+
+    assert f"Towers ({len(load_scenario_dir(scen_dir).towers)})" in html
     sites = pd.read_csv(out / "sites.csv")
     assert 1 <= len(sites) <= 3
     for col in (

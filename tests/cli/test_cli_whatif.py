@@ -110,6 +110,9 @@ def test_whatif_cli_writes_delta_and_maps(scen_dir: Path, tmp_path: Path) -> Non
     for name in ("map_before.html", "map_after.html"):
         html = (out / name).read_text(encoding="utf-8")
         assert "L.map" in html and "cdn.jsdelivr" not in html
+    # the two added towers are proposed sites on the after map (issue 16), none before
+    assert "Proposed sites (2)" in (out / "map_after.html").read_text(encoding="utf-8")
+    assert "Proposed sites" not in (out / "map_before.html").read_text(encoding="utf-8")
     # no overwrite without --overwrite
     res2 = CliRunner().invoke(cli, args)
     assert res2.exit_code == 2 and "already exists" in res2.output
