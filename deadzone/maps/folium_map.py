@@ -1426,7 +1426,9 @@ def coverage_map(
     png_uri = _rx_png(rx_3857, vmin, vmax)
 
     bounds = [raster_bounds[0][0], raster_bounds[0][1], raster_bounds[1][0], raster_bounds[1][1]]
-    for gdf in (villages, towers, communes, proposed_sites, fiber_routes):
+    # the view fits the audit's area; fiber routes (a national plan, say) do not
+    # widen it: they are drawn, and reached by panning out
+    for gdf in (villages, towers, communes, proposed_sites):
         if gdf is not None:
             _extend(bounds, gdf[_usable(gdf.geometry)])
     south, west, north, east = bounds

@@ -315,3 +315,15 @@ def test_clustered_villages_in_headless_chromium(browser_page, tmp_path: Path) -
     bp.screenshot(tmp_path / "clustered-popup.png")
     bp.assert_clean()
     assert re.search(r"Villages: covered \(\d+\)", " ".join(labels))
+
+
+def test_view_fits_the_audit_area_not_a_national_fiber_plan() -> None:
+    """Issue 16 item 6: map --fiber with a national plan zoomed out to the country."""
+    rx, _best, transform = _rx(300, 30.0, noise_db=0.0)
+    far = _fiber(0.01).copy()
+    far.geometry = [LineString([(LON0, LAT0), (LON0 + 5.0, LAT0 + 5.0)])] * len(far)
+    m = coverage_map(rx_dbm=rx, transform=transform, crs="EPSG:32648",
+                     villages=_villages(5, 0.03), towers=_towers(), fiber_routes=far)
+    fit = next(c for c in m._children.values() if type(c).__name__ == "FitBounds")
+    (south, west), (north, east) = fit.bounds
+    assert north - south < 1.0 and east - west < 1.0  # the area, not 5 degrees of plan
