@@ -601,11 +601,21 @@ def commune_bar_chart(
         if "villages_marginal" in df.columns
         else np.zeros(len(df))
     )
+    unk = (
+        pd.to_numeric(df["villages_unknown"], errors="coerce").fillna(0).to_numpy(float)
+        if "villages_unknown" in df.columns
+        else np.zeros(len(df))
+    )
+    dead = (
+        pd.to_numeric(df["villages_dead"], errors="coerce").fillna(0).to_numpy(float)
+        if "villages_dead" in df.columns
+        else np.maximum(total - cov - mar - unk, 0.0)
+    )
     has = total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        pct = np.where(has, 100.0 * cov / np.where(has, total, 1.0), np.nan)
-        pct_m = np.where(has, 100.0 * mar / np.where(has, total, 1.0), np.nan)
-    t = pd.DataFrame({"name": names.to_numpy(), "pct": pct, "pct_m": pct_m, "total": total})[has]
+        share = {k: np.where(has, 100.0 * v / np.where(has, total, 1.0), np.nan)
+                 for k, v in (("pct", cov), ("pct_m", mar), ("pct_d", dead), ("pct_u", unk))}
+    t = pd.DataFrame({"name": names.to_numpy(), **share, "total": total})[has]
     t = t.sort_values(["pct", "total", "name"], ascending=[True, False, True])
     n_all = len(t)
     t = t.head(max_communes).iloc[::-1]  # lowest at the top of the chart
@@ -613,8 +623,13 @@ def commune_bar_chart(
     fig = _new_figure(8.0, height)
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(t))
-    ax.barh(y, t["pct"], color=STATUS_COLOURS["covered"], label="covered")
-    ax.barh(y, t["pct_m"], left=t["pct"], color=STATUS_COLOURS["marginal"], label="marginal")
+    left = np.zeros(len(t))
+    for col, status in (("pct", "covered"), ("pct_m", "marginal"), ("pct_d", "dead"),
+                        ("pct_u", "unknown")):
+        if status == "unknown" and not (t[col] > 0).any():
+            continue
+        ax.barh(y, t[col], left=left, color=STATUS_COLOURS[status], label=status)
+        left = left + t[col].to_numpy()
     ax.set_yticks(
         y,
         [f"{n} ({int(v):,})" for n, v in zip(t["name"], t["total"], strict=True)],
@@ -624,13 +639,14 @@ def commune_bar_chart(
     ax.set_xlabel("% of villages (commune village count in brackets)")
     ax.set_ylim(-0.6, max(len(t), 1) - 0.4)
     ax.axvline(100, color="black", linewidth=0.5)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize=7,
+              frameon=False)
     head = title or "Villages covered per commune"
     if n_all > len(t):
         head += f" (the {len(t)} least covered of {n_all})"
     elif not n_all:
         head += " (no commune has villages)"
-    ax.set_title(head, fontsize=10)
+    ax.set_title(head, fontsize=10, pad=18)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -72,7 +72,8 @@ border:1px solid #ddd}.swatch{display:inline-block;width:.9em;height:.9em;
 vertical-align:middle;margin-right:.3em;border:1px solid #555}
 @media print{h2{page-break-before:auto}table{page-break-inside:auto;font-size:.72em}
 body{margin:0;padding:0;max-width:none}th,td{padding:.15em .3em;overflow-wrap:break-word}
-table.wide{font-size:.6em}table.wide th,table.wide td{overflow-wrap:anywhere}}
+table.wide{font-size:.6em}table.wide th,table.wide td{overflow-wrap:anywhere}
+section.keep{break-inside:avoid}figure img{max-height:23cm;width:auto}}
 """
 
 _LABELS = {
@@ -549,14 +550,12 @@ def build_report(
         "<h2>Summary</h2>",
         '<ul class="summary">' + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>",
         _tech_section(s),
-        "<h2>Coverage map</h2>",
+        # a heading stays on the page of its figure (no heading over a blank half page)
+        '<section class="keep"><h2>Coverage map</h2>',
         f'<figure><img alt="coverage map" src="{cov_uri}"><figcaption>{_legend()}; '
-        "the raster is what the village statuses use: with one technology its metric "
-        "(received level for 2G/3G, RSRP for 4G/5G, named on the colour bar; lines on the "
-        "colour bar: covered (solid) and marginal (dashed) thresholds), with several the "
-        "status class of each cell (best over the technologies).</figcaption></figure>",
-        "<h2>Coverage per commune</h2>",
-        f'<figure><img alt="villages covered per commune" src="{bar_uri}"></figure>',
+        + _map_caption(s) + "</figcaption></figure></section>",
+        '<section class="keep"><h2>Coverage per commune</h2>',
+        f'<figure><img alt="villages covered per commune" src="{bar_uri}"></figure></section>',
         _province_section(a),
         _commune_sections(a),
         _reason_section(a),
@@ -569,6 +568,19 @@ def build_report(
         body.append(_fiber_section(fib, fib_uri))
     body += ["<h2>Parameters and provenance</h2>", _kv_table(prov_items), "</body></html>"]
     return "\n".join(x for x in body if x) + "\n"
+
+
+def _map_caption(summary: dict[str, Any]) -> str:
+    """What the coverage map's raster is, for the figure the audit draws: one
+    technology's metric on a colour bar, or (several) each cell's status class."""
+    techs = list((summary.get("by_technology") or {}).keys())
+    if len(techs) == 1:
+        return ("the raster is the metric the village statuses use (received level for "
+                "2G/3G, RSRP for 4G/5G, named on the colour bar; lines on the colour bar: "
+                "covered (solid) and marginal (dashed) thresholds).")
+    return ("the raster is each cell's status class by the audit's rule for each "
+            f"technology ({', '.join(techs) or 'none'}), the best over the technologies, "
+            "as the village statuses are decided.")
 
 
 class PdfConverterError(DeadzoneError, RuntimeError):

@@ -122,3 +122,14 @@ def test_status_thresholds_from_summary() -> None:
     }
     assert status_thresholds_dbm(s, "4G") == (-95.0, -105.0)
     assert status_thresholds_dbm({}, "2G") == (-100.0, -110.0)
+
+
+def test_commune_bar_chart_has_a_dead_bar(tmp_path) -> None:  # noqa: ANN001
+    """Issue 16 item 7: the per-commune chart had no bar for dead villages."""
+    df = pd.DataFrame({"commune_id": ["C1", "C2"], "name": ["Xã A", "Xã B"],
+                       "villages_total": [10, 4], "villages_covered": [2, 0],
+                       "villages_marginal": [3, 0], "villages_dead": [5, 4]})
+    px = imread(commune_bar_chart(df, tmp_path / "c.png"))[..., :3]
+    dead = np.array([0xD7, 0x30, 0x27]) / 255.0
+    n_dead = int((np.abs(px - dead).max(axis=-1) < 0.02).sum())
+    assert n_dead > 1000  # half of C1's bar and all of C2's are red

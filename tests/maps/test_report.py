@@ -404,3 +404,20 @@ def test_every_table_fits_an_a4_page(audit_dir, tmp_path, browser_page) -> None:
     assert widths
     too_wide = [(round(r), t) for r, t in widths if r > page_w + 0.5]
     assert not too_wide, (page_w, too_wide)
+
+
+def test_map_caption_names_only_what_the_figure_shows() -> None:
+    """Issue 16 item 7: the caption named a colour bar the class map does not have."""
+    from deadzone.maps.report import _map_caption
+
+    one = _map_caption({"by_technology": {"4G": {}}})
+    two = _map_caption({"by_technology": {"2G": {}, "4G": {}}})
+    assert "colour bar" in one
+    assert "colour bar" not in two and "status class" in two and "2G, 4G" in two
+
+
+def test_figure_headings_stay_with_their_figures(audit_dir) -> None:
+    _, folder = audit_dir
+    text = build_report(folder)
+    assert '<section class="keep"><h2>Coverage map</h2>' in text
+    assert "section.keep{break-inside:avoid}" in text
