@@ -206,6 +206,19 @@ class _MapData:
     #: 1 marginal, 2 covered), drawn instead of the ramp; same grid as rx_dbm.
     coverage_class: npt.NDArray[np.int8] | None = None
     class_labels: Mapping[str, str] | None = None
+    #: Commune boundaries in the figure's CRS (None: not drawn).
+    outlines: Any = None
+    #: Name of a projected CRS, for the axis labels (e.g. "WGS 84 / UTM zone 48N").
+    crs_name: str = ""
+
+
+def _commune_outlines(communes: Any, crs: Any) -> Any:
+    """Commune boundaries in ``crs``, or None when there are none to draw."""
+    if communes is None or len(communes) == 0 or getattr(communes, "crs", None) is None:
+        return None
+    g = communes.geometry
+    g = g[~(g.isna() | g.is_empty)]
+    return g.to_crs(crs).boundary if len(g) else None
 
 
 def _metric_layers(
@@ -302,7 +315,19 @@ def _from_result(result: AuditResult, scenario: Scenario | None) -> _MapData:
         layers["metric_label"],
         layers["coverage_class"],
         layers["class_labels"],
+        _commune_outlines(result.communes_with_geometry(), cov.crs),
+        _crs_name(cov.crs),
     )
+
+
+def _crs_name(crs: Any) -> str:
+    try:
+        from pyproj import CRS as _CRS
+
+        c = _CRS.from_user_input(crs)
+        return c.name if c.is_projected else ""
+    except Exception:  # noqa: BLE001 - a label only
+        return ""
 
 
 def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
@@ -343,7 +368,20 @@ def _from_folder(folder: AuditFolder, scenario: Scenario | None) -> _MapData:
         layers["metric_label"],
         layers["coverage_class"],
         layers["class_labels"],
+        _folder_outlines(folder, crs),
+        _crs_name(crs) if units == "m" else "",
     )
+
+
+def _folder_outlines(folder: AuditFolder, crs: Any) -> Any:
+    """Commune boundaries of an audit folder's ``communes.gpkg`` (None if absent)."""
+    gpkg = folder.path / "communes.gpkg"
+    if not gpkg.is_file():
+        return None
+    try:
+        return _commune_outlines(_read_layer(gpkg, "communes"), crs)
+    except Exception:  # noqa: BLE001 - outlines are context; the figure draws without
+        return None
 
 
 def _folder_techs(folder: AuditFolder) -> list[str]:
@@ -523,6 +561,10 @@ def coverage_figure(
                 label=f"{st} villages ({n:,})",
             )
         )
+    if d.outlines is not None:
+        d.outlines.plot(ax=ax, color="#333333", linewidth=0.5, zorder=2)
+        handles.append(Line2D([], [], color="#333333", linewidth=0.8,
+                              label="commune boundaries"))
     if len(d.tx):
         ax.scatter(
             d.tx, d.ty, s=70, c="white", marker="^", edgecolors="black", linewidths=1.0, zorder=4
@@ -543,10 +585,21 @@ def coverage_figure(
     pct = f" ({100.0 * d.n_covered / d.n_total:.1f}%)" if d.n_total else ""
     head = f"covered villages: {d.n_covered:,}/{d.n_total:,}{pct}"
     ax.set_title(f"{title}\n{head}" if title else head, fontsize=10)
-    ax.set_xlabel(f"x ({d.units})" if d.units == "m" else "longitude")
-    ax.set_ylabel(f"y ({d.units})" if d.units == "m" else "latitude")
+    if d.units == "m":
+        # kilometres of the named projection, not bare metres
+        from matplotlib.ticker import FuncFormatter
+
+        km = FuncFormatter(lambda v, _pos: f"{v / 1000:,.0f}")
+        ax.xaxis.set_major_formatter(km)
+        ax.yaxis.set_major_formatter(km)
+        where = f", {d.crs_name}" if d.crs_name else ""
+        ax.set_xlabel(f"easting (km{where})")
+        ax.set_ylabel(f"northing (km{where})")
+    else:
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+        ax.ticklabel_format(useOffset=False, style="plain")
     ax.tick_params(labelsize=7)
-    ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_aspect("equal")
     fig.tight_layout()
     return _save(fig, path)

@@ -133,3 +133,28 @@ def test_commune_bar_chart_has_a_dead_bar(tmp_path) -> None:  # noqa: ANN001
     dead = np.array([0xD7, 0x30, 0x27]) / 255.0
     n_dead = int((np.abs(px - dead).max(axis=-1) < 0.02).sum())
     assert n_dead > 1000  # half of C1's bar and all of C2's are red
+
+
+def test_coverage_figure_draws_commune_outlines_and_km_axes(audited, tmp_path) -> None:  # noqa: ANN001
+    """Issue 16 item 7: the report's map had UTM metre axes and no commune outlines."""
+    import matplotlib.axes
+
+    from deadzone.maps.figures import _from_folder, _from_result, read_audit_folder
+
+    scen, res, folder = audited
+    for d in (_from_result(res, scen), _from_folder(read_audit_folder(folder), None)):
+        assert d.outlines is not None and len(d.outlines) == 2  # the two communes
+        assert "UTM" in d.crs_name
+    seen = {}
+    orig = matplotlib.axes.Axes.set_xlabel
+
+    def spy(self, label, *a, **k):  # noqa: ANN001, ANN202
+        seen["x"] = label
+        return orig(self, label, *a, **k)
+
+    matplotlib.axes.Axes.set_xlabel = spy
+    try:
+        coverage_figure(folder, None, tmp_path / "m.png")
+    finally:
+        matplotlib.axes.Axes.set_xlabel = orig
+    assert seen["x"].startswith("easting (km") and "UTM" in seen["x"]
