@@ -96,6 +96,15 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "village, commune and province tables in a fraction of the time.",
 )
 @click.option(
+    "--tower-col",
+    "tower_cols",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="The towers file's column for a field whose name is not recognised, e.g. "
+    "--tower-col height_m=cao_anten --tower-col tech=loai (fields: tower_id, tech, "
+    "freq_mhz, eirp_dbm, height_m, azimuth_deg, beamwidth_deg, tilt_deg).  Repeatable.",
+)
+@click.option(
     "--plain-csv",
     is_flag=True,
     help="Write the CSV tables in plain UTF-8 at full precision.  By default they start "
@@ -124,6 +133,7 @@ def audit_cmd(
     quiet: bool,
     landcover_path: Path | None,
     rasters: bool,
+    tower_cols: tuple[str, ...],
     plain_csv: bool,
 ) -> None:
     """Audit village coverage on your own data.
@@ -163,6 +173,7 @@ def audit_cmd(
         households_col=households_col, commune_id_col=commune_id_col,
         district_col=district_col, default_tech=default_tech,
         dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
+        tower_columns=_tower_columns(tower_cols),
     )
     result = run_audit_and_write(
         scenario,
@@ -196,6 +207,7 @@ def load_audit_scenario(
     default_tech: str = "4G",
     dem_resolution_m: float | None = None,
     landcover_path: Path | None = None,
+    tower_columns: dict[str, str] | None = None,
 ) -> Scenario:
     """The scenario ``deadzone audit`` reads from its input files.
 
@@ -217,7 +229,7 @@ def load_audit_scenario(
     )
     from deadzone.data.scenario import Scenario
 
-    towers = load_towers(towers_path, default_tech=default_tech)
+    towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
     villages = load_villages(
         villages_path,
         id_col=village_id_col,
@@ -255,6 +267,7 @@ def load_audit_scenario(
         "district_col": district_col,
         "default_tech": default_tech,
         "dem_resolution_m": dem_resolution_m,
+        "tower_columns": dict(tower_columns or {}),
     }
     scenario = Scenario(
         dem=dem,
@@ -307,3 +320,15 @@ def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
     if "params_source" not in towers.columns:
         return {}
     return {str(k): int(v) for k, v in towers["params_source"].value_counts().items()}
+
+
+def _tower_columns(items: tuple[str, ...]) -> dict[str, str]:
+    """``("height_m=cao_anten", ...)`` -> ``{"height_m": "cao_anten"}`` (one-line errors)."""
+    out: dict[str, str] = {}
+    for item in items:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise click.BadParameter(f"{item!r}: expected FIELD=COLUMN, e.g. height_m=cao_anten",
+                                     param_hint="--tower-col")
+        out[field.strip()] = column.strip()
+    return out

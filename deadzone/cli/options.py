@@ -282,7 +282,7 @@ def load_scenario_dir(path: Path) -> Any:
 #: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.
 _AUDIT_INPUT_OPTIONS = (
     "village_id_col", "village_name_col", "population_col", "households_col",
-    "commune_id_col", "district_col", "default_tech", "dem_resolution_m",
+    "commune_id_col", "district_col", "default_tech", "dem_resolution_m", "tower_columns",
 )
 
 

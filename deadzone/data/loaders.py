@@ -41,7 +41,7 @@ import re
 import sys
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -2309,6 +2309,7 @@ def load_towers(
     *,
     default_tech: str = "4G",
     layer: str | int | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Load mobile towers (sites) with their radio parameters.
 
@@ -2335,6 +2336,10 @@ def load_towers(
         Technology of towers whose file gives none.
     layer : str or int, optional
         Layer of a multi-layer file.
+    columns : mapping of str to str, optional
+        The file's column for a field, where its name is none of the
+        recognised ones: ``{"height_m": "cao_anten", "tech": "loai"}``; fields
+        are the keys of :data:`TOWER_CANDIDATES`.
 
     Returns
     -------
@@ -2366,7 +2371,8 @@ def load_towers(
     >>> t.tower_id.iloc[0]  # doctest: +SKIP
     '651-1-2G-1'
     """
-    return _load_towers(path, default_tech=default_tech, layer=layer, allow_empty=False)
+    return _load_towers(path, default_tech=default_tech, layer=layer, allow_empty=False,
+                        columns=columns)
 
 
 def _is_opencellid(cols: Sequence[Any]) -> bool:
@@ -2384,13 +2390,18 @@ def _load_towers(
     default_tech: str = "4G",
     layer: str | int | None = None,
     allow_empty: bool = False,
+    columns: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     if default_tech not in TECHS:
         raise ParameterError(f"default_tech was {default_tech!r}; expected one of {TECHS}")
+    bad = sorted(set(columns or {}) - set(TOWER_CANDIDATES))
+    if bad:
+        raise ParameterError(f"tower column mapping names unknown field(s) {bad}; "
+                             f"fields are {sorted(TOWER_CANDIDATES)}")
     raw = _read_raw(path, layer=layer, kind="towers", allow_empty=allow_empty)
-    if raw.geometry is None and _is_opencellid(raw.table.columns):
+    if raw.geometry is None and _is_opencellid(raw.table.columns) and not columns:
         return _opencellid(raw, allow_empty=allow_empty)
-    return _plain_towers(raw, default_tech=default_tech)
+    return _plain_towers(raw, default_tech=default_tech, columns=columns)
 
 
 def _check_ranges(
@@ -2503,13 +2514,16 @@ def _tower_near_misses(
         raise SchemaError(f"{p}: {'; '.join(errors)}; {advice}")
 
 
-def _plain_towers(raw: _Raw, *, default_tech: str) -> gpd.GeoDataFrame:
+def _plain_towers(raw: _Raw, *, default_tech: str,
+                  columns: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
     p = raw.path
     label = raw.row_label
     n = len(raw.table)
     cols = list(raw.table.columns)
     cand = TOWER_CANDIDATES
-    picked = {k: _pick(cols, None, v, path=p, option=k) for k, v in cand.items()}
+    user = dict(columns or {})
+    picked = {k: _pick(cols, user.get(k), v, path=p, option=f"--tower-col {k}")
+              for k, v in cand.items()}
     c_id = picked["tower_id"]
     ids, generated = _ids(raw, c_id, id_field="tower_id", prefix="T", warn=False)
     if generated:
