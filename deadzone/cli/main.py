@@ -22,6 +22,7 @@ class _Group(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always")
+                _SHOWN.clear()
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except DeadzoneError as exc:
@@ -38,13 +39,24 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+#: Warning lines already printed by this command: a what-if session or a web
+#: app re-audits the same villages many times, and each audit would repeat
+#: the same line about the same input.
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     from deadzone.errors import DeadzoneWarning
 
     if issubclass(category, DeadzoneWarning):
-        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+        text = f"warning: {' '.join(str(message).split())}"
     elif not issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
-        click.echo(f"warning: {category.__name__}: {message}", err=True)
+        text = f"warning: {category.__name__}: {message}"
+    else:
+        return
+    if text not in _SHOWN:
+        _SHOWN.add(text)
+        click.echo(text, err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

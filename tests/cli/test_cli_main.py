@@ -87,3 +87,30 @@ def test_coverage_label_says_when_the_kernels_compile(tmp_path, monkeypatch) -> 
     (tmp_path / "sweep.nbi").unlink()
     assert coverage_label("villages", sweep=False) == "villages"
     assert "compiling the kernels" in coverage_label("villages")
+
+
+def test_a_warning_line_is_printed_once_per_command() -> None:
+    """Issue 16 item 9: whatif/serve repeated the same input warning for every
+    re-audit; a command prints each warning line once."""
+    import warnings as _w
+
+    import click
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import _Group
+    from deadzone.errors import DeadzoneWarning
+
+    @click.group(cls=_Group)
+    def grp() -> None:
+        pass
+
+    @grp.command()
+    def twice() -> None:
+        for _ in range(3):
+            _w.warn("villages.csv: 3 of 5 villages have population 0", DeadzoneWarning,
+                    stacklevel=2)
+        _w.warn("another line", DeadzoneWarning, stacklevel=2)
+
+    for _ in range(2):  # and again in the next command
+        out = CliRunner().invoke(grp, ["twice"]).output
+        assert out.count("have population 0") == 1 and out.count("another line") == 1
