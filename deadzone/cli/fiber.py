@@ -214,6 +214,13 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     help="Fixed cost per connected target.",
 )
 @click.option(
+    "--currency",
+    default="VND",
+    show_default=True,
+    help="Unit of --cost-per-km, --drop-cost-per-km and --site-cost; printed with every "
+    "cost figure.",
+)
+@click.option(
     "--improve-s",
     type=click.FloatRange(min=0),
     default=10.0,
@@ -351,6 +358,7 @@ def _run(**kw: Any) -> None:
         cost_per_km=kw["cost_per_km"],
         drop_cost_per_km=kw["drop_cost_per_km"],
         site_cost=kw["site_cost"],
+        currency=kw["currency"],
     )
     with progress_bar("fiber plan", quiet=quiet) as update:
         graph = build_road_graph(

@@ -111,13 +111,19 @@ class FiberCosts:
     site_cost : float
         Fixed cost per connected target (splice closure, ODF, termination).
         Default 20 million.
+    currency : str
+        Unit of the three costs, printed with every cost figure.  Default "VND".
     """
 
     cost_per_km: float = 250e6
     drop_cost_per_km: float = 120e6
     site_cost: float = 20e6
+    currency: str = "VND"
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.currency, str) and self.currency.strip()):
+            raise ParameterError(f"FiberCosts.currency was {self.currency!r}; expected a "
+                                 "non-empty unit such as 'VND'")
         for name in ("cost_per_km", "drop_cost_per_km", "site_cost"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -169,10 +175,11 @@ class FiberPlan:
     params: dict[str, Any] = field(default_factory=dict)
 
     def summary_lines(self) -> list[str]:
-        """Short human-readable report lines."""
+        """Short human-readable report lines (costs with their currency)."""
         lines = []
         d = self.designs
         lb = d.get("lower_bound_cost")
+        cur = str(self.params.get("currency", "VND"))
         for name in METHODS:
             if name in d:
                 x = d[name]
@@ -184,17 +191,18 @@ class FiberPlan:
                     else ""
                 )
                 lines.append(
-                    f"{name} design: {x['km']:,.1f} km, cost {x['cost']:,.0f}, "
+                    f"{name} design: {x['km']:,.1f} km, cost {x['cost']:,.0f} {cur}, "
                     f"{x['targets_connected']} targets{gap}"
                 )
         if lb is not None:
             lines.append(
-                f"lower bound on the optimal network cost: {lb:,.0f} ({d['lower_bound_method']})"
+                f"lower bound on the optimal network cost: {lb:,.0f} {cur} "
+                f"({d['lower_bound_method']})"
             )
         for r in self.phases.itertuples():
             hh = f"{r.households_pct:.2f}%" if r.households_total > 0 else "n/a (no villages)"
             lines.append(
-                f"phase {r.phase}: {r.km:,.1f} km, cost {r.cost:,.0f}, "
+                f"phase {r.phase}: {r.km:,.1f} km, cost {r.cost:,.0f} {cur}, "
                 f"+{r.targets_connected} targets; households reached by fiber "
                 f"{hh}; communes with fiber {r.communes_with_fiber_text}"
             )
@@ -1231,6 +1239,7 @@ def plan_fiber(
         "cost_per_km": costs.cost_per_km,
         "drop_cost_per_km": costs.drop_cost_per_km,
         "site_cost": costs.site_cost,
+        "currency": costs.currency,
         "crs": crs.to_string(),
         "road_repairs": graph.repairs,
         "road_components": int(graph.component.max() + 1) if graph.n_nodes else 0,

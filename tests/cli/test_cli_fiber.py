@@ -170,3 +170,18 @@ def test_scenario_folder_with_tower_targets(tmp_path):
     phases = pd.read_csv(tmp_path / "o" / "phases.csv")
     assert phases["phase"].tolist() == [0, 1]  # no budget: the whole design is phase 1
     assert phases["households_pct"].iloc[-1] > phases["households_pct"].iloc[0]
+
+
+def test_fiber_costs_carry_their_currency(tmp_path) -> None:  # noqa: ANN001
+    """Issue 16 item 8: costs printed without their unit."""
+    from click.testing import CliRunner
+
+    from deadzone.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["fiber", "--demo", "--budget-km-per-year", "40", "--years", "1",
+                                 "--currency", "USD", "--cost-per-km", "10000",
+                                 "--drop-cost-per-km", "5000", "--site-cost", "800",
+                                 "--out", str(tmp_path / "f")])
+    assert r.exit_code == 0, r.output
+    costs = [ln for ln in r.output.splitlines() if "cost " in ln]
+    assert costs and all(" USD" in ln for ln in costs), costs
