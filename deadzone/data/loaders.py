@@ -1909,6 +1909,13 @@ def _eirp_from_budget(
 # --------------------------------------------------------------------------- villages
 
 
+#: ``attrs`` key set on a villages table whose empty commune ids went through the
+#: spatial join (:func:`assign_communes`, ``load_villages(communes=...)``): those
+#: still empty lie in no commune, and joining again would only repeat the work
+#: and its warning.
+COMMUNES_JOINED = "communes_joined"
+
+
 @_defers_warnings
 def load_villages(
     path: PathLike,
@@ -2199,6 +2206,7 @@ def _load_villages(
         empty_geometries=n_empty,
         defaults=defaults,
         reprojected_from=geo.reprojected_from,
+        **({COMMUNES_JOINED: True} if communes is not None else {}),
     )
     return out
 
@@ -2281,7 +2289,7 @@ def assign_communes(
     -------
     GeoDataFrame
         A copy of ``villages``; ``attrs["defaults"]["commune_id"]`` records
-        the counts.
+        the counts and ``attrs[COMMUNES_JOINED]`` that the join was done.
     """
     out = villages.copy()
     defaults = dict(out.attrs.get("defaults", {}))
@@ -2297,6 +2305,7 @@ def assign_communes(
     )
     out["commune_id"] = joined.to_numpy()
     out.attrs["defaults"] = defaults
+    out.attrs[COMMUNES_JOINED] = True
     return out
 
 

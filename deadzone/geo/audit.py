@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from deadzone.data.loaders import assign_communes
+from deadzone.data.loaders import COMMUNES_JOINED, assign_communes
 from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.coverage import (
@@ -560,7 +560,10 @@ def _with_communes(villages: gpd.GeoDataFrame, communes: gpd.GeoDataFrame
                    ) -> gpd.GeoDataFrame:
     """Villages with an empty ``commune_id`` get the commune that holds them
     (else the nearest within 1 km), as ``deadzone audit`` assigns them, so an
-    API caller's ``load_villages`` table rolls up by commune too."""
+    API caller's ``load_villages`` table rolls up by commune too.  A table the
+    join already went through (the CLI's) is left as it is."""
+    if villages.attrs.get(COMMUNES_JOINED):
+        return villages
     ids = villages["commune_id"]
     empty = ids.isna() | (ids.astype(str).str.strip() == "")
     if not empty.any() or communes is None or len(communes) == 0:

@@ -211,3 +211,33 @@ def test_api_audit_joins_villages_to_communes_as_the_cli_does() -> None:
     cols = ["commune_id", "villages_total", "villages_covered"]
     pd.testing.assert_frame_equal(got.communes[cols].reset_index(drop=True),
                                   want.communes[cols].reset_index(drop=True))
+
+
+def test_villages_the_cli_joined_are_not_joined_again(monkeypatch) -> None:
+    """The CLI joins villages to communes; audit() must not redo that join (and
+    repeat its warning) for the villages that lie in no commune."""
+    import warnings as _w
+
+    from shapely.geometry import Point
+
+    import deadzone.data.loaders as loaders
+    from deadzone.data.demo import demo_scenario
+
+    scen = demo_scenario(0)
+    v = scen.villages.copy()
+    v["commune_id"] = ""
+    g = v.geometry.copy()
+    g.iloc[0] = Point(106.5, 20.0)  # far from every commune
+    v = v.set_geometry(g)
+    calls = []
+    orig = loaders._join_communes
+    monkeypatch.setattr(loaders, "_join_communes", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    with _w.catch_warnings(record=True) as rec:
+        _w.simplefilter("always")
+        joined = loaders.assign_communes(v, scen.communes)
+        res = audit(type(scen)(dem=scen.dem, communes=scen.communes, villages=joined,
+                               towers=scen.towers), rasters=False)
+    assert len(calls) == 1
+    assert sum("not inside" in str(r.message) for r in rec) == 1
+    assert res.villages["commune_id"].iloc[0] == ""
+    assert (res.villages["commune_id"].iloc[1:] != "").all()
