@@ -21,7 +21,7 @@ from deadzone.kernels.itm import ItmSettings
 
 __all__ = ["PairRadio", "PathResult", "path_profile", "pair_signals", "radio_table"]
 
-#: Column layout of the per-pair result (see :mod:`deadzone.kernels._paths`).
+
 def path_profile(
     dem_m: npt.NDArray[np.floating],
     row0: float,
@@ -229,11 +229,12 @@ def pair_signals(
     n_pairs = pt.size
     out = np.empty((n_pairs, _k.O_SIZE), dtype=np.float64)
     if n_pairs:
-        d = np.hypot(v_xy[pv, 0] - t_xy[pt, 0], v_xy[pv, 1] - t_xy[pt, 1])
-        n_max = int(_k.path_intervals(float(d.max()), float(cell_m)))
+        dx = v_xy[pv, 0] - t_xy[pt, 0]
+        dy = v_xy[pv, 1] - t_xy[pt, 1]
+        n_max = int(_k.path_intervals(float(np.hypot(dx, dy).max()), float(cell_m)))
         n_chunks = max(1, min(n_pairs, 16 * numba.get_num_threads()))
         # visit pairs by tower, then bearing: neighbouring profiles share cache lines
-        bearing = np.arctan2(v_xy[pv, 1] - t_xy[pt, 1], v_xy[pv, 0] - t_xy[pt, 0])
+        bearing = np.arctan2(dy, dx)
         order = np.lexsort((bearing, pt)).astype(np.int64)
         _k.pairs_rx(dem, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
                     radio.pattern_v_db, v_rc, v_xy, h, pt, pv, code, float(k_factor),
