@@ -15,6 +15,7 @@ __all__ = [
     "ParameterError",
     "OutputExistsError",
     "DeadzoneWarning",
+    "warning_text",
 ]
 
 
@@ -47,3 +48,14 @@ class OutputExistsError(DeadzoneError, FileExistsError):
 
 class DeadzoneWarning(UserWarning):
     """A recoverable input problem that deadzone fixed and counted."""
+
+
+def warning_text(message: object, category: type[Warning]) -> str | None:
+    """A warning as deadzone prints it: one line, the category named unless it
+    is a :class:`DeadzoneWarning`; None for the deprecation and runtime
+    warnings of dependencies, which are not shown.  The command line and the
+    batch workers print it after ``warning: ``."""
+    if issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
+        return None
+    text = " ".join(str(message).split())
+    return text if issubclass(category, DeadzoneWarning) else f"{category.__name__}: {text}"

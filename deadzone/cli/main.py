@@ -46,14 +46,12 @@ _SHOWN: set[str] = set()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    from deadzone.errors import DeadzoneWarning
+    from deadzone.errors import warning_text
 
-    if issubclass(category, DeadzoneWarning):
-        text = f"warning: {' '.join(str(message).split())}"
-    elif not issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
-        text = f"warning: {category.__name__}: {message}"
-    else:
+    shown = warning_text(message, category)
+    if shown is None:
         return
+    text = f"warning: {shown}"
     if text not in _SHOWN:
         _SHOWN.add(text)
         click.echo(text, err=True)

@@ -63,7 +63,7 @@ from typing import Any
 
 import pandas as pd
 
-from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError
+from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError, warning_text
 from deadzone.geo.schema import TOTAL_COUNTS
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
@@ -785,11 +785,9 @@ def _one_line_warnings(job: str) -> Callable[..., None]:
 
     def show(message: Any, category: type, filename: str, lineno: int,
              file: Any = None, line: Any = None) -> None:
-        if issubclass(category, (DeprecationWarning, FutureWarning, RuntimeWarning)):
-            return
-        kind = "" if issubclass(category, DeadzoneWarning) else f"{category.__name__}: "
-        print(f"warning: {job}: {kind}{' '.join(str(message).split())}", file=sys.stderr,
-              flush=True)
+        text = warning_text(message, category)
+        if text is not None:
+            print(f"warning: {job}: {text}", file=sys.stderr, flush=True)
 
     return show
 
