@@ -6,11 +6,14 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deadzone.cli.options import out_dir_option, progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["fiber_cmd", "FIBER_FILES"]
 
@@ -403,7 +406,7 @@ def _run(**kw: Any) -> None:
     with atomic_path(out / "targets.csv") as tmp:
         t_csv.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
     with atomic_path(out / "phases.csv") as tmp:
-        plan.phases.to_csv(tmp, index=False, lineterminator="\n")
+        _rounded_phases(plan.phases).to_csv(tmp, index=False, lineterminator="\n")
     with atomic_path(out / "road_components.csv") as tmp:
         graph.components_table().to_csv(tmp, index=False, lineterminator="\n")
     doc = {
@@ -456,3 +459,21 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, float) and math.isnan(obj):
         return None
     return str(obj)
+
+
+def _rounded_phases(phases: pd.DataFrame) -> pd.DataFrame:
+    """phases.csv for reading: lengths to the metre, money and households to
+    whole units, shares to 0.01% (phases.json keeps full precision)."""
+    import pandas as pd
+
+    t = phases.copy()
+    for col in t.columns:
+        if not pd.api.types.is_float_dtype(t[col]):
+            continue
+        if col.endswith("km"):
+            t[col] = t[col].round(3)
+        elif col.endswith("pct"):
+            t[col] = t[col].round(2)
+        else:
+            t[col] = t[col].round(0)
+    return t

@@ -296,7 +296,12 @@ def place_cmd(
     )
     lines.append(check)
     shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
-    lines += [f"cost assumptions: {k} = {v:g}" for k, v in vars(costs).items()]
+    # keys as in a --costs TOML file; money with thousands separators, not 1.8e+09
+    lines += [
+        f"cost assumptions: {k} = "
+        + (f"{v:,.0f}" if abs(v) >= 1000 and float(v).is_integer() else f"{v:g}")
+        for k, v in vars(costs).items()
+    ]
     with atomic_path(out / "report.txt") as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
     s = res.solution
@@ -337,8 +342,6 @@ def place_cmd(
             click.echo(line)
         click.echo(f"outputs: {out}/ ({', '.join(PLACE_FILES)})")
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
-    else:
-        click.echo(lines[0])
 
 
 def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN001

@@ -57,6 +57,9 @@ __all__ = [
 #: Rows shown at most in long tables (the rest is counted, and in the CSVs).
 MAX_ROWS = 500
 TOP_DEAD_COMMUNES = 15
+#: Communes in the report's bar chart: one printed page with labels of about 6 pt
+#: (every commune is in the table below it).
+CHART_COMMUNES = 36
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;
@@ -99,6 +102,23 @@ _LABELS = {
     "backhaul_km": "backhaul (km)",
     "power_option": "power",
     "new_villages": "new villages",
+    # programme progress
+    "commune_name": "commune",
+    "baseline_dead_zone": "dead zone at baseline",
+    "newly_covered": "covered since",
+    "still_dead": "still dead",
+    "newly_dead": "newly dead",
+    "covered_since_baseline_pct": "% of dead zone covered",
+    "unmatched": "unmatched",
+    # fiber phases
+    "road_km": "road km",
+    "drop_km": "drop km",
+    "targets_connected": "targets connected",
+    "targets_connected_total": "connected so far",
+    "households_reached": "households reached",
+    "households_pct": "% households reached",
+    "communes_with_fiber_text": "communes with fiber",
+    "gap_pct": "% above lower bound",
 }
 
 
@@ -166,6 +186,10 @@ def _table(
     if df.empty:
         parts.append('<p class="note">(no rows)</p>')
     return "\n".join(parts)
+
+
+def _communes(n: int) -> str:
+    return f"{n:,} commune" if n == 1 else f"{n:,} communes"
 
 
 def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
@@ -270,6 +294,8 @@ def _commune_sections(a: AuditFolder) -> str:
         "population_total",
         "population_covered_pct",
     ]
+    n_vil = pd.to_numeric(c.get("villages_total", 1), errors="coerce")
+    with_villages = c[pd.Series(n_vil, index=c.index).fillna(0) > 0]
     dead = c[c.get("villages_dead", pd.Series(0, index=c.index)) > 0]
     dead = dead.sort_values(["villages_dead", "population_total"], ascending=[False, False])
     out = [
@@ -277,17 +303,20 @@ def _commune_sections(a: AuditFolder) -> str:
         _table(dead.head(TOP_DEAD_COMMUNES), cols)
         if len(dead)
         else '<p class="note">No commune has a dead village.</p>',
-        "<h2>All communes (least covered first)</h2>",
+        "<h2>All communes with villages (least covered first)</h2>",
         _table(
-            c.sort_values(
+            with_villages.sort_values(
                 ["villages_covered_pct", "villages_dead", "name"],
                 ascending=[True, False, True],
                 na_position="last",
             ),
             cols,
-            max_rows=max(MAX_ROWS, len(c)),
+            max_rows=max(MAX_ROWS, len(with_villages)),
         ),
     ]
+    if len(with_villages) < len(c):
+        out.append(f'<p class="note">Not listed: {_communes(len(c) - len(with_villages))} '
+                   "with no village in the inputs (see communes.csv).</p>")
     return "\n".join(out)
 
 
@@ -378,11 +407,42 @@ def _progress_section(d: Path) -> str:
     ):
         if (d / name).is_file():
             found = True
-            out.append(f"<h3>{_esc(label)}</h3>")
-            out.append(_table(_read_csv(d / name)))
+            html_table = _progress_table(_read_csv(d / name), name)
+            if html_table:
+                out.append(f"<h3>{_esc(label)}</h3>")
+                out.append(html_table)
     if not found:
         out.append('<p class="note">No progress outputs found in this folder.</p>')
     return "\n".join(out)
+
+
+#: What the report shows of a progress table (every column stays in the CSV):
+#: the programme's figures; marginal villages count as dead (not covered).
+_PROGRESS_COLUMNS = ("province", "phase", "commune_name", "commune_id", "villages_total",
+                     "baseline_dead_zone", "newly_covered", "still_dead", "newly_dead",
+                     "unmatched", "covered_since_baseline_pct")
+
+
+def _progress_table(t: pd.DataFrame, name: str) -> str:
+    """One progress table for print: the programme's columns; by phase only
+    when villages carry phases; by commune only the communes with a dead zone
+    then or now (the others are counted in a note)."""
+    if "phase" in t.columns and set(t["phase"].astype(str)) <= {"(none)"}:
+        return ""  # no village carries a programme phase: the totals are above
+    cols = [c for c in _PROGRESS_COLUMNS if c in t.columns]
+    if "unmatched" in t.columns and not pd.to_numeric(t["unmatched"], errors="coerce").any():
+        cols.remove("unmatched")
+    note = ""
+    if name == "progress_by_commune.csv" and {"baseline_dead_zone", "newly_dead"} <= set(t):
+        keep = (pd.to_numeric(t["baseline_dead_zone"], errors="coerce").fillna(0) > 0) | (
+            pd.to_numeric(t["newly_dead"], errors="coerce").fillna(0) > 0)
+        if (~keep).any():
+            note = (f'<p class="note">Not listed: {_communes(int((~keep).sum()))} with no '
+                    f"dead-zone village at baseline and none now (see {_esc(name)}).</p>")
+        t = t[keep]
+        if "still_dead" in t.columns:
+            t = t.sort_values("still_dead", ascending=False, kind="stable")
+    return _table(t, cols) + note
 
 
 def _fiber_section(d: Path, figure_uri: str | None = None) -> str:
@@ -394,27 +454,72 @@ def _fiber_section(d: Path, figure_uri: str | None = None) -> str:
             "(black squares), targets by status, commune outlines.</figcaption></figure>"
         )
     found = False
+    currency = "VND"
     pj = d / "phases.json"
     if pj.is_file():
         found = True
         doc = _read_json(pj)
-        items = [(f"targets {k}", v) for k, v in (doc.get("targets") or {}).items()]
-        for name, x in (doc.get("designs") or {}).items():
-            if isinstance(x, dict):
-                items += [
-                    (f"{name} {k}", v) for k, v in x.items() if not isinstance(v, (dict, list))
-                ]
-            elif not isinstance(x, list):
-                items.append((name, x))
-        if items:
-            out.append(_kv_table(items))
+        currency = str((doc.get("params") or {}).get("currency") or currency)
+        targets = doc.get("targets") or {}
+        if targets:
+            out.append(_kv_table((f"targets {k}", v) for k, v in targets.items()))
+        designs = _fiber_designs(doc.get("designs") or {}, currency)
+        if designs:
+            out.append("<h3>Network designs</h3>")
+            out.append(designs)
     if (d / "phases.csv").is_file():
         found = True
         out.append("<h3>Phases</h3>")
-        out.append(_table(_read_csv(d / "phases.csv")))
+        out.append(_fiber_phases(_read_csv(d / "phases.csv"), currency))
     if not found:
         out.append('<p class="note">No fiber outputs (phases.csv / phases.json) found.</p>')
     return "\n".join(out)
+
+
+def _fiber_designs(designs: dict[str, Any], currency: str) -> str:
+    """The candidate network designs side by side, and the lower bound."""
+    rows = []
+    for name, x in designs.items():
+        if isinstance(x, dict) and "km" in x:
+            rows.append({"design": name, "km": x.get("km"), "road_km": x.get("road_km"),
+                         "drop_km": x.get("drop_km"), "cost": x.get("cost"),
+                         "targets_connected": x.get("targets_connected"),
+                         "gap_pct": x.get("gap_pct")})
+    if not rows:
+        return ""
+    t = pd.DataFrame(rows)
+    for c in ("km", "road_km", "drop_km"):
+        t[c] = pd.to_numeric(t[c], errors="coerce").round(1)
+    t["cost"] = pd.to_numeric(t["cost"], errors="coerce").round(0)
+    t["gap_pct"] = pd.to_numeric(t["gap_pct"], errors="coerce").round(1)
+    t = t.rename(columns={"cost": f"cost ({currency})"})
+    out = _table(t)
+    bound = designs.get("lower_bound_cost")
+    if isinstance(bound, (int, float)) and math.isfinite(bound):
+        method = designs.get("lower_bound_method") or "lower bound"
+        out += (f'<p class="note">No network can connect these targets for less than '
+                f"{bound:,.0f} {_esc(currency)} ({_esc(method)}).</p>")
+    return out
+
+
+def _fiber_phases(t: pd.DataFrame, currency: str) -> str:
+    """Yearly phases, rounded for reading (full precision in phases.csv)."""
+    for c in ("km", "road_km", "drop_km"):
+        if c in t.columns:
+            t[c] = pd.to_numeric(t[c], errors="coerce").round(1)
+    for c in ("cost", "households_reached"):
+        if c in t.columns:
+            t[c] = pd.to_numeric(t[c], errors="coerce").round(0)
+    if "households_pct" in t.columns:
+        t["households_pct"] = pd.to_numeric(t["households_pct"], errors="coerce").round(2)
+    cols = ["phase", "km", "road_km", "drop_km", "cost", "targets_connected",
+            "targets_connected_total", "households_reached", "households_pct"]
+    if "communes_with_fiber_text" in t.columns and (
+            t["communes_with_fiber_text"].astype(str) != "n/a").any():
+        cols.append("communes_with_fiber_text")
+    t = t.rename(columns={"cost": f"cost ({currency})"})
+    cols = [f"cost ({currency})" if c == "cost" else c for c in cols]
+    return _table(t, cols)
 
 
 #: Columns of the report's proposed-sites table (costs in billion VND).
@@ -508,7 +613,8 @@ def build_report(
     page_title = title or f"Coverage audit: {name}"
     with tempfile.TemporaryDirectory(prefix="deadzone-report-") as tmp:
         cov_png = coverage_figure(a, scenario, Path(tmp) / "coverage.png", title=name)
-        bar_png = commune_bar_chart(a.communes, Path(tmp) / "communes.png")
+        bar_png = commune_bar_chart(a.communes, Path(tmp) / "communes.png",
+                                    max_communes=CHART_COMMUNES)
         cov_uri, bar_uri = _png_data_uri(cov_png), _png_data_uri(bar_png)
         fib_uri = None
         if fib is not None and (fib / "routes.gpkg").is_file():

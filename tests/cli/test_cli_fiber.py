@@ -50,6 +50,10 @@ def test_demo_writes_every_output(demo_run):
     assert (by_phase <= 40 + 1e-6).all()
     assert phases["households_pct"].is_monotonic_increasing
     doc = json.loads((out / "phases.json").read_text(encoding="utf-8"))
+    # phases.csv is rounded for reading (metres, whole money); phases.json is not
+    assert (phases["km"] == phases["km"].round(3)).all()
+    assert (phases["cost"] == phases["cost"].round(0)).all()
+    assert phases["cost"].sum() == pytest.approx(sum(p["cost"] for p in doc["phases"]), abs=5)
     assert doc["designs"]["lower_bound_cost"] <= doc["designs"]["steiner"]["cost"]
     targets = pd.read_csv(out / "targets.csv", encoding="utf-8-sig")
     assert len(targets) == 42  # every demo commune, with a status

@@ -141,12 +141,15 @@ def test_place_cli_money_budget_costs_file_and_user_candidates(
         ]
     )
     assert res.exit_code == 0, res.output
+    assert "covered villages" not in res.output  # --quiet: no summary
     sites = pd.read_csv(out / "sites.csv")
     assert set(sites["candidate_id"]) <= {"U1", "U2"}
     assert sites["total_vnd"].sum() <= 2.5e9
     assert (sites["capex_vnd"] == 1.0e9).all()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["costs"]["tower_capex_vnd"] == 1.0e9
+    report = (out / "report.txt").read_text(encoding="utf-8")
+    assert "tower_capex_vnd = 1,000,000,000" in report and "e+09" not in report
     assert summary["candidates"] == {"user": 2}
 
 

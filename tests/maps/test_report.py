@@ -125,7 +125,7 @@ def test_report_optional_sections(audit_dir, tmp_path) -> None:
     (plc / "report.txt").write_text("covered villages after: 5/6\n", encoding="utf-8")
     text = build_report(folder, progress_dir=prog, fiber_dir=fib, placement_dir=plc)
     assert "Programme progress" in text and "dead-zone villages covered since baseline" in text
-    assert "Fiber rollout phases" in text and "12.50" in text and "19.75" in text
+    assert "Fiber rollout phases" in text and "12.50" in text and "19.80" in text
     assert "Proposed sites" in text and "Bản Lướt" in text and "covered villages after: 5/6" in text
     with pytest.raises(DataLoadError, match="--fiber"):
         build_report(folder, fiber_dir=tmp_path / "missing")
@@ -421,3 +421,57 @@ def test_figure_headings_stay_with_their_figures(audit_dir) -> None:
     text = build_report(folder)
     assert '<section class="keep"><h2>Coverage map</h2>' in text
     assert "section.keep{break-inside:avoid}" in text
+
+
+def test_programme_tables_are_curated_for_print(audit_dir, tmp_path) -> None:
+    """Issue 16 item 7, seen on real data: progress by commune listed 17 raw
+    columns for every commune (names broke mid-word), a 'By phase' table of one
+    '(none)' row, fiber designs as raw keys (weight_m, 7.1e10 with decimals)
+    and 191 communes without villages in the commune table."""
+    _, folder = audit_dir
+    prog = tmp_path / "progress"
+    prog.mkdir()
+    cols = ["province", "commune_id", "commune_name", "villages_total", "baseline_total",
+            "baseline_dead_zone", "baseline_covered", "newly_covered", "still_dead",
+            "newly_dead", "still_covered", "unknown", "unmatched", "unmatched_baseline",
+            "unmatched_current", "covered_since_baseline_pct"]
+    pd.DataFrame([
+        ["Tuyên Quang", "02512", "An Tường", 10, 10, 10, 0, 2, 8, 0, 0, 0, 0, 0, 0, 20.0],
+        ["Hà Nội", "00004", "Ba Đình", 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, None],
+        ["Phú Thọ", "08023", "Tây Cốc", 3, 3, 0, 3, 0, 0, 1, 2, 0, 0, 0, 0, None],
+    ], columns=cols).to_csv(prog / "progress_by_commune.csv", index=False)
+    pd.DataFrame([["(none)", 14, 14, 10, 4, 2, 8, 1, 3, 0, 0, 0, 0, 20.0]],
+                 columns=["phase", *cols[3:]]).to_csv(prog / "progress_by_phase.csv",
+                                                      index=False)
+    fib = tmp_path / "fiber"
+    fib.mkdir()
+    pd.DataFrame({"phase": [1], "km": [98.69561], "cost": [17756444893.19],
+                  "households_reached": [2256579.0], "households_pct": [96.576191],
+                  "communes_with_fiber_text": ["n/a"]}).to_csv(fib / "phases.csv", index=False)
+    (fib / "phases.json").write_text(
+        '{"params": {"currency": "USD"}, "targets": {"total": 3}, "designs": '
+        '{"lower_bound_weight_m": 277788.8, "lower_bound_cost": 70367211889.28, '
+        '"lower_bound_method": "dual ascent", "steiner": {"km": 354.37, "weight_m": 280666.7, '
+        '"cost": 71086690251.31, "targets_connected": 46, "gap_pct": 1.02}}}',
+        encoding="utf-8")
+    text = build_report(folder, progress_dir=prog, fiber_dir=fib)
+    visible = "".join(_parse(text).text)
+    assert "An Tường" in visible and "Tây Cốc" in visible  # dead zone then / newly dead
+    assert "Ba Đình" not in visible and "Not listed: 1 commune with no dead-zone" in visible
+    assert "By phase" not in visible and "(none)" not in visible
+    assert "unmatched_baseline" not in visible and "dead zone at baseline" in visible
+    assert "weight_m" not in visible and "Network designs" in visible
+    assert "71,086,690,251" in visible and "cost (USD)" in visible
+    assert "70,367,211,889 USD" in visible  # the lower bound, whole units
+    assert "17,756,444,893" in visible and "96.58" in visible and "n/a" not in visible
+
+
+def test_commune_table_lists_communes_with_villages(tmp_path) -> None:
+    scen = small_scenario(villages=PTS[:2], towers=[{"x": 4500, "y": 4500, "eirp_dbm": 5.0}])
+    folder = tmp_path / "a"
+    write_audit(audit(scen, radius_km=4.0), folder)
+    c = pd.read_csv(folder / "communes.csv")
+    assert c.set_index("name")["villages_total"].to_dict() == {"Xã Mường Tè": 2, "Xã Pa Ủ": 0}
+    visible = "".join(_parse(build_report(folder)).text)
+    assert "Xã Mường Tè" in visible and "Xã Pa Ủ" not in visible
+    assert "Not listed: 1 commune with no village in the inputs" in visible
