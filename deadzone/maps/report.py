@@ -161,6 +161,7 @@ def _table(
     *,
     max_rows: int = MAX_ROWS,
     caption: str | None = None,
+    source: str = "the CSV tables of the output folder",
 ) -> str:
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     # many columns: smaller type in print, cells may break anywhere to fit A4
@@ -181,7 +182,7 @@ def _table(
     if len(df) > len(shown):
         parts.append(
             f'<p class="note">showing {len(shown):,} of {len(df):,} rows; '
-            "the full table is in the CSV next to it.</p>"
+            f"every row is in {_esc(source)}.</p>"
         )
     if df.empty:
         parts.append('<p class="note">(no rows)</p>')
@@ -371,6 +372,7 @@ def _reason_section(a: AuditFolder) -> str:
                 "signal",
                 "nearest_tower",
             ],
+            source="villages.csv of the audit folder",
         )
     )
     return "\n".join(out)
@@ -442,7 +444,7 @@ def _progress_table(t: pd.DataFrame, name: str) -> str:
         t = t[keep]
         if "still_dead" in t.columns:
             t = t.sort_values("still_dead", ascending=False, kind="stable")
-    return _table(t, cols) + note
+    return _table(t, cols, source=f"{name} of the progress folder") + note
 
 
 def _fiber_section(d: Path, figure_uri: str | None = None) -> str:

@@ -475,3 +475,15 @@ def test_commune_table_lists_communes_with_villages(tmp_path) -> None:
     visible = "".join(_parse(build_report(folder)).text)
     assert "Xã Mường Tè" in visible and "Xã Pa Ủ" not in visible
     assert "Not listed: 1 commune with no village in the inputs" in visible
+
+
+def test_cut_tables_name_the_file_with_every_row(audit_dir, monkeypatch) -> None:
+    """A table cut at MAX_ROWS said 'the full table is in the CSV next to it';
+    a report mailed on its own has nothing next to it: name the file."""
+    from deadzone.maps import report
+
+    _, folder = audit_dir
+    monkeypatch.setitem(report._table.__kwdefaults__, "max_rows", 1)
+    visible = "".join(_parse(build_report(folder)).text)
+    assert "every row is in villages.csv of the audit folder" in visible
+    assert "next to it" not in visible
