@@ -77,12 +77,13 @@ def _pack_radial(dem, cell_m, row0, col0, r, rr, cc, owner, flat, offsets):
         fr, fc = _kprop.radial_direction(e, r)
         k = max(abs(dr), abs(dc))
         step = math.sqrt((fr * cell_m) ** 2 + (fc * cell_m) ** 2)
+        # ITM's sweep walks two samples per ring (kernels._propagation.tower_sweep)
         offsets[p] = o
-        flat[o] = k
-        flat[o + 1] = step
-        for j in range(k + 1):
-            flat[o + 2 + j] = _kbasic.bilinear_from(dem, row0, col0, j * fr, j * fc)
-        o += k + 3
+        flat[o] = 2 * k
+        flat[o + 1] = 0.5 * step
+        for j in range(2 * k + 1):
+            flat[o + 2 + j] = _kbasic.bilinear_from(dem, row0, col0, 0.5 * j * fr, 0.5 * j * fc)
+        o += 2 * k + 3
     return o
 
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             cc.append(col0 + dc)
         rr_a, cc_a = np.array(rr), np.array(cc)
         sweep = win[rr_a - r_off, cc_a - c_off].astype(np.float64)
-        flat = np.empty(rr_a.size * (r_cells + 8))
+        flat = np.empty(rr_a.size * (2 * r_cells + 8))
         offsets = np.empty(rr_a.size, dtype=np.int64)
         _pack(z, cell, row0, col0, rr_a, cc_a, flat, offsets)
         loss, _m, _w, _rc = ntia_ref.p2p_tls_batch_packed(

@@ -611,6 +611,24 @@ def tower_sweep(
     ps = np.empty(n + 1, dtype=np.float64)
     pq = np.empty(n + 1, dtype=np.float64)
     pz2 = np.empty(n + 1, dtype=np.float64)
+    # ITM walks each radial with two samples per ring (spacing 0.5 to 0.71
+    # cells): ITM's answer depends on the profile's spacing, and one sample per
+    # ring (1 to 1.41 cells) put the area raster 0.12 dB below per-pixel NTIA
+    # on average, two 0.09 dB closer (bench/area_bias.py); the receivers stay
+    # at their ring samples (moving them to a cell-spaced walk doubled p99)
+    is_itm = model == MODEL_ITM
+    n_f = 2 * n if is_itm else 0
+    z_f = np.empty(n_f, dtype=np.float64)
+    want_f = np.zeros(n_f, dtype=np.bool_)
+    hr_f = np.full(n_f, h_rx_m, dtype=np.float64)
+    loss_f = np.empty(n_f, dtype=np.float64)
+    if is_itm:
+        zr = np.empty(n_f, dtype=np.float64)
+        ps = np.empty(n_f + 1, dtype=np.float64)
+        pq = np.empty(n_f + 1, dtype=np.float64)
+        pz2 = np.empty(n_f + 1, dtype=np.float64)
+        hull_x = np.empty(n_f, dtype=np.float64)
+        hull_z = np.empty(n_f, dtype=np.float64)
     use_pattern = pattern_h_db.shape[0] == 360 and pattern_v_db.shape[0] == 360
     omni = (math.isnan(azimuth_deg) or math.isnan(beamwidth_deg)) and not use_pattern
     for e in range(e_start, e_stop):
@@ -630,9 +648,22 @@ def tower_sweep(
         if last < 0:
             continue
         m = last + 1  # nothing beyond the last owned sample is needed
-        if model == MODEL_ITM:
-            _itm_sweep.itm_sweep(z[:m], step_m, h_tx_m, hr, freq_mhz, itm_params, want,
-                                 zr, ps, pq, pz2, hull_x, hull_z, loss)
+        if is_itm:
+            # two samples per ring: ring sample k is fine sample 2k
+            m_f = 2 * m - 1
+            for j in range(m_f):
+                t = 0.5 * j
+                z_f[j] = bilinear_from(dem_m, row0, col0, t * fr, t * fc)
+                want_f[j] = False
+            for k in range(m):
+                if want[k]:
+                    want_f[2 * k] = True
+                    hr_f[2 * k] = hr[k]
+            _itm_sweep.itm_sweep(z_f[:m_f], 0.5 * step_m, h_tx_m, hr_f, freq_mhz, itm_params,
+                                 want_f, zr, ps, pq, pz2, hull_x, hull_z, loss_f)
+            for k in range(m):
+                if want[k]:
+                    loss[k] = loss_f[2 * k]
         elif model == MODEL_P526:
             _p526.sweep_p526(z[:m], step_m, h_tx_m, hr, freq_mhz, k_factor,
                              itm_params[_itm_sweep.P_EPSILON], itm_params[_itm_sweep.P_SIGMA],
