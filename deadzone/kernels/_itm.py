@@ -512,20 +512,27 @@ def _horizons(z: np.ndarray, n_int: int, xi: float, a_e: float, h_tx: float, h_r
     # on an integer), so they must be NTIA's values to the last bit; the
     # curvature term multiplies by 1 / (2 a_e) instead of dividing (the
     # angles only decide which point is the horizon).
+    # A point raises an angle when (z - z_t) / x - x c > theta, i.e. (both
+    # distances > 0) z - z_t > (theta + x c) x: the test multiplies, and the
+    # angle is divided out only when it rises (rarely), as NTIA computes it.
     c = 1.0 / (2.0 * a_e)
     d_tx = 0.0
     d_rx = d
     for i in range(1, n_int):
         d_tx += xi
         d_rx -= xi
-        t0 = (z[i] - z_tx) / d_tx - d_tx * c
-        t1 = (z[i] - z_rx) / d_rx - d_rx * c
-        if t0 > th0:
-            th0 = t0
-            dh0 = d_tx
-        if t1 > th1:
-            th1 = t1
-            dh1 = d_rx
+        q0 = z[i] - z_tx
+        q1 = z[i] - z_rx
+        if q0 > (th0 + d_tx * c) * d_tx:
+            t0 = q0 / d_tx - d_tx * c
+            if t0 > th0:
+                th0 = t0
+                dh0 = d_tx
+        if q1 > (th1 + d_rx * c) * d_rx:
+            t1 = q1 / d_rx - d_rx * c
+            if t1 > th1:
+                th1 = t1
+                dh1 = d_rx
     return th0, th1, dh0, dh1
 
 
