@@ -305,8 +305,6 @@ def whatif_cmd(
             click.echo(line)
         click.echo(f"outputs: {out}/ ({', '.join(WHATIF_FILES)})")
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
-    else:
-        click.echo(total.summary_lines()[0])
 
 
 def _json(obj: object) -> object:
