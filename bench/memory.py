@@ -206,8 +206,8 @@ def check_tower(big_out: Path, dem_path: Path, towers_path: Path, tower: int) ->
     from rasterio.windows import from_bounds
 
     import deadzone
-    from deadzone.cli.coverage import reach_bounds
     from deadzone.data.loaders import load_dem, load_towers
+    from deadzone.model.bounds import reach_bounds
 
     towers = load_towers(towers_path)
     one = towers.iloc[[tower]]

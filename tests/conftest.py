@@ -11,8 +11,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import Point, box
 
-from deadzone.data.scenario import Scenario
-from deadzone.geo.raster import Dem
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
 from tests.browser import browser, browser_page  # noqa: F401  (browser test fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]

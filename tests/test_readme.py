@@ -54,7 +54,7 @@ def test_towers_columns_documented() -> None:
     from click.testing import CliRunner
 
     from deadzone.cli.main import cli
-    from deadzone.geo.schema import TOWER_COLUMNS
+    from deadzone.model.schema import TOWER_COLUMNS
 
     text = README.read_text(encoding="utf-8")
     out = CliRunner().invoke(cli, ["audit", "--help"], terminal_width=400).output

@@ -19,8 +19,8 @@ from deadzone.cli.options import (
 from deadzone.geo.clutter import load_landcover
 
 if TYPE_CHECKING:
-    from deadzone.data.scenario import Scenario
     from deadzone.geo.audit import AuditResult
+    from deadzone.model.scenario import Scenario
 
 __all__ = ["audit_cmd", "load_audit_scenario"]
 
@@ -218,7 +218,6 @@ def load_audit_scenario(
     files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
     rebuilds it this way from ``summary.json``).
     """
-    from deadzone.cli.coverage import reach_bounds as _extent
     from deadzone.data.loaders import (
         assign_communes,
         file_checksum,
@@ -227,7 +226,8 @@ def load_audit_scenario(
         load_towers,
         load_villages,
     )
-    from deadzone.data.scenario import Scenario
+    from deadzone.model.bounds import reach_bounds as _extent
+    from deadzone.model.scenario import Scenario
 
     towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
     villages = load_villages(

@@ -17,28 +17,13 @@ from deadzone.cli.options import (
     progress_bar,
 )
 from deadzone.geo.clutter import load_landcover
+from deadzone.model.bounds import reach_bounds
 
 __all__ = ["coverage_cmd", "COVERAGE_FILES"]
 
 COVERAGE_FILES = ("rx_dbm.tif", "best_server.tif", "second_rx_dbm.tif", "overlap.tif",
                   "servers.csv", "coverage.json")
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def reach_bounds(features, radius_km: float) -> tuple[float, float, float, float] | None:  # noqa: ANN001
-    """Lon/lat box around the features grown by ``radius_km`` (None if none)."""
-    import math
-
-    g = features.geometry.to_crs(4326)
-    pts = g[~(g.isna() | g.is_empty)]
-    if pts.empty:
-        return None
-    w, s, e, n = pts.total_bounds
-    dlat = (radius_km + 1.0) / 110.574
-    coslat = max(math.cos(math.radians(max(abs(s), abs(n)))), 0.05)
-    dlon = (radius_km + 1.0) / (111.320 * coslat)
-    return (max(w - dlon, -180.0), max(s - dlat, -90.0), min(e + dlon, 180.0),
-            min(n + dlat, 90.0))
 
 
 @click.command("coverage", short_help="Coverage rasters (COG) for a tower set over a DEM.")
@@ -157,8 +142,8 @@ def _needs_tiles(dem_path: Path, bounds, towers, engine: EngineOptions, *,  # no
     import os
 
     from deadzone.errors import DeadzoneError
-    from deadzone.geo.schema import TECHS
     from deadzone.geo.tiled import DiskDem, in_memory_bytes, overhead_bytes
+    from deadzone.model.schema import TECHS
 
     try:
         src = DiskDem(dem_path, bounds_lonlat=bounds)

@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from deadzone.geo.coverage import EngineParams
-from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import MODELS
 from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
+from deadzone.model.thresholds import Thresholds, status_labels
 
 __all__ = [
     "EngineOptions",
@@ -22,7 +22,6 @@ __all__ = [
     "thresholds_from",
     "progress_bar",
     "run_audit_and_write",
-    "status_labels",
     "load_scenario_dir",
     "whatif_session",
 ]
@@ -189,13 +188,11 @@ def coverage_label(label: str, *, sweep: bool = True) -> str:
     nothing else changes.
     """
     try:
-        from deadzone.kernels import _paths, _propagation
+        from deadzone.kernels.paths import kernels_compiled
 
-        kernels = [_paths.pairs_rx, *([_propagation.tower_sweep] if sweep else [])]
-        indexes = [Path(k._cache._cache_file._index_path) for k in kernels]
+        if kernels_compiled(sweep=sweep):
+            return label
     except Exception:  # noqa: BLE001 - any change in Numba's internals: no note
-        return label
-    if all(i.exists() for i in indexes):
         return label
     return f"{label}: compiling the kernels for this machine (first run only, ~20 s)"
 
@@ -378,22 +375,3 @@ def run_audit_and_write(
             click.echo(f"  {line}")
         click.echo(f"outputs: {out}/ ({outputs})")
     return result
-
-
-def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:
-    """Legend text for village statuses under per-technology thresholds."""
-    def rule(kind: str) -> str:
-        parts = []
-        for t in techs:
-            metric = "RSRP" if t in ("4G", "5G") else "level"
-            v = thresholds.covered(t) if kind == "covered" else thresholds.marginal(t)
-            parts.append(f"{t} {metric} ≥ {v:g}")
-        return ", ".join(parts) + " dBm"
-
-    if not techs:
-        return {"dead": "dead: no tower"}
-    return {
-        "covered": f"covered: {rule('covered')}",
-        "marginal": f"marginal: {rule('marginal')}",
-        "dead": "dead: below marginal or no signal",
-    }

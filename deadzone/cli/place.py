@@ -16,9 +16,9 @@ from deadzone.cli.options import (
     out_dir_option,
     progress_bar,
     scenario_option,
-    status_labels,
     whatif_session,
 )
+from deadzone.model.thresholds import status_labels
 
 __all__ = ["place_cmd", "PLACE_FILES"]
 

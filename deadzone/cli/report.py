@@ -193,7 +193,7 @@ def export_cmd(
 
 def audit_techs(folder: Path, summary: dict) -> list[str]:
     """Technologies of an audit: ``summary.json`` ``by_technology``, else ``servers.csv``."""
-    from deadzone.geo.schema import TECHS
+    from deadzone.model.schema import TECHS
 
     found = set((summary.get("by_technology") or {}).keys())
     if not found and (folder / "servers.csv").is_file():
@@ -208,7 +208,7 @@ def default_tech(techs: list[str], summary: dict) -> str:
 
     One technology: that one.  Several: the audit's ``--default-tech``
     (``summary.json`` ``input_options.default_tech``) when the towers have
-    it, else the first of :data:`~deadzone.geo.schema.TECHS` they have.  An
+    it, else the first of :data:`~deadzone.model.schema.TECHS` they have.  An
     audit with no technology recorded: its ``--default-tech``, else ``4G``
     (the ``audit --default-tech`` default).
     """

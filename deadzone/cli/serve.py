@@ -11,9 +11,9 @@ from deadzone.cli.options import (
     EngineOptions,
     engine_options,
     scenario_option,
-    status_labels,
     whatif_session,
 )
+from deadzone.model.thresholds import status_labels
 
 __all__ = ["serve_cmd"]
 

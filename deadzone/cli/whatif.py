@@ -16,11 +16,11 @@ from deadzone.cli.options import (
     load_scenario_dir,
     out_dir_option,
     scenario_option,  # noqa: F401  (load_scenario_dir re-exported)
-    status_labels,
     whatif_session,
 )
 from deadzone.errors import ParameterError
-from deadzone.geo.schema import TOWER_HEIGHT_MAX_M
+from deadzone.model.schema import TOWER_HEIGHT_MAX_M
+from deadzone.model.thresholds import status_labels
 
 __all__ = [
     "whatif_cmd",

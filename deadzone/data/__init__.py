@@ -6,7 +6,6 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "Scenario": "deadzone.data.scenario",
     "demo_scenario": "deadzone.data.demo",
     "load_dem": "deadzone.data.loaders",
     "load_villages": "deadzone.data.loaders",

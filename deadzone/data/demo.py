@@ -1,6 +1,6 @@
 """A synthetic, offline demo province in Vietnam's northern uplands.
 
-:func:`demo_scenario` builds a complete :class:`~deadzone.data.scenario.Scenario`
+:func:`demo_scenario` builds a complete :class:`~deadzone.model.scenario.Scenario`
 (DEM, communes, villages, towers, roads, fiber nodes) from one seed, with no
 network access and no global random state: the same seed gives identical
 output.
@@ -45,9 +45,9 @@ from scipy.sparse.csgraph import (
 from scipy.spatial import Delaunay, cKDTree
 from shapely.ops import voronoi_diagram
 
-from deadzone.data.scenario import Scenario
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TOWER_COLUMNS, TOWER_DEFAULTS
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import TOWER_COLUMNS, TOWER_DEFAULTS
 
 __all__ = ["demo_scenario"]
 
@@ -182,7 +182,7 @@ def demo_scenario(seed: int = 0) -> Scenario:
         :data:`DISTRICT_NAMES`), ``center_lon``, ``center_lat``).
         ``villages``: 800 points (``village_id``, ``name``, ``commune_id``,
         ``population``, ``households``, ``has_grid_power``).
-        ``towers``: ~40 points with :data:`~deadzone.geo.schema.TOWER_COLUMNS`.
+        ``towers``: ~40 points with :data:`~deadzone.model.schema.TOWER_COLUMNS`.
         ``roads``: lines (``road_id``, ``road_class``).
         ``backbone``: fiber nodes (``node_id``, ``name``).
         Vector layers are in EPSG:4326.

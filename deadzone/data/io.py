@@ -59,17 +59,13 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
-from deadzone.data.loaders import (
-    _load_communes,
-    _load_towers,
-    _load_villages,
-    _quiet_affine,
-    _warn,
-    file_checksum,
-    load_dem,
-)
-from deadzone.data.scenario import Scenario
+from deadzone.data._tables import _warn, file_checksum, quiet_affine
+from deadzone.data.communes import _load_communes
+from deadzone.data.dem import load_dem
+from deadzone.data.towers import _load_towers
+from deadzone.data.villages import _load_villages
 from deadzone.errors import CRSError, DataLoadError, OutputExistsError, ParameterError
+from deadzone.model.scenario import Scenario
 
 __all__ = [
     "write_scenario",
@@ -303,7 +299,7 @@ def write_raster(
         for key in ("tiled", "blockxsize", "blockysize"):
             del profile[key]
         profile.update(driver="COG", blocksize=256, overviews="auto")
-    with atomic_path(p) as tmp, _quiet_affine(), rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(p) as tmp, quiet_affine(), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(arr)
     return p
 

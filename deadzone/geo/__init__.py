@@ -6,8 +6,6 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "Dem": "deadzone.geo.raster",
-    "Thresholds": "deadzone.geo.thresholds",
     "compute_coverage": "deadzone.geo.coverage",
     "CoverageResult": "deadzone.geo.coverage",
     "audit": "deadzone.geo.audit",

@@ -29,7 +29,6 @@ such a graph.  Trees are returned as arrays of node pairs ``(a, b)`` with
 
 from __future__ import annotations
 
-import heapq
 import time
 
 import numpy as np
@@ -38,7 +37,13 @@ from scipy.sparse import coo_matrix, csr_matrix, triu
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra
 from scipy.sparse.csgraph import minimum_spanning_tree as _mst
 
-from deadzone.kernels._jit import jit
+from deadzone.kernels.graph import (
+    dual_ascent_kernel,
+    greedy_kernel,
+    prune_kernel,
+    reverse_arcs,
+    walk_kernel,
+)
 
 __all__ = [
     "SteinerResult",
@@ -90,52 +95,11 @@ def _norm_pairs(a: I64, b: I64) -> I64:
     return np.unique(p, axis=0)
 
 
-@jit
-def _prune_kernel(n: int, a: I64, b: I64, is_terminal: npt.NDArray[np.bool_]) -> npt.NDArray:
-    """Remove non-terminal leaves repeatedly; returns a keep mask over edges."""
-    m = len(a)
-    deg = np.zeros(n, np.int64)
-    for k in range(m):
-        deg[a[k]] += 1
-        deg[b[k]] += 1
-    # incidence lists
-    start = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        start[i + 1] = start[i] + deg[i]
-    fill = start[:-1].copy()
-    inc = np.empty(2 * m, np.int64)
-    for k in range(m):
-        inc[fill[a[k]]] = k
-        fill[a[k]] += 1
-        inc[fill[b[k]]] = k
-        fill[b[k]] += 1
-    keep = np.ones(m, np.bool_)
-    stack = []
-    for i in range(n):
-        if deg[i] == 1 and not is_terminal[i]:
-            stack.append(i)
-    while len(stack) > 0:
-        x = stack.pop()
-        if deg[x] != 1 or is_terminal[x]:
-            continue
-        for q in range(start[x], start[x + 1]):
-            k = inc[q]
-            if keep[k]:
-                keep[k] = False
-                y = b[k] if a[k] == x else a[k]
-                deg[x] -= 1
-                deg[y] -= 1
-                if deg[y] == 1 and not is_terminal[y]:
-                    stack.append(y)
-                break
-    return keep
-
-
 def prune_tree(pairs: I64, terminal_mask: npt.NDArray[np.bool_]) -> I64:
     """Drop non-terminal leaves until every leaf is a terminal."""
     if len(pairs) == 0:
         return pairs
-    keep = _prune_kernel(len(terminal_mask), pairs[:, 0], pairs[:, 1], terminal_mask)
+    keep = prune_kernel(len(terminal_mask), pairs[:, 0], pairs[:, 1], terminal_mask)
     return pairs[keep]
 
 
@@ -212,28 +176,11 @@ def steiner_mehlhorn(graph: csr_matrix, terminals: I64) -> SteinerResult:
     return SteinerResult(pairs, tree_weight(graph, pairs), max(lb_mst, lb_tour), mst_w)
 
 
-@jit
-def _walk_kernel(a: I64, b: I64, pred: I64, n: int) -> I64:
-    mark = np.zeros(n, np.bool_)
-    out = []
-    for k in range(len(a)):
-        for start in (a[k], b[k]):
-            x = start
-            while x >= 0 and not mark[x]:
-                mark[x] = True
-                out.append(x)
-                x = pred[x]
-    res = np.empty(len(out), np.int64)
-    for i in range(len(out)):
-        res[i] = out[i]
-    return res
-
-
 def _expand_paths(a: I64, b: I64, pred: I64) -> I64:
     """Every node on the paths from ``a`` and ``b`` back to their terminals."""
     if len(a) == 0:
         return np.zeros(0, np.int64)
-    return _walk_kernel(a.astype(np.int64), b.astype(np.int64), pred, len(pred))
+    return walk_kernel(a.astype(np.int64), b.astype(np.int64), pred, len(pred))
 
 
 # --------------------------------------------------------------------------- local search
@@ -393,93 +340,6 @@ def improve_tree(
 # --------------------------------------------------------------------------- greedy growth
 
 
-@jit
-def _greedy_kernel(
-    indptr: I64,
-    indices: I64,
-    weights: F64,
-    lengths: F64,
-    sources: I64,
-    targets: I64,
-    max_link_m: float,
-) -> tuple[I64, I64, I64, F64]:
-    """Giga-style growth; returns (pred_of_new_node, new_nodes_order, target_order, link_m)."""
-    n = len(indptr) - 1
-    inf = np.inf
-    dist = np.full(n, inf)
-    pred = np.full(n, -1, np.int64)
-    in_net = np.zeros(n, np.bool_)
-    heap = [(0.0, np.int64(0))]
-    heap.pop()
-    for s in sources:
-        dist[s] = 0.0
-        in_net[s] = True
-        heapq.heappush(heap, (0.0, np.int64(s)))
-    tree_pred = np.full(n, -1, np.int64)
-    added = []
-    t_order = []
-    t_link = []
-    connected = np.zeros(len(targets), np.bool_)
-    blocked = np.zeros(len(targets), np.bool_)
-    while True:
-        # (re)settle distances from the current network
-        while len(heap) > 0:
-            d, x = heapq.heappop(heap)
-            if d > dist[x]:
-                continue
-            for q in range(indptr[x], indptr[x + 1]):
-                y = indices[q]
-                nd = d + weights[q]
-                if nd < dist[y]:
-                    dist[y] = nd
-                    pred[y] = x
-                    heapq.heappush(heap, (nd, np.int64(y)))
-        best = -1
-        bd = inf
-        for i in range(len(targets)):
-            if connected[i] or blocked[i]:
-                continue
-            if dist[targets[i]] < bd:
-                bd = dist[targets[i]]
-                best = i
-        if best < 0:
-            break
-        # physical length of the new link
-        x = targets[best]
-        link = 0.0
-        while not in_net[x]:
-            p = pred[x]
-            for q in range(indptr[p], indptr[p + 1]):
-                if indices[q] == x:
-                    link += lengths[q]
-                    break
-            x = p
-        if link > max_link_m:
-            blocked[best] = True
-            continue
-        connected[best] = True
-        t_order.append(best)
-        t_link.append(link)
-        x = targets[best]
-        while not in_net[x]:
-            in_net[x] = True
-            tree_pred[x] = pred[x]
-            added.append(x)
-            dist[x] = 0.0
-            heapq.heappush(heap, (0.0, np.int64(x)))
-            x = pred[x]
-        blocked[:] = False
-    nodes = np.empty(len(added), np.int64)
-    for i in range(len(added)):
-        nodes[i] = added[i]
-    order = np.empty(len(t_order), np.int64)
-    links = np.empty(len(t_order), np.float64)
-    for i in range(len(t_order)):
-        order[i] = t_order[i]
-        links[i] = t_link[i]
-    return tree_pred, nodes, order, links
-
-
 def greedy_growth(
     graph: csr_matrix,
     length_graph: csr_matrix,
@@ -519,7 +379,7 @@ def greedy_growth(
     lg = length_graph.tocsr()
     if not (np.array_equal(g.indptr, lg.indptr) and np.array_equal(g.indices, lg.indices)):
         raise ValueError("graph and length_graph must share their sparsity structure")
-    tree_pred, nodes, order, links = _greedy_kernel(
+    tree_pred, nodes, order, links = greedy_kernel(
         g.indptr.astype(np.int64),
         g.indices.astype(np.int64),
         g.data.astype(np.float64),
@@ -540,97 +400,6 @@ def rooted_order(pairs: I64, root: int, n: int) -> tuple[I64, I64]:
 
 
 # --------------------------------------------------------------------------- dual ascent bound
-
-
-@jit
-def _reverse_arcs(indptr: I64, indices: I64) -> I64:
-    """For the entry p = (x, u) of row x, the position of the arc u -> x in row u."""
-    rev = np.empty(len(indices), np.int64)
-    for x in range(len(indptr) - 1):
-        for p in range(indptr[x], indptr[x + 1]):
-            u = indices[p]
-            lo, hi = indptr[u], indptr[u + 1]
-            while lo < hi:  # rows are sorted: binary search for x
-                mid = (lo + hi) // 2
-                if indices[mid] < x:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            rev[p] = lo
-    return rev
-
-
-@jit
-def _dual_ascent_kernel(
-    indptr: I64,
-    indices: I64,
-    rev: I64,
-    rc: F64,
-    root: int,
-    terminals: I64,
-    active: npt.NDArray[np.bool_],
-    size_w: I64,
-    max_steps: int,
-) -> float:
-    """Run up to ``max_steps`` dual-ascent steps; returns the bound gained (Wong 1984)."""
-    n = len(indptr) - 1
-    in_w = np.zeros(n, np.bool_)
-    stack = np.empty(n, np.int64)
-    members = np.empty(n, np.int64)
-    gained = 0.0
-    for _ in range(max_steps):
-        # the active terminal with the smallest component first
-        best = -1
-        for i in range(len(terminals)):
-            if active[i] and (best < 0 or size_w[i] < size_w[best]):
-                best = i
-        if best < 0:
-            break
-        t = terminals[best]
-        # W: nodes that reach t along arcs of zero reduced cost
-        k = 0
-        top = 0
-        stack[top] = t
-        top += 1
-        in_w[t] = True
-        hit_root = False
-        while top > 0:
-            top -= 1
-            x = stack[top]
-            members[k] = x
-            k += 1
-            if x == root:
-                hit_root = True
-            for p in range(indptr[x], indptr[x + 1]):
-                u = indices[p]
-                if not in_w[u] and rc[rev[p]] <= 1e-12:
-                    in_w[u] = True
-                    stack[top] = u
-                    top += 1
-        if hit_root:
-            active[best] = False
-        else:
-            delta = np.inf
-            for j in range(k):
-                x = members[j]
-                for p in range(indptr[x], indptr[x + 1]):
-                    if not in_w[indices[p]] and rc[rev[p]] < delta:
-                        delta = rc[rev[p]]
-            if delta == np.inf:  # t cannot reach the root at all
-                active[best] = False
-            else:
-                for j in range(k):
-                    x = members[j]
-                    for p in range(indptr[x], indptr[x + 1]):
-                        if not in_w[indices[p]]:
-                            rc[rev[p]] -= delta
-                            if rc[rev[p]] < 0.0:
-                                rc[rev[p]] = 0.0
-                gained += delta
-        size_w[best] = k
-        for j in range(k):
-            in_w[members[j]] = False
-    return gained
 
 
 def dual_ascent_bound(
@@ -656,7 +425,7 @@ def dual_ascent_bound(
     indptr = g.indptr.astype(np.int64)
     indices = g.indices.astype(np.int64)
     rc = g.data.astype(np.float64).copy()
-    rev = _reverse_arcs(indptr, indices)
+    rev = reverse_arcs(indptr, indices)
     terms = np.unique(np.asarray(terminals, dtype=np.int64))
     terms = terms[terms != root]
     active = np.ones(len(terms), np.bool_)
@@ -666,7 +435,7 @@ def dual_ascent_bound(
     steps = 64
     while active.any():
         t0 = time.perf_counter()
-        lb += _dual_ascent_kernel(indptr, indices, rev, rc, int(root), terms, active, size_w, steps)
+        lb += dual_ascent_kernel(indptr, indices, rev, rc, int(root), terms, active, size_w, steps)
         if time.perf_counter() > deadline:
             break
         # aim at ~50 ms per call

@@ -23,7 +23,6 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from deadzone.data.loaders import COMMUNES_JOINED, assign_communes
-from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.coverage import (
     DEFAULT_FLOOR_DBM,
@@ -36,11 +35,12 @@ from deadzone.geo.coverage import (
     warn_towers_outside,
 )
 from deadzone.geo.paths import VillageSignals, fractional_rc, village_points, village_signals
-from deadzone.geo.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
-from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
 from deadzone.kernels.paths import pair_signals, radio_table
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "AuditResult",
@@ -300,7 +300,7 @@ def audit(
     ``weak_signal`` (distance alone is too much); for ``unknown``:
     ``invalid_location`` or ``outside_dem`` (beyond the grid, or on its
     margin outside the source data's footprint, see
-    :func:`deadzone.geo.raster.outside_footprint`).
+    :func:`deadzone.model.dem.outside_footprint`).
 
     Warns
     -----

@@ -64,7 +64,7 @@ from typing import Any
 import pandas as pd
 
 from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError, warning_text
-from deadzone.geo.schema import TOTAL_COUNTS
+from deadzone.model.schema import TOTAL_COUNTS
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
 
@@ -510,7 +510,7 @@ def _audit_window(sc: BatchScenario, villages: Any, towers: Any) -> tuple[float,
     from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
 
-    from deadzone.cli.coverage import reach_bounds
+    from deadzone.model.bounds import reach_bounds
 
     want = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     have = _lonlat_box(sc.files["dem"])
@@ -576,7 +576,6 @@ def _load(sc: BatchScenario) -> Any:
         from deadzone.data.io import load_scenario
 
         return load_scenario(sc.files["scenario"])
-    from deadzone.cli.coverage import reach_bounds
     from deadzone.data.loaders import (
         assign_communes,
         load_communes,
@@ -584,7 +583,8 @@ def _load(sc: BatchScenario) -> Any:
         load_towers,
         load_villages,
     )
-    from deadzone.data.scenario import Scenario
+    from deadzone.model.bounds import reach_bounds
+    from deadzone.model.scenario import Scenario
 
     towers = load_towers(sc.files["towers"], default_tech=sc.default_tech)
     villages = load_villages(sc.files["villages"])
@@ -695,7 +695,7 @@ def run_scenario(
     """
     from deadzone.geo.audit import audit
     from deadzone.geo.export import write_audit
-    from deadzone.geo.thresholds import Thresholds
+    from deadzone.model.thresholds import Thresholds
 
     out = Path(out_dir)
     final = out / sc.name

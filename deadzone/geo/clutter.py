@@ -332,7 +332,7 @@ def load_landcover(path: str | Path, dem: object, *,
     path : str or Path
         Any raster rasterio reads (e.g. an ESA WorldCover tile), with a CRS.
     dem : Dem
-        The grid to match (:class:`deadzone.geo.raster.Dem`).
+        The grid to match (:class:`deadzone.model.dem.Dem`).
     mapping : mapping of int to str, optional
         Land-cover class value -> P.2108 category name (default
         :data:`WORLDCOVER`).  Cells with nodata or outside the raster get

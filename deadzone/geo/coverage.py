@@ -20,9 +20,6 @@ from rasterio.crs import CRS
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.antenna import AntennaPattern, load_msi
 from deadzone.geo.clutter import loss_table_db, rx_height_grid
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
-from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -34,6 +31,9 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.dem import Dem
+from deadzone.model.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "CoverageResult",
@@ -159,7 +159,7 @@ def towers_on_grid(towers: gpd.GeoDataFrame, dem: Dem) -> TowerGrid:
     Parameters
     ----------
     towers : GeoDataFrame
-        Canonical tower table (see :mod:`deadzone.geo.schema`), any CRS.  An
+        Canonical tower table (see :mod:`deadzone.model.schema`), any CRS.  An
         optional ``pattern_file`` column names MSI/Planet pattern files
         (relative paths are taken from the towers file's folder,
         ``towers.attrs["source"]``); ``eirp_dbm`` stays the boresight EIRP.

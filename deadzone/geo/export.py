@@ -37,7 +37,7 @@ from deadzone.data.io import atomic_path, write_raster
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import CoverageResult
-from deadzone.geo.schema import TECHS
+from deadzone.model.schema import TECHS
 
 __all__ = [
     "AUDIT_FILES",

@@ -69,7 +69,7 @@ from deadzone.geo._fiber_design import (
     steiner_mehlhorn,
 )
 from deadzone.geo.roads import RoadGraph, _cut_line, _symmetric_min_csr
-from deadzone.kernels._jit import jit
+from deadzone.kernels.graph import phase_kernel
 
 __all__ = [
     "FiberCosts",
@@ -550,134 +550,6 @@ def _edge_lookup(aug: _Aug) -> Callable[[I64], I64]:
 # --------------------------------------------------------------------------- phasing
 
 
-@jit
-def _phase_kernel(
-    parent: I64,
-    cost_a: F64,
-    cost_b: F64,
-    value: F64,
-    built0: npt.NDArray[np.bool_],
-    budget_a: float,
-    budget_b: float,
-    n_phases: int,
-) -> I64:
-    """Phase of every tree node (0 = existing, 1..K, -1 = not built).
-
-    Nodes are numbered in BFS order from the root (parents before children).  Each
-    pick is an unbuilt node c: build the tree path from the built network to
-    c and the whole sub-tree below c; value = targets in that sub-tree; the
-    pick with the best value / cost_a (cost_b when cost_a is all zero) that
-    fits both remaining budgets is taken, until nothing fits; the rest of
-    the budget then extends the path toward the best extension that did not
-    fit, edge by edge from the built network.
-    """
-    n = len(parent)
-    phase = np.full(n, -1, np.int64)
-    built = built0.copy()
-    for i in range(n):
-        if built[i]:
-            phase[i] = 0
-    path_a = np.zeros(n)
-    path_b = np.zeros(n)
-    sub_a = np.zeros(n)
-    sub_b = np.zeros(n)
-    sub_v = np.zeros(n)
-    mark = np.zeros(n, np.bool_)
-    use_b = budget_a == np.inf
-    for p in range(1, n_phases + 1):
-        rem_a = budget_a
-        rem_b = budget_b
-        while True:
-            for c in range(n):
-                if built[c] or parent[c] < 0:
-                    path_a[c] = 0.0
-                    path_b[c] = 0.0
-                else:
-                    path_a[c] = cost_a[c] + path_a[parent[c]]
-                    path_b[c] = cost_b[c] + path_b[parent[c]]
-                sub_a[c] = 0.0
-                sub_b[c] = 0.0
-                sub_v[c] = 0.0
-            for c in range(n - 1, -1, -1):
-                if built[c]:
-                    continue
-                sub_a[c] += cost_a[c]
-                sub_b[c] += cost_b[c]
-                sub_v[c] += value[c]
-                pc = parent[c]
-                if pc >= 0 and not built[pc]:
-                    sub_a[pc] += sub_a[c]
-                    sub_b[pc] += sub_b[c]
-                    sub_v[pc] += sub_v[c]
-            best = -1
-            best_r = -1.0
-            best_cost = np.inf
-            for c in range(n):
-                if built[c] or sub_v[c] <= 0:
-                    continue
-                pc = parent[c]
-                ca = path_a[pc] + sub_a[c]
-                cb = path_b[pc] + sub_b[c]
-                if ca > rem_a * (1 + 1e-12) or cb > rem_b * (1 + 1e-12):
-                    continue
-                denom = cb if use_b else ca
-                r = sub_v[c] / denom if denom > 0 else np.inf
-                if r > best_r or (r == best_r and denom < best_cost):
-                    best_r = r
-                    best = c
-                    best_cost = denom
-            if best < 0:
-                # nothing whole fits: spend what is left building toward the
-                # extension with the best value per cost (whole edges, from the
-                # built network down), so long links progress over several years
-                far = -1
-                far_r = -1.0
-                for c in range(n):
-                    if built[c] or sub_v[c] <= 0:
-                        continue
-                    pc = parent[c]
-                    denom = path_b[pc] + sub_b[c] if use_b else path_a[pc] + sub_a[c]
-                    r = sub_v[c] / denom if denom > 0 else np.inf
-                    if r > far_r:
-                        far_r = r
-                        far = c
-                if far >= 0:
-                    chain = []
-                    x = far
-                    while x >= 0 and not built[x]:
-                        chain.append(x)
-                        x = parent[x]
-                    for k in range(len(chain) - 1, -1, -1):
-                        x = chain[k]
-                        if cost_a[x] > rem_a * (1 + 1e-12) or cost_b[x] > rem_b * (1 + 1e-12):
-                            break
-                        rem_a -= cost_a[x]
-                        rem_b -= cost_b[x]
-                        built[x] = True
-                        phase[x] = p
-                break
-            pc = parent[best]
-            rem_a -= path_a[pc] + sub_a[best]
-            rem_b -= path_b[pc] + sub_b[best]
-            x = pc
-            while x >= 0 and not built[x]:
-                built[x] = True
-                phase[x] = p
-                x = parent[x]
-            # the whole sub-tree of best (descendants come later in BFS order)
-            built[best] = True
-            phase[best] = p
-            mark[best] = True
-            for c in range(best + 1, n):
-                if not built[c] and parent[c] >= 0 and mark[parent[c]]:
-                    built[c] = True
-                    phase[c] = p
-                    mark[c] = True
-            for c in range(best, n):
-                mark[c] = False
-    return phase
-
-
 # --------------------------------------------------------------------------- main entry
 
 
@@ -1069,7 +941,7 @@ def plan_fiber(
     else:
         n_ph, ba, bb = years, budget_km_per_year, math.inf
         cost_a, cost_b = km, money
-    ph = _phase_kernel(
+    ph = phase_kernel(
         par_l.astype(np.int64),
         cost_a.astype(float),
         cost_b.astype(float),

@@ -26,12 +26,11 @@ from scipy.spatial import cKDTree
 from deadzone.errors import ParameterError
 from deadzone.geo.clutter import loss_table_db, rx_height_grid
 from deadzone.geo.coverage import EngineParams, TowerGrid
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS
-from deadzone.geo.thresholds import Thresholds
-from deadzone.kernels import _paths as _kp
 from deadzone.kernels.coverage import site_reach_m
-from deadzone.kernels.paths import PathResult, pair_signals, radio_table
+from deadzone.kernels.paths import PathResult, fold_pairs, pair_signals, radio_table
+from deadzone.model.dem import Dem
+from deadzone.model.schema import TECHS
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "VillagePoints",
@@ -267,7 +266,7 @@ def village_signals(
     n_serv = np.zeros(n_v, dtype=np.int64)
     v_ptr = np.searchsorted(pv, np.arange(n_v + 1)).astype(np.int64)
     if techs:
-        _kp.fold_pairs(v_ptr, pt, rx, np.asarray(grid.metric_offset_db, dtype=np.float64),
+        fold_pairs(v_ptr, pt, rx, np.asarray(grid.metric_offset_db, dtype=np.float64),
                        tech_code, covered, best_tech, server_tech, best_rx, server_rx,
                        second_rx, n_serv)
     return VillageSignals(

@@ -49,16 +49,16 @@ from scipy.ndimage import maximum_filter, uniform_filter
 from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
-from deadzone.data.scenario import Scenario
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.audit import AuditResult, audit
 from deadzone.geo.coverage import towers_on_grid
 from deadzone.geo.paths import village_points, village_signals
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
-from deadzone.geo.thresholds import Thresholds
 from deadzone.geo.whatif import EngineParams
 from deadzone.kernels.coverage import line_profile
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import TECHS, TOWER_DEFAULTS
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "CostModel",

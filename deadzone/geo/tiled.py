@@ -68,15 +68,15 @@ from deadzone.geo.coverage import (
     site_window,
     towers_on_grid,
 )
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS
-from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import (
     iter_windows,
     merge_into,
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.dem import Dem
+from deadzone.model.schema import TECHS
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "COMPOSITE_BYTES_PER_CELL",
@@ -283,9 +283,9 @@ class DiskDem:
         from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
         from rasterio.windows import Window
 
-        from deadzone.data.loaders import _dem_window, _existing, _metres_per_unit, _quiet_affine
+        from deadzone.data.dem import dem_window, existing_path, metres_per_unit, quiet_affine
 
-        p = _existing(path)
+        p = existing_path(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             try:
@@ -299,14 +299,14 @@ class DiskDem:
                 raise DataLoadError(f"{p}: rotated raster grids are not supported")
             window = Window(0, 0, src.width, src.height)
             if bounds_lonlat is not None:
-                with _quiet_affine():
-                    window = _dem_window(src, bounds_lonlat, p)
-            with _quiet_affine():
+                with quiet_affine():
+                    window = dem_window(src, bounds_lonlat, p)
+            with quiet_affine():
                 self.transform = Affine(*src.window_transform(window)[:6])
             self.crs = CRS.from_user_input(src.crs)
             self.nodata = src.nodata
             self.dtype = np.dtype(src.dtypes[0])
-            unit = _metres_per_unit(src.crs)
+            unit = metres_per_unit(src.crs)
         self.path = p
         self.label = label or str(p)
         self.projected_m = unit is not None and abs(unit - 1.0) < 1e-9
@@ -336,12 +336,12 @@ class DiskDem:
         if not self.projected_m:
             from rasterio.warp import transform as warp_transform
 
-            from deadzone.data.loaders import _utm_crs
+            from deadzone.data.dem import utm_crs
 
             cx, cy = self.transform @ (self.shape[1] / 2.0, self.shape[0] / 2.0)
             try:
                 lon, lat = warp_transform(self.crs, "EPSG:4326", [cx], [cy])
-                utm = f"EPSG:{_utm_crs(float(lon[0]), float(lat[0])).to_epsg()}"
+                utm = f"EPSG:{utm_crs(float(lon[0]), float(lat[0])).to_epsg()}"
             except Exception:  # pragma: no cover - an odd CRS: keep the generic hint
                 utm = "EPSG:326xx"
             raise CRSError(
@@ -394,7 +394,7 @@ class DiskDem:
         """
         from rasterio.windows import Window
 
-        from deadzone.data.loaders import _fill_voids
+        from deadzone.data.dem import fill_dem_voids
 
         if not (
             0 <= row0
@@ -434,7 +434,7 @@ class DiskDem:
                 f"{_FILL_MARGIN} cells of grid window "
                 f"({row0}, {col0}, {rows}, {cols})"
             )
-        _fill_voids(big, big_invalid)
+        fill_dem_voids(big, big_invalid)
         self.voids_filled += int(invalid.sum())
         return np.ascontiguousarray(big[row0 - a0 : row0 - a0 + rows, col0 - b0 : col0 - b0 + cols])
 
@@ -478,28 +478,28 @@ def warp_to_disk(
     import rasterio
     from rasterio.windows import Window
 
-    from deadzone.data.loaders import (
-        _LATTICE,
+    from deadzone.data.dem import (
         DEM_VALID_RANGE_M,
-        _dem_grid,
-        _dem_read_plan,
-        _dem_window,
-        _existing,
-        _quiet_affine,
+        LATTICE,
+        dem_grid,
+        dem_read_plan,
+        dem_window,
+        existing_path,
+        quiet_affine,
     )
     from deadzone.kernels.resample import warp_tent
 
-    p = _existing(path)
+    p = existing_path(path)
     out = Path(os.fspath(out_path))
     if resolution_m is not None and not (math.isfinite(resolution_m) and resolution_m > 0):
         raise ParameterError(f"resolution_m was {resolution_m!r}; expected a positive number")
-    with rasterio.open(p) as src, _quiet_affine():
+    with rasterio.open(p) as src, quiet_affine():
         if src.crs is None or not src.crs.to_wkt():
             raise CRSError(f"{p}: raster has no CRS")
         if bounds_lonlat is not None:
-            _dem_window(src, bounds_lonlat, p)  # raises when the raster misses the box
-        grid = _dem_grid(src, None, resolution_m, p)
-        plan = _dem_read_plan(src, grid, bounds_lonlat, p, fill_voids=False)
+            dem_window(src, bounds_lonlat, p)  # raises when the raster misses the box
+        grid = dem_grid(src, None, resolution_m, p)
+        plan = dem_read_plan(src, grid, bounds_lonlat, p, fill_voids=False)
         rows, cols = plan.keep[2], plan.keep[3]
         src_nodata = src.nodata
         lo_m, hi_m = DEM_VALID_RANGE_M
@@ -535,8 +535,8 @@ def warp_to_disk(
                 ar0, ac0 = plan.area[0], plan.area[1]
                 # every position is a bilinear blend of lattice nodes of these
                 # rows, so their extent bounds the source rows the band reads
-                i_lo = (ar0 + r0) // _LATTICE - lat.i0
-                i_hi = (ar0 + r0 + h - 1) // _LATTICE - lat.i0 + 1
+                i_lo = (ar0 + r0) // LATTICE - lat.i0
+                i_hi = (ar0 + r0 + h - 1) // LATTICE - lat.i0 + 1
                 node_rows = lat.row_f[i_lo : i_hi + 1]
                 ok = np.isfinite(node_rows)
                 band = np.full((h, cols), np.nan, dtype=np.float32)
@@ -552,7 +552,7 @@ def warp_to_disk(
                         band, _ = warp_tent(
                             vals, np.zeros(vals.shape, dtype=bool), lattice_col=lat.col_f,
                             lattice_row=lat.row_f, lattice_origin=(lat.i0, lat.j0),
-                            lattice_step=_LATTICE, target_origin=(ar0 + r0, ac0),
+                            lattice_step=LATTICE, target_origin=(ar0 + r0, ac0),
                             target_shape=(h, cols), source_shape=(src.height, src.width),
                             window_origin=(s0, int(rd.col_off)), kernel_x=grid.kernel_x,
                             kernel_y=grid.kernel_y,

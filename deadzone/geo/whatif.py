@@ -32,7 +32,6 @@ import pandas as pd
 from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
-from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.audit import AuditResult, audit, audit_parameters, rollup, summary_dict
 from deadzone.geo.coverage import (
@@ -45,10 +44,7 @@ from deadzone.geo.coverage import (
     site_window,
     towers_on_grid,
 )
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TECHS, TOWER_DEFAULTS
-from deadzone.geo.thresholds import Thresholds
-from deadzone.kernels import _whatif as _kw
+from deadzone.kernels import composite as _kw
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -57,6 +53,10 @@ from deadzone.kernels.coverage import (
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import TECHS, TOWER_DEFAULTS
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "Session",
@@ -238,12 +238,12 @@ def _patch_composite(
     second, whatever the tower's place in the order: the two folds can only
     ever differ in values ``<= V`` (each diverging step stores a value at
     most the largest differing one), while both final values exceed ``V``.
-    So the old window is taken out (:func:`deadzone.kernels._whatif.remove_cells`)
-    and the new one put in (:func:`~deadzone.kernels._whatif.insert_cells`)
+    So the old window is taken out (:func:`deadzone.kernels.composite.remove_cells`)
+    and the new one put in (:func:`~deadzone.kernels.composite.insert_cells`)
     cell by cell wherever that rule, or the exact rules for cells with zero
     or one server, apply; the remaining cells (where the tower is, or would
     be, among the best two) are refolded from every cached window in tower
-    order (:func:`~deadzone.kernels._whatif.fold_cells`, the merge kernel's
+    order (:func:`~deadzone.kernels.composite.fold_cells`, the merge kernel's
     update), so the composite equals a from-scratch fold bit for bit.
     """
     box = _union(old.box if old is not None else None, new.box if new is not None else None)
@@ -735,7 +735,7 @@ class Session:
         """Add a tower at ``lon, lat`` (EPSG:4326) and return what changed.
 
         ``freq_mhz`` and ``eirp_dbm`` default to the technology's defaults
-        (:data:`deadzone.geo.schema.TOWER_DEFAULTS`).  ``tower_id`` defaults
+        (:data:`deadzone.model.schema.TOWER_DEFAULTS`).  ``tower_id`` defaults
         to ``NEW<n>``.
         """
         t0 = time.perf_counter()

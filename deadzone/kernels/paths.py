@@ -19,7 +19,24 @@ from deadzone.kernels import _paths as _k
 from deadzone.kernels.coverage import DEFAULT_K_FACTOR, _check_freq, model_code
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["PairRadio", "PathResult", "path_profile", "pair_signals", "radio_table"]
+__all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "path_profile",
+           "pair_signals", "radio_table"]
+
+#: Per receiver, the composites of its pairs (see :func:`_paths.fold_pairs`).
+fold_pairs = _k.fold_pairs
+
+
+def kernels_compiled(*, sweep: bool = False) -> bool:
+    """Whether Numba's cache on this machine already holds the exact-path
+    kernel (and, with ``sweep``, the area sweep): False means the next run
+    compiles them first (~20 s).  Reads a Numba internal (the cache index
+    path); callers treat any exception as "unknown"."""
+    from pathlib import Path
+
+    from deadzone.kernels import _propagation
+
+    kernels = [_k.pairs_rx, *([_propagation.tower_sweep] if sweep else [])]
+    return all(Path(k._cache._cache_file._index_path).exists() for k in kernels)
 
 
 def path_profile(

@@ -94,7 +94,7 @@ def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | None:
 
 
 def _thresholds(summary: dict[str, Any]) -> Any:
-    from deadzone.geo.thresholds import Thresholds
+    from deadzone.model.thresholds import Thresholds
 
     thr = (summary.get("parameters") or {}).get("thresholds") or {}
     default = Thresholds()
@@ -117,7 +117,7 @@ def metric_layers(
     that depends on the tower's bandwidth, so it cannot be undone on the
     total-power raster) at that technology's thresholds, best class over the
     technologies.  The class layer is that rule applied to every cell
-    (:func:`deadzone.geo.thresholds.coverage_class`).  With one technology
+    (:func:`deadzone.model.thresholds.coverage_class`).  With one technology
     the received-power layer is its metric raster with its thresholds on the
     legend; with several it is the best total power (``rx_total_dbm``).
 
@@ -138,9 +138,8 @@ def metric_layers(
         ``rx_dbm``, ``thresholds_dbm``, ``metric_label``, ``coverage_class``,
         ``class_labels``.
     """
-    from deadzone.cli.options import status_labels
-    from deadzone.geo.schema import TECHS
-    from deadzone.geo.thresholds import coverage_class, metric_name
+    from deadzone.model.schema import TECHS
+    from deadzone.model.thresholds import coverage_class, metric_name, status_labels
 
     techs = [t for t in TECHS if t in signal_dbm]
     if len(techs) == 1:
@@ -253,9 +252,9 @@ def audit_map(
     """
     import geopandas as gpd
 
-    from deadzone.cli.options import status_labels
     from deadzone.maps.folium_map import coverage_map
     from deadzone.maps.report import summary_lines
+    from deadzone.model.thresholds import status_labels
 
     folder = Path(audit_dir)
     if not folder.is_dir():

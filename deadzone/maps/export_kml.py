@@ -27,8 +27,8 @@ import pandas as pd
 
 from deadzone.data.io import atomic_path
 from deadzone.errors import OutputExistsError, ParameterError, SchemaError
-from deadzone.geo.thresholds import Thresholds
 from deadzone.maps.signal import status_signal
+from deadzone.model.thresholds import Thresholds
 
 __all__ = ["villages_from_table", "write_kml", "write_qml"]
 
@@ -248,7 +248,7 @@ def write_qml(
     Path
         ``path``.
     """
-    from deadzone.geo.thresholds import metric_name
+    from deadzone.model.thresholds import metric_name
 
     cov, mar = _threshold_pair(thresholds if thresholds is not None else Thresholds(), tech)
     metric = f"{tech} {metric_name(tech)}"

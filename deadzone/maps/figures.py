@@ -26,8 +26,8 @@ from deadzone.data.io import atomic_path
 from deadzone.errors import DataLoadError, SchemaError
 
 if TYPE_CHECKING:
-    from deadzone.data.scenario import Scenario
     from deadzone.geo.audit import AuditResult
+    from deadzone.model.scenario import Scenario
 
 __all__ = [
     "AuditFolder",
@@ -138,10 +138,10 @@ def read_audit_folder(path: str | os.PathLike[str]) -> AuditFolder:
 def status_thresholds_dbm(summary: Mapping[str, Any], tech: str = "2G") -> tuple[float, float]:
     """(covered_dbm, marginal_dbm) for ``tech`` from a ``summary.json`` dict.
 
-    Falls back to :class:`deadzone.geo.thresholds.Thresholds` defaults when the
+    Falls back to :class:`deadzone.model.thresholds.Thresholds` defaults when the
     summary carries no thresholds.  The indoor margin is included.
     """
-    from deadzone.geo.thresholds import Thresholds
+    from deadzone.model.thresholds import Thresholds
 
     thr = (summary.get("parameters") or {}).get("thresholds") or {}
     default = Thresholds()
@@ -386,7 +386,7 @@ def _folder_outlines(folder: AuditFolder, crs: Any) -> Any:
 
 def _folder_techs(folder: AuditFolder) -> list[str]:
     """Technologies of an audit folder: ``summary.json``, else ``servers.csv``."""
-    from deadzone.geo.schema import TECHS
+    from deadzone.model.schema import TECHS
 
     found = set((folder.summary.get("by_technology") or {}).keys())
     servers = folder.path / "servers.csv"

@@ -53,8 +53,8 @@ from deadzone.errors import (
     ParameterError,
     SchemaError,
 )
-from deadzone.geo.schema import STATUSES
 from deadzone.maps.signal import TOTAL_POWER_LABEL, status_signal
+from deadzone.model.schema import STATUSES
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -1313,7 +1313,7 @@ def coverage_map(
         be thresholds of that metric.
     coverage_class : numpy.ndarray of int, optional
         Status class per cell on the grid of ``rx_dbm`` (-1 no signal, 0 dead,
-        1 marginal, 2 covered; :func:`deadzone.geo.thresholds.coverage_class`);
+        1 marginal, 2 covered; :func:`deadzone.model.thresholds.coverage_class`);
         with ``coverage_classes`` it is drawn instead of classing ``rx_dbm``
         at ``thresholds_dbm`` (needed when the status rule is per technology).
     class_labels : mapping of str to str, optional

@@ -43,7 +43,7 @@ from deadzone.maps.figures import (
 from deadzone.maps.signal import status_signal
 
 if TYPE_CHECKING:
-    from deadzone.data.scenario import Scenario
+    from deadzone.model.scenario import Scenario
 
 __all__ = [
     "PdfConverterError",

@@ -1,7 +1,7 @@
 """The signal a village's status came from, as every output shows it.
 
 The audit gives each village a status from one technology's service metric
-(received level for 2G/3G, RSRP for 4G/5G, :func:`deadzone.geo.thresholds.metric_name`):
+(received level for 2G/3G, RSRP for 4G/5G, :func:`deadzone.model.thresholds.metric_name`):
 ``status_tech`` names the technology and ``signal_<tech>_dbm`` holds the
 value.  The map popup, the report's not-covered table and the KML all show
 that value with that label (``4G RSRP -126.1 dBm``), never the total
@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from deadzone.geo.schema import TECHS
-from deadzone.geo.thresholds import metric_name
+from deadzone.model.schema import TECHS
+from deadzone.model.thresholds import metric_name
 
 __all__ = ["TOTAL_POWER_LABEL", "status_signal"]
 

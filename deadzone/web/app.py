@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
-from deadzone.geo.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
+from deadzone.model.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
 from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
 from deadzone.web.validate import (
     EIRP_DBM,
@@ -372,7 +372,7 @@ class WhatIfApp:
         layer = overlay_layer(self.session.coverage.by_tech, self._thresholds)
         labels = self._status_labels if layer.techs == self._label_techs else None
         if labels is None and layer.techs:
-            from deadzone.cli.options import status_labels
+            from deadzone.model.thresholds import status_labels
 
             labels = status_labels(self._thresholds, list(layer.techs))
         return legend_html(

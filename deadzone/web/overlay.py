@@ -12,7 +12,7 @@ The image shows what the village statuses are decided on (see
 :func:`overlay_layer`): with one technology its service metric (received
 level for 2G/3G, RSRP for 4G/5G) on a ramp with that technology's
 thresholds; with several, the status class of each cell under the audit's
-rule (:func:`deadzone.geo.thresholds.coverage_class`, best class over the
+rule (:func:`deadzone.model.thresholds.coverage_class`, best class over the
 technologies), since no single dBm ramp carries every technology's rule.
 """
 
@@ -226,11 +226,11 @@ class CoverageImage:
         -----
         A grid larger than the image is sampled at the centre cell of each
         block (a class is never averaged), then classed by
-        :func:`deadzone.geo.thresholds.coverage_class`: every drawn cell has
+        :func:`deadzone.model.thresholds.coverage_class`: every drawn cell has
         exactly the class the audit's rule gives it.  Palette index 0 dead,
         1 marginal, 2 covered; no signal is transparent.
         """
-        from deadzone.geo.thresholds import coverage_class
+        from deadzone.model.thresholds import coverage_class
 
         for tech, arr in metric_dbm.items():
             if np.shape(arr) != self._shape:
@@ -273,7 +273,7 @@ class OverlayLayer:
     Attributes
     ----------
     techs : tuple of str
-        The technologies present, in :data:`~deadzone.geo.schema.TECHS` order.
+        The technologies present, in :data:`~deadzone.model.schema.TECHS` order.
     classes : bool
         True: the image is the audit's status class per cell
         (:meth:`CoverageImage.render_classes`); False: a dBm ramp of the one
@@ -320,9 +320,8 @@ def overlay_layer(techs: Any, thresholds: Any) -> OverlayLayer:
     -------
     OverlayLayer
     """
-    from deadzone.cli.options import status_labels
-    from deadzone.geo.schema import TECHS
-    from deadzone.geo.thresholds import metric_name
+    from deadzone.model.schema import TECHS
+    from deadzone.model.thresholds import metric_name, status_labels
 
     present = tuple(t for t in TECHS if t in set(techs))
     ramp = present[0] if present else "2G"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deadzone.errors import DeadzoneError
-from deadzone.geo.schema import TECHS, TOWER_HEIGHT_MAX_M
+from deadzone.model.schema import TECHS, TOWER_HEIGHT_MAX_M
 
 __all__ = [
     "RequestError",

@@ -149,7 +149,7 @@ def test_whatif_cli_bad_input(scen_dir: Path, tmp_path: Path, extra: list[str], 
 def test_whatif_cli_real_srtm(shared_data: Path, tmp_path: Path) -> None:
     """Real SRTM box with OSM settlements: add a tower, the delta is consistent."""
     from deadzone.data.loaders import assign_communes, load_communes, load_dem
-    from deadzone.data.scenario import Scenario
+    from deadzone.model.scenario import Scenario
 
     bounds = (105.15, 21.75, 105.30, 21.90)
     with warnings.catch_warnings():

@@ -19,7 +19,7 @@ from affine import Affine
 
 from deadzone.data.loaders import load_dem
 from deadzone.errors import DeadzoneWarning
-from deadzone.geo.raster import Dem
+from deadzone.model.dem import Dem
 from tests.conftest import shared_file
 
 

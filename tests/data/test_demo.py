@@ -12,8 +12,8 @@ from geopandas.testing import assert_geodataframe_equal
 
 from deadzone.data import demo
 from deadzone.data.demo import demo_scenario
-from deadzone.data.scenario import Scenario
-from deadzone.geo.schema import TOWER_COLUMNS, TOWER_DEFAULTS
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import TOWER_COLUMNS, TOWER_DEFAULTS
 
 LAYERS = ("communes", "villages", "towers", "roads", "backbone")
 UTM = 32648

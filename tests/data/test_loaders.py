@@ -29,7 +29,6 @@ from deadzone.data.loaders import (
     load_towers,
     load_villages,
 )
-from deadzone.data.scenario import Scenario
 from deadzone.errors import (
     CRSError,
     DataLoadError,
@@ -38,8 +37,9 @@ from deadzone.errors import (
     ParameterError,
     SchemaError,
 )
-from deadzone.geo.raster import Dem
-from deadzone.geo.schema import TOWER_COLUMNS, TOWER_DEFAULTS
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+from deadzone.model.schema import TOWER_COLUMNS, TOWER_DEFAULTS
 
 
 def _real(shared: Path, rel: str) -> Path:

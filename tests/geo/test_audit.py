@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from deadzone.geo.audit import audit
-from deadzone.geo.thresholds import Thresholds
+from deadzone.model.thresholds import Thresholds
 from tests.conftest import small_scenario
 
 
@@ -221,6 +221,7 @@ def test_villages_the_cli_joined_are_not_joined_again(monkeypatch) -> None:
     from shapely.geometry import Point
 
     import deadzone.data.loaders as loaders
+    import deadzone.data.villages as villages_mod
     from deadzone.data.demo import demo_scenario
 
     scen = demo_scenario(0)
@@ -230,8 +231,9 @@ def test_villages_the_cli_joined_are_not_joined_again(monkeypatch) -> None:
     g.iloc[0] = Point(106.5, 20.0)  # far from every commune
     v = v.set_geometry(g)
     calls = []
-    orig = loaders._join_communes
-    monkeypatch.setattr(loaders, "_join_communes", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    orig = villages_mod._join_communes
+    monkeypatch.setattr(villages_mod, "_join_communes",
+                        lambda *a, **k: calls.append(1) or orig(*a, **k))
     with _w.catch_warnings(record=True) as rec:
         _w.simplefilter("always")
         joined = loaders.assign_communes(v, scen.communes)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from deadzone.errors import DeadzoneError, SchemaError
 from deadzone.geo import audit as audit_mod
 from deadzone.geo.audit import _COUNT_COLS, audit, district_rollup, has_districts, rollup
-from deadzone.geo.schema import REASONS, STATUSES
+from deadzone.model.schema import REASONS, STATUSES
 from tests.conftest import small_scenario
 
 # Villages on both sides of the two communes (C1 west, C2 east) of small_scenario.

@@ -13,10 +13,10 @@ from affine import Affine
 from shapely.geometry import Point, box
 
 from deadzone.data.loaders import load_dem
-from deadzone.data.scenario import Scenario
 from deadzone.errors import DeadzoneWarning
 from deadzone.geo.audit import AuditResult, audit
-from deadzone.geo.raster import outside_footprint
+from deadzone.model.dem import outside_footprint
+from deadzone.model.scenario import Scenario
 from tests.conftest import small_scenario
 
 STEP = 3.0 / 3600.0  # SRTM-3 cell (degrees)

@@ -25,11 +25,11 @@ from deadzone.data.demo import demo_scenario
 from deadzone.geo.audit import audit
 from deadzone.geo.coverage import EngineParams, towers_on_grid
 from deadzone.geo.paths import candidate_pairs, fractional_rc, village_signals
-from deadzone.geo.thresholds import Thresholds
 from deadzone.kernels.coverage import profile_loss
 from deadzone.kernels.itm import ItmSettings, p2p_loss
 from deadzone.kernels.p526 import delta_bullington
 from deadzone.kernels.paths import path_profile
+from deadzone.model.thresholds import Thresholds
 
 
 @pytest.fixture(scope="module")

@@ -379,7 +379,7 @@ def test_real_srtm_tile(shared_data: Path) -> None:
     import pandas as pd
 
     from deadzone.data.loaders import assign_communes, load_communes, load_dem
-    from deadzone.data.scenario import Scenario
+    from deadzone.model.scenario import Scenario
 
     bounds = (105.15, 21.75, 105.30, 21.90)
     with warnings.catch_warnings():

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from deadzone.errors import ParameterError
 from deadzone.kernels.coverage import (
     RadioSite,
-    line_profile,
     profile_loss,
     profile_sweep,
     tower_window,

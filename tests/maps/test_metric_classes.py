@@ -21,8 +21,8 @@ from deadzone.cli.main import cli
 from deadzone.cli.report import default_tech
 from deadzone.geo.audit import audit
 from deadzone.geo.export import SIGNAL_FILES, write_audit
-from deadzone.geo.thresholds import Thresholds, coverage_class
 from deadzone.maps.audit_map import metric_layers
+from deadzone.model.thresholds import Thresholds, coverage_class
 from tests.conftest import small_scenario
 
 # Villages on a line away from the towers: some covered, some marginal, some dead.

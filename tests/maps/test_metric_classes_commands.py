@@ -27,9 +27,9 @@ from deadzone.cli.main import cli
 from deadzone.data.io import write_scenario
 from deadzone.geo.audit import audit
 from deadzone.geo.export import write_audit
-from deadzone.geo.thresholds import Thresholds, coverage_class
 from deadzone.geo.whatif import Session
 from deadzone.maps.figures import _from_folder, _from_result, coverage_figure, read_audit_folder
+from deadzone.model.thresholds import Thresholds, coverage_class
 from deadzone.web.app import WhatIfApp
 from deadzone.web.overlay import legend_html, overlay_layer
 from tests.conftest import UTM48, X0, Y0, small_scenario

@@ -18,9 +18,9 @@ from deadzone.errors import DataLoadError, OutputExistsError, ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.export import write_audit
 from deadzone.geo.progress import compare_audits, write_progress
-from deadzone.geo.thresholds import Thresholds
 from deadzone.maps.export_kml import villages_from_table, write_kml, write_qml
 from deadzone.maps.report import build_report, summary_lines, write_report
+from deadzone.model.thresholds import Thresholds
 from tests.conftest import small_scenario
 
 KML = "{http://www.opengis.net/kml/2.2}"

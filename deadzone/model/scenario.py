@@ -7,7 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from deadzone.geo.raster import Dem
+from deadzone.model.dem import Dem
 
 __all__ = ["Scenario"]
 
@@ -17,7 +17,7 @@ class Scenario:
     """Every input of a coverage audit.
 
     Vector layers are in EPSG:4326 with the canonical columns of
-    :mod:`deadzone.geo.schema`; the DEM is in a projected metric CRS.
+    :mod:`deadzone.model.schema`; the DEM is in a projected metric CRS.
 
     Attributes
     ----------

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deadzone.errors import ParameterError
-from deadzone.geo.schema import TECHS
+from deadzone.model.schema import TECHS
 
 __all__ = [
     "DEFAULT_COVERED_DBM",
@@ -17,6 +17,7 @@ __all__ = [
     "Thresholds",
     "coverage_class",
     "metric_name",
+    "status_labels",
 ]
 
 #: Outdoor "covered" thresholds (dBm).  2G/3G: received signal level
@@ -137,3 +138,23 @@ def coverage_class(
             cls[a >= thresholds.covered(tech)] = 2
         np.maximum(out, cls, out=out)
     return out
+
+
+def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:
+    """Legend text for village statuses under per-technology thresholds, e.g.
+    ``{"covered": "covered: 2G level ≥ -100, 4G RSRP ≥ -110 dBm", ...}``."""
+    def rule(kind: str) -> str:
+        parts = []
+        for t in techs:
+            metric = "RSRP" if t in ("4G", "5G") else "level"
+            v = thresholds.covered(t) if kind == "covered" else thresholds.marginal(t)
+            parts.append(f"{t} {metric} ≥ {v:g}")
+        return ", ".join(parts) + " dBm"
+
+    if not techs:
+        return {"dead": "dead: no tower"}
+    return {
+        "covered": f"covered: {rule('covered')}",
+        "marginal": f"marginal: {rule('marginal')}",
+        "dead": "dead: below marginal or no signal",
+    }
