@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ntia_ref
 
-    from deadzone.cli.audit import load_audit_scenario
+    from deadzone.app.scenario import load_audit_scenario
     from deadzone.geo.audit import audit
     from deadzone.geo.paths import fractional_rc
     from deadzone.kernels.itm import ItmSettings

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from deadzone.app.scenario import load_audit_scenario
 from deadzone.cli.options import (
     EngineOptions,
     check_audit_out,
@@ -20,9 +21,8 @@ from deadzone.geo.clutter import load_landcover
 
 if TYPE_CHECKING:
     from deadzone.geo.audit import AuditResult
-    from deadzone.model.scenario import Scenario
 
-__all__ = ["audit_cmd", "load_audit_scenario"]
+__all__ = ["audit_cmd"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -191,135 +191,10 @@ def audit_cmd(
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
 
 
-def load_audit_scenario(
-    dem_path: Path,
-    villages_path: Path,
-    communes_path: Path,
-    towers_path: Path,
-    *,
-    radius_km: float,
-    village_id_col: str | None = None,
-    village_name_col: str | None = None,
-    population_col: str | None = None,
-    households_col: str | None = None,
-    commune_id_col: str | None = None,
-    district_col: str | None = None,
-    default_tech: str = "4G",
-    dem_resolution_m: float | None = None,
-    landcover_path: Path | None = None,
-    tower_columns: dict[str, str] | None = None,
-) -> Scenario:
-    """The scenario ``deadzone audit`` reads from its input files.
-
-    Towers and villages as given, the DEM window holding the villages and
-    what the towers reach within ``radius_km``, the communes on that window,
-    villages assigned to communes; ``meta`` records every input's path and
-    SHA-256 and the options used to read them, so the same call on the same
-    files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
-    rebuilds it this way from ``summary.json``).
-    """
-    from deadzone.data.loaders import (
-        assign_communes,
-        file_checksum,
-        load_communes,
-        load_dem,
-        load_towers,
-        load_villages,
-    )
-    from deadzone.model.bounds import reach_bounds as _extent
-    from deadzone.model.scenario import Scenario
-
-    towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
-    villages = load_villages(
-        villages_path,
-        id_col=village_id_col,
-        name_col=village_name_col,
-        population_col=population_col,
-        households_col=households_col,
-    )
-    # Read only the DEM window holding the villages and what the towers reach.
-    dem = load_dem(
-        dem_path,
-        resolution_m=dem_resolution_m,
-        bounds_lonlat=_union(_extent(villages, 0.0), _extent(towers, radius_km)),
-    )
-    communes = load_communes(
-        communes_path, id_col=commune_id_col, district_col=district_col, bbox=_lonlat_bounds(dem)
-    )
-    villages = assign_communes(villages, communes)
-    inputs = {
-        name: {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
-        for name, p in (
-            ("dem", dem_path),
-            ("villages", villages_path),
-            ("communes", communes_path),
-            ("towers", towers_path),
-            *([("landcover", landcover_path)] if landcover_path is not None else []),
-        )
-    }
-    # How the inputs were read: with the checksums, enough to reproduce the outputs.
-    input_options = {
-        "village_id_col": village_id_col,
-        "village_name_col": village_name_col,
-        "population_col": population_col,
-        "households_col": households_col,
-        "commune_id_col": commune_id_col,
-        "district_col": district_col,
-        "default_tech": default_tech,
-        "dem_resolution_m": dem_resolution_m,
-        "tower_columns": dict(tower_columns or {}),
-    }
-    scenario = Scenario(
-        dem=dem,
-        communes=communes,
-        villages=villages,
-        towers=towers,
-        name=villages_path.stem,
-        meta={
-            "inputs": inputs,
-            "input_options": input_options,
-            "repairs": {
-                "villages": villages.attrs.get("repaired", 0),
-                "communes": communes.attrs.get("repaired", 0),
-            },
-            "defaults_applied": {
-                "villages": villages.attrs.get("defaults", {}),
-                "towers": _defaults_summary(towers),
-            },
-        },
-    )
-    return scenario
-
-
 def echo_district_outputs(result: AuditResult, out_dir: Path) -> None:
     """Name the district outputs (the shared summary lists only the fixed files)."""
     if result.districts is not None:
         click.echo(f"districts: {out_dir}/districts.csv, layer 'districts' in communes.gpkg")
-
-
-def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:
-    """Smallest lon/lat box holding every given box (None if none given)."""
-    got = [b for b in boxes if b is not None]
-    if not got:
-        return None
-    return (
-        min(b[0] for b in got),
-        min(b[1] for b in got),
-        max(b[2] for b in got),
-        max(b[3] for b in got),
-    )
-
-
-def _lonlat_bounds(dem) -> tuple[float, float, float, float]:  # noqa: ANN001
-    from rasterio.warp import transform_bounds
-
-    return tuple(transform_bounds(dem.crs, "EPSG:4326", *dem.bounds))  # type: ignore[return-value]
-
-
-def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
-    if "params_source" not in towers.columns:
-        return {}
-    return {str(k): int(v) for k, v in towers["params_source"].value_counts().items()}
 
 
 def _tower_columns(items: tuple[str, ...]) -> dict[str, str]:

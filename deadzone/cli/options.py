@@ -253,7 +253,7 @@ def load_scenario_dir(path: Path) -> Any:
         raise DataLoadError(f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
                             "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
                             "its inputs)")
-    from deadzone.cli.audit import load_audit_scenario
+    from deadzone.app.scenario import load_audit_scenario
 
     files = {k: Path(v["path"]) for k, v in inputs.items()}
     for k, f in files.items():

@@ -49,6 +49,7 @@ __all__ = [
     "district_rollup",
     "has_districts",
     "rollup",
+    "summary_lines",
 ]
 
 _RANK = {"covered": 0, "marginal": 1, "dead": 2, "unknown": 3}
@@ -161,31 +162,36 @@ class AuditResult:
 
     def summary_lines(self) -> list[str]:
         """Human summary, e.g. ``covered villages: 2,416/3,924 (61.6%)``."""
-        s = self.summary
-        vt = s["villages_total"]
+        return summary_lines(self.summary)
 
-        def frac(a: int, b: int) -> str:
-            return f"{a:,}/{b:,} ({100.0 * a / b:.1f}%)" if b else f"{a:,}/{b:,}"
 
-        lines = [
-            f"covered villages: {frac(s['villages_covered'], vt)}",
-            f"marginal villages: {frac(s['villages_marginal'], vt)}",
-            f"dead villages: {frac(s['villages_dead'], vt)}",
-            f"unknown villages: {frac(s['villages_unknown'], vt)}",
-            f"population covered: {frac(s['population_covered'], s['population_total'])}"
-            + _none_note(s.get("villages_without_population", 0), vt, "population"),
-            f"households covered: {frac(s['households_covered'], s['households_total'])}"
-            + _none_note(s.get("villages_without_households", 0), vt, "households"),
-            _fully_line("communes", s, frac),
-        ]
-        if "districts_total" in s:
-            lines.append(_fully_line("districts", s, frac))
-        if s["reasons"]:
-            lines.append(
-                "not covered by reason: "
-                + ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items()))
-            )
-        return lines
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """The summary lines of an audit's ``summary`` (or its ``summary.json``), e.g.
+    ``covered villages: 2,416/3,924 (61.6%)``: the one wording of every output."""
+    vt = s["villages_total"]
+
+    def frac(a: int, b: int) -> str:
+        return f"{a:,}/{b:,} ({100.0 * a / b:.1f}%)" if b else f"{a:,}/{b:,}"
+
+    lines = [
+        f"covered villages: {frac(s['villages_covered'], vt)}",
+        f"marginal villages: {frac(s['villages_marginal'], vt)}",
+        f"dead villages: {frac(s['villages_dead'], vt)}",
+        f"unknown villages: {frac(s['villages_unknown'], vt)}",
+        f"population covered: {frac(s['population_covered'], s['population_total'])}"
+        + _none_note(s.get("villages_without_population", 0), vt, "population"),
+        f"households covered: {frac(s['households_covered'], s['households_total'])}"
+        + _none_note(s.get("villages_without_households", 0), vt, "households"),
+        _fully_line("communes", s, frac),
+    ]
+    if "districts_total" in s:
+        lines.append(_fully_line("districts", s, frac))
+    if s["reasons"]:
+        lines.append(
+            "not covered by reason: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items()))
+        )
+    return lines
 
 
 def _none_note(n_none: int, n_villages: int, what: str) -> str:

@@ -510,9 +510,9 @@ def _audit_window(sc: BatchScenario, villages: Any, towers: Any) -> tuple[float,
     from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
 
-    from deadzone.model.bounds import reach_bounds
+    from deadzone.model.bounds import reach_bounds, union_bounds
 
-    want = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
+    want = union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     have = _lonlat_box(sc.files["dem"])
     if want is None or not _meets(want, have):
         return want
@@ -583,7 +583,7 @@ def _load(sc: BatchScenario) -> Any:
         load_towers,
         load_villages,
     )
-    from deadzone.model.bounds import reach_bounds
+    from deadzone.model.bounds import reach_bounds, union_bounds
     from deadzone.model.scenario import Scenario
 
     towers = load_towers(sc.files["towers"], default_tech=sc.default_tech)
@@ -610,17 +610,13 @@ def _load(sc: BatchScenario) -> Any:
             cx, cy = (have[0] + have[2]) / 2.0, (have[1] + have[3]) / 2.0
             bounds = (cx - 1e-3, cy - 1e-3, cx + 1e-3, cy + 1e-3)
     else:
-        bounds = _union(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
+        bounds = union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     with warnings.catch_warnings():
         # rasterio's window_transform uses affine's deprecated ``*``; not ours to fix here.
         warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
         dem = load_dem(sc.files["dem"], resolution_m=sc.dem_resolution_m, bounds_lonlat=bounds)
     if sc.province is None:
-        from rasterio.warp import transform_bounds
-
-        communes = load_communes(
-            sc.files["communes"], bbox=tuple(transform_bounds(dem.crs, "EPSG:4326", *dem.bounds))
-        )
+        communes = load_communes(sc.files["communes"], bbox=dem.bounds_lonlat)
         if sc.tile is None:
             villages = assign_communes(villages, communes)
     return Scenario(
@@ -630,18 +626,6 @@ def _load(sc: BatchScenario) -> Any:
         towers=towers.reset_index(drop=True),
         name=sc.name,
         meta={"inputs": {k: {"path": str(Path(p).resolve())} for k, p in sc.files.items()}},
-    )
-
-
-def _union(*boxes: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:
-    got = [b for b in boxes if b is not None]
-    if not got:
-        return None
-    return (
-        min(b[0] for b in got),
-        min(b[1] for b in got),
-        max(b[2] for b in got),
-        max(b[3] for b in got),
     )
 
 

@@ -252,8 +252,8 @@ def audit_map(
     """
     import geopandas as gpd
 
+    from deadzone.geo.audit import summary_lines
     from deadzone.maps.folium_map import coverage_map
-    from deadzone.maps.report import summary_lines
     from deadzone.model.thresholds import status_labels
 
     folder = Path(audit_dir)

@@ -22,6 +22,7 @@ from deadzone.maps.folium_map import (
     _MAP_ATTR_TILE_URLS,
     _VENDOR_CSS_REF,
     _VENDOR_JS_REF,
+    PHASE_COLORS,
     _GeoJsonLayer,
     _HtmlBox,
     _MetricScale,
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["fiber_map", "save_map", "PHASE_COLORS"]
 
-#: Colours of phases 1, 2, ... (cycled).
-#: Fiber phase colours; none is a target-status colour (phase 5 was the
-#: "connected" green) or the proposed-site magenta.
-PHASE_COLORS = ("#d7191c", "#fdae61", "#2b83ba", "#7b3294", "#8c510a", "#01665e", "#de77ae")
 _TARGET_COLORS = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
 
 

@@ -68,6 +68,10 @@ __all__ = [
     "STATUS_COLORS",
 ]
 
+#: Colours of fiber phases 1, 2, ... (cycled); none is a target-status colour
+#: (phase 5 was the "connected" green) or the proposed-site magenta.
+PHASE_COLORS = ("#d7191c", "#fdae61", "#2b83ba", "#7b3294", "#8c510a", "#01665e", "#de77ae")
+
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
@@ -1005,7 +1009,6 @@ def _line_features(gdf: Any, style: dict[str, Any], tips: Sequence[str]) -> list
 
 def _fiber_layers(routes: gpd.GeoDataFrame) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """``(name, colour, features)`` per fiber phase: 1, 2, ..., then designed-later (< 1)."""
-    from deadzone.maps.fiber_map import PHASE_COLORS
 
     phase = pd.to_numeric(routes["phase"], errors="coerce").fillna(-1).astype(int)
     length = (

@@ -219,10 +219,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     Same text as :meth:`deadzone.geo.audit.AuditResult.summary_lines`, e.g.
     ``covered villages: 2,416/3,924 (61.6%)``.
     """
-    from deadzone.geo.audit import AuditResult
+    from deadzone.geo.audit import summary_lines as audit_summary_lines
 
-    # summary_lines only reads ``self.summary``: reuse it so the wording stays identical.
-    return AuditResult.summary_lines(SimpleNamespace(summary=summary))  # type: ignore[arg-type]
+    return audit_summary_lines(summary)
 
 
 def _png_data_uri(path: Path) -> str:

@@ -73,6 +73,13 @@ class Dem:
         x1, y1 = self.transform @ (cols, rows)
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
+    @property
+    def bounds_lonlat(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees (EPSG:4326) of :attr:`bounds`."""
+        from rasterio.warp import transform_bounds
+
+        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds))  # type: ignore[return-value]
+
     @functools.cached_property
     def outside_footprint_mask(self) -> npt.NDArray[np.bool_]:
         """Cells outside the source data's footprint (:func:`outside_footprint` of

@@ -1,0 +1,119 @@
+"""Loading the scenario of an audit from the user's files, once, for every command.
+
+:func:`load_audit_scenario` is what ``deadzone audit`` reads, and what
+``whatif``, ``place`` and ``serve`` rebuild from an audit's ``summary.json``
+(its ``inputs`` and ``input_options``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deadzone.model.bounds import reach_bounds, union_bounds
+from deadzone.model.scenario import Scenario
+
+__all__ = ["load_audit_scenario"]
+
+
+def load_audit_scenario(
+    dem_path: Path,
+    villages_path: Path,
+    communes_path: Path,
+    towers_path: Path,
+    *,
+    radius_km: float,
+    village_id_col: str | None = None,
+    village_name_col: str | None = None,
+    population_col: str | None = None,
+    households_col: str | None = None,
+    commune_id_col: str | None = None,
+    district_col: str | None = None,
+    default_tech: str = "4G",
+    dem_resolution_m: float | None = None,
+    landcover_path: Path | None = None,
+    tower_columns: dict[str, str] | None = None,
+) -> Scenario:
+    """The scenario ``deadzone audit`` reads from its input files.
+
+    Towers and villages as given, the DEM window holding the villages and
+    what the towers reach within ``radius_km``, the communes on that window,
+    villages assigned to communes; ``meta`` records every input's path and
+    SHA-256 and the options used to read them, so the same call on the same
+    files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
+    rebuilds it this way from ``summary.json``).
+    """
+    from deadzone.data.loaders import (
+        assign_communes,
+        file_checksum,
+        load_communes,
+        load_dem,
+        load_towers,
+        load_villages,
+    )
+
+    towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
+    villages = load_villages(
+        villages_path,
+        id_col=village_id_col,
+        name_col=village_name_col,
+        population_col=population_col,
+        households_col=households_col,
+    )
+    # Read only the DEM window holding the villages and what the towers reach.
+    dem = load_dem(
+        dem_path,
+        resolution_m=dem_resolution_m,
+        bounds_lonlat=union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, radius_km)),
+    )
+    communes = load_communes(
+        communes_path, id_col=commune_id_col, district_col=district_col, bbox=dem.bounds_lonlat
+    )
+    villages = assign_communes(villages, communes)
+    inputs = {
+        name: {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
+        for name, p in (
+            ("dem", dem_path),
+            ("villages", villages_path),
+            ("communes", communes_path),
+            ("towers", towers_path),
+            *([("landcover", landcover_path)] if landcover_path is not None else []),
+        )
+    }
+    # How the inputs were read: with the checksums, enough to reproduce the outputs.
+    input_options = {
+        "village_id_col": village_id_col,
+        "village_name_col": village_name_col,
+        "population_col": population_col,
+        "households_col": households_col,
+        "commune_id_col": commune_id_col,
+        "district_col": district_col,
+        "default_tech": default_tech,
+        "dem_resolution_m": dem_resolution_m,
+        "tower_columns": dict(tower_columns or {}),
+    }
+    scenario = Scenario(
+        dem=dem,
+        communes=communes,
+        villages=villages,
+        towers=towers,
+        name=villages_path.stem,
+        meta={
+            "inputs": inputs,
+            "input_options": input_options,
+            "repairs": {
+                "villages": villages.attrs.get("repaired", 0),
+                "communes": communes.attrs.get("repaired", 0),
+            },
+            "defaults_applied": {
+                "villages": villages.attrs.get("defaults", {}),
+                "towers": _defaults_summary(towers),
+            },
+        },
+    )
+    return scenario
+
+
+def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
+    if "params_source" not in towers.columns:
+        return {}
+    return {str(k): int(v) for k, v in towers["params_source"].value_counts().items()}
