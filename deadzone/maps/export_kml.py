@@ -28,18 +28,21 @@ import pandas as pd
 from deadzone.data.io import atomic_path
 from deadzone.errors import OutputExistsError, ParameterError, SchemaError
 from deadzone.maps.signal import status_signal
-from deadzone.model.thresholds import Thresholds
+from deadzone.model.thresholds import STATUS_COLORS, Thresholds
 
 __all__ = ["villages_from_table", "write_kml", "write_qml"]
 
 KML_NS = "http://www.opengis.net/kml/2.2"
-#: KML colours are aabbggrr.
-_KML_COLOURS = {
-    "covered": "ff50981a",
-    "marginal": "ff61aefd",
-    "dead": "ff2730d7",
-    "unknown": "ff8c8c8c",
-}
+
+
+def _kml_colour(rgb_hex: str) -> str:
+    """``#rrggbb`` -> KML's opaque ``aabbggrr``."""
+    r, g, b = rgb_hex[1:3], rgb_hex[3:5], rgb_hex[5:7]
+    return f"ff{b}{g}{r}".lower()
+
+
+#: The status colours of every output (:data:`STATUS_COLORS`), as KML writes them.
+_KML_COLOURS = {k: _kml_colour(v) for k, v in STATUS_COLORS.items()}
 
 
 def _refuse(path: Path, overwrite: bool) -> None:
@@ -284,9 +287,9 @@ def write_qml(
     )
     # DISCRETE: each item colours values <= its value (above the previous one).
     items = [
-        (mar, "#d73027", f"dead ({metric} < {mar:g} dBm)"),
-        (cov, "#fdae61", f"marginal ({metric} {mar:g} to {cov:g} dBm)"),
-        (math.inf, "#1a9850", f"covered ({metric} >= {cov:g} dBm)"),
+        (mar, STATUS_COLORS["dead"], f"dead ({metric} < {mar:g} dBm)"),
+        (cov, STATUS_COLORS["marginal"], f"marginal ({metric} {mar:g} to {cov:g} dBm)"),
+        (math.inf, STATUS_COLORS["covered"], f"covered ({metric} >= {cov:g} dBm)"),
     ]
     for value, colour, label in items:
         ET.SubElement(

@@ -24,6 +24,7 @@ import pandas as pd
 
 from deadzone.data.io import atomic_path
 from deadzone.errors import DataLoadError, SchemaError
+from deadzone.model.thresholds import STATUS_COLORS
 
 if TYPE_CHECKING:
     from deadzone.geo.audit import AuditResult
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditFolder",
-    "STATUS_COLOURS",
+    "STATUS_COLORS",
     "commune_bar_chart",
     "coverage_figure",
     "fiber_figure",
@@ -41,14 +42,6 @@ __all__ = [
 
 DPI = 150
 _F = TypeVar("_F", bound=Callable[..., Any])
-#: Village marker colour per status (colour-blind friendly enough: green,
-#: orange, red, grey plus distinct markers).
-STATUS_COLOURS: dict[str, str] = {
-    "covered": "#1a9850",
-    "marginal": "#fdae61",
-    "dead": "#d73027",
-    "unknown": "#8c8c8c",
-}
 _STATUS_MARKERS = {"covered": "o", "marginal": "D", "dead": "X", "unknown": "s"}
 #: Files of an audit folder the report and figures read.
 REQUIRED_AUDIT_FILES: tuple[str, ...] = (
@@ -496,7 +489,7 @@ def coverage_figure(
         from matplotlib.patches import Patch
 
         order = ("dead", "marginal", "covered")
-        cmap = ListedColormap([STATUS_COLOURS[k] for k in order]).with_extremes(
+        cmap = ListedColormap([STATUS_COLORS[k] for k in order]).with_extremes(
             bad=(1, 1, 1, 0)
         )
         ax.imshow(
@@ -510,7 +503,7 @@ def coverage_figure(
         )
         labels = d.class_labels or {}
         handles.extend(
-            Patch(facecolor=STATUS_COLOURS[k], alpha=0.55,
+            Patch(facecolor=STATUS_COLORS[k], alpha=0.55,
                   label=f"{labels.get(k, k)} (area)")
             for k in reversed(order)
         )
@@ -535,7 +528,7 @@ def coverage_figure(
             if vmin_dbm <= val <= vmax_dbm:
                 cb.ax.axhline(val, color="black", linestyle=style, linewidth=1.2)
     size = 22 if len(d.status) <= 1000 else 8
-    for st, colour in STATUS_COLOURS.items():
+    for st, colour in STATUS_COLORS.items():
         sel = (d.status == st) & np.isfinite(d.vx) & np.isfinite(d.vy)
         n = int((d.status == st).sum())
         if n == 0:
@@ -681,7 +674,7 @@ def commune_bar_chart(
                         ("pct_u", "unknown")):
         if status == "unknown" and not (t[col] > 0).any():
             continue
-        ax.barh(y, t[col], left=left, color=STATUS_COLOURS[status], label=status)
+        ax.barh(y, t[col], left=left, color=STATUS_COLORS[status], label=status)
         left = left + t[col].to_numpy()
     ax.set_yticks(
         y,

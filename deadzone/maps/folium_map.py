@@ -55,6 +55,7 @@ from deadzone.errors import (
 )
 from deadzone.maps.signal import TOTAL_POWER_LABEL, status_signal
 from deadzone.model.schema import STATUSES
+from deadzone.model.thresholds import STATUS_COLORS
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -100,12 +101,6 @@ _VENDORED_CSS = {
 #: ``coverage_map(cluster_villages=None)``.
 CLUSTER_MIN_VILLAGES = 2000
 
-STATUS_COLORS: dict[str, str] = {
-    "covered": "#1a9850",
-    "marginal": "#f08c00",
-    "dead": "#d73027",
-    "unknown": "#8c8c8c",
-}
 _RASTER_CMAP = "viridis"
 _RASTER_OPACITY = 0.7
 _RASTER_PANE = "deadzone_raster"

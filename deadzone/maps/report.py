@@ -33,7 +33,7 @@ import pandas as pd
 from deadzone.data.io import atomic_path
 from deadzone.errors import DataLoadError, DeadzoneError, OutputExistsError
 from deadzone.maps.figures import (
-    STATUS_COLOURS,
+    STATUS_COLORS,
     AuditFolder,
     commune_bar_chart,
     coverage_figure,
@@ -567,7 +567,7 @@ def _placement_section(d: Path) -> str:
 def _legend() -> str:
     return " ".join(
         f'<span class="swatch" style="background:{c}"></span>{_esc(s)}'
-        for s, c in STATUS_COLOURS.items()
+        for s, c in STATUS_COLORS.items()
     )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_MARGINAL_DBM",
     "Thresholds",
     "coverage_class",
+    "STATUS_COLORS",
     "metric_name",
     "status_labels",
 ]
@@ -25,6 +26,17 @@ __all__ = [
 DEFAULT_COVERED_DBM: dict[str, float] = {"2G": -100.0, "3G": -100.0, "4G": -110.0, "5G": -110.0}
 #: Lower edge of "marginal" (dBm); below it a village is dead for that tech.
 DEFAULT_MARGINAL_DBM: dict[str, float] = {"2G": -110.0, "3G": -110.0, "4G": -120.0, "5G": -120.0}
+
+
+#: The colour of each village status in every output (map markers and class
+#: layer, report figures, the what-if page, the QGIS style): green, orange,
+#: red, grey, with distinct marker shapes where colour alone is not enough.
+STATUS_COLORS: dict[str, str] = {
+    "covered": "#1a9850",
+    "marginal": "#f08c00",
+    "dead": "#d73027",
+    "unknown": "#8c8c8c",
+}
 
 
 @dataclass(frozen=True)

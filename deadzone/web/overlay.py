@@ -30,16 +30,11 @@ import numpy.typing as npt
 from affine import Affine
 
 from deadzone.errors import CRSError, ParameterError
+from deadzone.model.thresholds import STATUS_COLORS
 
 __all__ = ["CoverageImage", "OverlayLayer", "legend_html", "overlay_layer"]
 
 _CMAP = "viridis"
-_STATUS_COLORS = {
-    "covered": "#1a9850",
-    "marginal": "#f08c00",
-    "dead": "#d73027",
-    "unknown": "#8c8c8c",
-}
 
 
 def _lut(n: int) -> npt.NDArray[np.uint8]:
@@ -173,7 +168,7 @@ class CoverageImage:
         self.size = (dh, dw)
         self._palette = np.concatenate([_lut(255).ravel(), [0, 0, 0]]).astype(int).tolist()
         self._class_palette = [
-            int(x) for s in ("dead", "marginal", "covered") for x in _hex_rgb(_STATUS_COLORS[s])
+            int(x) for s in ("dead", "marginal", "covered") for x in _hex_rgb(STATUS_COLORS[s])
         ] + [0, 0, 0] * 253
         to_ll = Transformer.from_crs(3857, 4326, always_xy=True)
         lon0, lat0 = to_ll.transform(x0, y1 - dh * res)
@@ -369,7 +364,7 @@ def legend_html(
     if class_labels is not None:
         layer = '<div class="dz-legend-h">Coverage class (audit rule, best over technologies)</div>'
         layer += "".join(
-            f'<div><span class="dz-swatch" style="background:{_STATUS_COLORS[k]};'
+            f'<div><span class="dz-swatch" style="background:{STATUS_COLORS[k]};'
             f'border-radius:2px"></span>{html.escape(class_labels.get(k, k))}</div>'
             for k in ("covered", "marginal", "dead")
         )
@@ -401,7 +396,7 @@ def legend_html(
         )
     rows = "".join(
         f'<div><span class="dz-swatch" style="background:{color}"></span>{text[key]}</div>'
-        for key, color in _STATUS_COLORS.items()
+        for key, color in STATUS_COLORS.items()
     )
     return (
         f"{layer}"
