@@ -17,17 +17,17 @@ import shapely
 from branca.element import Element
 from folium.map import FitBounds
 
-from deadzone.maps.folium_map import (
+from deadzone.maps._leaflet import (
     _CSS,
     _MAP_ATTR_TILE_URLS,
     _VENDOR_CSS_REF,
     _VENDOR_JS_REF,
-    PHASE_COLORS,
     _GeoJsonLayer,
     _HtmlBox,
     _MetricScale,
     save_map,
 )
+from deadzone.maps.folium_map import PHASE_COLORS
 
 if TYPE_CHECKING:
     from deadzone.geo.fiber import FiberPlan

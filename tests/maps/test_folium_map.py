@@ -27,9 +27,9 @@ from deadzone.errors import (
     ParameterError,
     SchemaError,
 )
+from deadzone.maps._leaflet import _remote_references
 from deadzone.maps.folium_map import (
     LEAFLET_VERSION,
-    _remote_references,
     coverage_map,
     save_map,
 )
