@@ -17,19 +17,18 @@ from shapely.geometry import LineString, Point, box
 
 from deadzone.errors import DeadzoneWarning, ParameterError
 from deadzone.geo.audit import audit
-from deadzone.geo.coverage import compute_coverage
+from deadzone.geo.coverage import EngineParams, compute_coverage
 from deadzone.geo.placement import (
     CostModel,
-    EngineParams,
     PlacementProblem,
     candidate_sites,
-    candidate_towers,
     fresnel_clearance,
     optimize,
     site_costs,
     solve_greedy,
     solve_milp,
 )
+from deadzone.geo.sites import candidate_towers
 from tests.conftest import X0, Y0, shared_file, small_scenario
 
 PARAMS = EngineParams(model="knife", radius_km=3.0)

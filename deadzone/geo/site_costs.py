@@ -1,0 +1,488 @@
+"""What a new site costs: tower capex, power (grid line or solar kit) and
+backhaul (a microwave hop with 60% of the first Fresnel zone clear, ITU-R
+P.530, to a fiber-connected site, else a fiber spur along the roads), with
+every price in :class:`CostModel`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from deadzone.errors import ParameterError
+from deadzone.kernels.coverage import line_profile
+from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+
+__all__ = [
+    "Backhaul",
+    "CostModel",
+    "EARTH_RADIUS_M",
+    "fresnel_clearance",
+    "site_costs",
+]
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Prices and engineering rules for a new site (VND, metres, GHz).
+
+    The defaults are planning assumptions for rural northern Vietnam, in
+    2024 VND, of the order of magnitude seen in public procurement notices
+    and operator statements; they are not quotes.  Replace them with your
+    own figures (``--costs FILE.toml`` in ``deadzone place``).
+
+    Attributes
+    ----------
+    tower_capex_vnd : float
+        Greenfield site: 30-45 m self-supporting mast, foundation, shelter or
+        outdoor cabinet, one 4G radio with antennas, installation
+        (assumption: 1.8 billion VND; rural BTS are commonly reported between
+        1 and 3 billion VND).
+    upgrade_capex_vnd : float
+        New radio and antennas on an existing mast (no civil works), for
+        candidates at existing tower sites (assumption: 0.6 billion VND).
+    grid_line_vnd_per_km : float
+        Medium/low-voltage line extension to the nearest grid-powered
+        village or existing tower, straight-line distance (assumption:
+        0.5 billion VND/km).
+    grid_connection_vnd : float
+        Transformer and meter at a grid-fed site (assumption: 0.05 billion).
+    solar_vnd : float
+        Off-grid solar array and battery bank sized for one BTS (about
+        6 kWp, 2 days of autonomy); used when cheaper than the grid line
+        (assumption: 0.7 billion VND).
+    microwave_hop_vnd : float
+        One microwave link: two radios, two dishes, installation
+        (assumption: 0.3 billion VND).
+    fiber_vnd_per_km : float
+        Aerial fiber (ADSS) along existing road-side poles (assumption:
+        0.12 billion VND/km).
+    fiber_offroad_vnd_per_km : float
+        Fiber from the road to the site, or where no road path exists,
+        straight line (assumption: 0.25 billion VND/km, trenched).
+    offroad_detour_factor : float
+        Straight-line length is multiplied by this off the road network.
+    microwave_freq_ghz : float
+        Microwave band for the Fresnel clearance (7/8 GHz suits long rural
+        hops).
+    max_hop_km : float
+        Longest microwave hop (km).
+    fresnel_clearance : float
+        Fraction of the first Fresnel zone that must be clear of terrain
+        (0.6, ITU-R P.530 clearance criterion for k = 4/3).
+    anchor_mast_m : float
+        Antenna height at a fiber node that has no mast of its own (m).
+    relay_neighbours : int
+        Relay hops to other candidates are considered only to this many
+        nearest candidates within ``max_hop_km`` (keeps LOS checks linear
+        in the number of candidates).
+    """
+
+    tower_capex_vnd: float = 1.8e9
+    upgrade_capex_vnd: float = 0.6e9
+    grid_line_vnd_per_km: float = 0.5e9
+    grid_connection_vnd: float = 0.05e9
+    solar_vnd: float = 0.7e9
+    microwave_hop_vnd: float = 0.3e9
+    fiber_vnd_per_km: float = 0.12e9
+    fiber_offroad_vnd_per_km: float = 0.25e9
+    offroad_detour_factor: float = 1.3
+    microwave_freq_ghz: float = 8.0
+    max_hop_km: float = 25.0
+    fresnel_clearance: float = 0.6
+    anchor_mast_m: float = 30.0
+    relay_neighbours: int = 8
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ParameterError(f"cost model field {name!r} was {value!r}; expected >= 0")
+        if not (0.1 <= self.microwave_freq_ghz <= 100.0):
+            raise ParameterError(
+                f"microwave_freq_ghz was {self.microwave_freq_ghz}; expected 0.1..100 GHz"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], *, source: str = "costs") -> CostModel:
+        """Build from a dict (e.g. a TOML table), naming unknown keys."""
+        known = set(cls.__dataclass_fields__)
+        bad = sorted(set(values) - known)
+        if bad:
+            raise ParameterError(
+                f"{source}: unknown key {bad[0]!r}; expected one of {sorted(known)}"
+            )
+        return cls(
+            **{k: float(v) if k != "relay_neighbours" else int(v) for k, v in values.items()}
+        )
+
+
+# --------------------------------------------------------------------------- backhaul and costs
+
+
+def fresnel_clearance(
+    dem: Dem,
+    a_xy: tuple[float, float],
+    a_height_m: float,
+    b_xy: tuple[float, float],
+    b_height_m: float,
+    *,
+    freq_ghz: float,
+    k_factor: float = 4.0 / 3.0,
+    elevation_m: npt.NDArray[np.floating] | None = None,
+) -> float:
+    """Smallest terrain clearance of a microwave path, in first-Fresnel-zone radii.
+
+    The path runs between antennas ``a_height_m`` / ``b_height_m`` above the
+    ground at ``a_xy`` / ``b_xy`` (DEM CRS metres), over the terrain profile
+    of :func:`deadzone.kernels.coverage.line_profile` plus the earth bulge
+    for the effective radius ``k_factor * 6371 km``.  At distance ``d1``
+    from one end and ``d2`` from the other the first Fresnel zone radius is
+    ``sqrt(lambda d1 d2 / (d1 + d2))`` (ITU-R P.530 §2.2.2).  A hop is
+    clear when the result is at least 0.6.
+
+    Returns
+    -------
+    float
+        ``min((line height - terrain - bulge) / F1)`` over interior samples;
+        ``inf`` for paths shorter than three samples.
+    """
+    z_full = dem.elevation_m if elevation_m is None else elevation_m
+    rr, cc, inside = dem.rowcol([a_xy[0], b_xy[0]], [a_xy[1], b_xy[1]])
+    if not inside.all():
+        return -math.inf
+    z, step = line_profile(
+        z_full,
+        int(rr[0]),
+        int(cc[0]),
+        int(rr[1]),
+        int(cc[1]),
+        cell_w_m=dem.cell_w_m,
+        cell_h_m=dem.cell_h_m,
+    )
+    n = z.size
+    if n < 3:
+        return math.inf
+    d = step * (n - 1)
+    x = np.arange(1, n - 1, dtype=np.float64) * step
+    ha = z[0] + a_height_m
+    hb = z[-1] + b_height_m
+    line = ha + (hb - ha) * x / d
+    bulge = x * (d - x) / (2.0 * k_factor * EARTH_RADIUS_M)
+    lam = 0.299792458 / freq_ghz
+    f1 = np.sqrt(lam * x * (d - x) / d)
+    return float(np.min((line - z[1:-1] - bulge) / f1))
+
+
+def _road_graph(
+    roads: gpd.GeoDataFrame, crs: Any, *, step_m: float = 100.0, snap_m: float = 60.0
+) -> tuple[Any, np.ndarray]:
+    """Undirected road graph in metres: densified vertices, crossings snapped."""
+    import networkx as nx
+    import shapely
+
+    g = nx.Graph()
+    lines = roads.to_crs(crs).geometry.explode(index_parts=False)
+    coords: list[np.ndarray] = []
+    owner: list[np.ndarray] = []
+    base = 0
+    for li, line in enumerate(lines):
+        if line is None or line.is_empty:
+            continue
+        xy = np.asarray(shapely.segmentize(line, step_m).coords)[:, :2]
+        idx = np.arange(base, base + len(xy))
+        seg = np.hypot(*np.diff(xy, axis=0).T)
+        g.add_weighted_edges_from(
+            zip(idx[:-1].tolist(), idx[1:].tolist(), seg.tolist(), strict=True)
+        )
+        g.add_nodes_from(idx.tolist())
+        coords.append(xy)
+        owner.append(np.full(len(xy), li))
+        base += len(xy)
+    if not coords:
+        return g, np.empty((0, 2))
+    allxy = np.vstack(coords)
+    own = np.concatenate(owner)
+    tree = cKDTree(allxy)
+    for i, j in tree.query_pairs(snap_m):
+        if own[i] != own[j] or abs(i - j) > 1:
+            g.add_edge(int(i), int(j), weight=float(np.hypot(*(allxy[i] - allxy[j]))))
+    return g, allxy
+
+
+@dataclass
+class Backhaul:
+    """Backhaul options per candidate (see :func:`site_costs`)."""
+
+    anchor_kind: npt.NDArray[np.object_]
+    anchor_to: npt.NDArray[np.object_]
+    anchor_length_m: npt.NDArray[np.float64]
+    anchor_vnd: npt.NDArray[np.float64]
+    relay_neighbours: list[list[int]]
+
+
+def site_costs(
+    scenario: Scenario,
+    candidates: gpd.GeoDataFrame,
+    *,
+    costs: CostModel | None = None,
+    towers_have_fiber: bool = True,
+    k_factor: float = 4.0 / 3.0,
+) -> tuple[pd.DataFrame, Backhaul]:
+    """Capex, power and backhaul options of every candidate.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Needs the DEM; uses ``backbone`` (fiber nodes), ``roads`` (fiber
+        spurs), villages' ``has_grid_power`` (all villages are taken as
+        grid-powered when the column is missing) and the existing towers
+        (powered, and fiber-connected when ``towers_have_fiber``).
+    candidates : GeoDataFrame
+        From :func:`candidate_sites`.
+    costs : CostModel, optional
+        Prices and rules.
+    towers_have_fiber : bool
+        Treat existing towers as fiber-connected sites (hop or spur targets).
+    k_factor : float
+        Effective earth-radius factor for the Fresnel check.
+
+    Returns
+    -------
+    table : DataFrame
+        Per candidate: ``capex_vnd, power_option (existing/grid/solar),
+        grid_distance_m, power_vnd, backhaul_anchor (existing/microwave/fiber/
+        none), backhaul_to, backhaul_length_m, backhaul_vnd``.
+    backhaul : Backhaul
+        Anchor options and LOS relay neighbours (candidate indices).
+    """
+    cm = costs or CostModel()
+    dem = scenario.dem
+    n = len(candidates)
+    p = candidates.geometry.to_crs(dem.crs)
+    cx, cy = p.x.to_numpy(), p.y.to_numpy()
+    upgrade = candidates["existing_tower_id"].notna().to_numpy() & (
+        candidates["source"].to_numpy() == "upgrade"
+    )
+    capex = np.where(upgrade, cm.upgrade_capex_vnd, cm.tower_capex_vnd)
+
+    # Power: nearest grid-powered village or existing tower.
+    vil = scenario.villages
+    if "has_grid_power" in vil.columns:
+        powered = vil[vil["has_grid_power"].fillna(False).astype(bool)]
+    else:
+        powered = vil
+    pts = [powered.geometry.representative_point().to_crs(dem.crs)]
+    if len(scenario.towers):
+        pts.append(scenario.towers.geometry.to_crs(dem.crs))
+    pxy = np.column_stack(
+        [
+            np.concatenate([q.x.to_numpy() for q in pts]),
+            np.concatenate([q.y.to_numpy() for q in pts]),
+        ]
+    )
+    pxy = pxy[np.isfinite(pxy).all(axis=1)]
+    grid_d = cKDTree(pxy).query(np.column_stack([cx, cy]))[0] if len(pxy) else np.full(n, np.inf)
+    grid_vnd = grid_d / 1000.0 * cm.grid_line_vnd_per_km + cm.grid_connection_vnd
+    use_solar = cm.solar_vnd < grid_vnd
+    power_opt = np.where(upgrade, "existing", np.where(use_solar, "solar", "grid")).astype(object)
+    power_vnd = np.where(upgrade, 0.0, np.minimum(grid_vnd, cm.solar_vnd))
+
+    # Fiber-connected anchors (backbone nodes, optionally existing towers).
+    anc_xy: list[tuple[float, float]] = []
+    anc_id: list[str] = []
+    anc_h: list[float] = []
+    if scenario.backbone is not None and len(scenario.backbone):
+        b = scenario.backbone.to_crs(dem.crs)
+        ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
+        for g, i in zip(b.geometry, ids, strict=True):
+            if g is not None and not g.is_empty:
+                anc_xy.append((g.x, g.y))
+                anc_id.append(f"backbone:{i}")
+                anc_h.append(cm.anchor_mast_m)
+    if towers_have_fiber and len(scenario.towers):
+        t = scenario.towers.to_crs(dem.crs)
+        hs = (
+            t["height_m"].to_numpy(dtype=float)
+            if "height_m" in t.columns
+            else np.full(len(t), cm.anchor_mast_m)
+        )
+        for g, i, h in zip(t.geometry, t["tower_id"].astype(str), hs, strict=True):
+            if g is not None and not g.is_empty:
+                anc_xy.append((g.x, g.y))
+                anc_id.append(f"tower:{i}")
+                anc_h.append(float(h) if math.isfinite(h) else cm.anchor_mast_m)
+    a_xy = np.array(anc_xy, dtype=np.float64).reshape(-1, 2)
+    hop_m = cm.max_hop_km * 1000.0
+    kind = np.full(n, "none", dtype=object)
+    to = np.full(n, None, dtype=object)
+    length = np.full(n, np.nan)
+    vnd = np.full(n, np.inf)
+    elev = dem.elevation_m
+    heights = candidates["height_m"].to_numpy(dtype=float)
+    ok = candidates["status"].to_numpy() == "ok"
+    kind[upgrade] = "existing"
+    vnd[upgrade] = 0.0
+    # Microwave hop to the nearest anchor in clear line of sight.
+    if len(a_xy):
+        atree = cKDTree(a_xy)
+        for j in np.flatnonzero(ok & ~upgrade):
+            dq, kq_ = atree.query([cx[j], cy[j]], k=min(len(a_xy), 16), distance_upper_bound=hop_m)
+            for dist, k in zip(np.atleast_1d(dq), np.atleast_1d(kq_), strict=True):
+                if not math.isfinite(dist) or k >= len(a_xy):
+                    break
+                cl = fresnel_clearance(
+                    dem,
+                    (cx[j], cy[j]),
+                    heights[j],
+                    tuple(a_xy[k]),
+                    anc_h[k],
+                    freq_ghz=cm.microwave_freq_ghz,
+                    k_factor=k_factor,
+                    elevation_m=elev,
+                )
+                if cl >= cm.fresnel_clearance:
+                    kind[j], to[j], length[j] = "microwave", anc_id[k], float(dist)
+                    vnd[j] = cm.microwave_hop_vnd
+                    break
+    # Fiber spur along the roads to the nearest anchor, where cheaper.
+    if len(a_xy):
+        spur_m, spur_to = _fiber_spurs(scenario, cx, cy, a_xy, anc_id, cm)
+        spur_vnd = (
+            spur_m[:, 0] / 1000.0 * cm.fiber_vnd_per_km
+            + spur_m[:, 1] / 1000.0 * cm.fiber_offroad_vnd_per_km
+        )
+        better = ok & ~upgrade & (spur_vnd < vnd)
+        kind[better] = "fiber"
+        to[better] = spur_to[better]
+        length[better] = spur_m[better].sum(axis=1)
+        vnd[better] = spur_vnd[better]
+
+    # Relay neighbours: other candidates within a hop, in clear LOS.
+    relay: list[list[int]] = [[] for _ in range(n)]
+    okj = np.flatnonzero(ok)
+    if okj.size > 1 and cm.relay_neighbours > 0:
+        ctree = cKDTree(np.column_stack([cx[okj], cy[okj]]))
+        kq = min(okj.size, int(cm.relay_neighbours) + 1)
+        dd, kk = ctree.query(np.column_stack([cx[okj], cy[okj]]), k=kq, distance_upper_bound=hop_m)
+        dd = np.asarray(dd).reshape(okj.size, kq)
+        kk = np.asarray(kk).reshape(okj.size, kq)
+        checked: dict[tuple[int, int], bool] = {}
+        for a, j in enumerate(okj):
+            for dist, b in zip(dd[a], kk[a], strict=True):
+                if not math.isfinite(dist) or b >= okj.size:
+                    continue
+                k = int(okj[b])
+                if k == j:
+                    continue
+                key = (min(j, k), max(j, k))
+                if key not in checked:
+                    checked[key] = (
+                        fresnel_clearance(
+                            dem,
+                            (cx[j], cy[j]),
+                            heights[j],
+                            (cx[k], cy[k]),
+                            heights[k],
+                            freq_ghz=cm.microwave_freq_ghz,
+                            k_factor=k_factor,
+                            elevation_m=elev,
+                        )
+                        >= cm.fresnel_clearance
+                    )
+                if checked[key]:
+                    relay[j].append(k)
+    table = pd.DataFrame(
+        {
+            "capex_vnd": capex.astype(np.float64),
+            "power_option": power_opt,
+            "grid_distance_m": np.where(upgrade, 0.0, grid_d),
+            "power_vnd": power_vnd.astype(np.float64),
+            "backhaul_anchor": kind,
+            "backhaul_to": to,
+            "backhaul_length_m": length,
+            "backhaul_vnd": vnd,
+        }
+    )
+    return table, Backhaul(kind, to, length, vnd, relay)
+
+
+def _fiber_spurs(
+    scenario: Scenario,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    a_xy: np.ndarray,
+    anc_id: list[str],
+    cm: CostModel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: (road metres, off-road metres) of the cheapest spur, and its anchor."""
+    import networkx as nx
+
+    n = cx.size
+    off_only = (
+        np.hypot(cx[:, None] - a_xy[None, :, 0], cy[:, None] - a_xy[None, :, 1])
+        * cm.offroad_detour_factor
+    )
+    k_off = np.argmin(off_only, axis=1)
+    best = np.column_stack([np.zeros(n), off_only[np.arange(n), k_off]])
+    best_to = np.array([anc_id[k] for k in k_off], dtype=object)
+    roads = scenario.roads
+    if roads is None or not len(roads):
+        return best, best_to
+    g, vxy = _road_graph(roads, scenario.dem.crs)
+    if not len(vxy):
+        return best, best_to
+    vtree = cKDTree(vxy)
+    da, va = vtree.query(a_xy)
+    # Multi-source Dijkstra from every anchor's road vertex (Dijkstra 1959);
+    # each source starts at the anchor's off-road connector length.
+    sources: dict[int, tuple[float, int]] = {}
+    for k, (dist, v) in enumerate(zip(da, va, strict=True)):
+        off = dist * cm.offroad_detour_factor
+        if int(v) not in sources or off < sources[int(v)][0]:
+            sources[int(v)] = (off, k)
+    g2 = g.copy()
+    src = -1
+    for v, (off, _k) in sources.items():
+        g2.add_edge(
+            src,
+            v,
+            weight=off * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
+            if cm.fiber_vnd_per_km > 0
+            else 0.0,
+        )
+    dist_cost, paths = nx.single_source_dijkstra(g2, src, weight="weight")
+    dc, vc = vtree.query(np.column_stack([cx, cy]))
+    road_m = np.full(n, np.inf)
+    off_m = np.full(n, np.inf)
+    to = np.full(n, None, dtype=object)
+    for j in range(n):
+        v = int(vc[j])
+        if v not in dist_cost:
+            continue
+        path = paths[v]
+        first = path[1]
+        off_a, k = sources[first]
+        road = float(dist_cost[v]) - (
+            off_a * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
+            if cm.fiber_vnd_per_km > 0
+            else 0.0
+        )
+        road_m[j] = road
+        off_m[j] = off_a + dc[j] * cm.offroad_detour_factor
+        to[j] = anc_id[k]
+    via_road = road_m / 1000.0 * cm.fiber_vnd_per_km + off_m / 1000.0 * cm.fiber_offroad_vnd_per_km
+    direct = best[:, 1] / 1000.0 * cm.fiber_offroad_vnd_per_km
+    use = np.isfinite(via_road) & (via_road < direct)
+    best[use, 0] = road_m[use]
+    best[use, 1] = off_m[use]
+    best_to[use] = to[use]
+    return best, best_to
