@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,7 +46,7 @@ import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
 
-from deadzone.errors import CRSError, DataLoadError, DeadzoneWarning, ParameterError
+from deadzone.errors import DeadzoneWarning, ParameterError
 from deadzone.geo.clutter import (
     WINDOW_WORK_BYTES,
     category_codes,
@@ -67,6 +65,21 @@ from deadzone.geo.coverage import (
     site_reach,
     site_window,
     towers_on_grid,
+)
+from deadzone.geo.disk_dem import (
+    _FILL_MARGIN,
+    GDAL_CACHE_MB,
+    DiskDem,
+    warp_to_disk,
+)
+from deadzone.geo.memory import (
+    _BLOCK,
+    _tiled_gtiff,
+    default_memory_bytes,
+    format_bytes,
+    parse_memory,
+    physical_memory_bytes,
+    process_rss_bytes,
 )
 from deadzone.kernels.coverage import (
     iter_windows,
@@ -97,468 +110,27 @@ __all__ = [
     "write_tiled_cogs",
 ]
 
-#: Bytes per cell of one composite (best float32, server int32, second float32,
-#: count uint16).
-COMPOSITE_BYTES_PER_CELL = 4 + 4 + 4 + 2
+#: Smallest tile edge the budget must allow (cells).
+_MIN_TILE = 64
+#: Margin for Python objects, fragmentation and thread stacks (bytes).
+_SLACK_BYTES = 48 * 2**20
+#: Bytes per cell of a tower's land-cover window (``--landcover``): category
+#: codes uint8, the receiver-height grid float32 and one float32 temporary
+#: (the height lookup while it is built, the clutter loss when it is applied).
+_LANDCOVER_BYTES_PER_CELL = 1 + 4 + 4
+#: Bytes per cell of a DEM window read from disk (raw up to float32, the
+#: float32 copy, the void mask and the fill's temporaries).
+_DEM_BYTES_PER_CELL = 4 + 4 + 1 + 1
 #: Bytes per cell of a tower's window while it is computed (received power
 #: float32, owning radial int32, owner offset float64 while the owner table is
 #: built: see :func:`deadzone.kernels.coverage.tower_window`).  The owner
 #: tables are cached (at most two, shared by towers of equal reach), so this
 #: over-counts them when windows are counted per thread, never under-counts.
 _WINDOW_BYTES_PER_CELL = 4 + 4 + 8
-#: Bytes per cell of a DEM window read from disk (raw up to float32, the
-#: float32 copy, the void mask and the fill's temporaries).
-_DEM_BYTES_PER_CELL = 4 + 4 + 1 + 1
-#: Bytes per cell of a tower's land-cover window (``--landcover``): category
-#: codes uint8, the receiver-height grid float32 and one float32 temporary
-#: (the height lookup while it is built, the clutter loss when it is applied).
-_LANDCOVER_BYTES_PER_CELL = 1 + 4 + 4
-#: GDAL block cache (MB) under the budget: reads of the DEM and tile writes.
-GDAL_CACHE_MB = 64
-#: Margin for Python objects, fragmentation and thread stacks (bytes).
-_SLACK_BYTES = 48 * 2**20
-#: Cells of the void-fill search (``fill_voids`` in :func:`deadzone.data.loaders.load_dem`).
-_FILL_MARGIN = 100
-#: Preferred tile edge: the output GeoTIFFs' block size.
-_BLOCK = 256
-#: Target cells warped at once by :func:`warp_to_disk` (about 100 bytes a cell).
-_WARP_BAND_CELLS = 1 << 16
-#: Smallest tile edge the budget must allow (cells).
-_MIN_TILE = 64
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-_MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z%]*)\s*$", re.IGNORECASE)
-
-
-def _tiled_gtiff(width: int, height: int, dtype: str, crs: Any, transform: Affine,
-                 nodata: float) -> dict[str, Any]:
-    """Creation options of the single-band, tiled, deflated (BigTIFF) GeoTIFFs written here."""
-    return dict(driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=crs,
-                transform=transform, nodata=nodata, tiled=True, blockxsize=_BLOCK,
-                blockysize=_BLOCK, compress="deflate", zlevel=1, BIGTIFF="YES")
-
-
-
-def physical_memory_bytes() -> int:
-    """Physical memory of the machine, or the cgroup (container) limit if lower (bytes)."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for p in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(p).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            total = min(total, int(text))
-    return int(total)
-
-
-def default_memory_bytes(fraction: float = 0.5) -> int:
-    """Default ``--max-memory``: ``fraction`` of :func:`physical_memory_bytes`."""
-    return int(physical_memory_bytes() * fraction)
-
-
-def parse_memory(text: str | int) -> int:
-    """A memory size in bytes from ``"2GB"``, ``"500MB"``, ``"1.5GiB"``, ``"25%"``.
-
-    Parameters
-    ----------
-    text : str or int
-        A number with an optional unit: ``B``, ``KB``/``MB``/``GB``/``TB``
-        (powers of 1000; ``K``/``M``/``G``/``T`` too), ``KiB``/``MiB``/``GiB``/
-        ``TiB`` (powers of 1024), or ``N%`` of physical memory.  An int is bytes.
-
-    Returns
-    -------
-    int
-        Bytes.
-
-    Raises
-    ------
-    ParameterError
-        Unparsable, zero or negative.
-
-    Examples
-    --------
-    >>> parse_memory("2GB"), parse_memory("500MiB")
-    (2000000000, 524288000)
-    """
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        m = _MEMORY_RE.match(str(text))
-        unit = m.group(2).lower() if m else ""
-        if m is None or (unit not in _UNITS and unit != "%"):
-            raise ParameterError(
-                f"max memory was {text!r}; expected a size like 2GB, 500MB, 1.5GiB or 50%"
-            )
-        number = float(m.group(1))
-        if unit == "%":
-            if not 0.0 < number <= 100.0:
-                raise ParameterError(f"max memory was {text!r}; a percentage must be 0..100")
-            value = int(physical_memory_bytes() * number / 100.0)
-        else:
-            value = int(number * _UNITS[unit])
-    if value <= 0:
-        raise ParameterError(f"max memory was {text!r}; expected a positive size")
-    return value
-
-
-def format_bytes(n: float) -> str:
-    """``1_500_000_000`` -> ``"1.5 GB"`` (powers of 1000)."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{int(n)} B"
-
-
-def process_rss_bytes() -> int:
-    """Resident memory of this process now (bytes; Linux ``/proc``, else the peak so far)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):  # pragma: no cover - non-Linux
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-# --------------------------------------------------------------------------- DEM on disk
-
-
-class DiskDem:
-    """A DEM grid on disk, read window by window.
-
-    The grid is the raster's window covering ``bounds_lonlat`` (the same
-    window :func:`deadzone.data.loaders.load_dem` reads), so row/col here
-    equal the in-memory DEM's.  Only rasters already in a projected CRS in
-    metres can be read this way (no reprojection).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A single-band raster (tiled, compressed GeoTIFF reads fastest).
-    bounds_lonlat : (W, S, E, N), optional
-        Restrict the grid to this lon/lat box (degrees); default: whole raster.
-    label : str, optional
-        Name of the DEM in messages (default: ``path``).
-
-    Attributes
-    ----------
-    path : Path
-    shape : (rows, cols)
-        The grid.
-    transform : affine.Affine
-        The grid's transform.
-    crs : rasterio.crs.CRS
-        The raster's CRS.
-    projected_m : bool
-        Whether the CRS is projected in metres (windowed reads possible).
-    voids_filled : int
-        Void cells filled so far by :meth:`read` (counted per read).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        bounds_lonlat: tuple[float, float, float, float] | None = None,
-        label: str | None = None,
-    ) -> None:
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-        from rasterio.windows import Window
-
-        from deadzone.data.dem import dem_window, existing_path, metres_per_unit, quiet_affine
-
-        p = existing_path(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            try:
-                src = rasterio.open(p)
-            except RasterioIOError as exc:
-                raise DataLoadError(f"{p}: not a raster rasterio can read ({exc})") from None
-        with src:
-            if src.crs is None or not src.crs.to_wkt():
-                raise CRSError(f"{p}: raster has no CRS")
-            if src.transform.b != 0 or src.transform.d != 0:
-                raise DataLoadError(f"{p}: rotated raster grids are not supported")
-            window = Window(0, 0, src.width, src.height)
-            if bounds_lonlat is not None:
-                with quiet_affine():
-                    window = dem_window(src, bounds_lonlat, p)
-            with quiet_affine():
-                self.transform = Affine(*src.window_transform(window)[:6])
-            self.crs = CRS.from_user_input(src.crs)
-            self.nodata = src.nodata
-            self.dtype = np.dtype(src.dtypes[0])
-            unit = metres_per_unit(src.crs)
-        self.path = p
-        self.label = label or str(p)
-        self.projected_m = unit is not None and abs(unit - 1.0) < 1e-9
-        self.row_off = int(window.row_off)
-        self.col_off = int(window.col_off)
-        self.shape = (int(window.height), int(window.width))
-        self.voids_filled = 0
-        self._lock = threading.Lock()
-        self._src: Any = None
-
-    @property
-    def cell_w_m(self) -> float:
-        """Cell width (m)."""
-        return abs(self.transform.a)
-
-    @property
-    def cell_h_m(self) -> float:
-        """Cell height (m)."""
-        return abs(self.transform.e)
-
-    def grid(self) -> Dem:
-        """A :class:`Dem` with this grid's transform and CRS but no elevations.
-
-        Its arrays are zero-strided views (no memory); use it for geometry only
-        (:func:`deadzone.geo.coverage.towers_on_grid`, cell sizes).
-        """
-        if not self.projected_m:
-            from rasterio.warp import transform as warp_transform
-
-            from deadzone.data.dem import utm_crs
-
-            cx, cy = self.transform @ (self.shape[1] / 2.0, self.shape[0] / 2.0)
-            try:
-                lon, lat = warp_transform(self.crs, "EPSG:4326", [cx], [cy])
-                utm = f"EPSG:{utm_crs(float(lon[0]), float(lat[0])).to_epsg()}"
-            except Exception:  # pragma: no cover - an odd CRS: keep the generic hint
-                utm = "EPSG:326xx"
-            raise CRSError(
-                f"{self.path}: windowed processing needs a DEM in a projected CRS in metres "
-                f"(this one is {self.crs}); warp it first, e.g. "
-                f"gdalwarp -t_srs {utm} -tr 30 30 -r bilinear -co TILED=YES -co COMPRESS=DEFLATE "
-                f"-co BIGTIFF=YES {self.path.name} dem_utm.tif"
-            )
-        return Dem(
-            elevation_m=np.broadcast_to(np.float32(0.0), self.shape),
-            transform=self.transform,
-            crs=self.crs,
-            void_mask=np.broadcast_to(np.False_, self.shape),
-            source=str(self.path),
-        )
-
-    def open(self) -> DiskDem:
-        """Keep the raster open for :meth:`read` until :meth:`close`."""
-        import rasterio
-
-        if self._src is None:
-            self._src = rasterio.open(self.path)
-        return self
-
-    def close(self) -> None:
-        """Close the raster."""
-        if self._src is not None:
-            self._src.close()
-            self._src = None
-
-    def __enter__(self) -> DiskDem:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def read(self, row0: int, col0: int, rows: int, cols: int) -> npt.NDArray[np.float32]:
-        """Elevation (m, float32) of grid rows ``row0:row0+rows``, cols ``col0:col0+cols``.
-
-        The window must lie inside the grid.  Voids (the nodata value, NaN, or
-        -32768 in an int16 raster without nodata) are filled as
-        :func:`~deadzone.data.loaders.load_dem` fills them, from a read
-        grown by the 100-cell fill search distance, so a void within 100
-        cells of valid data gets the same value as in the in-memory path.
-
-        Raises
-        ------
-        DataLoadError
-            Unreadable data, or a window with no valid cell at all.
-        """
-        from rasterio.windows import Window
-
-        from deadzone.data.dem import fill_dem_voids
-
-        if not (
-            0 <= row0
-            and 0 <= col0
-            and rows > 0
-            and cols > 0
-            and row0 + rows <= self.shape[0]
-            and col0 + cols <= self.shape[1]
-        ):
-            raise ParameterError(
-                f"window ({row0}, {col0}, {rows}, {cols}) is outside the grid {self.shape}"
-            )
-        with self._lock:
-            if self._src is None:
-                self.open()
-            raw = self._src.read(
-                1, window=Window(self.col_off + col0, self.row_off + row0, cols, rows)
-            )
-        elev = raw.astype(np.float32)
-        invalid = self._invalid(raw, elev)
-        if not invalid.any():
-            return elev
-        # Voids: read again with the fill search margin, fill, crop.
-        a0, b0 = max(row0 - _FILL_MARGIN, 0), max(col0 - _FILL_MARGIN, 0)
-        a1 = min(row0 + rows + _FILL_MARGIN, self.shape[0])
-        b1 = min(col0 + cols + _FILL_MARGIN, self.shape[1])
-        with self._lock:
-            big_raw = self._src.read(
-                1, window=Window(self.col_off + b0, self.row_off + a0, b1 - b0, a1 - a0)
-            )
-        big = big_raw.astype(np.float32)
-        big_invalid = self._invalid(big_raw, big)
-        del big_raw
-        if big_invalid.all():
-            raise DataLoadError(
-                f"{self.label}: no valid elevation cell within "
-                f"{_FILL_MARGIN} cells of grid window "
-                f"({row0}, {col0}, {rows}, {cols})"
-            )
-        fill_dem_voids(big, big_invalid)
-        self.voids_filled += int(invalid.sum())
-        return np.ascontiguousarray(big[row0 - a0 : row0 - a0 + rows, col0 - b0 : col0 - b0 + cols])
-
-    def _invalid(self, raw: np.ndarray, elev: np.ndarray) -> npt.NDArray[np.bool_]:
-        invalid = ~np.isfinite(elev)
-        if self.nodata is not None and not math.isnan(self.nodata):
-            invalid |= raw == np.asarray(self.nodata).astype(raw.dtype)
-        elif self.nodata is None and raw.dtype == np.int16:
-            invalid |= raw == -32768
-        return invalid
-
-
-def warp_to_disk(
-    path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    *,
-    bounds_lonlat: tuple[float, float, float, float] | None = None,
-    resolution_m: float | None = None,
-    band_rows: int = 512,
-) -> Path:
-    """Reproject a DEM (or its window) to a metric grid in a GeoTIFF on disk, band by band.
-
-    For windowed processing of a DEM that is not in a projected CRS in metres
-    (a geographic SRTM mosaic) or that must be resampled.  The grid is the
-    one :func:`deadzone.data.loaders.load_dem` builds: the sub-grid covering
-    the window of the whole raster's metric grid (the UTM zone of the
-    raster's centre, or its own metric CRS; cells of ``resolution_m``,
-    default the native cell's geodesic size at the centre; the whole grid's
-    origin), with the same bilinear resampling at the same source positions;
-    cells without source data are NaN (filled when read, see
-    :meth:`DiskDem.read`).  Unlike ``load_dem``, voids are filled after the
-    warp, not before, so values next to voids can differ from the in-memory
-    path; elsewhere they are identical.  Memory: one band of at most
-    ``band_rows`` rows (fewer for wide grids) and the source rows it needs.
-
-    Returns
-    -------
-    Path
-        ``out_path`` (float32, NaN nodata, tiled, deflate, BigTIFF).
-    """
-    import rasterio
-    from rasterio.windows import Window
-
-    from deadzone.data.dem import (
-        DEM_VALID_RANGE_M,
-        LATTICE,
-        dem_grid,
-        dem_read_plan,
-        dem_window,
-        existing_path,
-        quiet_affine,
-    )
-    from deadzone.kernels.resample import warp_tent
-
-    p = existing_path(path)
-    out = Path(os.fspath(out_path))
-    if resolution_m is not None and not (math.isfinite(resolution_m) and resolution_m > 0):
-        raise ParameterError(f"resolution_m was {resolution_m!r}; expected a positive number")
-    with rasterio.open(p) as src, quiet_affine():
-        if src.crs is None or not src.crs.to_wkt():
-            raise CRSError(f"{p}: raster has no CRS")
-        if bounds_lonlat is not None:
-            dem_window(src, bounds_lonlat, p)  # raises when the raster misses the box
-        grid = dem_grid(src, None, resolution_m, p)
-        plan = dem_read_plan(src, grid, bounds_lonlat, p, fill_voids=False)
-        rows, cols = plan.keep[2], plan.keep[3]
-        src_nodata = src.nodata
-        lo_m, hi_m = DEM_VALID_RANGE_M
-
-        def source(win: Window) -> npt.NDArray[np.float32]:
-            raw = src.read(1, window=win)
-            elev = raw.astype(np.float32)
-            bad = ~np.isfinite(elev) | (elev < lo_m) | (elev > hi_m)
-            if src_nodata is not None and not math.isnan(src_nodata):
-                bad |= raw == np.asarray(src_nodata).astype(raw.dtype)
-            elif src_nodata is None and raw.dtype == np.int16:
-                bad |= raw == -32768  # SRTM voids
-            elev[bad] = np.nan
-            return elev
-
-        profile = _tiled_gtiff(cols, rows, "float32", grid.crs, plan.transform, float("nan"))
-        rd = plan.read
-        step = max(1, min(band_rows, _WARP_BAND_CELLS // max(cols, 1)))
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(out, "w", **profile) as dst:
-            for r0 in range(0, rows, step):
-                h = min(step, rows - r0)
-                win = Window(0, r0, cols, h)
-                if not grid.warp:  # a window of a metric raster: copied as is
-                    dst.write(
-                        source(Window(rd.col_off + plan.keep[1], rd.row_off + plan.keep[0] + r0,
-                                      cols, h)),
-                        1,
-                        window=win,
-                    )
-                    continue
-                assert plan.lattice is not None
-                lat = plan.lattice
-                ar0, ac0 = plan.area[0], plan.area[1]
-                # every position is a bilinear blend of lattice nodes of these
-                # rows, so their extent bounds the source rows the band reads
-                i_lo = (ar0 + r0) // LATTICE - lat.i0
-                i_hi = (ar0 + r0 + h - 1) // LATTICE - lat.i0 + 1
-                node_rows = lat.row_f[i_lo : i_hi + 1]
-                ok = np.isfinite(node_rows)
-                band = np.full((h, cols), np.nan, dtype=np.float32)
-                if ok.any():
-                    ky = math.ceil(grid.kernel_y)
-                    s0 = max(int(rd.row_off), math.floor(float(node_rows[ok].min()) - 0.5) - ky)
-                    s1 = min(
-                        int(rd.row_off + rd.height),
-                        math.floor(float(node_rows[ok].max()) - 0.5) + ky + 2,
-                    )
-                    if s1 > s0:
-                        vals = source(Window(rd.col_off, s0, rd.width, s1 - s0))
-                        band, _ = warp_tent(
-                            vals, np.zeros(vals.shape, dtype=bool), lattice_col=lat.col_f,
-                            lattice_row=lat.row_f, lattice_origin=(lat.i0, lat.j0),
-                            lattice_step=LATTICE, target_origin=(ar0 + r0, ac0),
-                            target_shape=(h, cols), source_shape=(src.height, src.width),
-                            window_origin=(s0, int(rd.col_off)), kernel_x=grid.kernel_x,
-                            kernel_y=grid.kernel_y,
-                        )
-                dst.write(band, 1, window=win)
-    return out
+#: Bytes per cell of one composite (best float32, server int32, second float32,
+#: count uint16).
+COMPOSITE_BYTES_PER_CELL = 4 + 4 + 4 + 2
 
 
 # --------------------------------------------------------------------------- planning
