@@ -33,7 +33,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
-from deadzone.geo.audit import AuditResult, audit, audit_parameters, rollup, summary_dict
+from deadzone.geo.audit import AuditResult, audit, audit_parameters
 from deadzone.geo.coverage import (
     DEFAULT_FLOOR_DBM,
     DEFAULT_RADIUS_KM,
@@ -44,6 +44,7 @@ from deadzone.geo.coverage import (
     site_window,
     towers_on_grid,
 )
+from deadzone.geo.rollup import rollup, summary_dict
 from deadzone.kernels import composite as _kw
 from deadzone.kernels.coverage import (
     Composite,

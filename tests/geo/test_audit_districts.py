@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from deadzone.errors import DeadzoneError, SchemaError
 from deadzone.geo import audit as audit_mod
-from deadzone.geo.audit import _COUNT_COLS, audit, district_rollup, has_districts, rollup
+from deadzone.geo.audit import audit
+from deadzone.geo.rollup import _COUNT_COLS, district_rollup, has_districts, rollup
 from deadzone.model.schema import REASONS, STATUSES
 from tests.conftest import small_scenario
 
