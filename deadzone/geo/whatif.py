@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -41,11 +40,24 @@ from deadzone.geo.coverage import (
     CoverageResult,
     EngineParams,
     TowerGrid,
-    site_window,
     towers_on_grid,
 )
+from deadzone.geo.footprint import (
+    Footprint,
+    _as_objects,
+    _Contrib,
+    _patch_composite,
+    _union,
+    _warm_patch_kernels,
+    tower_footprint,
+)
 from deadzone.geo.rollup import rollup, summary_dict
-from deadzone.kernels import composite as _kw
+from deadzone.geo.village_delta import (
+    WhatIfDelta,
+    _delta,
+    _Snapshot,
+    village_delta,
+)
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -54,7 +66,6 @@ from deadzone.kernels.coverage import (
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
-from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import TECHS, TOWER_DEFAULTS
 from deadzone.model.thresholds import Thresholds
@@ -69,17 +80,9 @@ __all__ = [
     "EDITABLE",
 ]
 
-#: Tower fields :meth:`Session.edit` may change.
-EDITABLE: tuple[str, ...] = (
-    "height_m",
-    "eirp_dbm",
-    "freq_mhz",
-    "tech",
-    "azimuth_deg",
-    "beamwidth_deg",
-    "tilt_deg",
-    "bandwidth_mhz",
-)
+#: Cells added around a tower's reach when choosing the villages to re-audit
+#: (covers the sub-cell offset between a tower's point and its cell).
+_REACH_PAD_CELLS = 2
 #: Village columns an edit never changes (identity, admin level, inputs), and the
 #: nearest-tower columns, which :meth:`Session._nearest` sets for every village.
 _FIXED_COLUMNS = frozenset(
@@ -96,445 +99,18 @@ _FIXED_COLUMNS = frozenset(
         "nearest_tower_id",
     }
 )
-#: Cells added around a tower's reach when choosing the villages to re-audit
-#: (covers the sub-cell offset between a tower's point and its cell).
-_REACH_PAD_CELLS = 2
 
-
-@dataclass(frozen=True)
-class Footprint:
-    """One tower's received power, cropped to the cells it reaches on the grid.
-
-    Attributes
-    ----------
-    window : float32[h, w]
-        Total received power (dBm), NaN where not reached.
-    row_off, col_off : int
-        Grid index of ``window[0, 0]``.
-    reach : tuple of int
-        ``(row0, col0, row1, col1)`` (end exclusive) of the tower's full
-        computation square clipped to the grid: every cell within the radius.
-    """
-
-    window: npt.NDArray[np.float32]
-    row_off: int
-    col_off: int
-    reach: tuple[int, int, int, int]
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        """``(row0, col0, row1, col1)`` of ``window`` (end exclusive)."""
-        h, w = self.window.shape
-        return (self.row_off, self.col_off, self.row_off + h, self.col_off + w)
-
-
-def tower_footprint(
-    elevation_m: npt.NDArray[np.float32],
-    site: RadioSite,
-    *,
-    dem: Dem,
-    params: EngineParams,
-    n_threads: int = 1,
-) -> Footprint:
-    """Compute one site's window as :func:`compute_coverage` does, and crop it.
-
-    Parameters
-    ----------
-    elevation_m : float32[rows, cols]
-        ``dem.elevation_m`` as a contiguous float32 array.
-    site : RadioSite
-        The kernel site (from :func:`towers_on_grid`).
-    dem : Dem
-        The grid (cell sizes).
-    params : EngineParams
-        Engine parameters.
-    n_threads : int
-        Threads sharing the site's radials (the result does not depend on it).
-
-    Returns
-    -------
-    Footprint
-    """
-    win, r0, c0 = site_window(
-        elevation_m,
-        site,
-        dem=dem,
-        radius_m=params.radius_m,
-        rx_height_m=params.rx_height_m,
-        model=params.model,
-        k_factor=params.k_factor,
-        floor_dbm=params.floor_dbm,
-        itm=params.itm,
-        n_threads=n_threads,
-    )
-    rows, cols = elevation_m.shape
-    h, w = win.shape
-    reach = (max(r0, 0), max(c0, 0), min(r0 + h, rows), min(c0 + w, cols))
-    sub = win[reach[0] - r0 : reach[2] - r0, reach[1] - c0 : reach[3] - c0]
-    fin = np.isfinite(sub)
-    ra = np.flatnonzero(fin.any(axis=1))
-    ca = np.flatnonzero(fin.any(axis=0))
-    if ra.size == 0:
-        crop = np.empty((0, 0), dtype=np.float32)
-        return Footprint(crop, reach[0], reach[1], reach)
-    crop = np.ascontiguousarray(sub[ra[0] : ra[-1] + 1, ca[0] : ca[-1] + 1])
-    return Footprint(crop, reach[0] + int(ra[0]), reach[1] + int(ca[0]), reach)
-
-
-def _as_objects(s: pd.Series) -> npt.NDArray[np.object_]:
-    """Values as an object array with None for missing."""
-    out = s.to_numpy(dtype=object, copy=True)
-    out[s.isna().to_numpy()] = None
-    return out
-
-
-def _union(
-    a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None
-) -> tuple[int, int, int, int] | None:
-    boxes = [x for x in (a, b) if x is not None and x[2] > x[0] and x[3] > x[1]]
-    if not boxes:
-        return None
-    return (
-        min(x[0] for x in boxes),
-        min(x[1] for x in boxes),
-        max(x[2] for x in boxes),
-        max(x[3] for x in boxes),
-    )
-
-
-@dataclass(frozen=True)
-class _Contrib:
-    """One tower's contribution to one composite: window, offset, count threshold."""
-
-    index: int
-    window: npt.NDArray[np.float32]
-    row_off: int
-    col_off: int
-    metric_offset_db: float
-    threshold_dbm: float
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        h, w = self.window.shape
-        return (self.row_off, self.col_off, self.row_off + h, self.col_off + w)
-
-
-def _patch_composite(
-    comp: Composite,
-    old: _Contrib | None,
-    new: _Contrib | None,
-    fold: list[_Contrib],
-) -> int:
-    """Replace one tower's contribution to ``comp`` in place; return the cells refolded.
-
-    ``old`` is the tower's contribution before the edit (None when added),
-    ``new`` after it (None when removed), ``fold`` every contribution to
-    ``comp`` after the edit, in tower order (server indices already final).
-
-    The merge kernel keeps, per cell, the best metric (lowest tower index on
-    ties), the second-best metric and a count.  Let ``V`` be a tower's
-    stored metric at a cell (the float32 of its float64 metric) and ``S``
-    the cell's second-best with the tower in the fold.  If ``S > V``,
-    folding with or without the tower gives the same best, server and
-    second, whatever the tower's place in the order: the two folds can only
-    ever differ in values ``<= V`` (each diverging step stores a value at
-    most the largest differing one), while both final values exceed ``V``.
-    So the old window is taken out (:func:`deadzone.kernels.composite.remove_cells`)
-    and the new one put in (:func:`~deadzone.kernels.composite.insert_cells`)
-    cell by cell wherever that rule, or the exact rules for cells with zero
-    or one server, apply; the remaining cells (where the tower is, or would
-    be, among the best two) are refolded from every cached window in tower
-    order (:func:`~deadzone.kernels.composite.fold_cells`, the merge kernel's
-    update), so the composite equals a from-scratch fold bit for bit.
-    """
-    box = _union(old.box if old is not None else None, new.box if new is not None else None)
-    if box is None:
-        return 0
-    a0, b0, a1, b1 = box
-    dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
-    grid = (comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers)
-    k = 0
-    if old is not None and old.window.size:
-        k += _kw.remove_cells(
-            old.window,
-            old.row_off,
-            old.col_off,
-            float(old.metric_offset_db),
-            float(old.threshold_dbm),
-            *grid,
-            a0,
-            b0,
-            dirty,
-        )
-    if new is not None and new.window.size:
-        k += _kw.insert_cells(
-            new.window,
-            new.row_off,
-            new.col_off,
-            float(new.metric_offset_db),
-            float(new.threshold_dbm),
-            new.index,
-            *grid,
-            a0,
-            b0,
-            dirty,
-        )
-    if k == 0:
-        return 0
-    # The flagged cells, row by row, refolded from every window in tower order.
-    row_ptr = np.empty(a1 - a0 + 1, dtype=np.int64)
-    cols = np.empty(k, dtype=np.int64)
-    _kw.list_cells(dirty, b0, row_ptr, cols)
-    part = new_composite((k,), threshold_dbm=comp.threshold_dbm)
-    for c in fold:
-        if c.window.size == 0:
-            continue
-        r0, c0, r1, c1 = c.box
-        if r0 >= a1 or r1 <= a0 or c0 >= b1 or c1 <= b0:
-            continue
-        _kw.fold_cells(
-            c.window,
-            c.row_off,
-            c.col_off,
-            c.index,
-            float(c.metric_offset_db),
-            float(c.threshold_dbm),
-            a0,
-            row_ptr,
-            cols,
-            part.best_dbm,
-            part.best_server,
-            part.second_dbm,
-            part.n_servers,
-        )
-    _kw.scatter_cells(
-        a0, row_ptr, cols, part.best_dbm, part.best_server, part.second_dbm, part.n_servers, *grid
-    )
-    return k
-
-
-def _warm_patch_kernels() -> None:
-    """Compile (or load from Numba's cache) the patch kernels on a 2 x 2 grid.
-
-    So that the first edit of a session does not pay for it.
-    """
-    win = np.array([[-90.0, -91.0], [np.nan, -92.0]], dtype=np.float32)
-    comp = new_composite((2, 2), threshold_dbm=-100.0)
-    a = _Contrib(0, win, 0, 0, 0.0, -100.0)
-    b = _Contrib(1, win, 0, 0, 0.0, -100.0)
-    merge_into(comp, win, 0, 0, 0, threshold_dbm=-100.0)
-    merge_into(comp, win, 0, 0, 1, threshold_dbm=-100.0)
-    _patch_composite(comp, b, b, [a, b])
-
-
-@dataclass
-class WhatIfDelta:
-    """What one edit (or a sequence of edits) changed.
-
-    Attributes
-    ----------
-    action : str
-        What was done, e.g. ``"add T-NEW1"``.
-    changed : GeoDataFrame
-        Villages whose status changed (EPSG:4326): ``village_id, name,
-        commune_id, population, households, status_before, status_after,
-        best_rx_before_dbm, best_rx_after_dbm, serving_before,
-        serving_after``.
-    communes : DataFrame
-        Communes with any change: ``commune_id, name,
-        villages_covered_before/after/change``, the same for population and
-        households.
-    totals_before, totals_after : dict
-        ``villages_total``, ``villages_covered/marginal/dead/unknown``,
-        ``population_total/covered``, ``households_total/covered``.
-    villages_reaudited : int
-        Villages the edit re-audited (those within the tower's reach).
-    elapsed_s : float
-        Wall time of the edit (s).
-    """
-
-    action: str
-    changed: gpd.GeoDataFrame
-    communes: pd.DataFrame
-    totals_before: dict[str, int]
-    totals_after: dict[str, int]
-    villages_reaudited: int = 0
-    elapsed_s: float = 0.0
-
-    @property
-    def newly_covered(self) -> gpd.GeoDataFrame:
-        """Villages not covered before and covered after."""
-        c = self.changed
-        return c[(c["status_after"] == "covered") & (c["status_before"] != "covered")]
-
-    @property
-    def newly_lost(self) -> gpd.GeoDataFrame:
-        """Villages covered before and not covered after."""
-        c = self.changed
-        return c[(c["status_before"] == "covered") & (c["status_after"] != "covered")]
-
-    def summary_lines(self) -> list[str]:
-        """``covered villages: X/Y → X'/Y`` and the population/household lines."""
-        b, a = self.totals_before, self.totals_after
-        out = []
-        for what in ("villages", "population", "households"):
-            out.append(
-                f"covered {what}: {b[f'{what}_covered']:,}/{b[f'{what}_total']:,} → "
-                f"{a[f'{what}_covered']:,}/{a[f'{what}_total']:,}"
-            )
-        nc, nl = self.newly_covered, self.newly_lost
-        def villages(n: int) -> str:
-            return f"{n:,} village" + ("" if n == 1 else "s")
-
-        out.append(
-            f"newly covered: {villages(len(nc))} ({int(nc['population'].sum()):,} people, "
-            f"{int(nc['households'].sum()):,} households); newly lost: {villages(len(nl))} "
-            f"({int(nl['population'].sum()):,} people)"
-        )
-        return out
-
-
-def _totals(
-    status: npt.NDArray[np.object_],
-    population: npt.NDArray[np.int64],
-    households: npt.NDArray[np.int64],
-) -> dict[str, int]:
-    cov = status == "covered"
-    out = {"villages_total": int(status.size)}
-    for st in ("covered", "marginal", "dead", "unknown"):
-        out[f"villages_{st}"] = int((status == st).sum())
-    for w, x in (("population", population), ("households", households)):
-        out[f"{w}_total"] = int(x.sum())
-        out[f"{w}_covered"] = int(x[cov].sum())
-    return out
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """The audit columns a delta compares, taken before an edit."""
-
-    status: npt.NDArray[np.object_]
-    best_rx_dbm: npt.NDArray[np.float64]
-    serving_tower_id: npt.NDArray[np.object_]
-
-    @classmethod
-    def of(cls, v: pd.DataFrame) -> _Snapshot:
-        return cls(
-            status=v["status"].to_numpy(dtype=object, copy=True),
-            best_rx_dbm=v["best_rx_dbm"].to_numpy(dtype=np.float64, copy=True),
-            serving_tower_id=v["serving_tower_id"].to_numpy(dtype=object, copy=True),
-        )
-
-
-def _delta(
-    villages: gpd.GeoDataFrame,
-    before: _Snapshot,
-    after: _Snapshot,
-    *,
-    communes: pd.DataFrame | None,
-    action: str,
-    villages_reaudited: int,
-    elapsed_s: float,
-) -> WhatIfDelta:
-    """The delta between two snapshots of the same villages (``villages``: ids, names, ...)."""
-    sb, sa = before.status, after.status
-    moved = np.flatnonzero(sb != sa)
-    cid = villages["commune_id"].to_numpy(dtype=object)
-    pop = villages["population"].to_numpy(dtype=np.int64)
-    hh = villages["households"].to_numpy(dtype=np.int64)
-    changed = gpd.GeoDataFrame(
-        {
-            "village_id": villages["village_id"].to_numpy()[moved],
-            "name": villages["name"].to_numpy()[moved],
-            "commune_id": cid[moved],
-            "population": pop[moved],
-            "households": hh[moved],
-            "status_before": sb[moved],
-            "status_after": sa[moved],
-            "best_rx_before_dbm": before.best_rx_dbm[moved],
-            "best_rx_after_dbm": after.best_rx_dbm[moved],
-            "serving_before": before.serving_tower_id[moved],
-            "serving_after": after.serving_tower_id[moved],
-        },
-        geometry=villages.geometry.to_numpy()[moved],
-        crs=villages.crs,
-    )
-    rows = []
-    cb = sb == "covered"
-    ca = sa == "covered"
-    for c in pd.unique(cid[moved]):
-        mb = cid == c
-        row: dict[str, Any] = {"commune_id": c, "villages_total": int(mb.sum())}
-        for what, wt in (("villages", None), ("population", pop), ("households", hh)):
-            if wt is None:
-                vb, va = int((cb & mb).sum()), int((ca & mb).sum())
-            else:
-                vb, va = int(wt[cb & mb].sum()), int(wt[ca & mb].sum())
-            row[f"{what}_covered_before"] = vb
-            row[f"{what}_covered_after"] = va
-            row[f"{what}_covered_change"] = va - vb
-        rows.append(row)
-    cols = ["commune_id", "villages_total"] + [
-        f"{w}_covered_{k}"
-        for w in ("villages", "population", "households")
-        for k in ("before", "after", "change")
-    ]
-    ctab = pd.DataFrame(rows, columns=cols)
-    if communes is not None and "name" in communes.columns:
-        names = dict(zip(communes["commune_id"].astype(str), communes["name"], strict=False))
-        ctab.insert(1, "name", [names.get(str(c), "") for c in ctab["commune_id"]])
-    return WhatIfDelta(
-        action=action,
-        changed=changed,
-        communes=ctab,
-        totals_before=_totals(sb, pop, hh),
-        totals_after=_totals(sa, pop, hh),
-        villages_reaudited=villages_reaudited,
-        elapsed_s=elapsed_s,
-    )
-
-
-def village_delta(
-    before: gpd.GeoDataFrame,
-    after: gpd.GeoDataFrame,
-    *,
-    communes: pd.DataFrame | None = None,
-    action: str = "",
-    villages_reaudited: int = 0,
-    elapsed_s: float = 0.0,
-) -> WhatIfDelta:
-    """Compare two audits of the same villages (same order).
-
-    Parameters
-    ----------
-    before, after : GeoDataFrame
-        ``AuditResult.villages`` tables of the same villages in the same order.
-    communes : DataFrame, optional
-        Commune table (``commune_id``, ``name``) used for names.
-    action : str
-        Label stored on the delta.
-    villages_reaudited : int
-        Stored on the delta.
-    elapsed_s : float
-        Stored on the delta (s).
-
-    Returns
-    -------
-    WhatIfDelta
-    """
-    if len(before) != len(after) or not np.array_equal(
-        before["village_id"].to_numpy(), after["village_id"].to_numpy()
-    ):
-        raise ParameterError("before and after audits hold different villages")
-    return _delta(
-        after,
-        _Snapshot.of(before),
-        _Snapshot.of(after),
-        communes=communes,
-        action=action,
-        villages_reaudited=villages_reaudited,
-        elapsed_s=elapsed_s,
-    )
+#: Tower fields :meth:`Session.edit` may change.
+EDITABLE: tuple[str, ...] = (
+    "height_m",
+    "eirp_dbm",
+    "freq_mhz",
+    "tech",
+    "azimuth_deg",
+    "beamwidth_deg",
+    "tilt_deg",
+    "bandwidth_mhz",
+)
 
 
 class Session:

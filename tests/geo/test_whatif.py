@@ -178,7 +178,7 @@ def test_from_no_towers_to_some_and_back() -> None:
 
 def _random_contribs(rng, n: int, shape: tuple[int, int], offset_db: float, step_db: float):
     """Windows of random size and place, values on a ``step_db`` grid (exact ties)."""
-    from deadzone.geo.whatif import _Contrib
+    from deadzone.geo.footprint import _Contrib
 
     out = []
     for i in range(n):
@@ -226,7 +226,7 @@ def test_patch_composite_equals_a_fold_in_tower_order(offset_db: float) -> None:
     cells with zero, one and many servers."""
     from dataclasses import replace
 
-    from deadzone.geo.whatif import _patch_composite
+    from deadzone.geo.footprint import _patch_composite
 
     rng = np.random.default_rng(3)
     shape = (12, 14)
