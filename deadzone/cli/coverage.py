@@ -85,9 +85,10 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
     # loaded whole for one province's towers).
     dem = load_dem(dem_path, resolution_m=dem_resolution_m, bounds_lonlat=bounds)
     with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
-        cov = compute_coverage(dem, towers, **engine.kwargs(), progress=update,
-                               per_band=per_band, clutter=None if landcover_path is None
-                               else load_landcover(landcover_path, dem))
+        clutter = None if landcover_path is None else load_landcover(landcover_path, dem)
+        cov = compute_coverage(dem, towers, params=engine.params, thresholds=engine.thresholds,
+                               n_threads=engine.threads, progress=update, per_band=per_band,
+                               clutter=clutter)
     nan = float("nan")
     for name, arr, nodata in (
         ("rx_dbm.tif", cov.rx.best_dbm, nan),
@@ -209,7 +210,8 @@ def _tiled_run(src, dem_path: Path, towers_path: Path, towers, out: Path,  # noq
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = tiled_coverage(src, towers, max_memory_bytes=budget, **engine.kwargs(),
+        run = tiled_coverage(src, towers, max_memory_bytes=budget, params=engine.params,
+                             thresholds=engine.thresholds, n_threads=engine.threads,
                              per_band=per_band, by_tech=False, landcover=landcover_path)
         with src, progress_bar("coverage (tiles, then COGs)", quiet=quiet) as update:
             written = write_tiled_cogs(run, out, progress=update)

@@ -13,6 +13,12 @@ import click
 from deadzone.geo.coverage import EngineParams
 from deadzone.kernels.coverage import MODELS
 from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
+from deadzone.model.defaults import (
+    DEFAULT_MODEL,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_RX_HEIGHT_M,
+    RADIUS_KM_RANGE,
+)
 from deadzone.model.thresholds import Thresholds, status_labels
 
 __all__ = [
@@ -73,14 +79,6 @@ class EngineOptions:
     thresholds: Thresholds
     threads: int | None = None
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``audit``, ``compute_coverage``, ``tiled_coverage`` and
-        the what-if ``Session`` (``model``, ``radius_km``, ``rx_height_m``, ``itm``,
-        ``thresholds``, ``n_threads``)."""
-        p = self.params
-        return {"model": p.model, "radius_km": p.radius_km, "rx_height_m": p.rx_height_m,
-                "itm": p.itm, "thresholds": self.thresholds, "n_threads": self.threads}
-
 
 def _collect_engine(f: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the engine, threshold, ``--itm-*`` and ``--threads`` options into one
@@ -118,7 +116,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """
     d = ItmSettings()
     decorators = [
-        click.option("--model", type=click.Choice(list(MODELS)), default="itm",
+        click.option("--model", type=click.Choice(list(MODELS)), default=DEFAULT_MODEL,
                      show_default=True,
                      help="Propagation model: itm = Longley-Rice Irregular Terrain Model "
                           "(NTIA ITM 1.4 method) on each tower-village path and along "
@@ -133,9 +131,11 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "outdoor handset; see the README's 'Which model'): knife keeps one "
                           "edge and is optimistic behind several ridges (demo: 86.5% covered "
                           "vs 32.5% with itm); Hata/COST-231 ignore the terrain profile."),
-        click.option("--radius-km", type=click.FloatRange(0.5, 200), default=25.0,
+        click.option("--radius-km", type=click.FloatRange(*RADIUS_KM_RANGE),
+                     default=DEFAULT_RADIUS_KM,
                      show_default=True, help="Computation radius around each tower (km)."),
-        click.option("--rx-height-m", type=click.FloatRange(0.1, 100), default=1.5,
+        click.option("--rx-height-m", type=click.FloatRange(0.1, 100),
+                     default=DEFAULT_RX_HEIGHT_M,
                      show_default=True, help="Handset height above ground (m)."),
         click.option("--threshold-dbm", type=float, default=None,
                      help="One covered threshold for every technology (dBm); marginal is "
@@ -263,7 +263,7 @@ def load_scenario_dir(path: Path) -> Any:
     opts = meta.get("input_options") or {}
     scenario = load_audit_scenario(
         files["dem"], files["villages"], files["communes"], files["towers"],
-        radius_km=float((meta.get("parameters") or {}).get("radius_km", 25.0)),
+        radius_km=float((meta.get("parameters") or {}).get("radius_km", DEFAULT_RADIUS_KM)),
         landcover_path=files.get("landcover"),
         **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
     )
@@ -304,7 +304,8 @@ def whatif_session(
     if check is not None:
         check(scenario)
     with progress_bar(coverage_label(label), quiet=quiet) as update:
-        session = Session(scenario, **engine.kwargs(), progress=update)
+        session = Session(scenario, params=engine.params, thresholds=engine.thresholds,
+                          n_threads=engine.threads, progress=update)
     return scenario, session
 
 
@@ -338,12 +339,14 @@ def run_audit_and_write(
     check_audit_out(out, overwrite=overwrite)
     if rasters:
         with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
-            result = audit(scenario, **engine.kwargs(), progress=update, clutter=clutter)
+            result = audit(scenario, params=engine.params, thresholds=engine.thresholds,
+                           n_threads=engine.threads, progress=update, clutter=clutter)
     else:
         if not quiet:
             click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
                                       sweep=False) + " ...", err=True)
-        result = audit(scenario, **engine.kwargs(), clutter=clutter, rasters=False)
+        result = audit(scenario, params=engine.params, thresholds=engine.thresholds,
+                       n_threads=engine.threads, clutter=clutter, rasters=False)
     write_audit(result, out, overwrite=True, plain_csv=plain_csv)
     cov = result.coverage
     if cov is None:

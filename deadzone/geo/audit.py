@@ -31,6 +31,7 @@ from deadzone.geo.coverage import (
     TowerGrid,
     compute_coverage,
     coverage_parameters,
+    engine_params,
     towers_on_grid,
     warn_towers_outside,
 )
@@ -46,6 +47,7 @@ from deadzone.geo.rollup import (
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
 from deadzone.kernels.paths import pair_signals, radio_table
+from deadzone.model.defaults import DEFAULT_MODEL, DEFAULT_RADIUS_KM, DEFAULT_RX_HEIGHT_M
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import TECHS
 from deadzone.model.thresholds import Thresholds
@@ -259,9 +261,9 @@ def audit(
     scenario: Scenario,
     *,
     coverage: CoverageResult | None = None,
-    model: str = "itm",
-    radius_km: float = 25.0,
-    rx_height_m: float = 1.5,
+    model: str = DEFAULT_MODEL,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M,
     thresholds: Thresholds | None = None,
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -269,6 +271,7 @@ def audit(
     clutter: npt.NDArray[np.uint8] | None = None,
     rasters: bool = True,
     village_method: str = "paths",
+    params: EngineParams | None = None,
 ) -> AuditResult:
     """Give every village a coverage status and roll the counts up.
 
@@ -283,6 +286,9 @@ def audit(
     model, radius_km, rx_height_m, n_threads, progress, itm, clutter
         Engine settings, as :func:`deadzone.geo.coverage.compute_coverage`
         takes them (default model ``itm``, Longley-Rice).
+    params : EngineParams, optional
+        The engine settings in one value instead of ``model`` ... ``itm``
+        (not with ``coverage``, which carries its own).
     thresholds : Thresholds, optional
         Status thresholds per technology (default: :class:`Thresholds`()).
     rasters : bool
@@ -332,22 +338,22 @@ def audit(
     sources = _sources(scenario)
     _check_districts(scenario, sources)  # before the long part: fail in seconds
     if coverage is not None:
+        if params is not None:
+            raise ParameterError("give coverage= or params=, not both: a precomputed "
+                                 "coverage carries its own engine settings")
         params = _engine_of(coverage)
     else:
-        params = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                              itm=itm or ItmSettings())
+        params = engine_params(params, model=model, radius_km=radius_km,
+                               rx_height_m=rx_height_m, itm=itm)
     cov = coverage
     if cov is None and (rasters or village_method == "raster"):
         cov = compute_coverage(
             scenario.dem,
             scenario.towers,
-            model=model,
-            radius_km=radius_km,
-            rx_height_m=rx_height_m,
+            params=params,
             thresholds=thr,
             n_threads=n_threads,
             progress=progress,
-            itm=itm,
             clutter=clutter,
         )
     dem = scenario.dem

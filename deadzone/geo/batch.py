@@ -64,6 +64,12 @@ from typing import Any
 import pandas as pd
 
 from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError, warning_text
+from deadzone.model.defaults import (
+    DEFAULT_MODEL,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_RX_HEIGHT_M,
+    RADIUS_KM_RANGE,
+)
 from deadzone.model.schema import TOTAL_COUNTS
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
@@ -127,9 +133,9 @@ class BatchScenario:
     demo_seed: int | None = None
     province: str | None = None
     tile: tuple[float, float, int, int, bool] | None = None
-    model: str = "itm"
-    radius_km: float = 25.0
-    rx_height_m: float = 1.5
+    model: str = DEFAULT_MODEL
+    radius_km: float = DEFAULT_RADIUS_KM
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M
     threshold_dbm: float | None = None
     indoor_margin_db: float = 0.0
     default_tech: str = "4G"
@@ -222,8 +228,9 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
         raise _err(
             toml, where, f"key 'model': {params['model']!r} is not one of {', '.join(MODELS)}"
         )
-    if not 0.5 <= params.get("radius_km", 25.0) <= 200:
-        raise _err(toml, where, "key 'radius_km': must be within 0.5-200 km")
+    lo, hi = RADIUS_KM_RANGE
+    if not lo <= params.get("radius_km", DEFAULT_RADIUS_KM) <= hi:
+        raise _err(toml, where, f"key 'radius_km': must be within {lo:g}-{hi:g} km")
     if params.get("default_tech", "4G") not in ("2G", "3G", "4G", "5G"):
         raise _err(toml, where, "key 'default_tech': must be 2G, 3G, 4G or 5G")
     province = spec.get("province")

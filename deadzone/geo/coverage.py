@@ -31,6 +31,12 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.defaults import (
+    DEFAULT_FLOOR_DBM,
+    DEFAULT_MODEL,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_RX_HEIGHT_M,
+)
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS, TOWER_DEFAULTS, rsrp_offset_db
 from deadzone.model.thresholds import Thresholds
@@ -42,15 +48,13 @@ __all__ = [
     "band_key",
     "compute_coverage",
     "coverage_parameters",
+    "engine_params",
     "site_reach",
     "site_window",
     "towers_on_grid",
     "warn_towers_outside",
 ]
 
-DEFAULT_RADIUS_KM = 25.0
-DEFAULT_RX_HEIGHT_M = 1.5
-DEFAULT_FLOOR_DBM = -140.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class EngineParams:
         outside (0, 100].
     """
 
-    model: str = "itm"
+    model: str = DEFAULT_MODEL
     radius_km: float = DEFAULT_RADIUS_KM
     rx_height_m: float = DEFAULT_RX_HEIGHT_M
     k_factor: float = 4.0 / 3.0
@@ -86,6 +90,43 @@ class EngineParams:
     def radius_m(self) -> float:
         """Computation radius (m)."""
         return self.radius_km * 1000.0
+
+
+#: Default effective earth-radius factor of the non-ITM models.
+DEFAULT_K_FACTOR = 4.0 / 3.0
+
+
+def engine_params(
+    params: EngineParams | None,
+    *,
+    model: str = DEFAULT_MODEL,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    rx_height_m: float = DEFAULT_RX_HEIGHT_M,
+    k_factor: float = DEFAULT_K_FACTOR,
+    floor_dbm: float = DEFAULT_FLOOR_DBM,
+    itm: ItmSettings | None = None,
+) -> EngineParams:
+    """The engine settings of a call: ``params`` whole, or built from the loose
+    keywords (the two ways :func:`compute_coverage`, :func:`~deadzone.geo.audit.audit`,
+    the what-if ``Session`` and ``tiled_coverage`` take them).
+
+    Raises
+    ------
+    ParameterError
+        ``params`` and a loose keyword with a value other than its default.
+    """
+    if params is None:
+        return EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                            k_factor=k_factor, floor_dbm=floor_dbm, itm=itm or ItmSettings())
+    loose = {"model": (model, DEFAULT_MODEL), "radius_km": (radius_km, DEFAULT_RADIUS_KM),
+             "rx_height_m": (rx_height_m, DEFAULT_RX_HEIGHT_M),
+             "k_factor": (k_factor, DEFAULT_K_FACTOR), "floor_dbm": (floor_dbm, DEFAULT_FLOOR_DBM),
+             "itm": (itm, None)}
+    twice = [k for k, (v, default) in loose.items() if v != default]
+    if twice:
+        raise ParameterError(f"engine settings given twice: params= and {', '.join(twice)}=; "
+                             "give either params or the keywords")
+    return params
 
 
 @dataclass(frozen=True)
@@ -499,6 +540,7 @@ def compute_coverage(
     per_band: bool = False,
     itm: ItmSettings | None = None,
     clutter: npt.NDArray[np.uint8] | None = None,
+    params: EngineParams | None = None,
 ) -> CoverageResult:
     """Received power of every tower over the DEM, and the composites.
 
@@ -535,13 +577,18 @@ def compute_coverage(
         cells in clutter taller than the handset are computed at the clutter
         height and get the P.2108 §3.1 loss down to ``rx_height_m``.
 
+    params : EngineParams, optional
+        All the engine settings above in one value (as :class:`EngineParams`);
+        then none of ``model`` ... ``itm`` may be given too.
+
     Returns
     -------
     CoverageResult
     """
-    engine = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                          k_factor=k_factor, floor_dbm=floor_dbm,
-                          itm=itm or ItmSettings())  # validates
+    engine = engine_params(params, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                           k_factor=k_factor, floor_dbm=floor_dbm, itm=itm)  # validates
+    model, radius_km, rx_height_m = engine.model, engine.radius_km, engine.rx_height_m
+    k_factor, floor_dbm, itm = engine.k_factor, engine.floor_dbm, engine.itm
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
     warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), bounds=dem.bounds,

@@ -62,6 +62,7 @@ from deadzone.geo.coverage import (
     TowerGrid,
     band_key,
     coverage_parameters,
+    engine_params,
     site_reach,
     site_window,
     towers_on_grid,
@@ -604,6 +605,7 @@ def tiled_coverage(
     base_bytes: int | None = None,
     landcover: str | os.PathLike[str] | None = None,
     landcover_mapping: Mapping[int, str] | None = None,
+    params: EngineParams | None = None,
 ) -> TiledCoverage:
     """Plan coverage of ``towers`` over a DEM on disk within ``max_memory_bytes``.
 
@@ -635,7 +637,7 @@ def tiled_coverage(
         Class value -> P.2108 category name (default
         :data:`~deadzone.geo.clutter.WORLDCOVER`).
     model, radius_km, rx_height_m, k_factor, thresholds, floor_dbm, n_threads,
-    per_band, itm
+    per_band, itm, params
         As :func:`~deadzone.geo.coverage.compute_coverage`.
 
     Returns
@@ -658,8 +660,10 @@ def tiled_coverage(
     >>> for (r0, c0, h, w), tile in run.tiles():  # doctest: +SKIP
     ...     out[r0:r0 + h, c0:c0 + w] = tile.rx.best_dbm
     """
-    params = EngineParams(model=model, radius_km=radius_km, rx_height_m=rx_height_m,
-                          k_factor=k_factor, floor_dbm=floor_dbm, itm=itm or ItmSettings())
+    params = engine_params(params, model=model, radius_km=radius_km, rx_height_m=rx_height_m,
+                           k_factor=k_factor, floor_dbm=floor_dbm, itm=itm)
+    model, radius_km, rx_height_m = params.model, params.radius_km, params.rx_height_m
+    k_factor, floor_dbm = params.k_factor, params.floor_dbm
     lc_path = None
     if landcover is not None:
         category_codes(landcover_mapping)

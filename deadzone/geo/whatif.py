@@ -35,11 +35,13 @@ from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.audit import AuditResult, audit, audit_parameters
 from deadzone.geo.coverage import (
     DEFAULT_FLOOR_DBM,
+    DEFAULT_MODEL,
     DEFAULT_RADIUS_KM,
     DEFAULT_RX_HEIGHT_M,
     CoverageResult,
     EngineParams,
     TowerGrid,
+    engine_params,
     towers_on_grid,
 )
 from deadzone.geo.footprint import (
@@ -129,6 +131,8 @@ class Session:
         Worker threads (default: all cores).
     progress : callable, optional
         ``progress(done, total)`` while the initial windows are computed.
+    params : EngineParams, optional
+        The engine settings in one value instead of ``model`` ... ``itm``.
 
     Examples
     --------
@@ -143,7 +147,7 @@ class Session:
         self,
         scenario: Scenario,
         *,
-        model: str = "itm",
+        model: str = DEFAULT_MODEL,
         radius_km: float = DEFAULT_RADIUS_KM,
         rx_height_m: float = DEFAULT_RX_HEIGHT_M,
         k_factor: float = 4.0 / 3.0,
@@ -152,15 +156,11 @@ class Session:
         itm: ItmSettings | None = None,
         n_threads: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        params: EngineParams | None = None,
     ) -> None:
-        self.params = EngineParams(
-            model=model,
-            radius_km=radius_km,
-            rx_height_m=rx_height_m,
-            k_factor=k_factor,
-            floor_dbm=floor_dbm,
-            itm=itm or ItmSettings(),
-        )
+        self.params = engine_params(params, model=model, radius_km=radius_km,
+                                    rx_height_m=rx_height_m, k_factor=k_factor,
+                                    floor_dbm=floor_dbm, itm=itm)
         self.thresholds = thresholds or Thresholds()
         self.scenario = scenario
         self.n_threads = n_threads or os.cpu_count() or 1
