@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deadzone.kernels import _itm as _itm_k  # noqa: E402
 from deadzone.kernels import _itm_sweep as _ks  # noqa: E402
 from deadzone.kernels import _p526  # noqa: E402
+from deadzone.kernels import _paths as _kp  # noqa: E402
 from deadzone.kernels import _propagation as _k  # noqa: E402
 from deadzone.kernels import _viewshed as _vs  # noqa: E402
 from deadzone.kernels.coverage import (  # noqa: E402
@@ -88,29 +89,27 @@ def _window(z, site, radius_km, model="knife", cell_m=CELL_M, threads=1):
 
 @numba.njit(nogil=True, cache=False)
 def _pixel_profile(dem, row0, col0, dr, dc, cell_m, radius_m, z):
-    """Profile from the tower to the cell (dr, dc) away, sampled as
-    :func:`deadzone.kernels.coverage.line_profile` (one sample per major-axis
-    cell, nearest cell) into ``z``.  Returns (intervals m, step m); m = -1 when
-    the cell is off the DEM or beyond ``radius_m``."""
+    """Profile from the tower's cell centre to the cell (dr, dc) away, as the
+    exact-path engine defines it (``kernels._paths.sample_path``: bilinear,
+    ``n = ceil(d / cell)`` equal intervals, both ends) into ``z``.  Returns
+    (intervals n, step m); n = -1 when the cell is off the DEM or beyond
+    ``radius_m``."""
     rows, cols = dem.shape
     if not (0 <= row0 + dr < rows and 0 <= col0 + dc < cols):
         return -1, 0.0
-    if math.hypot(dr, dc) * cell_m > radius_m:
+    d = math.hypot(dr, dc) * cell_m
+    if d > radius_m or d == 0.0:
         return -1, 0.0
-    m = max(abs(dr), abs(dc))
-    for s in range(m + 1):
-        pr = row0 + int(math.floor(s * (dr / m) + 0.5)) if m else row0
-        pc = col0 + int(math.floor(s * (dc / m) + 0.5)) if m else col0
-        z[s] = dem[pr, pc]
-    step = math.hypot(dr / m * cell_m, dc / m * cell_m) if m else 0.0
-    return m, step
+    n = _kp.path_intervals(d, cell_m)
+    _kp.sample_path(dem, float(row0), float(col0), float(row0 + dr), float(col0 + dc), n, z)
+    return n, d / n
 
 
 @numba.njit(nogil=True, cache=False)
 def _naive_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, k, model, out):
     """Loss to every cell of the window, each from its own full profile,
     by the same point-to-point kernel the public ``profile_loss`` uses."""
-    z = np.empty(r + 1)
+    z = np.empty(2 * r + 3)
     res = np.empty(5)
     for i in range(2 * r + 1):
         for j in range(2 * r + 1):
@@ -125,7 +124,7 @@ def _naive_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, k, mo
 def _naive_itm_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, params, out):
     """ITM per pixel as SPLAT!/Signal-Server compute it: a full profile to
     every pixel and NTIA's complete p2p (horizons, resampled Delta h, fits)."""
-    z = np.empty(r + 1)
+    z = np.empty(2 * r + 3)
     work = np.empty(_itm_k.WORK_SIZE)
     iv = np.empty(_itm_k.IV_SIZE)
     for i in range(2 * r + 1):
@@ -147,7 +146,7 @@ def _naive_p526_window(dem, row0, col0, r, radius_m, cell_m, h_tx, h_rx, f_mhz, 
     """P.526-15 §4.5 per pixel as the P.452/P.1812 reference implementations
     compute it: a full profile to every pixel and the Recommendation as written
     (every scan redone, nu_max over all points)."""
-    z = np.empty(r + 1)
+    z = np.empty(2 * r + 3)
     d = np.empty(r + 1)
     res = np.empty(_p526.O_SIZE)
     for i in range(2 * r + 1):
