@@ -376,7 +376,9 @@ def _geometry(
             gs = gs.to_crs(4326)
         else:
             gs = gs.set_crs(4326, allow_override=True)
-        return _GeomInfo(gs.reset_index(drop=True), [], reprojected_from, assumed)
+        gs = gs.reset_index(drop=True)
+        _check_degrees(raw, gs, ids=ids, id_field=id_field, crs=reprojected_from or "EPSG:4326")
+        return _GeomInfo(gs, [], reprojected_from, assumed)
 
     cols = list(raw.table.columns)
     wkt_col = _pick(cols, None, WKT_CANDIDATES, path=p, option="wkt")
@@ -406,6 +408,7 @@ def _geometry(
             fill = missing & np.isfinite(lon) & np.isfinite(lat)
             geoms[fill] = shapely.points(lon[fill], lat[fill])
         gs = gpd.GeoSeries(geoms, crs=4326)
+        _check_degrees(raw, gs, ids=ids, id_field=id_field, crs="EPSG:4326", column=wkt_col)
         return _GeomInfo(gs, consumed)
     if lon_col is None or lat_col is None:
         raise SchemaError(
@@ -419,6 +422,31 @@ def _geometry(
     geoms = np.full(len(lon), None, dtype=object)
     geoms[ok] = shapely.points(lon[ok], lat[ok])
     return _GeomInfo(gpd.GeoSeries(geoms, crs=4326), [lon_col, lat_col])
+
+
+def _check_degrees(raw: _Raw, gs: gpd.GeoSeries, *, ids: Sequence[Any] | None,
+                   id_field: str | None, crs: str, column: str | None = None) -> None:
+    """Every geometry in lon/lat degrees once in EPSG:4326, else one line naming
+    the first feature (a point in UTM metres in a file declared EPSG:4326, say):
+    caught here, before anything estimates a UTM zone from the whole layer."""
+    b = shapely.bounds(np.asarray(gs.values, dtype=object))
+    has = np.isfinite(b).all(axis=1) | (np.isinf(b).any(axis=1))
+    ok = (np.isfinite(b).all(axis=1) & (b[:, 0] >= -180.0) & (b[:, 2] <= 180.0)
+          & (b[:, 1] >= -90.0) & (b[:, 3] <= 90.0))
+    bad = np.flatnonzero(has & ~ok)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    ident = ids[i] if ids else None
+    x, y = (float(v) for v in b[i, :2])
+    where = _where(raw.path, raw.shown[i], ident, id_field, "geometry", column, raw.row_label)
+    if crs == "EPSG:4326":
+        why = (f"coordinates ({x:.7g}, {y:.7g}) are not lon/lat degrees in EPSG:4326 (metres "
+               "of a projected CRS? declare the file's CRS, or fix the feature)")
+    else:
+        why = (f"coordinates ({x:.7g}, {y:.7g}) after reprojecting from {crs} are not "
+               "lon/lat degrees (outside that CRS's area?)")
+    raise SchemaError(f"{where}: {why}" + _also(raw.shown, raw.row_label, bad))
 
 
 def _polygonal(g: Any) -> Any:

@@ -177,3 +177,37 @@ def test_geojson_errors_name_the_feature_from_1(tmp_path: Path) -> None:
     p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
     with pytest.raises(SchemaError, match=r"feature 2 \(village_id 'V1'\), field 'population'"):
         load_villages(p)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson"])
+def test_points_in_metres_in_a_lonlat_layer_name_the_feature(tmp_path: Path, suffix: str) -> None:
+    """Issue 18 item 3: a GeoPackage in EPSG:4326 with some points in UTM metres
+    crashed the audit (``Unable to determine UTM CRS``, a traceback); the same
+    mistake in a CSV already gave a one-line error naming the line."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from deadzone.data.loaders import load_communes
+
+    path = tmp_path / f"v{suffix}"
+    gpd.GeoDataFrame(
+        {"village_id": ["a", "b", "c", "d"], "population": [10, 20, 30, 40]},
+        geometry=[Point(105.1, 21.2), Point(510901.2, 2345678.0), Point(105.3, 21.4),
+                  Point(511000.0, 2345000.0)], crs=4326,
+    ).to_file(path)
+    with pytest.raises(SchemaError) as e:
+        load_villages(path)
+    msg = str(e.value)
+    assert "\n" not in msg and "feature 2 (village_id 'b'), field 'geometry'" in msg
+    assert "(510901.2, 2345678)" in msg and "not lon/lat degrees" in msg
+    assert "and 1 more feature: 4" in msg
+    # polygons too (communes), and a layer that is all right loads
+    poly = tmp_path / f"c{suffix}"
+    gpd.GeoDataFrame({"commune_id": ["x"], "name": ["X"]},
+                     geometry=[Point(510901.2, 2345678.0).buffer(100)], crs=4326).to_file(poly)
+    with pytest.raises(SchemaError, match="feature 1 .*field 'geometry'.*not lon/lat degrees"):
+        load_communes(poly)
+    ok = tmp_path / f"ok{suffix}"
+    gpd.GeoDataFrame({"village_id": ["a"], "population": [5]}, geometry=[Point(105.1, 21.2)],
+                     crs=4326).to_file(ok)
+    assert len(_warned(load_villages, ok)[0]) == 1
