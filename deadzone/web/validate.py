@@ -74,7 +74,10 @@ class Number:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RequestError(f"{key} was {_show(value)}; expected a number")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            v = math.inf
         if not math.isfinite(v):
             raise RequestError(f"{key} was {_show(value)}; expected a finite number")
         low_ok = v > self.lo if self.lo_open else v >= self.lo

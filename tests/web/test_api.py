@@ -243,6 +243,8 @@ def _inside() -> tuple[float, float]:
         ("edit", {"tower_id": "", "height_m": 30}, "1..100 characters"),
         ("edit", {"tower_id": "T0\n", "height_m": 30}, "control characters"),
         ("edit", {"tower_id": "T0", "height_m": -5}, "height_m was -5"),
+        # issue 18 item 7: a 400-digit integer was a 500 (OverflowError)
+        ("edit", {"tower_id": "T0", "height_m": 10**400}, "expected a finite number"),
         ("remove", {}, "missing key 'tower_id'"),
         ("remove", {"tower_id": ["T0"]}, "expected a string"),
     ],
