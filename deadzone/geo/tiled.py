@@ -270,11 +270,16 @@ def plan_tiles(
     min_tile = min(rows, _MIN_TILE) * min(cols, _MIN_TILE) * per_cell
     if avail < tower + min_tile:
         n = _window_cells(radius_m, cell_w_m, cell_h_m)
+        need_mb = math.ceil((fixed + tower + min_tile) / 1e6)  # up, so that it works as given
+        # a smaller radius helps only when the budget is above the program's own needs
+        radius = (" (or lower --radius-km)" if budget_bytes > fixed + min_tile else "")
         raise ParameterError(
-            f"max memory {format_bytes(budget_bytes)} cannot hold one tower's window "
-            f"({n}x{n} cells for {radius_m / 1000:g} km at {min(cell_w_m, cell_h_m):g} m: "
-            f"{format_bytes(tower)}) and a {_MIN_TILE}x{_MIN_TILE}-cell tile on top of the "
-            f"{format_bytes(fixed)} the program needs; raise --max-memory or lower --radius-km"
+            f"max memory {format_bytes(budget_bytes)} is too small: the program itself "
+            f"needs {format_bytes(fixed)} (Python, libraries and what this process holds), "
+            f"one tower's window {format_bytes(tower)} ({n}x{n} cells for "
+            f"{radius_m / 1000:g} km at {min(cell_w_m, cell_h_m):g} m) and a "
+            f"{_MIN_TILE}x{_MIN_TILE}-cell tile; the smallest budget that works here is "
+            f"--max-memory {need_mb}MB{radius}"
         )
     threads = max(1, int(n_threads))
     # iter_windows keeps up to 2 windows per thread in flight (one when serial);

@@ -166,7 +166,7 @@ def test_max_memory_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  #
     monkeypatch.setattr(tiled, "process_rss_bytes", lambda: 0)
     res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b"), "--max-memory", "100MB"])
     assert res.exit_code == 2, res.output
-    assert "cannot hold one tower's window" in res.output
+    assert "is too small" in res.output and "smallest budget that works" in res.output
     assert len(res.output.strip().splitlines()) == 1
     # Land cover in tiles (the in-memory loader is never called): a file that
     # is not a raster, and one (the DEM) whose values are no land-cover class:
