@@ -24,7 +24,7 @@ __all__ = ["batch_cmd"]
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
     help="Batch output folder: one sub-folder per scenario plus "
-    "batch_summary.csv / batch_summary.json.",
+    "batch_summary.csv / batch_summary.json (batch_timings.csv: run times).",
 )
 @click.option(
     "--scheduler",
@@ -112,7 +112,7 @@ def batch_cmd(
         skipped = f", {n_skipped} skipped" if n_skipped else ""
         click.echo(
             f"{n_ok}/{len(df)} scenarios ok{skipped}; outputs: {out_dir}/ (batch_summary.csv, "
-            f"batch_summary.json) in {time.perf_counter() - t0:.1f} s"
+            f"batch_summary.json, batch_timings.csv) in {time.perf_counter() - t0:.1f} s"
         )
     if n_ok + n_skipped < len(df):
         raise click.exceptions.Exit(1)

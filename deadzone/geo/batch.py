@@ -75,7 +75,10 @@ from deadzone.model.schema import TOTAL_COUNTS
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]
 
 MANIFEST = "batch_manifest.json"
-SUMMARY_FILES = ("batch_summary.csv", "batch_summary.json")
+SUMMARY_FILES = ("batch_summary.csv", "batch_summary.json", "batch_timings.csv")
+#: Run-time columns: written to ``batch_timings.csv`` only, so that every other
+#: output of the same inputs is byte-identical from run to run.
+TIMING_COLUMNS = ("wall_s",)
 _FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario")
 _PARAM_KEYS = {
     "model": str,
@@ -727,7 +730,8 @@ def run_scenario(
         row = _row(sc, result.summary, time.perf_counter() - t0, None)
         (tmp / MANIFEST).write_text(
             json.dumps(
-                {"format": "deadzone-batch-scenario", "version": 1, **fp, "row": row},
+                {"format": "deadzone-batch-scenario", "version": 1, **fp,
+                 "row": {k: v for k, v in row.items() if k not in TIMING_COLUMNS}},
                 indent=2,
                 default=str,
             ),
@@ -897,7 +901,10 @@ def run_batch(
     Returns
     -------
     DataFrame
-        One row per scenario, in input order (see ``batch_summary.csv``).
+        One row per scenario, in input order (see ``batch_summary.csv``), with
+        ``wall_s``, the scenario's run time (s; NaN for scenarios kept by
+        ``resume``), which is written to ``batch_timings.csv`` only: every other
+        output of the same inputs is byte-identical from run to run.
 
     Raises
     ------
@@ -955,6 +962,10 @@ def run_batch(
 def _write_summary(df: pd.DataFrame, out: Path) -> None:
     from deadzone.data.io import atomic_path
 
+    timings = df[["scenario", "status", *[c for c in TIMING_COLUMNS if c in df.columns]]]
+    with atomic_path(out / "batch_timings.csv") as tmp:
+        timings.to_csv(tmp, index=False, encoding="utf-8")
+    df = df.drop(columns=[c for c in TIMING_COLUMNS if c in df.columns])
     with atomic_path(out / "batch_summary.csv") as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8")
     ok = df["status"] == "ok"

@@ -230,8 +230,17 @@ def test_existing_output_needs_resume_or_overwrite(batch_file: Path, tmp_path: P
     with pytest.raises(OutputExistsError, match="--resume"):
         run_batch(scs, tmp_path / "out", workers=1)
     before = (tmp_path / "out" / "saved" / MANIFEST).stat().st_mtime_ns
+    files = ("batch_summary.csv", "batch_summary.json", f"saved/{MANIFEST}")
+    first = {f: (tmp_path / "out" / f).read_bytes() for f in files}
     run_batch(scs, tmp_path / "out", workers=1, overwrite=True)
     assert (tmp_path / "out" / "saved" / MANIFEST).stat().st_mtime_ns != before
+    # issue 18 item 9: the run time was in the summaries and manifests, so no two
+    # runs were byte-identical; it lives in batch_timings.csv only
+    assert {f: (tmp_path / "out" / f).read_bytes() for f in files} == first
+    assert b"wall_s" not in first["batch_summary.csv"] + first[f"saved/{MANIFEST}"]
+    timings = pd.read_csv(tmp_path / "out" / "batch_timings.csv")
+    assert list(timings.columns) == ["scenario", "status", "wall_s"]
+    assert (timings["wall_s"] > 0).all()
 
 
 def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Path) -> None:
