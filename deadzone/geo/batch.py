@@ -768,9 +768,71 @@ def _complete(sc: BatchScenario, out: Path) -> dict[str, Any] | None:
     return man.get("row")
 
 
-def _init_worker(n_threads: int) -> None:
+def _init_worker(n_threads: int, parent_pid: int | None = None) -> None:
     os.environ["NUMBA_NUM_THREADS"] = str(n_threads)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel end this worker when the batch process dies (Linux
+    ``prctl(PR_SET_PDEATHSIG, SIGTERM)``): a ``kill -9`` of ``deadzone batch``
+    must not leave its workers finishing the queue and racing a ``--resume``.
+    Elsewhere a no-op (the pool's own shutdown still applies)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class _FolderLock:
+    """An exclusive lock on a batch output folder (``flock`` on
+    ``.deadzone-batch.lock``, holding the owner's PID): a second batch into the
+    same folder stops with one line naming the holder instead of racing it.
+    The kernel releases the lock when its holder dies, however it dies."""
+
+    NAME = ".deadzone-batch.lock"
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / self.NAME
+        self.fh: Any = None
+
+    def __enter__(self) -> _FolderLock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise OutputExistsError(
+                f"{self.path.parent}: another deadzone batch (PID {holder}) is writing this "
+                "folder; wait for it to finish or stop it"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self.fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()  # releases the flock
+            self.path.unlink(missing_ok=True)
 
 
 def _one_line_warnings(job: str) -> Callable[..., None]:
@@ -858,7 +920,7 @@ def _execute(
         max_workers=min(workers, len(todo)),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     ) as pool:
         futs = [pool.submit(_pool_job, sc, str(out), threads) for sc in todo]
         for fut in cf.as_completed(futs):
@@ -914,6 +976,23 @@ def run_batch(
     scs = list(scenarios)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with _FolderLock(out):
+        return _run_locked(scs, out, scheduler=scheduler, workers=workers,
+                           overwrite=overwrite, resume=resume, progress=progress)
+
+
+def _run_locked(
+    scs: list[BatchScenario],
+    out: Path,
+    *,
+    scheduler: Any,
+    workers: int | None,
+    overwrite: bool,
+    resume: bool,
+    progress: Callable[[int, int], None] | None,
+) -> pd.DataFrame:
+    """:func:`run_batch` once it holds the folder's lock (stale temporaries are
+    cleaned only then: they could be another live run's)."""
     for stale in out.glob(".*.tmp-*"):  # left by a killed run; never a result
         _rmtree_quiet(stale)
     for stale in out.glob(".*.old-*"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -622,3 +624,73 @@ def test_worker_warnings_are_one_line_with_the_job_name(monkeypatch, capsys) -> 
     err = capsys.readouterr().err.splitlines()
     assert err == ["warning: lai-chau: villages.csv: 3 villages have population 0 (or missing)",
                    "warning: lai-chau: UserWarning: odd"]
+
+
+def test_second_batch_into_the_same_folder_names_the_holder(batch_file: Path,
+                                                          tmp_path: Path) -> None:
+    """Issue 18 item 2: two runs into one folder raced each other."""
+    from deadzone.geo.batch import _FolderLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    scs = load_batch(batch_file)[3:4]
+    with _FolderLock(out), pytest.raises(OutputExistsError,
+                                         match=f"another deadzone batch \\(PID {os.getpid()}\\)"):
+        run_batch(scs, out, workers=1)
+    run_batch(scs, out, workers=1)  # released: runs
+    assert not (out / _FolderLock.NAME).exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_batch(batch_file: Path, tmp_path: Path) -> None:
+    """Issue 18 item 2: after ``kill -9`` of ``deadzone batch`` its pool workers
+    re-parented to PID 1 and ran the whole queue."""
+    import signal
+    import subprocess
+
+    def children(pid: int) -> set[int]:
+        kids = set()
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    kids.add(int(d.name))
+        return kids
+
+    def alive(pid: int) -> bool:
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "deadzone", "-q", "batch", str(batch_file),
+                             "--out", str(tmp_path / "out"), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 2:
+            # the pool's workers (the resource tracker is a child too)
+            workers = {k for k in children(proc.pid)
+                       if b"spawn_main" in (Path("/proc") / str(k) / "cmdline").read_bytes()}
+            time.sleep(0.2)
+        assert len(workers) == 2, "the pool never started"
+        time.sleep(1.0)  # let them take work
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(alive(w) for w in workers):
+            time.sleep(0.2)
+        assert not any(alive(w) for w in workers)
+    finally:
+        proc.kill()
+        for w in workers:  # never leave orphans behind, pass or fail
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass
