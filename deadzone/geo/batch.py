@@ -63,6 +63,7 @@ from typing import Any
 
 import pandas as pd
 
+from deadzone import __version__
 from deadzone.errors import DataLoadError, DeadzoneWarning, OutputExistsError, warning_text
 from deadzone.model.defaults import (
     DEFAULT_MODEL,
@@ -730,7 +731,8 @@ def run_scenario(
         row = _row(sc, result.summary, time.perf_counter() - t0, None)
         (tmp / MANIFEST).write_text(
             json.dumps(
-                {"format": "deadzone-batch-scenario", "version": 1, **fp,
+                {"format": "deadzone-batch-scenario", "version": 1,
+                 "deadzone_version": __version__, **fp, "outputs": _outputs(tmp),
                  "row": {k: v for k, v in row.items() if k not in TIMING_COLUMNS}},
                 indent=2,
                 default=str,
@@ -751,21 +753,40 @@ def run_scenario(
         return _row(sc, None, time.perf_counter() - t0, msg)
 
 
-def _complete(sc: BatchScenario, out: Path) -> dict[str, Any] | None:
-    """The recorded row if ``out/<name>`` holds a complete, up-to-date result."""
+def _outputs(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of a scenario's output folder but its manifest."""
+    from deadzone.data.loaders import file_checksum
+
+    return {str(q.relative_to(folder)): file_checksum(q)
+            for q in sorted(folder.rglob("*")) if q.is_file() and q.name != MANIFEST}
+
+
+def _complete(sc: BatchScenario, out: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The recorded row if ``out/<name>`` holds a complete, up-to-date result,
+    else ``(None, why)``: why a folder that is there is not kept (None when
+    there is nothing to keep)."""
     from deadzone.geo.export import TABLE_FILES
 
     d = out / sc.name
     try:
         man = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    if not all((d / f).is_file() for f in TABLE_FILES):
-        return None
+        return None, ("no readable manifest" if d.exists() else None)
+    missing = [f for f in TABLE_FILES if not (d / f).is_file()]
+    if missing:
+        return None, f"{missing[0]} is missing"
     fp = json.loads(json.dumps(sc.fingerprint(), default=str))
     if man.get("parameters") != fp["parameters"] or man.get("checksums") != fp["checksums"]:
-        return None
-    return man.get("row")
+        return None, "its inputs or parameters changed"
+    if man.get("deadzone_version") != __version__:
+        return None, f"written by deadzone {man.get('deadzone_version') or 'before 0.1.0'}"
+    recorded = man.get("outputs") or {}
+    now = _outputs(d)
+    changed = sorted(k for k in recorded if now.get(k) != recorded[k])
+    if not recorded or changed:
+        return None, (f"{changed[0]} changed since it was written" if changed
+                      else "its manifest lists no output checksums")
+    return man.get("row"), None
 
 
 def _init_worker(n_threads: int, parent_pid: int | None = None) -> None:
@@ -1005,16 +1026,25 @@ def _run_locked(
             _rmtree_quiet(stale)
     rows: dict[str, dict[str, Any]] = {}
     todo: list[BatchScenario] = []
+    redo: list[str] = []
     for sc in scs:
-        if resume and (row := _complete(sc, out)) is not None:
-            rows[sc.name] = row
-            continue
+        if resume:
+            row, why = _complete(sc, out)
+            if row is not None:
+                rows[sc.name] = row
+                continue
+            if why:
+                redo.append(f"{sc.name} ({why})")
         if (out / sc.name).exists() and not (overwrite or resume):
             raise OutputExistsError(
                 f"{out / sc.name} already exists; pass --resume to keep "
                 "finished scenarios or --overwrite to recompute them"
             )
         todo.append(sc)
+    if redo:
+        shown = "; ".join(redo[:5]) + (f"; ... ({len(redo)} in all)" if len(redo) > 5 else "")
+        warnings.warn(f"{out}: --resume recomputes {len(redo)} scenario(s) whose output "
+                      f"is not kept: {shown}", DeadzoneWarning, stacklevel=3)
     if not (overwrite or resume):
         clash = [n for n in SUMMARY_FILES if (out / n).exists()]
         if clash:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadzone.data.io import write_scenario
-from deadzone.errors import DataLoadError, DeadzoneError, OutputExistsError
+from deadzone.errors import DataLoadError, DeadzoneError, DeadzoneWarning, OutputExistsError
 from deadzone.geo.batch import MANIFEST, BatchScenario, load_batch, run_batch
 from tests.conftest import small_scenario
 
@@ -255,7 +256,9 @@ def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Pat
     shutil.rmtree(out / names[1])
     # A half-written folder left by a crash is never taken for a result.
     (out / names[2] / "summary.json").unlink()
-    again = run_batch(scs, out, workers=1, resume=True)
+    with pytest.warns(DeadzoneWarning, match=rf"recomputes 1 scenario\(s\).*{names[2]} "
+                      r"\(summary.json is missing\)"):
+        again = run_batch(scs, out, workers=1, resume=True)
     assert (out / names[0] / MANIFEST).stat().st_mtime_ns == mtimes[names[0]]
     assert (out / names[1] / MANIFEST).is_file()
     assert (out / names[2] / MANIFEST).stat().st_mtime_ns != mtimes[names[2]]
@@ -267,8 +270,34 @@ def test_resume_recomputes_only_missing_or_stale(batch_file: Path, tmp_path: Pat
     towers = sc_dir / "towers.csv"
     towers.write_text(towers.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     mt = {n: (out / n / MANIFEST).stat().st_mtime_ns for n in names}
-    run_batch(scs, out, workers=1, resume=True)
+    with pytest.warns(DeadzoneWarning, match="recomputes 3 scenario.*inputs or parameters changed"):
+        run_batch(scs, out, workers=1, resume=True)
     assert all((out / n / MANIFEST).stat().st_mtime_ns != mt[n] for n in names)
+
+
+def test_resume_recomputes_damaged_or_older_outputs(batch_file: Path, tmp_path: Path) -> None:
+    """Issue 18 item 5: a villages.csv truncated to 0 bytes was kept as "ok", and
+    results of an older deadzone were reused after an upgrade."""
+    scs = load_batch(batch_file)[3:5]
+    out = tmp_path / "out"
+    run_batch(scs, out, workers=1)
+    a, b = (s.name for s in scs)
+    ref = (out / a / "villages.csv").read_bytes()
+    (out / a / "villages.csv").write_bytes(b"")
+    man = json.loads((out / b / MANIFEST).read_text(encoding="utf-8"))
+    man["deadzone_version"] = "0.0.1"
+    (out / b / MANIFEST).write_text(json.dumps(man), encoding="utf-8")
+    with pytest.warns(DeadzoneWarning) as rec:
+        df = run_batch(scs, out, workers=1, resume=True)
+    msg = " ".join(str(w.message) for w in rec)
+    assert f"{a} (villages.csv changed since it was written)" in msg
+    assert f"{b} (written by deadzone 0.0.1)" in msg
+    assert (df["status"] == "ok").all()
+    assert (out / a / "villages.csv").read_bytes() == ref  # recomputed, not kept
+    # a clean folder is kept silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_batch(scs, out, workers=1, resume=True)
 
 
 def test_kill_between_the_overwrite_renames_keeps_the_old_result(
