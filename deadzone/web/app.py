@@ -33,9 +33,12 @@ Security (the server is meant for one planner on one machine): it binds to
 read once at start-up (no path from a URL ever reaches the file system);
 POST bodies must be ``application/json``, at most :data:`MAX_BODY_BYTES`
 (413 beyond), and pass :func:`deadzone.web.validate.parse_body` (400 with a
-JSON ``error`` otherwise); on loopback the ``Host`` header must name the
-loopback address (defeats DNS rebinding) and a cross-site ``Origin`` is
-refused (403); responses carry a restrictive Content-Security-Policy.
+JSON ``error`` otherwise); the ``Host`` header must name the loopback
+address, or (bound to another interface) be an IP address literal: never a
+DNS name (defeats DNS rebinding); a cross-site ``Origin`` is refused (403); at
+most :data:`MAX_CONNECTIONS` connections are served at once (503 beyond), and
+a client that goes away is one log line; responses carry a restrictive
+Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -85,6 +89,8 @@ _DRAIN_LIMIT_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_RASTER_PX = 768
 #: Seconds a connection may stay idle before the server drops it.
 _SOCKET_TIMEOUT_S = 15.0
+#: Connections served at once (each holds a thread); more get a 503.
+MAX_CONNECTIONS = 32
 
 _STATUS_CODES = {"covered": "c", "marginal": "m", "dead": "d", "unknown": "u"}
 _TOWER_FIELDS = (
@@ -508,6 +514,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr: tuple[str, int], app: WhatIfApp) -> None:
         self.app = app
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.static = _static_files()
         self.loopback = is_loopback(addr[0])
         super().__init__(addr, _Handler)
@@ -517,6 +524,50 @@ class _Server(ThreadingHTTPServer):
         self.allowed_hosts = {f"{h}:{port}" for h in names}
         if port == 80:
             self.allowed_hosts |= set(names)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """At most MAX_CONNECTIONS connections at once: one more is answered 503
+        and closed at once, not given a thread (a flood cannot exhaust them)."""
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (closed, reset, timed out) is one log line,
+        not a traceback; anything else keeps the traceback, in the log."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, TimeoutError)):
+            logger.info("%s: connection ended (%s)", client_address[0], type(exc).__name__)
+            return
+        logger.exception("request from %s failed", client_address[0])
+
+    def host_allowed(self, host: str) -> bool:
+        """The Host header names this server: one of its loopback names, or
+        (bound to another interface) any IP address literal, never a DNS name
+        (a page whose name an attacker re-points at this server, "DNS
+        rebinding", sends its own name)."""
+        if host in self.allowed_hosts:
+            return True
+        if self.loopback:
+            return False
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            return False
+        return True
 
     @property
     def url(self) -> str:
@@ -582,9 +633,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Host/Origin checks; False (and an answer sent) when refused."""
         srv = self.server
         host = self.headers.get("Host", "")
-        if srv.loopback and host not in srv.allowed_hosts:
+        if not srv.host_allowed(host):
             self.close_connection = True
-            self._error(403, f"Host {host[:60]!r} is not this loopback server")
+            what = "this loopback server" if srv.loopback else "an address of this server"
+            self._error(403, f"Host {host[:60]!r} is not {what}")
             return False
         origin = self.headers.get("Origin")
         if origin is not None and self.command != "GET":

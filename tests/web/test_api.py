@@ -487,3 +487,74 @@ def test_malformed_requests_get_json_errors(served: Served) -> None:
         else:  # no usable HTTP version: the answer is the body alone (HTTP/0.9 style)
             body = data
         assert json.loads(body)["status"] == want, (request[:30], data[:200])
+
+
+def _own_server(served: Served, monkeypatch, host: str = "127.0.0.1", slots: int | None = None):  # noqa: ANN001, ANN202
+    """A second server over the same app (bound to ``host``), in a thread."""
+    import threading
+
+    from deadzone.web import app as app_mod
+
+    if slots is not None:
+        monkeypatch.setattr(app_mod, "MAX_CONNECTIONS", slots)
+    srv = app_mod.make_server(served.app, host=host, port=0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    t.start()
+    return srv, t
+
+
+def _stop(srv, t) -> None:  # noqa: ANN001
+    srv.shutdown()
+    srv.server_close()
+    t.join(5)
+
+
+def test_lan_binding_refuses_dns_names_in_host(served: Served, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 18 item 7: bound to another interface there was no Host check, so
+    DNS rebinding from a page in the planner's own browser could drive it."""
+    srv, t = _own_server(served, monkeypatch, host="0.0.0.0")
+    try:
+        port = srv.server_address[1]
+        other = Served(served.url, served.app, ("127.0.0.1", port))
+        for host, want in ((f"evil.example:{port}", 403), (f"192.168.1.20:{port}", 200),
+                           (f"127.0.0.1:{port}", 200), ("", 403)):
+            code, body = _raw(other, f"GET /api/state HTTP/1.1\r\nHost: {host}\r\n"
+                                     "Connection: close\r\n\r\n".encode())
+            assert code == want, (host, body[:200])
+    finally:
+        _stop(srv, t)
+
+
+def test_connections_are_capped(served: Served, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 18 item 7: threads were not capped; a flood of idle connections
+    held one thread each."""
+    srv, t = _own_server(served, monkeypatch, slots=2)
+    try:
+        host, port = srv.server_address[:2]
+        idle = [socket.create_connection((host, port), timeout=10) for _ in range(2)]
+        time.sleep(0.3)  # both accepted and holding their threads
+        with socket.create_connection((host, port), timeout=10) as third:
+            assert third.recv(100).startswith(b"HTTP/1.1 503")
+        for s in idle:
+            s.close()
+        time.sleep(0.3)
+        code, _ = _raw(Served(served.url, served.app, (host, port)),
+                       f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       "Connection: close\r\n\r\n".encode())
+        assert code == 200  # slots are given back
+    finally:
+        _stop(srv, t)
+
+
+def test_a_client_that_went_away_is_one_log_line(served: Served, caplog, capsys) -> None:  # noqa: ANN001
+    """Issue 18 item 7: clients that disconnected left BrokenPipe tracebacks."""
+    from deadzone.web.app import _Server
+
+    fake = _Server.__new__(_Server)
+    try:
+        raise BrokenPipeError(32, "Broken pipe")
+    except BrokenPipeError:
+        with caplog.at_level("INFO", logger="deadzone.web.app"):
+            fake.handle_error(None, ("127.0.0.1", 5555))
+    assert "connection ended (BrokenPipeError)" in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
