@@ -91,6 +91,9 @@ DEFAULT_MAX_RASTER_PX = 768
 _SOCKET_TIMEOUT_S = 15.0
 #: Connections served at once (each holds a thread); more get a 503.
 MAX_CONNECTIONS = 32
+#: A request (line, headers, body) must have arrived this long (s) after it
+#: began, or its connection is closed: a header trickle cannot hold a thread.
+REQUEST_DEADLINE_S = 30.0
 
 _STATUS_CODES = {"covered": "c", "marginal": "m", "dead": "d", "unknown": "u"}
 _TOWER_FIELDS = (
@@ -589,6 +592,30 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = _SOCKET_TIMEOUT_S
 
     # -- plumbing
+    def handle_one_request(self) -> None:
+        """One request under :data:`REQUEST_DEADLINE_S`: a watchdog closes the
+        connection if the request has not fully arrived by then (the socket
+        timeout alone restarts with every byte of a trickle)."""
+        self._watchdog = threading.Timer(REQUEST_DEADLINE_S, self._cut)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._watchdog.cancel()
+
+    def _received(self) -> None:
+        """The request has fully arrived: handling it has no deadline."""
+        self._watchdog.cancel()
+
+    def _cut(self) -> None:
+        logger.info("%s: request not received within %g s; connection closed",
+                    self.client_address[0], REQUEST_DEADLINE_S)
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         logger.info("%s %s", self.address_string(), format % args)
 
@@ -658,6 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- methods
     def do_GET(self) -> None:  # noqa: N802
+        self._received()
         path = self._route()
         if path is None or not self._guard():
             return
@@ -705,6 +733,7 @@ class _Handler(BaseHTTPRequestHandler):
         # The body is read (within the size limit) before any refusal, so the
         # client always gets the answer rather than a reset connection.
         raw = self._read_body()
+        self._received()
         if raw is None or not self._guard():
             return
         action = path.removeprefix("/api/") if path.startswith("/api/") else None

@@ -558,3 +558,38 @@ def test_a_client_that_went_away_is_one_log_line(served: Served, caplog, capsys)
             fake.handle_error(None, ("127.0.0.1", 5555))
     assert "connection ended (BrokenPipeError)" in caplog.text
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_header_trickle_is_cut_at_the_deadline(served: Served, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 18 item 7: a header trickle (a byte every few seconds, each within
+    the socket timeout) held a connection and its thread open forever."""
+    from deadzone.web import app as app_mod
+
+    monkeypatch.setattr(app_mod, "REQUEST_DEADLINE_S", 1.0)
+    srv, t = _own_server(served, monkeypatch)
+    try:
+        host, port = srv.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as s:
+            s.sendall(b"GET /api/state HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            closed = False
+            while time.monotonic() - t0 < 5.0:
+                try:
+                    s.sendall(b"X")
+                    s.settimeout(0.2)
+                    if s.recv(100) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - t0 < 3.0
+        # a normal request on the same server is answered
+        code, _ = _raw(Served(served.url, served.app, (host, port)),
+                       f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       "Connection: close\r\n\r\n".encode())
+        assert code == 200
+    finally:
+        _stop(srv, t)
