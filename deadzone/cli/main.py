@@ -130,6 +130,15 @@ def _register() -> None:
 _register()
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the command as Ctrl-C does: through every ``finally`` (the
+    temporary files and folders of a run are removed) instead of at once."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="deadzone")

@@ -96,7 +96,9 @@ SCENARIO_FILES: tuple[str, ...] = (
 
 _FORMAT = "deadzone-scenario"
 _FORMAT_VERSION = 1
-_SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml")
+#: Files GDAL/SQLite may write beside a temporary file (the overview file of a
+#: COG while it is built, ``.ovr.tmp``, included).
+_SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml", ".ovr", ".ovr.tmp")
 
 
 @contextlib.contextmanager

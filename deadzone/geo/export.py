@@ -123,7 +123,8 @@ def _sweep_temporaries(out: Path, names: tuple[str, ...]) -> None:
     patterns = []
     for name in names:
         stem, suffix = re.escape(Path(name).stem), re.escape(Path(name).suffix)
-        patterns.append(rf"\.{stem}\.[0-9a-f]{{8}}\.tmp{suffix}(-journal|-wal|-shm|\.aux\.xml)?")
+        patterns.append(
+            rf"\.{stem}\.[0-9a-f]{{8}}\.tmp{suffix}(-journal|-wal|-shm|\.aux\.xml|\.ovr|\.ovr\.tmp)?")
         patterns.append(rf"\.{re.escape(name)}\.[A-Za-z0-9_]+\.tmp")
     pattern = re.compile("|".join(f"(?:{p})" for p in patterns))
     for entry in out.iterdir():

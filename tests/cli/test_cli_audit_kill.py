@@ -57,8 +57,9 @@ def _state(folder: Path) -> dict[str, float]:
     return state
 
 
-def _run_and_kill(cmd: list[str], out: Path, delay_s: float, err: Path) -> int | None:
-    """Start ``cmd``; once the folder starts changing, wait ``delay_s`` and SIGKILL."""
+def _run_and_kill(cmd: list[str], out: Path, delay_s: float, err: Path,
+                  sig: int = signal.SIGKILL) -> int | None:
+    """Start ``cmd``; once the folder starts changing, wait ``delay_s`` and send ``sig``."""
     before = _state(out)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with err.open("w", encoding="utf-8") as fh:
@@ -70,7 +71,7 @@ def _run_and_kill(cmd: list[str], out: Path, delay_s: float, err: Path) -> int |
                 break
             time.sleep(0.002)
         time.sleep(delay_s)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
     finally:
         proc.wait(timeout=30)
     return proc.returncode
@@ -112,3 +113,31 @@ def test_killed_audit_leaves_old_or_new_complete_files(tmp_path: Path) -> None:
         for n in OUT_FILES:
             assert (out / n).read_bytes() == new_bytes[n], n
     assert killed >= 1  # at least one run really died while writing
+
+
+def test_sigterm_leaves_no_temporaries_and_the_next_run_sweeps_gdal_leftovers(
+        tmp_path: Path) -> None:
+    """Issue 18 item 6: SIGTERM ended a command without its ``finally`` blocks
+    (temporary files and folders stayed), and the ``.ovr.tmp`` GDAL leaves
+    beside a killed COG was not swept by the next ``--overwrite``."""
+    base = _inputs(tmp_path / "in")
+    args = [*base, "--radius-km", "4", "--threshold-dbm", "-100"]
+    ref = tmp_path / "ref"
+    assert CliRunner().invoke(cli, [*args, "--out", str(ref)]).exit_code == 0
+    rng = random.Random(11)
+    terminated = 0
+    for k in range(3):
+        out = tmp_path / f"t{k}"
+        shutil.copytree(ref, out)
+        cmd = [sys.executable, "-m", "deadzone", *args, "--out", str(out), "--overwrite"]
+        rc = _run_and_kill(cmd, out, rng.uniform(0.0, 0.3), tmp_path / f"e{k}.txt",
+                           sig=signal.SIGTERM)
+        assert rc in (0, 128 + signal.SIGTERM), (tmp_path / f"e{k}.txt").read_text()
+        terminated += rc != 0
+        assert sorted(p.name for p in out.iterdir()) == sorted(OUT_FILES)  # nothing left over
+    assert terminated >= 1
+    # what a SIGKILL can leave beside a COG: swept by the next run
+    leftover = out / ".coverage.0123abcd.tmp.tif.ovr.tmp"
+    leftover.write_bytes(b"x" * 100)
+    assert CliRunner().invoke(cli, [*args, "--out", str(out), "--overwrite"]).exit_code == 0
+    assert not leftover.exists()
