@@ -1061,6 +1061,8 @@ def _run_locked(
             progress(len(rows), total)
 
     _execute(todo, out, scheduler, workers or (os.cpu_count() or 1), done)
+    for stale in out.glob(".*.tmp-*"):  # a worker killed mid-scenario (Dask retries elsewhere)
+        _rmtree_quiet(stale)
     df = pd.DataFrame([rows[sc.name] for sc in scs])
     for col in [c for c in df.columns if c.startswith("reason_")]:
         df[col] = df[col].where(df["status"] != "ok", df[col].fillna(0)).astype("Int64")

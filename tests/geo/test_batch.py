@@ -723,3 +723,22 @@ def test_workers_die_with_a_killed_batch(batch_file: Path, tmp_path: Path) -> No
                 os.kill(w, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_temporaries_of_a_killed_worker_are_swept_at_the_end(batch_file: Path, tmp_path: Path,
+                                                            monkeypatch) -> None:  # noqa: ANN001
+    """Issue 18 item 6: a Dask worker killed mid-scenario left ``.<name>.tmp-*``
+    in a batch that then succeeded (the task ran again elsewhere)."""
+    from deadzone.geo import batch as batch_mod
+
+    real = batch_mod._execute
+
+    def dying_worker(todo, out, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        (out / f".{todo[0].name}.tmp-deadbeef").mkdir()  # what the killed worker left
+        return real(todo, out, *a, **k)
+
+    monkeypatch.setattr(batch_mod, "_execute", dying_worker)
+    out = tmp_path / "out"
+    df = run_batch(load_batch(batch_file)[3:4], out, workers=1)
+    assert (df["status"] == "ok").all()
+    assert not list(out.glob(".*.tmp-*"))
