@@ -992,7 +992,8 @@ def run_batch(
     Raises
     ------
     OutputExistsError
-        If outputs exist and neither ``resume`` nor ``overwrite`` is set.
+        If outputs exist and neither ``resume`` nor ``overwrite`` is set, or
+        another batch is writing the folder (its PID is named).
     """
     scs = list(scenarios)
     out = Path(out_dir)
