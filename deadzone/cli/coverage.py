@@ -182,9 +182,10 @@ def _tiled(dem_path: Path, towers_path: Path, towers, out: Path,  # noqa: ANN001
         if not src.projected_m or resample:
             # Geographic (or resampled) DEM: warp the window to a metric grid
             # on disk first, band by band, then read that window by window.
-            import tempfile
+            from deadzone.data.io import make_workdir, sweep_dead_workdirs
 
-            work = Path(tempfile.mkdtemp(prefix=".warp-", dir=out))
+            sweep_dead_workdirs(out, (".tiles-", ".warp-"))
+            work = make_workdir(out, ".warp-")
             if not quiet:
                 click.echo(f"warping {dem_path.name} to a metric grid on disk ...", err=True)
             src = DiskDem(warp_to_disk(dem_path, work / "dem.tif", bounds_lonlat=bounds,

@@ -73,6 +73,8 @@ __all__ = [
     "write_raster",
     "atomic_path",
     "gpkg_timestamp",
+    "make_workdir",
+    "sweep_dead_workdirs",
     "SCENARIO_FILES",
 ]
 
@@ -152,6 +154,55 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         for s in _SIDE_SUFFIXES:  # e.g. an .aux.xml GDAL may leave behind
             with contextlib.suppress(FileNotFoundError):
                 tmp.with_name(tmp.name + s).unlink()
+
+
+#: Inside a work folder: the PID of the process that owns it.
+WORKDIR_OWNER = "owner.pid"
+
+
+def make_workdir(out: Path, prefix: str) -> Path:
+    """A temporary work folder inside ``out`` (``<prefix><random>``), marked
+    with this process's PID so that a later run can tell a folder a killed run
+    left (:func:`sweep_dead_workdirs`) from one a live run is using."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=out))
+    (work / WORKDIR_OWNER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    return work
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def sweep_dead_workdirs(out: Path, prefixes: tuple[str, ...]) -> list[Path]:
+    """Remove the work folders (names starting with one of ``prefixes``) whose
+    owner process is gone: what a ``kill -9`` left (a 240 MB ``.tiles-*``
+    folder, say).  Folders of live runs, and unmarked ones, are kept."""
+    import shutil
+
+    swept = []
+    if not out.is_dir():
+        return swept
+    for d in out.iterdir():
+        if not (d.is_dir() and d.name.startswith(prefixes)):
+            continue
+        try:
+            pid = int((d / WORKDIR_OWNER).read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            swept.append(d)
+    return swept
 
 
 def _fsync(path: Path) -> None:

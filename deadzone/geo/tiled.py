@@ -802,20 +802,20 @@ def write_tiled_cogs(
     ``best_server_<band>.tif`` (as ``deadzone coverage`` writes them).
     """
     import shutil
-    import tempfile
 
     import rasterio
     import rasterio.shutil
     from rasterio.windows import Window
 
-    from deadzone.data.io import atomic_path
+    from deadzone.data.io import atomic_path, make_workdir, sweep_dead_workdirs
 
     out = Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
     specs = _raster_specs(run)
     rows, cols = run.shape
     reached = 0
-    work = Path(tempfile.mkdtemp(prefix=".tiles-", dir=out))
+    sweep_dead_workdirs(out, (".tiles-", ".warp-"))
+    work = make_workdir(out, ".tiles-")
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=1):
             dsts = []

@@ -414,3 +414,28 @@ def test_too_small_budget_names_the_smallest_that_works() -> None:
     # above the program's own needs a smaller radius is a way out, and said
     with pytest.raises(ParameterError, match=r"or lower --radius-km"):
         plan_tiles((4000, 4000), budget_bytes=720 * mb, base_bytes=556 * mb, **kw)
+
+
+def test_work_folders_of_killed_runs_are_swept(tmp_path) -> None:  # noqa: ANN001
+    """Issue 18 item 6: a SIGKILLed ``coverage`` left its ``.tiles-*`` work
+    folder (240 MB) forever; the next run into the folder removes a dead
+    owner's folders and keeps those of live runs."""
+    import subprocess
+    import sys
+
+    from deadzone.data.io import WORKDIR_OWNER, make_workdir, sweep_dead_workdirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    gone = tmp_path / ".tiles-abc123"
+    gone.mkdir()
+    (gone / WORKDIR_OWNER).write_text(dead.stdout)
+    (gone / "rx_dbm.tif").write_bytes(b"x" * 1000)
+    live = make_workdir(tmp_path, ".warp-")  # this process: alive
+    unmarked = tmp_path / ".tiles-old"
+    unmarked.mkdir()
+    other = tmp_path / ".somethingelse-1"
+    other.mkdir()
+    (other / WORKDIR_OWNER).write_text(dead.stdout)
+    assert sweep_dead_workdirs(tmp_path, (".tiles-", ".warp-")) == [gone]
+    assert not gone.exists() and live.is_dir() and unmarked.is_dir() and other.is_dir()
