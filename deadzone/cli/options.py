@@ -198,7 +198,8 @@ def coverage_label(label: str, *, sweep: bool = True) -> str:
 
 
 class progress_bar:  # noqa: N801 - used like a function in a with-statement
-    """A rich progress bar fed by ``(done, total)`` callbacks."""
+    """A rich progress bar fed by ``(done, total)`` callbacks, with the time
+    elapsed and an estimate of the time left (on stderr; nothing when quiet)."""
 
     def __init__(self, description: str, *, quiet: bool) -> None:
         self.description = description
@@ -210,11 +211,19 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
         if self.quiet:
             return lambda done, total: None
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
+        # elapsed and remaining: a long tiled run says how long it has left
         self._progress = Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            TimeElapsedColumn(), "eta", TimeRemainingColumn(), console=Console(stderr=True),
+            transient=True,
         )
         self._progress.start()
         self._task = self._progress.add_task(self.description, total=None)

@@ -114,3 +114,21 @@ def test_a_warning_line_is_printed_once_per_command() -> None:
     for _ in range(2):  # and again in the next command
         out = CliRunner().invoke(grp, ["twice"]).output
         assert out.count("have population 0") == 1 and out.count("another line") == 1
+
+
+def test_progress_bars_show_time_left() -> None:
+    """Issue 18 item 8: a tiled run of 14+ minutes showed no estimate of the rest."""
+    from rich.progress import TimeRemainingColumn
+
+    from deadzone.cli.options import progress_bar
+
+    bar = progress_bar("tiles", quiet=False)
+    update = bar.__enter__()
+    try:
+        update(3, 10)
+        assert any(isinstance(c, TimeRemainingColumn) for c in bar._progress.columns)
+    finally:
+        bar.__exit__(None, None, None)
+    quiet = progress_bar("tiles", quiet=True)
+    quiet.__enter__()(1, 2)  # nothing shown, nothing fails
+    assert quiet._progress is None
