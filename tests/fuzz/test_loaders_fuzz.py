@@ -249,10 +249,12 @@ def _village_features(draw: st.DrawFn) -> tuple[list[dict], tuple]:
         what = draw(st.sampled_from(["population", "households", "coords"]))
         if what == "coords":
             big = draw(st.sampled_from([1e300, -1e300, 200.0, -95.0, 1e6]))
-            feats[i]["geometry"] = {
-                "type": "Point",
-                "coordinates": [big, draw(st.floats(-1e6, 1e6))],
-            }
+            y = draw(st.floats(-1e6, 1e6))
+            feats[i]["geometry"] = {"type": "Point", "coordinates": [big, y]}
+            # not lon/lat degrees: a one-line error naming the feature (issue 18
+            # item 3, as CSV); -95 with a latitude in range is a valid point
+            if not (-180.0 <= big <= 180.0 and -90.0 <= y <= 90.0):
+                bad = (i, "geometry")
         else:
             value = draw(_BAD_JSON)
             feats[i]["properties"][what] = value
