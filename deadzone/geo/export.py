@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from deadzone.data.io import atomic_path, write_raster
-from deadzone.errors import OutputExistsError
+from deadzone.data.loaders import file_checksum
+from deadzone.errors import DataLoadError, OutputExistsError
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import CoverageResult
 from deadzone.model.schema import TECHS
@@ -45,6 +46,7 @@ __all__ = [
     "SIGNAL_FILES",
     "RASTER_FILES",
     "TABLE_FILES",
+    "verify_audit_folder",
     "check_output_dir",
     "signal_raster_name",
     "write_audit",
@@ -252,13 +254,45 @@ def write_audit(
         grid.servers_table().to_csv(tmp, index=False, encoding=enc)
     paths["servers.csv"] = out / "servers.csv"
 
+    # summary.json is written last and lists the SHA-256 of every other file:
+    # a folder a killed --overwrite left half old, half new is told apart
+    # (verify_audit_folder) instead of read as one audit
+    doc = {**result.summary, "outputs": {name: file_checksum(path)
+                                         for name, path in sorted(paths.items())}}
     with atomic_path(out / "summary.json") as tmp:
         Path(tmp).write_text(
-            json.dumps(result.summary, indent=2, ensure_ascii=False, default=_json_default),
+            json.dumps(doc, indent=2, ensure_ascii=False, default=_json_default),
             encoding="utf-8",
         )
     paths["summary.json"] = out / "summary.json"
     return paths
+
+
+def verify_audit_folder(folder: str | Path) -> None:
+    """Check that an audit folder is one audit: every file its ``summary.json``
+    lists has the checksum recorded there (summaries of older versions list
+    none and pass).
+
+    Raises
+    ------
+    DataLoadError
+        A listed file is missing or differs: the folder mixes two runs (an
+        interrupted ``--overwrite``) or was edited.
+    """
+    folder = Path(folder)
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # the reader reports a missing or unreadable summary itself
+    listed = summary.get("outputs") if isinstance(summary, dict) else None
+    for name, digest in sorted((listed or {}).items()):
+        p = folder / name
+        if not p.is_file() or file_checksum(p) != digest:
+            what = ("is missing" if not p.is_file()
+                    else "differs from the audit its summary.json describes")
+            raise DataLoadError(
+                f"{p}: {what} (the folder mixes two runs, e.g. an interrupted --overwrite, "
+                "or was edited); run the audit again")
 
 
 def _write_rasters(cov: CoverageResult, out: Path) -> dict[str, Path]:

@@ -301,6 +301,9 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     communes_csv: Path | None = None
     if p.is_dir():
+        from deadzone.geo.export import verify_audit_folder
+
+        verify_audit_folder(p)
         for name in ("villages.csv", "villages.gpkg"):
             if (p / name).is_file():
                 src = p / name

@@ -253,12 +253,14 @@ def audit_map(
     import geopandas as gpd
 
     from deadzone.geo.audit import summary_lines
+    from deadzone.geo.export import verify_audit_folder
     from deadzone.maps.folium_map import coverage_map
     from deadzone.model.thresholds import status_labels
 
     folder = Path(audit_dir)
     if not folder.is_dir():
         raise DataLoadError(f"--audit {folder}: audit folder does not exist or is not a folder")
+    verify_audit_folder(folder)
     for p, flag in ((place_dir, "--place"), (fiber_dir, "--fiber")):
         if p is not None and not Path(p).is_dir():
             raise DataLoadError(f"{flag} {p}: folder does not exist or is not a folder")

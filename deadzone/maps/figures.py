@@ -98,6 +98,9 @@ def read_audit_folder(path: str | os.PathLike[str]) -> AuditFolder:
             "(write one with `deadzone audit` or `deadzone demo`)"
         )
     tables: dict[str, pd.DataFrame] = {}
+    from deadzone.geo.export import verify_audit_folder
+
+    verify_audit_folder(folder)
     for name in ("villages.csv", "communes.csv", "provinces.csv"):
         try:
             tables[name] = pd.read_csv(

@@ -82,6 +82,17 @@ def test_report_is_self_contained_and_complete(audit_dir, tmp_path) -> None:
         assert float(px[..., :3].std()) > 0.01
 
 
+def _reseal(folder) -> None:  # noqa: ANN001
+    """Record the folder's current files in its summary.json (as if written so)."""
+    import json
+
+    from deadzone.data.loaders import file_checksum
+
+    s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    s["outputs"] = {n: file_checksum(folder / n) for n in s["outputs"]}
+    (folder / "summary.json").write_text(json.dumps(s), encoding="utf-8")
+
+
 def test_names_are_escaped(audit_dir, tmp_path) -> None:
     _, folder = audit_dir
     bad = tmp_path / "bad"
@@ -91,6 +102,9 @@ def test_names_are_escaped(audit_dir, tmp_path) -> None:
     c = pd.read_csv(bad / "communes.csv")
     c.loc[0, "name"] = "<script>alert('x')</script> & Xã"
     c.to_csv(bad / "communes.csv", index=False)
+    with pytest.raises(DataLoadError, match="communes.csv: differs from the audit"):
+        build_report(bad)  # an edited output is not the audit summary.json describes
+    _reseal(bad)
     text = build_report(bad)
     assert "<script>" not in text
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Xã" in text
@@ -351,6 +365,7 @@ def test_not_covered_table_shows_the_status_metric(audit_dir, tmp_path) -> None:
     v["status_tech"] = v["status_tech"].astype(object)
     v.loc[i, ["status_tech", "best_rx_dbm", "signal_4g_dbm"]] = ["4G", -98.3, -126.14]
     v.to_csv(alt / "villages.csv", index=False)
+    _reseal(alt)
     text = build_report(alt)
     visible = "".join(_parse(text).text)
     assert "4G RSRP" in visible and "-126.1" in visible
