@@ -430,7 +430,7 @@ def _check_degrees(raw: _Raw, gs: gpd.GeoSeries, *, ids: Sequence[Any] | None,
     the first feature (a point in UTM metres in a file declared EPSG:4326, say):
     caught here, before anything estimates a UTM zone from the whole layer."""
     b = shapely.bounds(np.asarray(gs.values, dtype=object))
-    has = np.isfinite(b).all(axis=1) | (np.isinf(b).any(axis=1))
+    has = ~np.isnan(b).any(axis=1)  # empty geometries have NaN bounds
     ok = (np.isfinite(b).all(axis=1) & (b[:, 0] >= -180.0) & (b[:, 2] <= 180.0)
           & (b[:, 1] >= -90.0) & (b[:, 3] <= 90.0))
     bad = np.flatnonzero(has & ~ok)
