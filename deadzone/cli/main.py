@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
+from types import FrameType
 
 import click
 
@@ -130,9 +132,31 @@ def _register() -> None:
 _register()
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import (module initialisation)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """SIGTERM ends the command as Ctrl-C does: through every ``finally`` (the
-    temporary files and folders of a run are removed) instead of at once."""
+    temporary files and folders of a run are removed) instead of at once.
+
+    Not inside an import: an exception raised while a C extension initialises
+    (numpy, matplotlib, Pillow) turns into ``ImportError('initialization
+    failed')`` and can leave the interpreter unable to finalise, so there the
+    signal is sent again 20 ms later, until the import is done.
+    """
+    if _importing(frame):
+        import threading
+
+        retry = threading.Timer(0.02, os.kill, (os.getpid(), signum))
+        retry.daemon = True
+        retry.start()
+        return
     raise SystemExit(128 + signum)
 
 

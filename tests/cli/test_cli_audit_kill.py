@@ -171,3 +171,31 @@ def test_a_folder_mixing_two_runs_is_refused_by_its_readers(tmp_path: Path) -> N
     # the intact folder reads
     assert runner.invoke(cli, ["report", "--audit", str(new), "--out",
                                str(tmp_path / "ok.html")]).exit_code == 0
+
+
+def test_sigterm_during_an_import_ends_the_command_after_it(tmp_path: Path) -> None:
+    """CI saw ``ImportError: coverage_map needs matplotlib`` (exit 2) from a
+    SIGTERM that came while matplotlib initialised: an exception raised inside a
+    C extension's initialisation becomes ``ImportError('initialization
+    failed')``.  The handler lets the import finish, then ends the command."""
+    (tmp_path / "slowmod.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(0.3)\n"
+        "print('imported', flush=True)\n", encoding="utf-8")
+    script = (
+        "import signal, sys, time\n"
+        "from deadzone.cli.main import _on_sigterm\n"
+        "signal.signal(signal.SIGTERM, _on_sigterm)\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import slowmod\n"
+        "print('after', flush=True)\n"
+        "time.sleep(20)\n"
+        "print('not ended', flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 128 + signal.SIGTERM, res.stderr
+    assert res.stdout.split() == ["imported", "after"]
+    assert time.monotonic() - t0 < 15
