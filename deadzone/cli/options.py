@@ -29,6 +29,7 @@ __all__ = [
     "progress_bar",
     "run_audit_and_write",
     "load_scenario_dir",
+    "session_options",
     "whatif_session",
 ]
 
@@ -292,6 +293,20 @@ _AUDIT_INPUT_OPTIONS = (
 )
 
 
+def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-memory`` and ``--max-towers`` of a what-if session (``whatif``, ``serve``)."""
+    f = click.option(
+        "--max-towers", type=click.IntRange(1, None), default=None, metavar="N",
+        help="Most towers the session holds, existing and added (default 20,000); an add "
+             "beyond it is refused.")(f)
+    return click.option(
+        "--max-memory", default=None, metavar="SIZE",
+        help="Memory the session may use, e.g. 4GB, 1.5GiB or 25% (default: 50% of "
+             "physical memory). Towers' coverage windows beyond it are dropped, least "
+             "recently used first, and recomputed when an edit nearby needs them: results "
+             "are the same, such an edit is slower.")(f)
+
+
 def whatif_session(
     scenario_dir: Path,
     engine: EngineOptions,
@@ -299,6 +314,8 @@ def whatif_session(
     quiet: bool,
     label: str = "coverage (towers)",
     check: Callable[[Any], None] | None = None,
+    max_memory: str | None = None,
+    max_towers: int | None = None,
 ) -> tuple[Any, Any]:
     """Load a scenario folder and compute its what-if session (with a progress bar).
 
@@ -306,15 +323,20 @@ def whatif_session(
     ``(scenario, session)``; the thresholds are ``engine.thresholds``.
     ``check(scenario)``, if given, runs before the session's coverage is
     computed, so that a bad request fails at once instead of after it.
+    ``max_memory`` (a ``--max-memory`` size) and ``max_towers`` bound the session.
     """
-    from deadzone.geo.whatif import Session
+    from deadzone.geo.memory import parse_memory
+    from deadzone.geo.whatif import MAX_TOWERS, Session
+
+    budget = None if max_memory is None else parse_memory(max_memory)
 
     scenario = load_scenario_dir(scenario_dir)
     if check is not None:
         check(scenario)
     with progress_bar(coverage_label(label), quiet=quiet) as update:
         session = Session(scenario, params=engine.params, thresholds=engine.thresholds,
-                          n_threads=engine.threads, progress=update)
+                          n_threads=engine.threads, progress=update,
+                          max_memory_bytes=budget, max_towers=max_towers or MAX_TOWERS)
     return scenario, session
 
 

@@ -11,6 +11,7 @@ from deadzone.cli.options import (
     EngineOptions,
     engine_options,
     scenario_option,
+    session_options,
     whatif_session,
 )
 from deadzone.model.thresholds import status_labels
@@ -42,6 +43,7 @@ __all__ = ["serve_cmd"]
     show_default=True,
     help="Longest side of the coverage image redrawn after each edit (pixels).",
 )
+@session_options
 @engine_options
 def serve_cmd(
     scenario_dir: Path,
@@ -49,6 +51,8 @@ def serve_cmd(
     port: int,
     open_browser: bool,
     raster_px: int,
+    max_memory: str | None,
+    max_towers: int | None,
     engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
@@ -80,7 +84,8 @@ def serve_cmd(
             "edit the session; use the default 127.0.0.1 unless you mean it",
             err=True,
         )
-    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet)
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
+                                       max_memory=max_memory, max_towers=max_towers)
     app = WhatIfApp(
         session,
         max_raster_px=raster_px,

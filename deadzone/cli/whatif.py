@@ -16,6 +16,7 @@ from deadzone.cli.options import (
     load_scenario_dir,
     out_dir_option,
     scenario_option,  # noqa: F401  (load_scenario_dir re-exported)
+    session_options,
     whatif_session,
 )
 from deadzone.errors import ParameterError
@@ -181,6 +182,7 @@ def parse_edit(text: str) -> tuple[str, dict[str, float | str]]:
     "azimuth_deg, beamwidth_deg, tilt_deg, bandwidth_mhz.",
 )
 @out_dir_option
+@session_options
 @engine_options
 def whatif_cmd(
     scenario_dir: Path,
@@ -190,6 +192,8 @@ def whatif_cmd(
     moves: tuple[str, ...],
     edits_opt: tuple[str, ...],
     out_dir: Path,
+    max_memory: str | None,
+    max_towers: int | None,
     engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
@@ -227,8 +231,14 @@ def whatif_cmd(
                                       *(e[0] for e in parsed_edits)],
                        points=[*((m[1], m[2]) for m in parsed_moves),
                                *((a["lon"], a["lat"]) for a in parsed_adds)])
+        if max_towers is not None:
+            n = len(scenario.towers) - len(set(removes)) + len(parsed_adds)
+            if n > max_towers:
+                raise ParameterError(
+                    f"the edits leave {n:,} towers, more than --max-towers {max_towers:,}")
 
-    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet, check=check)
+    scenario, session = whatif_session(scenario_dir, engine, quiet=quiet, check=check,
+                                       max_memory=max_memory, max_towers=max_towers)
     before = session.result
     rx_before = before.coverage.rx.best_dbm.copy()
     # The session patches its composites in place: keep the "before" metrics.

@@ -5,6 +5,9 @@ bit (see :func:`_patch_composite`)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +29,9 @@ from deadzone.model.dem import Dem
 
 __all__ = [
     "Footprint",
+    "WindowStore",
     "tower_footprint",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -134,19 +137,87 @@ def _union(
 
 @dataclass(frozen=True)
 class _Contrib:
-    """One tower's contribution to one composite: window, offset, count threshold."""
+    """One tower's contribution to one composite: where its window lies, its
+    offset and count threshold, and ``load()`` giving the window itself (kept
+    or recomputed: see :class:`WindowStore`)."""
 
     index: int
-    window: npt.NDArray[np.float32]
     row_off: int
     col_off: int
+    shape: tuple[int, int]
     metric_offset_db: float
     threshold_dbm: float
+    load: Callable[[], npt.NDArray[np.float32]]
+
+    @classmethod
+    def of(cls, index: int, window: npt.NDArray[np.float32], row_off: int, col_off: int,
+           metric_offset_db: float, threshold_dbm: float) -> _Contrib:
+        """A contribution whose window is at hand."""
+        return cls(index, row_off, col_off, (int(window.shape[0]), int(window.shape[1])),
+                   metric_offset_db, threshold_dbm, lambda: window)
+
+    @property
+    def empty(self) -> bool:
+        return self.shape[0] == 0 or self.shape[1] == 0
 
     @property
     def box(self) -> tuple[int, int, int, int]:
-        h, w = self.window.shape
+        h, w = self.shape
         return (self.row_off, self.col_off, self.row_off + h, self.col_off + w)
+
+
+class WindowStore:
+    """Tower windows kept within a byte budget, the least recently used dropped first.
+
+    A what-if session needs a tower's window again only when an edit nearby
+    refolds cells it reaches.  A dropped window is recomputed then: the sweep
+    is deterministic and does not depend on the thread count, so the
+    recomputed window is bit for bit the one dropped (checked on its box).
+
+    Parameters
+    ----------
+    budget_bytes : int or None
+        Most bytes of windows kept; None keeps every window.
+    """
+
+    def __init__(self, budget_bytes: int | None) -> None:
+        self.budget_bytes = budget_bytes
+        self._kept: OrderedDict[int, npt.NDArray[np.float32]] = OrderedDict()
+        self.nbytes = 0
+        #: Windows computed again after being dropped.
+        self.recomputed = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, key: int) -> npt.NDArray[np.float32] | None:
+        """The kept window ``key`` (now the most recently used), or None."""
+        with self._lock:
+            win = self._kept.get(key)
+            if win is not None:
+                self._kept.move_to_end(key)
+            return win
+
+    def put(self, key: int, window: npt.NDArray[np.float32]) -> None:
+        """Keep ``window`` under ``key``; drop the least recently used beyond the budget."""
+        with self._lock:
+            self._drop(key)
+            self._kept[key] = window
+            self.nbytes += window.nbytes
+            while self.budget_bytes is not None and self.nbytes > self.budget_bytes:
+                _, w = self._kept.popitem(last=False)
+                self.nbytes -= w.nbytes
+
+    def drop(self, key: int) -> None:
+        """Forget window ``key`` (its tower was removed or changed)."""
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: int) -> None:
+        w = self._kept.pop(key, None)
+        if w is not None:
+            self.nbytes -= w.nbytes
 
 
 def _patch_composite(
@@ -177,6 +248,8 @@ def _patch_composite(
     order (:func:`~deadzone.kernels.composite.fold_cells`, the merge kernel's
     update), so the composite equals a from-scratch fold bit for bit.
     """
+    old = None if old is None or old.empty else old
+    new = None if new is None or new.empty else new
     box = _union(old.box if old is not None else None, new.box if new is not None else None)
     if box is None:
         return 0
@@ -184,9 +257,9 @@ def _patch_composite(
     dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
     grid = (comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers)
     k = 0
-    if old is not None and old.window.size:
+    if old is not None:
         k += _kw.remove_cells(
-            old.window,
+            old.load(),
             old.row_off,
             old.col_off,
             float(old.metric_offset_db),
@@ -196,9 +269,9 @@ def _patch_composite(
             b0,
             dirty,
         )
-    if new is not None and new.window.size:
+    if new is not None:
         k += _kw.insert_cells(
-            new.window,
+            new.load(),
             new.row_off,
             new.col_off,
             float(new.metric_offset_db),
@@ -211,19 +284,23 @@ def _patch_composite(
         )
     if k == 0:
         return 0
-    # The flagged cells, row by row, refolded from every window in tower order.
+    # The flagged cells, row by row, refolded from every window in tower order;
+    # only windows over the flagged cells' bounding box are loaded.
     row_ptr = np.empty(a1 - a0 + 1, dtype=np.int64)
     cols = np.empty(k, dtype=np.int64)
     _kw.list_cells(dirty, b0, row_ptr, cols)
+    rows_hit = np.flatnonzero(np.diff(row_ptr))
+    d0, d1 = a0 + int(rows_hit[0]), a0 + int(rows_hit[-1]) + 1
+    e0, e1 = int(cols.min()), int(cols.max()) + 1
     part = new_composite((k,), threshold_dbm=comp.threshold_dbm)
     for c in fold:
-        if c.window.size == 0:
+        if c.empty:
             continue
         r0, c0, r1, c1 = c.box
-        if r0 >= a1 or r1 <= a0 or c0 >= b1 or c1 <= b0:
+        if r0 >= d1 or r1 <= d0 or c0 >= e1 or c1 <= e0:
             continue
         _kw.fold_cells(
-            c.window,
+            c.load(),
             c.row_off,
             c.col_off,
             c.index,
@@ -250,8 +327,8 @@ def _warm_patch_kernels() -> None:
     """
     win = np.array([[-90.0, -91.0], [np.nan, -92.0]], dtype=np.float32)
     comp = new_composite((2, 2), threshold_dbm=-100.0)
-    a = _Contrib(0, win, 0, 0, 0.0, -100.0)
-    b = _Contrib(1, win, 0, 0, 0.0, -100.0)
+    a = _Contrib.of(0, win, 0, 0, 0.0, -100.0)
+    b = _Contrib.of(1, win, 0, 0, 0.0, -100.0)
     merge_into(comp, win, 0, 0, 0, threshold_dbm=-100.0)
     merge_into(comp, win, 0, 0, 1, threshold_dbm=-100.0)
     _patch_composite(comp, b, b, [a, b])

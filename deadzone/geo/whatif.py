@@ -16,12 +16,15 @@ edited tower set, cell for cell and village for village (tested).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -46,6 +49,7 @@ from deadzone.geo.coverage import (
 )
 from deadzone.geo.footprint import (
     Footprint,
+    WindowStore,
     _as_objects,
     _Contrib,
     _patch_composite,
@@ -53,6 +57,7 @@ from deadzone.geo.footprint import (
     _warm_patch_kernels,
     tower_footprint,
 )
+from deadzone.geo.memory import default_memory_bytes, format_bytes, process_rss_bytes
 from deadzone.geo.rollup import rollup, summary_dict
 from deadzone.geo.village_delta import (
     WhatIfDelta,
@@ -102,6 +107,26 @@ _FIXED_COLUMNS = frozenset(
     }
 )
 
+#: Most towers a session holds unless told otherwise (``max_towers``): a
+#: province has hundreds to a few thousand; the tower table, composites and
+#: per-tower state of a session past this are a mistake, not a plan.
+MAX_TOWERS = 20_000
+#: Bytes per cell of one composite (best, server, second, count).
+_COMPOSITE_CELL_BYTES = 4 + 4 + 4 + 2
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one tower's window lies on the grid; the window itself is in the
+    session's :class:`~deadzone.geo.footprint.WindowStore` under ``key``."""
+
+    key: int
+    row_off: int
+    col_off: int
+    shape: tuple[int, int]
+    reach: tuple[int, int, int, int]
+
+
 #: Tower fields :meth:`Session.edit` may change.
 EDITABLE: tuple[str, ...] = (
     "height_m",
@@ -133,6 +158,23 @@ class Session:
         ``progress(done, total)`` while the initial windows are computed.
     params : EngineParams, optional
         The engine settings in one value instead of ``model`` ... ``itm``.
+    max_memory_bytes : int, optional
+        Memory the session may use, this process included (default: half
+        the machine's, :func:`deadzone.geo.memory.default_memory_bytes`).
+        What is left after the process, the composites and one tower's
+        computation keeps towers' windows; windows beyond it are dropped,
+        least recently used first, and recomputed when an edit nearby needs
+        them (bit for bit the same, so results do not depend on the budget;
+        only such an edit's time does).
+    max_towers : int, optional
+        Most towers the session holds (default :data:`MAX_TOWERS`).
+
+    Raises
+    ------
+    ParameterError
+        More towers than ``max_towers``, or ``max_memory_bytes`` below what
+        the session needs before keeping any window (the message gives the
+        smallest budget that works).
 
     Examples
     --------
@@ -157,6 +199,8 @@ class Session:
         n_threads: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         params: EngineParams | None = None,
+        max_memory_bytes: int | None = None,
+        max_towers: int = MAX_TOWERS,
     ) -> None:
         self.params = engine_params(params, model=model, radius_km=radius_km,
                                     rx_height_m=rx_height_m, k_factor=k_factor,
@@ -171,6 +215,12 @@ class Session:
             raise SchemaError("towers have no CRS; expected EPSG:4326 lon/lat")
         self._towers = towers.to_crs(4326).reset_index(drop=True)
         self._towers.attrs = dict(towers.attrs)
+        self.max_towers = int(max_towers)
+        if len(self._towers) > self.max_towers:
+            raise ParameterError(
+                f"the scenario has {len(self._towers):,} towers; a what-if session holds at "
+                f"most {self.max_towers:,} (max_towers, --max-towers): split the area"
+            )
         ids = self._towers["tower_id"].astype(str)
         if ids.duplicated().any():
             raise SchemaError(f"tower_id {ids[ids.duplicated()].iloc[0]!r} appears twice")
@@ -189,14 +239,17 @@ class Session:
         self._x = list(grid.x_m)
         self._y = list(grid.y_m)
         self._off = list(grid.metric_offset_db)
-        self._fp: list[Footprint | None] = [None] * len(self._ids)
+        self._store = WindowStore(self._window_budget(max_memory_bytes))
+        self._keys = itertools.count()
+        self._slots: list[_Slot | None] = [None] * len(self._ids)
+        self._window_lock = threading.Lock()
         todo = [i for i, s in enumerate(self._sites) if s is not None]
         inner = max(1, self.n_threads // max(1, len(todo)))
         outer = max(1, self.n_threads // inner)
 
         def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
             fp = self._footprint(self._sites[i], inner)  # type: ignore[arg-type]
-            self._fp[i] = fp
+            self._slots[i] = self._keep(fp)
             return fp.window, fp.row_off, fp.col_off
 
         shape = self._dem.shape
@@ -275,10 +328,18 @@ class Session:
             self._audit = self._rollup()
         return self._audit
 
-    @property
-    def footprints(self) -> list[Footprint | None]:
-        """Cached per-tower windows (None for towers outside the DEM)."""
-        return list(self._fp)
+    def memory(self) -> dict[str, int | None]:
+        """The window store now: ``windows_kept``, ``window_bytes``,
+        ``window_budget_bytes`` (None: unbounded), ``windows_recomputed``
+        (since the session began) and ``towers``."""
+        st = self._store
+        return {
+            "towers": len(self._ids),
+            "windows_kept": len(st),
+            "window_bytes": st.nbytes,
+            "window_budget_bytes": st.budget_bytes,
+            "windows_recomputed": st.recomputed,
+        }
 
     def scenario_now(self) -> Scenario:
         """The scenario with the current tower table."""
@@ -319,6 +380,11 @@ class Session:
         if tech not in TECHS:
             raise ParameterError(f"tech was {tech!r}; expected one of {TECHS}")
         d = TOWER_DEFAULTS[tech]
+        if len(self._ids) >= self.max_towers:
+            raise ParameterError(
+                f"the session holds {len(self._ids):,} towers, its most (max_towers, "
+                "--max-towers); remove one first or start a session with a higher cap"
+            )
         tid = tower_id or self._new_id()
         if tid in self._ids:
             raise ParameterError(f"tower_id {tid!r} already exists")
@@ -348,7 +414,7 @@ class Session:
         self._y.append(float(g.y_m[0]))
         self._off.append(float(g.metric_offset_db[0]))
         fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
-        self._fp.append(fp)
+        self._slots.append(self._keep(fp))
         techs_changed = self._sync_techs()
         # The new tower is last in tower order: merging it into the composite
         # is what a from-scratch merge would do last.
@@ -361,9 +427,10 @@ class Session:
         t0 = time.perf_counter()
         i = self._index(tower_id)
         before = _Snapshot.of(self._villages)
-        old = self._fp[i]
+        old = self._slots[i]
         old_c = self._contribs(i)
-        for lst in (self._ids, self._techs, self._sites, self._x, self._y, self._off, self._fp):
+        for lst in (self._ids, self._techs, self._sites, self._x, self._y, self._off,
+                    self._slots):
             del lst[i]
         self._towers = self._towers.drop(index=self._towers.index[i]).reset_index(drop=True)
         for comp in (self._rx, *self._by_tech.values()):
@@ -371,6 +438,8 @@ class Session:
             np.subtract(bs, 1, out=bs, where=bs > i)
         techs_changed = self._sync_techs()
         self._patch(old_c, {})
+        if old is not None:
+            self._store.drop(old.key)
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
         return self._delta(before, f"remove {tower_id}", n, t0)
 
@@ -477,17 +546,22 @@ class Session:
 
     def _contribs(self, i: int) -> dict[str, _Contrib]:
         """Tower ``i``'s contributions, keyed ``"rx"`` and by technology (as ``_merge``)."""
-        fp = self._fp[i]
-        if fp is None or fp.window.size == 0:
+        slot = self._slots[i]
+        if slot is None or 0 in slot.shape:
             return {}
         tech = self._techs[i]
         off = float(self._off[i])
-        win, r0, c0 = fp.window, fp.row_off, fp.col_off
+        site = self._sites[i]
+
+        def load() -> npt.NDArray[np.float32]:
+            return self._window(slot, site)  # type: ignore[arg-type]
+
+        where = (slot.row_off, slot.col_off, slot.shape)
+        comp = self._by_tech.get(tech)
+        thr = comp.threshold_dbm if comp is not None else self.thresholds.covered(tech)
         return {
-            "rx": _Contrib(i, win, r0, c0, 0.0, self.thresholds.covered(tech) + off),
-            tech: _Contrib(i, win, r0, c0, off, self._by_tech[tech].threshold_dbm)
-            if tech in self._by_tech
-            else _Contrib(i, win, r0, c0, off, self.thresholds.covered(tech)),
+            "rx": _Contrib(i, *where, 0.0, self.thresholds.covered(tech) + off, load),
+            tech: _Contrib(i, *where, off, thr, load),
         }
 
     def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
@@ -499,7 +573,7 @@ class Session:
         keys = [k for k in ("rx", *self._by_tech) if k in old or k in new]
         if not keys:
             return 0
-        everyone = [self._contribs(j) for j in range(len(self._fp))]
+        everyone = [self._contribs(j) for j in range(len(self._slots))]
 
         def one(key: str) -> int:
             comp = self._rx if key == "rx" else self._by_tech[key]
@@ -511,11 +585,55 @@ class Session:
         with ThreadPoolExecutor(max_workers=min(self.n_threads, len(keys))) as pool:
             return sum(pool.map(one, keys))
 
+    def _keep(self, fp: Footprint) -> _Slot:
+        """Store a new window; return where it lies."""
+        slot = _Slot(next(self._keys), fp.row_off, fp.col_off,
+                     (int(fp.window.shape[0]), int(fp.window.shape[1])), fp.reach)
+        if fp.window.size:
+            self._store.put(slot.key, fp.window)
+        return slot
+
+    def _window(self, slot: _Slot, site: RadioSite) -> npt.NDArray[np.float32]:
+        """The window of ``slot``: kept, or computed again (the same bits) if dropped."""
+        with self._window_lock:  # one recomputation of a window, not one per composite
+            win = self._store.get(slot.key)
+            if win is not None:
+                return win
+            fp = self._footprint(site, self.n_threads)
+            got = (fp.row_off, fp.col_off, fp.window.shape)
+            if got != (slot.row_off, slot.col_off, slot.shape):  # pragma: no cover - a bug
+                raise RuntimeError(f"a recomputed window moved: {got} instead of {slot}")
+            self._store.recomputed += 1
+            self._store.put(slot.key, fp.window)
+            return fp.window
+
+    def _window_budget(self, max_memory_bytes: int | None) -> int:
+        """Bytes for kept windows: the budget less the process, the composites and
+        one tower's computation; refuse a budget that leaves nothing."""
+        budget = default_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
+        rows, cols = self._dem.shape
+        comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
+        side_r = 2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1
+        side_c = 2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1
+        # The uncropped window, its crop and the sweep's own arrays.
+        work = 3 * 4 * min(side_r, rows) * min(side_c, cols)
+        proc = process_rss_bytes()
+        need = proc + comps + work
+        if budget < need:
+            raise ParameterError(
+                f"max memory {format_bytes(budget)} is below what this session needs before "
+                f"keeping any tower's coverage ({format_bytes(proc)} this process with the "
+                f"scenario, {format_bytes(comps)} composites, {format_bytes(work)} computing "
+                f"a tower); the smallest budget that works is --max-memory "
+                f"{math.ceil(need / 1e6)}MB"
+            )
+        return budget - need
+
     def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
         tid = self._ids[i]
         g = self._grid_row(row, tid)
         before = _Snapshot.of(self._villages)
-        old = self._fp[i]
+        old = self._slots[i]
         old_c = self._contribs(i)
         fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
         towers = self._towers.copy()
@@ -528,9 +646,11 @@ class Session:
         self._x[i] = float(g.x_m[0])
         self._y[i] = float(g.y_m[0])
         self._off[i] = float(g.metric_offset_db[0])
-        self._fp[i] = fp
+        self._slots[i] = self._keep(fp)
         techs_changed = self._sync_techs()
         self._patch(old_c, self._contribs(i))
+        if old is not None:
+            self._store.drop(old.key)
         reach = _union(old.reach if old is not None else None, fp.reach)
         n = self._reaudit(reach, full=techs_changed)
         return self._delta(before, action, n, t0)

@@ -246,3 +246,23 @@ def test_whatif_runs_on_an_audit_output(scen_dir: Path, tmp_path: Path) -> None:
                                    str(tmp_path / "w2"), "--remove", "T0", *ENGINE])
     assert res.exit_code == 2 and "not a scenario folder" in res.output
     assert "Traceback" not in res.output
+
+
+def test_whatif_cli_too_small_a_memory_budget(scen_dir: Path, tmp_path: Path) -> None:
+    """Issue 18 items 1 and 7: the refusal gives what the session needs and the
+    smallest budget that works, and that budget runs."""
+    args = ["whatif", "--scenario", str(scen_dir), *ENGINE, "-q",
+            "--add", ",".join(f"{v:.6f}" for v in _lonlat(scen_dir, 3000, 3000)) + ",40"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a"), "--max-memory", "1MB"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    m = re.search(r"the smallest budget that works is --max-memory (\d+)MB", res.output)
+    assert m, res.output
+    assert "this process with the scenario" in res.output
+    # more towers than --max-towers: refused before the session's coverage
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "c"), "--max-towers", "2"])
+    assert res.exit_code == 2
+    assert "the edits leave 3 towers, more than --max-towers 2" in res.output
+    # the process grows a little between the two runs (imports, caches): 5% more
+    ok = f"{int(int(m.group(1)) * 1.05)}MB"
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b"), "--max-memory", ok])
+    assert res.exit_code == 0, res.output

@@ -192,7 +192,7 @@ def _random_contribs(rng, n: int, shape: tuple[int, int], offset_db: float, step
         win = np.where(nudge < 0, np.nextafter(win, np.float32(-np.inf)), win).astype(np.float32)
         win[rng.random((h, w)) < 0.3] = np.nan
         thr = float(rng.choice([-100.0, -95.5, -90.25]))
-        out.append(_Contrib(i, win, r0, c0, offset_db, thr))
+        out.append(_Contrib.of(i, win, r0, c0, offset_db, thr))
     return out
 
 
@@ -203,7 +203,7 @@ def _fold(contribs, shape):
     for c in contribs:
         merge_into(
             comp,
-            c.window,
+            c.load(),
             c.row_off,
             c.col_off,
             c.index,
@@ -305,3 +305,63 @@ def gpd_series(geoms, crs):
     import geopandas as gpd
 
     return gpd.GeoSeries(geoms, crs=crs)
+
+
+def _tight_session(scenario, monkeypatch, n_windows: int) -> Session:
+    """A session whose window budget holds about ``n_windows`` of its windows."""
+    import deadzone.geo.whatif as wi
+
+    monkeypatch.setattr(wi, "process_rss_bytes", lambda: 0)
+    big = 10**12
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=big)
+    m = s.memory()
+    need = big - m["window_budget_bytes"]
+    per = max(w.nbytes for w in s._store._kept.values())  # the largest window
+    return Session(scenario, model=MODEL, radius_km=RADIUS_KM,
+                   max_memory_bytes=need + n_windows * per)
+
+
+def test_a_window_budget_smaller_than_the_towers_changes_no_result(scenario, monkeypatch) -> None:
+    """Issue 18 item 1: every tower's window was kept (1,565 adds: 11.7 GB).
+    Windows beyond the budget are dropped and recomputed when an edit needs
+    them; every result equals a from-scratch audit, whatever the budget."""
+    s = _tight_session(scenario, monkeypatch, 1)
+    m = s.memory()
+    assert m["windows_kept"] == 1 < m["towers"]
+    assert m["window_bytes"] <= m["window_budget_bytes"]
+    s.move("T0", *_lonlat(scenario, 2300.0, 2200.0))
+    s.edit("T1", height_m=50.0, eirp_dbm=63.0)
+    s.add(*_lonlat(scenario, 2600.0, 2600.0), height_m=40.0, tech="4G")
+    s.remove("T2")
+    s.add(*_lonlat(scenario, 1500.0, 3000.0), height_m=35.0, tech="3G")
+    m = s.memory()
+    assert m["windows_recomputed"] > 0
+    assert m["window_bytes"] <= m["window_budget_bytes"] and m["windows_kept"] <= 2
+    _assert_same_as_scratch(s)
+
+
+def test_a_budget_too_small_names_the_smallest_that_works(scenario, monkeypatch) -> None:
+    import re
+
+    import deadzone.geo.whatif as wi
+
+    monkeypatch.setattr(wi, "process_rss_bytes", lambda: 300_000_000)
+    with pytest.raises(ParameterError) as e:
+        Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=100_000_000)
+    msg = str(e.value)
+    assert "300 MB this process" in msg and "\n" not in msg
+    smallest = int(re.search(r"--max-memory (\d+)MB", msg).group(1)) * 10**6
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=smallest)
+    assert s.memory()["window_budget_bytes"] >= 0
+
+
+def test_tower_cap(scenario) -> None:
+    with pytest.raises(ParameterError, match="has 3 towers; a what-if session holds at most 2"):
+        Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_towers=2)
+    s = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_towers=4)
+    s.add(*_lonlat(scenario, 2400.0, 2400.0), height_m=40.0)
+    with pytest.raises(ParameterError, match="holds 4 towers, its most"):
+        s.add(*_lonlat(scenario, 1400.0, 2400.0), height_m=40.0)
+    s.remove("NEW1")
+    s.add(*_lonlat(scenario, 1400.0, 2400.0), height_m=40.0)
+    _assert_same_as_scratch(s)
