@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -273,7 +272,7 @@ def _run(**kw: Any) -> None:
     import geopandas as gpd
     import pyogrio
 
-    from deadzone.data.io import atomic_path
+    from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.data.ofds import read_backbone, write_ofds
     from deadzone.errors import DataLoadError, ParameterError
     from deadzone.geo.export import check_output_dir
@@ -427,11 +426,6 @@ def _run(**kw: Any) -> None:
             "crs": graph.crs.to_string(),
         },
     }
-    with atomic_path(out / "phases.json") as tmp:
-        tmp.write_text(
-            json.dumps(doc, indent=2, ensure_ascii=False, default=_json_default) + "\n",
-            encoding="utf-8",
-        )
     o_nodes, o_spans, o_phases = plan_to_ofds(plan)
     write_ofds(
         o_nodes,
@@ -443,6 +437,11 @@ def _run(**kw: Any) -> None:
     )
     title = "Fiber rollout plan" + (f" ({scenario.name})" if scenario is not None else "")
     save_map(fiber_map(plan, title=title, communes=communes), out / "map.html", overwrite=True)
+    # last, with the checksum of every other file (a reader tells a folder an
+    # interrupted --overwrite left mixed)
+    write_summary_last(out / "phases.json", doc,
+                       [out / f for f in FIBER_FILES if f != "phases.json" and (out / f).is_file()],
+                       default=_json_default)
     if not quiet:
         click.echo(title)
         for line in plan.summary_lines():

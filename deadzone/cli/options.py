@@ -264,7 +264,9 @@ def load_scenario_dir(path: Path) -> Any:
                             "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
                             "its inputs)")
     from deadzone.app.scenario import load_audit_scenario
+    from deadzone.geo.export import verify_audit_folder
 
+    verify_audit_folder(p)  # one audit, not a folder an interrupted --overwrite mixed
     files = {k: Path(v["path"]) for k, v in inputs.items()}
     for k, f in files.items():
         if not f.is_file():
@@ -378,13 +380,9 @@ def run_audit_and_write(
                                       sweep=False) + " ...", err=True)
         result = audit(scenario, params=engine.params, thresholds=engine.thresholds,
                        n_threads=engine.threads, clutter=clutter, rasters=False)
-    write_audit(result, out, overwrite=True, plain_csv=plain_csv)
     cov = result.coverage
-    if cov is None:
-        (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
-        outputs = ", ".join(f for f in TABLE_FILES if (out / f).exists())
-        outputs += "; no rasters or map (--no-rasters)"
-    else:
+
+    def write_map(folder: Path) -> Path:
         thresholds = engine.thresholds
         communes = scenario.communes.merge(
             result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
@@ -400,7 +398,18 @@ def run_audit_and_write(
             coverage_classes=layers["coverage_class"] is not None,
             open_on_classes=layers["coverage_class"] is not None,
         )
-        save_map(m, out / "map.html", overwrite=True)
+        save_map(m, folder / "map.html", overwrite=True)
+        return folder / "map.html"
+
+    if cov is None:
+        (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
+    # the map before summary.json, which lists it with every other file
+    write_audit(result, out, overwrite=True, plain_csv=plain_csv,
+                also=() if cov is None else (write_map,))
+    if cov is None:
+        outputs = ", ".join(f for f in TABLE_FILES if (out / f).exists())
+        outputs += "; no rasters or map (--no-rasters)"
+    else:
         signals = [signal_raster_name(t) for t in cov.by_tech]
         outputs = ", ".join((*AUDIT_FILES, *signals, "map.html"))
     if not quiet:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -194,7 +193,7 @@ def place_cmd(
     """
     import pandas as pd
 
-    from deadzone.data.io import atomic_path
+    from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.placement import CostModel, candidate_sites, optimize
 
@@ -332,11 +331,11 @@ def place_cmd(
         "costs": vars(costs),
         "parameters": after.summary["parameters"],
     }
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(
-            json.dumps(summary, indent=2, ensure_ascii=False, default=float), encoding="utf-8"
-        )
     _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
+    # last, with the checksum of every other file (a reader tells a folder an
+    # interrupted --overwrite left mixed)
+    written = [out / f for f in PLACE_FILES if f != "summary.json" and (out / f).is_file()]
+    write_summary_last(out / "summary.json", summary, written, default=float)
     if not quiet:
         for line in lines[:shown]:
             click.echo(line)

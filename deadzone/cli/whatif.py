@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -214,7 +213,7 @@ def whatif_cmd(
         --remove T007 --move "T003:104.90,22.35" \\
         --edit "T005:height_m=45,eirp_dbm=62" --out whatif_out
     """
-    from deadzone.data.io import atomic_path
+    from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.whatif import village_delta
 
@@ -304,12 +303,12 @@ def whatif_cmd(
         "edits": edits.drop(columns=["newly_covered_ids", "newly_lost_ids"]).to_dict("records"),
         "parameters": after.summary["parameters"],
     }
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(
-            json.dumps(summary, indent=2, ensure_ascii=False, default=_json), encoding="utf-8"
-        )
     _maps(out, scenario, before, after, (rx_before, signal_before), towers_before,
           session.towers, total, engine.thresholds)
+    # last, with the checksum of every other file (a reader tells a folder an
+    # interrupted --overwrite left mixed)
+    written = [out / f for f in WHATIF_FILES if f != "summary.json" and (out / f).is_file()]
+    write_summary_last(out / "summary.json", summary, written, default=_json)
     if not quiet:
         for line in total.summary_lines():
             click.echo(line)

@@ -44,7 +44,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,8 @@ __all__ = [
     "load_scenario",
     "write_raster",
     "atomic_path",
+    "write_summary_last",
+    "verify_folder",
     "gpkg_timestamp",
     "make_workdir",
     "sweep_dead_workdirs",
@@ -101,6 +103,66 @@ _FORMAT_VERSION = 1
 #: Files GDAL/SQLite may write beside a temporary file (the overview file of a
 #: COG while it is built, ``.ovr.tmp``, included).
 _SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml", ".ovr", ".ovr.tmp")
+
+
+def write_summary_last(path: PathLike, doc: Mapping[str, Any], outputs: Iterable[PathLike], *,
+                       default: Callable[[Any], Any] | None = None) -> Path:
+    """Write a folder's summary JSON, after every other file of it, with their checksums.
+
+    ``doc`` is written to ``path`` (atomically) with an ``"outputs"`` entry:
+    the SHA-256 of each file of ``outputs``, by its path relative to the
+    folder.  Written last, it tells a folder that a killed ``--overwrite``
+    left half old, half new from one run: :func:`verify_folder` checks it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    final = Path(os.fspath(path))
+    listed = {Path(os.fspath(p)).relative_to(final.parent).as_posix(): file_checksum(p)
+              for p in outputs}
+    full = {**doc, "outputs": dict(sorted(listed.items()))}
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(full, indent=2, ensure_ascii=False, default=default) + "\n",
+                       encoding="utf-8")
+    return final
+
+
+def verify_folder(folder: PathLike, summary: str = "summary.json", *, command: str) -> None:
+    """Check that an output folder is one run: every file its summary lists has
+    the checksum recorded there (summaries written before checksums list
+    none and pass).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The output folder.
+    summary : str
+        Its summary file (``summary.json``, ``phases.json``, ...).
+    command : str
+        The ``deadzone`` command that wrote it (named in the error).
+
+    Raises
+    ------
+    DataLoadError
+        A listed file is missing or differs: the folder mixes two runs (an
+        interrupted ``--overwrite``) or was edited.
+    """
+    folder = Path(os.fspath(folder))
+    try:
+        doc = json.loads((folder / summary).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # the reader reports a missing or unreadable summary itself
+    listed = doc.get("outputs") if isinstance(doc, dict) else None
+    for name, digest in sorted((listed or {}).items()):
+        p = folder / name
+        if not p.is_file() or file_checksum(p) != digest:
+            what = ("is missing" if not p.is_file()
+                    else f"differs from the {command} run its {summary} describes")
+            raise DataLoadError(
+                f"{p}: {what} (the folder mixes two runs, e.g. an interrupted --overwrite, "
+                f"or was edited); run `deadzone {command}` again")
 
 
 @contextlib.contextmanager

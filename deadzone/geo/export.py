@@ -26,16 +26,15 @@ comes from the same run.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deadzone.data.io import atomic_path, write_raster
-from deadzone.data.loaders import file_checksum
-from deadzone.errors import DataLoadError, OutputExistsError
+from deadzone.data.io import atomic_path, verify_folder, write_raster, write_summary_last
+from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import CoverageResult
 from deadzone.model.schema import TECHS
@@ -178,7 +177,7 @@ def _with_commune_names(table: pd.DataFrame, communes: pd.DataFrame) -> pd.DataF
 
 def write_audit(
     result: AuditResult, out_dir: str | Path, *, overwrite: bool = False,
-    plain_csv: bool = False,
+    plain_csv: bool = False, also: Sequence[Callable[[Path], Path]] = (),
 ) -> dict[str, Path]:
     """Write every audit output to ``out_dir``.
 
@@ -194,6 +193,10 @@ def write_audit(
         CSV tables in plain UTF-8 at full precision; by default they carry a
         UTF-8 byte-order mark (Excel reads Vietnamese names right) and are
         rounded for reading (:func:`excel_rounding`).
+    also : sequence of callables
+        More writers of the folder (e.g. the map): each is called with the
+        folder after the tables and rasters, returns the path it wrote, and
+        is listed in ``summary.json`` with the rest.
 
     Returns
     -------
@@ -254,45 +257,27 @@ def write_audit(
         grid.servers_table().to_csv(tmp, index=False, encoding=enc)
     paths["servers.csv"] = out / "servers.csv"
 
+    for write in also:
+        p = write(out)
+        paths[p.name] = p
     # summary.json is written last and lists the SHA-256 of every other file:
     # a folder a killed --overwrite left half old, half new is told apart
     # (verify_audit_folder) instead of read as one audit
-    doc = {**result.summary, "outputs": {name: file_checksum(path)
-                                         for name, path in sorted(paths.items())}}
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(
-            json.dumps(doc, indent=2, ensure_ascii=False, default=_json_default),
-            encoding="utf-8",
-        )
+    write_summary_last(out / "summary.json", result.summary, paths.values(),
+                       default=_json_default)
     paths["summary.json"] = out / "summary.json"
     return paths
 
 
 def verify_audit_folder(folder: str | Path) -> None:
-    """Check that an audit folder is one audit: every file its ``summary.json``
-    lists has the checksum recorded there (summaries of older versions list
-    none and pass).
+    """Check that an audit folder is one audit (:func:`deadzone.data.io.verify_folder`).
 
     Raises
     ------
     DataLoadError
-        A listed file is missing or differs: the folder mixes two runs (an
-        interrupted ``--overwrite``) or was edited.
+        A file its ``summary.json`` lists is missing or differs.
     """
-    folder = Path(folder)
-    try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # the reader reports a missing or unreadable summary itself
-    listed = summary.get("outputs") if isinstance(summary, dict) else None
-    for name, digest in sorted((listed or {}).items()):
-        p = folder / name
-        if not p.is_file() or file_checksum(p) != digest:
-            what = ("is missing" if not p.is_file()
-                    else "differs from the audit its summary.json describes")
-            raise DataLoadError(
-                f"{p}: {what} (the folder mixes two runs, e.g. an interrupted --overwrite, "
-                "or was edited); run the audit again")
+    verify_folder(folder, "summary.json", command="audit")
 
 
 def _write_rasters(cov: CoverageResult, out: Path) -> dict[str, Path]:

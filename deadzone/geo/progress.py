@@ -41,7 +41,6 @@ Breakdowns: by commune, by province and by baseline phase; also by district
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import unicodedata
@@ -52,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deadzone.data.io import atomic_path
+from deadzone.data.io import atomic_path, write_summary_last
 from deadzone.errors import DataLoadError, ParameterError, SchemaError
 
 __all__ = [
@@ -810,9 +809,8 @@ def write_progress(
     if by_district is None:
         for name in PROGRESS_DISTRICT_FILES:
             (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
-    with atomic_path(out / "progress_summary.json") as tmp:
-        Path(tmp).write_text(
-            json.dumps(result.summary, indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-    paths["progress_summary.json"] = out / "progress_summary.json"
+    # last, with the checksum of every other file (a reader tells a folder an
+    # interrupted --overwrite left mixed)
+    paths["progress_summary.json"] = write_summary_last(
+        out / "progress_summary.json", result.summary, paths.values())
     return paths

@@ -1,8 +1,10 @@
 """What-if tower edits: add, move, remove or re-tune one tower and see the change at once.
 
 A :class:`Session` keeps every tower's received-power window (float32,
-cropped to the cells the tower reaches inside the DEM), the multi-server
-composites and the village audit.  An edit recomputes only the edited
+cropped to the cells the tower reaches inside the DEM) within its memory
+budget (:class:`~deadzone.geo.footprint.WindowStore`: beyond it, compressed
+without loss, then dropped and recomputed bit for bit when needed), the
+multi-server composites and the village audit.  An edit recomputes only the edited
 tower's window, swaps it into the composites cell by cell where the
 tower's old and new values provably cannot change the best and second-best
 servers there (only the server count), refolds the other cells the tower
@@ -55,6 +57,7 @@ from deadzone.geo.footprint import (
     _patch_composite,
     _union,
     _warm_patch_kernels,
+    block_peaks,
     tower_footprint,
 )
 from deadzone.geo.memory import default_memory_bytes, format_bytes, process_rss_bytes
@@ -125,6 +128,8 @@ class _Slot:
     col_off: int
     shape: tuple[int, int]
     reach: tuple[int, int, int, int]
+    #: :func:`~deadzone.geo.footprint.block_peaks` of the window (kept always).
+    peaks: npt.NDArray[np.float32]
 
 
 #: Tower fields :meth:`Session.edit` may change.
@@ -243,6 +248,8 @@ class Session:
         self._keys = itertools.count()
         self._slots: list[_Slot | None] = [None] * len(self._ids)
         self._window_lock = threading.Lock()
+        self._pinned: dict[int, npt.NDArray[np.float32]] | None = None
+        self._pinned_bytes = 0
         todo = [i for i, s in enumerate(self._sites) if s is not None]
         inner = max(1, self.n_threads // max(1, len(todo)))
         outer = max(1, self.n_threads // inner)
@@ -329,16 +336,21 @@ class Session:
         return self._audit
 
     def memory(self) -> dict[str, int | None]:
-        """The window store now: ``windows_kept``, ``window_bytes``,
-        ``window_budget_bytes`` (None: unbounded), ``windows_recomputed``
-        (since the session began) and ``towers``."""
+        """The window store now: ``towers``, ``windows_kept`` (of which
+        ``windows_compressed``), ``window_bytes``, ``peak_bytes`` (every
+        tower's block peaks, counted in the budget), ``window_budget_bytes``
+        (None: unbounded), and since the session began
+        ``windows_recomputed`` and ``windows_decompressed``."""
         st = self._store
         return {
             "towers": len(self._ids),
             "windows_kept": len(st),
             "window_bytes": st.nbytes,
+            "peak_bytes": st.reserved,
             "window_budget_bytes": st.budget_bytes,
+            "windows_compressed": st.n_packed,
             "windows_recomputed": st.recomputed,
+            "windows_decompressed": st.unpacked,
         }
 
     def scenario_now(self) -> Scenario:
@@ -438,8 +450,7 @@ class Session:
             np.subtract(bs, 1, out=bs, where=bs > i)
         techs_changed = self._sync_techs()
         self._patch(old_c, {})
-        if old is not None:
-            self._store.drop(old.key)
+        self._forget(old)
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
         return self._delta(before, f"remove {tower_id}", n, t0)
 
@@ -556,12 +567,17 @@ class Session:
         def load() -> npt.NDArray[np.float32]:
             return self._window(slot, site)  # type: ignore[arg-type]
 
+        def cached() -> bool:
+            pinned = self._pinned
+            return (pinned is not None and slot.key in pinned) or self._store.has(slot.key)
+
         where = (slot.row_off, slot.col_off, slot.shape)
         comp = self._by_tech.get(tech)
         thr = comp.threshold_dbm if comp is not None else self.thresholds.covered(tech)
         return {
-            "rx": _Contrib(i, *where, 0.0, self.thresholds.covered(tech) + off, load),
-            tech: _Contrib(i, *where, off, thr, load),
+            "rx": _Contrib(i, *where, 0.0, self.thresholds.covered(tech) + off, load, cached,
+                           slot.peaks),
+            tech: _Contrib(i, *where, off, thr, load, cached, slot.peaks),
         }
 
     def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
@@ -580,24 +596,45 @@ class Session:
             fold = [c[key] for c in everyone if key in c]
             return _patch_composite(comp, old.get(key), new.get(key), fold)
 
-        if len(keys) == 1 or self.n_threads <= 1:
-            return sum(one(k) for k in keys)
-        with ThreadPoolExecutor(max_workers=min(self.n_threads, len(keys))) as pool:
-            return sum(pool.map(one, keys))
+        # Windows loaded for this edit stay at hand until it is done, whatever
+        # the store drops meanwhile (each is recomputed at most once an edit).
+        # Those not kept plain count against the budget meanwhile.
+        self._pinned = {}
+        self._pinned_bytes = 0
+        try:
+            if len(keys) == 1 or self.n_threads <= 1:
+                return sum(one(k) for k in keys)
+            with ThreadPoolExecutor(max_workers=min(self.n_threads, len(keys))) as pool:
+                return sum(pool.map(one, keys))
+        finally:
+            self._pinned = None
+            self._store.reserve(-self._pinned_bytes)
 
     def _keep(self, fp: Footprint) -> _Slot:
         """Store a new window; return where it lies."""
         slot = _Slot(next(self._keys), fp.row_off, fp.col_off,
-                     (int(fp.window.shape[0]), int(fp.window.shape[1])), fp.reach)
+                     (int(fp.window.shape[0]), int(fp.window.shape[1])), fp.reach,
+                     block_peaks(fp.window))
+        self._store.reserved += slot.peaks.nbytes
         if fp.window.size:
             self._store.put(slot.key, fp.window)
         return slot
 
+    def _forget(self, slot: _Slot | None) -> None:
+        """Drop a window no tower has any more (removed, or replaced by an edit)."""
+        if slot is not None:
+            self._store.drop(slot.key)
+            self._store.reserved -= slot.peaks.nbytes
+
     def _window(self, slot: _Slot, site: RadioSite) -> npt.NDArray[np.float32]:
         """The window of ``slot``: kept, or computed again (the same bits) if dropped."""
         with self._window_lock:  # one recomputation of a window, not one per composite
-            win = self._store.get(slot.key)
+            pinned = self._pinned
+            win = pinned.get(slot.key) if pinned is not None else None
+            if win is None:
+                win = self._store.get(slot.key)
             if win is not None:
+                self._pin(slot.key, win)
                 return win
             fp = self._footprint(site, self.n_threads)
             got = (fp.row_off, fp.col_off, fp.window.shape)
@@ -605,7 +642,18 @@ class Session:
                 raise RuntimeError(f"a recomputed window moved: {got} instead of {slot}")
             self._store.recomputed += 1
             self._store.put(slot.key, fp.window)
+            self._pin(slot.key, fp.window)
             return fp.window
+
+    def _pin(self, key: int, win: npt.NDArray[np.float32]) -> None:
+        """Hold ``win`` until the edit is done (under ``_window_lock``)."""
+        pinned = self._pinned
+        if pinned is None or key in pinned:
+            return
+        pinned[key] = win
+        if not self._store.is_plain(key):  # a copy read back, or dropped at once
+            self._pinned_bytes += win.nbytes
+            self._store.reserve(win.nbytes)
 
     def _window_budget(self, max_memory_bytes: int | None) -> int:
         """Bytes for kept windows: the budget less the process, the composites and
@@ -649,8 +697,7 @@ class Session:
         self._slots[i] = self._keep(fp)
         techs_changed = self._sync_techs()
         self._patch(old_c, self._contribs(i))
-        if old is not None:
-            self._store.drop(old.key)
+        self._forget(old)
         reach = _union(old.reach if old is not None else None, fp.reach)
         n = self._reaudit(reach, full=techs_changed)
         return self._delta(before, action, n, t0)

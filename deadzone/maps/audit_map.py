@@ -252,6 +252,7 @@ def audit_map(
     """
     import geopandas as gpd
 
+    from deadzone.data.io import verify_folder
     from deadzone.geo.audit import summary_lines
     from deadzone.geo.export import verify_audit_folder
     from deadzone.maps.folium_map import coverage_map
@@ -261,9 +262,12 @@ def audit_map(
     if not folder.is_dir():
         raise DataLoadError(f"--audit {folder}: audit folder does not exist or is not a folder")
     verify_audit_folder(folder)
-    for p, flag in ((place_dir, "--place"), (fiber_dir, "--fiber")):
+    for p, flag, summary, command in ((place_dir, "--place", "summary.json", "place"),
+                                      (fiber_dir, "--fiber", "phases.json", "fiber")):
         if p is not None and not Path(p).is_dir():
             raise DataLoadError(f"{flag} {p}: folder does not exist or is not a folder")
+        if p is not None:
+            verify_folder(p, summary, command=command)
     if not (folder / "summary.json").is_file():
         raise DataLoadError(f"{folder} is not an audit folder: missing summary.json")
     if not (folder / "coverage.tif").is_file():

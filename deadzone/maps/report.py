@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from deadzone.data.io import atomic_path
+from deadzone.data.io import atomic_path, verify_folder
 from deadzone.errors import DataLoadError, DeadzoneError, OutputExistsError
 from deadzone.maps.figures import (
     STATUS_COLORS,
@@ -609,6 +609,11 @@ def build_report(
     prog = _folder(progress_dir, "progress", "--progress")
     fib = _folder(fiber_dir, "fiber", "--fiber")
     plc = _folder(placement_dir, "placement", "--placement")
+    # each folder is one run (its summary lists every other file's checksum)
+    for d, summary, command in ((prog, "progress_summary.json", "progress"),
+                                (fib, "phases.json", "fiber"), (plc, "summary.json", "place")):
+        if d is not None:
+            verify_folder(d, summary, command=command)
     s = a.summary
     name = str(s.get("scenario") or a.path.name)
     page_title = title or f"Coverage audit: {name}"
