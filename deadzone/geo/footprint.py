@@ -5,11 +5,11 @@ bit (see :func:`_patch_composite`)."""
 
 from __future__ import annotations
 
-import math
 import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +151,7 @@ class _Contrib:
     metric_offset_db: float
     threshold_dbm: float
     load: Callable[[], npt.NDArray[np.float32]]
-    #: Whether the window is at hand without recomputing it.
+    #: Whether the window is at hand as it is (not compressed, not dropped).
     cached: Callable[[], bool]
     #: :func:`block_peaks` of the window: what decides whether a dropped
     #: window must be recomputed for a refold.
@@ -273,22 +273,10 @@ class WindowStore:
             self.unpacked += 1
         return packed.unpack()
 
-    def reserve(self, nbytes: int) -> None:
-        """Count ``nbytes`` more (or fewer, if negative) against the budget
-        besides the windows, and fit the budget."""
-        with self._lock:
-            self.reserved += nbytes
-            self._fit()
-
     def is_plain(self, key: int) -> bool:
         """Whether window ``key`` is kept as it is (not compressed)."""
         with self._lock:
             return key in self._plain
-
-    def has(self, key: int) -> bool:
-        """Whether window ``key`` is kept (plain or compressed)."""
-        with self._lock:
-            return key in self._plain or key in self._packed
 
     def put(self, key: int, window: npt.NDArray[np.float32]) -> None:
         """Keep ``window`` under ``key`` (most recently used); fit the budget."""
@@ -362,107 +350,142 @@ def _patch_composite(
     best there (the same rule); the count, a sum over towers, is the count
     before the edit less the old window's and plus the new one's.
     """
-    # The edited tower's windows are used several times: load each once.
-    old = None if old is None or old.empty else _at_hand(old)
-    new = None if new is None or new.empty else _at_hand(new)
+    return _patch_composites({"c": comp}, {"c": old} if old is not None else {},
+                             {"c": new} if new is not None else {}, {"c": fold})
+
+
+@dataclass
+class _Listed:
+    """One composite's flagged cells during a patch, and their refold."""
+
+    comp: Composite
+    a0: int
+    row_ptr: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int64]
+    cols: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    over: dict[int, _Contrib]
+    part: Composite | None = None
+
+
+def _patch_composites(
+    comps: dict[str, Composite],
+    old: dict[str, _Contrib],
+    new: dict[str, _Contrib],
+    fold: dict[str, list[_Contrib]],
+    *,
+    n_threads: int = 1,
+) -> int:
+    """:func:`_patch_composite` of one edited tower in several composites at once.
+
+    Each window the refolds need is loaded once for all composites and let
+    go after it is folded: an edit holds one window beyond the store's.
+    The composites' first refolds run on up to ``n_threads`` threads.
+    """
+    listed: dict[str, _Listed] = {}
+    k = 0
+    # The edited tower's old and new windows (one each, whatever the composite).
+    hand: dict[int, npt.NDArray[np.float32]] = {}
+
+    def at_hand(c: _Contrib | None, which: int) -> _Contrib | None:
+        if c is None or c.empty:
+            return None
+        if which not in hand:
+            hand[which] = c.load()
+        return _Contrib.of(c.index, hand[which], c.row_off, c.col_off, c.metric_offset_db,
+                           c.threshold_dbm)
+
+    for key, comp in comps.items():
+        one = _flag(comp, at_hand(old.get(key), 0), at_hand(new.get(key), 1),
+                    fold.get(key, []))
+        if one is not None:
+            listed[key] = one
+            k += int(one.cols.size)
+    if not listed:
+        return 0
+    # Best, server and second, refolded in tower order: first from the windows
+    # kept as they are; a window not at hand is then taken only if, by its
+    # block peaks, the tower may reach a flagged cell's second best (a tower
+    # below it changes nothing there, whatever its place in the order).
+    def first(li: _Listed) -> set[int]:
+        part = li.part = _fold_listed(li, [c for c in li.over.values() if c.cached()])
+        return {i for i, c in li.over.items()
+                if c.cached() or _may_lead(c, li.rows, li.cols, part.second_dbm)}
+
+    if n_threads > 1 and len(listed) > 1:  # the fold kernel releases the GIL
+        with ThreadPoolExecutor(max_workers=min(n_threads, len(listed))) as pool:
+            take = dict(zip(listed, pool.map(first, listed.values()), strict=True))
+    else:
+        take = {key: first(li) for key, li in listed.items()}
+    if any(not li.over[i].cached() for key, li in listed.items() for i in take[key]):
+        parts = {key: new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
+                 for key, li in listed.items()}
+        for i in sorted(set().union(*take.values())):
+            users = [key for key in listed if i in take[key]]
+            win = listed[users[0]].over[i].load()  # once for every composite
+            for key in users:
+                _fold_one(listed[key], listed[key].over[i], win, parts[key])
+            del win
+        for key, li in listed.items():
+            li.part = parts[key]
+    for li in listed.values():
+        part = li.part
+        assert part is not None
+        part.n_servers[:] = li.counts
+        _kw.scatter_cells(li.a0, li.row_ptr, li.cols, part.best_dbm, part.best_server,
+                          part.second_dbm, part.n_servers, li.comp.best_dbm,
+                          li.comp.best_server, li.comp.second_dbm, li.comp.n_servers)
+    return k
+
+
+def _flag(comp: Composite, old: _Contrib | None, new: _Contrib | None,
+          fold: list[_Contrib]) -> _Listed | None:
+    """Take ``old`` out of ``comp`` and put ``new`` in where that can be done
+    cell by cell; list the other cells, their count, and the windows over them."""
     box = _union(old.box if old is not None else None, new.box if new is not None else None)
     if box is None:
-        return 0
+        return None
     a0, b0, a1, b1 = box
     dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
     grid = (comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers)
     counts_before = comp.n_servers[a0:a1, b0:b1].copy()
     k = 0
     if old is not None:
-        k += _kw.remove_cells(
-            old.load(),
-            old.row_off,
-            old.col_off,
-            float(old.metric_offset_db),
-            float(old.threshold_dbm),
-            *grid,
-            a0,
-            b0,
-            dirty,
-        )
+        k += _kw.remove_cells(old.load(), old.row_off, old.col_off, float(old.metric_offset_db),
+                              float(old.threshold_dbm), *grid, a0, b0, dirty)
     if new is not None:
-        k += _kw.insert_cells(
-            new.load(),
-            new.row_off,
-            new.col_off,
-            float(new.metric_offset_db),
-            float(new.threshold_dbm),
-            new.index,
-            *grid,
-            a0,
-            b0,
-            dirty,
-        )
+        k += _kw.insert_cells(new.load(), new.row_off, new.col_off, float(new.metric_offset_db),
+                              float(new.threshold_dbm), new.index, *grid, a0, b0, dirty)
     if k == 0:
-        return 0
-    # The flagged cells, row by row.
+        return None
     row_ptr = np.empty(a1 - a0 + 1, dtype=np.int64)
     cols = np.empty(k, dtype=np.int64)
     _kw.list_cells(dirty, b0, row_ptr, cols)
     rows = a0 + np.repeat(np.arange(a1 - a0), np.diff(row_ptr))
     d0, d1 = int(rows[0]), int(rows[-1]) + 1
     e0, e1 = int(cols.min()), int(cols.max()) + 1
-    over = [new if new is not None and c.index == new.index else c for c in fold
-            if not c.empty and c.box[0] < d1 and d0 < c.box[2]
-            and c.box[1] < e1 and e0 < c.box[3]]
-    # Best, server and second: refolded in tower order from the windows at
-    # hand; a dropped window is recomputed only if the tower could be among a
-    # cell's best two there (its block peak reaches the second best without
-    # it; by the rule above, a tower below a cell's second best changes
-    # nothing there, whatever its place in the order).
-    # Dropped windows are taken strongest first, a few at a time, so that the
-    # second best rises and prunes the weaker ones.
-    use = {c.index for c in over if c.cached()}
-    batch = 2
-    while True:
-        part = _fold_listed(comp, [c for c in over if c.index in use], a0, row_ptr, cols)
-        lead = [(top, c.index) for c in over if c.index not in use
-                for top in [_may_lead(c, rows, cols, part.second_dbm)] if top is not None]
-        if not lead:
-            break
-        use.update(i for _, i in sorted(lead, reverse=True)[:batch])
-        batch *= 2
+    over = {c.index: (new if new is not None and c.index == new.index else c) for c in fold
+            if not c.empty and c.box[0] < d1 and d0 < c.box[2] and c.box[1] < e1
+            and e0 < c.box[3]}
     # The count is a sum over towers: the count before the edit, less the old
     # window's and plus the new one's (no other window needed).
-    part.n_servers[:] = (counts_before[rows - a0, cols - b0].astype(np.int64)
-                         - _counted(old, rows, cols) + _counted(new, rows, cols))
-    _kw.scatter_cells(
-        a0, row_ptr, cols, part.best_dbm, part.best_server, part.second_dbm, part.n_servers, *grid
-    )
-    return k
+    counts = (counts_before[rows - a0, cols - b0].astype(np.int64)
+              - _counted(old, rows, cols) + _counted(new, rows, cols))
+    return _Listed(comp, a0, row_ptr, rows, cols, counts, dict(sorted(over.items())))
 
 
-def _at_hand(c: _Contrib) -> _Contrib:
-    return _Contrib.of(c.index, c.load(), c.row_off, c.col_off, c.metric_offset_db,
-                       c.threshold_dbm)
-
-
-def _fold_listed(comp: Composite, fold: list[_Contrib], row0: int,
-                 row_ptr: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> Composite:
+def _fold_listed(li: _Listed, fold: list[_Contrib]) -> Composite:
     """Fold ``fold`` (tower order) into a fresh composite over the listed cells."""
-    part = new_composite((cols.size,), threshold_dbm=comp.threshold_dbm)
+    part = new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
     for c in fold:
-        _kw.fold_cells(
-            c.load(),
-            c.row_off,
-            c.col_off,
-            c.index,
-            float(c.metric_offset_db),
-            float(c.threshold_dbm),
-            row0,
-            row_ptr,
-            cols,
-            part.best_dbm,
-            part.best_server,
-            part.second_dbm,
-            part.n_servers,
-        )
+        _fold_one(li, c, c.load(), part)
     return part
+
+
+def _fold_one(li: _Listed, c: _Contrib, win: npt.NDArray[np.float32], part: Composite) -> None:
+    _kw.fold_cells(win, c.row_off, c.col_off, c.index, float(c.metric_offset_db),
+                   float(c.threshold_dbm), li.a0, li.row_ptr, li.cols, part.best_dbm,
+                   part.best_server, part.second_dbm, part.n_servers)
 
 
 def _inside(c: _Contrib, rows: npt.NDArray[np.int64],
@@ -472,21 +495,19 @@ def _inside(c: _Contrib, rows: npt.NDArray[np.int64],
 
 
 def _may_lead(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64],
-              second_dbm: npt.NDArray[np.float32]) -> float | None:
+              second_dbm: npt.NDArray[np.float32]) -> bool:
     """Whether tower ``c`` may be among the best two at a listed cell, given the
-    second best there without it (NaN: fewer than two servers): None if not,
-    else the highest bound of its metric at such a cell (inf without peaks)."""
+    second best there without it (NaN: fewer than two servers)."""
     if c.peaks is None:
-        return math.inf
+        return True
     m = _inside(c, rows, cols)
     if not m.any():
-        return None
+        return False
     peak = c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
     # Its stored metric is at most float32(peak - offset) (rounding is monotone).
     top = (peak.astype(np.float64) - float(c.metric_offset_db)).astype(np.float32)
     second = second_dbm[m]
-    hit = np.isfinite(top) & (np.isnan(second) | ~(second > top))
-    return float(top[hit].max()) if hit.any() else None
+    return bool(np.any(np.isfinite(top) & (np.isnan(second) | ~(second > top))))
 
 
 def _counted(c: _Contrib | None, rows: npt.NDArray[np.int64],

@@ -21,11 +21,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +52,7 @@ from deadzone.geo.footprint import (
     WindowStore,
     _as_objects,
     _Contrib,
-    _patch_composite,
+    _patch_composites,
     _union,
     _warm_patch_kernels,
     block_peaks,
@@ -247,9 +245,6 @@ class Session:
         self._store = WindowStore(self._window_budget(max_memory_bytes))
         self._keys = itertools.count()
         self._slots: list[_Slot | None] = [None] * len(self._ids)
-        self._window_lock = threading.Lock()
-        self._pinned: dict[int, npt.NDArray[np.float32]] | None = None
-        self._pinned_bytes = 0
         todo = [i for i, s in enumerate(self._sites) if s is not None]
         inner = max(1, self.n_threads // max(1, len(todo)))
         outer = max(1, self.n_threads // inner)
@@ -568,8 +563,7 @@ class Session:
             return self._window(slot, site)  # type: ignore[arg-type]
 
         def cached() -> bool:
-            pinned = self._pinned
-            return (pinned is not None and slot.key in pinned) or self._store.has(slot.key)
+            return self._store.is_plain(slot.key)
 
         where = (slot.row_off, slot.col_off, slot.shape)
         comp = self._by_tech.get(tech)
@@ -583,32 +577,16 @@ class Session:
     def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
         """Swap one tower's old contributions for its new ones in every composite.
 
-        Composites are patched on separate threads (the merge kernel and the
-        large numpy operations release the GIL).  Returns the cells refolded.
+        Returns the cells refolded.  Each window the refolds need is read (or
+        recomputed) once for every composite, then let go.
         """
         keys = [k for k in ("rx", *self._by_tech) if k in old or k in new]
         if not keys:
             return 0
         everyone = [self._contribs(j) for j in range(len(self._slots))]
-
-        def one(key: str) -> int:
-            comp = self._rx if key == "rx" else self._by_tech[key]
-            fold = [c[key] for c in everyone if key in c]
-            return _patch_composite(comp, old.get(key), new.get(key), fold)
-
-        # Windows loaded for this edit stay at hand until it is done, whatever
-        # the store drops meanwhile (each is recomputed at most once an edit).
-        # Those not kept plain count against the budget meanwhile.
-        self._pinned = {}
-        self._pinned_bytes = 0
-        try:
-            if len(keys) == 1 or self.n_threads <= 1:
-                return sum(one(k) for k in keys)
-            with ThreadPoolExecutor(max_workers=min(self.n_threads, len(keys))) as pool:
-                return sum(pool.map(one, keys))
-        finally:
-            self._pinned = None
-            self._store.reserve(-self._pinned_bytes)
+        comps = {k: self._rx if k == "rx" else self._by_tech[k] for k in keys}
+        fold = {k: [c[k] for c in everyone if k in c] for k in keys}
+        return _patch_composites(comps, old, new, fold, n_threads=self.n_threads)
 
     def _keep(self, fp: Footprint) -> _Slot:
         """Store a new window; return where it lies."""
@@ -628,32 +606,16 @@ class Session:
 
     def _window(self, slot: _Slot, site: RadioSite) -> npt.NDArray[np.float32]:
         """The window of ``slot``: kept, or computed again (the same bits) if dropped."""
-        with self._window_lock:  # one recomputation of a window, not one per composite
-            pinned = self._pinned
-            win = pinned.get(slot.key) if pinned is not None else None
-            if win is None:
-                win = self._store.get(slot.key)
-            if win is not None:
-                self._pin(slot.key, win)
-                return win
-            fp = self._footprint(site, self.n_threads)
-            got = (fp.row_off, fp.col_off, fp.window.shape)
-            if got != (slot.row_off, slot.col_off, slot.shape):  # pragma: no cover - a bug
-                raise RuntimeError(f"a recomputed window moved: {got} instead of {slot}")
-            self._store.recomputed += 1
-            self._store.put(slot.key, fp.window)
-            self._pin(slot.key, fp.window)
-            return fp.window
-
-    def _pin(self, key: int, win: npt.NDArray[np.float32]) -> None:
-        """Hold ``win`` until the edit is done (under ``_window_lock``)."""
-        pinned = self._pinned
-        if pinned is None or key in pinned:
-            return
-        pinned[key] = win
-        if not self._store.is_plain(key):  # a copy read back, or dropped at once
-            self._pinned_bytes += win.nbytes
-            self._store.reserve(win.nbytes)
+        win = self._store.get(slot.key)
+        if win is not None:
+            return win
+        fp = self._footprint(site, self.n_threads)
+        got = (fp.row_off, fp.col_off, fp.window.shape)
+        if got != (slot.row_off, slot.col_off, slot.shape):  # pragma: no cover - a bug
+            raise RuntimeError(f"a recomputed window moved: {got} instead of {slot}")
+        self._store.recomputed += 1
+        self._store.put(slot.key, fp.window)
+        return fp.window
 
     def _window_budget(self, max_memory_bytes: int | None) -> int:
         """Bytes for kept windows: the budget less the process, the composites and
