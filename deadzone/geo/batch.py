@@ -324,7 +324,8 @@ def run_scenario(
         (tmp / MANIFEST).write_text(
             json.dumps(
                 {"format": "deadzone-batch-scenario", "version": 1,
-                 "deadzone_version": __version__, **fp, "outputs": _outputs(tmp),
+                 "deadzone_version": __version__, **fp,
+                 "outputs": _outputs(tmp, known=_summary_outputs(tmp)),
                  "row": {k: v for k, v in row.items() if k not in TIMING_COLUMNS}},
                 indent=2,
                 default=str,
@@ -345,12 +346,25 @@ def run_scenario(
         return _row(sc, None, time.perf_counter() - t0, msg)
 
 
-def _outputs(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file of a scenario's output folder but its manifest."""
+def _outputs(folder: Path, *, known: dict[str, str] | None = None) -> dict[str, str]:
+    """SHA-256 of every file of a scenario's output folder but its manifest;
+    those in ``known`` (just computed, e.g. the audit summary's list) are
+    taken from it instead of read again."""
     from deadzone.data.loaders import file_checksum
 
-    return {str(q.relative_to(folder)): file_checksum(q)
-            for q in sorted(folder.rglob("*")) if q.is_file() and q.name != MANIFEST}
+    known = known or {}
+    out = {}
+    for q in sorted(folder.rglob("*")):
+        if q.is_file() and q.name != MANIFEST:
+            name = q.relative_to(folder).as_posix()
+            out[name] = known.get(name) or file_checksum(q)
+    return out
+
+
+def _summary_outputs(folder: Path) -> dict[str, str]:
+    """The checksums the audit's ``summary.json`` lists (written a moment ago)."""
+    doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    return dict(doc.get("outputs") or {})
 
 
 def _complete(sc: BatchScenario, out: Path) -> tuple[dict[str, Any] | None, str | None]:

@@ -151,11 +151,13 @@ class _Contrib:
     metric_offset_db: float
     threshold_dbm: float
     load: Callable[[], npt.NDArray[np.float32]]
-    #: Whether the window is at hand as it is (not compressed, not dropped).
+    #: Whether the window is kept (as it is or compressed): no recomputation.
     cached: Callable[[], bool]
     #: :func:`block_peaks` of the window: what decides whether a dropped
     #: window must be recomputed for a refold.
     peaks: npt.NDArray[np.float32] | None = None
+    #: Whether the window is kept as it is (reading it costs nothing).
+    plain: Callable[[], bool] = lambda: True
 
     @classmethod
     def of(cls, index: int, window: npt.NDArray[np.float32], row_off: int, col_off: int,
@@ -273,6 +275,11 @@ class WindowStore:
             self.unpacked += 1
         return packed.unpack()
 
+    def has(self, key: int) -> bool:
+        """Whether window ``key`` is kept (as it is or compressed)."""
+        with self._lock:
+            return key in self._plain or key in self._packed
+
     def is_plain(self, key: int) -> bool:
         """Whether window ``key`` is kept as it is (not compressed)."""
         with self._lock:
@@ -378,9 +385,10 @@ def _patch_composites(
 ) -> int:
     """:func:`_patch_composite` of one edited tower in several composites at once.
 
-    Each window the refolds need is loaded once for all composites and let
-    go after it is folded: an edit holds one window beyond the store's.
-    The composites' first refolds run on up to ``n_threads`` threads.
+    Each window a refold needs is loaded once for all composites and let go
+    after it is folded: an edit holds one window beyond the store's.  When
+    every window is kept as it is, the composites refold on up to
+    ``n_threads`` threads.
     """
     listed: dict[str, _Listed] = {}
     k = 0
@@ -404,30 +412,17 @@ def _patch_composites(
     if not listed:
         return 0
     # Best, server and second, refolded in tower order: first from the windows
-    # kept as they are; a window not at hand is then taken only if, by its
-    # block peaks, the tower may reach a flagged cell's second best (a tower
-    # below it changes nothing there, whatever its place in the order).
-    def first(li: _Listed) -> set[int]:
-        part = li.part = _fold_listed(li, [c for c in li.over.values() if c.cached()])
-        return {i for i, c in li.over.items()
-                if c.cached() or _may_lead(c, li.rows, li.cols, part.second_dbm)}
-
-    if n_threads > 1 and len(listed) > 1:  # the fold kernel releases the GIL
-        with ThreadPoolExecutor(max_workers=min(n_threads, len(listed))) as pool:
-            take = dict(zip(listed, pool.map(first, listed.values()), strict=True))
-    else:
-        take = {key: first(li) for key, li in listed.items()}
-    if any(not li.over[i].cached() for key, li in listed.items() for i in take[key]):
-        parts = {key: new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
-                 for key, li in listed.items()}
-        for i in sorted(set().union(*take.values())):
-            users = [key for key in listed if i in take[key]]
-            win = listed[users[0]].over[i].load()  # once for every composite
-            for key in users:
-                _fold_one(listed[key], listed[key].over[i], win, parts[key])
-            del win
-        for key, li in listed.items():
-            li.part = parts[key]
+    # kept (as they are or compressed); a dropped window is then recomputed
+    # only if, by its block peaks, the tower may reach a flagged cell's second
+    # best (a tower below it changes nothing there, whatever its place in the
+    # order), and the cells refolded again with it.
+    kept = {key: {i for i, c in li.over.items() if c.cached()} for key, li in listed.items()}
+    _fold_pass(listed, kept, n_threads)
+    need = {key: {i for i, c in li.over.items() if i not in kept[key]
+                  and _may_lead(c, li.rows, li.cols, li.part.second_dbm)}  # type: ignore[union-attr]
+            for key, li in listed.items()}
+    if any(need.values()):
+        _fold_pass(listed, {key: kept[key] | need[key] for key in listed}, n_threads)
     for li in listed.values():
         part = li.part
         assert part is not None
@@ -436,6 +431,35 @@ def _patch_composites(
                           part.second_dbm, part.n_servers, li.comp.best_dbm,
                           li.comp.best_server, li.comp.second_dbm, li.comp.n_servers)
     return k
+
+
+def _fold_pass(listed: dict[str, _Listed], take: dict[str, set[int]], n_threads: int) -> None:
+    """Refold each composite's listed cells from the windows ``take[key]``, in
+    tower order, into ``listed[key].part``.  A window is loaded once for all
+    composites and let go after it is folded; when every window is kept as it
+    is, the composites are refolded on up to ``n_threads`` threads instead."""
+    for li in listed.values():
+        li.part = new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
+    if all(li.over[i].plain() for key, li in listed.items() for i in take[key]):
+        def one(key: str) -> None:
+            li = listed[key]
+            for i in sorted(take[key]):
+                c = li.over[i]
+                _fold_one(li, c, c.load(), li.part)  # type: ignore[arg-type]
+
+        if n_threads > 1 and len(listed) > 1:  # the fold kernel releases the GIL
+            with ThreadPoolExecutor(max_workers=min(n_threads, len(listed))) as pool:
+                list(pool.map(one, listed))
+        else:
+            for key in listed:
+                one(key)
+        return
+    for i in sorted(set().union(*take.values())):
+        users = [key for key in listed if i in take[key]]
+        win = listed[users[0]].over[i].load()  # once for every composite
+        for key in users:
+            _fold_one(listed[key], listed[key].over[i], win, listed[key].part)  # type: ignore[arg-type]
+        del win
 
 
 def _flag(comp: Composite, old: _Contrib | None, new: _Contrib | None,
@@ -472,14 +496,6 @@ def _flag(comp: Composite, old: _Contrib | None, new: _Contrib | None,
     counts = (counts_before[rows - a0, cols - b0].astype(np.int64)
               - _counted(old, rows, cols) + _counted(new, rows, cols))
     return _Listed(comp, a0, row_ptr, rows, cols, counts, dict(sorted(over.items())))
-
-
-def _fold_listed(li: _Listed, fold: list[_Contrib]) -> Composite:
-    """Fold ``fold`` (tower order) into a fresh composite over the listed cells."""
-    part = new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
-    for c in fold:
-        _fold_one(li, c, c.load(), part)
-    return part
 
 
 def _fold_one(li: _Listed, c: _Contrib, win: npt.NDArray[np.float32], part: Composite) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "parse_memory",
     "physical_memory_bytes",
     "process_rss_bytes",
+    "release_freed_memory",
 ]
 
 _MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z%]*)\s*$", re.IGNORECASE)
@@ -132,3 +133,26 @@ def process_rss_bytes() -> int:
         import resource
 
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the process back to the system (glibc ``malloc_trim``).
+
+    Arrays of a few megabytes freed after glibc raised its mmap threshold stay
+    in the heap, so the resident size grows past what is in use; a session
+    that frees and reads windows edit after edit calls this to stay within
+    its budget.  A no-op where glibc is not the allocator.
+    """
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None

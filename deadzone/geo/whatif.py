@@ -58,7 +58,12 @@ from deadzone.geo.footprint import (
     block_peaks,
     tower_footprint,
 )
-from deadzone.geo.memory import default_memory_bytes, format_bytes, process_rss_bytes
+from deadzone.geo.memory import (
+    default_memory_bytes,
+    format_bytes,
+    process_rss_bytes,
+    release_freed_memory,
+)
 from deadzone.geo.rollup import rollup, summary_dict
 from deadzone.geo.village_delta import (
     WhatIfDelta,
@@ -563,6 +568,9 @@ class Session:
             return self._window(slot, site)  # type: ignore[arg-type]
 
         def cached() -> bool:
+            return self._store.has(slot.key)
+
+        def plain() -> bool:
             return self._store.is_plain(slot.key)
 
         where = (slot.row_off, slot.col_off, slot.shape)
@@ -570,8 +578,8 @@ class Session:
         thr = comp.threshold_dbm if comp is not None else self.thresholds.covered(tech)
         return {
             "rx": _Contrib(i, *where, 0.0, self.thresholds.covered(tech) + off, load, cached,
-                           slot.peaks),
-            tech: _Contrib(i, *where, off, thr, load, cached, slot.peaks),
+                           slot.peaks, plain),
+            tech: _Contrib(i, *where, off, thr, load, cached, slot.peaks, plain),
         }
 
     def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
@@ -586,7 +594,10 @@ class Session:
         everyone = [self._contribs(j) for j in range(len(self._slots))]
         comps = {k: self._rx if k == "rx" else self._by_tech[k] for k in keys}
         fold = {k: [c[k] for c in everyone if k in c] for k in keys}
-        return _patch_composites(comps, old, new, fold, n_threads=self.n_threads)
+        n = _patch_composites(comps, old, new, fold, n_threads=self.n_threads)
+        if self._store.budget_bytes is not None:
+            release_freed_memory()  # the windows read and let go
+        return n
 
     def _keep(self, fp: Footprint) -> _Slot:
         """Store a new window; return where it lies."""
