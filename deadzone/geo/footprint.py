@@ -416,7 +416,10 @@ def _patch_composites(
     # only if, by its block peaks, the tower may reach a flagged cell's second
     # best (a tower below it changes nothing there, whatever its place in the
     # order), and the cells refolded again with it.
-    kept = {key: {i for i, c in li.over.items() if c.cached()} for key, li in listed.items()}
+    # (A compressed window is read only if it reaches a listed cell.)
+    kept = {key: {i for i, c in li.over.items()
+                  if c.plain() or (c.cached() and _reaches(c, li.rows, li.cols))}
+            for key, li in listed.items()}
     _fold_pass(listed, kept, n_threads)
     need = {key: {i for i, c in li.over.items() if i not in kept[key]
                   and _may_lead(c, li.rows, li.cols, li.part.second_dbm)}  # type: ignore[union-attr]
@@ -508,6 +511,17 @@ def _inside(c: _Contrib, rows: npt.NDArray[np.int64],
             cols: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     r0, c0, r1, c1 = c.box
     return (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
+
+
+def _reaches(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> bool:
+    """Whether tower ``c`` may have a value at a listed cell (by its block peaks)."""
+    if c.peaks is None:
+        return True
+    m = _inside(c, rows, cols)
+    if not m.any():
+        return False
+    peak = c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
+    return bool(np.isfinite(peak).any())
 
 
 def _may_lead(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64],
