@@ -41,6 +41,7 @@ from deadzone.errors import (
 )
 from deadzone.kernels.resample import warp_tent
 from deadzone.model.dem import Dem
+from deadzone.model.geodesy import utm_crs
 
 __all__ = [
     "LATTICE",
@@ -59,12 +60,6 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- DEM
-
-
-def utm_crs(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone (EPSG:326xx north, 327xx south) of a point."""
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def _fill_nearest(values: npt.NDArray[np.float32], todo: npt.NDArray[np.bool_]) -> None:

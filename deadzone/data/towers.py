@@ -49,14 +49,12 @@ from deadzone.data._vectors import (
     _Raw,
     _read_raw,
 )
-from deadzone.data.dem import (
-    utm_crs,
-)
 from deadzone.errors import (
     DataLoadError,
     ParameterError,
     SchemaError,
 )
+from deadzone.model.geodesy import utm_crs
 from deadzone.model.schema import TECHS, TOWER_COLUMNS, TOWER_DEFAULTS
 
 logger = logging.getLogger(__name__)

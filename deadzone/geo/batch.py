@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import math
 import multiprocessing
 import os
 import secrets
@@ -110,10 +109,10 @@ def _audit_window(sc: BatchScenario, villages: Any, towers: Any) -> tuple[float,
     window (clipped to the raster) through its UTM zone and back, as the reprojected
     grid is (to within one cell).
     """
-    from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
 
     from deadzone.model.bounds import reach_bounds, union_bounds
+    from deadzone.model.geodesy import utm_crs
 
     want = union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
     have = _lonlat_box(sc.files["dem"])
@@ -126,8 +125,7 @@ def _audit_window(sc: BatchScenario, villages: Any, towers: Any) -> tuple[float,
         min(want[3], have[3]),
     )
     lon_c, lat_c = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-    zone = min(60, max(1, math.floor((lon_c + 180.0) / 6.0) + 1))
-    utm = CRS.from_epsg((32600 if lat_c >= 0 else 32700) + zone)
+    utm = utm_crs(lon_c, lat_c)
     xy = transform_bounds("EPSG:4326", utm, *box, densify_pts=21)
     return tuple(transform_bounds(utm, "EPSG:4326", *xy, densify_pts=21))
 

@@ -53,6 +53,7 @@ import pandas as pd
 
 from deadzone.data.io import atomic_path, write_summary_last
 from deadzone.errors import DataLoadError, ParameterError, SchemaError
+from deadzone.model.geodesy import haversine_m
 
 __all__ = [
     "PROGRESS_DISTRICT_FILES",
@@ -107,7 +108,6 @@ _SETTLEMENT_WORDS = frozenset(
     {"thon", "ban", "xom", "lang", "ap", "buon", "plei", "soc", "khom", "to", "khu", "village"}
 )
 _COMMUNE_WORDS = frozenset({"xa", "phuong", "thi tran", "commune", "ward"})
-_EARTH_RADIUS_M = 6_371_008.8
 
 
 def normalize_name(text: object, *, drop_words: frozenset[str] = _SETTLEMENT_WORDS) -> str:
@@ -421,17 +421,6 @@ def _attach_communes(v: pd.DataFrame, communes_csv: Path) -> pd.DataFrame:
 # Matching
 
 
-def _haversine_m(
-    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance on a sphere of the mean earth radius (m)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
 def _commune_keys(df: pd.DataFrame, rows: np.ndarray) -> dict[int, set[str]]:
     """Commune keys (id and folded name) of the given rows."""
     keys: dict[int, set[str]] = {}
@@ -492,7 +481,7 @@ def _match(
         reject = ""
         for j in cands:
             same_c = bool(bk[i] & ck[j]) if (bk[i] and ck[j]) else None
-            d = float(_haversine_m(blon[i], blat[i], clon[j], clat[j]))
+            d = float(haversine_m(blon[i], blat[i], clon[j], clat[j]))
             near = (d <= match_distance_m) if math.isfinite(d) else None
             if same_c is False:
                 reject = f"name matches {cur['village_id'].iloc[j]} but in another commune"
@@ -532,7 +521,7 @@ def _match(
     idm = method == "id"
     if idm.any():
         j = b2c[idm]
-        dist[idm] = _haversine_m(blon[idm], blat[idm], clon[j], clat[j])
+        dist[idm] = haversine_m(blon[idm], blat[idm], clon[j], clat[j])
     return b2c, method, dist, notes
 
 

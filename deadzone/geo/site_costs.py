@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
-from deadzone.kernels.coverage import line_profile
+from deadzone.kernels.coverage import EARTH_RADIUS_M, line_profile
 from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
 
@@ -28,7 +28,6 @@ __all__ = [
     "site_costs",
 ]
 
-EARTH_RADIUS_M = 6_371_000.0
 
 
 @dataclass(frozen=True)

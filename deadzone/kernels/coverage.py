@@ -21,9 +21,11 @@ from deadzone.kernels import _itm as _itm_k
 from deadzone.kernels import _itm_sweep as _ks
 from deadzone.kernels import _p526
 from deadzone.kernels import _propagation as _k
+from deadzone.kernels._basic import EARTH_RADIUS_M
 from deadzone.kernels.itm import MODE_NAMES, ItmSettings
 
 __all__ = [
+    "EARTH_RADIUS_M",
     "MODELS",
     "RadioSite",
     "Composite",

@@ -40,6 +40,7 @@ from deadzone.errors import (
     SchemaError,
 )
 from deadzone.maps.signal import TOTAL_POWER_LABEL, status_signal
+from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M
 from deadzone.model.schema import STATUSES
 from deadzone.model.thresholds import STATUS_COLORS
 
@@ -119,7 +120,6 @@ _VILLAGE_COLUMNS = (
 _TOWER_COLUMNS = ("tower_id", "tech", "freq_mhz", "eirp_dbm", "height_m", "azimuth_deg")
 _COMMUNE_COLUMNS = ("commune_id", "name")
 _DEFAULT_BEAMWIDTH_DEG = 65.0
-_EARTH_RADIUS_M = 6_371_008.8
 
 
 # --------------------------------------------------------------------------- HTML boxes
@@ -246,8 +246,8 @@ def _wedge(
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     for bearing in np.linspace(azimuth_deg - width_deg / 2.0, azimuth_deg + width_deg / 2.0, 9):
         b = math.radians(float(bearing))
-        dlat = math.degrees(length_m * math.cos(b) / _EARTH_RADIUS_M)
-        dlon = math.degrees(length_m * math.sin(b) / (_EARTH_RADIUS_M * cos_lat))
+        dlat = math.degrees(length_m * math.cos(b) / MEAN_EARTH_RADIUS_M)
+        dlon = math.degrees(length_m * math.sin(b) / (MEAN_EARTH_RADIUS_M * cos_lat))
         ring.append([_round(lat + dlat), _round(lon + dlon)])
     ring.append(ring[0])
     return ring
