@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -119,7 +118,7 @@ def coverage_cmd(dem_path: Path, towers_path: Path, out_dir: Path, default_tech:
 def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: Path,  # noqa: ANN001
                 towers_path: Path) -> None:
     """coverage.json: parameters, thresholds, towers outside the DEM, input checksums."""
-    from deadzone.data.io import atomic_path
+    from deadzone.data.io import write_json
     from deadzone.data.loaders import file_checksum
 
     meta = {
@@ -131,8 +130,7 @@ def _write_meta(out: Path, parameters: dict, thr, outside: list[str], dem_path: 
                    "towers": {"path": str(Path(towers_path).resolve()),
                               "sha256": file_checksum(towers_path)}},
     }
-    with atomic_path(out / "coverage.json") as tmp:
-        Path(tmp).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(out / "coverage.json", meta)
 
 
 def _needs_tiles(dem_path: Path, bounds, towers, engine: EngineOptions, *,  # noqa: ANN001

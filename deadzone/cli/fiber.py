@@ -440,24 +440,13 @@ def _run(**kw: Any) -> None:
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     write_summary_last(out / "phases.json", doc,
-                       [out / f for f in FIBER_FILES if f != "phases.json" and (out / f).is_file()],
-                       default=_json_default)
+                       [out / f for f in FIBER_FILES if f != "phases.json" and (out / f).is_file()])
     if not quiet:
         click.echo(title)
         for line in plan.summary_lines():
             click.echo(f"  {line}")
         click.echo(f"outputs: {out}/ ({', '.join(FIBER_FILES)})")
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return str(obj)
 
 
 def _rounded_phases(phases: pd.DataFrame) -> pd.DataFrame:

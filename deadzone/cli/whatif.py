@@ -308,22 +308,12 @@ def whatif_cmd(
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     written = [out / f for f in WHATIF_FILES if f != "summary.json" and (out / f).is_file()]
-    write_summary_last(out / "summary.json", summary, written, default=_json)
+    write_summary_last(out / "summary.json", summary, written)
     if not quiet:
         for line in total.summary_lines():
             click.echo(line)
         click.echo(f"outputs: {out}/ ({', '.join(WHATIF_FILES)})")
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
-
-
-def _json(obj: object) -> object:
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
 def _maps(out, scenario, before, after, grids_before, towers_before, towers_after, total, thr):  # noqa: ANN001

@@ -41,10 +41,9 @@ import contextlib
 import datetime
 import json
 import logging
-import math
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,8 @@ __all__ = [
     "load_scenario",
     "write_raster",
     "atomic_path",
+    "write_json",
+    "json_default",
     "write_summary_last",
     "verify_folder",
     "gpkg_timestamp",
@@ -105,8 +106,8 @@ _FORMAT_VERSION = 1
 _SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml", ".ovr", ".ovr.tmp")
 
 
-def write_summary_last(path: PathLike, doc: Mapping[str, Any], outputs: Iterable[PathLike], *,
-                       default: Callable[[Any], Any] | None = None) -> Path:
+def write_summary_last(path: PathLike, doc: Mapping[str, Any],
+                       outputs: Iterable[PathLike]) -> Path:
     """Write a folder's summary JSON, after every other file of it, with their checksums.
 
     ``doc`` is written to ``path`` (atomically) with an ``"outputs"`` entry:
@@ -122,11 +123,7 @@ def write_summary_last(path: PathLike, doc: Mapping[str, Any], outputs: Iterable
     final = Path(os.fspath(path))
     listed = {Path(os.fspath(p)).relative_to(final.parent).as_posix(): file_checksum(p)
               for p in outputs}
-    full = {**doc, "outputs": dict(sorted(listed.items()))}
-    with atomic_path(final) as tmp:
-        tmp.write_text(json.dumps(full, indent=2, ensure_ascii=False, default=default) + "\n",
-                       encoding="utf-8")
-    return final
+    return write_json(final, {**doc, "outputs": dict(sorted(listed.items()))})
 
 
 def verify_folder(folder: PathLike, summary: str = "summary.json", *, command: str) -> None:
@@ -486,16 +483,35 @@ def _towers_table(towers: gpd.GeoDataFrame) -> pd.DataFrame:
     return table
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
+def json_default(obj: Any) -> Any:
+    """What :func:`write_json` writes for a value ``json`` cannot: numpy
+    scalars as numbers, arrays as lists, paths and anything else as text."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
     return str(obj)
+
+
+def write_json(path: PathLike, doc: Any, *, indent: int | None = 2) -> Path:
+    """Write ``doc`` as JSON, atomically: the one JSON writer of deadzone's outputs.
+
+    UTF-8 text (Vietnamese names as they are, not ``\\u`` escapes), ``indent``
+    spaces (None: one line), a final newline; values ``json`` cannot write
+    go through :func:`json_default`.  A float NaN is written ``NaN``, as
+    Python's and pandas' JSON readers take it (writers that need strict JSON,
+    e.g. OFDS, turn NaN into null themselves).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    final = Path(os.fspath(path))
+    text = json.dumps(doc, indent=indent, ensure_ascii=False, default=json_default)
+    with atomic_path(final) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return final
 
 
 def write_scenario(
@@ -579,12 +595,7 @@ def write_scenario(
         "meta": scenario.meta,
         "files": {name: file_checksum(path) for name, path in written.items()},
     }
-    with atomic_path(out / "scenario.json") as tmp:
-        tmp.write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default) + "\n",
-            encoding="utf-8",
-        )
-    written["scenario.json"] = out / "scenario.json"
+    written["scenario.json"] = write_json(out / "scenario.json", manifest)
     logger.info("wrote scenario %r to %s (%d files)", scenario.name, out, len(written))
     return written
 

@@ -31,7 +31,7 @@ import pyogrio
 import shapely
 from shapely.geometry import mapping, shape
 
-from deadzone.data.io import atomic_path
+from deadzone.data.io import write_json
 from deadzone.errors import DataLoadError, OutputExistsError, SchemaError
 
 __all__ = ["read_backbone", "write_ofds", "OFDS_FILES", "OFDS_SCHEMA_URL"]
@@ -410,11 +410,7 @@ def write_ofds(
         ("spans.geojson", {"type": "FeatureCollection", "features": span_feats}),
         ("network.json", package),
     ):
-        with atomic_path(out / name) as tmp:
-            tmp.write_text(
-                json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8"
-            )
-        written[name] = out / name
+        written[name] = write_json(out / name, obj, indent=None)
     return written
 
 
@@ -426,9 +422,3 @@ def _clean(v: Any) -> Any:
     if v is pd.NA:
         return None
     return v
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -58,6 +58,7 @@ from typing import Any
 import pandas as pd
 
 from deadzone import __version__
+from deadzone.data.io import json_default, write_json
 from deadzone.errors import DeadzoneWarning, OutputExistsError, warning_text
 from deadzone.geo.batch_toml import (
     BatchScenario,
@@ -319,17 +320,11 @@ def run_scenario(
         tmp.mkdir(parents=True)
         write_audit(result, tmp, overwrite=True)
         row = _row(sc, result.summary, time.perf_counter() - t0, None)
-        (tmp / MANIFEST).write_text(
-            json.dumps(
-                {"format": "deadzone-batch-scenario", "version": 1,
-                 "deadzone_version": __version__, **fp,
-                 "outputs": _outputs(tmp, known=_summary_outputs(tmp)),
-                 "row": {k: v for k, v in row.items() if k not in TIMING_COLUMNS}},
-                indent=2,
-                default=str,
-            ),
-            encoding="utf-8",
-        )
+        write_json(tmp / MANIFEST,
+                   {"format": "deadzone-batch-scenario", "version": 1,
+                    "deadzone_version": __version__, **fp,
+                    "outputs": _outputs(tmp, known=_summary_outputs(tmp)),
+                    "row": {k: v for k, v in row.items() if k not in TIMING_COLUMNS}})
         if final.exists():  # --overwrite: move the old folder aside, then swap in
             old = out / f".{sc.name}.old-{secrets.token_hex(4)}"
             os.replace(final, old)
@@ -379,7 +374,7 @@ def _complete(sc: BatchScenario, out: Path) -> tuple[dict[str, Any] | None, str 
     missing = [f for f in TABLE_FILES if not (d / f).is_file()]
     if missing:
         return None, f"{missing[0]} is missing"
-    fp = json.loads(json.dumps(sc.fingerprint(), default=str))
+    fp = json.loads(json.dumps(sc.fingerprint(), default=json_default))
     if man.get("parameters") != fp["parameters"] or man.get("checksums") != fp["checksums"]:
         return None, "its inputs or parameters changed"
     if man.get("deadzone_version") != __version__:
@@ -706,5 +701,4 @@ def _write_summary(df: pd.DataFrame, out: Path) -> None:
         "totals_ok": agg,
         "rows": json.loads(df.to_json(orient="records")),
     }
-    with atomic_path(out / "batch_summary.json") as tmp:
-        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(out / "batch_summary.json", doc)

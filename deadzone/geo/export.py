@@ -263,8 +263,7 @@ def write_audit(
     # summary.json is written last and lists the SHA-256 of every other file:
     # a folder a killed --overwrite left half old, half new is told apart
     # (verify_audit_folder) instead of read as one audit
-    write_summary_last(out / "summary.json", result.summary, paths.values(),
-                       default=_json_default)
+    write_summary_last(out / "summary.json", result.summary, paths.values())
     paths["summary.json"] = out / "summary.json"
     return paths
 
@@ -312,13 +311,3 @@ def _write_rasters(cov: CoverageResult, out: Path) -> dict[str, Path]:
                      nodata=float("nan"), overwrite=True, cog=True)
         paths[name] = out / name
     return paths
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
