@@ -5,7 +5,7 @@ Measures, on this machine:
 1. calibration: one demo tile audited in-process on all cores -> wall time per
    tile, core-seconds per computed tower, peak memory;
 2. the batch: ``--tiles`` demo provinces (seeds 0..N-1, each a 60 x 60 km,
-   2000 x 2000-cell DEM at 30 m) run by :func:`deadzone.geo.batch.run_batch`
+   2000 x 2000-cell DEM at 30 m) run by :func:`deadzone.app.batch.run_batch`
    on ``--workers`` local processes -> wall time, parallel efficiency against
    ``tiles x calibration``, peak RSS of a worker;
 3. the projection for Vietnam (331,000 km^2 at 30 m = 368 M cells, 100k sites,
@@ -42,7 +42,7 @@ def _child_peak_mb(sc: object, out: Path) -> float:
     """Peak RSS (VmHWM) of a fresh process auditing one tile, in MiB."""
     code = (
         "import pickle, sys\n"
-        "from deadzone.geo.batch import run_batch\n"
+        "from deadzone.app.batch import run_batch\n"
         "sc = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
         "run_batch([sc], sys.argv[2], workers=1, overwrite=True)\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="keep the batch outputs here")
     args = ap.parse_args(argv)
 
+    from deadzone.app.batch import BatchScenario, run_batch
     from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
-    from deadzone.geo.batch import BatchScenario, run_batch
 
     cores = os.cpu_count() or 1
     root = Path(tempfile.mkdtemp(prefix="deadzone-scaling-")) if args.keep is None else args.keep

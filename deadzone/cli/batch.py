@@ -79,7 +79,7 @@ def batch_cmd(
       deadzone batch provinces.toml --out batch_out --resume
       deadzone batch provinces.toml --out batch_out --scheduler tcp://10.0.0.5:8786
     """
-    from deadzone.geo.batch import load_batch, run_batch
+    from deadzone.app.batch import load_batch, run_batch
 
     t0 = time.perf_counter()
     scenarios = load_batch(scenarios_path)

@@ -363,27 +363,17 @@ def run_audit_and_write(
     rasters: bool = True,
     plain_csv: bool = False,
 ) -> Any:
-    """Audit + files + map (area rasters and map only with ``rasters``), then the summary."""
-    from deadzone.geo.audit import audit
-    from deadzone.geo.export import AUDIT_FILES, TABLE_FILES, signal_raster_name, write_audit
+    """Audit + files + map (area rasters and map only with ``rasters``), then the summary
+    (:func:`deadzone.app.audit.run_audit` with a progress bar and the map)."""
+    from deadzone.app.audit import run_audit
+    from deadzone.geo.export import AUDIT_FILES, TABLE_FILES, signal_raster_name
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
     check_audit_out(out, overwrite=overwrite)
-    if rasters:
-        with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
-            result = audit(scenario, params=engine.params, thresholds=engine.thresholds,
-                           n_threads=engine.threads, progress=update, clutter=clutter)
-    else:
-        if not quiet:
-            click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
-                                      sweep=False) + " ...", err=True)
-        result = audit(scenario, params=engine.params, thresholds=engine.thresholds,
-                       n_threads=engine.threads, clutter=clutter, rasters=False)
-    cov = result.coverage
 
-    def write_map(folder: Path) -> Path:
-        thresholds = engine.thresholds
+    def write_map(result: Any, folder: Path) -> Path:
+        cov, thresholds = result.coverage, engine.thresholds
         communes = scenario.communes.merge(
             result.communes.drop(columns=["name", "province", "district"], errors="ignore"),
             on="commune_id", how="left",
@@ -401,11 +391,17 @@ def run_audit_and_write(
         save_map(m, folder / "map.html", overwrite=True)
         return folder / "map.html"
 
-    if cov is None:
-        (out / "map.html").unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
-    # the map before summary.json, which lists it with every other file
-    write_audit(result, out, overwrite=True, plain_csv=plain_csv,
-                also=() if cov is None else (write_map,))
+    run = dict(params=engine.params, thresholds=engine.thresholds, n_threads=engine.threads,
+               clutter=clutter, rasters=rasters, plain_csv=plain_csv, write_map=write_map)
+    if rasters:
+        with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
+            result = run_audit(scenario, out, progress=update, **run)
+    else:
+        if not quiet:
+            click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
+                                      sweep=False) + " ...", err=True)
+        result = run_audit(scenario, out, **run)
+    cov = result.coverage
     if cov is None:
         outputs = ", ".join(f for f in TABLE_FILES if (out / f).exists())
         outputs += "; no rasters or map (--no-rasters)"

@@ -14,11 +14,11 @@ import geopandas as gpd
 import pandas as pd
 from click.testing import CliRunner
 
+from deadzone.app.batch import MANIFEST
 from deadzone.cli.main import cli
-from deadzone.geo.batch import MANIFEST
 from deadzone.geo.export import RASTER_FILES, TABLE_FILES
+from tests.app.test_batch import _BORDER_VILLAGES, write_border_case, write_inputs
 from tests.conftest import shared_file
-from tests.geo.test_batch import _BORDER_VILLAGES, write_border_case, write_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -58,14 +58,14 @@ from typing import Any
 import pandas as pd
 
 from deadzone import __version__
-from deadzone.data.io import json_default, write_json
-from deadzone.errors import DeadzoneWarning, OutputExistsError, warning_text
-from deadzone.geo.batch_toml import (
+from deadzone.app.batch_toml import (
     BatchScenario,
     _norm,
     _tile_mask,
     load_batch,
 )
+from deadzone.data.io import json_default, write_json
+from deadzone.errors import DeadzoneWarning, OutputExistsError, warning_text
 from deadzone.model.schema import TOTAL_COUNTS
 
 __all__ = ["BatchScenario", "load_batch", "run_batch", "run_scenario", "MANIFEST", "SUMMARY_FILES"]

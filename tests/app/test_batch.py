@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deadzone.app.batch import MANIFEST, BatchScenario, load_batch, run_batch
 from deadzone.data.io import write_scenario
 from deadzone.errors import DataLoadError, DeadzoneError, DeadzoneWarning, OutputExistsError
-from deadzone.geo.batch import MANIFEST, BatchScenario, load_batch, run_batch
 from tests.conftest import small_scenario
 
 # Two provinces so that split = "province" gives two jobs.
@@ -658,7 +658,7 @@ def test_worker_warnings_are_one_line_with_the_job_name(monkeypatch, capsys) -> 
 def test_second_batch_into_the_same_folder_names_the_holder(batch_file: Path,
                                                           tmp_path: Path) -> None:
     """Issue 18 item 2: two runs into one folder raced each other."""
-    from deadzone.geo.batch import _FolderLock
+    from deadzone.app.batch import _FolderLock
 
     out = tmp_path / "out"
     out.mkdir()
