@@ -635,7 +635,7 @@ def test_worker_warnings_are_one_line_with_the_job_name(monkeypatch, capsys) -> 
     import warnings as _w
 
     from deadzone.errors import DeadzoneWarning
-    from deadzone.geo import batch as batch_mod
+    from deadzone.app import batch as batch_mod
 
     def fake(sc, out, n_threads=None):  # noqa: ANN001, ANN202
         _w.warn("villages.csv: 3 villages have population 0\n  (or missing)", DeadzoneWarning,
@@ -729,7 +729,7 @@ def test_temporaries_of_a_killed_worker_are_swept_at_the_end(batch_file: Path, t
                                                             monkeypatch) -> None:  # noqa: ANN001
     """Issue 18 item 6: a Dask worker killed mid-scenario left ``.<name>.tmp-*``
     in a batch that then succeeded (the task ran again elsewhere)."""
-    from deadzone.geo import batch as batch_mod
+    from deadzone.app import batch as batch_mod
 
     real = batch_mod._execute
 
