@@ -634,8 +634,8 @@ def test_worker_warnings_are_one_line_with_the_job_name(monkeypatch, capsys) -> 
     """Issue 16: batch printed raw 'process.py:261: DeadzoneWarning' lines from workers."""
     import warnings as _w
 
-    from deadzone.errors import DeadzoneWarning
     from deadzone.app import batch as batch_mod
+    from deadzone.errors import DeadzoneWarning
 
     def fake(sc, out, n_threads=None):  # noqa: ANN001, ANN202
         _w.warn("villages.csv: 3 villages have population 0\n  (or missing)", DeadzoneWarning,
