@@ -513,14 +513,19 @@ def _inside(c: _Contrib, rows: npt.NDArray[np.int64],
     return (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
 
 
+def _peaks_at(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+              ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32]]:
+    """The listed cells inside ``c``'s window, and its block peak at each."""
+    m = _inside(c, rows, cols)
+    assert c.peaks is not None
+    return m, c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
+
+
 def _reaches(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> bool:
     """Whether tower ``c`` may have a value at a listed cell (by its block peaks)."""
     if c.peaks is None:
         return True
-    m = _inside(c, rows, cols)
-    if not m.any():
-        return False
-    peak = c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
+    _, peak = _peaks_at(c, rows, cols)
     return bool(np.isfinite(peak).any())
 
 
@@ -530,10 +535,7 @@ def _may_lead(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int
     second best there without it (NaN: fewer than two servers)."""
     if c.peaks is None:
         return True
-    m = _inside(c, rows, cols)
-    if not m.any():
-        return False
-    peak = c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
+    m, peak = _peaks_at(c, rows, cols)
     # Its stored metric is at most float32(peak - offset) (rounding is monotone).
     top = (peak.astype(np.float64) - float(c.metric_offset_db)).astype(np.float32)
     second = second_dbm[m]
