@@ -58,7 +58,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 import shapely.ops
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import connected_components
 
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo._fiber_design import (
@@ -78,9 +78,10 @@ from deadzone.geo._fiber_graph import (
     _augment,
     _edge_lookup,
 )
+from deadzone.geo._fiber_outputs import plan_tables
+from deadzone.geo._fiber_types import FiberCosts, _Net, _Phased
 from deadzone.geo.fiber_targets import (
     F64,
-    _num,
     _points_xy,
     commune_targets,
     tower_targets,
@@ -109,41 +110,6 @@ REACH_MODES = ("straight", "road")
 DROP_MODES = ("straight", "road")
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FiberCosts:
-    """Unit costs of the build (any currency; defaults are illustrative VND).
-
-    Attributes
-    ----------
-    cost_per_km : float
-        Fibre along roads per km (duct/trench or poles + cable + labour).
-        Default 250 million VND (~10,000 USD) per km.
-    drop_cost_per_km : float
-        Last-mile drop per km (aerial/short trench).  Default 120 million.
-    site_cost : float
-        Fixed cost per connected target (splice closure, ODF, termination).
-        Default 20 million.
-    currency : str
-        Unit of the three costs, printed with every cost figure.  Default "VND".
-    """
-
-    cost_per_km: float = 250e6
-    drop_cost_per_km: float = 120e6
-    site_cost: float = 20e6
-    currency: str = "VND"
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.currency, str) and self.currency.strip()):
-            raise ParameterError(f"FiberCosts.currency was {self.currency!r}; expected a "
-                                 "non-empty unit such as 'VND'")
-        for name in ("cost_per_km", "drop_cost_per_km", "site_cost"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ParameterError(f"FiberCosts.{name} was {v!r}; expected a finite value >= 0")
-        if self.cost_per_km <= 0:
-            raise ParameterError("FiberCosts.cost_per_km must be > 0")
 
 
 @dataclass
@@ -406,6 +372,55 @@ def plan_fiber(
     >>> plan.phases[["phase", "km", "households_pct"]]  # doctest: +SKIP
     """
     costs = costs or FiberCosts()
+    _check_options(targets, drop=drop, reach_mode=reach_mode, method=method,
+                   max_drop_m=max_drop_m, span_buffer_m=span_buffer_m, reach_m=reach_m,
+                   improve_time_s=improve_time_s, bound_time_s=bound_time_s,
+                   max_link_m=max_link_m, budget_km_per_year=budget_km_per_year,
+                   budget_per_year=budget_per_year, years=years)
+    stages = 6
+    tick = progress or (lambda done, total: None)
+    # 1. the inputs in the graph CRS, attached to the roads, under one root
+    net = _network(graph, targets, backbone_nodes, backbone_spans, id_column=id_column,
+                   value_column=value_column, drop=drop, max_drop_m=max_drop_m,
+                   span_buffer_m=span_buffer_m, costs=costs)
+    tick(1, stages)
+    # 2-4. which targets cannot be reached and why; the designs
+    gw, reason, reach_t, term = _unreachable(graph, net, max_drop_m)
+    designs, pairs, lookup, designed = _designs(
+        net, gw, term, reach_t, reason, method=method, max_link_m=max_link_m,
+        improve_time_s=improve_time_s, bound_time_s=bound_time_s, costs=costs,
+        tick=lambda done: tick(done, stages))
+    # 5. phasing on the rooted design tree
+    ph = _phase(net, pairs, lookup, designed, costs=costs,
+                budget_km_per_year=budget_km_per_year, budget_per_year=budget_per_year,
+                years=years)
+    tick(5, stages)
+    # 6. outputs
+    plan = FiberPlan(**plan_tables(
+                    graph, targets, net, ph, reason, designed, designs, method=method,
+                    villages=villages, communes=communes, reach_m=reach_m,
+                    reach_mode=reach_mode, costs=costs,
+                    params={
+                        "drop": drop,
+                        "max_drop_m": max_drop_m,
+                        "span_buffer_m": span_buffer_m,
+                        "method": method,
+                        "max_link_m": None if math.isinf(max_link_m) else max_link_m,
+                        "improve_time_s": improve_time_s,
+                        "bound_time_s": bound_time_s,
+                        "budget_km_per_year": budget_km_per_year,
+                        "budget_per_year": budget_per_year,
+                    }))
+    tick(6, stages)
+    return plan
+
+
+def _check_options(targets: gpd.GeoDataFrame, *, drop: str, reach_mode: str, method: str,
+                   max_drop_m: float, span_buffer_m: float, reach_m: float,
+                   improve_time_s: float, bound_time_s: float, max_link_m: float,
+                   budget_km_per_year: float | None, budget_per_year: float | None,
+                   years: int) -> None:
+    """Refuse bad ``plan_fiber`` options with one line naming the option."""
     if drop not in DROP_MODES:
         raise ParameterError(f"drop was {drop!r}; expected one of {DROP_MODES}")
     if reach_mode not in REACH_MODES:
@@ -433,11 +448,17 @@ def plan_fiber(
         raise ParameterError(f"years was {years!r}; expected an int >= 1")
     if targets.crs is None:
         raise SchemaError("targets have no CRS")
-    stages = 6
-    tick = progress or (lambda done, total: None)
-    crs = graph.crs
 
-    # -- inputs in the graph CRS
+
+def _network(graph: RoadGraph, targets: gpd.GeoDataFrame,
+             backbone_nodes: gpd.GeoDataFrame | None, backbone_spans: gpd.GeoDataFrame | None,
+             *, id_column: str | None, value_column: str | None, drop: str, max_drop_m: float,
+             span_buffer_m: float, costs: FiberCosts) -> _Net:
+    """Targets and backbone in the graph CRS, attached to the roads: the backbone
+    to its nearest roads, the targets to the nearest road of the components the
+    backbone reaches (the nearest road of any component only explains why a
+    target is unreachable), lit roads along existing spans, one root."""
+    crs = graph.crs
     tg = targets.to_crs(crs)
     t_ids = _resolve_ids(targets, id_column)
     t_val, value_name = _values(targets, value_column)
@@ -458,9 +479,6 @@ def plan_fiber(
             "existing fiber network to grow from"
         )
 
-    # -- attach the backbone, find the road components it reaches, attach the targets
-    # to the nearest road of those components (the nearest road of any component
-    # only explains why a target is unreachable)
     nt = len(t_xy)
     zone = None
     lit_base = np.zeros(graph.n_edges, bool)
@@ -500,8 +518,16 @@ def plan_fiber(
             "nothing to grow from"
         )
     _add_root(aug, src)
-    tick(1, stages)
+    return _Net(t_ids, t_val, value_name, t_ok, bxy, b_ok, spans, nt, aug, pnode, drop_m, gap,
+                any_edge, any_gap, t_edge, t_gap, comp_of)
 
+
+def _unreachable(graph: RoadGraph, net: _Net, max_drop_m: float) -> tuple[Any, Any, Any, Any]:
+    """The weighted graph, each target's reason it cannot be reached ("" if it
+    can), the reachable targets and the Steiner terminals (root first)."""
+    aug, nt, pnode, t_ok = net.aug, net.nt, net.pnode, net.t_ok
+    any_edge, any_gap, t_edge, t_gap, comp_of = (net.any_edge, net.any_gap, net.t_edge,
+                                                 net.t_gap, net.comp_of)
     gw = _symmetric_min_csr(aug.u, aug.v, aug.weight_m, aug.n)
     _, lab = connected_components(gw, directed=False)
     root_comp = lab[aug.root]
@@ -529,17 +555,26 @@ def plan_fiber(
     reach_t = np.flatnonzero(reason == "")
     term = np.concatenate([[aug.root], pnode[reach_t]]).astype(np.int64)
 
-    # -- designs
+    return gw, reason, reach_t, term
+
+
+def _designs(net: _Net, gw: Any, term: Any, reach_t: Any, reason: Any, *, method: str,
+             max_link_m: float, improve_time_s: float, bound_time_s: float,
+             costs: FiberCosts, tick: Callable[[int], None]) -> tuple[Any, Any, Any, Any]:
+    """The Steiner and greedy designs and the lower bound; the chosen design's
+    edge pairs, the edge lookup and the designed targets (``reason`` gains the
+    greedy design's "beyond max link length")."""
+    aug, nt, pnode = net.aug, net.nt, net.pnode
     lookup = _edge_lookup(aug)
     st = steiner_mehlhorn(gw, term)
-    tick(2, stages)
+    tick(2)
     pairs_st = improve_tree(gw, st.pairs, term, time_budget_s=improve_time_s)
     da_lb, da_done = dual_ascent_bound(gw, aug.root, term, time_budget_s=bound_time_s)
     # free edges (root links, lit roads) weigh _EPS_W in the graph but nothing in the
     # cost: take their largest possible share out of the bound
     n_free = int(aug.existing.sum())
     lb = max(0.0, max(st.lower_bound, da_lb) - _EPS_W * n_free)
-    tick(3, stages)
+    tick(3)
     lg = _symmetric_min_csr(
         aug.u,
         aug.v,
@@ -549,7 +584,7 @@ def plan_fiber(
     pairs_gr, gr_order, _ = greedy_growth(
         gw, lg, np.array([aug.root]), pnode[reach_t], max_link_m=max_link_m
     )
-    tick(4, stages)
+    tick(4)
     gr_conn = np.zeros(nt, bool)
     gr_conn[reach_t[gr_order]] = True
     designs: dict[str, Any] = {
@@ -582,7 +617,15 @@ def plan_fiber(
             reason[i] = f"beyond max link length ({max_link_m:,.0f} m from the grown network)"
     designed = np.flatnonzero(reason == "")
 
-    # -- phasing on the rooted design tree
+    return designs, pairs, lookup, designed
+
+
+def _phase(net: _Net, pairs: Any, lookup: Any, designed: Any, *, costs: FiberCosts,
+           budget_km_per_year: float | None, budget_per_year: float | None,
+           years: int) -> _Phased:
+    """Root the design tree and give every node the phase the budgets allow
+    (:func:`phase_kernel`: highest value per cost first)."""
+    aug, nt, pnode, t_val = net.aug, net.nt, net.pnode, net.t_val
     if len(pairs):
         order, parent = rooted_order(pairs, aug.root, aug.n)
     else:
@@ -633,243 +676,7 @@ def plan_fiber(
         float(bb),
         int(n_ph),
     )
-    tick(5, stages)
-
-    # -- outputs
-    t_phase = np.full(nt, -1, np.int64)
-    t_phase[designed] = ph[tloc[designed]]
-    status = np.where(reason != "", "unreachable", np.where(t_phase >= 1, "connected", "later"))
-    # a later target: tell why
-    for i in np.flatnonzero(status == "later"):
-        q = tloc[i]
-        need_a = 0.0
-        x = q
-        while x >= 0 and ph[x] < 0:
-            need_a += cost_a[x]
-            x = par_l[x]
-        unit = "km" if cost_a is km else "cost"
-        if need_a > ba:
-            reason[i] = (
-                f"its connection alone ({need_a:,.1f} {unit}) exceeds the yearly budget "
-                f"({ba:,.1f} {unit})"
-            )
-        else:
-            reason[i] = f"not within the {n_ph} phase(s) of budget (lower value per cost)"
-    route_q = np.flatnonzero(is_new)
-    re = e_of[route_q]
-    rphase = ph[route_q]
-    r_cost = money[route_q].copy()
-    drop_owner = aug.owner[re]
-    r_target = np.array(
-        [t_ids[o] if 0 <= o < nt else None for o in drop_owner.tolist()], dtype=object
-    )
-    routes = gpd.GeoDataFrame(
-        {
-            "phase": rphase.astype(np.int64),
-            "length_m": aug.length_m[re],
-            "cost": r_cost,
-            "kind": aug.kind[re],
-            "road_class": aug.road_class[re],
-            "target_id": r_target,
-            "design": method,
-        },
-        geometry=aug.geoms[re],
-        crs=crs,
-    ).sort_values(["phase"], key=lambda s: s.where(s >= 1, 10**9), kind="stable")
-    routes = routes.reset_index(drop=True).to_crs(4326)
-    gap_out = np.where(np.isfinite(gap[:nt]), gap[:nt], np.nan)
-    t_out = gpd.GeoDataFrame(
-        {
-            "target_id": t_ids,
-            "name": targets["name"].to_numpy() if "name" in targets else t_ids,
-            "kind": targets["kind"].to_numpy() if "kind" in targets else "target",
-            "value": t_val,
-            "status": status,
-            "reason": pd.Series([None if x == "" else x for x in reason], dtype=object),
-            "phase": t_phase,
-            "drop_m": np.where(np.isfinite(drop_m[:nt]), drop_m[:nt], np.nan),
-            "gap_m": gap_out,
-        },
-        geometry=targets.to_crs(4326).geometry.to_numpy(),
-        crs=4326,
-    )
-    for col in ("households", "population", "commune_id"):
-        if col in targets.columns and col not in t_out.columns:
-            t_out[col] = targets[col].to_numpy()
-
-    existing_geoms = []
-    if b_ok.any():
-        existing_geoms.append(shapely.points(bxy[b_ok]))
-    if spans is not None:
-        existing_geoms.append(spans)
-    existing_arr = np.concatenate(existing_geoms) if existing_geoms else np.zeros(0, object)
-    existing = gpd.GeoDataFrame(
-        {"kind": ["node" if shapely.get_type_id(g) == 0 else "span" for g in existing_arr]},
-        geometry=existing_arr,
-        crs=crs,
-    ).to_crs(4326)
-
-    # fiber geometries by phase (0 existing, lit roads count as existing)
-    lit_geoms = aug.geoms[aug.existing & (aug.kind == "road")]
-    fib_geom = np.concatenate([existing_arr, lit_geoms, aug.geoms[re]])
-    fib_phase = np.concatenate([np.zeros(len(existing_arr) + len(lit_geoms), np.int64), rphase])
-    sel = fib_phase >= 0
-    fib_geom, fib_phase = fib_geom[sel], fib_phase[sel]
-
-    v_out = None
-    hh_first = np.zeros(0, np.int64)
-    hh = np.zeros(0)
-    if villages is not None and len(villages):
-        vg = villages.to_crs(crs)
-        vxy, vok = _points_xy(vg)
-        hh_col = (
-            "households"
-            if "households" in vg.columns
-            else ("population" if "population" in vg.columns else None)
-        )
-        hh = _num(vg[hh_col], len(vg)) if hh_col else np.ones(len(vg))
-        if reach_mode == "straight":
-            hh_first = _first_phase_straight(vxy, vok, fib_geom, fib_phase, reach_m)
-        else:
-            bb_drop = (aug.kind == "drop") & (aug.owner >= nt)
-            hh_first = _first_phase_road(aug, vxy, vok, ph, order, reach_m, n_ph, aug.u[bb_drop])
-        v_out = villages.to_crs(4326).copy()
-        v_out["fiber_phase"] = hh_first
-    com_first = None
-    n_com = 0
-    if communes is not None and len(communes):
-        cg = np.asarray(communes.to_crs(crs).geometry.array, dtype=object)
-        cg = shapely.make_valid(cg)
-        n_com = len(cg)
-        com_first = np.full(n_com, -1, np.int64)
-        if len(fib_geom):
-            ci, fi = shapely.STRtree(fib_geom).query(cg, predicate="intersects")
-            first = np.full(n_com, np.iinfo(np.int64).max)
-            np.minimum.at(first, ci, fib_phase[fi])
-            com_first = np.where(first == np.iinfo(np.int64).max, -1, first)
-    rows = []
-    hh_total = float(hh.sum())
-    for p in range(0, n_ph + 1):
-        in_p = rphase == p
-        k_road = float(aug.length_m[re][in_p & (aug.kind[re] == "road")].sum()) / 1000.0
-        k_drop = float(aug.length_m[re][in_p & (aug.kind[re] == "drop")].sum()) / 1000.0
-        tp = (t_phase == p) & (status == "connected")
-        reached = float(hh[(hh_first >= 0) & (hh_first <= p)].sum()) if len(hh) else 0.0
-        cw = int(((com_first >= 0) & (com_first <= p)).sum()) if com_first is not None else 0
-        rows.append(
-            {
-                "phase": p,
-                "km": k_road + k_drop,
-                "road_km": k_road,
-                "drop_km": k_drop,
-                "cost": float(r_cost[in_p].sum()),
-                "targets_connected": int(tp.sum()),
-                "targets_connected_total": int(((t_phase >= 1) & (t_phase <= p)).sum()),
-                "value_connected_total": float(t_val[(t_phase >= 1) & (t_phase <= p)].sum()),
-                "households_reached": reached,
-                "households_total": hh_total,
-                "households_pct": 100.0 * reached / hh_total if hh_total > 0 else 0.0,
-                "communes_with_fiber": cw,
-                "communes_total": n_com,
-                "communes_with_fiber_text": f"{cw}/{n_com}" if com_first is not None else "n/a",
-            }
-        )
-    phases = pd.DataFrame(rows)
-    tick(6, stages)
-    params = {
-        "drop": drop,
-        "max_drop_m": max_drop_m,
-        "span_buffer_m": span_buffer_m,
-        "method": method,
-        "max_link_m": None if math.isinf(max_link_m) else max_link_m,
-        "improve_time_s": improve_time_s,
-        "bound_time_s": bound_time_s,
-        "budget_km_per_year": budget_km_per_year,
-        "budget_per_year": budget_per_year,
-        "years": n_ph,
-        "reach_m": reach_m,
-        "reach_mode": reach_mode,
-        "value_column": value_name,
-        "cost_per_km": costs.cost_per_km,
-        "drop_cost_per_km": costs.drop_cost_per_km,
-        "site_cost": costs.site_cost,
-        "currency": costs.currency,
-        "crs": crs.to_string(),
-        "road_repairs": graph.repairs,
-        "road_components": int(graph.component.max() + 1) if graph.n_nodes else 0,
-    }
-    return FiberPlan(
-        routes=routes,
-        targets=t_out,
-        phases=phases,
-        designs=designs,
-        villages=v_out,
-        existing=existing,
-        crs=crs,
-        params=params,
-    )
-
-
-def _first_phase_straight(
-    vxy: F64,
-    vok: npt.NDArray[np.bool_],
-    geoms: npt.NDArray[np.object_],
-    phase: I64,
-    reach_m: float,
-) -> I64:
-    first = np.full(len(vxy), -1, np.int64)
-    if not vok.any() or len(geoms) == 0:
-        return first
-    pts = shapely.points(vxy[vok])
-    vi, gi = shapely.STRtree(geoms).query(pts, predicate="dwithin", distance=reach_m)
-    big = np.iinfo(np.int64).max
-    f = np.full(int(vok.sum()), big)
-    np.minimum.at(f, vi, phase[gi])
-    first[vok] = np.where(f == big, -1, f)
-    return first
-
-
-def _first_phase_road(
-    aug: _Aug,
-    vxy: F64,
-    vok: npt.NDArray[np.bool_],
-    ph: I64,
-    order: I64,
-    reach_m: float,
-    n_ph: int,
-    backbone_road_nodes: I64,
-) -> I64:
-    """First phase whose fiber nodes are within ``reach_m`` along roads (+ gap)."""
-    first = np.full(len(vxy), -1, np.int64)
-    road = np.flatnonzero(aug.kind == "road")
-    if not vok.any() or len(road) == 0:
-        return first
-    g = _symmetric_min_csr(aug.u[road], aug.v[road], np.maximum(aug.length_m[road], _EPS_W), aug.n)
-    tree = shapely.STRtree(aug.geoms[road])
-    pts = shapely.points(vxy[vok])
-    (pi, ei), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    e = road[ei]
-    s = shapely.line_locate_point(aug.geoms[e], pts[pi])
-    node_phase = np.full(aug.n, -1, np.int64)
-    node_phase[order] = ph
-    lit = aug.existing & (aug.kind == "road")
-    node_phase[aug.u[lit]] = 0
-    node_phase[aug.v[lit]] = 0
-    node_phase[backbone_road_nodes] = 0
-    idx = np.flatnonzero(vok)[pi]
-    for p in range(0, n_ph + 1):
-        srcs = np.flatnonzero(
-            (node_phase >= 0) & (node_phase <= p) & (np.arange(aug.n) != aug.root)
-        )
-        if len(srcs) == 0:
-            continue
-        dist = dijkstra(g, indices=srcs, min_only=True, limit=reach_m)
-        du = dist[aug.u[e]] + s
-        dv = dist[aug.v[e]] + (aug.length_m[e] - s)
-        tot = d + np.minimum(du, dv)
-        hit = (tot <= reach_m) & (first[idx] < 0)
-        first[idx[hit]] = p
-    return first
+    return _Phased(order, par_l, e_of, is_new, km, money, tloc, ph, int(n_ph), float(ba), cost_a)
 
 
 def phase_budget_used(plan: FiberPlan) -> pd.DataFrame:
