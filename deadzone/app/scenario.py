@@ -1,18 +1,24 @@
-"""Loading the scenario of an audit from the user's files, once, for every command.
+"""Loading a scenario once, the same way for every command.
 
 :func:`load_audit_scenario` is what ``deadzone audit`` reads, and what
 ``whatif``, ``place`` and ``serve`` rebuild from an audit's ``summary.json``
-(its ``inputs`` and ``input_options``).
+(its ``inputs`` and ``input_options``); :func:`load_scenario_dir` is every
+``--scenario DIR`` (a scenario folder, a ``deadzone demo`` output or an
+audit folder).
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
+from deadzone.errors import DataLoadError, DeadzoneWarning
 from deadzone.model.bounds import reach_bounds, union_bounds
+from deadzone.model.defaults import DEFAULT_RADIUS_KM
 from deadzone.model.scenario import Scenario
 
-__all__ = ["load_audit_scenario"]
+__all__ = ["load_audit_scenario", "load_scenario_dir"]
 
 
 def load_audit_scenario(
@@ -117,3 +123,53 @@ def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
     if "params_source" not in towers.columns:
         return {}
     return {str(k): int(v) for k, v in towers["params_source"].value_counts().items()}
+
+
+def load_scenario_dir(path: Path) -> Scenario:
+    """A scenario folder, a ``deadzone demo`` output (``inputs/``) or a
+    ``deadzone audit`` output (its ``summary.json`` names the input files and
+    how they were read; the scenario is read again from them)."""
+    from deadzone.data.io import load_scenario
+    from deadzone.geo.export import verify_audit_folder
+
+    p = Path(path)
+    if (p / "dem.tif").exists():
+        return load_scenario(p)
+    if (p / "inputs" / "dem.tif").exists():
+        return load_scenario(p / "inputs")
+    summary = p / "summary.json"
+    inputs = {}
+    if summary.is_file():
+        meta = json.loads(summary.read_text(encoding="utf-8"))
+        inputs = meta.get("inputs") or {}
+    if not all(k in inputs for k in ("dem", "villages", "communes", "towers")):
+        raise DataLoadError(f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
+                            "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
+                            "its inputs)")
+    verify_audit_folder(p)  # one audit, not a folder an interrupted --overwrite mixed
+    files = {k: Path(v["path"]) for k, v in inputs.items()}
+    for k, f in files.items():
+        if not f.is_file():
+            raise DataLoadError(f"{summary}: the audit's {k} file {f} is missing; "
+                                "run the audit again or give a scenario folder")
+    opts = meta.get("input_options") or {}
+    scenario = load_audit_scenario(
+        files["dem"], files["villages"], files["communes"], files["towers"],
+        radius_km=float((meta.get("parameters") or {}).get("radius_km", DEFAULT_RADIUS_KM)),
+        landcover_path=files.get("landcover"),
+        **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
+    )
+    # the checksums the reading just took, against the audit's
+    for k, now in scenario.meta["inputs"].items():
+        was = inputs.get(k, {}).get("sha256")
+        if was and now["sha256"] != was:
+            warnings.warn(f"{files[k]}: changed since the audit in {p} (SHA-256 differs); "
+                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
+    return scenario
+
+
+#: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.
+_AUDIT_INPUT_OPTIONS = (
+    "village_id_col", "village_name_col", "population_col", "households_col",
+    "commune_id_col", "district_col", "default_tech", "dem_resolution_m", "tower_columns",
+)

@@ -72,8 +72,8 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     "scenario_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="A scenario folder (e.g. demo_out/inputs from `deadzone demo`) supplying "
-    "roads, backbone, communes, villages and towers.",
+    help="A scenario folder, a `deadzone demo` output or an audit folder (as for whatif), "
+    "supplying communes, villages and towers, and roads and backbone where it has them.",
 )
 @click.option("--demo", is_flag=True, help="Use the generated demo province (see --seed).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Demo seed.")
@@ -299,9 +299,9 @@ def _run(**kw: Any) -> None:
 
         scenario = demo_scenario(seed=kw["seed"])
     elif kw["scenario_dir"]:
-        from deadzone.data.io import load_scenario
+        from deadzone.app.scenario import load_scenario_dir
 
-        scenario = load_scenario(kw["scenario_dir"])
+        scenario = load_scenario_dir(kw["scenario_dir"])
 
     def layer(path: Path | None, attr: str, loader: Any) -> Any:
         if path is not None:

@@ -240,59 +240,10 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
 
 
 def load_scenario_dir(path: Path) -> Any:
-    """A scenario folder, a ``deadzone demo`` output (``inputs/``) or a
-    ``deadzone audit`` output (its ``summary.json`` names the input files and
-    how they were read; the scenario is read again from them)."""
-    import json
-    import warnings
+    """:func:`deadzone.app.scenario.load_scenario_dir` (here for the commands' imports)."""
+    from deadzone.app.scenario import load_scenario_dir as load
 
-    from deadzone.data.io import load_scenario
-    from deadzone.errors import DataLoadError, DeadzoneWarning
-
-    p = Path(path)
-    if (p / "dem.tif").exists():
-        return load_scenario(p)
-    if (p / "inputs" / "dem.tif").exists():
-        return load_scenario(p / "inputs")
-    summary = p / "summary.json"
-    inputs = {}
-    if summary.is_file():
-        meta = json.loads(summary.read_text(encoding="utf-8"))
-        inputs = meta.get("inputs") or {}
-    if not all(k in inputs for k in ("dem", "villages", "communes", "towers")):
-        raise DataLoadError(f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
-                            "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
-                            "its inputs)")
-    from deadzone.app.scenario import load_audit_scenario
-    from deadzone.geo.export import verify_audit_folder
-
-    verify_audit_folder(p)  # one audit, not a folder an interrupted --overwrite mixed
-    files = {k: Path(v["path"]) for k, v in inputs.items()}
-    for k, f in files.items():
-        if not f.is_file():
-            raise DataLoadError(f"{summary}: the audit's {k} file {f} is missing; "
-                                "run the audit again or give a scenario folder")
-    opts = meta.get("input_options") or {}
-    scenario = load_audit_scenario(
-        files["dem"], files["villages"], files["communes"], files["towers"],
-        radius_km=float((meta.get("parameters") or {}).get("radius_km", DEFAULT_RADIUS_KM)),
-        landcover_path=files.get("landcover"),
-        **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
-    )
-    # the checksums the reading just took, against the audit's
-    for k, now in scenario.meta["inputs"].items():
-        was = inputs.get(k, {}).get("sha256")
-        if was and now["sha256"] != was:
-            warnings.warn(f"{files[k]}: changed since the audit in {p} (SHA-256 differs); "
-                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
-    return scenario
-
-
-#: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.
-_AUDIT_INPUT_OPTIONS = (
-    "village_id_col", "village_name_col", "population_col", "households_col",
-    "commune_id_col", "district_col", "default_tech", "dem_resolution_m", "tower_columns",
-)
+    return load(path)
 
 
 def session_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -90,3 +90,14 @@ def test_readers_refuse_a_mixed_folder(runs: dict[str, Path], tmp_path: Path) ->
     _ok(["report", "--audit", audit, "--placement", str(runs["place"]), "--fiber",
          str(runs["fiber"]), "--progress", str(runs["progress"]), "--out",
          str(tmp_path / "ok.html")])
+
+
+def test_fiber_takes_every_scenario_folder_the_other_commands_take(
+        runs: dict[str, Path], scen_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Issue 17: ``fiber --scenario`` read only plain scenario folders, while
+    whatif/place/serve also take an audit folder (one loader for all now)."""
+    _ok(["fiber", "--scenario", str(runs["audit"]), "--roads", str(scen_dir / "roads.gpkg"),
+         "--backbone", str(scen_dir / "backbone.gpkg"), "--targets", "villages",
+         "--improve-s", "0.2", "-q", "--out", str(tmp_path / "f")])
+    doc = json.loads((tmp_path / "f" / "phases.json").read_text(encoding="utf-8"))
+    assert doc["targets"]["total"] == 40  # the audit's villages
