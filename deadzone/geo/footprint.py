@@ -275,6 +275,13 @@ class WindowStore:
             self.unpacked += 1
         return packed.unpack()
 
+    def add_reserved(self, nbytes: int) -> None:
+        """Count ``nbytes`` more (fewer if negative) against the budget besides
+        the windows, and fit the budget (thread-safe)."""
+        with self._lock:
+            self.reserved += nbytes
+            self._fit()
+
     def has(self, key: int) -> bool:
         """Whether window ``key`` is kept (as it is or compressed)."""
         with self._lock:

@@ -170,10 +170,11 @@ class Session:
         Memory the session may use, this process included (default: half
         the machine's, :func:`deadzone.geo.memory.default_memory_bytes`).
         What is left after the process, the composites and one tower's
-        computation keeps towers' windows; windows beyond it are dropped,
-        least recently used first, and recomputed when an edit nearby needs
-        them (bit for bit the same, so results do not depend on the budget;
-        only such an edit's time does).
+        computation keeps towers' windows; windows beyond it are compressed
+        without loss, then dropped, least recently used first, and read back
+        or recomputed when an edit nearby needs them (bit for bit the same,
+        so results do not depend on the budget; only such an edit's time
+        does: ``bench/RESULTS.md``, "What-if session memory").
     max_towers : int, optional
         Most towers the session holds (default :data:`MAX_TOWERS`).
 
@@ -604,7 +605,7 @@ class Session:
         slot = _Slot(next(self._keys), fp.row_off, fp.col_off,
                      (int(fp.window.shape[0]), int(fp.window.shape[1])), fp.reach,
                      block_peaks(fp.window))
-        self._store.reserved += slot.peaks.nbytes
+        self._store.add_reserved(slot.peaks.nbytes)  # keep() runs on the start's threads
         if fp.window.size:
             self._store.put(slot.key, fp.window)
         return slot
@@ -613,7 +614,7 @@ class Session:
         """Drop a window no tower has any more (removed, or replaced by an edit)."""
         if slot is not None:
             self._store.drop(slot.key)
-            self._store.reserved -= slot.peaks.nbytes
+            self._store.add_reserved(-slot.peaks.nbytes)
 
     def _window(self, slot: _Slot, site: RadioSite) -> npt.NDArray[np.float32]:
         """The window of ``slot``: kept, or computed again (the same bits) if dropped."""
