@@ -255,9 +255,10 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--max-memory", default=None, metavar="SIZE",
         help="Memory the session may use, e.g. 4GB, 1.5GiB or 25% (default: 50% of "
-             "physical memory). Towers' coverage windows beyond it are dropped, least "
-             "recently used first, and recomputed when an edit nearby needs them: results "
-             "are the same, such an edit is slower.")(f)
+             "physical memory). Towers' coverage windows beyond it are compressed without "
+             "loss, then dropped, least recently used first, and read back or recomputed "
+             "when an edit nearby needs them: results are the same, such an edit is "
+             "slower.")(f)
 
 
 def whatif_session(
