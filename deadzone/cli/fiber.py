@@ -439,8 +439,7 @@ def _run(**kw: Any) -> None:
     save_map(fiber_map(plan, title=title, communes=communes), out / "map.html", overwrite=True)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
-    write_summary_last(out / "phases.json", doc,
-                       [out / f for f in FIBER_FILES if f != "phases.json" and (out / f).is_file()])
+    write_summary_last(out / "phases.json", doc, (out / f for f in FIBER_FILES))
     if not quiet:
         click.echo(title)
         for line in plan.summary_lines():

@@ -334,8 +334,7 @@ def place_cmd(
     _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
-    written = [out / f for f in PLACE_FILES if f != "summary.json" and (out / f).is_file()]
-    write_summary_last(out / "summary.json", summary, written)
+    write_summary_last(out / "summary.json", summary, (out / f for f in PLACE_FILES))
     if not quiet:
         for line in lines[:shown]:
             click.echo(line)

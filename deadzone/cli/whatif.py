@@ -307,8 +307,7 @@ def whatif_cmd(
           session.towers, total, engine.thresholds)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
-    written = [out / f for f in WHATIF_FILES if f != "summary.json" and (out / f).is_file()]
-    write_summary_last(out / "summary.json", summary, written)
+    write_summary_last(out / "summary.json", summary, (out / f for f in WHATIF_FILES))
     if not quiet:
         for line in total.summary_lines():
             click.echo(line)

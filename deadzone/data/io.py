@@ -112,8 +112,10 @@ def write_summary_last(path: PathLike, doc: Mapping[str, Any],
 
     ``doc`` is written to ``path`` (atomically) with an ``"outputs"`` entry:
     the SHA-256 of each file of ``outputs``, by its path relative to the
-    folder.  Written last, it tells a folder that a killed ``--overwrite``
-    left half old, half new from one run: :func:`verify_folder` checks it.
+    folder; ``outputs`` may name the folder's every file (a command's file
+    list): the summary itself and files this run did not write are left out.
+    Written last, it tells a folder that a killed ``--overwrite`` left half
+    old, half new from one run: :func:`verify_folder` checks it.
 
     Returns
     -------
@@ -121,8 +123,9 @@ def write_summary_last(path: PathLike, doc: Mapping[str, Any],
         ``path``.
     """
     final = Path(os.fspath(path))
-    listed = {Path(os.fspath(p)).relative_to(final.parent).as_posix(): file_checksum(p)
-              for p in outputs}
+    files = [Path(os.fspath(p)) for p in outputs]
+    listed = {p.relative_to(final.parent).as_posix(): file_checksum(p)
+              for p in files if p != final and p.is_file()}
     return write_json(final, {**doc, "outputs": dict(sorted(listed.items()))})
 
 
