@@ -19,9 +19,9 @@ that become covered, under a budget in towers or in money (VND).
   or a solar kit when cheaper);
   backhaul: a microwave hop needs line of sight with 60% of the first
   Fresnel zone clear (ITU-R P.530) to a fiber-connected site within the
-  maximum hop length, otherwise a fiber spur along the roads (networkx
-  shortest path).  A site may also hop to another *selected* site that is
-  itself anchored (direct hop or fiber): one relay level, modelled exactly
+  maximum hop length, otherwise a fiber spur along the roads (Dijkstra's
+  shortest path, ``scipy.sparse.csgraph``).  A site may also hop to another
+  *selected* site that is itself anchored (direct hop or fiber): one relay level, modelled exactly
   in the MILP (``r_j <= sum of anchored LOS neighbours``) and in greedy.
   All default prices live in :class:`CostModel`.
 * **Solvers** (:mod:`deadzone.geo.site_solvers`).  Lazy greedy (Minoux

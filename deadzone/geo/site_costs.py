@@ -13,6 +13,8 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
@@ -27,7 +29,6 @@ __all__ = [
     "fresnel_clearance",
     "site_costs",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -184,36 +185,46 @@ def fresnel_clearance(
 def _road_graph(
     roads: gpd.GeoDataFrame, crs: Any, *, step_m: float = 100.0, snap_m: float = 60.0
 ) -> tuple[Any, np.ndarray]:
-    """Undirected road graph in metres: densified vertices, crossings snapped."""
-    import networkx as nx
+    """Undirected road graph in metres: densified vertices, crossings snapped.
+
+    Returns the edges as a symmetric CSR matrix of lengths (m) for
+    ``scipy.sparse.csgraph``, the one graph library of the package, and
+    the vertices' ``x, y``.  The vertices are the lines' own, densified to
+    ``step_m`` so that a site attaches to the road within ``step_m / 2`` of
+    its nearest point; lines are joined where vertices of two lines (or of
+    one line folding back) lie within ``snap_m``.  A zero-length segment
+    (a repeated vertex) is a stored zero, which csgraph keeps as an edge.
+    """
     import shapely
 
-    g = nx.Graph()
     lines = roads.to_crs(crs).geometry.explode(index_parts=False)
     coords: list[np.ndarray] = []
     owner: list[np.ndarray] = []
-    base = 0
     for li, line in enumerate(lines):
         if line is None or line.is_empty:
             continue
-        xy = np.asarray(shapely.segmentize(line, step_m).coords)[:, :2]
-        idx = np.arange(base, base + len(xy))
-        seg = np.hypot(*np.diff(xy, axis=0).T)
-        g.add_weighted_edges_from(
-            zip(idx[:-1].tolist(), idx[1:].tolist(), seg.tolist(), strict=True)
-        )
-        g.add_nodes_from(idx.tolist())
-        coords.append(xy)
-        owner.append(np.full(len(xy), li))
-        base += len(xy)
+        if line.length > 0:
+            coords.append(np.asarray(shapely.segmentize(line, step_m).coords)[:, :2])
+        else:  # a line of one repeated point (GEOS cannot segmentize it): one vertex
+            coords.append(np.asarray(line.coords)[:1, :2])
+        owner.append(np.full(len(coords[-1]), li))
     if not coords:
-        return g, np.empty((0, 2))
+        return csr_matrix((0, 0)), np.empty((0, 2))
     allxy = np.vstack(coords)
     own = np.concatenate(owner)
-    tree = cKDTree(allxy)
-    for i, j in tree.query_pairs(snap_m):
-        if own[i] != own[j] or abs(i - j) > 1:
-            g.add_edge(int(i), int(j), weight=float(np.hypot(*(allxy[i] - allxy[j]))))
+    n = len(allxy)
+    # consecutive vertices of one line, then vertex pairs of different lines
+    # (or of one line, not neighbours) within snap_m
+    along = np.flatnonzero(own[1:] == own[:-1])
+    pairs = cKDTree(allxy).query_pairs(snap_m, output_type="ndarray").reshape(-1, 2)
+    pi, pj = pairs[:, 0], pairs[:, 1]
+    snap = (own[pi] != own[pj]) | (np.abs(pi - pj) > 1)
+    u = np.concatenate([along, pi[snap]])
+    v = np.concatenate([along + 1, pj[snap]])
+    w = np.hypot(*(allxy[u] - allxy[v]).T)
+    g = coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n)
+    ).tocsr()
     return g, allxy
 
 
@@ -414,6 +425,24 @@ def site_costs(
     return table, Backhaul(kind, to, length, vnd, relay)
 
 
+def _path_origin(pred: npt.NDArray[np.int32], virtual: int) -> npt.NDArray[np.int64]:
+    """The first real vertex on each vertex's shortest path from ``virtual``.
+
+    ``pred`` is csgraph's predecessor array over the real vertices (``virtual``
+    for a source vertex, -9999 where unreachable); pointer jumping follows
+    every chain to its source in O(log length) passes.  -1 where unreachable.
+    """
+    root = np.where(pred == virtual, np.arange(len(pred)), pred).astype(np.int64)
+    root[root < 0] = -1
+    live = root >= 0
+    while True:
+        nxt = root.copy()
+        nxt[live] = root[root[live]]
+        if np.array_equal(nxt, root):
+            return root
+        root = nxt
+
+
 def _fiber_spurs(
     scenario: Scenario,
     cx: np.ndarray,
@@ -423,8 +452,6 @@ def _fiber_spurs(
     cm: CostModel,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: (road metres, off-road metres) of the cheapest spur, and its anchor."""
-    import networkx as nx
-
     n = cx.size
     off_only = (
         np.hypot(cx[:, None] - a_xy[None, :, 0], cy[:, None] - a_xy[None, :, 1])
@@ -441,43 +468,42 @@ def _fiber_spurs(
         return best, best_to
     vtree = cKDTree(vxy)
     da, va = vtree.query(a_xy)
-    # Multi-source Dijkstra from every anchor's road vertex (Dijkstra 1959);
-    # each source starts at the anchor's off-road connector length.
-    sources: dict[int, tuple[float, int]] = {}
-    for k, (dist, v) in enumerate(zip(da, va, strict=True)):
-        off = dist * cm.offroad_detour_factor
-        if int(v) not in sources or off < sources[int(v)][0]:
-            sources[int(v)] = (off, k)
-    g2 = g.copy()
-    src = -1
-    for v, (off, _k) in sources.items():
-        g2.add_edge(
-            src,
-            v,
-            weight=off * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
-            if cm.fiber_vnd_per_km > 0
-            else 0.0,
-        )
-    dist_cost, paths = nx.single_source_dijkstra(g2, src, weight="weight")
+    off = da * cm.offroad_detour_factor
+    ratio = cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km if cm.fiber_vnd_per_km > 0 else 0.0
+    # Multi-source Dijkstra (Dijkstra 1959) from a virtual vertex joined to each
+    # anchor's road vertex by the anchor's off-road connector, priced in road
+    # metres; anchors sharing a vertex: the cheapest, the first on a tie.
+    by_vertex = np.lexsort((np.arange(len(va)), off, va))
+    first = np.ones(len(by_vertex), bool)
+    first[1:] = va[by_vertex[1:]] != va[by_vertex[:-1]]
+    src_k = by_vertex[first]
+    src_v = va[src_k]
+    nv = len(vxy)
+    roads_coo = g.tocoo()
+    graph = coo_matrix(
+        (
+            np.concatenate([roads_coo.data, off[src_k] * ratio]),
+            (
+                np.concatenate([roads_coo.row, np.full(len(src_k), nv)]),
+                np.concatenate([roads_coo.col, src_v]),
+            ),
+        ),
+        shape=(nv + 1, nv + 1),
+    ).tocsr()
+    dist, pred = dijkstra(graph, directed=True, indices=nv, return_predecessors=True)
+    anchor_of = np.full(nv, -1, np.int64)
+    anchor_of[src_v] = src_k
+    origin = _path_origin(pred[:nv], nv)
+    k_of = np.where(origin >= 0, anchor_of[origin], -1)  # -1: no road path to an anchor
     dc, vc = vtree.query(np.column_stack([cx, cy]))
+    k = k_of[vc]
+    ok = k >= 0
     road_m = np.full(n, np.inf)
     off_m = np.full(n, np.inf)
     to = np.full(n, None, dtype=object)
-    for j in range(n):
-        v = int(vc[j])
-        if v not in dist_cost:
-            continue
-        path = paths[v]
-        first = path[1]
-        off_a, k = sources[first]
-        road = float(dist_cost[v]) - (
-            off_a * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
-            if cm.fiber_vnd_per_km > 0
-            else 0.0
-        )
-        road_m[j] = road
-        off_m[j] = off_a + dc[j] * cm.offroad_detour_factor
-        to[j] = anc_id[k]
+    road_m[ok] = dist[vc[ok]] - off[k[ok]] * ratio
+    off_m[ok] = off[k[ok]] + dc[ok] * cm.offroad_detour_factor
+    to[ok] = np.asarray(anc_id, dtype=object)[k[ok]]
     via_road = road_m / 1000.0 * cm.fiber_vnd_per_km + off_m / 1000.0 * cm.fiber_offroad_vnd_per_km
     direct = best[:, 1] / 1000.0 * cm.fiber_offroad_vnd_per_km
     use = np.isfinite(via_road) & (via_road < direct)
