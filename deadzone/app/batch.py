@@ -178,18 +178,13 @@ def _load(sc: BatchScenario) -> Any:
         from deadzone.data.io import load_scenario
 
         return load_scenario(sc.files["scenario"])
-    from deadzone.data.loaders import (
-        assign_communes,
-        load_communes,
-        load_dem,
-        load_towers,
-        load_villages,
-    )
+    from deadzone.app.scenario import window_scenario
+    from deadzone.data.loaders import load_towers, load_villages
     from deadzone.model.bounds import reach_bounds, union_bounds
-    from deadzone.model.scenario import Scenario
 
     towers = load_towers(sc.files["towers"], default_tech=sc.default_tech)
     villages = load_villages(sc.files["villages"])
+    communes = None
     split = sc.province is not None or sc.tile is not None
     if sc.province is not None:
         villages, communes = _split_villages(sc, villages, towers)
@@ -213,19 +208,16 @@ def _load(sc: BatchScenario) -> Any:
             bounds = (cx - 1e-3, cy - 1e-3, cx + 1e-3, cy + 1e-3)
     else:
         bounds = union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, sc.radius_km))
-    with warnings.catch_warnings():
-        # rasterio's window_transform uses affine's deprecated ``*``; not ours to fix here.
-        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-        dem = load_dem(sc.files["dem"], resolution_m=sc.dem_resolution_m, bounds_lonlat=bounds)
-    if sc.province is None:
-        communes = load_communes(sc.files["communes"], bbox=dem.bounds_lonlat)
-        if sc.tile is None:
-            villages = assign_communes(villages, communes)
-    return Scenario(
-        dem=dem,
-        communes=communes.reset_index(drop=True),
-        villages=villages.reset_index(drop=True),
-        towers=towers.reset_index(drop=True),
+    # split jobs keep the commune each village got from the whole-scenario assignment
+    return window_scenario(
+        sc.files["dem"],
+        sc.files["communes"],
+        villages,
+        towers,
+        bounds_lonlat=bounds,
+        dem_resolution_m=sc.dem_resolution_m,
+        communes=communes,
+        assign=not split,
         name=sc.name,
         meta={"inputs": {k: {"path": str(Path(p).resolve())} for k, p in sc.files.items()}},
     )

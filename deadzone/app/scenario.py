@@ -12,13 +12,17 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deadzone.errors import DataLoadError, DeadzoneWarning
 from deadzone.model.bounds import reach_bounds, union_bounds
 from deadzone.model.defaults import DEFAULT_RADIUS_KM
 from deadzone.model.scenario import Scenario
 
-__all__ = ["load_audit_scenario", "load_scenario_dir"]
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["load_audit_scenario", "load_scenario_dir", "window_scenario"]
 
 
 def load_audit_scenario(
@@ -48,14 +52,7 @@ def load_audit_scenario(
     files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
     rebuilds it this way from ``summary.json``).
     """
-    from deadzone.data.loaders import (
-        assign_communes,
-        file_checksum,
-        load_communes,
-        load_dem,
-        load_towers,
-        load_villages,
-    )
+    from deadzone.data.loaders import file_checksum, load_towers, load_villages
 
     towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
     villages = load_villages(
@@ -66,15 +63,19 @@ def load_audit_scenario(
         households_col=households_col,
     )
     # Read only the DEM window holding the villages and what the towers reach.
-    dem = load_dem(
+    bounds = union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, radius_km))
+    window = window_scenario(
         dem_path,
-        resolution_m=dem_resolution_m,
-        bounds_lonlat=union_bounds(reach_bounds(villages, 0.0), reach_bounds(towers, radius_km)),
+        communes_path,
+        villages,
+        towers,
+        bounds_lonlat=bounds,
+        dem_resolution_m=dem_resolution_m,
+        commune_id_col=commune_id_col,
+        district_col=district_col,
+        name=villages_path.stem,
     )
-    communes = load_communes(
-        communes_path, id_col=commune_id_col, district_col=district_col, bbox=dem.bounds_lonlat
-    )
-    villages = assign_communes(villages, communes)
+    villages, communes = window.villages, window.communes
     inputs = {
         name: {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
         for name, p in (
@@ -97,26 +98,89 @@ def load_audit_scenario(
         "dem_resolution_m": dem_resolution_m,
         "tower_columns": dict(tower_columns or {}),
     }
-    scenario = Scenario(
-        dem=dem,
-        communes=communes,
-        villages=villages,
-        towers=towers,
-        name=villages_path.stem,
-        meta={
-            "inputs": inputs,
-            "input_options": input_options,
-            "repairs": {
-                "villages": villages.attrs.get("repaired", 0),
-                "communes": communes.attrs.get("repaired", 0),
-            },
-            "defaults_applied": {
-                "villages": villages.attrs.get("defaults", {}),
-                "towers": _defaults_summary(towers),
-            },
+    window.meta = {
+        "inputs": inputs,
+        "input_options": input_options,
+        "repairs": {
+            "villages": villages.attrs.get("repaired", 0),
+            "communes": communes.attrs.get("repaired", 0),
         },
+        "defaults_applied": {
+            "villages": villages.attrs.get("defaults", {}),
+            "towers": _defaults_summary(towers),
+        },
+    }
+    return window
+
+
+def window_scenario(
+    dem_path: Path,
+    communes_path: Path,
+    villages: gpd.GeoDataFrame,
+    towers: gpd.GeoDataFrame,
+    *,
+    bounds_lonlat: tuple[float, float, float, float] | None,
+    dem_resolution_m: float | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    assign: bool = True,
+    commune_id_col: str | None = None,
+    district_col: str | None = None,
+    name: str = "scenario",
+    meta: dict[str, Any] | None = None,
+) -> Scenario:
+    """A scenario of loaded villages and towers on the DEM window they need.
+
+    The one place a scenario's DEM and communes are read: ``deadzone audit``
+    (through :func:`load_audit_scenario`) and every batch job (the whole
+    scenario, a province, a tile) come through here.
+
+    Parameters
+    ----------
+    dem_path, communes_path : Path
+        The DEM and the communes file.
+    villages, towers : GeoDataFrame
+        As loaded (:func:`deadzone.data.loaders.load_villages`, ``load_towers``).
+    bounds_lonlat : tuple of float or None
+        ``(west, south, east, north)`` in degrees of the DEM window to read
+        (None: the whole DEM).
+    dem_resolution_m : float, optional
+        DEM cell size after the warp to UTM (m); None keeps the source's.
+    communes : GeoDataFrame, optional
+        Communes already chosen (a province job); otherwise those meeting the
+        DEM window are read from ``communes_path``.
+    assign : bool
+        Give each village its commune (the one holding it, else the nearest
+        within 1000 m); False keeps the villages' ``commune_id``.
+    commune_id_col, district_col : str, optional
+        Column overrides for the communes file.
+    name : str
+        The scenario's name.
+    meta : dict, optional
+        Stored as ``Scenario.meta``.
+    """
+    from deadzone.data.loaders import assign_communes, load_communes, load_dem
+
+    with warnings.catch_warnings():
+        # rasterio's window_transform uses affine's deprecated ``*``; not ours to fix here.
+        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+        dem = load_dem(dem_path, resolution_m=dem_resolution_m, bounds_lonlat=bounds_lonlat)
+    if communes is None:
+        communes = load_communes(
+            communes_path,
+            id_col=commune_id_col,
+            district_col=district_col,
+            bbox=dem.bounds_lonlat,
+        )
+    if assign:
+        villages = assign_communes(villages, communes)
+    return Scenario(
+        dem=dem,
+        communes=communes.reset_index(drop=True),
+        villages=villages.reset_index(drop=True),
+        towers=towers.reset_index(drop=True),
+        name=name,
+        meta=dict(meta or {}),
     )
-    return scenario
 
 
 def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
@@ -143,18 +207,25 @@ def load_scenario_dir(path: Path) -> Scenario:
         meta = json.loads(summary.read_text(encoding="utf-8"))
         inputs = meta.get("inputs") or {}
     if not all(k in inputs for k in ("dem", "villages", "communes", "towers")):
-        raise DataLoadError(f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
-                            "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
-                            "its inputs)")
+        raise DataLoadError(
+            f"{p}: not a scenario folder (no dem.tif), a 'deadzone demo' output "
+            "(no inputs/) or a 'deadzone audit' output (no summary.json naming "
+            "its inputs)"
+        )
     verify_audit_folder(p)  # one audit, not a folder an interrupted --overwrite mixed
     files = {k: Path(v["path"]) for k, v in inputs.items()}
     for k, f in files.items():
         if not f.is_file():
-            raise DataLoadError(f"{summary}: the audit's {k} file {f} is missing; "
-                                "run the audit again or give a scenario folder")
+            raise DataLoadError(
+                f"{summary}: the audit's {k} file {f} is missing; "
+                "run the audit again or give a scenario folder"
+            )
     opts = meta.get("input_options") or {}
     scenario = load_audit_scenario(
-        files["dem"], files["villages"], files["communes"], files["towers"],
+        files["dem"],
+        files["villages"],
+        files["communes"],
+        files["towers"],
         radius_km=float((meta.get("parameters") or {}).get("radius_km", DEFAULT_RADIUS_KM)),
         landcover_path=files.get("landcover"),
         **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
@@ -163,13 +234,24 @@ def load_scenario_dir(path: Path) -> Scenario:
     for k, now in scenario.meta["inputs"].items():
         was = inputs.get(k, {}).get("sha256")
         if was and now["sha256"] != was:
-            warnings.warn(f"{files[k]}: changed since the audit in {p} (SHA-256 differs); "
-                          "using the file as it is now", DeadzoneWarning, stacklevel=2)
+            warnings.warn(
+                f"{files[k]}: changed since the audit in {p} (SHA-256 differs); "
+                "using the file as it is now",
+                DeadzoneWarning,
+                stacklevel=2,
+            )
     return scenario
 
 
 #: The ``input_options`` of an audit's summary.json that :func:`load_audit_scenario` takes.
 _AUDIT_INPUT_OPTIONS = (
-    "village_id_col", "village_name_col", "population_col", "households_col",
-    "commune_id_col", "district_col", "default_tech", "dem_resolution_m", "tower_columns",
+    "village_id_col",
+    "village_name_col",
+    "population_col",
+    "households_col",
+    "commune_id_col",
+    "district_col",
+    "default_tech",
+    "dem_resolution_m",
+    "tower_columns",
 )
