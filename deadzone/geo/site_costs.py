@@ -469,7 +469,13 @@ def _fiber_spurs(
     vtree = cKDTree(vxy)
     da, va = vtree.query(a_xy)
     off = da * cm.offroad_detour_factor
-    ratio = cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km if cm.fiber_vnd_per_km > 0 else 0.0
+
+    def road_equivalent(off_m: np.ndarray) -> np.ndarray:
+        """Off-road metres at the road price (m)."""
+        if cm.fiber_vnd_per_km <= 0:
+            return np.zeros_like(off_m)
+        return off_m * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
+
     # Multi-source Dijkstra (Dijkstra 1959) from a virtual vertex joined to each
     # anchor's road vertex by the anchor's off-road connector, priced in road
     # metres; anchors sharing a vertex: the cheapest, the first on a tie.
@@ -482,7 +488,7 @@ def _fiber_spurs(
     roads_coo = g.tocoo()
     graph = coo_matrix(
         (
-            np.concatenate([roads_coo.data, off[src_k] * ratio]),
+            np.concatenate([roads_coo.data, road_equivalent(off[src_k])]),
             (
                 np.concatenate([roads_coo.row, np.full(len(src_k), nv)]),
                 np.concatenate([roads_coo.col, src_v]),
@@ -501,7 +507,7 @@ def _fiber_spurs(
     road_m = np.full(n, np.inf)
     off_m = np.full(n, np.inf)
     to = np.full(n, None, dtype=object)
-    road_m[ok] = dist[vc[ok]] - off[k[ok]] * ratio
+    road_m[ok] = dist[vc[ok]] - road_equivalent(off[k[ok]])
     off_m[ok] = off[k[ok]] + dc[ok] * cm.offroad_detour_factor
     to[ok] = np.asarray(anc_id, dtype=object)[k[ok]]
     via_road = road_m / 1000.0 * cm.fiber_vnd_per_km + off_m / 1000.0 * cm.fiber_offroad_vnd_per_km

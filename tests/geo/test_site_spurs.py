@@ -29,14 +29,13 @@ def _nx_spurs(roads, cx, cy, a_xy, anc_id, cm):  # noqa: ANN001, ANN202
     )
     tree = cKDTree(vxy)
     da, va = tree.query(a_xy)
-    ratio = cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km
     sources: dict[int, tuple[float, int]] = {}
     for k, (d, v) in enumerate(zip(da, va, strict=True)):
         off = d * cm.offroad_detour_factor
         if int(v) not in sources or off < sources[int(v)][0]:
             sources[int(v)] = (off, k)
     for v, (off, _k) in sources.items():
-        g.add_edge(-1, v, weight=off * ratio)
+        g.add_edge(-1, v, weight=off * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km)
     dist, paths = nx.single_source_dijkstra(g, -1, weight="weight")
     dc, vc = tree.query(np.column_stack([cx, cy]))
     out = []
@@ -45,7 +44,13 @@ def _nx_spurs(roads, cx, cy, a_xy, anc_id, cm):  # noqa: ANN001, ANN202
             out.append((np.inf, np.inf, None))
             continue
         off_a, k = sources[paths[v][1]]
-        out.append((dist[v] - off_a * ratio, off_a + dc[j] * cm.offroad_detour_factor, anc_id[k]))
+        out.append(
+            (
+                dist[v] - off_a * cm.fiber_offroad_vnd_per_km / cm.fiber_vnd_per_km,
+                off_a + dc[j] * cm.offroad_detour_factor,
+                anc_id[k],
+            )
+        )
     return out
 
 
