@@ -272,6 +272,7 @@ def run_scenario(
         one from an earlier run is removed).
     """
     from deadzone.geo.audit import audit
+    from deadzone.geo.coverage import EngineParams
     from deadzone.geo.export import write_audit
     from deadzone.model.thresholds import Thresholds
 
@@ -301,9 +302,7 @@ def run_scenario(
             clutter = load_landcover(sc.files["landcover"], scenario.dem)
         result = audit(
             scenario,
-            model=sc.model,
-            radius_km=sc.radius_km,
-            rx_height_m=sc.rx_height_m,
+            params=EngineParams(model=sc.model, radius_km=sc.radius_km, rx_height_m=sc.rx_height_m),
             thresholds=thr,
             n_threads=n_threads,
             clutter=clutter,
