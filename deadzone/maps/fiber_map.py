@@ -32,9 +32,10 @@ from deadzone.maps.folium_map import PHASE_COLORS
 if TYPE_CHECKING:
     from deadzone.geo.fiber import FiberPlan
 
-__all__ = ["fiber_map", "save_map", "PHASE_COLORS"]
+__all__ = ["fiber_map", "save_map", "PHASE_COLORS", "TARGET_COLORS"]
 
-_TARGET_COLORS = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
+#: Fiber targets by status, on the map and in the report's figure.
+TARGET_COLORS = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
 
 
 def _round_coords(geom: Any) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def fiber_map(
         ).add_to(group)
         group.add_to(m)
 
-    for status, color in _TARGET_COLORS.items():
+    for status, color in TARGET_COLORS.items():
         sel = targets[targets["status"] == status]
         if not len(sel):
             continue

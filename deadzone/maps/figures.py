@@ -746,7 +746,7 @@ def fiber_figure(
     """
     from matplotlib.lines import Line2D
 
-    from deadzone.maps.fiber_map import PHASE_COLORS
+    from deadzone.maps.fiber_map import PHASE_COLORS, TARGET_COLORS
 
     folder = Path(fiber_dir)
     if not (folder / "routes.gpkg").is_file():
@@ -805,8 +805,7 @@ def fiber_figure(
         )
     if targets is not None and len(targets) and "status" in targets.columns:
         pts = targets[targets.geometry.geom_type == "Point"]
-        colours = {"connected": "#1a9641", "later": "#f08c00", "unreachable": "#8c8c8c"}
-        for status, colour in colours.items():
+        for status, colour in TARGET_COLORS.items():
             sel = pts[pts["status"] == status]
             if len(sel):
                 ax.scatter(

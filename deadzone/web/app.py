@@ -12,7 +12,8 @@ Routes (every other path answers 404, every other method 405):
 ``GET /static/<name>``      only ``app.js``, ``app.css`` and the vendored
                             ``leaflet.js`` / ``leaflet.css``
 ``GET /api/state``          towers, villages (position, name, status),
-                            totals, summary lines, overlay bounds, legend
+                            totals, summary lines, overlay bounds, legend,
+                            status colours
 ``GET /api/village?i=N``    one village's current audit row (popups)
 ``GET /api/coverage.png``   best received power as a palette PNG in
                             EPSG:3857 (downsampled), redrawn after each edit
@@ -64,6 +65,7 @@ import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
 from deadzone.model.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
+from deadzone.model.thresholds import STATUS_COLORS
 from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
 from deadzone.web.validate import (
     EIRP_DBM,
@@ -328,6 +330,7 @@ class WhatIfApp:
                 "bounds": [[b.south, b.west], [b.north, b.east]],
                 "overlay_bounds": self._overlay_bounds,
                 "legend_html": self._legend(),
+                "status_colors": dict(STATUS_COLORS),
                 "limits": {
                     "height_m": list(HEIGHT_M),
                     "eirp_dbm": list(EIRP_DBM),

@@ -509,9 +509,9 @@ def test_audit_map_opens_on_the_class_layer_with_single_legend_labels(tmp_path) 
 
 def test_fiber_phase_colours_differ_from_status_colours() -> None:
     """Issue 16 item 6: fiber phase 5 and 'targets connected' shared one green."""
-    from deadzone.maps.fiber_map import _TARGET_COLORS, PHASE_COLORS
+    from deadzone.maps.fiber_map import TARGET_COLORS, PHASE_COLORS
     from deadzone.maps.folium_map import _SITE_COLOR
 
-    taken = {c.lower() for c in (*_TARGET_COLORS.values(), _SITE_COLOR)}
+    taken = {c.lower() for c in (*TARGET_COLORS.values(), _SITE_COLOR)}
     assert len(set(PHASE_COLORS)) == len(PHASE_COLORS)
     assert not taken & {c.lower() for c in PHASE_COLORS}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from deadzone.model.thresholds import STATUS_COLORS
 from tests.browser import OfflinePage, distinct_colours
 from tests.web.conftest import DEAD_CORNER_M, Served, lonlat
 
@@ -58,6 +59,14 @@ def test_page_add_edit_drag_delete_tower(
     assert page.locator(".leaflet-control-layers-overlays input").count() == 3
     legend = page.inner_text("#dz-legend")  # 2G + 4G towers: the audit's class per cell
     assert "Coverage class" in legend and "4G RSRP" in legend and "2G level" in legend
+    # villages are drawn in the status colours the server sends (model.thresholds)
+    fills = page.evaluate(
+        "() => { const c = {}; window.deadzone.map.eachLayer(l => {"
+        " if (l instanceof L.CircleMarker && !(l instanceof L.Circle)) c[l.options.fillColor] ="
+        " (c[l.options.fillColor] || 0) + 1; }); return c; }"
+    )
+    statuses = served.app.session.result.villages["status"].value_counts()
+    assert fills == {STATUS_COLORS[k]: int(n) for k, n in statuses.items()}
 
     # 1. click the map near the dead villages: a tower is added there
     x, y = _map_point(page, *lonlat(*DEAD_CORNER_M))

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  var COLORS = { covered: "#1a9850", marginal: "#f08c00", dead: "#d73027", unknown: "#8c8c8c" };
+  var COLORS = {};  // status -> colour, from /api/state (model.thresholds.STATUS_COLORS)
   var CODES = { c: "covered", m: "marginal", d: "dead", u: "unknown" };
   var state = null;        // last GET /api/state, kept up to date by edits
   var map = null;
@@ -273,6 +273,7 @@
   // ------------------------------------------------------------- start
   function start(s) {
     state = s;
+    COLORS = s.status_colors;
     document.title = s.title;
     $("dz-title").textContent = s.title + " (" + s.model + ")";
     $("dz-legend").innerHTML = s.legend_html;
