@@ -37,6 +37,7 @@ __all__ = [
     "VillageSignals",
     "candidate_pairs",
     "fractional_rc",
+    "pair_rx",
     "village_points",
     "village_signals",
 ]
@@ -223,37 +224,8 @@ def village_signals(
         if s is not None:
             reach[i] = site_reach_m(s, radius_m=params.radius_m, floor_dbm=params.floor_dbm)
     t_xy = np.column_stack([grid.x_m, grid.y_m])
-    v_xy = np.column_stack([vx, vy])
-    pt, pv = candidate_pairs(t_xy, reach, v_xy)
-
-    # receiver height (and clutter category) at each village's cell
-    h_rx = np.full(n_v, float(params.rx_height_m))
-    cat = None
-    fin = np.isfinite(vx) & np.isfinite(vy)
-    if clutter is not None:
-        if clutter.shape != dem.shape:
-            raise ParameterError(f"clutter has shape {clutter.shape}; expected the DEM's "
-                                 f"{dem.shape}")
-        rows, cols, _ = dem.rowcol(np.where(fin, vx, 0.0), np.where(fin, vy, 0.0))
-        cat = clutter[rows, cols]
-        h_grid = rx_height_grid(clutter, rx_height_m=params.rx_height_m)
-        h_rx = np.where(fin, h_grid[rows, cols].astype(np.float64), h_rx)
-
-    paths = pair_signals(
-        dem.elevation_m, cell_m=min(dem.cell_w_m, dem.cell_h_m),
-        tower_rc=fractional_rc(dem, grid.x_m, grid.y_m), tower_xy=t_xy,
-        radio=radio_table(grid.sites), rx_rc=fractional_rc(dem, vx, vy), rx_xy=v_xy,
-        rx_height_m=h_rx, pair_tower=pt, pair_rx=pv, model=params.model,
-        k_factor=params.k_factor, itm=params.itm,
-    )
-    rx = paths.rx_dbm.copy()
-    if cat is not None and pt.size:
-        # P.2108 §3.1 clutter loss at the village, per tower frequency
-        freqs = np.array([np.nan if s is None else s.freq_mhz for s in grid.sites])
-        for f in np.unique(freqs[pt]):
-            sel = freqs[pt] == f
-            table = loss_table_db(freq_mhz=float(f), rx_height_m=params.rx_height_m)
-            rx[sel] -= table[cat[pv[sel]]].astype(np.float64)
+    pt, pv = candidate_pairs(t_xy, reach, np.column_stack([vx, vy]))
+    paths, rx, h_rx = pair_rx(dem, grid, vx, vy, pt, pv, params=params, clutter=clutter)
 
     techs = [t for t in TECHS if t in grid.techs]
     tech_code = np.array([techs.index(t) for t in grid.techs], dtype=np.int64)
@@ -282,3 +254,78 @@ def village_signals(
         n_servers=n_serv,
         rx_height_m=h_rx,
     )
+
+
+def pair_rx(
+    dem: Dem,
+    grid: TowerGrid,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    pair_tower: npt.NDArray[np.int64],
+    pair_point: npt.NDArray[np.int64],
+    *,
+    params: EngineParams,
+    clutter: npt.NDArray[np.uint8] | None = None,
+) -> tuple[PathResult, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Received power on given tower -> point pairs, each on its own exact path.
+
+    The audit's per-pair engine (:func:`village_signals` runs it on every pair
+    within reach; a measurement sample with a known serving tower runs it on
+    that one pair, wherever the tower is).
+
+    Parameters
+    ----------
+    dem : Dem
+        Terrain (metric CRS).
+    grid : TowerGrid
+        Towers on the DEM; a pair's tower must have a site (be on the DEM).
+    x, y : float64[n_points]
+        Points in the DEM CRS (m).
+    pair_tower, pair_point : int64[n_pairs]
+        Tower index in ``grid`` and point index of each pair.
+    params : EngineParams
+        Model, handset height, k-factor and ITM settings.
+    clutter : uint8[rows, cols], optional
+        P.2108 category per DEM cell (receiver height and clutter loss at
+        each point, as :func:`village_signals` applies them).
+
+    Returns
+    -------
+    paths : PathResult
+        Per-pair results (``rx_dbm`` before clutter loss).
+    rx_dbm : float64[n_pairs]
+        Received total power with the clutter loss at the point (dBm).
+    rx_height_m : float64[n_points]
+        The receiver height of each point (m above ground).
+    """
+    n_v = x.size
+    h_rx = np.full(n_v, float(params.rx_height_m))
+    cat = None
+    fin = np.isfinite(x) & np.isfinite(y)
+    if clutter is not None:
+        if clutter.shape != dem.shape:
+            raise ParameterError(f"clutter has shape {clutter.shape}; expected the DEM's "
+                                 f"{dem.shape}")
+        rows, cols, _ = dem.rowcol(np.where(fin, x, 0.0), np.where(fin, y, 0.0))
+        cat = clutter[rows, cols]
+        h_grid = rx_height_grid(clutter, rx_height_m=params.rx_height_m)
+        h_rx = np.where(fin, h_grid[rows, cols].astype(np.float64), h_rx)
+    pt = np.asarray(pair_tower, dtype=np.int64)
+    pv = np.asarray(pair_point, dtype=np.int64)
+    paths = pair_signals(
+        dem.elevation_m, cell_m=min(dem.cell_w_m, dem.cell_h_m),
+        tower_rc=fractional_rc(dem, grid.x_m, grid.y_m),
+        tower_xy=np.column_stack([grid.x_m, grid.y_m]),
+        radio=radio_table(grid.sites), rx_rc=fractional_rc(dem, x, y),
+        rx_xy=np.column_stack([x, y]), rx_height_m=h_rx, pair_tower=pt, pair_rx=pv,
+        model=params.model, k_factor=params.k_factor, itm=params.itm,
+    )
+    rx = paths.rx_dbm.copy()
+    if cat is not None and pt.size:
+        # P.2108 §3.1 clutter loss at the point, per tower frequency
+        freqs = np.array([np.nan if s is None else s.freq_mhz for s in grid.sites])
+        for f in np.unique(freqs[pt]):
+            sel = freqs[pt] == f
+            table = loss_table_db(freq_mhz=float(f), rx_height_m=params.rx_height_m)
+            rx[sel] -= table[cat[pv[sel]]].astype(np.float64)
+    return paths, rx, h_rx

@@ -1,0 +1,653 @@
+"""Predictions against measurements: residuals, a calibration chosen by
+spatially blocked cross-validation, and the correction the audit applies.
+
+The flow (``deadzone calibrate``):
+
+1. :func:`predict_samples`: the audit's engine at every sample, each on its
+   own exact tower -> sample path (:func:`deadzone.geo.paths.pair_rx`), with
+   the technology's metric (2G level, 3G RSCP, 4G/5G RSRP): the serving tower
+   when the file names one that the towers file holds, else the best server
+   of the sample's technology, as the audit picks it for a village.
+2. residual = measured - predicted (dB), for every usable sample.
+3. :func:`calibrate`: for each propagation model and each fit (:data:`FITS`:
+   nothing, an offset per technology, plus a slope in log10 distance, plus
+   an offset per P.2108 clutter class) the fit's error on held-out samples
+   by k-fold cross-validation over square blocks of ``block_km`` (so that a
+   sample's neighbours, which share its shadowing, are never in the fold it
+   is tested on; Roberts et al. 2017, "Cross-validation strategies for data
+   with temporal, spatial, hierarchical, or phylogenetic structure",
+   Ecography 40(8)).  Fits use Huber's robust loss (Huber 1964; k = 1.345
+   sigma, sigma from the median absolute deviation), by iteratively
+   reweighted least squares.  The candidate with the smallest
+   cross-validated RMSE wins, a more complex fit only when it gains at least
+   :data:`MIN_GAIN_DB`; it is applied only when it beats the uncalibrated
+   configured model the same way.
+4. :class:`Calibration`: the chosen model and coefficients and the residual
+   standard deviation ``sigma_db`` (location variability: with it, a
+   village's probability of reaching a threshold is
+   ``Phi((median - threshold) / sigma)``, ITU-R P.1546-6 Annex 5 §12 /
+   P.1812-6 §4.9 log-normal location variability).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from deadzone.errors import ParameterError, SchemaError
+from deadzone.geo.clutter import CATEGORIES
+from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
+from deadzone.geo.paths import pair_rx, village_signals
+from deadzone.model.dem import Dem
+from deadzone.model.schema import TECHS
+from deadzone.model.thresholds import Thresholds
+
+__all__ = [
+    "Calibration",
+    "CalibrationResult",
+    "DEFAULT_MODELS",
+    "FITS",
+    "MIN_GAIN_DB",
+    "calibrate",
+    "error_table",
+    "predict_samples",
+    "spatial_folds",
+]
+
+F64 = npt.NDArray[np.float64]
+
+#: The fits tried for every model, simplest first.
+FITS: tuple[str, ...] = ("none", "offset", "offset+slope", "offset+slope+clutter")
+
+#: Propagation models compared by default (``deadzone calibrate --models``).
+DEFAULT_MODELS: tuple[str, ...] = ("itm", "p526", "knife", "cost231")
+
+#: Cross-validated RMSE a candidate must gain over a simpler one to be chosen (dB).
+MIN_GAIN_DB = 0.05
+
+#: Huber's tuning constant (95% efficiency under Gaussian errors).
+HUBER_K = 1.345
+
+#: Distances below this are taken at it in the log-distance term (m).
+MIN_DISTANCE_M = 50.0
+
+#: Distance bands of the error tables (km).
+DISTANCE_BANDS_KM: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict_samples(
+    dem: Dem,
+    towers: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    *,
+    params: EngineParams,
+    clutter: npt.NDArray[np.uint8] | None = None,
+    grid: TowerGrid | None = None,
+) -> pd.DataFrame:
+    """The engine's metric at every measurement sample.
+
+    Parameters
+    ----------
+    dem : Dem
+        Terrain (metric CRS).
+    towers : GeoDataFrame
+        The towers (:func:`deadzone.data.loaders.load_towers`).
+    samples : GeoDataFrame
+        Measurements (:func:`deadzone.data.loaders.load_measurements`):
+        ``tech``, ``measured_dbm``, ``qc``, optional ``tower_id`` (serving
+        tower), point geometry.
+    params : EngineParams
+        Model, radius, handset height, k-factor, floor and ITM settings.
+    clutter : uint8[rows, cols], optional
+        P.2108 category per DEM cell (receiver height, clutter loss and the
+        clutter class of each sample).
+    grid : TowerGrid, optional
+        ``towers`` on ``dem``, when already built.
+
+    Returns
+    -------
+    DataFrame
+        One row per sample, in order: ``x_m``, ``y_m`` (DEM CRS), ``server``
+        (``"serving"``: the file's serving tower; ``"best"``: the best server
+        of the technology; ``""``: none), ``predicted_tower_id``,
+        ``distance_m``, ``clutter`` (category name, ``""`` without land
+        cover), ``predicted_dbm`` (NaN where none), ``use`` (bool) and
+        ``note`` (why a sample is not used: its ``qc`` flag,
+        ``no_location``, ``outside_dem``, ``no_<tech>_tower``,
+        ``serving_tower_outside_dem``, ``no_tower_in_reach``).
+    """
+    for col in ("tech", "measured_dbm"):
+        if col not in samples.columns:
+            raise SchemaError(f"measurements lack the required column {col!r}")
+    n = len(samples)
+    grid = towers_on_grid(towers, dem) if grid is None else grid
+    geom = samples.geometry.to_crs(dem.crs)
+    empty = (geom.isna() | geom.is_empty).to_numpy()
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    if (~empty).any():
+        x[~empty] = geom[~empty].x.to_numpy()
+        y[~empty] = geom[~empty].y.to_numpy()
+    note = np.full(n, "", dtype=object)
+    qc = samples["qc"].astype(str).to_numpy() if "qc" in samples.columns else np.full(n, "ok")
+    note[qc != "ok"] = qc[qc != "ok"]
+    fin = np.isfinite(x) & np.isfinite(y)
+    note[(note == "") & ~fin] = "no_location"
+    rows, cols, inside = dem.rowcol(np.where(fin, x, 0.0), np.where(fin, y, 0.0))
+    inside &= fin
+    inside[inside] = ~dem.outside_footprint_mask[rows[inside], cols[inside]]
+    note[(note == "") & ~inside] = "outside_dem"
+    tech = samples["tech"].astype(str).to_numpy()
+    tower_tech = np.asarray(grid.techs, dtype=object)
+    for t in np.unique(tech[note == ""]):
+        if t not in grid.techs:
+            note[(note == "") & (tech == t)] = f"no_{t}_tower"
+
+    # the serving tower, where the file names one the towers file holds
+    index = {tid: i for i, tid in enumerate(grid.tower_ids)}
+    given = samples["tower_id"].to_numpy() if "tower_id" in samples.columns else np.full(n, None)
+    serving = np.array(
+        [index.get(str(g), -1) if isinstance(g, str) and g else -1 for g in given], np.int64
+    )
+    # a serving tower of another technology is not this sample's server
+    serving[(serving >= 0) & (tower_tech[np.maximum(serving, 0)] != tech)] = -1
+    off_dem = np.array([s >= 0 and grid.sites[s] is None for s in serving])
+    note[(note == "") & off_dem] = "serving_tower_outside_dem"
+
+    predicted = np.full(n, np.nan)
+    server = np.full(n, -1, np.int64)
+    kind = np.full(n, "", dtype=object)
+    known = np.flatnonzero((note == "") & (serving >= 0))
+    if known.size:
+        _, rx, _ = pair_rx(dem, grid, x, y, serving[known], known, params=params,
+                           clutter=clutter)
+        predicted[known] = rx - grid.metric_offset_db[serving[known]]  # metric = total - offset
+        server[known] = serving[known]
+        kind[known] = "serving"
+    best = (note == "") & (serving < 0)
+    if best.any():
+        # thresholds only count servers; they do not change the metric
+        sig = village_signals(dem, grid, np.where(best, x, np.nan), np.where(best, y, np.nan),
+                              params=params, thresholds=Thresholds(), clutter=clutter)
+        for t, vals in sig.metric_dbm.items():
+            sel = best & (tech == t)
+            predicted[sel] = vals[sel]
+            server[sel] = sig.metric_server[t][sel]
+            kind[sel & (server >= 0)] = "best"
+    note[(note == "") & ~np.isfinite(predicted)] = "no_tower_in_reach"
+    has = server >= 0
+    distance = np.full(n, np.nan)
+    distance[has] = np.hypot(grid.x_m[server[has]] - x[has], grid.y_m[server[has]] - y[has])
+    ids = np.asarray(grid.tower_ids, dtype=object)
+    names = np.array([c.name for c in CATEGORIES], dtype=object)
+    clut = np.full(n, "", dtype=object)
+    if clutter is not None:
+        clut[inside] = names[clutter[rows[inside], cols[inside]]]
+    return pd.DataFrame(
+        {
+            "x_m": x,
+            "y_m": y,
+            "server": kind,
+            "predicted_tower_id": np.where(has, ids[np.maximum(server, 0)], None),
+            "distance_m": distance,
+            "clutter": clut,
+            "predicted_dbm": predicted,
+            "use": note == "",
+            "note": note,
+        },
+        index=samples.index,
+    )
+
+
+# --------------------------------------------------------------------------- fits
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A chosen model and its corrections (``calibration.json``).
+
+    Attributes
+    ----------
+    model : str
+        Propagation model the corrections belong to.
+    fit : str
+        One of :data:`FITS`.
+    offsets_db : dict of str to float
+        Added to the predicted metric per technology (dB).
+    slopes_db_per_decade : dict of str to float
+        Added per decade of distance from 1 km, per technology
+        (dB per log10(km)).
+    clutter_offsets_db : dict of str to float
+        Added per P.2108 clutter class, relative to ``clutter_reference``
+        (dB; a class not listed gets 0).
+    clutter_reference : str or None
+        The clutter class the per-class offsets are relative to.
+    sigma_db : float
+        Standard deviation of the residuals after the correction (dB).
+    """
+
+    model: str
+    fit: str = "none"
+    offsets_db: dict[str, float] = field(default_factory=dict)
+    slopes_db_per_decade: dict[str, float] = field(default_factory=dict)
+    clutter_offsets_db: dict[str, float] = field(default_factory=dict)
+    clutter_reference: str | None = None
+    sigma_db: float = math.nan
+
+    def correction_db(
+        self,
+        tech: npt.ArrayLike,
+        distance_m: npt.ArrayLike,
+        clutter: npt.ArrayLike | None = None,
+    ) -> F64:
+        """The dB added to predictions of technology ``tech`` at ``distance_m``
+        from the serving tower in clutter class ``clutter`` (names)."""
+        t = np.asarray(tech, dtype=object)
+        d = np.asarray(distance_m, dtype=np.float64)
+        out = np.zeros(np.broadcast(t, d).shape)
+        logd = np.log10(np.maximum(d, MIN_DISTANCE_M) / 1000.0)
+        for name, v in self.offsets_db.items():
+            out += np.where(t == name, v, 0.0)
+        for name, v in self.slopes_db_per_decade.items():
+            out += np.where(t == name, v * logd, 0.0)
+        if clutter is not None and self.clutter_offsets_db:
+            c = np.asarray(clutter, dtype=object)
+            for name, v in self.clutter_offsets_db.items():
+                out += np.where(c == name, v, 0.0)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``calibration.json``'s ``calibration``)."""
+        return {
+            "model": self.model,
+            "fit": self.fit,
+            "offsets_db": dict(self.offsets_db),
+            "slopes_db_per_decade": dict(self.slopes_db_per_decade),
+            "clutter_offsets_db": dict(self.clutter_offsets_db),
+            "clutter_reference": self.clutter_reference,
+            "sigma_db": self.sigma_db,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            model=str(d["model"]),
+            fit=str(d.get("fit", "none")),
+            offsets_db={str(k): float(v) for k, v in (d.get("offsets_db") or {}).items()},
+            slopes_db_per_decade={
+                str(k): float(v) for k, v in (d.get("slopes_db_per_decade") or {}).items()
+            },
+            clutter_offsets_db={
+                str(k): float(v) for k, v in (d.get("clutter_offsets_db") or {}).items()
+            },
+            clutter_reference=d.get("clutter_reference"),
+            sigma_db=float(d.get("sigma_db", math.nan)),
+        )
+
+
+def _design(
+    fit: str, tech: npt.NDArray[np.object_], logd: F64, clutter: npt.NDArray[np.object_],
+    techs: Sequence[str], classes: Sequence[str],
+) -> tuple[F64, list[tuple[str, str]]]:
+    """Design matrix of a fit and the name of each column (kind, key)."""
+    cols: list[F64] = []
+    names: list[tuple[str, str]] = []
+    if fit == "none":
+        return np.zeros((len(tech), 0)), names
+    for t in techs:
+        cols.append((tech == t).astype(np.float64))
+        names.append(("offset", t))
+    if "slope" in fit:
+        for t in techs:
+            cols.append(np.where(tech == t, logd, 0.0))
+            names.append(("slope", t))
+    if "clutter" in fit:
+        for c in classes:
+            cols.append((clutter == c).astype(np.float64))
+            names.append(("clutter", c))
+    return np.column_stack(cols), names
+
+
+def _huber(x: F64, r: F64, *, iters: int = 50, tol: float = 1e-6) -> F64:
+    """Huber M-estimate of ``r ~ x @ beta`` by iteratively reweighted least squares."""
+    if x.shape[1] == 0:
+        return np.zeros(0)
+    beta = np.linalg.lstsq(x, r, rcond=None)[0]
+    for _ in range(iters):
+        e = r - x @ beta
+        scale = 1.4826 * float(np.median(np.abs(e - np.median(e))))
+        if not scale > 0:
+            break
+        u = np.abs(e) / (HUBER_K * scale)
+        w = np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
+        xtw = x.T * w
+        new = np.linalg.lstsq(xtw @ x, xtw @ r, rcond=None)[0]
+        done = float(np.max(np.abs(new - beta))) < tol
+        beta = new
+        if done:
+            break
+    return beta
+
+
+def _fit(
+    fit: str, model: str, tech: npt.NDArray[np.object_], logd: F64,
+    clutter: npt.NDArray[np.object_], resid: F64, reference: str | None,
+) -> Calibration:
+    """One fit on the given samples."""
+    techs = [t for t in TECHS if (tech == t).any()]
+    classes = sorted(c for c in set(clutter.tolist()) if c and c != reference)
+    x, names = _design(fit, tech, logd, clutter, techs, classes)
+    beta = _huber(x, resid)
+    e = resid - x @ beta if x.shape[1] else resid
+    dof = max(len(resid) - x.shape[1], 1)
+    sigma = float(np.sqrt(np.sum(e * e) / dof)) if len(resid) else math.nan
+    got: dict[str, dict[str, float]] = {"offset": {}, "slope": {}, "clutter": {}}
+    for (kind, key), b in zip(names, beta, strict=True):
+        got[kind][key] = float(b)
+    return Calibration(
+        model=model,
+        fit=fit,
+        offsets_db=got["offset"],
+        slopes_db_per_decade=got["slope"],
+        clutter_offsets_db=got["clutter"],
+        clutter_reference=reference if "clutter" in fit else None,
+        sigma_db=sigma,
+    )
+
+
+def spatial_folds(
+    x_m: npt.ArrayLike, y_m: npt.ArrayLike, *, block_m: float, k: int, seed: int = 0
+) -> tuple[npt.NDArray[np.int64], int]:
+    """Fold of each point: square blocks of ``block_m``, blocks dealt to ``k``
+    folds in a seeded random order (fewer folds when there are fewer blocks).
+
+    Returns
+    -------
+    fold : int64[n]
+    k : int
+        Folds used (``min(k, number of blocks)``).
+    """
+    x = np.asarray(x_m, dtype=np.float64)
+    y = np.asarray(y_m, dtype=np.float64)
+    bx = np.floor(x / block_m).astype(np.int64)
+    by = np.floor(y / block_m).astype(np.int64)
+    _, block = np.unique(np.column_stack([bx, by]), axis=0, return_inverse=True)
+    block = block.ravel()
+    n_blocks = int(block.max()) + 1 if block.size else 0
+    k = min(k, n_blocks)
+    order = np.random.default_rng(seed).permutation(n_blocks)
+    fold_of_block = np.empty(n_blocks, np.int64)
+    fold_of_block[order] = np.arange(n_blocks) % max(k, 1)
+    return fold_of_block[block], k
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` found.
+
+    Attributes
+    ----------
+    samples : DataFrame
+        One row per input sample: the prediction of the configured model
+        (:func:`predict_samples` columns), ``measured_dbm``, ``residual_db``
+        (measured - predicted), and ``calibrated_dbm`` / ``residual_cal_db``
+        under the chosen calibration (NaN where it is not applied).
+    candidates : DataFrame
+        Per (model, fit): ``n``, ``cv_rmse_db``, ``cv_mean_db``,
+        ``cv_sd_db`` and ``rmse_db`` (the full-data fit's in-sample RMSE).
+    chosen : Calibration or None
+        The calibration to apply; None when none beats the uncalibrated
+        configured model (``reason`` says why).
+    best : Calibration or None
+        The best candidate, applied or not.
+    baseline : Calibration
+        The configured model with no correction (its ``sigma_db`` is its
+        residual RMS).
+    reason : str
+        One line: what was chosen, or why nothing is applied.
+    folds : int
+        Cross-validation folds used.
+    block_km : float
+        Block size of the folds (km).
+    """
+
+    samples: pd.DataFrame
+    candidates: pd.DataFrame
+    chosen: Calibration | None
+    best: Calibration | None
+    baseline: Calibration
+    reason: str
+    folds: int
+    block_km: float
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+
+def calibrate(
+    dem: Dem,
+    towers: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    *,
+    params: EngineParams,
+    models: Sequence[str] | None = None,
+    fits: Sequence[str] = FITS,
+    clutter: npt.NDArray[np.uint8] | None = None,
+    folds: int = 5,
+    block_km: float = 5.0,
+    min_samples: int = 100,
+    seed: int = 0,
+    progress: Any = None,
+) -> CalibrationResult:
+    """Compare predictions with measurements and choose a calibration by
+    spatially blocked cross-validation.
+
+    Parameters
+    ----------
+    dem, towers, samples
+        As :func:`predict_samples`.
+    params : EngineParams
+        The configured engine (its model is the uncalibrated baseline); the
+        other models are run with the same radius, heights and settings.
+    models : sequence of str, optional
+        Models to compare (default: ``params.model`` and
+        :data:`DEFAULT_MODELS`).
+    fits : sequence of str
+        Fits to try (:data:`FITS`).
+    clutter : uint8[rows, cols], optional
+        P.2108 land cover on the DEM (clutter loss and the per-class fit).
+    folds : int
+        Cross-validation folds (k >= 2).
+    block_km : float
+        Side of the square blocks dealt to folds (km); a few times the
+        shadowing decorrelation distance.
+    min_samples : int
+        Fewer usable samples: nothing is fitted, and ``reason`` says so.
+    seed : int
+        Seed of the block-to-fold deal.
+    progress : callable, optional
+        Called with the number of steps done, after each model's prediction.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    if folds < 2:
+        raise ParameterError(f"folds was {folds}; cross-validation needs at least 2")
+    if not block_km > 0:
+        raise ParameterError(f"block_km was {block_km}; expected > 0")
+    unknown = [f for f in fits if f not in FITS]
+    if unknown:
+        raise ParameterError(f"unknown fit {unknown[0]!r}; expected one of {', '.join(FITS)}")
+    if clutter is None:
+        fits = [f for f in fits if "clutter" not in f]
+    models = list(dict.fromkeys([params.model, *(DEFAULT_MODELS if models is None else models)]))
+    grid = towers_on_grid(towers, dem)
+    preds: dict[str, pd.DataFrame] = {}
+    for i, m in enumerate(models):
+        p = EngineParams(model=m, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
+                         k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm)
+        preds[m] = predict_samples(dem, towers, samples, params=p, clutter=clutter, grid=grid)
+        if progress is not None:
+            progress(i + 1)
+    base = preds[params.model]
+    measured = samples["measured_dbm"].to_numpy(dtype=np.float64)
+    tech_all = samples["tech"].astype(str).to_numpy().astype(object)
+    table = base.copy()
+    table.insert(0, "measured_dbm", measured)
+    table.insert(0, "tech", tech_all)
+    if "sample_id" in samples.columns:
+        table.insert(0, "sample_id", samples["sample_id"].to_numpy())
+    table["residual_db"] = measured - base["predicted_dbm"].to_numpy()
+    table["calibrated_dbm"] = np.nan
+    table["residual_cal_db"] = np.nan
+
+    # one sample set for every candidate: usable under every model compared
+    use = np.logical_and.reduce([p["use"].to_numpy() for p in preds.values()])
+    n_use = int(use.sum())
+    resid0 = table["residual_db"].to_numpy()[use]
+    baseline = Calibration(model=params.model, fit="none",
+                           sigma_db=_rms(resid0) if n_use else math.nan)
+    fold, k = spatial_folds(base["x_m"].to_numpy()[use], base["y_m"].to_numpy()[use],
+                            block_m=block_km * 1000.0, k=folds, seed=seed)
+    if n_use < min_samples:
+        reason = (f"too few usable samples to calibrate: {n_use} (at least {min_samples}; "
+                  "min_samples, CLI --min-samples); nothing applied")
+        return CalibrationResult(table, pd.DataFrame(), None, None, baseline, reason, 0,
+                                 block_km, preds)
+    if k < 2:
+        reason = (f"the {n_use} usable samples lie in one {block_km:g} km block: spatial "
+                  "cross-validation needs samples in at least 2 blocks (smaller block_km, "
+                  "CLI --block-km); nothing applied")
+        return CalibrationResult(table, pd.DataFrame(), None, None, baseline, reason, k,
+                                 block_km, preds)
+
+    tech = tech_all[use]
+    clut = base["clutter"].to_numpy().astype(object)[use]
+    reference = _reference_class(clut) if clutter is not None else None
+    rows = []
+    fitted: dict[tuple[str, str], Calibration] = {}
+    for m in models:
+        p = preds[m]
+        resid = measured[use] - p["predicted_dbm"].to_numpy()[use]
+        logd = np.log10(np.maximum(p["distance_m"].to_numpy()[use], MIN_DISTANCE_M) / 1000.0)
+        for f in fits:
+            err = np.empty(n_use)
+            for j in range(k):
+                test = fold == j
+                c = _fit(f, m, tech[~test], logd[~test], clut[~test], resid[~test], reference)
+                err[test] = resid[test] - c.correction_db(tech[test], 10 ** logd[test] * 1000.0,
+                                                          clut[test])
+            full = _fit(f, m, tech, logd, clut, resid, reference)
+            fitted[(m, f)] = full
+            rows.append({"model": m, "fit": f, "n": n_use, "cv_rmse_db": _rms(err),
+                         "cv_mean_db": float(np.mean(err)), "cv_sd_db": float(np.std(err)),
+                         "rmse_db": full.sigma_db})
+    cand = pd.DataFrame(rows)
+    best_i = _choose(cand)
+    best = fitted[(cand.at[best_i, "model"], cand.at[best_i, "fit"])]
+    base_i = int(np.flatnonzero((cand["model"] == params.model) & (cand["fit"] == "none"))[0])
+    gain = float(cand.at[base_i, "cv_rmse_db"] - cand.at[best_i, "cv_rmse_db"])
+    if best_i == base_i or gain < MIN_GAIN_DB:
+        chosen = None
+        reason = (f"no calibration beats the uncalibrated {params.model} in {k}-fold spatial "
+                  f"cross-validation (its RMSE {cand.at[base_i, 'cv_rmse_db']:.2f} dB; best "
+                  f"other {best.model} {best.fit} {cand.at[best_i, 'cv_rmse_db']:.2f} dB); "
+                  "nothing applied")
+    else:
+        chosen = best
+        reason = (f"{best.model} with {best.fit}: cross-validated RMSE "
+                  f"{cand.at[best_i, 'cv_rmse_db']:.2f} dB against "
+                  f"{cand.at[base_i, 'cv_rmse_db']:.2f} dB for the uncalibrated "
+                  f"{params.model} ({k} folds of {block_km:g} km blocks, {n_use:,} samples)")
+        p = preds[chosen.model]
+        cal = p["predicted_dbm"].to_numpy() + chosen.correction_db(
+            tech_all, p["distance_m"].to_numpy(), p["clutter"].to_numpy()
+        )
+        ok = p["use"].to_numpy()
+        table["calibrated_dbm"] = np.where(ok, cal, np.nan)
+        table["residual_cal_db"] = measured - table["calibrated_dbm"].to_numpy()
+    return CalibrationResult(table, cand, chosen, best, baseline, reason, k, block_km, preds)
+
+
+def _rms(e: F64) -> float:
+    return float(np.sqrt(np.mean(e * e))) if len(e) else math.nan
+
+
+def _reference_class(clut: npt.NDArray[np.object_]) -> str | None:
+    """The clutter class per-class offsets are relative to: open-rural when
+    present (the class the models are made for), else the most common."""
+    present = [c for c in clut.tolist() if c]
+    if not present:
+        return None
+    if "open-rural" in present:
+        return "open-rural"
+    vals, counts = np.unique(np.asarray(present, dtype=object), return_counts=True)
+    return str(vals[int(np.argmax(counts))])
+
+
+def _choose(cand: pd.DataFrame) -> int:
+    """Row of the smallest cross-validated RMSE; a more complex fit of the same
+    model, or another model, only when it gains at least MIN_GAIN_DB."""
+    best = 0
+    for i in range(1, len(cand)):
+        if cand.at[i, "cv_rmse_db"] < cand.at[best, "cv_rmse_db"] - MIN_GAIN_DB:
+            best = i
+    return best
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def error_table(samples: pd.DataFrame, by: str, *, residual: str = "residual_db") -> pd.DataFrame:
+    """n, mean error, standard deviation and RMSE of ``residual`` per group.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        :attr:`CalibrationResult.samples` (with ``tech`` joined for
+        ``by="tech"``).
+    by : {"tech", "predicted_tower_id", "distance_band", "clutter"}
+        The grouping; ``distance_band`` is made from ``distance_m`` and
+        :data:`DISTANCE_BANDS_KM`.
+    residual : str
+        ``residual_db`` (uncalibrated) or ``residual_cal_db``.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, n, mean_db, sd_db, rmse_db`` over the used samples, plus a
+        final ``all`` row.
+    """
+    s = samples[samples["use"]].copy()
+    if by == "distance_band":
+        edges = np.asarray(DISTANCE_BANDS_KM)
+        labels = [
+            f"{a:g}-{b:g} km" if math.isfinite(b) else f">= {a:g} km"
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+        s["distance_band"] = pd.cut(s["distance_m"] / 1000.0, edges, right=False, labels=labels)
+    e = s[residual]
+    g = e.groupby(s[by], observed=True)
+    out = pd.DataFrame({
+        "n": g.size(),
+        "mean_db": g.mean(),
+        "sd_db": g.std(ddof=0),
+        "rmse_db": g.apply(lambda v: float(np.sqrt(np.mean(v * v)))),
+    }).reset_index().rename(columns={by: by})
+    out[by] = out[by].astype(str)
+    total = pd.DataFrame([{by: "all", "n": int(e.size), "mean_db": float(e.mean()),
+                           "sd_db": float(e.std(ddof=0)), "rmse_db": _rms(e.to_numpy())}])
+    return pd.concat([out, total], ignore_index=True)
