@@ -105,6 +105,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
 def _register() -> None:
     from deadzone.cli.audit import audit_cmd
     from deadzone.cli.batch import batch_cmd
+    from deadzone.cli.calibrate import calibrate_cmd
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
     from deadzone.cli.fiber import fiber_cmd
@@ -123,6 +124,7 @@ def _register() -> None:
     cli.add_command(place_cmd)
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
+    cli.add_command(calibrate_cmd)
     cli.add_command(batch_cmd)
     cli.add_command(report_cmd)
     cli.add_command(export_cmd)

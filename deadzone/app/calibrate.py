@@ -1,0 +1,251 @@
+"""Running and writing a calibration: what ``deadzone calibrate`` does between
+reading its inputs and printing its summary, for the CLI and for scripts.
+
+The folder: ``residuals.csv`` and ``residuals.gpkg`` (every input sample
+once, in file order, with its prediction, residual and why it was not used),
+``candidates.csv`` (each model and fit with its cross-validated error),
+``errors.csv`` (n, mean, sd and RMSE per technology, distance band, clutter
+class and tower, before and after calibration), ``report.html`` (by a writer
+the caller passes) and ``calibration.json``, written last with every other
+file's SHA-256; ``deadzone audit --calibration`` reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from deadzone import __version__
+from deadzone.data.io import atomic_path, write_summary_last
+from deadzone.data.loaders import file_checksum
+from deadzone.errors import DataLoadError
+from deadzone.geo.calibration import (
+    FITS,
+    MIN_GAIN_DB,
+    CalibrationResult,
+    calibrate,
+    error_table,
+)
+from deadzone.geo.coverage import EngineParams
+from deadzone.model.dem import Dem
+
+__all__ = ["CALIBRATE_FILES", "CALIBRATION_FORMAT", "read_calibration", "run_calibration"]
+
+#: Files of a ``deadzone calibrate`` folder (``calibration.json`` last).
+CALIBRATE_FILES = (
+    "residuals.csv",
+    "residuals.gpkg",
+    "candidates.csv",
+    "errors.csv",
+    "report.html",
+    "calibration.json",
+)
+
+#: ``format`` of ``calibration.json``.
+CALIBRATION_FORMAT = "deadzone-calibration"
+
+#: The grouping of ``errors.csv``, in report order.
+_ERROR_GROUPS = ("tech", "distance_band", "clutter", "predicted_tower_id")
+
+
+def run_calibration(
+    dem: Dem,
+    towers: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    out: Path,
+    *,
+    params: EngineParams,
+    measurements_path: Path | None = None,
+    models: Sequence[str] | None = None,
+    fits: Sequence[str] = FITS,
+    clutter: Any = None,
+    landcover_path: Path | None = None,
+    folds: int = 5,
+    block_km: float = 5.0,
+    min_samples: int = 100,
+    progress: Callable[[int], None] | None = None,
+    write_report: Callable[..., Path] | None = None,
+) -> tuple[CalibrationResult, dict[str, Any]]:
+    """Calibrate and write the folder ``out`` (overwriting: the caller checked it).
+
+    Parameters
+    ----------
+    dem, towers, samples, params, models, fits, clutter, folds, block_km, min_samples
+        As :func:`deadzone.geo.calibration.calibrate`.
+    out : Path
+        The output folder.
+    measurements_path, landcover_path : Path, optional
+        Recorded with their SHA-256 in ``calibration.json``.
+    progress : callable, optional
+        ``progress(models_done)``.
+    write_report : callable, optional
+        ``write_report(path, summary=..., samples=..., candidates=..., errors=...)``
+        (:func:`deadzone.maps.calibration_report.write_calibration_report`).
+
+    Returns
+    -------
+    result : CalibrationResult
+    summary : dict
+        ``calibration.json``'s content.
+    """
+    res = calibrate(dem, towers, samples, params=params, models=models, fits=fits,
+                    clutter=clutter, folds=folds, block_km=block_km, min_samples=min_samples,
+                    progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    table = _residuals_table(res, samples)
+    errors = _errors(res.samples, calibrated=res.chosen is not None)
+    written = [out / "residuals.csv", out / "residuals.gpkg", out / "candidates.csv",
+               out / "errors.csv"]
+    _csv(table, written[0])
+    gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]),
+                           crs="EPSG:4326")
+    with atomic_path(written[1]) as tmp:
+        gdf.to_file(tmp, layer="residuals", driver="GPKG")
+    _csv(res.candidates, written[2])
+    _csv(errors, written[3])
+    summary = _summary(res, samples, params=params, measurements_path=measurements_path,
+                       landcover_path=landcover_path)
+    if write_report is not None:
+        written.append(write_report(out / "report.html", summary=summary, samples=res.samples,
+                                    candidates=res.candidates, errors=errors))
+    else:
+        (out / "report.html").unlink(missing_ok=True)  # an earlier run's
+    write_summary_last(out / "calibration.json", summary, written)
+    return res, summary
+
+
+def read_calibration(path: str | Path) -> dict[str, Any]:
+    """A ``calibration.json`` (a file, or the folder holding one), checked.
+
+    Returns
+    -------
+    dict
+        Its content; ``["calibration"]`` is None when nothing was applied.
+
+    Raises
+    ------
+    DataLoadError
+        Not a deadzone calibration file.
+    """
+    import json
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "calibration.json"
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataLoadError(f"{p}: not a readable calibration file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != CALIBRATION_FORMAT:
+        raise DataLoadError(f"{p}: not a deadzone calibration file (format is not "
+                            f"{CALIBRATION_FORMAT!r}); make one with 'deadzone calibrate'")
+    return doc
+
+
+def _csv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+
+
+def _residuals_table(res: CalibrationResult, samples: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Every input sample once, in file order."""
+    s = res.samples
+    geom = samples.geometry.to_crs(4326)
+    empty = (geom.isna() | geom.is_empty).to_numpy()
+    lon = np.where(empty, np.nan, geom.x.where(~empty).to_numpy(dtype=np.float64))
+    lat = np.where(empty, np.nan, geom.y.where(~empty).to_numpy(dtype=np.float64))
+    n = len(samples)
+    col = samples.get
+    return pd.DataFrame({
+        "sample_id": col("sample_id", pd.Series([f"S{i + 1}" for i in range(n)])).to_numpy(),
+        "lon": lon,
+        "lat": lat,
+        "tech": s["tech"].to_numpy(),
+        "measured_at": col("measured_at", pd.Series([pd.NaT] * n)).to_numpy(),
+        "tower_id": col("tower_id", pd.Series([None] * n)).to_numpy(),
+        "predicted_tower_id": s["predicted_tower_id"].to_numpy(),
+        "server": s["server"].to_numpy(),
+        "distance_m": s["distance_m"].round(1).to_numpy(),
+        "clutter": s["clutter"].to_numpy(),
+        "measured_dbm": s["measured_dbm"].to_numpy(),
+        "predicted_dbm": s["predicted_dbm"].round(2).to_numpy(),
+        "residual_db": s["residual_db"].round(2).to_numpy(),
+        "calibrated_dbm": s["calibrated_dbm"].round(2).to_numpy(),
+        "residual_cal_db": s["residual_cal_db"].round(2).to_numpy(),
+        "used": s["use"].to_numpy(),
+        "note": s["note"].to_numpy(),
+        "source_row": col("source_row", pd.Series([None] * n)).to_numpy(),
+    })
+
+
+def _errors(samples: pd.DataFrame, *, calibrated: bool) -> pd.DataFrame:
+    """``errors.csv``: per grouping, before (and after) calibration."""
+    parts = []
+    for by in _ERROR_GROUPS:
+        if by == "clutter" and not (samples["clutter"] != "").any():
+            continue
+        t = error_table(samples, by).rename(columns={by: "group"})
+        if calibrated:
+            c = error_table(samples, by, residual="residual_cal_db").rename(columns={by: "group"})
+            t = t.merge(c.drop(columns="n"), on="group", suffixes=("", "_calibrated"))
+        t.insert(0, "by", by)
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _summary(res: CalibrationResult, samples: gpd.GeoDataFrame, *, params: EngineParams,
+             measurements_path: Path | None, landcover_path: Path | None) -> dict[str, Any]:
+    s = res.samples
+    used = s["use"].to_numpy()
+    r0 = s["residual_db"].to_numpy()[used]
+    notes = s.loc[~s["use"], "note"].value_counts()
+    cand = res.candidates
+    return {
+        "format": CALIBRATION_FORMAT,
+        "version": 1,
+        "deadzone_version": __version__,
+        "applied": res.chosen is not None,
+        "result": res.reason,
+        "calibration": None if res.chosen is None else res.chosen.to_dict(),
+        "best_candidate": None if res.best is None else res.best.to_dict(),
+        "configured_model": params.model,
+        "uncalibrated_rmse_db": _f(np.sqrt(np.mean(r0 * r0)) if r0.size else math.nan),
+        "uncalibrated_mean_db": _f(np.mean(r0) if r0.size else math.nan),
+        "measurements": {
+            "path": None if measurements_path is None else str(Path(measurements_path).resolve()),
+            "sha256": None if measurements_path is None else file_checksum(measurements_path),
+            "format": samples.attrs.get("format"),
+            "n_samples": int(len(s)),
+            "n_used": int(used.sum()),
+            "by_tech": {str(k): int(v) for k, v in s.loc[used, "tech"].value_counts().items()},
+        },
+        "not_used": {str(k): int(v) for k, v in notes.items()},
+        "landcover": None if landcover_path is None else {
+            "path": str(Path(landcover_path).resolve()), "sha256": file_checksum(landcover_path)},
+        "cross_validation": {
+            "folds": res.folds,
+            "block_km": res.block_km,
+            "min_gain_db": MIN_GAIN_DB,
+            "candidates": [] if cand.empty else [
+                {k: (_f(v) if isinstance(v, float) else v) for k, v in row.items()}
+                for row in cand.to_dict("records")
+            ],
+        },
+        "engine": {
+            "radius_km": params.radius_km,
+            "rx_height_m": params.rx_height_m,
+            "k_factor": params.k_factor,
+            "floor_dbm": params.floor_dbm,
+        },
+    }
+
+
+def _f(v: float) -> float | None:
+    v = float(v)
+    return None if math.isnan(v) else round(v, 4)
