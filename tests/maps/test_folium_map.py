@@ -509,7 +509,7 @@ def test_audit_map_opens_on_the_class_layer_with_single_legend_labels(tmp_path) 
 
 def test_fiber_phase_colours_differ_from_status_colours() -> None:
     """Issue 16 item 6: fiber phase 5 and 'targets connected' shared one green."""
-    from deadzone.maps.fiber_map import TARGET_COLORS, PHASE_COLORS
+    from deadzone.maps.fiber_map import PHASE_COLORS, TARGET_COLORS
     from deadzone.maps.folium_map import _SITE_COLOR
 
     taken = {c.lower() for c in (*TARGET_COLORS.values(), _SITE_COLOR)}
