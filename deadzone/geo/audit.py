@@ -532,7 +532,7 @@ def audit(
         cov.parameters if cov is not None else coverage_parameters(
             model=params.model, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
             k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm,
-            clutter=clutter is not None),
+            clutter=clutter is not None, calibration=params.calibration),
         village_method=village_method, rasters=cov is not None)
     summary = summary_dict(res, communes, cov, thr, scenario, grid=grid, parameters=parameters)
     _warn_population(res, sources[0])

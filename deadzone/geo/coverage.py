@@ -19,7 +19,7 @@ from rasterio.crs import CRS
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.antenna import AntennaPattern, load_msi
-from deadzone.geo.clutter import loss_table_db, rx_height_grid
+from deadzone.geo.clutter import CATEGORIES, loss_table_db, rx_height_grid
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -31,6 +31,7 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.calibration import Calibration
 from deadzone.model.defaults import (
     DEFAULT_FLOOR_DBM,
     DEFAULT_MODEL,
@@ -68,8 +69,14 @@ class EngineParams:
     Raises
     ------
     ParameterError
-        Unknown model, ``radius_km`` outside (0, 200] or ``rx_height_m``
-        outside (0, 100].
+        Unknown model, ``radius_km`` outside (0, 200], ``rx_height_m``
+        outside (0, 100], or a ``calibration`` made for another model.
+
+    Notes
+    -----
+    ``calibration`` (from ``deadzone calibrate``) is added to every
+    prediction: on each exact tower -> village path (its distance and the
+    village's clutter class) and to each cell of a tower's area window.
     """
 
     model: str = DEFAULT_MODEL
@@ -78,9 +85,16 @@ class EngineParams:
     k_factor: float = 4.0 / 3.0
     floor_dbm: float = DEFAULT_FLOOR_DBM
     itm: ItmSettings = field(default_factory=ItmSettings)
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         model_code(self.model)
+        if self.calibration is not None and self.calibration.model != self.model:
+            raise ParameterError(
+                f"the calibration was made for the {self.calibration.model} model; the "
+                f"model is {self.model} (use {self.calibration.model}, or calibrate "
+                f"{self.model})"
+            )
         if not (0.0 < self.radius_km <= 200.0):
             raise ParameterError(f"radius_km was {self.radius_km}; expected 0 < radius_km <= 200")
         if not (0.0 < self.rx_height_m <= 100.0):
@@ -448,6 +462,8 @@ def site_window(
     n_threads: int = 1,
     clutter: npt.NDArray[np.uint8] | None = None,
     rx_height_grid_m: npt.NDArray[np.float32] | None = None,
+    tech: str | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[npt.NDArray[np.float32], int, int]:
     """One site's received-power window exactly as :func:`compute_coverage` computes it.
 
@@ -456,7 +472,9 @@ def site_window(
     what-if session, the site optimizer, the tiled computation of
     :mod:`deadzone.geo.tiled`).  ``rx_height_grid_m`` is
     :func:`deadzone.geo.clutter.rx_height_grid` of ``clutter`` (computed here
-    when omitted).
+    when omitted).  With ``calibration``, each cell gets its correction for
+    the site's technology ``tech``, its distance from the site's cell and its
+    clutter class (:meth:`deadzone.model.calibration.Calibration.correction_db`).
 
     The kernel runs on the DEM cropped to :func:`site_reach`: the window
     depends only on the terrain the site can reach (radials are rounded
@@ -491,7 +509,30 @@ def site_window(
     if clutter is not None:
         _subtract_clutter(win, r0, c0, clutter,
                           loss_table_db(freq_mhz=site.freq_mhz, rx_height_m=rx_height_m))
+    if calibration is not None:
+        _calibrate_window(win, r0, c0, site, tech, calibration, dem=dem, clutter=clutter)
     return win, r0, c0
+
+
+def _calibrate_window(win: npt.NDArray[np.float32], r0: int, c0: int, site: RadioSite,
+                      tech: str | None, calibration: Calibration, *, dem: Dem,
+                      clutter: npt.NDArray[np.uint8] | None) -> None:
+    """Add a calibration's correction to a window in place (distance from the
+    site's cell centre; the clutter class of each cell)."""
+    if tech is None:
+        raise ParameterError("a calibrated window needs the site's technology (tech=)")
+    h, w = win.shape
+    dy = (np.arange(r0, r0 + h, dtype=np.float64) - site.row) * dem.cell_h_m
+    dx = (np.arange(c0, c0 + w, dtype=np.float64) - site.col) * dem.cell_w_m
+    dist = np.hypot(dy[:, None], dx[None, :])
+    names = None
+    if clutter is not None and calibration.clutter_offsets_db:
+        rr = np.clip(np.arange(r0, r0 + h), 0, clutter.shape[0] - 1)
+        cc = np.clip(np.arange(c0, c0 + w), 0, clutter.shape[1] - 1)
+        table = np.array([c.name for c in CATEGORIES], dtype=object)
+        names = table[clutter[rr[:, None], cc[None, :]]]
+    corr = calibration.correction_db(np.full(dist.shape, tech, dtype=object), dist, names)
+    win += corr.astype(np.float32)  # NaN (not computed) stays NaN
 
 
 def coverage_parameters(
@@ -503,11 +544,13 @@ def coverage_parameters(
     floor_dbm: float,
     itm: ItmSettings,
     clutter: bool = False,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """The parameters a coverage run records in its outputs (``coverage.json``).
 
     The model's own settings go with it: all of ``itm`` for ``model="itm"``,
-    the ground constants and polarization ``p526`` uses.
+    the ground constants and polarization ``p526`` uses; a calibration's
+    coefficients when one is applied.
     """
     params: dict[str, Any] = {
         "model": model,
@@ -522,6 +565,8 @@ def coverage_parameters(
         params["p526"] = {"epsilon": itm.epsilon, "sigma": itm.sigma, "pol": itm.pol}
     if clutter:
         params["clutter"] = "ITU-R P.2108-1 §3.1"
+    if calibration is not None:
+        params["calibration"] = calibration.to_dict()
     return params
 
 
@@ -589,6 +634,7 @@ def compute_coverage(
                            k_factor=k_factor, floor_dbm=floor_dbm, itm=itm)  # validates
     model, radius_km, rx_height_m = engine.model, engine.radius_km, engine.rx_height_m
     k_factor, floor_dbm, itm = engine.k_factor, engine.floor_dbm, engine.itm
+    calibration = engine.calibration
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
     warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), bounds=dem.bounds,
@@ -625,7 +671,8 @@ def compute_coverage(
         return site_window(
             elev, site, dem=dem, radius_m=radius_m, rx_height_m=rx_height_m, model=model,
             k_factor=k_factor, floor_dbm=floor_dbm, itm=itm_settings, n_threads=inner,
-            clutter=clutter, rx_height_grid_m=h_grid,
+            clutter=clutter, rx_height_grid_m=h_grid, tech=grid.techs[i],
+            calibration=calibration,
         )
 
     for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
@@ -652,6 +699,7 @@ def compute_coverage(
         parameters=coverage_parameters(
             model=model, radius_km=radius_km, rx_height_m=rx_height_m, k_factor=k_factor,
             floor_dbm=floor_dbm, itm=itm_settings, clutter=clutter is not None,
+            calibration=calibration,
         ),
         engine=engine,
     )

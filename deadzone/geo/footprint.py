@@ -71,6 +71,7 @@ def tower_footprint(
     dem: Dem,
     params: EngineParams,
     n_threads: int = 1,
+    tech: str | None = None,
 ) -> Footprint:
     """Compute one site's window as :func:`compute_coverage` does, and crop it.
 
@@ -102,6 +103,8 @@ def tower_footprint(
         floor_dbm=params.floor_dbm,
         itm=params.itm,
         n_threads=n_threads,
+        tech=tech,
+        calibration=params.calibration,
     )
     rows, cols = elevation_m.shape
     h, w = win.shape

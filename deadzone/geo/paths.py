@@ -24,7 +24,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
-from deadzone.geo.clutter import loss_table_db, rx_height_grid
+from deadzone.geo.clutter import CATEGORIES, loss_table_db, rx_height_grid
 from deadzone.geo.coverage import EngineParams, TowerGrid
 from deadzone.kernels.coverage import site_reach_m
 from deadzone.kernels.paths import PathResult, fold_pairs, pair_signals, radio_table
@@ -284,7 +284,8 @@ def pair_rx(
     pair_tower, pair_point : int64[n_pairs]
         Tower index in ``grid`` and point index of each pair.
     params : EngineParams
-        Model, handset height, k-factor and ITM settings.
+        Model, handset height, k-factor and ITM settings; its calibration,
+        if any, is added to each pair.
     clutter : uint8[rows, cols], optional
         P.2108 category per DEM cell (receiver height and clutter loss at
         each point, as :func:`village_signals` applies them).
@@ -328,4 +329,13 @@ def pair_rx(
             sel = freqs[pt] == f
             table = loss_table_db(freq_mhz=float(f), rx_height_m=params.rx_height_m)
             rx[sel] -= table[cat[pv[sel]]].astype(np.float64)
+    cal = params.calibration
+    if cal is not None and pt.size:
+        # measured - predicted, fitted by deadzone calibrate: per technology, by
+        # the pair's distance and the point's clutter class
+        names = None
+        if cat is not None:
+            names = np.array([c.name for c in CATEGORIES], dtype=object)[cat[pv]]
+        dist = np.hypot(grid.x_m[pt] - x[pv], grid.y_m[pt] - y[pv])
+        rx += cal.correction_db(np.asarray(grid.techs, dtype=object)[pt], dist, names)
     return paths, rx, h_rx

@@ -88,6 +88,7 @@ from deadzone.kernels.coverage import (
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
+from deadzone.model.calibration import Calibration
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS
 from deadzone.model.thresholds import Thresholds
@@ -366,6 +367,7 @@ class TiledCoverage:
     n_threads: int
     landcover: Path | None = None
     landcover_mapping: Mapping[int, str] | None = None
+    calibration: Calibration | None = None
     stats: TileStats = field(default_factory=TileStats)
 
     @property
@@ -467,6 +469,8 @@ class TiledCoverage:
                 itm=self.itm,
                 n_threads=inner,
                 clutter=clutter,
+                tech=grid.techs[i],
+                calibration=self.calibration,
             )
             del elev, clutter
             # Keep only the reach (every other cell is NaN): grid offsets.
@@ -714,7 +718,8 @@ def tiled_coverage(
     parameters = coverage_parameters(model=model, radius_km=radius_km,
                                      rx_height_m=rx_height_m, k_factor=k_factor,
                                      floor_dbm=floor_dbm, itm=itm_settings,
-                                     clutter=lc_path is not None)
+                                     clutter=lc_path is not None,
+                                     calibration=params.calibration)
     return TiledCoverage(
         source=source,
         grid=grid,
@@ -732,6 +737,7 @@ def tiled_coverage(
         n_threads=threads,
         landcover=lc_path,
         landcover_mapping=landcover_mapping,
+        calibration=params.calibration,
     )
 
 

@@ -256,7 +256,7 @@ class Session:
         outer = max(1, self.n_threads // inner)
 
         def one(i: int) -> tuple[npt.NDArray[np.float32], int, int]:
-            fp = self._footprint(self._sites[i], inner)  # type: ignore[arg-type]
+            fp = self._footprint(self._sites[i], inner, self._techs[i])  # type: ignore[arg-type]
             self._slots[i] = self._keep(fp)
             return fp.window, fp.row_off, fp.col_off
 
@@ -426,7 +426,7 @@ class Session:
         self._x.append(float(g.x_m[0]))
         self._y.append(float(g.y_m[0]))
         self._off.append(float(g.metric_offset_db[0]))
-        fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
+        fp = self._footprint(g.sites[0], self.n_threads, g.techs[0])  # type: ignore[arg-type]
         self._slots.append(self._keep(fp))
         techs_changed = self._sync_techs()
         # The new tower is last in tower order: merging it into the composite
@@ -522,9 +522,9 @@ class Session:
             raise ParameterError(f"tower {tid!r} lies outside the DEM")
         return g
 
-    def _footprint(self, site: RadioSite, n_threads: int) -> Footprint:
+    def _footprint(self, site: RadioSite, n_threads: int, tech: str) -> Footprint:
         return tower_footprint(
-            self._elev, site, dem=self._dem, params=self.params, n_threads=n_threads
+            self._elev, site, dem=self._dem, params=self.params, n_threads=n_threads, tech=tech
         )
 
     def _merge(
@@ -566,7 +566,7 @@ class Session:
         site = self._sites[i]
 
         def load() -> npt.NDArray[np.float32]:
-            return self._window(slot, site)  # type: ignore[arg-type]
+            return self._window(slot, site, tech)  # type: ignore[arg-type]
 
         def cached() -> bool:
             return self._store.has(slot.key)
@@ -616,12 +616,12 @@ class Session:
             self._store.drop(slot.key)
             self._store.add_reserved(-slot.peaks.nbytes)
 
-    def _window(self, slot: _Slot, site: RadioSite) -> npt.NDArray[np.float32]:
+    def _window(self, slot: _Slot, site: RadioSite, tech: str) -> npt.NDArray[np.float32]:
         """The window of ``slot``: kept, or computed again (the same bits) if dropped."""
         win = self._store.get(slot.key)
         if win is not None:
             return win
-        fp = self._footprint(site, self.n_threads)
+        fp = self._footprint(site, self.n_threads, tech)
         got = (fp.row_off, fp.col_off, fp.window.shape)
         if got != (slot.row_off, slot.col_off, slot.shape):  # pragma: no cover - a bug
             raise RuntimeError(f"a recomputed window moved: {got} instead of {slot}")
@@ -657,7 +657,7 @@ class Session:
         before = _Snapshot.of(self._villages)
         old = self._slots[i]
         old_c = self._contribs(i)
-        fp = self._footprint(g.sites[0], self.n_threads)  # type: ignore[arg-type]
+        fp = self._footprint(g.sites[0], self.n_threads, g.techs[0])  # type: ignore[arg-type]
         towers = self._towers.copy()
         for c in row.columns:
             towers.at[towers.index[i], c] = row[c].iloc[0]
