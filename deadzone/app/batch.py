@@ -295,6 +295,13 @@ def run_scenario(
             if sc.threshold_dbm is None
             else Thresholds.uniform(sc.threshold_dbm, indoor_margin_db=sc.indoor_margin_db)
         )
+        calibration = None
+        if "calibration" in sc.files:
+            from deadzone.app.calibrate import load_calibration
+
+            calibration = load_calibration(sc.files["calibration"])
+            if sc.confidence is not None:
+                thr = thr.at_confidence(sc.confidence, calibration.sigma_db)
         clutter = None
         if "landcover" in sc.files:
             from deadzone.geo.clutter import load_landcover
@@ -302,7 +309,8 @@ def run_scenario(
             clutter = load_landcover(sc.files["landcover"], scenario.dem)
         result = audit(
             scenario,
-            params=EngineParams(model=sc.model, radius_km=sc.radius_km, rx_height_m=sc.rx_height_m),
+            params=EngineParams(model=sc.model, radius_km=sc.radius_km, rx_height_m=sc.rx_height_m,
+                                calibration=calibration),
             thresholds=thr,
             n_threads=n_threads,
             clutter=clutter,

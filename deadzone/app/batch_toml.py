@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from deadzone.errors import DataLoadError, DeadzoneWarning
+from deadzone.errors import DataLoadError, DeadzoneError, DeadzoneWarning
 from deadzone.model.defaults import (
     DEFAULT_MODEL,
     DEFAULT_RADIUS_KM,
@@ -32,13 +32,14 @@ __all__ = [
 # recomputes split jobs written under the old rule (2: one whole-scenario commune
 # assignment, as ``deadzone audit`` makes it, instead of one per province).
 _SPLIT_RULE = 2
-_FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario")
+_FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario", "calibration")
 _PARAM_KEYS = {
     "model": str,
     "radius_km": float,
     "rx_height_m": float,
     "threshold_dbm": float,
     "indoor_margin_db": float,
+    "confidence": float,
     "default_tech": str,
     "dem_resolution_m": float,
     "rasters": bool,
@@ -58,7 +59,9 @@ class BatchScenario:
         Folder name under the batch output (letters, digits, ``._-``).
     files : dict
         Input paths by role: ``dem``, ``villages``, ``communes``, ``towers``
-        (and optional ``landcover``), or ``scenario`` (a folder written by
+        (and optional ``landcover`` and ``calibration``, a ``deadzone
+        calibrate`` output whose model and corrections the audit applies), or
+        ``scenario`` (a folder written by
         :func:`deadzone.data.io.write_scenario`).  Empty for a demo scenario.
     demo_seed : int or None
         Generate the demo province with this seed instead of reading files.
@@ -74,9 +77,9 @@ class BatchScenario:
         ``dlon_deg x dlat_deg`` (a ``split = "tile"`` job); the DEM is read
         around them grown by ``radius_km``.  ``first`` also takes the villages
         without a usable location, so every village is in exactly one tile.
-    model, radius_km, rx_height_m, threshold_dbm, indoor_margin_db, default_tech,
-    dem_resolution_m
-        As for ``deadzone audit``.
+    model, radius_km, rx_height_m, threshold_dbm, indoor_margin_db, confidence,
+    default_tech, dem_resolution_m
+        As for ``deadzone audit`` (``confidence`` needs ``calibration``).
     rasters : bool
         Also write the area rasters (``coverage.tif`` ...); off by default:
         village statuses come from exact tower -> village paths either way,
@@ -94,6 +97,7 @@ class BatchScenario:
     rx_height_m: float = DEFAULT_RX_HEIGHT_M
     threshold_dbm: float | None = None
     indoor_margin_db: float = 0.0
+    confidence: float | None = None
     default_tech: str = "4G"
     dem_resolution_m: float | None = None
     rasters: bool = False
@@ -189,6 +193,22 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
         raise _err(toml, where, f"key 'radius_km': must be within {lo:g}-{hi:g} km")
     if params.get("default_tech", "4G") not in ("2G", "3G", "4G", "5G"):
         raise _err(toml, where, "key 'default_tech': must be 2G, 3G, 4G or 5G")
+    if "calibration" in files:
+        from deadzone.app.calibrate import load_calibration
+
+        try:
+            cal_model = load_calibration(files["calibration"]).model
+        except DeadzoneError as exc:
+            raise _err(toml, where, f"key 'calibration': {exc}") from None
+        if params.get("model", cal_model) != cal_model:
+            raise _err(toml, where, f"key 'model': {params['model']!r}, but the calibration "
+                                    f"was made for {cal_model!r} (drop 'model')")
+        params["model"] = cal_model
+    if "confidence" in params:
+        if "calibration" not in files:
+            raise _err(toml, where, "key 'confidence' needs 'calibration' (its residual sigma)")
+        if not 50 <= params["confidence"] < 100:
+            raise _err(toml, where, "key 'confidence': must be within 50-99.9 %")
     province = spec.get("province")
     if province is not None and not isinstance(province, str):
         raise _err(toml, where, "key 'province': expected a string")

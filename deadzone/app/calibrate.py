@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 from deadzone import __version__
 from deadzone.data.io import atomic_path, write_summary_last
 from deadzone.data.loaders import file_checksum
-from deadzone.errors import DataLoadError
+from deadzone.errors import DataLoadError, ParameterError
 from deadzone.geo.calibration import (
     FITS,
     MIN_GAIN_DB,
@@ -33,9 +34,16 @@ from deadzone.geo.calibration import (
     error_table,
 )
 from deadzone.geo.coverage import EngineParams
+from deadzone.model.calibration import Calibration
 from deadzone.model.dem import Dem
 
-__all__ = ["CALIBRATE_FILES", "CALIBRATION_FORMAT", "read_calibration", "run_calibration"]
+__all__ = [
+    "CALIBRATE_FILES",
+    "CALIBRATION_FORMAT",
+    "load_calibration",
+    "read_calibration",
+    "run_calibration",
+]
 
 #: Files of a ``deadzone calibrate`` folder (``calibration.json`` last).
 CALIBRATE_FILES = (
@@ -146,6 +154,27 @@ def read_calibration(path: str | Path) -> dict[str, Any]:
         raise DataLoadError(f"{p}: not a deadzone calibration file (format is not "
                             f"{CALIBRATION_FORMAT!r}); make one with 'deadzone calibrate'")
     return doc
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """The calibration to apply from a ``calibration.json`` (or its folder),
+    with its path and SHA-256 as ``source``.
+
+    Raises
+    ------
+    DataLoadError
+        Not a deadzone calibration file.
+    ParameterError
+        The calibration run applied nothing (no fit beat the model, or too
+        few samples): there is nothing to apply.
+    """
+    doc = read_calibration(path)
+    if doc.get("calibration") is None:
+        raise ParameterError(f"{path}: deadzone calibrate applied no calibration "
+                             f"({doc.get('result', 'see its report')}); nothing to apply")
+    p = Path(path) / "calibration.json" if Path(path).is_dir() else Path(path)
+    cal = Calibration.from_dict(doc["calibration"])
+    return replace(cal, source={"path": str(p.resolve()), "sha256": file_checksum(p)})
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:

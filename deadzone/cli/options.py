@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from deadzone.errors import ParameterError
 from deadzone.geo.coverage import EngineParams
 from deadzone.kernels.coverage import MODELS
 from deadzone.kernels.itm import CLIMATES, GROUNDS, ItmSettings
+from deadzone.model.calibration import Calibration
 from deadzone.model.defaults import (
     DEFAULT_MODEL,
     DEFAULT_RADIUS_KM,
@@ -97,11 +99,28 @@ def _collect_engine(f: Callable[..., Any]) -> Callable[..., Any]:
             location_pct=kwargs.pop("itm_location_pct"),
             time_pct=kwargs.pop("itm_time_pct"),
         )
+        calibration = _calibration(kwargs.pop("calibration_path"))
+        model = kwargs.pop("model")
+        if calibration is not None:
+            ctx = click.get_current_context()
+            given = ctx.get_parameter_source("model") == click.core.ParameterSource.COMMANDLINE
+            if given and model != calibration.model:
+                raise ParameterError(
+                    f"--model {model} but the calibration was made for {calibration.model}; "
+                    f"drop --model (the calibration's model is used) or calibrate {model}")
+            model = calibration.model
+        thresholds = thresholds_from(kwargs.pop("threshold_dbm"), kwargs.pop("indoor_margin_db"))
+        confidence = kwargs.pop("confidence")
+        if confidence is not None:
+            if calibration is None:
+                raise ParameterError("--confidence needs --calibration: its residual sigma is "
+                                     "the location variability the probability comes from")
+            thresholds = thresholds.at_confidence(confidence, calibration.sigma_db)
         kwargs["engine"] = EngineOptions(
-            params=EngineParams(model=kwargs.pop("model"), radius_km=kwargs.pop("radius_km"),
-                                rx_height_m=kwargs.pop("rx_height_m"), itm=itm),
-            thresholds=thresholds_from(kwargs.pop("threshold_dbm"),
-                                       kwargs.pop("indoor_margin_db")),
+            params=EngineParams(model=model, radius_km=kwargs.pop("radius_km"),
+                                rx_height_m=kwargs.pop("rx_height_m"), itm=itm,
+                                calibration=calibration),
+            thresholds=thresholds,
             threads=kwargs.pop("threads"),
         )
         return f(*args, **kwargs)
@@ -161,6 +180,17 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "locations (a conservative map)."),
         click.option("--itm-time-pct", type=click.FloatRange(1, 99), default=d.time_pct,
                      show_default=True, help="ITM time quantile (%)."),
+        click.option("--calibration", "calibration_path", default=None,
+                     type=click.Path(exists=True, path_type=Path),
+                     help="calibration.json from `deadzone calibrate` (or its folder): its "
+                          "model and its corrections (per technology, distance and clutter "
+                          "class) are applied to every prediction."),
+        click.option("--confidence", type=click.FloatRange(50, 99.9), default=None,
+                     metavar="PCT",
+                     help="Status at this probability instead of the median prediction: "
+                          "thresholds are raised by z * sigma, sigma the calibration's "
+                          "residual spread (log-normal location variability); villages get "
+                          "p_covered. Needs --calibration."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="Worker threads (default: all cores). Results do not depend on it."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
@@ -170,6 +200,15 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for dec in reversed(decorators):
         f = dec(f)
     return f
+
+
+def _calibration(path: Path | None) -> Calibration | None:
+    """The calibration of ``--calibration`` (a calibration.json or its folder)."""
+    if path is None:
+        return None
+    from deadzone.app.calibrate import load_calibration
+
+    return load_calibration(path)
 
 
 def thresholds_from(threshold_dbm: float | None, indoor_margin_db: float) -> Thresholds:

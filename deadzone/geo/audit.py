@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.spatial import cKDTree
+from scipy.special import ndtr
 
 from deadzone.data.loaders import COMMUNES_JOINED, assign_communes
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
@@ -400,9 +401,16 @@ def audit(
     serving_idx = np.full(n, -1, dtype=np.int64)
     status_tech = np.full(n, None, dtype=object)
     out: dict[str, Any] = {}
+    # with a calibration's sigma: the probability that the village is covered
+    # (log-normal location variability about the median, ITU-R P.1546-6 Annex 5 §12)
+    sigma = params.calibration.sigma_db if params.calibration is not None else math.nan
+    p_cov = np.full(n, np.nan) if math.isfinite(sigma) and sigma > 0 else None
     for tech, (metric, server) in metrics.items():
         metric = np.where(ok, metric, np.nan)
         server = np.where(ok, server, -1)
+        if p_cov is not None:
+            p = ndtr((metric - thr.covered_median(tech)) / sigma)
+            p_cov = np.where(np.isfinite(p), np.fmax(p_cov, p), p_cov)
         st = _status(metric, thr.covered(tech), thr.marginal(tech))
         st[~ok] = "unknown"
         out[f"status_{tech.lower()}"] = st
@@ -490,6 +498,7 @@ def audit(
                 [grid.tower_ids[i] if i >= 0 else None for i in near_idx], dtype=object
             ),
             **out,
+            **({} if p_cov is None else {"p_covered": np.where(ok, np.nan_to_num(p_cov), np.nan)}),
             "obstruction_distance_m": obs_d,
             "obstruction_height_m": obs_h,
             "area_covered_frac": area_frac,

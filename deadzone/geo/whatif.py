@@ -44,6 +44,7 @@ from deadzone.geo.coverage import (
     CoverageResult,
     EngineParams,
     TowerGrid,
+    coverage_parameters,
     engine_params,
     towers_on_grid,
 )
@@ -313,14 +314,14 @@ class Session:
             rx_height_m=p.rx_height_m,
             k_factor=p.k_factor,
             thresholds=self.thresholds,
-            parameters={
-                "model": p.model,
-                "radius_km": p.radius_km,
-                "rx_height_m": p.rx_height_m,
-                "k_factor": p.k_factor,
-                "floor_dbm": p.floor_dbm,
-                **({"itm": p.itm.as_dict()} if p.model == "itm" else {}),
-            },
+            parameters=coverage_parameters(
+                model=p.model, radius_km=p.radius_km, rx_height_m=p.rx_height_m,
+                k_factor=p.k_factor, floor_dbm=p.floor_dbm, itm=p.itm,
+                calibration=p.calibration,
+            ),
+            # the session's engine whole: the re-audits run the villages' exact paths
+            # with it (p526's ground constants, the calibration)
+            engine=p,
         )
 
     @property

@@ -96,13 +96,7 @@ def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | None:
 def _thresholds(summary: dict[str, Any]) -> Any:
     from deadzone.model.thresholds import Thresholds
 
-    thr = (summary.get("parameters") or {}).get("thresholds") or {}
-    default = Thresholds()
-    return Thresholds(
-        covered_dbm={**default.covered_dbm, **(thr.get("covered_dbm") or {})},
-        marginal_dbm={**default.marginal_dbm, **(thr.get("marginal_dbm") or {})},
-        indoor_margin_db=float(thr.get("indoor_margin_db", 0.0)),
-    )
+    return Thresholds.from_dict((summary.get("parameters") or {}).get("thresholds"))
 
 
 def metric_layers(

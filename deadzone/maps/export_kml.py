@@ -201,15 +201,16 @@ def write_kml(
 def _threshold_pair(thresholds: Thresholds | Mapping[str, Any], tech: str) -> tuple[float, float]:
     if isinstance(thresholds, Thresholds):
         return thresholds.covered(tech), thresholds.marginal(tech)
-    margin = float(thresholds.get("indoor_margin_db", 0.0))
     try:
-        cov = float(thresholds["covered_dbm"][tech]) + margin
-        mar = float(thresholds["marginal_dbm"][tech]) + margin
-    except (KeyError, TypeError) as exc:
-        raise ParameterError(
-            f"thresholds lack covered_dbm/marginal_dbm for {tech!r} ({exc})"
-        ) from exc
-    return cov, mar
+        given = tech in thresholds["covered_dbm"] and tech in thresholds["marginal_dbm"]
+        thr = Thresholds.from_dict(thresholds)
+    except (KeyError, TypeError, ValueError) as exc:
+        given, err = False, f" ({exc})"
+    else:
+        err = ""
+    if not given:
+        raise ParameterError(f"thresholds lack covered_dbm/marginal_dbm for {tech!r}{err}")
+    return thr.covered(tech), thr.marginal(tech)
 
 
 def write_qml(

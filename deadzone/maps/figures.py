@@ -135,16 +135,12 @@ def status_thresholds_dbm(summary: Mapping[str, Any], tech: str = "2G") -> tuple
     """(covered_dbm, marginal_dbm) for ``tech`` from a ``summary.json`` dict.
 
     Falls back to :class:`deadzone.model.thresholds.Thresholds` defaults when the
-    summary carries no thresholds.  The indoor margin is included.
+    summary carries no thresholds.  The indoor and confidence margins are included.
     """
     from deadzone.model.thresholds import Thresholds
 
-    thr = (summary.get("parameters") or {}).get("thresholds") or {}
-    default = Thresholds()
-    margin = float(thr.get("indoor_margin_db", 0.0))
-    cov = float((thr.get("covered_dbm") or {}).get(tech, default.covered_dbm[tech]))
-    mar = float((thr.get("marginal_dbm") or {}).get(tech, default.marginal_dbm[tech]))
-    return cov + margin, mar + margin
+    thr = Thresholds.from_dict((summary.get("parameters") or {}).get("thresholds"))
+    return thr.covered(tech), thr.marginal(tech)
 
 
 # ---------------------------------------------------------------------------

@@ -648,6 +648,8 @@ def build_report(
             ", ".join(f"{k} {v:g}" for k, v in (thr.get("marginal_dbm") or {}).items()),
         ),
         ("indoor margin (dB)", thr.get("indoor_margin_db", "")),
+        *([(f"confidence margin (dB, {thr['confidence_pct']:g}% of locations)",
+            thr.get("confidence_margin_db", ""))] if thr.get("confidence_pct") else []),
         ("towers (computed / total)", f"{s.get('towers_computed', '')} / {s.get('towers', '')}"),
         ("audit folder", str(a.path)),
     ]

@@ -43,6 +43,9 @@ class Calibration:
         The clutter class the per-class offsets are relative to.
     sigma_db : float
         Standard deviation of the residuals after the correction (dB).
+    source : dict or None
+        Where it was read from (``path``, ``sha256``), recorded with it in
+        every output that applies it.
     """
 
     model: str
@@ -52,6 +55,7 @@ class Calibration:
     clutter_offsets_db: dict[str, float] = field(default_factory=dict)
     clutter_reference: str | None = None
     sigma_db: float = math.nan
+    source: dict[str, str] | None = field(default=None, compare=False)
 
     def correction_db(
         self,
@@ -85,6 +89,7 @@ class Calibration:
             "clutter_offsets_db": dict(self.clutter_offsets_db),
             "clutter_reference": self.clutter_reference,
             "sigma_db": self.sigma_db,
+            **({} if self.source is None else {"source": dict(self.source)}),
         }
 
     @classmethod
@@ -102,4 +107,5 @@ class Calibration:
             },
             clutter_reference=d.get("clutter_reference"),
             sigma_db=float(d.get("sigma_db", math.nan)),
+            source=dict(d["source"]) if d.get("source") else None,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -52,11 +53,21 @@ class Thresholds:
     indoor_margin_db : float
         Building penetration margin added to both thresholds (dB); 0 for
         outdoor coverage, 10-20 dB for indoor.
+    confidence_margin_db : float
+        Location-variability margin added to both thresholds (dB): ``z_p *
+        sigma`` for a status that holds with probability ``p`` under
+        log-normal location variability of standard deviation ``sigma``
+        (ITU-R P.1546-6 Annex 5 §12; :meth:`at_confidence`); 0 for the
+        median prediction.
+    confidence_pct : float or None
+        The ``p`` (in %) ``confidence_margin_db`` was made for.
     """
 
     covered_dbm: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COVERED_DBM))
     marginal_dbm: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGINAL_DBM))
     indoor_margin_db: float = 0.0
+    confidence_margin_db: float = 0.0
+    confidence_pct: float | None = None
 
     def __post_init__(self) -> None:
         for tech in TECHS:
@@ -84,20 +95,69 @@ class Thresholds:
         )
 
     def covered(self, tech: str) -> float:
-        """Covered threshold for ``tech`` including the indoor margin (dBm)."""
-        return self.covered_dbm[tech] + self.indoor_margin_db
+        """Covered threshold for ``tech`` with the indoor and confidence margins (dBm)."""
+        return self.covered_dbm[tech] + self.indoor_margin_db + self.confidence_margin_db
 
     def marginal(self, tech: str) -> float:
-        """Marginal threshold for ``tech`` including the indoor margin (dBm)."""
-        return self.marginal_dbm[tech] + self.indoor_margin_db
+        """Marginal threshold for ``tech`` with the indoor and confidence margins (dBm)."""
+        return self.marginal_dbm[tech] + self.indoor_margin_db + self.confidence_margin_db
+
+    def covered_median(self, tech: str) -> float:
+        """Covered threshold for ``tech`` with the indoor margin only (dBm): the
+        level the median prediction is compared with for a probability."""
+        return self.covered_dbm[tech] + self.indoor_margin_db
+
+    def at_confidence(self, pct: float, sigma_db: float) -> Thresholds:
+        """These thresholds for a status that holds with ``pct`` % probability.
+
+        Under log-normal location variability (ITU-R P.1546-6 Annex 5 §12,
+        P.1812-6 §4.9) the signal exceeds ``median - z sigma`` with the
+        normal probability of ``z``; a place is covered with probability
+        ``p`` when its median reaches the threshold plus ``z_p * sigma``.
+
+        Parameters
+        ----------
+        pct : float
+            Confidence in (50, 100) (%); 50 is the median prediction.
+        sigma_db : float
+            Standard deviation of the location variability (dB), e.g. the
+            residual sigma of ``deadzone calibrate``.
+        """
+        from statistics import NormalDist
+
+        if not (50.0 <= pct < 100.0):
+            raise ParameterError(f"confidence was {pct}%; expected 50 <= confidence < 100")
+        if not (sigma_db >= 0.0 and math.isfinite(sigma_db)):
+            raise ParameterError(f"sigma was {sigma_db} dB; expected a finite value >= 0")
+        z = NormalDist().inv_cdf(pct / 100.0)
+        return replace(self, confidence_margin_db=z * sigma_db, confidence_pct=float(pct))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object] | None) -> Thresholds:
+        """Inverse of :meth:`as_dict` (a ``summary.json``'s ``thresholds``);
+        technologies and margins it lacks take the defaults."""
+        d = d or {}
+        default = cls()
+        pct = d.get("confidence_pct")
+        return cls(
+            covered_dbm={**default.covered_dbm, **dict(d.get("covered_dbm") or {})},
+            marginal_dbm={**default.marginal_dbm, **dict(d.get("marginal_dbm") or {})},
+            indoor_margin_db=float(d.get("indoor_margin_db", 0.0) or 0.0),
+            confidence_margin_db=float(d.get("confidence_margin_db", 0.0) or 0.0),
+            confidence_pct=None if pct is None else float(pct),
+        )
 
     def as_dict(self) -> dict[str, object]:
         """Plain-JSON form for ``summary.json``."""
-        return {
+        out: dict[str, object] = {
             "covered_dbm": dict(self.covered_dbm),
             "marginal_dbm": dict(self.marginal_dbm),
             "indoor_margin_db": self.indoor_margin_db,
         }
+        if self.confidence_pct is not None:
+            out["confidence_pct"] = self.confidence_pct
+            out["confidence_margin_db"] = self.confidence_margin_db
+        return out
 
 
 def metric_name(tech: str) -> str:

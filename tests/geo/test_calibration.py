@@ -176,3 +176,77 @@ def test_correction_and_json_round_trip() -> None:
                           ["open-rural", "suburban", "suburban"])
     np.testing.assert_allclose(got, [-3.0, -3.0 - 5.0 - 4.0, -4.0])
     assert Calibration.from_dict(c.to_dict()) == c
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _offset_cal(model: str = "knife", off: float = -5.0, slope: float = 0.0) -> Calibration:
+    return Calibration(model=model, fit="offset+slope", offsets_db={"4G": off},
+                       slopes_db_per_decade={"4G": slope} if slope else {}, sigma_db=6.0)
+
+
+def test_audit_applies_the_calibration_on_every_path(demo) -> None:  # noqa: ANN001
+    plain = audit(demo, params=KNIFE, rasters=False).villages
+    cal = EngineParams(model="knife", radius_km=10.0, calibration=_offset_cal())
+    got = audit(demo, params=cal, rasters=False)
+    v = got.villages
+    d = (v["signal_4g_dbm"] - plain["signal_4g_dbm"]).to_numpy(dtype=float)
+    np.testing.assert_array_equal(np.isnan(d), plain["signal_4g_dbm"].isna().to_numpy())
+    np.testing.assert_allclose(d[~np.isnan(d)], -5.0, atol=1e-9)
+    np.testing.assert_array_equal(v["signal_2g_dbm"], plain["signal_2g_dbm"])
+    assert got.summary["parameters"]["calibration"]["offsets_db"] == {"4G": -5.0}
+    # sigma known: every evaluated village has a probability of being covered
+    p = v.loc[v["status"] != "unknown", "p_covered"]
+    assert p.between(0.0, 1.0).all() and p.notna().all()
+    assert (v.loc[v["status"] == "covered", "p_covered"] >= 0.5 - 1e-12).all()
+    assert "p_covered" not in plain.columns
+
+
+def test_area_windows_get_the_same_correction(demo) -> None:  # noqa: ANN001
+    from deadzone.geo.coverage import compute_coverage
+
+    plain = compute_coverage(demo.dem, demo.towers, params=KNIFE)
+    cal = compute_coverage(demo.dem, demo.towers,
+                           params=EngineParams(model="knife", radius_km=10.0,
+                                               calibration=_offset_cal()))
+    a, b = plain.by_tech["4G"].best_dbm, cal.by_tech["4G"].best_dbm
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    # float32: (window + correction) - RSRP offset, one rounding from the plain order
+    np.testing.assert_allclose(b, a - 5.0, atol=3e-5, rtol=0)
+    np.testing.assert_array_equal(cal.by_tech["2G"].best_dbm, plain.by_tech["2G"].best_dbm)
+    assert cal.parameters["calibration"]["model"] == "knife"
+
+
+def test_whatif_session_with_a_calibration_equals_the_audit(demo) -> None:  # noqa: ANN001
+    from deadzone.geo.whatif import Session
+
+    p = EngineParams(model="knife", radius_km=10.0, calibration=_offset_cal(slope=-6.0))
+    want = audit(demo, params=p, rasters=False).villages
+    s = Session(demo, params=p, n_threads=2)
+    got = s.result.villages
+    np.testing.assert_array_equal(got["status"].to_numpy(), want["status"].to_numpy())
+    np.testing.assert_allclose(got["signal_4g_dbm"], want["signal_4g_dbm"], atol=1e-9)
+
+
+def test_a_calibration_for_another_model_is_refused() -> None:
+    with pytest.raises(ParameterError, match="made for the itm model"):
+        EngineParams(model="knife", calibration=_offset_cal(model="itm"))
+
+
+def test_confidence_raises_thresholds_by_z_sigma(demo) -> None:  # noqa: ANN001
+    from deadzone.model.thresholds import Thresholds
+
+    t = Thresholds().at_confidence(90.0, 7.0)
+    assert abs(t.confidence_margin_db - 1.2815515655446004 * 7.0) < 1e-9
+    assert t.covered("4G") == -110.0 + t.confidence_margin_db
+    assert Thresholds.from_dict(t.as_dict()) == t
+    assert "confidence_pct" not in Thresholds().as_dict()  # unchanged summaries without it
+    p = EngineParams(model="knife", radius_km=10.0, calibration=_offset_cal())
+    med = audit(demo, params=p, rasters=False).villages
+    hi = audit(demo, params=p, thresholds=t, rasters=False).villages
+    rank = {"covered": 0, "marginal": 1, "dead": 2, "unknown": 3}
+    assert (hi["status"].map(rank) >= med["status"].map(rank)).all()
+    assert (hi["status"] == "covered").sum() < (med["status"] == "covered").sum()
+    # a village covered at 90% has p_covered >= 0.9
+    assert (hi.loc[hi["status"] == "covered", "p_covered"] >= 0.9 - 1e-9).all()
