@@ -26,16 +26,20 @@ from deadzone import __version__
 from deadzone.data.io import atomic_path, write_summary_last
 from deadzone.data.loaders import file_checksum
 from deadzone.errors import DataLoadError, ParameterError
+from deadzone.geo.audit import audit
 from deadzone.geo.calibration import (
     FITS,
     MIN_GAIN_DB,
     CalibrationResult,
     calibrate,
     error_table,
+    village_check,
 )
 from deadzone.geo.coverage import EngineParams
 from deadzone.model.calibration import Calibration
 from deadzone.model.dem import Dem
+from deadzone.model.scenario import Scenario
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "CALIBRATE_FILES",
@@ -45,12 +49,15 @@ __all__ = [
     "run_calibration",
 ]
 
-#: Files of a ``deadzone calibrate`` folder (``calibration.json`` last).
+#: Files of a ``deadzone calibrate`` folder (``calibration.json`` last;
+#: the village files only when the scenario has villages).
 CALIBRATE_FILES = (
     "residuals.csv",
     "residuals.gpkg",
     "candidates.csv",
     "errors.csv",
+    "villages_measured.csv",
+    "confusion.csv",
     "report.html",
     "calibration.json",
 )
@@ -79,6 +86,9 @@ def run_calibration(
     min_samples: int = 100,
     progress: Callable[[int], None] | None = None,
     write_report: Callable[..., Path] | None = None,
+    scenario: Scenario | None = None,
+    thresholds: Thresholds | None = None,
+    village_radius_m: float = 500.0,
 ) -> tuple[CalibrationResult, dict[str, Any]]:
     """Calibrate and write the folder ``out`` (overwriting: the caller checked it).
 
@@ -93,8 +103,16 @@ def run_calibration(
     progress : callable, optional
         ``progress(models_done)``.
     write_report : callable, optional
-        ``write_report(path, summary=..., samples=..., candidates=..., errors=...)``
-        (:func:`deadzone.maps.calibration_report.write_calibration_report`).
+        ``write_report(path, summary=..., samples=..., candidates=..., errors=...,
+        confusion=...)`` (:func:`deadzone.maps.calibration_report.write_calibration_report`).
+    scenario : Scenario, optional
+        With villages: each village's measured status (the median of the
+        samples within ``village_radius_m``) against the audit's, before and
+        after the calibration (``villages_measured.csv``, ``confusion.csv``).
+    thresholds : Thresholds, optional
+        The audit's thresholds for those statuses.
+    village_radius_m : float
+        Samples this close to a village count for it (m).
 
     Returns
     -------
@@ -119,9 +137,22 @@ def run_calibration(
     _csv(errors, written[3])
     summary = _summary(res, samples, params=params, measurements_path=measurements_path,
                        landcover_path=landcover_path)
+    confusion = None
+    if scenario is not None and scenario.villages is not None and len(scenario.villages):
+        thr = thresholds or Thresholds()
+        table_v, confusion = _village_check(res, scenario, params, thr, clutter,
+                                            village_radius_m)
+        written += [out / "villages_measured.csv", out / "confusion.csv"]
+        _csv(table_v, written[-2])
+        _csv(confusion, written[-1])
+        summary["villages"] = _village_summary(table_v, village_radius_m)
+    else:
+        for name in ("villages_measured.csv", "confusion.csv"):
+            (out / name).unlink(missing_ok=True)  # an earlier run's
     if write_report is not None:
         written.append(write_report(out / "report.html", summary=summary, samples=res.samples,
-                                    candidates=res.candidates, errors=errors))
+                                    candidates=res.candidates, errors=errors,
+                                    confusion=confusion))
     else:
         (out / "report.html").unlink(missing_ok=True)  # an earlier run's
     write_summary_last(out / "calibration.json", summary, written)
@@ -175,6 +206,36 @@ def load_calibration(path: str | Path) -> Calibration:
     p = Path(path) / "calibration.json" if Path(path).is_dir() else Path(path)
     cal = Calibration.from_dict(doc["calibration"])
     return replace(cal, source={"path": str(p.resolve()), "sha256": file_checksum(p)})
+
+
+def _village_check(res: CalibrationResult, scenario: Scenario, params: EngineParams,
+                   thr: Thresholds, clutter: Any, radius_m: float
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Villages' measured status against the audit's, uncalibrated and calibrated."""
+    plain = audit(scenario, params=params, thresholds=thr, clutter=clutter,
+                  rasters=False).villages
+    if res.chosen is not None:
+        cal = replace(params, model=res.chosen.model, calibration=res.chosen)
+        plain = plain.assign(status_calibrated=audit(
+            scenario, params=cal, thresholds=thr, clutter=clutter, rasters=False
+        ).villages["status"].to_numpy())
+    return village_check(plain, res.samples, scenario.dem, thresholds=thr, radius_m=radius_m)
+
+
+def _village_summary(table: pd.DataFrame, radius_m: float) -> dict[str, Any]:
+    has = table["measured_status"] != "no_samples"
+    out: dict[str, Any] = {
+        "radius_m": radius_m,
+        "with_samples": int(has.sum()),
+        "total": int(len(table)),
+        "agree": int(table["agrees"].sum()),
+    }
+    for col in ("predicted_status", "calibrated_status"):
+        if col in table.columns:
+            out[f"{col.split('_')[0]}_agree_pct"] = _f(
+                100.0 * float((table.loc[has, col] == table.loc[has, "measured_status"]).mean())
+                if has.any() else math.nan)
+    return out
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:

@@ -71,6 +71,11 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
 )
 @click.option("--min-samples", type=click.IntRange(1, None), default=100, show_default=True,
               help="Fewer usable samples: nothing is fitted, and the summary says so.")
+@click.option(
+    "--village-radius-m", type=click.FloatRange(1, 10_000), default=500.0, show_default=True,
+    help="With a scenario's villages: samples this close to a village give its measured "
+    "status (the audit's rule on their median), compared with the predicted one.",
+)
 @landcover_option
 @engine_options
 @out_dir_option
@@ -85,6 +90,7 @@ def calibrate_cmd(
     folds: int,
     block_km: float,
     min_samples: int,
+    village_radius_m: float,
     landcover_path: Path | None,
     engine: EngineOptions,
     out_dir: Path,
@@ -124,8 +130,9 @@ def calibrate_cmd(
     model_list = _names(models, tuple(MODELS), "--models") if models else None
     fit_list = _names(fits, FITS, "--fits")
     check_output_dir(out_dir, CALIBRATE_FILES, overwrite=overwrite)
-    dem, towers, samples = _inputs(scenario_dir, dem_path, towers_path, measurements_path,
-                                   tech=tech, radius_km=engine.params.radius_km)
+    scenario, dem, towers, samples = _inputs(scenario_dir, dem_path, towers_path,
+                                             measurements_path, tech=tech,
+                                             radius_km=engine.params.radius_km)
     clutter = None if landcover_path is None else load_landcover(landcover_path, dem)
     n_models = len(dict.fromkeys([engine.params.model,
                                   *(model_list if model_list else DEFAULT_MODELS)]))
@@ -136,7 +143,8 @@ def calibrate_cmd(
             measurements_path=measurements_path, models=model_list, fits=fit_list,
             clutter=clutter, landcover_path=landcover_path, folds=folds, block_km=block_km,
             min_samples=min_samples, progress=lambda done: update(done, n_models),
-            write_report=write_calibration_report,
+            write_report=write_calibration_report, scenario=scenario,
+            thresholds=engine.thresholds, village_radius_m=village_radius_m,
         )
     if quiet:
         return
@@ -160,9 +168,11 @@ def calibrate_cmd(
 
 
 def _inputs(scenario_dir: Path | None, dem_path: Path | None, towers_path: Path | None,
-            measurements_path: Path, *, tech: str | None, radius_km: float) -> tuple[Any, Any, Any]:
-    """The DEM, towers and samples: the DEM and towers from --scenario, or from
-    --dem (the window holding the samples and what the towers reach) and --towers."""
+            measurements_path: Path, *, tech: str | None, radius_km: float
+            ) -> tuple[Any, Any, Any, Any]:
+    """The scenario (None without --scenario), DEM, towers and samples: the DEM and
+    towers from --scenario, or from --dem (the window holding the samples and what
+    the towers reach) and --towers."""
     from deadzone.data.loaders import load_dem, load_measurements, load_towers
     from deadzone.model.bounds import reach_bounds, union_bounds
 
@@ -171,10 +181,10 @@ def _inputs(scenario_dir: Path | None, dem_path: Path | None, towers_path: Path 
             raise ParameterError("give --scenario or --dem/--towers, not both")
         s = load_scenario_dir(scenario_dir)
         samples = load_measurements(measurements_path, towers=s.towers, tech=tech)
-        return s.dem, s.towers, samples
+        return s, s.dem, s.towers, samples
     if dem_path is None or towers_path is None:
         raise ParameterError("give --scenario DIR, or --dem and --towers")
     towers = load_towers(towers_path)
     samples = load_measurements(measurements_path, towers=towers, tech=tech)
     bounds = union_bounds(reach_bounds(samples, 0.0), reach_bounds(towers, radius_km))
-    return load_dem(dem_path, bounds_lonlat=bounds), towers, samples
+    return None, load_dem(dem_path, bounds_lonlat=bounds), towers, samples

@@ -44,7 +44,7 @@ import pandas as pd
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.clutter import CATEGORIES
 from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
-from deadzone.geo.paths import pair_rx, village_signals
+from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS
@@ -60,6 +60,7 @@ __all__ = [
     "error_table",
     "predict_samples",
     "spatial_folds",
+    "village_check",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -565,3 +566,119 @@ def error_table(samples: pd.DataFrame, by: str, *, residual: str = "residual_db"
     total = pd.DataFrame([{by: "all", "n": int(e.size), "mean_db": float(e.mean()),
                            "sd_db": float(e.std(ddof=0)), "rmse_db": _rms(e.to_numpy())}])
     return pd.concat([out, total], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- villages
+
+
+#: Statuses in order of service (the audit's rule: the best over technologies).
+_RANK = {"covered": 0, "marginal": 1, "dead": 2}
+
+
+def village_check(
+    villages: gpd.GeoDataFrame,
+    samples: pd.DataFrame,
+    dem: Dem,
+    *,
+    thresholds: Thresholds,
+    radius_m: float = 500.0,
+    min_samples: int = 3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Measured against predicted status, village by village.
+
+    A village's measured status is the audit's rule applied to the median of
+    the usable samples within ``radius_m`` of its point, per technology (the
+    best technology wins, as in the audit); villages with fewer than
+    ``min_samples`` samples are ``no_samples``.
+
+    Parameters
+    ----------
+    villages : GeoDataFrame
+        An audit's villages (``village_id``, ``commune_id``, ``status``,
+        and ``status_calibrated`` when a calibrated audit is compared too).
+    samples : DataFrame
+        :attr:`CalibrationResult.samples` (``x_m``, ``y_m`` in the DEM CRS,
+        ``tech``, ``measured_dbm``, ``use``).
+    dem : Dem
+        The DEM whose CRS ``x_m``/``y_m`` are in.
+    thresholds : Thresholds
+        The audit's thresholds.
+    radius_m : float
+        Samples this close to a village's point count for it (m).
+    min_samples : int
+        Fewest samples for a measured status.
+
+    Returns
+    -------
+    villages : DataFrame
+        Every village once, in order: ``village_id``, ``name``,
+        ``commune_id``, ``n_samples``, ``measured_<tech>_dbm`` (median),
+        ``measured_status``, ``predicted_status`` (and
+        ``calibrated_status``) and ``agrees`` (measured == predicted; NA
+        without samples).
+    confusion : DataFrame
+        Per commune and in total (``commune_id == "all"``): the count of
+        villages of each (measured, predicted) pair, for the uncalibrated and
+        (when given) the calibrated prediction (``prediction`` column).
+    """
+    from scipy.spatial import cKDTree
+
+    v = villages
+    vp = village_points(v, dem)  # where the audit evaluates each village
+    vx, vy = vp.x_m, vp.y_m
+    s = samples[samples["use"].to_numpy()]
+    sx, sy = s["x_m"].to_numpy(), s["y_m"].to_numpy()
+    stech = s["tech"].astype(str).to_numpy()
+    smeas = s["measured_dbm"].to_numpy(dtype=np.float64)
+    n = len(v)
+    n_near = np.zeros(n, np.int64)
+    techs = [t for t in TECHS if (stech == t).any()]
+    med = {t: np.full(n, np.nan) for t in techs}
+    if len(s):
+        tree = cKDTree(np.column_stack([sx, sy]))
+        ok = np.isfinite(vx) & np.isfinite(vy)
+        near = tree.query_ball_point(np.column_stack([vx[ok], vy[ok]]), r=radius_m)
+        for i, idx in zip(np.flatnonzero(ok), near, strict=True):
+            if not idx:
+                continue
+            idx = np.asarray(idx)
+            n_near[i] = idx.size
+            for t in techs:
+                vals = smeas[idx[stech[idx] == t]]
+                if vals.size:
+                    med[t][i] = float(np.median(vals))
+    best = np.full(n, 3, np.int64)
+    for t in techs:
+        m = med[t]
+        r = np.where(m >= thresholds.covered(t), 0, np.where(m >= thresholds.marginal(t), 1, 2))
+        best = np.where(np.isfinite(m), np.minimum(best, r), best)
+    names = np.array(["covered", "marginal", "dead", "no_samples"], dtype=object)
+    measured = names[best]
+    measured[n_near < min_samples] = "no_samples"
+    out = pd.DataFrame({
+        "village_id": v["village_id"].astype(str).to_numpy(),
+        "name": v["name"].astype(str).to_numpy() if "name" in v.columns else "",
+        "commune_id": v["commune_id"].astype(str).to_numpy(),
+        "n_samples": n_near,
+        **{f"measured_{t.lower()}_dbm": np.round(med[t], 1) for t in techs},
+        "measured_status": measured,
+        "predicted_status": v["status"].astype(str).to_numpy(),
+    })
+    cols = [("uncalibrated", "predicted_status")]
+    if "status_calibrated" in v.columns:
+        out["calibrated_status"] = v["status_calibrated"].astype(str).to_numpy()
+        cols.append(("calibrated", "calibrated_status"))
+    has = out["measured_status"] != "no_samples"
+    out["agrees"] = pd.array(
+        np.where(has, out["measured_status"] == out[cols[-1][1]], pd.NA), dtype="boolean")
+    parts = []
+    for label, col in cols:
+        sub = out[has]
+        for cid, grp in [("all", sub), *sub.groupby("commune_id", sort=True)]:
+            c = grp.groupby(["measured_status", col]).size()
+            for (ms, ps), k in c.items():
+                parts.append({"prediction": label, "commune_id": cid, "measured": ms,
+                              "predicted": ps, "villages": int(k)})
+    confusion = pd.DataFrame(parts, columns=["prediction", "commune_id", "measured",
+                                             "predicted", "villages"])
+    return out, confusion

@@ -161,6 +161,7 @@ def write_calibration_report(
     samples: pd.DataFrame,
     candidates: pd.DataFrame,
     errors: pd.DataFrame,
+    confusion: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.html`` of a ``deadzone calibrate`` folder.
 
@@ -172,6 +173,8 @@ def write_calibration_report(
         ``calibration.json``'s content.
     samples, candidates, errors : DataFrame
         The rows of ``residuals.csv``, ``candidates.csv`` and ``errors.csv``.
+    confusion : DataFrame, optional
+        ``confusion.csv`` (measured against predicted village status).
     """
     calibrated = bool(summary.get("applied"))
     figs = calibration_figures(samples, calibrated=calibrated)
@@ -227,6 +230,21 @@ def write_calibration_report(
         if len(t):
             parts.append(f"<h3>{_esc(title)}</h3>")
             parts.append(_table(t, source="errors.csv"))
+    if confusion is not None and len(confusion):
+        vs = summary.get("villages") or {}
+        parts.append("<h2>Villages: measured against predicted status</h2>")
+        parts.append(
+            f"<p class='note'>{vs.get('with_samples', 0):,} of {vs.get('total', 0):,} villages "
+            f"have samples within {vs.get('radius_m', 0):g} m; their measured status is the "
+            "audit's rule on the median sample. Villages that disagree are listed in "
+            "villages_measured.csv (agrees = false) for a field visit.</p>")
+        for label in confusion["prediction"].unique():
+            t = confusion[(confusion["prediction"] == label) & (confusion["commune_id"] == "all")]
+            m = t.pivot_table(index="measured", columns="predicted", values="villages",
+                              aggfunc="sum", fill_value=0)
+            m = m.reset_index().rename(columns={"measured": f"measured \\ {label}"})
+            parts.append(f"<h3>{_esc(label)} prediction</h3>")
+            parts.append(_table(m, source="confusion.csv"))
     notes = summary.get("not_used") or {}
     if notes:
         parts.append("<h2>Samples not used</h2>")
