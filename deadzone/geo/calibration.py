@@ -45,6 +45,7 @@ from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.clutter import CATEGORIES
 from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
 from deadzone.geo.paths import pair_rx, village_points, village_signals
+from deadzone.kernels.robust import huber_fit
 from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS
@@ -73,9 +74,6 @@ DEFAULT_MODELS: tuple[str, ...] = ("itm", "p526", "knife", "cost231")
 
 #: Cross-validated RMSE a candidate must gain over a simpler one to be chosen (dB).
 MIN_GAIN_DB = 0.05
-
-#: Huber's tuning constant (95% efficiency under Gaussian errors).
-HUBER_K = 1.345
 
 #: Distance bands of the error tables (km).
 DISTANCE_BANDS_KM: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
@@ -154,13 +152,14 @@ def predict_samples(
 
     # the serving tower, where the file names one the towers file holds
     index = {tid: i for i, tid in enumerate(grid.tower_ids)}
-    given = samples["tower_id"].to_numpy() if "tower_id" in samples.columns else np.full(n, None)
-    serving = np.array(
-        [index.get(str(g), -1) if isinstance(g, str) and g else -1 for g in given], np.int64
-    )
+    serving = np.full(n, -1, np.int64)
+    if "tower_id" in samples.columns:
+        got = pd.Series(samples["tower_id"].to_numpy(), dtype=object).map(index)
+        serving = got.fillna(-1).to_numpy(dtype=np.int64, copy=True)
     # a serving tower of another technology is not this sample's server
     serving[(serving >= 0) & (tower_tech[np.maximum(serving, 0)] != tech)] = -1
-    off_dem = np.array([s >= 0 and grid.sites[s] is None for s in serving])
+    no_site = np.array([s is None for s in grid.sites] or [True])
+    off_dem = (serving >= 0) & no_site[np.maximum(serving, 0)]
     note[(note == "") & off_dem] = "serving_tower_outside_dem"
 
     predicted = np.full(n, np.nan)
@@ -174,15 +173,20 @@ def predict_samples(
         server[known] = serving[known]
         kind[known] = "serving"
     best = (note == "") & (serving < 0)
-    if best.any():
-        # thresholds only count servers; they do not change the metric
-        sig = village_signals(dem, grid, np.where(best, x, np.nan), np.where(best, y, np.nan),
-                              params=params, thresholds=Thresholds(), clutter=clutter)
-        for t, vals in sig.metric_dbm.items():
-            sel = best & (tech == t)
-            predicted[sel] = vals[sel]
-            server[sel] = sig.metric_server[t][sel]
-            kind[sel & (server >= 0)] = "best"
+    for t in np.unique(tech[best]):
+        # the best server of the sample's technology, as the audit folds a village's
+        # pairs, over that technology's towers only (thresholds only count servers)
+        sel = best & (tech == t)
+        keep = np.flatnonzero(tower_tech == t)
+        sub = TowerGrid([grid.tower_ids[i] for i in keep], [grid.techs[i] for i in keep],
+                        [grid.sites[i] for i in keep], grid.x_m[keep], grid.y_m[keep],
+                        grid.metric_offset_db[keep])
+        sig = village_signals(dem, sub, x[sel], y[sel], params=params,
+                              thresholds=Thresholds(), clutter=clutter)
+        got = sig.metric_server[t]
+        predicted[sel] = sig.metric_dbm[t]
+        server[sel] = np.where(got >= 0, keep[np.maximum(got, 0)], -1)
+        kind[sel] = np.where(got >= 0, "best", "")
     note[(note == "") & ~np.isfinite(predicted)] = "no_tower_in_reach"
     has = server >= 0
     distance = np.full(n, np.nan)
@@ -212,63 +216,49 @@ def predict_samples(
 
 
 def _design(
-    fit: str, tech: npt.NDArray[np.object_], logd: F64, clutter: npt.NDArray[np.object_],
-    techs: Sequence[str], classes: Sequence[str],
-) -> tuple[F64, list[tuple[str, str]]]:
-    """Design matrix of a fit and the name of each column (kind, key)."""
+    fit: str, tech: npt.NDArray[np.int64], logd: F64, clutter: npt.NDArray[np.int64],
+    n_techs: int, classes: Sequence[int],
+) -> tuple[F64, list[tuple[str, int]]]:
+    """Design matrix of a fit (technology and clutter as integer codes) and the
+    (kind, code) of each column; technologies without a sample get no column."""
     cols: list[F64] = []
-    names: list[tuple[str, str]] = []
+    names: list[tuple[str, int]] = []
     if fit == "none":
         return np.zeros((len(tech), 0)), names
-    for t in techs:
-        cols.append((tech == t).astype(np.float64))
-        names.append(("offset", t))
+    present = [k for k in range(n_techs) if (tech == k).any()]
+    for k in present:
+        cols.append((tech == k).astype(np.float64))
+        names.append(("offset", k))
     if "slope" in fit:
-        for t in techs:
-            cols.append(np.where(tech == t, logd, 0.0))
-            names.append(("slope", t))
+        for k in present:
+            cols.append(np.where(tech == k, logd, 0.0))
+            names.append(("slope", k))
     if "clutter" in fit:
         for c in classes:
-            cols.append((clutter == c).astype(np.float64))
-            names.append(("clutter", c))
+            col = (clutter == c).astype(np.float64)
+            if col.any():
+                cols.append(col)
+                names.append(("clutter", c))
     return np.column_stack(cols), names
 
 
-def _huber(x: F64, r: F64, *, iters: int = 50, tol: float = 1e-6) -> F64:
-    """Huber M-estimate of ``r ~ x @ beta`` by iteratively reweighted least squares."""
-    if x.shape[1] == 0:
-        return np.zeros(0)
-    beta = np.linalg.lstsq(x, r, rcond=None)[0]
-    for _ in range(iters):
-        e = r - x @ beta
-        scale = 1.4826 * float(np.median(np.abs(e - np.median(e))))
-        if not scale > 0:
-            break
-        u = np.abs(e) / (HUBER_K * scale)
-        w = np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
-        xtw = x.T * w
-        new = np.linalg.lstsq(xtw @ x, xtw @ r, rcond=None)[0]
-        done = float(np.max(np.abs(new - beta))) < tol
-        beta = new
-        if done:
-            break
-    return beta
-
-
 def _fit(
-    fit: str, model: str, tech: npt.NDArray[np.object_], logd: F64,
-    clutter: npt.NDArray[np.object_], resid: F64, reference: str | None,
+    fit: str, model: str, tech: npt.NDArray[np.int64], tech_names: Sequence[str], logd: F64,
+    clutter: npt.NDArray[np.int64], clutter_names: Sequence[str], resid: F64,
+    reference: int | None,
 ) -> Calibration:
-    """One fit on the given samples."""
-    techs = [t for t in TECHS if (tech == t).any()]
-    classes = sorted(c for c in set(clutter.tolist()) if c and c != reference)
-    x, names = _design(fit, tech, logd, clutter, techs, classes)
-    beta = _huber(x, resid)
+    """One fit on the given samples (technology and clutter class as codes into
+    ``tech_names`` / ``clutter_names``; ``reference`` the class offsets are
+    relative to)."""
+    classes = [c for c in range(len(clutter_names)) if c != reference and clutter_names[c]]
+    x, names = _design(fit, tech, logd, clutter, len(tech_names), classes)
+    beta = huber_fit(x, resid)
     e = resid - x @ beta if x.shape[1] else resid
     dof = max(len(resid) - x.shape[1], 1)
     sigma = float(np.sqrt(np.sum(e * e) / dof)) if len(resid) else math.nan
     got: dict[str, dict[str, float]] = {"offset": {}, "slope": {}, "clutter": {}}
-    for (kind, key), b in zip(names, beta, strict=True):
+    for (kind, code), b in zip(names, beta, strict=True):
+        key = clutter_names[code] if kind == "clutter" else tech_names[code]
         got[kind][key] = float(b)
     return Calibration(
         model=model,
@@ -276,7 +266,8 @@ def _fit(
         offsets_db=got["offset"],
         slopes_db_per_decade=got["slope"],
         clutter_offsets_db=got["clutter"],
-        clutter_reference=reference if "clutter" in fit else None,
+        clutter_reference=(clutter_names[reference] if "clutter" in fit and reference is not None
+                           else None),
         sigma_db=sigma,
     )
 
@@ -297,7 +288,10 @@ def spatial_folds(
     y = np.asarray(y_m, dtype=np.float64)
     bx = np.floor(x / block_m).astype(np.int64)
     by = np.floor(y / block_m).astype(np.int64)
-    _, block = np.unique(np.column_stack([bx, by]), axis=0, return_inverse=True)
+    if bx.size:
+        bx -= bx.min()
+        by -= by.min()
+    _, block = np.unique(bx * (int(by.max(initial=0)) + 1) + by, return_inverse=True)
     block = block.ravel()
     n_blocks = int(block.max()) + 1 if block.size else 0
     k = min(k, n_blocks)
@@ -449,9 +443,13 @@ def calibrate(
         return CalibrationResult(table, pd.DataFrame(), None, None, baseline, reason, k,
                                  block_km, preds)
 
-    tech = tech_all[use]
-    clut = base["clutter"].to_numpy().astype(object)[use]
-    reference = _reference_class(clut) if clutter is not None else None
+    tech_names = [t for t in TECHS if (tech_all[use] == t).any()]
+    tech = pd.Categorical(tech_all[use], categories=tech_names).codes.astype(np.int64)
+    clut_obj = base["clutter"].to_numpy().astype(object)[use]
+    clut, clut_uniq = pd.factorize(clut_obj, sort=True)
+    clutter_names = [str(c) for c in clut_uniq]
+    ref_name = _reference_class(clut_obj) if clutter is not None else None
+    reference = clutter_names.index(ref_name) if ref_name is not None else None
     rows = []
     fitted: dict[tuple[str, str], Calibration] = {}
     for m in models:
@@ -462,10 +460,11 @@ def calibrate(
             err = np.empty(n_use)
             for j in range(k):
                 test = fold == j
-                c = _fit(f, m, tech[~test], logd[~test], clut[~test], resid[~test], reference)
-                err[test] = resid[test] - c.correction_db(tech[test], 10 ** logd[test] * 1000.0,
-                                                          clut[test])
-            full = _fit(f, m, tech, logd, clut, resid, reference)
+                c = _fit(f, m, tech[~test], tech_names, logd[~test], clut[~test], clutter_names,
+                         resid[~test], reference)
+                err[test] = resid[test] - _correction(c, tech[test], tech_names, logd[test],
+                                                      clut[test], clutter_names)
+            full = _fit(f, m, tech, tech_names, logd, clut, clutter_names, resid, reference)
             fitted[(m, f)] = full
             rows.append({"model": m, "fit": f, "n": n_use, "cv_rmse_db": _rms(err),
                          "cv_mean_db": float(np.mean(err)), "cv_sd_db": float(np.std(err)),
@@ -495,6 +494,16 @@ def calibrate(
         table["calibrated_dbm"] = np.where(ok, cal, np.nan)
         table["residual_cal_db"] = measured - table["calibrated_dbm"].to_numpy()
     return CalibrationResult(table, cand, chosen, best, baseline, reason, k, block_km, preds)
+
+
+def _correction(c: Calibration, tech: npt.NDArray[np.int64], tech_names: Sequence[str],
+                logd: F64, clutter: npt.NDArray[np.int64],
+                clutter_names: Sequence[str]) -> F64:
+    """:meth:`Calibration.correction_db` on coded samples (log10 km distances)."""
+    off = np.array([c.offsets_db.get(t, 0.0) for t in tech_names] or [0.0])
+    slope = np.array([c.slopes_db_per_decade.get(t, 0.0) for t in tech_names] or [0.0])
+    cl = np.array([c.clutter_offsets_db.get(n, 0.0) for n in clutter_names] or [0.0])
+    return off[tech] + slope[tech] * logd + cl[clutter]
 
 
 def _rms(e: F64) -> float:

@@ -13,13 +13,13 @@ from deadzone.errors import ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.calibration import (
     Calibration,
-    _huber,
     calibrate,
     error_table,
     predict_samples,
     spatial_folds,
 )
 from deadzone.geo.coverage import EngineParams
+from deadzone.kernels.robust import huber_fit
 
 KNIFE = EngineParams(model="knife", radius_km=10.0)
 
@@ -116,7 +116,7 @@ def test_huber_recovers_an_offset_through_outliers(offset, outliers, seed) -> No
     rng = np.random.default_rng(seed)
     r = offset + rng.normal(0, 6, 400)
     r[:outliers] += 60.0  # e.g. samples logged indoors as outdoors
-    beta = _huber(np.ones((400, 1)), r)
+    beta = huber_fit(np.ones((400, 1)), r)
     assert abs(beta[0] - offset) < 2.0 + 0.05 * outliers
     plain = np.mean(r)
     if outliers >= 20:
