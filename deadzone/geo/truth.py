@@ -125,6 +125,8 @@ _OPEN = _CODE["open-rural"]
 FOREST_SHARE = 0.45
 #: Smoothing (m) of the noise that shapes forest patches: a broad and a fine scale.
 PATCH_SCALES_M = (300.0, 90.0)
+#: Smoothing (m) of the slope, so that forest edges follow hillsides, not single cells.
+SLOPE_SMOOTH_M = 90.0
 #: Radius (m) of a village's suburban patch: base + per sqrt(person), clipped.
 VILLAGE_RADIUS_M = (100.0, 6.0, 150.0, 450.0)
 #: Villages in the top share by population get a dense-urban core of a third the radius.
@@ -158,7 +160,8 @@ def demo_landcover(scenario: Scenario, *, seed: int = 0) -> npt.NDArray[np.uint8
     rng = np.random.default_rng(seed)
     cell = math.sqrt(dem.cell_w_m * dem.cell_h_m)
     gy, gx = np.gradient(z, dem.cell_h_m, dem.cell_w_m)
-    slope = np.clip(np.hypot(gx, gy) / 0.6, 0.0, 1.0)
+    slope = ndimage.gaussian_filter(np.clip(np.hypot(gx, gy) / 0.6, 0.0, 1.0),
+                                    SLOPE_SMOOTH_M / cell)
     span = float(z.max() - z.min())
     height = (z - z.min()) / span if span > 0 else np.zeros_like(z)
     noise = np.zeros_like(z)
@@ -183,7 +186,7 @@ def demo_landcover(scenario: Scenario, *, seed: int = 0) -> npt.NDArray[np.uint8
     rows, cols = z.shape
     t = dem.transform
     for i in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
-        c0, r0 = ~t * (x[i], y[i])
+        c0, r0 = ~t @ (x[i], y[i])
         reach = int(math.ceil(1.3 * radius[i] / cell)) + 1
         ra, rb = max(0, int(r0) - reach), min(rows, int(r0) + reach + 1)
         ca, cb = max(0, int(c0) - reach), min(cols, int(c0) + reach + 1)
