@@ -47,6 +47,7 @@ lean to positive shadowing (a real drive test's censoring, too).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -299,6 +300,8 @@ class PointTruth:
         the slope term and the shadowing (dBm).
     distance_m : dict[str, float64[n]]
         Horizontal distance to the serving tower (m).
+    n_pairs : int
+        Tower -> point paths the engine evaluated.
     """
 
     x_m: npt.NDArray[np.float64]
@@ -309,6 +312,7 @@ class PointTruth:
     predicted_dbm: dict[str, npt.NDArray[np.float64]]
     true_dbm: dict[str, npt.NDArray[np.float64]]
     distance_m: dict[str, npt.NDArray[np.float64]]
+    n_pairs: int = 0
 
 
 class SyntheticTruth:
@@ -469,13 +473,19 @@ class SyntheticTruth:
 
         return PointTruth(
             x_m=x, y_m=y, category=cat(lambda p: p.category),
-            shadowing_db=cat(lambda p: p.shadowing_db),
+            shadowing_db=cat(lambda p: p.shadowing_db), n_pairs=sum(p.n_pairs for p in parts),
             **{f: {t: cat(lambda p, f=f, t=t: getattr(p, f)[t]) for t in self.techs}
                for f in ("server", "predicted_dbm", "true_dbm", "distance_m")},
         )
 
-    def _at(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> PointTruth:
+    def _at(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
+            techs: Sequence[str] | None = None) -> PointTruth:
+        """:meth:`at` on one chunk; ``techs``: only these technologies' towers are
+        computed (the others' results stay empty: server -1, NaN)."""
         dem, grid = self.scenario.dem, self.grid
+        if techs is not None and set(techs) != set(self.techs):
+            grid = dataclasses.replace(grid, sites=[
+                s if t in techs else None for s, t in zip(grid.sites, grid.techs, strict=True)])
         n = x.size
         fin = np.isfinite(x) & np.isfinite(y)
         _, _, inside = dem.rowcol(np.where(fin, x, 0.0), np.where(fin, y, 0.0))
@@ -519,7 +529,8 @@ class SyntheticTruth:
             out["predicted_dbm"][tech] = pred
             out["true_dbm"][tech] = true + place
             out["distance_m"][tech] = d
-        return PointTruth(x_m=x, y_m=y, category=category, shadowing_db=shadow, **out)
+        return PointTruth(x_m=x, y_m=y, category=category, shadowing_db=shadow, **out,
+                          n_pairs=int(pt.size))
 
     def _slope_db(self, distance_m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         d_km = np.maximum(distance_m, MIN_SLOPE_DISTANCE_M) / 1000.0
@@ -641,15 +652,16 @@ class SyntheticTruth:
         no_service = dict.fromkeys(use, 0)
         out_of_reach = dict.fromkeys(use, 0)
         engine_s = 0.0
-        n_pos = 0
+        n_pos = n_pairs = 0
         for i in range(0, x.size, CHUNK_POINTS):
             if n_rows >= limit:
                 break
             sl = slice(i, i + CHUNK_POINTS)
             t0 = time.perf_counter()
-            tr = self._at(x[sl], y[sl])
+            tr = self._at(x[sl], y[sl], use)
             engine_s += time.perf_counter() - t0
             n_pos += tr.x_m.size
+            n_pairs += tr.n_pairs
             pos, code, tower, value = [], [], [], []
             for k, tech in enumerate(use):
                 true = tr.true_dbm[tech]
@@ -671,8 +683,8 @@ class SyntheticTruth:
             v = np.round(v / QUANTUM_DB) * QUANTUM_DB
             got.append((p + i, c, np.concatenate(tower)[order], v))
             n_rows += v.size
-        logger.info("truth: %d points, %d rows in %.2f s of engine time", n_pos, n_rows,
-                    engine_s)
+        logger.info("truth: %d points, %d paths, %d rows in %.2f s of engine time", n_pos,
+                    n_pairs, n_rows, engine_s)
         if got:
             p, c, tw, v = (np.concatenate(a) for a in zip(*got, strict=True))
         else:
@@ -683,7 +695,7 @@ class SyntheticTruth:
         attrs = {
             **self.parameters(), "drive_seed": int(seed), "spacing_m": float(spacing_m),
             "speed_kmh": float(speed_kmh), "route_km": driven_m / 1000.0,
-            "points": int(n_pos), "techs": use, "no_service": no_service,
+            "points": int(n_pos), "paths": int(n_pairs), "techs": use, "no_service": no_service,
             "out_of_reach": out_of_reach,
         }
         return self._table(x[p], y[p], t_s[p], np.array(use, dtype=object)[c], tw, v, attrs)

@@ -302,6 +302,10 @@ def test_no_service_is_counted_not_emitted(scenario: Scenario, landcover: np.nda
 def test_drive_options(truth: SyntheticTruth, scenario: Scenario) -> None:
     only = truth.drive(route_km=10.0, techs=["4G"], seed=1)
     assert set(only["tech"]) == {"4G"}
+    both = truth.drive(route_km=10.0, seed=1)
+    four = both[both["tech"] == "4G"]
+    for col in ("lon", "lat", "tower_id", "measured_at"):  # the 2G towers were not computed
+        assert np.array_equal(only[col].to_numpy(), four[col].to_numpy())
     capped = truth.drive(route_km=10.0, max_samples=100, seed=1)
     assert len(capped) == 100 and capped["source_row"].iloc[-1] == 101
     total_km = scenario.roads.to_crs(scenario.dem.crs).length.sum() / 1000.0
