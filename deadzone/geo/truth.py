@@ -625,8 +625,23 @@ class SyntheticTruth:
         -------
         GeoDataFrame
             EPSG:4326 points with :data:`MEASUREMENT_COLUMNS`; ``attrs``:
-            ``{"format": "generic", "truth": {...}}`` (:meth:`parameters`
-            plus the drive's settings and counts).
+            ``{"format": "generic", "truth": {...}}``: :meth:`parameters`
+            plus the drive's settings, counts over the points evaluated
+            (``points``, ``paths``, per technology ``no_service`` and
+            ``out_of_reach``) and ``realised``: per technology and per
+            clutter class of the rows, their number and the mean shadowing
+            over them.
+
+        Notes
+        -----
+        The shadowing of a road is one realisation, the same on every pass:
+        driving a road again adds rows but no new shadowing, so a class
+        offset fitted on ``L`` km of road carries an error of about
+        ``sigma_db * sqrt(2 * decorrelation_m / L)`` that more passes do not
+        reduce (``realised[...]["mean_shadowing_db"]`` is its size for a
+        model of one offset).  Censoring at the sensitivity biases offsets
+        fitted near it upwards: fit on rows predicted well above it (e.g.
+        20 dB, about 3 sigma) or model the censoring.
         """
         if not (spacing_m > 0.0 and math.isfinite(spacing_m)):
             raise ParameterError(f"spacing_m was {spacing_m}; expected > 0 m")
@@ -681,22 +696,29 @@ class SyntheticTruth:
             if self.noise_db > 0.0:
                 v = v + noise_rng.normal(0.0, self.noise_db, v.size)
             v = np.round(v / QUANTUM_DB) * QUANTUM_DB
-            got.append((p + i, c, np.concatenate(tower)[order], v))
+            got.append((p + i, c, np.concatenate(tower)[order], v, tr.shadowing_db[p],
+                        tr.category[p]))
             n_rows += v.size
         logger.info("truth: %d points, %d paths, %d rows in %.2f s of engine time", n_pos,
                     n_pairs, n_rows, engine_s)
         if got:
-            p, c, tw, v = (np.concatenate(a) for a in zip(*got, strict=True))
+            p, c, tw, v, sh, cat = (np.concatenate(a) for a in zip(*got, strict=True))
         else:
             p = c = tw = np.zeros(0, dtype=np.int64)
-            v = np.zeros(0)
+            v = sh = np.zeros(0)
+            cat = np.zeros(0, dtype=np.uint8)
         if n_rows > limit:
-            p, c, tw, v = p[:limit], c[:limit], tw[:limit], v[:limit]
+            p, c, tw, v, sh, cat = (a[:limit] for a in (p, c, tw, v, sh, cat))
         attrs = {
             **self.parameters(), "drive_seed": int(seed), "spacing_m": float(spacing_m),
             "speed_kmh": float(speed_kmh), "route_km": driven_m / 1000.0,
             "points": int(n_pos), "paths": int(n_pairs), "techs": use, "no_service": no_service,
             "out_of_reach": out_of_reach,
+            "realised": {
+                "by_tech": {t: _realised(sh[c == k]) for k, t in enumerate(use)},
+                "by_clutter": {CATEGORIES[k].name: _realised(sh[cat == k])
+                               for k in np.unique(cat).tolist()},
+            },
         }
         return self._table(x[p], y[p], t_s[p], np.array(use, dtype=object)[c], tw, v, attrs)
 
@@ -737,6 +759,14 @@ class SyntheticTruth:
         )
         df.attrs = {"format": "generic", "truth": truth}
         return df
+
+
+def _realised(shadowing_db: npt.NDArray[np.float64]) -> dict[str, float | int]:
+    """Rows and the mean shadowing over them: what a calibration fitted on these
+    rows adds to the nominal offset (the field is one realisation, and
+    censoring at the sensitivity keeps more positive than negative values)."""
+    n = int(shadowing_db.size)
+    return {"rows": n, "mean_shadowing_db": float(shadowing_db.mean()) if n else math.nan}
 
 
 def _route(lines: list[shapely.LineString], *, spacing_m: float, route_m: float | None,
