@@ -472,7 +472,8 @@ class SyntheticTruth:
             return np.concatenate([get(p) for p in parts])
 
         return PointTruth(
-            x_m=x, y_m=y, category=cat(lambda p: p.category),
+            x_m=cat(lambda p: p.x_m), y_m=cat(lambda p: p.y_m),
+            category=cat(lambda p: p.category),
             shadowing_db=cat(lambda p: p.shadowing_db), n_pairs=sum(p.n_pairs for p in parts),
             **{f: {t: cat(lambda p, f=f, t=t: getattr(p, f)[t]) for t in self.techs}
                for f in ("server", "predicted_dbm", "true_dbm", "distance_m")},

@@ -410,3 +410,23 @@ def test_a_least_squares_fit_recovers_the_offsets(scenario: Scenario,
     assert sum(v["rows"] for v in real["by_clutter"].values()) == len(d)
     # one realisation: the mean shadowing over a class's rows is what its fit adds
     assert abs(real["by_tech"]["4G"]["mean_shadowing_db"]) < 0.5
+
+
+def test_chunks_do_not_change_results(monkeypatch: pytest.MonkeyPatch, scenario: Scenario,
+                                      truth: SyntheticTruth, drive: gpd.GeoDataFrame) -> None:
+    import deadzone.geo.truth as truth_mod
+
+    x, y = road_points(scenario, 100.0, 1200)
+    x[7] = np.nan
+    whole = truth.at(x, y)
+    monkeypatch.setattr(truth_mod, "CHUNK_POINTS", 500)
+    parts = truth.at(x, y)
+    assert parts.n_pairs == whole.n_pairs
+    for f in ("x_m", "y_m", "category", "shadowing_db"):
+        assert np.array_equal(getattr(parts, f), getattr(whole, f), equal_nan=True)
+    for f in ("server", "predicted_dbm", "true_dbm", "distance_m"):
+        for t in truth.techs:
+            assert np.array_equal(getattr(parts, f)[t], getattr(whole, f)[t], equal_nan=True)
+    again = truth.drive(route_km=60.0, seed=2)
+    assert np.array_equal(again["measured_dbm"], drive["measured_dbm"])
+    assert again.attrs == drive.attrs
