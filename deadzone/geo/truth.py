@@ -65,7 +65,12 @@ from scipy import ndimage
 
 from deadzone.errors import ParameterError
 from deadzone.geo.clutter import CATEGORIES
-from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
+from deadzone.geo.coverage import (
+    EngineParams,
+    TowerGrid,
+    coverage_parameters,
+    towers_on_grid,
+)
 from deadzone.geo.paths import village_points, village_signals
 from deadzone.kernels.fields import cosine_sum, exponential_modes
 from deadzone.kernels.paths import fold_pairs
@@ -406,7 +411,7 @@ class SyntheticTruth:
                                  f"{dem.shape}")
         if lc.size and int(lc.max()) >= len(CATEGORIES):
             raise ParameterError(f"landcover code {int(lc.max())} is not a P.2108 category")
-        self.landcover = lc.astype(np.uint8, copy=False)
+        self.landcover = np.array(lc, dtype=np.uint8)  # ours: the caller may edit theirs
         self.clutter_loss = bool(clutter_loss)
         self.seed = int(seed)
         rng = np.random.default_rng([int(seed), 0x5AD0])
@@ -428,10 +433,12 @@ class SyntheticTruth:
         """The truth's parameters as plain JSON values (the measurement table's
         ``attrs["truth"]``)."""
         p = self.params
+        engine = coverage_parameters(model=p.model, radius_km=p.radius_km,
+                                     rx_height_m=p.rx_height_m, k_factor=p.k_factor,
+                                     floor_dbm=p.floor_dbm, itm=p.itm)
         return {
             "scenario": self.scenario.name,
-            "model": p.model, "radius_km": p.radius_km, "rx_height_m": p.rx_height_m,
-            "k_factor": p.k_factor, "floor_dbm": p.floor_dbm,
+            **engine,  # the model's own settings with it, as coverage.json has them
             "clutter_loss": self.clutter_loss,
             "offsets_db": dict(self.offsets_db),
             "clutter_offsets_db": dict(self.clutter_offsets_db),
