@@ -84,6 +84,7 @@ def run_calibration(
     folds: int = 5,
     block_km: float = 5.0,
     min_samples: int = 100,
+    censor_margin_db: float = 20.0,
     progress: Callable[[int], None] | None = None,
     write_report: Callable[..., Path] | None = None,
     scenario: Scenario | None = None,
@@ -94,7 +95,8 @@ def run_calibration(
 
     Parameters
     ----------
-    dem, towers, samples, params, models, fits, clutter, folds, block_km, min_samples
+    dem, towers, samples, params, models, fits, clutter, folds, block_km, min_samples,
+    censor_margin_db
         As :func:`deadzone.geo.calibration.calibrate`.
     out : Path
         The output folder.
@@ -122,7 +124,7 @@ def run_calibration(
     """
     res = calibrate(dem, towers, samples, params=params, models=models, fits=fits,
                     clutter=clutter, folds=folds, block_km=block_km, min_samples=min_samples,
-                    progress=progress)
+                    censor_margin_db=censor_margin_db, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     table = _residuals_table(res, samples)
     errors = _errors(res.samples, calibrated=res.chosen is not None)
@@ -136,7 +138,7 @@ def run_calibration(
     _csv(res.candidates, written[2])
     _csv(errors, written[3])
     summary = _summary(res, samples, params=params, measurements_path=measurements_path,
-                       landcover_path=landcover_path)
+                       landcover_path=landcover_path, censor_margin_db=censor_margin_db)
     confusion = None
     if scenario is not None and scenario.villages is not None and len(scenario.villages):
         thr = thresholds or Thresholds()
@@ -290,7 +292,8 @@ def _errors(samples: pd.DataFrame, *, calibrated: bool) -> pd.DataFrame:
 
 
 def _summary(res: CalibrationResult, samples: gpd.GeoDataFrame, *, params: EngineParams,
-             measurements_path: Path | None, landcover_path: Path | None) -> dict[str, Any]:
+             measurements_path: Path | None, landcover_path: Path | None,
+             censor_margin_db: float) -> dict[str, Any]:
     s = res.samples
     used = s["use"].to_numpy()
     r0 = s["residual_db"].to_numpy()[used]
@@ -322,6 +325,7 @@ def _summary(res: CalibrationResult, samples: gpd.GeoDataFrame, *, params: Engin
             "folds": res.folds,
             "block_km": res.block_km,
             "min_gain_db": MIN_GAIN_DB,
+            "censor_margin_db": censor_margin_db,
             "candidates": [] if cand.empty else [
                 {k: (_f(v) if isinstance(v, float) else v) for k, v in row.items()}
                 for row in cand.to_dict("records")

@@ -72,6 +72,12 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
 @click.option("--min-samples", type=click.IntRange(1, None), default=100, show_default=True,
               help="Fewer usable samples: nothing is fitted, and the summary says so.")
 @click.option(
+    "--censor-margin-db", type=click.FloatRange(0, 60), default=20.0, show_default=True,
+    help="Leave out of the fits samples predicted within this of the receiver's "
+    "sensitivity (2G -110, 3G -120, 4G -140, 5G -156 dBm): a drive records nothing "
+    "below it, so the samples left near it are biased upward.",
+)
+@click.option(
     "--village-radius-m", type=click.FloatRange(1, 10_000), default=500.0, show_default=True,
     help="With a scenario's villages: samples this close to a village give its measured "
     "status (the audit's rule on their median), compared with the predicted one.",
@@ -90,6 +96,7 @@ def calibrate_cmd(
     folds: int,
     block_km: float,
     min_samples: int,
+    censor_margin_db: float,
     village_radius_m: float,
     landcover_path: Path | None,
     engine: EngineOptions,
@@ -142,7 +149,8 @@ def calibrate_cmd(
             dem, towers, samples, out_dir, params=engine.params,
             measurements_path=measurements_path, models=model_list, fits=fit_list,
             clutter=clutter, landcover_path=landcover_path, folds=folds, block_km=block_km,
-            min_samples=min_samples, progress=lambda done: update(done, n_models),
+            min_samples=min_samples, censor_margin_db=censor_margin_db,
+            progress=lambda done: update(done, n_models),
             write_report=write_calibration_report, scenario=scenario,
             thresholds=engine.thresholds, village_radius_m=village_radius_m,
         )

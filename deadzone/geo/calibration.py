@@ -48,7 +48,7 @@ from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.kernels.robust import huber_fit
 from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
 from deadzone.model.dem import Dem
-from deadzone.model.schema import TECHS
+from deadzone.model.schema import SENSITIVITY_DBM, TECHS
 from deadzone.model.thresholds import Thresholds
 
 __all__ = [
@@ -357,6 +357,7 @@ def calibrate(
     folds: int = 5,
     block_km: float = 5.0,
     min_samples: int = 100,
+    censor_margin_db: float = 20.0,
     seed: int = 0,
     progress: Any = None,
 ) -> CalibrationResult:
@@ -384,6 +385,12 @@ def calibrate(
         shadowing decorrelation distance.
     min_samples : int
         Fewer usable samples: nothing is fitted, and ``reason`` says so.
+    censor_margin_db : float
+        Samples the configured model predicts less than this above the
+        receiver's sensitivity (:data:`deadzone.model.schema.SENSITIVITY_DBM`)
+        are left out of the fits (``note`` = ``near_sensitivity``): values
+        below the sensitivity are never recorded, so near it only the
+        samples that shadowing lifted remain and would bias a fit upward.
     seed : int
         Seed of the block-to-fold deal.
     progress : callable, optional
@@ -425,6 +432,16 @@ def calibrate(
 
     # one sample set for every candidate: usable under every model compared
     use = np.logical_and.reduce([p["use"].to_numpy() for p in preds.values()])
+    note = table["note"].to_numpy().copy()
+    note[(note == "") & ~use] = "no_prediction_from_another_model"
+    # a drive records nothing below the receiver's sensitivity: near it the samples
+    # left are the lucky ones, and a fit there would be biased upward (censoring)
+    floor = np.array([SENSITIVITY_DBM.get(t, -np.inf) for t in tech_all]) + censor_margin_db
+    near = use & (table["predicted_dbm"].to_numpy() < floor)
+    note[near] = "near_sensitivity"
+    use &= ~near
+    table["use"] = use
+    table["note"] = note
     n_use = int(use.sum())
     resid0 = table["residual_db"].to_numpy()[use]
     baseline = Calibration(model=params.model, fit="none",

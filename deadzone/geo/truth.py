@@ -76,7 +76,7 @@ from deadzone.kernels.fields import cosine_sum, exponential_modes
 from deadzone.kernels.paths import fold_pairs
 from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
-from deadzone.model.schema import TECHS
+from deadzone.model.schema import MEASUREMENT_COLUMNS, METRICS, SENSITIVITY_DBM, TECHS
 from deadzone.model.thresholds import Thresholds, coverage_class
 
 __all__ = [
@@ -95,17 +95,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-#: Columns of the canonical measurement table, in order (plus ``geometry``).
-MEASUREMENT_COLUMNS: tuple[str, ...] = (
-    "sample_id", "lon", "lat", "tech", "measured_dbm", "metric", "cell", "tower_id",
-    "measured_at", "qc", "source_row",
-)
-#: The audit metric of each technology, as the measurement table names it.
-METRICS: dict[str, str] = {"2G": "rxlev", "3G": "rscp", "4G": "rsrp", "5G": "ss_rsrp"}
-#: Lowest reportable value per technology (dBm): 3GPP TS 45.008 RXLEV_0
-#: (< -110), TS 25.133 CPICH_RSCP_LEV_00 (< -120), TS 36.133 RSRP_00 (< -140),
-#: TS 38.133 SS-RSRP_0 (< -156).  A true value below it is "no service".
-SENSITIVITY_DBM: dict[str, float] = {"2G": -110.0, "3G": -120.0, "4G": -140.0, "5G": -156.0}
 #: Start of every synthetic drive: 08:00 in Vietnam (UTC+7).
 DRIVE_START = pd.Timestamp("2026-03-02T01:00:00", tz="UTC")
 #: Land-cover value -> P.2108 category name of :func:`write_landcover`'s files

@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "MEASUREMENT_COLUMNS",
+    "METRICS",
+    "SENSITIVITY_DBM",
     "TECHS",
     "TowerDefaults",
     "TOWER_DEFAULTS",
@@ -43,6 +46,20 @@ TOWER_HEIGHT_MAX_M = 500.0
 
 #: Technologies deadzone knows, in the order reports list them.
 TECHS: tuple[str, ...] = ("2G", "3G", "4G", "5G")
+
+#: Columns of a measurement table (``deadzone.data.loaders.load_measurements``,
+#: the synthetic drives of :mod:`deadzone.geo.truth`), in order.
+MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "sample_id", "lon", "lat", "tech", "measured_dbm", "metric", "cell", "tower_id",
+    "measured_at", "qc", "source_row",
+)
+#: The audit metric of each technology, as a measurement table names it.
+METRICS: dict[str, str] = {"2G": "rxlev", "3G": "rscp", "4G": "rsrp", "5G": "ss_rsrp"}
+#: Lowest reportable value per technology (dBm): 3GPP TS 45.008 RXLEV_0
+#: (< -110), TS 25.133 CPICH_RSCP_LEV_00 (< -120), TS 36.133 RSRP_00 (< -140),
+#: TS 38.133 SS-RSRP_0 (< -156).  A true value below it is not measured ("no
+#: service"), so samples predicted near it are a censored sample.
+SENSITIVITY_DBM: dict[str, float] = {"2G": -110.0, "3G": -120.0, "4G": -140.0, "5G": -156.0}
 
 
 @dataclass(frozen=True)
