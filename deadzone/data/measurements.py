@@ -322,6 +322,7 @@ def load_measurements(
               for k, v in cands.items()}
     if fmt == "generic":
         _generic_signal_or_error(raw, picked)
+        _warn_near_misses(raw, picked, skip=() if tech is None else ("tech",))
     reader = {"generic": _generic, "opencellid": _opencellid, "gnettrack": _gnettrack}[fmt]
     return _assemble(raw, fmt, picked, reader, tech=tech, towers=towers)
 
@@ -345,9 +346,7 @@ def _generic_signal_or_error(raw: _Raw, picked: dict[str, str | None]) -> None:
         return
     cols = [str(c) for c in raw.table.columns]
     looked = [c for r in _SIGNAL_ROLES for c in MEASUREMENT_CANDIDATES[r]]
-    known = [*(c for v in MEASUREMENT_CANDIDATES.values() for c in v),
-             *LON_CANDIDATES, *LAT_CANDIDATES, *WKT_CANDIDATES]
-    misses = _near_misses(cols, {r: MEASUREMENT_CANDIDATES[r] for r in _SIGNAL_ROLES}, known)
+    misses = _near_miss_columns(raw, _SIGNAL_ROLES)
     hint = "".join(f"; column {m.column!r} is not used: did you mean {m.suggestion!r}?"
                    for m in misses)
     raise SchemaError(
@@ -356,20 +355,43 @@ def _generic_signal_or_error(raw: _Raw, picked: dict[str, str | None]) -> None:
     )
 
 
+#: Drive-test columns deadzone does not read, never taken for misspelt ones.
+_OTHER_KNOWN: tuple[str, ...] = (
+    "rsrq", "sinr", "snr", "rssnr", "ecno", "ecio", "rxqual", "qual", "cqi", "pci", "psc",
+    "earfcn", "uarfcn", "arfcn", "nrarfcn", "band", "speed", "accuracy", "altitude", "height",
+    "operator", "mcc", "mnc", "lac", "tac", "area", "enb", "gnb", "node",
+)  # fmt: skip
+
+
+def _near_miss_columns(raw: _Raw, fields: Sequence[str]) -> list[Any]:
+    known = [*(c for v in MEASUREMENT_CANDIDATES.values() for c in v), *LON_CANDIDATES,
+             *LAT_CANDIDATES, *WKT_CANDIDATES, *_OTHER_KNOWN]
+    return _near_misses(list(raw.table.columns),
+                        {f: MEASUREMENT_CANDIDATES[f] for f in fields}, known)
+
+
+def _warn_near_misses(raw: _Raw, picked: dict[str, str | None], *, skip: Sequence[str]) -> None:
+    """Warn about unused columns that look like a misspelt optional column."""
+    fields = [f for f in ("sample_id", "tech", "cell", "tower_id", "measured_at", "metric")
+              if picked[f] is None and f not in skip]
+    for m in _near_miss_columns(raw, fields):
+        _warn(f"{raw.path}: column {m.column!r} is not used: did you mean {m.suggestion!r}? "
+              f"Without it the samples have no {m.field}; rename it to use it")
+
+
 class _Parsed:
     """What a format reader hands to :func:`_assemble` (one value per row)."""
 
     def __init__(self, n: int) -> None:
         self.tech_raw: list[Any] = [None] * n  # the file's technology text (None: no value)
         self.has_tech_column = False
-        self.tech_columns: list[str] = []
         self.values = np.full(n, np.nan)  # dBm (NaN: missing)
         self.metric = [""] * n
         self.missing_code = np.zeros(n, dtype=bool)  # ASU "unknown" codes
         self.asu_out = np.zeros(n, dtype=bool)  # ASU outside its range
         self.cell: list[str | None] = [None] * n
         self.tower_id: list[str | None] = [None] * n
-        self.time_column: str | None = None
+        self.techs: list[str] | None = None  # set once from tech_raw (and tech=)
 
 
 # --------------------------------------------------------------------------- the formats
@@ -392,7 +414,6 @@ def _generic(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Parsed]
     n = len(raw.table)
     if picked["tech"] is not None:
         out.has_tech_column = True
-        out.tech_columns = [picked["tech"]]
         out.tech_raw = raw.table[picked["tech"]].tolist()
     values = {r: _signal(raw, c, r if r != "signal" else "measured_dbm")
               for r in _SIGNAL_ROLES if (c := picked[r]) is not None}
@@ -424,7 +445,6 @@ def _opencellid(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Pars
     n = len(raw.table)
     if picked["tech"] is not None:
         out.has_tech_column = True
-        out.tech_columns = [picked["tech"]]
         out.tech_raw = raw.table[picked["tech"]].tolist()
     tech = techs(out)
     sig = _signal(raw, picked["signal"], "signal")  # type: ignore[arg-type]
@@ -446,15 +466,12 @@ def _opencellid(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Pars
             continue
         out.values[i] = slope * v + offset
         out.asu_out[i] = not (lo <= v <= hi and float(v).is_integer())
-    parts = [raw.table[c].tolist() if (c := picked[k]) else [None] * n
+    parts = [_id_strings(raw.table[c]) if (c := picked[k]) else [None] * n
              for k in ("mcc", "mnc", "area", "cellid")]
     for i, (mcc, mnc, area, cid) in enumerate(zip(*parts, strict=True)):
-        if cid is None or _is_missing_value(cid):
+        if not cid:
             continue
-        if any(v is None or _is_missing_value(v) for v in (mcc, mnc, area)):
-            out.cell[i] = _id_strings(pd.Series([cid]))[0]
-        else:
-            out.cell[i] = cell_key(mcc, mnc, area, cid)
+        out.cell[i] = cell_key(mcc, mnc, area, cid) if (mcc and mnc and area) else cid
 
 
 def _gnettrack(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Parsed], list[str]],
@@ -463,7 +480,6 @@ def _gnettrack(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Parse
     cols = [c for c in (picked["tech"], picked["mode"]) if c is not None]
     if cols:
         out.has_tech_column = True
-        out.tech_columns = cols
         tech_vals = raw.table[picked["tech"]].tolist() if picked["tech"] else [None] * n
         mode_vals = raw.table[picked["mode"]].tolist() if picked["mode"] else [None] * n
         # NetworkTech ("4G") first; NetworkMode ("LTE", "HSPA+") where it says nothing
@@ -515,12 +531,18 @@ def _assemble(
     filled = np.zeros(n, dtype=bool)
 
     def techs(parsed: _Parsed) -> list[str]:
+        if parsed.techs is not None:
+            return parsed.techs
         if not parsed.has_tech_column and tech is None:
             where = f"{fmt} file" if fmt != "generic" else "file"
+            hint = "".join(
+                f"; column {m.column!r} is not used: did you mean {m.suggestion!r}?"
+                for m in (_near_miss_columns(raw, ["tech"]) if fmt == "generic" else [])
+            )
             raise SchemaError(
                 f"{p}: field 'tech': no technology column in this {where} (looked for "
                 f"{_tech_candidates(fmt)}); pass tech= ('2G', '3G', '4G' or '5G') to give "
-                "every sample one, or add a tech column"
+                "every sample one, or add a tech column" + hint
             )
         out: list[str] = []
         for i, v in enumerate(parsed.tech_raw):
@@ -532,6 +554,7 @@ def _assemble(
                     out.append("")
             else:
                 out.append(_tech_of(v))
+        parsed.techs = out
         return out
 
     parsed = _Parsed(n)

@@ -159,6 +159,18 @@ def test_tech_argument(tmp_path: Path) -> None:
         load_measurements(p, tech="LTE")
 
 
+def test_misspelt_columns(tmp_path: Path) -> None:
+    # a misspelt technology column: the error naming tech= also names the look-alike
+    p = _csv(tmp_path / "typo.csv", "lon,lat,tehc,rsrp,tiemstamp\n105,21,4G,-90,\n")
+    with pytest.raises(SchemaError) as exc:
+        load_measurements(p)
+    assert "column 'tehc' is not used: did you mean 'tech'?" in _one_line_error(exc, "typo.csv")
+    # optional columns: a warning, the samples load
+    m, warned = _load(p, tech="4G")
+    assert len(m) == 1 and len(warned) == 1
+    assert "column 'tiemstamp' is not used: did you mean 'timestamp'?" in warned[0]
+
+
 def test_columns_mapping(tmp_path: Path) -> None:
     p = _csv(tmp_path / "c.csv",
              "lon,lat,tech,RSRP (dBm),gio\n105,21,4G,-93,2024-01-02T03:04:05Z\n")
