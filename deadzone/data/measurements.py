@@ -663,42 +663,76 @@ def _tech_candidates(fmt: str) -> str:
     return ", ".join(MEASUREMENT_CANDIDATES["tech"])
 
 
+#: Times a datetime64[ns] holds (pandas' nanosecond bounds, rounded inwards).
+_T_MIN, _T_MAX = pd.Timestamp("1677-09-22", tz="UTC"), pd.Timestamp("2262-04-11", tz="UTC")
+_MS_LIMIT = 9.2e15  # |Unix milliseconds| a datetime64[ns] holds
+
+
+def _one_time(text: str, fmt: str | None) -> Any:
+    """One time as a UTC Timestamp (ns), or NaT when it is none or out of range."""
+    try:
+        t = pd.to_datetime(text, utc=True, format=fmt)
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
+    if pd.isna(t) or not (_T_MIN <= t <= _T_MAX):
+        return pd.NaT
+    return t.as_unit("ns")
+
+
+def _parse_times(texts: pd.Series, fmt: str | None) -> pd.Series:
+    """Text times as datetime64[ns, UTC]; NaT where a value is none (or out of range)."""
+    try:
+        t = pd.to_datetime(texts, utc=True, format=fmt, errors="coerce")
+        t = t.dt.as_unit("ns")
+        return t.where((t >= _T_MIN) & (t <= _T_MAX))
+    except (ValueError, OverflowError, TypeError):
+        return pd.Series([_one_time(v, fmt) for v in texts], index=texts.index,
+                         dtype="datetime64[ns, UTC]")
+
+
 def _times(raw: _Raw, col: str) -> pd.Series:
     """A time column as datetime64[ns, UTC]: ISO 8601 text (no zone = UTC), Unix
-    seconds or milliseconds (numbers above 1e11), G-NetTrack ``2024.05.01_10.00.00``."""
+    seconds or milliseconds (numbers of 1e11 or more), G-NetTrack ``2024.05.01_10.00.00``,
+    or the file's own timestamps (no zone = UTC)."""
     s = raw.table[col].reset_index(drop=True)
     n = len(s)
+    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    missing = _missing_mask(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         t = pd.to_datetime(s)
         t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
-        return t.astype("datetime64[ns, UTC]")
-    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
-    missing = _missing_mask(s)
-    text = pd.Series(["" if m else str(v).strip() for v, m in zip(s, missing, strict=True)])
-    if pd.api.types.is_numeric_dtype(s.dtype):
+        text = pd.Series([None if pd.isna(v) else v.isoformat() for v in t])
+    elif pd.api.types.is_numeric_dtype(s.dtype):
         text = pd.Series(["" if m else repr(float(v)) for v, m in zip(s, missing, strict=True)])
-    num = text.str.match(_NUMBER.pattern) & ~missing
+    else:
+        text = pd.Series(["" if m else str(v).strip() for v, m in zip(s, missing, strict=True)])
+    num = text.str.match(_NUMBER.pattern).fillna(False).to_numpy(dtype=bool) & ~missing
     if num.any():
         v = text[num].astype(float).to_numpy()
-        ms = np.abs(v) >= 1e11
-        t = np.where(ms, v, v * 1000.0)
-        out[num] = pd.to_datetime(np.rint(t).astype(np.int64), unit="ms", utc=True)
-    gnt = text.str.match(_GNETTRACK_STAMP.pattern) & ~missing
+        with np.errstate(over="ignore", invalid="ignore"):
+            ms = np.where(np.abs(v) >= 1e11, v, v * 1000.0)
+            fits = np.abs(ms) < _MS_LIMIT
+        got = np.full(v.size, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+        got[fits] = np.rint(ms[fits]).astype(np.int64)
+        stamps = pd.to_datetime(np.where(fits, got, np.iinfo(np.int64).min), unit="ms",
+                                utc=True, errors="coerce")
+        out[num] = stamps.where((stamps >= _T_MIN) & (stamps <= _T_MAX))
+    gnt = text.str.match(_GNETTRACK_STAMP.pattern).fillna(False).to_numpy(dtype=bool) & ~missing
     if gnt.any():
-        out[gnt] = pd.to_datetime(text[gnt], format=_GNETTRACK_TIME, utc=True, errors="coerce")
+        out[gnt] = _parse_times(text[gnt], _GNETTRACK_TIME)
     rest = ~(num | gnt | missing)
     if rest.any():
-        out[rest] = pd.to_datetime(text[rest], utc=True, format="ISO8601", errors="coerce")
-        still = rest & out.isna()
+        out[rest] = _parse_times(text[rest], "ISO8601")
+        still = rest & out.isna().to_numpy()
         if still.any():
-            out[still] = pd.to_datetime(text[still], utc=True, format="mixed", errors="coerce")
-    bad = np.flatnonzero((out.isna() & ~missing).to_numpy())
+            out[still] = _parse_times(text[still], "mixed")
+    bad = np.flatnonzero(out.isna().to_numpy() & ~missing)
     if bad.size:
         i = int(bad[0])
         raise SchemaError(
             f"{_where(raw.path, raw.shown[i], None, None, 'measured_at', col, raw.row_label)}: "
-            f"value {s.iloc[i]!r} is not a time (ISO 8601, Unix seconds or milliseconds)"
-            + _also(raw.shown, raw.row_label, bad)
+            f"value {s.iloc[i]!r} is not a time between 1677 and 2262 (ISO 8601, Unix seconds "
+            "or milliseconds)" + _also(raw.shown, raw.row_label, bad)
         )
     return out
 
