@@ -309,7 +309,7 @@ def load_measurements(
         raise ParameterError("towers must be a DataFrame with a 'tower_id' column "
                              "(as from load_towers)")
     raw = _read_raw(path, layer=layer, kind="measurements")
-    fmt = _detect(raw.table.columns) if raw.geometry is None else "generic"
+    fmt = _detect(raw.table.columns)
     cands = {"generic": MEASUREMENT_CANDIDATES, "opencellid": OPENCELLID_CANDIDATES,
              "gnettrack": GNETTRACK_CANDIDATES}[fmt]
     user = dict(columns or {})
@@ -387,7 +387,6 @@ class _Parsed:
         self.has_tech_column = False
         self.values = np.full(n, np.nan)  # dBm (NaN: missing)
         self.metric = [""] * n
-        self.missing_code = np.zeros(n, dtype=bool)  # ASU "unknown" codes
         self.asu_out = np.zeros(n, dtype=bool)  # ASU outside its range
         self.cell: list[str | None] = [None] * n
         self.tower_id: list[str | None] = [None] * n
@@ -462,8 +461,7 @@ def _opencellid(raw: _Raw, picked: dict[str, str | None], techs: Callable[[_Pars
             continue  # ASU of an unknown technology: no conversion
         slope, offset, lo, hi, unknown = ASU_TO_DBM[t]
         if v in unknown:
-            out.missing_code[i] = True
-            continue
+            continue  # "unknown": measured_dbm stays NaN (qc missing_value)
         out.values[i] = slope * v + offset
         out.asu_out[i] = not (lo <= v <= hi and float(v).is_integer())
     parts = [_id_strings(raw.table[c]) if (c := picked[k]) else [None] * n

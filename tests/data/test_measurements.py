@@ -460,7 +460,11 @@ _ROW = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=25, deadline=None,
+#: Random tables per run; raise for a deeper run: ``DEADZONE_FUZZ_EXAMPLES=300 pytest ...``.
+EXAMPLES = int(os.environ.get("DEADZONE_FUZZ_EXAMPLES", "25"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_ROW, min_size=1, max_size=12), dup=st.booleans())
 def test_round_trip_random_tables(rows: list[dict[str, Any]], dup: bool) -> None:
