@@ -297,9 +297,12 @@ def load_measurements(
 
     Examples
     --------
-    >>> m = load_measurements("drive_test.csv", tech="4G")  # doctest: +SKIP
-    >>> m.loc[m.qc == "ok", "measured_dbm"].median()  # doctest: +SKIP
-    -97.0
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "drive.csv"
+    >>> _ = p.write_text("lon,lat,tech,rsrp,rscp\\n105.8,21.0,LTE,-97,\\n105.9,21.1,3G,,-80\\n")
+    >>> m = load_measurements(p)
+    >>> m[["sample_id", "tech", "measured_dbm", "metric", "qc"]].values.tolist()
+    [['S1', '4G', -97.0, 'rsrp', 'ok'], ['S2', '3G', -80.0, 'rscp', 'ok']]
     """
     if tech is not None and tech not in TECHS:
         raise ParameterError(f"tech was {tech!r}; expected one of {TECHS}")
@@ -834,6 +837,16 @@ def write_measurements(
     ParameterError
         Unknown format, missing columns, a non-negative ``measured_dbm`` in
         OpenCelliD format, or a suffix the generic format cannot write.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "in.csv").write_text("lon,lat,tech,rsrp,cell\\n105.8,21.0,4G,-97,452-4-7-9\\n")
+    >>> m = load_measurements(d / "in.csv")
+    >>> back = load_measurements(write_measurements(m, d / "m.txt", format="gnettrack"))
+    >>> back.attrs["format"], back["cell"].iloc[0], float(back["measured_dbm"].iloc[0])
+    ('gnettrack', '452-4-7-9', -97.0)
     """
     if format not in FORMATS:
         raise ParameterError(f"format was {format!r}; expected one of {FORMATS}")

@@ -490,3 +490,12 @@ def test_round_trip_random_tables(rows: list[dict[str, Any]], dup: bool) -> None
         assert m["sample_id"].tolist() == frame["sample_id"].tolist()  # all rows, in order
         _round_trip(m, folder)
         assert os.listdir(folder) and not [f for f in os.listdir(folder) if ".tmp" in f]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import deadzone.data.measurements as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 2 and result.failed == 0
