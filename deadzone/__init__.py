@@ -11,7 +11,7 @@ Top level (imported on first use): ``audit`` / ``AuditResult`` (village
 statuses, roll-ups), ``compute_coverage`` (alias ``coverage``) /
 ``CoverageResult`` (area rasters), ``Thresholds``, ``Dem``, ``Scenario``,
 ``demo_scenario``, ``load_dem``, ``load_villages``, ``load_communes``,
-``load_towers``, ``write_audit``, ``optimize`` (new sites for a budget),
+``load_towers``, ``load_measurements``, ``write_audit``, ``optimize`` (new sites for a budget),
 ``plan_fiber`` and ``Session`` (what-if edits).  The command line is
 ``deadzone`` (``deadzone --help``).
 
@@ -41,6 +41,7 @@ _LAZY = {
     "load_villages": "deadzone.data.loaders",
     "load_communes": "deadzone.data.loaders",
     "load_towers": "deadzone.data.loaders",
+    "load_measurements": "deadzone.data.loaders",
     "write_audit": "deadzone.geo.export",
     "optimize": "deadzone.geo.placement",
     "plan_fiber": "deadzone.geo.fiber",

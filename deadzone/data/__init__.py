@@ -11,6 +11,8 @@ _LAZY = {
     "load_villages": "deadzone.data.loaders",
     "load_communes": "deadzone.data.loaders",
     "load_towers": "deadzone.data.loaders",
+    "load_measurements": "deadzone.data.loaders",
+    "write_measurements": "deadzone.data.loaders",
     "file_checksum": "deadzone.data.loaders",
     "write_scenario": "deadzone.data.io",
     "load_scenario": "deadzone.data.io",

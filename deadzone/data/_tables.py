@@ -552,6 +552,33 @@ def _to_bool(
     return pd.Series(vals, dtype=bool)
 
 
+def cell_key(mcc: Any, mnc: Any, area: Any, cell: Any) -> str:
+    """One cell's OpenCelliD key ``"mcc-mnc-area-cell"`` (``"452-4-10123-20567"``).
+
+    Each part is written as a plain integer where it is one (``"04"`` and
+    ``4.0`` -> ``"4"``), else as given stripped of spaces; a missing part is
+    ``""``.  Towers (``cells_keys``) and measurements (``cell``) build their
+    keys here, so the two match.
+
+    Examples
+    --------
+    >>> cell_key(452, "04", 10123.0, " 20567")
+    '452-4-10123-20567'
+    """
+    return "-".join(_key_part(v) for v in (mcc, mnc, area, cell))
+
+
+def _key_part(v: Any) -> str:
+    if _is_missing_value(v):
+        return ""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    text = str(v).strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return str(int(text))
+    return text
+
+
 def file_checksum(path: PathLike, *, chunk_bytes: int = 1 << 20) -> str:
     """Return the SHA-256 of a file's bytes (hex), read in chunks.
 

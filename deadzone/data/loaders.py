@@ -6,8 +6,9 @@ CRS the rest of deadzone expects:
 
 * :func:`load_dem` -> :class:`~deadzone.model.dem.Dem` in a projected metric
   CRS (a UTM zone for geographic rasters such as SRTM ``.hgt`` tiles);
-* :func:`load_villages`, :func:`load_communes`, :func:`load_towers` ->
-  GeoDataFrames in EPSG:4326.
+* :func:`load_villages`, :func:`load_communes`, :func:`load_towers`,
+  :func:`load_measurements` -> GeoDataFrames in EPSG:4326
+  (:func:`write_measurements` writes measurements back in each format).
 
 Column names are auto-detected from the candidate lists below (matching
 ignores case, surrounding spaces, ``-``/``.``/space vs ``_`` and Vietnamese
@@ -26,7 +27,8 @@ generated, unused columns that look like misspelt ones) are reported as
 
 This module gathers the loaders; each lives with what it loads:
 :mod:`deadzone.data.dem`, :mod:`deadzone.data.villages`,
-:mod:`deadzone.data.communes`, :mod:`deadzone.data.towers`, on the shared
+:mod:`deadzone.data.communes`, :mod:`deadzone.data.towers`,
+:mod:`deadzone.data.measurements`, on the shared
 reading of :mod:`deadzone.data._vectors` and :mod:`deadzone.data._tables`.
 """
 
@@ -49,6 +51,15 @@ from deadzone.data._tables import (
 )
 from deadzone.data.communes import load_communes
 from deadzone.data.dem import load_dem
+from deadzone.data.measurements import (
+    FORMATS,
+    MEASUREMENT_CANDIDATES,
+    MEASUREMENT_COLUMNS,
+    PLAUSIBLE_DBM,
+    QC_REASONS,
+    load_measurements,
+    write_measurements,
+)
 from deadzone.data.towers import DEFAULT_CABLE_LOSS_DB, load_towers
 from deadzone.data.villages import COMMUNES_JOINED, assign_communes, load_villages
 
@@ -59,6 +70,8 @@ __all__ = [
     "load_villages",
     "load_communes",
     "load_towers",
+    "load_measurements",
+    "write_measurements",
     "assign_communes",
     "file_checksum",
     "DEM_VALID_RANGE_M",
@@ -73,4 +86,9 @@ __all__ = [
     "DISTRICT_CANDIDATES",
     "TOWER_CANDIDATES",
     "OPENCELLID_RADIO_TECH",
+    "FORMATS",
+    "MEASUREMENT_CANDIDATES",
+    "MEASUREMENT_COLUMNS",
+    "PLAUSIBLE_DBM",
+    "QC_REASONS",
 ]

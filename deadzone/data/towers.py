@@ -38,6 +38,7 @@ from deadzone.data._tables import (
     _plural,
     _warn,
     _where,
+    cell_key,
 )
 from deadzone.data._vectors import (
     _attrs,
@@ -156,8 +157,11 @@ def load_towers(
           projection, greedy in file order) and one row is kept per
           (site, technology) with ``tower_id`` ``"<mcc>-<mnc>-<tech>-<n>"``
           (n from 1), at the mean position of its cells, plus ``mcc``,
-          ``mnc``, ``cells`` (count), ``range_m`` (largest OpenCelliD range)
-          and ``samples`` (sum);
+          ``mnc``, ``cells`` (count), ``range_m`` (largest OpenCelliD range),
+          ``samples`` (sum) and ``cells_keys`` (the member cells'
+          ``"mcc-mnc-area-cell"`` keys, :func:`~deadzone.data._tables.cell_key`,
+          joined by ``";"`` in file order; measurements name their serving
+          cell by the same key);
         * a GeoJSON / GeoPackage / Shapefile / GeoParquet of points.
     default_tech : {"2G", "3G", "4G", "5G"}, default "4G"
         Technology of towers whose file gives none.
@@ -523,6 +527,7 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
     c_radio, c_mcc, c_mnc = col("radio"), col("mcc"), col("net", "mnc")
     c_lon, c_lat = col("lon"), col("lat")
     c_range, c_samples = col("range"), col("samples", "sam")
+    c_area, c_cell = col("area", "tac", "lac"), col("cell", "cid", "cellid")
     if not (c_radio and c_mcc and c_mnc and c_lon and c_lat):  # pragma: no cover
         raise SchemaError(f"{p}: not an OpenCelliD table (radio/mcc/net/lon/lat missing)")
 
@@ -558,6 +563,13 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
         if c_samples
         else np.full(len(lon), np.nan)
     )
+
+    areas = raw.table[c_area].tolist() if c_area else [None] * len(lon)
+    cell_ids = raw.table[c_cell].tolist() if c_cell else [None] * len(lon)
+    keys = [
+        cell_key(m, n, a, c)
+        for m, n, a, c in zip(raw.table[c_mcc], raw.table[c_mnc], areas, cell_ids, strict=True)
+    ]
 
     keep = np.flatnonzero(~unknown)
     records: list[dict[str, Any]] = []
@@ -596,6 +608,7 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
                         if np.isfinite(rng[src]).any()
                         else np.nan,
                         "samples": int(np.nansum(samples[src])),
+                        "cells_keys": ";".join(keys[j] for j in src),
                         "source_row": int(raw.rows[src[0]]),
                     }
                 )
@@ -607,7 +620,8 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
         raise DataLoadError(f"{p}: has no features (no GSM/UMTS/LTE/NR cells)")
     else:
         sites = pd.DataFrame(
-            columns=["tower_id", "tech", "mcc", "mnc", "cells", "range_m", "samples", "source_row"]
+            columns=["tower_id", "tech", "mcc", "mnc", "cells", "range_m", "samples",
+                     "cells_keys", "source_row"]
         )
         s_lon = s_lat = np.zeros(0)
 
@@ -629,6 +643,7 @@ def _opencellid(raw: _Raw, *, allow_empty: bool) -> gpd.GeoDataFrame:
         "cells": sites["cells"].to_numpy(dtype=np.int64),
         "range_m": sites["range_m"].to_numpy(dtype=np.float64),
         "samples": sites["samples"].to_numpy(dtype=np.int64),
+        "cells_keys": pd.Series(sites["cells_keys"].astype(str).tolist(), dtype=str),
         "source_row": sites["source_row"].to_numpy(dtype=np.int64),
     }
     out = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(s_lon, s_lat), crs=4326)

@@ -582,6 +582,10 @@ def test_towers_opencellid_grouped_into_sites(tmp_path: Path) -> None:
     assert (t["params_source"] == "defaults:freq_mhz,eirp_dbm,height_m").all()
     assert t["eirp_dbm"].tolist() == [TOWER_DEFAULTS[x].eirp_dbm for x in t["tech"]]
     assert t["lon"].iloc[0] == pytest.approx(105.50015)
+    # each site keeps its member cells' keys, in file order (measurements match on them)
+    assert t["cells_keys"].tolist() == [
+        "452-4-1-11;452-4-1-12", "452-4-1-13", "452-4-2-21", "452-5-9-31"
+    ]
 
 
 def test_towers_real_opencellid_lesotho(shared_data: Path) -> None:
@@ -593,6 +597,9 @@ def test_towers_real_opencellid_lesotho(shared_data: Path) -> None:
     assert len(t) < 1936 and t.crs.to_epsg() == 4326
     assert t["lat"].between(-31, -28).mean() > 0.95  # a few points lie outside Lesotho
     assert (t["height_m"] == 30.0).all()
+    keys = t["cells_keys"].str.split(";")
+    assert (keys.str.len() == t["cells"]).all()
+    assert keys.iloc[0][0] == "651-1-117-11201"  # the file's first GSM cell (MCC, MNC, TAC, CID)
 
 
 # --------------------------------------------------------------------------- io
