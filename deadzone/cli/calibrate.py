@@ -74,8 +74,9 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
 @click.option(
     "--censor-margin-db", type=click.FloatRange(0, 60), default=20.0, show_default=True,
     help="Leave out of the fits samples predicted within this of the receiver's "
-    "sensitivity (2G -110, 3G -120, 4G -140, 5G -156 dBm): a drive records nothing "
-    "below it, so the samples left near it are biased upward.",
+    "sensitivity (2G -110, 3G -120, 4G -140, 5G -156 dBm) or of the top of the "
+    "reporting range (-48, -25, -44, -31 dBm): a drive records nothing below the one "
+    "and the other for anything stronger, so samples near them would bias a fit.",
 )
 @click.option(
     "--village-radius-m", type=click.FloatRange(1, 10_000), default=500.0, show_default=True,

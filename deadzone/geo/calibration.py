@@ -48,7 +48,7 @@ from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.kernels.robust import huber_fit
 from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
 from deadzone.model.dem import Dem
-from deadzone.model.schema import SENSITIVITY_DBM, TECHS
+from deadzone.model.schema import SENSITIVITY_DBM, TECHS, TOP_REPORTED_DBM
 from deadzone.model.thresholds import Thresholds
 
 __all__ = [
@@ -390,7 +390,10 @@ def calibrate(
         receiver's sensitivity (:data:`deadzone.model.schema.SENSITIVITY_DBM`)
         are left out of the fits (``note`` = ``near_sensitivity``): values
         below the sensitivity are never recorded, so near it only the
-        samples that shadowing lifted remain and would bias a fit upward.
+        samples that shadowing lifted remain and would bias a fit upward;
+        likewise within it of the top of the reporting range
+        (:data:`~deadzone.model.schema.TOP_REPORTED_DBM`, ``near_top_of_range``),
+        where stronger values are all reported as the top.
     seed : int
         Seed of the block-to-fold deal.
     progress : callable, optional
@@ -435,11 +438,16 @@ def calibrate(
     note = table["note"].to_numpy().copy()
     note[(note == "") & ~use] = "no_prediction_from_another_model"
     # a drive records nothing below the receiver's sensitivity: near it the samples
-    # left are the lucky ones, and a fit there would be biased upward (censoring)
+    # left are the lucky ones, and a fit there would be biased upward (censoring);
+    # near the top of the reporting range, stronger values are all reported as the top
+    pred = table["predicted_dbm"].to_numpy()
     floor = np.array([SENSITIVITY_DBM.get(t, -np.inf) for t in tech_all]) + censor_margin_db
-    near = use & (table["predicted_dbm"].to_numpy() < floor)
-    note[near] = "near_sensitivity"
-    use &= ~near
+    top = np.array([TOP_REPORTED_DBM.get(t, np.inf) for t in tech_all]) - censor_margin_db
+    low = use & (pred < floor)
+    high = use & (pred > top)
+    note[low] = "near_sensitivity"
+    note[high] = "near_top_of_range"
+    use &= ~(low | high)
     table["use"] = use
     table["note"] = note
     n_use = int(use.sum())

@@ -155,6 +155,12 @@ _READ_BYTES = 2**21
 WINDOW_WORK_BYTES = _CHUNK_CELLS * 160 + _READ_BYTES
 
 
+#: GeoTIFF tag (and its value) of a land-cover raster whose class values are
+#: P.2108 category codes (:data:`CATEGORIES` order), read without a mapping.
+P2108_CLASSES_TAG = "DEADZONE_CLASSES"
+P2108_CLASSES = "ITU-R P.2108-1 categories"
+
+
 def category_codes(mapping: Mapping[int, str] | None) -> dict[int, int]:
     """Land-cover class value -> P.2108 category code (index into :data:`CATEGORIES`).
 
@@ -245,6 +251,8 @@ def landcover_window(
     """
     from rasterio.windows import Window
 
+    if mapping is None and src.tags().get(P2108_CLASSES_TAG) == P2108_CLASSES:
+        mapping = {i: c.name for i, c in enumerate(CATEGORIES)}  # deadzone's own classes
     table = category_codes(mapping)
     shape = (int(dem.shape[0]), int(dem.shape[1]))
     if not (0 <= row0 and 0 <= col0 and rows > 0 and cols > 0

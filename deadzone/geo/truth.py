@@ -63,8 +63,9 @@ import pandas as pd
 import shapely
 from scipy import ndimage
 
+from deadzone.data.io import atomic_path
 from deadzone.errors import ParameterError
-from deadzone.geo.clutter import CATEGORIES
+from deadzone.geo.clutter import CATEGORIES, P2108_CLASSES, P2108_CLASSES_TAG
 from deadzone.geo.coverage import (
     EngineParams,
     TowerGrid,
@@ -76,7 +77,13 @@ from deadzone.kernels.fields import cosine_sum, exponential_modes
 from deadzone.kernels.paths import fold_pairs
 from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
-from deadzone.model.schema import MEASUREMENT_COLUMNS, METRICS, SENSITIVITY_DBM, TECHS
+from deadzone.model.schema import (
+    MEASUREMENT_COLUMNS,
+    METRICS,
+    SENSITIVITY_DBM,
+    TECHS,
+    TOP_REPORTED_DBM,
+)
 from deadzone.model.thresholds import Thresholds, coverage_class
 
 __all__ = [
@@ -200,8 +207,10 @@ def demo_landcover(scenario: Scenario, *, seed: int = 0) -> npt.NDArray[np.uint8
 def write_landcover(path: str | Path, landcover: npt.NDArray[np.uint8], dem: Dem) -> Path:
     """Write category codes on ``dem``'s grid as a GeoTIFF (uint8, nodata 0).
 
-    :func:`deadzone.geo.clutter.load_landcover` ``(path, dem,
-    mapping=P2108_MAPPING)`` reads the same array back, cell for cell.
+    The file is tagged as holding P.2108 category codes
+    (:data:`deadzone.geo.clutter.P2108_CLASSES_TAG`), so
+    :func:`deadzone.geo.clutter.load_landcover` (and ``--landcover``) read
+    the same array back, cell for cell, without a mapping.
     """
     import rasterio
 
@@ -213,10 +222,13 @@ def write_landcover(path: str | Path, landcover: npt.NDArray[np.uint8], dem: Dem
                              f"(0..{len(CATEGORIES) - 1})")
     p = Path(path)
     rows, cols = dem.shape
-    with rasterio.open(p, "w", driver="GTiff", width=cols, height=rows, count=1,
-                       dtype="uint8", crs=dem.crs, transform=dem.transform, nodata=0,
-                       tiled=True, blockxsize=256, blockysize=256, compress="deflate") as dst:
+    with atomic_path(p) as tmp, rasterio.open(
+        tmp, "w", driver="GTiff", width=cols, height=rows, count=1, dtype="uint8",
+        crs=dem.crs, transform=dem.transform, nodata=0, tiled=True, blockxsize=256,
+        blockysize=256, compress="deflate",
+    ) as dst:
         dst.write(lc.astype(np.uint8), 1)
+        dst.update_tags(**{P2108_CLASSES_TAG: P2108_CLASSES})
     return p
 
 
@@ -693,6 +705,8 @@ class SyntheticTruth:
             if self.noise_db > 0.0:
                 v = v + noise_rng.normal(0.0, self.noise_db, v.size)
             v = np.round(v / QUANTUM_DB) * QUANTUM_DB
+            # a phone reports the top of the range for anything stronger
+            v = np.minimum(v, np.array([TOP_REPORTED_DBM[t] for t in use])[c])
             got.append((p + i, c, np.concatenate(tower)[order], v, tr.shadowing_db[p],
                         tr.category[p]))
             n_rows += v.size

@@ -30,6 +30,7 @@ __all__ = [
     "METRICS",
     "SENSITIVITY_DBM",
     "TECHS",
+    "TOP_REPORTED_DBM",
     "TowerDefaults",
     "TOWER_DEFAULTS",
     "TOWER_COLUMNS",
@@ -60,6 +61,10 @@ METRICS: dict[str, str] = {"2G": "rxlev", "3G": "rscp", "4G": "rsrp", "5G": "ss_
 #: TS 38.133 SS-RSRP_0 (< -156).  A true value below it is not measured ("no
 #: service"), so samples predicted near it are a censored sample.
 SENSITIVITY_DBM: dict[str, float] = {"2G": -110.0, "3G": -120.0, "4G": -140.0, "5G": -156.0}
+#: Highest reportable value per technology (dBm): RXLEV_63 (>= -48), RSCP
+#: LEV_91 (>= -25), RSRP_97 (>= -44), SS-RSRP_126 (>= -31) of the same specs;
+#: a stronger signal is reported as this.
+TOP_REPORTED_DBM: dict[str, float] = {"2G": -48.0, "3G": -25.0, "4G": -44.0, "5G": -31.0}
 
 
 @dataclass(frozen=True)

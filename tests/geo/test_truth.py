@@ -278,8 +278,14 @@ def test_measurements_are_truth_plus_noise(scenario: Scenario, truth: SyntheticT
     xy = drive.geometry.to_crs(scenario.dem.crs)
     got = truth.at(xy.x.to_numpy(), xy.y.to_numpy())
     ids = np.array(truth.grid.tower_ids)
+    from deadzone.model.schema import TOP_REPORTED_DBM
+
     for tech in ("2G", "4G"):
-        m = (drive["tech"] == tech).to_numpy()
+        top = TOP_REPORTED_DBM[tech]
+        t_all = (drive["tech"] == tech).to_numpy()
+        # a value the phone would report above the top of its range is reported as the top
+        assert (drive["measured_dbm"].to_numpy()[t_all] <= top).all()
+        m = t_all & (got.true_dbm[tech] < top - 6.0)
         err = drive["measured_dbm"].to_numpy()[m] - got.true_dbm[tech][m]
         assert abs(err.mean()) < 0.05
         assert err.std() == pytest.approx(math.sqrt(1.0 + 1.0 / 12.0), abs=0.05)
@@ -388,15 +394,17 @@ def test_a_least_squares_fit_recovers_the_offsets(scenario: Scenario,
                                                   truth: SyntheticTruth) -> None:
     """What calibration must do, in its simplest form: per-technology and
     per-class offsets by least squares on rows predicted 20 dB above the
-    sensitivity recover the truth's within 1 dB (here 0.3 dB), and the
-    residual sigma is the truth's residual_sigma_db."""
+    sensitivity and 20 dB below the top of the reporting range recover the
+    truth's within 1 dB (here 0.3 dB), and the residual sigma is the truth's
+    residual_sigma_db."""
     d = truth.drive(seed=2)  # every road once, ~515 km
     xy = d.geometry.to_crs(scenario.dem.crs)
     at = truth.at(xy.x.to_numpy(), xy.y.to_numpy())
     tech = d["tech"].to_numpy()
     pred = np.where(tech == "2G", at.predicted_dbm["2G"], at.predicted_dbm["4G"])
     off = np.where(tech == "2G", -4.0, 3.0)
-    far = pred + off >= np.where(tech == "2G", -110.0, -140.0) + 20.0
+    far = ((pred + off >= np.where(tech == "2G", -110.0, -140.0) + 20.0)
+           & (pred + off <= np.where(tech == "2G", -48.0, -44.0) - 20.0))  # both ends clip
     r = d["measured_dbm"].to_numpy() - pred
     classes = ["suburban", "urban-trees-forest"]
     x = np.column_stack([tech == "2G", tech == "4G",
