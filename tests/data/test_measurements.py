@@ -288,6 +288,15 @@ def test_gnettrack_log(tmp_path: Path) -> None:
     assert len(warned) == 2
 
 
+def test_opencellid_columns_in_a_geopackage(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame({"mcc": [452], "mnc": [4], "lac": [7], "cellid": [9], "signal": [45],
+                            "act": ["LTE"]}, geometry=[shapely.Point(105.5, 21.0)], crs=4326)
+    gdf.to_file(tmp_path / "ocid.gpkg", engine="pyogrio")
+    m, _ = _load(tmp_path / "ocid.gpkg")
+    assert m.attrs["format"] == "opencellid" and m["cell"].iloc[0] == "452-4-7-9"
+    assert m["measured_dbm"].iloc[0] == 45 - 140 and m["lon"].iloc[0] == 105.5
+
+
 def test_gnettrack_comma_separated(tmp_path: Path) -> None:
     m, _ = _load(_csv(tmp_path / "log.csv", _gnt([("4G", "LTE", "-95", "")], sep=",")))
     assert m.attrs["format"] == "gnettrack" and m["measured_dbm"].iloc[0] == -95.0
