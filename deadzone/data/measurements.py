@@ -43,27 +43,12 @@ from deadzone.data._tables import (
 from deadzone.data._vectors import _attrs, _check_unique, _geometry, _Raw, _read_raw
 from deadzone.data.io import atomic_path
 from deadzone.errors import ParameterError, SchemaError
-from deadzone.model.schema import TECHS
+from deadzone.model.schema import MEASUREMENT_COLUMNS, METRICS, TECHS
 
 logger = logging.getLogger(__name__)
 
 #: Formats :func:`load_measurements` detects and :func:`write_measurements` writes.
 FORMATS: tuple[str, ...] = ("generic", "opencellid", "gnettrack")
-
-#: Columns of the canonical measurements table (besides ``geometry``), in order.
-MEASUREMENT_COLUMNS: tuple[str, ...] = (
-    "sample_id",
-    "lon",
-    "lat",
-    "tech",
-    "measured_dbm",
-    "metric",
-    "cell",
-    "tower_id",
-    "measured_at",
-    "qc",
-    "source_row",
-)
 
 #: ``qc`` values: ``"ok"`` or why a sample must not be used in a fit.  A sample
 #: failing several checks gets the first reason of this order.
@@ -77,7 +62,7 @@ QC_REASONS: tuple[str, ...] = (
 )
 
 #: The audit metric of each technology: the quantity ``measured_dbm`` holds.
-TECH_METRIC: dict[str, str] = {"2G": "rxlev", "3G": "rscp", "4G": "rsrp", "5G": "ss_rsrp"}
+TECH_METRIC: dict[str, str] = METRICS
 
 #: Plausible measured values (dBm, inclusive) per metric; a value outside is
 #: flagged ``qc="impossible_value"``.  Each range is the 3GPP reporting range
