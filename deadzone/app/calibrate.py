@@ -20,12 +20,13 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from deadzone import __version__
 from deadzone.data.io import atomic_path, write_summary_last
 from deadzone.data.loaders import file_checksum
-from deadzone.errors import DataLoadError, ParameterError
+from deadzone.errors import DataLoadError, OutputExistsError, ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.calibration import (
     FITS,
@@ -43,6 +44,9 @@ from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "CALIBRATE_FILES",
+    "DEMO_TRUTH",
+    "demo_measurements",
+    "write_demo_measurements",
     "CALIBRATION_FORMAT",
     "load_calibration",
     "read_calibration",
@@ -187,6 +191,71 @@ def read_calibration(path: str | Path) -> dict[str, Any]:
         raise DataLoadError(f"{p}: not a deadzone calibration file (format is not "
                             f"{CALIBRATION_FORMAT!r}); make one with 'deadzone calibrate'")
     return doc
+
+
+#: The known truth behind the demo's measurements (``deadzone demo`` writes them to
+#: ``inputs/measurements.csv``; ``deadzone calibrate --demo`` makes them again):
+#: ITM with the demo's engine defaults and P.2108 clutter loss on the demo land
+#: cover, plus these offsets (dB), shadowing of 7 dB decorrelating over 75 m and
+#: 1 dB receiver noise; one drive over every road at 25 m.
+DEMO_TRUTH: dict[str, Any] = {
+    "model": "itm",
+    "offsets_db": {"2G": -3.0, "4G": -6.0},
+    "clutter_offsets_db": {"suburban": -2.0, "urban-trees-forest": -5.0},
+    "sigma_db": 7.0,
+    "decorrelation_m": 75.0,
+    "noise_db": 1.0,
+    "spacing_m": 25.0,
+}
+
+
+def demo_measurements(scenario: Scenario, *, seed: int = 0
+                      ) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.uint8]]:
+    """The demo province's drive test and land cover (:data:`DEMO_TRUTH`).
+
+    Returns
+    -------
+    samples : GeoDataFrame
+        The measurement table (:data:`deadzone.model.schema.MEASUREMENT_COLUMNS`),
+        with the truth's parameters in ``attrs["truth"]``.
+    landcover : uint8[rows, cols]
+        P.2108 category codes on the demo's DEM.
+    """
+    from deadzone.geo.truth import SyntheticTruth, demo_landcover
+
+    t = DEMO_TRUTH
+    lc = demo_landcover(scenario, seed=seed)
+    truth = SyntheticTruth(
+        scenario, params=EngineParams(model=t["model"]), offsets_db=t["offsets_db"],
+        clutter_offsets_db=t["clutter_offsets_db"], sigma_db=t["sigma_db"],
+        decorrelation_m=t["decorrelation_m"], noise_db=t["noise_db"], landcover=lc,
+        clutter_loss=True, seed=seed,
+    )
+    return truth.drive(spacing_m=t["spacing_m"], seed=seed), lc
+
+
+def write_demo_measurements(scenario: Scenario, folder: Path, *, seed: int = 0,
+                            overwrite: bool = False) -> list[Path]:
+    """Write the demo's ``measurements.csv`` and ``landcover.tif`` into ``folder``.
+
+    Raises
+    ------
+    OutputExistsError
+        A file exists and ``overwrite`` is false.
+    """
+    from deadzone.data.loaders import write_measurements
+    from deadzone.geo.truth import write_landcover
+
+    paths = [folder / "measurements.csv", folder / "landcover.tif"]
+    clash = [p for p in paths if p.exists()]
+    if clash and not overwrite:
+        raise OutputExistsError(f"{clash[0]} already exists; pass --overwrite or choose "
+                                "another --out folder")
+    samples, lc = demo_measurements(scenario, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_measurements(samples, paths[0], format="generic")
+    write_landcover(paths[1], lc, scenario.dem)
+    return paths
 
 
 def load_calibration(path: str | Path) -> Calibration:

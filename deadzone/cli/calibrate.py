@@ -49,6 +49,11 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
               help="DEM (instead of --scenario; with --towers).")
 @click.option("--towers", "towers_path", type=_FILE, default=None,
               help="Towers file (instead of --scenario; with --dem).")
+@click.option("--demo", is_flag=True,
+              help="Run on the demo province and its drive test (made from the ITM "
+              "prediction plus known offsets, shadowing and noise; see DEMO_TRUTH), with "
+              "its land cover; no other input.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Demo seed (--demo).")
 @click.option("--tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default=None,
               help="Technology of samples whose file has no technology column.")
 @click.option(
@@ -91,6 +96,8 @@ def calibrate_cmd(
     scenario_dir: Path | None,
     dem_path: Path | None,
     towers_path: Path | None,
+    demo: bool,
+    seed: int,
     tech: str | None,
     models: str | None,
     fits: str,
@@ -121,6 +128,7 @@ def calibrate_cmd(
 
     \b
     Example:
+      deadzone calibrate --demo --out cal_out
       deadzone calibrate --measurements drive.csv --scenario audit_out --out cal_out
       deadzone calibrate --measurements cells.csv --dem dem.tif --towers towers.csv \\
           --model itm --landcover worldcover.tif --out cal_out
@@ -132,16 +140,30 @@ def calibrate_cmd(
     from deadzone.kernels.coverage import MODELS
     from deadzone.maps.calibration_report import write_calibration_report
 
-    if measurements_path is None:
-        raise ParameterError("give --measurements FILE (drive test, OpenCelliD measurements or "
-                             "a G-NetTrack log)")
     model_list = _names(models, tuple(MODELS), "--models") if models else None
     fit_list = _names(fits, FITS, "--fits")
-    check_output_dir(out_dir, CALIBRATE_FILES, overwrite=overwrite)
-    scenario, dem, towers, samples = _inputs(scenario_dir, dem_path, towers_path,
-                                             measurements_path, tech=tech,
-                                             radius_km=engine.params.radius_km)
-    clutter = None if landcover_path is None else load_landcover(landcover_path, dem)
+    if demo:
+        if measurements_path or scenario_dir or dem_path or towers_path:
+            raise ParameterError("--demo brings its own inputs: drop --measurements, "
+                                 "--scenario, --dem and --towers")
+        check_output_dir(out_dir, CALIBRATE_FILES, overwrite=overwrite)
+        from deadzone.app.calibrate import demo_measurements
+        from deadzone.data.demo import demo_scenario
+
+        scenario = demo_scenario(seed=seed)
+        dem, towers = scenario.dem, scenario.towers
+        samples, clutter = demo_measurements(scenario, seed=seed)
+        if landcover_path is not None:
+            clutter = load_landcover(landcover_path, dem)
+    else:
+        if measurements_path is None:
+            raise ParameterError("give --measurements FILE (drive test, OpenCelliD "
+                                 "measurements or a G-NetTrack log), or --demo")
+        check_output_dir(out_dir, CALIBRATE_FILES, overwrite=overwrite)
+        scenario, dem, towers, samples = _inputs(scenario_dir, dem_path, towers_path,
+                                                 measurements_path, tech=tech,
+                                                 radius_km=engine.params.radius_km)
+        clutter = None if landcover_path is None else load_landcover(landcover_path, dem)
     n_models = len(dict.fromkeys([engine.params.model,
                                   *(model_list if model_list else DEFAULT_MODELS)]))
     with progress_bar(coverage_label("predicting samples (models)", sweep=False),
@@ -158,12 +180,12 @@ def calibrate_cmd(
     if quiet:
         return
     m = summary["measurements"]
-    click.echo(f"deadzone calibrate: {measurements_path}")
+    click.echo(f"deadzone calibrate: {measurements_path or f'demo drive test (seed {seed})'}")
     click.echo(f"  samples: {m['n_samples']:,}, used {m['n_used']:,}"
                + "".join(f"; {k}: {v:,}" for k, v in summary["not_used"].items()))
     click.echo(f"  uncalibrated {summary['configured_model']}: RMSE "
-               f"{summary['uncalibrated_rmse_db']} dB, mean error "
-               f"{summary['uncalibrated_mean_db']} dB (measured - predicted)")
+               f"{_db(summary['uncalibrated_rmse_db'])} dB, mean error "
+               f"{_db(summary['uncalibrated_mean_db'], sign=True)} dB (measured - predicted)")
     click.echo(f"  {summary['result']}")
     cal = summary["calibration"]
     if cal is not None:
@@ -174,6 +196,12 @@ def calibrate_cmd(
                    f"{cal['sigma_db']:.1f} dB")
         click.echo(f"  apply: deadzone audit ... --calibration {out_dir / 'calibration.json'}")
     click.echo(f"outputs: {out_dir}/ ({', '.join(CALIBRATE_FILES)})")
+
+
+def _db(v: float | None, *, sign: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:+.2f}" if sign else f"{v:.2f}"
 
 
 def _inputs(scenario_dir: Path | None, dem_path: Path | None, towers_path: Path | None,

@@ -46,12 +46,17 @@ def demo_cmd(
     The demo is a deterministic, offline, ~60 x 60 km mountainous province at
     30 m (communes, ~800 villages, ~40 towers, roads, fiber nodes).  Its inputs
     are written to OUT/inputs/ (dem.tif, *.gpkg, *.csv) so you can edit them
-    and re-run with `deadzone audit`.
+    and re-run with `deadzone audit`, with a drive test along its roads
+    (inputs/measurements.csv, made from the ITM prediction plus known offsets
+    and shadowing) and its land cover (inputs/landcover.tif) for
+    `deadzone calibrate --measurements OUT/inputs/measurements.csv --scenario OUT
+    --landcover OUT/inputs/landcover.tif`.
 
     Writes OUT/villages.gpkg, villages.csv, communes.csv, districts.csv (the demo
     groups its communes into 6 districts), provinces.csv,
     summary.json, coverage.tif, best_server.tif and map.html.
     """
+    from deadzone.app.calibrate import write_demo_measurements
     from deadzone.cli.audit import echo_district_outputs
     from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
@@ -59,6 +64,8 @@ def demo_cmd(
     check_audit_out(out_dir, overwrite=overwrite)
     scenario = demo_scenario(seed=seed)
     write_scenario(scenario, out_dir / "inputs", overwrite=overwrite)
+    # a drive test with a known truth, for `deadzone calibrate` (see DEMO_TRUTH)
+    write_demo_measurements(scenario, out_dir / "inputs", seed=seed, overwrite=overwrite)
     result = run_audit_and_write(
         scenario,
         out_dir,

@@ -75,6 +75,10 @@ DEFAULT_MODELS: tuple[str, ...] = ("itm", "p526", "knife", "cost231")
 #: Cross-validated RMSE a candidate must gain over a simpler one to be chosen (dB).
 MIN_GAIN_DB = 0.05
 
+#: Fewest fitted samples for a clutter class of its own offset (fewer: the
+#: class is fitted with the reference class).
+MIN_CLASS_SAMPLES = 100
+
 #: Distance bands of the error tables (km).
 DISTANCE_BANDS_KM: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
 
@@ -236,7 +240,7 @@ def _design(
     if "clutter" in fit:
         for c in classes:
             col = (clutter == c).astype(np.float64)
-            if col.any():
+            if col.sum() >= MIN_CLASS_SAMPLES:  # fewer: the class takes the reference's
                 cols.append(col)
                 names.append(("clutter", c))
     return np.column_stack(cols), names

@@ -42,10 +42,14 @@ def _uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _density(ax: Any, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
+def _density(ax: Any, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], *,
+             log_x: bool = False) -> None:
     """Points, or hexagonal bins of counts when there are many."""
+    if log_x:
+        ax.set_xscale("log")
     if len(x) > 3000:
-        hb = ax.hexbin(x, y, gridsize=60, mincnt=1, bins="log", cmap="viridis")
+        hb = ax.hexbin(x, y, gridsize=(60, 30), mincnt=1, bins="log", cmap="viridis",
+                       xscale="log" if log_x else "linear")
         ax.figure.colorbar(hb, ax=ax, label="samples (log)")
     else:
         ax.scatter(x, y, s=6, alpha=0.5, color="#2b83ba", edgecolors="none")
@@ -92,8 +96,7 @@ def calibration_figures(samples: pd.DataFrame, *, calibrated: bool) -> dict[str,
     ax = fig.add_subplot()
     d_km = np.maximum(s["distance_m"].to_numpy(dtype=np.float64), 1.0) / 1000.0
     r = res if res_c is None else res_c
-    _density(ax, d_km, r)
-    ax.set_xscale("log")
+    _density(ax, d_km, r, log_x=True)
     edges = np.logspace(np.log10(d_km.min()), np.log10(d_km.max() * 1.0001), 13)
     which = np.digitize(d_km, edges) - 1
     mids, means = [], []
@@ -144,7 +147,7 @@ def calibration_figures(samples: pd.DataFrame, *, calibrated: bool) -> dict[str,
     sc = ax.scatter(s["x_m"] / 1000.0, s["y_m"] / 1000.0, c=r, s=5, cmap="RdBu",
                     vmin=-lim, vmax=lim, edgecolors="none")
     fig.colorbar(sc, ax=ax, label=("calibrated " if res_c is not None else "")
-                 + "residual (dB): red = measured below predicted")
+                 + "residual (dB); red: measured lower")
     ax.set_aspect("equal")
     ax.set_xlabel("x (km, DEM CRS)")
     ax.set_ylabel("y (km, DEM CRS)")
