@@ -527,8 +527,8 @@ def _assemble(
             )
             raise SchemaError(
                 f"{p}: field 'tech': no technology column in this {where} (looked for "
-                f"{_tech_candidates(fmt)}); pass tech= ('2G', '3G', '4G' or '5G') to give "
-                "every sample one, or add a tech column" + hint
+                f"{_tech_candidates(fmt)}); pass tech= ('2G', '3G', '4G' or '5G'; CLI "
+                "--tech) to give every sample one, or add a tech column" + hint
             )
         out: list[str] = []
         for i, v in enumerate(parsed.tech_raw):

@@ -203,6 +203,22 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             "not covered by reason: "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items()))
         )
+    params = s.get("parameters") or {}
+    cal = params.get("calibration")
+    thr = params.get("thresholds") or {}
+    if thr.get("confidence_pct"):
+        sigma = (cal or {}).get("sigma_db")
+        lines.append(
+            f"statuses at {thr['confidence_pct']:g}% confidence: thresholds raised "
+            f"{thr.get('confidence_margin_db', 0.0):.1f} dB (z x the calibration's sigma "
+            f"{sigma:.1f} dB); p_covered per village" if sigma else
+            f"statuses at {thr['confidence_pct']:g}% confidence"
+        )
+    elif cal:
+        lines.append(
+            f"statuses from the calibrated median prediction ({cal.get('model')}, "
+            f"{cal.get('fit')}); --confidence PCT gives them at that probability"
+        )
     return lines
 
 
