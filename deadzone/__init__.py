@@ -11,7 +11,9 @@ Top level (imported on first use): ``audit`` / ``AuditResult`` (village
 statuses, roll-ups), ``compute_coverage`` (alias ``coverage``) /
 ``CoverageResult`` (area rasters), ``Thresholds``, ``Dem``, ``Scenario``,
 ``demo_scenario``, ``load_dem``, ``load_villages``, ``load_communes``,
-``load_towers``, ``load_measurements``, ``write_audit``, ``optimize`` (new sites for a budget),
+``load_towers``, ``load_measurements``, ``write_audit``, ``optimize`` (new
+sites for a budget), ``calibrate`` / ``Calibration`` (predictions against
+measurements; ``EngineParams(calibration=...)`` applies one), ``EngineParams``,
 ``plan_fiber`` and ``Session`` (what-if edits).  The command line is
 ``deadzone`` (``deadzone --help``).
 
@@ -46,6 +48,9 @@ _LAZY = {
     "optimize": "deadzone.geo.placement",
     "plan_fiber": "deadzone.geo.fiber",
     "Session": "deadzone.geo.whatif",
+    "calibrate": "deadzone.geo.calibration",
+    "Calibration": "deadzone.model.calibration",
+    "EngineParams": "deadzone.geo.coverage",
 }
 
 __all__ = ["__version__", *_LAZY]
