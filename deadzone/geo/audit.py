@@ -34,6 +34,7 @@ from deadzone.geo.coverage import (
     coverage_parameters,
     engine_params,
     towers_on_grid,
+    warn_calibration_without_landcover,
     warn_towers_outside,
 )
 from deadzone.geo.paths import VillageSignals, fractional_rc, village_points, village_signals
@@ -374,6 +375,8 @@ def audit(
             clutter=clutter,
         )
     dem = scenario.dem
+    if cov is None:  # (compute_coverage said it when it ran)
+        warn_calibration_without_landcover(params, clutter, stacklevel=2)
     if cov is not None:
         grid = cov.grid
     else:

@@ -53,6 +53,7 @@ __all__ = [
     "site_reach",
     "site_window",
     "towers_on_grid",
+    "warn_calibration_without_landcover",
     "warn_towers_outside",
 ]
 
@@ -535,6 +536,18 @@ def _calibrate_window(win: npt.NDArray[np.float32], r0: int, c0: int, site: Radi
     win += corr.astype(np.float32)  # NaN (not computed) stays NaN
 
 
+def warn_calibration_without_landcover(params: EngineParams, clutter: object,
+                                       *, stacklevel: int = 2) -> None:
+    """Say when a calibration's per-class offsets cannot apply (no land cover)."""
+    cal = params.calibration
+    if cal is not None and cal.clutter_offsets_db and clutter is None:
+        warnings.warn(
+            f"the calibration has offsets per land-cover class "
+            f"({', '.join(sorted(cal.clutter_offsets_db))}) but no land cover was given "
+            f"(--landcover): every place is taken as {cal.clutter_reference or 'the reference'}",
+            DeadzoneWarning, stacklevel=stacklevel + 1)
+
+
 def coverage_parameters(
     *,
     model: str,
@@ -635,6 +648,7 @@ def compute_coverage(
     model, radius_km, rx_height_m = engine.model, engine.radius_km, engine.rx_height_m
     k_factor, floor_dbm, itm = engine.k_factor, engine.floor_dbm, engine.itm
     calibration = engine.calibration
+    warn_calibration_without_landcover(engine, clutter, stacklevel=3)
     thr = thresholds or Thresholds()
     grid = towers_on_grid(towers, dem)
     warn_towers_outside(grid, source=str(towers.attrs.get("source", "")), bounds=dem.bounds,

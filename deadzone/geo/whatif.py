@@ -47,6 +47,7 @@ from deadzone.geo.coverage import (
     coverage_parameters,
     engine_params,
     towers_on_grid,
+    warn_calibration_without_landcover,
 )
 from deadzone.geo.footprint import (
     Footprint,
@@ -215,6 +216,7 @@ class Session:
         self.params = engine_params(params, model=model, radius_km=radius_km,
                                     rx_height_m=rx_height_m, k_factor=k_factor,
                                     floor_dbm=floor_dbm, itm=itm)
+        warn_calibration_without_landcover(self.params, None)  # sessions have no land cover
         self.thresholds = thresholds or Thresholds()
         self.scenario = scenario
         self.n_threads = n_threads or os.cpu_count() or 1

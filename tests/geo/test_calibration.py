@@ -252,3 +252,14 @@ def test_confidence_raises_thresholds_by_z_sigma(demo) -> None:  # noqa: ANN001
     assert (hi["status"] == "covered").sum() < (med["status"] == "covered").sum()
     # a village covered at 90% has p_covered >= 0.9
     assert (hi.loc[hi["status"] == "covered", "p_covered"] >= 0.9 - 1e-9).all()
+
+
+def test_clutter_offsets_without_land_cover_are_said(demo) -> None:  # noqa: ANN001
+    from deadzone.errors import DeadzoneWarning
+
+    c = Calibration(model="knife", fit="offset+slope+clutter", offsets_db={"4G": -3.0},
+                    clutter_offsets_db={"suburban": -4.0}, clutter_reference="open-rural",
+                    sigma_db=6.0)
+    p = EngineParams(model="knife", radius_km=10.0, calibration=c)
+    with pytest.warns(DeadzoneWarning, match="no land cover was given"):
+        audit(demo, params=p, rasters=False)
