@@ -415,9 +415,18 @@ def _is_missing_value(v: Any) -> bool:
 
 
 def _missing_mask(series: pd.Series) -> npt.NDArray[np.bool_]:
+    """:func:`_is_missing_value` of every element, vectorised: None, NaN, NA and
+    NaT, and text that is a missing-value token once stripped and lower-cased."""
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         return series.isna().to_numpy()
-    return np.fromiter((_is_missing_value(v) for v in series), dtype=bool, count=len(series))
+    mask = series.isna().to_numpy(dtype=bool, na_value=True).copy()
+    vals = series.to_numpy(dtype=object)
+    is_text = np.fromiter((isinstance(v, str) for v in vals), dtype=bool, count=len(vals))
+    text = is_text & ~mask
+    if text.any():
+        tokens = pd.Series(vals[text], dtype=object).str.strip().str.lower()
+        mask[text] = tokens.isin(_MISSING_TOKENS).to_numpy()
+    return mask
 
 
 def _numeric(
