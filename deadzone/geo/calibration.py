@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -46,7 +46,7 @@ from deadzone.geo.clutter import CATEGORIES
 from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
 from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.kernels.robust import huber_fit
-from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
+from deadzone.model.calibration import MIN_DISTANCE_M, Calibration, band_of
 from deadzone.model.dem import Dem
 from deadzone.model.schema import SENSITIVITY_DBM, TECHS, TOP_REPORTED_DBM
 from deadzone.model.thresholds import Thresholds
@@ -120,7 +120,8 @@ def predict_samples(
     DataFrame
         One row per sample, in order: ``x_m``, ``y_m`` (DEM CRS), ``server``
         (``"serving"``: the file's serving tower; ``"best"``: the best server
-        of the technology; ``""``: none), ``predicted_tower_id``,
+        of the technology; ``""``: none), ``predicted_tower_id``, ``band``
+        (its ``"<tech>-<MHz>"``),
         ``distance_m``, ``clutter`` (category name, ``""`` without land
         cover), ``predicted_dbm`` (NaN where none), ``use`` (bool) and
         ``note`` (why a sample is not used: its ``qc`` flag,
@@ -196,6 +197,8 @@ def predict_samples(
     distance = np.full(n, np.nan)
     distance[has] = np.hypot(grid.x_m[server[has]] - x[has], grid.y_m[server[has]] - y[has])
     ids = np.asarray(grid.tower_ids, dtype=object)
+    bands = np.array([band_of(t, st.freq_mhz) if st is not None else ""
+                      for t, st in zip(grid.techs, grid.sites, strict=True)] or [""], dtype=object)
     names = np.array([c.name for c in CATEGORIES], dtype=object)
     clut = np.full(n, "", dtype=object)
     if clutter is not None:
@@ -206,6 +209,7 @@ def predict_samples(
             "y_m": y,
             "server": kind,
             "predicted_tower_id": np.where(has, ids[np.maximum(server, 0)], None),
+            "band": np.where(has, bands[np.maximum(server, 0)], ""),
             "distance_m": distance,
             "clutter": clut,
             "predicted_dbm": predicted,
@@ -472,8 +476,9 @@ def calibrate(
         return CalibrationResult(table, pd.DataFrame(), None, None, baseline, reason, k,
                                  block_km, preds)
 
-    tech_names = [t for t in TECHS if (tech_all[use] == t).any()]
-    tech = pd.Categorical(tech_all[use], categories=tech_names).codes.astype(np.int64)
+    group = _groups(tech_all[use], table["band"].to_numpy().astype(object)[use])
+    tech_names = sorted(set(group.tolist()), key=_group_order)
+    tech = pd.Categorical(group, categories=tech_names).codes.astype(np.int64)
     clut_obj = base["clutter"].to_numpy().astype(object)[use]
     clut, clut_uniq = pd.factorize(clut_obj, sort=True)
     clutter_names = [str(c) for c in clut_uniq]
@@ -493,7 +498,9 @@ def calibrate(
                          resid[~test], reference)
                 err[test] = resid[test] - _correction(c, tech[test], tech_names, logd[test],
                                                       clut[test], clutter_names)
-            full = _fit(f, m, tech, tech_names, logd, clut, clutter_names, resid, reference)
+            full = _with_tech_means(
+                _fit(f, m, tech, tech_names, logd, clut, clutter_names, resid, reference), tech,
+                tech_names)
             fitted[(m, f)] = full
             rows.append({"model": m, "fit": f, "n": n_use, "cv_rmse_db": _rms(err),
                          "cv_mean_db": float(np.mean(err)), "cv_sd_db": float(np.std(err)),
@@ -517,7 +524,8 @@ def calibrate(
                   f"{params.model} ({k} folds of {block_km:g} km blocks, {n_use:,} samples)")
         p = preds[chosen.model]
         cal = p["predicted_dbm"].to_numpy() + chosen.correction_db(
-            tech_all, p["distance_m"].to_numpy(), p["clutter"].to_numpy()
+            tech_all, p["distance_m"].to_numpy(), p["clutter"].to_numpy(),
+            p["band"].to_numpy()
         )
         ok = p["use"].to_numpy()
         table["calibrated_dbm"] = np.where(ok, cal, np.nan)
@@ -533,6 +541,45 @@ def _correction(c: Calibration, tech: npt.NDArray[np.int64], tech_names: Sequenc
     slope = np.array([c.slopes_db_per_decade.get(t, 0.0) for t in tech_names] or [0.0])
     cl = np.array([c.clutter_offsets_db.get(n, 0.0) for n in clutter_names] or [0.0])
     return off[tech] + slope[tech] * logd + cl[clutter]
+
+
+def _groups(tech: npt.NDArray[np.object_], band: npt.NDArray[np.object_]
+            ) -> npt.NDArray[np.object_]:
+    """The key each sample is fitted under: its technology, or its band
+    (``"4G-1800"``) when its technology's samples come from towers of two or
+    more bands with :data:`MIN_CLASS_SAMPLES` each (rarer bands keep the
+    technology's key)."""
+    out = tech.copy()
+    for t in np.unique(tech):
+        sel = tech == t
+        names, counts = np.unique(band[sel], return_counts=True)
+        big = [n for n, k in zip(names, counts, strict=True) if n and k >= MIN_CLASS_SAMPLES]
+        if len(big) >= 2:
+            out[sel & np.isin(band, big)] = band[sel & np.isin(band, big)]
+    return out
+
+
+def _group_order(key: str) -> tuple[int, float]:
+    tech, _, mhz = key.partition("-")
+    return (TECHS.index(tech) if tech in TECHS else len(TECHS), float(mhz or 0))
+
+
+def _with_tech_means(c: Calibration, group: npt.NDArray[np.int64],
+                     names: Sequence[str]) -> Calibration:
+    """A band-split technology also gets a technology key: the samples-weighted
+    mean of its bands' offsets and slopes (for towers of a band not calibrated)."""
+    counts = np.bincount(group, minlength=len(names))
+    offsets, slopes = dict(c.offsets_db), dict(c.slopes_db_per_decade)
+    for tech in {n.split("-")[0] for n in names if "-" in n}:
+        if tech in offsets:
+            continue
+        idx = [i for i, n in enumerate(names) if n.startswith(tech + "-")]
+        w = counts[idx] / max(int(counts[idx].sum()), 1)
+        for table in (offsets, slopes):
+            vals = [table.get(names[i]) for i in idx]
+            if all(v is not None for v in vals):
+                table[tech] = float(np.dot(w, vals))
+    return replace(c, offsets_db=offsets, slopes_db_per_decade=slopes)
 
 
 def _rms(e: F64) -> float:

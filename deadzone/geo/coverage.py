@@ -31,7 +31,7 @@ from deadzone.kernels.coverage import (
     tower_window,
 )
 from deadzone.kernels.itm import ItmSettings
-from deadzone.model.calibration import Calibration
+from deadzone.model.calibration import Calibration, band_of
 from deadzone.model.defaults import (
     DEFAULT_FLOOR_DBM,
     DEFAULT_MODEL,
@@ -532,7 +532,9 @@ def _calibrate_window(win: npt.NDArray[np.float32], r0: int, c0: int, site: Radi
         cc = np.clip(np.arange(c0, c0 + w), 0, clutter.shape[1] - 1)
         table = np.array([c.name for c in CATEGORIES], dtype=object)
         names = table[clutter[rr[:, None], cc[None, :]]]
-    corr = calibration.correction_db(np.full(dist.shape, tech, dtype=object), dist, names)
+    corr = calibration.correction_db(np.full(dist.shape, tech, dtype=object), dist, names,
+                                     np.full(dist.shape, band_of(tech, site.freq_mhz),
+                                             dtype=object))
     win += corr.astype(np.float32)  # NaN (not computed) stays NaN
 
 

@@ -13,12 +13,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Calibration", "MIN_DISTANCE_M"]
+__all__ = ["Calibration", "MIN_DISTANCE_M", "band_of"]
 
 F64 = npt.NDArray[np.float64]
 
 #: Distances below this are taken at it in the log-distance term (m).
 MIN_DISTANCE_M = 50.0
+
+
+def band_of(tech: str, freq_mhz: float) -> str:
+    """The band key of a tower: ``"<tech>-<MHz>"``, e.g. ``"4G-1800"``."""
+    return f"{tech}-{round(freq_mhz)}"
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,12 @@ class Calibration:
     fit : str
         One of :data:`FITS`.
     offsets_db : dict of str to float
-        Added to the predicted metric per technology (dB).
+        Added to the predicted metric per technology (dB); a technology whose
+        samples came from towers of several bands has a key per band
+        (``"4G-1800"``) besides its own (the samples-weighted mean, for
+        towers of a band not calibrated).
     slopes_db_per_decade : dict of str to float
-        Added per decade of distance from 1 km, per technology
+        Added per decade of distance from 1 km, per technology or band
         (dB per log10(km)).
     clutter_offsets_db : dict of str to float
         Added per P.2108 clutter class, relative to ``clutter_reference``
@@ -62,17 +70,31 @@ class Calibration:
         tech: npt.ArrayLike,
         distance_m: npt.ArrayLike,
         clutter: npt.ArrayLike | None = None,
+        band: npt.ArrayLike | None = None,
     ) -> F64:
         """The dB added to predictions of technology ``tech`` at ``distance_m``
-        from the serving tower in clutter class ``clutter`` (names)."""
+        from the serving tower in clutter class ``clutter`` (names).
+
+        A key ``"<tech>-<MHz>"`` (e.g. ``"4G-1800"``, :func:`band_of`) holds
+        a band's own offset and slope: a prediction from a tower of that band
+        (``band``) takes it instead of its technology's.
+        """
         t = np.asarray(tech, dtype=object)
         d = np.asarray(distance_m, dtype=np.float64)
         out = np.zeros(np.broadcast(t, d).shape)
         logd = np.log10(np.maximum(d, MIN_DISTANCE_M) / 1000.0)
-        for name, v in self.offsets_db.items():
-            out += np.where(t == name, v, 0.0)
-        for name, v in self.slopes_db_per_decade.items():
-            out += np.where(t == name, v * logd, 0.0)
+        for table, scale in ((self.offsets_db, 1.0), (self.slopes_db_per_decade, logd)):
+            bands = [k for k in table if "-" in k]
+            own = np.zeros(out.shape, bool)
+            if bands and band is not None:
+                b = np.asarray(band, dtype=object)
+                for name in bands:
+                    sel = b == name
+                    own |= sel
+                    out += np.where(sel, table[name] * scale, 0.0)
+            for name, v in table.items():
+                if "-" not in name:
+                    out += np.where((t == name) & ~own, v * scale, 0.0)
         if clutter is not None and self.clutter_offsets_db:
             c = np.asarray(clutter, dtype=object)
             for name, v in self.clutter_offsets_db.items():

@@ -263,3 +263,38 @@ def test_clutter_offsets_without_land_cover_are_said(demo) -> None:  # noqa: ANN
     p = EngineParams(model="knife", radius_km=10.0, calibration=c)
     with pytest.warns(DeadzoneWarning, match="no land cover was given"):
         audit(demo, params=p, rasters=False)
+
+
+def test_offsets_per_band_when_a_technology_has_two(demo) -> None:  # noqa: ANN001
+    # half the 4G towers on 900 MHz: their samples get their own offset
+    s = demo_scenario(0)
+    towers = s.towers.copy()
+    four = np.flatnonzero((towers["tech"] == "4G").to_numpy())
+    towers.loc[towers.index[four[::2]], "freq_mhz"] = 900.0
+    s.towers = towers
+    xy = _random_xy(s.dem, 4000, seed=11)
+    smp = _samples(s.dem, xy)
+    pred = predict_samples(s.dem, s.towers, smp, params=KNIFE)
+    assert set(pred.loc[pred["use"], "band"]) == {"4G-900", "4G-1800"}
+    off = np.where(pred["band"] == "4G-900", -2.0, -8.0)
+    smp["measured_dbm"] = pred["predicted_dbm"].to_numpy() + off + np.random.default_rng(
+        3).normal(0, 4, len(smp))
+    res = calibrate(s.dem, s.towers, smp, params=KNIFE, models=["knife"], block_km=4.0,
+                    fits=["none", "offset"], censor_margin_db=0.0)
+    c = res.chosen
+    assert c is not None, res.reason
+    assert abs(c.offsets_db["4G-900"] + 2.0) < 0.5 and abs(c.offsets_db["4G-1800"] + 8.0) < 0.5
+    assert -8.0 < c.offsets_db["4G"] < -2.0  # the samples-weighted mean, for other bands
+    np.testing.assert_allclose(
+        c.correction_db(["4G", "4G", "4G"], [1e3] * 3, None, ["4G-900", "4G-1800", "4G-2100"]),
+        [c.offsets_db["4G-900"], c.offsets_db["4G-1800"], c.offsets_db["4G"]])
+    # applied on the exact paths by each village's own tower band
+    plain = audit(s, params=KNIFE, rasters=False).villages
+    cal = audit(s, params=EngineParams(model="knife", radius_km=10.0, calibration=c),
+                rasters=False).villages
+    # (the best of max_i(p_i + o_band(i)) against max_i p_i: between the two offsets,
+    # each of them where the server stays)
+    d = (cal["signal_4g_dbm"] - plain["signal_4g_dbm"]).dropna().round(6)
+    lo, hi = sorted([c.offsets_db["4G-900"], c.offsets_db["4G-1800"]])
+    assert d.between(lo - 1e-6, hi + 1e-6).all()
+    assert {round(lo, 6), round(hi, 6)} <= set(d.unique())
