@@ -5,7 +5,9 @@ The folder: ``residuals.csv`` and ``residuals.gpkg`` (every input sample
 once, in file order, with its prediction, residual and why it was not used),
 ``candidates.csv`` (each model and fit with its cross-validated error),
 ``errors.csv`` (n, mean, sd and RMSE per technology, distance band, clutter
-class and tower, before and after calibration), ``report.html`` (by a writer
+class and tower, before and after calibration), with a scenario's villages
+``villages_measured.csv``, ``confusion.csv`` and ``field_visits.csv`` (the
+villages whose measured status disagrees with the prediction), ``report.html`` (by a writer
 the caller passes) and ``calibration.json``, written last with every other
 file's SHA-256; ``deadzone audit --calibration`` reads it.
 """
@@ -62,6 +64,7 @@ CALIBRATE_FILES = (
     "errors.csv",
     "villages_measured.csv",
     "confusion.csv",
+    "field_visits.csv",
     "report.html",
     "calibration.json",
 )
@@ -148,12 +151,14 @@ def run_calibration(
         thr = thresholds or Thresholds()
         table_v, confusion = _village_check(res, scenario, params, thr, clutter,
                                             village_radius_m)
-        written += [out / "villages_measured.csv", out / "confusion.csv"]
-        _csv(table_v, written[-2])
-        _csv(confusion, written[-1])
+        written += [out / "villages_measured.csv", out / "confusion.csv",
+                    out / "field_visits.csv"]
+        _csv(table_v, written[-3])
+        _csv(confusion, written[-2])
+        _csv(_field_visits(table_v), written[-1])
         summary["villages"] = _village_summary(table_v, village_radius_m)
     else:
-        for name in ("villages_measured.csv", "confusion.csv"):
+        for name in ("villages_measured.csv", "confusion.csv", "field_visits.csv"):
             (out / name).unlink(missing_ok=True)  # an earlier run's
     if write_report is not None:
         written.append(write_report(out / "report.html", summary=summary, samples=res.samples,
@@ -291,6 +296,14 @@ def _village_check(res: CalibrationResult, scenario: Scenario, params: EnginePar
             scenario, params=cal, thresholds=thr, clutter=clutter, rasters=False
         ).villages["status"].to_numpy())
     return village_check(plain, res.samples, scenario.dem, thresholds=thr, radius_m=radius_m)
+
+
+def _field_visits(table: pd.DataFrame) -> pd.DataFrame:
+    """The villages whose measured status disagrees with the (calibrated, when
+    there is one) prediction: by commune, the most-sampled first."""
+    bad = table[table["agrees"].fillna(True).eq(False).to_numpy()]
+    return bad.sort_values(["commune_id", "n_samples", "village_id"],
+                           ascending=[True, False, True], kind="stable")
 
 
 def _village_summary(table: pd.DataFrame, radius_m: float) -> dict[str, Any]:

@@ -123,8 +123,10 @@ def calibrate_cmd(
 
     \b
     Writes: residuals.csv, residuals.gpkg (every sample once, with why it
-    was not used), candidates.csv, errors.csv, report.html, calibration.json
-    (for `deadzone audit --calibration`).
+    was not used), candidates.csv, errors.csv, with a scenario's villages
+    villages_measured.csv, confusion.csv and field_visits.csv (measured
+    against predicted status), report.html, calibration.json (for
+    `deadzone audit --calibration`).
 
     \b
     Example:

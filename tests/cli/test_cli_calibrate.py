@@ -57,6 +57,9 @@ def test_calibrate_demo_recovers_the_known_truth(cal: Path) -> None:
     v = pd.read_csv(cal / "villages_measured.csv", encoding="utf-8-sig")
     assert len(v) == 800 and v["village_id"].is_unique
     assert set(v["measured_status"]) <= {"covered", "marginal", "dead", "no_samples"}
+    fv = pd.read_csv(cal / "field_visits.csv", encoding="utf-8-sig")
+    assert sorted(fv["village_id"]) == sorted(v.loc[v["agrees"].eq(False), "village_id"])
+    assert len(fv) and (fv["measured_status"] != fv["calibrated_status"]).all()
     # the summary is written last and lists every other file with its checksum
     assert set(doc["outputs"]) == {p.name for p in cal.iterdir()} - {"calibration.json"}
     html = (cal / "report.html").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deadzone.data.demo import demo_scenario
+from deadzone.data.loaders import load_measurements, write_measurements
 from deadzone.geo.audit import audit
 from deadzone.geo.calibration import calibrate
 from deadzone.geo.coverage import EngineParams
@@ -90,3 +91,20 @@ def test_the_calibrated_audit_moves_toward_the_truth(case) -> None:  # noqa: ANN
     hit0 = float(np.mean(plain["status"].to_numpy() == t["status"].to_numpy()))
     hit1 = float(np.mean(fixed["status"].to_numpy() == t["status"].to_numpy()))
     assert hit1 >= hit0, (hit0, hit1)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("generic", "d.gpkg"), ("opencellid", "d.csv"),
+                                          ("gnettrack", "d.txt")])
+def test_every_file_format_calibrates_alike(case, tmp_path, fmt, name) -> None:  # noqa: ANN001
+    """The truth's drive written in each supported format and read back gives the
+    same calibration (OpenCelliD and G-NetTrack files name no serving tower: the
+    best server is predicted, which the truth's serving tower is)."""
+    scenario, lc, _, drive, res = case
+    back = load_measurements(write_measurements(drive, tmp_path / name, format=fmt),
+                             towers=scenario.towers)
+    assert len(back) == len(drive)
+    got = calibrate(scenario.dem, scenario.towers, back, params=ITM, models=["itm"],
+                    clutter=lc, block_km=2.0)
+    assert got.chosen is not None, got.reason
+    for tech, off in got.chosen.offsets_db.items():
+        assert abs(off - res.chosen.offsets_db[tech]) < 0.25, (fmt, tech)
