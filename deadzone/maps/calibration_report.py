@@ -239,8 +239,10 @@ def write_calibration_report(
         parts.append(
             f"<p class='note'>{vs.get('with_samples', 0):,} of {vs.get('total', 0):,} villages "
             f"have samples within {vs.get('radius_m', 0):g} m; their measured status is the "
-            "audit's rule on the median sample. Villages that disagree are listed in "
-            "villages_measured.csv (agrees = false) for a field visit.</p>")
+            "audit's rule on the median sample. Villages that disagree are listed, by "
+            "commune, in field_visits.csv. A drive records only where a phone hears a "
+            "tower: a village without service has no samples (no_samples), not "
+            "measured-dead ones.</p>")
         for label in confusion["prediction"].unique():
             t = confusion[(confusion["prediction"] == label) & (confusion["commune_id"] == "all")]
             m = t.pivot_table(index="measured", columns="predicted", values="villages",
