@@ -49,6 +49,7 @@ from deadzone.geo.coverage import (
 )
 from deadzone.geo.footprint import (
     Footprint,
+    Ranks,
     WindowStore,
     _as_objects,
     _Contrib,
@@ -56,6 +57,8 @@ from deadzone.geo.footprint import (
     _union,
     _warm_patch_kernels,
     block_peaks,
+    merge_ranked,
+    new_ranks,
     tower_footprint,
 )
 from deadzone.geo.memory import (
@@ -71,11 +74,11 @@ from deadzone.geo.village_delta import (
     _Snapshot,
     village_delta,
 )
+from deadzone.kernels.composite import RANK_GONE
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
     iter_windows,
-    merge_into,
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -119,6 +122,11 @@ _FIXED_COLUMNS = frozenset(
 MAX_TOWERS = 20_000
 #: Bytes per cell of one composite (best, server, second, count).
 _COMPOSITE_CELL_BYTES = 4 + 4 + 4 + 2
+#: Ranks a session keeps per composite cell by default, the best included
+#: (:class:`~deadzone.geo.footprint.Ranks`): an edit that takes a tower out
+#: of a cell's best two reads the new ones off the ranks, with no other
+#: tower's window, unless earlier edits there took the ranks below out.
+RANKS = 3
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,16 @@ class Session:
         does: ``bench/RESULTS.md``, "What-if session memory").
     max_towers : int, optional
         Most towers the session holds (default :data:`MAX_TOWERS`).
+    ranks : int, optional
+        Towers kept per composite cell in rank order, the best included
+        (default :data:`RANKS`; 1 keeps none beyond the composites): with
+        3, an edit that takes a tower out of a cell's best two needs no
+        other window there unless an earlier edit nearby did the same
+        (then the cell is refolded from the windows, and its ranks
+        restored).  They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes
+        per cell and composite (indices of 4 bytes past 32,000 towers),
+        counted in ``max_memory_bytes``; a budget that cannot hold them
+        but can hold the rest keeps none.
 
     Raises
     ------
@@ -210,6 +228,7 @@ class Session:
         params: EngineParams | None = None,
         max_memory_bytes: int | None = None,
         max_towers: int = MAX_TOWERS,
+        ranks: int = RANKS,
     ) -> None:
         self.params = engine_params(params, model=model, radius_km=radius_km,
                                     rx_height_m=rx_height_m, k_factor=k_factor,
@@ -248,7 +267,12 @@ class Session:
         self._x = list(grid.x_m)
         self._y = list(grid.y_m)
         self._off = list(grid.metric_offset_db)
-        self._store = WindowStore(self._window_budget(max_memory_bytes))
+        if int(ranks) < 1:
+            raise ParameterError(f"ranks was {ranks!r}; expected 1 or more")
+        self._index_dtype = np.int16 if self.max_towers <= 32_000 else np.int32
+        self._store = WindowStore(self._window_budget(max_memory_bytes, int(ranks)))
+        #: Cells refolded from the windows since the session began.
+        self._refolded = 0
         self._keys = itertools.count()
         self._slots: list[_Slot | None] = [None] * len(self._ids)
         todo = [i for i, s in enumerate(self._sites) if s is not None]
@@ -267,12 +291,13 @@ class Session:
             for t in TECHS
             if t in self._techs
         }
+        self._ranks: dict[str, Ranks] = {k: self._new_ranks() for k in ("rx", *self._by_tech)}
         for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
             self._merge(self._rx, self._by_tech, win, r0, c0, i)
             if progress is not None:
                 progress(done, len(todo))
         self._prepare_villages()
-        _warm_patch_kernels()
+        _warm_patch_kernels(self._index_dtype)
         self._shapes: gpd.GeoDataFrame | None = None
         com = scenario.communes
         if com is not None and len(com) and "commune_id" in com.columns:
@@ -341,7 +366,9 @@ class Session:
         ``windows_compressed``), ``window_bytes``, ``peak_bytes`` (every
         tower's block peaks, counted in the budget), ``window_budget_bytes``
         (None: unbounded), and since the session began
-        ``windows_recomputed`` and ``windows_decompressed``."""
+        ``windows_recomputed``, ``windows_decompressed`` and ``cells_refolded``
+        (cells whose best two an edit refolded from the windows); ``ranks``
+        (towers kept per composite cell) and ``rank_bytes``."""
         st = self._store
         return {
             "towers": len(self._ids),
@@ -352,6 +379,9 @@ class Session:
             "windows_compressed": st.n_packed,
             "windows_recomputed": st.recomputed,
             "windows_decompressed": st.unpacked,
+            "cells_refolded": self._refolded,
+            "ranks": self._rank_depth,
+            "rank_bytes": sum(r.nbytes for r in self._ranks.values()),
         }
 
     def scenario_now(self) -> Scenario:
@@ -449,8 +479,14 @@ class Session:
         for comp in (self._rx, *self._by_tech.values()):
             bs = comp.best_server
             np.subtract(bs, 1, out=bs, where=bs > i)
+        for rk in self._ranks.values():
+            # the removed tower's entries are found again by a mark, not its index
+            srv = rk.server
+            gone = srv == i
+            np.subtract(srv, 1, out=srv, where=srv > i)
+            srv[gone] = RANK_GONE
         techs_changed = self._sync_techs()
-        self._patch(old_c, {})
+        self._patch(old_c, {}, old_key=RANK_GONE)
         self._forget(old)
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
         return self._delta(before, f"remove {tower_id}", n, t0)
@@ -540,8 +576,9 @@ class Session:
             return
         tech = self._techs[i]
         off = float(self._off[i])
-        merge_into(rx, win, r0, c0, i, threshold_dbm=self.thresholds.covered(tech) + off)
-        merge_into(by_tech[tech], win, r0, c0, i, metric_offset_db=off)
+        merge_ranked(rx, self._ranks["rx"], win, r0, c0, i,
+                     threshold_dbm=self.thresholds.covered(tech) + off)
+        merge_ranked(by_tech[tech], self._ranks[tech], win, r0, c0, i, metric_offset_db=off)
 
     def _sync_techs(self) -> bool:
         """Keep one composite per technology present, in TECHS order."""
@@ -554,6 +591,7 @@ class Session:
             or new_composite(shape, threshold_dbm=self.thresholds.covered(t))
             for t in want
         }
+        self._ranks = {k: self._ranks.get(k) or self._new_ranks() for k in ("rx", *want)}
         return True
 
     def _contribs(self, i: int) -> dict[str, _Contrib]:
@@ -583,11 +621,13 @@ class Session:
             tech: _Contrib(i, *where, off, thr, load, cached, slot.peaks, plain),
         }
 
-    def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
+    def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib],
+               old_key: int | None = None) -> int:
         """Swap one tower's old contributions for its new ones in every composite.
 
         Returns the cells refolded.  Each window the refolds need is read (or
-        recomputed) once for every composite, then let go.
+        recomputed) once for every composite, then let go.  ``old_key``: the
+        old tower's index in the ranks (default its index).
         """
         keys = [k for k in ("rx", *self._by_tech) if k in old or k in new]
         if not keys:
@@ -595,7 +635,10 @@ class Session:
         everyone = [self._contribs(j) for j in range(len(self._slots))]
         comps = {k: self._rx if k == "rx" else self._by_tech[k] for k in keys}
         fold = {k: [c[k] for c in everyone if k in c] for k in keys}
-        n = _patch_composites(comps, old, new, fold, n_threads=self.n_threads)
+        ranks = {k: self._ranks[k] for k in keys}
+        n = _patch_composites(comps, old, new, fold, ranks, old_key=old_key,
+                              n_threads=self.n_threads)
+        self._refolded += n
         if self._store.budget_bytes is not None:
             release_freed_memory()  # the windows read and let go
         return n
@@ -629,18 +672,26 @@ class Session:
         self._store.put(slot.key, fp.window)
         return fp.window
 
-    def _window_budget(self, max_memory_bytes: int | None) -> int:
-        """Bytes for kept windows: the budget less the process, the composites and
-        one tower's computation; refuse a budget that leaves nothing."""
+    def _new_ranks(self) -> Ranks:
+        return new_ranks(self._dem.shape, self._rank_depth, self._index_dtype)
+
+    def _window_budget(self, max_memory_bytes: int | None, ranks: int) -> int:
+        """Bytes for kept windows: the budget less the process, the composites (with
+        ``ranks`` ranks per cell, or none if the budget cannot hold them) and one
+        tower's computation; refuse a budget that leaves nothing."""
         budget = default_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
         rows, cols = self._dem.shape
         comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
+        rank_bytes = rows * cols * Ranks.cell_bytes(ranks, self._index_dtype) * (1 + len(TECHS))
         side_r = 2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1
         side_c = 2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1
         # The uncropped window, its crop and the sweep's own arrays.
         work = 3 * 4 * min(side_r, rows) * min(side_c, cols)
         proc = process_rss_bytes()
         need = proc + comps + work
+        self._rank_depth = ranks if budget >= need + rank_bytes else 1
+        if self._rank_depth > 1:
+            need += rank_bytes
         if budget < need:
             raise ParameterError(
                 f"max memory {format_bytes(budget)} is below what this session needs before "
@@ -648,6 +699,9 @@ class Session:
                 f"scenario, {format_bytes(comps)} composites, {format_bytes(work)} computing "
                 f"a tower); the smallest budget that works is --max-memory "
                 f"{math.ceil(need / 1e6)}MB"
+                + (f" ({math.ceil((need + rank_bytes) / 1e6)}MB keeps {ranks} ranks per cell, "
+                   f"{format_bytes(rank_bytes)}, which spare most edits reading other "
+                   "towers' coverage)" if rank_bytes else "")
             )
         return budget - need
 
