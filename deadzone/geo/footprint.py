@@ -1,7 +1,8 @@
 """What one tower touches in a what-if composite: its footprint (the window
-its sweep writes) and the cell-by-cell patch that takes an old window out of
-the composite and puts a new one in, equal to a from-scratch fold bit for
-bit (see :func:`_patch_composite`)."""
+its sweep writes), the ranks kept below each cell's best, and the
+cell-by-cell patch that takes an old window out of the composite and puts a
+new one in, equal to a from-scratch fold bit for bit (see
+:func:`_patch_composite`)."""
 
 from __future__ import annotations
 

@@ -4,11 +4,13 @@ A :class:`Session` keeps every tower's received-power window (float32,
 cropped to the cells the tower reaches inside the DEM) within its memory
 budget (:class:`~deadzone.geo.footprint.WindowStore`: beyond it, compressed
 without loss, then dropped and recomputed bit for bit when needed), the
-multi-server composites and the village audit.  An edit recomputes only the edited
-tower's window, swaps it into the composites cell by cell where the
-tower's old and new values provably cannot change the best and second-best
-servers there (only the server count), refolds the other cells the tower
-reaches from the cached windows in tower order, exactly as
+multi-server composites with the towers at the next ranks of each cell
+(:class:`~deadzone.geo.footprint.Ranks`) and the village audit.  An edit
+recomputes only the edited tower's window, swaps it into the composites
+cell by cell where the tower's old and new values provably cannot change
+the best and second-best servers there (only the server count) or the
+ranks kept give the new best two, refolds the other cells from the kept
+windows in tower order, exactly as
 :func:`deadzone.geo.coverage.compute_coverage` merges them (see
 :func:`_patch_composite`), and re-audits only the villages whose cell lies
 within the tower's reach.  The

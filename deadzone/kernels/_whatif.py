@@ -32,6 +32,7 @@ import numpy as np
 
 from deadzone.kernels._jit import jit
 from deadzone.kernels._propagation import fold_best
+from deadzone.kernels._vmath import vjit
 
 #: Rank entry: no tower at this rank (every tower at the cell is listed above).
 RANK_NONE = -1
@@ -41,10 +42,15 @@ RANK_UNKNOWN = -2
 #: that the later towers' indices can move down before the patch).
 RANK_GONE = -3
 
+# The per-cell helpers below are ``vjit`` (always inlined): a call passes the
+# rank arrays without reference counting, which would cost more than the work.
 
-@jit
-def _read_ranks(b, k, s, ls, ld, vals, ids):  # noqa: ANN001, ANN202
+
+@vjit
+def _read_ranks(b, k, s, ls, ld, cell, vals, ids):  # noqa: ANN001, ANN202
     """A cell's known ranks into ``vals``/``ids``; returns ``(count, complete)``.
+
+    ``ls``, ``ld``: the ranks with one row per cell; ``cell``: the row.
 
     ``complete``: every tower at the cell is among the ``count`` listed.
     A tie of the best two gives ``(0, False)``.
@@ -58,23 +64,23 @@ def _read_ranks(b, k, s, ls, ld, vals, ids):  # noqa: ANN001, ANN202
     if not (b > s):
         return 0, False
     cnt = 1
-    for j in range(1, ls.shape[0] + 1):
-        sid = ls[j - 1]
+    for j in range(1, ls.shape[1] + 1):
+        sid = ls[cell, j - 1]
         if sid == RANK_UNKNOWN:
             return cnt, False
         if sid == RANK_NONE:
             return cnt, True
-        vals[j] = s if j == 1 else ld[j - 2]
+        vals[j] = s if j == 1 else ld[cell, j - 2]
         ids[j] = sid
         cnt += 1
     return cnt, False
 
 
-@jit
-def _write_lower(b, s, cnt, complete, vals, ids, ls, ld):  # noqa: ANN001, ANN202
+@vjit
+def _write_lower(b, s, cnt, complete, vals, ids, ls, ld, cell):  # noqa: ANN001, ANN202
     """Store ranks 2 to ``depth`` of a cell whose best is ``b`` and second ``s``."""
     tie = not math.isnan(s) and not (b > s)
-    for j in range(1, ls.shape[0] + 1):
+    for j in range(1, ls.shape[1] + 1):
         if tie:
             sid = RANK_UNKNOWN
             v = np.nan
@@ -87,12 +93,12 @@ def _write_lower(b, s, cnt, complete, vals, ids, ls, ld):  # noqa: ANN001, ANN20
         else:
             sid = RANK_UNKNOWN
             v = np.nan
-        ls[j - 1] = sid
+        ls[cell, j - 1] = sid
         if j >= 2:
-            ld[j - 2] = v
+            ld[cell, j - 2] = v
 
 
-@jit
+@vjit
 def _rank_insert(vals, ids, cnt, complete, pos, fv, index):  # noqa: ANN001, ANN202
     """Insert ``(fv, index)`` at ``pos``; returns ``(count, complete)``."""
     cap = vals.shape[0]
@@ -109,10 +115,27 @@ def _rank_insert(vals, ids, cnt, complete, pos, fv, index):  # noqa: ANN001, ANN
     return cap, False
 
 
-@jit
-def _rank_last(fv, index, b, k, s, ls, ld, vals, ids):  # noqa: ANN001, ANN202
+@vjit
+def _settled(fv, b, s, ls, ld, cell):  # noqa: ANN001, ANN202
+    """Whether a stored metric ``fv`` folded last leaves the cell's ranks as
+    they are: below the last rank kept, or below tied best two."""
+    if math.isnan(s):
+        return False
+    if not (b > s):
+        return not (fv > b)
+    d = ls.shape[1]
+    if d == 0:
+        return True
+    if ls[cell, d - 1] < 0:
+        return False  # fewer towers than ranks, or ranks unknown
+    last = s if d == 1 else ld[cell, d - 2]
+    return fv < last
+
+
+@vjit
+def _rank_last(fv, index, b, k, s, ls, ld, cell, vals, ids):  # noqa: ANN001, ANN202
     """Ranks of a cell after folding ``(fv, index)`` last (above every index there)."""
-    cnt, complete = _read_ranks(b, k, s, ls, ld, vals, ids)
+    cnt, complete = _read_ranks(b, k, s, ls, ld, cell, vals, ids)
     if cnt == 0 and not complete:
         # best two tied: only a metric above them both is placed for sure
         if fv > b:
@@ -156,9 +179,12 @@ def merge_ranked(
     cols = best_dbm.shape[1]
     wh = win_rx_dbm.shape[0]
     ww = win_rx_dbm.shape[1]
-    cap = max(lower_server.shape[2] + 1, 2)
+    depth1 = lower_server.shape[2]
+    cap = max(depth1 + 1, 2)
     vals = np.empty(cap, dtype=np.float32)
     ids = np.empty(cap, dtype=np.int64)
+    ls = lower_server.reshape((rows * cols, depth1))
+    ld = lower_dbm.reshape((rows * cols, lower_dbm.shape[2]))
     for i in range(wh):
         rr = row_off + i
         if rr < 0 or rr >= rows:
@@ -173,15 +199,20 @@ def merge_ranked(
             v = v - metric_offset_db
             b0 = best_dbm[rr, cc]
             s0 = second_dbm[rr, cc]
-            ls = lower_server[rr, cc]
-            ld = lower_dbm[rr, cc]
-            cnt, complete = _rank_last(np.float32(v), tower_index, b0, best_server[rr, cc],
-                                       s0, ls, ld, vals, ids)
+            fv = np.float32(v)
+            cell = rr * cols + cc
+            settled = _settled(fv, b0, s0, ls, ld, cell)
+            cnt, complete = 0, False
+            if not settled:
+                cnt, complete = _rank_last(fv, tower_index, b0, best_server[rr, cc], s0, ls, ld,
+                                           cell, vals, ids)
             b, k, s = fold_best(v, tower_index, b0, best_server[rr, cc], s0)
             best_dbm[rr, cc] = b
             best_server[rr, cc] = k
             second_dbm[rr, cc] = s
-            _write_lower(best_dbm[rr, cc], second_dbm[rr, cc], cnt, complete, vals, ids, ls, ld)
+            if not settled:
+                _write_lower(best_dbm[rr, cc], second_dbm[rr, cc], cnt, complete, vals, ids, ls,
+                             ld, cell)
             if v >= threshold_dbm:
                 n_servers[rr, cc] += 1
 
@@ -229,9 +260,14 @@ def patch_cells(
     server, second and ranks and is flagged in ``dirty``, for a refold from
     the windows.  Returns the number of cells flagged.
     """
-    cap = max(lower_server.shape[2] + 1, 2)
+    rows = best_dbm.shape[0]
+    cols = best_dbm.shape[1]
+    depth1 = lower_server.shape[2]
+    cap = max(depth1 + 1, 2)
     vals = np.empty(cap, dtype=np.float32)
     ids = np.empty(cap, dtype=np.int64)
+    ls = lower_server.reshape((rows * cols, depth1))
+    ld = lower_dbm.reshape((rows * cols, lower_dbm.shape[2]))
     oh, ow = old_rx_dbm.shape[0], old_rx_dbm.shape[1]
     nh, nw = new_rx_dbm.shape[0], new_rx_dbm.shape[1]
     n_dirty = 0
@@ -267,11 +303,13 @@ def patch_cells(
             fn = np.float32(vn)
             b = best_dbm[rr, cc]
             s = second_dbm[rr, cc]
-            ls = lower_server[rr, cc]
-            ld = lower_dbm[rr, cc]
+            cell = rr * cols + cc
             # both below the second best: the best two stay
             keep = not math.isnan(s) and (not has_o or s > fo) and (not has_n or s > fn)
-            cnt, complete = _read_ranks(b, best_server[rr, cc], s, ls, ld, vals, ids)
+            if keep and (not has_o or _settled(fo, b, s, ls, ld, cell)) and (
+                    not has_n or _settled(fn, b, s, ls, ld, cell)):
+                continue  # both below the last rank kept too (or the ranks unknown)
+            cnt, complete = _read_ranks(b, best_server[rr, cc], s, ls, ld, cell, vals, ids)
             ok = cnt > 0 or complete
             if ok and has_o:
                 p = -1
@@ -296,7 +334,7 @@ def patch_cells(
                     cnt, complete = _rank_insert(vals, ids, cnt, complete, pos, fn, new_index)
             if keep:
                 if ok:
-                    _write_lower(b, s, cnt, complete, vals, ids, ls, ld)
+                    _write_lower(b, s, cnt, complete, vals, ids, ls, ld, cell)
                     continue
                 if cnt == 0 and not complete:
                     continue  # unknown ranks stay unknown
@@ -309,7 +347,7 @@ def patch_cells(
                     best_server[rr, cc] = ids[0]
                 second_dbm[rr, cc] = vals[1] if cnt >= 2 else np.float32(np.nan)
                 _write_lower(best_dbm[rr, cc], second_dbm[rr, cc], cnt, complete, vals, ids,
-                             ls, ld)
+                             ls, ld, cell)
                 continue
             dirty[bi, bj] = True
             n_dirty += 1
@@ -360,8 +398,10 @@ def scatter_cells(
             best_dbm[rr, cc] = part_best_dbm[k]
             best_server[rr, cc] = part_best_server[k]
             second_dbm[rr, cc] = part_second_dbm[k]
-            lower_server[rr, cc] = part_lower_server[k]
-            lower_dbm[rr, cc] = part_lower_dbm[k]
+            for j in range(lower_server.shape[2]):
+                lower_server[rr, cc, j] = part_lower_server[k, j]
+            for j in range(lower_dbm.shape[2]):
+                lower_dbm[rr, cc, j] = part_lower_dbm[k, j]
 
 
 @jit
@@ -409,13 +449,17 @@ def fold_cells(
             if math.isnan(v):
                 continue
             v = v - metric_offset_db
-            ls = lower_server[k]
-            ld = lower_dbm[k]
-            cnt, complete = _rank_last(np.float32(v), tower_index, best_dbm[k], best_server[k],
-                                       second_dbm[k], ls, ld, vals, ids)
+            fv = np.float32(v)
+            settled = _settled(fv, best_dbm[k], second_dbm[k], lower_server, lower_dbm, k)
+            cnt, complete = 0, False
+            if not settled:
+                cnt, complete = _rank_last(fv, tower_index, best_dbm[k], best_server[k],
+                                           second_dbm[k], lower_server, lower_dbm, k, vals, ids)
             best_dbm[k], best_server[k], second_dbm[k] = fold_best(
                 v, tower_index, best_dbm[k], best_server[k], second_dbm[k])
-            _write_lower(best_dbm[k], second_dbm[k], cnt, complete, vals, ids, ls, ld)
+            if not settled:
+                _write_lower(best_dbm[k], second_dbm[k], cnt, complete, vals, ids, lower_server,
+                             lower_dbm, k)
 
 
 @jit
