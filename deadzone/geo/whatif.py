@@ -128,7 +128,9 @@ _COMPOSITE_CELL_BYTES = 4 + 4 + 4 + 2
 #: (:class:`~deadzone.geo.footprint.Ranks`): an edit that takes a tower out
 #: of a cell's best two reads the new ones off the ranks, with no other
 #: tower's window, unless earlier edits there took the ranks below out.
-RANKS = 3
+#: 4 rather than 3: on ``bench/whatif_memory.py`` it refolds 2 cells in 30
+#: edits instead of 2,528, for 6 more bytes per cell (``bench/RESULTS.md``).
+RANKS = 4
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,11 @@ class Session:
         Most towers the session holds (default :data:`MAX_TOWERS`).
     ranks : int, optional
         Towers kept per composite cell in rank order, the best included
-        (default :data:`RANKS`; 1 keeps none beyond the composites): with
-        3, an edit that takes a tower out of a cell's best two needs no
-        other window there unless an earlier edit nearby did the same
-        (then the cell is refolded from the windows, and its ranks
-        restored).  They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes
+        (default :data:`RANKS`; 1 keeps none beyond the composites): an
+        edit that takes a tower out of a cell's best two needs no other
+        window there unless earlier edits nearby took out the ranks below
+        (``ranks - 2`` of them; then the cell is refolded from the windows,
+        and its ranks restored).  They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes
         per cell and composite (indices of 4 bytes past 32,000 towers),
         counted in ``max_memory_bytes``; a budget that cannot hold them
         but can hold the rest keeps none.
