@@ -1,7 +1,9 @@
 """What-if session memory: a 1,000-tower province within a budget (issue 18 item 1).
 
 Usage: ``python bench/whatif_memory.py`` (1,000 towers, knife-edge, 10 km,
-30 edits; ~10 min on 2 cores), ``--towers 200 --edits 10`` for a quick run.
+30 edits; ~10 min on 2 cores), ``--towers 200 --edits 10`` for a quick run,
+``--ranks 4`` (ranks kept per composite cell, default the session's),
+``--max-memory-gb 1.46,1.07`` (more cases at these budgets).
 
 Each case runs in its own process, so that its peak resident memory
 (``ru_maxrss``) is its own: the demo province's DEM (2000 x 2000 cells of
@@ -9,7 +11,8 @@ Each case runs in its own process, so that its peak resident memory
 the demo's, a :class:`deadzone.geo.whatif.Session`, then the same seeded
 edits (moves up to 3 km, height and EIRP changes, adds, removes) timed one by
 one.  Cases: every window kept (no budget), then ``--max-memory`` leaving
-50 %, 25 % and 10 % of those windows' bytes for kept windows.  Each case's
+50 %, 25 % and 10 % of those windows' bytes for kept windows (after the
+ranks kept per composite cell, which the session counts in its budget).  Each case's
 final composites and village statuses are hashed: the budget must not change
 a single bit.
 """
@@ -67,7 +70,8 @@ def child(args: argparse.Namespace) -> None:
                     towers=_towers(base, args.towers, 1), name=base.name, meta=base.meta)
     t = time.perf_counter()
     s = Session(scen, model=args.model, radius_km=args.radius_km,
-                max_memory_bytes=args.max_memory or None, max_towers=args.towers + args.edits)
+                max_memory_bytes=args.max_memory or None, max_towers=args.towers + args.edits,
+                **({"ranks": args.ranks} if args.ranks else {}))
     init_s = time.perf_counter() - t
     mem0 = s.memory()
     rss0 = process_rss_bytes()
@@ -118,6 +122,9 @@ def child(args: argparse.Namespace) -> None:
         "decompressed": mem1["windows_decompressed"],
         "compressed_init": mem0["windows_compressed"],
         "towers": mem1["towers"],
+        "refolded": mem1.get("cells_refolded"),
+        "ranks": mem1.get("ranks"),
+        "rank_bytes": mem1.get("rank_bytes"),
         "digest": h.hexdigest()[:16],
     }))
 
@@ -128,6 +135,10 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=30)
     ap.add_argument("--model", default="knife")
     ap.add_argument("--radius-km", type=float, default=10.0)
+    ap.add_argument("--ranks", type=int, default=0,
+                    help="ranks kept per composite cell (default: the session's)")
+    ap.add_argument("--max-memory-gb", default="",
+                    help="more cases at these budgets (GB, comma-separated)")
     ap.add_argument("--max-memory", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -138,7 +149,7 @@ def main() -> None:
     def run(max_memory: int) -> dict:
         cmd = [sys.executable, __file__, "--child", "--towers", str(args.towers), "--edits",
                str(args.edits), "--model", args.model, "--radius-km", str(args.radius_km),
-               "--max-memory", str(max_memory)]
+               "--max-memory", str(max_memory), "--ranks", str(args.ranks)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -150,21 +161,27 @@ def main() -> None:
     for frac in (0.5, 0.25, 0.10):
         budget = int(need + frac * total)
         rows.append((f"{frac:.0%} of the windows", budget, run(budget)))
+    for gb_ in filter(None, args.max_memory_gb.split(",")):
+        budget = int(float(gb_) * 1e9)
+        rows.append((f"{(budget - need) / total:.0%} of the windows", budget, run(budget)))
     gb = 1e9
     print(f"\n{args.towers:,} towers on the demo province (2000 x 2000 cells of 30 m), "
           f"{args.model}, {args.radius_km:g} km; {args.edits} seeded edits; 2 threads\n")
     print(f"windows of all towers: {total / gb:.2f} GB; the session without them "
-          f"(process, composites, one tower's computation): {need / gb:.2f} GB\n")
+          f"(process, composites, one tower's computation): {need / gb:.2f} GB, "
+          f"of which ranks ({probe['ranks']} per composite cell): "
+          f"{(probe['rank_bytes'] or 0) / gb:.2f} GB allocated\n")
     print("| windows kept | --max-memory | peak RSS | start s | kept at start (compressed) "
           "| edit median s | edit p90 s | edit max s | decompressed | recomputed "
-          "| result digest |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| cells refolded | ranks | result digest |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, budget, r in rows:
         mm = "-" if budget is None else f"{budget / gb:.2f} GB"
         print(f"| {name} | {mm} | {r['peak_rss'] / gb:.2f} GB | {r['init_s']:.1f} | "
               f"{r['windows_kept_init']} ({r['compressed_init']}) | "
               f"{r['edit_median_s']:.3f} | {r['edit_p90_s']:.3f} | {r['edit_max_s']:.3f} | "
-              f"{r['decompressed']} | {r['recomputed']} | {r['digest']} |")
+              f"{r['decompressed']} | {r['recomputed']} | {r['refolded']} | {r['ranks']} | "
+              f"{r['digest']} |")
     same = len({r["digest"] for _, _, r in rows}) == 1
     print(f"\nresults identical across budgets: {same}")
     if not same:

@@ -1,7 +1,8 @@
 """What one tower touches in a what-if composite: its footprint (the window
-its sweep writes) and the cell-by-cell patch that takes an old window out of
-the composite and puts a new one in, equal to a from-scratch fold bit for
-bit (see :func:`_patch_composite`)."""
+its sweep writes), the ranks kept below each cell's best, and the
+cell-by-cell patch that takes an old window out of the composite and puts a
+new one in, equal to a from-scratch fold bit for bit (see
+:func:`_patch_composite`)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,17 @@ from deadzone.kernels import composite as _kw
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
-    merge_into,
     new_composite,
 )
 from deadzone.model.dem import Dem
 
 __all__ = [
     "Footprint",
+    "Ranks",
     "WindowStore",
     "block_peaks",
+    "merge_ranked",
+    "new_ranks",
     "tower_footprint",
 ]
 
@@ -197,6 +200,60 @@ def block_peaks(window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 @dataclass(frozen=True)
+class Ranks:
+    """The ranks below a composite's best, per cell (see :mod:`deadzone.kernels._whatif`).
+
+    Attributes
+    ----------
+    server : int16 or int32[..., depth - 1]
+        Tower index at ranks 2 to ``depth`` (rank order: stored metric
+        descending, tower index ascending), or ``RANK_NONE`` (no tower) or
+        ``RANK_UNKNOWN`` (not known, nor the ranks after).
+    dbm : float32[..., depth - 2]
+        Stored metric (dBm) at ranks 3 to ``depth`` (rank 2's is the
+        composite's second best); NaN where the rank holds no tower.
+    """
+
+    server: npt.NDArray[np.integer]
+    dbm: npt.NDArray[np.float32]
+
+    @property
+    def depth(self) -> int:
+        """Ranks known per cell at most, the best included."""
+        return int(self.server.shape[-1]) + 1
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.server.nbytes + self.dbm.nbytes)
+
+    @staticmethod
+    def cell_bytes(depth: int, index_dtype: npt.DTypeLike) -> int:
+        """Bytes per cell of ranks kept to ``depth``."""
+        return (depth - 1) * np.dtype(index_dtype).itemsize + max(depth - 2, 0) * 4
+
+
+def new_ranks(shape: tuple[int, ...], depth: int,
+              index_dtype: npt.DTypeLike = np.int16) -> Ranks:
+    """Ranks of an empty composite of ``shape`` (every list complete and empty);
+    ``depth`` 1 keeps none (the composite alone)."""
+    if depth < 1:
+        raise ValueError(f"depth was {depth}; expected at least 1")
+    return Ranks(np.full((*shape, depth - 1), _kw.RANK_NONE, dtype=index_dtype),
+                 np.full((*shape, max(depth - 2, 0)), np.nan, dtype=np.float32))
+
+
+def merge_ranked(comp: Composite, ranks: Ranks, window: npt.NDArray[np.float32], row_off: int,
+                 col_off: int, tower_index: int, *, metric_offset_db: float = 0.0,
+                 threshold_dbm: float | None = None) -> None:
+    """:func:`deadzone.kernels.coverage.merge_into` that keeps ``ranks`` too
+    (the composite bit for bit the same; call in tower order)."""
+    thr = comp.threshold_dbm if threshold_dbm is None else float(threshold_dbm)
+    _kw.merge_ranked(np.ascontiguousarray(window, dtype=np.float32), int(row_off), int(col_off),
+                     int(tower_index), float(metric_offset_db), thr, comp.best_dbm,
+                     comp.best_server, comp.second_dbm, comp.n_servers, ranks.server, ranks.dbm)
+
+
+@dataclass(frozen=True)
 class _Packed:
     """A window compressed without loss: its bytes regrouped by significance
     (the float32 exponent bytes together, as Blosc's shuffle does), then zlib."""
@@ -340,35 +397,41 @@ def _patch_composite(
     old: _Contrib | None,
     new: _Contrib | None,
     fold: list[_Contrib],
+    ranks: Ranks | None = None,
+    *,
+    old_key: int | None = None,
 ) -> int:
     """Replace one tower's contribution to ``comp`` in place; return the cells refolded.
 
     ``old`` is the tower's contribution before the edit (None when added),
     ``new`` after it (None when removed), ``fold`` every contribution to
     ``comp`` after the edit, in tower order (server indices already final).
+    ``ranks`` are the composite's ranks below the best (None: none kept),
+    updated too; ``old_key`` is the old tower's index in them (default
+    ``old.index``; ``RANK_GONE`` after :meth:`Session.remove` marked it).
 
     The merge kernel keeps, per cell, the best metric (lowest tower index on
-    ties), the second-best metric and a count.  Let ``V`` be a tower's
-    stored metric at a cell (the float32 of its float64 metric) and ``S``
-    the cell's second-best with the tower in the fold.  If ``S > V``,
-    folding with or without the tower gives the same best, server and
-    second, whatever the tower's place in the order: the two folds can only
-    ever differ in values ``<= V`` (each diverging step stores a value at
-    most the largest differing one), while both final values exceed ``V``.
-    So the old window is taken out (:func:`deadzone.kernels.composite.remove_cells`)
-    and the new one put in (:func:`~deadzone.kernels.composite.insert_cells`)
-    cell by cell wherever that rule, or the exact rules for cells with zero
-    or one server, apply; the remaining cells (where the tower is, or would
-    be, among the best two) are refolded in tower order
-    (:func:`~deadzone.kernels.composite.fold_cells`, the merge kernel's
-    update), so the composite equals a from-scratch fold bit for bit.  The
-    refold takes every window at hand over those cells, and a dropped
-    window only where, by its block peaks, the tower may reach the second
-    best there (the same rule); the count, a sum over towers, is the count
-    before the edit less the old window's and plus the new one's.
+    ties), the second-best metric and a count, which depend only on the
+    towers' stored metrics (float32 of their float64 metrics) in rank order
+    (:mod:`deadzone.kernels._whatif`).  So the old window is taken out and
+    the new one put in cell by cell
+    (:func:`deadzone.kernels.composite.patch_cells`) wherever the ranks kept
+    give the best two after the edit, or the old and new metrics lie
+    strictly below the second best (the two folds, with the tower and
+    without, can only ever differ in values at most its metric).  The
+    remaining cells (where the tower is, or would be, among the best two and
+    the ranks kept fall short, or the best two tie) are refolded in tower
+    order (:func:`~deadzone.kernels.composite.fold_cells`, the merge kernel's
+    update), so the composite equals a from-scratch fold bit for bit, and
+    their ranks are restored as far as the windows read vouch for them.  The
+    refold takes every window at hand over those cells, and a dropped window
+    only where, by its block peaks, the tower may reach the second best
+    there (the same rule); the count, a sum over towers, is the count before
+    the edit less the old window's and plus the new one's.
     """
     return _patch_composites({"c": comp}, {"c": old} if old is not None else {},
-                             {"c": new} if new is not None else {}, {"c": fold})
+                             {"c": new} if new is not None else {}, {"c": fold},
+                             {"c": ranks} if ranks is not None else None, old_key=old_key)
 
 
 @dataclass
@@ -376,13 +439,14 @@ class _Listed:
     """One composite's flagged cells during a patch, and their refold."""
 
     comp: Composite
+    ranks: Ranks
     a0: int
     row_ptr: npt.NDArray[np.int64]
     rows: npt.NDArray[np.int64]
     cols: npt.NDArray[np.int64]
-    counts: npt.NDArray[np.int64]
     over: dict[int, _Contrib]
     part: Composite | None = None
+    part_ranks: Ranks | None = None
 
 
 def _patch_composites(
@@ -390,7 +454,9 @@ def _patch_composites(
     old: dict[str, _Contrib],
     new: dict[str, _Contrib],
     fold: dict[str, list[_Contrib]],
+    ranks: dict[str, Ranks] | None = None,
     *,
+    old_key: int | None = None,
     n_threads: int = 1,
 ) -> int:
     """:func:`_patch_composite` of one edited tower in several composites at once.
@@ -414,8 +480,9 @@ def _patch_composites(
                            c.threshold_dbm)
 
     for key, comp in comps.items():
-        one = _flag(comp, at_hand(old.get(key), 0), at_hand(new.get(key), 1),
-                    fold.get(key, []))
+        rk = ranks[key] if ranks is not None else new_ranks(comp.best_dbm.shape, 1)
+        one = _flag(comp, rk, at_hand(old.get(key), 0), at_hand(new.get(key), 1),
+                    fold.get(key, []), old_key)
         if one is not None:
             listed[key] = one
             k += int(one.cols.size)
@@ -436,13 +503,15 @@ def _patch_composites(
             for key, li in listed.items()}
     if any(need.values()):
         _fold_pass(listed, {key: kept[key] | need[key] for key in listed}, n_threads)
-    for li in listed.values():
-        part = li.part
-        assert part is not None
-        part.n_servers[:] = li.counts
+    for key, li in listed.items():
+        part, pr = li.part, li.part_ranks
+        assert part is not None and pr is not None
+        taken = kept[key] | need[key]
+        _kw.forget_ranks(_left_out_bound(li, taken), part.second_dbm, pr.server, pr.dbm)
         _kw.scatter_cells(li.a0, li.row_ptr, li.cols, part.best_dbm, part.best_server,
-                          part.second_dbm, part.n_servers, li.comp.best_dbm,
-                          li.comp.best_server, li.comp.second_dbm, li.comp.n_servers)
+                          part.second_dbm, pr.server, pr.dbm, li.comp.best_dbm,
+                          li.comp.best_server, li.comp.second_dbm, li.ranks.server,
+                          li.ranks.dbm)
     return k
 
 
@@ -453,12 +522,13 @@ def _fold_pass(listed: dict[str, _Listed], take: dict[str, set[int]], n_threads:
     is, the composites are refolded on up to ``n_threads`` threads instead."""
     for li in listed.values():
         li.part = new_composite((li.cols.size,), threshold_dbm=li.comp.threshold_dbm)
+        li.part_ranks = new_ranks((li.cols.size,), li.ranks.depth, li.ranks.server.dtype)
     if all(li.over[i].plain() for key, li in listed.items() for i in take[key]):
         def one(key: str) -> None:
             li = listed[key]
             for i in sorted(take[key]):
                 c = li.over[i]
-                _fold_one(li, c, c.load(), li.part)  # type: ignore[arg-type]
+                _fold_one(li, c, c.load())
 
         if n_threads > 1 and len(listed) > 1:  # the fold kernel releases the GIL
             with ThreadPoolExecutor(max_workers=min(n_threads, len(listed))) as pool:
@@ -471,28 +541,28 @@ def _fold_pass(listed: dict[str, _Listed], take: dict[str, set[int]], n_threads:
         users = [key for key in listed if i in take[key]]
         win = listed[users[0]].over[i].load()  # once for every composite
         for key in users:
-            _fold_one(listed[key], listed[key].over[i], win, listed[key].part)  # type: ignore[arg-type]
+            _fold_one(listed[key], listed[key].over[i], win)
         del win
 
 
-def _flag(comp: Composite, old: _Contrib | None, new: _Contrib | None,
-          fold: list[_Contrib]) -> _Listed | None:
+def _flag(comp: Composite, ranks: Ranks, old: _Contrib | None, new: _Contrib | None,
+          fold: list[_Contrib], old_key: int | None) -> _Listed | None:
     """Take ``old`` out of ``comp`` and put ``new`` in where that can be done
-    cell by cell; list the other cells, their count, and the windows over them."""
+    cell by cell; list the other cells and the windows over them."""
     box = _union(old.box if old is not None else None, new.box if new is not None else None)
     if box is None:
         return None
     a0, b0, a1, b1 = box
     dirty = np.zeros((a1 - a0, b1 - b0), dtype=np.bool_)
-    grid = (comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers)
-    counts_before = comp.n_servers[a0:a1, b0:b1].copy()
-    k = 0
-    if old is not None:
-        k += _kw.remove_cells(old.load(), old.row_off, old.col_off, float(old.metric_offset_db),
-                              float(old.threshold_dbm), *grid, a0, b0, dirty)
-    if new is not None:
-        k += _kw.insert_cells(new.load(), new.row_off, new.col_off, float(new.metric_offset_db),
-                              float(new.threshold_dbm), new.index, *grid, a0, b0, dirty)
+    none = np.empty((0, 0), dtype=np.float32)
+    o = old if old is not None else _Contrib.of(-1, none, 0, 0, 0.0, 0.0)
+    n = new if new is not None else _Contrib.of(-1, none, 0, 0, 0.0, 0.0)
+    key = o.index if old_key is None else old_key
+    k = _kw.patch_cells(o.load(), o.row_off, o.col_off, float(o.metric_offset_db),
+                        float(o.threshold_dbm), int(key), n.load(), n.row_off, n.col_off,
+                        float(n.metric_offset_db), float(n.threshold_dbm), n.index,
+                        comp.best_dbm, comp.best_server, comp.second_dbm, comp.n_servers,
+                        ranks.server, ranks.dbm, a0, b0, dirty)
     if k == 0:
         return None
     row_ptr = np.empty(a1 - a0 + 1, dtype=np.int64)
@@ -504,17 +574,15 @@ def _flag(comp: Composite, old: _Contrib | None, new: _Contrib | None,
     over = {c.index: (new if new is not None and c.index == new.index else c) for c in fold
             if not c.empty and c.box[0] < d1 and d0 < c.box[2] and c.box[1] < e1
             and e0 < c.box[3]}
-    # The count is a sum over towers: the count before the edit, less the old
-    # window's and plus the new one's (no other window needed).
-    counts = (counts_before[rows - a0, cols - b0].astype(np.int64)
-              - _counted(old, rows, cols) + _counted(new, rows, cols))
-    return _Listed(comp, a0, row_ptr, rows, cols, counts, dict(sorted(over.items())))
+    return _Listed(comp, ranks, a0, row_ptr, rows, cols, dict(sorted(over.items())))
 
 
-def _fold_one(li: _Listed, c: _Contrib, win: npt.NDArray[np.float32], part: Composite) -> None:
-    _kw.fold_cells(win, c.row_off, c.col_off, c.index, float(c.metric_offset_db),
-                   float(c.threshold_dbm), li.a0, li.row_ptr, li.cols, part.best_dbm,
-                   part.best_server, part.second_dbm, part.n_servers)
+def _fold_one(li: _Listed, c: _Contrib, win: npt.NDArray[np.float32]) -> None:
+    part, pr = li.part, li.part_ranks
+    assert part is not None and pr is not None
+    _kw.fold_cells(win, c.row_off, c.col_off, c.index, float(c.metric_offset_db), li.a0,
+                   li.row_ptr, li.cols, part.best_dbm, part.best_server, part.second_dbm,
+                   pr.server, pr.dbm)
 
 
 def _inside(c: _Contrib, rows: npt.NDArray[np.int64],
@@ -531,6 +599,15 @@ def _peaks_at(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int
     return m, c.peaks[(rows[m] - c.row_off) // PEAK_BLOCK, (cols[m] - c.col_off) // PEAK_BLOCK]
 
 
+def _top_at(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+            ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32]]:
+    """The listed cells inside ``c``'s window, and a bound of its stored metric
+    at each: at most ``float32(peak - offset)`` (rounding is monotone); -inf
+    where it has none."""
+    m, peak = _peaks_at(c, rows, cols)
+    return m, (peak.astype(np.float64) - float(c.metric_offset_db)).astype(np.float32)
+
+
 def _reaches(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> bool:
     """Whether tower ``c`` may have a value at a listed cell (by its block peaks)."""
     if c.peaks is None:
@@ -545,35 +622,36 @@ def _may_lead(c: _Contrib, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int
     second best there without it (NaN: fewer than two servers)."""
     if c.peaks is None:
         return True
-    m, peak = _peaks_at(c, rows, cols)
-    # Its stored metric is at most float32(peak - offset) (rounding is monotone).
-    top = (peak.astype(np.float64) - float(c.metric_offset_db)).astype(np.float32)
+    m, top = _top_at(c, rows, cols)
     second = second_dbm[m]
     return bool(np.any(np.isfinite(top) & (np.isnan(second) | ~(second > top))))
 
 
-def _counted(c: _Contrib | None, rows: npt.NDArray[np.int64],
-             cols: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """1 where tower ``c`` counts as a server at a listed cell (the merge's test)."""
-    out = np.zeros(rows.size, dtype=np.int64)
-    if c is None:
-        return out
-    m = _inside(c, rows, cols)
-    x = c.load()[rows[m] - c.row_off, cols[m] - c.col_off].astype(np.float64)
-    v = x - float(c.metric_offset_db)
-    out[m] = (~np.isnan(x) & (v >= float(c.threshold_dbm))).astype(np.int64)
-    return out
+def _left_out_bound(li: _Listed, taken: set[int]) -> npt.NDArray[np.float32]:
+    """Per listed cell, a bound of the stored metric of the towers over it whose
+    windows the refold did not read (-inf: none reaches)."""
+    bound = np.full(li.cols.size, -np.inf, dtype=np.float32)
+    for i, c in li.over.items():
+        if i in taken:
+            continue
+        if c.peaks is None:
+            bound[_inside(c, li.rows, li.cols)] = np.inf
+            continue
+        m, top = _top_at(c, li.rows, li.cols)
+        bound[m] = np.maximum(bound[m], top)
+    return bound
 
 
-def _warm_patch_kernels() -> None:
+def _warm_patch_kernels(index_dtype: npt.DTypeLike = np.int16) -> None:
     """Compile (or load from Numba's cache) the patch kernels on a 2 x 2 grid.
 
     So that the first edit of a session does not pay for it.
     """
     win = np.array([[-90.0, -91.0], [np.nan, -92.0]], dtype=np.float32)
     comp = new_composite((2, 2), threshold_dbm=-100.0)
+    ranks = new_ranks((2, 2), 3, index_dtype)
     a = _Contrib.of(0, win, 0, 0, 0.0, -100.0)
     b = _Contrib.of(1, win, 0, 0, 0.0, -100.0)
-    merge_into(comp, win, 0, 0, 0, threshold_dbm=-100.0)
-    merge_into(comp, win, 0, 0, 1, threshold_dbm=-100.0)
-    _patch_composite(comp, b, b, [a, b])
+    merge_ranked(comp, ranks, win, 0, 0, 0)
+    merge_ranked(comp, ranks, win, 0, 0, 1)
+    _patch_composite(comp, b, b, [a, b], ranks)

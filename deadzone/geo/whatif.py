@@ -4,11 +4,13 @@ A :class:`Session` keeps every tower's received-power window (float32,
 cropped to the cells the tower reaches inside the DEM) within its memory
 budget (:class:`~deadzone.geo.footprint.WindowStore`: beyond it, compressed
 without loss, then dropped and recomputed bit for bit when needed), the
-multi-server composites and the village audit.  An edit recomputes only the edited
-tower's window, swaps it into the composites cell by cell where the
-tower's old and new values provably cannot change the best and second-best
-servers there (only the server count), refolds the other cells the tower
-reaches from the cached windows in tower order, exactly as
+multi-server composites with the towers at the next ranks of each cell
+(:class:`~deadzone.geo.footprint.Ranks`) and the village audit.  An edit
+recomputes only the edited tower's window, swaps it into the composites
+cell by cell where the tower's old and new values provably cannot change
+the best and second-best servers there (only the server count) or the
+ranks kept give the new best two, refolds the other cells from the kept
+windows in tower order, exactly as
 :func:`deadzone.geo.coverage.compute_coverage` merges them (see
 :func:`_patch_composite`), and re-audits only the villages whose cell lies
 within the tower's reach.  The
@@ -51,6 +53,7 @@ from deadzone.geo.coverage import (
 )
 from deadzone.geo.footprint import (
     Footprint,
+    Ranks,
     WindowStore,
     _as_objects,
     _Contrib,
@@ -58,6 +61,8 @@ from deadzone.geo.footprint import (
     _union,
     _warm_patch_kernels,
     block_peaks,
+    merge_ranked,
+    new_ranks,
     tower_footprint,
 )
 from deadzone.geo.memory import (
@@ -73,11 +78,11 @@ from deadzone.geo.village_delta import (
     _Snapshot,
     village_delta,
 )
+from deadzone.kernels.composite import RANK_GONE
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
     iter_windows,
-    merge_into,
     new_composite,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -121,6 +126,13 @@ _FIXED_COLUMNS = frozenset(
 MAX_TOWERS = 20_000
 #: Bytes per cell of one composite (best, server, second, count).
 _COMPOSITE_CELL_BYTES = 4 + 4 + 4 + 2
+#: Ranks a session keeps per composite cell by default, the best included
+#: (:class:`~deadzone.geo.footprint.Ranks`): an edit that takes a tower out
+#: of a cell's best two reads the new ones off the ranks, with no other
+#: tower's window, unless earlier edits there took the ranks below out.
+#: 4 rather than 3: on ``bench/whatif_memory.py`` it refolds 2 cells in 30
+#: edits instead of 2,528, for 6 more bytes per cell (``bench/RESULTS.md``).
+RANKS = 4
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,16 @@ class Session:
         does: ``bench/RESULTS.md``, "What-if session memory").
     max_towers : int, optional
         Most towers the session holds (default :data:`MAX_TOWERS`).
+    ranks : int, optional
+        Towers kept per composite cell in rank order, the best included
+        (default :data:`RANKS`; 1 keeps none beyond the composites): an
+        edit that takes a tower out of a cell's best two needs no other
+        window there unless earlier edits nearby took out the ranks below
+        (``ranks - 2`` of them; then the cell is refolded from the windows,
+        and its ranks restored).  They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes
+        per cell and composite (indices of 4 bytes past 32,000 towers),
+        counted in ``max_memory_bytes``; a budget that cannot hold them
+        but can hold the rest keeps none.
 
     Raises
     ------
@@ -212,6 +234,7 @@ class Session:
         params: EngineParams | None = None,
         max_memory_bytes: int | None = None,
         max_towers: int = MAX_TOWERS,
+        ranks: int = RANKS,
     ) -> None:
         self.params = engine_params(params, model=model, radius_km=radius_km,
                                     rx_height_m=rx_height_m, k_factor=k_factor,
@@ -251,7 +274,12 @@ class Session:
         self._x = list(grid.x_m)
         self._y = list(grid.y_m)
         self._off = list(grid.metric_offset_db)
-        self._store = WindowStore(self._window_budget(max_memory_bytes))
+        if int(ranks) < 1:
+            raise ParameterError(f"ranks was {ranks!r}; expected 1 or more")
+        self._index_dtype = np.int16 if self.max_towers <= 32_000 else np.int32
+        self._store = WindowStore(self._window_budget(max_memory_bytes, int(ranks)))
+        #: Cells refolded from the windows since the session began.
+        self._refolded = 0
         self._keys = itertools.count()
         self._slots: list[_Slot | None] = [None] * len(self._ids)
         todo = [i for i, s in enumerate(self._sites) if s is not None]
@@ -270,12 +298,13 @@ class Session:
             for t in TECHS
             if t in self._techs
         }
+        self._ranks: dict[str, Ranks] = {k: self._new_ranks() for k in ("rx", *self._by_tech)}
         for done, (i, (win, r0, c0)) in enumerate(iter_windows(one, todo, n_threads=outer), 1):
             self._merge(self._rx, self._by_tech, win, r0, c0, i)
             if progress is not None:
                 progress(done, len(todo))
         self._prepare_villages()
-        _warm_patch_kernels()
+        _warm_patch_kernels(self._index_dtype)
         self._shapes: gpd.GeoDataFrame | None = None
         com = scenario.communes
         if com is not None and len(com) and "commune_id" in com.columns:
@@ -344,7 +373,9 @@ class Session:
         ``windows_compressed``), ``window_bytes``, ``peak_bytes`` (every
         tower's block peaks, counted in the budget), ``window_budget_bytes``
         (None: unbounded), and since the session began
-        ``windows_recomputed`` and ``windows_decompressed``."""
+        ``windows_recomputed``, ``windows_decompressed`` and ``cells_refolded``
+        (cells whose best two an edit refolded from the windows); ``ranks``
+        (towers kept per composite cell) and ``rank_bytes``."""
         st = self._store
         return {
             "towers": len(self._ids),
@@ -355,6 +386,9 @@ class Session:
             "windows_compressed": st.n_packed,
             "windows_recomputed": st.recomputed,
             "windows_decompressed": st.unpacked,
+            "cells_refolded": self._refolded,
+            "ranks": self._rank_depth,
+            "rank_bytes": sum(r.nbytes for r in self._ranks.values()),
         }
 
     def scenario_now(self) -> Scenario:
@@ -452,8 +486,14 @@ class Session:
         for comp in (self._rx, *self._by_tech.values()):
             bs = comp.best_server
             np.subtract(bs, 1, out=bs, where=bs > i)
+        for rk in self._ranks.values():
+            # the removed tower's entries are found again by a mark, not its index
+            srv = rk.server
+            gone = srv == i
+            np.subtract(srv, 1, out=srv, where=srv > i)
+            srv[gone] = RANK_GONE
         techs_changed = self._sync_techs()
-        self._patch(old_c, {})
+        self._patch(old_c, {}, old_key=RANK_GONE)
         self._forget(old)
         n = self._reaudit(old.reach if old is not None else None, full=techs_changed)
         return self._delta(before, f"remove {tower_id}", n, t0)
@@ -543,8 +583,9 @@ class Session:
             return
         tech = self._techs[i]
         off = float(self._off[i])
-        merge_into(rx, win, r0, c0, i, threshold_dbm=self.thresholds.covered(tech) + off)
-        merge_into(by_tech[tech], win, r0, c0, i, metric_offset_db=off)
+        merge_ranked(rx, self._ranks["rx"], win, r0, c0, i,
+                     threshold_dbm=self.thresholds.covered(tech) + off)
+        merge_ranked(by_tech[tech], self._ranks[tech], win, r0, c0, i, metric_offset_db=off)
 
     def _sync_techs(self) -> bool:
         """Keep one composite per technology present, in TECHS order."""
@@ -557,6 +598,7 @@ class Session:
             or new_composite(shape, threshold_dbm=self.thresholds.covered(t))
             for t in want
         }
+        self._ranks = {k: self._ranks.get(k) or self._new_ranks() for k in ("rx", *want)}
         return True
 
     def _contribs(self, i: int) -> dict[str, _Contrib]:
@@ -586,11 +628,13 @@ class Session:
             tech: _Contrib(i, *where, off, thr, load, cached, slot.peaks, plain),
         }
 
-    def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib]) -> int:
+    def _patch(self, old: dict[str, _Contrib], new: dict[str, _Contrib],
+               old_key: int | None = None) -> int:
         """Swap one tower's old contributions for its new ones in every composite.
 
         Returns the cells refolded.  Each window the refolds need is read (or
-        recomputed) once for every composite, then let go.
+        recomputed) once for every composite, then let go.  ``old_key``: the
+        old tower's index in the ranks (default its index).
         """
         keys = [k for k in ("rx", *self._by_tech) if k in old or k in new]
         if not keys:
@@ -598,7 +642,10 @@ class Session:
         everyone = [self._contribs(j) for j in range(len(self._slots))]
         comps = {k: self._rx if k == "rx" else self._by_tech[k] for k in keys}
         fold = {k: [c[k] for c in everyone if k in c] for k in keys}
-        n = _patch_composites(comps, old, new, fold, n_threads=self.n_threads)
+        ranks = {k: self._ranks[k] for k in keys}
+        n = _patch_composites(comps, old, new, fold, ranks, old_key=old_key,
+                              n_threads=self.n_threads)
+        self._refolded += n
         if self._store.budget_bytes is not None:
             release_freed_memory()  # the windows read and let go
         return n
@@ -632,18 +679,26 @@ class Session:
         self._store.put(slot.key, fp.window)
         return fp.window
 
-    def _window_budget(self, max_memory_bytes: int | None) -> int:
-        """Bytes for kept windows: the budget less the process, the composites and
-        one tower's computation; refuse a budget that leaves nothing."""
+    def _new_ranks(self) -> Ranks:
+        return new_ranks(self._dem.shape, self._rank_depth, self._index_dtype)
+
+    def _window_budget(self, max_memory_bytes: int | None, ranks: int) -> int:
+        """Bytes for kept windows: the budget less the process, the composites (with
+        ``ranks`` ranks per cell, or none if the budget cannot hold them) and one
+        tower's computation; refuse a budget that leaves nothing."""
         budget = default_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
         rows, cols = self._dem.shape
         comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
+        rank_bytes = rows * cols * Ranks.cell_bytes(ranks, self._index_dtype) * (1 + len(TECHS))
         side_r = 2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1
         side_c = 2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1
         # The uncropped window, its crop and the sweep's own arrays.
         work = 3 * 4 * min(side_r, rows) * min(side_c, cols)
         proc = process_rss_bytes()
         need = proc + comps + work
+        self._rank_depth = ranks if budget >= need + rank_bytes else 1
+        if self._rank_depth > 1:
+            need += rank_bytes
         if budget < need:
             raise ParameterError(
                 f"max memory {format_bytes(budget)} is below what this session needs before "
@@ -651,6 +706,9 @@ class Session:
                 f"scenario, {format_bytes(comps)} composites, {format_bytes(work)} computing "
                 f"a tower); the smallest budget that works is --max-memory "
                 f"{math.ceil(need / 1e6)}MB"
+                + (f" ({math.ceil((need + rank_bytes) / 1e6)}MB keeps {ranks} ranks per cell, "
+                   f"{format_bytes(rank_bytes)}, which spare most edits reading other "
+                   "towers' coverage)" if rank_bytes else "")
             )
         return budget - need
 

@@ -390,3 +390,146 @@ def test_any_edit_sequence_with_few_windows_kept_equals_from_scratch(scenario, m
     assert m["windows_kept"] == 0 if n_windows == 0 else m["windows_compressed"] > 0
     _apply(s, scenario, edits)
     _assert_same_as_scratch(s)
+    _assert_session_ranks_true(s)
+
+
+def _assert_session_ranks_true(s: Session) -> None:
+    """The ranks a session keeps are the true ones wherever they claim to know
+    them (refolds that read only some windows leave the rest unknown)."""
+    from deadzone.geo.footprint import _Contrib
+
+    by_key: dict[str, list] = {}
+    for j in range(len(s._slots)):
+        for key, c in s._contribs(j).items():
+            by_key.setdefault(key, []).append(
+                _Contrib.of(c.index, c.load(), c.row_off, c.col_off, c.metric_offset_db,
+                            c.threshold_dbm))
+    for key, ranks in s._ranks.items():
+        comp = s._rx if key == "rx" else s._by_tech[key]
+        _assert_ranks_true(comp, ranks, by_key.get(key, []))
+
+
+def _fold_ranked(contribs, shape, depth: int):
+    from deadzone.geo.footprint import merge_ranked, new_ranks
+    from deadzone.kernels.coverage import new_composite
+
+    comp = new_composite(shape, threshold_dbm=-100.0)
+    ranks = new_ranks(shape, depth)
+    for c in contribs:
+        merge_ranked(comp, ranks, c.load(), c.row_off, c.col_off, c.index,
+                     metric_offset_db=c.metric_offset_db, threshold_dbm=c.threshold_dbm)
+    return comp, ranks
+
+
+def _rank_order(contribs, r: int, c: int) -> list[tuple[np.float32, int]]:
+    """Every tower's stored metric at a cell, in rank order (metric down, index up)."""
+    out = []
+    for t in contribs:
+        i, j = r - t.row_off, c - t.col_off
+        win = t.load()
+        if 0 <= i < win.shape[0] and 0 <= j < win.shape[1] and not np.isnan(win[i, j]):
+            out.append((np.float32(np.float64(win[i, j]) - t.metric_offset_db), t.index))
+    return sorted(out, key=lambda e: (-float(e[0]), e[1]))
+
+
+def _assert_ranks_true(comp, ranks, contribs) -> int:
+    """Every rank a composite's ranks claim to know is the true one; returns how
+    many cells know their ranks to the full depth."""
+    from deadzone.kernels.composite import RANK_NONE, RANK_UNKNOWN
+
+    full = 0
+    rows, cols = comp.best_dbm.shape
+    for r in range(rows):
+        for c in range(cols):
+            order = _rank_order(contribs, r, c)
+            known = 1
+            for j in range(1, ranks.depth):
+                sid = int(ranks.server[r, c, j - 1])
+                if sid == RANK_UNKNOWN:
+                    assert (ranks.server[r, c, j - 1:] == RANK_UNKNOWN).all()
+                    break
+                known += 1
+                if sid == RANK_NONE:
+                    assert len(order) <= j, (r, c, j, order)
+                    break
+                assert sid == order[j][1], (r, c, j, order, ranks.server[r, c])
+                if j >= 2:
+                    assert ranks.dbm[r, c, j - 2] == order[j][0]
+            if len(order) >= 2 and order[0][0] == order[1][0]:
+                assert known == 1  # best two tied: the ranks are unknown
+            full += known == ranks.depth or (known > len(order))
+    return full
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_ranks_after_a_fold_and_edits_are_the_true_ranks(depth: int) -> None:
+    """The ranks kept below the best hold the true rank order (stored metric
+    down, index up) wherever they claim to know it, through a from-scratch
+    fold and chains of edits, with ties, an RSRP offset's rounding, removed
+    towers (marked, later indices shifted) and cells refolded; the composite
+    equals a fold in tower order after every edit."""
+    from dataclasses import replace
+
+    from deadzone.geo.footprint import _patch_composite
+    from deadzone.kernels.composite import RANK_GONE
+
+    rng = np.random.default_rng(11)
+    shape = (10, 12)
+    full = 0
+    for it in range(60):
+        offset = (0.0, 27.781512503836438)[it % 2]
+        step = (0.25, 5.0, 0.01)[it % 3]
+        cs = _random_contribs(rng, int(rng.integers(2, 8)), shape, offset, step)
+        comp, ranks = _fold_ranked(cs, shape, depth)
+        _assert_comp_equal(comp, _fold(cs, shape))
+        full += _assert_ranks_true(comp, ranks, cs)
+        for _ in range(4):
+            i = int(rng.integers(0, len(cs)))
+            if rng.random() < 0.3 and len(cs) > 1:  # remove tower i
+                comp.best_server[comp.best_server > i] -= 1
+                gone = ranks.server == i
+                ranks.server[ranks.server > i] -= 1
+                ranks.server[gone] = RANK_GONE
+                rest = [replace(c, index=k) for k, c in enumerate(cs[:i] + cs[i + 1:])]
+                _patch_composite(comp, cs[i], None, rest, ranks, old_key=RANK_GONE)
+                cs = rest
+            else:  # replace tower i
+                new = replace(_random_contribs(rng, 1, shape, offset, step)[0], index=i)
+                after = cs[:i] + [new] + cs[i + 1:]
+                _patch_composite(comp, cs[i], new, after, ranks)
+                cs = after
+            _assert_comp_equal(comp, _fold(cs, shape))
+            _assert_ranks_true(comp, ranks, cs)
+    assert full > 60 * shape[0] * shape[1] // 2  # most cells know their ranks after a fold
+
+
+def test_ranks_spare_the_windows_when_the_best_tower_leaves(scenario, monkeypatch) -> None:
+    """With no window kept, taking out a tower that is the best over many cells
+    reads no other tower's window: the new best two come from the ranks
+    (before: every neighbour's window over those cells was recomputed)."""
+    import deadzone.geo.whatif as wi
+
+    monkeypatch.setattr(wi, "process_rss_bytes", lambda: 0)
+    big = 10**12
+    probe = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=big)
+    m = probe.memory()
+    assert m["ranks"] == wi.RANKS and m["rank_bytes"] > 0
+    need = big - m["window_budget_bytes"]
+    got = {}
+    for ranks in (1, wi.RANKS):
+        rank_bytes = m["rank_bytes"] // len(probe._ranks) * (1 + len(wi.TECHS))
+        budget = need + m["peak_bytes"] - (rank_bytes if ranks == 1 else 0)
+        s = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=budget,
+                    ranks=ranks)
+        assert s.memory()["windows_kept"] == 0 and s.memory()["ranks"] == ranks
+        best_t1 = int((s.coverage.rx.best_server == 1).sum())
+        assert best_t1 > 100
+        s.remove("T1")
+        got[ranks] = s.memory()
+        _assert_same_as_scratch(s)
+        s.edit("T0", eirp_dbm=40.0)  # T0 leaves its cells' best two as well
+        _assert_same_as_scratch(s)
+    # the removed tower's own window is recomputed (its old values leave the
+    # composite); without ranks, its neighbours' too
+    assert got[1]["windows_recomputed"] > 1 and got[1]["cells_refolded"] > 0
+    assert got[wi.RANKS]["windows_recomputed"] == 1 and got[wi.RANKS]["cells_refolded"] == 0
