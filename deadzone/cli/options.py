@@ -297,9 +297,9 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
              "physical memory). Towers' coverage windows beyond it are compressed without "
              "loss, then dropped, least recently used first, and read back or recomputed "
              "when an edit nearby needs them: results are the same, such an edit is "
-             "slower. The budget also holds the ranks kept per cell (the third and "
-             "fourth best servers), which spare most edits reading other towers' "
-             "coverage.")(f)
+             "slower. When the windows do not all fit, the budget also holds the ranks "
+             "kept per cell (the third and fourth best servers), which spare most "
+             "edits reading other towers' coverage.")(f)
 
 
 def whatif_session(

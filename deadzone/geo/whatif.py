@@ -48,6 +48,7 @@ from deadzone.geo.coverage import (
     TowerGrid,
     coverage_parameters,
     engine_params,
+    site_reach,
     towers_on_grid,
     warn_calibration_without_landcover,
 )
@@ -193,14 +194,18 @@ class Session:
         Most towers the session holds (default :data:`MAX_TOWERS`).
     ranks : int, optional
         Towers kept per composite cell in rank order, the best included
-        (default :data:`RANKS`; 1 keeps none beyond the composites): an
-        edit that takes a tower out of a cell's best two needs no other
-        window there unless earlier edits nearby took out the ranks below
-        (``ranks - 2`` of them; then the cell is refolded from the windows,
-        and its ranks restored).  They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes
-        per cell and composite (indices of 4 bytes past 32,000 towers),
-        counted in ``max_memory_bytes``; a budget that cannot hold them
-        but can hold the rest keeps none.
+        (1 keeps none beyond the composites): an edit that takes a tower
+        out of a cell's best two needs no other window there unless earlier
+        edits nearby took out the ranks below (``ranks - 2`` of them; then
+        the cell is refolded from the windows, and its ranks restored).
+        They cost ``(ranks - 1) x 2 + (ranks - 2) x 4`` bytes per cell and
+        composite (indices of 4 bytes past 32,000 towers), counted in
+        ``max_memory_bytes``; a budget that cannot hold them but can hold
+        the rest keeps none.  Default: :data:`RANKS` when the budget cannot
+        keep every tower's window (then they spare edits reading other
+        towers' windows), else 1 (with every window in memory a refold is
+        cheap, and keeping ranks made adds and moves ~0.3 s slower on the
+        demo, ``bench/RESULTS.md`` section 8).
 
     Raises
     ------
@@ -234,7 +239,7 @@ class Session:
         params: EngineParams | None = None,
         max_memory_bytes: int | None = None,
         max_towers: int = MAX_TOWERS,
-        ranks: int = RANKS,
+        ranks: int | None = None,
     ) -> None:
         self.params = engine_params(params, model=model, radius_km=radius_km,
                                     rx_height_m=rx_height_m, k_factor=k_factor,
@@ -274,10 +279,10 @@ class Session:
         self._x = list(grid.x_m)
         self._y = list(grid.y_m)
         self._off = list(grid.metric_offset_db)
-        if int(ranks) < 1:
+        if ranks is not None and int(ranks) < 1:
             raise ParameterError(f"ranks was {ranks!r}; expected 1 or more")
         self._index_dtype = np.int16 if self.max_towers <= 32_000 else np.int32
-        self._store = WindowStore(self._window_budget(max_memory_bytes, int(ranks)))
+        self._store = WindowStore(self._window_budget(max_memory_bytes, ranks))
         #: Cells refolded from the windows since the session began.
         self._refolded = 0
         self._keys = itertools.count()
@@ -682,12 +687,15 @@ class Session:
     def _new_ranks(self) -> Ranks:
         return new_ranks(self._dem.shape, self._rank_depth, self._index_dtype)
 
-    def _window_budget(self, max_memory_bytes: int | None, ranks: int) -> int:
+    def _window_budget(self, max_memory_bytes: int | None, ranks: int | None) -> int:
         """Bytes for kept windows: the budget less the process, the composites (with
         ``ranks`` ranks per cell, or none if the budget cannot hold them) and one
-        tower's computation; refuse a budget that leaves nothing."""
+        tower's computation; refuse a budget that leaves nothing.  ``ranks`` None:
+        :data:`RANKS` unless every tower's window fits beside the rest."""
         budget = default_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
         rows, cols = self._dem.shape
+        if ranks is None:
+            ranks = 1 if budget - self._fixed_bytes() >= self._windows_bytes() else RANKS
         comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
         rank_bytes = rows * cols * Ranks.cell_bytes(ranks, self._index_dtype) * (1 + len(TECHS))
         side_r = 2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1
@@ -711,6 +719,27 @@ class Session:
                    "towers' coverage)" if rank_bytes else "")
             )
         return budget - need
+
+    def _fixed_bytes(self) -> int:
+        """What a session needs besides kept windows and ranks (bytes, an estimate)."""
+        rows, cols = self._dem.shape
+        comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
+        work = 3 * 4 * min(2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1, rows) \
+            * min(2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1, cols)
+        return process_rss_bytes() + comps + work
+
+    def _windows_bytes(self) -> int:
+        """Every tower's window, float32 over its reach box (bytes, an upper bound)."""
+        total = 0
+        for site in self._sites:
+            if site is not None:
+                a0, a1, b0, b1 = site_reach(site, shape=self._dem.shape,
+                                            cell_w_m=self._dem.cell_w_m,
+                                            cell_h_m=self._dem.cell_h_m,
+                                            radius_m=self.params.radius_m,
+                                            floor_dbm=self.params.floor_dbm)
+                total += 4 * (a1 - a0) * (b1 - b0)
+        return total
 
     def _replace(self, i: int, row: gpd.GeoDataFrame, action: str, t0: float) -> WhatIfDelta:
         tid = self._ids[i]

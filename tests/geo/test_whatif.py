@@ -511,7 +511,10 @@ def test_ranks_spare_the_windows_when_the_best_tower_leaves(scenario, monkeypatc
 
     monkeypatch.setattr(wi, "process_rss_bytes", lambda: 0)
     big = 10**12
-    probe = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=big)
+    auto = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=big)
+    assert auto.memory()["ranks"] == 1  # every window fits: no ranks by default
+    probe = Session(scenario, model=MODEL, radius_km=RADIUS_KM, max_memory_bytes=big,
+                    ranks=wi.RANKS)
     m = probe.memory()
     assert m["ranks"] == wi.RANKS and m["rank_bytes"] > 0
     need = big - m["window_budget_bytes"]
@@ -531,5 +534,12 @@ def test_ranks_spare_the_windows_when_the_best_tower_leaves(scenario, monkeypatc
         _assert_same_as_scratch(s)
     # the removed tower's own window is recomputed (its old values leave the
     # composite); without ranks, its neighbours' too
+    # windows that would not all fit (here the grid's ranks outweigh this small
+    # scenario's windows, so pretend they are huge): ranks by default
+    monkeypatch.setattr(wi.Session, "_windows_bytes", lambda self: 10**15)
+    assert Session(scenario, model=MODEL, radius_km=RADIUS_KM,
+                   max_memory_bytes=big).memory()["ranks"] == wi.RANKS
+    monkeypatch.undo()
+    monkeypatch.setattr(wi, "process_rss_bytes", lambda: 0)
     assert got[1]["windows_recomputed"] > 1 and got[1]["cells_refolded"] > 0
     assert got[wi.RANKS]["windows_recomputed"] == 1 and got[wi.RANKS]["cells_refolded"] == 0
