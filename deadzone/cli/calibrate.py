@@ -142,6 +142,9 @@ def calibrate_cmd(
     from deadzone.kernels.coverage import MODELS
     from deadzone.maps.calibration_report import write_calibration_report
 
+    if engine.params.calibration is not None:
+        raise ParameterError("calibrate compares the models as they are: drop --calibration "
+                             "(and --confidence)")
     model_list = _names(models, tuple(MODELS), "--models") if models else None
     fit_list = _names(fits, FITS, "--fits")
     if demo:
