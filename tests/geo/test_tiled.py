@@ -439,3 +439,36 @@ def test_work_folders_of_killed_runs_are_swept(tmp_path) -> None:  # noqa: ANN00
     (other / WORKDIR_OWNER).write_text(dead.stdout)
     assert sweep_dead_workdirs(tmp_path, (".tiles-", ".warp-")) == [gone]
     assert not gone.exists() and live.is_dir() and unmarked.is_dir() and other.is_dir()
+
+
+def test_tiled_with_a_calibration_equals_in_memory(scenario, tmp_path: Path) -> None:  # noqa: ANN001
+    """A calibration (per technology, distance and land-cover class) gives the same
+    rasters tiled as in memory, and both record it."""
+    from deadzone.geo.coverage import EngineParams
+    from deadzone.model.calibration import Calibration
+
+    s, path = scenario
+    lc = write_landcover(tmp_path / "lc.tif", s.dem, crs="utm")
+    cal = Calibration(model="knife", fit="offset+slope+clutter",
+                      offsets_db={t: -4.0 for t in set(s.towers["tech"])},
+                      slopes_db_per_decade={t: -6.0 for t in set(s.towers["tech"])},
+                      clutter_offsets_db={"urban-trees-forest": -3.0},
+                      clutter_reference="open-rural", sigma_db=7.0)
+    p = EngineParams(model="knife", radius_km=3.0, calibration=cal)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadzoneWarning)  # the tower outside the DEM
+        dem = load_dem(path)
+        clutter = load_landcover(lc, dem)
+        cov = compute_coverage(dem, s.towers, params=p, clutter=clutter, per_band=True,
+                               n_threads=2)
+        plain = compute_coverage(dem, s.towers, model="knife", radius_km=3.0, clutter=clutter,
+                                 per_band=True, n_threads=2)
+        run = tiled_coverage(DiskDem(path), s.towers, params=p, per_band=True, n_threads=2,
+                             max_memory_bytes=10**9, base_bytes=0, tile_shape=(37, 53),
+                             landcover=lc)
+        by = _assemble(run)
+    reached = np.isfinite(plain.rx.best_dbm)
+    assert (cov.rx.best_dbm[reached] < plain.rx.best_dbm[reached]).mean() > 0.9
+    _assert_equal(by, cov)
+    assert run.parameters == cov.parameters
+    assert run.parameters["calibration"]["offsets_db"] == cal.offsets_db
