@@ -694,16 +694,16 @@ class Session:
         :data:`RANKS` unless every tower's window fits beside the rest."""
         budget = default_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
         rows, cols = self._dem.shape
-        if ranks is None:
-            ranks = 1 if budget - self._fixed_bytes() >= self._windows_bytes() else RANKS
         comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
-        rank_bytes = rows * cols * Ranks.cell_bytes(ranks, self._index_dtype) * (1 + len(TECHS))
         side_r = 2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1
         side_c = 2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1
         # The uncropped window, its crop and the sweep's own arrays.
         work = 3 * 4 * min(side_r, rows) * min(side_c, cols)
         proc = process_rss_bytes()
         need = proc + comps + work
+        if ranks is None:
+            ranks = 1 if budget - need >= self._windows_bytes() else RANKS
+        rank_bytes = rows * cols * Ranks.cell_bytes(ranks, self._index_dtype) * (1 + len(TECHS))
         self._rank_depth = ranks if budget >= need + rank_bytes else 1
         if self._rank_depth > 1:
             need += rank_bytes
@@ -719,14 +719,6 @@ class Session:
                    "towers' coverage)" if rank_bytes else "")
             )
         return budget - need
-
-    def _fixed_bytes(self) -> int:
-        """What a session needs besides kept windows and ranks (bytes, an estimate)."""
-        rows, cols = self._dem.shape
-        comps = rows * cols * _COMPOSITE_CELL_BYTES * (1 + len(TECHS))
-        work = 3 * 4 * min(2 * math.ceil(self.params.radius_m / self._dem.cell_h_m) + 1, rows) \
-            * min(2 * math.ceil(self.params.radius_m / self._dem.cell_w_m) + 1, cols)
-        return process_rss_bytes() + comps + work
 
     def _windows_bytes(self) -> int:
         """Every tower's window, float32 over its reach box (bytes, an upper bound)."""
