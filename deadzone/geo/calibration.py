@@ -46,7 +46,7 @@ from deadzone.geo.clutter import CATEGORIES
 from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
 from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.kernels.robust import huber_fit
-from deadzone.model.calibration import MIN_DISTANCE_M, Calibration, band_of
+from deadzone.model.calibration import MIN_DISTANCE_M, Calibration
 from deadzone.model.dem import Dem
 from deadzone.model.schema import SENSITIVITY_DBM, TECHS, TOP_REPORTED_DBM
 from deadzone.model.thresholds import Thresholds
@@ -197,8 +197,7 @@ def predict_samples(
     distance = np.full(n, np.nan)
     distance[has] = np.hypot(grid.x_m[server[has]] - x[has], grid.y_m[server[has]] - y[has])
     ids = np.asarray(grid.tower_ids, dtype=object)
-    bands = np.array([band_of(t, st.freq_mhz) if st is not None else ""
-                      for t, st in zip(grid.techs, grid.sites, strict=True)] or [""], dtype=object)
+    bands = np.append(grid.bands(), "")  # never empty: index 0 is read (masked) even with no tower
     names = np.array([c.name for c in CATEGORIES], dtype=object)
     clut = np.full(n, "", dtype=object)
     if clutter is not None:

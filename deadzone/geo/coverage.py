@@ -169,6 +169,11 @@ class TowerGrid:
     y_m: npt.NDArray[np.float64]
     metric_offset_db: npt.NDArray[np.float64]
 
+    def bands(self) -> npt.NDArray[np.object_]:
+        """Each tower's :func:`band_key` (``""`` for towers outside the DEM)."""
+        return np.array([band_key(t, s) or "" for t, s in zip(self.techs, self.sites,
+                                                              strict=True)], dtype=object)
+
     @property
     def outside(self) -> list[str]:
         """Ids of towers that lie outside the DEM (not computed)."""
@@ -400,8 +405,9 @@ def _all_far(grid: TowerGrid, bounds: tuple[float, float, float, float] | None,
 
 
 def band_key(tech: str, site: RadioSite | None) -> str | None:
-    """``"<tech>-<MHz>"`` for a computed site (e.g. ``"4G-1800"``), else None."""
-    return None if site is None else f"{tech}-{round(site.freq_mhz)}"
+    """``"<tech>-<MHz>"`` for a computed site (e.g. ``"4G-1800"``), else None
+    (:func:`deadzone.model.calibration.band_of`, the one format)."""
+    return None if site is None else band_of(tech, site.freq_mhz)
 
 
 def _subtract_clutter(win: npt.NDArray[np.float32], r0: int, c0: int,

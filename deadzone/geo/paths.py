@@ -28,7 +28,6 @@ from deadzone.geo.clutter import CATEGORIES, loss_table_db, rx_height_grid
 from deadzone.geo.coverage import EngineParams, TowerGrid
 from deadzone.kernels.coverage import site_reach_m
 from deadzone.kernels.paths import PathResult, fold_pairs, pair_signals, radio_table
-from deadzone.model.calibration import band_of
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS
 from deadzone.model.thresholds import Thresholds
@@ -338,8 +337,6 @@ def pair_rx(
         if cat is not None:
             names = np.array([c.name for c in CATEGORIES], dtype=object)[cat[pv]]
         dist = np.hypot(grid.x_m[pt] - x[pv], grid.y_m[pt] - y[pv])
-        bands = np.array([band_of(t, s.freq_mhz) if s is not None else ""
-                          for t, s in zip(grid.techs, grid.sites, strict=True)], dtype=object)
         rx += cal.correction_db(np.asarray(grid.techs, dtype=object)[pt], dist, names,
-                                bands[pt])
+                                grid.bands()[pt])
     return paths, rx, h_rx
