@@ -42,7 +42,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from deadzone.errors import ParameterError, SchemaError
-from deadzone.geo.clutter import CATEGORIES
+from deadzone.geo.clutter import CATEGORY_NAMES
 from deadzone.geo.coverage import EngineParams, TowerGrid, towers_on_grid
 from deadzone.geo.paths import pair_rx, village_points, village_signals
 from deadzone.kernels.robust import huber_fit
@@ -198,7 +198,7 @@ def predict_samples(
     distance[has] = np.hypot(grid.x_m[server[has]] - x[has], grid.y_m[server[has]] - y[has])
     ids = np.asarray(grid.tower_ids, dtype=object)
     bands = np.append(grid.bands(), "")  # never empty: index 0 is read (masked) even with no tower
-    names = np.array([c.name for c in CATEGORIES], dtype=object)
+    names = np.array(CATEGORY_NAMES, dtype=object)
     clut = np.full(n, "", dtype=object)
     if clutter is not None:
         clut[inside] = names[clutter[rows[inside], cols[inside]]]

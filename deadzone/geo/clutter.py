@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_NAMES",
     "WINDOW_WORK_BYTES",
     "WORLDCOVER",
     "ClutterCategory",
@@ -75,6 +76,8 @@ CATEGORIES: tuple[ClutterCategory, ...] = (
     ClutterCategory("urban-trees-forest", 15.0, True),
     ClutterCategory("dense-urban", 20.0, True),
 )
+#: Category names in code order (``CATEGORY_NAMES[code]``).
+CATEGORY_NAMES: tuple[str, ...] = tuple(c.name for c in CATEGORIES)
 _CODE = {c.name: i for i, c in enumerate(CATEGORIES)}
 
 #: ESA WorldCover 2020/2021 class codes -> P.2108 category names.
@@ -252,7 +255,7 @@ def landcover_window(
     from rasterio.windows import Window
 
     if mapping is None and src.tags().get(P2108_CLASSES_TAG) == P2108_CLASSES:
-        mapping = {i: c.name for i, c in enumerate(CATEGORIES)}  # deadzone's own classes
+        mapping = dict(enumerate(CATEGORY_NAMES))  # deadzone's own classes
     table = category_codes(mapping)
     shape = (int(dem.shape[0]), int(dem.shape[1]))
     if not (0 <= row0 and 0 <= col0 and rows > 0 and cols > 0

@@ -19,7 +19,7 @@ from rasterio.crs import CRS
 
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
 from deadzone.geo.antenna import AntennaPattern, load_msi
-from deadzone.geo.clutter import CATEGORIES, loss_table_db, rx_height_grid
+from deadzone.geo.clutter import CATEGORY_NAMES, loss_table_db, rx_height_grid
 from deadzone.kernels.coverage import (
     Composite,
     RadioSite,
@@ -532,15 +532,13 @@ def _calibrate_window(win: npt.NDArray[np.float32], r0: int, c0: int, site: Radi
     dy = (np.arange(r0, r0 + h, dtype=np.float64) - site.row) * dem.cell_h_m
     dx = (np.arange(c0, c0 + w, dtype=np.float64) - site.col) * dem.cell_w_m
     dist = np.hypot(dy[:, None], dx[None, :])
-    names = None
+    # one technology and band for the whole window: scalars, not per-cell arrays
+    corr = calibration.correction_db(tech, dist, None, band_of(tech, site.freq_mhz))
     if clutter is not None and calibration.clutter_offsets_db:
         rr = np.clip(np.arange(r0, r0 + h), 0, clutter.shape[0] - 1)
         cc = np.clip(np.arange(c0, c0 + w), 0, clutter.shape[1] - 1)
-        table = np.array([c.name for c in CATEGORIES], dtype=object)
-        names = table[clutter[rr[:, None], cc[None, :]]]
-    corr = calibration.correction_db(np.full(dist.shape, tech, dtype=object), dist, names,
-                                     np.full(dist.shape, band_of(tech, site.freq_mhz),
-                                             dtype=object))
+        corr += calibration.clutter_offsets_for(CATEGORY_NAMES)[clutter[rr[:, None],
+                                                                        cc[None, :]]]
     win += corr.astype(np.float32)  # NaN (not computed) stays NaN
 
 

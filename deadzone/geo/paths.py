@@ -24,7 +24,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
-from deadzone.geo.clutter import CATEGORIES, loss_table_db, rx_height_grid
+from deadzone.geo.clutter import CATEGORY_NAMES, loss_table_db, rx_height_grid
 from deadzone.geo.coverage import EngineParams, TowerGrid
 from deadzone.kernels.coverage import site_reach_m
 from deadzone.kernels.paths import PathResult, fold_pairs, pair_signals, radio_table
@@ -333,10 +333,10 @@ def pair_rx(
     if cal is not None and pt.size:
         # measured - predicted, fitted by deadzone calibrate: per technology, by
         # the pair's distance and the point's clutter class
-        names = None
-        if cat is not None:
-            names = np.array([c.name for c in CATEGORIES], dtype=object)[cat[pv]]
         dist = np.hypot(grid.x_m[pt] - x[pv], grid.y_m[pt] - y[pv])
-        rx += cal.correction_db(np.asarray(grid.techs, dtype=object)[pt], dist, names,
-                                grid.bands()[pt])
+        corr = cal.correction_db(np.asarray(grid.techs, dtype=object)[pt], dist, None,
+                                 grid.bands()[pt])
+        if cat is not None:
+            corr += cal.clutter_offsets_for(CATEGORY_NAMES)[cat[pv]]
+        rx += corr
     return paths, rx, h_rx

@@ -6,7 +6,7 @@ through :class:`deadzone.geo.coverage.EngineParams`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,11 @@ class Calibration:
             for name, v in self.clutter_offsets_db.items():
                 out += np.where(c == name, v, 0.0)
         return out
+
+    def clutter_offsets_for(self, names: Sequence[str]) -> F64:
+        """The clutter offset of each class in ``names`` order (dB; 0 where none),
+        to index by class code: what :meth:`correction_db` adds for ``clutter``."""
+        return np.array([self.clutter_offsets_db.get(n, 0.0) for n in names] or [0.0])
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``calibration.json``'s ``calibration``)."""
