@@ -94,6 +94,7 @@ def predict_samples(
     params: EngineParams,
     clutter: npt.NDArray[np.uint8] | None = None,
     grid: TowerGrid | None = None,
+    xy: tuple[F64, F64] | None = None,
 ) -> pd.DataFrame:
     """The engine's metric at every measurement sample.
 
@@ -114,6 +115,9 @@ def predict_samples(
         clutter class of each sample).
     grid : TowerGrid, optional
         ``towers`` on ``dem``, when already built.
+    xy : (float64[n], float64[n]), optional
+        The samples in the DEM CRS (m, NaN without a location), when already
+        projected (:func:`calibrate` projects them once for every model).
 
     Returns
     -------
@@ -133,13 +137,7 @@ def predict_samples(
             raise SchemaError(f"measurements lack the required column {col!r}")
     n = len(samples)
     grid = towers_on_grid(towers, dem) if grid is None else grid
-    geom = samples.geometry.to_crs(dem.crs)
-    empty = (geom.isna() | geom.is_empty).to_numpy()
-    x = np.full(n, np.nan)
-    y = np.full(n, np.nan)
-    if (~empty).any():
-        x[~empty] = geom[~empty].x.to_numpy()
-        y[~empty] = geom[~empty].y.to_numpy()
+    x, y = _sample_xy(samples, dem) if xy is None else xy
     note = np.full(n, "", dtype=object)
     qc = samples["qc"].astype(str).to_numpy() if "qc" in samples.columns else np.full(n, "ok")
     note[qc != "ok"] = qc[qc != "ok"]
@@ -217,6 +215,18 @@ def predict_samples(
         },
         index=samples.index,
     )
+
+
+def _sample_xy(samples: gpd.GeoDataFrame, dem: Dem) -> tuple[F64, F64]:
+    """The samples' points in the DEM CRS (m; NaN without a location)."""
+    geom = samples.geometry.to_crs(dem.crs)
+    empty = (geom.isna() | geom.is_empty).to_numpy()
+    x = np.full(len(samples), np.nan)
+    y = np.full(len(samples), np.nan)
+    if (~empty).any():
+        x[~empty] = geom[~empty].x.to_numpy()
+        y[~empty] = geom[~empty].y.to_numpy()
+    return x, y
 
 
 # --------------------------------------------------------------------------- fits
@@ -421,11 +431,13 @@ def calibrate(
         fits = [f for f in fits if "clutter" not in f]
     models = list(dict.fromkeys([params.model, *(DEFAULT_MODELS if models is None else models)]))
     grid = towers_on_grid(towers, dem)
+    xy = _sample_xy(samples, dem)  # once for every model
     preds: dict[str, pd.DataFrame] = {}
     for i, m in enumerate(models):
         p = EngineParams(model=m, radius_km=params.radius_km, rx_height_m=params.rx_height_m,
                          k_factor=params.k_factor, floor_dbm=params.floor_dbm, itm=params.itm)
-        preds[m] = predict_samples(dem, towers, samples, params=p, clutter=clutter, grid=grid)
+        preds[m] = predict_samples(dem, towers, samples, params=p, clutter=clutter, grid=grid,
+                                   xy=xy)
         if progress is not None:
             progress(i + 1)
     base = preds[params.model]
