@@ -105,7 +105,7 @@ def run_plan(
     target: str | None = None,
     objective: str = "households",
     solver: str = "milp",
-    time_limit_s: float = 60.0,
+    time_limit_s: float = 30.0,
     candidates: gpd.GeoDataFrame | Callable[[Scenario, AuditResult], gpd.GeoDataFrame]
     | None = None,
     towers_have_fiber: bool = True,
@@ -182,6 +182,26 @@ def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFr
         geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
 
 
+#: Decimals of the output tables' numbers, by column name or ending.
+_DECIMALS = {"lon": 7, "lat": 7, "pv_kwp": 2, "battery_kwh": 1, "donor_dbm": 1, "freq_mhz": 1,
+             "eirp_dbm": 1, "elevation_m": 1}
+
+
+def _rounded(df: pd.DataFrame) -> pd.DataFrame:
+    """Money to whole VND, lengths and heights to 0.1 m, positions to 1e-7 degrees."""
+    out = df.copy()
+    for c in out.columns:
+        if c == "geometry" or not pd.api.types.is_float_dtype(out[c]):
+            continue
+        if c in _DECIMALS:
+            out[c] = out[c].round(_DECIMALS[c])
+        elif c.endswith("_vnd") or c.endswith("_vnd_per_year"):
+            out[c] = out[c].round(0)
+        elif c.endswith("_m"):
+            out[c] = out[c].round(1)
+    return out
+
+
 def _gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, mode: str = "w") -> None:
     g = gdf.copy()
     for c in g.columns:
@@ -228,19 +248,24 @@ def write_plan(
     for note in result.solution.notes or []:
         lines.append(f"note: {note}")
     shown = len(lines)
+    villages = result.villages.copy()
+    pts = villages.geometry.to_crs(4326).representative_point()
+    villages.insert(1, "lon", pts.x)
+    villages.insert(2, "lat", pts.y)
+    villages = _rounded(villages)
     with atomic_path(out / "plan_villages.csv") as tmp:
-        pd.DataFrame(result.villages.drop(columns="geometry")).to_csv(tmp, index=False,
-                                                                       encoding="utf-8")
+        pd.DataFrame(villages.drop(columns="geometry")).to_csv(tmp, index=False,
+                                                               encoding="utf-8")
     with atomic_path(out / "plan_villages.gpkg") as tmp:
-        _gpkg(result.villages, tmp, "villages")
-    sites = result.sites
+        _gpkg(villages, tmp, "villages")
+    sites = _rounded(result.sites)
     with atomic_path(out / "plan_sites.gpkg") as tmp:
         _gpkg(sites, tmp, "sites")
         _gpkg(backhaul_lines(sites, scenario), tmp, "backhaul", mode="a")
     with atomic_path(out / "plan_sites.csv") as tmp:
         pd.DataFrame(sites.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8")
     with atomic_path(out / "plan_years.csv") as tmp:
-        years.to_csv(tmp, index=False, encoding="utf-8")
+        _rounded(years).to_csv(tmp, index=False, encoding="utf-8")
     with atomic_path(out / "plan_costs.toml") as tmp:
         Path(tmp).write_text(costs_toml(site_prices, costs), encoding="utf-8")
     with atomic_path(out / "report.txt") as tmp:

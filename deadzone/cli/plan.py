@@ -46,8 +46,10 @@ __all__ = ["plan_cmd"]
               show_default=True,
               help="milp = exact HiGHS model with a time limit (never worse than greedy, gap "
                    "reported); greedy = fast heuristic only.")
-@click.option("--time-limit-s", type=click.FloatRange(1, 86_400), default=60.0,
-              show_default=True, help="MILP time limit.")
+@click.option("--time-limit-s", type=click.FloatRange(1, 86_400), default=30.0,
+              show_default=True,
+              help="MILP time limit (s), both passes: the most connection, then its least "
+                   "cost; the gap is reported.")
 @click.option("--no-small-cells", is_flag=True, help="Do not offer low-power sites.")
 @click.option("--no-satellite", is_flag=True, help="Do not offer satellite terminals.")
 @site_options

@@ -189,7 +189,7 @@ def make_plan(
     target: str | None = None,
     objective: str = "households",
     solver: str = "milp",
-    time_limit_s: float = 60.0,
+    time_limit_s: float = 30.0,
 ) -> PlanResult:
     """Choose what to build in which year.
 

@@ -379,7 +379,7 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     def run(c: F64, extra: list[LinearConstraint], limit: float):  # noqa: ANN202
         return milp(c, constraints=cons + extra, integrality=integrality, bounds=bounds,
                     options={"time_limit": max(limit, 1.0), "disp": False,
-                             "mip_rel_gap": 1e-6})
+                             "mip_rel_gap": 1e-3})
 
     def pick(xv: F64) -> I64:
         bv = xv[:nb].reshape(n_o, n) > 0.5
@@ -397,6 +397,7 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
         return pick(res.x), _status(res), bound, gap
     wx = np.concatenate([np.zeros(nb), np.repeat(prob.weights, n)])
     res = run(-wx, [], time_limit_s * 2 / 3)
+    t1 = time.perf_counter() - t0
     if res.x is None:
         return None, _status(res), math.nan, math.nan
     b1 = pick(res.x)
@@ -404,7 +405,9 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     bound = -float(getattr(res, "mip_dual_bound", math.nan))
     gap = float(getattr(res, "mip_gap", math.nan))
     status = _status(res)
-    left = time_limit_s - (time.perf_counter() - t0)
+    # the least cost of that value: a harder search for little money, so it gets
+    # at most three times the first pass (10 s at least) of what is left
+    left = min(time_limit_s - (time.perf_counter() - t0), max(10.0, 3.0 * t1))
     keep = LinearConstraint(sp.csr_matrix(wx.reshape(1, -1)), v1 - 1e-6 * max(v1, 1.0), np.inf)
     res2 = run(npv_c / scale, [keep], max(left, 1.0))
     if res2.x is not None:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import folium
 
-from deadzone.maps.folium_map import PHASE_COLORS
 from deadzone.maps.vector_layers import (
     commune_outlines,
     finish_map,
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from deadzone.geo.plan import PlanResult
     from deadzone.model.scenario import Scenario
 
-__all__ = ["KIND_COLORS", "KIND_LABELS", "plan_map"]
+__all__ = ["KIND_COLORS", "KIND_LABELS", "YEAR_COLORS", "plan_map"]
 
 #: Marker colour of each kind of option (the per-kind layers).
 KIND_COLORS: dict[str, str] = {
@@ -40,8 +39,11 @@ KIND_LABELS: dict[str, str] = {
     "macro": "New macro sites", "upgrade": "New radio on an existing mast",
     "small_cell": "Low-power sites", "satellite": "Satellite terminals",
 }
+#: One colour per plan year, none close to a status colour (green, orange, red, grey).
+YEAR_COLORS: tuple[str, ...] = ("#2b83ba", "#7b3294", "#01665e", "#c51b7d", "#8c510a",
+                                "#5e3c99", "#35978f", "#762a83")
 _RADIUS = {"macro": 8, "upgrade": 7, "small_cell": 5, "satellite": 4}
-_NOT_PLANNED = "#4d4d4d"
+_NOT_PLANNED = STATUS_COLORS["dead"]
 
 
 def _bn(v: Any) -> str:
@@ -137,7 +139,7 @@ def plan_map(
             now, {"radius": 3, "color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.6},
             _village_tip))
     for y_i, year in enumerate(result.years["year"]):
-        color = PHASE_COLORS[y_i % len(PHASE_COLORS)]
+        color = YEAR_COLORS[y_i % len(YEAR_COLORS)]
         built = sites[sites["year"] == year]
         conn = v[v["year"] == year]
         feats = []
@@ -158,7 +160,9 @@ def plan_map(
                                        "weight": 1.5, "fillColor": c, "fillOpacity": 1.0},
             _site_tip)
         if feats:
-            layer(m, swatch_name(color, f"{year}: {len(built)} new site(s), "
+            n_sat = int((built["kind"] == "satellite").sum())
+            what = [f"{len(built) - n_sat} site(s)"] + ([f"{n_sat} satellite"] if n_sat else [])
+            layer(m, swatch_name(color, f"{year}: {', '.join(what)}; "
                                         f"{len(conn)} village(s) connected"), feats)
     for kind, label in KIND_LABELS.items():
         sel = sites[sites["kind"] == kind]

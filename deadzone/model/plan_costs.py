@@ -223,8 +223,10 @@ class Satellite:
         Terminal, Wi-Fi access point, small solar kit and installation
         (assumption: 25 million VND).
     fee_vnd_per_year : float
-        Service plan of one terminal (assumption: 30 million VND a year,
-        about 2.5 million a month for a community plan).
+        Service plan of one terminal shared by a community (assumption: 72
+        million VND a year, 6 million a month, of the order of low-earth-orbit
+        business plans of US$150-300 a month; a residential plan is cheaper
+        but not meant to be shared by 40 households).
     households_per_terminal : float
         Households one terminal serves; a village gets
         ``ceil(households / households_per_terminal)`` terminals, at least one
@@ -235,7 +237,7 @@ class Satellite:
 
     enabled: bool = True
     terminal_vnd: float = 25e6
-    fee_vnd_per_year: float = 30e6
+    fee_vnd_per_year: float = 72e6
     households_per_terminal: float = 40.0
     terminal_life_years: float = 5.0
 

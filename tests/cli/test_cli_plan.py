@@ -1,0 +1,164 @@
+"""``deadzone plan`` end to end: the demo province (budget and target), bad
+input, and the real SRTM tile."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+from click.testing import CliRunner
+
+from deadzone.app.plan import PLAN_FILES, load_costs
+from deadzone.cli.main import cli
+from deadzone.data.demo import demo_scenario
+from deadzone.data.io import write_scenario
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("plan") / "demo"
+    write_scenario(demo_scenario(0), d)
+    return d
+
+
+def _run(args: list[str]):  # noqa: ANN202
+    return CliRunner().invoke(cli, ["plan", *args])
+
+
+@pytest.fixture(scope="module")
+def budget_run(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    out = tmp_path_factory.mktemp("plan") / "out"
+    t0 = time.perf_counter()
+    r = _run(["--scenario", str(demo_dir), "--years", "4", "--budget-per-year", "25e9",
+              "--start-year", "2027", "--time-limit-s", "15", "--out", str(out)])
+    elapsed = time.perf_counter() - t0
+    assert r.exit_code == 0, r.output
+    return out, r.output, elapsed
+
+
+def test_demo_budget_plan_outputs(budget_run) -> None:  # noqa: ANN001
+    out, text, elapsed = budget_run
+    assert elapsed < 60.0  # the demo province plans in under a minute
+    for f in PLAN_FILES:
+        assert (out / f).is_file(), f
+    m = re.search(r"by 2030: ([\d,]+)/([\d,]+) dead-zone villages connected \(([\d,]+) by mobile "
+                  r"signal, ([\d,]+) by satellite\); cost ([\d,]+) bn VND NPV", text)
+    assert m, text
+    connected, total, mobile, sat, _ = (int(g.replace(",", "")) for g in m.groups())
+    assert connected == mobile + sat and 0 < connected <= total
+    assert "(matches the plan)" in text
+    s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert s["reaudit_matches"] is True
+    assert (s["connected"], s["dead_zone_villages"]) == (connected, total)
+    assert s["parameters"]["budget_per_year_vnd"] == 25e9
+    assert set(s["outputs"]) == set(PLAN_FILES) - {"plan_summary.json"}
+    y = pd.read_csv(out / "plan_years.csv")
+    assert list(y["year"]) == [2027, 2028, 2029, 2030]
+    assert (y["spend_vnd"] <= 25e9).all()
+    assert (y["covered_villages_predicted"] == y["covered_villages_reaudited"]).all()
+    v = pd.read_csv(out / "plan_villages.csv")
+    assert len(v) == s["villages_total"] and v["village_id"].is_unique
+    assert (v["option_id"].notna()).sum() == connected
+    assert v.loc[v["option_id"].isna() & v["status_now"].isin(["dead", "marginal"]),
+                 "plan_note"].str.startswith("not reached within the budget").all()
+    sites = gpd.read_file(out / "plan_sites.gpkg", layer="sites")
+    assert set(sites["kind"]) <= {"macro", "upgrade", "small_cell", "satellite"}
+    assert (sites.loc[sites["power_option"] == "solar", "pv_kwp"] > 0).all()
+    assert {"sites", "backhaul"} <= {n for n, _ in pyogrio.list_layers(out / "plan_sites.gpkg")}
+    # the costs it used, as a costs file that reads back to the defaults
+    assert load_costs(out / "plan_costs.toml") == load_costs(None)
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert "2027:" in html and "Dead-zone villages not planned" in html
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)\s*=\s*"https?://', html)  # offline
+
+
+def test_demo_target_plan_reaches_it(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    r = _run(["--scenario", str(demo_dir), "--target", "all by 2028", "--start-year", "2027",
+              "--budget-per-year", "200e9", "--time-limit-s", "15", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert s["target_met"] is True and s["connected"] == s["dead_zone_villages"]
+    assert s["question"] == "target"
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["--target", "everyone by 2030"], "target 'everyone by 2030'"),
+    (["--target", "all by 2020"], "before the plan's start"),
+    ([], "give --budget-per-year, --target, or both"),
+    (["--budget-per-year", "1e9", "--years", "30"], "longer than the horizon"),
+])
+def test_bad_requests_one_line(demo_dir: Path, tmp_path: Path, args: list[str],
+                               msg: str) -> None:
+    r = _run(["--scenario", str(demo_dir), "--start-year", "2027", "--out",
+              str(tmp_path / "x"), *args])
+    assert r.exit_code == 2
+    assert msg in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "x" / "plan_summary.json").exists()
+
+
+def test_bad_costs_file_names_file_and_key(demo_dir: Path, tmp_path: Path) -> None:
+    c = tmp_path / "costs.toml"
+    c.write_text("[satellite]\nfee = 1\n", encoding="utf-8")
+    r = _run(["--scenario", str(demo_dir), "--budget-per-year", "1e9", "--costs", str(c),
+              "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2
+    assert f"{c} [satellite]: unknown key 'fee'" in r.output
+
+
+def test_never_overwrites_without_flag(budget_run, demo_dir: Path) -> None:  # noqa: ANN001
+    out, _, _ = budget_run
+    before = (out / "plan_summary.json").read_bytes()
+    r = _run(["--scenario", str(demo_dir), "--budget-per-year", "1e9", "--out", str(out)])
+    assert r.exit_code != 0 and "--overwrite" in r.output
+    assert (out / "plan_summary.json").read_bytes() == before
+
+
+def test_plan_on_the_real_tile(shared_data: Path, tmp_path: Path) -> None:
+    """Audit of the SRTM N21E105 tile (OSM settlements, a 4G tower at every
+    fourth commune centre), then its plan from the audit folder."""
+    from tests.cli.test_cli_calibrate_real import TILE
+    from tests.conftest import shared_file
+
+    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
+    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
+    s = gpd.read_file(shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"),
+                      bbox=TILE)
+    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
+    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
+    c = gpd.read_file(communes, bbox=TILE)
+    c = c[c["center_lon"].between(TILE[0], TILE[2]) & c["center_lat"].between(TILE[1], TILE[3])]
+    c = c.iloc[::4]
+    pd.DataFrame({"tower_id": "T-" + c["ward_code"].astype(str), "lon": c["center_lon"],
+                  "lat": c["center_lat"], "tech": "4G"}).to_csv(tmp_path / "towers.csv",
+                                                                  index=False)
+    engine = ["--radius-km", "10"]
+    a = tmp_path / "audit"
+    r = CliRunner().invoke(cli, ["audit", "--dem", str(dem), "--villages",
+                                 str(tmp_path / "villages.geojson"), "--communes", str(communes),
+                                 "--towers", str(tmp_path / "towers.csv"), "--no-rasters",
+                                 *engine, "--out", str(a), "-q"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "plan"
+    r = _run(["--scenario", str(a), "--target", "all by 2029", "--start-year", "2027",
+              "--objective", "villages", "--max-candidates", "60", "--time-limit-s", "20",
+              *engine, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    audit = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    assert summary["villages_total"] == audit["villages_total"] == len(s)
+    assert summary["covered_now"] == audit["villages_covered"]
+    assert summary["dead_zone_villages"] == audit["villages_dead"] + audit["villages_marginal"] > 0
+    assert summary["reaudit_matches"] is True
+    assert summary["target_met"] is True
+    v = pd.read_csv(out / "plan_villages.csv")
+    assert len(v) == len(s)
