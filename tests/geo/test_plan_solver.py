@@ -72,8 +72,8 @@ def test_milp_never_worse_than_greedy(seed: int, budget: float) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_budget_question_matches_brute_force(seed: int) -> None:
     prob = _problem(seed, n_o=5, n_t=8, years=3, budget=9.0)
-    best = max(((prob.value(b), -prob.total_npv(b)) for b in _all_plans(prob)
-                if prob.within_budget(b)))
+    best = max((prob.value(b), -prob.total_npv(b)) for b in _all_plans(prob)
+                if prob.within_budget(b))
     m = solve_plan(prob, solver="milp", time_limit_s=10)
     assert m.value == pytest.approx(best[0])
     assert m.npv_vnd == pytest.approx(-best[1], rel=2e-3)  # the MILP's stated gap
