@@ -83,7 +83,9 @@ def _toml_value(v: Any) -> str:
 def costs_toml(site: CostModel, costs: PlanCosts) -> str:
     """The costs as a costs file (``--costs``) would hold them."""
     lines = ["# Costs used by this plan (VND of the plan's first year; see docs/PLAN.md).",
-             "# Edit and pass back with --costs to re-run with other prices.", ""]
+             "# Edit and pass back with --costs to re-run with other prices.",
+             "# solar_vnd is `deadzone place`'s flat solar kit; a plan sizes solar ([solar]).",
+             ""]
     lines += [f"{k} = {_toml_value(v)}" for k, v in asdict(site).items()]
     for name, table in costs.as_dict().items():
         lines += ["", f"[{name}]"]

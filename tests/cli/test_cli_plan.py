@@ -162,3 +162,24 @@ def test_plan_on_the_real_tile(shared_data: Path, tmp_path: Path) -> None:
     assert summary["target_met"] is True
     v = pd.read_csv(out / "plan_villages.csv")
     assert len(v) == len(s)
+
+
+def test_report_has_the_plan_section(budget_run, demo_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    out, _, _ = budget_run
+    a = tmp_path / "audit"
+    r = CliRunner().invoke(cli, ["audit", "--dem", str(demo_dir / "dem.tif"), "--villages",
+                                 str(demo_dir / "villages.gpkg"), "--communes",
+                                 str(demo_dir / "communes.gpkg"), "--towers",
+                                 str(demo_dir / "towers.csv"), "--no-rasters", "--out", str(a),
+                                 "-q"])
+    assert r.exit_code == 0, r.output
+    page = tmp_path / "report.html"
+    r = CliRunner().invoke(cli, ["report", "--audit", str(a), "--plan", str(out), "--out",
+                                 str(page), "-q"])
+    assert r.exit_code == 0, r.output
+    html = page.read_text(encoding="utf-8")
+    for text in ("<h2>Programme plan</h2>", "<h3>By year</h3>", "<h3>By option</h3>",
+                 "<h3>Costs used</h3>", "<td>2027</td>", "tower_capex_vnd"):
+        assert text in html, text
+    first = (out / "report.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert first.replace("->", "-&gt;") in html
