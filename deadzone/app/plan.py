@@ -35,8 +35,8 @@ from deadzone.model.plan_costs import PlanCosts
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
-__all__ = ["PLAN_FILES", "backhaul_lines", "costs_toml", "load_costs", "run_plan", "write_plan",
-           "write_plan_summary"]
+__all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml", "load_costs",
+           "run_plan", "write_plan", "write_plan_summary"]
 
 PLAN_FILES: tuple[str, ...] = (
     "plan_villages.csv",
@@ -112,11 +112,14 @@ def run_plan(
     | None = None,
     towers_have_fiber: bool = True,
     progress: Any = None,
+    audit_folder: Path | None = None,
 ) -> tuple[PlanResult, AuditResult, list[int], dict[str, float]]:
     """Audit, options, plan and the yearly re-audit.
 
     ``candidates``: macro site candidates, or a function of the scenario and
     the audit that makes them (default: :func:`deadzone.geo.sites.candidate_sites`).
+    ``audit_folder``: the audit output the scenario came from; its village
+    statuses must be this run's (:func:`check_against_audit`).
 
     Returns
     -------
@@ -129,6 +132,8 @@ def run_plan(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     baseline = audit(scenario, params=params, thresholds=thresholds, rasters=False)
+    if audit_folder is not None:
+        check_against_audit(audit_folder, baseline)
     timings["audit"] = time.perf_counter() - t
     t = time.perf_counter()
     if candidates is None:
@@ -150,6 +155,35 @@ def run_plan(
     re = reaudit_years(scenario, res, params=params, thresholds=thresholds)
     timings["reaudit"] = time.perf_counter() - t
     return res, baseline, re, timings
+
+
+def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
+    """When ``folder`` is an audit (or demo) output, check that the plan's
+    audit gives every village the status that audit gave it.
+
+    Returns the number of villages compared (None: no audit table there).
+
+    Raises
+    ------
+    ParameterError
+        Statuses differ: the audit was run with other engine settings,
+        named with this run's.
+    """
+    table = Path(folder) / "villages.csv"
+    if not table.is_file():
+        return None
+    theirs = pd.read_csv(table, usecols=["village_id", "status"], dtype={"village_id": str})
+    ours = pd.DataFrame({"village_id": baseline.villages["village_id"].astype(str),
+                         "ours": baseline.villages["status"].astype(str).to_numpy()})
+    both = ours.merge(theirs, on="village_id", how="inner")
+    diff = int((both["ours"] != both["status"]).sum())
+    if diff:
+        p = baseline.summary.get("parameters", {})
+        raise ParameterError(
+            f"{table}: {diff:,} of {len(both):,} village statuses differ from this run's "
+            f"(model {p.get('model')}, radius {p.get('radius_km')} km); give `deadzone plan` "
+            "the engine options that audit was run with")
+    return len(both)
 
 
 def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFrame:

@@ -92,6 +92,10 @@ def plan_cmd(
     - a satellite terminal, only where it is cheaper per household than
       every terrestrial option covering the village.
 
+    --scenario may be a `deadzone audit` (or demo) output folder: the
+    plan's own audit of the existing towers must then give every village
+    the status that audit gave it (same engine options), or it stops.
+
     With --budget-per-year, the plan connects the most (weighted) villages
     as early as the money allows, then at least cost; with --target, it is
     the least-cost plan reaching the target by its year.  Prices: the
@@ -149,6 +153,7 @@ def plan_cmd(
             objective=objective, solver=solver, time_limit_s=time_limit_s,
             candidates=site_opts.candidates,
             towers_have_fiber=site_opts.towers_have_fiber, progress=update,
+            audit_folder=scenario_dir,
         )
     parameters = dict(baseline.summary.get("parameters", {}))
     parameters.update({"years": res.problem.n_years, "start_year": start,

@@ -183,3 +183,17 @@ def test_report_has_the_plan_section(budget_run, demo_dir: Path, tmp_path: Path)
         assert text in html, text
     first = (out / "report.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first.replace("->", "-&gt;") in html
+
+
+def test_plan_from_an_audit_of_other_settings_stops(demo_dir: Path, tmp_path: Path) -> None:
+    a = tmp_path / "audit"
+    r = CliRunner().invoke(cli, ["audit", "--dem", str(demo_dir / "dem.tif"), "--villages",
+                                 str(demo_dir / "villages.gpkg"), "--communes",
+                                 str(demo_dir / "communes.gpkg"), "--towers",
+                                 str(demo_dir / "towers.csv"), "--no-rasters", "--model", "fspl",
+                                 "--out", str(a), "-q"])
+    assert r.exit_code == 0, r.output
+    r = _run(["--scenario", str(a), "--budget-per-year", "1e9", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 2
+    assert "village statuses differ from this run's (model itm" in r.output
+    assert "villages.csv" in r.output
