@@ -124,7 +124,8 @@ class PlanResult:
                 f"dead-zone villages connected ({int(last['mobile_cumulative']):,} by mobile "
                 f"signal, {int(last['satellite_cumulative']):,} by satellite); cost "
                 f"{s['npv_vnd'] / 1e9:,.0f} bn VND NPV over {s['horizon_years']} years "
-                f"(build {s['capex_vnd'] / 1e9:,.0f} bn VND)"
+                f"(build {s['capex_vnd'] / 1e9:,.0f} bn VND; "
+                f"{s['npv_per_household_vnd'] / 1e6:,.1f} million VND per household connected)"
             )
         lines.append(
             f"covered villages (mobile signal): {s['covered_now']:,}/{s['villages_total']:,} now "

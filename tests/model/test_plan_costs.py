@@ -71,3 +71,18 @@ def test_place_reads_a_plan_costs_file(tmp_path: Path) -> None:
 def test_satellite_terminals_per_village() -> None:
     s = PlanCosts().satellite
     assert [s.terminals(h) for h in (0, 1, 40, 41, 80, 81, float("nan"))] == [1, 1, 1, 2, 2, 3, 1]
+
+
+def test_the_documented_costs_file_is_the_defaults() -> None:
+    """docs/PLAN.md's costs file reads, and holds exactly the defaults."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PLAN.md").read_text(encoding="utf-8")
+    block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    values = tomllib.loads(block)
+    pc, top = PlanCosts.from_mapping(values, source="docs/PLAN.md")
+    assert pc == PlanCosts()
+    site = CostModel.from_mapping(top, source="docs/PLAN.md")
+    assert site == CostModel()
+    # every plan table and key is documented
+    assert set(values) - set(top) == set(PlanCosts().as_dict())
+    for name, table in PlanCosts().as_dict().items():
+        assert set(values[name]) == set(table), name
