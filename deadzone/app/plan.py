@@ -35,8 +35,8 @@ from deadzone.model.plan_costs import PlanCosts
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
-__all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml", "load_costs",
-           "run_plan", "write_plan", "write_plan_summary"]
+__all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml",
+           "fiber_plan_anchors", "load_costs", "run_plan", "write_plan", "write_plan_summary"]
 
 PLAN_FILES: tuple[str, ...] = (
     "plan_villages.csv",
@@ -113,6 +113,7 @@ def run_plan(
     towers_have_fiber: bool = True,
     progress: Any = None,
     audit_folder: Path | None = None,
+    planned_fiber: gpd.GeoDataFrame | None = None,
 ) -> tuple[PlanResult, AuditResult, list[int], dict[str, float]]:
     """Audit, options, plan and the yearly re-audit.
 
@@ -120,6 +121,7 @@ def run_plan(
     the audit that makes them (default: :func:`deadzone.geo.sites.candidate_sites`).
     ``audit_folder``: the audit output the scenario came from; its village
     statuses must be this run's (:func:`check_against_audit`).
+    ``planned_fiber``: :func:`fiber_plan_anchors` of a fiber plan.
 
     Returns
     -------
@@ -144,7 +146,8 @@ def run_plan(
     t = time.perf_counter()
     opts = plan_options(scenario, baseline, candidates, site_prices=site_prices, costs=costs,
                         params=params, thresholds=thresholds,
-                        towers_have_fiber=towers_have_fiber, progress=progress)
+                        towers_have_fiber=towers_have_fiber, planned_fiber=planned_fiber,
+                        progress=progress)
     timings["options"] = time.perf_counter() - t
     t = time.perf_counter()
     res = make_plan(baseline, opts, costs=costs, years=years, start_year=start_year,
@@ -155,6 +158,52 @@ def run_plan(
     re = reaudit_years(scenario, res, params=params, thresholds=thresholds)
     timings["reaudit"] = time.perf_counter() - t
     return res, baseline, re, timings
+
+
+def fiber_plan_anchors(folder: Path, *, step_m: float = 200.0) -> gpd.GeoDataFrame:
+    """Points every ``step_m`` along the phased routes of a ``deadzone fiber``
+    output folder, each with the plan year its route is laid (phase 1 = the
+    programme plan's first year); routes designed for later are left out.
+
+    Raises
+    ------
+    DataLoadError
+        Not a fiber output folder, or one whose files are not its run's.
+    """
+    import shapely
+
+    from deadzone.data.io import verify_folder
+    from deadzone.errors import DataLoadError
+
+    f = Path(folder) / "routes.gpkg"
+    if not f.is_file():
+        raise DataLoadError(f"--fiber {folder}: no routes.gpkg (a `deadzone fiber` output "
+                            "folder is expected)")
+    verify_folder(folder, "phases.json", command="fiber")
+    r = gpd.read_file(f, layer="routes")
+    r = r[(r["phase"] >= 1) & r.geometry.notna()]
+    if not len(r):
+        return gpd.GeoDataFrame({"anchor_id": [], "year_index": []}, geometry=[], crs=4326)
+    from deadzone.model.geodesy import utm_crs
+
+    lon, lat = r.to_crs(4326).geometry.iloc[0].coords[0][:2]
+    metric = r.to_crs(utm_crs(lon, lat))
+    ids, years, pts = [], [], []
+    metric = metric.explode(index_parts=False)
+    for phase, g in zip(metric["phase"].astype(int), metric.geometry, strict=True):
+        if g is None or g.is_empty:
+            continue
+        # a drop of zero length (one repeated point) cannot be segmentized: one point
+        line = shapely.segmentize(g, step_m) if g.length > 0 else g
+        coords = np.asarray(line.coords)[: None if g.length > 0 else 1, :2]
+        for x, y in coords:
+            ids.append(f"fiber-plan:P{phase}:{len(ids)}")
+            years.append(phase - 1)
+            pts.append((x, y))
+    xy = np.asarray(pts)
+    return gpd.GeoDataFrame({"anchor_id": ids, "year_index": years},
+                            geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+                            crs=metric.crs).to_crs(4326)
 
 
 def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
@@ -170,7 +219,10 @@ def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
         named with this run's.
     """
     table = Path(folder) / "villages.csv"
-    if not table.is_file():
+    if not (table.is_file() and (Path(folder) / "summary.json").is_file()):
+        return None  # a scenario folder: its villages.csv is an input
+    head = pd.read_csv(table, nrows=0).columns
+    if not {"village_id", "status"} <= set(head):
         return None
     theirs = pd.read_csv(table, usecols=["village_id", "status"], dtype={"village_id": str})
     ours = pd.DataFrame({"village_id": baseline.villages["village_id"].astype(str),
@@ -186,10 +238,16 @@ def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
     return len(both)
 
 
-def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFrame:
+def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario,
+                   planned_fiber: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """A straight line from each site to the far end of its backhaul (the
-    anchor of a microwave hop or fiber spur; the donor tower is not fixed)."""
+    anchor of a microwave hop or fiber spur, a point of the planned fiber;
+    the donor tower is not fixed)."""
     ends: dict[str, tuple[float, float]] = {}
+    if planned_fiber is not None and len(planned_fiber):
+        pf = planned_fiber.to_crs(4326)
+        ends.update({str(i): (g.x, g.y) for i, g in zip(pf["anchor_id"], pf.geometry,
+                                                         strict=True)})
     if scenario.backbone is not None and len(scenario.backbone):
         b = scenario.backbone.to_crs(4326)
         ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
@@ -204,7 +262,8 @@ def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFr
     rows, geoms = [], []
     for _, s in sites.iterrows():
         to = s["backhaul_to"]
-        if s["backhaul"] not in ("microwave", "fiber") or not isinstance(to, str) or to not in ends:
+        if (s["backhaul"] not in ("microwave", "fiber", "planned_fiber")
+                or not isinstance(to, str) or to not in ends):
             continue
         rows.append({"option_id": s["option_id"], "year": int(s["year"]),
                      "backhaul": s["backhaul"], "backhaul_to": to,
@@ -256,6 +315,7 @@ def write_plan(
     costs: PlanCosts,
     parameters: dict[str, Any],
     timings: dict[str, float],
+    planned_fiber: gpd.GeoDataFrame | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """Write the tables, ``plan_costs.toml`` and ``report.txt``.
 
@@ -297,7 +357,7 @@ def write_plan(
     sites = _rounded(result.sites)
     with atomic_path(out / "plan_sites.gpkg") as tmp:
         _gpkg(sites, tmp, "sites")
-        _gpkg(backhaul_lines(sites, scenario), tmp, "backhaul", mode="a")
+        _gpkg(backhaul_lines(sites, scenario, planned_fiber), tmp, "backhaul", mode="a")
     with atomic_path(out / "plan_sites.csv") as tmp:
         pd.DataFrame(sites.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8")
     with atomic_path(out / "plan_years.csv") as tmp:

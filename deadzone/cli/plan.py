@@ -50,6 +50,11 @@ __all__ = ["plan_cmd"]
               show_default=True,
               help="MILP time limit (s), both passes: the most connection, then its least "
                    "cost; the gap is reported.")
+@click.option("--fiber", "fiber_dir", type=click.Path(exists=True, file_okay=False,
+                                                     path_type=Path), default=None,
+              help="A `deadzone fiber` output folder: new sites may also hang on its routes "
+                   "by a fiber spur, from the year each route is laid (phase 1 = the plan's "
+                   "first year).")
 @click.option("--no-small-cells", is_flag=True, help="Do not offer low-power sites.")
 @click.option("--no-satellite", is_flag=True, help="Do not offer satellite terminals.")
 @site_options
@@ -65,6 +70,7 @@ def plan_cmd(
     objective: str,
     solver: str,
     time_limit_s: float,
+    fiber_dir: Path | None,
     no_small_cells: bool,
     no_satellite: bool,
     site_opts: SiteOptions,
@@ -88,7 +94,8 @@ def plan_cmd(
       fiber;
     - backhaul of every new site: a microwave hop with 60% Fresnel
       clearance or a fiber spur along the roads, whichever costs less over
-      the horizon;
+      the horizon (with --fiber, also a spur to the planned fiber, from the
+      year its route is laid);
     - a satellite terminal, only where it is cheaper per household than
       every terrestrial option covering the village.
 
@@ -121,6 +128,7 @@ def plan_cmd(
     from deadzone.app.plan import (
         PLAN_FILES,
         backhaul_lines,
+        fiber_plan_anchors,
         load_costs,
         run_plan,
         write_plan,
@@ -143,6 +151,7 @@ def plan_cmd(
     if target is None and years > costs.finance.horizon_years:
         raise ParameterError(f"--years {years} is longer than the horizon "
                              f"({costs.finance.horizon_years} years, [finance] horizon_years)")
+    planned = fiber_plan_anchors(fiber_dir) if fiber_dir is not None else None
     out = check_output_dir(out_dir, PLAN_FILES, overwrite=overwrite)
     scenario = load_scenario_dir(scenario_dir)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
@@ -153,7 +162,7 @@ def plan_cmd(
             objective=objective, solver=solver, time_limit_s=time_limit_s,
             candidates=site_opts.candidates,
             towers_have_fiber=site_opts.towers_have_fiber, progress=update,
-            audit_folder=scenario_dir,
+            audit_folder=scenario_dir, planned_fiber=planned,
         )
     parameters = dict(baseline.summary.get("parameters", {}))
     parameters.update({"years": res.problem.n_years, "start_year": start,
@@ -163,12 +172,14 @@ def plan_cmd(
                        "satellite": costs.satellite.enabled,
                        "max_candidates": site_opts.max_candidates,
                        "site_height_m": site_opts.height_m, "site_tech": site_opts.tech,
-                       "costs_file": str(site_opts.costs_path) if site_opts.costs_path else None})
+                       "costs_file": str(site_opts.costs_path) if site_opts.costs_path else None,
+                       "fiber_plan": str(fiber_dir) if fiber_dir is not None else None})
     lines, summary = write_plan(out, res, scenario=scenario, reaudited=reaudited,
                                 site_prices=site_prices, costs=costs, parameters=parameters,
-                                timings=timings)
+                                timings=timings, planned_fiber=planned)
     m = plan_map(res, scenario=scenario, title=f"Programme plan: {scenario.name}",
-                 summary_lines=lines[:2], backhaul=backhaul_lines(res.sites, scenario))
+                 summary_lines=lines[:2],
+                 backhaul=backhaul_lines(res.sites, scenario, planned))
     save_map(m, out / "map.html", overwrite=True)
     write_plan_summary(out, summary)
     if not quiet:

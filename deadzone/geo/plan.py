@@ -257,7 +257,9 @@ def make_plan(
         w = np.nan_to_num(v[objective].to_numpy(dtype=np.float64)[tgt], nan=0.0)
     cash, pv = _cash(options, pc, years)
     prob = PlanProblem(cover=options.cover, weights=w, cash=cash, npv=pv, budgets=budgets,
-                       rollover=rollover, target=tgt_pair)
+                       rollover=rollover, target=tgt_pair,
+                       earliest=options.earliest if options.earliest.size else None,
+                       group=options.group if options.group.size else None)
     sol = solve_plan(prob, solver=solver, time_limit_s=time_limit_s)
     return _result(baseline, options, prob, sol, pc, start_year=start_year,
                    objective=objective, target=target)

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import towers_on_grid
 from deadzone.geo.paths import village_points, village_signals
-from deadzone.geo.site_costs import CostModel, site_costs
+from deadzone.geo.site_costs import CostModel, _fiber_spurs, site_costs
 from deadzone.geo.sites import TARGET_STATUSES, _finish_candidates, coverage_matrix
 from deadzone.geo.whatif import EngineParams
 from deadzone.model.lifecycle import lifetime_cost, size_solar
@@ -67,7 +67,8 @@ OPTION_COLUMNS: tuple[str, ...] = (
     "eirp_dbm", "height_m", "existing_tower_id", "elevation_m", "power_option",
     "grid_distance_m", "pv_kwp", "battery_kwh", "backhaul", "backhaul_to",
     "backhaul_length_m", "donor_dbm", "terminals", "equipment_capex_vnd", "power_capex_vnd",
-    "backhaul_capex_vnd", "capex_vnd", "opex_vnd_per_year", "npv_vnd", "targets_covered",
+    "backhaul_capex_vnd", "earliest_year_index", "capex_vnd", "opex_vnd_per_year", "npv_vnd",
+    "targets_covered",
 )
 
 
@@ -97,6 +98,12 @@ class PlanOptions:
     dropped : DataFrame
         Candidate sites that are not options, with the reason
         (``outside_dem``, ``excluded``, ``covers_no_target``, ``no_backhaul``).
+    earliest : int64[n_options]
+        First plan year (index) an option can be built: 0, or for a site
+        fed by the planned fiber, the year its route is laid.
+    group : int64[n_options]
+        Variants of one site (now with its own backhaul, later on the
+        planned fiber) share a group; -1 for an option on its own.
     timings_s : dict
         Seconds per stage.
     """
@@ -108,6 +115,8 @@ class PlanOptions:
     opex_vnd_per_year: F64
     replacements: list[tuple[tuple[float, float], ...]]
     dropped: pd.DataFrame
+    earliest: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    group: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -195,6 +204,7 @@ def plan_options(
     params: EngineParams | None = None,
     thresholds: Thresholds | None = None,
     towers_have_fiber: bool = True,
+    planned_fiber: gpd.GeoDataFrame | None = None,
     progress: Any = None,
 ) -> PlanOptions:
     """Every option of every dead or marginal village, priced over the horizon.
@@ -217,6 +227,11 @@ def plan_options(
         Covered thresholds.
     towers_have_fiber : bool
         Existing towers are fiber-connected (hop and spur anchors).
+    planned_fiber : GeoDataFrame, optional
+        Points along the routes of a fiber plan (``anchor_id``,
+        ``year_index``: the plan year the route is laid): a site may also
+        hang on them by a spur along the roads, from that year
+        (:func:`deadzone.app.plan.fiber_plan_anchors`).
     progress : callable, optional
         ``progress(done, total)`` while coverage is computed.
 
@@ -261,10 +276,23 @@ def plan_options(
                                   tech=pc.small_cell.tech)
     timings["costs"] = time.perf_counter() - t0
 
+    planned = None
+    if planned_fiber is not None and len(planned_fiber):
+        pf = planned_fiber.to_crs(scenario.dem.crs)
+        a_xy = np.column_stack([pf.geometry.x.to_numpy(), pf.geometry.y.to_numpy()])
+        cxy = allc.geometry.to_crs(scenario.dem.crs)
+        spur, to = _fiber_spurs(scenario, cxy.x.to_numpy(), cxy.y.to_numpy(), a_xy,
+                                list(pf["anchor_id"].astype(str)), cm)
+        year_of = dict(zip(pf["anchor_id"].astype(str), pf["year_index"].astype(int),
+                           strict=True))
+        planned = (spur[:, 0], spur[:, 1], to,
+                   np.array([year_of.get(str(t), 0) for t in to], dtype=np.int64))
     n_cov = np.diff(cover.indptr)
     upgrade = (table["power_option"] == "existing").to_numpy()
     rows: list[dict[str, Any]] = []
     keep: list[int] = []
+    earliest: list[int] = []
+    group: list[int] = []
     dropped: list[dict[str, Any]] = []
     capex: list[float] = []
     opex: list[float] = []
@@ -331,31 +359,46 @@ def plan_options(
                       + off / 1000.0 * cm.fiber_offroad_vnd_per_km)
                 bchoices.append(("fiber", fc, fc * ops.fiber_om_share_per_year, ()))
                 far["fiber"] = (bh.fiber_to[j], road + off)
-        if not bchoices:
+        # a variant on the planned fiber: a spur to a route of the fiber plan,
+        # buildable from the year that route is laid, when cheaper than the rest
+        variants: list[tuple[str, int, tuple[Any, ...], dict[str, tuple[Any, float]]]] = []
+        if bchoices:
+            variants.append((cid, 0, _cheapest(bchoices, pc), far))
+        if planned is not None and kind != "upgrade" and math.isfinite(planned[0][j]):
+            road, off, to, year = planned[0][j], planned[1][j], planned[2][j], planned[3][j]
+            fc = road / 1000.0 * cm.fiber_vnd_per_km + off / 1000.0 * cm.fiber_offroad_vnd_per_km
+            alt = _cheapest([("planned_fiber", fc, fc * ops.fiber_om_share_per_year, ())], pc)
+            if not variants or alt[4] < variants[0][2][4]:
+                variants.append((f"{cid}+{to}", int(year), alt,
+                                 {"planned_fiber": (to, road + off)}))
+        if not variants:
             dropped.append({"candidate_id": cid, "reason": "no_backhaul"})
             continue
-        back = _cheapest(bchoices, pc)[:4]
-        keep.append(j)
-        capex.append(eq[0] + power[1] + back[1])
-        opex.append(eq[1] + power[2] + back[2])
-        repl.append(tuple(eq[2]) + tuple(power[3]) + tuple(back[3]))
         g = allc.geometry.iloc[j]
-        rows.append({
-            "option_id": cid, "kind": kind, "source": str(allc["source"].iloc[j]),
-            "village_id": allc["village_id"].iloc[j], "lon": g.x, "lat": g.y,
-            "tech": str(allc["tech"].iloc[j]), "freq_mhz": float(allc["freq_mhz"].iloc[j]),
-            "eirp_dbm": float(allc["eirp_dbm"].iloc[j]),
-            "height_m": float(allc["height_m"].iloc[j]),
-            "existing_tower_id": allc["existing_tower_id"].iloc[j],
-            "elevation_m": float(allc["elevation_m"].iloc[j]),
-            "power_option": power[0], "grid_distance_m": 0.0 if kind == "upgrade" else grid_d,
-            "pv_kwp": pv_kwp, "battery_kwh": battery_kwh,
-            "backhaul": back[0], "backhaul_to": far[back[0]][0],
-            "backhaul_length_m": far[back[0]][1],
-            "donor_dbm": float(donor[j]) if math.isfinite(donor[j]) else math.nan,
-            "terminals": 0, "equipment_capex_vnd": eq[0], "power_capex_vnd": power[1],
-            "backhaul_capex_vnd": back[1],
-        })
+        for oid, year, back, far_v in variants:
+            keep.append(j)
+            earliest.append(year)
+            group.append(j if len(variants) > 1 else -1)
+            capex.append(eq[0] + power[1] + back[1])
+            opex.append(eq[1] + power[2] + back[2])
+            repl.append(tuple(eq[2]) + tuple(power[3]) + tuple(back[3]))
+            rows.append({
+                "option_id": oid, "kind": kind, "source": str(allc["source"].iloc[j]),
+                "village_id": allc["village_id"].iloc[j], "lon": g.x, "lat": g.y,
+                "tech": str(allc["tech"].iloc[j]), "freq_mhz": float(allc["freq_mhz"].iloc[j]),
+                "eirp_dbm": float(allc["eirp_dbm"].iloc[j]),
+                "height_m": float(allc["height_m"].iloc[j]),
+                "existing_tower_id": allc["existing_tower_id"].iloc[j],
+                "elevation_m": float(allc["elevation_m"].iloc[j]),
+                "power_option": power[0],
+                "grid_distance_m": 0.0 if kind == "upgrade" else grid_d,
+                "pv_kwp": pv_kwp, "battery_kwh": battery_kwh,
+                "backhaul": back[0], "backhaul_to": far_v[back[0]][0],
+                "backhaul_length_m": far_v[back[0]][1],
+                "donor_dbm": float(donor[j]) if math.isfinite(donor[j]) else math.nan,
+                "terminals": 0, "equipment_capex_vnd": eq[0], "power_capex_vnd": power[1],
+                "backhaul_capex_vnd": back[1], "earliest_year_index": year,
+            })
     terr_cover = cover[np.asarray(keep, dtype=np.int64)] if keep else sp.csr_matrix(
         (0, targets.size), dtype=bool)
     npv_terr = np.array([
@@ -388,6 +431,8 @@ def plan_options(
                 continue
             pt = lonlat.iloc[k]  # targets have a status, so a point on the DEM
             sat_rows.append(k)
+            earliest.append(0)
+            group.append(-1)
             capex.append(c)
             opex.append(o)
             repl.append(r)
@@ -399,7 +444,7 @@ def plan_options(
                 "grid_distance_m": math.nan, "pv_kwp": math.nan, "battery_kwh": math.nan,
                 "backhaul": "satellite", "backhaul_to": None, "backhaul_length_m": math.nan,
                 "donor_dbm": math.nan, "terminals": n_term, "equipment_capex_vnd": c,
-                "power_capex_vnd": 0.0, "backhaul_capex_vnd": 0.0,
+                "power_capex_vnd": 0.0, "backhaul_capex_vnd": 0.0, "earliest_year_index": 0,
             })
     sat_cover = sp.csr_matrix(
         (np.ones(len(sat_rows), dtype=bool),
@@ -423,5 +468,6 @@ def plan_options(
     return PlanOptions(
         table=gdf, cover=cover_opts, target_index=targets, capex_vnd=capex_a,
         opex_vnd_per_year=opex_a, replacements=repl,
+        earliest=np.asarray(earliest, dtype=np.int64), group=np.asarray(group, dtype=np.int64),
         dropped=pd.DataFrame(dropped, columns=["candidate_id", "reason"]), timings_s=timings,
     )

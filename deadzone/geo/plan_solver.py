@@ -69,6 +69,12 @@ class PlanProblem:
     target : (int, int) or None
         ``(year index, villages)``: connect at least that many targets by
         that year at least present value; None for the budget question.
+    earliest : int64[n_options] or None
+        First year index each option can be built (e.g. once the fiber it
+        hangs on is laid); 0 for all when None.
+    group : int64[n_options] or None
+        Options of one group are variants of one site (at most one of them
+        is built); -1: an option on its own.
     """
 
     cover: sp.csr_matrix
@@ -78,6 +84,8 @@ class PlanProblem:
     budgets: F64 | None = None
     rollover: bool = False
     target: tuple[int, int] | None = None
+    earliest: I64 | None = None
+    group: I64 | None = None
 
     def __post_init__(self) -> None:
         o, t = self.cover.shape
@@ -92,6 +100,19 @@ class PlanProblem:
             raise ParameterError("give yearly budgets, a target, or both")
         if self.target is not None and not (0 <= self.target[0] < n):
             raise ParameterError(f"target year index {self.target[0]} is outside 0..{n - 1}")
+        self.earliest = (np.zeros(o, dtype=np.int64) if self.earliest is None
+                         else np.asarray(self.earliest, dtype=np.int64))
+        self.group = (np.full(o, -1, dtype=np.int64) if self.group is None
+                      else np.asarray(self.group, dtype=np.int64))
+        if self.earliest.shape != (o,) or self.group.shape != (o,):
+            raise ParameterError("earliest and group must have one value per option")
+
+    def groups(self) -> I64:
+        """Each option's group, options on their own numbered after the others."""
+        g = self.group.copy()
+        alone = g < 0
+        g[alone] = (g.max() + 1 if g.size else 0) + np.arange(int(alone.sum()))
+        return g
 
     @property
     def n_options(self) -> int:
@@ -144,6 +165,14 @@ class PlanProblem:
         if self.budgets is None:
             return True
         return _fits(self.spend(build_year), self.budgets, self.rollover)
+
+    def feasible(self, build_year: I64) -> bool:
+        """Within budget, no option before its earliest year, one per group."""
+        built = build_year >= 0
+        if np.any(build_year[built] < self.earliest[built]):
+            return False
+        g = self.groups()[built]
+        return bool(np.unique(g).size == g.size) and self.within_budget(build_year)
 
 
 def _fits(spend: F64, budgets: F64, rollover: bool) -> bool:
@@ -211,15 +240,19 @@ def _budget_greedy(prob: PlanProblem) -> I64:
         c = prob.npv[o, t]
         return math.inf if c <= 0 else g / c
 
+    groups = prob.groups()
+    used: set[int] = set()
     for t in range(n):
         heap = []
-        for o in np.flatnonzero(build < 0):
+        for o in np.flatnonzero((build < 0) & (prob.earliest <= t)):
             g = gain(int(o), t)
             if g > 0:
                 heap.append((-ratio(int(o), t, g), int(o)))
         heapq.heapify(heap)
         while heap:
             neg, o = heapq.heappop(heap)
+            if int(groups[o]) in used:
+                continue
             g = gain(o, t)
             if g <= 0:
                 continue
@@ -231,6 +264,7 @@ def _budget_greedy(prob: PlanProblem) -> I64:
             if _fits(trial, prob.budgets, prob.rollover):
                 spend = trial
                 build[o] = t
+                used.add(int(groups[o]))
                 cols = cov.indices[cov.indptr[o]: cov.indptr[o + 1]]
                 conn[cols] = np.minimum(conn[cols], t)
     return build
@@ -254,10 +288,15 @@ def _target_greedy(prob: PlanProblem) -> I64:
         c = prob.npv[o, ty]
         return math.inf if c <= 0 else g / c
 
-    heap = [(-ratio(o, new(o)), o) for o in range(prob.n_options) if new(o) > 0]
+    groups = prob.groups()
+    used: set[int] = set()
+    heap = [(-ratio(o, new(o)), o) for o in range(prob.n_options)
+            if new(o) > 0 and prob.earliest[o] <= ty]
     heapq.heapify(heap)
     while heap and hit.sum() < k:
         _, o = heapq.heappop(heap)
+        if int(groups[o]) in used:
+            continue
         g = new(o)
         if g <= 0:
             continue
@@ -268,7 +307,7 @@ def _target_greedy(prob: PlanProblem) -> I64:
         year = ty
         if prob.budgets is not None:
             year = -1
-            for t in range(ty, -1, -1):
+            for t in range(ty, int(prob.earliest[o]) - 1, -1):
                 if _fits(spend + prob.cash[o, t], prob.budgets, prob.rollover):
                     year = t
                     break
@@ -276,6 +315,7 @@ def _target_greedy(prob: PlanProblem) -> I64:
                 continue
         spend = spend + prob.cash[o, year]
         build[o] = year
+        used.add(int(groups[o]))
         hit[cov.indices[cov.indptr[o]: cov.indptr[o + 1]]] = True
     return _prune_target(prob, build)
 
@@ -330,11 +370,13 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     rows: list[sp.spmatrix] = []
     lo: list[F64] = []
     hi: list[F64] = []
-    # each option at most once
-    rows.append(sp.csr_matrix((np.ones(nb), (np.repeat(np.arange(n_o), n), np.arange(nb))),
-                              shape=(n_o, nv)))
-    lo.append(np.full(n_o, -np.inf))
-    hi.append(np.ones(n_o))
+    # each site at most once (an option, or one of its group's variants)
+    g_of, g_row = np.unique(prob.groups(), return_inverse=True)
+    n_g = g_of.size
+    rows.append(sp.csr_matrix((np.ones(nb), (np.repeat(g_row, n), np.arange(nb))),
+                              shape=(n_g, nv)))
+    lo.append(np.full(n_g, -np.inf))
+    hi.append(np.ones(n_g))
     # x[i, y] <= sum_{o covers i, t <= y} b[o, t]
     coo = prob.cover.tocoo()
     ro, ci = coo.row.astype(np.int64), coo.col.astype(np.int64)
@@ -372,7 +414,9 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     a = sp.vstack(rows, format="csr")
     cons = [LinearConstraint(a, np.concatenate(lo), np.concatenate(hi))]
     integrality = np.concatenate([np.ones(nb), np.zeros(nx)])
-    bounds = Bounds(np.zeros(nv), np.ones(nv))
+    ub = np.ones(nv)
+    ub[:nb] = (np.arange(n)[None, :] >= prob.earliest[:, None]).reshape(-1)  # not before
+    bounds = Bounds(np.zeros(nv), ub)
     npv_c = np.concatenate([prob.npv.reshape(-1), np.zeros(nx)])
     scale = max(float(np.abs(prob.npv).max()) if prob.npv.size else 1.0, 1.0)
 
@@ -412,7 +456,7 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     res2 = run(npv_c / scale, [keep], max(left, 1.0))
     if res2.x is not None:
         b2 = pick(res2.x)
-        if prob.value(b2) >= v1 - 1e-6 * max(v1, 1.0) and prob.within_budget(b2):
+        if prob.value(b2) >= v1 - 1e-6 * max(v1, 1.0) and prob.feasible(b2):
             return b2, status, bound, gap
     return b1, status, bound, gap
 
@@ -462,7 +506,7 @@ def solve_plan(prob: PlanProblem, *, solver: str = "milp", time_limit_s: float =
         m, st, bd, gp = _milp(prob, time_limit_s)
         if m is None:
             notes.append(f"the MILP found no plan ({st}); the greedy plan is kept")
-        elif not prob.within_budget(m):
+        elif not prob.feasible(m):
             notes.append("the MILP plan broke a budget by rounding; the greedy plan is kept")
         else:
             if prob.target is not None:
@@ -472,7 +516,7 @@ def solve_plan(prob: PlanProblem, *, solver: str = "milp", time_limit_s: float =
             else:
                 notes.append(f"the MILP stopped ({st}) at a plan worse than greedy's; "
                              "the greedy plan is kept")
-    assert prob.within_budget(best)
+    assert prob.feasible(best)
     value = (prob.connected_by(best, prob.target[0]) if prob.target is not None
              else prob.value(best))
     return PlanSolution(build_year=best, solver=name, status=status, value=float(value),

@@ -197,3 +197,42 @@ def test_plan_from_an_audit_of_other_settings_stops(demo_dir: Path, tmp_path: Pa
     assert r.exit_code == 2
     assert "village statuses differ from this run's (model itm" in r.output
     assert "villages.csv" in r.output
+
+
+def test_plan_hangs_sites_on_the_planned_fiber(demo_dir: Path, tmp_path: Path) -> None:
+    """With --fiber, a site may take a spur to a route of the fiber plan, never
+    before the year that route is laid."""
+    from deadzone.app.plan import fiber_plan_anchors
+
+    fib = tmp_path / "fiber"
+    r = CliRunner().invoke(cli, ["fiber", "--scenario", str(demo_dir), "--budget-km-per-year",
+                                 "40", "--years", "3", "--out", str(fib), "-q"])
+    assert r.exit_code == 0, r.output
+    anchors = fiber_plan_anchors(fib)
+    routes = gpd.read_file(fib / "routes.gpkg", layer="routes")
+    assert set(anchors["year_index"]) == {p - 1 for p in routes["phase"] if p >= 1}
+    out = tmp_path / "plan"
+    r = _run(["--scenario", str(demo_dir), "--years", "4", "--budget-per-year", "25e9",
+              "--start-year", "2027", "--time-limit-s", "15", "--fiber", str(fib),
+              "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert s["reaudit_matches"] is True and s["parameters"]["fiber_plan"] == str(fib)
+    sites = pd.read_csv(out / "plan_sites.csv")
+    on_plan = sites[sites["backhaul"] == "planned_fiber"]
+    assert len(on_plan)  # the demo's fiber plan is cheaper for some sites
+    year_of = dict(zip(anchors["anchor_id"], anchors["year_index"], strict=True))
+    for _, row in on_plan.iterrows():
+        assert row["year"] - 2027 >= year_of[row["backhaul_to"]] == row["earliest_year_index"]
+    # one site is never built twice (its own backhaul and on the planned fiber)
+    base = sites["option_id"].str.split("+").str[0]
+    assert base.is_unique
+    bh = gpd.read_file(out / "plan_sites.gpkg", layer="backhaul")
+    assert set(on_plan["option_id"]) <= set(bh["option_id"])
+
+
+def test_fiber_folder_must_be_a_fiber_plan(demo_dir: Path, tmp_path: Path) -> None:
+    r = _run(["--scenario", str(demo_dir), "--budget-per-year", "1e9", "--fiber",
+              str(demo_dir), "--out", str(tmp_path / "p")])
+    assert r.exit_code == 2
+    assert "no routes.gpkg" in r.output

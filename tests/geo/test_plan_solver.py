@@ -18,7 +18,10 @@ from deadzone.model.lifecycle import Finance, cash_schedule, npv
 
 
 def _problem(seed: int, *, n_o: int, n_t: int, years: int, budget: float | None,
-             target: tuple[int, int] | None = None, rollover: bool = False) -> PlanProblem:
+             target: tuple[int, int] | None = None, rollover: bool = False,
+             variants: bool = False) -> PlanProblem:
+    """Random options; with ``variants``, some can only be built from a later
+    year and options 0-1 and 2-3 are two variants of one site each."""
     rng = np.random.default_rng(seed)
     cover = sp.csr_matrix(rng.random((n_o, n_t)) < 0.35, dtype=bool)
     fin = Finance(discount_rate=0.08, horizon_years=10)
@@ -31,9 +34,18 @@ def _problem(seed: int, *, n_o: int, n_t: int, years: int, budget: float | None,
             cash[o, t] = s[:years]
             pv[o, t] = npv(s, discount_rate=fin.discount_rate)
     w = rng.integers(1, 50, n_t).astype(float)
+    earliest = group = None
+    if variants:
+        earliest = rng.integers(0, years, n_o)
+        group = np.full(n_o, -1)
+        group[:4] = [0, 0, 1, 1]
+        cover = cover.tolil()
+        cover[1] = cover[0]
+        cover[3] = cover[2]
+        cover = cover.tocsr()
     return PlanProblem(cover=cover, weights=w, cash=cash, npv=pv,
                        budgets=None if budget is None else np.full(years, budget),
-                       rollover=rollover, target=target)
+                       rollover=rollover, target=target, earliest=earliest, group=group)
 
 
 def _all_plans(prob: PlanProblem):  # noqa: ANN202
@@ -44,10 +56,13 @@ def _all_plans(prob: PlanProblem):  # noqa: ANN202
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), budget=st.floats(2.0, 25.0), rollover=st.booleans(),
-       solver=st.sampled_from(["greedy", "milp"]))
-def test_no_year_exceeds_its_budget(seed: int, budget: float, rollover: bool, solver: str) -> None:
-    prob = _problem(seed, n_o=12, n_t=15, years=4, budget=budget, rollover=rollover)
+       solver=st.sampled_from(["greedy", "milp"]), variants=st.booleans())
+def test_no_year_exceeds_its_budget(seed: int, budget: float, rollover: bool, solver: str,
+                                    variants: bool) -> None:
+    prob = _problem(seed, n_o=12, n_t=15, years=4, budget=budget, rollover=rollover,
+                    variants=variants)
     sol = solve_plan(prob, solver=solver, time_limit_s=5)
+    assert prob.feasible(sol.build_year)
     spend = prob.spend(sol.build_year)
     if rollover:
         assert np.all(np.cumsum(spend) <= np.cumsum(prob.budgets) * (1 + 1e-9) + 1e-6)
@@ -69,22 +84,26 @@ def test_milp_never_worse_than_greedy(seed: int, budget: float) -> None:
         assert m.npv_vnd <= g.npv_vnd * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("variants", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_budget_question_matches_brute_force(seed: int) -> None:
-    prob = _problem(seed, n_o=5, n_t=8, years=3, budget=9.0)
+def test_budget_question_matches_brute_force(seed: int, variants: bool) -> None:
+    prob = _problem(seed, n_o=5, n_t=8, years=3, budget=9.0, variants=variants)
     best = max((prob.value(b), -prob.total_npv(b)) for b in _all_plans(prob)
-                if prob.within_budget(b))
+               if prob.feasible(b))
     m = solve_plan(prob, solver="milp", time_limit_s=10)
     assert m.value == pytest.approx(best[0])
     assert m.npv_vnd == pytest.approx(-best[1], rel=2e-3)  # the MILP's stated gap
 
 
+@pytest.mark.parametrize("variants", [False, True])
 @pytest.mark.parametrize("seed", [5, 6, 7])
 @pytest.mark.parametrize("budget", [None, 8.0])
-def test_target_question_matches_brute_force(seed: int, budget: float | None) -> None:
-    prob = _problem(seed, n_o=5, n_t=8, years=3, budget=budget, target=(2, 6))
+def test_target_question_matches_brute_force(seed: int, budget: float | None,
+                                             variants: bool) -> None:
+    prob = _problem(seed, n_o=5, n_t=8, years=3, budget=budget, target=(2, 6),
+                    variants=variants)
     feasible = [b for b in _all_plans(prob)
-                if prob.within_budget(b) and prob.connected_by(b, 2) >= 6]
+                if prob.feasible(b) and prob.connected_by(b, 2) >= 6]
     m = solve_plan(prob, solver="milp", time_limit_s=10)
     g = solve_plan(prob, solver="greedy")
     if not feasible:
