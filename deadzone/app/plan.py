@@ -36,7 +36,8 @@ from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
 __all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml",
-           "fiber_plan_anchors", "load_costs", "run_plan", "write_plan", "write_plan_summary"]
+           "fiber_plan_anchors", "irradiation_sampler", "load_costs", "run_plan", "write_plan",
+           "write_plan_summary"]
 
 PLAN_FILES: tuple[str, ...] = (
     "plan_villages.csv",
@@ -114,6 +115,7 @@ def run_plan(
     progress: Any = None,
     audit_folder: Path | None = None,
     planned_fiber: gpd.GeoDataFrame | None = None,
+    irradiation: Callable[[Any, Any], Any] | None = None,
 ) -> tuple[PlanResult, AuditResult, list[int], dict[str, float]]:
     """Audit, options, plan and the yearly re-audit.
 
@@ -121,7 +123,8 @@ def run_plan(
     the audit that makes them (default: :func:`deadzone.geo.sites.candidate_sites`).
     ``audit_folder``: the audit output the scenario came from; its village
     statuses must be this run's (:func:`check_against_audit`).
-    ``planned_fiber``: :func:`fiber_plan_anchors` of a fiber plan.
+    ``planned_fiber``: :func:`fiber_plan_anchors` of a fiber plan;
+    ``irradiation``: :func:`irradiation_sampler` of a raster.
 
     Returns
     -------
@@ -147,7 +150,7 @@ def run_plan(
     opts = plan_options(scenario, baseline, candidates, site_prices=site_prices, costs=costs,
                         params=params, thresholds=thresholds,
                         towers_have_fiber=towers_have_fiber, planned_fiber=planned_fiber,
-                        progress=progress)
+                        irradiation=irradiation, progress=progress)
     timings["options"] = time.perf_counter() - t
     t = time.perf_counter()
     res = make_plan(baseline, opts, costs=costs, years=years, start_year=start_year,
@@ -204,6 +207,58 @@ def fiber_plan_anchors(folder: Path, *, step_m: float = 200.0) -> gpd.GeoDataFra
     return gpd.GeoDataFrame({"anchor_id": ids, "year_index": years},
                             geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
                             crs=metric.crs).to_crs(4326)
+
+
+#: Plausible daily irradiation (kWh/m²/day); a raster outside it is in other units.
+IRRADIATION_RANGE = (0.5, 10.0)
+
+
+def irradiation_sampler(path: Path) -> Callable[[Any, Any], Any]:
+    """``irradiation(lon, lat)`` from a raster of daily irradiation (kWh/m²/day,
+    e.g. the Global Solar Atlas GHI or its darkest month, any CRS): the cell
+    under each point, NaN off the raster or on nodata.
+
+    Raises
+    ------
+    DataLoadError
+        Unreadable, or values outside 0.5-10 kWh/m²/day (a yearly total in
+        kWh/m²/year is named as such).
+    """
+    import rasterio
+    from pyproj import Transformer
+
+    from deadzone.errors import DataLoadError
+
+    try:
+        with rasterio.open(path) as src:
+            band = src.read(1, masked=True).astype(np.float64).filled(np.nan)
+            transform, crs = src.transform, src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataLoadError(f"{path}: cannot read the irradiation raster ({exc})") from None
+    if crs is None:
+        raise DataLoadError(f"{path}: the irradiation raster has no CRS")
+    vals = band[np.isfinite(band)]
+    lo, hi = IRRADIATION_RANGE
+    if vals.size and (np.nanmax(vals) > hi or np.nanmin(vals) < 0):
+        hint = (" (it looks like kWh/m²/year: divide by 365)" if np.nanmedian(vals) > 300
+                else "")
+        raise DataLoadError(f"{path}: irradiation from {np.nanmin(vals):.3g} to "
+                            f"{np.nanmax(vals):.3g}; expected kWh/m²/day within {lo}-{hi}"
+                            + hint)
+    to_src = Transformer.from_crs(4326, crs, always_xy=True)
+    inv = ~transform
+
+    def sample(lon: Any, lat: Any) -> Any:
+        x, y = to_src.transform(np.asarray(lon, float), np.asarray(lat, float))
+        c, r = inv @ (np.asarray(x), np.asarray(y))
+        r, c = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
+        ok = (r >= 0) & (r < band.shape[0]) & (c >= 0) & (c < band.shape[1])
+        out = np.full(np.shape(r), np.nan)
+        out[ok] = band[r[ok], c[ok]]
+        out[out < lo] = np.nan  # nodata written as 0 or a tiny value
+        return out
+
+    return sample
 
 
 def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:

@@ -55,6 +55,11 @@ __all__ = ["plan_cmd"]
               help="A `deadzone fiber` output folder: new sites may also hang on its routes "
                    "by a fiber spur, from the year each route is laid (phase 1 = the plan's "
                    "first year).")
+@click.option("--irradiation-raster", "irradiation_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Raster of daily solar irradiation (kWh/m²/day, e.g. Global Solar Atlas "
+                   "GHI, best its darkest month; any CRS): solar at each site is sized for "
+                   "the value under it (default: [solar] irradiation_kwh_m2_day, 3.6).")
 @click.option("--no-small-cells", is_flag=True, help="Do not offer low-power sites.")
 @click.option("--no-satellite", is_flag=True, help="Do not offer satellite terminals.")
 @site_options
@@ -71,6 +76,7 @@ def plan_cmd(
     solver: str,
     time_limit_s: float,
     fiber_dir: Path | None,
+    irradiation_path: Path | None,
     no_small_cells: bool,
     no_satellite: bool,
     site_opts: SiteOptions,
@@ -129,6 +135,7 @@ def plan_cmd(
         PLAN_FILES,
         backhaul_lines,
         fiber_plan_anchors,
+        irradiation_sampler,
         load_costs,
         run_plan,
         write_plan,
@@ -152,6 +159,7 @@ def plan_cmd(
         raise ParameterError(f"--years {years} is longer than the horizon "
                              f"({costs.finance.horizon_years} years, [finance] horizon_years)")
     planned = fiber_plan_anchors(fiber_dir) if fiber_dir is not None else None
+    irradiation = irradiation_sampler(irradiation_path) if irradiation_path else None
     out = check_output_dir(out_dir, PLAN_FILES, overwrite=overwrite)
     scenario = load_scenario_dir(scenario_dir)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
@@ -162,7 +170,7 @@ def plan_cmd(
             objective=objective, solver=solver, time_limit_s=time_limit_s,
             candidates=site_opts.candidates,
             towers_have_fiber=site_opts.towers_have_fiber, progress=update,
-            audit_folder=scenario_dir, planned_fiber=planned,
+            audit_folder=scenario_dir, planned_fiber=planned, irradiation=irradiation,
         )
     parameters = dict(baseline.summary.get("parameters", {}))
     parameters.update({"years": res.problem.n_years, "start_year": start,
@@ -173,7 +181,8 @@ def plan_cmd(
                        "max_candidates": site_opts.max_candidates,
                        "site_height_m": site_opts.height_m, "site_tech": site_opts.tech,
                        "costs_file": str(site_opts.costs_path) if site_opts.costs_path else None,
-                       "fiber_plan": str(fiber_dir) if fiber_dir is not None else None})
+                       "fiber_plan": str(fiber_dir) if fiber_dir is not None else None,
+                       "irradiation_raster": str(irradiation_path) if irradiation_path else None})
     lines, summary = write_plan(out, res, scenario=scenario, reaudited=reaudited,
                                 site_prices=site_prices, costs=costs, parameters=parameters,
                                 timings=timings, planned_fiber=planned)

@@ -33,6 +33,7 @@ cheaper per household.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,8 +68,8 @@ OPTION_COLUMNS: tuple[str, ...] = (
     "eirp_dbm", "height_m", "existing_tower_id", "elevation_m", "power_option",
     "grid_distance_m", "pv_kwp", "battery_kwh", "backhaul", "backhaul_to",
     "backhaul_length_m", "donor_dbm", "terminals", "equipment_capex_vnd", "power_capex_vnd",
-    "backhaul_capex_vnd", "earliest_year_index", "capex_vnd", "opex_vnd_per_year", "npv_vnd",
-    "targets_covered",
+    "backhaul_capex_vnd", "earliest_year_index", "irradiation_kwh_m2_day", "capex_vnd",
+    "opex_vnd_per_year", "npv_vnd", "targets_covered",
 )
 
 
@@ -205,6 +206,7 @@ def plan_options(
     thresholds: Thresholds | None = None,
     towers_have_fiber: bool = True,
     planned_fiber: gpd.GeoDataFrame | None = None,
+    irradiation: Callable[[F64, F64], F64] | None = None,
     progress: Any = None,
 ) -> PlanOptions:
     """Every option of every dead or marginal village, priced over the horizon.
@@ -232,6 +234,10 @@ def plan_options(
         ``year_index``: the plan year the route is laid): a site may also
         hang on them by a spur along the roads, from that year
         (:func:`deadzone.app.plan.fiber_plan_anchors`).
+    irradiation : callable, optional
+        ``irradiation(lon, lat)`` -> design irradiation (kWh/m²/day) at each
+        site, NaN where unknown (e.g. sampled from a raster); the ``[solar]``
+        constant where NaN or not given.
     progress : callable, optional
         ``progress(done, total)`` while coverage is computed.
 
@@ -287,6 +293,11 @@ def plan_options(
                            strict=True))
         planned = (spur[:, 0], spur[:, 1], to,
                    np.array([year_of.get(str(t), 0) for t in to], dtype=np.int64))
+    irr = np.full(len(allc), pc.solar.irradiation_kwh_m2_day)
+    if irradiation is not None and len(allc):
+        got = np.asarray(irradiation(allc.geometry.x.to_numpy(), allc.geometry.y.to_numpy()),
+                         dtype=np.float64)
+        irr = np.where(np.isfinite(got) & (got > 0), got, irr)
     n_cov = np.diff(cover.indptr)
     upgrade = (table["power_option"] == "existing").to_numpy()
     rows: list[dict[str, Any]] = []
@@ -330,7 +341,7 @@ def plan_options(
             if math.isfinite(grid_d):
                 choices.append(("grid", grid_d / 1000.0 * cm.grid_line_vnd_per_km
                                 + cm.grid_connection_vnd, ops.electricity_vnd_per_year(load), ()))
-            design = size_solar(load, irradiation_kwh_m2_day=sol.irradiation_kwh_m2_day,
+            design = size_solar(load, irradiation_kwh_m2_day=float(irr[j]),
                                 autonomy_days=sol.autonomy_days, prices=sol.prices)
             choices.append(("solar", design.capex_vnd, design.opex_vnd_per_year,
                             ((design.battery_life_years, design.battery_replacement_vnd),)))
@@ -398,6 +409,7 @@ def plan_options(
                 "donor_dbm": float(donor[j]) if math.isfinite(donor[j]) else math.nan,
                 "terminals": 0, "equipment_capex_vnd": eq[0], "power_capex_vnd": power[1],
                 "backhaul_capex_vnd": back[1], "earliest_year_index": year,
+                "irradiation_kwh_m2_day": float(irr[j]),
             })
     terr_cover = cover[np.asarray(keep, dtype=np.int64)] if keep else sp.csr_matrix(
         (0, targets.size), dtype=bool)
@@ -445,6 +457,7 @@ def plan_options(
                 "backhaul": "satellite", "backhaul_to": None, "backhaul_length_m": math.nan,
                 "donor_dbm": math.nan, "terminals": n_term, "equipment_capex_vnd": c,
                 "power_capex_vnd": 0.0, "backhaul_capex_vnd": 0.0, "earliest_year_index": 0,
+                "irradiation_kwh_m2_day": math.nan,
             })
     sat_cover = sp.csr_matrix(
         (np.ones(len(sat_rows), dtype=bool),

@@ -236,3 +236,57 @@ def test_fiber_folder_must_be_a_fiber_plan(demo_dir: Path, tmp_path: Path) -> No
               str(demo_dir), "--out", str(tmp_path / "p")])
     assert r.exit_code == 2
     assert "no routes.gpkg" in r.output
+
+
+def _irradiation_tif(path: Path, value_fn, crs: str = "EPSG:4326") -> Path:  # noqa: ANN001
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    lon0, lat0, step = 104.5, 22.6, 0.01
+    n = 80
+    lat = lat0 - step * (np.arange(n) + 0.5)
+    lon = lon0 + step * (np.arange(n) + 0.5)
+    z = value_fn(*np.meshgrid(lon, lat)).astype("float32")
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=1, dtype="float32",
+                       crs=crs, transform=from_origin(lon0, lat0, step, step),
+                       nodata=-9999.0) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def test_irradiation_raster_sizes_solar_per_site(tmp_path: Path) -> None:
+    """Solar is sized for the irradiation under each site: PV kWp x irradiation
+    is the same daily energy everywhere (hand check: E / (H x PR))."""
+    import numpy as np
+
+    from deadzone.app.plan import irradiation_sampler
+
+    tif = _irradiation_tif(tmp_path / "ghi.tif", lambda lon, lat: 2.5 + (lon - 104.5) * 3)
+    f = irradiation_sampler(tif)
+    got = f(np.array([104.505, 104.905, 110.0]), np.array([22.3, 22.3, 22.3]))
+    assert got[0] == pytest.approx(2.5 + 0.005 * 3, abs=1e-5)
+    assert got[1] == pytest.approx(2.5 + 0.405 * 3, abs=1e-5)
+    assert np.isnan(got[2])  # off the raster: the [solar] constant is used
+    yearly = _irradiation_tif(tmp_path / "y.tif", lambda lon, lat: 1300 + 0 * lon)
+    from deadzone.errors import DataLoadError
+
+    with pytest.raises(DataLoadError, match="kWh/m²/year: divide by 365"):
+        irradiation_sampler(yearly)
+
+
+def test_plan_with_an_irradiation_raster(demo_dir: Path, tmp_path: Path) -> None:
+    tif = _irradiation_tif(tmp_path / "ghi.tif", lambda lon, lat: 2.5 + (lon - 104.5) * 3)
+    out = tmp_path / "p"
+    r = _run(["--scenario", str(demo_dir), "--years", "2", "--budget-per-year", "30e9",
+              "--start-year", "2027", "--solver", "greedy", "--irradiation-raster", str(tif),
+              "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    sites = pd.read_csv(out / "plan_sites.csv")
+    solar = sites[sites["power_option"] == "solar"]
+    assert len(solar) and solar["irradiation_kwh_m2_day"].nunique() > 1
+    load = solar["kind"].map({"macro": 1200.0, "small_cell": 150.0})
+    energy = solar["pv_kwp"] * solar["irradiation_kwh_m2_day"] * 0.75
+    assert (energy - load * 24 / 1000).abs().max() < 0.05  # rounded kWp in the CSV
+    s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert s["parameters"]["irradiation_raster"] == str(tif)
