@@ -153,11 +153,16 @@ def run_plan(
                         irradiation=irradiation, progress=progress)
     timings["options"] = time.perf_counter() - t
     t = time.perf_counter()
+    if hasattr(progress, "describe"):
+        progress.describe(f"choosing what to build each year ({solver}"
+                          + (f", up to {time_limit_s:g} s)" if solver == "milp" else ")"))
     res = make_plan(baseline, opts, costs=costs, years=years, start_year=start_year,
                     budget_per_year_vnd=budget_per_year_vnd, rollover=rollover, target=target,
                     objective=objective, solver=solver, time_limit_s=time_limit_s)
     timings["solve"] = time.perf_counter() - t
     t = time.perf_counter()
+    if hasattr(progress, "describe"):
+        progress.describe("re-auditing each year with its new sites")
     re = reaudit_years(scenario, res, params=params, thresholds=thresholds)
     timings["reaudit"] = time.perf_counter() - t
     return res, baseline, re, timings

@@ -251,8 +251,14 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
         self._task = None
 
     def __enter__(self) -> Callable[[int, int], None]:
+        """The ``update(done, total)`` callback; ``update.describe(text)`` renames
+        the bar and restarts it (a command of several stages)."""
         if self.quiet:
-            return lambda done, total: None
+            def silent(done: int, total: int) -> None:
+                return None
+
+            silent.describe = lambda text: None  # type: ignore[attr-defined]
+            return silent
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -274,6 +280,10 @@ class progress_bar:  # noqa: N801 - used like a function in a with-statement
         def update(done: int, total: int) -> None:
             self._progress.update(self._task, completed=done, total=total)
 
+        def describe(text: str) -> None:
+            self._progress.update(self._task, description=text, completed=0, total=None)
+
+        update.describe = describe  # type: ignore[attr-defined]
         return update
 
     def __exit__(self, *exc: object) -> None:
@@ -458,6 +468,9 @@ class SiteOptions:
         Technology of automatic candidates.
     towers_have_fiber : bool
         Existing towers are fiber-connected.
+    user, exclude : GeoDataFrame or None
+        The ``--candidates`` and ``--exclude`` files, read when the options
+        are parsed (a bad file stops the command before any work).
     """
 
     candidates_path: Path | None
@@ -469,16 +482,16 @@ class SiteOptions:
     height_m: float
     tech: str
     towers_have_fiber: bool
+    user: Any = None
+    exclude: Any = None
 
     def candidates(self, scenario: Any, baseline: Any) -> Any:
         """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`)."""
         from deadzone.geo.sites import candidate_sites
 
-        user = read_points(self.candidates_path, "candidates") if self.candidates_path else None
-        exclude = read_points(self.exclude_path, "exclusion") if self.exclude_path else None
         return candidate_sites(
-            scenario, baseline=baseline, user=user, peaks=self.auto, near_dead=self.auto,
-            commune_centres=self.auto, existing=self.auto, exclude=exclude,
+            scenario, baseline=baseline, user=self.user, peaks=self.auto, near_dead=self.auto,
+            commune_centres=self.auto, existing=self.auto, exclude=self.exclude,
             min_spacing_m=self.min_spacing_m, max_auto=self.max_candidates, tech=self.tech,
             height_m=self.height_m,
         )
@@ -496,8 +509,11 @@ def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
         path = kwargs.pop("candidates_path")
         if no_auto and path is None:
             raise click.UsageError("--no-auto-candidates needs --candidates")
-        kwargs["site_opts"] = SiteOptions(
-            candidates_path=path, exclude_path=kwargs.pop("exclude_path"),
+        exclude_path = kwargs.pop("exclude_path")
+        kwargs["site_opts"] = SiteOptions(  # the files are read now: a bad one stops at once
+            candidates_path=path, exclude_path=exclude_path,
+            user=read_points(path, "candidates") if path else None,
+            exclude=read_points(exclude_path, "exclusion") if exclude_path else None,
             costs_path=kwargs.pop("costs_path"), auto=not no_auto,
             max_candidates=kwargs.pop("max_candidates"),
             min_spacing_m=kwargs.pop("min_spacing_m"), height_m=kwargs.pop("site_height_m"),

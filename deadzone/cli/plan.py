@@ -162,7 +162,7 @@ def plan_cmd(
     irradiation = irradiation_sampler(irradiation_path) if irradiation_path else None
     out = check_output_dir(out_dir, PLAN_FILES, overwrite=overwrite)
     scenario = load_scenario_dir(scenario_dir)
-    with progress_bar("coverage of candidate sites", quiet=quiet) as update:
+    with progress_bar("audit, candidate sites and their coverage", quiet=quiet) as update:
         res, baseline, reaudited, timings = run_plan(
             scenario, params=engine.params, thresholds=engine.thresholds,
             site_prices=site_prices, costs=costs, years=years, start_year=start,
