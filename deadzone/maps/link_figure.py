@@ -92,12 +92,14 @@ def link_figure(
         ax.plot([xw, xw], [yw, yw + w.clearance_m], color=_BLOCK, lw=1.4)
         ax.plot([xw], [yw], marker="o", ms=8, mfc="none", mec=_BLOCK, mew=2.0, ls="none",
                 label="worst point" if p.clear else "worst obstruction")
+        right = xw - x[0] < 0.6 * (x[-1] - x[0])  # text to the right of the point
         verdict = ("clear" if p.clear else
                    "blocks the line of sight" if w.clearance_m < 0 else "inside 60% of F1")
         ax.annotate(f"{verdict}\n{xw:.2f} km, ground {w.ground_m:.0f} m\n"
                     f"clearance {w.clearance_m:+.1f} m = {w.fraction:+.2f} F1",
-                    (xw, yw), textcoords="offset points", xytext=(12, -38), fontsize=8.5,
-                    color=_BLOCK, ha="left",
+                    (xw, yw), textcoords="offset points",
+                    xytext=(12, -38) if right else (-12, -38), fontsize=8.5,
+                    color=_BLOCK, ha="left" if right else "right",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
                           "alpha": 0.8},
                     arrowprops={"arrowstyle": "-", "color": _BLOCK, "lw": 0.8})
