@@ -22,6 +22,7 @@ from deadzone.geo.link import (
     climate_for,
     link_table,
     resolve_end,
+    resolve_ends,
     terrain_roughness_m,
 )
 from deadzone.kernels.itm import ItmSettings
@@ -155,24 +156,29 @@ def run_pairs(
     A pair's frequency: its ``freq_mhz`` column, else ``freq_mhz``, else a
     tower end's own frequency.
     """
-    a_ends: list[LinkEnd] = []
-    b_ends: list[LinkEnd] = []
+    rows = [r._asdict() for r in pairs.itertuples(index=False)]
+    specs = [str(r["a"]) for r in rows] + [str(r["b"]) for r in rows]
+    heights = ([_num(r.get("height_a_m")) for r in rows]
+               + [_num(r.get("height_b_m")) for r in rows])
+    try:
+        ends = resolve_ends(scenario, specs, heights_m=heights)
+    except ParameterError:
+        ends = []
+        for i, (sp, h) in enumerate(zip(specs, heights, strict=True)):  # name the row
+            try:
+                ends.append(resolve_end(scenario, sp, height_m=h))
+            except ParameterError as exc:
+                raise ParameterError(f"{source}, row {i % len(rows) + 2}: {exc}") from None
+    a_ends, b_ends = ends[:len(rows)], ends[len(rows):]
     freqs = np.full(len(pairs), np.nan)
-    for i, row in enumerate(pairs.itertuples(index=False)):
-        r = row._asdict()
-        try:
-            a = resolve_end(scenario, r["a"], height_m=_num(r.get("height_a_m")))
-            b = resolve_end(scenario, r["b"], height_m=_num(r.get("height_b_m")))
-        except ParameterError as exc:
-            raise ParameterError(f"{source}, row {i + 2}: {exc}") from None
+    for i, r in enumerate(rows):
         f = _num(r.get("freq_mhz")) or freq_mhz
         if f is None:
-            f = next((e.freq_mhz for e in (a, b) if math.isfinite(e.freq_mhz)), None)
+            f = next((e.freq_mhz for e in (a_ends[i], b_ends[i])
+                      if math.isfinite(e.freq_mhz)), None)
         if f is None:
             raise ParameterError(f"{source}, row {i + 2}: no frequency (give --band, "
                                  "--freq-mhz or a freq_mhz column, or a tower end)")
-        a_ends.append(a)
-        b_ends.append(b)
         freqs[i] = f
     try:
         table = link_table(scenario.dem, a_ends, b_ends, freq_mhz=freqs, model=model,

@@ -24,6 +24,7 @@ in the parallel kernel (``deadzone link --pairs``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ __all__ = [
     "link_table",
     "point_end",
     "resolve_end",
+    "resolve_ends",
     "summary_lines",
     "terrain_roughness_m",
 ]
@@ -193,8 +195,13 @@ class LinkProfile:
         })
 
 
+@functools.lru_cache(maxsize=8)
+def _transformer(crs_wkt: str) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", crs_wkt, always_xy=True)
+
+
 def _to_dem(dem: Dem, lon: F64, lat: F64) -> tuple[F64, F64]:
-    t = Transformer.from_crs("EPSG:4326", dem.crs, always_xy=True)
+    t = _transformer(dem.crs.to_wkt())
     x, y = t.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
@@ -240,31 +247,77 @@ def resolve_end(
     ParameterError
         When ``spec`` is none of these.
     """
-    s = str(spec).strip()
+    return resolve_ends(scenario, [spec], heights_m=[height_m],
+                        village_height_m=village_height_m)[0]
+
+
+def resolve_ends(
+    scenario: Scenario,
+    specs: Sequence[str],
+    *,
+    heights_m: Sequence[float | None] | None = None,
+    village_height_m: float = DEFAULT_RX_HEIGHT_M,
+) -> list[LinkEnd]:
+    """:func:`resolve_end` for many ends at once (the towers are put on the
+    grid and the villages projected once, not once per end).
+
+    ``heights_m[i]`` (None: the end's own) as ``height_m`` of :func:`resolve_end`.
+    """
     dem = scenario.dem
     towers = scenario.towers
-    hit = np.flatnonzero(_ids(towers, "tower_id").to_numpy() == s)
-    if hit.size:
-        grid = towers_on_grid(towers.iloc[hit[:1]], dem)
-        site = grid.sites[0]
-        lon, lat = _lonlat(towers.geometry.iloc[hit[0]], towers.crs)
-        if site is None:
-            raise ParameterError(f"tower {s!r} at {lon:.5f},{lat:.5f} lies outside the DEM")
-        return LinkEnd("tower", s, f"tower {s}", lon, lat, float(grid.x_m[0]),
-                       float(grid.y_m[0]), float(height_m or site.height_m),
-                       float(site.freq_mhz), float(site.eirp_dbm))
     villages = scenario.villages
-    hit = np.flatnonzero(_ids(villages, "village_id").to_numpy() == s)
-    if hit.size:
-        g = villages.geometry.iloc[hit[0]]
-        if g is None or g.is_empty:
-            raise ParameterError(f"village {s!r} has no location")
-        lon, lat = _lonlat(g.representative_point(), villages.crs)
-        name = villages["name"].iloc[hit[0]] if "name" in villages.columns else None
-        label = f"village {s}" + (f" ({name})" if isinstance(name, str) and name else "")
-        x, y = _to_dem(dem, np.array([lon]), np.array([lat]))
-        return LinkEnd("village", s, label, lon, lat, float(x[0]), float(y[0]),
-                       float(height_m or village_height_m))
+    heights = list(heights_m) if heights_m is not None else [None] * len(specs)
+    if len(heights) != len(specs):
+        raise ParameterError(f"{len(specs)} ends but {len(heights)} heights")
+    keys = [str(s).strip() for s in specs]
+    t_index = {k: i for i, k in reversed(list(enumerate(_ids(towers, "tower_id"))))}
+    v_index = {k: i for i, k in reversed(list(enumerate(_ids(villages, "village_id"))))}
+    used_t = sorted({t_index[k] for k in keys if k in t_index})
+    used_v = sorted({v_index[k] for k in keys if k in v_index and k not in t_index})
+    t_info: dict[int, tuple] = {}
+    if used_t:
+        sub = towers.iloc[used_t]
+        grid = towers_on_grid(sub, dem)
+        ll = sub.geometry.to_crs(4326)
+        for j, i in enumerate(used_t):
+            t_info[i] = (grid.sites[j], float(ll.iloc[j].x), float(ll.iloc[j].y),
+                         float(grid.x_m[j]), float(grid.y_m[j]))
+    v_info: dict[int, tuple] = {}
+    if used_v:
+        geoms = villages.geometry.iloc[used_v]
+        pts = gpd.GeoSeries([None if g is None or g.is_empty else g.representative_point()
+                             for g in geoms], crs=villages.crs).to_crs(4326)
+        ok = [p is not None and not p.is_empty for p in pts]
+        lon = np.array([p.x if o else np.nan for p, o in zip(pts, ok, strict=True)])
+        lat = np.array([p.y if o else np.nan for p, o in zip(pts, ok, strict=True)])
+        x, y = _to_dem(dem, lon, lat)
+        names = villages["name"].iloc[used_v] if "name" in villages.columns else None
+        for j, i in enumerate(used_v):
+            name = names.iloc[j] if names is not None else None
+            v_info[i] = (ok[j], float(lon[j]), float(lat[j]), float(x[j]), float(y[j]),
+                         name if isinstance(name, str) and name else None)
+    out: list[LinkEnd] = []
+    for k, h in zip(keys, heights, strict=True):
+        if k in t_index:
+            site, lon, lat, x, y = t_info[t_index[k]]
+            if site is None:
+                raise ParameterError(f"tower {k!r} at {lon:.5f},{lat:.5f} lies outside the DEM")
+            out.append(LinkEnd("tower", k, f"tower {k}", lon, lat, x, y,
+                               float(h or site.height_m), float(site.freq_mhz),
+                               float(site.eirp_dbm)))
+        elif k in v_index:
+            ok, lon, lat, x, y, name = v_info[v_index[k]]
+            if not ok:
+                raise ParameterError(f"village {k!r} has no location")
+            label = f"village {k}" + (f" ({name})" if name else "")
+            out.append(LinkEnd("village", k, label, lon, lat, x, y,
+                               float(h or village_height_m)))
+        else:
+            out.append(_point_spec(scenario, k, h))
+    return out
+
+
+def _point_spec(scenario: Scenario, s: str, height_m: float | None) -> LinkEnd:
     parts = s.split(",")
     if len(parts) in (2, 3):
         try:
@@ -273,10 +326,11 @@ def resolve_end(
             vals = []
         if vals and all(math.isfinite(v) for v in vals):
             h = vals[2] if len(vals) == 3 else (height_m or DEFAULT_POINT_HEIGHT_M)
-            return point_end(dem, vals[0], vals[1], height_m=h)
+            return point_end(scenario.dem, vals[0], vals[1], height_m=h)
     raise ParameterError(
         f"link end {s!r} is not a tower id, a village id or lon,lat[,height_m] "
-        f"(the scenario has {len(towers)} towers and {len(villages)} villages)")
+        f"(the scenario has {len(scenario.towers)} towers and "
+        f"{len(scenario.villages)} villages)")
 
 
 def _lonlat(geom: object, crs: object) -> tuple[float, float]:

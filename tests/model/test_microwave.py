@@ -160,3 +160,11 @@ def test_bad_inputs() -> None:
         mw.MicrowaveRadio(freq_ghz=80)
     with pytest.raises(ParameterError, match="percent_time"):
         mw.rain_attenuation_db(10, 13, rain_rate_mm_h=80, percent_time=50)
+
+
+def test_multipath_short_hop() -> None:
+    # a 300 m hop: p0 ~ 1e-9 %, p_t below double precision next to 100 %
+    kw = dict(dn1=-205.2, sa_m=300.0, h_e_m=1200.0, h_r_m=1100.0)
+    ps = [mw.multipath_percent(a, 0.3, 13.0, **kw) for a in (0.0, 1.0, 5.0, 20.0, 40.0)]
+    assert ps[0] == pytest.approx(100 * (1 - math.exp(-1)))
+    assert all(x > y > 0 for x, y in zip(ps, ps[1:], strict=False))
