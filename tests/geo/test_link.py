@@ -133,3 +133,15 @@ def test_budget_on_a_profile(scen) -> None:
         L.link_budget(p, mw.MicrowaveRadio(freq_ghz=7.5), dem=scen.dem, climate=clim)
     lines = L.summary_lines(p, budget=bud, radio=radio, climate=clim)
     assert any(s.startswith("availability") for s in lines)
+
+
+def test_climate_without_itur_is_the_documented_default(monkeypatch) -> None:  # noqa: ANN001
+    def no_itur(lon, lat):  # noqa: ANN001, ANN202
+        raise ImportError("no itur")
+
+    monkeypatch.setattr(mw, "climate_at", no_itur)
+    c = L.climate_for(104.8, 22.3)
+    assert c == mw.MicrowaveClimate()
+    assert c.rain_rate_mm_h == mw.DEFAULT_RAIN_RATE_MM_H == 88.8
+    c = L.climate_for(104.8, 22.3, rain_rate_mm_h=120.0)
+    assert c.rain_rate_mm_h == 120.0 and "120" in c.source

@@ -8,6 +8,8 @@ import math
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deadzone.errors import ParameterError
 from deadzone.kernels.link import fresnel_clearance, link_pairs
@@ -143,3 +145,12 @@ def test_bad_inputs() -> None:
         link_pairs(**{**kw, "h_a_m": np.ones(2)}, model="fspl")
     with pytest.raises(ParameterError, match="at least 3"):
         fresnel_clearance([1.0, 2.0], 10.0, h_a_m=1, h_b_m=1, freq_mhz=900)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1.0, 50.0), st.floats(0.5, 30.0))
+def test_taller_mast_never_less_clearance(seed: int, h: float, extra: float) -> None:
+    z = rough_dem(seed % 50, 64)[seed % 64].astype(np.float64)
+    lo = fresnel_clearance(z, 50.0, h_a_m=h, h_b_m=10.0, freq_mhz=13_000)
+    hi = fresnel_clearance(z, 50.0, h_a_m=h + extra, h_b_m=10.0, freq_mhz=13_000)
+    assert hi.fraction >= lo.fraction
