@@ -42,8 +42,11 @@ Decision on the ``itur`` package (recorded here as the issue asked)
 but its wheel is 163 MB (the maps) and pulls in astropy; deadzone keeps it
 out of its core dependencies.  The formulas above are written here from the
 Recommendations and checked in ``tests/model/test_microwave.py`` against
-the ITU validation values of P.838-3 and against values computed by
-``itur`` 0.4.0 (``bench/itur_reference.py`` regenerates them).  What only a
+the ITU validation values of P.838-3 (and its Table 5 at 10 GHz), against
+the ITU validation values of the P.676-12 line-by-line method (the
+simplified algorithm stays within 0.011 dB/km below 50 GHz), and against
+values computed by ``itur`` 0.4.0 for P.530-17 and P.676-10
+(``bench/itur_reference.py`` regenerates them).  What only a
 map gives, the rain rate R0.01 (P.837-7), the refractivity gradient dN1
 (P.453) and the water-vapour density (P.836), are arguments; their defaults
 are P.837-7 / P.453-13 / P.836-6 values at Hanoi computed with ``itur``.
