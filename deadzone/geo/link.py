@@ -215,7 +215,8 @@ def point_end(dem: Dem, lon: float, lat: float, *, height_m: float = DEFAULT_POI
         raise ParameterError(f"height_m was {height_m}; expected 0..3000 m")
     x, y = _to_dem(dem, np.array([lon]), np.array([lat]))
     ident = f"{lon:.6f},{lat:.6f}"
-    return LinkEnd("point", ident, label or ident, float(lon), float(lat), float(x[0]),
+    text = f"{abs(lon):.4f}{'E' if lon >= 0 else 'W'} {abs(lat):.4f}{'N' if lat >= 0 else 'S'}"
+    return LinkEnd("point", ident, label or text, float(lon), float(lat), float(x[0]),
                    float(y[0]), float(height_m))
 
 
@@ -639,9 +640,14 @@ def summary_lines(
             f"fade margin   {b.fade_margin_db:.1f} dB",
             f"rain A0.01    {b.rain_001_db:.1f} dB"
             + (f" (R {climate.rain_rate_mm_h:.0f} mm/h)" if climate else ""),
-            f"rain outage   {b.rain_pct:.4f} % of year",
-            f"multipath     {b.multipath_pct:.2g} % worst mo.",
-            f"availability  {b.availability_pct:.4f} %",
-            f"margin needed {b.required_margin_db:.1f} dB for {b.target_pct:g} %",
         ]
+        if b.fade_margin_db <= 0.0:
+            lines.append("availability  0 % (below threshold)")
+        else:
+            lines += [
+                f"rain outage   {b.rain_pct:.4f} % of year",
+                f"multipath     {b.multipath_pct:.2g} % worst mo.",
+                f"availability  {b.availability_pct:.4f} %",
+            ]
+        lines.append(f"margin needed {b.required_margin_db:.1f} dB for {b.target_pct:g} %")
     return lines

@@ -144,3 +144,28 @@ def test_dem_only_with_points(demo_dir: Path, tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "p" / "link.json").read_text(encoding="utf-8"))
     assert doc["a"]["kind"] == "point" and doc["a"]["height_m"] == 30.0
     assert doc["budget"] is not None
+
+
+def test_real_srtm_ba_vi_blocks(shared_data: Path, tmp_path: Path) -> None:
+    """A 26 km hop across the Ba Vi massif (peak 1,296 m at about 105.37 E,
+    21.06 N) on the real SRTM tile is blocked there; one along the Red River
+    plain east of Hanoi is clear."""
+    from tests.conftest import shared_file
+
+    hgt = shared_file(shared_data, "srtm3/N21E105.hgt")
+    out = tmp_path / "bavi"
+    res = _run("--dem", str(hgt), "105.25,21.07,30", "105.50,21.07,30", "--freq-mhz", "7500",
+               "--model", "p526", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "link.json").read_text(encoding="utf-8"))
+    w = doc["worst"]
+    lon = 105.25 + (105.50 - 105.25) * w["distance_m"] / doc["distance_m"]
+    assert 105.33 < lon < 105.40 and w["ground_m"] > 900 and w["clearance_m"] < -500
+    assert doc["clear_60pct_f1"] is False and doc["mode"] == "diffraction"
+    assert "below threshold" in res.output
+    out = tmp_path / "plain"
+    res = _run("--dem", str(hgt), "105.90,21.10,40", "105.99,21.02,40", "--freq-mhz", "7500",
+               "--model", "p526", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "link.json").read_text(encoding="utf-8"))
+    assert doc["clear_60pct_f1"] is True and doc["worst"]["fraction"] > 0.6
