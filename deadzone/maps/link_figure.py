@@ -28,6 +28,7 @@ _LOS = "#1f4e9c"
 _FRESNEL = "#8fb8e8"
 _RULE = "#e07b00"
 _BLOCK = "#c62828"
+_CLEAR = "#2e7d32"
 
 
 def link_figure(
@@ -89,8 +90,9 @@ def link_figure(
     if np.isfinite(w.distance_m):
         xw = w.distance_m / 1000.0
         yw = float(ground[w.index]) if 0 <= w.index < ground.size else w.ground_m
-        ax.plot([xw, xw], [yw, yw + w.clearance_m], color=_BLOCK, lw=1.4)
-        ax.plot([xw], [yw], marker="o", ms=8, mfc="none", mec=_BLOCK, mew=2.0, ls="none",
+        mark = _CLEAR if p.clear else _BLOCK
+        ax.plot([xw, xw], [yw, yw + w.clearance_m], color=mark, lw=1.4)
+        ax.plot([xw], [yw], marker="o", ms=8, mfc="none", mec=mark, mew=2.0, ls="none",
                 label="worst point" if p.clear else "worst obstruction")
         right = xw - x[0] < 0.6 * (x[-1] - x[0])  # text to the right of the point
         verdict = ("clear" if p.clear else
@@ -99,10 +101,10 @@ def link_figure(
                     f"clearance {w.clearance_m:+.1f} m = {w.fraction:+.2f} F1",
                     (xw, yw), textcoords="offset points",
                     xytext=(12, -38) if right else (-12, -38), fontsize=8.5,
-                    color=_BLOCK, ha="left" if right else "right",
+                    color=mark, ha="left" if right else "right",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
                           "alpha": 0.8},
-                    arrowprops={"arrowstyle": "-", "color": _BLOCK, "lw": 0.8})
+                    arrowprops={"arrowstyle": "-", "color": mark, "lw": 0.8})
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(floor, top + 3.0 * pad)
     ax.set_xlabel(f"distance from {p.a.label} (km)")

@@ -145,3 +145,16 @@ def test_climate_without_itur_is_the_documented_default(monkeypatch) -> None:  #
     assert c.rain_rate_mm_h == mw.DEFAULT_RAIN_RATE_MM_H == 88.8
     c = L.climate_for(104.8, 22.3, rain_rate_mm_h=120.0)
     assert c.rain_rate_mm_h == 120.0 and "120" in c.source
+
+
+def test_docs_example_runs() -> None:
+    """The Python example of docs/LINKS.md runs as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "LINKS.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", text, re.S)
+    assert block is not None
+    ns: dict = {}
+    exec(compile(block.group(1), "docs/LINKS.md", "exec"), ns)  # noqa: S102
+    assert ns["p"].clear and 99.0 < ns["budget"].availability_pct <= 100.0
