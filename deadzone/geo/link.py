@@ -401,11 +401,12 @@ def link_profile(
 
     Examples
     --------
-    >>> from deadzone.data.demo import demo_scenario  # doctest: +SKIP
-    >>> s = demo_scenario()  # doctest: +SKIP
-    >>> p = link_profile(s.dem, resolve_end(s, "T001"), resolve_end(s, "V0001"),
-    ...                  freq_mhz=900.0)  # doctest: +SKIP
-    >>> p.worst.fraction, p.loss_db  # doctest: +SKIP
+    >>> from deadzone.data.demo import demo_scenario
+    >>> s = demo_scenario(seed=0)
+    >>> a, b = resolve_end(s, "T036", height_m=40), resolve_end(s, "T037", height_m=40)
+    >>> p = link_profile(s.dem, a, b, freq_mhz=13_000, model="p526")
+    >>> p.clear, round(p.worst.fraction, 2), round(p.distance_m), round(p.loss_db, 1)
+    (True, 17.07, 7361, 132.1)
     """
     _check_on_dem(dem, (a, b))
     itm = itm or ItmSettings()
