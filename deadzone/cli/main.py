@@ -112,6 +112,7 @@ def _register() -> None:
     from deadzone.cli.link import link_cmd
     from deadzone.cli.map import map_cmd
     from deadzone.cli.place import place_cmd
+    from deadzone.cli.plan import plan_cmd
     from deadzone.cli.progress import progress_cmd
     from deadzone.cli.report import export_cmd, report_cmd
     from deadzone.cli.serve import serve_cmd
@@ -123,6 +124,7 @@ def _register() -> None:
     cli.add_command(whatif_cmd)
     cli.add_command(serve_cmd)
     cli.add_command(place_cmd)
+    cli.add_command(plan_cmd)
     cli.add_command(fiber_cmd)
     cli.add_command(progress_cmd)
     cli.add_command(calibrate_cmd)

@@ -25,6 +25,9 @@ from deadzone.model.thresholds import Thresholds, status_labels
 
 __all__ = [
     "EngineOptions",
+    "SiteOptions",
+    "read_points",
+    "site_options",
     "out_dir_option",
     "engine_options",
     "thresholds_from",
@@ -407,3 +410,128 @@ def run_audit_and_write(
             click.echo(f"  {line}")
         click.echo(f"outputs: {out}/ ({outputs})")
     return result
+
+
+# --------------------------------------------------------------------------- candidate sites
+
+_POINTS_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def read_points(path: Path, what: str) -> Any:
+    """Points from a CSV (``lon``, ``lat`` columns) or any vector file with a CRS."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from deadzone.errors import SchemaError
+
+    if path.suffix.lower() == ".csv":
+        df = pd.read_csv(path)
+        for col in ("lon", "lat"):
+            if col not in df.columns:
+                raise SchemaError(f"{path}: {what} CSV lacks the column {col!r}")
+        bad = df[["lon", "lat"]].isna().any(axis=1)
+        if bad.any():
+            raise SchemaError(f"{path}: row {int(bad.idxmax()) + 2}: lon/lat missing")
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
+    g = gpd.read_file(path)
+    if g.crs is None:
+        raise SchemaError(f"{path}: {what} file has no CRS")
+    return g
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    """What :func:`site_options` gives a command: where new sites may go and their prices.
+
+    Attributes
+    ----------
+    candidates_path, exclude_path, costs_path : Path or None
+        ``--candidates``, ``--exclude``, ``--costs``.
+    auto : bool
+        Add automatic candidates (peaks, near dead villages, commune centres,
+        existing masts).
+    max_candidates : int
+        At most this many automatic candidates.
+    min_spacing_m, height_m : float
+        Spacing and mast height of automatic candidates (m).
+    tech : str
+        Technology of automatic candidates.
+    towers_have_fiber : bool
+        Existing towers are fiber-connected.
+    """
+
+    candidates_path: Path | None
+    exclude_path: Path | None
+    costs_path: Path | None
+    auto: bool
+    max_candidates: int
+    min_spacing_m: float
+    height_m: float
+    tech: str
+    towers_have_fiber: bool
+
+    def candidates(self, scenario: Any, baseline: Any) -> Any:
+        """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`)."""
+        from deadzone.geo.sites import candidate_sites
+
+        user = read_points(self.candidates_path, "candidates") if self.candidates_path else None
+        exclude = read_points(self.exclude_path, "exclusion") if self.exclude_path else None
+        return candidate_sites(
+            scenario, baseline=baseline, user=user, peaks=self.auto, near_dead=self.auto,
+            commune_centres=self.auto, existing=self.auto, exclude=exclude,
+            min_spacing_m=self.min_spacing_m, max_auto=self.max_candidates, tech=self.tech,
+            height_m=self.height_m,
+        )
+
+
+def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Candidate-site, exclusion, costs and backhaul options (``place``, ``plan``).
+
+    The command gets ``site_opts: SiteOptions``.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        no_auto = kwargs.pop("no_auto_candidates")
+        path = kwargs.pop("candidates_path")
+        if no_auto and path is None:
+            raise click.UsageError("--no-auto-candidates needs --candidates")
+        kwargs["site_opts"] = SiteOptions(
+            candidates_path=path, exclude_path=kwargs.pop("exclude_path"),
+            costs_path=kwargs.pop("costs_path"), auto=not no_auto,
+            max_candidates=kwargs.pop("max_candidates"),
+            min_spacing_m=kwargs.pop("min_spacing_m"), height_m=kwargs.pop("site_height_m"),
+            tech=kwargs.pop("site_tech"),
+            towers_have_fiber=not kwargs.pop("towers_without_fiber"),
+        )
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option("--candidates", "candidates_path", type=_POINTS_FILE, default=None,
+                     help="Your own candidate sites: CSV with lon,lat[,candidate_id,tech,"
+                          "height_m,freq_mhz,eirp_dbm] or a point layer."),
+        click.option("--no-auto-candidates", is_flag=True,
+                     help="Use only --candidates (no peaks, near-dead, commune-centre or "
+                          "upgrade sites)."),
+        click.option("--max-candidates", type=click.IntRange(1, 100_000), default=150,
+                     show_default=True, help="At most this many automatic candidates."),
+        click.option("--min-spacing-m", type=click.FloatRange(50, 50_000), default=1500.0,
+                     show_default=True,
+                     help="Minimum spacing between automatic candidates (m)."),
+        click.option("--site-height-m", type=click.FloatRange(5, 150), default=30.0,
+                     show_default=True, help="Mast height of automatic candidates (m)."),
+        click.option("--site-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",
+                     show_default=True, help="Technology of automatic candidates."),
+        click.option("--exclude", "exclude_path", type=_POINTS_FILE, default=None,
+                     help="Water / no-build polygons; candidates inside are never chosen."),
+        click.option("--costs", "costs_path", type=_POINTS_FILE, default=None,
+                     help="TOML file of prices, e.g. tower_capex_vnd = 2.0e9 (keys of "
+                          "docs/PLAN.md; `deadzone plan` writes the full set it used as "
+                          "plan_costs.toml)."),
+        click.option("--towers-without-fiber", is_flag=True,
+                     help="Existing towers are not fiber-connected (only backbone nodes are)."),
+    ]
+    g = wrapper
+    for dec in reversed(decorators):
+        g = dec(g)
+    return g

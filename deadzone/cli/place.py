@@ -5,16 +5,17 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from deadzone.cli.options import (
     EngineOptions,
+    SiteOptions,
     engine_options,
     out_dir_option,
     progress_bar,
     scenario_option,
+    site_options,
     whatif_session,
 )
 from deadzone.model.thresholds import status_labels
@@ -29,30 +30,6 @@ PLACE_FILES: tuple[str, ...] = (
     "summary.json",
     "map.html",
 )
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read_points(path: Path, what: str) -> Any:
-    import geopandas as gpd
-    import pandas as pd
-
-    from deadzone.errors import SchemaError
-
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path)
-        for col in ("lon", "lat"):
-            if col not in df.columns:
-                raise SchemaError(f"{path}: {what} CSV lacks the column {col!r}")
-        bad = df[["lon", "lat"]].isna().any(axis=1)
-        if bad.any():
-            raise SchemaError(f"{path}: row {int(bad.idxmax()) + 2}: lon/lat missing")
-        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
-    g = gpd.read_file(path)
-    if g.crs is None:
-        raise SchemaError(f"{path}: {what} file has no CRS")
-    return g
-
-
 @click.command("place", short_help="Choose new tower sites for a budget (greedy or exact MILP).")
 @scenario_option
 @click.option(
@@ -86,66 +63,7 @@ def _read_points(path: Path, what: str) -> Any:
     show_default=True,
     help="MILP time limit; the gap is reported.",
 )
-@click.option(
-    "--candidates",
-    "candidates_path",
-    type=_FILE,
-    default=None,
-    help="Your own candidate sites: CSV with lon,lat[,candidate_id,tech,height_m,"
-    "freq_mhz,eirp_dbm] or a point layer.",
-)
-@click.option(
-    "--no-auto-candidates",
-    is_flag=True,
-    help="Use only --candidates (no peaks, near-dead, commune-centre or upgrade sites).",
-)
-@click.option(
-    "--max-candidates",
-    type=click.IntRange(1, 100_000),
-    default=150,
-    show_default=True,
-    help="At most this many automatic candidates.",
-)
-@click.option(
-    "--min-spacing-m",
-    type=click.FloatRange(50, 50_000),
-    default=1500.0,
-    show_default=True,
-    help="Minimum spacing between automatic candidates (m).",
-)
-@click.option(
-    "--site-height-m",
-    type=click.FloatRange(5, 150),
-    default=30.0,
-    show_default=True,
-    help="Mast height of automatic candidates (m).",
-)
-@click.option(
-    "--site-tech",
-    type=click.Choice(["2G", "3G", "4G", "5G"]),
-    default="4G",
-    show_default=True,
-    help="Technology of automatic candidates.",
-)
-@click.option(
-    "--exclude",
-    "exclude_path",
-    type=_FILE,
-    default=None,
-    help="Water / no-build polygons; candidates inside are never chosen.",
-)
-@click.option(
-    "--costs",
-    "costs_path",
-    type=_FILE,
-    default=None,
-    help="TOML file overriding CostModel prices, e.g. tower_capex_vnd = 2.0e9.",
-)
-@click.option(
-    "--towers-without-fiber",
-    is_flag=True,
-    help="Existing towers are not fiber-connected (only backbone nodes are).",
-)
+@site_options
 @out_dir_option
 @engine_options
 def place_cmd(
@@ -155,15 +73,7 @@ def place_cmd(
     objective: str,
     solver: str,
     time_limit_s: float,
-    candidates_path: Path | None,
-    no_auto_candidates: bool,
-    max_candidates: int,
-    min_spacing_m: float,
-    site_height_m: float,
-    site_tech: str,
-    exclude_path: Path | None,
-    costs_path: Path | None,
-    towers_without_fiber: bool,
+    site_opts: SiteOptions,
     out_dir: Path,
     engine: EngineOptions,
     overwrite: bool,
@@ -193,24 +103,15 @@ def place_cmd(
     """
     import pandas as pd
 
+    from deadzone.app.plan import load_costs
     from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.geo.export import check_output_dir
-    from deadzone.geo.placement import CostModel, candidate_sites, optimize
+    from deadzone.geo.placement import optimize
 
     t0 = time.perf_counter()
     if (budget_towers is None) == (budget_vnd is None):
         raise click.UsageError("give exactly one of --budget-towers and --budget-vnd")
-    if no_auto_candidates and candidates_path is None:
-        raise click.UsageError("--no-auto-candidates needs --candidates")
-    costs = CostModel()
-    if costs_path is not None:
-        import tomllib
-
-        try:
-            values = tomllib.loads(costs_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise click.BadParameter(f"{costs_path}: {exc}", param_hint="--costs") from None
-        costs = CostModel.from_mapping(values, source=str(costs_path))
+    costs = load_costs(site_opts.costs_path)[0]  # the plan's tables of a costs file do not apply
     cheapest = min(costs.tower_capex_vnd, costs.upgrade_capex_vnd)
     if budget_vnd is not None and budget_vnd < cheapest:
         # no site could be chosen: say so now instead of after the coverage matrix
@@ -222,26 +123,10 @@ def place_cmd(
             param_hint="--budget-vnd",
         )
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
-    user = _read_points(candidates_path, "candidates") if candidates_path else None
-    exclude = _read_points(exclude_path, "exclusion") if exclude_path else None
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
                                        label="coverage of existing towers")
     baseline = session.result
-    auto = not no_auto_candidates
-    cands = candidate_sites(
-        scenario,
-        baseline=baseline,
-        user=user,
-        peaks=auto,
-        near_dead=auto,
-        commune_centres=auto,
-        existing=auto,
-        exclude=exclude,
-        min_spacing_m=min_spacing_m,
-        max_auto=max_candidates,
-        tech=site_tech,
-        height_m=site_height_m,
-    )
+    cands = site_opts.candidates(scenario, baseline)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
         res = optimize(
             scenario,
@@ -254,7 +139,7 @@ def place_cmd(
             params=session.params,
             thresholds=engine.thresholds,
             baseline=baseline,
-            towers_have_fiber=not towers_without_fiber,
+            towers_have_fiber=site_opts.towers_have_fiber,
             time_limit_s=time_limit_s,
             n_threads=engine.threads,
             progress=update,

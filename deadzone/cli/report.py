@@ -55,6 +55,14 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Optional `deadzone place` output folder: adds the proposed sites.",
 )
+@click.option(
+    "--plan",
+    "plan_dir",
+    type=_DIR,
+    default=None,
+    help="Optional `deadzone plan` output folder: adds the programme plan (years, options, "
+    "sites, the costs used).",
+)
 @click.option("--title", default=None, help="Page title (default: 'Coverage audit: <scenario>').")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
@@ -64,6 +72,7 @@ def report_cmd(
     progress_dir: Path | None,
     fiber_dir: Path | None,
     placement_dir: Path | None,
+    plan_dir: Path | None,
     title: str | None,
     pdf: bool,
     overwrite: bool,
@@ -76,7 +85,7 @@ def report_cmd(
     and a per-commune coverage bar chart embedded as PNG, tables per province
     and commune (least covered first, top communes by dead villages), and the
     not-covered villages by reason.  With --progress / --fiber / --placement
-    it adds those programmes' summary tables (with --fiber, a figure of the
+    / --plan it adds those programmes' summary tables (with --fiber, a figure of the
     routes by phase).  No remote resource is referenced: the file opens
     offline and can be mailed as is.  --out report.pdf or --pdf prints it
     with headless Chromium (Debian `chromium`, or $DEADZONE_CHROMIUM).
@@ -96,6 +105,7 @@ def report_cmd(
         progress_dir=progress_dir,
         fiber_dir=fiber_dir,
         placement_dir=placement_dir,
+        plan_dir=plan_dir,
         title=title,
         pdf=pdf,
     )

@@ -237,6 +237,16 @@ class Backhaul:
     anchor_length_m: npt.NDArray[np.float64]
     anchor_vnd: npt.NDArray[np.float64]
     relay_neighbours: list[list[int]]
+    #: Both ways to the network per candidate, for a caller that prices them
+    #: over a lifetime (``deadzone plan``): the microwave hop (``None`` /
+    #: NaN where no anchor is in clear line of sight within the longest
+    #: hop) and the cheapest fiber spur (road and off-road metres; ``None``
+    #: / inf where no anchor exists).
+    microwave_to: npt.NDArray[np.object_] | None = None
+    microwave_length_m: npt.NDArray[np.float64] | None = None
+    fiber_to: npt.NDArray[np.object_] | None = None
+    fiber_road_m: npt.NDArray[np.float64] | None = None
+    fiber_offroad_m: npt.NDArray[np.float64] | None = None
 
 
 def site_costs(
@@ -363,6 +373,10 @@ def site_costs(
                     kind[j], to[j], length[j] = "microwave", anc_id[k], float(dist)
                     vnd[j] = cm.microwave_hop_vnd
                     break
+    mw_to = np.where(kind == "microwave", to, None)
+    mw_len = np.where(kind == "microwave", length, np.nan)
+    spur_m = np.full((n, 2), np.inf)
+    spur_to = np.full(n, None, dtype=object)
     # Fiber spur along the roads to the nearest anchor, where cheaper.
     if len(a_xy):
         spur_m, spur_to = _fiber_spurs(scenario, cx, cy, a_xy, anc_id, cm)
@@ -422,7 +436,8 @@ def site_costs(
             "backhaul_vnd": vnd,
         }
     )
-    return table, Backhaul(kind, to, length, vnd, relay)
+    return table, Backhaul(kind, to, length, vnd, relay, mw_to, mw_len, spur_to,
+                           spur_m[:, 0].copy(), spur_m[:, 1].copy())
 
 
 def _path_origin(pred: npt.NDArray[np.int32], virtual: int) -> npt.NDArray[np.int64]:

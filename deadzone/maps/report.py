@@ -564,6 +564,71 @@ def _placement_section(d: Path) -> str:
     return "\n".join(out)
 
 
+#: Plan years and sites in the report, in billions of VND.
+# (at most 10 columns: a table of more prints in small type)
+_PLAN_YEAR_COLUMNS = ("year", "connected_new", "households_new", "connected",
+                      "capex_bn_vnd", "running_bn_vnd", "spend_bn_vnd", "budget_bn_vnd",
+                      "npv_to_date_bn_vnd", "covered_villages_reaudited")
+_PLAN_SITE_COLUMNS = ("option_id", "kind", "year", "power", "backhaul", "backhaul_km",
+                      "capex_bn_vnd", "npv_bn_vnd", "villages_connected", "households_connected")
+
+
+def _in_bn(df: pd.DataFrame) -> pd.DataFrame:
+    """Money columns (``*_vnd``) also as billions of VND, 2 decimals."""
+    df = df.copy()
+    for col in [c for c in df.columns if c.endswith("_vnd")]:
+        df[col.replace("_vnd", "_bn_vnd")] = (pd.to_numeric(df[col], errors="coerce")
+                                              / 1e9).round(2)
+    return df
+
+
+def _plan_section(d: Path) -> str:
+    """``deadzone plan``: its summary lines, the years, the sites by kind, the
+    sites themselves and the costs it used."""
+    out = [f'<h2>Programme plan</h2><p class="note">from {_esc(d)}</p>']
+    lines = (d / "report.txt").read_text(encoding="utf-8").splitlines()
+    out.append("<ul>" + "".join(f"<li>{_esc(x.strip())}</li>" for x in lines
+                                if x.strip() and not x.startswith("  ")) + "</ul>")
+    years = _in_bn(_read_csv(d / "plan_years.csv"))
+    years["year"] = years["year"].astype(str)  # 2027, not 2,027
+    years["connected"] = [f"{a:,}/{b:,}" for a, b in
+                          zip(years["connected_cumulative"], years["dead_zone_villages"],
+                              strict=True)]
+    out.append("<h3>By year</h3>")
+    out.append(_table(years, _PLAN_YEAR_COLUMNS, source="plan_years.csv"))
+    sites = _in_bn(_read_csv(d / "plan_sites.csv"))
+    if len(sites):
+        sites["backhaul_km"] = (pd.to_numeric(sites["backhaul_length_m"], errors="coerce")
+                                / 1000.0).round(1)
+        kinds = sites.groupby("kind", sort=False).agg(
+            sites=("option_id", "size"), villages_connected=("villages_connected", "sum"),
+            households_connected=("households_connected", "sum"),
+            capex_bn_vnd=("capex_bn_vnd", "sum"), npv_bn_vnd=("npv_bn_vnd", "sum"),
+        ).reset_index()
+        kinds[["capex_bn_vnd", "npv_bn_vnd"]] = kinds[["capex_bn_vnd", "npv_bn_vnd"]].round(2)
+        out.append("<h3>By option</h3>")
+        out.append(_table(kinds))
+        terr = sites[sites["kind"] != "satellite"].copy()
+        terr["year"] = terr["year"].astype(str)
+        terr["power"] = [
+            f"solar {kwp:.1f} kWp, {kwh:.0f} kWh" if p == "solar"
+            else ((f"grid, {d / 1000:.1f} km line" if d >= 50 else "grid, in the village")
+                  if p == "grid" else str(p))
+            for p, kwp, kwh, d in zip(terr["power_option"], terr["pv_kwp"], terr["battery_kwh"],
+                                      terr["grid_distance_m"], strict=True)]
+        out.append("<h3>New sites</h3>")
+        out.append('<p class="note">Satellite terminals are counted above; each is a row of '
+                   "plan_sites.csv with its village.</p>")
+        out.append(_table(terr, _PLAN_SITE_COLUMNS, max_rows=100, source="plan_sites.csv"))
+    s = _read_json(d / "plan_summary.json")
+    costs = s.get("costs") or {}
+    out.append("<h3>Costs used</h3>")
+    out.append('<p class="note">VND of the plan\'s first year; the same values are in '
+               "plan_costs.toml (pass it back with --costs).</p>")
+    out.append(_kv_table(_flatten(costs)))
+    return "\n".join(out)
+
+
 def _legend() -> str:
     return " ".join(
         f'<span class="swatch" style="background:{c}"></span>{_esc(s)}'
@@ -577,6 +642,7 @@ def build_report(
     progress_dir: str | os.PathLike[str] | None = None,
     fiber_dir: str | os.PathLike[str] | None = None,
     placement_dir: str | os.PathLike[str] | None = None,
+    plan_dir: str | os.PathLike[str] | None = None,
     scenario: Scenario | None = None,
     title: str | None = None,
 ) -> str:
@@ -587,9 +653,10 @@ def build_report(
     audit_dir : path
         Audit output folder (``villages.csv``, ``communes.csv``,
         ``provinces.csv``, ``summary.json``; ``coverage.tif`` for the map figure).
-    progress_dir, fiber_dir, placement_dir : path, optional
-        Output folders of ``deadzone progress``, ``deadzone fiber`` and
-        ``deadzone place``; their summary tables are added when given.
+    progress_dir, fiber_dir, placement_dir, plan_dir : path, optional
+        Output folders of ``deadzone progress``, ``deadzone fiber``,
+        ``deadzone place`` and ``deadzone plan``; their summary tables are
+        added when given.
     scenario : Scenario, optional
         Used only to draw the towers on the coverage figure.
     title : str, optional
@@ -609,9 +676,11 @@ def build_report(
     prog = _folder(progress_dir, "progress", "--progress")
     fib = _folder(fiber_dir, "fiber", "--fiber")
     plc = _folder(placement_dir, "placement", "--placement")
+    pln = _folder(plan_dir, "plan", "--plan")
     # each folder is one run (its summary lists every other file's checksum)
     for d, summary, command in ((prog, "progress_summary.json", "progress"),
-                                (fib, "phases.json", "fiber"), (plc, "summary.json", "place")):
+                                (fib, "phases.json", "fiber"), (plc, "summary.json", "place"),
+                                (pln, "plan_summary.json", "plan")):
         if d is not None:
             verify_folder(d, summary, command=command)
     s = a.summary
@@ -678,6 +747,8 @@ def build_report(
         body.append(_progress_section(prog))
     if plc is not None:
         body.append(_placement_section(plc))
+    if pln is not None:
+        body.append(_plan_section(pln))
     if fib is not None:
         body.append(_fiber_section(fib, fib_uri))
     body += ["<h2>Parameters and provenance</h2>", _kv_table(prov_items), "</body></html>"]

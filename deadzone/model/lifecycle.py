@@ -23,6 +23,7 @@ from deadzone.errors import ParameterError
 
 __all__ = [
     "Finance",
+    "cash_schedule",
     "SolarDesign",
     "SolarPrices",
     "lifetime_cost",
@@ -74,16 +75,15 @@ def npv(cash_vnd: Sequence[float] | F64, *, discount_rate: float) -> float:
     return float(np.sum(c / (1.0 + discount_rate) ** t))
 
 
-def lifetime_cost(
+def cash_schedule(
     capex_vnd: float,
     opex_vnd_per_year: float,
     *,
     finance: Finance,
     start_year: int = 0,
     replacements: Sequence[tuple[float, float]] = (),
-) -> float:
-    """Present value (at year 0 of the plan) of building in ``start_year`` and
-    running until the end of the horizon.
+) -> F64:
+    """What building an option in ``start_year`` pays each year of the horizon.
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ def lifetime_cost(
         Paid every year from ``start_year`` to the horizon's last year,
         escalated by ``finance.escalation`` a year from year 0.
     finance : Finance
-        Discount rate, horizon, escalation.
+        Horizon and escalation (the discount rate is not used here).
     start_year : int
         Year of the plan the option is built (0 = first).
     replacements : sequence of (age_years, cost_vnd)
@@ -102,8 +102,8 @@ def lifetime_cost(
 
     Returns
     -------
-    float
-        VND of year 0.
+    float64[horizon_years]
+        VND paid in each year (undiscounted; 0 before ``start_year``).
     """
     n = finance.horizon_years
     if not (0 <= start_year < n):
@@ -120,6 +120,28 @@ def lifetime_cost(
             y = int(math.floor(start_year + k * age))
             cash[y] += cost * (1.0 + finance.escalation) ** y
             k += 1
+    return cash
+
+
+def lifetime_cost(
+    capex_vnd: float,
+    opex_vnd_per_year: float,
+    *,
+    finance: Finance,
+    start_year: int = 0,
+    replacements: Sequence[tuple[float, float]] = (),
+) -> float:
+    """Present value (at year 0 of the plan) of building in ``start_year`` and
+    running until the end of the horizon: the :func:`npv` of
+    :func:`cash_schedule` (same parameters).
+
+    Returns
+    -------
+    float
+        VND of year 0.
+    """
+    cash = cash_schedule(capex_vnd, opex_vnd_per_year, finance=finance,
+                         start_year=start_year, replacements=replacements)
     return npv(cash, discount_rate=finance.discount_rate)
 
 
