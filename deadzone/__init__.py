@@ -14,7 +14,8 @@ statuses, roll-ups), ``compute_coverage`` (alias ``coverage``) /
 ``load_towers``, ``load_measurements``, ``write_audit``, ``optimize`` (new
 sites for a budget), ``calibrate`` / ``Calibration`` (predictions against
 measurements; ``EngineParams(calibration=...)`` applies one), ``EngineParams``,
-``plan_fiber`` and ``Session`` (what-if edits).  The command line is
+``plan_fiber``, ``Session`` (what-if edits) and ``link_profile`` (the
+terrain, Fresnel clearance and loss between two points).  The command line is
 ``deadzone`` (``deadzone --help``).
 
 Submodules: :mod:`deadzone.kernels` (Numba kernels), :mod:`deadzone.geo`
@@ -51,6 +52,7 @@ _LAZY = {
     "calibrate": "deadzone.geo.calibration",
     "Calibration": "deadzone.model.calibration",
     "EngineParams": "deadzone.geo.coverage",
+    "link_profile": "deadzone.geo.link",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -109,6 +109,7 @@ def _register() -> None:
     from deadzone.cli.coverage import coverage_cmd
     from deadzone.cli.demo import demo_cmd
     from deadzone.cli.fiber import fiber_cmd
+    from deadzone.cli.link import link_cmd
     from deadzone.cli.map import map_cmd
     from deadzone.cli.place import place_cmd
     from deadzone.cli.plan import plan_cmd
@@ -131,6 +132,7 @@ def _register() -> None:
     cli.add_command(report_cmd)
     cli.add_command(export_cmd)
     cli.add_command(map_cmd)
+    cli.add_command(link_cmd)
 
 
 _register()
