@@ -185,7 +185,8 @@ def plan_cmd(
                        "irradiation_raster": str(irradiation_path) if irradiation_path else None})
     lines, summary = write_plan(out, res, scenario=scenario, reaudited=reaudited,
                                 site_prices=site_prices, costs=costs, parameters=parameters,
-                                timings=timings, planned_fiber=planned)
+                                timings=timings, planned_fiber=planned,
+                                k_factor=engine.params.k_factor)
     m = plan_map(res, scenario=scenario, title=f"Programme plan: {scenario.name}",
                  summary_lines=lines[:2],
                  backhaul=backhaul_lines(res.sites, scenario, planned))

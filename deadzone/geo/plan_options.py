@@ -68,9 +68,14 @@ OPTION_COLUMNS: tuple[str, ...] = (
     "eirp_dbm", "height_m", "existing_tower_id", "elevation_m", "power_option",
     "grid_distance_m", "pv_kwp", "battery_kwh", "backhaul", "backhaul_to",
     "backhaul_length_m", "donor_dbm", "terminals", "equipment_capex_vnd", "power_capex_vnd",
-    "backhaul_capex_vnd", "earliest_year_index", "irradiation_kwh_m2_day", "capex_vnd",
+    "backhaul_capex_vnd", "earliest_year_index", "irradiation_kwh_m2_day",
+    "hop_clearance_f1", "hop_availability_pct", "hop_fade_margin_db", "capex_vnd",
     "opex_vnd_per_year", "npv_vnd", "targets_covered",
 )
+#: The microwave hop's check (:func:`deadzone.geo.site_costs.microwave_hops`):
+#: worst clearance in F1 radii, availability (%), fade margin (dB).
+HOP_COLUMNS: tuple[str, ...] = ("hop_clearance_f1", "hop_availability_pct",
+                                "hop_fade_margin_db")
 
 
 @dataclass
@@ -350,6 +355,7 @@ def plan_options(
                 pv_kwp, battery_kwh = design.pv_kwp, design.battery_kwh
         # backhaul
         bchoices: list[tuple[str, float, float, tuple[tuple[float, float], ...]]] = []
+        hop = (math.nan, math.nan, math.nan)
         far: dict[str, tuple[Any, float]] = {}
         if kind == "upgrade":
             bchoices.append(("existing", 0.0, 0.0, ()))
@@ -364,6 +370,12 @@ def plan_options(
                 bchoices.append(("microwave", cm.microwave_hop_vnd,
                                  ops.microwave_om_vnd_per_year, ()))
                 far["microwave"] = (bh.microwave_to[j], float(bh.microwave_length_m[j]))
+                assert bh.microwave_clearance_f1 is not None
+                assert bh.microwave_availability_pct is not None
+                assert bh.microwave_fade_margin_db is not None
+                hop = (float(bh.microwave_clearance_f1[j]),
+                       float(bh.microwave_availability_pct[j]),
+                       float(bh.microwave_fade_margin_db[j]))
             road, off = float(bh.fiber_road_m[j]), float(bh.fiber_offroad_m[j])
             if math.isfinite(road) and math.isfinite(off):
                 fc = (road / 1000.0 * cm.fiber_vnd_per_km
@@ -410,6 +422,8 @@ def plan_options(
                 "terminals": 0, "equipment_capex_vnd": eq[0], "power_capex_vnd": power[1],
                 "backhaul_capex_vnd": back[1], "earliest_year_index": year,
                 "irradiation_kwh_m2_day": float(irr[j]),
+                **dict(zip(HOP_COLUMNS, hop if back[0] == "microwave" else
+                           (math.nan,) * 3, strict=True)),
             })
     terr_cover = cover[np.asarray(keep, dtype=np.int64)] if keep else sp.csr_matrix(
         (0, targets.size), dtype=bool)
@@ -457,7 +471,7 @@ def plan_options(
                 "backhaul": "satellite", "backhaul_to": None, "backhaul_length_m": math.nan,
                 "donor_dbm": math.nan, "terminals": n_term, "equipment_capex_vnd": c,
                 "power_capex_vnd": 0.0, "backhaul_capex_vnd": 0.0, "earliest_year_index": 0,
-                "irradiation_kwh_m2_day": math.nan,
+                "irradiation_kwh_m2_day": math.nan, **dict.fromkeys(HOP_COLUMNS, math.nan),
             })
     sat_cover = sp.csr_matrix(
         (np.ones(len(sat_rows), dtype=bool),

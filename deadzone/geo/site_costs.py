@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
-from deadzone.kernels.coverage import EARTH_RADIUS_M, line_profile
+from deadzone.kernels.coverage import EARTH_RADIUS_M
 from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
 
@@ -26,7 +26,9 @@ __all__ = [
     "Backhaul",
     "CostModel",
     "EARTH_RADIUS_M",
+    "Hops",
     "fresnel_clearance",
+    "microwave_hops",
     "site_costs",
 ]
 
@@ -79,6 +81,17 @@ class CostModel:
     fresnel_clearance : float
         Fraction of the first Fresnel zone that must be clear of terrain
         (0.6, ITU-R P.530 clearance criterion for k = 4/3).
+    microwave_availability_pct : float
+        Availability a hop must reach (%, rain by ITU-R P.530 §2.4 and
+        multipath fading by §2.3 on its fade margin,
+        :mod:`deadzone.model.microwave`); 0 checks the clearance only
+        (99.99, a common objective for an access backhaul hop).
+    microwave_tx_power_dbm, microwave_antenna_gain_dbi : float
+        Radio output power and the gain of each of the two dishes (20 dBm,
+        35 dBi: about a 1.2 m dish at 8 GHz).
+    microwave_rx_threshold_dbm : float
+        Receiver threshold at the target bit error ratio (-70 dBm, a
+        high-order modulation on a 28 MHz channel).
     anchor_mast_m : float
         Antenna height at a fiber node that has no mast of its own (m).
     relay_neighbours : int
@@ -99,13 +112,24 @@ class CostModel:
     microwave_freq_ghz: float = 8.0
     max_hop_km: float = 25.0
     fresnel_clearance: float = 0.6
+    microwave_availability_pct: float = 99.99
+    microwave_tx_power_dbm: float = 20.0
+    microwave_antenna_gain_dbi: float = 35.0
+    microwave_rx_threshold_dbm: float = -70.0
     anchor_mast_m: float = 30.0
     relay_neighbours: int = 8
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ParameterError(f"cost model field {name!r} was {value!r}; expected >= 0")
+            signed = name in ("microwave_rx_threshold_dbm", "microwave_tx_power_dbm")
+            if not (isinstance(value, int | float) and math.isfinite(value)
+                    and (signed or value >= 0)):
+                raise ParameterError(f"cost model field {name!r} was {value!r}; expected "
+                                     + ("a finite dBm" if signed else ">= 0"))
+        if not self.microwave_availability_pct < 100.0:
+            raise ParameterError(f"microwave_availability_pct was "
+                                 f"{self.microwave_availability_pct}; expected 0 (no budget "
+                                 "check) up to below 100 %")
         if not (0.1 <= self.microwave_freq_ghz <= 100.0):
             raise ParameterError(
                 f"microwave_freq_ghz was {self.microwave_freq_ghz}; expected 0.1..100 GHz"
@@ -143,43 +167,130 @@ def fresnel_clearance(
 
     The path runs between antennas ``a_height_m`` / ``b_height_m`` above the
     ground at ``a_xy`` / ``b_xy`` (DEM CRS metres), over the terrain profile
-    of :func:`deadzone.kernels.coverage.line_profile` plus the earth bulge
-    for the effective radius ``k_factor * 6371 km``.  At distance ``d1``
-    from one end and ``d2`` from the other the first Fresnel zone radius is
-    ``sqrt(lambda d1 d2 / (d1 + d2))`` (ITU-R P.530 §2.2.2).  A hop is
-    clear when the result is at least 0.6.
+    of the village engine (bilinear heights at the DEM's cell size,
+    :func:`deadzone.kernels.link.link_pairs`, the profile of ``deadzone
+    link``) plus the earth bulge for the effective radius ``k_factor * 6371
+    km``.  At distance ``d1`` from one end and ``d2`` from the other the
+    first Fresnel zone radius is ``sqrt(lambda d1 d2 / (d1 + d2))`` (ITU-R
+    P.530 §2.2.2).  A hop is clear when the result is at least 0.6.
 
     Returns
     -------
     float
         ``min((line height - terrain - bulge) / F1)`` over interior samples;
-        ``inf`` for paths shorter than three samples.
+        ``-inf`` when an end is off the DEM.
     """
-    z_full = dem.elevation_m if elevation_m is None else elevation_m
-    rr, cc, inside = dem.rowcol([a_xy[0], b_xy[0]], [a_xy[1], b_xy[1]])
-    if not inside.all():
-        return -math.inf
-    z, step = line_profile(
-        z_full,
-        int(rr[0]),
-        int(cc[0]),
-        int(rr[1]),
-        int(cc[1]),
-        cell_w_m=dem.cell_w_m,
-        cell_h_m=dem.cell_h_m,
-    )
-    n = z.size
-    if n < 3:
-        return math.inf
-    d = step * (n - 1)
-    x = np.arange(1, n - 1, dtype=np.float64) * step
-    ha = z[0] + a_height_m
-    hb = z[-1] + b_height_m
-    line = ha + (hb - ha) * x / d
-    bulge = x * (d - x) / (2.0 * k_factor * EARTH_RADIUS_M)
-    lam = 0.299792458 / freq_ghz
-    f1 = np.sqrt(lam * x * (d - x) / d)
-    return float(np.min((line - z[1:-1] - bulge) / f1))
+    hop = microwave_hops(dem, np.array([a_xy], dtype=np.float64), np.array([a_height_m]),
+                         np.array([b_xy], dtype=np.float64), np.array([b_height_m]),
+                         freq_ghz=freq_ghz, k_factor=k_factor, elevation_m=elevation_m)
+    return float(hop.fraction[0])
+
+
+@dataclass(frozen=True)
+class Hops:
+    """Microwave hops checked by :func:`microwave_hops` (float64[n] unless noted).
+
+    Attributes
+    ----------
+    fraction : worst clearance in first-Fresnel-zone radii (-inf: an end off the DEM).
+    distance_m : horizontal length (m).
+    availability_pct, fade_margin_db : the budget's (NaN where not computed:
+        no budget asked, or the hop is not clear).
+    ok : bool[n]; clear (``fraction >= clearance``) and, with a budget,
+        ``availability_pct >= target``.
+    """
+
+    fraction: npt.NDArray[np.float64]
+    distance_m: npt.NDArray[np.float64]
+    availability_pct: npt.NDArray[np.float64]
+    fade_margin_db: npt.NDArray[np.float64]
+    ok: npt.NDArray[np.bool_]
+
+
+def microwave_hops(
+    dem: Dem,
+    a_xy: npt.NDArray[np.float64],
+    a_height_m: npt.NDArray[np.float64],
+    b_xy: npt.NDArray[np.float64],
+    b_height_m: npt.NDArray[np.float64],
+    *,
+    freq_ghz: float,
+    k_factor: float = 4.0 / 3.0,
+    elevation_m: npt.NDArray[np.floating] | None = None,
+    costs: CostModel | None = None,
+) -> Hops:
+    """Clearance and, with ``costs``, the link budget of many hops at once.
+
+    The profiles and the clearance come from the link kernel
+    (:func:`deadzone.kernels.link.link_pairs`, in parallel; the profile of
+    ``deadzone link`` and of the village engine); the budget of each clear
+    hop from :func:`deadzone.model.microwave.link_budget` with the radio of
+    ``costs`` (``microwave_*``), free-space loss on the slant path, the
+    climate of :func:`deadzone.geo.link.climate_for` at the DEM's centre and
+    its terrain roughness there.  A hop is ``ok`` when it keeps
+    ``costs.fresnel_clearance`` (0.6 without costs) of F1 clear and reaches
+    ``costs.microwave_availability_pct`` (when above 0).
+    """
+    from deadzone.geo.link import climate_for, terrain_roughness_m
+    from deadzone.geo.paths import fractional_rc
+    from deadzone.kernels.link import link_pairs
+    from deadzone.model import microwave as mw
+
+    a_xy = np.asarray(a_xy, dtype=np.float64).reshape(-1, 2)
+    b_xy = np.asarray(b_xy, dtype=np.float64).reshape(-1, 2)
+    n = a_xy.shape[0]
+    frac = np.full(n, -np.inf)
+    dist = np.hypot(*(b_xy - a_xy).T)
+    avail = np.full(n, np.nan)
+    margin = np.full(n, np.nan)
+    rule = costs.fresnel_clearance if costs is not None else 0.6
+    if n:
+        _, _, ia = dem.rowcol(a_xy[:, 0], a_xy[:, 1])
+        _, _, ib = dem.rowcol(b_xy[:, 0], b_xy[:, 1])
+        on = np.flatnonzero(ia & ib & np.isfinite(a_xy).all(axis=1)
+                            & np.isfinite(b_xy).all(axis=1))
+        if on.size:
+            z = dem.elevation_m if elevation_m is None else elevation_m
+            res = link_pairs(
+                z, cell_m=min(dem.cell_w_m, dem.cell_h_m),
+                a_rc=fractional_rc(dem, a_xy[on, 0], a_xy[on, 1]), a_xy=a_xy[on],
+                b_rc=fractional_rc(dem, b_xy[on, 0], b_xy[on, 1]), b_xy=b_xy[on],
+                h_a_m=np.asarray(a_height_m, dtype=np.float64)[on],
+                h_b_m=np.asarray(b_height_m, dtype=np.float64)[on],
+                freq_mhz=np.full(on.size, float(freq_ghz) * 1000.0), model="fspl",
+                k_factor=k_factor)
+            frac[on] = np.where(res.distance_m > 0, res.fraction, np.inf)
+            if costs is not None and costs.microwave_availability_pct > 0:
+                radio = mw.MicrowaveRadio(
+                    freq_ghz=float(freq_ghz), tx_power_dbm=costs.microwave_tx_power_dbm,
+                    tx_gain_dbi=costs.microwave_antenna_gain_dbi,
+                    rx_gain_dbi=costs.microwave_antenna_gain_dbi,
+                    rx_threshold_dbm=costs.microwave_rx_threshold_dbm)
+                cx, cy = dem.transform @ (dem.shape[1] / 2.0, dem.shape[0] / 2.0)
+                lon, lat = _lonlat_of(dem, cx, cy)
+                climate = climate_for(lon, lat)
+                sa = terrain_roughness_m(dem, cx, cy)
+                for k in np.flatnonzero(res.fraction >= rule):
+                    i = on[k]
+                    b = mw.link_budget(
+                        max(float(res.distance_m[k]), 1.0) / 1000.0, radio,
+                        basic_loss_db=float(res.free_space_db[k]), climate=climate, sa_m=sa,
+                        h_e_m=float(res.ground_a_m[k] + a_height_m[i]),
+                        h_r_m=float(res.ground_b_m[k] + b_height_m[i]),
+                        target_pct=costs.microwave_availability_pct)
+                    avail[i], margin[i] = b.availability_pct, b.fade_margin_db
+    ok = frac >= rule
+    if costs is not None and costs.microwave_availability_pct > 0:
+        ok &= np.nan_to_num(avail, nan=-1.0) >= costs.microwave_availability_pct
+    return Hops(frac, dist, avail, margin, ok)
+
+
+def _lonlat_of(dem: Dem, x: float, y: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(dem.crs, "EPSG:4326", always_xy=True)
+    lon, lat = t.transform(x, y)
+    return float(lon), float(lat)
 
 
 def _road_graph(
@@ -247,6 +358,11 @@ class Backhaul:
     fiber_to: npt.NDArray[np.object_] | None = None
     fiber_road_m: npt.NDArray[np.float64] | None = None
     fiber_offroad_m: npt.NDArray[np.float64] | None = None
+    #: The microwave hop's worst clearance (F1 radii), availability (%) and
+    #: fade margin (dB), NaN where there is no hop.
+    microwave_clearance_f1: npt.NDArray[np.float64] | None = None
+    microwave_availability_pct: npt.NDArray[np.float64] | None = None
+    microwave_fade_margin_db: npt.NDArray[np.float64] | None = None
 
 
 def site_costs(
@@ -351,28 +467,36 @@ def site_costs(
     ok = candidates["status"].to_numpy() == "ok"
     kind[upgrade] = "existing"
     vnd[upgrade] = 0.0
-    # Microwave hop to the nearest anchor in clear line of sight.
+    # Microwave hop to the nearest anchor whose hop is clear and meets the
+    # availability: every candidate's 16 nearest anchors within a hop, checked
+    # at once (link kernel and budget, :func:`microwave_hops`).
+    hop_frac = np.full(n, np.nan)
+    hop_avail = np.full(n, np.nan)
+    hop_margin = np.full(n, np.nan)
     if len(a_xy):
         atree = cKDTree(a_xy)
-        for j in np.flatnonzero(ok & ~upgrade):
-            dq, kq_ = atree.query([cx[j], cy[j]], k=min(len(a_xy), 16), distance_upper_bound=hop_m)
-            for dist, k in zip(np.atleast_1d(dq), np.atleast_1d(kq_), strict=True):
-                if not math.isfinite(dist) or k >= len(a_xy):
-                    break
-                cl = fresnel_clearance(
-                    dem,
-                    (cx[j], cy[j]),
-                    heights[j],
-                    tuple(a_xy[k]),
-                    anc_h[k],
-                    freq_ghz=cm.microwave_freq_ghz,
-                    k_factor=k_factor,
-                    elevation_m=elev,
-                )
-                if cl >= cm.fresnel_clearance:
-                    kind[j], to[j], length[j] = "microwave", anc_id[k], float(dist)
-                    vnd[j] = cm.microwave_hop_vnd
-                    break
+        todo = np.flatnonzero(ok & ~upgrade)
+        kq = min(len(a_xy), 16)
+        dq, kk = atree.query(np.column_stack([cx[todo], cy[todo]]), k=kq,
+                             distance_upper_bound=hop_m)
+        dq = np.asarray(dq, dtype=np.float64).reshape(todo.size, kq)
+        kk = np.asarray(kk).reshape(todo.size, kq)
+        pj, pk = np.nonzero(np.isfinite(dq) & (kk < len(a_xy)))  # by candidate, nearest first
+        cj, ak = todo[pj], kk[pj, pk]
+        anc_h_a = np.asarray(anc_h, dtype=np.float64)
+        hops = microwave_hops(dem, np.column_stack([cx[cj], cy[cj]]), heights[cj],
+                              a_xy[ak], anc_h_a[ak], freq_ghz=cm.microwave_freq_ghz,
+                              k_factor=k_factor, elevation_m=elev, costs=cm)
+        taken = np.zeros(n, dtype=bool)
+        for i in np.flatnonzero(hops.ok):
+            j = cj[i]
+            if taken[j]:
+                continue
+            taken[j] = True
+            kind[j], to[j], length[j] = "microwave", anc_id[ak[i]], float(dq[pj[i], pk[i]])
+            vnd[j] = cm.microwave_hop_vnd
+            hop_frac[j], hop_avail[j] = hops.fraction[i], hops.availability_pct[i]
+            hop_margin[j] = hops.fade_margin_db[i]
     mw_to = np.where(kind == "microwave", to, None)
     mw_len = np.where(kind == "microwave", length, np.nan)
     spur_m = np.full((n, 2), np.inf)
@@ -390,7 +514,7 @@ def site_costs(
         length[better] = spur_m[better].sum(axis=1)
         vnd[better] = spur_vnd[better]
 
-    # Relay neighbours: other candidates within a hop, in clear LOS.
+    # Relay neighbours: other candidates within a hop, clear and available.
     relay: list[list[int]] = [[] for _ in range(n)]
     okj = np.flatnonzero(ok)
     if okj.size > 1 and cm.relay_neighbours > 0:
@@ -399,30 +523,22 @@ def site_costs(
         dd, kk = ctree.query(np.column_stack([cx[okj], cy[okj]]), k=kq, distance_upper_bound=hop_m)
         dd = np.asarray(dd).reshape(okj.size, kq)
         kk = np.asarray(kk).reshape(okj.size, kq)
-        checked: dict[tuple[int, int], bool] = {}
+        pairs: list[tuple[int, int]] = []  # (j, k) in each candidate's neighbour order
         for a, j in enumerate(okj):
             for dist, b in zip(dd[a], kk[a], strict=True):
-                if not math.isfinite(dist) or b >= okj.size:
-                    continue
-                k = int(okj[b])
-                if k == j:
-                    continue
-                key = (min(j, k), max(j, k))
-                if key not in checked:
-                    checked[key] = (
-                        fresnel_clearance(
-                            dem,
-                            (cx[j], cy[j]),
-                            heights[j],
-                            (cx[k], cy[k]),
-                            heights[k],
-                            freq_ghz=cm.microwave_freq_ghz,
-                            k_factor=k_factor,
-                            elevation_m=elev,
-                        )
-                        >= cm.fresnel_clearance
-                    )
-                if checked[key]:
+                if math.isfinite(dist) and b < okj.size and int(okj[b]) != j:
+                    pairs.append((int(j), int(okj[b])))
+        keys = sorted({(min(j, k), max(j, k)) for j, k in pairs})
+        if keys:
+            kj = np.array(keys, dtype=np.int64)
+            hops = microwave_hops(dem, np.column_stack([cx[kj[:, 0]], cy[kj[:, 0]]]),
+                                  heights[kj[:, 0]], np.column_stack([cx[kj[:, 1]],
+                                                                      cy[kj[:, 1]]]),
+                                  heights[kj[:, 1]], freq_ghz=cm.microwave_freq_ghz,
+                                  k_factor=k_factor, elevation_m=elev, costs=cm)
+            clear = dict(zip(keys, hops.ok.tolist(), strict=True))
+            for j, k in pairs:
+                if clear[(min(j, k), max(j, k))]:
                     relay[j].append(k)
     table = pd.DataFrame(
         {
@@ -434,10 +550,15 @@ def site_costs(
             "backhaul_to": to,
             "backhaul_length_m": length,
             "backhaul_vnd": vnd,
+            # the hop's check, where the site's backhaul is the microwave hop
+            "hop_clearance_f1": np.where(kind == "microwave", hop_frac, np.nan),
+            "hop_availability_pct": np.where(kind == "microwave", hop_avail, np.nan),
+            "hop_fade_margin_db": np.where(kind == "microwave", hop_margin, np.nan),
         }
     )
     return table, Backhaul(kind, to, length, vnd, relay, mw_to, mw_len, spur_to,
-                           spur_m[:, 0].copy(), spur_m[:, 1].copy())
+                           spur_m[:, 0].copy(), spur_m[:, 1].copy(), hop_frac, hop_avail,
+                           hop_margin)
 
 
 def _path_origin(pred: npt.NDArray[np.int32], virtual: int) -> npt.NDArray[np.int64]:

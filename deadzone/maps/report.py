@@ -620,12 +620,88 @@ def _plan_section(d: Path) -> str:
         out.append('<p class="note">Satellite terminals are counted above; each is a row of '
                    "plan_sites.csv with its village.</p>")
         out.append(_table(terr, _PLAN_SITE_COLUMNS, max_rows=100, source="plan_sites.csv"))
+    out.append(_hop_section(d))
     s = _read_json(d / "plan_summary.json")
     costs = s.get("costs") or {}
     out.append("<h3>Costs used</h3>")
     out.append('<p class="note">VND of the plan\'s first year; the same values are in '
                "plan_costs.toml (pass it back with --costs).</p>")
     out.append(_kv_table(_flatten(costs)))
+    return "\n".join(out)
+
+
+#: Hop figures drawn in a report (every hop is in hops.csv and hop_profiles.csv).
+MAX_HOP_FIGURES = 30
+
+
+def hop_profile_from_tables(hop: pd.Series, samples: pd.DataFrame) -> Any:
+    """A :class:`~deadzone.geo.link.LinkProfile` rebuilt from a row of a plan's
+    ``hops.csv`` and that hop's rows of ``hop_profiles.csv``."""
+    from deadzone.geo.link import LinkEnd, LinkProfile
+    from deadzone.kernels.link import Clearance
+
+    x = samples["distance_m"].to_numpy(dtype=np.float64)
+    a = LinkEnd("point", str(hop["option_id"]), f"site {hop['option_id']}",
+                float(hop["site_lon"]), float(hop["site_lat"]), math.nan, math.nan,
+                float(hop["site_height_m"]))
+    b = LinkEnd("point", str(hop["anchor"]), str(hop["anchor"]), float(hop["anchor_lon"]),
+                float(hop["anchor_lat"]), math.nan, math.nan, float(hop["anchor_height_m"]))
+    idx = int(np.argmin(np.abs(x - float(hop["worst_distance_m"])))) if x.size else 0
+    worst = Clearance(fraction=float(hop["clearance_f1"]), index=idx,
+                      distance_m=float(hop["worst_distance_m"]),
+                      ground_m=float(hop["worst_ground_m"]),
+                      clearance_m=float(hop["worst_clearance_m"]), f1_m=float(hop["worst_f1_m"]))
+    ground = samples["ground_m"].to_numpy(dtype=np.float64)
+    return LinkProfile(
+        a=a, b=b, freq_mhz=float(hop["freq_mhz"]), k_factor=float(hop["k_factor"]),
+        model="fspl", distance_m=float(hop["distance_m"]),
+        step_m=float(x[1] - x[0]) if x.size > 1 else 0.0, distance_axis_m=x, ground_m=ground,
+        bulge_m=samples["bulge_m"].to_numpy(dtype=np.float64),
+        los_m=samples["los_m"].to_numpy(dtype=np.float64),
+        f1_m=samples["f1_m"].to_numpy(dtype=np.float64),
+        clearance_m=samples["clearance_m"].to_numpy(dtype=np.float64), worst=worst,
+        loss_db=float(hop["free_space_db"]), free_space_db=float(hop["free_space_db"]),
+        mode="los")
+
+
+def _hop_section(d: Path) -> str:
+    """The plan's microwave hops: a table and one profile figure per hop."""
+    from deadzone.maps.link_figure import link_figure
+
+    if not (d / "hops.csv").is_file():
+        return ""
+    hops = _read_csv(d / "hops.csv")
+    if not len(hops):
+        return '<h3>Microwave hops</h3><p class="note">No planned site uses a microwave hop.</p>'
+    prof = _read_csv(d / "hop_profiles.csv")
+    t = hops.copy()
+    t["year"] = t["year"].astype(str)
+    t["distance_km"] = (t["distance_m"] / 1000.0).round(2)
+    t["clearance_F1"] = t["clearance_f1"].round(2)
+    t["availability_pct"] = [f"{v:.4f}" for v in t["availability_pct"]]  # not 100.00
+    t["fade_margin_db"] = t["fade_margin_db"].round(1)
+    out = ["<h3>Microwave hops</h3>",
+           '<p class="note">Each hop keeps 60% of the first Fresnel zone clear (k = '
+           f"{float(hops['k_factor'].iloc[0]):.3g}) and reaches "
+           f"{float(hops['target_pct'].iloc[0]):g}% availability (rain and multipath, "
+           "ITU-R P.530); the profiles are the village engine's, in hop_profiles.csv.</p>",
+           _table(t, ("option_id", "year", "anchor", "distance_km", "clearance_F1",
+                      "availability_pct", "fade_margin_db"), source="hops.csv")]
+    with tempfile.TemporaryDirectory(prefix="deadzone-hops-") as tmp:
+        for i, (_, h) in enumerate(hops.head(MAX_HOP_FIGURES).iterrows()):
+            samples = prof[prof["option_id"].astype(str) == str(h["option_id"])]
+            p = hop_profile_from_tables(h, samples)
+            lines = [f"built {h['year']}", f"{float(h['distance_m']) / 1000:.2f} km at "
+                     f"{float(h['freq_mhz']) / 1000:g} GHz",
+                     f"clearance {float(h['clearance_f1']):.2f} F1",
+                     f"availability {float(h['availability_pct']):.4f} %",
+                     f"fade margin {float(h['fade_margin_db']):.1f} dB"]
+            png = link_figure(p, Path(tmp) / f"hop{i}.png", summary_lines=lines)[0]
+            out.append(f'<figure class="keep"><img alt="hop {_esc(h["option_id"])}" '
+                       f'src="{_png_data_uri(png)}"></figure>')
+    if len(hops) > MAX_HOP_FIGURES:
+        out.append(f'<p class="note">{MAX_HOP_FIGURES} of {len(hops)} hops drawn; every '
+                   "profile is in hop_profiles.csv.</p>")
     return "\n".join(out)
 
 

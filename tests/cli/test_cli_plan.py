@@ -73,6 +73,15 @@ def test_demo_budget_plan_outputs(budget_run) -> None:  # noqa: ANN001
     assert set(sites["kind"]) <= {"macro", "upgrade", "small_cell", "satellite"}
     assert (sites.loc[sites["power_option"] == "solar", "pv_kwp"] > 0).all()
     assert {"sites", "backhaul"} <= {n for n, _ in pyogrio.list_layers(out / "plan_sites.gpkg")}
+    # every microwave hop with its profile; its check is the one that chose it
+    hops = pd.read_csv(out / "hops.csv")
+    mw_sites = sites[sites["backhaul"] == "microwave"].set_index("option_id")
+    assert sorted(hops["option_id"]) == sorted(mw_sites.index)
+    assert (hops["clearance_f1"] >= 0.6).all() and (hops["availability_pct"] >= 99.99).all()
+    assert (hops["clearance_f1"].to_numpy()
+            == mw_sites.loc[hops["option_id"], "hop_clearance_f1"].to_numpy()).all()
+    prof = pd.read_csv(out / "hop_profiles.csv")
+    assert set(prof["option_id"]) == set(hops["option_id"])
     # the costs it used, as a costs file that reads back to the defaults
     assert load_costs(out / "plan_costs.toml") == load_costs(None)
     html = (out / "map.html").read_text(encoding="utf-8")
@@ -181,6 +190,8 @@ def test_report_has_the_plan_section(budget_run, demo_dir: Path, tmp_path: Path)
     for text in ("<h2>Programme plan</h2>", "<h3>By year</h3>", "<h3>By option</h3>",
                  "<h3>Costs used</h3>", "<td>2027</td>", "tower_capex_vnd"):
         assert text in html, text
+    hops = pd.read_csv(out / "hops.csv")
+    assert html.count('<img alt="hop ') == min(len(hops), 30) > 0
     first = (out / "report.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first.replace("->", "-&gt;") in html
 
