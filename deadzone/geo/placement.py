@@ -457,6 +457,11 @@ def _result(
     sites["lat"] = sites.geometry.y
     for col in extra.columns[1:]:
         sites[col] = extra[col].to_numpy()
+    # a relay's hop is to another chosen site: the anchor hop's check is not its own
+    relay = sites["backhaul"].to_numpy() == "microwave_relay"
+    for col in ("hop_clearance_f1", "hop_availability_pct", "hop_fade_margin_db"):
+        if col in sites.columns:
+            sites.loc[relay, col] = np.nan
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=4326)
     was = (v["status"] == "covered").to_numpy()
     after = was.copy()
