@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
+from deadzone.app.hops import hop_profiles
 from deadzone.errors import ParameterError
 from deadzone.geo.audit import AuditResult, audit
 from deadzone.geo.plan import PlanResult, make_plan, reaudit_years
@@ -35,7 +36,7 @@ from deadzone.model.plan_costs import PlanCosts
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
-__all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml", "hop_profiles",
+__all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml",
            "fiber_plan_anchors", "irradiation_sampler", "load_costs", "run_plan", "write_plan",
            "write_plan_summary"]
 
@@ -268,83 +269,6 @@ def irradiation_sampler(path: Path) -> Callable[[Any, Any], Any]:
     return sample
 
 
-#: Columns of ``hops.csv``: one microwave hop of a planned site a row.
-HOP_TABLE_COLUMNS: tuple[str, ...] = (
-    "option_id", "year", "kind", "site_lon", "site_lat", "site_height_m", "anchor",
-    "anchor_lon", "anchor_lat", "anchor_height_m", "freq_mhz", "k_factor", "distance_m",
-    "clearance_f1", "worst_distance_m", "worst_ground_m", "worst_clearance_m", "worst_f1_m",
-    "free_space_db", "availability_pct", "fade_margin_db", "target_pct",
-)
-
-
-def hop_profiles(
-    result: PlanResult, scenario: Scenario, site_prices: CostModel, *, k_factor: float
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The planned sites' microwave hops and their terrain profiles.
-
-    Each hop is profiled by :func:`deadzone.geo.link.link_profile` (the
-    kernel that accepted it, free space at the band of ``site_prices``);
-    its availability and fade margin are the ones that accepted it (the
-    site's ``hop_*`` columns).
-
-    Returns
-    -------
-    (DataFrame, DataFrame)
-        ``hops.csv`` (:data:`HOP_TABLE_COLUMNS`) and ``hop_profiles.csv``
-        (``option_id`` and the profile's samples: ``distance_m, ground_m,
-        bulge_m, los_m, f1_m, clearance_m``).
-    """
-    from deadzone.geo.link import link_profile, point_end
-
-    sites = result.sites
-    hops = sites[sites["backhaul"] == "microwave"]
-    ends: dict[str, tuple[float, float, float]] = {}
-    if scenario.backbone is not None and len(scenario.backbone):
-        b = scenario.backbone.to_crs(4326)
-        ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
-        for g, i in zip(b.geometry, ids, strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"backbone:{i}"] = (g.x, g.y, site_prices.anchor_mast_m)
-    if len(scenario.towers):
-        t = scenario.towers.to_crs(4326)
-        hs = (t["height_m"].to_numpy(dtype=float) if "height_m" in t.columns
-              else np.full(len(t), site_prices.anchor_mast_m))
-        for g, i, h in zip(t.geometry, t["tower_id"].astype(str), hs, strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"tower:{i}"] = (g.x, g.y, h if math.isfinite(h)
-                                      else site_prices.anchor_mast_m)
-    rows, prof = [], []
-    f_mhz = site_prices.microwave_freq_ghz * 1000.0
-    for _, r in hops.iterrows():
-        anchor = str(r["backhaul_to"])
-        if anchor not in ends:
-            continue
-        lon, lat, h = ends[anchor]
-        a = point_end(scenario.dem, float(r["lon"]), float(r["lat"]),
-                      height_m=float(r["height_m"]), label=f"site {r['option_id']}")
-        b = point_end(scenario.dem, lon, lat, height_m=float(h), label=anchor)
-        p = link_profile(scenario.dem, a, b, freq_mhz=f_mhz, model="fspl", k_factor=k_factor)
-        w = p.worst
-        rows.append({
-            "option_id": r["option_id"], "year": int(r["year"]), "kind": r["kind"],
-            "site_lon": a.lon, "site_lat": a.lat, "site_height_m": a.height_m,
-            "anchor": anchor, "anchor_lon": lon, "anchor_lat": lat, "anchor_height_m": h,
-            "freq_mhz": f_mhz, "k_factor": k_factor, "distance_m": p.distance_m,
-            "clearance_f1": w.fraction, "worst_distance_m": w.distance_m,
-            "worst_ground_m": w.ground_m, "worst_clearance_m": w.clearance_m,
-            "worst_f1_m": w.f1_m, "free_space_db": p.free_space_db,
-            "availability_pct": r["hop_availability_pct"],
-            "fade_margin_db": r["hop_fade_margin_db"],
-            "target_pct": site_prices.microwave_availability_pct,
-        })
-        t = p.table()[["distance_m", "ground_m", "bulge_m", "los_m", "f1_m", "clearance_m"]]
-        t.insert(0, "option_id", r["option_id"])
-        prof.append(t)
-    cols = ["option_id", "distance_m", "ground_m", "bulge_m", "los_m", "f1_m", "clearance_m"]
-    return (pd.DataFrame(rows, columns=list(HOP_TABLE_COLUMNS)),
-            pd.concat(prof, ignore_index=True) if prof else pd.DataFrame(columns=cols))
-
-
 def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
     """When ``folder`` is an audit (or demo) output, check that the plan's
     audit gives every village the status that audit gave it.
@@ -510,7 +434,7 @@ def write_plan(
         pd.DataFrame(sites.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8")
     with atomic_path(out / "plan_years.csv") as tmp:
         _rounded(years).to_csv(tmp, index=False, encoding="utf-8")
-    hops, profiles = hop_profiles(result, scenario, site_prices, k_factor=k_factor)
+    hops, profiles = hop_profiles(result.sites, scenario, site_prices, k_factor=k_factor)
     with atomic_path(out / "hops.csv") as tmp:
         _rounded(hops).to_csv(tmp, index=False, encoding="utf-8")
     with atomic_path(out / "hop_profiles.csv") as tmp:

@@ -25,6 +25,8 @@ __all__ = ["place_cmd", "PLACE_FILES"]
 PLACE_FILES: tuple[str, ...] = (
     "sites.gpkg",
     "sites.csv",
+    "hops.csv",
+    "hop_profiles.csv",
     "candidates.csv",
     "report.txt",
     "summary.json",
@@ -91,7 +93,8 @@ def place_cmd(
     fiber site or to another chosen site, else a fiber spur along roads).
 
     Writes OUT/sites.gpkg and sites.csv (chosen sites, cost breakdown and the
-    villages each covers), candidates.csv, report.txt and summary.json
+    villages each covers), hops.csv and hop_profiles.csv (each microwave hop
+    to a fiber site: its check and terrain profile), candidates.csv, report.txt and summary.json
     ("covered villages: X/Y → X'/Y", verified by re-auditing with the sites
     added) and map.html.
 
@@ -103,6 +106,7 @@ def place_cmd(
     """
     import pandas as pd
 
+    from deadzone.app.hops import hop_profiles
     from deadzone.app.plan import load_costs
     from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.geo.export import check_output_dir
@@ -166,6 +170,12 @@ def place_cmd(
         g.to_file(tmp, layer="sites", driver="GPKG")
     with atomic_path(out / "sites.csv") as tmp:
         pd.DataFrame(sites.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8")
+    hops, profiles = hop_profiles(sites, scenario, costs, k_factor=engine.params.k_factor,
+                                  id_col="candidate_id")
+    with atomic_path(out / "hops.csv") as tmp:
+        hops.drop(columns=["year"]).to_csv(tmp, index=False, encoding="utf-8")
+    with atomic_path(out / "hop_profiles.csv") as tmp:
+        profiles.round(3).to_csv(tmp, index=False, encoding="utf-8")
     cand = res.candidates.copy()
     cand.insert(1, "lon", cand.geometry.x.round(7))
     cand.insert(2, "lat", cand.geometry.y.round(7))

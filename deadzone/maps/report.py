@@ -561,6 +561,7 @@ def _placement_section(d: Path) -> str:
                        "(village ids, coordinates, heights, ...) are in sites.csv.</p>")
     if not found:
         out.append('<p class="note">No placement outputs (sites.csv / summary.json) found.</p>')
+    out.append(_hop_section(d))
     return "\n".join(out)
 
 
@@ -675,7 +676,9 @@ def _hop_section(d: Path) -> str:
         return '<h3>Microwave hops</h3><p class="note">No planned site uses a microwave hop.</p>'
     prof = _read_csv(d / "hop_profiles.csv")
     t = hops.copy()
-    t["year"] = t["year"].astype(str)
+    dated = "year" in t.columns and t["year"].notna().all()
+    if dated:
+        t["year"] = t["year"].astype(int).astype(str)
     t["distance_km"] = (t["distance_m"] / 1000.0).round(2)
     t["clearance_F1"] = t["clearance_f1"].round(2)
     t["availability_pct"] = [f"{v:.4f}" for v in t["availability_pct"]]  # not 100.00
@@ -691,7 +694,8 @@ def _hop_section(d: Path) -> str:
         for i, (_, h) in enumerate(hops.head(MAX_HOP_FIGURES).iterrows()):
             samples = prof[prof["option_id"].astype(str) == str(h["option_id"])]
             p = hop_profile_from_tables(h, samples)
-            lines = [f"built {h['year']}", f"{float(h['distance_m']) / 1000:.2f} km at "
+            lines = ([f"built {int(h['year'])}"] if dated else []) + [
+                     f"{float(h['distance_m']) / 1000:.2f} km at "
                      f"{float(h['freq_mhz']) / 1000:g} GHz",
                      f"clearance {float(h['clearance_f1']):.2f} F1",
                      f"availability {float(h['availability_pct']):.4f} %",

@@ -105,6 +105,16 @@ def test_place_cli_milp_outputs(scen_dir: Path, tmp_path: Path) -> None:
     assert cand["chosen"].sum() == len(sites)
     assert "covered villages:" in (out / "report.txt").read_text(encoding="utf-8")
     assert "NEW-" in (out / "map.html").read_text(encoding="utf-8")
+    # each microwave hop to a fiber site, with its check and its profile (issue 22 item 3)
+    hops = pd.read_csv(out / "hops.csv")
+    mw = sites[sites["backhaul"] == "microwave"].set_index("candidate_id")
+    assert sorted(hops["option_id"].astype(str)) == sorted(mw.index.astype(str))
+    if len(hops):
+        assert (hops["clearance_f1"] >= 0.6).all()
+        np.testing.assert_allclose(hops["clearance_f1"],
+                                   mw.loc[hops["option_id"], "hop_clearance_f1"], rtol=1e-9)
+        prof = pd.read_csv(out / "hop_profiles.csv")
+        assert set(prof["option_id"]) == set(hops["option_id"])
 
 
 def test_place_cli_money_budget_costs_file_and_user_candidates(
