@@ -95,3 +95,32 @@ def small_scenario(
     tw["lon"] = tw.geometry.x
     tw["lat"] = tw.geometry.y
     return Scenario(dem=dem, communes=c, villages=v, towers=tw, name="small")
+
+
+#: The SRTM tile of the real-data tests (lon/lat box).
+TILE = (105.0, 21.0, 106.0, 22.0)
+
+
+def real_tile_inputs(shared: Path, tmp_path: Path, *, tower_every: int = 4):  # noqa: ANN201
+    """The real-data scenario of the end-to-end tests: the SRTM N21E105 tile,
+    the 2025 communes, the tile's OSM settlements written to
+    ``tmp_path/villages.geojson`` and a 4G tower at every ``tower_every``-th
+    commune centre on the tile (``tmp_path/towers.csv``).
+
+    Returns (dem path, communes path, settlements, communes on the tile).
+    """
+    import pandas as pd
+
+    dem = shared_file(shared, "srtm3/N21E105.hgt")
+    communes = shared_file(shared, "vn_admin_2025/vn_communes_2025.gpkg")
+    s = gpd.read_file(shared_file(shared, "osm_vn_2018/vn_osm2018_settlements.geojson"),
+                      bbox=TILE)
+    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
+    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
+    c = gpd.read_file(communes, bbox=TILE)
+    c = c[c["center_lon"].between(TILE[0], TILE[2]) & c["center_lat"].between(TILE[1], TILE[3])]
+    c = c.iloc[::tower_every]
+    pd.DataFrame({"tower_id": "T-" + c["ward_code"].astype(str), "lon": c["center_lon"],
+                  "lat": c["center_lat"], "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 61.0,
+                  "height_m": 30.0}).to_csv(tmp_path / "towers.csv", index=False)
+    return dem, communes, s, c

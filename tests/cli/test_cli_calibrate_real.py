@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 from click.testing import CliRunner
 
 from deadzone.app.scenario import load_audit_scenario
@@ -19,25 +18,13 @@ from deadzone.data.loaders import write_measurements
 from deadzone.errors import DeadzoneWarning
 from deadzone.geo.coverage import EngineParams
 from deadzone.geo.truth import SyntheticTruth
-from tests.conftest import shared_file
+from tests.conftest import TILE, real_tile_inputs, shared_file
 
-TILE = (105.0, 21.0, 106.0, 22.0)
 RADIUS = ["--radius-km", "15"]
 
 
 def test_calibrate_then_audit_on_the_real_tile(shared_data: Path, tmp_path: Path) -> None:
-    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
-    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
-    s = gpd.read_file(shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"),
-                      bbox=TILE)
-    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
-    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
-    c = gpd.read_file(communes, bbox=TILE)
-    c = c[c["center_lon"].between(TILE[0], TILE[2]) & c["center_lat"].between(TILE[1], TILE[3])]
-    c = c.iloc[::4]
-    pd.DataFrame({"tower_id": "T-" + c["ward_code"].astype(str), "lon": c["center_lon"],
-                  "lat": c["center_lat"], "tech": "4G", "freq_mhz": 1800.0, "eirp_dbm": 61.0,
-                  "height_m": 30.0}).to_csv(tmp_path / "towers.csv", index=False)
+    dem, communes, s, _ = real_tile_inputs(shared_data, tmp_path)
     with warnings.catch_warnings():  # the settlements' missing households (said by audit)
         warnings.simplefilter("ignore", DeadzoneWarning)
         scenario = load_audit_scenario(dem, tmp_path / "villages.geojson", communes,

@@ -135,21 +135,9 @@ def test_never_overwrites_without_flag(budget_run, demo_dir: Path) -> None:  # n
 def test_plan_on_the_real_tile(shared_data: Path, tmp_path: Path) -> None:
     """Audit of the SRTM N21E105 tile (OSM settlements, a 4G tower at every
     fourth commune centre), then its plan from the audit folder."""
-    from tests.cli.test_cli_calibrate_real import TILE
-    from tests.conftest import shared_file
+    from tests.conftest import real_tile_inputs
 
-    dem = shared_file(shared_data, "srtm3/N21E105.hgt")
-    communes = shared_file(shared_data, "vn_admin_2025/vn_communes_2025.gpkg")
-    s = gpd.read_file(shared_file(shared_data, "osm_vn_2018/vn_osm2018_settlements.geojson"),
-                      bbox=TILE)
-    s = s[s.geometry.x.between(TILE[0], TILE[2]) & s.geometry.y.between(TILE[1], TILE[3])]
-    s.to_file(tmp_path / "villages.geojson", driver="GeoJSON")
-    c = gpd.read_file(communes, bbox=TILE)
-    c = c[c["center_lon"].between(TILE[0], TILE[2]) & c["center_lat"].between(TILE[1], TILE[3])]
-    c = c.iloc[::4]
-    pd.DataFrame({"tower_id": "T-" + c["ward_code"].astype(str), "lon": c["center_lon"],
-                  "lat": c["center_lat"], "tech": "4G"}).to_csv(tmp_path / "towers.csv",
-                                                                  index=False)
+    dem, communes, s, _ = real_tile_inputs(shared_data, tmp_path)
     engine = ["--radius-km", "10"]
     a = tmp_path / "audit"
     r = CliRunner().invoke(cli, ["audit", "--dem", str(dem), "--villages",
