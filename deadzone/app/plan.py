@@ -293,11 +293,17 @@ def check_against_audit(folder: Path, baseline: AuditResult) -> int | None:
     both = ours.merge(theirs, on="village_id", how="inner")
     diff = int((both["ours"] != both["status"]).sum())
     if diff:
+        import json
+
         p = baseline.summary.get("parameters", {})
+        meta = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+        hint = ("; that audit used a land-cover raster (clutter loss), which `deadzone "
+                "plan` does not apply: audit without --landcover to plan from it"
+                if "landcover" in (meta.get("inputs") or {}) else
+                "; give `deadzone plan` the engine options that audit was run with")
         raise ParameterError(
             f"{table}: {diff:,} of {len(both):,} village statuses differ from this run's "
-            f"(model {p.get('model')}, radius {p.get('radius_km')} km); give `deadzone plan` "
-            "the engine options that audit was run with")
+            f"(model {p.get('model')}, radius {p.get('radius_km')} km){hint}")
     return len(both)
 
 

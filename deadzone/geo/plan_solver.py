@@ -502,7 +502,9 @@ def solve_plan(prob: PlanProblem, *, solver: str = "milp", time_limit_s: float =
         return (round(prob.value(b), 6), -prob.total_npv(b))
 
     best, name, status, bound, gap = g, "greedy", "greedy", math.nan, math.nan
-    if solver == "milp":
+    if prob.n_options == 0 or prob.n_targets == 0:
+        status = "nothing to choose"
+    elif solver == "milp":
         m, st, bd, gp = _milp(prob, time_limit_s)
         if m is None:
             notes.append(f"the MILP found no plan ({st}); the greedy plan is kept")

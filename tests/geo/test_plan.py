@@ -116,3 +116,20 @@ def test_parse_target() -> None:
                      ("most by 2030", "expected 'all'")]:
         with pytest.raises(ParameterError, match=msg):
             parse_target(bad, n_targets=40, start_year=2027)
+
+
+def test_nothing_to_plan_when_every_village_is_covered() -> None:
+    from tests.conftest import small_scenario
+
+    sc = small_scenario()  # a tower between two villages 2 km away on flat ground
+    p = EngineParams(model="fspl", radius_km=5.0)
+    base = audit(sc, params=p, rasters=False)
+    assert (base.villages["status"] == "covered").all()
+    opts = plan_options(sc, base, candidate_sites(sc, baseline=base), params=p)
+    assert opts.n == 0 and opts.target_index.size == 0
+    for kw in ({"budget_per_year_vnd": 1e9}, {"target": "all by 2028"}):
+        res = make_plan(base, opts, start_year=2027, years=2, **kw)
+        assert res.summary["connected"] == 0 == res.summary["dead_zone_villages"]
+        assert (res.villages["plan_note"] == "already covered").all()
+        assert res.summary_lines()[0].startswith("by 2028: 0/0 dead-zone villages connected")
+        assert reaudit_years(sc, res, params=p) == [2, 2]
