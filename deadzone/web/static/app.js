@@ -120,13 +120,12 @@
         renderer: renderer, radius: 5, weight: 1, color: "#222", fillOpacity: 0.9,
         fillColor: COLORS[st], bubblingMouseEvents: false
       });
-      m.bindPopup("");
+      if (!linkMode()) { m.bindPopup(""); }
       m.on("popupopen", (function (k, mk) { return function () { openVillage(k, mk); }; })(i, m));
       m.on("popupclose", function () { openPopup = null; });
       m.on("click", (function (k, mk) {
         return function () {
           if (!linkMode()) { return; }
-          mk.closePopup();
           pickEnd({ village: k }, "village " + v.village_id[k] + (v.name[k] ? " (" + v.name[k] + ")" : ""));
         };
       })(i, m));
@@ -524,14 +523,26 @@
   }
 
   function setupLink() {
+    // link mode: a click on a village picks it as an end instead of opening its popup
+    function villagePopups() {
+      map.closePopup();
+      villageMarkers.forEach(function (mk) {
+        if (!mk) { return; }
+        if (linkMode()) { mk.unbindPopup(); } else if (!mk.getPopup()) { mk.bindPopup(""); }
+      });
+    }
     $("dz-link-mode").addEventListener("change", function () {
       if (linkMode()) {
         $("dz-add-mode").checked = false;
         message("link: pick end A: a tower, a village or a point on the map");
       }
+      villagePopups();
     });
     $("dz-add-mode").addEventListener("change", function () {
-      if ($("dz-add-mode").checked) { $("dz-link-mode").checked = false; }
+      if ($("dz-add-mode").checked && linkMode()) {
+        $("dz-link-mode").checked = false;
+        villagePopups();
+      }
     });
     $("dz-link-best").addEventListener("click", function () {
       if (linkEnds.length === 1 && linkEnds[0].body.village !== undefined) {
