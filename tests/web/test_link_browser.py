@@ -62,6 +62,7 @@ def test_profile_of_two_points_a_tower_and_a_village(
     assert (r["a"]["kind"], r["b"]["kind"]) == ("point", "point")
     assert r["freq_mhz"] == 8000 and r["a"]["height_m"] == 30
     assert r["distance_km"] == pytest.approx(5.92 * 2**0.5, abs=0.05)
+    assert page.locator("path.dz-link-line").count() == 1  # the path on the map
     worst = "dz-worst-clear" if r["clear"] else "dz-worst-blocked"
     assert page.locator(f"#dz-profile-svg circle.{worst}").count() == 1
     summary = page.inner_text("#dz-profile-summary")
@@ -118,5 +119,6 @@ def test_profile_of_two_points_a_tower_and_a_village(
     # 5. closing the panel gives the map its height back
     page.click("#dz-profile-close")
     assert page.locator("#dz-profile").is_hidden()
+    assert page.locator("path.dz-link-line").count() == 0
     bp.assert_clean()
     print(f"screenshots {tmp_path / 'link_points.png'}, {tmp_path / 'link_best.png'}")

@@ -300,6 +300,7 @@
   var linkBody = null;     // body of the profile shown (refetched after tower edits)
   var linkData = null;     // last /api/link answer
   var linkSeq = 0;         // answers to older requests are dropped
+  var linkLayer = null;    // the path on the map: a line A -> B and its two ends
   var SVGNS = "http://www.w3.org/2000/svg";
   var PCOL = { terrain: "#b08d57", edge: "#6b5432", los: "#1f4e9c", f1: "#8fb8e8",
                rule: "#e07b00", bad: "#c62828", good: "#2e7d32" };
@@ -348,6 +349,7 @@
       if (seq !== linkSeq) { return; }
       linkData = r;
       drawProfile(r);
+      drawLinkPath(r);
       document.body.dataset.linkVersion = String(r.version);
       document.body.dataset.linkBusy = "0";
       drawTowers();
@@ -368,7 +370,31 @@
     if (uses) { fetchLink(); }
   }
 
+  function drawLinkPath(r) {
+    if (!linkLayer) {
+      // its own pane, above the villages, that never takes a click (they reach the villages)
+      var pane = map.createPane("dzLink");
+      pane.style.zIndex = 450;
+      pane.style.pointerEvents = "none";
+      linkLayer = L.layerGroup().addTo(map);
+      linkLayer.renderer = L.svg({ pane: "dzLink" });
+    }
+    linkLayer.clearLayers();
+    var opts = { pane: "dzLink", renderer: linkLayer.renderer, interactive: false };
+    var col = r.clear ? PCOL.good : PCOL.bad;
+    var a = [r.a.lat, r.a.lon], b = [r.b.lat, r.b.lon];
+    L.polyline([a, b], L.extend({ color: "#000", weight: 6, opacity: 0.5 }, opts)).addTo(linkLayer);
+    L.polyline([a, b], L.extend({ color: col, weight: 3, dashArray: "8 5",
+      className: "dz-link-line" }, opts)).addTo(linkLayer);
+    [[a, "A"], [b, "B"]].forEach(function (e) {
+      L.circleMarker(e[0], L.extend({ radius: 4, color: "#000", weight: 2, fillColor: "#fff",
+        fillOpacity: 1 }, opts)).bindTooltip(e[1], { permanent: true, direction: "top",
+        className: "dz-link-tip" }).addTo(linkLayer);
+    });
+  }
+
   function closeProfile() {
+    if (linkLayer) { linkLayer.clearLayers(); }
     $("dz-profile").hidden = true;
     document.body.classList.remove("dz-profile-open");
     linkBody = null;
@@ -421,7 +447,7 @@
     var host = $("dz-profile-chart");
     host.textContent = "";
     var W = Math.max(320, host.clientWidth), H = Math.max(200, host.clientHeight || 268);
-    var m = { l: 54, r: 14, t: 22, b: 36 };
+    var m = { l: 54, r: 14, t: 38, b: 36 };
     var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
       role: "img", "aria-label": "terrain profile", id: "dz-profile-svg" }, host);
     var x0 = 0, x1 = r.distance_km;
@@ -472,9 +498,9 @@
       svg("line", { x1: X(p.distance_km[k]), x2: X(p.distance_km[k]), y1: Y(p.ground_m[k]),
         y2: Y(p.los_m[k]), stroke: "#000", "stroke-width": 3 }, root);
     });
-    svgText(root, X(x0) + 2, m.t - 8, "A: " + r.a.label + ", " + r.a.height_m + " m",
+    svgText(root, X(x0) + 2, m.t - 6, "A: " + r.a.label + ", " + r.a.height_m + " m",
       { "text-anchor": "start", fill: "#000" });
-    svgText(root, X(x1) - 2, m.t - 8, "B: " + r.b.label + ", " + r.b.height_m + " m",
+    svgText(root, X(x1) - 2, m.t - 6, "B: " + r.b.label + ", " + r.b.height_m + " m",
       { "text-anchor": "end", fill: "#000" });
     // the worst point: red when it breaks the 60 % rule, green when clear
     if (w.distance_km !== null && w.ground_bulge_m !== null) {
@@ -494,7 +520,7 @@
         (w.clearance_f1 >= 0 ? "+" : "") + w.clearance_f1.toFixed(2) + " F1", { "text-anchor": anchor });
     }
     // legend
-    var lg = svg("g", {}, root), lx = m.l + 4, ly = m.t + 4;
+    var lg = svg("g", {}, root), lx = m.l, ly = 3;
     [["terrain + earth bulge", PCOL.terrain, "box"], ["first Fresnel zone", PCOL.f1, "box"],
      ["line of sight", PCOL.los, "line"], ["60% of F1", PCOL.rule, "dash"]].forEach(function (it) {
       if (it[2] === "box") {
