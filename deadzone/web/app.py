@@ -458,7 +458,8 @@ class WhatIfApp:
             ``clearance_m``, ``clearance_f1``, ``f1_m``), ``clear`` (60 % of
             F1), ``line_of_sight``, ``loss_db``, ``free_space_db``, ``mode``,
             ``itm_warnings``, ``eirp_dbm`` and ``rx_dbm`` (``EIRP - loss`` at
-            a 0 dBi receiver; null without a tower end), ``summary_lines``,
+            a 0 dBi receiver; null without a tower end at its own
+            frequency), ``summary_lines``,
             ``version``.
 
         Raises
@@ -497,7 +498,9 @@ class WhatIfApp:
                     raise
                 raise RequestError(" ".join(str(exc).split())) from None
             version = self.version
-        eirp = next((e.eirp_dbm for e in (a, b) if e.kind == "tower"), None)
+        # a received level only at the tower's own frequency (as `deadzone link`)
+        eirp = next((e.eirp_dbm for e in (a, b) if e.kind == "tower" and e.freq_mhz == freq),
+                    None)
         out = _profile_json(prof, eirp)
         out.update({
             "version": version,

@@ -157,6 +157,8 @@ class End:
             raise RequestError(f"{key} must give exactly one of tower_id, village, village_id "
                                "or lon+lat")
         kind = found[0]
+        if kind == "village" and self.n_villages == 0:
+            raise RequestError(f"{key}.village: the scenario has no villages")
         allowed = {**kinds[kind], "height_m": Number(*LINK_HEIGHT_M, "m")}
         unknown = sorted(set(value) - set(allowed))
         if unknown:

@@ -95,6 +95,9 @@ def test_tower_to_village_is_link_profile(served: Served) -> None:
                               "freq_mhz": 900})
     assert code == 200, r2
     _same(r2, _expected(served, b, a, 900.0))
+    assert r2["rx_dbm"] is None  # T1's EIRP is at 1800 MHz, not 900
+    code, r3 = _post(served, {"a": {"tower_id": "T1"}, "b": {"village": 3}, "freq_mhz": 1800})
+    assert r3["rx_dbm"] == r["rx_dbm"]
 
 
 def test_a_moved_or_edited_tower_gives_its_new_profile(served: Served) -> None:
