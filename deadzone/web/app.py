@@ -459,7 +459,9 @@ class WhatIfApp:
             F1), ``line_of_sight``, ``loss_db``, ``free_space_db``, ``mode``,
             ``itm_warnings``, ``eirp_dbm`` and ``rx_dbm`` (``EIRP - loss`` at
             a 0 dBi receiver; null without a tower end at its own
-            frequency), ``summary_lines``,
+            frequency), ``radius_km`` (the session's), ``beyond_radius`` (a
+            tower end farther than it: the audit does not count that
+            tower), ``summary_lines``,
             ``version``.
 
         Raises
@@ -502,10 +504,17 @@ class WhatIfApp:
         eirp = next((e.eirp_dbm for e in (a, b) if e.kind == "tower" and e.freq_mhz == freq),
                     None)
         out = _profile_json(prof, eirp)
+        lines = summary_lines(prof, eirp_dbm=eirp)
+        radius_km = float(s.params.radius_km)
+        beyond = any(e.kind == "tower" for e in (a, b)) and prof.distance_m > radius_km * 1000.0
+        if beyond:
+            lines.append(f"beyond the audit's {radius_km:g} km radius: not counted there")
         out.update({
             "version": version,
             "best_server": best,
-            "summary_lines": summary_lines(prof, eirp_dbm=eirp),
+            "radius_km": radius_km,
+            "beyond_radius": beyond,
+            "summary_lines": lines,
         })
         return out
 

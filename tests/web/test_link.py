@@ -144,6 +144,9 @@ def test_a_village_alone_runs_from_its_best_server(served: Served) -> None:
         assert (r["a"]["kind"], r["a"]["id"]) == ("tower", t.id)
         assert (r["b"]["kind"], r["b"]["id"]) == ("village", vid)
         _same(r, _expected(served, t, v, t.freq_mhz))
+        assert r["beyond_radius"] is (r["distance_km"] > 3.0)
+        assert r["beyond_radius"] is any("beyond the audit's 3 km" in ln
+                                         for ln in r["summary_lines"])
     code, r = _post(served, {"a": {"tower_id": "T0"}})
     assert code == 400 and "without b, a must be a village" in r["error"]
 

@@ -112,7 +112,10 @@ def test_profile_of_two_points_a_tower_and_a_village(
     page.wait_for_function("() => window.deadzone.link && window.deadzone.link.best_server")
     r = _link(page)
     assert r["b"]["kind"] == "village" and r["a"]["kind"] == "tower"
-    assert "its best tower" in page.inner_text("#dz-profile-title")
+    assert page.inner_text("#dz-profile-title").startswith(f"best tower {r['a']['id']} \u2192 ")
+    # V25 is 3.5 km from T0, beyond the test engine's 3 km: the audit does not count it
+    assert r["beyond_radius"] and "beyond the audit's 3 km radius" in page.inner_text(
+        "#dz-profile-summary")
     img = bp.screenshot(tmp_path / "link_best.png")
     assert distinct_colours(img[600:, :900]) > 20  # the panel is drawn, not blank
 

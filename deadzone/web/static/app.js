@@ -445,8 +445,8 @@
     if (first) { map.invalidateSize(); }
     var p = r.profile, w = r.worst;
     var blocked = !r.clear;
-    $("dz-profile-title").textContent = r.a.label + " \u2192 " + r.b.label +
-      (r.best_server ? "  (its best tower)" : "") + ": " + r.distance_km.toFixed(2) + " km, " +
+    $("dz-profile-title").textContent = (r.best_server ? "best " : "") + r.a.label + " \u2192 " +
+      r.b.label + ": " + r.distance_km.toFixed(2) + " km, " +
       r.freq_mhz + " MHz";
 
     var host = $("dz-profile-chart");
