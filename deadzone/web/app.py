@@ -70,6 +70,7 @@ import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
 from deadzone.geo.link import DEFAULT_POINT_HEIGHT_M
+from deadzone.kernels.link import ITM_FREQ_MHZ
 from deadzone.model.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
 from deadzone.model.thresholds import STATUS_COLORS
 from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
@@ -136,8 +137,6 @@ MAX_PROFILE_SAMPLES = 500
 #: Frequency (MHz) of a link profile without a tower end or a given one: a
 #: typical microwave backhaul band.
 DEFAULT_LINK_FREQ_MHZ = 8000.0
-#: ITM's upper frequency (MHz); above it a link's loss is ITU-R P.526's.
-_ITM_MAX_MHZ = 20_000.0
 _VILLAGE_FIELDS = (
     "village_id",
     "name",
@@ -491,13 +490,13 @@ class WhatIfApp:
                     freq = next((e.freq_mhz for e in (a, b) if e.kind == "tower"),
                                 DEFAULT_LINK_FREQ_MHZ)
                 model = s.params.model
-                if model == "itm" and freq > _ITM_MAX_MHZ:
+                if model == "itm" and freq > ITM_FREQ_MHZ[1]:  # ITM stops at 20 GHz
                     model = "p526"
                 prof = link_profile(scen.dem, a, b, freq_mhz=float(freq), model=model,
                                     k_factor=s.params.k_factor, itm=s.params.itm)
-            except DeadzoneError as exc:
-                if isinstance(exc, RequestError):
-                    raise
+            except RequestError:
+                raise
+            except DeadzoneError as exc:  # an end off the DEM, a model's frequency range
                 raise RequestError(" ".join(str(exc).split())) from None
             version = self.version
         # a received level only at the tower's own frequency (as `deadzone link`)

@@ -264,3 +264,24 @@ def test_state_names_the_link_defaults(served: Served) -> None:
         s = json.loads(resp.read())
     assert s["link_defaults"] == {"freq_mhz": DEFAULT_LINK_FREQ_MHZ, "point_height_m": 30.0}
     assert s["limits"]["link_freq_mhz"] == [30.0, 100_000.0]
+
+
+def test_the_sessions_model_and_itm_above_20_ghz(served: Served,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    s = served.app.session
+    monkeypatch.setattr(s, "params", replace(s.params, model="itm"))
+    scen = s.scenario_now()
+    (lon_a, lat_a), (lon_b, lat_b) = lonlat(1000.0, 800.0), lonlat(5000.0, 2500.0)
+    a, b = point_end(scen.dem, lon_a, lat_a), point_end(scen.dem, lon_b, lat_b)
+    for f, model in ((1800.0, "itm"), (20_000.0, "itm"), (23_000.0, "p526")):
+        code, r = _post(served, {"a": {"lon": lon_a, "lat": lat_a},
+                                 "b": {"lon": lon_b, "lat": lat_b}, "freq_mhz": f})
+        assert code == 200, r
+        assert r["model"] == model
+        p = link_profile(scen.dem, a, b, freq_mhz=f, model=model, k_factor=s.params.k_factor,
+                         itm=s.params.itm)
+        _same(r, p)
+        assert r["itm_warnings"] == p.itm_warnings
+        assert any(f"model         {model}" in ln for ln in r["summary_lines"])
