@@ -82,6 +82,14 @@ def test_profile_of_two_points_a_tower_and_a_village(
     assert (r["a"]["kind"], r["b"]["id"]) == ("village", "T1")
     assert r["freq_mhz"] == 1800 and r["rx_dbm"] == pytest.approx(61.0 - r["loss_db"], abs=0.02)
     assert "received" in page.inner_text("#dz-profile-summary")
+    # another frequency redraws the same link; the tower's EIRP no longer applies
+    page.fill("#dz-link-freq", "2600")
+    page.press("#dz-link-freq", "Enter")
+    page.wait_for_function("() => window.deadzone.link.freq_mhz === 2600")
+    assert "received" not in page.inner_text("#dz-profile-summary")
+    page.fill("#dz-link-freq", "")
+    page.press("#dz-link-freq", "Enter")
+    page.wait_for_function("() => window.deadzone.link.freq_mhz === 1800")
     assert page.locator(".dz-tower-end").count() == 1
 
     # 3. drag T1 120 px east: the profile is fetched again for where it stands now

@@ -341,6 +341,7 @@
 
   function requestLink(body) {
     var f = $("dz-link-freq").value;
+    delete body.freq_mhz;
     if (f !== "" && isFinite(Number(f))) { body.freq_mhz = Number(f); }
     linkBody = body;
     fetchLink();
@@ -586,6 +587,9 @@
       closeProfile();
     });
     $("dz-profile-close").addEventListener("click", closeProfile);
+    $("dz-link-freq").addEventListener("change", function () {
+      if (linkBody) { requestLink(linkBody); }  // the profile shown, at the new frequency
+    });
     // the village popup's button (delegated: popups are rebuilt)
     document.addEventListener("click", function (e) {
       var b = e.target.closest ? e.target.closest(".dz-why") : null;
