@@ -22,9 +22,12 @@ Routes (every other path answers 404, every other method 405):
 ``POST /api/move``          ``{tower_id, lon, lat}``
 ``POST /api/edit``          ``{tower_id, height_m | eirp_dbm | freq_mhz | ...}``
 ``POST /api/remove``        ``{tower_id}``
+``POST /api/link``          ``{a: END[, b: END, freq_mhz]}``: the terrain
+                            profile between two ends on the session's
+                            current towers (:meth:`WhatIfApp.link`)
 ==========================  =============================================
 
-Each POST answers the what-if delta (villages newly covered and newly lost,
+Each edit POST answers the what-if delta (villages newly covered and newly lost,
 totals before and after) plus the new tower list and one status letter per
 village; it never asks the session for its commune roll-up, which
 :attr:`Session.result` rebuilds lazily (only ``state`` and ``village`` read it).
@@ -61,9 +64,13 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
+from deadzone.geo.link import DEFAULT_POINT_HEIGHT_M
+from deadzone.kernels.link import ITM_FREQ_MHZ
 from deadzone.model.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
 from deadzone.model.thresholds import STATUS_COLORS
 from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
@@ -71,6 +78,7 @@ from deadzone.web.validate import (
     EIRP_DBM,
     FREQ_MHZ,
     HEIGHT_M,
+    LINK_FREQ_MHZ,
     Bounds,
     RequestError,
     endpoint_specs,
@@ -124,6 +132,11 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/static/leaflet.css": ("deadzone.maps", "_vendor/leaflet.css", "text/css; charset=utf-8"),
 }
 _ACTIONS = ("add", "move", "edit", "remove")
+#: Most samples a link profile sends to the page (:func:`_profile_indices`).
+MAX_PROFILE_SAMPLES = 500
+#: Frequency (MHz) of a link profile without a tower end or a given one: a
+#: typical microwave backhaul band.
+DEFAULT_LINK_FREQ_MHZ = 8000.0
 _VILLAGE_FIELDS = (
     "village_id",
     "name",
@@ -220,8 +233,8 @@ class WhatIfApp:
         self._label_techs = layer.techs  # the technologies status_labels were given for
         self._status_labels = dict(status_labels) if status_labels else None
         self.bounds = self._scenario_bounds()
-        self.specs = endpoint_specs(self.bounds)
         self._villages_static = self._village_table()
+        self.specs = endpoint_specs(self.bounds, len(self._villages_static["village_id"]))
         ids = self._villages_static["village_id"]
         self._vindex = {v: i for i, v in enumerate(ids)}
         self._unique_ids = len(self._vindex) == len(ids)
@@ -335,6 +348,11 @@ class WhatIfApp:
                     "height_m": list(HEIGHT_M),
                     "eirp_dbm": list(EIRP_DBM),
                     "freq_mhz": list(FREQ_MHZ),
+                    "link_freq_mhz": list(LINK_FREQ_MHZ),
+                },
+                "link_defaults": {
+                    "freq_mhz": DEFAULT_LINK_FREQ_MHZ,
+                    "point_height_m": DEFAULT_POINT_HEIGHT_M,
                 },
                 "defaults": {
                     t: {
@@ -407,6 +425,136 @@ class WhatIfApp:
         for t in towers:
             w.writerow({k: "" if v is None else v for k, v in t.items()})
         return buf.getvalue().encode("utf-8")
+
+    # ------------------------------------------------------------- links
+    def link(self, raw_body: bytes) -> dict[str, Any]:
+        """The terrain profile between two ends (``POST /api/link``).
+
+        The body is ``{"a": END, "b": END, "freq_mhz": F}`` (``b`` and
+        ``freq_mhz`` optional), each END one of ``{"tower_id": ID}``,
+        ``{"village": INDEX}``, ``{"village_id": ID}`` or ``{"lon": X,
+        "lat": Y}``, with an optional ``height_m`` (see
+        :class:`deadzone.web.validate.End`).  A tower is the session's
+        current one (after adds, moves and edits), with its height,
+        frequency and EIRP; a village has a handset at the session's
+        ``rx_height_m``; a point gets
+        :data:`deadzone.geo.link.DEFAULT_POINT_HEIGHT_M`.  Without ``b``,
+        ``a`` must be a village and the profile runs from its best server
+        (:func:`deadzone.geo.link.best_tower_for`, as ``deadzone link V``).
+        The frequency is ``freq_mhz``, else a tower end's, else
+        :data:`DEFAULT_LINK_FREQ_MHZ`; the loss is the session's model (ITU-R
+        P.526 above ITM's 20 GHz) on :func:`deadzone.geo.link.link_profile`.
+
+        Returns
+        -------
+        dict
+            ``a``, ``b`` (the ends), ``best_server``, ``freq_mhz``, ``model``,
+            ``k_factor``, ``distance_km``, ``step_m``, ``samples`` (of the
+            full profile), ``profile`` (at most :data:`MAX_PROFILE_SAMPLES`
+            samples: ``distance_km``, ``ground_m``, ``ground_bulge_m``,
+            ``los_m``, ``f1_upper_m``, ``f1_lower_m``, ``f1_60_m``),
+            ``worst`` (``distance_km``, ``ground_m``, ``ground_bulge_m``,
+            ``clearance_m``, ``clearance_f1``, ``f1_m``), ``clear`` (60 % of
+            F1), ``line_of_sight``, ``loss_db``, ``free_space_db``, ``mode``,
+            ``itm_warnings``, ``eirp_dbm`` and ``rx_dbm`` (``EIRP - loss`` at
+            a 0 dBi receiver; null without a tower end at its own
+            frequency), ``radius_km`` (the session's), ``beyond_radius`` (a
+            tower end farther than it: the audit does not count that
+            tower), ``summary_lines``,
+            ``version``.
+
+        Raises
+        ------
+        RequestError
+            A bad body or an end off the DEM (400), an unknown tower or
+            village (404).
+        """
+        from deadzone.geo.link import best_tower_for, link_profile, summary_lines
+
+        body = parse_body(raw_body, self.specs["link"])
+        with self.lock:
+            s = self.session
+            scen = s.scenario_now()
+            try:
+                a = self._link_end(scen, "a", body["a"])
+                b = self._link_end(scen, "b", body["b"]) if "b" in body else None
+                best = b is None
+                if b is None:
+                    if a.kind != "village":
+                        raise RequestError("without b, a must be a village (the profile then "
+                                           "runs from its best server)")
+                    b = a
+                    a = best_tower_for(scen, b, params=s.params, thresholds=self._thresholds)
+                freq = body.get("freq_mhz")
+                if freq is None:
+                    freq = next((e.freq_mhz for e in (a, b) if e.kind == "tower"),
+                                DEFAULT_LINK_FREQ_MHZ)
+                model = s.params.model
+                if model == "itm" and freq > ITM_FREQ_MHZ[1]:  # ITM stops at 20 GHz
+                    model = "p526"
+                prof = link_profile(scen.dem, a, b, freq_mhz=float(freq), model=model,
+                                    k_factor=s.params.k_factor, itm=s.params.itm)
+            except RequestError:
+                raise
+            except DeadzoneError as exc:  # an end off the DEM, a model's frequency range
+                raise RequestError(" ".join(str(exc).split())) from None
+            version = self.version
+        # a received level only at the tower's own frequency (as `deadzone link`)
+        eirp = next((e.eirp_dbm for e in (a, b) if e.kind == "tower" and e.freq_mhz == freq),
+                    None)
+        out = _profile_json(prof, eirp)
+        lines = summary_lines(prof, eirp_dbm=eirp)
+        radius_km = float(s.params.radius_km)
+        beyond = any(e.kind == "tower" for e in (a, b)) and prof.distance_m > radius_km * 1000.0
+        if beyond:
+            lines.append(f"beyond the audit's {radius_km:g} km radius: not counted there")
+        out.update({
+            "version": version,
+            "best_server": best,
+            "radius_km": radius_km,
+            "beyond_radius": beyond,
+            "summary_lines": lines,
+        })
+        return out
+
+    def _link_end(self, scen: Any, key: str, end: dict[str, Any]) -> Any:
+        """A :class:`deadzone.geo.link.LinkEnd` from a checked END (lock held)."""
+        from dataclasses import replace
+
+        from deadzone.geo.link import point_end, resolve_end
+
+        h = end.get("height_m")
+        kind = end["kind"]
+        if kind == "point":
+            return point_end(scen.dem, end["lon"], end["lat"],
+                             height_m=DEFAULT_POINT_HEIGHT_M if h is None else h)
+        if kind == "tower_id":
+            tid = end["tower_id"]
+            if tid not in set(scen.towers["tower_id"].astype(str)):
+                raise RequestError(f"{key}: no tower with tower_id {tid!r}", status=404)
+            e = resolve_end(scen, tid)
+        else:
+            if kind == "village_id":
+                vid = end["village_id"]
+                if vid not in self._vindex:
+                    raise RequestError(f"{key}: no village with village_id {vid!r}", status=404)
+                i = self._vindex[vid]
+            else:
+                i = end["village"]
+            vid = self._villages_static["village_id"][i]
+            rx_h = self.session.params.rx_height_m
+            towers = set(scen.towers["tower_id"].astype(str))
+            if self._unique_ids and vid not in towers:
+                e = resolve_end(scen, vid, village_height_m=rx_h)
+            else:  # the id alone would not name this village: its own point
+                lon, lat = self._villages_static["lon"][i], self._villages_static["lat"][i]
+                if lon is None or lat is None:
+                    raise RequestError(f"{key}: village {vid!r} has no location")
+                name = self._villages_static["name"][i]
+                p = point_end(scen.dem, lon, lat, height_m=rx_h)
+                e = replace(p, kind="village", id=vid,
+                            label=f"village {vid}" + (f" ({name})" if name else ""))
+        return e if h is None else replace(e, height_m=float(h))
 
     # ------------------------------------------------------------- edits
     def apply(self, action: str, raw_body: bytes) -> dict[str, Any]:
@@ -488,6 +636,91 @@ class WhatIfApp:
             ],
             "summary_lines": d.summary_lines(),
         }
+
+
+def _profile_indices(
+    clearance_m: npt.NDArray[np.float64], worst: int, max_n: int = MAX_PROFILE_SAMPLES
+) -> npt.NDArray[np.intp]:
+    """At most ``max_n`` sample indices of a profile for the page.
+
+    Both ends, the worst point and, in each of ``max_n - 3`` equal runs of
+    the interior, the sample of least clearance below the line of sight
+    (the highest terrain relative to it): a decimated ridge keeps its top.
+    """
+    n = len(clearance_m)
+    if n <= max_n:
+        return np.arange(n)
+    edges = np.linspace(1, n - 1, max_n - 2).astype(int)
+    picks = [int(lo + np.argmin(clearance_m[lo:hi]))
+             for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+    keep = {0, n - 1, *picks}
+    if 0 <= worst < n:
+        keep.add(int(worst))
+    return np.array(sorted(keep))
+
+
+def _end_json(e: Any) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "id": e.id,
+        "label": e.label,
+        "lon": _num(e.lon),
+        "lat": _num(e.lat),
+        "height_m": _num(e.height_m, 2),
+        "freq_mhz": _num(e.freq_mhz, 3),
+        "eirp_dbm": _num(e.eirp_dbm, 2),
+    }
+
+
+def _profile_json(p: Any, eirp_dbm: float | None) -> dict[str, Any]:
+    """A :class:`deadzone.geo.link.LinkProfile` as the page draws it."""
+    from deadzone.geo.link import CLEARANCE_RULE
+
+    w = p.worst
+    idx = _profile_indices(p.clearance_m, w.index)
+    ground_bulge = p.ground_m + p.bulge_m
+
+    def arr(values: Any, digits: int = 2) -> list[float | None]:
+        return [_num(v, digits) for v in values[idx]]
+
+    wi = w.index if 0 <= w.index < len(ground_bulge) else None
+    rx = None if eirp_dbm is None or not math.isfinite(eirp_dbm) else eirp_dbm - p.loss_db
+    return {
+        "a": _end_json(p.a),
+        "b": _end_json(p.b),
+        "freq_mhz": _num(p.freq_mhz, 3),
+        "model": p.model,
+        "k_factor": _num(p.k_factor, 4),
+        "distance_km": _num(p.distance_m / 1000.0, 4),
+        "step_m": _num(p.step_m, 3),
+        "samples": len(p.ground_m),
+        "clearance_rule": CLEARANCE_RULE,
+        "profile": {
+            "distance_km": arr(p.distance_axis_m / 1000.0, 5),
+            "ground_m": arr(p.ground_m),
+            "ground_bulge_m": arr(ground_bulge),
+            "los_m": arr(p.los_m),
+            "f1_upper_m": arr(p.los_m + p.f1_m),
+            "f1_lower_m": arr(p.los_m - p.f1_m),
+            "f1_60_m": arr(p.los_m - CLEARANCE_RULE * p.f1_m),
+        },
+        "worst": {
+            "distance_km": _num(w.distance_m / 1000.0, 5),
+            "ground_m": _num(w.ground_m, 2),
+            "ground_bulge_m": None if wi is None else _num(ground_bulge[wi], 2),
+            "clearance_m": _num(w.clearance_m, 2),
+            "clearance_f1": _num(w.fraction, 4),
+            "f1_m": _num(w.f1_m, 2),
+        },
+        "clear": p.clear,
+        "line_of_sight": p.line_of_sight,
+        "loss_db": _num(p.loss_db, 2),
+        "free_space_db": _num(p.free_space_db, 2),
+        "mode": p.mode,
+        "itm_warnings": list(p.itm_warnings),
+        "eirp_dbm": None if rx is None else _num(eirp_dbm, 2),
+        "rx_dbm": None if rx is None else _num(rx, 2),
+    }
 
 
 # ------------------------------------------------------------------ HTTP layer
@@ -740,11 +973,12 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None or not self._guard():
             return
         action = path.removeprefix("/api/") if path.startswith("/api/") else None
-        if action not in _ACTIONS:
+        if action not in _ACTIONS and action != "link":
             self._error(404, "not found")
             return
         try:
-            result = self.server.app.apply(action, raw)
+            app = self.server.app
+            result = app.link(raw) if action == "link" else app.apply(action, raw)
         except RequestError as exc:
             self._error(exc.status, str(exc))
             return

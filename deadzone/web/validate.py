@@ -24,12 +24,15 @@ __all__ = [
     "Number",
     "Text",
     "Choice",
+    "End",
     "Spec",
     "parse_body",
     "endpoint_specs",
     "HEIGHT_M",
     "EIRP_DBM",
     "FREQ_MHZ",
+    "LINK_FREQ_MHZ",
+    "LINK_HEIGHT_M",
 ]
 
 #: Allowed antenna height above ground (m) for towers added or edited in the app.
@@ -38,6 +41,11 @@ HEIGHT_M: tuple[float, float] = (1.0, TOWER_HEIGHT_MAX_M)
 EIRP_DBM: tuple[float, float] = (-10.0, 90.0)
 #: Allowed carrier frequency (MHz): VHF up to the 20 GHz upper limit of ITM.
 FREQ_MHZ: tuple[float, float] = (30.0, 20_000.0)
+#: Allowed frequency (MHz) of a link profile: VHF up to 100 GHz (ITM stops
+#: at 20 GHz; above it the profile's loss is ITU-R P.526's).
+LINK_FREQ_MHZ: tuple[float, float] = (30.0, 100_000.0)
+#: Allowed antenna height above ground (m) at a link end.
+LINK_HEIGHT_M: tuple[float, float] = (0.5, TOWER_HEIGHT_MAX_M)
 _TOWER_ID_MAX = 100
 
 
@@ -119,11 +127,63 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class End:
+    """One end of a link profile: a JSON object of exactly one kind.
+
+    ``{"tower_id": "T3"}``, ``{"village": INDEX}`` (the village's position
+    in the page's list, 0-based), ``{"village_id": "V12"}`` or ``{"lon": x,
+    "lat": y}``; each may add ``height_m`` (antenna height above ground,
+    replacing the tower's, the handset's or the point's default).  The
+    checked end comes back with a ``kind`` key (``tower``, ``village``,
+    ``village_id``, ``point``).
+    """
+
+    lon: Number
+    lat: Number
+    n_villages: int
+
+    def check(self, key: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise RequestError(f"{key} was {_show(value)}; expected an object such as "
+                               '{"tower_id": "T1"}, {"village": 3} or {"lon": 105.1, "lat": 21.2}')
+        kinds = {
+            "tower_id": {"tower_id": Text()},
+            "village": {"village": Number(0, max(self.n_villages - 1, 0), "(village index)")},
+            "village_id": {"village_id": Text()},
+            "point": {"lon": self.lon, "lat": self.lat},
+        }
+        found = [k for k, keys in kinds.items() if any(f in value for f in keys)]
+        if len(found) != 1:
+            raise RequestError(f"{key} must give exactly one of tower_id, village, village_id "
+                               "or lon+lat")
+        kind = found[0]
+        if kind == "village" and self.n_villages == 0:
+            raise RequestError(f"{key}.village: the scenario has no villages")
+        allowed = {**kinds[kind], "height_m": Number(*LINK_HEIGHT_M, "m")}
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise RequestError(f"unknown key {_show(unknown[0])} in {key}; expected keys "
+                               f"among {', '.join(allowed)}")
+        missing = [f for f in kinds[kind] if f not in value]
+        if missing:
+            raise RequestError(f"missing key {missing[0]!r} in {key}")
+        out: dict[str, Any] = {"kind": kind}
+        for f, v in value.items():
+            out[f] = allowed[f].check(f"{key}.{f}", v)
+        if kind == "village":
+            if isinstance(value["village"], float) and not value["village"].is_integer():
+                raise RequestError(f"{key}.village was {_show(value['village'])}; "
+                                   "expected an integer index")
+            out["village"] = int(out["village"])
+        return out
+
+
+@dataclass(frozen=True)
 class Spec:
     """Keys one endpoint takes: ``required`` and ``optional`` map key -> check."""
 
-    required: Mapping[str, Number | Text | Choice]
-    optional: Mapping[str, Number | Text | Choice]
+    required: Mapping[str, Number | Text | Choice | End]
+    optional: Mapping[str, Number | Text | Choice | End]
     at_least_one_optional: bool = False
 
 
@@ -192,13 +252,15 @@ def parse_body(raw: bytes, spec: Spec) -> dict[str, Any]:
     return {k: allowed[k].check(k, v) for k, v in body.items()}
 
 
-def endpoint_specs(bounds: Bounds) -> dict[str, Spec]:
-    """Body specs of the four edit endpoints for a scenario's lon/lat box.
+def endpoint_specs(bounds: Bounds, n_villages: int = 0) -> dict[str, Spec]:
+    """Body specs of the four edit endpoints and ``link`` for a scenario's
+    lon/lat box (and its number of villages, for ``link``'s village index).
 
     ``add``: ``lon, lat, height_m`` and optionally ``tech, freq_mhz, eirp_dbm,
     azimuth_deg, beamwidth_deg, tilt_deg``; ``move``: ``tower_id, lon, lat``;
     ``edit``: ``tower_id`` and at least one radio field; ``remove``:
-    ``tower_id``.
+    ``tower_id``; ``link``: ``a`` (an :class:`End`) and optionally ``b``
+    (left out, ``a`` must be a village: its best server) and ``freq_mhz``.
     """
     lon = Number(bounds.west, bounds.east, "degrees east (scenario extent)")
     lat = Number(bounds.south, bounds.north, "degrees north (scenario extent)")
@@ -218,4 +280,8 @@ def endpoint_specs(bounds: Bounds) -> dict[str, Spec]:
         "move": Spec({**tid, "lon": lon, "lat": lat}, {}),
         "edit": Spec(tid, radio, at_least_one_optional=True),
         "remove": Spec(tid, {}),
+        "link": Spec(
+            {"a": End(lon, lat, n_villages)},
+            {"b": End(lon, lat, n_villages), "freq_mhz": Number(*LINK_FREQ_MHZ, "MHz")},
+        ),
     }
