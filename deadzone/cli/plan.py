@@ -155,6 +155,10 @@ def plan_cmd(
     if no_satellite:
         costs = replace(costs, satellite=replace(costs.satellite, enabled=False))
     start = start_year if start_year is not None else datetime.date.today().year
+    if target is not None:  # its form and year now, its count once the audit is known
+        from deadzone.geo.plan import parse_target
+
+        parse_target(target, n_targets=10**12, start_year=start)
     if target is None and years > costs.finance.horizon_years:
         raise ParameterError(f"--years {years} is longer than the horizon "
                              f"({costs.finance.horizon_years} years, [finance] horizon_years)")
