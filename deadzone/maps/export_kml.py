@@ -28,7 +28,7 @@ import pandas as pd
 from deadzone.data.io import atomic_path
 from deadzone.errors import OutputExistsError, ParameterError, SchemaError
 from deadzone.maps.signal import status_signal
-from deadzone.model.thresholds import STATUS_COLORS, Thresholds
+from deadzone.model.thresholds import STATUS_COLORS, Thresholds, dbm_text
 
 __all__ = ["villages_from_table", "write_kml", "write_qml"]
 
@@ -288,9 +288,10 @@ def write_qml(
     )
     # DISCRETE: each item colours values <= its value (above the previous one).
     items = [
-        (mar, STATUS_COLORS["dead"], f"dead ({metric} < {mar:g} dBm)"),
-        (cov, STATUS_COLORS["marginal"], f"marginal ({metric} {mar:g} to {cov:g} dBm)"),
-        (math.inf, STATUS_COLORS["covered"], f"covered ({metric} >= {cov:g} dBm)"),
+        (mar, STATUS_COLORS["dead"], f"dead ({metric} < {dbm_text(mar)} dBm)"),
+        (cov, STATUS_COLORS["marginal"],
+         f"marginal ({metric} {dbm_text(mar)} to {dbm_text(cov)} dBm)"),
+        (math.inf, STATUS_COLORS["covered"], f"covered ({metric} >= {dbm_text(cov)} dBm)"),
     ]
     for value, colour, label in items:
         ET.SubElement(

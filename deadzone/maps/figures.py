@@ -24,7 +24,7 @@ import pandas as pd
 
 from deadzone.data.io import atomic_path
 from deadzone.errors import DataLoadError, SchemaError
-from deadzone.model.thresholds import STATUS_COLORS
+from deadzone.model.thresholds import STATUS_COLORS, dbm_text
 
 if TYPE_CHECKING:
     from deadzone.geo.audit import AuditResult
@@ -521,7 +521,8 @@ def coverage_figure(
         cb = fig.colorbar(img, ax=ax, shrink=0.8, extend="both")
         label = f"{d.metric_label} (dBm)"
         if np.isfinite(d.covered_dbm) and np.isfinite(d.marginal_dbm):
-            label += f"; covered \u2265 {d.covered_dbm:g}, marginal \u2265 {d.marginal_dbm:g}"
+            label += (f"; covered \u2265 {dbm_text(d.covered_dbm)}, marginal \u2265 "
+                      f"{dbm_text(d.marginal_dbm)}")
         cb.set_label(label)
         for val, style in ((d.covered_dbm, "-"), (d.marginal_dbm, "--")):
             if vmin_dbm <= val <= vmax_dbm:

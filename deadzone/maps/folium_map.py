@@ -42,7 +42,7 @@ from deadzone.errors import (
 from deadzone.maps.signal import TOTAL_POWER_LABEL, status_signal
 from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M
 from deadzone.model.schema import STATUSES
-from deadzone.model.thresholds import STATUS_COLORS
+from deadzone.model.thresholds import STATUS_COLORS, dbm_text
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -148,13 +148,13 @@ def _legend_html(
     labels = [
         f'<span style="left:0%;transform:none">&le;{vmin:g}</span>',
         f'<span style="left:{pos(marginal):.1f}%">{marginal:g}</span>',
-        f'<span style="left:{pos(covered):.1f}%">{covered:g}</span>',
+        f'<span style="left:{pos(covered):.1f}%">{dbm_text(covered)}</span>',
         f'<span style="left:100%;transform:translateX(-100%)">&ge;{vmax:g}</span>',
     ]
     classes = [
-        (STATUS_COLORS["covered"], f"covered: &ge; {covered:g} dBm"),
-        (STATUS_COLORS["marginal"], f"marginal: {marginal:g} to {covered:g} dBm"),
-        (STATUS_COLORS["dead"], f"dead: &lt; {marginal:g} dBm or no signal"),
+        (STATUS_COLORS["covered"], f"covered: &ge; {dbm_text(covered)} dBm"),
+        (STATUS_COLORS["marginal"], f"marginal: {dbm_text(marginal)} to {dbm_text(covered)} dBm"),
+        (STATUS_COLORS["dead"], f"dead: &lt; {dbm_text(marginal)} dBm or no signal"),
         (STATUS_COLORS["unknown"], "unknown: not evaluated"),
     ]
     if status_labels:
@@ -536,9 +536,9 @@ def _legend_extras(
         parts.append('<div class="dz-legend-h">Coverage class (raster)</div>')
         metric = html.escape(metric_label)
         texts = {
-            "covered": f"{metric} &ge; {covered:g} dBm",
-            "marginal": f"{metric} {marginal:g} to {covered:g} dBm",
-            "dead": f"{metric} &lt; {marginal:g} dBm",
+            "covered": f"{metric} &ge; {dbm_text(covered)} dBm",
+            "marginal": f"{metric} {dbm_text(marginal)} to {dbm_text(covered)} dBm",
+            "dead": f"{metric} &lt; {dbm_text(marginal)} dBm",
         }
         if class_labels:
             texts = {k: html.escape(class_labels.get(k, v)) for k, v in texts.items()}

@@ -41,6 +41,7 @@ from deadzone.maps.figures import (
     read_audit_folder,
 )
 from deadzone.maps.signal import status_signal
+from deadzone.model.thresholds import dbm_text
 
 if TYPE_CHECKING:
     from deadzone.model.scenario import Scenario
@@ -790,11 +791,11 @@ def build_report(
         ("radius (km)", params.get("radius_km", "")),
         (
             "covered thresholds (dBm)",
-            ", ".join(f"{k} {v:g}" for k, v in (thr.get("covered_dbm") or {}).items()),
+            ", ".join(f"{k} {dbm_text(v)}" for k, v in (thr.get("covered_dbm") or {}).items()),
         ),
         (
             "marginal thresholds (dBm)",
-            ", ".join(f"{k} {v:g}" for k, v in (thr.get("marginal_dbm") or {}).items()),
+            ", ".join(f"{k} {dbm_text(v)}" for k, v in (thr.get("marginal_dbm") or {}).items()),
         ),
         ("indoor margin (dB)", thr.get("indoor_margin_db", "")),
         *([(f"confidence margin (dB, {thr['confidence_pct']:g}% of locations)",

@@ -18,6 +18,7 @@ __all__ = [
     "Thresholds",
     "coverage_class",
     "STATUS_COLORS",
+    "dbm_text",
     "metric_name",
     "status_labels",
 ]
@@ -212,6 +213,12 @@ def coverage_class(
     return out
 
 
+def dbm_text(value_dbm: float) -> str:
+    """A threshold as legends show it: 0.1 dB at most (-91.2, not -91.1502 after a
+    confidence margin), no trailing zeros (-100, -110.5)."""
+    return f"{round(float(value_dbm), 1):g}"
+
+
 def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:
     """Legend text for village statuses under per-technology thresholds, e.g.
     ``{"covered": "covered: 2G level ≥ -100, 4G RSRP ≥ -110 dBm", ...}``."""
@@ -220,7 +227,7 @@ def status_labels(thresholds: Thresholds, techs: list[str]) -> dict[str, str]:
         for t in techs:
             metric = "RSRP" if t in ("4G", "5G") else "level"
             v = thresholds.covered(t) if kind == "covered" else thresholds.marginal(t)
-            parts.append(f"{t} {metric} ≥ {v:g}")
+            parts.append(f"{t} {metric} ≥ {dbm_text(v)}")
         return ", ".join(parts) + " dBm"
 
     if not techs:

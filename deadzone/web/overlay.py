@@ -30,7 +30,7 @@ import numpy.typing as npt
 from affine import Affine
 
 from deadzone.errors import CRSError, ParameterError
-from deadzone.model.thresholds import STATUS_COLORS
+from deadzone.model.thresholds import STATUS_COLORS, dbm_text
 
 __all__ = ["CoverageImage", "OverlayLayer", "legend_html", "overlay_layer"]
 
@@ -353,8 +353,8 @@ def legend_html(
     metric = html.escape(metric_label)
     named = "" if metric_label == _DEFAULT_METRIC else f"{metric} "
     text = {
-        "covered": f"covered: {named}&ge; {covered_dbm:g} dBm",
-        "marginal": f"marginal: {named}{marginal_dbm:g} to {covered_dbm:g} dBm",
+        "covered": f"covered: {named}&ge; {dbm_text(covered_dbm)} dBm",
+        "marginal": f"marginal: {named}{dbm_text(marginal_dbm)} to {dbm_text(covered_dbm)} dBm",
         "dead": f"dead: {named}&lt; {marginal_dbm:g} dBm or no signal",
         "unknown": "unknown: not evaluated",
     }
