@@ -191,9 +191,14 @@ def plan_cmd(
                                 site_prices=site_prices, costs=costs, parameters=parameters,
                                 timings=timings, planned_fiber=planned,
                                 k_factor=engine.params.k_factor)
+    routes = None
+    if fiber_dir is not None:
+        import geopandas as gpd
+
+        routes = gpd.read_file(fiber_dir / "routes.gpkg", layer="routes")
     m = plan_map(res, scenario=scenario, title=f"Programme plan: {scenario.name}",
                  summary_lines=lines[:2],
-                 backhaul=backhaul_lines(res.sites, scenario, planned))
+                 backhaul=backhaul_lines(res.sites, scenario, planned), fiber_routes=routes)
     save_map(m, out / "map.html", overwrite=True)
     write_plan_summary(out, summary)
     if not quiet:

@@ -36,6 +36,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from deadzone.errors import ParameterError
+from deadzone.geo.site_solvers import quiet_native_stdout
 
 __all__ = ["PlanProblem", "PlanSolution", "solve_plan"]
 
@@ -421,9 +422,10 @@ def _milp(prob: PlanProblem, time_limit_s: float) -> tuple[I64 | None, str, floa
     scale = max(float(np.abs(prob.npv).max()) if prob.npv.size else 1.0, 1.0)
 
     def run(c: F64, extra: list[LinearConstraint], limit: float):  # noqa: ANN202
-        return milp(c, constraints=cons + extra, integrality=integrality, bounds=bounds,
-                    options={"time_limit": max(limit, 1.0), "disp": False,
-                             "mip_rel_gap": 1e-3})
+        with quiet_native_stdout():
+            return milp(c, constraints=cons + extra, integrality=integrality, bounds=bounds,
+                        options={"time_limit": max(limit, 1.0), "disp": False,
+                                 "mip_rel_gap": 1e-3})
 
     def pick(xv: F64) -> I64:
         bv = xv[:nb].reshape(n_o, n) > 0.5

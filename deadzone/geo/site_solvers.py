@@ -5,10 +5,13 @@ cheapest plan among equal objectives, never worse than greedy)."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +120,30 @@ class Solution:
     gap: float = math.nan
     elapsed_s: float = 0.0
     status: str = ""
+
+
+@contextlib.contextmanager
+def quiet_native_stdout() -> Iterator[None]:
+    """Silence what the HiGHS library writes to file descriptor 1 itself (some
+    builds print debugging lines such as ``HighsMipSolverData::...`` past
+    ``disp=False``), so a command's ``-q`` stays quiet and its output clean.
+    Python's own ``sys.stdout`` is flushed first and works as before after."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test runner)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
 
 
 def _budget_check(budget_towers: int | None, budget_vnd: float | None) -> None:
@@ -338,13 +365,16 @@ def solve_milp(
     integrality = np.concatenate([np.ones(2 * n), np.zeros(m)])
     opts: dict[str, Any] = {"time_limit": float(time_limit_s), "mip_rel_gap": 0.0, "disp": False}
     bounds = Bounds(np.zeros(c.size), ub)
-    res = milp(c, constraints=cons, integrality=integrality, bounds=bounds, options=opts)
+    with quiet_native_stdout():
+        res = milp(c, constraints=cons, integrality=integrality, bounds=bounds, options=opts)
     if res.status == 4:
         # HiGHS's presolve occasionally reports a solve error on small models
         # that solve fine without it (seen with scipy 1.17); retry once.
         left = max(1.0, float(time_limit_s) - (time.perf_counter() - t0))
         opts.update(presolve=False, time_limit=left)
-        res = milp(c, constraints=cons, integrality=integrality, bounds=bounds, options=opts)
+        with quiet_native_stdout():
+            res = milp(c, constraints=cons, integrality=integrality, bounds=bounds,
+                       options=opts)
     bound = (
         -float(res.mip_dual_bound)
         if getattr(res, "mip_dual_bound", None) is not None and np.isfinite(res.mip_dual_bound)
@@ -362,8 +392,9 @@ def solve_milp(
         keep = LinearConstraint(
             sp.csr_matrix(np.concatenate([np.zeros(2 * n), wu])[None, :]),
             np.array([v1 - 1e-9 * max(abs(v1), 1.0)]), np.array([np.inf]))
-        res2 = milp(cost_row, constraints=[cons, keep], integrality=integrality, bounds=bounds,
-                    options={**opts, "time_limit": left})
+        with quiet_native_stdout():
+            res2 = milp(cost_row, constraints=[cons, keep], integrality=integrality,
+                        bounds=bounds, options={**opts, "time_limit": left})
         if res2.x is not None and prob.value(_milp_pick(prob, res2.x, n)[0]) >= v1:
             res = res2
     if res.x is not None:

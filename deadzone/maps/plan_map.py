@@ -98,6 +98,7 @@ def plan_map(
     title: str = "Programme plan",
     summary_lines: Sequence[str] = (),
     backhaul: gpd.GeoDataFrame | None = None,
+    fiber_routes: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build an offline Leaflet map of a :class:`~deadzone.geo.plan.PlanResult`.
 
@@ -114,6 +115,9 @@ def plan_map(
     backhaul : GeoDataFrame, optional
         Backhaul lines (``option_id``, ``year``, ``backhaul``), drawn with
         their year.
+    fiber_routes : GeoDataFrame, optional
+        The routes of the fiber plan given to ``deadzone plan --fiber``
+        (``phase``, ``length_m``): one layer, by the plan year each is laid.
 
     Returns
     -------
@@ -132,6 +136,15 @@ def plan_map(
                      "fillOpacity": 1.0},
             lambda r: f"tower {html.escape(str(r['tower_id']))} ({html.escape(str(r['tech']))})",
         ))
+    if fiber_routes is not None and len(fiber_routes):
+        r = fiber_routes.to_crs(4326)
+        r = r[r["phase"] >= 1]
+        start = int(result.years["year"].iloc[0])
+        layer(m, swatch_name("#555", f"Planned fiber ({r['length_m'].sum() / 1000:,.1f} km)"),
+              geojson_features(r, {"color": "#555", "weight": 3, "opacity": 0.8,
+                                   "dashArray": "2 5"},
+                               lambda q: f"planned fiber, laid in {start + int(q['phase']) - 1}: "
+                                         f"{fmt_number(q['length_m'])} m"))
     now = v[v["status_now"] == "covered"]
     if len(now):
         c = STATUS_COLORS["covered"]

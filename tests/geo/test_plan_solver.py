@@ -140,3 +140,17 @@ def test_problem_shape_errors() -> None:
     with pytest.raises(ParameterError, match="weights"):
         PlanProblem(cover=cover, weights=np.ones(3), cash=np.zeros((2, 1, 1)),
                     npv=np.zeros((2, 1)), budgets=np.ones(1))
+
+
+def test_native_solver_prints_do_not_reach_stdout() -> None:
+    """Lines a C library writes to fd 1 during a solve are dropped (HiGHS builds
+    print debugging lines past disp=False); Python's prints before and after stay."""
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom deadzone.geo.site_solvers import quiet_native_stdout\n"
+            "print('before')\nwith quiet_native_stdout():\n"
+            "    os.write(1, b'HighsMipSolverData noise\\n')\nprint('after')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "before\nafter\n"
