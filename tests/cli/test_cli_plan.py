@@ -228,6 +228,8 @@ def test_plan_hangs_sites_on_the_planned_fiber(demo_dir: Path, tmp_path: Path) -
     assert base.is_unique
     bh = gpd.read_file(out / "plan_sites.gpkg", layer="backhaul")
     assert set(on_plan["option_id"]) <= set(bh["option_id"])
+    km = routes.loc[routes["phase"] >= 1, "length_m"].sum() / 1000
+    assert f"Planned fiber ({km:,.1f} km)" in (out / "map.html").read_text(encoding="utf-8")
 
 
 def test_fiber_folder_must_be_a_fiber_plan(demo_dir: Path, tmp_path: Path) -> None:
