@@ -36,7 +36,8 @@ def hop_profiles(
     profiled by :func:`deadzone.geo.link.link_profile` (the kernel that
     accepted it, free space at the band of ``site_prices``); its
     availability and fade margin are the ones that accepted it (the site's
-    ``hop_*`` columns).
+    ``hop_*`` columns; for a ``place`` relay hop to another chosen site,
+    ``anchor`` ``site:ID``, the same check run again).
 
     Returns
     -------
@@ -46,8 +47,10 @@ def hop_profiles(
         bulge_m, los_m, f1_m, clearance_m``).
     """
     from deadzone.geo.link import link_profile, point_end
+    from deadzone.geo.site_costs import microwave_hops
 
-    hops = sites[sites["backhaul"] == "microwave"]
+    hops = sites[sites["backhaul"].isin(("microwave", "microwave_relay"))]
+    by_id = {str(i): r for i, (_, r) in zip(sites[id_col], sites.iterrows(), strict=True)}
     ends: dict[str, tuple[float, float, float]] = {}
     if scenario.backbone is not None and len(scenario.backbone):
         b = scenario.backbone.to_crs(4326)
@@ -67,15 +70,28 @@ def hop_profiles(
     f_mhz = site_prices.microwave_freq_ghz * 1000.0
     for _, r in hops.iterrows():
         anchor = str(r["backhaul_to"])
-        if anchor not in ends:
-            continue
-        lon, lat, h = ends[anchor]
         sid = str(r[id_col])
+        relay = r["backhaul"] == "microwave_relay"
+        if relay and anchor in by_id:  # a hop to another new site, itself anchored
+            far = by_id[anchor]
+            lon, lat, h = float(far["lon"]), float(far["lat"]), float(far["height_m"])
+            anchor = f"site:{anchor}"
+        elif anchor in ends:
+            lon, lat, h = ends[anchor]
+        else:
+            continue
         a = point_end(scenario.dem, float(r["lon"]), float(r["lat"]),
                       height_m=float(r["height_m"]), label=f"site {sid}")
         b = point_end(scenario.dem, lon, lat, height_m=float(h), label=anchor)
         p = link_profile(scenario.dem, a, b, freq_mhz=f_mhz, model="fspl", k_factor=k_factor)
         w = p.worst
+        avail, margin = r.get("hop_availability_pct"), r.get("hop_fade_margin_db")
+        if relay:  # the relay check is not stored per site: the same check again
+            chk = microwave_hops(scenario.dem, np.array([[a.x_m, a.y_m]]),
+                                 np.array([a.height_m]), np.array([[b.x_m, b.y_m]]),
+                                 np.array([b.height_m]), freq_ghz=site_prices.microwave_freq_ghz,
+                                 k_factor=k_factor, costs=site_prices)
+            avail, margin = float(chk.availability_pct[0]), float(chk.fade_margin_db[0])
         rows.append({
             "option_id": sid, "year": int(r["year"]) if "year" in r else math.nan,
             "kind": r.get("kind", "macro"),
@@ -85,8 +101,7 @@ def hop_profiles(
             "clearance_f1": w.fraction, "worst_distance_m": w.distance_m,
             "worst_ground_m": w.ground_m, "worst_clearance_m": w.clearance_m,
             "worst_f1_m": w.f1_m, "free_space_db": p.free_space_db,
-            "availability_pct": r["hop_availability_pct"],
-            "fade_margin_db": r["hop_fade_margin_db"],
+            "availability_pct": avail, "fade_margin_db": margin,
             "target_pct": site_prices.microwave_availability_pct,
         })
         t = p.table()[["distance_m", "ground_m", "bulge_m", "los_m", "f1_m", "clearance_m"]]

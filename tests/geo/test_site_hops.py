@@ -77,3 +77,36 @@ def test_off_dem_end_is_never_a_hop() -> None:
                          np.array([[X0 - 5000.0, Y0 - 500.0]]), np.array([30.0]),
                          freq_ghz=8.0, costs=CostModel())
     assert hop.fraction[0] == -np.inf and not hop.ok[0]
+
+
+def test_relay_hop_written_with_its_profile_and_check() -> None:
+    """A place relay hop (to another chosen site) is in hops.csv with the same
+    check as site_costs ran, and its profile (issue 22 item 3)."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import Point
+
+    from deadzone.app.hops import hop_profiles
+    from tests.conftest import UTM48
+
+    s = _flat()
+    s.backbone = gpd.GeoDataFrame({"node_id": ["FN1"]}, geometry=[Point(X0 + 500, Y0 - 500)],
+                                  crs=UTM48).to_crs(4326)
+    pts = gpd.GeoSeries([Point(X0 + 3000, Y0 - 3000), Point(X0 + 9000, Y0 - 3000)],
+                        crs=UTM48).to_crs(4326)
+    sites = pd.DataFrame({
+        "candidate_id": ["S1", "S2"], "lon": pts.x, "lat": pts.y, "height_m": [30.0, 25.0],
+        "backhaul": ["microwave", "microwave_relay"], "backhaul_to": ["backbone:FN1", "S1"],
+        "hop_availability_pct": [99.999, np.nan], "hop_fade_margin_db": [30.0, np.nan]})
+    cm = CostModel()
+    hops, prof = hop_profiles(sites, s, cm, k_factor=4 / 3, id_col="candidate_id")
+    assert list(hops["option_id"]) == ["S1", "S2"]
+    relay = hops.iloc[1]
+    assert relay["anchor"] == "site:S1"
+    assert relay["distance_m"] == pytest.approx(6000.0, rel=1e-3)
+    want = microwave_hops(s.dem, np.array([[X0 + 9000, Y0 - 3000]]), np.array([25.0]),
+                          np.array([[X0 + 3000, Y0 - 3000]]), np.array([30.0]), freq_ghz=8.0,
+                          costs=cm)
+    assert relay["availability_pct"] == pytest.approx(want.availability_pct[0], rel=1e-9)
+    assert relay["clearance_f1"] == pytest.approx(want.fraction[0], rel=1e-6)
+    assert set(prof["option_id"]) == {"S1", "S2"}
