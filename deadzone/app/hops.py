@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from deadzone.geo.site_costs import CostModel
+from deadzone.geo.site_costs import CostModel, fiber_anchors
 from deadzone.model.scenario import Scenario
 
 __all__ = ["HOP_TABLE_COLUMNS", "hop_profiles"]
@@ -51,21 +51,7 @@ def hop_profiles(
 
     hops = sites[sites["backhaul"].isin(("microwave", "microwave_relay"))]
     by_id = {str(i): r for i, (_, r) in zip(sites[id_col], sites.iterrows(), strict=True)}
-    ends: dict[str, tuple[float, float, float]] = {}
-    if scenario.backbone is not None and len(scenario.backbone):
-        b = scenario.backbone.to_crs(4326)
-        ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
-        for g, i in zip(b.geometry, ids, strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"backbone:{i}"] = (g.x, g.y, site_prices.anchor_mast_m)
-    if len(scenario.towers):
-        t = scenario.towers.to_crs(4326)
-        hs = (t["height_m"].to_numpy(dtype=float) if "height_m" in t.columns
-              else np.full(len(t), site_prices.anchor_mast_m))
-        for g, i, h in zip(t.geometry, t["tower_id"].astype(str), hs, strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"tower:{i}"] = (g.x, g.y, h if math.isfinite(h)
-                                      else site_prices.anchor_mast_m)
+    ends = fiber_anchors(scenario, anchor_mast_m=site_prices.anchor_mast_m).by_id()
     rows, prof = [], []
     f_mhz = site_prices.microwave_freq_ghz * 1000.0
     for _, r in hops.iterrows():

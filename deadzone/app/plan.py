@@ -29,7 +29,7 @@ from deadzone.errors import ParameterError
 from deadzone.geo.audit import AuditResult, audit
 from deadzone.geo.plan import PlanResult, make_plan, reaudit_years
 from deadzone.geo.plan_options import plan_options
-from deadzone.geo.site_costs import CostModel
+from deadzone.geo.site_costs import CostModel, fiber_anchors
 from deadzone.geo.sites import candidate_sites
 from deadzone.geo.whatif import EngineParams
 from deadzone.model.plan_costs import PlanCosts
@@ -317,17 +317,7 @@ def backhaul_lines(sites: gpd.GeoDataFrame, scenario: Scenario,
         pf = planned_fiber.to_crs(4326)
         ends.update({str(i): (g.x, g.y) for i, g in zip(pf["anchor_id"], pf.geometry,
                                                          strict=True)})
-    if scenario.backbone is not None and len(scenario.backbone):
-        b = scenario.backbone.to_crs(4326)
-        ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
-        for g, i in zip(b.geometry, ids, strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"backbone:{i}"] = (g.x, g.y)
-    if len(scenario.towers):
-        t = scenario.towers.to_crs(4326)
-        for g, i in zip(t.geometry, t["tower_id"].astype(str), strict=True):
-            if g is not None and not g.is_empty:
-                ends[f"tower:{i}"] = (g.x, g.y)
+    ends.update({i: (lon, lat) for i, (lon, lat, _) in fiber_anchors(scenario).by_id().items()})
     rows, geoms = [], []
     for _, s in sites.iterrows():
         to = s["backhaul_to"]

@@ -23,10 +23,12 @@ from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
 
 __all__ = [
+    "Anchors",
     "Backhaul",
     "CostModel",
     "EARTH_RADIUS_M",
     "Hops",
+    "fiber_anchors",
     "fresnel_clearance",
     "microwave_hops",
     "site_costs",
@@ -339,6 +341,70 @@ def _road_graph(
     return g, allxy
 
 
+@dataclass(frozen=True)
+class Anchors:
+    """The fiber-connected places a new site's backhaul can reach.
+
+    Attributes
+    ----------
+    ids : list of str
+        ``backbone:<node_id>`` and ``tower:<tower_id>``, backbone first.
+    xy : float64[n, 2]
+        Positions in the DEM's CRS (m).
+    lonlat : float64[n, 2]
+        Positions in EPSG:4326 (degrees).
+    height_m : float64[n]
+        Antenna height there: a tower's own, else ``anchor_mast_m``.
+    """
+
+    ids: list[str]
+    xy: npt.NDArray[np.float64]
+    lonlat: npt.NDArray[np.float64]
+    height_m: npt.NDArray[np.float64]
+
+    def by_id(self) -> dict[str, tuple[float, float, float]]:
+        """``id -> (lon, lat, height_m)``."""
+        return {i: (float(ll[0]), float(ll[1]), float(h))
+                for i, ll, h in zip(self.ids, self.lonlat, self.height_m, strict=True)}
+
+
+def fiber_anchors(scenario: Scenario, *, towers_have_fiber: bool = True,
+                  anchor_mast_m: float = 30.0) -> Anchors:
+    """Backbone nodes and (``towers_have_fiber``) existing towers, the far ends
+    of the microwave hops and fiber spurs of :func:`site_costs`; the one list
+    the hops, their profiles and the plan's backhaul lines are drawn from."""
+    dem = scenario.dem
+    ids: list[str] = []
+    heights: list[float] = []
+    parts: list[gpd.GeoSeries] = []
+    if scenario.backbone is not None and len(scenario.backbone):
+        b = scenario.backbone
+        names = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
+        keep = (b.geometry.notna() & ~b.geometry.is_empty).to_numpy()
+        parts.append(b.geometry[keep])
+        ids += [f"backbone:{i}" for i in names[keep]]
+        heights += [anchor_mast_m] * int(keep.sum())
+    if towers_have_fiber and len(scenario.towers):
+        t = scenario.towers
+        hs = (t["height_m"].to_numpy(dtype=float) if "height_m" in t.columns
+              else np.full(len(t), anchor_mast_m))
+        keep = (t.geometry.notna() & ~t.geometry.is_empty).to_numpy()
+        parts.append(t.geometry[keep])
+        ids += [f"tower:{i}" for i in t["tower_id"].astype(str)[keep]]
+        heights += [float(h) if math.isfinite(h) else anchor_mast_m for h in hs[keep]]
+    xy = np.empty((0, 2))
+    lonlat = np.empty((0, 2))
+    if parts:
+        m = [g.to_crs(dem.crs) for g in parts]
+        ll = [g.to_crs(4326) for g in parts]
+        xy = np.column_stack([np.concatenate([g.x.to_numpy() for g in m]),
+                              np.concatenate([g.y.to_numpy() for g in m])])
+        lonlat = np.column_stack([np.concatenate([g.x.to_numpy() for g in ll]),
+                                  np.concatenate([g.y.to_numpy() for g in ll])])
+    return Anchors(ids, xy.astype(np.float64).reshape(-1, 2), lonlat.reshape(-1, 2),
+                   np.asarray(heights, dtype=np.float64))
+
+
 @dataclass
 class Backhaul:
     """Backhaul options per candidate (see :func:`site_costs`)."""
@@ -433,30 +499,9 @@ def site_costs(
     power_vnd = np.where(upgrade, 0.0, np.minimum(grid_vnd, cm.solar_vnd))
 
     # Fiber-connected anchors (backbone nodes, optionally existing towers).
-    anc_xy: list[tuple[float, float]] = []
-    anc_id: list[str] = []
-    anc_h: list[float] = []
-    if scenario.backbone is not None and len(scenario.backbone):
-        b = scenario.backbone.to_crs(dem.crs)
-        ids = b["node_id"].astype(str) if "node_id" in b.columns else b.index.astype(str)
-        for g, i in zip(b.geometry, ids, strict=True):
-            if g is not None and not g.is_empty:
-                anc_xy.append((g.x, g.y))
-                anc_id.append(f"backbone:{i}")
-                anc_h.append(cm.anchor_mast_m)
-    if towers_have_fiber and len(scenario.towers):
-        t = scenario.towers.to_crs(dem.crs)
-        hs = (
-            t["height_m"].to_numpy(dtype=float)
-            if "height_m" in t.columns
-            else np.full(len(t), cm.anchor_mast_m)
-        )
-        for g, i, h in zip(t.geometry, t["tower_id"].astype(str), hs, strict=True):
-            if g is not None and not g.is_empty:
-                anc_xy.append((g.x, g.y))
-                anc_id.append(f"tower:{i}")
-                anc_h.append(float(h) if math.isfinite(h) else cm.anchor_mast_m)
-    a_xy = np.array(anc_xy, dtype=np.float64).reshape(-1, 2)
+    anchors = fiber_anchors(scenario, towers_have_fiber=towers_have_fiber,
+                            anchor_mast_m=cm.anchor_mast_m)
+    anc_id, anc_h, a_xy = anchors.ids, list(anchors.height_m), anchors.xy
     hop_m = cm.max_hop_km * 1000.0
     kind = np.full(n, "none", dtype=object)
     to = np.full(n, None, dtype=object)
