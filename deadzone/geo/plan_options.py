@@ -45,7 +45,7 @@ import scipy.sparse as sp
 
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import towers_on_grid
-from deadzone.geo.paths import village_points, village_signals
+from deadzone.geo.paths import VillagePoints, village_points, village_signals
 from deadzone.geo.site_costs import CostModel, _fiber_spurs, site_costs
 from deadzone.geo.sites import TARGET_STATUSES, _finish_candidates, coverage_matrix
 from deadzone.geo.whatif import EngineParams
@@ -132,12 +132,13 @@ class PlanOptions:
 
 
 def _small_cell_sites(
-    scenario: Scenario, baseline: AuditResult, targets: npt.NDArray[np.int64], costs: PlanCosts
+    scenario: Scenario, baseline: AuditResult, targets: npt.NDArray[np.int64], costs: PlanCosts,
+    vp: VillagePoints,
 ) -> gpd.GeoDataFrame:
-    """A low-power site candidate at each target village's point."""
+    """A low-power site candidate at each target village's point (``vp``: the
+    audit's village points, :func:`deadzone.geo.paths.village_points`)."""
     sc = costs.small_cell
     dem = scenario.dem
-    vp = village_points(scenario.villages, dem)
     ok = vp.ok[targets]
     t = targets[ok]
     pts = gpd.GeoSeries(gpd.points_from_xy(vp.x_m[t], vp.y_m[t]), crs=dem.crs).to_crs(4326)
@@ -261,6 +262,7 @@ def plan_options(
     v = baseline.villages
     target_mask = v["status"].isin(TARGET_STATUSES).to_numpy()
     targets = np.flatnonzero(target_mask).astype(np.int64)
+    vp = village_points(scenario.villages, scenario.dem)
 
     t0 = time.perf_counter()
     macro = candidates.copy()
@@ -268,7 +270,7 @@ def plan_options(
         macro["village_id"] = None
     parts = [macro]
     if pc.small_cell.enabled and targets.size:
-        parts.append(_finish_candidates(_small_cell_sites(scenario, baseline, targets, pc),
+        parts.append(_finish_candidates(_small_cell_sites(scenario, baseline, targets, pc, vp),
                                         scenario.dem, None))
     allc = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=4326)
     allc = allc.reset_index(drop=True)
@@ -427,10 +429,9 @@ def plan_options(
             })
     terr_cover = cover[np.asarray(keep, dtype=np.int64)] if keep else sp.csr_matrix(
         (0, targets.size), dtype=bool)
-    npv_terr = np.array([
-        lifetime_cost(c, o, finance=pc.finance, replacements=r)
-        for c, o, r in zip(capex, opex, repl, strict=True)
-    ])
+    npv_all = [lifetime_cost(c, o, finance=pc.finance, replacements=r)
+               for c, o, r in zip(capex, opex, repl, strict=True)]  # + each satellite's
+    npv_terr = np.array(npv_all)
 
     # satellite where no terrestrial option covering the village is cheaper per
     # household (the option's present value over the target households it covers)
@@ -444,7 +445,6 @@ def plan_options(
             per_hh = npv_terr / np.maximum(terr_cover.astype(np.float64) @ hh, 1.0)
             coo = terr_cover.tocoo()
             np.minimum.at(best_terr, coo.col, per_hh[coo.row])
-        vp = village_points(scenario.villages, scenario.dem)
         lonlat = gpd.GeoSeries(gpd.points_from_xy(vp.x_m[targets], vp.y_m[targets]),
                                crs=scenario.dem.crs).to_crs(4326)
         ids = v["village_id"].astype(str).to_numpy()[targets]
@@ -457,6 +457,7 @@ def plan_options(
                 continue
             pt = lonlat.iloc[k]  # targets have a status, so a point on the DEM
             sat_rows.append(k)
+            npv_all.append(val)
             earliest.append(0)
             group.append(-1)
             capex.append(c)
@@ -486,10 +487,7 @@ def plan_options(
                                                    "targets_covered")])
     tab["capex_vnd"] = capex_a
     tab["opex_vnd_per_year"] = opex_a
-    tab["npv_vnd"] = np.array([
-        lifetime_cost(c, o, finance=pc.finance, replacements=r)
-        for c, o, r in zip(capex_a, opex_a, repl, strict=True)
-    ])
+    tab["npv_vnd"] = np.asarray(npv_all, dtype=np.float64)
     tab["targets_covered"] = np.diff(cover_opts.indptr)
     gdf = gpd.GeoDataFrame(tab, geometry=gpd.points_from_xy(tab["lon"], tab["lat"]), crs=4326)
     return PlanOptions(
