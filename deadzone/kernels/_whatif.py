@@ -47,6 +47,17 @@ RANK_GONE = -3
 
 
 @vjit
+def _window_metric(win, i, j, offset_db):  # noqa: ANN001, ANN202
+    """(whether a tower's window has a value at its cell (i, j), that value
+    minus ``offset_db``); (False, 0.0) outside the window or where NaN."""
+    if 0 <= i < win.shape[0] and 0 <= j < win.shape[1]:
+        x = win[i, j]
+        if not math.isnan(x):
+            return True, x - offset_db
+    return False, 0.0
+
+
+@vjit
 def _read_ranks(b, k, s, ls, ld, cell, vals, ids):  # noqa: ANN001, ANN202
     """A cell's known ranks into ``vals``/``ids``; returns ``(count, complete)``.
 
@@ -268,31 +279,15 @@ def patch_cells(
     ids = np.empty(cap, dtype=np.int64)
     ls = lower_server.reshape((rows * cols, depth1))
     ld = lower_dbm.reshape((rows * cols, lower_dbm.shape[2]))
-    oh, ow = old_rx_dbm.shape[0], old_rx_dbm.shape[1]
-    nh, nw = new_rx_dbm.shape[0], new_rx_dbm.shape[1]
     n_dirty = 0
     for bi in range(dirty.shape[0]):
         rr = box_row0 + bi
         for bj in range(dirty.shape[1]):
             cc = box_col0 + bj
-            has_o = False
-            vo = 0.0
-            oi = rr - old_row_off
-            oj = cc - old_col_off
-            if 0 <= oi < oh and 0 <= oj < ow:
-                x = old_rx_dbm[oi, oj]
-                if not math.isnan(x):
-                    has_o = True
-                    vo = x - old_offset_db
-            has_n = False
-            vn = 0.0
-            ni = rr - new_row_off
-            nj = cc - new_col_off
-            if 0 <= ni < nh and 0 <= nj < nw:
-                x = new_rx_dbm[ni, nj]
-                if not math.isnan(x):
-                    has_n = True
-                    vn = x - new_offset_db
+            has_o, vo = _window_metric(old_rx_dbm, rr - old_row_off, cc - old_col_off,
+                                       old_offset_db)
+            has_n, vn = _window_metric(new_rx_dbm, rr - new_row_off, cc - new_col_off,
+                                       new_offset_db)
             if not has_o and not has_n:
                 continue
             if has_o and vo >= old_threshold_dbm:
