@@ -64,8 +64,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from deadzone.errors import DeadzoneError, ParameterError
@@ -73,6 +71,7 @@ from deadzone.geo.link import DEFAULT_POINT_HEIGHT_M
 from deadzone.kernels.link import ITM_FREQ_MHZ
 from deadzone.model.schema import TECHS, TOTAL_COUNTS, TOWER_DEFAULTS
 from deadzone.model.thresholds import STATUS_COLORS
+from deadzone.web.link_json import json_num, profile_json
 from deadzone.web.overlay import CoverageImage, legend_html, overlay_layer
 from deadzone.web.validate import (
     EIRP_DBM,
@@ -132,8 +131,6 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/static/leaflet.css": ("deadzone.maps", "_vendor/leaflet.css", "text/css; charset=utf-8"),
 }
 _ACTIONS = ("add", "move", "edit", "remove")
-#: Most samples a link profile sends to the page (:func:`_profile_indices`).
-MAX_PROFILE_SAMPLES = 500
 #: Frequency (MHz) of a link profile without a tower end or a given one: a
 #: typical microwave backhaul band.
 DEFAULT_LINK_FREQ_MHZ = 8000.0
@@ -168,15 +165,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _num(v: Any, digits: int = 6) -> float | None:
-    """A JSON-safe float: None for missing/NaN."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return round(f, digits) if math.isfinite(f) else None
 
 
 def _text(v: Any) -> str | None:
@@ -311,10 +299,10 @@ class WhatIfApp:
                 if k not in _VILLAGE_NUMBERS:
                     out[k] = _text(v)
                 elif k in ("population", "servers_above_threshold"):
-                    f = _num(v)
+                    f = json_num(v)
                     out[k] = None if f is None else int(f)
                 else:
-                    out[k] = _num(v, 1)
+                    out[k] = json_num(v, 1)
             out["commune"] = self._villages_static["commune"][index]
             return out
 
@@ -325,7 +313,7 @@ class WhatIfApp:
             row: dict[str, Any] = {}
             for k in _TOWER_FIELDS:
                 v = rec.get(k)
-                row[k] = _text(v) if k in ("tower_id", "tech") else _num(v)
+                row[k] = _text(v) if k in ("tower_id", "tech") else json_num(v)
             out.append(row)
         return out
 
@@ -450,7 +438,7 @@ class WhatIfApp:
         dict
             ``a``, ``b`` (the ends), ``best_server``, ``freq_mhz``, ``model``,
             ``k_factor``, ``distance_km``, ``step_m``, ``samples`` (of the
-            full profile), ``profile`` (at most :data:`MAX_PROFILE_SAMPLES`
+            full profile), ``profile`` (at most :data:`~deadzone.web.link_json.MAX_PROFILE_SAMPLES`
             samples: ``distance_km``, ``ground_m``, ``ground_bulge_m``,
             ``los_m``, ``f1_upper_m``, ``f1_lower_m``, ``f1_60_m``),
             ``worst`` (``distance_km``, ``ground_m``, ``ground_bulge_m``,
@@ -502,7 +490,7 @@ class WhatIfApp:
         # a received level only at the tower's own frequency (as `deadzone link`)
         eirp = next((e.eirp_dbm for e in (a, b) if e.kind == "tower" and e.freq_mhz == freq),
                     None)
-        out = _profile_json(prof, eirp)
+        out = profile_json(prof, eirp)
         lines = summary_lines(prof, eirp_dbm=eirp)
         radius_km = float(s.params.radius_km)
         beyond = any(e.kind == "tower" for e in (a, b)) and prof.distance_m > radius_km * 1000.0
@@ -636,91 +624,6 @@ class WhatIfApp:
             ],
             "summary_lines": d.summary_lines(),
         }
-
-
-def _profile_indices(
-    clearance_m: npt.NDArray[np.float64], worst: int, max_n: int = MAX_PROFILE_SAMPLES
-) -> npt.NDArray[np.intp]:
-    """At most ``max_n`` sample indices of a profile for the page.
-
-    Both ends, the worst point and, in each of ``max_n - 3`` equal runs of
-    the interior, the sample of least clearance below the line of sight
-    (the highest terrain relative to it): a decimated ridge keeps its top.
-    """
-    n = len(clearance_m)
-    if n <= max_n:
-        return np.arange(n)
-    edges = np.linspace(1, n - 1, max_n - 2).astype(int)
-    picks = [int(lo + np.argmin(clearance_m[lo:hi]))
-             for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
-    keep = {0, n - 1, *picks}
-    if 0 <= worst < n:
-        keep.add(int(worst))
-    return np.array(sorted(keep))
-
-
-def _end_json(e: Any) -> dict[str, Any]:
-    return {
-        "kind": e.kind,
-        "id": e.id,
-        "label": e.label,
-        "lon": _num(e.lon),
-        "lat": _num(e.lat),
-        "height_m": _num(e.height_m, 2),
-        "freq_mhz": _num(e.freq_mhz, 3),
-        "eirp_dbm": _num(e.eirp_dbm, 2),
-    }
-
-
-def _profile_json(p: Any, eirp_dbm: float | None) -> dict[str, Any]:
-    """A :class:`deadzone.geo.link.LinkProfile` as the page draws it."""
-    from deadzone.geo.link import CLEARANCE_RULE
-
-    w = p.worst
-    idx = _profile_indices(p.clearance_m, w.index)
-    ground_bulge = p.ground_m + p.bulge_m
-
-    def arr(values: Any, digits: int = 2) -> list[float | None]:
-        return [_num(v, digits) for v in values[idx]]
-
-    wi = w.index if 0 <= w.index < len(ground_bulge) else None
-    rx = None if eirp_dbm is None or not math.isfinite(eirp_dbm) else eirp_dbm - p.loss_db
-    return {
-        "a": _end_json(p.a),
-        "b": _end_json(p.b),
-        "freq_mhz": _num(p.freq_mhz, 3),
-        "model": p.model,
-        "k_factor": _num(p.k_factor, 4),
-        "distance_km": _num(p.distance_m / 1000.0, 4),
-        "step_m": _num(p.step_m, 3),
-        "samples": len(p.ground_m),
-        "clearance_rule": CLEARANCE_RULE,
-        "profile": {
-            "distance_km": arr(p.distance_axis_m / 1000.0, 5),
-            "ground_m": arr(p.ground_m),
-            "ground_bulge_m": arr(ground_bulge),
-            "los_m": arr(p.los_m),
-            "f1_upper_m": arr(p.los_m + p.f1_m),
-            "f1_lower_m": arr(p.los_m - p.f1_m),
-            "f1_60_m": arr(p.los_m - CLEARANCE_RULE * p.f1_m),
-        },
-        "worst": {
-            "distance_km": _num(w.distance_m / 1000.0, 5),
-            "ground_m": _num(w.ground_m, 2),
-            "ground_bulge_m": None if wi is None else _num(ground_bulge[wi], 2),
-            "clearance_m": _num(w.clearance_m, 2),
-            "clearance_f1": _num(w.fraction, 4),
-            "f1_m": _num(w.f1_m, 2),
-        },
-        "clear": p.clear,
-        "line_of_sight": p.line_of_sight,
-        "loss_db": _num(p.loss_db, 2),
-        "free_space_db": _num(p.free_space_db, 2),
-        "mode": p.mode,
-        "itm_warnings": list(p.itm_warnings),
-        "eirp_dbm": None if rx is None else _num(eirp_dbm, 2),
-        "rx_dbm": None if rx is None else _num(rx, 2),
-    }
 
 
 # ------------------------------------------------------------------ HTTP layer

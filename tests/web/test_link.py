@@ -19,7 +19,8 @@ from deadzone.geo.link import (
     point_end,
     resolve_end,
 )
-from deadzone.web.app import DEFAULT_LINK_FREQ_MHZ, MAX_BODY_BYTES, _profile_indices
+from deadzone.web.app import DEFAULT_LINK_FREQ_MHZ, MAX_BODY_BYTES
+from deadzone.web.link_json import profile_indices
 from deadzone.web.validate import Bounds, endpoint_specs
 from tests.web.conftest import Served, lonlat
 
@@ -171,7 +172,7 @@ def test_the_page_gets_at_most_500_samples_with_the_ridge_tops() -> None:
     for n in (2, 500, 501, 1234, 20_001):
         c = rng.normal(size=n)
         worst = int(rng.integers(0, n))
-        idx = _profile_indices(c, worst)
+        idx = profile_indices(c, worst)
         assert idx.size <= 500 and idx[0] == 0 and idx[-1] == n - 1
         assert np.all(np.diff(idx) > 0) and worst in idx
         assert int(np.argmin(c)) in idx  # the sample nearest the line of sight is kept
