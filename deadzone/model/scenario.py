@@ -8,6 +8,7 @@ from typing import Any
 import geopandas as gpd
 
 from deadzone.model.dem import Dem
+from deadzone.model.population import PopulationGrid
 
 __all__ = ["Scenario"]
 
@@ -34,6 +35,9 @@ class Scenario:
         Road lines (``road_id``, ``road_class``).
     backbone : GeoDataFrame or None
         Existing fiber nodes (``node_id``, ``name``).
+    population : PopulationGrid or None
+        A gridded population raster (people per cell) covering the DEM, for
+        the people in covered / marginal / dead cells and unlisted settlements.
     name : str
         Scenario name used in reports.
     meta : dict
@@ -46,5 +50,6 @@ class Scenario:
     towers: gpd.GeoDataFrame
     roads: gpd.GeoDataFrame | None = None
     backbone: gpd.GeoDataFrame | None = None
+    population: PopulationGrid | None = None
     name: str = "scenario"
     meta: dict[str, Any] = field(default_factory=dict)
