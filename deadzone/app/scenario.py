@@ -52,7 +52,7 @@ def load_audit_scenario(
     files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
     rebuilds it this way from ``summary.json``).
     """
-    from deadzone.data.loaders import file_checksum, load_towers, load_villages
+    from deadzone.data.loaders import load_towers, load_villages
 
     towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
     villages = load_villages(
@@ -73,17 +73,17 @@ def load_audit_scenario(
         dem_resolution_m=dem_resolution_m,
         commune_id_col=commune_id_col,
         district_col=district_col,
-        name=villages_path.stem,
+        name=_stem(villages_path),
     )
     villages, communes = window.villages, window.communes
     inputs = {
-        name: {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
-        for name, p in (
-            ("dem", dem_path),
-            ("villages", villages_path),
-            ("communes", communes_path),
-            ("towers", towers_path),
-            *([("landcover", landcover_path)] if landcover_path is not None else []),
+        name: _input_record(p, attrs)
+        for name, p, attrs in (
+            ("dem", dem_path, None),
+            ("villages", villages_path, villages.attrs),
+            ("communes", communes_path, communes.attrs),
+            ("towers", towers_path, towers.attrs),
+            *([("landcover", landcover_path, None)] if landcover_path is not None else []),
         )
     }
     # How the inputs were read: with the checksums, enough to reproduce the outputs.
@@ -183,6 +183,27 @@ def window_scenario(
     )
 
 
+def _input_record(p: Path | str, attrs: dict[str, Any] | None) -> dict[str, str]:
+    """An input as ``summary.json`` records it: a file's absolute path and SHA-256,
+    or a database URL without its password and the checksum of the rows read."""
+    from deadzone.data.loaders import file_checksum
+    from deadzone.data.postgis import is_pg_url, shown_source
+
+    if is_pg_url(p):
+        return {"path": shown_source(p), "sha256": str((attrs or {}).get("checksum", ""))}
+    return {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
+
+
+def _stem(p: Path | str) -> str:
+    """A scenario name from an input: a file's stem, a database table's name."""
+    from deadzone.data.postgis import PgUrl, is_pg_url
+
+    if is_pg_url(p):
+        u = PgUrl.parse(str(p))
+        return (u.table or "query").rsplit(".", 1)[-1]
+    return Path(p).stem
+
+
 def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001
     if "params_source" not in towers.columns:
         return {}
@@ -194,6 +215,7 @@ def load_scenario_dir(path: Path) -> Scenario:
     ``deadzone audit`` output (its ``summary.json`` names the input files and
     how they were read; the scenario is read again from them)."""
     from deadzone.data.io import load_scenario
+    from deadzone.data.postgis import is_pg_url
     from deadzone.geo.export import verify_audit_folder
 
     p = Path(path)
@@ -213,9 +235,10 @@ def load_scenario_dir(path: Path) -> Scenario:
             "its inputs)"
         )
     verify_audit_folder(p)  # one audit, not a folder an interrupted --overwrite mixed
-    files = {k: Path(v["path"]) for k, v in inputs.items()}
+    files = {k: v["path"] if is_pg_url(v["path"]) else Path(v["path"])
+             for k, v in inputs.items()}
     for k, f in files.items():
-        if not f.is_file():
+        if isinstance(f, Path) and not f.is_file():
             raise DataLoadError(
                 f"{summary}: the audit's {k} file {f} is missing; "
                 "run the audit again or give a scenario folder"

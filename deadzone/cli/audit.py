@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING
 
 import click
 
+from deadzone.app.out_db import audit_tables
 from deadzone.app.scenario import load_audit_scenario
 from deadzone.cli.options import (
+    VECTOR,
     EngineOptions,
+    OutDb,
     check_audit_out,
     engine_options,
     landcover_option,
+    out_db_options,
     out_dir_option,
     run_audit_and_write,
 )
+from deadzone.data.postgis import source_name
 from deadzone.geo.clutter import load_landcover
 
 if TYPE_CHECKING:
@@ -38,24 +43,27 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--villages",
     "villages_path",
-    type=_FILE,
+    type=VECTOR,
     required=True,
     help="Villages: points or polygons (GeoPackage, GeoJSON, Shapefile, "
-    "GeoParquet, CSV with lon/lat).",
+    "GeoParquet, CSV with lon/lat), or a PostGIS table: "
+    "postgresql://user@host/db?table=public.villages (docs/POSTGIS.md).",
 )
 @click.option(
     "--communes",
     "communes_path",
-    type=_FILE,
+    type=VECTOR,
     required=True,
-    help="Commune polygons; only those intersecting the DEM are used.",
+    help="Commune polygons (a file or a postgresql://...?table= URL); only those "
+    "intersecting the DEM are used.",
 )
 @click.option(
     "--towers",
     "towers_path",
-    type=_FILE,
+    type=VECTOR,
     required=True,
-    help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.",
+    help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points, or a "
+    "postgresql://...?table= URL.",
 )
 @out_dir_option
 @click.option("--village-id-col", default=None, help="Village id column (auto-detected).")
@@ -113,12 +121,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "villages.parquet always keep full precision.",
 )
 @landcover_option
+@out_db_options
 @engine_options
 def audit_cmd(
     dem_path: Path,
-    villages_path: Path,
-    communes_path: Path,
-    towers_path: Path,
+    villages_path: Path | str,
+    communes_path: Path | str,
+    towers_path: Path | str,
     out_dir: Path,
     village_id_col: str | None,
     village_name_col: str | None,
@@ -135,6 +144,7 @@ def audit_cmd(
     rasters: bool,
     tower_cols: tuple[str, ...],
     plain_csv: bool,
+    out_db: OutDb,
 ) -> None:
     """Audit village coverage on your own data.
 
@@ -166,6 +176,7 @@ def audit_cmd(
     """
     t0 = time.perf_counter()
     check_audit_out(out_dir, overwrite=overwrite)
+    out_db.check()
     scenario = load_audit_scenario(
         dem_path, villages_path, communes_path, towers_path,
         radius_km=engine.params.radius_km, village_id_col=village_id_col,
@@ -182,10 +193,11 @@ def audit_cmd(
         overwrite=overwrite,
         quiet=quiet,
         clutter=None if landcover_path is None else load_landcover(landcover_path, scenario.dem),
-        title=f"deadzone audit: {villages_path.name}",
+        title=f"deadzone audit: {source_name(villages_path)}",
         rasters=rasters,
         plain_csv=plain_csv,
     )
+    out_db.publish("audit", audit_tables(result), result.summary, quiet=quiet)
     if not quiet:
         echo_district_outputs(result, out_dir)
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")

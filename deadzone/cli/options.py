@@ -24,6 +24,9 @@ from deadzone.model.defaults import (
 from deadzone.model.thresholds import Thresholds, status_labels
 
 __all__ = [
+    "VECTOR",
+    "OutDb",
+    "out_db_options",
     "EngineOptions",
     "SiteOptions",
     "read_points",
@@ -37,6 +40,99 @@ __all__ = [
     "session_options",
     "whatif_session",
 ]
+
+
+class VectorSource(click.ParamType):
+    """A vector input: an existing file, or a ``postgresql://`` URL with
+    ``?table=schema.name`` or ``?sql=SELECT ...`` (docs/POSTGIS.md)."""
+
+    name = "FILE|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | str:
+        from deadzone.data.postgis import PgUrl, is_pg_url
+
+        if is_pg_url(value):
+            try:
+                u = PgUrl.parse(value)
+            except ParameterError as exc:
+                self.fail(str(exc), param, ctx)
+            if (u.table is None) == (u.sql is None):
+                self.fail(f"{u.shown}: give ?table=schema.name or ?sql=SELECT... "
+                          "(docs/POSTGIS.md)", param, ctx)
+            return str(value)
+        return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
+#: A vector input option's type: a file or a ``postgresql://`` table or query.
+VECTOR = VectorSource()
+
+
+@dataclass(frozen=True)
+class OutDb:
+    """``--out-db`` and its companions (:func:`out_db_options`).
+
+    Attributes
+    ----------
+    url : str or None
+        ``postgresql://...[?schema=NAME]``; None writes files only.
+    mode : str
+        ``append`` (keep other runs) or ``replace`` (only this run remains).
+    run_id : str or None
+        Explicit run id; default from the inputs and parameters.
+    """
+
+    url: str | None = None
+    mode: str = "append"
+    run_id: str | None = None
+
+    def check(self) -> None:
+        """Connect once now, so a wrong password fails before the computing."""
+        if self.url is not None:
+            from deadzone.app.out_db import check_sink
+
+            check_sink(self.url)
+
+    def publish(self, command: str, tables: dict[str, Any], summary: dict[str, Any], *,
+                quiet: bool = False) -> None:
+        """Write ``tables`` and the run's row (nothing without ``--out-db``)."""
+        if self.url is None:
+            return
+        from deadzone.app.out_db import publish
+
+        rep = publish(self.url, command=command, tables=tables, summary=summary,
+                      run_id=self.run_id, mode=self.mode)
+        if not quiet:
+            click.echo(rep.line())
+
+
+def out_db_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--out-db URL``, ``--out-db-mode``, ``--run-id``, given to the command as ``out_db``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["out_db"] = OutDb(kwargs.pop("out_db_url"), kwargs.pop("out_db_mode"),
+                                 kwargs.pop("run_id"))
+        return f(*args, **kwargs)
+
+    for dec in reversed([
+        click.option("--out-db", "out_db_url", metavar="URL", default=None,
+                     envvar="DEADZONE_OUT_DB", show_envvar=True,
+                     help="Also write the result tables into PostgreSQL/PostGIS, e.g. "
+                          "postgresql://user@host/db?schema=deadzone (one transaction, a "
+                          "run id per run, a row in <schema>.runs; docs/POSTGIS.md). The "
+                          "password comes from the URL, PGPASSWORD or ~/.pgpass and is "
+                          "never printed or written."),
+        click.option("--out-db-mode", type=click.Choice(["append", "replace"]),
+                     default="append", show_default=True,
+                     help="append: keep other runs' rows (a re-run with the same run id "
+                          "replaces its own); replace: leave only this run in the tables."),
+        click.option("--run-id", default=None, metavar="TEXT",
+                     help="Run id of --out-db rows (default: the command and a hash of its "
+                          "inputs and parameters)."),
+    ]):
+        wrapper = dec(wrapper)
+    return wrapper
 
 
 #: ``--out DIR`` (required), the output folder of every command that writes one.

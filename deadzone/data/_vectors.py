@@ -48,6 +48,7 @@ from deadzone.data._tables import (
     existing_path,
     file_checksum,
 )
+from deadzone.data.postgis import PgSource, is_pg_url, read_pg
 from deadzone.errors import (
     CRSError,
     DataLoadError,
@@ -71,7 +72,7 @@ class _Raw:
     windowed reads (``fid N``).
     """
 
-    path: Path
+    path: Path | PgSource
     table: pd.DataFrame
     geometry: gpd.GeoSeries | None
     rows: npt.NDArray[np.int64]
@@ -225,6 +226,13 @@ def _read_raw(
     bbox: tuple[float, float, float, float] | None = None,
     allow_empty: bool = False,
 ) -> _Raw:
+    if is_pg_url(path):
+        got = read_pg(str(path), bbox_lonlat=bbox)
+        rows = np.arange(len(got.table), dtype=np.int64)
+        raw = _Raw(got.source, got.table, got.geometry, rows, row_label="row")
+        if len(raw.table) == 0 and not allow_empty:
+            raise DataLoadError(f"{got.source}: has no rows")
+        return raw
     p = existing_path(path)
     if p.is_file() and p.stat().st_size == 0:
         raise DataLoadError(f"{p}: has no features (empty file)")
@@ -557,8 +565,9 @@ def _extras(raw: _Raw, used: set[str], reserved: set[str]) -> dict[str, pd.Serie
     return out
 
 
-def _attrs(p: Path, **kw: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"source": str(p), "checksum": file_checksum(p)}
+def _attrs(p: Path | PgSource, **kw: Any) -> dict[str, Any]:
+    checksum = p.checksum if isinstance(p, PgSource) else file_checksum(p)
+    out: dict[str, Any] = {"source": str(p), "checksum": checksum}
     out.update(kw)
     return out
 
