@@ -65,6 +65,7 @@ from deadzone.app.batch_toml import (
     load_batch,
 )
 from deadzone.data.io import json_default, write_json
+from deadzone.data.postgis import is_pg_url, shown_source
 from deadzone.errors import DeadzoneWarning, OutputExistsError, warning_text
 from deadzone.model.schema import TOTAL_COUNTS
 
@@ -219,7 +220,8 @@ def _load(sc: BatchScenario) -> Any:
         communes=communes,
         assign=not split,
         name=sc.name,
-        meta={"inputs": {k: {"path": str(Path(p).resolve())} for k, p in sc.files.items()}},
+        meta={"inputs": {k: {"path": shown_source(p) if is_pg_url(p) else str(Path(p).resolve())}
+                         for k, p in sc.files.items()}},
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from deadzone.data.postgis import PgUrl, is_pg_url, read_pg, shown_source, source_name
 from deadzone.errors import DataLoadError, DeadzoneError, DeadzoneWarning
 from deadzone.model.defaults import (
     DEFAULT_MODEL,
@@ -33,6 +34,8 @@ __all__ = [
 # assignment, as ``deadzone audit`` makes it, instead of one per province).
 _SPLIT_RULE = 2
 _FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario", "calibration")
+#: The keys whose value may be a ``postgresql://`` table or query (vector inputs).
+_DB_KEYS = ("villages", "communes", "towers")
 _PARAM_KEYS = {
     "model": str,
     "radius_km": float,
@@ -88,7 +91,7 @@ class BatchScenario:
     """
 
     name: str
-    files: dict[str, Path] = field(default_factory=dict)
+    files: dict[str, Path | str] = field(default_factory=dict)
     demo_seed: int | None = None
     province: str | None = None
     tile: tuple[float, float, int, int, bool] | None = None
@@ -105,7 +108,7 @@ class BatchScenario:
     def parameters(self) -> dict[str, Any]:
         """Everything that determines the result except the input bytes."""
         d = asdict(self)
-        d["files"] = {k: str(v) for k, v in sorted(self.files.items())}
+        d["files"] = {k: shown_source(v) for k, v in sorted(self.files.items())}
         if self.province is not None or self.tile is not None:
             d["split_rule"] = _SPLIT_RULE
         return d
@@ -142,11 +145,17 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
             toml, where, f"key 'name': {name!r} may only hold letters, digits, '.', '_', '-'"
         )
     where = f"scenario {name!r}"
-    files: dict[str, Path] = {}
+    files: dict[str, Path | str] = {}
     for k in _FILE_KEYS:
         if k in spec:
             if not isinstance(spec[k], str):
                 raise _err(toml, where, f"key {k!r}: expected a path string")
+            if is_pg_url(spec[k]) and k in _DB_KEYS:  # a PostGIS table or query
+                u = PgUrl.parse(spec[k])
+                if (u.table is None) == (u.sql is None):
+                    raise _err(toml, where, f"key {k!r}: {u.shown}: give ?table= or ?sql=")
+                files[k] = spec[k]
+                continue
             p = Path(spec[k])
             p = p if p.is_absolute() else (toml.parent / p)
             if not p.exists():
@@ -306,27 +315,31 @@ def _split(toml: Path, sc: BatchScenario, how: Any, only: Any) -> list[BatchScen
 
     path = sc.files["communes"]
     try:
-        names = {c.lower(): c for c in pyogrio.read_info(path)["fields"]}
+        table = read_pg(str(path)).table if is_pg_url(path) else None
+        fields = table.columns if table is not None else pyogrio.read_info(path)["fields"]
+        names = {str(c).lower(): c for c in fields}
         col = next((names[c] for c in COMMUNE_CANDIDATES["province"] if c in names), None)
         if col is None:
             raise _err(
                 toml,
                 where,
-                f"key 'split': {path} has no province column "
+                f"key 'split': {shown_source(path)} has no province column "
                 f"({', '.join(COMMUNE_CANDIDATES['province'])})",
             )
-        df = pyogrio.read_dataframe(path, columns=[col], read_geometry=False)
+        df = table if table is not None else pyogrio.read_dataframe(
+            path, columns=[col], read_geometry=False)
     except DataLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - reported as a one-line error
-        raise _err(toml, where, f"key 'split': cannot read {path}: {exc}") from exc
+        raise _err(toml, where, f"key 'split': cannot read {shown_source(path)}: {exc}") from exc
     provs = sorted({_norm(p) for p in df[col].dropna()})
     if only is not None:
         if not isinstance(only, list) or not all(isinstance(p, str) for p in only):
             raise _err(toml, where, "key 'provinces': expected a list of province names")
         missing = [p for p in only if _norm(p) not in provs]
         if missing:
-            raise _err(toml, where, f"key 'provinces': {missing[0]!r} is not a province of {path}")
+            raise _err(toml, where, f"key 'provinces': {missing[0]!r} is not a province of "
+                       f"{shown_source(path)}")
         provs = [p for p in provs if p in {_norm(q) for q in only}]
     jobs = [replace(sc, name=f"{sc.name}-{_slug(p)}", province=p) for p in provs]
     if only is None:
@@ -338,7 +351,7 @@ def _label(key: str, value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("name", key))
     if isinstance(value, str) and key in _FILE_KEYS:
-        return Path(value).stem
+        return source_name(value).rsplit(".", 1)[-1] if is_pg_url(value) else Path(value).stem
     return f"{key}{value}"
 
 
@@ -438,11 +451,14 @@ def load_batch(path: str | os.PathLike[str]) -> list[BatchScenario]:
 _CHECKSUM_CACHE: dict[tuple[str, float, int], str] = {}
 
 
-def _checksums(files: dict[str, Path]) -> dict[str, str]:
+def _checksums(files: dict[str, Path | str]) -> dict[str, str]:
     from deadzone.data.loaders import file_checksum
 
     out: dict[str, str] = {}
     for role, p in sorted(files.items()):
+        if is_pg_url(p):  # the rows as read now (a database has no mtime to cache on)
+            out[role] = read_pg(str(p)).source.checksum
+            continue
         paths = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for q in paths:
             st = q.stat()

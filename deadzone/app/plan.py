@@ -37,8 +37,8 @@ from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
 __all__ = ["PLAN_FILES", "backhaul_lines", "check_against_audit", "costs_toml",
-           "fiber_plan_anchors", "irradiation_sampler", "load_costs", "run_plan", "write_plan",
-           "write_plan_summary"]
+           "fiber_plan_anchors", "irradiation_sampler", "jsonable", "load_costs", "run_plan",
+           "write_plan", "write_plan_summary"]
 
 PLAN_FILES: tuple[str, ...] = (
     "plan_villages.csv",
@@ -457,15 +457,16 @@ def write_plan_summary(out: Path, summary: dict[str, Any]) -> None:
     """``plan_summary.json``, after every other file, with their checksums."""
     from deadzone.data.io import write_summary_last
 
-    write_summary_last(out / "plan_summary.json", _jsonable(summary),
+    write_summary_last(out / "plan_summary.json", jsonable(summary),
                        (out / f for f in PLAN_FILES))
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy numbers as Python ones and non-finite floats as None."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating | float):

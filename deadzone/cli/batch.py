@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from deadzone.cli.options import progress_bar
+from deadzone.cli.options import OutDb, out_db_options, progress_bar, run_options
 
 __all__ = ["batch_cmd"]
 
@@ -47,6 +47,7 @@ __all__ = ["batch_cmd"]
 )
 @click.option("--overwrite", is_flag=True, help="Recompute and replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@out_db_options
 def batch_cmd(
     scenarios_path: Path,
     out_dir: Path,
@@ -55,6 +56,7 @@ def batch_cmd(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+    out_db: OutDb,
 ) -> None:
     """Run every scenario of SCENARIOS.toml as an audit.
 
@@ -83,6 +85,7 @@ def batch_cmd(
 
     t0 = time.perf_counter()
     scenarios = load_batch(scenarios_path)
+    out_db.check()
     with progress_bar("batch (scenarios)", quiet=quiet) as update:
         df = run_batch(
             scenarios,
@@ -106,6 +109,13 @@ def batch_cmd(
                 click.echo(f"  {row.scenario}: skipped: {row.note}")
             else:
                 click.echo(f"  {row.scenario}: FAILED: {row.error}")
+    if out_db.url is not None and (df["status"] == "ok").any():
+        from deadzone.app.out_db import publish_batch
+
+        rep = publish_batch(out_db.url, out_dir, df, run_id=out_db.run_id,
+                            options=run_options(), mode=out_db.mode)
+        if not quiet:
+            click.echo(rep.line())
     n_ok = int((df["status"] == "ok").sum())
     n_skipped = int((df["status"] == "skipped").sum())
     if not quiet:

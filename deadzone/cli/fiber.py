@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from deadzone.cli.options import out_dir_option, progress_bar
+from deadzone.cli.options import VECTOR, out_db_options, out_dir_option, progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,6 @@ FIBER_FILES: tuple[str, ...] = (
     "map.html",
 )
 
-_PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
@@ -49,13 +48,13 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
 @click.command("fiber", short_help="Plan fiber along roads to communes, towers or villages.")
 @click.option(
     "--roads",
-    type=_PATH,
+    type=VECTOR,
     default=None,
     help="Road lines (any vector file), e.g. giaothong.geojson. Default: the scenario's roads.",
 )
 @click.option(
     "--backbone",
-    type=_PATH,
+    type=VECTOR,
     default=None,
     help="Existing fiber: OFDS nodes/spans GeoJSON (the other file is found beside "
     "it), OFDS JSON, or any points/lines file. Default: the scenario's backbone.",
@@ -80,21 +79,21 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
 @click.option(
     "--communes",
     "communes_path",
-    type=_PATH,
+    type=VECTOR,
     default=None,
     help="Commune polygons (for --targets communes and 'communes with fiber X/Y').",
 )
 @click.option(
     "--villages",
     "villages_path",
-    type=_PATH,
+    type=VECTOR,
     default=None,
     help="Villages with households (for households reached and --targets villages).",
 )
 @click.option(
     "--towers",
     "towers_path",
-    type=_PATH,
+    type=VECTOR,
     default=None,
     help="Towers (for --targets towers), e.g. the optimizer's chosen sites.",
 )
@@ -186,7 +185,7 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     metavar="CLASS=MULT",
     help="Cost multiplier of a road class (repeatable), e.g. commune=1.3.",
 )
-@click.option("--rivers", type=_PATH, default=None, help="River lines/polygons.")
+@click.option("--rivers", type=VECTOR, default=None, help="River lines/polygons.")
 @click.option(
     "--river-crossing-m",
     type=click.FloatRange(min=0),
@@ -238,6 +237,7 @@ def _class_costs(values: tuple[str, ...]) -> dict[str, float]:
     "but still valid bound.",
 )
 @out_dir_option
+@out_db_options
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def fiber_cmd(**kw: Any) -> None:
@@ -274,6 +274,7 @@ def _run(**kw: Any) -> None:
 
     from deadzone.data.io import atomic_path, write_summary_last
     from deadzone.data.ofds import read_backbone, write_ofds
+    from deadzone.data.postgis import is_pg_url, read_frame
     from deadzone.errors import DataLoadError, ParameterError
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.fiber import (
@@ -290,6 +291,7 @@ def _run(**kw: Any) -> None:
     t0 = time.perf_counter()
     quiet = kw["quiet"]
     out = check_output_dir(kw["out_dir"], FIBER_FILES, overwrite=kw["overwrite"])
+    kw["out_db"].check()
     class_costs = _class_costs(kw["class_cost"])
     if kw["demo"] and kw["scenario_dir"]:
         raise ParameterError("give either --demo or --scenario, not both")
@@ -308,7 +310,9 @@ def _run(**kw: Any) -> None:
             return loader(path)
         return getattr(scenario, attr) if scenario is not None else None
 
-    def read_any(path: Path) -> gpd.GeoDataFrame:
+    def read_any(path: Path | str) -> gpd.GeoDataFrame:
+        if is_pg_url(path):
+            return read_frame(str(path))
         try:
             gdf = pyogrio.read_dataframe(path)
         except Exception as exc:
@@ -440,6 +444,11 @@ def _run(**kw: Any) -> None:
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     write_summary_last(out / "phases.json", doc, (out / f for f in FIBER_FILES))
+    kw["out_db"].publish("fiber", {"fiber_routes": plan.routes, "fiber_targets": plan.targets,
+                                   "fiber_phases": plan.phases},
+                         {**doc, "parameters": plan.params,
+                          "inputs": scenario.meta.get("inputs") if scenario is not None else None},
+                         quiet=quiet)
     if not quiet:
         click.echo(title)
         for line in plan.summary_lines():

@@ -27,6 +27,7 @@ __all__ = [
     "VECTOR",
     "OutDb",
     "out_db_options",
+    "run_options",
     "EngineOptions",
     "SiteOptions",
     "read_points",
@@ -48,6 +49,9 @@ class VectorSource(click.ParamType):
 
     name = "FILE|URL"
 
+    def __init__(self, *, dir_okay: bool = False) -> None:
+        self.dir_okay = dir_okay
+
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> Path | str:
         from deadzone.data.postgis import PgUrl, is_pg_url
@@ -61,7 +65,8 @@ class VectorSource(click.ParamType):
                 self.fail(f"{u.shown}: give ?table=schema.name or ?sql=SELECT... "
                           "(docs/POSTGIS.md)", param, ctx)
             return str(value)
-        return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
+        return click.Path(exists=True, dir_okay=self.dir_okay, path_type=Path).convert(
+            value, param, ctx)
 
 
 #: A vector input option's type: a file or a ``postgresql://`` table or query.
@@ -101,9 +106,27 @@ class OutDb:
         from deadzone.app.out_db import publish
 
         rep = publish(self.url, command=command, tables=tables, summary=summary,
-                      run_id=self.run_id, mode=self.mode)
+                      options=run_options(), run_id=self.run_id, mode=self.mode)
         if not quiet:
             click.echo(rep.line())
+
+
+#: Options that do not change what a command computes (kept out of its run id).
+_NOT_RUN_OPTIONS = frozenset({"out_dir", "overwrite", "quiet", "debug", "out_db_url",
+                              "out_db_mode", "run_id", "threads", "max_memory", "workers",
+                              "scheduler", "resume"})
+
+
+def run_options() -> dict[str, Any]:
+    """The current command's options as ``runs.options`` records them (database
+    URLs without passwords; paths as text), without those that change nothing."""
+    from deadzone.data.postgis import shown_source
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    return {k: shown_source(v) if isinstance(v, str | Path) else v
+            for k, v in sorted(ctx.params.items()) if k not in _NOT_RUN_OPTIONS}
 
 
 def out_db_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -523,13 +546,17 @@ def run_audit_and_write(
 _POINTS_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def read_points(path: Path, what: str) -> Any:
-    """Points from a CSV (``lon``, ``lat`` columns) or any vector file with a CRS."""
+def read_points(path: Path | str, what: str) -> Any:
+    """Points from a CSV (``lon``, ``lat`` columns), any vector file with a CRS, or
+    a ``postgresql://`` table or query."""
     import geopandas as gpd
     import pandas as pd
 
+    from deadzone.data.postgis import is_pg_url, read_frame
     from deadzone.errors import SchemaError
 
+    if is_pg_url(path):
+        return read_frame(str(path))
     if path.suffix.lower() == ".csv":
         df = pd.read_csv(path)
         for col in ("lon", "lat"):
@@ -619,7 +646,7 @@ def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
         return f(*args, **kwargs)
 
     decorators = [
-        click.option("--candidates", "candidates_path", type=_POINTS_FILE, default=None,
+        click.option("--candidates", "candidates_path", type=VECTOR, default=None,
                      help="Your own candidate sites: CSV with lon,lat[,candidate_id,tech,"
                           "height_m,freq_mhz,eirp_dbm] or a point layer."),
         click.option("--no-auto-candidates", is_flag=True,
@@ -634,7 +661,7 @@ def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Mast height of automatic candidates (m)."),
         click.option("--site-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",
                      show_default=True, help="Technology of automatic candidates."),
-        click.option("--exclude", "exclude_path", type=_POINTS_FILE, default=None,
+        click.option("--exclude", "exclude_path", type=VECTOR, default=None,
                      help="Water / no-build polygons; candidates inside are never chosen."),
         click.option("--costs", "costs_path", type=_POINTS_FILE, default=None,
                      help="TOML file of prices, e.g. tower_capex_vnd = 2.0e9 (keys of "

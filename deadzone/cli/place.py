@@ -10,8 +10,10 @@ import click
 
 from deadzone.cli.options import (
     EngineOptions,
+    OutDb,
     SiteOptions,
     engine_options,
+    out_db_options,
     out_dir_option,
     progress_bar,
     scenario_option,
@@ -67,6 +69,7 @@ PLACE_FILES: tuple[str, ...] = (
 )
 @site_options
 @out_dir_option
+@out_db_options
 @engine_options
 def place_cmd(
     scenario_dir: Path,
@@ -80,6 +83,7 @@ def place_cmd(
     engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
+    out_db: OutDb,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -127,6 +131,7 @@ def place_cmd(
             param_hint="--budget-vnd",
         )
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
+    out_db.check()
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
                                        label="coverage of existing towers")
     baseline = session.result
@@ -225,11 +230,14 @@ def place_cmd(
         "timings_s": res.timings_s,
         "costs": vars(costs),
         "parameters": after.summary["parameters"],
+        "inputs": after.summary.get("inputs") or scenario.meta.get("inputs") or {},
     }
     _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     write_summary_last(out / "summary.json", summary, (out / f for f in PLACE_FILES))
+    out_db.publish("place", {"place_sites": sites, "place_candidates": cand, "place_hops": hops,
+                             "place_villages": after.villages}, summary, quiet=quiet)
     if not quiet:
         for line in lines[:shown]:
             click.echo(line)

@@ -10,9 +10,11 @@ import click
 
 from deadzone.cli.options import (
     EngineOptions,
+    OutDb,
     SiteOptions,
     engine_options,
     load_scenario_dir,
+    out_db_options,
     out_dir_option,
     progress_bar,
     scenario_option,
@@ -64,6 +66,7 @@ __all__ = ["plan_cmd"]
 @click.option("--no-satellite", is_flag=True, help="Do not offer satellite terminals.")
 @site_options
 @out_dir_option
+@out_db_options
 @engine_options
 def plan_cmd(
     scenario_dir: Path,
@@ -84,6 +87,7 @@ def plan_cmd(
     engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
+    out_db: OutDb,
 ) -> None:
     """Plan how to connect every dead or marginal village, by year, at least lifetime cost.
 
@@ -136,6 +140,7 @@ def plan_cmd(
         backhaul_lines,
         fiber_plan_anchors,
         irradiation_sampler,
+        jsonable,
         load_costs,
         run_plan,
         write_plan,
@@ -165,6 +170,7 @@ def plan_cmd(
     planned = fiber_plan_anchors(fiber_dir) if fiber_dir is not None else None
     irradiation = irradiation_sampler(irradiation_path) if irradiation_path else None
     out = check_output_dir(out_dir, PLAN_FILES, overwrite=overwrite)
+    out_db.check()
     scenario = load_scenario_dir(scenario_dir)
     with progress_bar("audit, candidate sites and their coverage", quiet=quiet) as update:
         res, baseline, reaudited, timings = run_plan(
@@ -201,6 +207,10 @@ def plan_cmd(
                  backhaul=backhaul_lines(res.sites, scenario, planned), fiber_routes=routes)
     save_map(m, out / "map.html", overwrite=True)
     write_plan_summary(out, summary)
+    out_db.publish("plan", {"plan_villages": res.villages, "plan_sites": res.sites,
+                            "plan_years": res.years.assign(covered_villages_reaudited=reaudited)},
+                   jsonable({**summary, "inputs": scenario.meta.get("inputs") or {}}),
+                   quiet=quiet)
     if not quiet:
         for line in lines:
             click.echo(line)

@@ -32,6 +32,7 @@ import shapely
 from shapely.geometry import mapping, shape
 
 from deadzone.data.io import write_json
+from deadzone.data.postgis import is_pg_url, read_frame, shown_source
 from deadzone.errors import DataLoadError, OutputExistsError, SchemaError
 
 __all__ = ["read_backbone", "write_ofds", "OFDS_FILES", "OFDS_SCHEMA_URL"]
@@ -135,8 +136,10 @@ def read_backbone(
     Parameters
     ----------
     path : str or os.PathLike
-        One of: an OFDS nodes GeoJSON (its spans file is found beside it by
-        replacing ``nodes`` with ``spans`` in the name, or given as
+        A ``postgresql://`` table or query of points and/or lines
+        (:mod:`deadzone.data.postgis`), or one of: an OFDS nodes GeoJSON
+        (its spans file is found beside it by replacing ``nodes`` with
+        ``spans`` in the name, or given as
         ``spans_path``); an OFDS spans GeoJSON (nodes found likewise); an OFDS
         JSON package (``{"networks": [...]}``); any vector file GDAL reads
         holding points (nodes) and/or lines (spans).
@@ -163,6 +166,12 @@ def read_backbone(
     --------
     >>> nodes, spans = read_backbone("RWA_ofds-nodes_16apr2024.geojson")  # doctest: +SKIP
     """
+    if is_pg_url(path):  # a table or query of points and/or lines
+        nodes, spans = _split_plain(read_frame(str(path)).to_crs(4326))
+        if len(nodes) == 0 and len(spans) == 0:
+            raise DataLoadError(f"{shown_source(path)}: holds no fiber node (point) and no "
+                                "span (line)")
+        return nodes, spans
     p = Path(os.fspath(path))
     if not p.exists():
         raise DataLoadError(f"{p}: backbone file not found")

@@ -53,12 +53,15 @@ __all__ = [
     "OWNED_COMMENT",
     "PgRead",
     "PgUrl",
+    "RunTables",
     "WriteReport",
     "is_pg_url",
     "read_frame",
     "read_pg",
+    "run_id_for",
     "shown_source",
     "source_name",
+    "write_runs",
     "write_tables",
 ]
 
@@ -518,6 +521,31 @@ def run_id_for(command: str, *parts: Any) -> str:
     return f"{command}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
+@dataclass(frozen=True)
+class RunTables:
+    """One run's tables for :func:`write_runs`.
+
+    Attributes
+    ----------
+    command : str
+        The command that made them (``runs.command``).
+    run_id : str
+        Every row gets it in a ``run_id`` column; the rows an earlier run with
+        the same id wrote are replaced.
+    tables : mapping of str to DataFrame
+        Table name (lower-case identifier) -> rows.
+    record : mapping
+        The run's row of ``<schema>.runs``: ``parameters``, ``inputs``,
+        ``options``, ``summary``, ``tables`` (JSON-able; no passwords: pass
+        shown URLs).
+    """
+
+    command: str
+    run_id: str
+    tables: Mapping[str, pd.DataFrame]
+    record: Mapping[str, Any]
+
+
 def write_tables(
     value: str,
     tables: Mapping[str, pd.DataFrame],
@@ -527,42 +555,41 @@ def write_tables(
     run: Mapping[str, Any],
     mode: str = "append",
 ) -> WriteReport:
-    """Write a command's result tables into ``<schema>.<name>`` in one transaction.
+    """Write one run's tables into ``<schema>.<name>`` in one transaction
+    (:func:`write_runs` with one run)."""
+    return write_runs(value, [RunTables(command, run_id, tables, run)], mode=mode)
+
+
+def write_runs(value: str, runs: Sequence[RunTables], *, mode: str = "append") -> WriteReport:
+    """Write runs' tables into ``<schema>.<name>``, all in one transaction.
 
     Parameters
     ----------
     value : str
         ``postgresql://...`` with an optional ``?schema=name`` (default
         ``deadzone``).
-    tables : mapping of str to DataFrame
-        Table name (lower-case identifier) -> rows; a GeoDataFrame's active
-        geometry becomes a ``geom geometry(Geometry, 4326)`` column (reprojected
-        to lon/lat), other columns get the PostgreSQL type of their dtype
-        (``bigint``, ``double precision``, ``boolean``, ``timestamptz``,
-        ``text``; lists and dicts ``jsonb``).
-    command : str
-        The command that made them (recorded in ``runs``).
-    run_id : str
-        Every row gets it in a ``run_id`` column; the rows an earlier run with
-        the same id wrote are replaced.
-    run : mapping
-        The run's record for ``<schema>.runs``: ``parameters``, ``inputs``,
-        ``summary`` (JSON-able; no passwords: pass shown URLs).
+    runs : sequence of RunTables
+        A GeoDataFrame's active geometry becomes a ``geom geometry(Geometry,
+        4326)`` column (reprojected to lon/lat); other columns get the
+        PostgreSQL type of their dtype (``bigint``, ``double precision``,
+        ``boolean``, ``timestamptz``, ``text``; lists and dicts ``jsonb``).
+        A table that exists gets the columns a newer run adds.
     mode : {"append", "replace"}
-        ``append`` keeps other runs' rows; ``replace`` leaves only this run
-        in these tables (it empties them first, and removes the other runs of
-        ``command`` from ``runs``).
+        ``append`` keeps other runs' rows; ``replace`` leaves only these runs
+        in their tables (it empties them first, and removes the other runs of
+        the same commands from ``runs``).
 
     Returns
     -------
     WriteReport
+        Of the last run (``rows`` counts every run's).
 
     Raises
     ------
     DataLoadError
         Cannot connect; a table of that name exists that deadzone did not
         create; a column exists with another type; the write failed (the
-        transaction is rolled back: nothing of this run is in the database).
+        transaction is rolled back: nothing of these runs is in the database).
     """
     import psycopg
 
@@ -572,11 +599,13 @@ def write_tables(
                              "not table=, sql= or geom=")
     if mode not in ("append", "replace"):
         raise ParameterError(f"mode must be 'append' or 'replace', not {mode!r}")
+    if not runs:
+        raise ParameterError("no run to write")
     schema = url.schema or DEFAULT_SCHEMA
-    for name in (schema, *tables):
+    for name in (schema, *(t for r in runs for t in r.tables)):
         if not _NAME.match(name):
             raise ParameterError(f"{url.shown}: {name!r} is not a plain SQL identifier")
-    if "runs" in tables:
+    if any("runs" in r.tables for r in runs):
         raise ParameterError("'runs' is the name of the runs table")
     rows: dict[str, int] = {}
     with _connect(url, read_only=False) as conn:
@@ -585,18 +614,30 @@ def write_tables(
                 _ensure_schema(cur, url, schema)
                 _ensure_runs(cur, url, schema)
                 geo = _type_oids(cur)
-                for name, df in tables.items():
-                    if isinstance(df, gpd.GeoDataFrame) and not any(v == "geometry"
-                                                                    for v in geo.values()):
-                        raise DataLoadError(f"{url.shown}: PostGIS is not installed in this "
-                                            "database (CREATE EXTENSION postgis)")
-                    rows[f"{schema}.{name}"] = _write_table(cur, url, schema, name, df,
-                                                            run_id=run_id, mode=mode)
-                _write_run(cur, schema, command, run_id, run, mode=mode)
+                fresh: set[str] = set()
+                for r in runs:
+                    for name, df in r.tables.items():
+                        if isinstance(df, gpd.GeoDataFrame) and "geometry" not in geo.values():
+                            raise DataLoadError(f"{url.shown}: PostGIS is not installed in "
+                                                "this database (CREATE EXTENSION postgis)")
+                        # replace empties a table once, before the first run's rows
+                        empty = mode == "replace" and name not in fresh
+                        fresh.add(name)
+                        n = _write_table(cur, url, schema, name, df, run_id=r.run_id,
+                                         mode="replace" if empty else "append")
+                        key = f"{schema}.{name}"
+                        rows[key] = rows.get(key, 0) + n
+                done: set[str] = set()
+                for r in runs:
+                    _write_run(cur, schema, r.command, r.run_id, r.record,
+                               mode="replace" if mode == "replace" and r.command not in done
+                               else "append")
+                    done.add(r.command)
         except psycopg.Error as exc:
             raise DataLoadError(f"{url.shown}: writing failed, nothing written "
                                 f"({_one_line(exc)})") from None
-    return WriteReport(url.shown, schema, run_id, rows)
+    return WriteReport(url.shown, schema, runs[-1].run_id if len(runs) == 1
+                       else f"{runs[0].run_id} .. {runs[-1].run_id} ({len(runs)} runs)", rows)
 
 
 def _owned(cur: Any, schema: str, name: str) -> bool | None:
@@ -642,7 +683,7 @@ def _ensure_runs(cur: Any, url: PgUrl, schema: str) -> None:
     cur.execute(S.SQL(
         "CREATE TABLE {} (run_id text PRIMARY KEY, command text NOT NULL, "
         "written_at timestamptz NOT NULL DEFAULT now(), deadzone_version text, "
-        "tables text[], parameters jsonb, inputs jsonb, summary jsonb)"
+        "tables text[], parameters jsonb, inputs jsonb, options jsonb, summary jsonb)"
     ).format(S.Identifier(schema, "runs")))
     _comment(cur, schema, "runs", "one row per run written")
 
@@ -661,10 +702,10 @@ def _write_run(cur: Any, schema: str, command: str, run_id: str, run: Mapping[st
     dump = lambda v: Jsonb(json.loads(json.dumps(v, default=str)))  # noqa: E731
     cur.execute(
         S.SQL("INSERT INTO {} (run_id, command, deadzone_version, tables, parameters, inputs, "
-              "summary) VALUES (%s, %s, %s, %s, %s, %s, %s)").format(t),
+              "options, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").format(t),
         (run_id, command, __version__, list(run.get("tables", [])),
          dump(run.get("parameters", {})), dump(run.get("inputs", {})),
-         dump(run.get("summary", {}))),
+         dump(run.get("options", {})), dump(run.get("summary", {}))),
     )
 
 

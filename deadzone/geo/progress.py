@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from deadzone.data.io import atomic_path, write_summary_last
+from deadzone.data.postgis import PgSource, is_pg_url, read_pg
 from deadzone.errors import DataLoadError, ParameterError, SchemaError
 from deadzone.model.geodesy import haversine_m
 
@@ -237,11 +238,17 @@ def _read_table(path: Path) -> pd.DataFrame:
             gdf = gpd.read_file(path, **kw)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise DataLoadError(f"{path}: cannot read ({' '.join(str(exc).split())})") from exc
-    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    lower = {c.lower() for c in df.columns}
-    if not ({"lon", "longitude"} & lower) and len(gdf):
-        geom = gdf.geometry
-        if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+    return _with_lonlat(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), gdf.geometry)
+
+
+def _with_lonlat(df: pd.DataFrame, geometry: Any) -> pd.DataFrame:
+    """``df`` with ``lon``/``lat`` of the geometry's representative points when it has
+    no lon/lat of its own (a table without geometry as it is)."""
+    df = df.copy()
+    lower = {str(c).lower() for c in df.columns}
+    if geometry is not None and not ({"lon", "longitude"} & lower) and len(df):
+        geom = geometry.reset_index(drop=True)
+        if geom.crs is not None and not geom.crs.equals("EPSG:4326"):
             geom = geom.to_crs(4326)
         ok = ~(geom.isna() | geom.is_empty)
         pts = geom[ok].representative_point()
@@ -297,8 +304,14 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
         No id and no name column, a duplicated id, a bad status or a
         non-numeric coordinate (the message names the file, row and field).
     """
-    p = Path(path)
     communes_csv: Path | None = None
+    src: Path | PgSource
+    if is_pg_url(path):
+        got = read_pg(str(path))
+        src = got.source
+        raw = _with_lonlat(got.table, got.geometry)
+        return _audit_villages(raw, src, communes_csv)
+    p = Path(path)
     if p.is_dir():
         from deadzone.geo.export import verify_audit_folder
 
@@ -315,7 +328,12 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
         src = p
     else:
         raise DataLoadError(f"{p}: no such file or folder")
-    raw = _read_table(src)
+    return _audit_villages(_read_table(src), src, communes_csv)
+
+
+def _audit_villages(raw: pd.DataFrame, src: Path | PgSource,
+                    communes_csv: Path | None) -> pd.DataFrame:
+    """:func:`load_audit_villages` on a table already read."""
     cols = {str(c).strip().lower(): c for c in raw.columns}
     n = len(raw)
     out = pd.DataFrame(index=pd.RangeIndex(n))
@@ -386,9 +404,11 @@ def load_audit_villages(path: str | Path) -> pd.DataFrame:
     return out
 
 
-def _row_label(src: Path, i: int) -> str:
-    """``line N`` of a CSV as a spreadsheet numbers it (header = line 1), else
-    ``feature N`` counted from 1, as the loaders' messages say."""
+def _row_label(src: Path | PgSource, i: int) -> str:
+    """``line N`` of a CSV as a spreadsheet numbers it (header = line 1), ``row N``
+    of a database table, else ``feature N`` counted from 1, as the loaders' messages say."""
+    if isinstance(src, PgSource):
+        return f"row {i + 1}"
     if src.suffix.lower() in (".csv", ".tsv", ".txt"):
         return f"line {i + 2}"
     return f"feature {i + 1}"

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from deadzone.cli.main import cli
 from deadzone.data.postgis import PgUrl, read_pg, write_tables
 from deadzone.errors import CRSError, DataLoadError
+from tests.cli.test_cli_place import ENGINE, scen_dir  # noqa: F401  (fixture)
 from tests.conftest import real_tile_inputs
 from tests.pg_fixture import load_table, pg_url, table_url  # noqa: F401  (fixture)
 
@@ -239,3 +240,98 @@ def test_tables_deadzone_did_not_write_are_never_touched(pg_url: str) -> None:  
     assert _count(pg_url, f"SELECT count(*) FROM {theirs}.villages") == 1
     assert _count(pg_url, f"SELECT count(*) FROM pg_tables WHERE schemaname = '{theirs}' "
                           "AND tablename = 'runs'") == 0
+
+
+def test_place_plan_fiber_progress_write_their_tables(
+    scen_dir: Path, pg_url: str, tmp_path: Path  # noqa: F811
+) -> None:
+    """Each command's --out-db tables hold the rows of its files, one run each."""
+    s, sink = str(scen_dir), table_url(pg_url, schema=_schema("cmds"))
+    schema = PgUrl.parse(sink).schema
+
+    def ok(*args: str) -> None:
+        res = CliRunner().invoke(cli, [*args, "-q", "--out-db", sink])
+        assert res.exit_code == 0, res.output
+
+    ok("audit", "--dem", f"{s}/dem.tif", "--villages", f"{s}/villages.gpkg", "--communes",
+       f"{s}/communes.gpkg", "--towers", f"{s}/towers.csv", *ENGINE, "--out",
+       str(tmp_path / "audit"))
+    ok("place", "--scenario", s, "--budget-towers", "1", "--objective", "villages", *ENGINE,
+       "--out", str(tmp_path / "place"))
+    ok("plan", "--scenario", s, "--years", "2", "--budget-per-year", "20e9", *ENGINE,
+       "--max-candidates", "10", "--out", str(tmp_path / "plan"))
+    ok("fiber", "--scenario", s, "--targets", "villages", "--improve-s", "0.2",
+       "--out", str(tmp_path / "fiber"))
+    # the baseline read back from the database: the audit's villages of its run
+    baseline = table_url(pg_url, sql=f"SELECT * FROM {schema}.villages")
+    ok("progress", "--baseline", baseline, "--current", str(tmp_path / "audit"),
+       "--out", str(tmp_path / "progress"))
+
+    def n(name: str) -> int:
+        return _count(pg_url, f"SELECT count(*) FROM {schema}.{name}")
+
+    def rows(csv: Path) -> int:
+        return len(pd.read_csv(csv, encoding="utf-8-sig"))
+
+    assert n("villages") == rows(tmp_path / "audit" / "villages.csv")
+    assert n("place_sites") == rows(tmp_path / "place" / "sites.csv")
+    assert n("place_candidates") == rows(tmp_path / "place" / "candidates.csv")
+    assert n("plan_villages") == rows(tmp_path / "plan" / "plan_villages.csv")
+    assert n("plan_years") == rows(tmp_path / "plan" / "plan_years.csv")
+    assert n("fiber_phases") == rows(tmp_path / "fiber" / "phases.csv")
+    assert n("fiber_targets") == rows(tmp_path / "fiber" / "targets.csv")
+    assert n("progress_villages") == rows(tmp_path / "progress" / "progress_villages.csv")
+    progress = pd.read_csv(tmp_path / "progress" / "progress_villages.csv")
+    assert (progress["transition"] == "still_covered").sum() + (
+        progress["transition"] == "still_dead").sum() == len(progress)  # same audit twice
+    with _conn(pg_url) as c:
+        commands = sorted(r[0] for r in c.execute(f"SELECT command FROM {schema}.runs"))
+    assert commands == ["audit", "fiber", "place", "plan", "progress"]
+
+
+def test_batch_reads_tables_and_writes_one_run_per_scenario(
+    tile_db: dict, pg_url: str  # noqa: F811
+) -> None:
+    t = tile_db
+    sink = table_url(pg_url, schema=_schema("batch"))
+    schema = PgUrl.parse(sink).schema
+    toml = t["tmp"] / "b.toml"
+    toml.write_text(f"""
+[[scenario]]
+name = "knife"
+dem = "{t['dem']}"
+villages = "{table_url(pg_url, table='src.villages')}"
+communes = "{table_url(pg_url, table='src.communes')}"
+towers = "{table_url(pg_url, table='src.towers')}"
+model = "knife"
+radius_km = 8
+
+[[scenario]]
+name = "files"
+dem = "{t['dem']}"
+villages = "{t['villages']}"
+communes = "{t['communes']}"
+towers = "{t['towers']}"
+model = "knife"
+radius_km = 8
+""", encoding="utf-8")
+    out = t["tmp"] / "batch"
+    res = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1",
+                                   "-q", "--out-db", sink])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_series_equal(_statuses(out / "knife"), _statuses(out / "files"))
+    with _conn(pg_url) as c:
+        per_run = dict(c.execute(f"SELECT run_id, count(*) FROM {schema}.villages "
+                                 "GROUP BY run_id").fetchall())
+        summary = json.loads((out / "knife" / "summary.json").read_text(encoding="utf-8"))
+        inputs = c.execute(f"SELECT inputs::text FROM {schema}.runs").fetchall()
+    assert sorted(k.rsplit("/", 1)[1] for k in per_run) == ["files", "knife"]
+    assert set(per_run.values()) == {summary["villages_total"]}
+    password = psycopg.conninfo.conninfo_to_dict(PgUrl.parse(pg_url).conninfo)["password"]
+    assert all(password not in i[0] for i in inputs)
+    assert password not in (out / "knife" / "summary.json").read_text(encoding="utf-8")
+    # the same batch again (resumed): the same run ids, rows replaced
+    again = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(out), "--workers", "1",
+                                     "-q", "--resume", "--out-db", sink])
+    assert again.exit_code == 0, again.output
+    assert _count(pg_url, f"SELECT count(*) FROM {schema}.villages") == sum(per_run.values())
