@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from deadzone.cli.options import (
+    VECTOR,
     EngineOptions,
     coverage_label,
     engine_options,
@@ -35,7 +36,7 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
 
 @click.command("calibrate", short_help="Compare predictions with measurements; calibrate.")
 @click.option(
-    "--measurements", "measurements_path", type=_FILE, default=None,
+    "--measurements", "measurements_path", type=VECTOR, default=None,
     help="Signal samples: CSV / GeoPackage / GeoJSON / Parquet points with a signal column "
     "(rsrp, rscp, rssi, rxlev, level, signal_dbm), an OpenCelliD measurement export, or "
     "a G-NetTrack log (see docs/MEASUREMENTS.md).",
@@ -47,7 +48,7 @@ def _names(text: str, known: tuple[str, ...], flag: str) -> list[str]:
 )
 @click.option("--dem", "dem_path", type=_FILE, default=None,
               help="DEM (instead of --scenario; with --towers).")
-@click.option("--towers", "towers_path", type=_FILE, default=None,
+@click.option("--towers", "towers_path", type=VECTOR, default=None,
               help="Towers file (instead of --scenario; with --dem).")
 @click.option("--demo", is_flag=True,
               help="Run on the demo province and its drive test (made from the ITM "

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from deadzone.cli.options import (
+    VECTOR,
     EngineOptions,
     coverage_label,
     engine_options,
@@ -28,7 +29,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.command("coverage", short_help="Coverage rasters (COG) for a tower set over a DEM.")
 @click.option("--dem", "dem_path", type=_FILE, required=True,
               help="Terrain raster (GeoTIFF, SRTM .hgt, ...).")
-@click.option("--towers", "towers_path", type=_FILE, required=True,
+@click.option("--towers", "towers_path", type=VECTOR, required=True,
               help="Towers: CSV with lon/lat, OpenCelliD CSV, GeoJSON/GeoPackage points.")
 @out_dir_option
 @click.option("--default-tech", type=click.Choice(["2G", "3G", "4G", "5G"]), default="4G",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from deadzone.cli.options import VECTOR
+
 __all__ = ["map_cmd"]
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -41,7 +43,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option(
     "--towers",
     "towers_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=VECTOR,
     default=None,
     help="Towers file for the tower layer (default: the file the audit recorded in "
     "summary.json, or AUDIT/inputs/towers.* of a demo).",
@@ -81,7 +83,7 @@ def map_cmd(
     audit_dir: Path,
     place_dir: Path | None,
     fiber_dir: Path | None,
-    towers_path: Path | None,
+    towers_path: Path | str | None,
     out_path: Path,
     title: str | None,
     max_raster_px: int,

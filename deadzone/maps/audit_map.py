@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from deadzone.data.postgis import is_pg_url
 from deadzone.errors import DataLoadError, DeadzoneWarning, SchemaError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _villages(folder: Path) -> gpd.GeoDataFrame:
     )
 
 
-def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | None:
+def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | str | None:
     """The towers file an audit folder was computed from, when it can be found.
 
     Looks at ``summary.json`` ``inputs.towers.path`` (``deadzone audit``), then
@@ -88,6 +89,8 @@ def find_towers_file(audit_dir: str | os.PathLike[str]) -> Path | None:
     except (OSError, ValueError):
         summary = {}
     path = ((summary.get("inputs") or {}).get("towers") or {}).get("path")
+    if is_pg_url(path):  # a database table (its password from the environment)
+        return path
     candidates = [Path(path)] if path else []
     candidates += [folder / "inputs" / "towers.gpkg", folder / "inputs" / "towers.csv"]
     return next((p for p in candidates if p.is_file()), None)
@@ -299,7 +302,9 @@ def audit_map(
         else None
     )
 
-    tower_file = Path(towers_path) if towers_path is not None else find_towers_file(folder)
+    tower_file: Path | str | None = (
+        towers_path if is_pg_url(towers_path) else Path(towers_path)  # type: ignore[arg-type]
+    ) if towers_path is not None else find_towers_file(folder)
     if tower_file is not None:
         from deadzone.data.loaders import load_towers
 

@@ -335,3 +335,27 @@ radius_km = 8
                                      "-q", "--resume", "--out-db", sink])
     assert again.exit_code == 0, again.output
     assert _count(pg_url, f"SELECT count(*) FROM {schema}.villages") == sum(per_run.values())
+
+
+@pytest.mark.filterwarnings("ignore::deadzone.errors.DeadzoneWarning")
+def test_credentials_come_from_the_environment_as_libpq_reads_them(
+    tile_db: dict, pg_url: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """A URL without a password works with PGPASSWORD; an audit folder made from
+    database tables is rebuilt from its summary.json (which holds no password)."""
+    from deadzone.app.scenario import load_scenario_dir
+
+    t = tile_db
+    info = psycopg.conninfo.conninfo_to_dict(PgUrl.parse(pg_url).conninfo)
+    bare = pg_url.replace(f":{info['password']}@", "@")
+    monkeypatch.setenv("PGPASSWORD", info["password"])
+    out = t["tmp"] / "env"
+    res = _audit(t["dem"], table_url(bare, table="src.villages"), t["communes"],
+                 table_url(bare, table="src.towers"), out)
+    assert res.exit_code == 0, res.output
+    again = load_scenario_dir(out)
+    assert len(again.villages) == len(pd.read_csv(out / "villages.csv"))
+    monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setenv("PGPASSFILE", str(t["tmp"] / "no-such-pgpass"))
+    with pytest.raises(DataLoadError, match="cannot connect"):
+        load_scenario_dir(out)
