@@ -325,7 +325,7 @@ def read_pg(
                         gexpr, *[S.Literal(float(v)) for v in box], S.Literal(srid))
             cur.execute(S.SQL("SELECT {} FROM {}{}").format(S.SQL(", ").join(cols), src, where))
             rows = cur.fetchall()
-            types = [_type_name(cur, oid) for _, oid in desc]
+            types = _type_names(cur, [oid for _, oid in desc])
         except psycopg.Error as exc:
             what = "table" if url.table is not None else "query"
             raise DataLoadError(
@@ -448,14 +448,11 @@ def _box_in(crs: ProjCRS, bbox: tuple[float, float, float, float]) -> tuple[floa
     return tuple(float(v) for v in tr.transform_bounds(*bbox, densify_pts=21))
 
 
-_TYPE_NAMES: dict[int, str] = {}
-
-
-def _type_name(cur: Any, oid: int) -> str:
-    if oid not in _TYPE_NAMES:
-        cur.execute("SELECT format_type(%s, NULL)", (oid,))
-        _TYPE_NAMES[oid] = str(cur.fetchone()[0])
-    return _TYPE_NAMES[oid]
+def _type_names(cur: Any, oids: Sequence[int]) -> list[str]:
+    """``format_type`` of each column type (OIDs of extension types differ by database)."""
+    cur.execute("SELECT o, format_type(o, NULL) FROM unnest(%s::oid[]) AS o", (list(oids),))
+    names = {int(o): str(n) for o, n in cur.fetchall()}
+    return [names[int(o)] for o in oids]
 
 
 def _plain(v: Any) -> Any:
@@ -710,6 +707,8 @@ def _write_run(cur: Any, schema: str, command: str, run_id: str, run: Mapping[st
 
 
 def _pg_type(s: pd.Series) -> str:
+    """The PostgreSQL type of a column: by dtype, and for object columns by
+    what their values are (numbers with gaps stay numbers)."""
     if pd.api.types.is_bool_dtype(s):
         return "boolean"
     if pd.api.types.is_integer_dtype(s):
@@ -718,12 +717,29 @@ def _pg_type(s: pd.Series) -> str:
         return "double precision"
     if pd.api.types.is_datetime64_any_dtype(s):
         return "timestamptz"
-    present = s.dropna()
-    if len(present) and present.map(lambda v: isinstance(v, list | dict | tuple)).all():
+    present = [v for v in s if not _is_missing(v)]
+    if not present:
+        return "text"
+    if all(isinstance(v, list | dict | tuple) for v in present):
         return "jsonb"
-    if len(present) and present.map(lambda v: isinstance(v, bool | np.bool_)).all():
+    if all(isinstance(v, bool | np.bool_) for v in present):
         return "boolean"
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+           for v in present):
+        return "bigint"
+    if all(isinstance(v, int | float | np.integer | np.floating)
+           and not isinstance(v, bool | np.bool_) for v in present):
+        return "double precision"
     return "text"
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None or isinstance(v, list | dict | tuple):
+        return v is None
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
 
 
 def _values(s: pd.Series, kind: str) -> list[Any]:
