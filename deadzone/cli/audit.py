@@ -46,8 +46,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=VECTOR,
     required=True,
     help="Villages: points or polygons (GeoPackage, GeoJSON, Shapefile, "
-    "GeoParquet, CSV with lon/lat), or a PostGIS table: "
-    "postgresql://user@host/db?table=public.villages (docs/POSTGIS.md).",
+    "GeoParquet, CSV with lon/lat), or a PostGIS table or query "
+    "(postgresql://...?table=NAME or ?sql=SELECT..., docs/POSTGIS.md).",
 )
 @click.option(
     "--communes",
