@@ -48,16 +48,21 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError, SchemaError
+from deadzone.geo.coverage import CoverageResult
 from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M, utm_crs
 from deadzone.model.population import PopulationGrid
+from deadzone.model.scenario import Scenario
+from deadzone.model.thresholds import Thresholds, coverage_class
 
 __all__ = [
     "SETTLEMENT_COLUMNS",
     "SettlementParams",
     "StatusGrid",
+    "audit_settlements",
     "cell_area_km2",
     "settlement_summary",
     "settlement_summary_line",
+    "status_grid",
     "unlisted_settlements",
 ]
 
@@ -143,6 +148,65 @@ class StatusGrid:
     def __post_init__(self) -> None:
         if np.ndim(self.classes) != 2:
             raise ParameterError(f"status classes must be 2-D; got shape {np.shape(self.classes)}")
+
+
+def status_grid(coverage: CoverageResult, thresholds: Thresholds) -> StatusGrid:
+    """The audit's status classes of every cell of its area rasters.
+
+    The village rule applied per cell (:func:`deadzone.model.thresholds.coverage_class`:
+    each technology's metric at its thresholds, best class); without any
+    technology computed every cell is dead.
+    """
+    metric = {t: c.best_dbm for t, c in coverage.by_tech.items()}
+    if metric:
+        classes = coverage_class(metric, thresholds)
+    else:
+        classes = np.zeros(np.shape(coverage.rx.best_dbm), dtype=np.int8)
+    return StatusGrid(classes=classes, transform=coverage.transform, crs=coverage.crs)
+
+
+def audit_settlements(
+    scenario: Scenario,
+    coverage: CoverageResult | None,
+    *,
+    thresholds: Thresholds,
+    params: SettlementParams | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """An audit's unlisted settlements and their ``summary.json`` entry.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        With ``population`` (a :class:`~deadzone.model.population.PopulationGrid`),
+        the listed ``villages`` and the ``communes``.
+    coverage : CoverageResult or None
+        The audit's area rasters; None (an audit without rasters) leaves the
+        settlements' coverage ``unknown``.
+    thresholds : Thresholds
+        The audit's thresholds.
+    params : SettlementParams, optional
+        Defaults: :class:`SettlementParams`.
+
+    Returns
+    -------
+    settlements : GeoDataFrame
+        :func:`unlisted_settlements`.
+    entry : dict
+        :func:`settlement_summary`.
+
+    Raises
+    ------
+    ParameterError
+        The scenario has no population raster.
+    """
+    if scenario.population is None:
+        raise ParameterError("unlisted settlements need a population raster; the scenario has none")
+    prm = params or SettlementParams()
+    grid = status_grid(coverage, thresholds) if coverage is not None else None
+    found = unlisted_settlements(scenario.population, scenario.villages,
+                                 communes=scenario.communes, status=grid, params=prm)
+    return found, settlement_summary(found, prm, population=scenario.population,
+                                     status_known=grid is not None)
 
 
 def cell_area_km2(grid: PopulationGrid) -> npt.NDArray[np.float64]:
