@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,10 +18,14 @@ from deadzone.cli.options import (
     out_dir_option,
     progress_bar,
     scenario_option,
+    settlement_options,
     site_options,
     whatif_session,
 )
 from deadzone.model.thresholds import status_labels
+
+if TYPE_CHECKING:
+    from deadzone.geo.settlements import SettlementParams
 
 __all__ = ["place_cmd", "PLACE_FILES"]
 
@@ -47,10 +52,13 @@ PLACE_FILES: tuple[str, ...] = (
 )
 @click.option(
     "--objective",
-    type=click.Choice(["villages", "population", "households"]),
+    type=click.Choice(["villages", "population", "households", "people"]),
     default="population",
     show_default=True,
-    help="What to maximise among currently dead or marginal villages.",
+    help="What to maximise among currently dead or marginal villages.  people: their "
+    "population plus the people of the dead or marginal unlisted settlements a population "
+    "raster shows (the scenario's population.tif; see docs/POPULATION.md), each "
+    "settlement a target at its centroid.",
 )
 @click.option(
     "--solver",
@@ -68,6 +76,7 @@ PLACE_FILES: tuple[str, ...] = (
     help="MILP time limit; the gap is reported.",
 )
 @site_options
+@settlement_options
 @out_dir_option
 @out_db_options
 @engine_options
@@ -84,6 +93,7 @@ def place_cmd(
     overwrite: bool,
     quiet: bool,
     out_db: OutDb,
+    settlement_params: SettlementParams,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -101,6 +111,13 @@ def place_cmd(
     to a fiber site: its check and terrain profile), candidates.csv, report.txt and summary.json
     ("covered villages: X/Y → X'/Y", verified by re-auditing with the sites
     added) and map.html.
+
+    With --objective people (a scenario with a population raster, e.g. a
+    `deadzone demo` output), the dead or marginal unlisted settlements the
+    raster shows (--settlement-* options, as in `deadzone audit`) are targets
+    too, weighted by their people; sites.csv then says how many each site
+    reaches (unlisted_settlements_covered, unlisted_people_covered) and
+    summary.json which (unlisted_settlements).
 
     \b
     Example:
@@ -135,6 +152,16 @@ def place_cmd(
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
                                        label="coverage of existing towers")
     baseline = session.result
+    unlisted = unlisted_entry = None
+    if objective == "people":
+        if scenario.population is None:
+            raise click.UsageError(
+                f"--objective people counts people from a population raster; {scenario_dir} "
+                "has none (population.tif in the scenario folder, as `deadzone demo` writes)")
+        from deadzone.geo.settlements import audit_settlements
+
+        unlisted, unlisted_entry = audit_settlements(
+            scenario, baseline.coverage, thresholds=engine.thresholds, params=settlement_params)
     cands = site_opts.candidates(scenario, baseline)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
         res = optimize(
@@ -152,6 +179,7 @@ def place_cmd(
             time_limit_s=time_limit_s,
             n_threads=engine.threads,
             progress=update,
+            unlisted=unlisted,
         )
     # Verify: add the chosen sites to the audit and count again.
     for _, row in res.sites.iterrows():
@@ -232,6 +260,16 @@ def place_cmd(
         "parameters": after.summary["parameters"],
         "inputs": after.summary.get("inputs") or scenario.meta.get("inputs") or {},
     }
+    if res.unlisted is not None:
+        reached = res.unlisted["covered_by"].notna().to_numpy()
+        summary["unlisted_settlements"] = {
+            **(unlisted_entry or {}),
+            "targeted": int(len(res.unlisted)),
+            "targeted_people": round(float(res.unlisted["people"].sum())),
+            "reached": int(reached.sum()),
+            "reached_people": round(float(res.unlisted["people"][reached].sum())),
+            "reached_ids": res.unlisted["settlement_id"][reached].astype(str).tolist(),
+        }
     _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
