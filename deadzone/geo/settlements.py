@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+import shapely.affinity
 from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
@@ -148,6 +149,8 @@ class StatusGrid:
     def __post_init__(self) -> None:
         if np.ndim(self.classes) != 2:
             raise ParameterError(f"status classes must be 2-D; got shape {np.shape(self.classes)}")
+        if self.transform.b != 0 or self.transform.d != 0:
+            raise ParameterError("status grid transform must be north-up (no rotation)")
 
 
 def status_grid(coverage: CoverageResult, thresholds: Thresholds) -> StatusGrid:
@@ -212,10 +215,12 @@ def audit_settlements(
 def cell_area_km2(grid: PopulationGrid) -> npt.NDArray[np.float64]:
     """Area of each row's cells (km^2), shape (rows,).
 
-    Geographic grids: the spherical band between the cell's edges,
-    ``R^2 * dlon * (sin(lat_n) - sin(lat_s))`` with the mean Earth radius
-    (a 3" cell is 0.0085 km^2 at 22 N, 0.0086 at the equator); projected
-    grids: ``|a * e|`` in the CRS's linear unit, converted to km^2.
+    Geographic grids: the ellipsoidal quadrangle between the cell's edges on
+    WGS 84, ``b^2 dlon / 2 * (q(lat_n) - q(lat_s))`` with
+    ``q(p) = sin p / (1 - e^2 sin^2 p) + ln((1 + e sin p) / (1 - e sin p)) / (2e)``
+    (Snyder 1987, *Map Projections: A Working Manual*, eq. 3-12; a 3" cell is
+    0.0086 km^2 at the equator, 0.0080 at 22 N); projected grids: ``|a * e|``
+    in the CRS's linear unit, converted to km^2.
 
     Raises
     ------
@@ -229,8 +234,15 @@ def cell_area_km2(grid: PopulationGrid) -> npt.NDArray[np.float64]:
         south = north + t.e
         lat_hi = np.radians(np.clip(np.maximum(north, south), -90.0, 90.0))
         lat_lo = np.radians(np.clip(np.minimum(north, south), -90.0, 90.0))
-        r_km = MEAN_EARTH_RADIUS_M / 1000.0
-        return r_km**2 * math.radians(abs(t.a)) * (np.sin(lat_hi) - np.sin(lat_lo))
+        a_km, f = 6378.137, 1.0 / 298.257223563  # WGS 84
+        e = math.sqrt(f * (2.0 - f))
+        b2 = (a_km * (1.0 - f)) ** 2
+
+        def q(phi: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            sp = np.sin(phi)
+            return sp / (1.0 - (e * sp) ** 2) + np.log((1.0 + e * sp) / (1.0 - e * sp)) / (2 * e)
+
+        return b2 * math.radians(abs(t.a)) / 2.0 * (q(lat_hi) - q(lat_lo))
     try:
         factor = float(crs.linear_units_factor[1])
     except Exception as exc:  # noqa: BLE001 - pyproj/rasterio raise several kinds
@@ -354,7 +366,7 @@ def unlisted_settlements(
     cen_lon = np.bincount(g, pop * lon, k_out) / ppl
     cen_lat = np.bincount(g, pop * lat, k_out) / ppl
     by_status = _people_by_status(population, status, rows, cols, pop, g, k_out)
-    polys = _dissolve(x, y, t, g, k_out, population.crs)
+    polys = _dissolve(rows, cols, t, g, k_out, population.crs)
 
     table = pd.DataFrame({
         "people": ppl,
@@ -436,9 +448,8 @@ def _people_by_status(
     if CRS.from_user_input(population.crs) != CRS.from_user_input(status.crs):
         sx, sy = Transformer.from_crs(population.crs, status.crs, always_xy=True).transform(sx, sy)
         sx, sy = np.asarray(sx), np.asarray(sy)
-    inv = ~st
-    c, r = inv * (sx, sy)
-    r, c = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
+    c = np.floor((sx - st.c) / st.a).astype(np.int64)  # north-up grids (Dem, coverage)
+    r = np.floor((sy - st.f) / st.e).astype(np.int64)
     h, w = np.shape(status.classes)
     on = (r >= 0) & (r < h) & (c >= 0) & (c < w)
     cls = np.full(r.shape, -9, dtype=np.int64)
@@ -448,7 +459,8 @@ def _people_by_status(
     for s in _STATUSES:
         hit = (cls == 2) if s == "covered" else (cls == 1) if s == "marginal" else \
             ((cls == 0) | (cls == -1)) if s == "dead" else (cls == -9)
-        out[s] = np.bincount(gg[hit], np.broadcast_to(share, cls.shape)[hit], k_out)
+        out[s] = np.bincount(gg[hit], np.broadcast_to(share, cls.shape)[hit], k_out).astype(
+            np.float64)  # (an empty selection gives int64)
     return out
 
 
@@ -465,16 +477,20 @@ def _cell_size_m(crs: CRS, t: Affine, shape: tuple[int, ...]) -> float:
     return math.sqrt(abs(t.a * t.e)) * factor
 
 
-def _dissolve(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], t: Affine,
+def _dissolve(rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], t: Affine,
               g: npt.NDArray[np.int64], k_out: int, crs: CRS) -> gpd.GeoSeries:
-    """Each settlement's cells as one polygon (EPSG:4326)."""
-    hx, hy = abs(t.a) / 2.0, abs(t.e) / 2.0
-    boxes = shapely.box(x - hx, y - hy, x + hx, y + hy)
+    """Each settlement's cells as one polygon (EPSG:4326).
+
+    The cells are unioned in (col, row) index space, where their edges meet
+    exactly, then mapped through the transform.
+    """
+    boxes = shapely.box(cols, rows, cols + 1, rows + 1)
     order = np.argsort(g, kind="stable")
     starts = np.searchsorted(g[order], np.arange(k_out + 1))
-    polys = [shapely.union_all(boxes[order[starts[i]:starts[i + 1]]], grid_size=None)
-             for i in range(k_out)]
-    return gpd.GeoSeries(polys, crs=crs).to_crs(4326)
+    polys = [shapely.union_all(boxes[order[starts[i]:starts[i + 1]]]) for i in range(k_out)]
+    matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
+    geo = [shapely.affinity.affine_transform(p, matrix) for p in polys]
+    return gpd.GeoSeries(geo, crs=crs).to_crs(4326)
 
 
 def _communes_at(communes: gpd.GeoDataFrame | None, lon: npt.NDArray[np.float64],
