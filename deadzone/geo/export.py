@@ -300,7 +300,7 @@ def _write_settlements(settlements: pd.DataFrame, out: Path, *, plain_csv: bool
     if not plain_csv:
         table = excel_rounding(table)
         people = [c for c in table.columns if c == "people" or c.startswith("people_")]
-        table[people] = table[people].round(0)
+        table[people] = table[people].round(0).astype(np.int64)  # whole persons
         table["density_per_km2"] = table["density_per_km2"].round(0)
         table["area_km2"] = table["area_km2"].round(3)
     with atomic_path(out / "unlisted_settlements.csv") as tmp:

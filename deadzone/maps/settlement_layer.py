@@ -78,7 +78,7 @@ def settlement_features(settlements: gpd.GeoDataFrame) -> list[dict[str, Any]]:
                               crs=4326)
     markers = geojson_features(
         points,
-        lambda r: {"radius": 7, "color": SETTLEMENT_RING_COLOR, "weight": 3,
+        lambda r: {"radius": 9, "color": SETTLEMENT_RING_COLOR, "weight": 4,
                    "fillColor": color(r), "fillOpacity": 0.95},
         _tip,
     )
