@@ -697,7 +697,7 @@ def settlement_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
     The command gets ``settlement_params:``
     :class:`~deadzone.geo.settlements.SettlementParams` (defaults and their
-    reasons: that class and ``docs/POPULATION.md``).  They apply only when the
+    reasons: that class and ``docs/SETTLEMENTS.md``).  They apply only when the
     scenario has a population raster.
     """
     from deadzone.geo.settlements import SettlementParams

@@ -57,7 +57,7 @@ PLACE_FILES: tuple[str, ...] = (
     show_default=True,
     help="What to maximise among currently dead or marginal villages.  people: their "
     "population plus the people of the dead or marginal unlisted settlements a population "
-    "raster shows (the scenario's population.tif; see docs/POPULATION.md), each "
+    "raster shows (the scenario's population.tif; see docs/SETTLEMENTS.md), each "
     "settlement a target at its centroid.",
 )
 @click.option(

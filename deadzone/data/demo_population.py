@@ -5,7 +5,7 @@ metres, adds a thin population along valley floors and roads, and a few
 *unlisted hamlets*: clusters of a few hundred people in valleys away from
 every listed village, which no village list names and only a population
 raster shows (``deadzone audit`` reports them as unlisted settlements, see
-``docs/POPULATION.md``).  It draws only from the generator it is given, so the
+``docs/SETTLEMENTS.md``).  It draws only from the generator it is given, so the
 demo's villages, towers and terrain, drawn from another stream, are unchanged.
 
 The grid is WorldPop's: EPSG:4326, 3 arc-second cells (~93 x 86 m at 22 N),
