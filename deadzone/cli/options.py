@@ -619,15 +619,16 @@ class SiteOptions:
     user: Any = None
     exclude: Any = None
 
-    def candidates(self, scenario: Any, baseline: Any) -> Any:
-        """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`)."""
+    def candidates(self, scenario: Any, baseline: Any, *, unlisted: Any = None) -> Any:
+        """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`); with
+        ``unlisted`` settlements, the high ground near the dead ones too."""
         from deadzone.geo.sites import candidate_sites
 
         return candidate_sites(
             scenario, baseline=baseline, user=self.user, peaks=self.auto, near_dead=self.auto,
             commune_centres=self.auto, existing=self.auto, exclude=self.exclude,
             min_spacing_m=self.min_spacing_m, max_auto=self.max_candidates, tech=self.tech,
-            height_m=self.height_m,
+            height_m=self.height_m, unlisted=unlisted,
         )
 
 

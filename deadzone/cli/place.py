@@ -115,7 +115,8 @@ def place_cmd(
     With --objective people (a scenario with a population raster, e.g. a
     `deadzone demo` output), the dead or marginal unlisted settlements the
     raster shows (--settlement-* options, as in `deadzone audit`) are targets
-    too, weighted by their people; sites.csv then says how many each site
+    too, weighted by their people, and the high ground near each dead one is
+    a candidate (source near_unlisted); sites.csv then says how many each site
     reaches (unlisted_settlements_covered, unlisted_people_covered) and
     summary.json which (unlisted_settlements).
 
@@ -162,7 +163,7 @@ def place_cmd(
 
         unlisted, unlisted_entry = audit_settlements(
             scenario, baseline.coverage, thresholds=engine.thresholds, params=settlement_params)
-    cands = site_opts.candidates(scenario, baseline)
+    cands = site_opts.candidates(scenario, baseline, unlisted=unlisted)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
         res = optimize(
             scenario,

@@ -93,3 +93,24 @@ def test_optimize_people_and_unlisted_go_together() -> None:
         optimize(sc, budget_towers=1, objective="people")
     with pytest.raises(ParameterError, match="got objective 'population' with unlisted=given"):
         optimize(sc, budget_towers=1, objective="population", unlisted=sc.villages)
+
+
+def test_candidates_on_high_ground_near_dead_unlisted_settlements() -> None:
+    from deadzone.geo.audit import audit
+    from deadzone.geo.settlements import audit_settlements
+    from deadzone.geo.sites import candidate_sites
+    from deadzone.model.thresholds import Thresholds
+
+    sc = settlement_scenario()
+    base = audit(sc, model="knife", radius_km=3.0)
+    unlisted, _ = audit_settlements(sc, base.coverage, thresholds=Thresholds())
+    kw = dict(baseline=base, peaks=False, commune_centres=False, existing=False)
+    plain = candidate_sites(sc, **kw)
+    assert set(plain["source"]) == {"near_dead"}  # V1 only
+    more = candidate_sites(sc, unlisted=unlisted, **kw)
+    assert sorted(more["source"]) == ["near_dead", "near_unlisted"]
+    site = more[more["source"] == "near_unlisted"].to_crs(UTM48).geometry.iloc[0]
+    u = unlisted.iloc[0]
+    to_utm = Transformer.from_crs(4326, UTM48, always_xy=True)
+    x, y = to_utm.transform(u["lon"], u["lat"])
+    assert abs(site.x - x) <= 2000.0 + 30 and abs(site.y - y) <= 2000.0 + 30
