@@ -223,6 +223,16 @@ def place_cmd(
         " the prediction)"
     )
     lines.append(check)
+    unlisted_after = None
+    if unlisted is not None:
+        # the settlements again on the re-audit's area rasters: their people by cell status
+        unlisted_after, entry_after = audit_settlements(
+            scenario, after.coverage, thresholds=engine.thresholds, params=settlement_params)
+        lines.append(
+            "re-audit with the chosen sites: people of unlisted settlements in dead cells "
+            f"{int((unlisted_entry or {}).get('people_dead', 0)):,} → "
+            f"{int(entry_after['people_dead']):,} (area rasters, all their cells; the "
+            "prediction counts each settlement at its centroid)")
     shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
     # keys as in a --costs TOML file; money with thousands separators, not 1.8e+09
     lines += [
@@ -270,8 +280,9 @@ def place_cmd(
             "reached": int(reached.sum()),
             "reached_people": round(float(res.unlisted["people"][reached].sum())),
             "reached_ids": res.unlisted["settlement_id"][reached].astype(str).tolist(),
+            "people_dead_after_reaudited": entry_after["people_dead"],
         }
-    _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
+    _map(out, scenario, after, session.towers, lines, engine.thresholds, sites, unlisted_after)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     write_summary_last(out / "summary.json", summary, (out / f for f in PLACE_FILES))
@@ -284,9 +295,10 @@ def place_cmd(
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
 
 
-def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN001
+def _map(out, scenario, after, towers, lines, thr, sites, unlisted=None) -> None:  # noqa: ANN001
     """map.html of the placement, classed by the audit's per-technology rule; the
-    chosen sites (towers ``NEW-*``) drawn as proposed sites, not as towers."""
+    chosen sites (towers ``NEW-*``) drawn as proposed sites, not as towers; with
+    ``--objective people`` the unlisted settlements as the re-audit sees them."""
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
@@ -312,5 +324,6 @@ def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN0
         title=f"placement: {len(sites)} new site(s)",
         summary_lines=lines[:3],
         status_labels=status_labels(thr, list(cov.by_tech)),
+        unlisted_settlements=unlisted,
     )
     save_map(m, out / "map.html", overwrite=True)

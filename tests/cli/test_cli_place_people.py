@@ -64,6 +64,11 @@ def test_people_objective_picks_the_site_of_the_big_unlisted_settlement(
     assert (u["targeted"], u["reached"], u["reached_people"]) == (1, 1, 540)
     assert u["reached_ids"] == ["U0001"]
     assert summary["solver"]["value"] == pytest.approx(540.0)
+    # the re-audit on the area rasters: the settlement's people are no longer in dead cells
+    assert "people of unlisted settlements in dead cells 540 → 0" in res.output
+    assert u["people_dead_after_reaudited"] == 0
+    html = (tmp_path / "ppl" / "map.html").read_text(encoding="utf-8")
+    assert "Unlisted settlements (1; ~540 people)" in html
 
 
 def test_settlement_options_apply(folders: tuple[Path, Path, Path], tmp_path: Path) -> None:
