@@ -25,9 +25,10 @@ Defaults (:class:`SettlementParams`), and why a planner can defend them:
   it); a cluster with a cell within 1 km of a listed village is counted as
   that village, not as a missing one.
 
-Distances are measured from the cluster's nearest cell centre to the village
-point (polygon villages: a representative point), so a cluster that touches
-a village is that village whatever its size.
+Distances are great-circle distances (mean Earth radius) from the cluster's
+nearest cell centre to the village point (polygon villages: a representative
+point), so a cluster that touches a village is that village whatever its
+size.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.coverage import CoverageResult
-from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M, utm_crs
+from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M
 from deadzone.model.population import PopulationGrid
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds, coverage_class
@@ -336,14 +337,12 @@ def unlisted_settlements(
     x = t.c + (cols + 0.5) * t.a
     y = t.f + (rows + 0.5) * t.e
     lon, lat = _to_lonlat(population.crs, x, y)
-    metric = utm_crs(float(np.mean(lon)), float(np.mean(lat)))
-    to_m = Transformer.from_crs(4326, metric, always_xy=True)
-    cx, cy = to_m.transform(lon, lat)
     far = np.full(n, math.inf)
     near_idx = np.full(n, -1, dtype=np.int64)
-    v_ids, v_xy = _village_points(villages, to_m)
-    if len(v_xy):
-        d, k = cKDTree(v_xy).query(np.column_stack([cx, cy]))
+    v_ids, v_xyz = _village_points(villages)
+    if len(v_xyz):
+        chord, k = cKDTree(v_xyz).query(_unit_xyz(lon, lat))
+        d = 2.0 * MEAN_EARTH_RADIUS_M * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
         order = np.lexsort((d, lab))  # per cluster, its nearest cell first
         first = order[np.r_[True, lab[order][1:] != lab[order][:-1]]]
         far[lab[first]] = d[first]
@@ -351,7 +350,7 @@ def unlisted_settlements(
     keep = big & (far > 1000.0 * prm.min_distance_km)
     m = keep[lab]
     cells, lab, pop, rows, cols = cells[m], lab[m], pop[m], rows[m], cols[m]
-    lon, lat, x, y = lon[m], lat[m], x[m], y[m]
+    lon, lat = lon[m], lat[m]
     if cells.size == 0:
         return _empty()
 
@@ -405,20 +404,28 @@ def _to_lonlat(crs: CRS, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
-def _village_points(villages: gpd.GeoDataFrame, to_m: Transformer
-                    ) -> tuple[list[str], npt.NDArray[np.float64]]:
-    """Ids and metric points of the villages that have a usable geometry."""
+def _unit_xyz(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
+              ) -> npt.NDArray[np.float64]:
+    """Points on the unit sphere: the chord between two is a monotonic function of
+    their great-circle distance, so a k-d tree over them finds the nearest by
+    great-circle distance anywhere on Earth (no projection zone to leave)."""
+    lam, phi = np.radians(lon), np.radians(lat)
+    return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+
+
+def _village_points(villages: gpd.GeoDataFrame) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """Ids and unit-sphere points of the villages that have a usable geometry."""
     if not len(villages):
-        return [], np.empty((0, 2))
+        return [], np.empty((0, 3))
     g = villages.geometry
     if g.crs is not None and g.crs.to_epsg() != 4326:
         g = g.to_crs(4326)
     usable = g.notna().to_numpy() & ~g.is_empty.to_numpy()
     pts = g[usable].representative_point()
-    vx, vy = to_m.transform(pts.x.to_numpy(), pts.y.to_numpy())
-    ok = np.isfinite(vx) & np.isfinite(vy)
+    lon, lat = pts.x.to_numpy(), pts.y.to_numpy()
+    ok = np.isfinite(lon) & np.isfinite(lat)
     ids = villages["village_id"].astype(str).to_numpy()[usable][ok]
-    return list(ids), np.column_stack([vx, vy])[ok]
+    return list(ids), _unit_xyz(lon[ok], lat[ok])
 
 
 def _people_by_status(
