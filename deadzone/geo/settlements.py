@@ -42,9 +42,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
-import shapely.affinity
+import shapely.geometry
 from affine import Affine
 from pyproj import Transformer
+from rasterio import features
 from rasterio.crs import CRS
 from scipy import ndimage
 from scipy.spatial import cKDTree
@@ -488,16 +489,20 @@ def _dissolve(rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], t: Affin
               g: npt.NDArray[np.int64], k_out: int, crs: CRS) -> gpd.GeoSeries:
     """Each settlement's cells as one polygon (EPSG:4326).
 
-    The cells are unioned in (col, row) index space, where their edges meet
-    exactly, then mapped through the transform.
+    GDAL's polygonize (:func:`rasterio.features.shapes`) of the settlements'
+    numbers over the window holding them, 4-connected, so cells that touch
+    only at a corner give the parts of one MultiPolygon (one polygon through
+    a corner would be invalid); the vertices are the grid's own corners.
     """
-    boxes = shapely.box(cols, rows, cols + 1, rows + 1)
-    order = np.argsort(g, kind="stable")
-    starts = np.searchsorted(g[order], np.arange(k_out + 1))
-    polys = [shapely.union_all(boxes[order[starts[i]:starts[i + 1]]]) for i in range(k_out)]
-    matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
-    geo = [shapely.affinity.affine_transform(p, matrix) for p in polys]
-    return gpd.GeoSeries(geo, crs=crs).to_crs(4326)
+    r0, c0 = int(rows.min()), int(cols.min())
+    img = np.zeros((int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1), dtype=np.int32)
+    img[rows - r0, cols - c0] = g + 1
+    parts: list[list[Any]] = [[] for _ in range(k_out)]
+    for geom, value in features.shapes(img, mask=img > 0, connectivity=4,
+                                       transform=t @ Affine.translation(c0, r0)):
+        parts[int(value) - 1].append(shapely.geometry.shape(geom))
+    polys = [p[0] if len(p) == 1 else shapely.MultiPolygon(p) for p in parts]
+    return gpd.GeoSeries(polys, crs=crs).to_crs(4326)
 
 
 def _communes_at(communes: gpd.GeoDataFrame | None, lon: npt.NDArray[np.float64],
