@@ -90,3 +90,10 @@ def test_the_map_draws_them(tmp_path: Path) -> None:
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
     assert "Unlisted settlements (1; ~540 people)" in html
     assert "Unlisted settlement U0001" in html and "dead 540" in html
+
+
+def test_settlement_files_are_reproducible(tmp_path: Path) -> None:
+    _audit(tmp_path / "a")
+    _audit(tmp_path / "b")
+    for name in SETTLEMENT_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
