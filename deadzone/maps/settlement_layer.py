@@ -69,8 +69,8 @@ def settlement_features(settlements: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
     outline = geojson_features(
         s,
-        lambda r: {"color": SETTLEMENT_RING_COLOR, "weight": 1.5, "fillColor": color(r),
-                   "fillOpacity": 0.45, "dashArray": "4 3"},
+        lambda r: {"color": SETTLEMENT_RING_COLOR, "weight": 3, "fillColor": color(r),
+                   "fillOpacity": 0.45, "dashArray": "8 4"},
         _tip,
     )
     points = gpd.GeoDataFrame(s.drop(columns="geometry"),
