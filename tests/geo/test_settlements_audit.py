@@ -97,3 +97,17 @@ def test_settlement_files_are_reproducible(tmp_path: Path) -> None:
     _audit(tmp_path / "b")
     for name in SETTLEMENT_FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_database_tables_include_the_settlements(tmp_path: Path) -> None:
+    """``--out-db`` publishes what the folder holds: the settlements too (no server needed
+    to see which tables it would write)."""
+    from deadzone.app.out_db import audit_tables, folder_audit_tables
+
+    res = _audit(tmp_path / "a")
+    assert audit_tables(res)["unlisted_settlements"] is res.settlements
+    back = folder_audit_tables(tmp_path / "a")["unlisted_settlements"]
+    assert back["settlement_id"].tolist() == ["U0001"]
+    res = _audit(tmp_path / "b", population=False)
+    assert "unlisted_settlements" not in audit_tables(res)
+    assert "unlisted_settlements" not in folder_audit_tables(tmp_path / "b")
