@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from pyproj import Transformer
+from rasterio.crs import CRS
 
 from deadzone.model.population import PopulationGrid
 from deadzone.model.scenario import Scenario
@@ -44,7 +45,7 @@ def population_grid(people_at: list[tuple[tuple[float, float], float]]) -> Popul
         c, r = int((lon - west) / STEP), int((north - lat) / STEP)
         people[r - 1:r + 2, c - 1:c + 2] = per_cell
     return PopulationGrid(people=people, valid=np.ones(people.shape, bool), transform=t,
-                          crs=UTM48.from_epsg(4326), source="test")
+                          crs=CRS.from_epsg(4326), source="test")
 
 
 def write_worldpop(grid: PopulationGrid, path: Path) -> Path:
