@@ -1,16 +1,13 @@
 """A small scenario with a population raster: one unlisted settlement in a dead zone.
 
 Shared by the audit, map and placement tests of unlisted settlements; the
-raster is made here (WorldPop's format: float32, nodata -99999, EPSG:4326,
-3 arc-seconds), never copied from ``../shared``.
+raster is made here on WorldPop's grid (EPSG:4326, 3 arc-seconds; written as
+float32 with nodata -99999 by ``write_scenario``), never copied from ``../shared``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import rasterio
 from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
@@ -20,7 +17,6 @@ from deadzone.model.scenario import Scenario
 from tests.conftest import UTM48, X0, Y0, small_scenario
 
 STEP = 3.0 / 3600.0
-NODATA = -99999.0
 #: Where things are, in metres from the DEM's top-left corner (x east, y south);
 #: the DEM is 9 x 9 km, the tower's reach 3 km (``--radius-km 3``).
 TOWER = (1000.0, 4500.0)
@@ -46,15 +42,6 @@ def population_grid(people_at: list[tuple[tuple[float, float], float]]) -> Popul
         people[r - 1:r + 2, c - 1:c + 2] = per_cell
     return PopulationGrid(people=people, valid=np.ones(people.shape, bool), transform=t,
                           crs=CRS.from_epsg(4326), source="test")
-
-
-def write_worldpop(grid: PopulationGrid, path: Path) -> Path:
-    """``grid`` as a WorldPop-format GeoTIFF."""
-    with rasterio.open(path, "w", driver="GTiff", width=grid.shape[1], height=grid.shape[0],
-                       count=1, dtype="float32", crs="EPSG:4326", nodata=NODATA,
-                       transform=grid.transform) as dst:
-        dst.write(np.where(grid.valid, grid.people, NODATA).astype(np.float32), 1)
-    return path
 
 
 def settlement_scenario(*, population: bool = True) -> Scenario:
