@@ -10,6 +10,7 @@ from typing import Any
 from deadzone.geo.audit import AuditResult, audit
 from deadzone.geo.coverage import EngineParams
 from deadzone.geo.export import write_audit
+from deadzone.geo.settlements import SettlementParams, audit_settlements
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
@@ -28,6 +29,7 @@ def run_audit(
     plain_csv: bool = False,
     progress: Callable[[int, int], None] | None = None,
     write_map: Callable[[AuditResult, Path], Path] | None = None,
+    settlements: SettlementParams | None = None,
 ) -> AuditResult:
     """Audit ``scenario`` and write its folder ``out`` (overwriting: the caller
     checked it).
@@ -50,6 +52,13 @@ def run_audit(
         ``write_map(result, folder) -> path`` writes the map (with rasters
         only); it runs before ``summary.json``, which lists it with every
         other file.  A map left by an earlier run without one is removed.
+    settlements : SettlementParams, optional
+        What counts as an unlisted settlement (default
+        :class:`~deadzone.geo.settlements.SettlementParams`).  Used only when
+        ``scenario.population`` is set: then ``result.settlements`` holds the
+        settlements the raster shows and the village list misses, written as
+        ``unlisted_settlements.gpkg``/``.csv`` and counted in ``summary.json``
+        (``unlisted_settlements``); without a raster nothing changes.
 
     Returns
     -------
@@ -57,6 +66,11 @@ def run_audit(
     """
     result = audit(scenario, params=params, thresholds=thresholds, n_threads=n_threads,
                    progress=progress if rasters else None, clutter=clutter, rasters=rasters)
+    if scenario.population is not None:
+        found, entry = audit_settlements(scenario, result.coverage, thresholds=thresholds,
+                                         params=settlements)
+        result.settlements = found
+        result.summary["unlisted_settlements"] = entry
     also: list[Callable[[Path], Path]] = []
     if result.coverage is not None and write_map is not None:
         also.append(lambda folder: write_map(result, folder))

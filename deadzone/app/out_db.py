@@ -94,7 +94,8 @@ def publish(
 def audit_tables(result: Any) -> dict[str, pd.DataFrame]:
     """An audit's tables as the database gets them: ``villages`` (points or
     polygons with status, reason and signals), ``communes`` and ``districts``
-    (polygons with the roll-ups), ``provinces``."""
+    (polygons with the roll-ups), ``provinces``; with a population raster
+    ``unlisted_settlements`` (polygons, :mod:`deadzone.geo.settlements`)."""
     out: dict[str, pd.DataFrame] = {
         "villages": result.villages,
         "communes": result.communes_with_geometry(),
@@ -103,6 +104,8 @@ def audit_tables(result: Any) -> dict[str, pd.DataFrame]:
     districts = result.districts_with_geometry()
     if districts is not None:
         out["districts"] = districts
+    if getattr(result, "settlements", None) is not None:
+        out["unlisted_settlements"] = result.settlements
     return out
 
 
@@ -121,6 +124,9 @@ def folder_audit_tables(folder: Path) -> dict[str, pd.DataFrame]:
     }
     if "districts" in {str(x[0]) for x in pyogrio.list_layers(folder / "communes.gpkg")}:
         out["districts"] = gpd.read_file(folder / "communes.gpkg", layer="districts")
+    if (folder / "unlisted_settlements.gpkg").is_file():
+        out["unlisted_settlements"] = gpd.read_file(folder / "unlisted_settlements.gpkg",
+                                                    layer="unlisted_settlements")
     return out
 
 

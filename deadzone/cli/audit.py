@@ -20,12 +20,14 @@ from deadzone.cli.options import (
     out_db_options,
     out_dir_option,
     run_audit_and_write,
+    settlement_options,
 )
 from deadzone.data.postgis import source_name
 from deadzone.geo.clutter import load_landcover
 
 if TYPE_CHECKING:
     from deadzone.geo.audit import AuditResult
+    from deadzone.geo.settlements import SettlementParams
 
 __all__ = ["audit_cmd"]
 
@@ -122,6 +124,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @landcover_option
 @out_db_options
+@settlement_options
 @engine_options
 def audit_cmd(
     dem_path: Path,
@@ -145,6 +148,7 @@ def audit_cmd(
     tower_cols: tuple[str, ...],
     plain_csv: bool,
     out_db: OutDb,
+    settlement_params: SettlementParams,
 ) -> None:
     """Audit village coverage on your own data.
 
@@ -196,6 +200,7 @@ def audit_cmd(
         title=f"deadzone audit: {source_name(villages_path)}",
         rasters=rasters,
         plain_csv=plain_csv,
+        settlements=settlement_params,
     )
     out_db.publish("audit", audit_tables(result), result.summary, quiet=quiet)
     if not quiet:

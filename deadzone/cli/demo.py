@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,7 +13,11 @@ from deadzone.cli.options import (
     check_audit_out,
     engine_options,
     run_audit_and_write,
+    settlement_options,
 )
+
+if TYPE_CHECKING:
+    from deadzone.geo.settlements import SettlementParams
 
 __all__ = ["demo_cmd"]
 
@@ -33,6 +38,7 @@ __all__ = ["demo_cmd"]
     show_default=True,
     help="Demo generator seed (same seed, same province).",
 )
+@settlement_options
 @engine_options
 def demo_cmd(
     out_dir: Path,
@@ -40,6 +46,7 @@ def demo_cmd(
     engine: EngineOptions,
     overwrite: bool,
     quiet: bool,
+    settlement_params: SettlementParams,
 ) -> None:
     """Generate the demo province, compute coverage, audit every village, draw the map.
 
@@ -54,7 +61,10 @@ def demo_cmd(
 
     Writes OUT/villages.gpkg, villages.csv, communes.csv, districts.csv (the demo
     groups its communes into 6 districts), provinces.csv,
-    summary.json, coverage.tif, best_server.tif and map.html.
+    summary.json, coverage.tif, best_server.tif and map.html.  The demo has a
+    population raster (inputs/population.tif: people per 3" cell, WorldPop's
+    format), so it also finds the hamlets its village list misses:
+    unlisted_settlements.gpkg/.csv, a line of the summary and a map layer.
     """
     from deadzone.app.calibrate import write_demo_measurements
     from deadzone.cli.audit import echo_district_outputs
@@ -73,6 +83,7 @@ def demo_cmd(
         overwrite=overwrite,
         quiet=quiet,
         title=f"deadzone demo province (seed {seed})",
+        settlements=settlement_params,
     )
     if not quiet:
         echo_district_outputs(result, out_dir)

@@ -39,6 +39,7 @@ __all__ = [
     "run_audit_and_write",
     "load_scenario_dir",
     "session_options",
+    "settlement_options",
     "whatif_session",
 ]
 
@@ -487,11 +488,17 @@ def run_audit_and_write(
     clutter: Any = None,
     rasters: bool = True,
     plain_csv: bool = False,
+    settlements: Any = None,
 ) -> Any:
     """Audit + files + map (area rasters and map only with ``rasters``), then the summary
     (:func:`deadzone.app.audit.run_audit` with a progress bar and the map)."""
     from deadzone.app.audit import run_audit
-    from deadzone.geo.export import AUDIT_FILES, TABLE_FILES, signal_raster_name
+    from deadzone.geo.export import (
+        AUDIT_FILES,
+        SETTLEMENT_FILES,
+        TABLE_FILES,
+        signal_raster_name,
+    )
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
@@ -512,12 +519,14 @@ def run_audit_and_write(
             status_labels=status_labels(thresholds, list(cov.by_tech)),
             coverage_classes=layers["coverage_class"] is not None,
             open_on_classes=layers["coverage_class"] is not None,
+            unlisted_settlements=result.settlements,
         )
         save_map(m, folder / "map.html", overwrite=True)
         return folder / "map.html"
 
     run = dict(params=engine.params, thresholds=engine.thresholds, n_threads=engine.threads,
-               clutter=clutter, rasters=rasters, plain_csv=plain_csv, write_map=write_map)
+               clutter=clutter, rasters=rasters, plain_csv=plain_csv, write_map=write_map,
+               settlements=settlements)
     if rasters:
         with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
             result = run_audit(scenario, out, progress=update, **run)
@@ -533,6 +542,8 @@ def run_audit_and_write(
     else:
         signals = [signal_raster_name(t) for t in cov.by_tech]
         outputs = ", ".join((*AUDIT_FILES, *signals, "map.html"))
+    if result.settlements is not None:
+        outputs += ", " + ", ".join(SETTLEMENT_FILES)
     if not quiet:
         click.echo(f"{title}")
         for line in result.summary_lines():
@@ -608,15 +619,16 @@ class SiteOptions:
     user: Any = None
     exclude: Any = None
 
-    def candidates(self, scenario: Any, baseline: Any) -> Any:
-        """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`)."""
+    def candidates(self, scenario: Any, baseline: Any, *, unlisted: Any = None) -> Any:
+        """The candidate sites (:func:`deadzone.geo.sites.candidate_sites`); with
+        ``unlisted`` settlements, the high ground near the dead ones too."""
         from deadzone.geo.sites import candidate_sites
 
         return candidate_sites(
             scenario, baseline=baseline, user=self.user, peaks=self.auto, near_dead=self.auto,
             commune_centres=self.auto, existing=self.auto, exclude=self.exclude,
             min_spacing_m=self.min_spacing_m, max_auto=self.max_candidates, tech=self.tech,
-            height_m=self.height_m,
+            height_m=self.height_m, unlisted=unlisted,
         )
 
 
@@ -669,6 +681,56 @@ def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "plan_costs.toml)."),
         click.option("--towers-without-fiber", is_flag=True,
                      help="Existing towers are not fiber-connected (only backbone nodes are)."),
+    ]
+    g = wrapper
+    for dec in reversed(decorators):
+        g = dec(g)
+    return g
+
+
+# --------------------------------------------------------------------------- unlisted settlements
+
+
+def settlement_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """What counts as an unlisted settlement in a population raster (``audit``,
+    ``demo``, ``place``): ``--settlement-min-density``, ``--settlement-min-people``,
+    ``--settlement-min-distance-km``.
+
+    The command gets ``settlement_params:``
+    :class:`~deadzone.geo.settlements.SettlementParams` (defaults and their
+    reasons: that class and ``docs/SETTLEMENTS.md``).  They apply only when the
+    scenario has a population raster.
+    """
+    from deadzone.geo.settlements import SettlementParams
+
+    base = SettlementParams()
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["settlement_params"] = SettlementParams(
+                min_density_per_km2=kwargs.pop("settlement_min_density"),
+                min_people=kwargs.pop("settlement_min_people"),
+                min_distance_km=kwargs.pop("settlement_min_distance_km"),
+            )
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option("--settlement-min-density", type=click.FloatRange(0, min_open=True),
+                     default=base.min_density_per_km2, show_default=True,
+                     help="Unlisted settlements: a population-raster cell with at least this "
+                          "many people/km² (from its own area: geographic cells shrink with "
+                          "latitude) belongs to a settlement; 8-connected cells form one."),
+        click.option("--settlement-min-people", type=click.FloatRange(0),
+                     default=base.min_people, show_default=True,
+                     help="Unlisted settlements: a cluster needs at least this many people."),
+        click.option("--settlement-min-distance-km", type=click.FloatRange(0),
+                     default=base.min_distance_km, show_default=True,
+                     help="Unlisted settlements: every cell of a cluster must be farther than "
+                          "this from every listed village (nearer, it is that village).  "
+                          "Used only with a population raster."),
     ]
     g = wrapper
     for dec in reversed(decorators):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,10 +18,14 @@ from deadzone.cli.options import (
     out_dir_option,
     progress_bar,
     scenario_option,
+    settlement_options,
     site_options,
     whatif_session,
 )
 from deadzone.model.thresholds import status_labels
+
+if TYPE_CHECKING:
+    from deadzone.geo.settlements import SettlementParams
 
 __all__ = ["place_cmd", "PLACE_FILES"]
 
@@ -47,10 +52,13 @@ PLACE_FILES: tuple[str, ...] = (
 )
 @click.option(
     "--objective",
-    type=click.Choice(["villages", "population", "households"]),
+    type=click.Choice(["villages", "population", "households", "people"]),
     default="population",
     show_default=True,
-    help="What to maximise among currently dead or marginal villages.",
+    help="What to maximise among currently dead or marginal villages.  people: their "
+    "population plus the people of the dead or marginal unlisted settlements a population "
+    "raster shows (the scenario's population.tif; see docs/SETTLEMENTS.md), each "
+    "settlement a target at its centroid.",
 )
 @click.option(
     "--solver",
@@ -68,6 +76,7 @@ PLACE_FILES: tuple[str, ...] = (
     help="MILP time limit; the gap is reported.",
 )
 @site_options
+@settlement_options
 @out_dir_option
 @out_db_options
 @engine_options
@@ -84,6 +93,7 @@ def place_cmd(
     overwrite: bool,
     quiet: bool,
     out_db: OutDb,
+    settlement_params: SettlementParams,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -101,6 +111,14 @@ def place_cmd(
     to a fiber site: its check and terrain profile), candidates.csv, report.txt and summary.json
     ("covered villages: X/Y → X'/Y", verified by re-auditing with the sites
     added) and map.html.
+
+    With --objective people (a scenario with a population raster, e.g. a
+    `deadzone demo` output), the dead or marginal unlisted settlements the
+    raster shows (--settlement-* options, as in `deadzone audit`) are targets
+    too, weighted by their people, and the high ground near each dead one is
+    a candidate (source near_unlisted); sites.csv then says how many each site
+    reaches (unlisted_settlements_covered, unlisted_people_covered) and
+    summary.json which (unlisted_settlements).
 
     \b
     Example:
@@ -135,7 +153,17 @@ def place_cmd(
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
                                        label="coverage of existing towers")
     baseline = session.result
-    cands = site_opts.candidates(scenario, baseline)
+    unlisted = unlisted_entry = None
+    if objective == "people":
+        if scenario.population is None:
+            raise click.UsageError(
+                f"--objective people counts people from a population raster; {scenario_dir} "
+                "has none (population.tif in the scenario folder, as `deadzone demo` writes)")
+        from deadzone.geo.settlements import audit_settlements
+
+        unlisted, unlisted_entry = audit_settlements(
+            scenario, baseline.coverage, thresholds=engine.thresholds, params=settlement_params)
+    cands = site_opts.candidates(scenario, baseline, unlisted=unlisted)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
         res = optimize(
             scenario,
@@ -152,6 +180,7 @@ def place_cmd(
             time_limit_s=time_limit_s,
             n_threads=engine.threads,
             progress=update,
+            unlisted=unlisted,
         )
     # Verify: add the chosen sites to the audit and count again.
     for _, row in res.sites.iterrows():
@@ -194,6 +223,16 @@ def place_cmd(
         " the prediction)"
     )
     lines.append(check)
+    unlisted_after = None
+    if unlisted is not None:
+        # the settlements again on the re-audit's area rasters: their people by cell status
+        unlisted_after, entry_after = audit_settlements(
+            scenario, after.coverage, thresholds=engine.thresholds, params=settlement_params)
+        lines.append(
+            "re-audit with the chosen sites: people of unlisted settlements in dead cells "
+            f"{int((unlisted_entry or {}).get('people_dead', 0)):,} → "
+            f"{int(entry_after['people_dead']):,} (area rasters, all their cells; the "
+            "prediction counts each settlement at its centroid)")
     shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
     # keys as in a --costs TOML file; money with thousands separators, not 1.8e+09
     lines += [
@@ -232,7 +271,18 @@ def place_cmd(
         "parameters": after.summary["parameters"],
         "inputs": after.summary.get("inputs") or scenario.meta.get("inputs") or {},
     }
-    _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
+    if res.unlisted is not None:
+        reached = res.unlisted["covered_by"].notna().to_numpy()
+        summary["unlisted_settlements"] = {
+            **(unlisted_entry or {}),
+            "targeted": int(len(res.unlisted)),
+            "targeted_people": round(float(res.unlisted["people"].sum())),
+            "reached": int(reached.sum()),
+            "reached_people": round(float(res.unlisted["people"][reached].sum())),
+            "reached_ids": res.unlisted["settlement_id"][reached].astype(str).tolist(),
+            "people_dead_after_reaudited": entry_after["people_dead"],
+        }
+    _map(out, scenario, after, session.towers, lines, engine.thresholds, sites, unlisted_after)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
     write_summary_last(out / "summary.json", summary, (out / f for f in PLACE_FILES))
@@ -245,9 +295,10 @@ def place_cmd(
         click.echo(f"done in {time.perf_counter() - t0:.1f} s")
 
 
-def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN001
+def _map(out, scenario, after, towers, lines, thr, sites, unlisted=None) -> None:  # noqa: ANN001
     """map.html of the placement, classed by the audit's per-technology rule; the
-    chosen sites (towers ``NEW-*``) drawn as proposed sites, not as towers."""
+    chosen sites (towers ``NEW-*``) drawn as proposed sites, not as towers; with
+    ``--objective people`` the unlisted settlements as the re-audit sees them."""
     from deadzone.maps.audit_map import metric_layers
     from deadzone.maps.folium_map import coverage_map, save_map
 
@@ -273,5 +324,6 @@ def _map(out, scenario, after, towers, lines, thr, sites) -> None:  # noqa: ANN0
         title=f"placement: {len(sites)} new site(s)",
         summary_lines=lines[:3],
         status_labels=status_labels(thr, list(cov.by_tech)),
+        unlisted_settlements=unlisted,
     )
     save_map(m, out / "map.html", overwrite=True)

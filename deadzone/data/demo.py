@@ -45,6 +45,7 @@ from scipy.sparse.csgraph import (
 from scipy.spatial import Delaunay, cKDTree
 from shapely.ops import voronoi_diagram
 
+from deadzone.data.demo_population import demo_population
 from deadzone.model.dem import Dem
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import TOWER_COLUMNS, TOWER_DEFAULTS
@@ -133,6 +134,9 @@ SHARE_700_MHZ = 0.2  # ... of which this share runs at 700 MHz instead of 1800
 PEAK_WINDOW_CELLS = 21  # hilltops: maxima within 21 routing cells (2.5 km)
 HILLTOP_EDGE_CLEARANCE_M = 2000.0
 SECTOR_BEAMWIDTH_DEG = 65.0
+#: Spawn key of the population raster's random stream (a child of the seed's
+#: SeedSequence, independent of the stream everything above draws from).
+POPULATION_STREAM = 21
 
 _NAME_HEAD = (
     "Nà", "Nậm", "Pác", "Khuổi", "Phiêng", "Lũng", "Cốc", "Khau", "Pò", "Tà",
@@ -185,6 +189,10 @@ def demo_scenario(seed: int = 0) -> Scenario:
         ``towers``: ~40 points with :data:`~deadzone.model.schema.TOWER_COLUMNS`.
         ``roads``: lines (``road_id``, ``road_class``).
         ``backbone``: fiber nodes (``node_id``, ``name``).
+        ``population``: people per 3" cell in EPSG:4326 around the DEM
+        (:func:`deadzone.data.demo_population.demo_population`: the villages
+        spread over a few hundred metres, a thin population along valleys and
+        roads, and a few unlisted hamlets), from its own random stream.
         Vector layers are in EPSG:4326.
 
     Examples
@@ -211,6 +219,19 @@ def demo_scenario(seed: int = 0) -> Scenario:
     commune_pop = np.bincount(villages["commune"], villages["population"], len(polys))
     backbone = _pick_backbone(terrain, centres, commune_pop, national)
     towers = _make_towers(rng, terrain, polys, centres, villages, backbone)
+    span = DEM_SIZE * CELL_M
+    population = demo_population(
+        # its own stream: nothing drawn above changes with or without it
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_STREAM,))),
+        dem_crs=crs,
+        dem_bounds=(DEM_X_MIN_M, DEM_Y_MAX_M - span, DEM_X_MIN_M + span, DEM_Y_MAX_M),
+        province_bounds=_province_bounds(),
+        village_xy=villages["xy"],
+        village_population=villages["population"],
+        tower_xy=np.asarray(towers["xy"], dtype=np.float64),
+        roads=list(roads["geometry"]),
+        valley_sample=lambda xy: (_sample(terrain.hand_m, xy), _sample(terrain.slope, xy)),
+    )
 
     centre_lonlat = gpd.GeoSeries(shapely.points(centres), crs=crs).to_crs(4326)
     communes = _to_lonlat(
@@ -254,6 +275,7 @@ def demo_scenario(seed: int = 0) -> Scenario:
             shapely.points(centres[backbone]),
             crs,
         ),
+        population=population,
         name=f"demo-seed{seed}",
         meta={"generator": "deadzone.data.demo", "seed": seed},
     )

@@ -16,6 +16,9 @@ file               content
 ``towers.gpkg``    the same towers (layer ``towers``)
 ``roads.gpkg``     road lines (only if the scenario has them)
 ``backbone.gpkg``  fiber nodes (only if the scenario has them)
+``population.tif`` people per cell (only if the scenario has a population
+                   raster), GeoTIFF float32 on the raster's own grid and CRS,
+                   WorldPop's nodata -99999
 ``scenario.json``  name, meta and the SHA-256 of every file written
 =================  ==========================================================
 
@@ -64,6 +67,7 @@ from deadzone.data.dem import load_dem
 from deadzone.data.towers import _load_towers
 from deadzone.data.villages import _load_villages
 from deadzone.errors import CRSError, DataLoadError, OutputExistsError, ParameterError
+from deadzone.model.population import PopulationGrid
 from deadzone.model.scenario import Scenario
 
 __all__ = [
@@ -96,8 +100,12 @@ SCENARIO_FILES: tuple[str, ...] = (
     "towers.gpkg",
     "roads.gpkg",
     "backbone.gpkg",
+    "population.tif",
     "scenario.json",
 )
+
+#: Nodata of ``population.tif``, WorldPop's convention.
+POPULATION_NODATA = -99999.0
 
 _FORMAT = "deadzone-scenario"
 _FORMAT_VERSION = 1
@@ -590,6 +598,15 @@ def write_scenario(
             continue
         _write_gpkg(layer, target, name, name)
         written[target.name] = target
+    pop = scenario.population
+    if pop is None:
+        (out / "population.tif").unlink(missing_ok=True)  # only reachable with overwrite=True
+    else:
+        people = np.where(pop.valid, pop.people, POPULATION_NODATA).astype(np.float32)
+        written["population.tif"] = write_raster(
+            out / "population.tif", people, pop.transform, pop.crs,
+            nodata=POPULATION_NODATA, overwrite=True,
+        )
 
     manifest = {
         "format": _FORMAT,
@@ -601,6 +618,25 @@ def write_scenario(
     written["scenario.json"] = write_json(out / "scenario.json", manifest)
     logger.info("wrote scenario %r to %s (%d files)", scenario.name, out, len(written))
     return written
+
+
+def _read_population(path: Path) -> PopulationGrid:
+    """``population.tif`` of a scenario folder, whole, on its own grid.
+
+    Values at nodata, NaN or below 0 count 0 people and are not ``valid``.
+    """
+    try:
+        with rasterio.open(path) as src:
+            band = src.read(1, masked=True)
+            transform, crs = src.transform, src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataLoadError(f"{path}: cannot read ({' '.join(str(exc).split())})") from None
+    if crs is None:
+        raise CRSError(f"{path}: has no CRS")
+    data = np.asarray(band.filled(np.nan), dtype=np.float64)
+    valid = ~np.ma.getmaskarray(band) & np.isfinite(data) & (data >= 0)
+    return PopulationGrid(people=np.where(valid, data, 0.0), valid=valid, transform=transform,
+                          crs=crs, source=str(path), checksum=file_checksum(path))
 
 
 def _pick_copy(folder: Path, preferred: str, other: str, recorded: Mapping[str, str]) -> Path:
@@ -652,7 +688,8 @@ def load_scenario(in_dir: PathLike | Mapping[str, PathLike]) -> Scenario:
     Scenario
         Layers read with the loaders of :mod:`deadzone.data.loaders`
         (``source_row`` refers to the rows of the files read), the DEM with
-        its void mask from ``dem_voids.tif``, ``name`` and ``meta`` from
+        its void mask from ``dem_voids.tif``, the population raster from
+        ``population.tif`` when the folder has one, ``name`` and ``meta`` from
         ``scenario.json``; ``meta["loaded_from"]`` maps each file read to its
         SHA-256.
 
@@ -706,8 +743,10 @@ def load_scenario(in_dir: PathLike | Mapping[str, PathLike]) -> Scenario:
     backbone = (
         _read_plain_layer(folder / "backbone.gpkg") if (folder / "backbone.gpkg").exists() else None
     )
+    pop_path = folder / "population.tif"
+    population = _read_population(pop_path) if pop_path.exists() else None
     read = [dem_path, communes_path, villages_path, towers_path]
-    read += [p for p in (folder / "roads.gpkg", folder / "backbone.gpkg") if p.exists()]
+    read += [p for p in (folder / "roads.gpkg", folder / "backbone.gpkg", pop_path) if p.exists()]
     if voids_path.exists():
         read.append(voids_path)
     meta = dict(manifest.get("meta") or {})
@@ -719,6 +758,7 @@ def load_scenario(in_dir: PathLike | Mapping[str, PathLike]) -> Scenario:
         towers=towers,
         roads=roads,
         backbone=backbone,
+        population=population,
         name=str(manifest.get("name") or folder.name),
         meta=meta,
     )

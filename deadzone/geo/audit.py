@@ -46,6 +46,7 @@ from deadzone.geo.rollup import (
     rollup,
     summary_dict,
 )
+from deadzone.geo.settlements import settlement_summary_line
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
 from deadzone.kernels.paths import pair_signals, radio_table
@@ -127,6 +128,9 @@ class AuditResult:
     grid: TowerGrid | None = None
     #: Per-pair results of the exact-path engine (None for ``village_method="raster"``).
     signals: VillageSignals | None = None
+    #: Settlements a population raster shows and the village list misses
+    #: (:func:`deadzone.geo.settlements.unlisted_settlements`); None without a raster.
+    settlements: gpd.GeoDataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.districts is None and has_districts(self.communes):
@@ -199,6 +203,8 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     ]
     if "districts_total" in s:
         lines.append(_fully_line("districts", s, frac))
+    if "unlisted_settlements" in s:
+        lines.append(settlement_summary_line(s["unlisted_settlements"]))
     if s["reasons"]:
         lines.append(
             "not covered by reason: "

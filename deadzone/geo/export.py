@@ -22,6 +22,12 @@ districts", and the tables from the levels that exist already add up to the
 total.  With ``overwrite``, a ``districts.csv`` left in the folder by an
 earlier audit that had districts is removed, so every file in the folder
 comes from the same run.
+
+When the scenario has a population raster, also ``unlisted_settlements.gpkg``
+(layer ``unlisted_settlements``: each settlement's cells dissolved) and
+``unlisted_settlements.csv`` (the same table with the people-weighted centroid
+as ``lon``/``lat``; see :mod:`deadzone.geo.settlements`).  Without a raster
+neither is written (and with ``overwrite`` an earlier run's are removed).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from deadzone.model.schema import TECHS
 __all__ = [
     "AUDIT_FILES",
     "DISTRICT_FILES",
+    "SETTLEMENT_FILES",
     "SIGNAL_FILES",
     "RASTER_FILES",
     "TABLE_FILES",
@@ -71,6 +78,10 @@ AUDIT_FILES: tuple[str, ...] = (*TABLE_FILES[:-1], *RASTER_FILES, TABLE_FILES[-1
 #: :data:`AUDIT_FILES`, which every audit folder has); check them too before
 #: writing so an earlier run's ``districts.csv`` is never replaced silently.
 DISTRICT_FILES: tuple[str, ...] = ("districts.csv",)
+
+#: Files written only when the scenario has a population raster (the
+#: unlisted settlements); checked before writing like :data:`DISTRICT_FILES`.
+SETTLEMENT_FILES: tuple[str, ...] = ("unlisted_settlements.gpkg", "unlisted_settlements.csv")
 
 
 def signal_raster_name(key: str) -> str:
@@ -205,7 +216,8 @@ def write_audit(
         ``signal_<tech>_dbm.tif`` per technology of the towers).
     """
     out = check_output_dir(
-        out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SIGNAL_FILES), overwrite=overwrite
+        out_dir, (*AUDIT_FILES, *DISTRICT_FILES, *SETTLEMENT_FILES, *SIGNAL_FILES),
+        overwrite=overwrite,
     )
     paths: dict[str, Path] = {}
     v = result.villages.copy()
@@ -246,6 +258,12 @@ def write_audit(
         for name in DISTRICT_FILES:
             (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
 
+    if result.settlements is None:
+        for name in SETTLEMENT_FILES:
+            (out / name).unlink(missing_ok=True)  # an earlier run's (overwrite was checked)
+    else:
+        paths.update(_write_settlements(result.settlements, out, plain_csv=plain_csv))
+
     cov = result.coverage
     if cov is None:  # an audit without rasters: no stale rasters beside its tables
         for name in (*RASTER_FILES, *SIGNAL_FILES):
@@ -266,6 +284,28 @@ def write_audit(
     write_summary_last(out / "summary.json", result.summary, paths.values())
     paths["summary.json"] = out / "summary.json"
     return paths
+
+
+def _write_settlements(settlements: pd.DataFrame, out: Path, *, plain_csv: bool
+                       ) -> dict[str, Path]:
+    """unlisted_settlements.gpkg and .csv (people to whole persons, areas to
+    0.001 km^2 in the rounded CSV; the GeoPackage keeps full precision)."""
+    g = settlements.copy()
+    for col in ("settlement_id", "commune_id", "nearest_village_id", "status"):
+        g[col] = g[col].astype("string")
+    with atomic_path(out / "unlisted_settlements.gpkg") as tmp:
+        g.to_file(tmp, layer="unlisted_settlements", driver="GPKG")
+    table = _csv_frame(g)
+    table["lon"], table["lat"] = table["lon"].round(7), table["lat"].round(7)
+    if not plain_csv:
+        table = excel_rounding(table)
+        people = [c for c in table.columns if c == "people" or c.startswith("people_")]
+        table[people] = table[people].round(0).astype(np.int64)  # whole persons
+        table["density_per_km2"] = table["density_per_km2"].round(0)
+        table["area_km2"] = table["area_km2"].round(3)
+    with atomic_path(out / "unlisted_settlements.csv") as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8" if plain_csv else CSV_ENCODING)
+    return {n: out / n for n in SETTLEMENT_FILES}
 
 
 def verify_audit_folder(folder: str | Path) -> None:

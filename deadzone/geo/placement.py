@@ -32,6 +32,13 @@ that become covered, under a budget in towers or in money (VND).
   with a time limit, reporting the optimality gap; the MILP answer is
   compared with greedy's and the better one is kept, so the MILP is never
   worse.
+* **People from a population raster** (``objective="people"``).  The unlisted
+  settlements a population raster shows (:mod:`deadzone.geo.settlements`)
+  whose status is dead or marginal become extra targets beside the dead and
+  marginal villages, weighted by their estimated people (villages by their
+  population): a candidate covers a settlement when the same exact-path
+  engine gives the settlement's people-weighted centroid a covered metric.
+  The objective is then the people reached, listed or not.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -91,8 +98,9 @@ __all__ = [
 
 SOLVERS: tuple[str, ...] = ("greedy", "milp")
 
-#: Objective weights: each target village counts 1, its population, or its households.
-OBJECTIVES: tuple[str, ...] = ("villages", "population", "households")
+#: Objective weights: each target village counts 1, its population, or its households;
+#: ``people``: its population, plus the unlisted settlements' people (population raster).
+OBJECTIVES: tuple[str, ...] = ("villages", "population", "households", "people")
 
 
 # --------------------------------------------------------------------------- end to end
@@ -120,7 +128,7 @@ class PlacementResult:
     villages_total : int
         All villages.
     objective : str
-        ``villages``, ``population`` or ``households``.
+        ``villages``, ``population``, ``households`` or ``people``.
     baseline : AuditResult
         The audit of the existing towers.
     budget_towers, budget_vnd : int or float or None
@@ -141,6 +149,10 @@ class PlacementResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     budget_towers: int | None = None
     budget_vnd: float | None = None
+    #: With ``objective="people"``: the unlisted settlements targeted (dead or
+    #: marginal), with ``covered_by`` (the chosen site's ``candidate_id`` that
+    #: covers each, None when none does); None for other objectives.
+    unlisted: gpd.GeoDataFrame | None = None
 
     def summary_lines(self) -> list[str]:
         """``covered villages: X/Y → X'/Y`` and the rest of the report."""
@@ -159,6 +171,13 @@ class PlacementResult:
             f"solver: {s.solver} ({s.status}); objective {self.objective} = {s.value:,.0f}"
             + (f", bound {s.bound:,.0f}, gap {100 * s.gap:.2f}%" if math.isfinite(s.bound) else ""),
         ]
+        if self.unlisted is not None:
+            u = self.unlisted
+            hit = u["covered_by"].notna().to_numpy()
+            lines.insert(3, (
+                f"unlisted settlements (population raster) reached: {int(hit.sum()):,}/{len(u):,}"
+                f" dead or marginal, {u['people'][hit].sum():,.0f}/{u['people'].sum():,.0f} "
+                "people"))
         lines += self.stop_notes()
         ok = self.problem.selectable
         if ok.any() and not np.isfinite(self.problem.anchor_vnd[ok]).any():
@@ -216,8 +235,15 @@ def build_problem(
     *,
     objective: str,
     costs: CostModel,
+    unlisted_cover: sp.csr_matrix | None = None,
+    unlisted_people: np.ndarray | None = None,
 ) -> PlacementProblem:
-    """Restrict the coverage matrix to target villages and attach weights and costs."""
+    """Restrict the coverage matrix to target villages and attach weights and costs.
+
+    With ``unlisted_cover`` (candidates x targeted unlisted settlements) and
+    ``unlisted_people``, the settlements are targets after the villages
+    (``target_index`` still lists the villages only).
+    """
     if objective not in OBJECTIVES:
         raise ParameterError(f"objective was {objective!r}; expected one of {OBJECTIVES}")
     v = baseline.villages
@@ -225,9 +251,14 @@ def build_problem(
     if objective == "villages":
         w = np.ones(tgt.size)
     else:
-        w = v[objective].to_numpy(dtype=np.float64)[tgt]
+        col = "population" if objective == "people" else objective
+        w = v[col].to_numpy(dtype=np.float64)[tgt]
+    cover = cover_all.tocsc()[:, tgt].tocsr()
+    if unlisted_cover is not None:
+        cover = sp.hstack([cover, unlisted_cover.tocsr()], format="csr").astype(bool)
+        w = np.r_[w, np.asarray(unlisted_people, dtype=np.float64)]
     return PlacementProblem(
-        cover=cover_all.tocsc()[:, tgt].tocsr(),
+        cover=cover,
         weights=w,
         base_vnd=(table["capex_vnd"] + table["power_vnd"]).to_numpy(dtype=np.float64),
         anchor_vnd=table["backhaul_vnd"].to_numpy(dtype=np.float64),
@@ -255,6 +286,7 @@ def optimize(
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     candidate_options: dict[str, Any] | None = None,
+    unlisted: gpd.GeoDataFrame | None = None,
 ) -> PlacementResult:
     """Choose new sites that cover the most weight of dead/marginal villages.
 
@@ -265,7 +297,9 @@ def optimize(
     budget_towers, budget_vnd : int or float
         Exactly one: the number of new sites, or the money (VND).
     objective : str
-        ``villages``, ``population`` or ``households``.
+        ``villages``, ``population``, ``households`` or ``people`` (village
+        population plus the people of the dead or marginal ``unlisted``
+        settlements; needs ``unlisted``).
     solver : str
         ``greedy`` or ``milp`` (the MILP keeps greedy's answer when it is
         not better).
@@ -288,16 +322,31 @@ def optimize(
         Threads for the coverage matrix.
     progress : callable, optional
         ``progress(done, total)`` while candidates are computed.
+    unlisted : GeoDataFrame, optional
+        The unlisted settlements of the baseline
+        (:func:`deadzone.geo.settlements.audit_settlements`: ``settlement_id``,
+        ``people``, ``lon``, ``lat``, ``status``); only with ``objective="people"``.
 
     Returns
     -------
     PlacementResult
+
+    Raises
+    ------
+    ParameterError
+        A bad budget, solver or objective; ``objective="people"`` without
+        ``unlisted`` or ``unlisted`` with another objective.
     """
     _budget_check(budget_towers, budget_vnd)
     if solver not in SOLVERS:
         raise ParameterError(f"solver was {solver!r}; expected one of {SOLVERS}")
     if objective not in OBJECTIVES:
         raise ParameterError(f"objective was {objective!r}; expected one of {OBJECTIVES}")
+    if (objective == "people") != (unlisted is not None):
+        raise ParameterError(
+            "objective 'people' needs the unlisted settlements of a population raster "
+            "(unlisted=...), and unlisted settlements count only in objective 'people'; "
+            f"got objective {objective!r} with unlisted={'None' if unlisted is None else 'given'}")
     p = params or EngineParams()
     thr = thresholds or Thresholds()
     cm = costs or CostModel()
@@ -347,6 +396,11 @@ def optimize(
         n_threads=n_threads,
         progress=progress,
     )
+    targets_u = u_cover = None
+    if unlisted is not None:
+        targets_u = _unlisted_targets(unlisted)
+        u_cover = coverage_matrix(replace(scenario, villages=targets_u), candidates, params=p,
+                                  thresholds=thr, n_threads=n_threads)
     timings["coverage_matrix"] = time.perf_counter() - t
     t = time.perf_counter()
     table, backhaul = site_costs(
@@ -354,7 +408,9 @@ def optimize(
     )
     timings["costs"] = time.perf_counter() - t
     prob = build_problem(
-        baseline, candidates, cover_all, table, backhaul, objective=objective, costs=cm
+        baseline, candidates, cover_all, table, backhaul, objective=objective, costs=cm,
+        unlisted_cover=u_cover,
+        unlisted_people=None if targets_u is None else targets_u["people"].to_numpy(),
     )
     t = time.perf_counter()
     g = solve_greedy(prob, budget_towers=budget_towers, budget_vnd=budget_vnd)
@@ -372,7 +428,50 @@ def optimize(
     timings["solve"] = time.perf_counter() - t
     res = _result(scenario, baseline, candidates, table, prob, sol, objective, timings)
     res.budget_towers, res.budget_vnd = budget_towers, budget_vnd
+    if targets_u is not None:
+        res.unlisted = _unlisted_reached(targets_u, prob, sol, candidates)
+        first = prob.cover.shape[1] - len(targets_u)
+        people = targets_u["people"].to_numpy(dtype=np.float64)
+        n_u, p_u = [], []
+        for j in sol.chosen:  # the rows of res.sites, in selection order
+            cols = prob.cover.indices[prob.cover.indptr[j]:prob.cover.indptr[j + 1]]
+            cols = cols[cols >= first] - first
+            n_u.append(int(cols.size))
+            p_u.append(float(people[cols].sum()))
+        res.sites["unlisted_settlements_covered"] = np.array(n_u, dtype=np.int64)
+        res.sites["unlisted_people_covered"] = np.array(p_u)
     return res
+
+
+def _unlisted_targets(unlisted: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The dead or marginal unlisted settlements as target points (their centroids),
+    with the columns :func:`coverage_matrix` reads (``village_id`` = ``settlement_id``)."""
+    for col in ("settlement_id", "people", "lon", "lat", "status"):
+        if col not in unlisted.columns:
+            raise ParameterError(f"unlisted settlements lack the column {col!r}")
+    u = unlisted[unlisted["status"].isin(TARGET_STATUSES).to_numpy()]
+    return gpd.GeoDataFrame(
+        {"village_id": u["settlement_id"].astype(str).to_numpy(),
+         "settlement_id": u["settlement_id"].astype(str).to_numpy(),
+         "people": u["people"].to_numpy(dtype=np.float64),
+         "status": u["status"].astype(str).to_numpy()},
+        geometry=gpd.points_from_xy(u["lon"], u["lat"]), crs=4326,
+    )
+
+
+def _unlisted_reached(targets: gpd.GeoDataFrame, prob: PlacementProblem, sol: Solution,
+                      candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The targeted settlements with ``covered_by``: the first chosen site covering each."""
+    first = prob.cover.shape[1] - len(targets)
+    by: list[Any] = [None] * len(targets)
+    ids = candidates["candidate_id"].astype(str).to_numpy()
+    for j in sol.chosen:
+        for c in prob.cover.indices[prob.cover.indptr[j]:prob.cover.indptr[j + 1]]:
+            if c >= first and by[c - first] is None:
+                by[c - first] = ids[j]
+    out = targets.drop(columns="village_id")
+    out["covered_by"] = pd.Series(by, dtype=object).to_numpy()
+    return out
 
 
 def _result(
@@ -390,13 +489,14 @@ def _result(
     cand = candidates.copy()
     for col in table.columns:
         cand[col] = table[col].to_numpy()
-    cand["n_targets_covered"] = np.diff(prob.cover.indptr)
+    cand["n_targets_covered"] = np.diff(prob.cover.indptr)  # villages and settlements
     modes = sol.modes
     covered = np.zeros(tgt.size, dtype=bool)
     rows = []
     ids = cand["candidate_id"].to_numpy()
     for j in sol.chosen:
         cols = prob.cover.indices[prob.cover.indptr[j] : prob.cover.indptr[j + 1]]
+        cols = cols[cols < tgt.size]  # villages; unlisted settlements follow them
         new = cols[~covered[cols]]
         covered[cols] = True
         vi = tgt[cols]

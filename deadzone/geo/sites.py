@@ -90,6 +90,7 @@ def candidate_sites(
     max_auto: int = 300,
     tech: str = "4G",
     height_m: float = 30.0,
+    unlisted: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate sites for new towers (EPSG:4326 points).
 
@@ -125,6 +126,11 @@ def candidate_sites(
         Radio of automatic candidates (frequency and EIRP from the
         technology's defaults); upgrades keep the taller of the mast and
         ``height_m``.
+    unlisted : GeoDataFrame, optional
+        Unlisted settlements (:func:`deadzone.geo.settlements.unlisted_settlements`,
+        for ``place --objective people``): with ``near_dead``, the highest
+        cell within ``near_dead_radius_m`` of each dead or marginal one's
+        centroid too (source ``near_unlisted``, after ``near_dead``).
 
     Returns
     -------
@@ -193,13 +199,19 @@ def candidate_sites(
     auto_src: list[str] = []
     auto_pri: list[np.ndarray] = []
     cell = min(dem.cell_w_m, dem.cell_h_m)
+    targets: list[tuple[str, gpd.GeoSeries]] = []
     if near_dead:
         if baseline is None:
             raise ParameterError("near_dead candidates need the baseline audit")
         v = baseline.villages
-        tgt = v[v["status"].isin(TARGET_STATUSES)]
+        targets.append(("near_dead", v.geometry[v["status"].isin(TARGET_STATUSES)]))
+        if unlisted is not None and len(unlisted):
+            u = unlisted[unlisted["status"].isin(TARGET_STATUSES)]
+            targets.append(("near_unlisted",
+                            gpd.GeoSeries(gpd.points_from_xy(u["lon"], u["lat"]), crs=4326)))
+    for source, tgt in targets:
         if len(tgt):
-            p = tgt.geometry.representative_point().to_crs(dem.crs)
+            p = tgt.representative_point().to_crs(dem.crs)
             rr, cc, inside = dem.rowcol(p.x.to_numpy(), p.y.to_numpy())
             rad = max(1, int(round(near_dead_radius_m / cell)))
             xs, ys = [], []
@@ -213,8 +225,8 @@ def candidate_sites(
                 ys.append(float(y))
             auto_x.append(np.array(xs))
             auto_y.append(np.array(ys))
-            auto_src += ["near_dead"] * len(xs)
-            auto_pri.append(np.full(len(xs), 0.0))
+            auto_src += [source] * len(xs)
+            auto_pri.append(np.full(len(xs), 0.0))  # near-dead villages first (index order)
     if peaks:
         r_cells = max(1, int(round(min_spacing_m / cell / 2)))
         zf = z.astype(np.float64)
@@ -251,7 +263,7 @@ def candidate_sites(
         src_arr = np.array(auto_src, dtype=object)
         queues = [
             list(kept[src_arr[kept] == name])
-            for name in ("near_dead", "peak", "ridge", "commune_centre")
+            for name in ("near_dead", "near_unlisted", "peak", "ridge", "commune_centre")
         ]
         keep_l: list[int] = []
         while len(keep_l) < max(0, int(max_auto)) and any(queues):

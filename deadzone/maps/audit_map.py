@@ -2,7 +2,8 @@
 
 :func:`audit_map` reads what ``deadzone audit`` / ``deadzone demo`` wrote
 (``villages.parquet``/``.gpkg``/``.csv``, ``communes.gpkg``, ``coverage.tif``,
-``signal_<tech>_dbm.tif``, ``best_server.tif``, ``servers.csv``, ``summary.json``), and optionally a
+``signal_<tech>_dbm.tif``, ``best_server.tif``, ``servers.csv``, ``summary.json``,
+``unlisted_settlements.gpkg`` when the audit had a population raster), and optionally a
 ``deadzone place`` folder (``sites.gpkg``/``sites.csv``) and a
 ``deadzone fiber`` folder (``routes.gpkg``, ``ofds/``), and hands them to
 :func:`deadzone.maps.folium_map.coverage_map` with every layer switched on.
@@ -346,6 +347,10 @@ def audit_map(
         if parts:
             existing = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
 
+    settlements = None
+    if (folder / "unlisted_settlements.gpkg").is_file():
+        settlements = _read_geo(folder / "unlisted_settlements.gpkg",
+                                layer="unlisted_settlements")
     step(2, 3)
     thr = _thresholds(summary)
     layers = metric_layers(signal, rx, thr)
@@ -377,6 +382,7 @@ def audit_map(
         cluster_villages=cluster_villages,
         commune_choropleth=communes is not None,
         admin_outlines=outlines,
+        unlisted_settlements=settlements,
     )
     step(3, 3)
     return m

@@ -629,6 +629,7 @@ def coverage_map(
     coverage_class: npt.NDArray[np.integer] | None = None,
     class_labels: Mapping[str, str] | None = None,
     open_on_classes: bool = False,
+    unlisted_settlements: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build an offline Leaflet map of coverage, villages, towers and communes.
 
@@ -726,6 +727,10 @@ def coverage_map(
         audit's own rule, per technology) and the received-power layer is
         switched off until chosen in the layer control (its colour ticks are
         one metric's thresholds and may not apply to every technology).
+    unlisted_settlements : geopandas.GeoDataFrame, optional
+        Settlements the population raster shows and the village list misses
+        (:func:`deadzone.geo.settlements.unlisted_settlements`), one layer
+        (:mod:`deadzone.maps.settlement_layer`) with a tooltip each.
 
     Returns
     -------
@@ -984,6 +989,14 @@ def coverage_map(
     ).add_to(group)
     group.add_to(m)
     front.append(group.get_name())
+
+    if unlisted_settlements is not None:
+        from deadzone.maps.settlement_layer import settlement_features, settlement_layer_name
+
+        group = folium.FeatureGroup(name=settlement_layer_name(unlisted_settlements))
+        _GeoJsonLayer(settlement_features(unlisted_settlements)).add_to(group)
+        group.add_to(m)
+        front.append(group.get_name())
 
     if proposed_sites is not None:
         site_rows, site_labels = _site_rows(proposed_sites)
