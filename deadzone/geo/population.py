@@ -54,6 +54,7 @@ __all__ = [
     "people_counter",
     "people_line",
     "people_on_dem",
+    "people_tables",
     "village_population_from_raster",
 ]
 
@@ -302,6 +303,31 @@ def add_people(table: pd.DataFrame, by_commune: pd.DataFrame | None = None, *,
     raster = out["people_raster"]
     out["people_covered_pct"] = (100.0 * out["people_covered"] / raster.where(raster > 0)).round(2)
     return out
+
+
+def people_tables(
+    counter: PeopleCounter,
+    cov: CoverageResult,
+    dem: Dem,
+    thresholds: Thresholds,
+    communes: pd.DataFrame,
+    provinces: pd.DataFrame,
+    villages: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The commune and province tables of a roll-up with the people columns,
+    and the summary's ``population_raster`` entry.
+
+    The district table, when there is one, is built from the returned commune
+    table (:func:`deadzone.geo.rollup.district_rollup` carries the columns).
+    ``villages_population_from_raster`` counts the villages whose
+    ``population_source`` is ``raster`` (0 without that column).
+    """
+    by, summary = counter.figures(cov, dem, thresholds)
+    communes = add_people(communes, by)
+    provinces = add_people(provinces, communes=communes, keys=("province",))
+    src = villages["population_source"] if "population_source" in villages.columns else None
+    summary["villages_population_from_raster"] = 0 if src is None else int((src == "raster").sum())
+    return communes, provinces, summary
 
 
 def people_line(p: dict[str, Any]) -> str:
