@@ -29,11 +29,13 @@ __all__ = [
     "out_db_options",
     "run_options",
     "EngineOptions",
+    "PopulationOptions",
     "SiteOptions",
     "read_points",
     "site_options",
     "out_dir_option",
     "engine_options",
+    "population_options",
     "thresholds_from",
     "progress_bar",
     "run_audit_and_write",
@@ -182,6 +184,89 @@ def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Land-cover raster (ESA WorldCover class codes) for terminal clutter loss "
              "(ITU-R P.2108 §3.1): handsets in trees/built-up/fields are computed at the "
              "clutter height and get the clutter loss down to --rx-height-m.")(f)
+
+
+@dataclass(frozen=True)
+class PopulationOptions:
+    """What :func:`population_options` gives a command.
+
+    Attributes
+    ----------
+    path : Path or None
+        ``--population-raster``: people per cell (WorldPop, HRSL, GHSL, ...).
+    village_km : float or None
+        ``--village-population-from-raster KM``: catchment radius (km) from
+        which villages without population take it.
+    persons_per_household : float or None
+        ``--persons-per-household`` (None: the loaders' default, 3.5).
+    """
+
+    path: Path | None = None
+    village_km: float | None = None
+    persons_per_household: float | None = None
+
+    def keywords(self) -> dict[str, Any]:
+        """The keywords of :func:`deadzone.app.scenario.load_audit_scenario`."""
+        return {"population_path": self.path, "village_population_km": self.village_km,
+                "persons_per_household": self.persons_per_household}
+
+    def apply(self, scenario: Any) -> Any:
+        """``scenario`` with the raster (:func:`deadzone.app.scenario.with_population`);
+        unchanged without ``--population-raster``."""
+        if self.path is None:
+            return scenario
+        from deadzone.app.scenario import with_population
+
+        return with_population(scenario, self.path, village_population_km=self.village_km,
+                               persons_per_household=self.persons_per_household)
+
+
+def population_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--population-raster``, ``--village-population-from-raster`` and
+    ``--persons-per-household``; the command gets ``population: PopulationOptions``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = PopulationOptions(path=kwargs.pop("population_path"),
+                                 village_km=kwargs.pop("village_population_km"),
+                                 persons_per_household=kwargs.pop("persons_per_household"))
+        if opts.path is None and (opts.village_km is not None
+                                  or opts.persons_per_household is not None):
+            raise click.UsageError("--village-population-from-raster and "
+                                   "--persons-per-household need --population-raster")
+        if opts.persons_per_household is not None and opts.village_km is None:
+            raise click.UsageError("--persons-per-household needs "
+                                   "--village-population-from-raster")
+        kwargs["population"] = opts
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--population-raster", "population_path", default=None,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Gridded population raster, people per cell (WorldPop, HRSL, GHSL: any "
+                 "one-band GDAL raster with a CRS; nodata as declared, NaN too).  Its people "
+                 "are put on the DEM grid by area and counted per commune, district and "
+                 "province in covered, marginal and dead cells (people_* columns, "
+                 "summary.json's population_raster).  The area sweep then runs even with "
+                 "--no-rasters.  See docs/POPULATION.md."),
+        click.option(
+            "--village-population-from-raster", "village_population_km",
+            type=click.FloatRange(0.01, 50), default=None, metavar="KM",
+            help="Villages whose population is 0 or missing take the people of the raster "
+                 "cells nearest them within KM (each cell counted once, for the nearest "
+                 "listed village); villages.* get a population_source column "
+                 "(input/raster).  Needs --population-raster."),
+        click.option(
+            "--persons-per-household", type=click.FloatRange(0.5, 50), default=None,
+            help="Households of a village given its population from the raster: "
+                 "population / this [default: 3.5].  Needs "
+                 "--village-population-from-raster."),
+    ]
+    g = wrapper
+    for dec in reversed(decorators):
+        g = dec(g)
+    return g
 
 
 @dataclass(frozen=True)
@@ -523,8 +608,11 @@ def run_audit_and_write(
             result = run_audit(scenario, out, progress=update, **run)
     else:
         if not quiet:
-            click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
-                                      sweep=False) + " ...", err=True)
+            what = ("villages: tower-to-village paths; area sweep for the population raster "
+                    "(no rasters written)" if scenario.population is not None
+                    else "villages: tower-to-village paths (no area rasters)")
+            click.echo(coverage_label(what, sweep=scenario.population is not None) + " ...",
+                       err=True)
         result = run_audit(scenario, out, **run)
     cov = result.coverage
     if cov is None:

@@ -1,0 +1,157 @@
+"""``--population-raster`` end to end: audit (with and without rasters), the
+village population from the raster, the rebuilt scenario of an audit folder,
+bad rasters, and ``batch``'s TOML keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from deadzone.app.scenario import load_scenario_dir
+from deadzone.cli.main import cli
+from deadzone.data.io import write_scenario
+from deadzone.data.loaders import file_checksum
+from deadzone.model.dem import Dem
+from tests.conftest import small_scenario
+from tests.population_fixtures import ARCSEC3, WORLDPOP_NODATA, worldpop
+
+
+def _inputs(tmp_path: Path) -> tuple[list[str], Path, float]:
+    """A small scenario's files and a WorldPop raster over it (1.5 people per cell,
+    a strip of nodata); returns (audit arguments, raster path, people read)."""
+    scen = small_scenario(villages=[(1500.0, 4500.0), (7500.0, 4500.0), (4500.0, 8000.0)],
+                          towers=[{"x": 2500.0, "y": 4500.0, "eirp_dbm": 35.0}])
+    scen.villages.loc[2, "population"] = 0
+    scen.villages.loc[2, "households"] = 0
+    d = tmp_path / "in"
+    write_scenario(scen, d)
+    dem: Dem = scen.dem
+    w, s, e, n = dem.bounds_lonlat
+    cols = int(np.ceil((e - w) / ARCSEC3)) + 4
+    rows = int(np.ceil((n - s) / ARCSEC3)) + 4
+    people = np.full((rows, cols), 1.5, dtype=np.float32)
+    people[:, :3] = WORLDPOP_NODATA
+    raster = worldpop(tmp_path / "vnm_ppp_2020.tif", people, west=w - 2 * ARCSEC3,
+                      north=n + 2 * ARCSEC3)
+    args = ["--dem", str(d / "dem.tif"), "--villages", str(d / "villages.gpkg"),
+            "--communes", str(d / "communes.gpkg"), "--towers", str(d / "towers.csv"),
+            "--radius-km", "5", "--model", "fspl", "-q"]
+    return args, raster, float(people[people > 0].sum())
+
+
+def test_audit_with_population_raster(tmp_path: Path) -> None:
+    args, raster, read = _inputs(tmp_path)
+    out = tmp_path / "a"
+    r = CliRunner().invoke(cli, ["audit", *args, "--population-raster", str(raster),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    p = s["population_raster"]
+    assert s["inputs"]["population"] == {"path": str(raster.resolve()),
+                                         "sha256": file_checksum(raster)}
+    # the window over the DEM (plus a cell) is read, not the raster's margin
+    assert 0.8 * read < p["people_read"] < read
+    assert p["people_total"] + p["people_outside_dem"] == pytest.approx(p["people_read"], abs=0.2)
+    parts = sum(p[f"people_{k}"] for k in ("covered", "marginal", "dead", "unknown"))
+    assert parts == pytest.approx(p["people_total"], abs=0.2)
+    assert 0 < p["people_covered"] < p["people_total"]
+    assert p["dem_cells_without_data"] > 0  # the nodata strip on the west edge
+    c = pd.read_csv(out / "communes.csv")
+    pr = pd.read_csv(out / "provinces.csv")
+    for col in ("people_raster", "people_covered", "people_marginal", "people_dead"):
+        assert pr[col].sum() == pytest.approx(c[col].sum(), abs=0.2)
+    assert c["people_raster"].sum() + p["people_outside_communes"] == pytest.approx(
+        p["people_total"], abs=0.2)
+    import geopandas as gpd
+
+    g = gpd.read_file(out / "communes.gpkg", layer="communes")
+    assert "people_covered" in g.columns
+    # the summary the CLI prints carries the line
+    r2 = CliRunner().invoke(cli, ["audit", *[a for a in args if a != "-q"],
+                                  "--population-raster", str(raster), "--overwrite",
+                                  "--out", str(out)])
+    assert r2.exit_code == 0, r2.output
+    assert "people (population raster): " in r2.output
+    # an audit folder rebuilds the scenario with the raster (whatif, place, serve)
+    scen = load_scenario_dir(out)
+    assert scen.population is not None and scen.population.checksum == file_checksum(raster)
+
+
+def test_no_rasters_same_people_and_plain_audit_has_none(tmp_path: Path) -> None:
+    args, raster, _ = _inputs(tmp_path)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, extra in ((a, []), (b, ["--no-rasters"])):
+        r = CliRunner().invoke(cli, ["audit", *args, *extra, "--population-raster",
+                                     str(raster), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+    assert not (b / "coverage.tif").exists()
+    sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
+    assert sa["population_raster"] == sb["population_raster"]
+    pd.testing.assert_frame_equal(pd.read_csv(a / "communes.csv"), pd.read_csv(b / "communes.csv"))
+    r = CliRunner().invoke(cli, ["audit", *args, "--out", str(c)])
+    assert r.exit_code == 0, r.output
+    sc = json.loads((c / "summary.json").read_text(encoding="utf-8"))
+    assert "population_raster" not in sc and "population" not in sc["inputs"]
+    assert "village_population_km" not in sc["input_options"]
+    assert not any(k.startswith("people") for k in pd.read_csv(c / "communes.csv").columns)
+    # the village tables are the same with and without the raster
+    pd.testing.assert_frame_equal(pd.read_csv(a / "villages.csv"), pd.read_csv(c / "villages.csv"))
+
+
+def test_village_population_from_raster_option(tmp_path: Path) -> None:
+    args, raster, _ = _inputs(tmp_path)
+    out = tmp_path / "v"
+    r = CliRunner().invoke(cli, ["audit", *args, "--population-raster", str(raster),
+                                 "--village-population-from-raster", "0.5",
+                                 "--persons-per-household", "4", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    v = pd.read_csv(out / "villages.csv")
+    assert v["population_source"].tolist() == ["input", "input", "raster"]
+    # ~pi * 500^2 m^2 of 3" cells (~86 x 93 m) at 1.5 people each
+    got = int(v.loc[2, "population"])
+    assert 80 < got < 180
+    assert v.loc[2, "households"] == round(got / 4)
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["population_raster"]["villages_population_from_raster"] == 1
+    assert s["input_options"]["village_population_km"] == 0.5
+    assert s["input_options"]["persons_per_household"] == 4.0
+    scen = load_scenario_dir(out)  # rebuilt with the same filled villages
+    assert scen.villages["population"].tolist() == v["population"].tolist()
+
+
+@pytest.mark.parametrize("case", ["bands", "negative", "outside", "needs_raster"])
+def test_bad_raster_one_line_error(tmp_path: Path, case: str) -> None:
+    args, raster, _ = _inputs(tmp_path)
+    bad = tmp_path / "bad.tif"
+    extra = ["--population-raster", str(bad)]
+    if case == "bands":
+        worldpop(bad, np.ones((2, 5, 5)), west=105.0, north=21.0)
+        want = "has 2 bands"
+    elif case == "negative":
+        import rasterio
+
+        with rasterio.open(raster) as src:
+            a, prof = src.read(1), src.profile
+        a[4, 7] = -3.0
+        with rasterio.open(bad, "w", **prof) as dst:
+            dst.write(a, 1)
+        want = "1 cell with negative people (first at row 4, col 7: -3)"
+    elif case == "outside":
+        worldpop(bad, np.ones((5, 5)), west=10.0, north=50.0)
+        want = "does not cover the requested area"
+    else:
+        extra = ["--village-population-from-raster", "1"]
+        want = "need --population-raster"
+    r = CliRunner().invoke(cli, ["audit", *args, *extra, "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    err = next(x for x in lines if want in x)
+    if case != "needs_raster":
+        assert str(bad) in err
+    assert not (tmp_path / "o" / "summary.json").exists()
