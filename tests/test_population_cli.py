@@ -155,3 +155,85 @@ def test_bad_raster_one_line_error(tmp_path: Path, case: str) -> None:
     if case != "needs_raster":
         assert str(bad) in err
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def _batch_inputs(tmp_path: Path) -> Path:
+    """Two provinces' files, a population raster over them, and a batch TOML with
+    a whole job and a split-by-province job; returns the TOML."""
+    from tests.app.test_batch import write_inputs
+
+    d = write_inputs(tmp_path / "sc")
+    from deadzone.data.loaders import load_dem
+
+    dem = load_dem(d / "dem.tif")
+    w, s, e, n = dem.bounds_lonlat
+    cols = int(np.ceil((e - w) / ARCSEC3)) + 4
+    rows = int(np.ceil((n - s) / ARCSEC3)) + 4
+    rng = np.random.default_rng(5)
+    worldpop(tmp_path / "pop.tif", rng.gamma(2.0, 1.0, (rows, cols)).astype(np.float32),
+             west=w - 2 * ARCSEC3, north=n + 2 * ARCSEC3)
+    toml = tmp_path / "batch.toml"
+    toml.write_text("""
+[defaults]
+radius_km = 4
+model = "fspl"
+population = "pop.tif"
+
+[[scenario]]
+name = "whole"
+dem = "sc/dem.tif"
+villages = "sc/villages.gpkg"
+communes = "sc/communes.gpkg"
+towers = "sc/towers.csv"
+
+[[scenario]]
+name = "saved"
+scenario = "sc"
+village_population_km = 1.0
+persons_per_household = 4.0
+""", encoding="utf-8")
+    return toml
+
+
+def test_batch_toml_population_keys(tmp_path: Path) -> None:
+    from deadzone.app.batch import load_batch, run_batch
+
+    toml = _batch_inputs(tmp_path)
+    scs = load_batch(toml)
+    assert all(sc.files["population"] == (tmp_path / "pop.tif").resolve() for sc in scs)
+    assert scs[1].village_population_km == 1.0 and scs[1].persons_per_household == 4.0
+    assert "village_population_km" not in scs[0].parameters()  # old fingerprints unchanged
+    df = run_batch(scs, tmp_path / "out", workers=1)
+    assert (df["status"] == "ok").all(), df["error"].tolist()
+    assert (df["people_raster"] > 0).all() and (df["people_covered"] >= 0).all()
+    whole = json.loads((tmp_path / "out" / "whole" / "summary.json").read_text(encoding="utf-8"))
+    # the same scenario through `deadzone audit` gives the same people
+    d = tmp_path / "sc"
+    r = CliRunner().invoke(cli, ["audit", "--dem", str(d / "dem.tif"), "--villages",
+                                 str(d / "villages.gpkg"), "--communes", str(d / "communes.gpkg"),
+                                 "--towers", str(d / "towers.csv"), "--radius-km", "4",
+                                 "--model", "fspl", "--no-rasters", "-q", "--population-raster",
+                                 str(tmp_path / "pop.tif"), "--out", str(tmp_path / "single")])
+    assert r.exit_code == 0, r.output
+    single = json.loads((tmp_path / "single" / "summary.json").read_text(encoding="utf-8"))
+    assert whole["population_raster"] == single["population_raster"]
+    v = pd.read_csv(tmp_path / "out" / "saved" / "villages.csv")
+    assert "population_source" in v.columns
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('village_population_km = 1.0', "key 'village_population_km' needs 'population'"),
+    ('population = "pop.tif"\npersons_per_household = 3.0',
+     "key 'persons_per_household' needs 'village_population_km'"),
+    ('population = "missing.tif"', "key 'population'"),
+])
+def test_batch_population_key_errors(tmp_path: Path, body: str, needle: str) -> None:
+    from deadzone.app.batch import load_batch
+    from deadzone.errors import DataLoadError
+
+    _batch_inputs(tmp_path)
+    toml = tmp_path / "bad.toml"
+    toml.write_text(f'[[scenario]]\nname = "x"\nscenario = "sc"\n{body}\n', encoding="utf-8")
+    with pytest.raises(DataLoadError) as exc:
+        load_batch(toml)
+    assert needle in str(exc.value) and str(toml) in str(exc.value)
