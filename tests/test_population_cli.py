@@ -237,3 +237,62 @@ def test_batch_population_key_errors(tmp_path: Path, body: str, needle: str) -> 
     with pytest.raises(DataLoadError) as exc:
         load_batch(toml)
     assert needle in str(exc.value) and str(toml) in str(exc.value)
+
+
+def _scenario_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A scenario folder (dem.tif, villages, ...) with roads and backbone, and a
+    WorldPop raster over it."""
+    import geopandas as gpd
+    from shapely.geometry import LineString, Point
+
+    from tests.conftest import UTM48, X0, Y0
+
+    rng = np.random.default_rng(11)
+    z = (100.0 + 50.0 * rng.random((200, 200))).astype(np.float32)
+    z[:, 95:100] += 250.0
+    vil = [(float(a), float(b)) for a, b in rng.uniform(200, 5800, size=(20, 2))]
+    s = small_scenario(z=z, villages=vil, towers=[{"x": 1200.0, "y": 1500.0}])
+    s.backbone = gpd.GeoDataFrame({"node_id": ["FN1"], "name": ["Nút quang"]},
+                                  geometry=[Point(X0 + 500, Y0 - 500)], crs=UTM48).to_crs(4326)
+    s.roads = gpd.GeoDataFrame(
+        {"road_id": ["R1"], "road_class": ["provincial"]},
+        geometry=[LineString([(X0 + 500, Y0 - 500), (X0 + 500, Y0 - 5500),
+                              (X0 + 5500, Y0 - 5500)])], crs=UTM48).to_crs(4326)
+    d = tmp_path / "scen"
+    write_scenario(s, d)
+    w, so, e, n = s.dem.bounds_lonlat
+    cols = int(np.ceil((e - w) / ARCSEC3)) + 4
+    rows = int(np.ceil((n - so) / ARCSEC3)) + 4
+    raster = worldpop(tmp_path / "pop.tif", np.full((rows, cols), 2.0, np.float32),
+                      west=w - 2 * ARCSEC3, north=n + 2 * ARCSEC3)
+    return d, raster
+
+
+def test_place_summary_carries_people_before_and_after(tmp_path: Path) -> None:
+    d, raster = _scenario_folder(tmp_path)
+    out = tmp_path / "pl"
+    r = CliRunner().invoke(cli, ["place", "--scenario", str(d), "--budget-towers", "1",
+                                 "--model", "knife", "--radius-km", "3", "--population-raster",
+                                 str(raster), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    before, after = s["population_raster_before"], s["population_raster_after"]
+    assert before["people_total"] == pytest.approx(after["people_total"])
+    assert after["people_covered"] >= before["people_covered"]
+    assert s["inputs"]["population"]["sha256"] == file_checksum(raster)
+    assert "after: people (population raster): " in r.output
+
+
+@pytest.mark.slow
+def test_plan_summary_carries_people(tmp_path: Path) -> None:
+    d, raster = _scenario_folder(tmp_path)
+    out = tmp_path / "plan"
+    r = CliRunner().invoke(cli, ["plan", "--scenario", str(d), "--years", "2",
+                                 "--budget-per-year", "30e9", "--start-year", "2027",
+                                 "--model", "knife", "--radius-km", "3", "--max-candidates",
+                                 "20", "--population-raster", str(raster), "--out", str(out),
+                                 "-q"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert s["population_raster"]["people_total"] > 0
+    assert s["inputs"]["population"]["sha256"] == file_checksum(raster)

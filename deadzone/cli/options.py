@@ -528,6 +528,7 @@ def whatif_session(
     check: Callable[[Any], None] | None = None,
     max_memory: str | None = None,
     max_towers: int | None = None,
+    population: PopulationOptions | None = None,
 ) -> tuple[Any, Any]:
     """Load a scenario folder and compute its what-if session (with a progress bar).
 
@@ -536,6 +537,7 @@ def whatif_session(
     ``check(scenario)``, if given, runs before the session's coverage is
     computed, so that a bad request fails at once instead of after it.
     ``max_memory`` (a ``--max-memory`` size) and ``max_towers`` bound the session.
+    ``population`` (``--population-raster``) is put on the scenario first.
     """
     from deadzone.geo.memory import parse_memory
     from deadzone.geo.whatif import MAX_TOWERS, Session
@@ -543,6 +545,8 @@ def whatif_session(
     budget = None if max_memory is None else parse_memory(max_memory)
 
     scenario = load_scenario_dir(scenario_dir)
+    if population is not None:
+        scenario = population.apply(scenario)
     if check is not None:
         check(scenario)
     with progress_bar(coverage_label(label), quiet=quiet) as update:

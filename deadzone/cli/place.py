@@ -11,10 +11,12 @@ import click
 from deadzone.cli.options import (
     EngineOptions,
     OutDb,
+    PopulationOptions,
     SiteOptions,
     engine_options,
     out_db_options,
     out_dir_option,
+    population_options,
     progress_bar,
     scenario_option,
     site_options,
@@ -70,6 +72,7 @@ PLACE_FILES: tuple[str, ...] = (
 @site_options
 @out_dir_option
 @out_db_options
+@population_options
 @engine_options
 def place_cmd(
     scenario_dir: Path,
@@ -84,6 +87,7 @@ def place_cmd(
     overwrite: bool,
     quiet: bool,
     out_db: OutDb,
+    population: PopulationOptions,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -133,7 +137,8 @@ def place_cmd(
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
     out_db.check()
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
-                                       label="coverage of existing towers")
+                                       label="coverage of existing towers",
+                                       population=population)
     baseline = session.result
     cands = site_opts.candidates(scenario, baseline)
     with progress_bar("coverage of candidate sites", quiet=quiet) as update:
@@ -194,6 +199,11 @@ def place_cmd(
         " the prediction)"
     )
     lines.append(check)
+    if "population_raster" in after.summary:
+        from deadzone.geo.population import people_line
+
+        lines.append("before: " + people_line(baseline.summary["population_raster"]))
+        lines.append("after: " + people_line(after.summary["population_raster"]))
     shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
     # keys as in a --costs TOML file; money with thousands separators, not 1.8e+09
     lines += [
@@ -232,6 +242,9 @@ def place_cmd(
         "parameters": after.summary["parameters"],
         "inputs": after.summary.get("inputs") or scenario.meta.get("inputs") or {},
     }
+    if "population_raster" in after.summary:  # --population-raster (or the audit's)
+        summary["population_raster_before"] = baseline.summary["population_raster"]
+        summary["population_raster_after"] = after.summary["population_raster"]
     _map(out, scenario, after, session.towers, lines, engine.thresholds, sites)
     # last, with the checksum of every other file (a reader tells a folder an
     # interrupted --overwrite left mixed)
