@@ -296,3 +296,20 @@ def test_plan_summary_carries_people(tmp_path: Path) -> None:
     s = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
     assert s["population_raster"]["people_total"] > 0
     assert s["inputs"]["population"]["sha256"] == file_checksum(raster)
+
+
+def test_batch_cli_population_raster_option(tmp_path: Path) -> None:
+    from tests.app.test_batch import write_inputs
+
+    write_inputs(tmp_path / "sc")
+    _, raster = _scenario_folder(tmp_path)  # a raster over the same 300 x 300 cell area
+    toml = tmp_path / "b.toml"
+    toml.write_text('[[scenario]]\nname = "s"\nscenario = "sc"\nmodel = "fspl"\n'
+                    'radius_km = 3\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["batch", str(toml), "--out", str(tmp_path / "out"),
+                                 "--workers", "1", "-q", "--population-raster", str(raster)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "out" / "s" / "summary.json").read_text(encoding="utf-8"))
+    assert s["population_raster"]["people_total"] > 0
+    df = pd.read_csv(tmp_path / "out" / "batch_summary.csv")
+    assert df.loc[0, "people_raster"] == pytest.approx(s["population_raster"]["people_total"])
