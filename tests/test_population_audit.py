@@ -88,3 +88,37 @@ def test_people_outside_communes_and_dem_are_counted() -> None:
     assert p["people_outside_dem"] == pytest.approx(3.0 * (n * n - 45 * 45), abs=0.2)
     assert res.communes["people_raster"].sum() + p["people_outside_communes"] == pytest.approx(
         p["people_total"], abs=0.2)
+
+
+def test_whatif_session_people_equal_a_fresh_audit() -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from deadzone.geo.whatif import Session
+
+    scen = _scenario()
+    s = Session(scen, params=PARAMS)
+    before = s.result.summary["population_raster"]
+    assert before == audit(scen, params=PARAMS).summary["population_raster"]
+    where = gpd.GeoSeries([Point(X0 + 7500, Y0 - 4500)], crs=UTM48).to_crs(4326)
+    lon, lat = where.iloc[0].coords[0]
+    s.add(lon, lat, height_m=30.0, tech="2G", freq_mhz=900.0, eirp_dbm=30.0, tower_id="NEW")
+    after = s.result.summary["population_raster"]
+    assert after["people_covered"] > before["people_covered"]
+    fresh = audit(dataclasses.replace(scen, towers=s.towers), params=PARAMS)
+    assert after == fresh.summary["population_raster"]
+    np.testing.assert_array_equal(s.result.communes["people_covered"],
+                                  fresh.communes["people_covered"])
+
+
+def test_districts_carry_people() -> None:
+    scen = _scenario()
+    scen.communes["district"] = ["Mường Tè", "Phong Thổ"]
+    res = audit(scen, params=PARAMS, rasters=False)
+    assert res.districts is not None
+    d = res.districts.set_index("district")
+    c = res.communes.set_index("commune_id")
+    for col in (*PEOPLE_COLUMNS, "people_covered_pct"):
+        assert d.loc["Mường Tè", col] == c.loc["C1", col]
+    dg = res.districts_with_geometry()
+    assert "people_dead" in dg.columns
