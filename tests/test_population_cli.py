@@ -76,7 +76,8 @@ def test_audit_with_population_raster(tmp_path: Path) -> None:
                                   "--population-raster", str(raster), "--overwrite",
                                   "--out", str(out)])
     assert r2.exit_code == 0, r2.output
-    assert "people (population raster): " in r2.output
+    line = next(x for x in r2.output.splitlines() if "people (population raster): " in x)
+    assert line.endswith(f"; {p['dem_cells_without_data']:,} DEM cells without population data")
     # an audit folder rebuilds the scenario with the raster (whatif, place, serve)
     scen = load_scenario_dir(out)
     assert scen.population is not None and scen.population.checksum == file_checksum(raster)

@@ -342,6 +342,9 @@ def people_line(p: dict[str, Any]) -> str:
         line += f", {p['people_unknown']:,.0f} unknown (outside the DEM's data)"
     if p.get("people_outside_communes", 0) >= 0.5:
         line += f"; {p['people_outside_communes']:,.0f} outside every commune"
+    if p.get("dem_cells_without_data", 0):
+        n = p["dem_cells_without_data"]
+        line += f"; {n:,} DEM cell{'s' if n != 1 else ''} without population data"
     return line
 
 
