@@ -21,6 +21,8 @@ Steps timed (best of ``--repeat``, after a warm-up that compiles the kernels):
 * ``communes``: :func:`deadzone.geo.population.commune_zones` (rasterize);
 * ``figures``: :meth:`PeopleCounter.figures` (status per cell, people per
   commune and status) and the commune/province tables (``add_people``);
+* (not in the total) ``--village-population-from-raster 1`` for 2,000
+  villages: :func:`deadzone.geo.population.village_population_from_raster`;
 
 against the peers on the same machine in the same run:
 
@@ -58,6 +60,7 @@ from deadzone.geo.population import (  # noqa: E402
     add_people,
     commune_zones,
     people_on_dem,
+    village_population_from_raster,
 )
 from deadzone.model.dem import Dem  # noqa: E402
 from deadzone.model.thresholds import Thresholds  # noqa: E402
@@ -144,6 +147,15 @@ def main() -> None:
             return summary
 
         t_fig, summary = best(figures, a.repeat)
+        # --village-population-from-raster 1 for 2,000 villages without population
+        rng = np.random.default_rng(1)
+        w, s_, e, n = box
+        villages = gpd.GeoDataFrame(
+            {"village_id": [f"V{i}" for i in range(2000)], "population": 0, "households": 0},
+            geometry=gpd.points_from_xy(rng.uniform(w, e, 2000), rng.uniform(s_, n, 2000)),
+            crs=4326)
+        t_vil, filled = best(lambda: village_population_from_raster(
+            villages, pop, radius_km=1.0, persons_per_household=3.5), a.repeat)
         # peers
         with rasterio.open(path) as src:
             from rasterio.windows import from_bounds
@@ -172,6 +184,7 @@ def main() -> None:
                     ("regrid (area-weighted)", t_regrid),
                     ("communes (rasterize)", t_zones), ("figures + tables", t_fig),
                     ("**added to an audit**", ours),
+                    ("--village-population-from-raster 1 (2,000 villages)", t_vil),
                     ("peer: rasterio window read only", t_rread),
                     ("peer: GDAL reproject sum, 1 thread", t_gdal1),
                     ("peer: GDAL reproject sum, 2 threads", t_gdal2)):
@@ -190,7 +203,8 @@ def main() -> None:
           f"{np.median(d[big] / ref[inner][big]):.2%}, 99th pct "
           f"{np.percentile(d[big] / ref[inner][big], 99):.2%}")
     print(f"summary: {summary['people_total']:,.0f} people, {summary['people_covered']:,.0f} "
-          f"covered")
+          f"covered; villages given {int(filled['population'].sum()):,} people "
+          f"({(filled['population'] > 0).sum():,} of 2,000 with some)")
 
 
 if __name__ == "__main__":
