@@ -199,3 +199,30 @@ def test_village_population_from_raster_nearest_within_radius() -> None:
     assert out.loc[1, "households"] == round(int(near1.sum()) / 4.0)
     assert out.loc[2, "households"] == 22  # had households: kept
     assert out.attrs["population_from_raster"] == 2
+
+
+@pytest.mark.parametrize("res_m,cell_m", [(1000.0, 30.0), (1000.0, 90.0), (100.0, 90.0)])
+def test_ghsl_mollweide_uniform_density_stays_uniform(res_m: float, cell_m: float) -> None:
+    # GHSL's World Mollweide grid at 105 E is sheared and rotated against UTM 48N;
+    # a uniform density must stay uniform cell to cell (1 km cells split in k x k)
+    from pyproj import Transformer
+
+    moll = CRS.from_string("ESRI:54009")
+    n = int(6000 / cell_m)
+    dem = _dem(n, n, cell_m)
+    tr = Transformer.from_crs(UTM48.to_wkt(), moll.to_wkt(), always_xy=True)
+    xs, ys = tr.transform([X0 - 3000, X0 + 9000, X0 - 3000, X0 + 9000],
+                          [Y0 + 3000, Y0 + 3000, Y0 - 9000, Y0 - 9000])
+    west, north = np.floor(min(xs) / res_m) * res_m, np.ceil(max(ys) / res_m) * res_m
+    cols = int((max(xs) - west) / res_m) + 1
+    rows = int((north - min(ys)) / res_m) + 1
+    p = np.full((rows, cols), 5.0)
+    r = people_on_dem(_grid(p, Affine(res_m, 0, west, 0, -res_m, north), moll), dem)
+    # k from the projected edge length (a sheared edge is longer than 1 km)
+    assert r.subcells >= max(1, int(np.ceil(res_m / (2 * cell_m))))
+    assert r.people.sum() + r.outside_dem == pytest.approx(p.sum(), rel=1e-12)
+    inner = r.people[5:-5, 5:-5]
+    assert inner.max() / inner.min() - 1 < 0.002
+    # density x area, to the projections' own area scale (PROJ's ellipsoidal Mollweide
+    # and UTM's scale factor): within 1 %
+    assert inner.mean() == pytest.approx(5.0 / res_m**2 * cell_m**2, rel=0.01)
