@@ -1,8 +1,13 @@
 """Population raster in an audit: what ``--population-raster`` adds, on a province.
 
 Usage: ``python bench/population.py [--cols 3600 --rows 3000] [--repeat 2]``
-(about 2 minutes on 2 cores); writes its inputs under a temporary folder,
-prints a markdown table.
+(about 1 minute on 2 cores); writes its inputs under a temporary folder,
+prints a markdown table.  ``python bench/population.py --tile`` instead times
+``deadzone audit`` end to end on the real SRTM tile N21E105 (the inputs of
+``bench/outputs_digest.py``; needs ``../shared/data``) with and without a
+WorldPop-format raster of the tile (1,206 x 1,206 cells, 3 arc-seconds),
+with rasters and with ``--no-rasters`` (where the raster also costs the area
+sweep), runs alternated (about 6 minutes).
 
 Case: a WorldPop-format raster (float32, nodata -99999, EPSG:4326,
 3 arc-seconds, deflate-compressed; people clustered in smooth "valleys",
@@ -117,12 +122,64 @@ def best(fn, repeat: int):  # noqa: ANN001, ANN201
     return (times[0], min(times)), out
 
 
+def tile(repeat: int) -> None:
+    """``deadzone audit`` on the real tile with and without a population raster."""
+    import subprocess
+
+    from outputs_digest import TILE, _real_inputs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        args = _real_inputs(t)
+        rng = np.random.default_rng(0)
+        n = 1206  # the tile plus 3 cells each side
+        coarse = ndimage.zoom(rng.random((n // 50 + 2, n // 50 + 2)), 50, order=1)[:n, :n]
+        people = np.where(coarse > 0.6, rng.gamma(1.5, 4.0, (n, n)), 0.0).astype(np.float32)
+        raster = t / "pop.tif"
+        with rasterio.open(raster, "w", driver="GTiff", width=n, height=n, count=1,
+                           dtype="float32", crs="EPSG:4326", nodata=-99999.0,
+                           transform=Affine(ARCSEC3, 0, TILE[0] - 3 * ARCSEC3, 0, -ARCSEC3,
+                                            TILE[3] + 3 * ARCSEC3), compress="deflate") as dst:
+            dst.write(people, 1)
+        dz = [sys.executable, "-m", "deadzone", "-q", "audit", *args, "--overwrite"]
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run([*dz, "--no-rasters", "--out", str(t / "warm")], check=True, cwd=root,
+                       capture_output=True)
+        times: dict[tuple[str, bool], list[float]] = {}
+        for _ in range(repeat):
+            for rasters in ("--rasters", "--no-rasters"):
+                for with_pop in (False, True):
+                    extra = ["--population-raster", str(raster)] if with_pop else []
+                    t0 = time.perf_counter()
+                    subprocess.run([*dz, rasters, *extra, "--out", str(t / "a")], check=True,
+                                   cwd=root, capture_output=True)  # (the inputs' warnings)
+                    times.setdefault((rasters, with_pop), []).append(time.perf_counter() - t0)
+        import json
+
+        s = json.loads((t / "a" / "summary.json").read_text(encoding="utf-8"))
+    print(f"deadzone audit on SRTM N21E105 ({s['villages_total']} villages, {s['towers']} "
+          f"towers, DEM {s['dem']['shape']}); population raster {n} x {n} cells; "
+          f"times: best of {repeat} (s)\n")
+    print("| audit | without raster | with raster | added |\n|---|---:|---:|---:|")
+    for rasters in ("--rasters", "--no-rasters"):
+        a_, b_ = min(times[(rasters, False)]), min(times[(rasters, True)])
+        print(f"| `{rasters}` | {a_:.1f} | {b_:.1f} | {b_ - a_:+.1f} |")
+    p = s["population_raster"]
+    print(f"\npeople {p['people_total']:,.0f}: {p['people_covered']:,.0f} covered, "
+          f"{p['people_marginal']:,.0f} marginal, {p['people_dead']:,.0f} dead")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--cols", type=int, default=3600)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--tile", action="store_true",
+                    help="time deadzone audit on the real SRTM tile with and without a raster")
     a = ap.parse_args()
+    if a.tile:
+        tile(a.repeat)
+        return
     # a 1 MB GDAL block cache: every read decompresses its blocks, as an audit's one read does
     with tempfile.TemporaryDirectory() as tmp, rasterio.Env(GDAL_CACHEMAX=1):
         path, dem, communes, rsrp = make_inputs(Path(tmp), a.rows, a.cols)
