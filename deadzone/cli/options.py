@@ -607,16 +607,16 @@ def run_audit_and_write(
 
     run = dict(params=engine.params, thresholds=engine.thresholds, n_threads=engine.threads,
                clutter=clutter, rasters=rasters, plain_csv=plain_csv, write_map=write_map)
-    if rasters:
-        with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
+    if rasters or scenario.population is not None:
+        # with a population raster the sweep runs for the people figures (no rasters written)
+        label = ("coverage (towers)" if rasters else
+                 "coverage (towers) for the population raster; no rasters written")
+        with progress_bar(coverage_label(label), quiet=quiet) as update:
             result = run_audit(scenario, out, progress=update, **run)
     else:
         if not quiet:
-            what = ("villages: tower-to-village paths; area sweep for the population raster "
-                    "(no rasters written)" if scenario.population is not None
-                    else "villages: tower-to-village paths (no area rasters)")
-            click.echo(coverage_label(what, sweep=scenario.population is not None) + " ...",
-                       err=True)
+            click.echo(coverage_label("villages: tower-to-village paths (no area rasters)",
+                                      sweep=False) + " ...", err=True)
         result = run_audit(scenario, out, **run)
     cov = result.coverage
     if cov is None:
