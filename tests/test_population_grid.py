@@ -226,3 +226,40 @@ def test_ghsl_mollweide_uniform_density_stays_uniform(res_m: float, cell_m: floa
     # density x area, to the projections' own area scale (PROJ's ellipsoidal Mollweide
     # and UTM's scale factor): within 1 %
     assert inner.mean() == pytest.approx(5.0 / res_m**2 * cell_m**2, rel=0.01)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 12),
+       radius_km=st.sampled_from([0.3, 1.0, 3.0]))
+def test_village_catchments_count_each_cell_once(seed: int, n: int, radius_km: float) -> None:
+    # all villages without population: together they get exactly the people of
+    # the cells within the radius of some village (each cell once), to rounding
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    rng = np.random.default_rng(seed)
+    p = rng.gamma(1.0, 3.0, (60, 60))
+    pop = _grid(p, Affine(100, 0, X0, 0, -100, Y0))
+    xy = rng.uniform(0, 6000, (n, 2))
+    vil = gpd.GeoDataFrame({"village_id": [f"V{i}" for i in range(n)], "population": 0,
+                            "households": 0},
+                           geometry=[Point(X0 + a, Y0 - b) for a, b in xy], crs=UTM48).to_crs(4326)
+    out = village_population_from_raster(vil, pop, radius_km=radius_km, persons_per_household=3.5)
+    cx, cy = np.meshgrid(X0 + 50 + 100 * np.arange(60), Y0 - 50 - 100 * np.arange(60))
+    d = np.min([np.hypot(cx - (X0 + a), cy - (Y0 - b)) for a, b in xy], axis=0)
+    # UTM 48N is the villages' zone here: distances agree to well under a metre
+    near = d <= 1000 * radius_km
+    assert out["population"].sum() == pytest.approx(p[near].sum(), abs=0.5 * n + 1e-6)
+    assert (out["population_source"] == "raster").all()
+
+
+def test_people_line_names_unknown_outside_and_nodata() -> None:
+    from deadzone.geo.population import people_line
+
+    p = {"people_total": 412_300.0, "people_covered": 371_000.0, "people_marginal": 12_100.0,
+         "people_dead": 28_000.0, "people_unknown": 1_200.0, "people_outside_communes": 300.0,
+         "dem_cells_without_data": 1}
+    assert people_line(p) == (
+        "people (population raster): 412,300; 371,000 in covered cells (90.0%), 12,100 "
+        "marginal, 28,000 dead, 1,200 unknown (outside the DEM's data); 300 outside every "
+        "commune; 1 DEM cell without population data")
