@@ -11,7 +11,8 @@ Top level (imported on first use): ``audit`` / ``AuditResult`` (village
 statuses, roll-ups), ``compute_coverage`` (alias ``coverage``) /
 ``CoverageResult`` (area rasters), ``Thresholds``, ``Dem``, ``Scenario``,
 ``demo_scenario``, ``load_dem``, ``load_villages``, ``load_communes``,
-``load_towers``, ``load_measurements``, ``write_audit``, ``optimize`` (new
+``load_towers``, ``load_measurements``, ``load_population`` (a gridded
+population raster for ``Scenario.population``), ``write_audit``, ``optimize`` (new
 sites for a budget), ``calibrate`` / ``Calibration`` (predictions against
 measurements; ``EngineParams(calibration=...)`` applies one), ``EngineParams``,
 ``plan_fiber``, ``Session`` (what-if edits) and ``link_profile`` (the
@@ -45,6 +46,7 @@ _LAZY = {
     "load_communes": "deadzone.data.loaders",
     "load_towers": "deadzone.data.loaders",
     "load_measurements": "deadzone.data.loaders",
+    "load_population": "deadzone.data.loaders",
     "write_audit": "deadzone.geo.export",
     "optimize": "deadzone.geo.placement",
     "plan_fiber": "deadzone.geo.fiber",

@@ -47,7 +47,9 @@ def run_audit(
     plain_csv : bool
         As :func:`deadzone.geo.export.write_audit`.
     progress : callable, optional
-        ``progress(done, total)`` while the towers' rasters are computed.
+        ``progress(done, total)`` while the towers' rasters are computed (also
+        without ``rasters`` when the scenario has a population raster: the
+        sweep then runs for the people figures).
     write_map : callable, optional
         ``write_map(result, folder) -> path`` writes the map (with rasters
         only); it runs before ``summary.json``, which lists it with every
@@ -65,10 +67,11 @@ def run_audit(
     AuditResult
     """
     result = audit(scenario, params=params, thresholds=thresholds, n_threads=n_threads,
-                   progress=progress if rasters else None, clutter=clutter, rasters=rasters)
+                   progress=progress if rasters or scenario.population is not None else None,
+                   clutter=clutter, rasters=rasters)
     if scenario.population is not None:
-        found, entry = audit_settlements(scenario, result.coverage, thresholds=thresholds,
-                                         params=settlements)
+        found, entry = audit_settlements(scenario, result.area_status or result.coverage,
+                                         thresholds=thresholds, params=settlements)
         result.settlements = found
         result.summary["unlisted_settlements"] = entry
     also: list[Callable[[Path], Path]] = []

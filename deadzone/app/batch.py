@@ -164,13 +164,26 @@ def _split_villages(sc: BatchScenario, villages: Any, towers: Any) -> tuple[Any,
 
 
 def _load(sc: BatchScenario) -> Any:
-    """The Scenario of a batch job, reading only the DEM window it needs.
+    """The Scenario of a batch job, reading only the DEM window it needs, with
+    its ``population`` raster's window when the job has one.
 
     Raises
     ------
     _Skipped
         A split job without villages (nothing to audit).
     """
+    scenario = _load_inputs(sc)
+    if "population" not in sc.files:
+        return scenario
+    from deadzone.app.scenario import with_population
+
+    return with_population(scenario, sc.files["population"],
+                           village_population_km=sc.village_population_km,
+                           persons_per_household=sc.persons_per_household)
+
+
+def _load_inputs(sc: BatchScenario) -> Any:
+    """The Scenario of a batch job before its population raster."""
     if sc.demo_seed is not None:
         from deadzone.data.demo import demo_scenario
 
@@ -250,6 +263,13 @@ def _row(
     row["covered_pct"] = round(100.0 * cov / tot, 2) if tot else None
     ptot, pcov = s.get("population_total"), s.get("population_covered")
     row["population_covered_pct"] = round(100.0 * pcov / ptot, 2) if ptot else None
+    people = s.get("population_raster")
+    if people is not None:  # a population raster: the people in covered cells
+        row["people_raster"] = people["people_total"]
+        row["people_covered"] = people["people_covered"]
+        row["people_covered_pct"] = (round(100.0 * people["people_covered"]
+                                           / people["people_total"], 2)
+                                     if people["people_total"] > 0 else None)
     for reason, n in sorted(s.get("reasons", {}).items()):
         row[f"reason_{reason}"] = n
     row["wall_s"] = round(wall_s, 3)

@@ -33,7 +33,8 @@ __all__ = [
 # recomputes split jobs written under the old rule (2: one whole-scenario commune
 # assignment, as ``deadzone audit`` makes it, instead of one per province).
 _SPLIT_RULE = 2
-_FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario", "calibration")
+_FILE_KEYS = ("dem", "villages", "communes", "towers", "landcover", "scenario", "calibration",
+              "population")
 #: The keys whose value may be a ``postgresql://`` table or query (vector inputs).
 _DB_KEYS = ("villages", "communes", "towers")
 _PARAM_KEYS = {
@@ -46,6 +47,8 @@ _PARAM_KEYS = {
     "default_tech": str,
     "dem_resolution_m": float,
     "rasters": bool,
+    "village_population_km": float,
+    "persons_per_household": float,
 }
 _OTHER_KEYS = {"name", "demo", "split", "provinces", "province", "area", "tile_km"}
 _KNOWN = set(_FILE_KEYS) | set(_PARAM_KEYS) | _OTHER_KEYS
@@ -63,9 +66,11 @@ class BatchScenario:
     files : dict
         Input paths by role: ``dem``, ``villages``, ``communes``, ``towers``
         (and optional ``landcover`` and ``calibration``, a ``deadzone
-        calibrate`` output whose model and corrections the audit applies), or
-        ``scenario`` (a folder written by
-        :func:`deadzone.data.io.write_scenario`).  Empty for a demo scenario.
+        calibrate`` output whose model and corrections the audit applies, and
+        ``population``, a population raster: ``deadzone audit
+        --population-raster``), or ``scenario`` (a folder written by
+        :func:`deadzone.data.io.write_scenario`; ``landcover`` and
+        ``population`` allowed beside it).  Empty for a demo scenario.
     demo_seed : int or None
         Generate the demo province with this seed instead of reading files.
     province : str or None
@@ -87,7 +92,11 @@ class BatchScenario:
         Also write the area rasters (``coverage.tif`` ...); off by default:
         village statuses come from exact tower -> village paths either way,
         and a national batch needs the tables, not a raster per job
-        (``rasters = true`` in the TOML for maps).
+        (``rasters = true`` in the TOML for maps).  With ``population`` the
+        area sweep runs anyway (the people figures are per-cell statuses).
+    village_population_km, persons_per_household : float or None
+        ``--village-population-from-raster`` and ``--persons-per-household``
+        (need ``population``; the first too for the second).
     """
 
     name: str
@@ -104,10 +113,15 @@ class BatchScenario:
     default_tech: str = "4G"
     dem_resolution_m: float | None = None
     rasters: bool = False
+    village_population_km: float | None = None
+    persons_per_household: float | None = None
 
     def parameters(self) -> dict[str, Any]:
         """Everything that determines the result except the input bytes."""
         d = asdict(self)
+        for k in ("village_population_km", "persons_per_household"):
+            if d[k] is None:  # absent, as before these keys: old batches resume unchanged
+                del d[k]
         d["files"] = {k: shown_source(v) for k, v in sorted(self.files.items())}
         if self.province is not None or self.tile is not None:
             d["split_rule"] = _SPLIT_RULE
@@ -171,7 +185,7 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
         if files:
             raise _err(toml, where, f"key {next(iter(files))!r}: not allowed with 'demo'")
     elif "scenario" in files:
-        extra = [k for k in files if k not in ("scenario", "landcover")]
+        extra = [k for k in files if k not in ("scenario", "landcover", "population")]
         if extra:
             raise _err(toml, where, f"key {extra[0]!r}: not allowed with 'scenario'")
     else:
@@ -213,6 +227,15 @@ def _build(toml: Path, where: str, spec: dict[str, Any]) -> BatchScenario:
             raise _err(toml, where, f"key 'model': {params['model']!r}, but the calibration "
                                     f"was made for {cal_model!r} (drop 'model')")
         params["model"] = cal_model
+    if "village_population_km" in params and "population" not in files:
+        raise _err(toml, where, "key 'village_population_km' needs 'population' (a population "
+                                "raster)")
+    if "persons_per_household" in params and "village_population_km" not in params:
+        raise _err(toml, where, "key 'persons_per_household' needs 'village_population_km'")
+    if not 0 < params.get("village_population_km", 1.0) <= 50:
+        raise _err(toml, where, "key 'village_population_km': must be within 0-50 km")
+    if not 0.5 <= params.get("persons_per_household", 3.5) <= 50:
+        raise _err(toml, where, "key 'persons_per_household': must be within 0.5-50")
     if "confidence" in params:
         if "calibration" not in files:
             raise _err(toml, where, "key 'confidence' needs 'calibration' (its residual sigma)")

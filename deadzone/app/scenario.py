@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deadzone.errors import DataLoadError, DeadzoneWarning
+from deadzone.errors import DataLoadError, DeadzoneWarning, ParameterError
 from deadzone.model.bounds import reach_bounds, union_bounds
 from deadzone.model.defaults import DEFAULT_RADIUS_KM
 from deadzone.model.scenario import Scenario
@@ -22,7 +22,7 @@ from deadzone.model.scenario import Scenario
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["load_audit_scenario", "load_scenario_dir", "window_scenario"]
+__all__ = ["load_audit_scenario", "load_scenario_dir", "window_scenario", "with_population"]
 
 
 def load_audit_scenario(
@@ -42,6 +42,9 @@ def load_audit_scenario(
     dem_resolution_m: float | None = None,
     landcover_path: Path | None = None,
     tower_columns: dict[str, str] | None = None,
+    population_path: Path | None = None,
+    village_population_km: float | None = None,
+    persons_per_household: float | None = None,
 ) -> Scenario:
     """The scenario ``deadzone audit`` reads from its input files.
 
@@ -50,7 +53,9 @@ def load_audit_scenario(
     villages assigned to communes; ``meta`` records every input's path and
     SHA-256 and the options used to read them, so the same call on the same
     files gives the same scenario (``deadzone whatif --scenario AUDIT_OUT``
-    rebuilds it this way from ``summary.json``).
+    rebuilds it this way from ``summary.json``).  ``population_path``,
+    ``village_population_km`` and ``persons_per_household`` are
+    :func:`with_population`'s.
     """
     from deadzone.data.loaders import load_towers, load_villages
 
@@ -110,7 +115,62 @@ def load_audit_scenario(
             "towers": _defaults_summary(towers),
         },
     }
-    return window
+    if population_path is None:
+        if village_population_km is not None:
+            raise ParameterError("village_population_km needs a population raster "
+                                 "(--population-raster)")
+        return window
+    return with_population(window, population_path, village_population_km=village_population_km,
+                           persons_per_household=persons_per_household)
+
+
+def with_population(
+    scenario: Scenario,
+    population_path: Path,
+    *,
+    village_population_km: float | None = None,
+    persons_per_household: float | None = None,
+) -> Scenario:
+    """The scenario with a gridded population raster (``--population-raster``).
+
+    The raster's window over the scenario's DEM
+    (:func:`deadzone.data.loaders.load_population`) becomes
+    ``Scenario.population``, so the audit counts the people in covered /
+    marginal / dead cells; with ``village_population_km``, villages without
+    population take it from the raster cells nearest them within that many
+    km (:func:`deadzone.geo.population.village_population_from_raster`,
+    households = population / ``persons_per_household``, default
+    :data:`deadzone.data.loaders.PERSONS_PER_HOUSEHOLD`).  ``meta`` records the
+    raster's path and SHA-256 under ``inputs["population"]`` and the two
+    options in ``input_options``, so ``whatif``, ``place`` and ``serve``
+    rebuild the same scenario from an audit's ``summary.json``.
+
+    Raises
+    ------
+    DataLoadError, CRSError
+        The raster (one line naming the file).
+    ParameterError
+        A catchment radius or household size that is not a positive number.
+    """
+    import dataclasses
+
+    from deadzone.data.loaders import PERSONS_PER_HOUSEHOLD, load_population
+    from deadzone.geo.population import village_population_from_raster
+
+    pph = PERSONS_PER_HOUSEHOLD if persons_per_household is None else float(persons_per_household)
+    pop = load_population(population_path, bounds_lonlat=scenario.dem.bounds_lonlat)
+    villages = scenario.villages
+    if village_population_km is not None:
+        villages = village_population_from_raster(
+            villages, pop, radius_km=float(village_population_km), persons_per_household=pph)
+    meta = dict(scenario.meta)
+    meta["inputs"] = {**meta.get("inputs", {}), "population": {
+        "path": str(Path(population_path).resolve()), "sha256": pop.checksum}}
+    opts = dict(meta.get("input_options", {}))
+    opts["village_population_km"] = village_population_km
+    opts["persons_per_household"] = pph
+    meta["input_options"] = opts
+    return dataclasses.replace(scenario, villages=villages, population=pop, meta=meta)
 
 
 def window_scenario(
@@ -251,6 +311,7 @@ def load_scenario_dir(path: Path) -> Scenario:
         files["towers"],
         radius_km=float((meta.get("parameters") or {}).get("radius_km", DEFAULT_RADIUS_KM)),
         landcover_path=files.get("landcover"),
+        population_path=files.get("population"),
         **{k: v for k, v in opts.items() if k in _AUDIT_INPUT_OPTIONS},
     )
     # the checksums the reading just took, against the audit's
@@ -277,4 +338,6 @@ _AUDIT_INPUT_OPTIONS = (
     "default_tech",
     "dem_resolution_m",
     "tower_columns",
+    "village_population_km",
+    "persons_per_household",
 )

@@ -14,11 +14,13 @@ from deadzone.cli.options import (
     VECTOR,
     EngineOptions,
     OutDb,
+    PopulationOptions,
     check_audit_out,
     engine_options,
     landcover_option,
     out_db_options,
     out_dir_option,
+    population_options,
     run_audit_and_write,
     settlement_options,
 )
@@ -125,6 +127,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @landcover_option
 @out_db_options
 @settlement_options
+@population_options
 @engine_options
 def audit_cmd(
     dem_path: Path,
@@ -149,6 +152,7 @@ def audit_cmd(
     plain_csv: bool,
     out_db: OutDb,
     settlement_params: SettlementParams,
+    population: PopulationOptions,
 ) -> None:
     """Audit village coverage on your own data.
 
@@ -188,7 +192,7 @@ def audit_cmd(
         households_col=households_col, commune_id_col=commune_id_col,
         district_col=district_col, default_tech=default_tech,
         dem_resolution_m=dem_resolution_m, landcover_path=landcover_path,
-        tower_columns=_tower_columns(tower_cols),
+        tower_columns=_tower_columns(tower_cols), **population.keywords(),
     )
     result = run_audit_and_write(
         scenario,

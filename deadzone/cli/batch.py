@@ -46,6 +46,14 @@ __all__ = ["batch_cmd"]
     "and parameters; compute the rest.",
 )
 @click.option("--overwrite", is_flag=True, help="Recompute and replace existing outputs.")
+@click.option(
+    "--population-raster",
+    "population_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Population raster (people per cell) for every scenario that names none "
+    "(the TOML key 'population' per scenario or in [defaults]); see deadzone audit.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @out_db_options
 def batch_cmd(
@@ -57,6 +65,7 @@ def batch_cmd(
     overwrite: bool,
     quiet: bool,
     out_db: OutDb,
+    population_path: Path | None,
 ) -> None:
     """Run every scenario of SCENARIOS.toml as an audit.
 
@@ -86,6 +95,15 @@ def batch_cmd(
     t0 = time.perf_counter()
     scenarios = load_batch(scenarios_path)
     out_db.check()
+    if population_path is not None:
+        import dataclasses
+
+        scenarios = [
+            sc if sc.demo_seed is not None or "population" in sc.files
+            else dataclasses.replace(sc, files={**sc.files,
+                                                "population": population_path.resolve()})
+            for sc in scenarios
+        ]
     with progress_bar("batch (scenarios)", quiet=quiet) as update:
         df = run_batch(
             scenarios,

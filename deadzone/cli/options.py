@@ -29,11 +29,13 @@ __all__ = [
     "out_db_options",
     "run_options",
     "EngineOptions",
+    "PopulationOptions",
     "SiteOptions",
     "read_points",
     "site_options",
     "out_dir_option",
     "engine_options",
+    "population_options",
     "thresholds_from",
     "progress_bar",
     "run_audit_and_write",
@@ -183,6 +185,89 @@ def landcover_option(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Land-cover raster (ESA WorldCover class codes) for terminal clutter loss "
              "(ITU-R P.2108 §3.1): handsets in trees/built-up/fields are computed at the "
              "clutter height and get the clutter loss down to --rx-height-m.")(f)
+
+
+@dataclass(frozen=True)
+class PopulationOptions:
+    """What :func:`population_options` gives a command.
+
+    Attributes
+    ----------
+    path : Path or None
+        ``--population-raster``: people per cell (WorldPop, HRSL, GHSL, ...).
+    village_km : float or None
+        ``--village-population-from-raster KM``: catchment radius (km) from
+        which villages without population take it.
+    persons_per_household : float or None
+        ``--persons-per-household`` (None: the loaders' default, 3.5).
+    """
+
+    path: Path | None = None
+    village_km: float | None = None
+    persons_per_household: float | None = None
+
+    def keywords(self) -> dict[str, Any]:
+        """The keywords of :func:`deadzone.app.scenario.load_audit_scenario`."""
+        return {"population_path": self.path, "village_population_km": self.village_km,
+                "persons_per_household": self.persons_per_household}
+
+    def apply(self, scenario: Any) -> Any:
+        """``scenario`` with the raster (:func:`deadzone.app.scenario.with_population`);
+        unchanged without ``--population-raster``."""
+        if self.path is None:
+            return scenario
+        from deadzone.app.scenario import with_population
+
+        return with_population(scenario, self.path, village_population_km=self.village_km,
+                               persons_per_household=self.persons_per_household)
+
+
+def population_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--population-raster``, ``--village-population-from-raster`` and
+    ``--persons-per-household``; the command gets ``population: PopulationOptions``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = PopulationOptions(path=kwargs.pop("population_path"),
+                                 village_km=kwargs.pop("village_population_km"),
+                                 persons_per_household=kwargs.pop("persons_per_household"))
+        if opts.path is None and (opts.village_km is not None
+                                  or opts.persons_per_household is not None):
+            raise click.UsageError("--village-population-from-raster and "
+                                   "--persons-per-household need --population-raster")
+        if opts.persons_per_household is not None and opts.village_km is None:
+            raise click.UsageError("--persons-per-household needs "
+                                   "--village-population-from-raster")
+        kwargs["population"] = opts
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--population-raster", "population_path", default=None,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Gridded population raster, people per cell (WorldPop, HRSL, GHSL: any "
+                 "one-band GDAL raster with a CRS; nodata as declared, NaN too).  Its people "
+                 "are put on the DEM grid by area and counted per commune, district and "
+                 "province in covered, marginal and dead cells (people_* columns, "
+                 "summary.json's population_raster).  The area sweep then runs even with "
+                 "--no-rasters.  See docs/POPULATION.md."),
+        click.option(
+            "--village-population-from-raster", "village_population_km",
+            type=click.FloatRange(0.01, 50), default=None, metavar="KM",
+            help="Villages whose population is 0 or missing take the people of the raster "
+                 "cells nearest them within KM (each cell counted once, for the nearest "
+                 "listed village); villages.* get a population_source column "
+                 "(input/raster).  Needs --population-raster."),
+        click.option(
+            "--persons-per-household", type=click.FloatRange(0.5, 50), default=None,
+            help="Households of a village given its population from the raster: "
+                 "population / this [default: 3.5].  Needs "
+                 "--village-population-from-raster."),
+    ]
+    g = wrapper
+    for dec in reversed(decorators):
+        g = dec(g)
+    return g
 
 
 @dataclass(frozen=True)
@@ -444,6 +529,7 @@ def whatif_session(
     check: Callable[[Any], None] | None = None,
     max_memory: str | None = None,
     max_towers: int | None = None,
+    population: PopulationOptions | None = None,
 ) -> tuple[Any, Any]:
     """Load a scenario folder and compute its what-if session (with a progress bar).
 
@@ -452,6 +538,7 @@ def whatif_session(
     ``check(scenario)``, if given, runs before the session's coverage is
     computed, so that a bad request fails at once instead of after it.
     ``max_memory`` (a ``--max-memory`` size) and ``max_towers`` bound the session.
+    ``population`` (``--population-raster``) is put on the scenario first.
     """
     from deadzone.geo.memory import parse_memory
     from deadzone.geo.whatif import MAX_TOWERS, Session
@@ -459,6 +546,8 @@ def whatif_session(
     budget = None if max_memory is None else parse_memory(max_memory)
 
     scenario = load_scenario_dir(scenario_dir)
+    if population is not None:
+        scenario = population.apply(scenario)
     if check is not None:
         check(scenario)
     with progress_bar(coverage_label(label), quiet=quiet) as update:
@@ -527,8 +616,11 @@ def run_audit_and_write(
     run = dict(params=engine.params, thresholds=engine.thresholds, n_threads=engine.threads,
                clutter=clutter, rasters=rasters, plain_csv=plain_csv, write_map=write_map,
                settlements=settlements)
-    if rasters:
-        with progress_bar(coverage_label("coverage (towers)"), quiet=quiet) as update:
+    if rasters or scenario.population is not None:
+        # with a population raster the sweep runs for the people figures (no rasters written)
+        label = ("coverage (towers)" if rasters else
+                 "coverage (towers) for the population raster; no rasters written")
+        with progress_bar(coverage_label(label), quiet=quiet) as update:
             result = run_audit(scenario, out, progress=update, **run)
     else:
         if not quiet:

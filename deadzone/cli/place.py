@@ -12,10 +12,12 @@ import click
 from deadzone.cli.options import (
     EngineOptions,
     OutDb,
+    PopulationOptions,
     SiteOptions,
     engine_options,
     out_db_options,
     out_dir_option,
+    population_options,
     progress_bar,
     scenario_option,
     settlement_options,
@@ -79,6 +81,7 @@ PLACE_FILES: tuple[str, ...] = (
 @settlement_options
 @out_dir_option
 @out_db_options
+@population_options
 @engine_options
 def place_cmd(
     scenario_dir: Path,
@@ -94,6 +97,7 @@ def place_cmd(
     quiet: bool,
     out_db: OutDb,
     settlement_params: SettlementParams,
+    population: PopulationOptions,
 ) -> None:
     """Choose sites for new towers that cover the most people in dead villages.
 
@@ -151,7 +155,8 @@ def place_cmd(
     out = check_output_dir(out_dir, PLACE_FILES, overwrite=overwrite)
     out_db.check()
     scenario, session = whatif_session(scenario_dir, engine, quiet=quiet,
-                                       label="coverage of existing towers")
+                                       label="coverage of existing towers",
+                                       population=population)
     baseline = session.result
     unlisted = unlisted_entry = None
     if objective == "people":
@@ -233,6 +238,11 @@ def place_cmd(
             f"{int((unlisted_entry or {}).get('people_dead', 0)):,} → "
             f"{int(entry_after['people_dead']):,} (area rasters, all their cells; the "
             "prediction counts each settlement at its centroid)")
+    if "population_raster" in after.summary:
+        from deadzone.geo.population import people_line
+
+        lines.append("before: " + people_line(baseline.summary["population_raster"]))
+        lines.append("after: " + people_line(after.summary["population_raster"]))
     shown = len(lines)  # the summary and the check; the cost assumptions only in report.txt
     # keys as in a --costs TOML file; money with thousands separators, not 1.8e+09
     lines += [
@@ -271,6 +281,9 @@ def place_cmd(
         "parameters": after.summary["parameters"],
         "inputs": after.summary.get("inputs") or scenario.meta.get("inputs") or {},
     }
+    if "population_raster" in after.summary:  # --population-raster (or the audit's)
+        summary["population_raster_before"] = baseline.summary["population_raster"]
+        summary["population_raster_after"] = after.summary["population_raster"]
     if res.unlisted is not None:
         reached = res.unlisted["covered_by"].notna().to_numpy()
         summary["unlisted_settlements"] = {

@@ -11,11 +11,13 @@ import click
 from deadzone.cli.options import (
     EngineOptions,
     OutDb,
+    PopulationOptions,
     SiteOptions,
     engine_options,
     load_scenario_dir,
     out_db_options,
     out_dir_option,
+    population_options,
     progress_bar,
     scenario_option,
     site_options,
@@ -67,6 +69,7 @@ __all__ = ["plan_cmd"]
 @site_options
 @out_dir_option
 @out_db_options
+@population_options
 @engine_options
 def plan_cmd(
     scenario_dir: Path,
@@ -88,6 +91,7 @@ def plan_cmd(
     overwrite: bool,
     quiet: bool,
     out_db: OutDb,
+    population: PopulationOptions,
 ) -> None:
     """Plan how to connect every dead or marginal village, by year, at least lifetime cost.
 
@@ -171,7 +175,7 @@ def plan_cmd(
     irradiation = irradiation_sampler(irradiation_path) if irradiation_path else None
     out = check_output_dir(out_dir, PLAN_FILES, overwrite=overwrite)
     out_db.check()
-    scenario = load_scenario_dir(scenario_dir)
+    scenario = population.apply(load_scenario_dir(scenario_dir))
     with progress_bar("audit, candidate sites and their coverage", quiet=quiet) as update:
         res, baseline, reaudited, timings = run_plan(
             scenario, params=engine.params, thresholds=engine.thresholds,
@@ -206,6 +210,9 @@ def plan_cmd(
                  summary_lines=lines[:2],
                  backhaul=backhaul_lines(res.sites, scenario, planned), fiber_routes=routes)
     save_map(m, out / "map.html", overwrite=True)
+    if "population_raster" in baseline.summary:  # the people of the existing towers' cells
+        summary["population_raster"] = baseline.summary["population_raster"]
+        summary.setdefault("inputs", {})["population"] = baseline.summary["inputs"]["population"]
     write_plan_summary(out, summary)
     out_db.publish("plan", {"plan_villages": res.villages, "plan_sites": res.sites,
                             "plan_years": res.years.assign(covered_villages_reaudited=reaudited)},

@@ -12,6 +12,7 @@ _LAZY = {
     "load_communes": "deadzone.data.loaders",
     "load_towers": "deadzone.data.loaders",
     "load_measurements": "deadzone.data.loaders",
+    "load_population": "deadzone.data.loaders",
     "write_measurements": "deadzone.data.loaders",
     "file_checksum": "deadzone.data.loaders",
     "write_scenario": "deadzone.data.io",

@@ -64,10 +64,10 @@ from rasterio.crs import CRS
 from deadzone.data._tables import _warn, file_checksum, quiet_affine
 from deadzone.data.communes import _load_communes
 from deadzone.data.dem import load_dem
+from deadzone.data.population import load_population
 from deadzone.data.towers import _load_towers
 from deadzone.data.villages import _load_villages
 from deadzone.errors import CRSError, DataLoadError, OutputExistsError, ParameterError
-from deadzone.model.population import PopulationGrid
 from deadzone.model.scenario import Scenario
 
 __all__ = [
@@ -620,25 +620,6 @@ def write_scenario(
     return written
 
 
-def _read_population(path: Path) -> PopulationGrid:
-    """``population.tif`` of a scenario folder, whole, on its own grid.
-
-    Values at nodata, NaN or below 0 count 0 people and are not ``valid``.
-    """
-    try:
-        with rasterio.open(path) as src:
-            band = src.read(1, masked=True)
-            transform, crs = src.transform, src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataLoadError(f"{path}: cannot read ({' '.join(str(exc).split())})") from None
-    if crs is None:
-        raise CRSError(f"{path}: has no CRS")
-    data = np.asarray(band.filled(np.nan), dtype=np.float64)
-    valid = ~np.ma.getmaskarray(band) & np.isfinite(data) & (data >= 0)
-    return PopulationGrid(people=np.where(valid, data, 0.0), valid=valid, transform=transform,
-                          crs=crs, source=str(path), checksum=file_checksum(path))
-
-
 def _pick_copy(folder: Path, preferred: str, other: str, recorded: Mapping[str, str]) -> Path:
     """Choose between the GeoPackage and CSV copies of one layer."""
     a, b = folder / preferred, folder / other
@@ -744,7 +725,7 @@ def load_scenario(in_dir: PathLike | Mapping[str, PathLike]) -> Scenario:
         _read_plain_layer(folder / "backbone.gpkg") if (folder / "backbone.gpkg").exists() else None
     )
     pop_path = folder / "population.tif"
-    population = _read_population(pop_path) if pop_path.exists() else None
+    population = load_population(pop_path) if pop_path.exists() else None
     read = [dem_path, communes_path, villages_path, towers_path]
     read += [p for p in (folder / "roads.gpkg", folder / "backbone.gpkg", pop_path) if p.exists()]
     if voids_path.exists():

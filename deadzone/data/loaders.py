@@ -6,6 +6,8 @@ CRS the rest of deadzone expects:
 
 * :func:`load_dem` -> :class:`~deadzone.model.dem.Dem` in a projected metric
   CRS (a UTM zone for geographic rasters such as SRTM ``.hgt`` tiles);
+* :func:`load_population` -> :class:`~deadzone.model.population.PopulationGrid`
+  (people per cell) on the raster's own grid and CRS;
 * :func:`load_villages`, :func:`load_communes`, :func:`load_towers`,
   :func:`load_measurements` -> GeoDataFrames in EPSG:4326
   (:func:`write_measurements` writes measurements back in each format).
@@ -28,7 +30,7 @@ generated, unused columns that look like misspelt ones) are reported as
 This module gathers the loaders; each lives with what it loads:
 :mod:`deadzone.data.dem`, :mod:`deadzone.data.villages`,
 :mod:`deadzone.data.communes`, :mod:`deadzone.data.towers`,
-:mod:`deadzone.data.measurements`, on the shared
+:mod:`deadzone.data.measurements`, :mod:`deadzone.data.population`, on the shared
 reading of :mod:`deadzone.data._vectors` and :mod:`deadzone.data._tables`.
 """
 
@@ -60,6 +62,7 @@ from deadzone.data.measurements import (
     load_measurements,
     write_measurements,
 )
+from deadzone.data.population import load_population
 from deadzone.data.towers import DEFAULT_CABLE_LOSS_DB, load_towers
 from deadzone.data.villages import COMMUNES_JOINED, assign_communes, load_villages
 
@@ -71,6 +74,7 @@ __all__ = [
     "load_communes",
     "load_towers",
     "load_measurements",
+    "load_population",
     "write_measurements",
     "assign_communes",
     "file_checksum",

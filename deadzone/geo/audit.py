@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -38,6 +38,7 @@ from deadzone.geo.coverage import (
     warn_towers_outside,
 )
 from deadzone.geo.paths import VillageSignals, fractional_rc, village_points, village_signals
+from deadzone.geo.population import PeopleCounter, people_counter, people_line, people_tables
 from deadzone.geo.rollup import (
     _commune_districts,
     _district_text,
@@ -131,6 +132,9 @@ class AuditResult:
     #: Settlements a population raster shows and the village list misses
     #: (:func:`deadzone.geo.settlements.unlisted_settlements`); None without a raster.
     settlements: gpd.GeoDataFrame | None = None
+    #: The area sweep the population figures came from (= ``coverage`` with
+    #: rasters; computed for them, not written, without); None without a raster.
+    area_status: CoverageResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.districts is None and has_districts(self.communes):
@@ -199,6 +203,7 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         + _none_note(s.get("villages_without_population", 0), vt, "population"),
         f"households covered: {frac(s['households_covered'], s['households_total'])}"
         + _none_note(s.get("villages_without_households", 0), vt, "households"),
+        *([people_line(s["population_raster"])] if "population_raster" in s else []),
         _fully_line("communes", s, frac),
     ]
     if "districts_total" in s:
@@ -296,6 +301,7 @@ def audit(
     rasters: bool = True,
     village_method: str = "paths",
     params: EngineParams | None = None,
+    people: PeopleCounter | None = None,
 ) -> AuditResult:
     """Give every village a coverage status and roll the counts up.
 
@@ -324,6 +330,16 @@ def audit(
         (:func:`deadzone.geo.paths.village_signals`); ``"raster"``: read off
         the area rasters at the village's cell (the method before exact
         paths, kept for comparison).
+    people : PeopleCounter, optional
+        ``scenario.population`` already on the DEM grid
+        (:func:`deadzone.geo.population.people_counter`; a what-if session
+        keeps one); by default it is built here when the scenario has a
+        population raster.  With a raster, the roll-ups get the people in
+        covered / marginal / dead / unknown cells
+        (:data:`deadzone.geo.population.PEOPLE_COLUMNS`) and the summary a
+        ``population_raster`` entry; these come from the area statuses, so
+        the area sweep runs even with ``rasters=False`` (its rasters are then
+        neither returned nor written).
 
     Returns
     -------
@@ -369,8 +385,9 @@ def audit(
     else:
         params = engine_params(params, model=model, radius_km=radius_km,
                                rx_height_m=rx_height_m, itm=itm)
+    counter = people if people is not None else people_counter(scenario)
     cov = coverage
-    if cov is None and (rasters or village_method == "raster"):
+    if cov is None and (rasters or village_method == "raster" or counter is not None):
         cov = compute_coverage(
             scenario.dem,
             scenario.towers,
@@ -380,11 +397,15 @@ def audit(
             progress=progress,
             clutter=clutter,
         )
+    # the area statuses the people figures need (computed above even without rasters)
+    area = cov
+    if counter is not None and not rasters and coverage is None and village_method != "raster":
+        cov = None  # --no-rasters: the sweep is for the people figures only
     dem = scenario.dem
-    if cov is None:  # (compute_coverage said it when it ran)
+    if area is None:  # (compute_coverage said it when it ran)
         warn_calibration_without_landcover(params, clutter, stacklevel=2)
-    if cov is not None:
-        grid = cov.grid
+    if area is not None:
+        grid = area.grid
     else:
         grid = towers_on_grid(scenario.towers, dem)
         warn_towers_outside(grid, source=str(scenario.towers.attrs.get("source", "")),
@@ -533,6 +554,9 @@ def audit(
         geometry=vil.geometry.to_numpy(),
         crs=vil.crs,
     )
+    if "population_source" in vil.columns:  # population from a raster (input / raster)
+        res.insert(res.columns.get_loc("households") + 1, "population_source",
+                   vil["population_source"].astype(str).to_numpy())
     if "has_grid_power" in vil.columns:
         res.insert(5, "has_grid_power", vil["has_grid_power"].to_numpy())
         # A secondary note, so the radio reason (terrain, distance) stays visible.
@@ -552,6 +576,11 @@ def audit(
         villages_source=sources[0],
         communes_source=sources[1],
     )
+    pop_summary = None
+    if counter is not None:
+        assert area is not None  # computed above whenever there is a population raster
+        communes, provinces, pop_summary = people_tables(counter, area, dem, thr, communes,
+                                                         provinces, res)
     districts = None
     if has_districts(communes):
         # Every village carries its commune's (checked, unique) district.
@@ -569,6 +598,8 @@ def audit(
             clutter=clutter is not None, calibration=params.calibration),
         village_method=village_method, rasters=cov is not None)
     summary = summary_dict(res, communes, cov, thr, scenario, grid=grid, parameters=parameters)
+    if pop_summary is not None:
+        summary["population_raster"] = pop_summary
     _warn_population(res, sources[0])
     shapes = None
     if (
@@ -577,7 +608,10 @@ def audit(
         and "commune_id" in scenario.communes.columns
     ):
         shapes = scenario.communes[["commune_id", "geometry"]].to_crs(4326)
-    return AuditResult(res, communes, provinces, summary, cov, shapes, districts, grid, sig)
+    out = AuditResult(res, communes, provinces, summary, cov, shapes, districts, grid, sig)
+    if counter is not None:
+        out.area_status = area  # the sweep the people figures came from (also --no-rasters)
+    return out
 
 
 #: What ``summary.json`` says of each village method.

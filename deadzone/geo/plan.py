@@ -462,8 +462,10 @@ def reaudit_years(
             add["tower_id"] = "NEW-" + add["tower_id"].astype(str)
             towers = gpd.GeoDataFrame(pd.concat([towers, add[towers.columns.intersection(
                 add.columns)]], ignore_index=True), geometry="geometry", crs=towers.crs)
-        res = audit(replace(scenario, towers=towers), params=p, thresholds=thresholds,
-                    rasters=False)
+        # villages only: no population raster (its people figures need an area
+        # sweep per year; the plan reports the baseline's)
+        res = audit(replace(scenario, towers=towers, population=None), params=p,
+                    thresholds=thresholds, rasters=False)
         out.append(int(res.summary["villages_covered"]))
     return out
 

@@ -15,6 +15,7 @@ from deadzone.geo.coverage import (
     CoverageResult,
     TowerGrid,
 )
+from deadzone.geo.population import PEOPLE_COLUMNS, add_people
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import REASONS, STATUSES, TECHS, TOTAL_COUNTS
 from deadzone.model.thresholds import Thresholds
@@ -143,7 +144,9 @@ def district_rollup(communes_table: pd.DataFrame) -> pd.DataFrame:
         One row per (``province``, ``district``), sorted: ``communes_total``,
         ``communes_fully_covered``, the same village, population, household
         and ``not_covered_<reason>`` counts and percentages as the commune
-        and province tables.  A district name that occurs in two provinces
+        and province tables (and the people columns of a population raster,
+        :data:`deadzone.geo.population.PEOPLE_COLUMNS`, when the commune
+        table has them).  A district name that occurs in two provinces
         gives two rows.
 
     Raises
@@ -173,6 +176,8 @@ def district_rollup(communes_table: pd.DataFrame) -> pd.DataFrame:
         .sum()
         .to_numpy(),
     )
+    if PEOPLE_COLUMNS[0] in communes_table.columns:
+        out = add_people(out, communes=communes_table, keys=tuple(keys))
     return out
 
 

@@ -52,10 +52,12 @@ from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.coverage import CoverageResult
+from deadzone.geo.population import STATUS_ORDER, cell_status
+from deadzone.model.dem import Dem
 from deadzone.model.geodesy import MEAN_EARTH_RADIUS_M
 from deadzone.model.population import PopulationGrid
 from deadzone.model.scenario import Scenario
-from deadzone.model.thresholds import Thresholds, coverage_class
+from deadzone.model.thresholds import Thresholds
 
 __all__ = [
     "SETTLEMENT_COLUMNS",
@@ -69,8 +71,6 @@ __all__ = [
     "unlisted_settlements",
 ]
 
-#: Status class codes of :func:`deadzone.model.thresholds.coverage_class`.
-_CLASS_NAMES = {-1: "dead", 0: "dead", 1: "marginal", 2: "covered"}
 #: Majority ties go to the worse status (a planner would rather look at it).
 _STATUSES = ("dead", "marginal", "covered", "unknown")
 
@@ -131,43 +131,37 @@ class SettlementParams:
 
 @dataclass(frozen=True)
 class StatusGrid:
-    """An audit's per-cell status classes on its (DEM) grid.
+    """An audit's per-cell status on its (DEM) grid.
 
     Attributes
     ----------
-    classes : ndarray of int8, shape (rows, cols)
-        -1 no signal, 0 dead, 1 marginal, 2 covered
-        (:func:`deadzone.model.thresholds.coverage_class`); no signal is dead.
+    codes : ndarray of int8, shape (rows, cols)
+        Index into :data:`deadzone.geo.population.STATUS_ORDER` (0 covered,
+        1 marginal, 2 dead, 3 unknown), as :func:`deadzone.geo.population.cell_status`
+        gives them: the same rule the population figures use.
     transform : affine.Affine
         Pixel-to-CRS transform (north-up).
     crs : rasterio.crs.CRS
         The grid's CRS.
     """
 
-    classes: npt.NDArray[np.int8]
+    codes: npt.NDArray[np.int8]
     transform: Affine
     crs: CRS
 
     def __post_init__(self) -> None:
-        if np.ndim(self.classes) != 2:
-            raise ParameterError(f"status classes must be 2-D; got shape {np.shape(self.classes)}")
+        if np.ndim(self.codes) != 2:
+            raise ParameterError(f"status codes must be 2-D; got shape {np.shape(self.codes)}")
         if self.transform.b != 0 or self.transform.d != 0:
             raise ParameterError("status grid transform must be north-up (no rotation)")
 
 
-def status_grid(coverage: CoverageResult, thresholds: Thresholds) -> StatusGrid:
-    """The audit's status classes of every cell of its area rasters.
-
-    The village rule applied per cell (:func:`deadzone.model.thresholds.coverage_class`:
-    each technology's metric at its thresholds, best class); without any
-    technology computed every cell is dead.
-    """
-    metric = {t: c.best_dbm for t, c in coverage.by_tech.items()}
-    if metric:
-        classes = coverage_class(metric, thresholds)
-    else:
-        classes = np.zeros(np.shape(coverage.rx.best_dbm), dtype=np.int8)
-    return StatusGrid(classes=classes, transform=coverage.transform, crs=coverage.crs)
+def status_grid(coverage: CoverageResult, dem: Dem, thresholds: Thresholds) -> StatusGrid:
+    """The audit's status of every cell of its area rasters
+    (:func:`deadzone.geo.population.cell_status`: the village rule per cell,
+    unknown outside the DEM source)."""
+    return StatusGrid(codes=cell_status(coverage, dem, thresholds), transform=coverage.transform,
+                      crs=coverage.crs)
 
 
 def audit_settlements(
@@ -207,7 +201,7 @@ def audit_settlements(
     if scenario.population is None:
         raise ParameterError("unlisted settlements need a population raster; the scenario has none")
     prm = params or SettlementParams()
-    grid = status_grid(coverage, thresholds) if coverage is not None else None
+    grid = status_grid(coverage, scenario.dem, thresholds) if coverage is not None else None
     found = unlisted_settlements(scenario.population, scenario.villages,
                                  communes=scenario.communes, status=grid, params=prm)
     return found, settlement_summary(found, prm, population=scenario.population,
@@ -447,7 +441,7 @@ def _people_by_status(
     st = status.transform
     # k x k samples per population cell: as many as status cells fit across it
     pop_size = _cell_size_m(population.crs, t, population.shape)
-    stat_size = _cell_size_m(status.crs, st, np.shape(status.classes))
+    stat_size = _cell_size_m(status.crs, st, np.shape(status.codes))
     k = int(np.clip(math.ceil(pop_size / max(stat_size, 1e-9) - 1e-9), 1, 5))
     off = (np.arange(k) + 0.5) / k
     fr, fc = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
@@ -458,16 +452,15 @@ def _people_by_status(
         sx, sy = np.asarray(sx), np.asarray(sy)
     c = np.floor((sx - st.c) / st.a).astype(np.int64)  # north-up grids (Dem, coverage)
     r = np.floor((sy - st.f) / st.e).astype(np.int64)
-    h, w = np.shape(status.classes)
+    h, w = np.shape(status.codes)
     on = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    cls = np.full(r.shape, -9, dtype=np.int64)
-    cls[on] = np.asarray(status.classes)[r[on], c[on]]
-    share = pop[:, None] / (k * k)
-    gg = np.broadcast_to(g[:, None], cls.shape)
+    code = np.full(r.shape, STATUS_ORDER.index("unknown"), dtype=np.int64)  # off the grid
+    code[on] = np.asarray(status.codes)[r[on], c[on]]
+    share = np.broadcast_to(pop[:, None] / (k * k), code.shape)
+    gg = np.broadcast_to(g[:, None], code.shape)
     for s in _STATUSES:
-        hit = (cls == 2) if s == "covered" else (cls == 1) if s == "marginal" else \
-            ((cls == 0) | (cls == -1)) if s == "dead" else (cls == -9)
-        out[s] = np.bincount(gg[hit], np.broadcast_to(share, cls.shape)[hit], k_out).astype(
+        hit = code == STATUS_ORDER.index(s)
+        out[s] = np.bincount(gg[hit], share[hit], k_out).astype(
             np.float64)  # (an empty selection gives int64)
     return out
 

@@ -72,6 +72,7 @@ from deadzone.geo.memory import (
     process_rss_bytes,
     release_freed_memory,
 )
+from deadzone.geo.population import people_counter, people_tables
 from deadzone.geo.rollup import rollup, summary_dict
 from deadzone.geo.village_delta import (
     WhatIfDelta,
@@ -316,8 +317,10 @@ class Session:
             self._shapes = com[["commune_id", "geometry"]].to_crs(4326)
         # The full audit of the current state; None after an edit that re-audited
         # only some villages, until ``result`` rolls the tables up again.
+        # the population raster on the DEM grid and its communes: fixed while towers change
+        self._people = people_counter(scenario)
         self._audit: AuditResult | None = audit(
-            scenario, coverage=self.coverage, thresholds=self.thresholds
+            scenario, coverage=self.coverage, thresholds=self.thresholds, people=self._people
         )
         self._villages = self._audit.villages.copy()
 
@@ -406,6 +409,7 @@ class Session:
             towers=self.towers,
             roads=s.roads,
             backbone=s.backbone,
+            population=s.population,
             name=s.name,
             meta=s.meta,
         )
@@ -791,7 +795,8 @@ class Session:
         """Re-audit the villages within ``reach`` (all of them when ``full``)."""
         cov = self.coverage
         if full:
-            self._audit = audit(self.scenario_now(), coverage=cov, thresholds=self.thresholds)
+            self._audit = audit(self.scenario_now(), coverage=cov, thresholds=self.thresholds,
+                                people=self._people)
             self._villages = self._audit.villages.copy()
             return len(self._villages)
         self._audit = None
@@ -813,8 +818,9 @@ class Session:
         """Audit the villages ``sel`` alone and write their coverage columns."""
         s = self.scenario
         vil = s.villages.iloc[sel]
-        # Only the village rows: no communes (no roll-up worth the name), and
-        # none of the columns that do not depend on coverage are read back.
+        # Only the village rows: no communes (no roll-up worth the name), no
+        # population raster (its figures are roll-up figures, made by _rollup),
+        # and none of the columns that do not depend on coverage are read back.
         sub = audit(
             Scenario(
                 dem=s.dem,
@@ -861,9 +867,15 @@ class Session:
                 (scen.communes.attrs if scen.communes is not None else {}).get("source", "communes")
             ),
         )
+        pop_summary = None
+        if self._people is not None:
+            communes, provinces, pop_summary = people_tables(
+                self._people, cov, self._dem, self.thresholds, communes, provinces, villages)
         # villages from exact paths (the session's re-audits), rasters kept
         summary = summary_dict(villages, communes, cov, self.thresholds, scen,
                                parameters=audit_parameters(cov.parameters))
+        if pop_summary is not None:
+            summary["population_raster"] = pop_summary
         return AuditResult(villages, communes, provinces, summary, cov, self._shapes)
 
     def _nearest(self) -> None:

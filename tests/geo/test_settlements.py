@@ -190,11 +190,11 @@ def test_people_split_by_the_status_raster_people_weighted(hand_made: Population
     x, y = to_utm.transform(lon, lat)
     n = 200
     t = Affine(10.0, 0, x - 1000.0, 0, -10.0, y + 1000.0)
-    classes = np.zeros((n, n), dtype=np.int8)
+    codes = np.full((n, n), 2, dtype=np.int8)  # dead (geo.population.STATUS_ORDER)
     # the cluster spans ~129 m either side of x: covered west of x - 60 m, marginal to x - 20 m
-    classes[:, : n // 2 - 6] = 2
-    classes[:, n // 2 - 6: n // 2 - 2] = 1
-    status = StatusGrid(classes=classes, transform=t, crs=CRS.from_epsg(32648))
+    codes[:, : n // 2 - 6] = 0
+    codes[:, n // 2 - 6: n // 2 - 2] = 1
+    status = StatusGrid(codes=codes, transform=t, crs=CRS.from_epsg(32648))
     row = unlisted_settlements(hand_made, v, status=status).iloc[0]
     parts = [row[f"people_{s}"] for s in ("covered", "marginal", "dead", "unknown")]
     assert sum(parts) == pytest.approx(row["people"])
@@ -203,7 +203,7 @@ def test_people_split_by_the_status_raster_people_weighted(hand_made: Population
     assert row["people_dead"] > row["people"] / 2
     assert row["status"] == "dead"
     # off the status grid: unknown
-    far = StatusGrid(classes=classes, transform=Affine(10.0, 0, x + 50_000, 0, -10.0, y),
+    far = StatusGrid(codes=codes, transform=Affine(10.0, 0, x + 50_000, 0, -10.0, y),
                      crs=CRS.from_epsg(32648))
     row = unlisted_settlements(hand_made, v, status=far).iloc[0]
     assert row["people_unknown"] == pytest.approx(row["people"])

@@ -62,11 +62,16 @@ def test_options_reach_the_audit(tmp_path: Path) -> None:
     assert "none found" in res.summary_lines()[-2]
 
 
-def test_without_rasters_coverage_is_unknown(tmp_path: Path) -> None:
-    res = _audit(tmp_path / "a", rasters=False)
-    assert res.settlements["status"].tolist() == ["unknown"]
-    assert res.summary["unlisted_settlements"]["status_known"] is False
-    assert any("coverage is unknown" in line for line in res.summary_lines())
+def test_without_rasters_coverage_comes_from_the_same_area_statuses(tmp_path: Path) -> None:
+    """--no-rasters: the sweep the people figures need (not written) gives the
+    settlements their coverage, the same as with rasters."""
+    with_rasters = _audit(tmp_path / "a")
+    res = _audit(tmp_path / "b", rasters=False)
+    assert res.coverage is None and not (tmp_path / "b" / "coverage.tif").exists()
+    assert res.summary["unlisted_settlements"]["status_known"] is True
+    cols = ["status", "people_covered", "people_marginal", "people_dead", "people_unknown"]
+    pd.testing.assert_frame_equal(pd.DataFrame(res.settlements[cols]),
+                                  pd.DataFrame(with_rasters.settlements[cols]))
 
 
 def test_no_raster_no_files_and_stale_ones_removed(tmp_path: Path) -> None:
