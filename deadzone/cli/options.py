@@ -604,7 +604,7 @@ def run_audit_and_write(
         m = coverage_map(
             **layers, transform=cov.transform, crs=cov.crs,
             villages=result.villages, towers=scenario.towers, communes=communes,
-            title=title, summary_lines=result.summary_lines()[:3],
+            title=title, summary_lines=result.map_summary_lines(),
             status_labels=status_labels(thresholds, list(cov.by_tech)),
             coverage_classes=layers["coverage_class"] is not None,
             open_on_classes=layers["coverage_class"] is not None,

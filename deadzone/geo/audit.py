@@ -185,6 +185,18 @@ class AuditResult:
         """Human summary, e.g. ``covered villages: 2,416/3,924 (61.6%)``."""
         return summary_lines(self.summary)
 
+    def map_summary_lines(self) -> list[str]:
+        """:func:`map_summary_lines` of this audit."""
+        return map_summary_lines(self.summary)
+
+
+def map_summary_lines(s: dict[str, Any]) -> list[str]:
+    """The lines of a map's summary box: the village counts, and with a population
+    raster its people and the unlisted settlements (the rest is in the report)."""
+    lines = summary_lines(s)
+    keep = ("people (population raster)", "unlisted settlements")
+    return lines[:3] + [line for line in lines[3:] if line.startswith(keep)]
+
 
 def summary_lines(s: dict[str, Any]) -> list[str]:
     """The summary lines of an audit's ``summary`` (or its ``summary.json``), e.g.

@@ -251,7 +251,7 @@ def audit_map(
     import geopandas as gpd
 
     from deadzone.data.io import verify_folder
-    from deadzone.geo.audit import summary_lines
+    from deadzone.geo.audit import map_summary_lines
     from deadzone.geo.export import verify_audit_folder
     from deadzone.maps.folium_map import coverage_map
     from deadzone.model.thresholds import status_labels
@@ -368,7 +368,7 @@ def audit_map(
         towers=towers,
         communes=communes,
         title=title or f"Coverage audit: {name}",
-        summary_lines=summary_lines(summary)[:3],
+        summary_lines=map_summary_lines(summary),
         status_labels=status_labels(thr, techs),
         max_raster_px=max_raster_px,
         basemap=basemap,

@@ -529,8 +529,16 @@ def _legend_extras(
     sites: bool,
     class_labels: Mapping[str, str] | None = None,
     metric_label: str = _DEFAULT_METRIC,
+    settlements: bool = False,
 ) -> str:
     parts = []
+    if settlements:
+        from deadzone.maps.settlement_layer import SETTLEMENT_RING_COLOR
+
+        ring = (f'<span class="dz-swatch" style="background:#fff;border:2.5px solid '
+                f'{SETTLEMENT_RING_COLOR}"></span>')
+        parts.append('<div class="dz-legend-h">Unlisted settlements</div>'
+                     f"<div>{ring}from the population raster; outline in its status colour</div>")
     if classes is not None:
         covered, marginal = classes
         parts.append('<div class="dz-legend-h">Coverage class (raster)</div>')
@@ -1028,6 +1036,7 @@ def coverage_map(
         metric_label=metric_label,
         choropleth=commune_choropleth,
         sites=proposed_sites is not None,
+        settlements=unlisted_settlements is not None,
     )
     _HtmlBox(
         _legend_html(covered_dbm, marginal_dbm, vmin, vmax, status_labels, metric_label)
