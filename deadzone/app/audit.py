@@ -14,7 +14,7 @@ from deadzone.geo.settlements import SettlementParams, audit_settlements
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
-__all__ = ["run_audit"]
+__all__ = ["add_settlements", "run_audit"]
 
 
 def run_audit(
@@ -69,11 +69,7 @@ def run_audit(
     result = audit(scenario, params=params, thresholds=thresholds, n_threads=n_threads,
                    progress=progress if rasters or scenario.population is not None else None,
                    clutter=clutter, rasters=rasters)
-    if scenario.population is not None:
-        found, entry = audit_settlements(scenario, result.area_status or result.coverage,
-                                         thresholds=thresholds, params=settlements)
-        result.settlements = found
-        result.summary["unlisted_settlements"] = entry
+    add_settlements(result, scenario, thresholds=thresholds, params=settlements)
     also: list[Callable[[Path], Path]] = []
     if result.coverage is not None and write_map is not None:
         also.append(lambda folder: write_map(result, folder))
@@ -81,3 +77,16 @@ def run_audit(
         (out / "map.html").unlink(missing_ok=True)  # an earlier run's
     write_audit(result, out, overwrite=True, plain_csv=plain_csv, also=also)
     return result
+
+
+def add_settlements(result: AuditResult, scenario: Scenario, *, thresholds: Thresholds,
+                    params: SettlementParams | None = None) -> None:
+    """With a population raster, the unlisted settlements into ``result``
+    (``result.settlements`` and ``summary["unlisted_settlements"]``), their
+    coverage from the audit's area statuses; nothing without one."""
+    if scenario.population is None:
+        return
+    found, entry = audit_settlements(scenario, result.area_status or result.coverage,
+                                     thresholds=thresholds, params=params)
+    result.settlements = found
+    result.summary["unlisted_settlements"] = entry

@@ -293,6 +293,7 @@ def run_scenario(
         ``no villages`` or ``outside DEM``; no folder is written and a stale
         one from an earlier run is removed).
     """
+    from deadzone.app.audit import add_settlements
     from deadzone.geo.audit import audit
     from deadzone.geo.coverage import EngineParams
     from deadzone.geo.export import write_audit
@@ -338,6 +339,7 @@ def run_scenario(
             clutter=clutter,
             rasters=sc.rasters,
         )
+        add_settlements(result, scenario, thresholds=thr)
         tmp.mkdir(parents=True)
         write_audit(result, tmp, overwrite=True)
         row = _row(sc, result.summary, time.perf_counter() - t0, None)

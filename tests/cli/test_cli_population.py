@@ -314,3 +314,7 @@ def test_batch_cli_population_raster_option(tmp_path: Path) -> None:
     assert s["population_raster"]["people_total"] > 0
     df = pd.read_csv(tmp_path / "out" / "batch_summary.csv")
     assert df.loc[0, "people_raster"] == pytest.approx(s["population_raster"]["people_total"])
+    # a batch job finds the unlisted settlements as deadzone audit does
+    assert "unlisted_settlements" in s
+    assert (tmp_path / "out" / "s" / "unlisted_settlements.csv").is_file()
+    assert "unlisted_settlements.gpkg" in s["outputs"]
