@@ -46,6 +46,14 @@ __all__ = [
 ]
 
 
+def _with_options(f: Callable[..., Any],
+                  decorators: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """``f`` under click option ``decorators``, listed in the order ``--help`` shows them."""
+    for dec in reversed(decorators):
+        f = dec(f)
+    return f
+
+
 class VectorSource(click.ParamType):
     """A vector input: an existing file, or a ``postgresql://`` URL with
     ``?table=schema.name`` or ``?sql=SELECT ...`` (docs/POSTGIS.md)."""
@@ -141,7 +149,7 @@ def out_db_options(f: Callable[..., Any]) -> Callable[..., Any]:
                                  kwargs.pop("run_id"))
         return f(*args, **kwargs)
 
-    for dec in reversed([
+    return _with_options(wrapper, [
         click.option("--out-db", "out_db_url", metavar="URL", default=None,
                      envvar="DEADZONE_OUT_DB", show_envvar=True,
                      help="Also write the result tables into PostgreSQL/PostGIS, e.g. "
@@ -156,9 +164,7 @@ def out_db_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--run-id", default=None, metavar="TEXT",
                      help="Run id of --out-db rows (default: the command and a hash of its "
                           "inputs and parameters)."),
-    ]):
-        wrapper = dec(wrapper)
-    return wrapper
+    ])
 
 
 #: ``--out DIR`` (required), the output folder of every command that writes one.
@@ -264,10 +270,7 @@ def population_options(f: Callable[..., Any]) -> Callable[..., Any]:
                  "population / this [default: 3.5].  Needs "
                  "--village-population-from-raster."),
     ]
-    g = wrapper
-    for dec in reversed(decorators):
-        g = dec(g)
-    return g
+    return _with_options(wrapper, decorators)
 
 
 @dataclass(frozen=True)
@@ -404,10 +407,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
     ]
-    f = _collect_engine(f)
-    for dec in reversed(decorators):
-        f = dec(f)
-    return f
+    return _with_options(_collect_engine(f), decorators)
 
 
 def _calibration(path: Path | None) -> Calibration | None:
@@ -774,10 +774,7 @@ def site_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--towers-without-fiber", is_flag=True,
                      help="Existing towers are not fiber-connected (only backbone nodes are)."),
     ]
-    g = wrapper
-    for dec in reversed(decorators):
-        g = dec(g)
-    return g
+    return _with_options(wrapper, decorators)
 
 
 # --------------------------------------------------------------------------- unlisted settlements
@@ -824,7 +821,4 @@ def settlement_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "this from every listed village (nearer, it is that village).  "
                           "Used only with a population raster."),
     ]
-    g = wrapper
-    for dec in reversed(decorators):
-        g = dec(g)
-    return g
+    return _with_options(wrapper, decorators)
