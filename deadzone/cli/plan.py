@@ -212,7 +212,9 @@ def plan_cmd(
     save_map(m, out / "map.html", overwrite=True)
     if "population_raster" in baseline.summary:  # the people of the existing towers' cells
         summary["population_raster"] = baseline.summary["population_raster"]
-        summary.setdefault("inputs", {})["population"] = baseline.summary["inputs"]["population"]
+        raster = (baseline.summary.get("inputs") or {}).get("population")
+        if raster is not None:  # --population-raster (a scenario folder's is in its files)
+            summary.setdefault("inputs", {})["population"] = raster
     write_plan_summary(out, summary)
     out_db.publish("plan", {"plan_villages": res.villages, "plan_sites": res.sites,
                             "plan_years": res.years.assign(covered_villages_reaudited=reaudited)},
