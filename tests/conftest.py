@@ -27,6 +27,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def demo_villages_only(seed: int = 0) -> Scenario:
+    """The demo province without its population raster.
+
+    For the tests of the village audit, plans, links, maps and calibration:
+    with a raster every audit also runs the area sweep for the people figures
+    (even without rasters), which those tests do not read and CI would pay for
+    many times over.  The people figures and settlements of the demo are
+    tested in ``tests/**/test_*population*.py`` and ``test_*settlements*.py``.
+    """
+    import dataclasses
+
+    from deadzone.data.demo import demo_scenario
+
+    return dataclasses.replace(demo_scenario(seed), population=None)
+
+
 def shared_file(shared: Path, rel: str) -> Path:
     """A file under ``../shared/data`` that must exist."""
     p = shared / rel

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from deadzone.app.calibrate import DEMO_TRUTH
 from deadzone.cli.main import cli
-from deadzone.data.demo import demo_scenario
 from deadzone.data.io import write_scenario
+from tests.conftest import demo_villages_only
 
 
 def _run(args: list[str]) -> object:
@@ -30,7 +30,7 @@ def cal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("demo") / "inputs"
-    write_scenario(demo_scenario(0), d)
+    write_scenario(demo_villages_only(0), d)
     return d
 
 

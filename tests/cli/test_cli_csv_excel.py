@@ -8,13 +8,13 @@ import pandas as pd
 from click.testing import CliRunner
 
 from deadzone.cli.main import cli
-from deadzone.data.demo import demo_scenario
 from deadzone.geo.audit import audit
 from deadzone.geo.export import write_audit
+from tests.conftest import demo_villages_only
 
 
 def test_audit_csvs_open_in_excel(tmp_path: Path) -> None:
-    res = audit(demo_scenario(0), rasters=False)
+    res = audit(demo_villages_only(0), rasters=False)
     write_audit(res, tmp_path / "x")
     write_audit(res, tmp_path / "p", plain_csv=True)
     for name in ("villages.csv", "communes.csv", "provinces.csv", "servers.csv"):

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from deadzone.cli.main import cli
 from deadzone.data.ofds import read_backbone
+from tests.conftest import demo_villages_only
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +86,8 @@ def test_refuses_to_overwrite_and_reports_errors(demo_run, tmp_path):
 
 
 def test_files_only_run_with_villages_file_targets_and_greedy(tmp_path):
-    from deadzone.data.demo import demo_scenario
 
-    s = demo_scenario(seed=0)
+    s = demo_villages_only(0)
     s.roads.to_file(tmp_path / "roads.gpkg")
     s.backbone.to_file(tmp_path / "backbone.geojson")
     v = s.villages.iloc[:60].copy()
@@ -147,10 +147,9 @@ def test_map_renders_offline_with_one_layer_per_phase(demo_run, tmp_path):
 
 
 def test_scenario_folder_with_tower_targets(tmp_path):
-    from deadzone.data.demo import demo_scenario
     from deadzone.data.io import write_scenario
 
-    write_scenario(demo_scenario(seed=0), tmp_path / "inputs")
+    write_scenario(demo_villages_only(0), tmp_path / "inputs")
     r = CliRunner().invoke(
         cli,
         [

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from deadzone.cli.main import cli
-from deadzone.data.demo import demo_scenario
 from deadzone.data.io import write_scenario
+from tests.conftest import demo_villages_only
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("link") / "scen"
-    write_scenario(demo_scenario(seed=0), d)
+    write_scenario(demo_villages_only(0), d)
     return d
 
 
@@ -134,7 +134,7 @@ def test_no_overwrite(demo_dir: Path, tmp_path: Path) -> None:
 
 
 def test_dem_only_with_points(demo_dir: Path, tmp_path: Path) -> None:
-    s = demo_scenario(seed=0)
+    s = demo_villages_only(0)
     w, so, e, n = s.dem.bounds_lonlat
     a = f"{w + 0.2 * (e - w)},{so + 0.3 * (n - so)},30"
     b = f"{w + 0.6 * (e - w)},{so + 0.5 * (n - so)},25"

@@ -26,18 +26,18 @@ from tests.browser import (
     overlays,
     wait_for_images,
 )
+from tests.conftest import demo_villages_only
 
 MAX_MB = 20.0
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from deadzone.data.demo import demo_scenario
     from deadzone.geo.audit import audit
     from deadzone.geo.export import write_audit
 
     root = tmp_path_factory.mktemp("map")
-    scen = demo_scenario(seed=0)
+    scen = demo_villages_only(0)
     res = audit(scen, model="hata-open", radius_km=10.0)
     write_audit(res, root / "audit")
     towers = root / "towers.csv"

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from deadzone.app.plan import PLAN_FILES, load_costs
 from deadzone.cli.main import cli
-from deadzone.data.demo import demo_scenario
 from deadzone.data.io import write_scenario
+from tests.conftest import demo_villages_only
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("plan") / "demo"
-    write_scenario(demo_scenario(0), d)
+    write_scenario(demo_villages_only(0), d)
     return d
 
 

@@ -299,6 +299,28 @@ def test_plan_summary_carries_people(tmp_path: Path) -> None:
     assert s["inputs"]["population"]["sha256"] == file_checksum(raster)
 
 
+@pytest.mark.slow
+def test_plan_on_a_scenario_folder_with_its_own_population_tif(tmp_path: Path) -> None:
+    """A scenario folder holding population.tif (as `deadzone demo` writes) and no
+    --population-raster: the plan's summary has the people figures and no
+    inputs entry to copy."""
+    from deadzone.data.io import load_scenario
+    from deadzone.data.population import load_population
+
+    d, raster = _scenario_folder(tmp_path)
+    s = load_scenario(d)
+    s.population = load_population(raster)
+    write_scenario(s, tmp_path / "with_pop")
+    out = tmp_path / "plan"
+    r = CliRunner().invoke(cli, ["plan", "--scenario", str(tmp_path / "with_pop"), "--years", "2",
+                                 "--budget-per-year", "30e9", "--start-year", "2027",
+                                 "--model", "knife", "--radius-km", "3", "--max-candidates",
+                                 "20", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    assert summary["population_raster"]["people_total"] > 0
+
+
 def test_batch_cli_population_raster_option(tmp_path: Path) -> None:
     from tests.app.test_batch import write_inputs
 

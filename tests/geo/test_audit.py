@@ -11,7 +11,7 @@ from shapely.geometry import Point
 
 from deadzone.geo.audit import audit
 from deadzone.model.thresholds import Thresholds
-from tests.conftest import small_scenario
+from tests.conftest import demo_villages_only, small_scenario
 
 
 def test_flat_scenario_near_and_far_villages() -> None:
@@ -199,9 +199,8 @@ def test_towers_off_the_dem_stop_the_audit_or_warn_when_most_are() -> None:
 def test_api_audit_joins_villages_to_communes_as_the_cli_does() -> None:
     """Issue 16: load_villages + audit() put every village in one commune
     '(unlisted)'; villages without a commune id now get the one that holds them."""
-    from deadzone.data.demo import demo_scenario
 
-    scen = demo_scenario(0)
+    scen = demo_villages_only(0)
     want = audit(scen, rasters=False)
     bare = scen.villages.copy()
     bare["commune_id"] = ""
@@ -222,9 +221,8 @@ def test_villages_the_cli_joined_are_not_joined_again(monkeypatch) -> None:
 
     import deadzone.data.loaders as loaders
     import deadzone.data.villages as villages_mod
-    from deadzone.data.demo import demo_scenario
 
-    scen = demo_scenario(0)
+    scen = demo_villages_only(0)
     v = scen.villages.copy()
     v["commune_id"] = ""
     g = v.geometry.copy()

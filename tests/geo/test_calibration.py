@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deadzone.data.demo import demo_scenario
 from deadzone.errors import ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.calibration import (
@@ -20,13 +19,14 @@ from deadzone.geo.calibration import (
 )
 from deadzone.geo.coverage import EngineParams
 from deadzone.kernels.robust import huber_fit
+from tests.conftest import demo_villages_only
 
 KNIFE = EngineParams(model="knife", radius_km=10.0)
 
 
 @pytest.fixture(scope="module")
 def demo():  # noqa: ANN201
-    return demo_scenario(0)
+    return demo_villages_only(0)
 
 
 def _samples(dem, xy: np.ndarray, tech: str = "4G", **cols) -> gpd.GeoDataFrame:  # noqa: ANN001
@@ -267,7 +267,7 @@ def test_clutter_offsets_without_land_cover_are_said(demo) -> None:  # noqa: ANN
 
 def test_offsets_per_band_when_a_technology_has_two(demo) -> None:  # noqa: ANN001
     # half the 4G towers on 900 MHz: their samples get their own offset
-    s = demo_scenario(0)
+    s = demo_villages_only(0)
     towers = s.towers.copy()
     four = np.flatnonzero((towers["tech"] == "4G").to_numpy())
     towers.loc[towers.index[four[::2]], "freq_mhz"] = 900.0

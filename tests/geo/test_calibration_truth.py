@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deadzone.data.demo import demo_scenario
 from deadzone.data.loaders import load_measurements, write_measurements
 from deadzone.geo.audit import audit
 from deadzone.geo.calibration import calibrate
 from deadzone.geo.coverage import EngineParams
 from deadzone.geo.truth import SyntheticTruth, demo_landcover
+from tests.conftest import demo_villages_only
 
 ITM = EngineParams(model="itm", radius_km=15.0)
 OFFSETS = {"2G": -3.0, "4G": -6.0}
@@ -21,7 +21,7 @@ CLUTTER = {"open-rural": 0.0, "suburban": -2.0, "urban-trees-forest": -5.0}
 
 @pytest.fixture(scope="module")
 def case():  # noqa: ANN201
-    scenario = demo_scenario(0)
+    scenario = demo_villages_only(0)
     lc = demo_landcover(scenario)
     truth = SyntheticTruth(scenario, params=ITM, offsets_db=OFFSETS, clutter_offsets_db=CLUTTER,
                            sigma_db=7.0, decorrelation_m=75.0, noise_db=1.0, landcover=lc,

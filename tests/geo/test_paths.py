@@ -21,7 +21,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from deadzone.data.demo import demo_scenario
 from deadzone.geo.audit import audit
 from deadzone.geo.coverage import EngineParams, towers_on_grid
 from deadzone.geo.paths import candidate_pairs, fractional_rc, village_signals
@@ -30,11 +29,12 @@ from deadzone.kernels.itm import ItmSettings, p2p_loss
 from deadzone.kernels.p526 import delta_bullington
 from deadzone.kernels.paths import path_profile
 from deadzone.model.thresholds import Thresholds
+from tests.conftest import demo_villages_only
 
 
 @pytest.fixture(scope="module")
 def demo():
-    return demo_scenario(seed=0)
+    return demo_villages_only(0)
 
 
 def _reference_profile(dem, t_rc, v_rc, d_m, cell_m):

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from deadzone.data.demo import demo_scenario
 from deadzone.errors import ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.plan import make_plan, parse_target, reaudit_years
@@ -18,6 +17,7 @@ from deadzone.geo.plan_options import plan_options
 from deadzone.geo.sites import candidate_sites
 from deadzone.geo.whatif import EngineParams
 from deadzone.model.plan_costs import PlanCosts
+from tests.conftest import demo_villages_only
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ PARAMS = EngineParams(model="itm", radius_km=15.0)
 
 @pytest.fixture(scope="module")
 def demo():  # noqa: ANN201
-    sc = demo_scenario(0)
+    sc = demo_villages_only(0)
     base = audit(sc, params=PARAMS, rasters=False)
     cands = candidate_sites(sc, baseline=base, max_auto=60)
     opts = plan_options(sc, base, cands, params=PARAMS)

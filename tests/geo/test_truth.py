@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from deadzone.data.demo import demo_scenario
 from deadzone.errors import ParameterError
 from deadzone.geo.audit import audit
 from deadzone.geo.clutter import CATEGORIES, load_landcover
@@ -29,6 +28,7 @@ from deadzone.geo.truth import (
 )
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
+from tests.conftest import demo_villages_only
 
 KNIFE = EngineParams(model="knife")
 CODE = {c.name: i for i, c in enumerate(CATEGORIES)}
@@ -36,7 +36,7 @@ CODE = {c.name: i for i, c in enumerate(CATEGORIES)}
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    return demo_scenario(0)
+    return demo_villages_only(0)
 
 
 @pytest.fixture(scope="module")
