@@ -28,7 +28,7 @@ def pg_url() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001
         pg_cluster.stop(where)
         pytest.fail(f"cannot start a PostgreSQL test cluster ({exc}); .ci/run installs "
-                    "postgresql and postgis")
+                    "postgresql and postgresql-postgis")
     try:
         yield url
     finally:
