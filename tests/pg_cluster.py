@@ -34,7 +34,8 @@ def _bindir() -> Path:
     exe = shutil.which("initdb")
     if exe:
         return Path(exe).resolve().parent
-    raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql postgresql-postgis)")
+    raise RuntimeError("PostgreSQL is not installed "
+                       "(apt-get install postgresql postgresql-postgis)")
 
 
 def _as_user(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
