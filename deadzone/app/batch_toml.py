@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from deadzone.data.postgis import PgUrl, is_pg_url, read_pg, shown_source, source_name
+from deadzone.data.postgis import PgUrl, is_pg_url, read_pg, shown_source, source_stem
 from deadzone.errors import DataLoadError, DeadzoneError, DeadzoneWarning
 from deadzone.model.defaults import (
     DEFAULT_MODEL,
@@ -374,7 +374,7 @@ def _label(key: str, value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("name", key))
     if isinstance(value, str) and key in _FILE_KEYS:
-        return source_name(value).rsplit(".", 1)[-1] if is_pg_url(value) else Path(value).stem
+        return source_stem(value)
     return f"{key}{value}"
 
 

@@ -17,38 +17,16 @@ from typing import Any
 import pandas as pd
 
 from deadzone.data.postgis import (
-    PgUrl,
     RunTables,
     WriteReport,
+    check_sink,
     run_id_for,
     write_runs,
     write_tables,
 )
-from deadzone.errors import DataLoadError, ParameterError
+from deadzone.errors import ParameterError
 
 __all__ = ["audit_tables", "batch_runs", "check_sink", "publish", "publish_batch"]
-
-
-def check_sink(url: str) -> None:
-    """Fail now, before hours of computing, if ``url`` cannot take the results.
-
-    Parses the URL and connects once (wrong password, no server, no database
-    give their one-line error here).
-
-    Raises
-    ------
-    ParameterError, DataLoadError
-    """
-    import psycopg
-
-    u = PgUrl.parse(url)
-    if u.table is not None or u.sql is not None or u.geom is not None:
-        raise ParameterError(f"{u.shown}: --out-db takes ?schema=NAME, not table=, sql= or geom=")
-    try:
-        with psycopg.connect(u.conninfo, connect_timeout=15):
-            pass
-    except psycopg.Error as exc:
-        raise DataLoadError(f"{u.shown}: cannot connect ({' '.join(str(exc).split())})") from None
 
 
 def publish(

@@ -58,6 +58,7 @@ def load_audit_scenario(
     :func:`with_population`'s.
     """
     from deadzone.data.loaders import load_towers, load_villages
+    from deadzone.data.postgis import source_stem
 
     towers = load_towers(towers_path, default_tech=default_tech, columns=tower_columns)
     villages = load_villages(
@@ -78,7 +79,7 @@ def load_audit_scenario(
         dem_resolution_m=dem_resolution_m,
         commune_id_col=commune_id_col,
         district_col=district_col,
-        name=_stem(villages_path),
+        name=source_stem(villages_path),
     )
     villages, communes = window.villages, window.communes
     inputs = {
@@ -252,16 +253,6 @@ def _input_record(p: Path | str, attrs: dict[str, Any] | None) -> dict[str, str]
     if is_pg_url(p):
         return {"path": shown_source(p), "sha256": str((attrs or {}).get("checksum", ""))}
     return {"path": str(Path(p).resolve()), "sha256": file_checksum(p)}
-
-
-def _stem(p: Path | str) -> str:
-    """A scenario name from an input: a file's stem, a database table's name."""
-    from deadzone.data.postgis import PgUrl, is_pg_url
-
-    if is_pg_url(p):
-        u = PgUrl.parse(str(p))
-        return (u.table or "query").rsplit(".", 1)[-1]
-    return Path(p).stem
 
 
 def _defaults_summary(towers) -> dict[str, int]:  # noqa: ANN001

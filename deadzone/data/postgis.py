@@ -60,7 +60,9 @@ __all__ = [
     "read_pg",
     "run_id_for",
     "shown_source",
+    "check_sink",
     "source_name",
+    "source_stem",
     "write_runs",
     "write_tables",
 ]
@@ -372,6 +374,20 @@ def read_frame(value: str) -> gpd.GeoDataFrame:
                         f"(columns: {', '.join(map(str, got.table.columns))})")
 
 
+def source_stem(value: object) -> str:
+    """A scenario name from an input: a file's stem, a database table's name
+    without its schema (``"query"`` for a query).
+
+    Examples
+    --------
+    >>> source_stem("postgresql://h/db?table=public.villages"), source_stem("/d/villages.gpkg")
+    ('villages', 'villages')
+    """
+    if is_pg_url(value):
+        return source_name(value).rsplit(".", 1)[-1]
+    return os.path.splitext(os.path.basename(os.fspath(value)))[0]  # type: ignore[call-overload]
+
+
 def source_name(value: object) -> str:
     """A short name for an input: a file's name, a database table's name.
 
@@ -590,10 +606,7 @@ def write_runs(value: str, runs: Sequence[RunTables], *, mode: str = "append") -
     """
     import psycopg
 
-    url = PgUrl.parse(value)
-    if url.table is not None or url.sql is not None or url.geom is not None:
-        raise ParameterError(f"{url.shown}: an output database takes ?schema=NAME, "
-                             "not table=, sql= or geom=")
+    url = _sink(value)
     if mode not in ("append", "replace"):
         raise ParameterError(f"mode must be 'append' or 'replace', not {mode!r}")
     if not runs:
@@ -635,6 +648,28 @@ def write_runs(value: str, runs: Sequence[RunTables], *, mode: str = "append") -
                                 f"({_one_line(exc)})") from None
     return WriteReport(url.shown, schema, runs[-1].run_id if len(runs) == 1
                        else f"{runs[0].run_id} .. {runs[-1].run_id} ({len(runs)} runs)", rows)
+
+
+def _sink(value: str) -> PgUrl:
+    """``value`` parsed as an output database (``?schema=`` only)."""
+    url = PgUrl.parse(value)
+    if url.table is not None or url.sql is not None or url.geom is not None:
+        raise ParameterError(f"{url.shown}: an output database takes ?schema=NAME, "
+                             "not table=, sql= or geom=")
+    return url
+
+
+def check_sink(value: str) -> None:
+    """Fail now, before hours of computing, if ``value`` cannot take results:
+    parse it as an output database and connect once (a wrong password, no
+    server or no database give their one-line error here).
+
+    Raises
+    ------
+    ParameterError, DataLoadError
+    """
+    with _connect(_sink(value), read_only=True):
+        pass
 
 
 def _owned(cur: Any, schema: str, name: str) -> bool | None:
