@@ -109,6 +109,48 @@ def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: 
 
 
 @jit
+def sample_path_fast(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: int,
+                     out: np.ndarray, cell: np.ndarray, frac_r: np.ndarray) -> None:
+    """:func:`sample_path`'s heights to the last bit, in two passes.
+
+    Inside the grid's interior the first pass computes every point's cell
+    (flat index into ``dem``, in ``cell``) and fractional offsets (``frac_r``,
+    and the column offset kept in ``out``), the second reads the four
+    neighbours and blends them with the same operations in the same order as
+    :func:`deadzone.kernels._basic.interp_cells`.  Split so, both loops
+    compile to SIMD and the loads of many points are in flight at once (a
+    single loop ran ~1.4x slower on the real tile's pairs).  ``cell`` (int64)
+    and ``frac_r`` (float64) are scratch of at least ``n + 1``; ``dem`` must
+    be C-contiguous.
+    """
+    rows = dem.shape[0]
+    cols = dem.shape[1]
+    if not (min(r0, r1) >= 0.0 and min(c0, c1) >= 0.0 and max(r0, r1) < rows - 1.0
+            and max(c0, c1) < cols - 1.0):
+        sample_path(dem, r0, c0, r1, c1, n, out)
+        return
+    flat = dem.reshape(rows * cols)
+    dr = (r1 - r0) / n
+    dc = (c1 - c0) / n
+    for i in range(n + 1):
+        r = r0 + dr * i
+        c = c0 + dc * i
+        ri = int(r)
+        ci = int(c)
+        cell[i] = ri * cols + ci
+        frac_r[i] = r - ri
+        out[i] = c - ci
+    for i in range(n + 1):
+        k = cell[i]
+        fc = out[i]
+        a = flat[k]
+        top = a + (flat[k + 1] - a) * fc
+        a = flat[k + cols]
+        bot = a + (flat[k + cols + 1] - a) * fc
+        out[i] = top + (bot - top) * frac_r[i]
+
+
+@jit
 def path_loss(z: np.ndarray, n: int, step_m: float, h_tx_m: float, h_rx_m: float,
               freq_mhz: float, k_factor: float, model: int, itm_params: np.ndarray,
               work: np.ndarray, iv: np.ndarray, dist: np.ndarray,
@@ -213,19 +255,20 @@ def one_pair(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
              radio: np.ndarray, pat_h: np.ndarray, pat_v: np.ndarray, v_rc: np.ndarray,
              v_xy: np.ndarray, h_rx_m: float, model: int, k_factor: float,
              itm_params: np.ndarray, z: np.ndarray, work: np.ndarray, iv: np.ndarray,
-             dist: np.ndarray, out: np.ndarray) -> None:
+             dist: np.ndarray, cell: np.ndarray, out: np.ndarray) -> None:
     """Everything of one tower -> receiver pair into ``out`` (see ``O_*``).
 
     ``t_rc``/``v_rc``: fractional (row, col) of the tower and the receiver;
     ``t_xy``/``v_xy``: their projected coordinates (m); ``radio``: the
-    tower's row of the radio table; ``z`` scratch of at least ``n + 1``.
+    tower's row of the radio table; ``z``, ``dist`` (float64) and ``cell``
+    (int64) scratch of at least ``n + 1``.
     """
     dx = v_xy[0] - t_xy[0]
     dy = v_xy[1] - t_xy[1]
     d = max(math.sqrt(dx * dx + dy * dy), MIN_DISTANCE_M)
     n = path_intervals(d, cell_m)
     step = d / n
-    sample_path(dem, t_rc[0], t_rc[1], v_rc[0], v_rc[1], n, z)
+    sample_path_fast(dem, t_rc[0], t_rc[1], v_rc[0], v_rc[1], n, z, cell, dist)
     h_tx = radio[R_HEIGHT]
     path_loss(z, n, step, h_tx, h_rx_m, radio[R_FREQ], k_factor, model, itm_params, work, iv,
               dist, out)
@@ -259,7 +302,8 @@ def pairs_rx(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
         if hi <= lo:
             continue
         z = np.empty(n_max + 1, dtype=np.float64)
-        dist = np.empty(n_max + 1 if model == _k.MODEL_P526 else 1, dtype=np.float64)
+        dist = np.empty(n_max + 1, dtype=np.float64)
+        cell = np.empty(n_max + 1, dtype=np.int64)
         work = np.empty(_itm.WORK_SIZE, dtype=np.float64)
         iv = np.empty(max(_itm.IV_SIZE, _p526.O_SIZE), dtype=np.float64)
         for q in range(lo, hi):
@@ -267,7 +311,7 @@ def pairs_rx(dem: np.ndarray, cell_m: float, t_rc: np.ndarray, t_xy: np.ndarray,
             t = p_tower[p]
             v = p_village[p]
             one_pair(dem, cell_m, t_rc[t], t_xy[t], radio[t], pat_h, pat_v, v_rc[v], v_xy[v],
-                     v_hrx[v], model, k_factor, itm_params, z, work, iv, dist, out[p])
+                     v_hrx[v], model, k_factor, itm_params, z, work, iv, dist, cell, out[p])
 
 
 @jit
