@@ -588,12 +588,14 @@ def run_audit_and_write(
         TABLE_FILES,
         signal_raster_name,
     )
-    from deadzone.maps.audit_map import metric_layers
-    from deadzone.maps.folium_map import coverage_map, save_map
-
     check_audit_out(out, overwrite=overwrite)
 
     def write_map(result: Any, folder: Path) -> Path:
+        # imported here: folium (and requests under it) cost ~0.3 s, and an
+        # audit without rasters draws no map
+        from deadzone.maps.audit_map import metric_layers
+        from deadzone.maps.folium_map import coverage_map, save_map
+
         cov, thresholds = result.coverage, engine.thresholds
         communes = scenario.communes.merge(
             result.communes.drop(columns=["name", "province", "district"], errors="ignore"),

@@ -8,7 +8,7 @@ written, ...); see :mod:`deadzone.kernels._paths`.  The area rasters of
 village they can differ slightly (their radial passes near, not through,
 the village point and reads the nearest cell's height).
 
-Candidate pairs come from a k-d tree of the towers (no all-pairs distance
+Candidate pairs come from a bucket grid of the towers (no all-pairs distance
 matrix); a pair is kept when the village lies within the tower's reach, the
 same reach the area engine uses (``radius_km``, or less where even free
 space falls below ``floor_dbm``).
@@ -21,13 +21,18 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError
 from deadzone.geo.clutter import CATEGORY_NAMES, loss_table_db, rx_height_grid
 from deadzone.geo.coverage import EngineParams, TowerGrid
 from deadzone.kernels.coverage import site_reach_m
-from deadzone.kernels.paths import PathResult, fold_pairs, pair_signals, radio_table
+from deadzone.kernels.paths import (
+    PathResult,
+    fold_pairs,
+    pair_signals,
+    pairs_in_reach,
+    radio_table,
+)
 from deadzone.model.dem import Dem
 from deadzone.model.schema import TECHS
 from deadzone.model.thresholds import Thresholds
@@ -157,26 +162,12 @@ def candidate_pairs(
     """Tower -> village pairs with the village within the tower's reach.
 
     ``reach_m`` NaN (or a non-finite tower position) leaves a tower out;
-    non-finite village positions are left out.  Returns ``(tower, village)``
-    index arrays sorted by village, then tower.
+    non-finite village positions are left out.  The spatial index is a
+    bucket grid of the towers (:func:`deadzone.kernels.paths.pairs_in_reach`:
+    no all-pairs distance matrix).  Returns ``(tower, village)`` index arrays
+    sorted by village, then tower.
     """
-    t_ok = np.flatnonzero(np.isfinite(reach_m) & np.isfinite(tower_xy).all(axis=1))
-    v_ok = np.flatnonzero(np.isfinite(village_xy).all(axis=1))
-    empty = np.zeros(0, dtype=np.int64)
-    if not t_ok.size or not v_ok.size:
-        return empty, empty.copy()
-    t_tree = cKDTree(tower_xy[t_ok])
-    v_tree = cKDTree(village_xy[v_ok])
-    sdm = v_tree.sparse_distance_matrix(t_tree, float(reach_m[t_ok].max()),
-                                        output_type="ndarray")
-    v = v_ok[sdm["i"].astype(np.int64)]
-    t = t_ok[sdm["j"].astype(np.int64)]
-    # the tree's own distance, recomputed as the kernel does (hypot), decides
-    d = np.hypot(village_xy[v, 0] - tower_xy[t, 0], village_xy[v, 1] - tower_xy[t, 1])
-    keep = d <= reach_m[t]
-    v, t = v[keep], t[keep]
-    order = np.lexsort((t, v))
-    return t[order].astype(np.int64), v[order].astype(np.int64)
+    return pairs_in_reach(tower_xy, reach_m, village_xy)
 
 
 def village_signals(

@@ -342,3 +342,106 @@ def fold_pairs(v_ptr: np.ndarray, p_tower: np.ndarray, rx: np.ndarray, offset: n
                 val, t, best_rx[v], server_rx[v], second_rx[v])
             if val >= covered_dbm[k] + offset[t]:
                 n_servers[v] += 1
+
+
+# --- candidate pairs and the visit order ---------------------------------------------
+@jit
+def _bucket_of(x: float, y: float, x0: float, y0: float, size: float, nx: int,
+               ny: int) -> tuple[int, int]:
+    """(column, row) of the square bucket holding ``(x, y)``, clamped to the grid."""
+    bx = min(max(int(math.floor((x - x0) / size)), 0), nx - 1)
+    by = min(max(int(math.floor((y - y0) / size)), 0), ny - 1)
+    return bx, by
+
+
+@jit_parallel
+def pairs_in_reach(t_xy: np.ndarray, reach: np.ndarray, b_start: np.ndarray,
+                   b_towers: np.ndarray, x0: float, y0: float, size: float, nx: int, ny: int,
+                   v_xy: np.ndarray, count: np.ndarray, offset: np.ndarray,
+                   p_tower: np.ndarray, fill: bool) -> None:
+    """Towers within reach of each receiver, from a bucket grid of the towers.
+
+    The towers (those to use) are binned into square buckets of side ``size``
+    (>= every reach), bucket ``by * nx + bx`` holding ``b_towers[b_start[b]:
+    b_start[b + 1]]`` in increasing index; a receiver's towers within reach
+    lie in its own bucket or the eight around it.  A tower is in reach when
+    ``hypot(dx, dy) <= reach[t]``.  Run twice: first (``fill`` False) it
+    writes ``count[v]``; then, with ``offset`` the exclusive prefix sum of
+    the counts, it writes receiver ``v``'s towers, in increasing index, to
+    ``p_tower[offset[v]:offset[v] + count[v]]``.  Receivers with a
+    non-finite position get none.  Receivers are independent (``prange``).
+    """
+    n_v = v_xy.shape[0]
+    for v in prange(n_v):
+        x = v_xy[v, 0]
+        y = v_xy[v, 1]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            count[v] = 0
+            continue
+        bx, by = _bucket_of(x, y, x0, y0, size, nx, ny)
+        m = 0
+        o = offset[v] if fill else 0
+        for yy in range(max(by - 1, 0), min(by + 2, ny)):
+            for xx in range(max(bx - 1, 0), min(bx + 2, nx)):
+                b = yy * nx + xx
+                for k in range(b_start[b], b_start[b + 1]):
+                    t = b_towers[k]
+                    if np.hypot(x - t_xy[t, 0], y - t_xy[t, 1]) <= reach[t]:
+                        if fill:
+                            # insertion keeps the receiver's towers in index order
+                            j = o + m
+                            while j > o and p_tower[j - 1] > t:
+                                p_tower[j] = p_tower[j - 1]
+                                j -= 1
+                            p_tower[j] = t
+                        m += 1
+        if not fill:
+            count[v] = m
+
+
+@jit
+def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
+                v_xy: np.ndarray, n_towers: int, order: np.ndarray) -> float:
+    """The sequence in which :func:`pairs_rx` visits the pairs: by tower, then
+    by bearing from it (neighbouring profiles read the same DEM rows from
+    cache), into ``order``; returns the longest pair's horizontal length (m).
+
+    A counting pass groups the pairs by tower; each group is then sorted by
+    ``atan2(dy, dx)``.  The order changes no result, only the speed.
+    """
+    n = p_tower.shape[0]
+    start = np.zeros(n_towers + 1, dtype=np.int64)
+    for p in range(n):
+        start[p_tower[p] + 1] += 1
+    for t in range(n_towers):
+        start[t + 1] += start[t]
+    at = start[:-1].copy()
+    bearing = np.empty(n, dtype=np.float64)
+    d_max = 0.0
+    for p in range(n):
+        t = p_tower[p]
+        v = p_village[p]
+        dx = v_xy[v, 0] - t_xy[t, 0]
+        dy = v_xy[v, 1] - t_xy[t, 1]
+        d_max = max(d_max, math.sqrt(dx * dx + dy * dy))
+        order[at[t]] = p
+        bearing[at[t]] = math.atan2(dy, dx)
+        at[t] += 1
+    for t in range(n_towers):
+        lo = start[t]
+        hi = start[t + 1]
+        if hi - lo > 1:
+            idx = np.argsort(bearing[lo:hi])
+            order[lo:hi] = order[lo:hi][idx]
+    return d_max
+
+
+@jit
+def split_columns(out: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``out[:, cols]`` as contiguous rows (one pass over ``out``)."""
+    n = out.shape[0]
+    res = np.empty((cols.shape[0], n), dtype=np.float64)
+    for p in range(n):
+        for j in range(cols.shape[0]):
+            res[j, p] = out[p, cols[j]]
+    return res

@@ -19,8 +19,11 @@ from deadzone.kernels import _paths as _k
 from deadzone.kernels.coverage import DEFAULT_K_FACTOR, _check_freq, model_code
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "path_profile",
-           "pair_signals", "radio_table"]
+__all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "pairs_in_reach",
+           "path_profile", "pair_signals", "radio_table"]
+
+#: Most buckets along one side of :func:`pairs_in_reach`'s tower grid.
+_MAX_BUCKETS_PER_SIDE = 2048
 
 #: Per receiver, the composites of its pairs (see :func:`_paths.fold_pairs`).
 fold_pairs = _k.fold_pairs
@@ -37,6 +40,65 @@ def kernels_compiled(*, sweep: bool = False) -> bool:
 
     kernels = [_k.pairs_rx, *([_propagation.tower_sweep] if sweep else [])]
     return all(Path(k._cache._cache_file._index_path).exists() for k in kernels)
+
+
+def pairs_in_reach(
+    tower_xy: npt.NDArray[np.float64],
+    reach_m: npt.NDArray[np.float64],
+    rx_xy: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Tower -> receiver pairs with the receiver within the tower's reach.
+
+    A bucket grid of the towers (square buckets at least as wide as the
+    longest reach) is the spatial index: each receiver looks at the towers of
+    its own bucket and the eight around it, and keeps those with
+    ``hypot(dx, dy) <= reach_m[t]``.  No distance matrix is formed; receivers
+    run in parallel.
+
+    Parameters
+    ----------
+    tower_xy : float64[n_towers, 2]
+        Projected tower positions (m); a non-finite position, or a NaN
+        ``reach_m``, leaves the tower out.
+    reach_m : float64[n_towers]
+        Each tower's reach (m).
+    rx_xy : float64[n_rx, 2]
+        Projected receiver positions (m); non-finite ones get no pair.
+
+    Returns
+    -------
+    pair_tower, pair_rx : int64[n_pairs]
+        Sorted by receiver, then tower.
+    """
+    t_xy = np.ascontiguousarray(tower_xy, dtype=np.float64).reshape(-1, 2)
+    reach = np.ascontiguousarray(reach_m, dtype=np.float64)
+    v_xy = np.ascontiguousarray(rx_xy, dtype=np.float64).reshape(-1, 2)
+    if reach.shape != (len(t_xy),):
+        raise ParameterError("reach_m must have one value per tower")
+    empty = np.zeros(0, dtype=np.int64)
+    t_ok = np.flatnonzero(np.isfinite(reach) & np.isfinite(t_xy).all(axis=1))
+    if not t_ok.size or not len(v_xy):
+        return empty, empty.copy()
+    x0, y0 = t_xy[t_ok].min(axis=0)
+    x1, y1 = t_xy[t_ok].max(axis=0)
+    size = max(float(reach[t_ok].max()), max(x1 - x0, y1 - y0) / _MAX_BUCKETS_PER_SIDE, 1e-9)
+    nx = int((x1 - x0) // size) + 1
+    ny = int((y1 - y0) // size) + 1
+    bx = np.minimum(((t_xy[t_ok, 0] - x0) // size).astype(np.int64), nx - 1)
+    by = np.minimum(((t_xy[t_ok, 1] - y0) // size).astype(np.int64), ny - 1)
+    bucket = by * nx + bx
+    srt = np.argsort(bucket, kind="stable")  # towers of a bucket in index order
+    b_towers = t_ok[srt].astype(np.int64)
+    b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
+    n_v = len(v_xy)
+    count = np.zeros(n_v, dtype=np.int64)
+    offset = np.zeros(n_v, dtype=np.int64)
+    args = (t_xy, reach, b_start, b_towers, float(x0), float(y0), float(size), nx, ny, v_xy)
+    _k.pairs_in_reach(*args, count, offset, empty, False)
+    np.cumsum(count[:-1], out=offset[1:])
+    p_tower = np.empty(int(count.sum()), dtype=np.int64)
+    _k.pairs_in_reach(*args, count, offset, p_tower, True)
+    return p_tower, np.repeat(np.arange(n_v, dtype=np.int64), count)
 
 
 def path_profile(
@@ -236,7 +298,7 @@ def pair_signals(
     if pt.size:
         if pt.min() < 0 or pt.max() >= len(t_rc) or pv.min() < 0 or pv.max() >= len(v_rc):
             raise ParameterError("a pair refers to a tower or receiver index out of range")
-        used = np.unique(pt)
+        used = np.flatnonzero(np.bincount(pt, minlength=len(t_rc)))
         if not np.all(np.isfinite(table[np.ix_(used, [_k.R_HEIGHT, _k.R_FREQ, _k.R_EIRP])])):
             raise ParameterError("a pair refers to a tower without radio parameters")
         for f in np.unique(table[used, _k.R_FREQ]):
@@ -246,25 +308,24 @@ def pair_signals(
     n_pairs = pt.size
     out = np.empty((n_pairs, _k.O_SIZE), dtype=np.float64)
     if n_pairs:
-        dx = v_xy[pv, 0] - t_xy[pt, 0]
-        dy = v_xy[pv, 1] - t_xy[pt, 1]
-        n_max = int(_k.path_intervals(float(np.hypot(dx, dy).max()), float(cell_m)))
         n_chunks = max(1, min(n_pairs, 16 * numba.get_num_threads()))
         # visit pairs by tower, then bearing: neighbouring profiles share cache lines
-        bearing = np.arctan2(dy, dx)
-        order = np.lexsort((bearing, pt)).astype(np.int64)
+        order = np.empty(n_pairs, dtype=np.int64)
+        d_max = _k.visit_order(pt, pv, t_xy, v_xy, len(t_xy), order)
+        n_max = int(_k.path_intervals(float(d_max), float(cell_m)))
         _k.pairs_rx(dem, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
                     radio.pattern_v_db, v_rc, v_xy, h, pt, pv, code, float(k_factor),
                     (itm or ItmSettings()).as_array(), n_max, n_chunks, order, out)
+    cols = _k.split_columns(out, np.arange(_k.O_SIZE, dtype=np.int64))
     return PathResult(
-        rx_dbm=out[:, _k.O_RX].copy(),
-        loss_db=out[:, _k.O_LOSS].copy(),
-        distance_m=out[:, _k.O_DIST].copy(),
-        free_space_db=out[:, _k.O_FREE].copy(),
-        gain_db=out[:, _k.O_GAIN].copy(),
-        mode=out[:, _k.O_MODE].astype(np.int64),
-        knife_db=out[:, _k.O_KNIFE].copy(),
-        edge_distance_m=out[:, _k.O_EDGE_D].copy(),
-        edge_height_m=out[:, _k.O_EDGE_Z].copy(),
-        intervals=out[:, _k.O_INTERVALS].astype(np.int64),
+        rx_dbm=cols[_k.O_RX],
+        loss_db=cols[_k.O_LOSS],
+        distance_m=cols[_k.O_DIST],
+        free_space_db=cols[_k.O_FREE],
+        gain_db=cols[_k.O_GAIN],
+        mode=cols[_k.O_MODE].astype(np.int64),
+        knife_db=cols[_k.O_KNIFE],
+        edge_distance_m=cols[_k.O_EDGE_D],
+        edge_height_m=cols[_k.O_EDGE_Z],
+        intervals=cols[_k.O_INTERVALS].astype(np.int64),
     )

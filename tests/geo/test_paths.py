@@ -141,16 +141,37 @@ def test_threads_do_not_change_results(demo):
     np.testing.assert_array_equal(one.best_server, many.best_server)
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 5000)), min_size=1, max_size=8),
-       st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 5000)), min_size=1, max_size=30),
-       st.floats(100, 3000))
-def test_candidate_pairs_equal_brute_force(towers, villages, reach):
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-2000, 9000), st.floats(0, 5000)), min_size=1, max_size=12),
+       st.lists(st.tuples(st.floats(0, 5000), st.floats(-3000, 5000)), min_size=1, max_size=40),
+       st.floats(1, 3000), st.integers(0, 7))
+def test_candidate_pairs_equal_brute_force(towers, villages, reach, holes):
     t = np.array(towers, dtype=np.float64)
     v = np.array(villages, dtype=np.float64)
     r = np.full(len(t), reach)
     r[::3] = reach / 2
+    if holes & 1:
+        r[-1] = np.nan  # a tower left out
+    if holes & 2:
+        v[0] = np.nan  # a village without a position
+    if holes & 4:
+        t[0, 1] = np.inf
+    pt, pv = candidate_pairs(t, r, v)
+    with np.errstate(invalid="ignore"):
+        d = np.hypot(v[:, None, 0] - t[None, :, 0], v[:, None, 1] - t[None, :, 1])
+        vv, tt = np.nonzero(d <= r[None, :])
+    assert list(zip(pv, pt, strict=True)) == sorted(zip(vv, tt, strict=True))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_candidate_pairs_on_many_buckets_equal_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 20_000, (150, 2))
+    v = rng.uniform(-1_000, 21_000, (1_500, 2))
+    r = rng.uniform(300, 1_500, 150)
     pt, pv = candidate_pairs(t, r, v)
     d = np.hypot(v[:, None, 0] - t[None, :, 0], v[:, None, 1] - t[None, :, 1])
     vv, tt = np.nonzero(d <= r[None, :])
-    assert list(zip(pv, pt, strict=True)) == sorted(zip(vv, tt, strict=True))
+    assert len(pt) > 500
+    np.testing.assert_array_equal(pv, vv)
+    np.testing.assert_array_equal(pt, tt)
