@@ -140,8 +140,8 @@ def village_points(villages: gpd.GeoDataFrame, dem: Dem) -> VillagePoints:
         [None if b else g.representative_point() for g, b in zip(geom, bad, strict=True)],
         crs=villages.crs,
     ).to_crs(dem.crs)
-    x = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
-    y = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
+    x = pts.x.to_numpy(dtype=np.float64, na_value=np.nan)  # NaN where no point
+    y = pts.y.to_numpy(dtype=np.float64, na_value=np.nan)
     bad |= ~(np.isfinite(x) & np.isfinite(y))
     rows, cols, in_grid = dem.rowcol(x, y)
     inside = in_grid & ~dem.outside_footprint_mask[rows, cols]
