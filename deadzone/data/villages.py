@@ -46,6 +46,8 @@ from deadzone.errors import (
     ParameterError,
     SchemaError,
 )
+from deadzone.model.geodesy import utm_crs
+from deadzone.model.geometry import representative_points
 
 # --------------------------------------------------------------------------- villages
 
@@ -381,7 +383,7 @@ def _join_communes(
     polys = communes[["commune_id", communes.geometry.name]].to_crs(4326).reset_index(drop=True)
     polys = polys[~(polys.geometry.isna() | polys.geometry.is_empty)]
     pts = gpd.GeoDataFrame(
-        {"_i": todo}, geometry=gs.iloc[todo].representative_point().to_numpy(), crs=4326
+        {"_i": todo}, geometry=representative_points(gs.iloc[todo]).to_numpy(), crs=4326
     )
     joined = gpd.sjoin(pts, polys, how="left", predicate="intersects")
     joined = joined[~joined.index.duplicated(keep="first")]
@@ -390,7 +392,8 @@ def _join_communes(
     rest = pts[~got]
     n_near = 0
     if len(rest):
-        utm = rest.estimate_utm_crs()
+        w, so, e, n = rest.total_bounds
+        utm = utm_crs((w + e) / 2.0, (so + n) / 2.0)
         near = gpd.sjoin_nearest(
             rest.to_crs(utm), polys.to_crs(utm), how="left", max_distance=max_distance_m
         )

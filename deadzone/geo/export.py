@@ -43,6 +43,7 @@ from deadzone.data.io import atomic_path, verify_folder, write_raster, write_sum
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import CoverageResult
+from deadzone.model.geometry import representative_points
 from deadzone.model.schema import TECHS
 
 __all__ = [
@@ -239,7 +240,7 @@ def write_audit(
     paths["communes.gpkg"] = out / "communes.gpkg"
 
     table = _csv_frame(v)
-    pts = v.geometry.representative_point()
+    pts = representative_points(v.geometry)
     table.insert(1, "lon", pts.x.round(7))
     table.insert(2, "lat", pts.y.round(7))
     table = _with_commune_names(table, result.communes)

@@ -34,6 +34,7 @@ from deadzone.kernels.paths import (
     radio_table,
 )
 from deadzone.model.dem import Dem
+from deadzone.model.geometry import representative_points
 from deadzone.model.schema import TECHS
 from deadzone.model.thresholds import Thresholds
 
@@ -136,10 +137,7 @@ def village_points(villages: gpd.GeoDataFrame, dem: Dem) -> VillagePoints:
     """
     geom = villages.geometry
     bad = (geom.isna() | geom.is_empty).to_numpy().copy()
-    pts = gpd.GeoSeries(
-        [None if b else g.representative_point() for g, b in zip(geom, bad, strict=True)],
-        crs=villages.crs,
-    ).to_crs(dem.crs)
+    pts = representative_points(geom).to_crs(dem.crs)
     x = pts.x.to_numpy(dtype=np.float64, na_value=np.nan)  # NaN where no point
     y = pts.y.to_numpy(dtype=np.float64, na_value=np.nan)
     bad |= ~(np.isfinite(x) & np.isfinite(y))
