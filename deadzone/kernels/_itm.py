@@ -473,11 +473,18 @@ def _delta_h(z: np.ndarray, n_int: int, xi: float, d_start: float, d_end: float,
     np_s = float(n - 1)
     dx = (x_end - x_start) / np_s
     # point j between z[i - 1] and z[i], i = ceil(position) (at least 1, at most
-    # n_int: NTIA extrapolates from the last interval there)
+    # n_int: NTIA extrapolates from the last interval there); in two passes, the
+    # cells and offsets, then the reads, so that both compile to SIMD (one loop
+    # took twice as long)
+    cells = work[n:2 * n].view(np.int64)
     for j in range(n):
         pos = x_start + j * dx
         i = min(max(int(math.ceil(pos)), 1), n_int)
-        work[j] = z[i] + (z[i] - z[i - 1]) * (pos - i)
+        cells[j] = i
+        work[j] = pos - i
+    for j in range(n):
+        i = cells[j]
+        work[j] = z[i] + (z[i] - z[i - 1]) * work[j]
     y1, y2 = _lsq_fit(work, n - 1, 1.0, 0.0, np_s)
     slope = (y2 - y1) / np_s
     lo = math.inf
