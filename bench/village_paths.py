@@ -5,6 +5,7 @@ Run from the repository root (needs ``../shared/data`` and NTIA's source, see
 
     python bench/village_paths.py                    # 20,000 villages x 400 towers
     python bench/village_paths.py --villages 2000 --towers 100   # quicker
+    python bench/village_paths.py --no-raster-audit --per-pair   # RESULTS.md
 
 Scenario: SRTM N21E105 read at 30 m UTM (``load_dem(resolution_m=30)``),
 ``--villages`` seeded random points and ``--towers`` seeded random 2G towers
@@ -23,6 +24,9 @@ It reports, on every tower -> village pair within reach:
    the DEM and the files, the paths, writing every table), run three times,
    the fastest of the last two (warm Numba and bytecode caches) reported;
    and the old raster audit for scale.
+3. **Per pair** (``--per-pair``): the pair kernel on one thread, ITM and
+   free space on the same pairs, in core-us per pair (free space: the
+   profile, the gain, the set-up; ITM minus it: NTIA's method).
 """
 
 from __future__ import annotations
@@ -95,6 +99,30 @@ def _run(cmd: list[str], env: dict[str, str]) -> float:
     return dt
 
 
+def _per_pair(dem, grid, vx, vy, pt, pv) -> None:
+    """Thread time per pair of ``pair_signals`` on one thread (best of 2), ITM
+    and free space on the same pairs: free space is the profile, the gain and
+    the set-up, ITM minus it the loss."""
+    from deadzone.geo.coverage import EngineParams
+    from deadzone.geo.paths import pair_rx
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        for model in ("itm", "fspl"):
+            params = EngineParams(model=model)
+            pair_rx(dem, grid, vx, vy, pt[:100], pv[:100], params=params)
+            best = math.inf
+            for _ in range(2):
+                t0 = time.perf_counter()
+                pair_rx(dem, grid, vx, vy, pt, pv, params=params)
+                best = min(best, time.perf_counter() - t0)
+            print(f"pairs, one thread, model {model}: {best:.2f} s = "
+                  f"{1e6 * best / pt.size:.2f} core-us per pair", flush=True)
+    finally:
+        numba.set_num_threads(old)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--villages", type=int, default=20_000)
@@ -102,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=50_000)
     ap.add_argument("--no-raster-audit", action="store_true",
                     help="skip timing the raster audit (slow at 400 towers)")
+    ap.add_argument("--per-pair", action="store_true",
+                    help="also time the pair kernel on one thread, ITM and free space "
+                         "(the profile and everything but the loss), in core-us per pair")
     args = ap.parse_args(argv)
 
     import ntia_ref
@@ -185,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     same = (covered[evaluated.to_numpy()] == v.loc[evaluated, "status"].to_numpy()).mean()
     print(f"village statuses equal to NTIA's: {100 * same:.3f}% of {int(evaluated.sum()):,}")
     print(f"whole command / NTIA loop: {t_warm / t_ntia:.2f}x (target < 0.5)")
+    if args.per_pair:
+        _per_pair(dem, grid, vx, vy, sig.pair_tower, sig.pair_village)
     if not args.no_raster_audit:
         t_r = _run([*base, "--out", str(tmp / "b")], env)
         print(f"deadzone audit with rasters (maps): {t_r:.1f} s")
