@@ -371,15 +371,17 @@ def pairs_rx(dem: np.ndarray, tiles: np.ndarray, t_cols: int, cell_m: float,
              v_xy: np.ndarray, v_hrx: np.ndarray, p_tower: np.ndarray, p_village: np.ndarray,
              model: int, k_factor: float, itm_params: np.ndarray, n_max: int,
              n_chunks: int, order: np.ndarray, out: np.ndarray) -> None:
-    """:func:`one_pair` for every pair ``(p_tower[p], p_village[p])``, in parallel.
+    """:func:`one_pair` for every pair, in parallel.
 
+    The pairs come in the sequence in which they are visited (by tower and
+    bearing, so that consecutive profiles read the same DEM lines from cache:
+    the sampling is bound by memory): pair ``q`` is ``(p_tower[q],
+    p_village[q])`` and its results go to ``out[order[q]]``.
     ``tiles``/``t_cols``: :func:`tile_dem` of ``dem`` (or empty: read
     ``dem``); ``n_max``: the most intervals any pair needs (sizes the scratch);
-    ``n_chunks``: how many blocks of pairs the threads share; ``order``: the
-    sequence in which pairs are visited (by tower and bearing, so that
-    consecutive profiles read the same DEM rows from cache: the sampling is
-    bound by memory).  Neither changes any result.  ``out``:
-    float64[n_pairs, O_SIZE].
+    ``n_chunks``: how many blocks of pairs the threads share.  Neither the
+    sequence nor the chunking changes any result.  ``out``: float64[n_pairs,
+    O_SIZE].
     """
     n_pairs = p_tower.shape[0]
     for ch in prange(n_chunks):
@@ -394,8 +396,8 @@ def pairs_rx(dem: np.ndarray, tiles: np.ndarray, t_cols: int, cell_m: float,
         iv = np.empty(max(_itm.IV_SIZE, _p526.O_SIZE), dtype=np.float64)
         for q in range(lo, hi):
             p = order[q]
-            t = p_tower[p]
-            v = p_village[p]
+            t = p_tower[q]
+            v = p_village[q]
             one_pair(dem, tiles, t_cols, cell_m, t_rc[t], t_xy[t], radio[t], pat_h, pat_v,
                      v_rc[v], v_xy[v], v_hrx[v], model, k_factor, itm_params, z, work, iv, dist,
                      idx, out[p])

@@ -312,6 +312,9 @@ def pair_signals(
         # visit pairs by tower, then bearing: neighbouring profiles share cache lines
         order = np.empty(n_pairs, dtype=np.int64)
         d_max = _k.visit_order(pt, pv, t_xy, v_xy, len(t_xy), order)
+        # the pairs in that sequence: read in turn, not by a jump per pair
+        pt_q = pt[order]
+        pv_q = pv[order]
         n_max = int(_k.path_intervals(float(d_max), float(cell_m)))
         # a tiled copy of the DEM (same heights, fewer cache misses) pays when the
         # profiles read more samples than the DEM has cells
@@ -320,7 +323,7 @@ def pair_signals(
         else:
             tiles, t_cols = np.zeros(0, dtype=np.float32), 0
         _k.pairs_rx(dem, tiles, t_cols, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
-                    radio.pattern_v_db, v_rc, v_xy, h, pt, pv, code, float(k_factor),
+                    radio.pattern_v_db, v_rc, v_xy, h, pt_q, pv_q, code, float(k_factor),
                     (itm or ItmSettings()).as_array(), n_max, n_chunks, order, out)
     cols = _k.split_columns(out, np.arange(_k.O_SIZE, dtype=np.int64))
     return PathResult(
