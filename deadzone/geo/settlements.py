@@ -48,7 +48,6 @@ from pyproj import Transformer
 from rasterio import features
 from rasterio.crs import CRS
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from deadzone.errors import ParameterError, SchemaError
 from deadzone.geo.coverage import CoverageResult
@@ -336,6 +335,8 @@ def unlisted_settlements(
     near_idx = np.full(n, -1, dtype=np.int64)
     v_ids, v_xyz = _village_points(villages)
     if len(v_xyz):
+        from scipy.spatial import cKDTree  # here: an audit without settlements skips its import
+
         chord, k = cKDTree(v_xyz).query(_unit_xyz(lon, lat))
         d = 2.0 * MEAN_EARTH_RADIUS_M * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
         order = np.lexsort((d, lab))  # per cluster, its nearest cell first

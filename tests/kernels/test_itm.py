@@ -486,3 +486,12 @@ def test_horizons_are_ntia_find_horizons(z, step, h_tx, h_rx) -> None:
         # start at int(0.9 dh / xi), which often lands on an integer
         assert dh in ts
         assert ts[dh] == pytest.approx(best, rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=260))
+def test_min_max_equal_numpy(values) -> None:
+    """Delta h's interleaved running extremes are the minimum and maximum."""
+    a = np.array(values)
+    lo, hi = _itm._min_max(a, a.size)
+    assert (lo, hi) == (a.min(), a.max())
