@@ -81,11 +81,15 @@ def pairs_in_reach(
         return empty, empty.copy()
     x0, y0 = t_xy[t_ok].min(axis=0)
     x1, y1 = t_xy[t_ok].max(axis=0)
-    size = max(float(reach[t_ok].max()), max(x1 - x0, y1 - y0) / _MAX_BUCKETS_PER_SIDE, 1e-9)
-    nx = int((x1 - x0) // size) + 1
-    ny = int((y1 - y0) // size) + 1
-    bx = np.minimum(((t_xy[t_ok, 0] - x0) // size).astype(np.int64), nx - 1)
-    by = np.minimum(((t_xy[t_ok, 1] - y0) // size).astype(np.int64), ny - 1)
+    # a bucket a hair wider than the longest reach: a receiver and a tower in reach
+    # of it then fall in neighbouring buckets whatever the rounding of the quotients
+    size = max(float(reach[t_ok].max()) * (1.0 + 1e-9),
+               max(x1 - x0, y1 - y0) / _MAX_BUCKETS_PER_SIDE, 1e-9)
+    nx = int(np.floor((x1 - x0) / size)) + 1
+    ny = int(np.floor((y1 - y0) / size)) + 1
+    # the kernel's own rule (_paths._bucket_of: floor of the quotient, clamped)
+    bx = np.clip(np.floor((t_xy[t_ok, 0] - x0) / size), 0, nx - 1).astype(np.int64)
+    by = np.clip(np.floor((t_xy[t_ok, 1] - y0) / size), 0, ny - 1).astype(np.int64)
     bucket = by * nx + bx
     srt = np.argsort(bucket, kind="stable")  # towers of a bucket in index order
     b_towers = t_ok[srt].astype(np.int64)

@@ -175,3 +175,17 @@ def test_candidate_pairs_on_many_buckets_equal_brute_force(seed):
     assert len(pt) > 500
     np.testing.assert_array_equal(pv, vv)
     np.testing.assert_array_equal(pt, tt)
+
+
+def test_candidate_pairs_at_exactly_the_reach():
+    # a lattice: many pairs at exactly the reach, which is also the bucket size
+    g = np.arange(0.0, 10_001.0, 1_000.0)
+    t = np.array([(x, y) for x in g[::2] for y in g[::3]])
+    v = np.array([(x + dx, y) for x in g for y in g for dx in (0.0, 0.1)])
+    r = np.full(len(t), 1_000.0)
+    pt, pv = candidate_pairs(t, r, v)
+    d = np.hypot(v[:, None, 0] - t[None, :, 0], v[:, None, 1] - t[None, :, 1])
+    vv, tt = np.nonzero(d <= r[None, :])
+    assert (d == 1_000.0).sum() > 50
+    np.testing.assert_array_equal(pv, vv)
+    np.testing.assert_array_equal(pt, tt)
