@@ -79,6 +79,14 @@ def path_intervals(d_m: float, cell_m: float) -> int:
 
 
 @jit
+def _interior(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float) -> bool:
+    """Whether the segment's ends (so the whole segment) lie in the grid's
+    interior, where every point has four neighbours."""
+    return (min(r0, r1) >= 0.0 and min(c0, c1) >= 0.0 and max(r0, r1) < dem.shape[0] - 1.0
+            and max(c0, c1) < dem.shape[1] - 1.0)
+
+
+@jit
 def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: int,
                 out: np.ndarray) -> None:
     """``out[0..n]``: bilinear heights at ``n + 1`` equally spaced points from
@@ -88,15 +96,9 @@ def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: 
     has four neighbours) is inside all along, so its loop needs no clamping;
     others go through :func:`bilinear`.
     """
-    rows = dem.shape[0]
-    cols = dem.shape[1]
     dr = (r1 - r0) / n
     dc = (c1 - c0) / n
-    lo_r = min(r0, r1)
-    hi_r = max(r0, r1)
-    lo_c = min(c0, c1)
-    hi_c = max(c0, c1)
-    if lo_r >= 0.0 and lo_c >= 0.0 and hi_r < rows - 1.0 and hi_c < cols - 1.0:
+    if _interior(dem, r0, c0, r1, c1):
         for i in range(n + 1):
             r = r0 + dr * i
             c = c0 + dc * i
@@ -123,13 +125,11 @@ def sample_path_fast(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float
     and ``frac_r`` (float64) are scratch of at least ``n + 1``; ``dem`` must
     be C-contiguous.
     """
-    rows = dem.shape[0]
-    cols = dem.shape[1]
-    if not (min(r0, r1) >= 0.0 and min(c0, c1) >= 0.0 and max(r0, r1) < rows - 1.0
-            and max(c0, c1) < cols - 1.0):
+    if not _interior(dem, r0, c0, r1, c1):
         sample_path(dem, r0, c0, r1, c1, n, out)
         return
-    flat = dem.reshape(rows * cols)
+    cols = dem.shape[1]
+    flat = dem.reshape(dem.shape[0] * cols)
     dr = (r1 - r0) / n
     dc = (c1 - c0) / n
     for i in range(n + 1):
@@ -195,10 +195,7 @@ def sample_path_tiled(dem: np.ndarray, tiles: np.ndarray, t_cols: int, r0: float
     on ``dem``.  ``idx`` int64[4, >= n + 1] and ``frac_r`` float64[>= n + 1]
     are scratch.
     """
-    rows = dem.shape[0]
-    cols = dem.shape[1]
-    if not (min(r0, r1) >= 0.0 and min(c0, c1) >= 0.0 and max(r0, r1) < rows - 1.0
-            and max(c0, c1) < cols - 1.0):
+    if not _interior(dem, r0, c0, r1, c1):
         sample_path(dem, r0, c0, r1, c1, n, out)
         return
     tt = TILE * TILE
