@@ -24,6 +24,9 @@ __all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "pairs_i
 
 #: Most buckets along one side of :func:`pairs_in_reach`'s tower grid.
 _MAX_BUCKETS_PER_SIDE = 2048
+#: Largest DEM (bytes) :func:`pair_signals` copies into tiles (1 GiB: 268 M
+#: cells; a batch tile job of 100 km at 30 m is 11 M).
+_MAX_TILED_BYTES = 1 << 30
 
 #: Per receiver, the composites of its pairs (see :func:`_paths.fold_pairs`).
 fold_pairs = _k.fold_pairs
@@ -321,8 +324,9 @@ def pair_signals(
         pv_q = pv[order]
         n_max = int(_k.path_intervals(float(d_max), float(cell_m)))
         # a tiled copy of the DEM (same heights, fewer cache misses) pays when the
-        # profiles read more samples than the DEM has cells
-        if n_pairs * n_max > 2 * dem.size:
+        # profiles read more samples than the DEM has cells; not for a DEM so
+        # large that a second copy would strain memory
+        if n_pairs * n_max > 2 * dem.size and dem.nbytes <= _MAX_TILED_BYTES:
             tiles, t_cols = _k.tile_dem(dem)
         else:
             tiles, t_cols = np.zeros(0, dtype=np.float32), 0

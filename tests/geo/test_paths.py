@@ -141,6 +141,21 @@ def test_threads_do_not_change_results(demo):
     np.testing.assert_array_equal(one.best_server, many.best_server)
 
 
+def test_tiled_dem_does_not_change_results(demo, monkeypatch):
+    import deadzone.kernels.paths as kpaths
+
+    grid = towers_on_grid(demo.towers, demo.dem)
+    pts = demo.villages.to_crs(demo.dem.crs).geometry.representative_point()
+    args = (demo.dem, grid, pts.x.to_numpy(), pts.y.to_numpy())
+    kw = dict(params=EngineParams(), thresholds=Thresholds())
+    tiled = village_signals(*args, **kw)  # the demo's pairs read far more samples than cells
+    monkeypatch.setattr(kpaths, "_MAX_TILED_BYTES", 0)
+    row_major = village_signals(*args, **kw)
+    assert tiled.pair_tower.size > 10_000
+    np.testing.assert_array_equal(tiled.rx_dbm, row_major.rx_dbm)
+    np.testing.assert_array_equal(tiled.paths.loss_db, row_major.paths.loss_db)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(-2000, 9000), st.floats(0, 5000)), min_size=1, max_size=12),
        st.lists(st.tuples(st.floats(0, 5000), st.floats(-3000, 5000)), min_size=1, max_size=40),
