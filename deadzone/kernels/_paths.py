@@ -474,14 +474,11 @@ def pairs_in_reach(t_xy: np.ndarray, reach: np.ndarray, b_start: np.ndarray,
                     t = b_towers[k]
                     if np.hypot(x - t_xy[t, 0], y - t_xy[t, 1]) <= reach[t]:
                         if fill:
-                            # insertion keeps the receiver's towers in index order
-                            j = o + m
-                            while j > o and p_tower[j - 1] > t:
-                                p_tower[j] = p_tower[j - 1]
-                                j -= 1
-                            p_tower[j] = t
+                            p_tower[o + m] = t
                         m += 1
-        if not fill:
+        if fill:
+            p_tower[o:o + m].sort()  # the receiver's towers in index order
+        else:
             count[v] = m
 
 
