@@ -38,6 +38,7 @@ from deadzone.kernels import _propagation as _k
 from deadzone.kernels._basic import EARTH_RADIUS_M, bilinear, fspl_db
 from deadzone.kernels._basic import interp_cells as _interp
 from deadzone.kernels._jit import jit, jit_parallel
+from deadzone.kernels._vmath import vjit
 
 #: Fewest intervals of a path profile (ITM needs an interior point).
 MIN_INTERVALS = 2
@@ -78,6 +79,17 @@ def path_intervals(d_m: float, cell_m: float) -> int:
     return max(n, MIN_INTERVALS)
 
 
+@vjit
+def _path_point(r0: float, c0: float, dr: float, dc: float, i: int):
+    """Point ``i`` of a path from ``(r0, c0)`` in steps ``(dr, dc)``: its cell
+    ``(row, col)`` and the offsets in it (the one rule of every sampler)."""
+    r = r0 + dr * i
+    c = c0 + dc * i
+    ri = int(r)
+    ci = int(c)
+    return ri, ci, r - ri, c - ci
+
+
 @jit
 def _interior(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float) -> bool:
     """Whether the segment's ends (so the whole segment) lie in the grid's
@@ -100,11 +112,8 @@ def sample_path(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float, n: 
     dc = (c1 - c0) / n
     if _interior(dem, r0, c0, r1, c1):
         for i in range(n + 1):
-            r = r0 + dr * i
-            c = c0 + dc * i
-            ri = int(r)
-            ci = int(c)
-            out[i] = _interp(dem, ri, ci, ri + 1, ci + 1, r - ri, c - ci)
+            ri, ci, fr, fc = _path_point(r0, c0, dr, dc, i)
+            out[i] = _interp(dem, ri, ci, ri + 1, ci + 1, fr, fc)
         return
     for i in range(n + 1):
         out[i] = bilinear(dem, r0 + dr * i, c0 + dc * i)
@@ -133,13 +142,8 @@ def sample_path_fast(dem: np.ndarray, r0: float, c0: float, r1: float, c1: float
     dr = (r1 - r0) / n
     dc = (c1 - c0) / n
     for i in range(n + 1):
-        r = r0 + dr * i
-        c = c0 + dc * i
-        ri = int(r)
-        ci = int(c)
+        ri, ci, frac_r[i], out[i] = _path_point(r0, c0, dr, dc, i)
         cell[i] = ri * cols + ci
-        frac_r[i] = r - ri
-        out[i] = c - ci
     for i in range(n + 1):
         k = cell[i]
         fc = out[i]
@@ -202,10 +206,7 @@ def sample_path_tiled(dem: np.ndarray, tiles: np.ndarray, t_cols: int, r0: float
     dr = (r1 - r0) / n
     dc = (c1 - c0) / n
     for i in range(n + 1):
-        r = r0 + dr * i
-        c = c0 + dc * i
-        ri = int(r)
-        ci = int(c)
+        ri, ci, frac_r[i], out[i] = _path_point(r0, c0, dr, dc, i)
         ra = ((ri >> _TILE_SHIFT) * t_cols) * tt + (ri & _TILE_MASK) * TILE
         rb = (((ri + 1) >> _TILE_SHIFT) * t_cols) * tt + ((ri + 1) & _TILE_MASK) * TILE
         ca = (ci >> _TILE_SHIFT) * tt + (ci & _TILE_MASK)
@@ -214,8 +215,6 @@ def sample_path_tiled(dem: np.ndarray, tiles: np.ndarray, t_cols: int, r0: float
         idx[1, i] = ra + cb
         idx[2, i] = rb + ca
         idx[3, i] = rb + cb
-        frac_r[i] = r - ri
-        out[i] = c - ci
     for i in range(n + 1):
         fc = out[i]
         a = tiles[idx[0, i]]
@@ -440,6 +439,17 @@ def _bucket_of(x: float, y: float, x0: float, y0: float, size: float, nx: int,
     return bx, by
 
 
+@jit
+def bucket_ids(xy: np.ndarray, x0: float, y0: float, size: float, nx: int,
+               ny: int) -> np.ndarray:
+    """Bucket ``by * nx + bx`` of each point (:func:`_bucket_of`)."""
+    out = np.empty(xy.shape[0], dtype=np.int64)
+    for i in range(xy.shape[0]):
+        bx, by = _bucket_of(xy[i, 0], xy[i, 1], x0, y0, size, nx, ny)
+        out[i] = by * nx + bx
+    return out
+
+
 @jit_parallel
 def pairs_in_reach(t_xy: np.ndarray, reach: np.ndarray, b_start: np.ndarray,
                    b_towers: np.ndarray, x0: float, y0: float, size: float, nx: int, ny: int,
@@ -520,11 +530,13 @@ def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
 
 
 @jit
-def split_columns(out: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``out[:, cols]`` as contiguous rows (one pass over ``out``)."""
+def split_columns(out: np.ndarray) -> np.ndarray:
+    """``out.T`` as a contiguous array: each column of ``out`` a row, in one
+    pass over ``out`` (numpy's copy of the transpose took ~4x as long)."""
     n = out.shape[0]
-    res = np.empty((cols.shape[0], n), dtype=np.float64)
+    m = out.shape[1]
+    res = np.empty((m, n), dtype=out.dtype)
     for p in range(n):
-        for j in range(cols.shape[0]):
-            res[j, p] = out[p, cols[j]]
+        for j in range(m):
+            res[j, p] = out[p, j]
     return res

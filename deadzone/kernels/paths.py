@@ -90,10 +90,9 @@ def pairs_in_reach(
                max(x1 - x0, y1 - y0) / _MAX_BUCKETS_PER_SIDE, 1e-9)
     nx = int(np.floor((x1 - x0) / size)) + 1
     ny = int(np.floor((y1 - y0) / size)) + 1
-    # the kernel's own rule (_paths._bucket_of: floor of the quotient, clamped)
-    bx = np.clip(np.floor((t_xy[t_ok, 0] - x0) / size), 0, nx - 1).astype(np.int64)
-    by = np.clip(np.floor((t_xy[t_ok, 1] - y0) / size), 0, ny - 1).astype(np.int64)
-    bucket = by * nx + bx
+    # towers binned by the rule the kernel bins receivers with
+    bucket = _k.bucket_ids(np.ascontiguousarray(t_xy[t_ok]), float(x0), float(y0), float(size),
+                           nx, ny)
     srt = np.argsort(bucket, kind="stable")  # towers of a bucket in index order
     b_towers = t_ok[srt].astype(np.int64)
     b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
@@ -333,7 +332,7 @@ def pair_signals(
         _k.pairs_rx(dem, tiles, t_cols, float(cell_m), t_rc, t_xy, table, radio.pattern_h_db,
                     radio.pattern_v_db, v_rc, v_xy, h, pt_q, pv_q, code, float(k_factor),
                     (itm or ItmSettings()).as_array(), n_max, n_chunks, order, out)
-    cols = _k.split_columns(out, np.arange(_k.O_SIZE, dtype=np.int64))
+    cols = _k.split_columns(out)
     return PathResult(
         rx_dbm=cols[_k.O_RX],
         loss_db=cols[_k.O_LOSS],
