@@ -45,6 +45,7 @@ from deadzone.kernels.paths import path_profile
 from deadzone.model import microwave as mw
 from deadzone.model.defaults import DEFAULT_RX_HEIGHT_M
 from deadzone.model.dem import Dem
+from deadzone.model.geometry import representative_points
 from deadzone.model.scenario import Scenario
 from deadzone.model.thresholds import Thresholds
 
@@ -286,11 +287,10 @@ def resolve_ends(
     v_info: dict[int, tuple] = {}
     if used_v:
         geoms = villages.geometry.iloc[used_v]
-        pts = gpd.GeoSeries([None if g is None or g.is_empty else g.representative_point()
-                             for g in geoms], crs=villages.crs).to_crs(4326)
-        ok = [p is not None and not p.is_empty for p in pts]
-        lon = np.array([p.x if o else np.nan for p, o in zip(pts, ok, strict=True)])
-        lat = np.array([p.y if o else np.nan for p, o in zip(pts, ok, strict=True)])
+        pts = representative_points(geoms).to_crs(4326)
+        ok = ~(pts.isna() | pts.is_empty).to_numpy()
+        lon = pts.x.to_numpy(dtype=np.float64, na_value=np.nan)  # NaN where no point
+        lat = pts.y.to_numpy(dtype=np.float64, na_value=np.nan)
         x, y = _to_dem(dem, lon, lat)
         names = villages["name"].iloc[used_v] if "name" in villages.columns else None
         for j, i in enumerate(used_v):

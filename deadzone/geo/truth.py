@@ -76,6 +76,7 @@ from deadzone.geo.paths import village_points, village_signals
 from deadzone.kernels.fields import cosine_sum, exponential_modes
 from deadzone.kernels.paths import fold_pairs
 from deadzone.model.dem import Dem
+from deadzone.model.geometry import representative_points
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import (
     MEASUREMENT_COLUMNS,
@@ -175,11 +176,9 @@ def demo_landcover(scenario: Scenario, *, seed: int = 0) -> npt.NDArray[np.uint8
     out[score >= np.quantile(score, 1.0 - FOREST_SHARE)] = _FOREST
 
     vil = scenario.villages
-    pts = vil.geometry.to_crs(dem.crs)
-    ok = ~(pts.isna() | pts.is_empty).to_numpy()
-    rep = [p.representative_point() if k else None for p, k in zip(pts, ok, strict=True)]
-    x = np.array([p.x if p is not None else np.nan for p in rep])
-    y = np.array([p.y if p is not None else np.nan for p in rep])
+    rep = representative_points(vil.geometry.to_crs(dem.crs))
+    x = rep.x.to_numpy(dtype=np.float64, na_value=np.nan)  # NaN where no point
+    y = rep.y.to_numpy(dtype=np.float64, na_value=np.nan)
     pop = pd.to_numeric(vil.get("population", pd.Series(0, index=vil.index)),
                         errors="coerce").fillna(0).to_numpy(dtype=np.float64)
     base, per, lo, hi = VILLAGE_RADIUS_M

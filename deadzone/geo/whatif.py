@@ -72,6 +72,7 @@ from deadzone.geo.memory import (
     process_rss_bytes,
     release_freed_memory,
 )
+from deadzone.geo.paths import village_points
 from deadzone.geo.population import people_counter, people_tables
 from deadzone.geo.rollup import rollup, summary_dict
 from deadzone.geo.village_delta import (
@@ -784,12 +785,9 @@ class Session:
             ]
         )
         self._vbad = bad | ~np.isfinite(b).all(axis=1)
-        pts = gpd.GeoSeries(
-            [None if e else g.representative_point() for g, e in zip(geom, bad, strict=True)],
-            crs=vil.crs,
-        ).to_crs(dem.crs)
-        self._vx = np.array([np.nan if p is None else p.x for p in pts], dtype=np.float64)
-        self._vy = np.array([np.nan if p is None else p.y for p in pts], dtype=np.float64)
+        at = village_points(vil, dem)  # where the audit evaluates each village
+        self._vx = at.x_m
+        self._vy = at.y_m
 
     def _reaudit(self, reach: tuple[int, int, int, int] | None, *, full: bool) -> int:
         """Re-audit the villages within ``reach`` (all of them when ``full``)."""
