@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -166,9 +167,52 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main() -> NoReturn:
+    """Console-script entry point (and ``python -m deadzone``).
+
+    The process ends through :func:`_exit_now`: exit handlers run and the
+    standard streams are flushed, but the interpreter's own teardown is
+    skipped.
+    """
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    cli(prog_name="deadzone")
+    try:
+        cli(prog_name="deadzone")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    _exit_now(code)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End the process with ``code`` (as ``SystemExit(code)`` would) without
+    the interpreter's teardown.
+
+    Once a command is done, finalising the interpreter frees every module's
+    objects one by one: Numba's type registries and loaded machine code,
+    GDAL and PROJ contexts, pandas: 0.15 s after ``--help``, 0.4 s after an
+    audit, a tenth of a national audit's run.  Nothing of the command's is
+    left to finish by then: its files are closed by the ``with`` blocks that
+    wrote them, its worker threads joined.  So the exit handlers run
+    (``atexit``: logging's flush among them), the standard streams are
+    flushed, and the process ends.
+    """
+    import atexit
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # SystemExit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed or broken pipe: nothing to keep
+                pass
+    finally:
+        os._exit(status & 0xFF)  # as the OS reads exit(status): -1 -> 255

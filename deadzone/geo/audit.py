@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.spatial import cKDTree
-from scipy.special import ndtr
 
 from deadzone.data.loaders import COMMUNES_JOINED, assign_communes
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
@@ -463,6 +462,8 @@ def audit(
     # (log-normal location variability about the median, ITU-R P.1546-6 Annex 5 §12)
     sigma = params.calibration.sigma_db if params.calibration is not None else math.nan
     p_cov = np.full(n, np.nan) if math.isfinite(sigma) and sigma > 0 else None
+    if p_cov is not None:
+        from scipy.special import ndtr
     for tech, (metric, server) in metrics.items():
         metric = np.where(ok, metric, np.nan)
         server = np.where(ok, server, -1)

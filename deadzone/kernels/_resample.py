@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from deadzone.kernels._jit import jit_parallel
+from deadzone.kernels._jit import jit, jit_parallel
 
 
 @jit_parallel
@@ -85,3 +85,40 @@ def warp_tent(values: np.ndarray, lat_col: np.ndarray, lat_row: np.ndarray, lat_
                         total += val * wgt
                         wsum += wgt
             out[i, j] = np.float32(total / wsum) if wsum > 0.0 else np.nan
+
+
+
+@jit
+def edge_connected(mask: np.ndarray, out: np.ndarray) -> None:
+    """``out``: the cells of ``mask`` joined to the grid's edge through ``mask``
+    cells (4-connectivity: rook moves, as ``scipy.ndimage.label``'s default).
+
+    A flood fill from every ``mask`` cell on the edge, with an explicit stack
+    of flat indices (a cell enters it once at most, so it never holds more
+    than the mask's cells).  ``out`` is pre-filled with False.
+    """
+    h, w = mask.shape
+    n_mask = 0
+    for r in range(h):
+        for c in range(w):
+            n_mask += mask[r, c]
+    stack = np.empty(n_mask, dtype=np.int64)
+    top = 0
+    for r in range(h):
+        for c in range(w):
+            if (r == 0 or r == h - 1 or c == 0 or c == w - 1) and mask[r, c] and not out[r, c]:
+                out[r, c] = True
+                stack[top] = r * w + c
+                top += 1
+                while top:
+                    top -= 1
+                    k = stack[top]
+                    rr = k // w
+                    cc = k - rr * w
+                    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                        r2 = rr + dr
+                        c2 = cc + dc
+                        if 0 <= r2 < h and 0 <= c2 < w and mask[r2, c2] and not out[r2, c2]:
+                            out[r2, c2] = True
+                            stack[top] = r2 * w + c2
+                            top += 1

@@ -8,7 +8,7 @@ import numpy.typing as npt
 from deadzone.errors import ParameterError
 from deadzone.kernels import _resample as _k
 
-__all__ = ["warp_tent"]
+__all__ = ["edge_connected", "warp_tent"]
 
 
 def warp_tent(
@@ -81,3 +81,24 @@ def warp_tent(
                  int(source_shape[1]), int(window_origin[0]), int(window_origin[1]),
                  float(kernel_x), float(kernel_y), vmask, out, vm)
     return out, vm
+
+
+def edge_connected(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The cells of a 2-D ``mask`` joined to the grid's edge through ``mask``
+    cells, 4-connected (the union of ``scipy.ndimage.label``'s components
+    that touch the edge).
+
+    Parameters
+    ----------
+    mask : bool[h, w]
+
+    Returns
+    -------
+    bool[h, w]
+    """
+    m = np.ascontiguousarray(mask, dtype=np.bool_)
+    if m.ndim != 2:
+        raise ParameterError(f"mask must be a 2-D array; got {m.ndim} dimensions")
+    out = np.zeros(m.shape, dtype=np.bool_)
+    _k.edge_connected(m, out)
+    return out

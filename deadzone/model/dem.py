@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
-from scipy import ndimage
 
 from deadzone.errors import CRSError, ParameterError
+from deadzone.kernels.resample import edge_connected
 
 __all__ = ["Dem", "outside_footprint"]
 
@@ -165,7 +165,4 @@ def outside_footprint(void_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]
     vm = np.asarray(void_mask, dtype=bool)
     if not vm.any():
         return np.zeros(vm.shape, dtype=bool)
-    labels, _ = ndimage.label(vm)
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    edge = np.unique(edge[edge > 0])
-    return np.isin(labels, edge) if edge.size else np.zeros(vm.shape, dtype=bool)
+    return edge_connected(vm)

@@ -132,3 +132,33 @@ def test_progress_bars_show_time_left() -> None:
     quiet = progress_bar("tiles", quiet=True)
     quiet.__enter__()(1, 2)  # nothing shown, nothing fails
     assert quiet._progress is None
+
+
+def test_the_process_ends_with_the_commands_status_and_full_output(tmp_path: Path) -> None:
+    """``main`` skips the interpreter's teardown (``_exit_now``): the exit status,
+    stdout through a pipe and stderr's one-line error must still be whole."""
+    import os
+    import subprocess
+    import sys
+
+    from deadzone import __version__
+
+    def run(*args: str, code: str = "from deadzone.cli.main import main; main()"
+            ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path, env={**os.environ,
+                              "COLUMNS": "80"})
+
+    r = run("--version")
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"deadzone, version {__version__}\n", "")
+    # the same text as the interpreter's own exit gives
+    full = run("audit", "--help", code="from deadzone.cli.main import cli; cli(prog_name='deadzone')")
+    r = run("audit", "--help")
+    assert r.returncode == 0 and r.stdout == full.stdout and len(r.stdout) > 5000
+    r = run("audit", "--villages", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2 and "missing.csv" in r.stderr and r.stdout == ""
+    bad = tmp_path / "villages.csv"
+    bad.write_text("village_id,lon,lat\nV1,105.5,abc\n", encoding="utf-8")
+    r = run("map", "--audit", str(tmp_path))
+    err = r.stderr.strip()
+    assert r.returncode == 2 and err.startswith("error: ") and "\n" not in err

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadzone.errors import ParameterError
-from deadzone.kernels.resample import warp_tent
+from deadzone.kernels.resample import edge_connected, warp_tent
 
 K = 16
 
@@ -127,3 +127,41 @@ def test_warp_tent_rejects_a_short_lattice() -> None:
                   lattice_origin=(0, 0), lattice_step=K, target_origin=(0, 0),
                   target_shape=(4, 4), source_shape=(4, 4), window_origin=(0, 0),
                   kernel_x=1.0, kernel_y=1.0)
+
+
+def _edge_components(mask: np.ndarray) -> np.ndarray:
+    """The definition: scipy's 4-connected components that touch the edge."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    edge = np.unique(edge[edge > 0])
+    return np.isin(labels, edge) if edge.size else np.zeros(mask.shape, dtype=bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    p=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_edge_connected_equals_scipy_components(h: int, w: int, p: float, seed: int) -> None:
+    mask = np.random.default_rng(seed).random((h, w)) < p
+    np.testing.assert_array_equal(edge_connected(mask), _edge_components(mask))
+
+
+def test_edge_connected_large_components_and_diagonals() -> None:
+    # near the percolation threshold (p ~ 0.59): long winding components
+    rng = np.random.default_rng(7)
+    for p in (0.55, 0.6, 0.65):
+        m = rng.random((300, 400)) < p
+        np.testing.assert_array_equal(edge_connected(m), _edge_components(m))
+    # a diagonal touch is no connection (4-connectivity)
+    diag = np.zeros((5, 5), dtype=bool)
+    diag[0, 0] = diag[1, 1] = True
+    want = np.zeros((5, 5), dtype=bool)
+    want[0, 0] = True
+    np.testing.assert_array_equal(edge_connected(diag), want)
+    with pytest.raises(ParameterError):
+        edge_connected(np.zeros(3, dtype=bool))
