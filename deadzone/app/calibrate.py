@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from deadzone import __version__
-from deadzone.data.io import atomic_path, write_summary_last
+from deadzone.data.io import atomic_path, write_gpkg, write_summary_last
 from deadzone.data.loaders import file_checksum
 from deadzone.errors import DataLoadError, OutputExistsError, ParameterError
 from deadzone.geo.audit import audit
@@ -141,7 +141,7 @@ def run_calibration(
     gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]),
                            crs="EPSG:4326")
     with atomic_path(written[1]) as tmp:
-        gdf.to_file(tmp, layer="residuals", driver="GPKG")
+        write_gpkg(gdf, tmp, layer="residuals")
     _csv(res.candidates, written[2])
     _csv(errors, written[3])
     summary = _summary(res, samples, params=params, measurements_path=measurements_path,

@@ -365,11 +365,13 @@ def _rounded(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, mode: str = "w") -> None:
+    from deadzone.data.io import write_gpkg
+
     g = gdf.copy()
     for c in g.columns:
         if c != "geometry" and g[c].dtype == object:
             g[c] = g[c].astype("string")
-    g.to_file(path, layer=layer, driver="GPKG", mode=mode)
+    write_gpkg(g, path, layer=layer, mode=mode)
 
 
 def write_plan(

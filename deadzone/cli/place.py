@@ -134,7 +134,7 @@ def place_cmd(
 
     from deadzone.app.hops import hop_profiles
     from deadzone.app.plan import load_costs
-    from deadzone.data.io import atomic_path, write_summary_last
+    from deadzone.data.io import atomic_path, write_gpkg, write_summary_last
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.placement import optimize
 
@@ -206,7 +206,7 @@ def place_cmd(
         g = sites.copy()
         for col in ("existing_tower_id", "backhaul_to"):
             g[col] = g[col].astype("string")
-        g.to_file(tmp, layer="sites", driver="GPKG")
+        write_gpkg(g, tmp, layer="sites")
     with atomic_path(out / "sites.csv") as tmp:
         pd.DataFrame(sites.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8")
     hops, profiles = hop_profiles(sites, scenario, costs, k_factor=engine.params.k_factor,

@@ -213,7 +213,7 @@ def whatif_cmd(
         --remove T007 --move "T003:104.90,22.35" \\
         --edit "T005:height_m=45,eirp_dbm=62" --out whatif_out
     """
-    from deadzone.data.io import atomic_path, write_summary_last
+    from deadzone.data.io import atomic_path, write_gpkg, write_summary_last
     from deadzone.geo.export import check_output_dir
     from deadzone.geo.whatif import village_delta
 
@@ -270,7 +270,7 @@ def whatif_cmd(
     for col in ("serving_before", "serving_after"):
         g[col] = g[col].astype("string")
     with atomic_path(out / "delta_villages.gpkg") as tmp:
-        g.to_file(tmp, layer="delta_villages", driver="GPKG")
+        write_gpkg(g, tmp, layer="delta_villages")
     with atomic_path(out / "delta_communes.csv") as tmp:
         total.communes.to_csv(tmp, index=False, encoding="utf-8")
     edits = pd.DataFrame(

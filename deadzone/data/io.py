@@ -74,6 +74,7 @@ __all__ = [
     "write_scenario",
     "load_scenario",
     "write_raster",
+    "write_gpkg",
     "atomic_path",
     "write_json",
     "json_default",
@@ -112,6 +113,18 @@ _FORMAT_VERSION = 1
 #: Files GDAL/SQLite may write beside a temporary file (the overview file of a
 #: COG while it is built, ``.ovr.tmp``, included).
 _SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml", ".ovr", ".ovr.tmp")
+
+
+def write_gpkg(frame: gpd.GeoDataFrame, path: PathLike, *, layer: str, mode: str = "w") -> None:
+    """Write ``frame`` as the GeoPackage layer ``layer`` of ``path`` (``mode``
+    ``"a"``: add it to the file).
+
+    Through GDAL's Arrow interface (pyogrio ``use_arrow``): the columns go
+    over in batches instead of feature by feature, half the time for 20,000
+    villages; the same layer, field types and values as the row-wise writer.
+    """
+    frame.to_file(path, layer=layer, driver="GPKG", mode=mode, engine="pyogrio",
+                  use_arrow=True)
 
 
 def write_summary_last(path: PathLike, doc: Mapping[str, Any],

@@ -39,7 +39,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deadzone.data.io import atomic_path, verify_folder, write_raster, write_summary_last
+from deadzone.data.io import (
+    atomic_path,
+    verify_folder,
+    write_gpkg,
+    write_raster,
+    write_summary_last,
+)
 from deadzone.errors import OutputExistsError
 from deadzone.geo.audit import AuditResult
 from deadzone.geo.coverage import CoverageResult
@@ -225,7 +231,7 @@ def write_audit(
     for col in ("reason", "serving_tower_id", "nearest_tower_id"):
         v[col] = v[col].astype("string")
     with atomic_path(out / "villages.gpkg") as tmp:
-        v.to_file(tmp, layer="villages", driver="GPKG")
+        write_gpkg(v, tmp, layer="villages")
     paths["villages.gpkg"] = out / "villages.gpkg"
     # GeoParquet (columnar, keeps dtypes and geometry); pyarrow is a core dependency so the
     # file set is fixed (batch resume checks every name in AUDIT_FILES).
@@ -233,10 +239,10 @@ def write_audit(
         v.to_parquet(tmp, index=False)
     paths["villages.parquet"] = out / "villages.parquet"
     with atomic_path(out / "communes.gpkg") as tmp:
-        result.communes_with_geometry().to_file(tmp, layer="communes", driver="GPKG")
+        write_gpkg(result.communes_with_geometry(), tmp, layer="communes")
         districts = result.districts_with_geometry()
         if districts is not None:
-            districts.to_file(tmp, layer="districts", driver="GPKG")
+            write_gpkg(districts, tmp, layer="districts")
     paths["communes.gpkg"] = out / "communes.gpkg"
 
     table = _csv_frame(v)
@@ -295,7 +301,7 @@ def _write_settlements(settlements: pd.DataFrame, out: Path, *, plain_csv: bool
     for col in ("settlement_id", "commune_id", "nearest_village_id", "status"):
         g[col] = g[col].astype("string")
     with atomic_path(out / "unlisted_settlements.gpkg") as tmp:
-        g.to_file(tmp, layer="unlisted_settlements", driver="GPKG")
+        write_gpkg(g, tmp, layer="unlisted_settlements")
     table = _csv_frame(g)
     table["lon"], table["lat"] = table["lon"].round(7), table["lat"].round(7)
     if not plain_csv:
