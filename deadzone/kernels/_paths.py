@@ -492,7 +492,7 @@ def pairs_in_reach(t_xy: np.ndarray, reach: np.ndarray, b_start: np.ndarray,
             count[v] = m
 
 
-@jit
+@jit_parallel
 def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
                 v_xy: np.ndarray, n_towers: int, order: np.ndarray) -> float:
     """The sequence in which :func:`pairs_rx` visits the pairs: by tower, then
@@ -500,7 +500,8 @@ def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
     cache), into ``order``; returns the longest pair's horizontal length (m).
 
     A counting pass groups the pairs by tower; each group is then sorted by
-    ``atan2(dy, dx)``.  The order changes no result, only the speed.
+    ``atan2(dy, dx)``, the towers in parallel.  The order changes no result,
+    only the speed.
     """
     n = p_tower.shape[0]
     start = np.zeros(n_towers + 1, dtype=np.int64)
@@ -509,24 +510,27 @@ def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
     for t in range(n_towers):
         start[t + 1] += start[t]
     at = start[:-1].copy()
-    bearing = np.empty(n, dtype=np.float64)
-    d_max = 0.0
     for p in range(n):
         t = p_tower[p]
-        v = p_village[p]
-        dx = v_xy[v, 0] - t_xy[t, 0]
-        dy = v_xy[v, 1] - t_xy[t, 1]
-        d_max = max(d_max, math.sqrt(dx * dx + dy * dy))
         order[at[t]] = p
-        bearing[at[t]] = math.atan2(dy, dx)
         at[t] += 1
-    for t in range(n_towers):
+    d_tower = np.zeros(max(n_towers, 1), dtype=np.float64)
+    for t in prange(n_towers):
         lo = start[t]
         hi = start[t + 1]
+        bearing = np.empty(hi - lo, dtype=np.float64)
+        d_max = 0.0
+        for q in range(lo, hi):
+            v = p_village[order[q]]
+            dx = v_xy[v, 0] - t_xy[t, 0]
+            dy = v_xy[v, 1] - t_xy[t, 1]
+            d_max = max(d_max, math.sqrt(dx * dx + dy * dy))
+            bearing[q - lo] = math.atan2(dy, dx)
+        d_tower[t] = d_max
         if hi - lo > 1:
-            idx = np.argsort(bearing[lo:hi])
+            idx = np.argsort(bearing)
             order[lo:hi] = order[lo:hi][idx]
-    return d_max
+    return d_tower.max()
 
 
 @jit
