@@ -20,7 +20,6 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from deadzone.data.loaders import COMMUNES_JOINED, assign_communes
 from deadzone.errors import DeadzoneWarning, ParameterError, SchemaError
@@ -49,7 +48,7 @@ from deadzone.geo.rollup import (
 from deadzone.geo.settlements import settlement_summary_line
 from deadzone.kernels.coverage import line_profile, profile_loss
 from deadzone.kernels.itm import ItmSettings
-from deadzone.kernels.paths import pair_signals, radio_table
+from deadzone.kernels.paths import nearest_sites, pair_signals, radio_table
 from deadzone.model.defaults import DEFAULT_MODEL, DEFAULT_RADIUS_KM, DEFAULT_RX_HEIGHT_M
 from deadzone.model.scenario import Scenario
 from deadzone.model.schema import TECHS
@@ -493,8 +492,8 @@ def audit(
     near_idx = np.full(n, -1, dtype=np.int64)
     finite_v = np.isfinite(x) & np.isfinite(y)
     if has_xy.any() and finite_v.any():
-        tree = cKDTree(np.column_stack([grid.x_m[has_xy], grid.y_m[has_xy]]))
-        d, k = tree.query(np.column_stack([x[finite_v], y[finite_v]]))
+        d, k = nearest_sites(np.column_stack([grid.x_m[has_xy], grid.y_m[has_xy]]),
+                             np.column_stack([x[finite_v], y[finite_v]]))
         dist[finite_v] = d
         near_idx[finite_v] = np.flatnonzero(has_xy)[k]
 
@@ -502,22 +501,26 @@ def audit(
     obs_d = np.full(n, np.nan)
     obs_h = np.full(n, np.nan)
     computed = np.array([s is not None for s in grid.sites], dtype=bool)
-    if computed.any():
-        ctree = cKDTree(np.column_stack([grid.x_m[computed], grid.y_m[computed]]))
-        cidx = np.flatnonzero(computed)
+    explain = np.flatnonzero(ok & (status != "covered"))
+    # a village no tower serves: its nearest computed tower, if within the radius
+    no_server = explain[serving_idx[explain] < 0]
+    near_c = np.full(n, -1, dtype=np.int64)
+    near_c_d = np.full(n, np.inf)
+    if computed.any() and no_server.size:
+        d, k = nearest_sites(np.column_stack([grid.x_m[computed], grid.y_m[computed]]),
+                             np.column_stack([x[no_server], y[no_server]]))
+        found = k >= 0  # (a computed tower always has a position)
+        near_c[no_server[found]] = np.flatnonzero(computed)[k[found]]
+        near_c_d[no_server[found]] = d[found]
     todo_v: list[int] = []
     todo_t: list[int] = []
-    for v in np.flatnonzero(ok & (status != "covered")):
+    for v in explain:
         cand = serving_idx[v]
         if cand < 0:
-            if not computed.any():
+            if near_c[v] < 0 or near_c_d[v] > params.radius_m:
                 reason[v] = "no_tower_in_range"
                 continue
-            dd, kk = ctree.query([x[v], y[v]])
-            if dd > params.radius_m:
-                reason[v] = "no_tower_in_range"
-                continue
-            cand = int(cidx[kk])
+            cand = int(near_c[v])
         if sig is None:
             assert cov is not None
             reason[v], obs_d[v], obs_h[v] = _explain(cov, dem, int(cand), int(rows[v]),

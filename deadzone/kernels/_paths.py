@@ -493,6 +493,64 @@ def pairs_in_reach(t_xy: np.ndarray, reach: np.ndarray, b_start: np.ndarray,
 
 
 @jit_parallel
+def nearest_sites(s_xy: np.ndarray, b_start: np.ndarray, b_sites: np.ndarray, x0: float,
+                  y0: float, size: float, nx: int, ny: int, p_xy: np.ndarray,
+                  dist: np.ndarray, idx: np.ndarray) -> None:
+    """The nearest site to each point, from a bucket grid of the sites.
+
+    Sites are binned as in :func:`pairs_in_reach` (bucket ``by * nx + bx``
+    holds ``b_sites[b_start[b]:b_start[b + 1]]``); the grid must cover every
+    point.  A point's search runs over square rings of buckets around its
+    own; it stops once the nearest site found is closer than anything
+    outside the rings searched can be (the distance from the point to the
+    rings' outer edge, infinite on sides where the grid ends).  Distance:
+    ``sqrt(dx * dx + dy * dy)``; ties go to the lowest site index.  Points
+    with a non-finite position get NaN and -1.  Points are independent
+    (``prange``).
+    """
+    for i in prange(p_xy.shape[0]):
+        x = p_xy[i, 0]
+        y = p_xy[i, 1]
+        best = math.inf
+        best_k = -1
+        if math.isfinite(x) and math.isfinite(y):
+            bx, by = _bucket_of(x, y, x0, y0, size, nx, ny)
+            r = 0
+            while True:
+                for yy in range(max(by - r, 0), min(by + r + 1, ny)):
+                    step = 1 if yy == by - r or yy == by + r else 2 * r
+                    xx = bx - r
+                    while xx <= bx + r:
+                        if 0 <= xx < nx:
+                            b = yy * nx + xx
+                            for k in range(b_start[b], b_start[b + 1]):
+                                s = b_sites[k]
+                                dx = x - s_xy[s, 0]
+                                dy = y - s_xy[s, 1]
+                                d = math.sqrt(dx * dx + dy * dy)
+                                if d < best or (d == best and s < best_k):
+                                    best = d
+                                    best_k = s
+                        xx += step
+                # what lies beyond the rings searched is at least this far
+                reach = math.inf
+                if bx - r > 0:
+                    reach = min(reach, x - (x0 + (bx - r) * size))
+                if bx + r < nx - 1:
+                    reach = min(reach, x0 + (bx + r + 1) * size - x)
+                if by - r > 0:
+                    reach = min(reach, y - (y0 + (by - r) * size))
+                if by + r < ny - 1:
+                    reach = min(reach, y0 + (by + r + 1) * size - y)
+                # (less a hair: a site on a bucket edge may be binned either side)
+                if best < reach - 1e-9 * size or reach == math.inf:
+                    break
+                r += 1
+        dist[i] = best if best_k >= 0 else math.nan
+        idx[i] = best_k
+
+
+@jit_parallel
 def visit_order(p_tower: np.ndarray, p_village: np.ndarray, t_xy: np.ndarray,
                 v_xy: np.ndarray, n_towers: int, order: np.ndarray) -> float:
     """The sequence in which :func:`pairs_rx` visits the pairs: by tower, then

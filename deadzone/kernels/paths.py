@@ -19,10 +19,11 @@ from deadzone.kernels import _paths as _k
 from deadzone.kernels.coverage import DEFAULT_K_FACTOR, _check_freq, model_code
 from deadzone.kernels.itm import ItmSettings
 
-__all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "pairs_in_reach",
-           "path_profile", "pair_signals", "radio_table"]
+__all__ = ["PairRadio", "PathResult", "fold_pairs", "kernels_compiled", "nearest_sites",
+           "pairs_in_reach", "path_profile", "pair_signals", "radio_table"]
 
-#: Most buckets along one side of :func:`pairs_in_reach`'s tower grid.
+#: Most buckets along one side of the grids of :func:`pairs_in_reach` and
+#: :func:`nearest_sites`.
 _MAX_BUCKETS_PER_SIDE = 2048
 #: Largest DEM (bytes) :func:`pair_signals` copies into tiles (1 GiB: 268 M
 #: cells; a batch tile job of 100 km at 30 m is 11 M).
@@ -105,6 +106,60 @@ def pairs_in_reach(
     p_tower = np.empty(int(count.sum()), dtype=np.int64)
     _k.pairs_in_reach(*args, count, offset, p_tower, True)
     return p_tower, np.repeat(np.arange(n_v, dtype=np.int64), count)
+
+
+def nearest_sites(
+    site_xy: npt.NDArray[np.float64],
+    point_xy: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The nearest site to each point, and its distance.
+
+    A bucket grid of the sites over the box holding sites and points (about
+    one site per bucket) is the spatial index; each point searches rings of
+    buckets around its own until nothing farther out can be nearer.  Points
+    run in parallel.
+
+    Parameters
+    ----------
+    site_xy : float64[n_sites, 2]
+        Projected site positions (m); non-finite ones are left out.
+    point_xy : float64[n_points, 2]
+        Projected points (m).
+
+    Returns
+    -------
+    dist_m : float64[n_points]
+        ``sqrt(dx**2 + dy**2)`` to the nearest site; NaN for a non-finite point
+        or when no site has a position.
+    index : int64[n_points]
+        That site's row in ``site_xy`` (the lowest of equally near ones); -1
+        with a NaN distance.
+    """
+    s_xy = np.ascontiguousarray(site_xy, dtype=np.float64).reshape(-1, 2)
+    p_xy = np.ascontiguousarray(point_xy, dtype=np.float64).reshape(-1, 2)
+    n_p = len(p_xy)
+    dist = np.full(n_p, np.nan)
+    idx = np.full(n_p, -1, dtype=np.int64)
+    s_ok = np.flatnonzero(np.isfinite(s_xy).all(axis=1))
+    p_ok = np.isfinite(p_xy).all(axis=1)
+    if not s_ok.size or not p_ok.any():
+        return dist, idx
+    both = np.concatenate([s_xy[s_ok], p_xy[p_ok]])
+    x0, y0 = both.min(axis=0)
+    x1, y1 = both.max(axis=0)
+    w, h = float(x1 - x0), float(y1 - y0)
+    # about one site per bucket, at most _MAX_BUCKETS_PER_SIDE a side
+    size = max(math.sqrt(w * h / s_ok.size), max(w, h) / _MAX_BUCKETS_PER_SIDE, 1e-9)
+    nx = int(np.floor(w / size)) + 1
+    ny = int(np.floor(h / size)) + 1
+    bucket = _k.bucket_ids(np.ascontiguousarray(s_xy[s_ok]), float(x0), float(y0), float(size),
+                           nx, ny)
+    srt = np.argsort(bucket, kind="stable")
+    b_sites = s_ok[srt].astype(np.int64)
+    b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
+    _k.nearest_sites(s_xy, b_start, b_sites, float(x0), float(y0), float(size), nx, ny, p_xy,
+                     dist, idx)
+    return dist, idx
 
 
 def path_profile(

@@ -204,3 +204,71 @@ def test_candidate_pairs_at_exactly_the_reach():
     assert (d == 1_000.0).sum() > 50
     np.testing.assert_array_equal(pv, vv)
     np.testing.assert_array_equal(pt, tt)
+
+
+def _nearest_brute(s_xy: np.ndarray, p_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dist = np.full(len(p_xy), np.nan)
+    idx = np.full(len(p_xy), -1, dtype=np.int64)
+    for i, (x, y) in enumerate(p_xy):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        best, best_k = np.inf, -1
+        for k, (sx, sy) in enumerate(s_xy):
+            if not (np.isfinite(sx) and np.isfinite(sy)):
+                continue
+            d = math.sqrt((x - sx) * (x - sx) + (y - sy) * (y - sy))
+            if d < best:
+                best, best_k = d, k
+        if best_k >= 0:
+            dist[i], idx[i] = best, best_k
+    return dist, idx
+
+
+_coord = st.one_of(st.floats(-5e4, 5e4), st.integers(-5, 5).map(lambda v: v * 1000.0),
+                   st.just(float("nan")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sites=st.lists(st.tuples(_coord, _coord), min_size=0, max_size=40),
+    points=st.lists(st.tuples(_coord, _coord), min_size=0, max_size=40),
+)
+def test_nearest_sites_equals_brute_force(sites, points) -> None:  # noqa: ANN001
+    """Lattice coordinates make many exact ties (the lowest index wins), NaN
+    holes leave sites and points out, and points fall far outside the sites."""
+    from deadzone.kernels.paths import nearest_sites
+
+    s_xy = np.array(sites, dtype=np.float64).reshape(-1, 2)
+    p_xy = np.array(points, dtype=np.float64).reshape(-1, 2)
+    d, k = nearest_sites(s_xy, p_xy)
+    d_ref, k_ref = _nearest_brute(s_xy, p_xy)
+    np.testing.assert_array_equal(k, k_ref)
+    np.testing.assert_array_equal(d, d_ref)
+
+
+def test_nearest_sites_many_buckets_and_clusters() -> None:
+    from deadzone.kernels.paths import nearest_sites
+
+    rng = np.random.default_rng(3)
+    # a dense cluster, a sparse spread and points far outside both
+    s_xy = np.concatenate([rng.normal(0, 50, (300, 2)), rng.uniform(-2e5, 2e5, (200, 2))])
+    p_xy = np.concatenate([rng.uniform(-3e5, 3e5, (700, 2)), rng.normal(0, 60, (300, 2))])
+    d, k = nearest_sites(s_xy, p_xy)
+    d_ref, k_ref = _nearest_brute(s_xy, p_xy)
+    np.testing.assert_array_equal(k, k_ref)
+    np.testing.assert_array_equal(d, d_ref)
+
+
+def test_nearest_sites_ties_go_to_the_lowest_index() -> None:
+    from deadzone.kernels.paths import nearest_sites
+
+    # four sites 10 km around the origin, each in its own bucket (filler sites
+    # beyond 15 km make the buckets ~4 km), listed so that the buckets are
+    # met in another order than the indices
+    ring = np.array([[1e4, 0.0], [0.0, 1e4], [-1e4, 0.0], [0.0, -1e4]])
+    g = np.linspace(-1e5, 1e5, 50)
+    filler = np.array([(a, b) for a in g for b in g if max(abs(a), abs(b)) > 1.5e4])
+    for perm in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]):
+        s_xy = np.concatenate([filler, ring[perm]])
+        d, k = nearest_sites(s_xy, np.array([[0.0, 0.0], [1.0, 0.0]]))
+        assert k.tolist() == [len(filler), len(filler) + perm.index(0)] and d[0] == 1e4
