@@ -444,6 +444,11 @@ def _numeric(
         return np.array(series.to_numpy(dtype=np.float64), copy=True)
     if pd.api.types.is_numeric_dtype(series.dtype):
         return np.array(series.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+    # a text column of numbers, none missing (the common case): parsed at once; any
+    # value that does not parse (a missing token, padding, garbage) takes the path below
+    fast = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isnan(fast).any():
+        return np.array(fast, copy=True)
     missing = _missing_mask(series)
     text = series.astype(object).where(~missing, None)
     values = pd.to_numeric(
@@ -471,8 +476,11 @@ def _numeric(
 
 def _id_strings(series: pd.Series) -> list[str | None]:
     """Ids as strings (``12.0`` -> ``"12"``); None where missing."""
+    values = series.tolist()
+    if all(type(v) is str for v in values):  # text (a CSV column): strip, tokens to None
+        return [None if (t := v.strip()).lower() in _MISSING_TOKENS else t for v in values]
     out: list[str | None] = []
-    for v in series.tolist():
+    for v in values:
         if _is_missing_value(v):
             out.append(None)
         elif isinstance(v, float) and v.is_integer():

@@ -152,7 +152,8 @@ def test_the_process_ends_with_the_commands_status_and_full_output(tmp_path: Pat
     r = run("--version")
     assert (r.returncode, r.stdout, r.stderr) == (0, f"deadzone, version {__version__}\n", "")
     # the same text as the interpreter's own exit gives
-    full = run("audit", "--help", code="from deadzone.cli.main import cli; cli(prog_name='deadzone')")
+    full = run("audit", "--help",
+               code="from deadzone.cli.main import cli; cli(prog_name='deadzone')")
     r = run("audit", "--help")
     assert r.returncode == 0 and r.stdout == full.stdout and len(r.stdout) > 5000
     r = run("audit", "--villages", str(tmp_path / "missing.csv"))
