@@ -1187,20 +1187,15 @@ def los_horizons(he0: float, he1: float, delta_h: float, a_e: float, d: float):
 
 
 @jit
-def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate: int,
-        n0: float, f_mhz: float, pol: int, epsilon: float, sigma: float, mdvar: int,
-        time: float, location: float, situation: float, work: np.ndarray, iv: np.ndarray):
-    """Point-to-point ITM over one profile (ITM_P2P_TLS).
+def p2p_geometry(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, n0: float,
+                 f_mhz: float, pol: int, epsilon: float, sigma: float, work: np.ndarray):
+    """The profile analysis of :func:`p2p` [Alg §2 qlrpfl]: everything it hands
+    :func:`_finish` (or :func:`finish_batch`, row ``G_*`` of ``g``).
 
-    ``z[0..n_int]`` ground heights, ``xi`` spacing (m); ``work`` float64
-    [WORK_SIZE] scratch; ``iv`` float64[IV_SIZE] receives intermediate
-    values.  For the confidence/reliability form pass time = reliability,
-    location = 50, situation = confidence.  Returns (loss_db, mode,
-    warnings, error); nothing is allocated.
+    ``z[0..n_int]`` (``n_int >= 2``) ground heights, ``xi`` spacing (m);
+    ``work`` float64[WORK_SIZE] scratch.  Returns (theta_tx, theta_rx,
+    d_hzn_tx, d_hzn_rx, h_e_tx, h_e_rx, gamma_e, N_s, Delta h, d, Z_g).
     """
-    warn = input_warnings(h_tx, h_rx, f_mhz)
-    if n_int < 2:
-        return math.nan, MODE_NOT_SET, warn, ERR_PROFILE
     d = n_int * xi
     # mean path height ignoring the first and last 10 % [Alg §2 qlrpfl]
     p10 = int(0.1 * n_int)
@@ -1228,7 +1223,27 @@ def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate:
         he0 = h_tx + _dim(z[0], fit0)
         _, fit1 = _lsq_fit(z, n_int, xi, d - 0.9 * dh1, d_end)
         he1 = h_rx + _dim(z[n_int], fit1)
+    return th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, d, z_g
 
+
+@jit
+def p2p(z: np.ndarray, n_int: int, xi: float, h_tx: float, h_rx: float, climate: int,
+        n0: float, f_mhz: float, pol: int, epsilon: float, sigma: float, mdvar: int,
+        time: float, location: float, situation: float, work: np.ndarray, iv: np.ndarray):
+    """Point-to-point ITM over one profile (ITM_P2P_TLS).
+
+    ``z[0..n_int]`` ground heights, ``xi`` spacing (m); ``work`` float64
+    [WORK_SIZE] scratch; ``iv`` float64[IV_SIZE] receives intermediate
+    values.  For the confidence/reliability form pass time = reliability,
+    location = 50, situation = confidence.  Returns (loss_db, mode,
+    warnings, error); nothing is allocated.  :func:`p2p_geometry`, then
+    :func:`_finish`.
+    """
+    warn = input_warnings(h_tx, h_rx, f_mhz)
+    if n_int < 2:
+        return math.nan, MODE_NOT_SET, warn, ERR_PROFILE
+    th0, th1, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, d, z_g = p2p_geometry(
+        z, n_int, xi, h_tx, h_rx, n0, f_mhz, pol, epsilon, sigma, work)
     fc = freq_consts(f_mhz, z_g)
     return _finish(th0, th1, f_mhz, z_g, dh0, dh1, he0, he1, gamma_e, n_s, delta_h, h_tx, h_rx,
                    d, CALL_P2P, variability_consts(time, location, situation, f_mhz, climate),
