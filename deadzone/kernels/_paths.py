@@ -161,7 +161,7 @@ _TILE_SHIFT = 4
 _TILE_MASK = TILE - 1
 
 
-@jit
+@jit_parallel
 def tile_dem(dem: np.ndarray) -> tuple[np.ndarray, int]:
     """``dem`` re-laid in ``TILE`` x ``TILE`` tiles (row-major tiles, each
     row-major inside), padded with zeros to whole tiles; returns the flat
@@ -177,7 +177,7 @@ def tile_dem(dem: np.ndarray) -> tuple[np.ndarray, int]:
     t_rows = (rows + _TILE_MASK) >> _TILE_SHIFT
     t_cols = (cols + _TILE_MASK) >> _TILE_SHIFT
     out = np.zeros(t_rows * t_cols * TILE * TILE, dtype=dem.dtype)
-    for r in range(rows):
+    for r in prange(rows):  # each row writes its own cells
         base = ((r >> _TILE_SHIFT) * t_cols) * (TILE * TILE) + (r & _TILE_MASK) * TILE
         for c in range(cols):
             out[base + (c >> _TILE_SHIFT) * (TILE * TILE) + (c & _TILE_MASK)] = dem[r, c]
