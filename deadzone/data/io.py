@@ -116,8 +116,9 @@ _SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".aux.xml", ".ovr", ".ovr.tmp")
 
 
 def write_gpkg(frame: gpd.GeoDataFrame, path: PathLike, *, layer: str, mode: str = "w") -> None:
-    """Write ``frame`` as the GeoPackage layer ``layer`` of ``path`` (``mode``
-    ``"a"``: add it to the file).
+    """Write ``frame`` as the GeoPackage layer ``layer`` of ``path``: a new file,
+    or a layer added to an existing one (``mode="a"`` appends the rows to an
+    existing layer of that name instead of replacing it).
 
     Through GDAL's Arrow interface (pyogrio ``use_arrow``): the columns go
     over in batches instead of feature by feature, half the time for 20,000
