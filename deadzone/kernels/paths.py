@@ -89,18 +89,11 @@ def pairs_in_reach(
     # of it then fall in neighbouring buckets whatever the rounding of the quotients
     size = max(float(reach[t_ok].max()) * (1.0 + 1e-9),
                max(x1 - x0, y1 - y0) / _MAX_BUCKETS_PER_SIDE, 1e-9)
-    nx = int(np.floor((x1 - x0) / size)) + 1
-    ny = int(np.floor((y1 - y0) / size)) + 1
-    # towers binned by the rule the kernel bins receivers with
-    bucket = _k.bucket_ids(np.ascontiguousarray(t_xy[t_ok]), float(x0), float(y0), float(size),
-                           nx, ny)
-    srt = np.argsort(bucket, kind="stable")  # towers of a bucket in index order
-    b_towers = t_ok[srt].astype(np.int64)
-    b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
+    grid = _bucket_grid(t_xy, t_ok, float(x0), float(y0), float(x1), float(y1), size)
     n_v = len(v_xy)
     count = np.zeros(n_v, dtype=np.int64)
     offset = np.zeros(n_v, dtype=np.int64)
-    args = (t_xy, reach, b_start, b_towers, float(x0), float(y0), float(size), nx, ny, v_xy)
+    args = (t_xy, reach, *grid, v_xy)
     _k.pairs_in_reach(*args, count, offset, empty, False)
     np.cumsum(count[:-1], out=offset[1:])
     p_tower = np.empty(int(count.sum()), dtype=np.int64)
@@ -150,16 +143,29 @@ def nearest_sites(
     w, h = float(x1 - x0), float(y1 - y0)
     # about one site per bucket, at most _MAX_BUCKETS_PER_SIDE a side
     size = max(math.sqrt(w * h / s_ok.size), max(w, h) / _MAX_BUCKETS_PER_SIDE, 1e-9)
-    nx = int(np.floor(w / size)) + 1
-    ny = int(np.floor(h / size)) + 1
-    bucket = _k.bucket_ids(np.ascontiguousarray(s_xy[s_ok]), float(x0), float(y0), float(size),
-                           nx, ny)
-    srt = np.argsort(bucket, kind="stable")
-    b_sites = s_ok[srt].astype(np.int64)
-    b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
-    _k.nearest_sites(s_xy, b_start, b_sites, float(x0), float(y0), float(size), nx, ny, p_xy,
-                     dist, idx)
+    grid = _bucket_grid(s_xy, s_ok, float(x0), float(y0), float(x1), float(y1), size)
+    _k.nearest_sites(s_xy, *grid, p_xy, dist, idx)
     return dist, idx
+
+
+def _bucket_grid(xy: npt.NDArray[np.float64], members: npt.NDArray[np.intp], x0: float,
+                 y0: float, x1: float, y1: float, size: float
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], float, float, float,
+                            int, int]:
+    """The rows ``members`` of ``xy`` binned into square buckets of side ``size``
+    over ``[x0, x1] x [y0, y1]`` by the kernels' own rule (``_bucket_of``).
+
+    Returns ``(b_start, b_members, x0, y0, size, nx, ny)`` as the kernels take
+    them: bucket ``by * nx + bx`` holds ``b_members[b_start[b]:b_start[b + 1]]``,
+    in increasing row order.
+    """
+    nx = int(np.floor((x1 - x0) / size)) + 1
+    ny = int(np.floor((y1 - y0) / size)) + 1
+    bucket = _k.bucket_ids(np.ascontiguousarray(xy[members]), x0, y0, size, nx, ny)
+    srt = np.argsort(bucket, kind="stable")  # a bucket's members in row order
+    b_members = members[srt].astype(np.int64)
+    b_start = np.searchsorted(bucket[srt], np.arange(nx * ny + 1)).astype(np.int64)
+    return b_start, b_members, x0, y0, size, nx, ny
 
 
 def path_profile(
