@@ -87,7 +87,6 @@ def warp_tent(values: np.ndarray, lat_col: np.ndarray, lat_row: np.ndarray, lat_
             out[i, j] = np.float32(total / wsum) if wsum > 0.0 else np.nan
 
 
-
 @jit
 def edge_connected(mask: np.ndarray, out: np.ndarray) -> None:
     """``out``: the cells of ``mask`` joined to the grid's edge through ``mask``
